@@ -1,0 +1,540 @@
+//! The engine: a queue of events ordered by (time, insertion sequence), delivered one at a
+//! time to actors living on hosts, with faults, invariants and a running trace hash.
+
+use std::any::Any;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use crate::actor::{Actor, ActorId, Context, Effect, Event, HostId, Message};
+use crate::fault::Fault;
+use crate::hash::TraceHasher;
+use crate::network::{Network, Verdict};
+use crate::rng::SimRng;
+use crate::time::{SimDuration, SimTime};
+use crate::trace::{EventKind, LoggedEvent, Record, Recorder};
+
+/// Where to stop a run.
+#[derive(Clone, Copy, Debug)]
+pub struct RunLimits {
+    /// Stop before processing any event later than this instant.
+    pub until: SimTime,
+    /// Stop after this many processed events (a bound against runaway runs).
+    pub events_max: u64,
+}
+
+/// Why a run stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// The time limit was reached.
+    TimeReached,
+    /// Nothing was left to do before the time limit.
+    QueueEmpty,
+    /// The event bound was hit: the run was cut short.
+    EventBound { events: u64, time: SimTime },
+    InvariantViolated(Violation),
+}
+
+/// The first failed invariant of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub invariant: String,
+    pub time: SimTime,
+    pub seq: u64,
+    pub message: String,
+}
+
+/// A cluster-wide check run after every event.
+pub type InvariantCheck<M> = Box<dyn FnMut(&Simulation<M>) -> Result<(), String>>;
+/// Receives every processed event, for the event log.
+pub type EventSink = Box<dyn FnMut(&LoggedEvent)>;
+
+struct Scheduled<M> {
+    time: SimTime,
+    seq: u64,
+    payload: Payload<M>,
+}
+
+enum Payload<M> {
+    Start {
+        to: ActorId,
+        incarnation: u32,
+    },
+    Deliver {
+        to: ActorId,
+        from: ActorId,
+        incarnation: u32,
+        msg: M,
+        is_timer: bool,
+    },
+    Fault(Fault),
+}
+
+// The heap is a max-heap: invert so the earliest (time, seq) comes out first.
+impl<M> Ord for Scheduled<M> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.time, other.seq).cmp(&(self.time, self.seq))
+    }
+}
+impl<M> PartialOrd for Scheduled<M> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<M> PartialEq for Scheduled<M> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.seq) == (other.time, other.seq)
+    }
+}
+impl<M> Eq for Scheduled<M> {}
+
+struct ActorSlot<M> {
+    name: String,
+    host: HostId,
+    actor: Box<dyn Actor<M>>,
+    rng: SimRng,
+}
+
+/// A machine: actors on it crash and restart together.
+#[derive(Clone, Debug)]
+pub struct Host {
+    pub name: String,
+    pub up: bool,
+    /// Bumped on every crash and restart; deliveries sent before are dropped.
+    pub incarnation: u32,
+    /// Offset of this host's clock from simulated time, in nanoseconds.
+    pub clock_offset_nanos: i64,
+    pub actors: Vec<ActorId>,
+}
+
+/// One deterministic run.
+pub struct Simulation<M: Message> {
+    master_seed: u64,
+    now: SimTime,
+    next_seq: u64,
+    queue: BinaryHeap<Scheduled<M>>,
+    actors: Vec<ActorSlot<M>>,
+    hosts: Vec<Host>,
+    network: Network,
+    effects: Vec<Effect<M>>,
+    recorder: Recorder,
+    hash: TraceHasher,
+    events_processed: u64,
+    deliveries_dropped: u64,
+    invariants: Vec<(String, InvariantCheck<M>)>,
+    event_sink: Option<EventSink>,
+}
+
+impl<M: Message> Simulation<M> {
+    pub fn new(master_seed: u64) -> Simulation<M> {
+        Simulation {
+            master_seed,
+            now: SimTime::ZERO,
+            next_seq: 0,
+            queue: BinaryHeap::new(),
+            actors: Vec::new(),
+            hosts: Vec::new(),
+            network: Network::new(SimRng::for_stream(master_seed, "network")),
+            effects: Vec::new(),
+            recorder: Recorder::new(false),
+            hash: TraceHasher::new(),
+            events_processed: 0,
+            deliveries_dropped: 0,
+            invariants: Vec::new(),
+            event_sink: None,
+        }
+    }
+
+    pub fn master_seed(&self) -> u64 {
+        self.master_seed
+    }
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+    pub fn network_mut(&mut self) -> &mut Network {
+        &mut self.network
+    }
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+    /// Keep trace records from now on.
+    pub fn enable_records(&mut self) {
+        self.recorder = Recorder::new(true);
+    }
+    pub fn records(&self) -> &[Record] {
+        self.recorder.records()
+    }
+    pub fn take_records(&mut self) -> Vec<Record> {
+        self.recorder.take()
+    }
+    /// Streams every processed event to `sink` (for the event log and replay).
+    pub fn set_event_sink(&mut self, sink: EventSink) {
+        self.event_sink = Some(sink);
+    }
+    pub fn add_invariant(&mut self, name: impl Into<String>, check: InvariantCheck<M>) {
+        self.invariants.push((name.into(), check));
+    }
+
+    /// The stable hash over every event processed so far.
+    pub fn trace_hash(&self) -> u64 {
+        self.hash.finish()
+    }
+    pub fn events_processed(&self) -> u64 {
+        self.events_processed
+    }
+    /// Deliveries dropped because their host crashed or restarted after they were sent.
+    pub fn deliveries_dropped(&self) -> u64 {
+        self.deliveries_dropped
+    }
+    pub fn pending_events(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn add_host(&mut self, name: impl Into<String>) -> HostId {
+        let name = name.into();
+        assert!(
+            self.hosts.iter().all(|h| h.name != name),
+            "duplicate host name {name}"
+        );
+        let id = HostId(u32::try_from(self.hosts.len()).expect("too many hosts"));
+        self.hosts.push(Host {
+            name,
+            up: true,
+            incarnation: 0,
+            clock_offset_nanos: 0,
+            actors: Vec::new(),
+        });
+        id
+    }
+
+    /// Adds an actor on `host`; it receives `Event::Start` at the current instant.
+    pub fn add_actor(
+        &mut self,
+        host: HostId,
+        name: impl Into<String>,
+        actor: Box<dyn Actor<M>>,
+    ) -> ActorId {
+        let name = name.into();
+        assert!(
+            self.actors.iter().all(|a| a.name != name),
+            "duplicate actor name {name}"
+        );
+        let id = ActorId(u32::try_from(self.actors.len()).expect("too many actors"));
+        let rng = SimRng::for_stream(self.master_seed, &name);
+        self.actors.push(ActorSlot {
+            name,
+            host,
+            actor,
+            rng,
+        });
+        let host_state = &mut self.hosts[host.index()];
+        host_state.actors.push(id);
+        let incarnation = host_state.incarnation;
+        if host_state.up {
+            self.push(self.now, Payload::Start { to: id, incarnation });
+        }
+        id
+    }
+
+    pub fn actor_count(&self) -> usize {
+        self.actors.len()
+    }
+    pub fn actor_name(&self, id: ActorId) -> &str {
+        &self.actors[id.index()].name
+    }
+    pub fn actor_host(&self, id: ActorId) -> HostId {
+        self.actors[id.index()].host
+    }
+    pub fn find_actor(&self, name: &str) -> Option<ActorId> {
+        self.actors
+            .iter()
+            .position(|slot| slot.name == name)
+            .map(|index| ActorId(index as u32))
+    }
+    pub fn hosts(&self) -> &[Host] {
+        &self.hosts
+    }
+    pub fn host(&self, id: HostId) -> &Host {
+        &self.hosts[id.index()]
+    }
+    pub fn find_host(&self, name: &str) -> Option<HostId> {
+        self.hosts
+            .iter()
+            .position(|h| h.name == name)
+            .map(|index| HostId(index as u32))
+    }
+    pub fn set_host_clock_offset(&mut self, host: HostId, offset_nanos: i64) {
+        self.hosts[host.index()].clock_offset_nanos = offset_nanos;
+    }
+
+    /// Read-only access to an actor's state, for invariants, expectations and reports.
+    pub fn actor<T: Actor<M>>(&self, id: ActorId) -> Option<&T> {
+        let actor: &dyn Any = self.actors[id.index()].actor.as_ref();
+        actor.downcast_ref::<T>()
+    }
+
+    /// Schedules a fault at `at` (not before now).
+    pub fn schedule_fault(&mut self, at: SimTime, fault: Fault) {
+        assert!(at >= self.now, "fault scheduled in the past");
+        self.push(at, Payload::Fault(fault));
+    }
+
+    /// Delivers `msg` to `to` as a timer at `at`: how a scenario's timeline drives actors.
+    pub fn schedule_timer(&mut self, at: SimTime, to: ActorId, msg: M) {
+        assert!(at >= self.now, "timer scheduled in the past");
+        let incarnation = self.hosts[self.actors[to.index()].host.index()].incarnation;
+        self.push(
+            at,
+            Payload::Deliver {
+                to,
+                from: to,
+                incarnation,
+                msg,
+                is_timer: true,
+            },
+        );
+    }
+
+    fn push(&mut self, time: SimTime, payload: Payload<M>) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.queue.push(Scheduled { time, seq, payload });
+    }
+
+    /// Runs until a limit is reached, the queue empties, or an invariant fails.
+    pub fn run(&mut self, limits: RunLimits) -> RunOutcome {
+        loop {
+            let Some(next) = self.queue.peek() else {
+                return RunOutcome::QueueEmpty;
+            };
+            if next.time > limits.until {
+                self.now = limits.until;
+                return RunOutcome::TimeReached;
+            }
+            if self.events_processed >= limits.events_max {
+                return RunOutcome::EventBound {
+                    events: self.events_processed,
+                    time: self.now,
+                };
+            }
+            let (time, seq) = self.step();
+            if let Some(violation) = self.check_invariants(time, seq) {
+                return RunOutcome::InvariantViolated(violation);
+            }
+        }
+    }
+
+    /// Processes the next event; returns its time and sequence number.
+    fn step(&mut self) -> (SimTime, u64) {
+        let Scheduled { time, seq, payload } = self.queue.pop().expect("step on an empty queue");
+        assert!(time >= self.now, "time went backwards");
+        self.now = time;
+        self.events_processed += 1;
+
+        let mut digest = TraceHasher::new();
+        digest.write_u64(time.as_nanos());
+        let logged = match payload {
+            Payload::Fault(fault) => {
+                digest.write_u64(EventKind::Fault.code());
+                digest.write_str(&format!("{fault:?}"));
+                self.apply_fault(fault);
+                LoggedEvent {
+                    time,
+                    seq,
+                    kind: EventKind::Fault,
+                    actor: None,
+                    from: None,
+                    label: "fault",
+                    digest: 0,
+                }
+            }
+            Payload::Start { to, incarnation } => {
+                let kind = if self.is_current(to, incarnation) {
+                    self.dispatch(to, Event::Start, seq);
+                    EventKind::Start
+                } else {
+                    self.deliveries_dropped += 1;
+                    EventKind::Dropped
+                };
+                digest.write_u64(kind.code());
+                digest.write_u64(u64::from(to.0));
+                LoggedEvent {
+                    time,
+                    seq,
+                    kind,
+                    actor: Some(to),
+                    from: None,
+                    label: "Start",
+                    digest: 0,
+                }
+            }
+            Payload::Deliver {
+                to,
+                from,
+                incarnation,
+                msg,
+                is_timer,
+            } => {
+                let label = msg.label();
+                digest.write_u64(u64::from(to.0));
+                digest.write_u64(u64::from(from.0));
+                digest.write_str(label);
+                msg.fingerprint(&mut digest);
+                let kind = if !self.is_current(to, incarnation) {
+                    self.deliveries_dropped += 1;
+                    EventKind::Dropped
+                } else if is_timer {
+                    self.dispatch(to, Event::Timer(msg), seq);
+                    EventKind::Timer
+                } else {
+                    self.dispatch(to, Event::Message { from, msg }, seq);
+                    EventKind::Message
+                };
+                digest.write_u64(kind.code());
+                LoggedEvent {
+                    time,
+                    seq,
+                    kind,
+                    actor: Some(to),
+                    from: (!is_timer).then_some(from),
+                    label,
+                    digest: 0,
+                }
+            }
+        };
+        let event_digest = digest.finish();
+        self.hash.write_u64(event_digest);
+        if let Some(sink) = self.event_sink.as_mut() {
+            sink(&LoggedEvent {
+                digest: event_digest,
+                ..logged
+            });
+        }
+        (time, seq)
+    }
+
+    fn is_current(&self, actor: ActorId, incarnation: u32) -> bool {
+        let host = &self.hosts[self.actors[actor.index()].host.index()];
+        host.up && host.incarnation == incarnation
+    }
+
+    fn dispatch(&mut self, to: ActorId, event: Event<M>, seq: u64) {
+        let slot = &mut self.actors[to.index()];
+        let host = &self.hosts[slot.host.index()];
+        let from_host = slot.host;
+        let incarnation = host.incarnation;
+        let mut cx = Context {
+            now: self.now,
+            seq,
+            me: to,
+            host_clock_offset_nanos: host.clock_offset_nanos,
+            rng: &mut slot.rng,
+            effects: &mut self.effects,
+            recorder: &mut self.recorder,
+        };
+        slot.actor.on_event(event, &mut cx);
+
+        let mut effects = std::mem::take(&mut self.effects);
+        for effect in effects.drain(..) {
+            match effect {
+                Effect::Timer { after, msg } => self.push(
+                    self.now + after,
+                    Payload::Deliver {
+                        to,
+                        from: to,
+                        incarnation,
+                        msg,
+                        is_timer: true,
+                    },
+                ),
+                Effect::Send {
+                    to: receiver,
+                    msg,
+                    departs_after,
+                } => {
+                    let receiver_host = self.actors[receiver.index()].host;
+                    let departs = self.now + departs_after;
+                    if let Verdict::Deliver(at) =
+                        self.network
+                            .route(departs, (to, from_host), (receiver, receiver_host))
+                    {
+                        let incarnation = self.hosts[receiver_host.index()].incarnation;
+                        self.push(
+                            at,
+                            Payload::Deliver {
+                                to: receiver,
+                                from: to,
+                                incarnation,
+                                msg,
+                                is_timer: false,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        // Keep the buffer's capacity for the next event.
+        self.effects = effects;
+    }
+
+    fn apply_fault(&mut self, fault: Fault) {
+        match fault {
+            Fault::CrashHost(host) => {
+                let state = &mut self.hosts[host.index()];
+                if !state.up {
+                    return;
+                }
+                state.up = false;
+                state.incarnation += 1;
+                for &actor in &state.actors {
+                    self.actors[actor.index()].actor.on_crash();
+                }
+            }
+            Fault::RestartHost(host) => {
+                let state = &mut self.hosts[host.index()];
+                if state.up {
+                    return;
+                }
+                state.up = true;
+                state.incarnation += 1;
+                let incarnation = state.incarnation;
+                let actors = state.actors.clone();
+                for to in actors {
+                    self.push(self.now, Payload::Start { to, incarnation });
+                }
+            }
+            Fault::Partition(cut) => self.network.partition(cut),
+            Fault::Heal(cut) => self.network.heal(cut.as_ref()),
+            Fault::SetLink(a, b, link) => self.network.set_link(a, b, link),
+        }
+    }
+
+    fn check_invariants(&mut self, time: SimTime, seq: u64) -> Option<Violation> {
+        if self.invariants.is_empty() {
+            return None;
+        }
+        let mut invariants = std::mem::take(&mut self.invariants);
+        let mut violation = None;
+        for (name, check) in invariants.iter_mut() {
+            if let Err(message) = check(self) {
+                violation = Some(Violation {
+                    invariant: name.clone(),
+                    time,
+                    seq,
+                    message,
+                });
+                break;
+            }
+        }
+        self.invariants = invariants;
+        violation
+    }
+
+    /// A convenience for tests and tools: run for `span` of simulated time from now.
+    pub fn run_for(&mut self, span: SimDuration) -> RunOutcome {
+        let until = self.now + span;
+        self.run(RunLimits {
+            until,
+            events_max: u64::MAX,
+        })
+    }
+}

@@ -1,0 +1,211 @@
+//! Engine behaviour: queue order, crash and restart, partitions, determinism.
+
+use sim_core::{
+    Actor, ActorId, Context, Cut, Event, Fault, HostId, Message, RunOutcome, SimDuration,
+    SimTime, Simulation, TraceHasher,
+};
+
+#[derive(Debug, Clone)]
+enum Msg {
+    Note(u32),
+    Ping(u32),
+}
+
+impl Message for Msg {
+    fn label(&self) -> &'static str {
+        match self {
+            Msg::Note(_) => "Note",
+            Msg::Ping(_) => "Ping",
+        }
+    }
+    fn fingerprint(&self, hasher: &mut TraceHasher) {
+        match self {
+            Msg::Note(n) | Msg::Ping(n) => hasher.write_u64(u64::from(*n)),
+        }
+    }
+}
+
+/// Remembers what it saw; on start, sets the timers it was given.
+#[derive(Default)]
+struct Probe {
+    timers_on_start: Vec<(SimDuration, u32)>,
+    seen: Vec<(SimTime, String)>,
+    starts: u32,
+    volatile_count: u32,
+}
+
+impl Actor<Msg> for Probe {
+    fn on_event(&mut self, event: Event<Msg>, cx: &mut Context<'_, Msg>) {
+        match event {
+            Event::Start => {
+                self.starts += 1;
+                for &(after, n) in &self.timers_on_start {
+                    cx.timer(after, Msg::Note(n));
+                }
+            }
+            Event::Timer(Msg::Note(n)) | Event::Message { msg: Msg::Note(n), .. } => {
+                self.volatile_count += 1;
+                self.seen.push((cx.now(), format!("note {n}")));
+            }
+            Event::Timer(Msg::Ping(n)) | Event::Message { msg: Msg::Ping(n), .. } => {
+                self.seen.push((cx.now(), format!("ping {n}")));
+            }
+        }
+    }
+    fn on_crash(&mut self) {
+        self.volatile_count = 0;
+    }
+}
+
+fn probe(sim: &Simulation<Msg>, id: ActorId) -> &Probe {
+    sim.actor::<Probe>(id).expect("a probe")
+}
+
+#[test]
+fn events_at_the_same_instant_run_in_insertion_order() {
+    let mut sim = Simulation::new(1);
+    let host = sim.add_host("h");
+    let mut actor = Probe::default();
+    for n in 0..5 {
+        actor.timers_on_start.push((SimDuration::from_secs(1), n));
+    }
+    actor.timers_on_start.push((SimDuration::from_millis(500), 99));
+    let id = sim.add_actor(host, "probe", Box::new(actor));
+    sim.run_for(SimDuration::from_secs(2));
+    let seen: Vec<_> = probe(&sim, id).seen.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(seen, ["note 99", "note 0", "note 1", "note 2", "note 3", "note 4"]);
+}
+
+#[test]
+fn crash_drops_timers_and_memory_and_restart_sends_start() {
+    let mut sim = Simulation::new(1);
+    let host = sim.add_host("node");
+    let actor = Probe {
+        timers_on_start: vec![(SimDuration::from_secs(1), 1), (SimDuration::from_secs(10), 2)],
+        ..Probe::default()
+    };
+    let id = sim.add_actor(host, "probe", Box::new(actor));
+    sim.schedule_fault(SimTime::ZERO + SimDuration::from_secs(5), Fault::CrashHost(host));
+    sim.schedule_fault(SimTime::ZERO + SimDuration::from_secs(7), Fault::RestartHost(host));
+    sim.run_for(SimDuration::from_secs(30));
+    let p = probe(&sim, id);
+    assert_eq!(p.starts, 2);
+    let seen: Vec<_> = p.seen.iter().map(|(t, s)| format!("{t} {s}")).collect();
+    // The 10 s timer set before the crash never fires; after the restart at 7 s the
+    // timers are set again from then.
+    assert_eq!(seen, ["1.000s note 1", "8.000s note 1", "17.000s note 2"]);
+    assert_eq!(p.volatile_count, 2, "memory was lost at the crash");
+    assert!(sim.deliveries_dropped() >= 1);
+}
+
+/// Sends a ping to a peer each second.
+struct Pinger {
+    peer: Option<ActorId>,
+    sent: u32,
+}
+
+impl Actor<Msg> for Pinger {
+    fn on_event(&mut self, event: Event<Msg>, cx: &mut Context<'_, Msg>) {
+        match event {
+            Event::Start => cx.timer(SimDuration::from_secs(1), Msg::Note(0)),
+            Event::Timer(_) => {
+                if let Some(peer) = self.peer {
+                    self.sent += 1;
+                    cx.send(peer, Msg::Ping(self.sent));
+                }
+                cx.timer(SimDuration::from_secs(1), Msg::Note(0));
+            }
+            Event::Message { .. } => {}
+        }
+    }
+    fn on_crash(&mut self) {}
+}
+
+#[test]
+fn partition_drops_messages_until_healed() {
+    let mut sim = Simulation::new(3);
+    let a = sim.add_host("a");
+    let b = sim.add_host("b");
+    let receiver = sim.add_actor(b, "receiver", Box::new(Probe::default()));
+    sim.add_actor(
+        a,
+        "pinger",
+        Box::new(Pinger {
+            peer: Some(receiver),
+            sent: 0,
+        }),
+    );
+    let at = |s| SimTime::ZERO + SimDuration::from_millis(s);
+    sim.schedule_fault(at(2_500), Fault::Partition(Cut::Link(a, b)));
+    sim.schedule_fault(at(5_500), Fault::Heal(None));
+    sim.run_for(SimDuration::from_millis(7_900));
+    let got: Vec<_> = probe(&sim, receiver)
+        .seen
+        .iter()
+        .map(|(_, s)| s.clone())
+        .collect();
+    assert_eq!(got, ["ping 1", "ping 2", "ping 6", "ping 7"]);
+    assert_eq!(sim.network().dropped_count(), 3);
+}
+
+fn ring(seed: u64, actors: u32) -> Simulation<Msg> {
+    let mut sim = Simulation::new(seed);
+    let hosts: Vec<HostId> = (0..4).map(|i| sim.add_host(format!("h{i}"))).collect();
+    for i in 0..actors {
+        let peer = ActorId((i + 1) % actors);
+        sim.add_actor(
+            hosts[(i % 4) as usize],
+            format!("pinger-{i}"),
+            Box::new(Pinger {
+                peer: Some(peer),
+                sent: 0,
+            }),
+        );
+    }
+    sim
+}
+
+#[test]
+fn same_seed_same_hash_other_seed_other_hash() {
+    let run = |seed| {
+        let mut sim = ring(seed, 20);
+        let outcome = sim.run_for(SimDuration::from_secs(20));
+        assert_eq!(outcome, RunOutcome::TimeReached);
+        (sim.trace_hash(), sim.events_processed())
+    };
+    assert_eq!(run(7), run(7));
+    assert_ne!(run(7).0, run(8).0);
+}
+
+#[test]
+fn event_bound_is_reported() {
+    let mut sim = ring(1, 4);
+    let outcome = sim.run(sim_core::RunLimits {
+        until: SimTime::MAX,
+        events_max: 100,
+    });
+    assert!(matches!(outcome, RunOutcome::EventBound { events: 100, .. }));
+}
+
+#[test]
+fn invariant_failure_stops_the_run_at_the_first_violation() {
+    let mut sim = Simulation::new(1);
+    let host = sim.add_host("h");
+    let actor = Probe {
+        timers_on_start: (1..=5).map(|n| (SimDuration::from_secs(u64::from(n)), n)).collect(),
+        ..Probe::default()
+    };
+    let id = sim.add_actor(host, "probe", Box::new(actor));
+    sim.add_invariant(
+        "fewer than three notes",
+        Box::new(move |sim| {
+            let count = sim.actor::<Probe>(id).unwrap().seen.len();
+            if count < 3 { Ok(()) } else { Err(format!("{count} notes")) }
+        }),
+    );
+    let RunOutcome::InvariantViolated(violation) = sim.run_for(SimDuration::from_secs(10)) else {
+        panic!("the invariant must fail")
+    };
+    assert_eq!(violation.time, SimTime::ZERO + SimDuration::from_secs(3));
+    assert_eq!(violation.message, "3 notes");
+}

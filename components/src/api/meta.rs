@@ -1,0 +1,357 @@
+//! Object metadata, labels and selectors.
+
+use std::fmt;
+use std::rc::Rc;
+
+use sim_core::SimTime;
+
+/// A shared, immutable string: names and label values are cloned by reference count.
+pub type Str = Rc<str>;
+
+pub fn s(text: &str) -> Str {
+    Rc::from(text)
+}
+
+/// The kinds of object the API server serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Namespace,
+    Node,
+    Pod,
+    Deployment,
+    ReplicaSet,
+    Service,
+    EndpointSlice,
+    Lease,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 8] = [
+        Kind::Namespace,
+        Kind::Node,
+        Kind::Pod,
+        Kind::Deployment,
+        Kind::ReplicaSet,
+        Kind::Service,
+        Kind::EndpointSlice,
+        Kind::Lease,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Namespace => "Namespace",
+            Kind::Node => "Node",
+            Kind::Pod => "Pod",
+            Kind::Deployment => "Deployment",
+            Kind::ReplicaSet => "ReplicaSet",
+            Kind::Service => "Service",
+            Kind::EndpointSlice => "EndpointSlice",
+            Kind::Lease => "Lease",
+        }
+    }
+
+    /// The lower-case plural used in etcd keys and API paths (`pods`, `replicasets`).
+    pub fn resource(self) -> &'static str {
+        match self {
+            Kind::Namespace => "namespaces",
+            Kind::Node => "nodes",
+            Kind::Pod => "pods",
+            Kind::Deployment => "deployments",
+            Kind::ReplicaSet => "replicasets",
+            Kind::Service => "services",
+            Kind::EndpointSlice => "endpointslices",
+            Kind::Lease => "leases",
+        }
+    }
+
+    pub fn namespaced(self) -> bool {
+        !matches!(self, Kind::Namespace | Kind::Node)
+    }
+
+    pub fn code(self) -> u64 {
+        self as u64
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Identifies an object: its kind, namespace (empty for cluster-scoped kinds) and name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    pub kind: Kind,
+    pub namespace: Str,
+    pub name: Str,
+}
+
+impl ObjectKey {
+    pub fn new(kind: Kind, namespace: &Str, name: &Str) -> ObjectKey {
+        ObjectKey {
+            kind,
+            namespace: if kind.namespaced() {
+                namespace.clone()
+            } else {
+                s("")
+            },
+            name: name.clone(),
+        }
+    }
+
+    /// The etcd key, as the API server lays it out: `/registry/pods/default/nginx`.
+    pub fn etcd_key(&self) -> String {
+        if self.namespace.is_empty() {
+            format!("/registry/{}/{}", self.kind.resource(), self.name)
+        } else {
+            format!(
+                "/registry/{}/{}/{}",
+                self.kind.resource(),
+                self.namespace,
+                self.name
+            )
+        }
+    }
+}
+
+/// `pod/default/nginx` or `node/node-1`.
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = self.kind.name().to_ascii_lowercase();
+        if self.namespace.is_empty() {
+            write!(f, "{kind}/{}", self.name)
+        } else {
+            write!(f, "{kind}/{}/{}", self.namespace, self.name)
+        }
+    }
+}
+
+/// Labels (or annotations, or a node selector) as a small sorted list: cheaper than a
+/// tree map for the handful of entries real objects carry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Labels(Vec<(Str, Str)>);
+
+impl Labels {
+    pub fn new() -> Labels {
+        Labels(Vec::new())
+    }
+
+    pub fn from_pairs<I, K, V>(pairs: I) -> Labels
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut labels = Labels::new();
+        for (key, value) in pairs {
+            labels.insert(s(key.as_ref()), s(value.as_ref()));
+        }
+        labels
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Str> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
+            .ok()
+            .map(|index| &self.0[index].1)
+    }
+
+    pub fn insert(&mut self, key: Str, value: Str) {
+        match self.0.binary_search_by(|(k, _)| k.as_ref().cmp(&key)) {
+            Ok(index) => self.0[index].1 = value,
+            Err(index) => self.0.insert(index, (key, value)),
+        }
+    }
+
+    pub fn remove(&mut self, key: &str) -> Option<Str> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
+            .ok()
+            .map(|index| self.0.remove(index).1)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Str, &Str)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when every pair of `subset` is present here (map-style selector match).
+    pub fn contains_all(&self, subset: &Labels) -> bool {
+        subset
+            .iter()
+            .all(|(k, v)| self.get(k).is_some_and(|mine| mine == v))
+    }
+}
+
+impl fmt::Display for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (k, v) in self.iter() {
+            if !first {
+                f.write_str(",")?;
+            }
+            first = false;
+            write!(f, "{k}={v}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SelectorOperator {
+    In,
+    NotIn,
+    Exists,
+    DoesNotExist,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SelectorRequirement {
+    pub key: Str,
+    pub operator: SelectorOperator,
+    pub values: Vec<Str>,
+}
+
+/// A `metav1.LabelSelector`: all `match_labels` and all `match_expressions` must hold. An
+/// empty selector matches everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LabelSelector {
+    pub match_labels: Labels,
+    pub match_expressions: Vec<SelectorRequirement>,
+}
+
+impl LabelSelector {
+    pub fn from_labels(labels: Labels) -> LabelSelector {
+        LabelSelector {
+            match_labels: labels,
+            match_expressions: Vec::new(),
+        }
+    }
+
+    pub fn matches(&self, labels: &Labels) -> bool {
+        labels.contains_all(&self.match_labels)
+            && self.match_expressions.iter().all(|req| {
+                let value = labels.get(&req.key);
+                match req.operator {
+                    SelectorOperator::In => value.is_some_and(|v| req.values.contains(v)),
+                    SelectorOperator::NotIn => value.is_none_or(|v| !req.values.contains(v)),
+                    SelectorOperator::Exists => value.is_some(),
+                    SelectorOperator::DoesNotExist => value.is_none(),
+                }
+            })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.match_labels.is_empty() && self.match_expressions.is_empty()
+    }
+}
+
+/// An owner reference: who this object belongs to, for the garbage collector and for
+/// controllers adopting their objects.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OwnerReference {
+    pub kind: Kind,
+    pub name: Str,
+    pub uid: u64,
+    pub controller: bool,
+}
+
+/// `metav1.ObjectMeta`, the fields kubesim models.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub name: Str,
+    /// Empty for cluster-scoped objects.
+    pub namespace: Str,
+    /// Used by the API server when `name` is empty: it appends five random characters.
+    pub generate_name: Str,
+    /// Assigned by the API server from a seeded counter; 0 until created.
+    pub uid: u64,
+    /// The etcd revision of the last write; 0 until created.
+    pub resource_version: u64,
+    /// Bumped by the API server on every spec change.
+    pub generation: u64,
+    pub labels: Labels,
+    pub annotations: Labels,
+    pub owner_references: Vec<OwnerReference>,
+    pub creation_timestamp: SimTime,
+    pub deletion_timestamp: Option<SimTime>,
+    pub deletion_grace_period_seconds: Option<u64>,
+}
+
+impl ObjectMeta {
+    pub fn named(namespace: &str, name: &str) -> ObjectMeta {
+        ObjectMeta {
+            name: s(name),
+            namespace: s(namespace),
+            generate_name: s(""),
+            uid: 0,
+            resource_version: 0,
+            generation: 0,
+            labels: Labels::new(),
+            annotations: Labels::new(),
+            owner_references: Vec::new(),
+            creation_timestamp: SimTime::ZERO,
+            deletion_timestamp: None,
+            deletion_grace_period_seconds: None,
+        }
+    }
+
+    pub fn controller_ref(&self) -> Option<&OwnerReference> {
+        self.owner_references.iter().find(|r| r.controller)
+    }
+
+    pub fn is_terminating(&self) -> bool {
+        self.deletion_timestamp.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_stay_sorted_and_replace() {
+        let mut labels = Labels::from_pairs([("b", "2"), ("a", "1")]);
+        labels.insert(s("a"), s("one"));
+        assert_eq!(labels.to_string(), "a=one,b=2");
+        assert_eq!(labels.remove("b").as_deref(), Some("2"));
+        assert_eq!(labels.len(), 1);
+    }
+
+    #[test]
+    fn selector_operators() {
+        let labels = Labels::from_pairs([("app", "web"), ("tier", "front")]);
+        let req = |key: &str, operator, values: &[&str]| SelectorRequirement {
+            key: s(key),
+            operator,
+            values: values.iter().map(|v| s(v)).collect(),
+        };
+        let selector = |reqs| LabelSelector {
+            match_labels: Labels::from_pairs([("app", "web")]),
+            match_expressions: reqs,
+        };
+        assert!(selector(vec![]).matches(&labels));
+        assert!(selector(vec![req("tier", SelectorOperator::In, &["front", "x"])]).matches(&labels));
+        assert!(!selector(vec![req("tier", SelectorOperator::NotIn, &["front"])]).matches(&labels));
+        assert!(selector(vec![req("zone", SelectorOperator::DoesNotExist, &[])]).matches(&labels));
+        assert!(!selector(vec![req("zone", SelectorOperator::Exists, &[])]).matches(&labels));
+        assert!(LabelSelector::default().matches(&Labels::new()));
+    }
+
+    #[test]
+    fn etcd_keys() {
+        let pod = ObjectKey::new(Kind::Pod, &s("default"), &s("web"));
+        assert_eq!(pod.etcd_key(), "/registry/pods/default/web");
+        let node = ObjectKey::new(Kind::Node, &s("ignored"), &s("node-1"));
+        assert_eq!(node.etcd_key(), "/registry/nodes/node-1");
+        assert_eq!(node.to_string(), "node/node-1");
+    }
+}

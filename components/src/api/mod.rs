@@ -1,0 +1,10 @@
+//! The API: object types, metadata, selectors and quantities.
+
+pub mod meta;
+pub mod objects;
+pub mod quantity;
+pub mod wire;
+
+pub use meta::*;
+pub use objects::*;
+pub use wire::*;

@@ -1,0 +1,607 @@
+//! kubesim's compact object types. Real manifests are converted into these at the edge
+//! (the scenarios crate); field names follow the Kubernetes API.
+
+use std::rc::Rc;
+
+use sim_core::SimTime;
+
+use super::meta::{Kind, LabelSelector, Labels, ObjectKey, ObjectMeta, Str};
+
+// ---------------------------------------------------------------------------------------
+// Resources
+
+/// Requests or limits of one container, or capacity of a node. `None` means "not set",
+/// which matters: the scheduler scores an unset CPU request as 100m, an explicit 0 as 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ResourceList {
+    pub cpu_millicores: Option<u64>,
+    pub memory_bytes: Option<u64>,
+    pub ephemeral_storage_bytes: Option<u64>,
+    pub pods: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ResourceRequirements {
+    pub requests: ResourceList,
+    pub limits: ResourceList,
+}
+
+// ---------------------------------------------------------------------------------------
+// Pod
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ImagePullPolicy {
+    Always,
+    #[default]
+    IfNotPresent,
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ContainerPort {
+    pub name: Option<Str>,
+    pub container_port: u16,
+    pub protocol: Protocol,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Container {
+    pub name: Str,
+    pub image: Str,
+    pub image_pull_policy: ImagePullPolicy,
+    pub resources: ResourceRequirements,
+    pub ports: Vec<ContainerPort>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum RestartPolicy {
+    #[default]
+    Always,
+    OnFailure,
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TaintEffect {
+    NoSchedule,
+    PreferNoSchedule,
+    NoExecute,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Taint {
+    pub key: Str,
+    pub value: Str,
+    pub effect: TaintEffect,
+    /// Set for NoExecute taints: when the taint was added (eviction counts from here).
+    pub time_added: Option<SimTime>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TolerationOperator {
+    #[default]
+    Equal,
+    Exists,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Toleration {
+    /// Empty with operator Exists tolerates every taint.
+    pub key: Str,
+    pub operator: TolerationOperator,
+    pub value: Str,
+    /// `None` tolerates every effect.
+    pub effect: Option<TaintEffect>,
+    pub toleration_seconds: Option<u64>,
+}
+
+impl Toleration {
+    /// Whether this toleration tolerates `taint` (upstream `ToleratesTaint`).
+    pub fn tolerates(&self, taint: &Taint) -> bool {
+        if self.effect.is_some_and(|effect| effect != taint.effect) {
+            return false;
+        }
+        if !self.key.is_empty() && self.key != taint.key {
+            return false;
+        }
+        match self.operator {
+            TolerationOperator::Exists => true,
+            TolerationOperator::Equal => self.value == taint.value,
+        }
+    }
+}
+
+/// The part of a pod that a template stamps out: shared by every pod of a ReplicaSet.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PodTemplateSpec {
+    pub labels: Labels,
+    pub annotations: Labels,
+    pub spec: PodSpec,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PodSpec {
+    /// Set by the scheduler's binding; empty until then.
+    pub node_name: Option<Str>,
+    pub containers: Rc<[Container]>,
+    pub init_containers: Rc<[Container]>,
+    pub restart_policy: RestartPolicy,
+    /// Upstream default 30.
+    pub termination_grace_period_seconds: u64,
+    pub tolerations: Rc<[Toleration]>,
+    pub node_selector: Labels,
+    pub priority: i32,
+    pub scheduler_name: Str,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PodPhase {
+    #[default]
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Unknown,
+}
+
+impl PodPhase {
+    pub fn name(self) -> &'static str {
+        match self {
+            PodPhase::Pending => "Pending",
+            PodPhase::Running => "Running",
+            PodPhase::Succeeded => "Succeeded",
+            PodPhase::Failed => "Failed",
+            PodPhase::Unknown => "Unknown",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ContainerState {
+    Waiting { reason: Str },
+    Running { started_at: SimTime },
+    Terminated { exit_code: i32, reason: Str, finished_at: SimTime },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ContainerStatus {
+    pub name: Str,
+    pub state: ContainerState,
+    pub ready: bool,
+    pub restart_count: u32,
+    pub image: Str,
+}
+
+/// A condition's status, as Kubernetes spells it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConditionStatus {
+    True,
+    False,
+    #[default]
+    Unknown,
+}
+
+impl ConditionStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            ConditionStatus::True => "True",
+            ConditionStatus::False => "False",
+            ConditionStatus::Unknown => "Unknown",
+        }
+    }
+    pub fn from_bool(value: bool) -> ConditionStatus {
+        if value {
+            ConditionStatus::True
+        } else {
+            ConditionStatus::False
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PodStatus {
+    pub phase: PodPhase,
+    /// PodScheduled condition.
+    pub scheduled: ConditionStatus,
+    /// Ready condition, and when it last changed (for minReadySeconds / availability).
+    pub ready: ConditionStatus,
+    pub ready_since: Option<SimTime>,
+    pub host_ip: Option<Str>,
+    pub pod_ip: Option<Str>,
+    pub start_time: Option<SimTime>,
+    pub container_statuses: Vec<ContainerStatus>,
+    /// Reason for the phase (e.g. "Evicted"), when there is one.
+    pub reason: Option<Str>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pod {
+    pub metadata: ObjectMeta,
+    pub spec: PodSpec,
+    pub status: PodStatus,
+}
+
+impl Pod {
+    pub fn is_ready(&self) -> bool {
+        self.status.ready == ConditionStatus::True
+    }
+    /// Available: ready for at least `min_ready_seconds` (upstream `IsPodAvailable`).
+    pub fn is_available(&self, min_ready_seconds: u64, now: SimTime) -> bool {
+        self.is_ready()
+            && self.status.ready_since.is_some_and(|since| {
+                now.saturating_since(since).as_secs() >= min_ready_seconds
+            })
+    }
+    /// Counted by controllers: not terminating and not finished (upstream `IsPodActive`).
+    pub fn is_active(&self) -> bool {
+        !self.metadata.is_terminating()
+            && !matches!(self.status.phase, PodPhase::Succeeded | PodPhase::Failed)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Node
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NodeSpec {
+    pub unschedulable: bool,
+    pub taints: Vec<Taint>,
+    pub pod_cidr: Option<Str>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NodeCondition {
+    pub status: ConditionStatus,
+    pub reason: Str,
+    pub last_heartbeat_time: SimTime,
+    pub last_transition_time: SimTime,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NodeStatus {
+    pub capacity: ResourceList,
+    pub allocatable: ResourceList,
+    pub ready: NodeCondition,
+    pub memory_pressure: ConditionStatus,
+    pub internal_ip: Str,
+    /// Images present on the node with their sizes in bytes (for ImageLocality).
+    pub images: Vec<(Str, u64)>,
+    pub kubelet_version: Str,
+    pub container_runtime_version: Str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    pub metadata: ObjectMeta,
+    pub spec: NodeSpec,
+    pub status: NodeStatus,
+}
+
+impl Node {
+    pub fn is_ready(&self) -> bool {
+        self.status.ready.status == ConditionStatus::True
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Workloads
+
+/// An `IntOrString` that is either an absolute count or a percentage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IntOrPercent {
+    Int(u32),
+    Percent(u32),
+}
+
+impl IntOrPercent {
+    /// Scales against `total`, rounding up or down as the caller's rule says.
+    pub fn scaled(self, total: u32, round_up: bool) -> u32 {
+        match self {
+            IntOrPercent::Int(n) => n,
+            IntOrPercent::Percent(p) => {
+                let product = u64::from(p) * u64::from(total);
+                let value = if round_up {
+                    product.div_ceil(100)
+                } else {
+                    product / 100
+                };
+                value as u32
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum DeploymentStrategy {
+    RollingUpdate {
+        max_surge: IntOrPercent,
+        max_unavailable: IntOrPercent,
+    },
+    Recreate,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeploymentSpec {
+    pub replicas: u32,
+    pub selector: LabelSelector,
+    pub template: Rc<PodTemplateSpec>,
+    pub strategy: DeploymentStrategy,
+    pub min_ready_seconds: u64,
+    pub revision_history_limit: u32,
+    pub progress_deadline_seconds: u64,
+    pub paused: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeploymentStatus {
+    pub observed_generation: u64,
+    pub replicas: u32,
+    pub updated_replicas: u32,
+    pub ready_replicas: u32,
+    pub available_replicas: u32,
+    pub unavailable_replicas: u32,
+    /// Available condition status.
+    pub available: ConditionStatus,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deployment {
+    pub metadata: ObjectMeta,
+    pub spec: DeploymentSpec,
+    pub status: DeploymentStatus,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaSetSpec {
+    pub replicas: u32,
+    pub selector: LabelSelector,
+    pub template: Rc<PodTemplateSpec>,
+    pub min_ready_seconds: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplicaSetStatus {
+    pub observed_generation: u64,
+    pub replicas: u32,
+    pub ready_replicas: u32,
+    pub available_replicas: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaSet {
+    pub metadata: ObjectMeta,
+    pub spec: ReplicaSetSpec,
+    pub status: ReplicaSetStatus,
+}
+
+// ---------------------------------------------------------------------------------------
+// Services and endpoints
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TargetPort {
+    Number(u16),
+    Name(Str),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ServicePort {
+    pub name: Option<Str>,
+    pub protocol: Protocol,
+    pub port: u16,
+    pub target_port: TargetPort,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ServiceType {
+    #[default]
+    ClusterIP,
+    NodePort,
+    LoadBalancer,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceSpec {
+    /// `None`: a Service without selector, whose endpoints are managed by hand.
+    pub selector: Option<Labels>,
+    pub ports: Vec<ServicePort>,
+    /// Allocated by the API server from the service CIDR when not given.
+    pub cluster_ip: Option<Str>,
+    pub type_: ServiceType,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    pub metadata: ObjectMeta,
+    pub spec: ServiceSpec,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EndpointConditions {
+    pub ready: bool,
+    pub serving: bool,
+    pub terminating: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    pub address: Str,
+    pub conditions: EndpointConditions,
+    pub node_name: Option<Str>,
+    /// The pod this endpoint stands for.
+    pub target_pod: Str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct EndpointPort {
+    pub name: Option<Str>,
+    pub port: u16,
+    pub protocol: Protocol,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointSlice {
+    /// Labelled `kubernetes.io/service-name`, owned by its Service.
+    pub metadata: ObjectMeta,
+    pub endpoints: Vec<Endpoint>,
+    pub ports: Vec<EndpointPort>,
+}
+
+pub const LABEL_SERVICE_NAME: &str = "kubernetes.io/service-name";
+pub const LABEL_MANAGED_BY: &str = "endpointslice.kubernetes.io/managed-by";
+
+// ---------------------------------------------------------------------------------------
+// Namespace and Lease
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Namespace {
+    pub metadata: ObjectMeta,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseSpec {
+    pub holder_identity: Option<Str>,
+    pub lease_duration_seconds: u64,
+    /// Written from the holder's host clock.
+    pub renew_time: Option<SimTime>,
+    pub acquire_time: Option<SimTime>,
+    pub lease_transitions: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub metadata: ObjectMeta,
+    pub spec: LeaseSpec,
+}
+
+// ---------------------------------------------------------------------------------------
+// The object enum and the Resource trait
+
+/// Any object, shared by reference count between the store, watch events and caches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Object {
+    Namespace(Rc<Namespace>),
+    Node(Rc<Node>),
+    Pod(Rc<Pod>),
+    Deployment(Rc<Deployment>),
+    ReplicaSet(Rc<ReplicaSet>),
+    Service(Rc<Service>),
+    EndpointSlice(Rc<EndpointSlice>),
+    Lease(Rc<Lease>),
+}
+
+macro_rules! each_object {
+    ($object:expr, $inner:ident => $body:expr) => {
+        match $object {
+            Object::Namespace($inner) => $body,
+            Object::Node($inner) => $body,
+            Object::Pod($inner) => $body,
+            Object::Deployment($inner) => $body,
+            Object::ReplicaSet($inner) => $body,
+            Object::Service($inner) => $body,
+            Object::EndpointSlice($inner) => $body,
+            Object::Lease($inner) => $body,
+        }
+    };
+}
+
+impl Object {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Object::Namespace(_) => Kind::Namespace,
+            Object::Node(_) => Kind::Node,
+            Object::Pod(_) => Kind::Pod,
+            Object::Deployment(_) => Kind::Deployment,
+            Object::ReplicaSet(_) => Kind::ReplicaSet,
+            Object::Service(_) => Kind::Service,
+            Object::EndpointSlice(_) => Kind::EndpointSlice,
+            Object::Lease(_) => Kind::Lease,
+        }
+    }
+
+    pub fn meta(&self) -> &ObjectMeta {
+        each_object!(self, inner => &inner.metadata)
+    }
+
+    /// Copy-on-write access to the metadata (clones the object only if it is shared).
+    pub fn meta_mut(&mut self) -> &mut ObjectMeta {
+        each_object!(self, inner => &mut Rc::make_mut(inner).metadata)
+    }
+
+    pub fn key(&self) -> ObjectKey {
+        let meta = self.meta();
+        ObjectKey::new(self.kind(), &meta.namespace, &meta.name)
+    }
+}
+
+/// A kind of object with its own Rust type.
+pub trait Resource: Clone + std::fmt::Debug + 'static {
+    const KIND: Kind;
+    fn metadata(&self) -> &ObjectMeta;
+    fn metadata_mut(&mut self) -> &mut ObjectMeta;
+    fn into_object(this: Rc<Self>) -> Object;
+    fn from_object(object: &Object) -> Option<&Rc<Self>>;
+
+    fn key(&self) -> ObjectKey {
+        let meta = self.metadata();
+        ObjectKey::new(Self::KIND, &meta.namespace, &meta.name)
+    }
+}
+
+macro_rules! resource {
+    ($type:ident) => {
+        impl Resource for $type {
+            const KIND: Kind = Kind::$type;
+            fn metadata(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+            fn metadata_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+            fn into_object(this: Rc<Self>) -> Object {
+                Object::$type(this)
+            }
+            fn from_object(object: &Object) -> Option<&Rc<Self>> {
+                match object {
+                    Object::$type(inner) => Some(inner),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+resource!(Namespace);
+resource!(Node);
+resource!(Pod);
+resource!(Deployment);
+resource!(ReplicaSet);
+resource!(Service);
+resource!(EndpointSlice);
+resource!(Lease);
+
+impl<T: Resource> From<T> for Object {
+    fn from(value: T) -> Object {
+        T::into_object(Rc::new(value))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Well-known names
+
+pub const TAINT_NOT_READY: &str = "node.kubernetes.io/not-ready";
+pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+pub const TAINT_UNSCHEDULABLE: &str = "node.kubernetes.io/unschedulable";
+pub const LABEL_HOSTNAME: &str = "kubernetes.io/hostname";
+pub const LABEL_ZONE: &str = "topology.kubernetes.io/zone";
+pub const LABEL_POD_TEMPLATE_HASH: &str = "pod-template-hash";
+pub const NAMESPACE_NODE_LEASE: &str = "kube-node-lease";
+pub const NAMESPACE_DEFAULT: &str = "default";
+pub const NAMESPACE_SYSTEM: &str = "kube-system";
+pub const DEFAULT_SCHEDULER_NAME: &str = "default-scheduler";

@@ -1,0 +1,209 @@
+//! What clients and the API server say to each other: requests, responses, watch events.
+//! Every component reaches the cluster's state only through these messages.
+
+use super::meta::{Kind, ObjectKey, Str};
+use super::objects::Object;
+
+/// A client's request id; the response carries it back. A watch's events carry the id of
+/// the request that opened it.
+pub type RequestId = u64;
+
+/// Server-side filtering of a list or watch by field, as `fieldSelector` does.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum FieldSelector {
+    Everything,
+    /// `spec.nodeName=<node>`: how a kubelet asks for only its own pods.
+    NodeName(Str),
+    /// `metadata.name=<name>`.
+    Name(Str),
+}
+
+impl FieldSelector {
+    pub fn matches(&self, object: &Object) -> bool {
+        match self {
+            FieldSelector::Everything => true,
+            FieldSelector::Name(name) => object.meta().name == *name,
+            FieldSelector::NodeName(node) => match object {
+                Object::Pod(pod) => pod.spec.node_name.as_ref() == Some(node),
+                _ => false,
+            },
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum ApiVerb {
+    /// Create; the object's `resource_version` must be 0.
+    Create(Object),
+    /// Replace the object's spec and metadata; `resource_version` is the precondition
+    /// (0 means unconditional). The status is kept as stored.
+    Update(Object),
+    /// Replace the status subresource; `resource_version` is the precondition.
+    UpdateStatus(Object),
+    /// Delete gracefully: pods get a deletion timestamp and stay until their kubelet (or a
+    /// zero grace period) finishes them; everything else goes at once.
+    Delete {
+        key: ObjectKey,
+        grace_period_seconds: Option<u64>,
+        /// Only delete the object with this uid (0 for any).
+        uid_precondition: u64,
+    },
+    Get(ObjectKey),
+    List {
+        kind: Kind,
+        namespace: Option<Str>,
+        fields: FieldSelector,
+    },
+    /// Streams changes after `resource_version` as `WatchEvent`s tagged with this request's id.
+    Watch {
+        kind: Kind,
+        namespace: Option<Str>,
+        fields: FieldSelector,
+        resource_version: u64,
+    },
+    /// The `pods/binding` subresource: assigns a pod to a node.
+    Bind { pod: ObjectKey, pod_uid: u64, node: Str },
+}
+
+impl ApiVerb {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ApiVerb::Create(_) => "create",
+            ApiVerb::Update(_) => "update",
+            ApiVerb::UpdateStatus(_) => "update-status",
+            ApiVerb::Delete { .. } => "delete",
+            ApiVerb::Get(_) => "get",
+            ApiVerb::List { .. } => "list",
+            ApiVerb::Watch { .. } => "watch",
+            ApiVerb::Bind { .. } => "bind",
+        }
+    }
+
+    pub fn code(&self) -> u64 {
+        match self {
+            ApiVerb::Create(_) => 1,
+            ApiVerb::Update(_) => 2,
+            ApiVerb::UpdateStatus(_) => 3,
+            ApiVerb::Delete { .. } => 4,
+            ApiVerb::Get(_) => 5,
+            ApiVerb::List { .. } => 6,
+            ApiVerb::Watch { .. } => 7,
+            ApiVerb::Bind { .. } => 8,
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            ApiVerb::Create(o) | ApiVerb::Update(o) | ApiVerb::UpdateStatus(o) => o.kind(),
+            ApiVerb::Delete { key, .. } | ApiVerb::Get(key) => key.kind,
+            ApiVerb::List { kind, .. } | ApiVerb::Watch { kind, .. } => *kind,
+            ApiVerb::Bind { .. } => Kind::Pod,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ApiRequest {
+    pub id: RequestId,
+    pub verb: ApiVerb,
+}
+
+/// The `reason` of a failed request's `Status`, with its HTTP code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusReason {
+    /// 404
+    NotFound,
+    /// 409 on create
+    AlreadyExists,
+    /// 409 on a stale resourceVersion
+    Conflict,
+    /// 422
+    Invalid,
+    /// 410: the requested resourceVersion was compacted
+    Gone,
+    /// 503
+    ServiceUnavailable,
+    /// 504
+    Timeout,
+}
+
+impl StatusReason {
+    pub fn code(self) -> u16 {
+        match self {
+            StatusReason::NotFound => 404,
+            StatusReason::AlreadyExists | StatusReason::Conflict => 409,
+            StatusReason::Invalid => 422,
+            StatusReason::Gone => 410,
+            StatusReason::ServiceUnavailable => 503,
+            StatusReason::Timeout => 504,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            StatusReason::NotFound => "NotFound",
+            StatusReason::AlreadyExists => "AlreadyExists",
+            StatusReason::Conflict => "Conflict",
+            StatusReason::Invalid => "Invalid",
+            StatusReason::Gone => "Gone",
+            StatusReason::ServiceUnavailable => "ServiceUnavailable",
+            StatusReason::Timeout => "Timeout",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub reason: StatusReason,
+    pub message: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum ApiOk {
+    Object(Object),
+    List {
+        items: Vec<Object>,
+        resource_version: u64,
+    },
+    /// A delete finished at once, or a graceful one began (then `Object` is returned instead).
+    Deleted,
+    /// The watch is open; events follow.
+    WatchStarted,
+}
+
+#[derive(Clone, Debug)]
+pub struct ApiResponse {
+    pub id: RequestId,
+    pub result: Result<ApiOk, ApiError>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchEventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+#[derive(Clone, Debug)]
+pub enum WatchEvent {
+    /// A change, as a watch stream delivers it. For `Deleted`, the last state.
+    Change {
+        watch_id: RequestId,
+        type_: WatchEventType,
+        object: Object,
+    },
+    /// The stream ended (410 Gone, server shutdown): the client must relist.
+    Closed {
+        watch_id: RequestId,
+        reason: StatusReason,
+    },
+}
+
+impl WatchEvent {
+    pub fn watch_id(&self) -> RequestId {
+        match self {
+            WatchEvent::Change { watch_id, .. } | WatchEvent::Closed { watch_id, .. } => {
+                *watch_id
+            }
+        }
+    }
+}

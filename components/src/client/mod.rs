@@ -1,0 +1,296 @@
+//! The client side of the API: request ids, and the informer every component uses to
+//! keep a local cache of the objects it watches (list, then watch from that version,
+//! relist when the stream breaks) — client-go's reflector and store, in virtual time.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use sim_core::{ActorId, Context, SimDuration};
+
+use crate::api::{
+    ApiOk, ApiRequest, ApiResponse, ApiVerb, FieldSelector, RequestId, Resource, Str,
+    StatusReason, WatchEvent, WatchEventType,
+};
+use crate::msg::Msg;
+
+/// Sends requests to the API server and numbers them.
+#[derive(Clone, Debug)]
+pub struct ApiClient {
+    apiserver: ActorId,
+    next_id: RequestId,
+}
+
+impl ApiClient {
+    pub fn new(apiserver: ActorId) -> ApiClient {
+        ApiClient {
+            apiserver,
+            next_id: 1,
+        }
+    }
+
+    pub fn apiserver(&self) -> ActorId {
+        self.apiserver
+    }
+
+    /// Sends `verb` now; returns the id its response will carry.
+    pub fn send(&mut self, cx: &mut Context<'_, Msg>, verb: ApiVerb) -> RequestId {
+        self.send_after(cx, SimDuration::ZERO, verb)
+    }
+
+    /// Sends `verb` after `delay` (a retry back-off, client-side work).
+    pub fn send_after(
+        &mut self,
+        cx: &mut Context<'_, Msg>,
+        delay: SimDuration,
+        verb: ApiVerb,
+    ) -> RequestId {
+        let id = self.next_id;
+        self.next_id += 1;
+        cx.send_after(
+            delay,
+            self.apiserver,
+            Msg::Api(Box::new(ApiRequest { id, verb })),
+        );
+        id
+    }
+}
+
+/// A change the informer saw, handed to the component's event handlers.
+#[derive(Clone, Debug)]
+pub enum Delta<T> {
+    Added(Rc<T>),
+    Updated { old: Rc<T>, new: Rc<T> },
+    Deleted(Rc<T>),
+}
+
+impl<T> Delta<T> {
+    /// The object as it is now (the last state for a deletion).
+    pub fn object(&self) -> &Rc<T> {
+        match self {
+            Delta::Added(o) | Delta::Deleted(o) | Delta::Updated { new: o, .. } => o,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum InformerState {
+    Stopped,
+    Listing(RequestId),
+    Watching(RequestId),
+}
+
+/// Back-off before a failed list is retried (client-go's reflector starts at 800 ms; kept
+/// fixed here).
+pub const RELIST_BACKOFF: SimDuration = SimDuration::from_millis(800);
+
+/// A cache of one kind of object, kept in step with the API server.
+#[derive(Debug)]
+pub struct Informer<T: Resource> {
+    namespace: Option<Str>,
+    fields: FieldSelector,
+    cache: BTreeMap<(Str, Str), Rc<T>>,
+    resource_version: u64,
+    state: InformerState,
+    synced: bool,
+}
+
+impl<T: Resource> Informer<T> {
+    pub fn new(namespace: Option<Str>, fields: FieldSelector) -> Informer<T> {
+        Informer {
+            namespace,
+            fields,
+            cache: BTreeMap::new(),
+            resource_version: 0,
+            state: InformerState::Stopped,
+            synced: false,
+        }
+    }
+
+    /// Every object of the kind, cluster-wide.
+    pub fn all() -> Informer<T> {
+        Informer::new(None, FieldSelector::Everything)
+    }
+
+    /// Starts (or restarts) with a full list.
+    pub fn start(&mut self, api: &mut ApiClient, cx: &mut Context<'_, Msg>) {
+        self.list(api, cx, SimDuration::ZERO);
+    }
+
+    /// Forgets everything, as a process does when it crashes.
+    pub fn reset(&mut self) {
+        self.cache.clear();
+        self.resource_version = 0;
+        self.state = InformerState::Stopped;
+        self.synced = false;
+    }
+
+    /// True once the first list has been received.
+    pub fn has_synced(&self) -> bool {
+        self.synced
+    }
+
+    pub fn resource_version(&self) -> u64 {
+        self.resource_version
+    }
+
+    pub fn get(&self, namespace: &str, name: &str) -> Option<&Rc<T>> {
+        self.cache.get(&(Rc::from(namespace), Rc::from(name)))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Rc<T>> {
+        self.cache.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cache.is_empty()
+    }
+
+    fn list(&mut self, api: &mut ApiClient, cx: &mut Context<'_, Msg>, delay: SimDuration) {
+        let id = api.send_after(
+            cx,
+            delay,
+            ApiVerb::List {
+                kind: T::KIND,
+                namespace: self.namespace.clone(),
+                fields: self.fields.clone(),
+            },
+        );
+        self.state = InformerState::Listing(id);
+    }
+
+    fn watch(&mut self, api: &mut ApiClient, cx: &mut Context<'_, Msg>) {
+        let id = api.send(
+            cx,
+            ApiVerb::Watch {
+                kind: T::KIND,
+                namespace: self.namespace.clone(),
+                fields: self.fields.clone(),
+                resource_version: self.resource_version,
+            },
+        );
+        self.state = InformerState::Watching(id);
+    }
+
+    /// Offers a response. `None` if it is not this informer's; otherwise the changes.
+    pub fn on_response(
+        &mut self,
+        response: &ApiResponse,
+        api: &mut ApiClient,
+        cx: &mut Context<'_, Msg>,
+    ) -> Option<Vec<Delta<T>>> {
+        match self.state {
+            InformerState::Listing(id) if id == response.id => {}
+            InformerState::Watching(id) if id == response.id => {
+                // The watch was refused (e.g. 410): start over with a list.
+                if response.result.is_err() {
+                    self.list(api, cx, RELIST_BACKOFF);
+                }
+                return Some(Vec::new());
+            }
+            _ => return None,
+        }
+        match &response.result {
+            Ok(ApiOk::List {
+                items,
+                resource_version,
+            }) => {
+                let deltas = self.replace(items.iter().filter_map(T::from_object).cloned());
+                self.resource_version = *resource_version;
+                self.synced = true;
+                self.watch(api, cx);
+                Some(deltas)
+            }
+            _ => {
+                self.list(api, cx, RELIST_BACKOFF);
+                Some(Vec::new())
+            }
+        }
+    }
+
+    /// Offers a watch event. `None` if it is not this informer's stream.
+    pub fn on_watch(
+        &mut self,
+        event: &WatchEvent,
+        api: &mut ApiClient,
+        cx: &mut Context<'_, Msg>,
+    ) -> Option<Vec<Delta<T>>> {
+        if self.state != InformerState::Watching(event.watch_id()) {
+            return None;
+        }
+        match event {
+            WatchEvent::Closed { reason, .. } => {
+                if *reason == StatusReason::Gone {
+                    self.list(api, cx, SimDuration::ZERO);
+                } else {
+                    self.watch(api, cx);
+                }
+                Some(Vec::new())
+            }
+            WatchEvent::Change { type_, object, .. } => {
+                let Some(object) = T::from_object(object) else {
+                    return Some(Vec::new());
+                };
+                let rv = object.metadata().resource_version;
+                assert!(
+                    rv > self.resource_version,
+                    "watch delivered resourceVersion {rv} after {}",
+                    self.resource_version
+                );
+                self.resource_version = rv;
+                Some(self.apply(*type_, object.clone()).into_iter().collect())
+            }
+        }
+    }
+
+    fn cache_key(object: &T) -> (Str, Str) {
+        let meta = object.metadata();
+        (meta.namespace.clone(), meta.name.clone())
+    }
+
+    fn apply(&mut self, type_: WatchEventType, object: Rc<T>) -> Option<Delta<T>> {
+        let key = Self::cache_key(&object);
+        match type_ {
+            WatchEventType::Deleted => self.cache.remove(&key).map(|_| Delta::Deleted(object)),
+            WatchEventType::Added | WatchEventType::Modified => {
+                match self.cache.insert(key, object.clone()) {
+                    Some(old) => Some(Delta::Updated { old, new: object }),
+                    None => Some(Delta::Added(object)),
+                }
+            }
+        }
+    }
+
+    /// Replaces the cache with a fresh list and returns what changed.
+    fn replace(&mut self, items: impl Iterator<Item = Rc<T>>) -> Vec<Delta<T>> {
+        let mut fresh: BTreeMap<(Str, Str), Rc<T>> = BTreeMap::new();
+        for item in items {
+            fresh.insert(Self::cache_key(&item), item);
+        }
+        let mut deltas = Vec::new();
+        for (key, old) in &self.cache {
+            if !fresh.contains_key(key) {
+                deltas.push(Delta::Deleted(old.clone()));
+            }
+        }
+        for (key, new) in &fresh {
+            match self.cache.get(key) {
+                None => deltas.push(Delta::Added(new.clone())),
+                Some(old)
+                    if old.metadata().resource_version != new.metadata().resource_version =>
+                {
+                    deltas.push(Delta::Updated {
+                        old: old.clone(),
+                        new: new.clone(),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+        self.cache = fresh;
+        deltas
+    }
+}

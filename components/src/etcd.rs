@@ -1,0 +1,483 @@
+//! etcd: a multi-version key-value store with revisions and watches.
+//!
+//! One member here. The request/response shapes are those a Raft cluster serves through
+//! its leader (transactions with a compare, ranges at a revision, watches from a start
+//! revision, compaction), so a cluster can replace the single member without touching the
+//! API server. Values are kubesim objects; etcd stamps each write's revision into the
+//! object's `resource_version`, as the API server's versioner does on read.
+//!
+//! The write-ahead log is modelled as the whole store surviving a crash: a restarted
+//! member answers with everything it had committed.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use sim_core::{Actor, ActorId, Context, Event, SimDuration, TraceHasher};
+
+use crate::api::{Kind, Object, ObjectKey};
+use crate::msg::{Fingerprint, Msg};
+
+/// Settings of one etcd member.
+#[derive(Clone, Debug)]
+pub struct EtcdConfig {
+    /// Time from receiving a write to answering it: WAL append and fsync. An assumption:
+    /// etcd's docs ask for fsync p99 under 10 ms; 2 ms is a healthy SSD.
+    pub commit_latency: SimDuration,
+    /// Time to answer a read.
+    pub read_latency: SimDuration,
+}
+
+impl Default for EtcdConfig {
+    fn default() -> Self {
+        EtcdConfig {
+            commit_latency: SimDuration::from_millis(2),
+            read_latency: SimDuration::from_micros(200),
+        }
+    }
+}
+
+/// A write's precondition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compare {
+    /// Unconditional.
+    Any,
+    /// The key must not exist (create).
+    Absent,
+    /// The key must exist with this mod revision (optimistic concurrency).
+    ModRevision(u64),
+}
+
+#[derive(Clone, Debug)]
+pub enum TxnOp {
+    Put(Object),
+    Delete,
+}
+
+#[derive(Clone, Debug)]
+pub enum EtcdRequest {
+    /// `if compare then op`, on one key.
+    Txn {
+        id: u64,
+        key: ObjectKey,
+        compare: Compare,
+        op: TxnOp,
+    },
+    /// Every current value of one kind, and the store's revision.
+    Range { id: u64, kind: Kind },
+    /// Streams every change to `kind` from `start_revision` (inclusive) on.
+    Watch {
+        watch_id: u64,
+        kind: Kind,
+        start_revision: u64,
+    },
+    /// Forget history at or below `revision`.
+    Compact { revision: u64 },
+}
+
+#[derive(Clone, Debug)]
+pub enum EtcdResponse {
+    Txn {
+        id: u64,
+        succeeded: bool,
+        /// The store's revision after the transaction.
+        revision: u64,
+        /// On success the value written (none for a delete); on failure the current value.
+        value: Option<Object>,
+    },
+    Range {
+        id: u64,
+        items: Vec<Object>,
+        revision: u64,
+    },
+    /// A watch asked for history that compaction already removed.
+    WatchCompacted { watch_id: u64, compact_revision: u64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EtcdEventType {
+    Put,
+    Delete,
+}
+
+/// One change, as a watch delivers it.
+#[derive(Clone, Debug)]
+pub struct EtcdWatchEvent {
+    pub watch_id: u64,
+    pub revision: u64,
+    pub type_: EtcdEventType,
+    pub key: ObjectKey,
+    /// The new value; for a delete, the last value (with the delete's revision stamped).
+    pub object: Object,
+    /// The value before this change, if any.
+    pub previous: Option<Object>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Tick {}
+
+/// One key's current state.
+#[derive(Clone, Debug)]
+struct KeyValue {
+    object: Object,
+    create_revision: u64,
+    mod_revision: u64,
+}
+
+/// A change kept in history for watches that start in the past.
+#[derive(Clone, Debug)]
+struct Change {
+    revision: u64,
+    type_: EtcdEventType,
+    key: ObjectKey,
+    object: Object,
+    previous: Option<Object>,
+}
+
+#[derive(Clone, Debug)]
+struct Watcher {
+    client: ActorId,
+    watch_id: u64,
+    kind: Kind,
+}
+
+/// The durable part of a member: what its WAL and snapshot hold.
+#[derive(Clone, Debug, Default)]
+struct Durable {
+    revision: u64,
+    compact_revision: u64,
+    store: BTreeMap<ObjectKey, KeyValue>,
+    history: VecDeque<Change>,
+}
+
+pub struct Etcd {
+    config: EtcdConfig,
+    durable: Durable,
+    /// Watches live in memory: a crash ends them.
+    watchers: Vec<Watcher>,
+}
+
+impl Etcd {
+    pub fn new(config: EtcdConfig) -> Etcd {
+        Etcd {
+            config,
+            durable: Durable::default(),
+            watchers: Vec::new(),
+        }
+    }
+
+    /// The latest revision.
+    pub fn revision(&self) -> u64 {
+        self.durable.revision
+    }
+
+    /// Current value of a key, for observers outside the simulation (expectations, reports).
+    pub fn get(&self, key: &ObjectKey) -> Option<&Object> {
+        self.durable.store.get(key).map(|kv| &kv.object)
+    }
+
+    /// Every current value of one kind, in key order.
+    pub fn objects(&self, kind: Kind) -> impl Iterator<Item = &Object> {
+        self.durable
+            .store
+            .iter()
+            .filter(move |(key, _)| key.kind == kind)
+            .map(|(_, kv)| &kv.object)
+    }
+
+    pub fn key_count(&self) -> usize {
+        self.durable.store.len()
+    }
+
+    fn handle(&mut self, from: ActorId, request: EtcdRequest, cx: &mut Context<'_, Msg>) {
+        match request {
+            EtcdRequest::Txn {
+                id,
+                key,
+                compare,
+                op,
+            } => self.txn(from, id, key, compare, op, cx),
+            EtcdRequest::Range { id, kind } => {
+                let items = self.objects(kind).cloned().collect();
+                let response = EtcdResponse::Range {
+                    id,
+                    items,
+                    revision: self.durable.revision,
+                };
+                cx.send_after(
+                    self.config.read_latency,
+                    from,
+                    Msg::EtcdReply(Box::new(response)),
+                );
+            }
+            EtcdRequest::Watch {
+                watch_id,
+                kind,
+                start_revision,
+            } => self.watch(from, watch_id, kind, start_revision, cx),
+            EtcdRequest::Compact { revision } => {
+                let revision = revision.min(self.durable.revision);
+                if revision > self.durable.compact_revision {
+                    self.durable.compact_revision = revision;
+                    while self
+                        .durable
+                        .history
+                        .front()
+                        .is_some_and(|c| c.revision <= revision)
+                    {
+                        self.durable.history.pop_front();
+                    }
+                    cx.record("detail", || format!("compacted history up to revision {revision}"));
+                }
+            }
+        }
+    }
+
+    fn txn(
+        &mut self,
+        from: ActorId,
+        id: u64,
+        key: ObjectKey,
+        compare: Compare,
+        op: TxnOp,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        let current = self.durable.store.get(&key);
+        let holds = match compare {
+            Compare::Any => true,
+            Compare::Absent => current.is_none(),
+            Compare::ModRevision(rev) => current.is_some_and(|kv| kv.mod_revision == rev),
+        };
+        if !holds {
+            let response = EtcdResponse::Txn {
+                id,
+                succeeded: false,
+                revision: self.durable.revision,
+                value: current.map(|kv| kv.object.clone()),
+            };
+            cx.send_after(
+                self.config.read_latency,
+                from,
+                Msg::EtcdReply(Box::new(response)),
+            );
+            return;
+        }
+        if matches!(op, TxnOp::Delete) && current.is_none() {
+            // Deleting nothing succeeds without a new revision.
+            let response = EtcdResponse::Txn {
+                id,
+                succeeded: true,
+                revision: self.durable.revision,
+                value: None,
+            };
+            cx.send_after(
+                self.config.read_latency,
+                from,
+                Msg::EtcdReply(Box::new(response)),
+            );
+            return;
+        }
+        self.durable.revision += 1;
+        let revision = self.durable.revision;
+        let previous = current.map(|kv| kv.object.clone());
+        let (type_, object, stored) = match op {
+            TxnOp::Put(mut object) => {
+                assert_eq!(object.key(), key, "etcd put under a key that is not the object's");
+                object.meta_mut().resource_version = revision;
+                let create_revision = self
+                    .durable
+                    .store
+                    .get(&key)
+                    .map_or(revision, |kv| kv.create_revision);
+                self.durable.store.insert(
+                    key.clone(),
+                    KeyValue {
+                        object: object.clone(),
+                        create_revision,
+                        mod_revision: revision,
+                    },
+                );
+                (EtcdEventType::Put, object.clone(), Some(object))
+            }
+            TxnOp::Delete => {
+                let removed = self.durable.store.remove(&key).expect("checked above");
+                let mut last = removed.object;
+                last.meta_mut().resource_version = revision;
+                (EtcdEventType::Delete, last, None)
+            }
+        };
+        let change = Change {
+            revision,
+            type_,
+            key,
+            object,
+            previous,
+        };
+        // Watch events go out with the response, once the write is durable.
+        for watcher in self.watchers.iter().filter(|w| w.kind == change.key.kind) {
+            cx.send_after(
+                self.config.commit_latency,
+                watcher.client,
+                Msg::EtcdWatch(Box::new(change.to_event(watcher.watch_id))),
+            );
+        }
+        self.durable.history.push_back(change);
+        let response = EtcdResponse::Txn {
+            id,
+            succeeded: true,
+            revision,
+            value: stored,
+        };
+        cx.send_after(
+            self.config.commit_latency,
+            from,
+            Msg::EtcdReply(Box::new(response)),
+        );
+    }
+
+    fn watch(
+        &mut self,
+        from: ActorId,
+        watch_id: u64,
+        kind: Kind,
+        start_revision: u64,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        if start_revision != 0 && start_revision <= self.durable.compact_revision {
+            let response = EtcdResponse::WatchCompacted {
+                watch_id,
+                compact_revision: self.durable.compact_revision,
+            };
+            cx.send(from, Msg::EtcdReply(Box::new(response)));
+            return;
+        }
+        for change in self
+            .durable
+            .history
+            .iter()
+            .filter(|c| c.key.kind == kind && c.revision >= start_revision && start_revision != 0)
+        {
+            cx.send_after(
+                self.config.read_latency,
+                from,
+                Msg::EtcdWatch(Box::new(change.to_event(watch_id))),
+            );
+        }
+        self.watchers.retain(|w| !(w.client == from && w.watch_id == watch_id));
+        self.watchers.push(Watcher {
+            client: from,
+            watch_id,
+            kind,
+        });
+    }
+}
+
+impl Change {
+    fn to_event(&self, watch_id: u64) -> EtcdWatchEvent {
+        EtcdWatchEvent {
+            watch_id,
+            revision: self.revision,
+            type_: self.type_,
+            key: self.key.clone(),
+            object: self.object.clone(),
+            previous: self.previous.clone(),
+        }
+    }
+}
+
+impl Actor<Msg> for Etcd {
+    fn on_event(&mut self, event: Event<Msg>, cx: &mut Context<'_, Msg>) {
+        match event {
+            Event::Start => {
+                let revision = self.durable.revision;
+                let keys = self.durable.store.len();
+                cx.record("detail", || {
+                    format!("etcd member serving at revision {revision} with {keys} keys")
+                });
+            }
+            Event::Message {
+                from,
+                msg: Msg::Etcd(request),
+            } => self.handle(from, *request, cx),
+            Event::Message { msg, .. } | Event::Timer(msg) => {
+                panic!("etcd got an unexpected message: {msg:?}")
+            }
+        }
+    }
+
+    fn on_crash(&mut self) {
+        self.watchers.clear();
+    }
+}
+
+impl Fingerprint for EtcdRequest {
+    fn fingerprint(&self, hasher: &mut TraceHasher) {
+        match self {
+            EtcdRequest::Txn { id, key, .. } => {
+                hasher.write_u64(1);
+                hasher.write_u64(*id);
+                hasher.write_str(&key.name);
+            }
+            EtcdRequest::Range { id, kind } => {
+                hasher.write_u64(2);
+                hasher.write_u64(*id);
+                hasher.write_u64(kind.code());
+            }
+            EtcdRequest::Watch {
+                watch_id,
+                start_revision,
+                ..
+            } => {
+                hasher.write_u64(3);
+                hasher.write_u64(*watch_id);
+                hasher.write_u64(*start_revision);
+            }
+            EtcdRequest::Compact { revision } => {
+                hasher.write_u64(4);
+                hasher.write_u64(*revision);
+            }
+        }
+    }
+}
+
+impl Fingerprint for EtcdResponse {
+    fn fingerprint(&self, hasher: &mut TraceHasher) {
+        match self {
+            EtcdResponse::Txn {
+                id,
+                succeeded,
+                revision,
+                ..
+            } => {
+                hasher.write_u64(*id);
+                hasher.write_u64(u64::from(*succeeded));
+                hasher.write_u64(*revision);
+            }
+            EtcdResponse::Range { id, revision, items } => {
+                hasher.write_u64(*id);
+                hasher.write_u64(*revision);
+                hasher.write_u64(items.len() as u64);
+            }
+            EtcdResponse::WatchCompacted {
+                watch_id,
+                compact_revision,
+            } => {
+                hasher.write_u64(*watch_id);
+                hasher.write_u64(*compact_revision);
+            }
+        }
+    }
+}
+
+impl Fingerprint for EtcdWatchEvent {
+    fn fingerprint(&self, hasher: &mut TraceHasher) {
+        hasher.write_u64(self.watch_id);
+        hasher.write_u64(self.revision);
+        hasher.write_u64(self.type_ as u64);
+    }
+}
+
+impl Fingerprint for Tick {
+    fn fingerprint(&self, _hasher: &mut TraceHasher) {
+        match *self {}
+    }
+}
+

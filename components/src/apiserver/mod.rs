@@ -1,8 +1,29 @@
 //! kube-apiserver: the only component that talks to etcd.
+//!
+//! Reads (get, list, watch) are served from the watch cache, which one etcd watch per kind
+//! keeps current. Writes go to etcd as transactions whose compare is the object's
+//! resourceVersion (its etcd mod revision), so a stale update fails with 409 Conflict.
+//! Watch streams are filtered on the server side: a kubelet watching
+//! `spec.nodeName=<node>` is sent only its own pods.
 
-use sim_core::{SimDuration, TraceHasher};
+mod strategy;
+mod watch_cache;
 
-use crate::msg::Fingerprint;
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
+
+use sim_core::{Actor, ActorId, Context, Event, SimDuration, TraceHasher};
+
+use crate::api::{
+    ApiError, ApiOk, ApiRequest, ApiResponse, ApiVerb, ConditionStatus, Kind, Namespace,
+    NAMESPACE_DEFAULT, NAMESPACE_NODE_LEASE, NAMESPACE_SYSTEM, Object, ObjectKey, ObjectMeta,
+    PodPhase, RequestId, StatusReason, WatchEvent, s,
+};
+use crate::etcd::{Compare, EtcdEventType, EtcdRequest, EtcdResponse, EtcdWatchEvent, TxnOp};
+use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
+
+pub use strategy::{GENERATE_NAME_ALPHABET, GENERATE_NAME_SUFFIX_LEN, add_default_tolerations};
+use watch_cache::{CachedChange, WatchCache, Watcher};
 
 /// Settings, named as the kube-apiserver flags they stand for where upstream has one.
 #[derive(Clone, Debug)]
@@ -35,11 +56,834 @@ impl Default for ApiServerConfig {
     }
 }
 
-#[derive(Clone, Debug)]
-pub enum Tick {}
+#[derive(Clone, Copy, Debug)]
+pub enum Tick {
+    /// Time to compact etcd (`--etcd-compaction-interval`).
+    Compact,
+}
+
+/// Namespaces the API server keeps in existence, as its system namespaces controller does.
+const SYSTEM_NAMESPACES: [&str; 4] = [
+    NAMESPACE_DEFAULT,
+    NAMESPACE_SYSTEM,
+    "kube-public",
+    NAMESPACE_NODE_LEASE,
+];
+
+/// Upstream retries a create whose generated name collided (RetryGenerateName, GA 1.32).
+const GENERATE_NAME_ATTEMPTS_MAX: u32 = 8;
+/// An unconditional update that lost a race is retried against the fresh value
+/// (GuaranteedUpdate's loop), this many times at most.
+const UNCONDITIONAL_UPDATE_ATTEMPTS_MAX: u32 = 5;
+
+#[derive(Debug)]
+enum Phase {
+    /// Loading every kind from etcd; requests wait.
+    Starting {
+        ranges_pending: usize,
+        queued: VecDeque<(ActorId, ApiRequest)>,
+    },
+    Serving,
+}
+
+/// Who asked for a write, and what to do when etcd answers.
+#[derive(Debug)]
+struct PendingWrite {
+    /// `None` for the server's own writes (system namespaces).
+    client: Option<(ActorId, RequestId)>,
+    verb: ApiVerb,
+    attempts: u32,
+    /// The name was generated from `generateName`: a collision is retried.
+    generated_name: bool,
+    /// A delete that removes the key (rather than marking a pod terminating).
+    removes: bool,
+}
+
+/// A write ready for etcd, or an answer that needs no write.
+enum Plan {
+    Txn {
+        key: ObjectKey,
+        compare: Compare,
+        op: TxnOp,
+        generated_name: bool,
+        removes: bool,
+    },
+    Reply(ApiOk),
+}
+
+pub struct ApiServer {
+    config: ApiServerConfig,
+    etcd: ActorId,
+    phase: Phase,
+    cache: WatchCache,
+    pending: BTreeMap<u64, PendingWrite>,
+    next_etcd_id: u64,
+    /// Revision to compact to at the next compaction tick (the previous tick's revision).
+    compaction_target: u64,
+    /// Service cluster IPs in use, by their offset in the service CIDR.
+    cluster_ips: BTreeMap<u32, ObjectKey>,
+}
+
+/// The service CIDR, 10.96.0.0/12 (kubeadm's default); .1 is the `kubernetes` Service.
+const SERVICE_CIDR_BASE: u32 = 10 << 24 | 96 << 16;
+const SERVICE_CIDR_SIZE: u32 = 1 << 20;
+
+fn ip_string(ip: u32) -> String {
+    format!(
+        "{}.{}.{}.{}",
+        ip >> 24,
+        (ip >> 16) & 0xff,
+        (ip >> 8) & 0xff,
+        ip & 0xff
+    )
+}
+
+fn error(reason: StatusReason, message: String) -> ApiError {
+    ApiError { reason, message }
+}
+
+fn not_found(key: &ObjectKey) -> ApiError {
+    error(
+        StatusReason::NotFound,
+        format!("{} \"{}\" not found", key.kind.resource(), key.name),
+    )
+}
+
+fn conflict(key: &ObjectKey) -> ApiError {
+    error(
+        StatusReason::Conflict,
+        format!(
+            "Operation cannot be fulfilled on {} \"{}\": the object has been modified; please apply your changes to the latest version and try again",
+            key.kind.resource(),
+            key.name
+        ),
+    )
+}
+
+/// Whether the narrated timeline should show this request (the rest are details).
+fn is_story(verb: &ApiVerb) -> bool {
+    match verb {
+        ApiVerb::Create(o) => !matches!(o.kind(), Kind::Lease | Kind::Namespace),
+        ApiVerb::Bind { .. } | ApiVerb::Delete { .. } => true,
+        _ => false,
+    }
+}
+
+fn describe(verb: &ApiVerb) -> String {
+    match verb {
+        ApiVerb::Create(o) | ApiVerb::Update(o) | ApiVerb::UpdateStatus(o) => {
+            let name = if o.meta().name.is_empty() {
+                format!("{}<generated>", o.meta().generate_name)
+            } else {
+                o.meta().name.to_string()
+            };
+            let key = ObjectKey::new(o.kind(), &o.meta().namespace, &s(&name));
+            format!("{} {key}", verb.name())
+        }
+        ApiVerb::Delete { key, .. } | ApiVerb::Get(key) => format!("{} {key}", verb.name()),
+        ApiVerb::Bind { pod, node, .. } => format!("bind {pod} to node {node}"),
+        ApiVerb::List { kind, .. } | ApiVerb::Watch { kind, .. } => {
+            format!("{} {}", verb.name(), kind.resource())
+        }
+    }
+}
+
+impl ApiServer {
+    pub fn new(config: ApiServerConfig, etcd: ActorId) -> ApiServer {
+        ApiServer {
+            config,
+            etcd,
+            phase: Phase::Serving,
+            cache: WatchCache::default(),
+            pending: BTreeMap::new(),
+            next_etcd_id: 1,
+            compaction_target: 0,
+            cluster_ips: BTreeMap::new(),
+        }
+    }
+
+    /// The latest etcd revision the watch cache has seen.
+    pub fn cache_revision(&self) -> u64 {
+        self.cache.revision()
+    }
+
+    pub fn watcher_count(&self) -> usize {
+        self.cache.watcher_count()
+    }
+
+    fn start(&mut self, cx: &mut Context<'_, Msg>) {
+        self.phase = Phase::Starting {
+            ranges_pending: Kind::ALL.len(),
+            queued: VecDeque::new(),
+        };
+        for kind in Kind::ALL {
+            let id = self.etcd_id();
+            cx.send(self.etcd, Msg::Etcd(Box::new(EtcdRequest::Range { id, kind })));
+        }
+        cx.timer(
+            self.config.etcd_compaction_interval,
+            Msg::Tick(AnyTick::Apiserver(Tick::Compact)),
+        );
+    }
+
+    fn etcd_id(&mut self) -> u64 {
+        let id = self.next_etcd_id;
+        self.next_etcd_id += 1;
+        id
+    }
+
+    fn on_etcd_reply(&mut self, response: EtcdResponse, cx: &mut Context<'_, Msg>) {
+        match response {
+            EtcdResponse::Range { items, revision, .. } => {
+                for item in &items {
+                    if let Object::Service(service) = item
+                        && let Some(offset) = service
+                            .spec
+                            .cluster_ip
+                            .as_deref()
+                            .and_then(parse_service_ip_offset)
+                    {
+                        self.cluster_ips.insert(offset, item.key());
+                    }
+                }
+                self.cache.load(items, revision);
+                let Phase::Starting { ranges_pending, .. } = &mut self.phase else {
+                    panic!("etcd range reply while serving")
+                };
+                *ranges_pending -= 1;
+                if *ranges_pending == 0 {
+                    self.finish_start(cx);
+                }
+            }
+            EtcdResponse::Txn {
+                id,
+                succeeded,
+                value,
+                ..
+            } => self.on_txn_reply(id, succeeded, value, cx),
+            EtcdResponse::WatchCompacted { .. } => {
+                panic!("the API server watches etcd from its own current revision")
+            }
+        }
+    }
+
+    fn finish_start(&mut self, cx: &mut Context<'_, Msg>) {
+        let start_revision = self.cache.revision() + 1;
+        for kind in Kind::ALL {
+            let watch_id = self.etcd_id();
+            cx.send(
+                self.etcd,
+                Msg::Etcd(Box::new(EtcdRequest::Watch {
+                    watch_id,
+                    kind,
+                    start_revision,
+                })),
+            );
+        }
+        let Phase::Starting { queued, .. } =
+            std::mem::replace(&mut self.phase, Phase::Serving)
+        else {
+            unreachable!("checked by the caller")
+        };
+        let revision = self.cache.revision();
+        cx.record("detail", || {
+            format!("watch cache loaded at revision {revision}; serving")
+        });
+        for name in SYSTEM_NAMESPACES {
+            let key = ObjectKey::new(Kind::Namespace, &s(""), &s(name));
+            if self.cache.get(&key).is_none() {
+                let namespace = Object::from(Namespace {
+                    metadata: ObjectMeta::named("", name),
+                });
+                self.begin_write(None, ApiVerb::Create(namespace), 0, cx);
+            }
+        }
+        for (from, request) in queued {
+            self.on_request(from, request, cx);
+        }
+    }
+
+    fn on_request(&mut self, from: ActorId, request: ApiRequest, cx: &mut Context<'_, Msg>) {
+        if let Phase::Starting { queued, .. } = &mut self.phase {
+            queued.push_back((from, request));
+            return;
+        }
+        let ApiRequest { id, verb } = request;
+        if is_story(&verb) {
+            cx.record("step", || describe(&verb));
+        } else if !matches!(verb, ApiVerb::Update(Object::Lease(_))) {
+            cx.record("detail", || describe(&verb));
+        }
+        match verb {
+            ApiVerb::Get(key) => {
+                let result = match self.cache.get(&key) {
+                    Some(object) => Ok(ApiOk::Object(object.clone())),
+                    None => Err(not_found(&key)),
+                };
+                self.reply(from, id, result, self.config.request_latency, cx);
+            }
+            ApiVerb::List {
+                kind,
+                namespace,
+                fields,
+            } => {
+                let items = self.cache.list(kind, namespace.as_ref(), &fields);
+                let cost = self.config.request_latency
+                    + self
+                        .config
+                        .list_cost_per_object
+                        .saturating_mul(items.len() as u64);
+                let resource_version = self.cache.revision();
+                self.reply(
+                    from,
+                    id,
+                    Ok(ApiOk::List {
+                        items,
+                        resource_version,
+                    }),
+                    cost,
+                    cx,
+                );
+            }
+            ApiVerb::Watch {
+                kind,
+                namespace,
+                fields,
+                resource_version,
+            } => self.watch(from, id, Watcher {
+                client: from,
+                watch_id: id,
+                kind,
+                namespace,
+                fields,
+            }, resource_version, cx),
+            verb => self.begin_write(Some((from, id)), verb, 0, cx),
+        }
+    }
+
+    fn watch(
+        &mut self,
+        from: ActorId,
+        id: RequestId,
+        watcher: Watcher,
+        resource_version: u64,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        if resource_version != 0 && resource_version < self.cache.oldest_watchable_revision() {
+            let message = format!(
+                "too old resource version: {resource_version} ({})",
+                self.cache.oldest_watchable_revision()
+            );
+            self.reply(
+                from,
+                id,
+                Err(error(StatusReason::Gone, message)),
+                self.config.request_latency,
+                cx,
+            );
+            return;
+        }
+        self.reply(from, id, Ok(ApiOk::WatchStarted), SimDuration::ZERO, cx);
+        if resource_version == 0 {
+            // "Any" version: a synthetic Added for everything that matches now.
+            for object in self
+                .cache
+                .list(watcher.kind, watcher.namespace.as_ref(), &watcher.fields)
+            {
+                cx.send(
+                    from,
+                    Msg::Watch(Box::new(WatchEvent::Change {
+                        watch_id: id,
+                        type_: crate::api::WatchEventType::Added,
+                        object,
+                    })),
+                );
+            }
+        } else {
+            for change in self.cache.changes_since(resource_version) {
+                if change.object.kind() == watcher.kind
+                    && let Some(type_) = watcher.event_for(change)
+                {
+                    cx.send(
+                        from,
+                        Msg::Watch(Box::new(WatchEvent::Change {
+                            watch_id: id,
+                            type_,
+                            object: change.object.clone(),
+                        })),
+                    );
+                }
+            }
+        }
+        self.cache.add_watcher(watcher);
+    }
+
+    fn reply(
+        &self,
+        to: ActorId,
+        id: RequestId,
+        result: Result<ApiOk, ApiError>,
+        after: SimDuration,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        if let Err(e) = &result {
+            let (code, message) = (e.reason.code(), e.message.clone());
+            cx.record("detail", || format!("request {id} failed: {code} {message}"));
+        }
+        cx.send_after(
+            after,
+            to,
+            Msg::ApiReply(Box::new(ApiResponse { id, result })),
+        );
+    }
+
+    /// Plans a write against `current` (the cached object, or etcd's fresher value on a
+    /// retry) and sends it to etcd, or answers at once.
+    fn begin_write(
+        &mut self,
+        client: Option<(ActorId, RequestId)>,
+        verb: ApiVerb,
+        attempts: u32,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        let key = match &verb {
+            ApiVerb::Create(o) | ApiVerb::Update(o) | ApiVerb::UpdateStatus(o) => o.key(),
+            ApiVerb::Delete { key, .. } => key.clone(),
+            ApiVerb::Bind { pod, .. } => pod.clone(),
+            ApiVerb::Get(_) | ApiVerb::List { .. } | ApiVerb::Watch { .. } => {
+                unreachable!("reads are served from the cache")
+            }
+        };
+        let current = self.cache.get(&key).cloned();
+        self.write_against(client, verb, attempts, current, cx);
+    }
+
+    fn write_against(
+        &mut self,
+        client: Option<(ActorId, RequestId)>,
+        verb: ApiVerb,
+        attempts: u32,
+        current: Option<Object>,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        match self.plan(&verb, current.as_ref(), cx) {
+            Err(e) => {
+                if let Some((to, id)) = client {
+                    self.reply(to, id, Err(e), self.config.request_latency, cx);
+                }
+            }
+            Ok(Plan::Reply(ok)) => {
+                if let Some((to, id)) = client {
+                    self.reply(to, id, Ok(ok), self.config.request_latency, cx);
+                }
+            }
+            Ok(Plan::Txn {
+                key,
+                compare,
+                op,
+                generated_name,
+                removes,
+            }) => {
+                let id = self.etcd_id();
+                if let TxnOp::Put(Object::Service(service)) = &op
+                    && let Some(offset) =
+                        service.spec.cluster_ip.as_deref().and_then(parse_service_ip_offset)
+                {
+                    self.cluster_ips.insert(offset, key.clone());
+                }
+                let verb = match (&op, verb) {
+                    // Retries of a generated name must keep the name it was given.
+                    (TxnOp::Put(o), ApiVerb::Create(_)) if generated_name => {
+                        let mut retry = o.clone();
+                        retry.meta_mut().name = s("");
+                        ApiVerb::Create(retry)
+                    }
+                    (_, verb) => verb,
+                };
+                self.pending.insert(
+                    id,
+                    PendingWrite {
+                        client,
+                        verb,
+                        attempts: attempts + 1,
+                        generated_name,
+                        removes,
+                    },
+                );
+                cx.send(
+                    self.etcd,
+                    Msg::Etcd(Box::new(EtcdRequest::Txn {
+                        id,
+                        key,
+                        compare,
+                        op,
+                    })),
+                );
+            }
+        }
+    }
+
+    fn toleration_defaults(&self) -> (u64, u64) {
+        (
+            self.config.default_not_ready_toleration_seconds,
+            self.config.default_unreachable_toleration_seconds,
+        )
+    }
+
+    fn plan(
+        &mut self,
+        verb: &ApiVerb,
+        current: Option<&Object>,
+        cx: &mut Context<'_, Msg>,
+    ) -> Result<Plan, ApiError> {
+        let invalid = |e: strategy::Invalid| error(StatusReason::Invalid, e.0);
+        match verb {
+            ApiVerb::Create(object) => {
+                let mut object = object.clone();
+                let generated_name = object.meta().name.is_empty();
+                if generated_name {
+                    let prefix = object.meta().generate_name.clone();
+                    if prefix.is_empty() {
+                        return Err(error(
+                            StatusReason::Invalid,
+                            "metadata.name: Required value: name or generateName is required"
+                                .to_string(),
+                        ));
+                    }
+                    let suffix: String = (0..GENERATE_NAME_SUFFIX_LEN)
+                        .map(|_| {
+                            let index = cx.rng().below(GENERATE_NAME_ALPHABET.len() as u64);
+                            GENERATE_NAME_ALPHABET[index as usize] as char
+                        })
+                        .collect();
+                    object.meta_mut().name = s(&format!("{prefix}{suffix}"));
+                }
+                let key = object.key();
+                if key.kind.namespaced() {
+                    let namespace = ObjectKey::new(Kind::Namespace, &s(""), &key.namespace);
+                    if self.cache.get(&namespace).is_none() {
+                        return Err(not_found(&namespace));
+                    }
+                }
+                if current.is_some() && !generated_name {
+                    return Err(error(
+                        StatusReason::AlreadyExists,
+                        format!("{} \"{}\" already exists", key.kind.resource(), key.name),
+                    ));
+                }
+                let uid = cx.rng().next_u64();
+                strategy::prepare_for_create(
+                    &mut object,
+                    uid,
+                    cx.host_clock(),
+                    self.toleration_defaults(),
+                )
+                .map_err(invalid)?;
+                if let Object::Service(service) = &mut object
+                    && service.spec.cluster_ip.is_none()
+                {
+                    let ip = self.allocate_cluster_ip(cx);
+                    Rc::make_mut(service).spec.cluster_ip = Some(s(&ip));
+                }
+                Ok(Plan::Txn {
+                    key,
+                    compare: Compare::Absent,
+                    op: TxnOp::Put(object),
+                    generated_name,
+                    removes: false,
+                })
+            }
+            ApiVerb::Update(object) | ApiVerb::UpdateStatus(object) => {
+                let key = object.key();
+                let current = current.ok_or_else(|| not_found(&key))?;
+                let requested = object.meta().resource_version;
+                if requested != 0 && requested != current.meta().resource_version {
+                    return Err(conflict(&key));
+                }
+                let merged = if matches!(verb, ApiVerb::Update(_)) {
+                    strategy::prepare_for_update(current, object.clone())
+                } else {
+                    strategy::prepare_for_status_update(current, object)
+                }
+                .map_err(invalid)?;
+                Ok(Plan::Txn {
+                    key,
+                    compare: Compare::ModRevision(current.meta().resource_version),
+                    op: TxnOp::Put(merged),
+                    generated_name: false,
+                    removes: false,
+                })
+            }
+            ApiVerb::Delete {
+                key,
+                grace_period_seconds,
+                uid_precondition,
+            } => {
+                let current = current.ok_or_else(|| not_found(key))?;
+                if *uid_precondition != 0 && current.meta().uid != *uid_precondition {
+                    return Err(error(
+                        StatusReason::Conflict,
+                        format!(
+                            "Precondition failed: UID in precondition: {uid_precondition}, UID in object meta: {}",
+                            current.meta().uid
+                        ),
+                    ));
+                }
+                let compare = Compare::ModRevision(current.meta().resource_version);
+                let remove = Plan::Txn {
+                    key: key.clone(),
+                    compare,
+                    op: TxnOp::Delete,
+                    generated_name: false,
+                    removes: true,
+                };
+                let Object::Pod(pod) = current else {
+                    return Ok(remove);
+                };
+                let grace =
+                    grace_period_seconds.unwrap_or(pod.spec.termination_grace_period_seconds);
+                let finished = matches!(pod.status.phase, PodPhase::Succeeded | PodPhase::Failed);
+                if pod.spec.node_name.is_none() || grace == 0 || finished {
+                    return Ok(remove);
+                }
+                let deadline = cx.host_clock() + SimDuration::from_secs(grace);
+                if pod
+                    .metadata
+                    .deletion_timestamp
+                    .is_some_and(|existing| existing <= deadline)
+                {
+                    return Ok(Plan::Reply(ApiOk::Object(current.clone())));
+                }
+                let mut terminating = (**pod).clone();
+                terminating.metadata.deletion_timestamp = Some(deadline);
+                terminating.metadata.deletion_grace_period_seconds = Some(grace);
+                Ok(Plan::Txn {
+                    key: key.clone(),
+                    compare,
+                    op: TxnOp::Put(Object::from(terminating)),
+                    generated_name: false,
+                    removes: false,
+                })
+            }
+            ApiVerb::Bind { pod, pod_uid, node } => {
+                let current = current.ok_or_else(|| not_found(pod))?;
+                let Object::Pod(stored) = current else {
+                    unreachable!("binding key is a pod key")
+                };
+                if *pod_uid != 0 && stored.metadata.uid != *pod_uid {
+                    return Err(conflict(pod));
+                }
+                if let Some(bound) = &stored.spec.node_name {
+                    return Err(error(
+                        StatusReason::Conflict,
+                        format!("pod {} is already assigned to node \"{bound}\"", pod.name),
+                    ));
+                }
+                if stored.metadata.is_terminating() {
+                    return Err(conflict(pod));
+                }
+                let mut bound = (**stored).clone();
+                bound.spec.node_name = Some(node.clone());
+                bound.status.scheduled = ConditionStatus::True;
+                Ok(Plan::Txn {
+                    key: pod.clone(),
+                    compare: Compare::ModRevision(stored.metadata.resource_version),
+                    op: TxnOp::Put(Object::from(bound)),
+                    generated_name: false,
+                    removes: false,
+                })
+            }
+            ApiVerb::Get(_) | ApiVerb::List { .. } | ApiVerb::Watch { .. } => {
+                unreachable!("reads are served from the cache")
+            }
+        }
+    }
+
+    fn allocate_cluster_ip(&mut self, cx: &mut Context<'_, Msg>) -> String {
+        // Random allocation, as upstream's allocator does; .0 and .1 are reserved.
+        loop {
+            let offset = 2 + cx.rng().below(u64::from(SERVICE_CIDR_SIZE - 3)) as u32;
+            if !self.cluster_ips.contains_key(&offset) {
+                return ip_string(SERVICE_CIDR_BASE + offset);
+            }
+        }
+    }
+
+    fn on_txn_reply(
+        &mut self,
+        id: u64,
+        succeeded: bool,
+        value: Option<Object>,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        let pending = self
+            .pending
+            .remove(&id)
+            .expect("etcd answered a transaction the API server did not send");
+        if succeeded {
+            let ok = match value {
+                Some(object) => ApiOk::Object(object),
+                None => {
+                    assert!(pending.removes, "etcd returned no value for a put");
+                    ApiOk::Deleted
+                }
+            };
+            if let Some((to, request)) = pending.client {
+                self.reply(to, request, Ok(ok), self.config.request_latency, cx);
+            }
+            return;
+        }
+        let retry = match &pending.verb {
+            ApiVerb::Create(_) => {
+                pending.generated_name && pending.attempts < GENERATE_NAME_ATTEMPTS_MAX
+            }
+            ApiVerb::Update(o) | ApiVerb::UpdateStatus(o) => {
+                o.meta().resource_version == 0
+                    && value.is_some()
+                    && pending.attempts < UNCONDITIONAL_UPDATE_ATTEMPTS_MAX
+            }
+            _ => false,
+        };
+        if retry {
+            let current = if pending.generated_name { None } else { value };
+            self.write_against(pending.client, pending.verb, pending.attempts, current, cx);
+            return;
+        }
+        let Some((to, request)) = pending.client else {
+            return;
+        };
+        let result = match (&pending.verb, value) {
+            (ApiVerb::Create(o), _) => Err(error(
+                StatusReason::AlreadyExists,
+                format!(
+                    "{} \"{}\" already exists",
+                    o.kind().resource(),
+                    o.meta().name
+                ),
+            )),
+            (verb, None) => Err(not_found(&verb_key(verb))),
+            (verb, Some(_)) => Err(conflict(&verb_key(verb))),
+        };
+        self.reply(to, request, result, self.config.request_latency, cx);
+    }
+
+    fn on_etcd_watch(&mut self, event: EtcdWatchEvent, cx: &mut Context<'_, Msg>) {
+        if event.revision <= self.cache.revision() {
+            // Already loaded by the initial range.
+            return;
+        }
+        let deleted = event.type_ == EtcdEventType::Delete;
+        if deleted
+            && let Object::Service(service) = &event.object
+            && let Some(offset) = service.spec.cluster_ip.as_deref().and_then(parse_service_ip_offset)
+        {
+            self.cluster_ips.remove(&offset);
+        }
+        let change = CachedChange {
+            revision: event.revision,
+            observed_at: cx.now(),
+            deleted,
+            object: event.object,
+            previous: event.previous,
+        };
+        self.cache.apply(change, self.config.watch_cache_window);
+        let change = self.cache.latest().expect("just applied");
+        for watcher in self.cache.watchers_for(change) {
+            if let Some(type_) = watcher.event_for(change) {
+                cx.send(
+                    watcher.client,
+                    Msg::Watch(Box::new(WatchEvent::Change {
+                        watch_id: watcher.watch_id,
+                        type_,
+                        object: change.object.clone(),
+                    })),
+                );
+            }
+        }
+    }
+
+    fn on_tick(&mut self, tick: Tick, cx: &mut Context<'_, Msg>) {
+        match tick {
+            Tick::Compact => {
+                if self.compaction_target > 0 {
+                    cx.send(
+                        self.etcd,
+                        Msg::Etcd(Box::new(EtcdRequest::Compact {
+                            revision: self.compaction_target,
+                        })),
+                    );
+                }
+                self.compaction_target = self.cache.revision();
+                cx.timer(
+                    self.config.etcd_compaction_interval,
+                    Msg::Tick(AnyTick::Apiserver(Tick::Compact)),
+                );
+            }
+        }
+    }
+}
+
+fn verb_key(verb: &ApiVerb) -> ObjectKey {
+    match verb {
+        ApiVerb::Create(o) | ApiVerb::Update(o) | ApiVerb::UpdateStatus(o) => o.key(),
+        ApiVerb::Delete { key, .. } | ApiVerb::Get(key) => key.clone(),
+        ApiVerb::Bind { pod, .. } => pod.clone(),
+        ApiVerb::List { kind, .. } | ApiVerb::Watch { kind, .. } => {
+            ObjectKey::new(*kind, &s(""), &s(""))
+        }
+    }
+}
+
+fn parse_service_ip_offset(ip: &str) -> Option<u32> {
+    let mut value: u32 = 0;
+    let mut parts = 0;
+    for part in ip.split('.') {
+        value = value.checked_mul(256)? + part.parse::<u8>().ok()? as u32;
+        parts += 1;
+    }
+    (parts == 4 && (SERVICE_CIDR_BASE..SERVICE_CIDR_BASE + SERVICE_CIDR_SIZE).contains(&value))
+        .then(|| value - SERVICE_CIDR_BASE)
+}
+
+impl Actor<Msg> for ApiServer {
+    fn on_event(&mut self, event: Event<Msg>, cx: &mut Context<'_, Msg>) {
+        match event {
+            Event::Start => self.start(cx),
+            Event::Message { from, msg } => match msg {
+                Msg::Api(request) => self.on_request(from, *request, cx),
+                Msg::EtcdReply(response) => self.on_etcd_reply(*response, cx),
+                Msg::EtcdWatch(event) => self.on_etcd_watch(*event, cx),
+                other => panic!("kube-apiserver got an unexpected message: {other:?}"),
+            },
+            Event::Timer(Msg::Tick(AnyTick::Apiserver(tick))) => self.on_tick(tick, cx),
+            Event::Timer(other) => panic!("kube-apiserver got a foreign timer: {other:?}"),
+        }
+    }
+
+    fn on_crash(&mut self) {
+        *self = ApiServer::new(self.config.clone(), self.etcd);
+    }
+}
 
 impl Fingerprint for Tick {
-    fn fingerprint(&self, _hasher: &mut TraceHasher) {
-        match *self {}
+    fn fingerprint(&self, hasher: &mut TraceHasher) {
+        match self {
+            Tick::Compact => hasher.write_u64(1),
+        }
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_ips_round_trip() {
+        let ip = ip_string(SERVICE_CIDR_BASE + 300);
+        assert_eq!(ip, "10.96.1.44");
+        assert_eq!(parse_service_ip_offset(&ip), Some(300));
+        assert_eq!(parse_service_ip_offset("192.168.0.1"), None);
+        assert_eq!(parse_service_ip_offset("10.96.1"), None);
     }
 }

@@ -1,0 +1,221 @@
+//! The API server's watch cache: every object as of the latest etcd revision it has seen,
+//! a window of recent changes to replay to watches that start slightly in the past, and
+//! the watchers to fan changes out to (filtered on the server side).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use sim_core::{ActorId, SimDuration, SimTime};
+
+use crate::api::{FieldSelector, Kind, Object, ObjectKey, Str, WatchEventType};
+
+/// One change as the cache keeps it.
+#[derive(Clone, Debug)]
+pub struct CachedChange {
+    pub revision: u64,
+    pub observed_at: SimTime,
+    pub deleted: bool,
+    pub object: Object,
+    pub previous: Option<Object>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Watcher {
+    pub client: ActorId,
+    pub watch_id: u64,
+    pub kind: Kind,
+    pub namespace: Option<Str>,
+    pub fields: FieldSelector,
+}
+
+impl Watcher {
+    fn sees(&self, object: &Object) -> bool {
+        self.namespace
+            .as_ref()
+            .is_none_or(|ns| object.meta().namespace == *ns)
+            && self.fields.matches(object)
+    }
+
+    /// What this watcher is told about `change`, if anything. With a selector, an object
+    /// that starts matching arrives as Added and one that stops matching as Deleted.
+    pub fn event_for(&self, change: &CachedChange) -> Option<WatchEventType> {
+        let was = change.previous.as_ref().is_some_and(|p| self.sees(p));
+        if change.deleted {
+            return was.then_some(WatchEventType::Deleted);
+        }
+        match (was, self.sees(&change.object)) {
+            (false, true) => Some(WatchEventType::Added),
+            (true, true) => Some(WatchEventType::Modified),
+            (true, false) => Some(WatchEventType::Deleted),
+            (false, false) => None,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct WatchCache {
+    revision: u64,
+    objects: BTreeMap<ObjectKey, Object>,
+    /// Pods by `spec.nodeName`, for kubelets' lists.
+    pods_by_node: BTreeMap<Str, BTreeSet<ObjectKey>>,
+    history: VecDeque<CachedChange>,
+    /// Watchers without a node selector, by kind.
+    watchers: BTreeMap<Kind, Vec<Watcher>>,
+    /// Pod watchers selecting `spec.nodeName`, by node: a kubelet each.
+    node_watchers: BTreeMap<Str, Vec<Watcher>>,
+}
+
+fn pod_node(object: &Object) -> Option<&Str> {
+    match object {
+        Object::Pod(pod) => pod.spec.node_name.as_ref(),
+        _ => None,
+    }
+}
+
+impl WatchCache {
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    pub fn get(&self, key: &ObjectKey) -> Option<&Object> {
+        self.objects.get(key)
+    }
+
+    pub fn objects_of(&self, kind: Kind) -> impl Iterator<Item = &Object> {
+        self.objects
+            .iter()
+            .skip_while(move |(k, _)| k.kind < kind)
+            .take_while(move |(k, _)| k.kind == kind)
+            .map(|(_, o)| o)
+    }
+
+    /// A list, filtered on the server side.
+    pub fn list(&self, kind: Kind, namespace: Option<&Str>, fields: &FieldSelector) -> Vec<Object> {
+        let in_namespace =
+            |o: &&Object| namespace.is_none_or(|ns| o.meta().namespace == *ns);
+        if let (Kind::Pod, FieldSelector::NodeName(node)) = (kind, fields) {
+            return self
+                .pods_by_node
+                .get(node)
+                .into_iter()
+                .flatten()
+                .filter_map(|key| self.objects.get(key))
+                .filter(in_namespace)
+                .cloned()
+                .collect();
+        }
+        self.objects_of(kind)
+            .filter(in_namespace)
+            .filter(|o| fields.matches(o))
+            .cloned()
+            .collect()
+    }
+
+    /// Loads the state of one kind from an etcd range at `revision`.
+    pub fn load(&mut self, items: Vec<Object>, revision: u64) {
+        for object in items {
+            self.index(&object);
+            self.objects.insert(object.key(), object);
+        }
+        self.revision = self.revision.max(revision);
+    }
+
+    fn index(&mut self, object: &Object) {
+        if let Some(node) = pod_node(object) {
+            self.pods_by_node
+                .entry(node.clone())
+                .or_default()
+                .insert(object.key());
+        }
+    }
+
+    fn unindex(&mut self, object: &Object) {
+        if let Some(node) = pod_node(object)
+            && let Some(keys) = self.pods_by_node.get_mut(node)
+        {
+            keys.remove(&object.key());
+            if keys.is_empty() {
+                self.pods_by_node.remove(node);
+            }
+        }
+    }
+
+    /// Applies one change from etcd and keeps it for replay.
+    pub fn apply(&mut self, change: CachedChange, window: SimDuration) {
+        assert!(
+            change.revision > self.revision,
+            "watch cache saw revision {} after {}",
+            change.revision,
+            self.revision
+        );
+        self.revision = change.revision;
+        let key = change.object.key();
+        if let Some(old) = self.objects.remove(&key) {
+            self.unindex(&old);
+        }
+        if !change.deleted {
+            self.index(&change.object);
+            self.objects.insert(key, change.object.clone());
+        }
+        while self
+            .history
+            .front()
+            .is_some_and(|c| change.observed_at.saturating_since(c.observed_at) > window)
+        {
+            self.history.pop_front();
+        }
+        self.history.push_back(change);
+    }
+
+    /// The change applied last.
+    pub fn latest(&self) -> Option<&CachedChange> {
+        self.history.back()
+    }
+
+    /// The oldest resourceVersion a watch may start from and still get every change.
+    pub fn oldest_watchable_revision(&self) -> u64 {
+        self.history
+            .front()
+            .map_or(self.revision, |c| c.revision - 1)
+    }
+
+    /// Changes after `revision`, for a watch starting there.
+    pub fn changes_since(&self, revision: u64) -> impl Iterator<Item = &CachedChange> {
+        self.history.iter().filter(move |c| c.revision > revision)
+    }
+
+    /// Registers a watcher, replacing an earlier one of the same client with the same
+    /// filter (the client's old stream is gone once it opens a new one).
+    pub fn add_watcher(&mut self, watcher: Watcher) {
+        let list = match (&watcher.kind, &watcher.fields) {
+            (Kind::Pod, FieldSelector::NodeName(node)) => {
+                self.node_watchers.entry(node.clone()).or_default()
+            }
+            _ => self.watchers.entry(watcher.kind).or_default(),
+        };
+        list.retain(|w| {
+            !(w.client == watcher.client
+                && w.kind == watcher.kind
+                && w.namespace == watcher.namespace
+                && w.fields == watcher.fields)
+        });
+        list.push(watcher);
+    }
+
+    /// Every watcher that may care about `change`, without scanning unrelated kubelets.
+    pub fn watchers_for<'a>(&'a self, change: &'a CachedChange) -> impl Iterator<Item = &'a Watcher> {
+        let kind = change.object.kind();
+        let general = self.watchers.get(&kind).into_iter().flatten();
+        let new_node = pod_node(&change.object);
+        let old_node = change.previous.as_ref().and_then(pod_node);
+        let by_node = new_node
+            .into_iter()
+            .chain(old_node.filter(|old| Some(*old) != new_node))
+            .flat_map(|node| self.node_watchers.get(node).into_iter().flatten());
+        general.chain(by_node)
+    }
+
+    pub fn watcher_count(&self) -> usize {
+        self.watchers.values().map(Vec::len).sum::<usize>()
+            + self.node_watchers.values().map(Vec::len).sum::<usize>()
+    }
+}

@@ -210,6 +210,10 @@ pub struct PodStatus {
     pub phase: PodPhase,
     /// PodScheduled condition.
     pub scheduled: ConditionStatus,
+    /// PodScheduled condition's reason (`Unschedulable`, `SchedulerError`) when it is False.
+    pub scheduled_reason: Option<Str>,
+    /// PodScheduled condition's message, e.g. `0/3 nodes are available: 3 Insufficient cpu.`
+    pub scheduled_message: Option<Str>,
     /// Ready condition, and when it last changed (for minReadySeconds / availability).
     pub ready: ConditionStatus,
     pub ready_since: Option<SimTime>,
@@ -260,6 +264,8 @@ pub struct NodeSpec {
 pub struct NodeCondition {
     pub status: ConditionStatus,
     pub reason: Str,
+    /// Human-readable detail, e.g. `Kubelet stopped posting node status.`
+    pub message: Str,
     pub last_heartbeat_time: SimTime,
     pub last_transition_time: SimTime,
 }

@@ -1,0 +1,118 @@
+//! Synthetic clusters and workloads, built in code, for benchmarks and tests that need
+//! sizes no one would write by hand (1,000 nodes, 1,000 Deployments).
+
+use std::rc::Rc;
+
+use crate::api::{
+    Container, ContainerPort, Deployment, DeploymentSpec, DeploymentStrategy, ImagePullPolicy,
+    IntOrPercent, LabelSelector, Labels, Object, ObjectMeta, PodSpec, PodTemplateSpec,
+    Protocol, ResourceList, ResourceRequirements, RestartPolicy, DEFAULT_SCHEDULER_NAME, s,
+};
+use crate::cluster::{ClusterConfig, NodePool};
+
+/// A Deployment of `replicas` pods running one container of `image` with the given
+/// requests, labelled `app: <name>`, with upstream's defaults everywhere else.
+pub fn deployment(
+    namespace: &str,
+    name: &str,
+    replicas: u32,
+    image: &str,
+    requests: ResourceList,
+) -> Deployment {
+    let labels = Labels::from_pairs([("app", name)]);
+    let container = Container {
+        name: s(name),
+        image: s(image),
+        image_pull_policy: ImagePullPolicy::IfNotPresent,
+        resources: ResourceRequirements {
+            requests,
+            limits: ResourceList::default(),
+        },
+        ports: vec![ContainerPort {
+            name: None,
+            container_port: 80,
+            protocol: Protocol::Tcp,
+        }],
+    };
+    Deployment {
+        metadata: ObjectMeta::named(namespace, name),
+        spec: DeploymentSpec {
+            replicas,
+            selector: LabelSelector::from_labels(labels.clone()),
+            template: Rc::new(PodTemplateSpec {
+                labels,
+                annotations: Labels::new(),
+                spec: PodSpec {
+                    node_name: None,
+                    containers: Rc::from(vec![container]),
+                    init_containers: Rc::from(Vec::new()),
+                    restart_policy: RestartPolicy::Always,
+                    termination_grace_period_seconds: 30,
+                    tolerations: Rc::from(Vec::new()),
+                    node_selector: Labels::new(),
+                    priority: 0,
+                    scheduler_name: s(DEFAULT_SCHEDULER_NAME),
+                },
+            }),
+            strategy: DeploymentStrategy::RollingUpdate {
+                max_surge: IntOrPercent::Percent(25),
+                max_unavailable: IntOrPercent::Percent(25),
+            },
+            min_ready_seconds: 0,
+            revision_history_limit: 10,
+            progress_deadline_seconds: 600,
+            paused: false,
+        },
+        status: Default::default(),
+    }
+}
+
+/// A pool of `count` identical nodes: 16 CPUs, 64 GiB, 110 pods (kubelet's default
+/// maxPods), spread over three zones round-robin by the caller's pool layout.
+pub fn node_pool(name: &str, count: u32, zone: Option<&str>) -> NodePool {
+    NodePool {
+        name: name.to_string(),
+        count,
+        capacity: ResourceList {
+            cpu_millicores: Some(16_000),
+            memory_bytes: Some(64 << 30),
+            ephemeral_storage_bytes: Some(200 << 30),
+            pods: Some(110),
+        },
+        zone: zone.map(str::to_string),
+        labels: Labels::new(),
+        taints: Vec::new(),
+    }
+}
+
+/// The `scale` workload: `nodes` nodes in three zones and `deployments` Deployments of
+/// `replicas` nginx pods each (100m CPU, 128Mi requested).
+pub fn scale(nodes: u32, deployments: u32, replicas: u32) -> (ClusterConfig, Vec<Object>) {
+    let zones = ["zone-a", "zone-b", "zone-c"];
+    let mut config = ClusterConfig::default();
+    for (index, zone) in zones.iter().enumerate() {
+        let count = nodes / 3 + u32::from((index as u32) < nodes % 3);
+        if count > 0 {
+            config
+                .node_pools
+                .push(node_pool(&format!("node-{zone}"), count, Some(zone)));
+        }
+    }
+    let requests = ResourceList {
+        cpu_millicores: Some(100),
+        memory_bytes: Some(128 << 20),
+        ..ResourceList::default()
+    };
+    let objects = (0..deployments)
+        .map(|i| {
+            Object::from(deployment(
+                "default",
+                &format!("app-{i:04}"),
+                replicas,
+                "nginx:1.14.2",
+                requests,
+            ))
+        })
+        .collect();
+    (config, objects)
+}

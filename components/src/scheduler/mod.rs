@@ -1,9 +1,40 @@
 //! kube-scheduler: watches unscheduled pods and nodes, picks a node for each pod with the
 //! filter and score plugins, and binds it through the API server.
+//!
+//! - [`queue`]: activeQ, backoffQ and the unschedulable pool.
+//! - [`cache`]: the node snapshot with incremental per-node totals and assumed pods.
+//! - [`plugins`]: filter and score plugins as pure functions over (pod, node).
+//! - [`schedule_one`]: numFeasibleNodesToFind, filtering, scoring, selectHost, FitError.
+//!
+//! One scheduling cycle runs per `scheduling_cycle_cost` of simulated CPU while activeQ
+//! holds pods: the pod at its head is filtered against nodes from a round-robin start,
+//! scored, assumed onto the chosen node in the cache (so the next cycle sees it) and
+//! bound; a failed binding forgets the assumption and backs the pod off.
 
-use sim_core::{SimDuration, TraceHasher};
+pub mod cache;
+pub mod plugins;
+pub mod queue;
+pub mod schedule_one;
 
-use crate::msg::Fingerprint;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::rc::Rc;
+
+use sim_core::{Actor, ActorId, Context, Event, SimDuration, SimTime, TraceHasher};
+
+use self::cache::{Cache, counts_on_node};
+use self::plugins::{PodInfo, SCORERS};
+use self::queue::{BackoffConfig, SchedulingQueue};
+use self::schedule_one::{
+    NO_NODES_AVAILABLE, Scratch, find_nodes_that_fit, fit_error_message,
+    num_feasible_nodes_to_find, prioritize_nodes, select_host,
+};
+use crate::api::{
+    ApiResponse, ApiVerb, ConditionStatus, DEFAULT_SCHEDULER_NAME, Node, Object, Pod, PodPhase,
+    RequestId, Resource, Str, WatchEvent, s,
+};
+use crate::client::{ApiClient, Delta, Informer};
+use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
 
 /// Settings, named as in `KubeSchedulerConfiguration` where upstream has them.
 #[derive(Clone, Debug)]
@@ -33,11 +64,518 @@ impl Default for SchedulerConfig {
     }
 }
 
+impl SchedulerConfig {
+    fn backoff(&self) -> BackoffConfig {
+        BackoffConfig {
+            initial: self.pod_initial_backoff,
+            max: self.pod_max_backoff,
+            max_in_unschedulable: self.pod_max_in_unschedulable_pods_duration,
+        }
+    }
+}
+
+/// The scheduler's timers.
 #[derive(Clone, Debug)]
-pub enum Tick {}
+pub enum Tick {
+    /// The CPU time of one scheduling cycle has passed: schedule the head of activeQ.
+    Cycle,
+    /// Move pods whose back-off ended, or that sat too long in the unschedulable pool.
+    /// Carries the instant it was armed for; a superseded timer is skipped.
+    Flush(SimTime),
+}
 
 impl Fingerprint for Tick {
-    fn fingerprint(&self, _hasher: &mut TraceHasher) {
-        match *self {}
+    fn fingerprint(&self, hasher: &mut TraceHasher) {
+        match self {
+            Tick::Cycle => hasher.write_u64(1),
+            Tick::Flush(at) => {
+                hasher.write_u64(2);
+                hasher.write_u64(at.as_nanos());
+            }
+        }
+    }
+}
+
+/// Counters for reports and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedulerStats {
+    /// Scheduling cycles run (pods popped from activeQ).
+    pub attempts: u64,
+    /// Bindings the API server accepted.
+    pub bound: u64,
+    /// Cycles that found no feasible node.
+    pub unschedulable: u64,
+    /// Bindings the API server refused.
+    pub binding_failures: u64,
+}
+
+/// A request whose response the scheduler waits for.
+#[derive(Debug)]
+enum Pending {
+    Bind {
+        pod: Rc<Pod>,
+        node: Str,
+        feasible_count: usize,
+        /// `None` when exactly one node was feasible (no scoring).
+        best_score: Option<i64>,
+    },
+    /// The PodScheduled=False condition write.
+    Status { pod: Rc<Pod> },
+}
+
+pub struct Scheduler {
+    config: SchedulerConfig,
+    api: ApiClient,
+    pods: Informer<Pod>,
+    nodes: Informer<Node>,
+    cache: Cache,
+    queue: SchedulingQueue,
+    /// Where the next cycle starts filtering (round-robin over the snapshot).
+    next_start_node_index: usize,
+    cycle_armed: bool,
+    /// The instant of the live flush timer, if one is set.
+    flush_armed_at: Option<SimTime>,
+    pending: BTreeMap<RequestId, Pending>,
+    scratch: Scratch,
+    stats: SchedulerStats,
+}
+
+fn pod_name(pod: &Pod) -> String {
+    format!("{}/{}", pod.metadata.namespace, pod.metadata.name)
+}
+
+/// Whether this scheduler should place `pod`: unbound, not terminating, not finished,
+/// and asking for the default scheduler.
+fn wants(pod: &Pod) -> bool {
+    pod.spec.node_name.is_none()
+        && !pod.metadata.is_terminating()
+        && !matches!(pod.status.phase, PodPhase::Succeeded | PodPhase::Failed)
+        && &*pod.spec.scheduler_name == DEFAULT_SCHEDULER_NAME
+}
+
+/// Whether a node change can make an unschedulable pod fit (upstream compares the
+/// scheduling-relevant properties, not heartbeats).
+fn node_change_matters(old: &Node, new: &Node) -> bool {
+    old.spec != new.spec
+        || old.metadata.labels != new.metadata.labels
+        || old.status.allocatable != new.status.allocatable
+        || old.status.ready.status != new.status.ready.status
+}
+
+impl Scheduler {
+    pub fn new(config: SchedulerConfig, apiserver: ActorId) -> Scheduler {
+        let backoff = config.backoff();
+        Scheduler {
+            config,
+            api: ApiClient::new(apiserver),
+            pods: Informer::all(),
+            nodes: Informer::all(),
+            cache: Cache::default(),
+            queue: SchedulingQueue::new(backoff),
+            next_start_node_index: 0,
+            cycle_armed: false,
+            flush_armed_at: None,
+            pending: BTreeMap::new(),
+            scratch: Scratch::default(),
+            stats: SchedulerStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> SchedulerStats {
+        self.stats
+    }
+
+    /// Pods waiting in the scheduling queue (active, backing off, unschedulable or in
+    /// flight).
+    pub fn queued_pods(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Pods in the unschedulable pool.
+    pub fn unschedulable_pods(&self) -> usize {
+        self.queue.unschedulable_len()
+    }
+
+    /// Nodes in the scheduler's snapshot.
+    pub fn node_count(&self) -> usize {
+        self.cache.node_count()
+    }
+
+    /// The snapshot's view of one node: what its pods request, as the scheduler counts it.
+    pub fn node_totals(&self, name: &str) -> Option<plugins::NodeTotals> {
+        self.cache
+            .node_index(name)
+            .map(|index| self.cache.node(index).totals)
+    }
+
+    fn synced(&self) -> bool {
+        self.pods.has_synced() && self.nodes.has_synced()
+    }
+
+    fn on_reply(&mut self, response: ApiResponse, cx: &mut Context<'_, Msg>) {
+        if let Some(deltas) = self.pods.on_response(&response, &mut self.api, cx) {
+            for delta in deltas {
+                self.on_pod_delta(delta, cx);
+            }
+            return;
+        }
+        if let Some(deltas) = self.nodes.on_response(&response, &mut self.api, cx) {
+            for delta in deltas {
+                self.on_node_delta(delta, cx);
+            }
+            return;
+        }
+        match self.pending.remove(&response.id) {
+            Some(Pending::Bind {
+                pod,
+                node,
+                feasible_count,
+                best_score,
+            }) => self.on_bind_reply(&response, pod, node, feasible_count, best_score, cx),
+            Some(Pending::Status { pod }) => {
+                if let Err(error) = &response.result {
+                    cx.record("detail", || {
+                        format!(
+                            "pod {}: PodScheduled condition not written: {} {}",
+                            pod_name(&pod),
+                            error.reason.code(),
+                            error.message
+                        )
+                    });
+                }
+            }
+            None => panic!(
+                "kube-scheduler got a response to no request: {}",
+                response.id
+            ),
+        }
+    }
+
+    fn on_bind_reply(
+        &mut self,
+        response: &ApiResponse,
+        pod: Rc<Pod>,
+        node: Str,
+        feasible_count: usize,
+        best_score: Option<i64>,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        let uid = pod.metadata.uid;
+        match &response.result {
+            Ok(_) => {
+                self.stats.bound += 1;
+                self.queue.done(uid);
+                cx.record("step", || {
+                    let nodes = if feasible_count == 1 { "node" } else { "nodes" };
+                    match best_score {
+                        Some(score) => format!(
+                            "pod {}: bound to {node} ({feasible_count} feasible {nodes}, best score {score})",
+                            pod_name(&pod)
+                        ),
+                        None => format!(
+                            "pod {}: bound to {node} (the only feasible node, not scored)",
+                            pod_name(&pod)
+                        ),
+                    }
+                });
+            }
+            Err(error) => {
+                self.stats.binding_failures += 1;
+                self.cache.forget(uid);
+                self.queue.requeue_backoff(uid, cx.now());
+                cx.record("detail", || {
+                    format!(
+                        "pod {}: binding to {node} failed: {} {}; backing off",
+                        pod_name(&pod),
+                        error.reason.code(),
+                        error.message
+                    )
+                });
+            }
+        }
+    }
+
+    fn on_pod_delta(&mut self, delta: Delta<Pod>, cx: &mut Context<'_, Msg>) {
+        let now = cx.now();
+        let freed = match &delta {
+            Delta::Added(pod) => {
+                self.cache.on_pod(None, Some(pod));
+                if wants(pod) {
+                    self.queue.add(pod.clone(), now);
+                }
+                false
+            }
+            Delta::Updated { old, new } => {
+                self.cache.on_pod(Some(old), Some(new));
+                if old.metadata.uid != new.metadata.uid {
+                    self.queue.remove(old.metadata.uid);
+                }
+                if wants(new) {
+                    if !self.queue.update(new.clone(), now) {
+                        self.queue.add(new.clone(), now);
+                    }
+                } else {
+                    self.queue.remove(new.metadata.uid);
+                }
+                counts_on_node(old).is_some_and(|node| counts_on_node(new) != Some(node))
+            }
+            Delta::Deleted(pod) => {
+                self.cache.on_pod(Some(pod), None);
+                self.queue.remove(pod.metadata.uid);
+                counts_on_node(pod).is_some()
+            }
+        };
+        if freed {
+            // An assigned pod went away: room may have appeared (AssignedPodDelete).
+            self.queue.move_all_unschedulable(now);
+        }
+        self.arm(cx);
+    }
+
+    fn on_node_delta(&mut self, delta: Delta<Node>, cx: &mut Context<'_, Msg>) {
+        let moves = match delta {
+            Delta::Added(node) => {
+                self.cache.set_node(node);
+                true
+            }
+            Delta::Updated { old, new } => {
+                let matters = node_change_matters(&old, &new);
+                self.cache.set_node(new);
+                matters
+            }
+            Delta::Deleted(node) => {
+                self.cache.remove_node(&node.metadata.name);
+                false
+            }
+        };
+        if moves {
+            self.queue.move_all_unschedulable(cx.now());
+        }
+        self.arm(cx);
+    }
+
+    /// Sets the cycle timer when activeQ has work, and the flush timer for the earliest
+    /// back-off or unschedulable-pool deadline.
+    fn arm(&mut self, cx: &mut Context<'_, Msg>) {
+        if !self.synced() {
+            return;
+        }
+        if !self.cycle_armed && self.queue.active_len() > 0 {
+            self.cycle_armed = true;
+            cx.timer(
+                self.config.scheduling_cycle_cost,
+                Msg::Tick(AnyTick::Scheduler(Tick::Cycle)),
+            );
+        }
+        if let Some(at) = self.queue.next_flush()
+            && self.flush_armed_at.is_none_or(|armed| at < armed)
+        {
+            self.flush_armed_at = Some(at);
+            cx.timer(
+                at.saturating_since(cx.now()),
+                Msg::Tick(AnyTick::Scheduler(Tick::Flush(at))),
+            );
+        }
+    }
+
+    /// One scheduling cycle for the head of activeQ.
+    fn schedule_one(&mut self, cx: &mut Context<'_, Msg>) {
+        let Some(pod) = self.queue.pop() else {
+            return;
+        };
+        self.stats.attempts += 1;
+        let pod = PodInfo::new(pod);
+        let node_count = self.cache.node_count();
+        if node_count == 0 {
+            self.fail(&pod, "SchedulerError", NO_NODES_AVAILABLE.to_string(), cx);
+            self.queue.requeue_backoff(pod.pod.metadata.uid, cx.now());
+            return;
+        }
+        let wanted =
+            num_feasible_nodes_to_find(self.config.percentage_of_nodes_to_score, node_count);
+        let start = self.next_start_node_index % node_count;
+        let outcome =
+            find_nodes_that_fit(&pod, self.cache.nodes(), start, wanted, &mut self.scratch);
+        self.next_start_node_index = (start + outcome.processed) % node_count;
+        match self.scratch.feasible.len() {
+            0 => {
+                self.stats.unschedulable += 1;
+                let message = fit_error_message(node_count, &self.scratch.unfit);
+                if cx.recording() {
+                    let scratch = &self.scratch;
+                    let nodes = self.cache.nodes();
+                    cx.record("detail", || {
+                        let mut text = format!("pod {}: filter results:", pod_name(&pod.pod));
+                        for (index, unfit) in &scratch.unfit {
+                            let _ = write!(
+                                text,
+                                " {} rejected by {} ({unfit});",
+                                nodes[*index].name(),
+                                unfit.plugin()
+                            );
+                        }
+                        text
+                    });
+                }
+                self.fail(&pod, "Unschedulable", message, cx);
+                self.queue
+                    .requeue_unschedulable(pod.pod.metadata.uid, cx.now());
+            }
+            1 => {
+                let node = self.scratch.feasible[0];
+                self.assume_and_bind(pod, node, 1, None, cx);
+            }
+            feasible_count => {
+                prioritize_nodes(&pod, self.cache.nodes(), &mut self.scratch);
+                let chosen = select_host(&self.scratch.scores, cx.rng());
+                let best = self.scratch.scores[chosen];
+                if cx.recording() {
+                    let scores = &self.scratch.scores;
+                    let nodes = self.cache.nodes();
+                    cx.record("detail", || {
+                        let mut text = format!("pod {}: scores:", pod_name(&pod.pod));
+                        for score in scores {
+                            let _ = write!(text, " {} [", nodes[score.node].name());
+                            for (plugin, value) in SCORERS.iter().zip(score.plugin_scores) {
+                                let _ = write!(text, "{} {value}×{} ", plugin.name, plugin.weight);
+                            }
+                            let _ = write!(text, "= {}];", score.total);
+                        }
+                        text
+                    });
+                }
+                self.assume_and_bind(pod, best.node, feasible_count, Some(best.total), cx);
+            }
+        }
+    }
+
+    /// Assumes `pod` onto node `index` in the cache and sends the binding.
+    fn assume_and_bind(
+        &mut self,
+        pod: PodInfo,
+        index: usize,
+        feasible_count: usize,
+        best_score: Option<i64>,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        let node = self.cache.node(index).name().clone();
+        self.cache.assume(&pod, index);
+        let id = self.api.send(
+            cx,
+            ApiVerb::Bind {
+                pod: pod.pod.key(),
+                pod_uid: pod.pod.metadata.uid,
+                node: node.clone(),
+            },
+        );
+        self.pending.insert(
+            id,
+            Pending::Bind {
+                pod: pod.pod,
+                node,
+                feasible_count,
+                best_score,
+            },
+        );
+    }
+
+    /// Records a failed cycle and writes PodScheduled=False with the reason, if that
+    /// changes the pod's condition.
+    fn fail(&mut self, pod: &PodInfo, reason: &str, message: String, cx: &mut Context<'_, Msg>) {
+        let status = &pod.pod.status;
+        let changed = status.scheduled != ConditionStatus::False
+            || status.scheduled_reason.as_deref() != Some(reason)
+            || status.scheduled_message.as_deref() != Some(message.as_str());
+        let kind = if changed { "step" } else { "detail" };
+        cx.record(kind, || {
+            format!("pod {}: cannot be scheduled: {message}", pod_name(&pod.pod))
+        });
+        if !changed {
+            return;
+        }
+        let mut updated = (*pod.pod).clone();
+        updated.status.scheduled = ConditionStatus::False;
+        updated.status.scheduled_reason = Some(s(reason));
+        updated.status.scheduled_message = Some(s(&message));
+        // Upstream patches the condition; an unconditional status update is the same here
+        // (nothing else writes an unbound pod's status).
+        updated.metadata.resource_version = 0;
+        let id = self
+            .api
+            .send(cx, ApiVerb::UpdateStatus(Object::from(updated)));
+        self.pending.insert(
+            id,
+            Pending::Status {
+                pod: pod.pod.clone(),
+            },
+        );
+    }
+
+    fn reset(&mut self) {
+        self.pods.reset();
+        self.nodes.reset();
+        self.cache.clear();
+        self.queue.clear();
+        self.next_start_node_index = 0;
+        self.cycle_armed = false;
+        self.flush_armed_at = None;
+        self.pending.clear();
+    }
+}
+
+impl Actor<Msg> for Scheduler {
+    fn on_event(&mut self, event: Event<Msg>, cx: &mut Context<'_, Msg>) {
+        match event {
+            Event::Start => {
+                self.reset();
+                self.pods.start(&mut self.api, cx);
+                self.nodes.start(&mut self.api, cx);
+                cx.record("detail", || {
+                    "kube-scheduler: listing pods and nodes".to_string()
+                });
+            }
+            Event::Message {
+                msg: Msg::ApiReply(response),
+                ..
+            } => self.on_reply(*response, cx),
+            Event::Message {
+                msg: Msg::Watch(event),
+                ..
+            } => {
+                let event: WatchEvent = *event;
+                if let Some(deltas) = self.pods.on_watch(&event, &mut self.api, cx) {
+                    for delta in deltas {
+                        self.on_pod_delta(delta, cx);
+                    }
+                } else if let Some(deltas) = self.nodes.on_watch(&event, &mut self.api, cx) {
+                    for delta in deltas {
+                        self.on_node_delta(delta, cx);
+                    }
+                }
+            }
+            Event::Timer(Msg::Tick(AnyTick::Scheduler(tick))) => {
+                match tick {
+                    Tick::Cycle => {
+                        self.cycle_armed = false;
+                        self.schedule_one(cx);
+                    }
+                    Tick::Flush(at) => {
+                        if self.flush_armed_at != Some(at) {
+                            return;
+                        }
+                        self.flush_armed_at = None;
+                        self.queue.flush(cx.now());
+                    }
+                }
+                self.arm(cx);
+            }
+            Event::Message { msg, .. } | Event::Timer(msg) => {
+                panic!("kube-scheduler got an unexpected message: {msg:?}")
+            }
+        }
+    }
+
+    fn on_crash(&mut self) {
+        self.reset();
     }
 }

@@ -16,12 +16,14 @@ pub struct ActorId(pub u32);
 pub struct HostId(pub u32);
 
 impl ActorId {
+    #[inline]
     pub fn index(self) -> usize {
         self.0 as usize
     }
 }
 
 impl HostId {
+    #[inline]
     pub fn index(self) -> usize {
         self.0 as usize
     }
@@ -86,6 +88,7 @@ pub struct Context<'a, M> {
 
 impl<M> Context<'_, M> {
     /// The current simulated instant.
+    #[inline]
     pub fn now(&self) -> SimTime {
         self.now
     }
@@ -102,6 +105,7 @@ impl<M> Context<'_, M> {
     }
 
     /// Sends `msg` to `to` now, over the simulated network.
+    #[inline]
     pub fn send(&mut self, to: ActorId, msg: M) {
         self.effects.push(Effect::Send {
             to,
@@ -111,6 +115,7 @@ impl<M> Context<'_, M> {
     }
 
     /// Sends `msg` once `delay` of local work has passed (service time, a disk write).
+    #[inline]
     pub fn send_after(&mut self, delay: SimDuration, to: ActorId, msg: M) {
         self.effects.push(Effect::Send {
             to,
@@ -120,11 +125,13 @@ impl<M> Context<'_, M> {
     }
 
     /// Delivers `msg` back to this actor as `Event::Timer` after `after`.
+    #[inline]
     pub fn timer(&mut self, after: SimDuration, msg: M) {
         self.effects.push(Effect::Timer { after, msg });
     }
 
     /// This actor's own random stream.
+    #[inline]
     pub fn rng(&mut self) -> &mut SimRng {
         self.rng
     }
@@ -136,6 +143,7 @@ impl<M> Context<'_, M> {
 
     /// Adds a trace record. `detail` runs only when records are kept, so it must not draw
     /// randomness or change state.
+    #[inline]
     pub fn record(&mut self, kind: &'static str, detail: impl FnOnce() -> String) {
         if self.recorder.enabled() {
             let text = detail();

@@ -40,15 +40,34 @@ impl Default for TraceHasher {
 }
 
 impl TraceHasher {
+    #[inline]
     pub const fn new() -> TraceHasher {
         TraceHasher { state: FNV_OFFSET }
     }
 
+    #[inline]
     pub fn write_u64(&mut self, word: u64) {
         self.state = (self.state.rotate_left(23) ^ word).wrapping_mul(MIX);
     }
 
+    #[inline]
     pub fn write_str(&mut self, text: &str) {
+        let bytes = text.as_bytes();
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            self.write_u64(u64::from_le_bytes(word.try_into().expect("8 bytes")));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+        self.write_u64(bytes.len() as u64);
+    }
+
+    #[cfg(test)]
+    fn write_str_bytewise(&mut self, text: &str) {
         let bytes = text.as_bytes();
         for chunk in bytes.chunks(8) {
             let mut word = [0u8; 8];
@@ -59,6 +78,7 @@ impl TraceHasher {
     }
 
     /// The digest, with a final avalanche so nearby states spread apart.
+    #[inline]
     pub fn finish(&self) -> u64 {
         let mut x = self.state;
         x ^= x >> 33;
@@ -88,6 +108,17 @@ mod tests {
         b.write_u64(2);
         b.write_u64(1);
         assert_ne!(a.finish(), b.finish());
+    }
+
+    #[test]
+    fn word_and_bytewise_string_hashing_agree() {
+        for text in ["", "Ball", "exactly8", "ApiResponse", "a longer label of 33 characters!!"] {
+            let mut fast = TraceHasher::new();
+            fast.write_str(text);
+            let mut slow = TraceHasher::new();
+            slow.write_str_bytewise(text);
+            assert_eq!(fast.finish(), slow.finish(), "{text}");
+        }
     }
 
     #[test]

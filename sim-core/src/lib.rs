@@ -10,6 +10,7 @@
 //! - [`time`]: `SimTime` and `SimDuration`, integer nanoseconds.
 //! - [`actor`]: the `Actor` trait, `Event`, `Context`, `Message`, ids.
 //! - [`simulation`]: the engine: queue, dispatch, hosts, faults, invariants, run limits.
+//! - [`queue`]: the event queue, ordered by `(time, insertion sequence)`.
 //! - [`network`]: latency, jitter, loss, partitions, FIFO per connection.
 //! - [`fault`]: timed faults (crash, restart, partition, heal).
 //! - [`rng`]: per-actor ChaCha8 streams.
@@ -20,6 +21,7 @@ pub mod actor;
 pub mod fault;
 pub mod hash;
 pub mod network;
+pub mod queue;
 pub mod rng;
 pub mod simulation;
 pub mod time;

@@ -25,11 +25,13 @@ impl SimRng {
         SimRng { inner }
     }
 
+    #[inline]
     pub fn next_u64(&mut self) -> u64 {
         self.inner.next_u64()
     }
 
     /// Uniform in `0..bound` without modulo bias (Lemire's method). `bound` must be > 0.
+    #[inline]
     pub fn below(&mut self, bound: u64) -> u64 {
         assert!(bound > 0, "SimRng::below(0)");
         let threshold = bound.wrapping_neg() % bound;
@@ -42,12 +44,14 @@ impl SimRng {
     }
 
     /// True with probability `parts / per` (integer probability, e.g. per million).
+    #[inline]
     pub fn chance(&mut self, parts: u64, per: u64) -> bool {
         assert!(per > 0, "SimRng::chance with a zero denominator");
         parts >= per || self.below(per) < parts
     }
 
     /// Uniform in `0..=max`.
+    #[inline]
     pub fn duration_up_to(&mut self, max: SimDuration) -> SimDuration {
         if max == SimDuration::ZERO {
             return SimDuration::ZERO;

@@ -2,13 +2,12 @@
 //! time to actors living on hosts, with faults, invariants and a running trace hash.
 
 use std::any::Any;
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 
 use crate::actor::{Actor, ActorId, Context, Effect, Event, HostId, Message};
 use crate::fault::Fault;
 use crate::hash::TraceHasher;
 use crate::network::{Network, Verdict};
+use crate::queue::EventQueue;
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime};
 use crate::trace::{EventKind, LoggedEvent, Record, Recorder};
@@ -48,12 +47,6 @@ pub type InvariantCheck<M> = Box<dyn FnMut(&Simulation<M>) -> Result<(), String>
 /// Receives every processed event, for the event log.
 pub type EventSink = Box<dyn FnMut(&LoggedEvent)>;
 
-struct Scheduled<M> {
-    time: SimTime,
-    seq: u64,
-    payload: Payload<M>,
-}
-
 enum Payload<M> {
     Start {
         to: ActorId,
@@ -68,24 +61,6 @@ enum Payload<M> {
     },
     Fault(Fault),
 }
-
-// The heap is a max-heap: invert so the earliest (time, seq) comes out first.
-impl<M> Ord for Scheduled<M> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.time, other.seq).cmp(&(self.time, self.seq))
-    }
-}
-impl<M> PartialOrd for Scheduled<M> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<M> PartialEq for Scheduled<M> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
-    }
-}
-impl<M> Eq for Scheduled<M> {}
 
 struct ActorSlot<M> {
     name: String,
@@ -110,8 +85,7 @@ pub struct Host {
 pub struct Simulation<M: Message> {
     master_seed: u64,
     now: SimTime,
-    next_seq: u64,
-    queue: BinaryHeap<Scheduled<M>>,
+    queue: EventQueue<Payload<M>>,
     actors: Vec<ActorSlot<M>>,
     hosts: Vec<Host>,
     network: Network,
@@ -129,8 +103,7 @@ impl<M: Message> Simulation<M> {
         Simulation {
             master_seed,
             now: SimTime::ZERO,
-            next_seq: 0,
-            queue: BinaryHeap::new(),
+            queue: EventQueue::default(),
             actors: Vec::new(),
             hosts: Vec::new(),
             network: Network::new(SimRng::for_stream(master_seed, "network")),
@@ -295,18 +268,16 @@ impl<M: Message> Simulation<M> {
     }
 
     fn push(&mut self, time: SimTime, payload: Payload<M>) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.queue.push(Scheduled { time, seq, payload });
+        self.queue.push(time, payload);
     }
 
     /// Runs until a limit is reached, the queue empties, or an invariant fails.
     pub fn run(&mut self, limits: RunLimits) -> RunOutcome {
         loop {
-            let Some(next) = self.queue.peek() else {
+            let Some(next_time) = self.queue.peek_time() else {
                 return RunOutcome::QueueEmpty;
             };
-            if next.time > limits.until {
+            if next_time > limits.until {
                 self.now = limits.until;
                 return RunOutcome::TimeReached;
             }
@@ -325,7 +296,7 @@ impl<M: Message> Simulation<M> {
 
     /// Processes the next event; returns its time and sequence number.
     fn step(&mut self) -> (SimTime, u64) {
-        let Scheduled { time, seq, payload } = self.queue.pop().expect("step on an empty queue");
+        let (time, seq, payload) = self.queue.pop().expect("step on an empty queue");
         assert!(time >= self.now, "time went backwards");
         self.now = time;
         self.events_processed += 1;

@@ -19,9 +19,11 @@ impl SimTime {
     pub const ZERO: SimTime = SimTime(0);
     pub const MAX: SimTime = SimTime(u64::MAX);
 
+    #[inline]
     pub const fn from_nanos(nanos: u64) -> SimTime {
         SimTime(nanos)
     }
+    #[inline]
     pub const fn as_nanos(self) -> u64 {
         self.0
     }
@@ -29,6 +31,7 @@ impl SimTime {
         SimDuration(self.0)
     }
     /// Time elapsed from `earlier` to `self`; zero if `earlier` is later.
+    #[inline]
     pub fn saturating_since(self, earlier: SimTime) -> SimDuration {
         SimDuration(self.0.saturating_sub(earlier.0))
     }
@@ -42,21 +45,26 @@ impl SimDuration {
     pub const ZERO: SimDuration = SimDuration(0);
     pub const MAX: SimDuration = SimDuration(u64::MAX);
 
+    #[inline]
     pub const fn from_nanos(nanos: u64) -> SimDuration {
         SimDuration(nanos)
     }
+    #[inline]
     pub const fn from_micros(micros: u64) -> SimDuration {
         SimDuration(micros * NANOS_PER_MICRO)
     }
+    #[inline]
     pub const fn from_millis(millis: u64) -> SimDuration {
         SimDuration(millis * NANOS_PER_MILLI)
     }
+    #[inline]
     pub const fn from_secs(secs: u64) -> SimDuration {
         SimDuration(secs * NANOS_PER_SEC)
     }
     pub const fn from_mins(mins: u64) -> SimDuration {
         SimDuration(mins * 60 * NANOS_PER_SEC)
     }
+    #[inline]
     pub const fn as_nanos(self) -> u64 {
         self.0
     }
@@ -81,6 +89,7 @@ impl SimDuration {
 
 impl Add<SimDuration> for SimTime {
     type Output = SimTime;
+    #[inline]
     fn add(self, rhs: SimDuration) -> SimTime {
         SimTime(self.0.checked_add(rhs.0).expect("simulated time overflow"))
     }

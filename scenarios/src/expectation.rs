@@ -1,0 +1,703 @@
+//! Expectations: named checks of the cluster's state at a time or at the end of a run.
+//! Each is evaluated against an [`Observation`] taken from outside the simulation (etcd's
+//! store, kube-proxy's programmed rules) and yields a message that shows what was expected
+//! and what was found.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::rc::Rc;
+
+use components::api::{ConditionStatus, Deployment, Labels, Node, Pod, PodPhase};
+use sim_core::SimTime;
+
+/// A comparison against a count: `3`, `>= 3`, `< 2`, `!= 0`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Count {
+    pub op: CmpOp,
+    pub value: u32,
+}
+
+impl Count {
+    pub const fn exactly(value: u32) -> Count {
+        Count {
+            op: CmpOp::Eq,
+            value,
+        }
+    }
+
+    /// `3`, `== 3`, `>= 3`, `> 2`, `<= 1`, `< 2`, `!= 0`.
+    pub fn parse(text: &str) -> Result<Count, String> {
+        let trimmed = text.trim();
+        let (op, rest) = [
+            (">=", CmpOp::Ge),
+            ("<=", CmpOp::Le),
+            ("==", CmpOp::Eq),
+            ("!=", CmpOp::Ne),
+            (">", CmpOp::Gt),
+            ("<", CmpOp::Lt),
+        ]
+        .iter()
+        .find_map(|(prefix, op)| trimmed.strip_prefix(prefix).map(|rest| (*op, rest)))
+        .unwrap_or((CmpOp::Eq, trimmed));
+        let value = rest.trim().parse::<u32>().map_err(|_| {
+            format!("invalid count {text:?}: use a number or a comparison such as \">= 3\"")
+        })?;
+        Ok(Count { op, value })
+    }
+
+    pub fn holds(self, actual: u32) -> bool {
+        match self.op {
+            CmpOp::Eq => actual == self.value,
+            CmpOp::Ne => actual != self.value,
+            CmpOp::Lt => actual < self.value,
+            CmpOp::Le => actual <= self.value,
+            CmpOp::Gt => actual > self.value,
+            CmpOp::Ge => actual >= self.value,
+        }
+    }
+}
+
+impl fmt::Display for Count {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let op = match self.op {
+            CmpOp::Eq => "",
+            CmpOp::Ne => "!= ",
+            CmpOp::Lt => "< ",
+            CmpOp::Le => "<= ",
+            CmpOp::Gt => "> ",
+            CmpOp::Ge => ">= ",
+        };
+        write!(f, "{op}{}", self.value)
+    }
+}
+
+/// Which pods a pods check counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodFilter {
+    pub phase: Option<PodPhase>,
+    pub node: Option<String>,
+    pub namespace: Option<String>,
+    pub labels: Labels,
+    pub terminating: Option<bool>,
+}
+
+impl PodFilter {
+    pub fn matches(&self, pod: &Pod) -> bool {
+        self.phase.is_none_or(|phase| pod.status.phase == phase)
+            && self
+                .node
+                .as_deref()
+                .is_none_or(|node| pod.spec.node_name.as_deref() == Some(node))
+            && self
+                .namespace
+                .as_deref()
+                .is_none_or(|ns| &*pod.metadata.namespace == ns)
+            && pod.metadata.labels.contains_all(&self.labels)
+            && self
+                .terminating
+                .is_none_or(|t| pod.metadata.is_terminating() == t)
+    }
+
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(terminating) = self.terminating {
+            parts.push(
+                if terminating {
+                    "terminating"
+                } else {
+                    "not terminating"
+                }
+                .to_string(),
+            );
+        }
+        if let Some(phase) = self.phase {
+            parts.push(phase.name().to_string());
+        }
+        if let Some(namespace) = &self.namespace {
+            parts.push(format!("in {namespace}"));
+        }
+        if !self.labels.is_empty() {
+            parts.push(format!("with {}", self.labels));
+        }
+        if let Some(node) = &self.node {
+            parts.push(format!("on {node}"));
+        }
+        parts.join(" ")
+    }
+}
+
+/// What an expectation checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// A Deployment's replica counts (`spec.replicas` and status).
+    Deployment {
+        namespace: String,
+        name: String,
+        desired: Option<Count>,
+        updated: Option<Count>,
+        ready: Option<Count>,
+        available: Option<Count>,
+    },
+    /// How many pods match, and on how many distinct nodes they are.
+    Pods {
+        filter: PodFilter,
+        count: Option<Count>,
+        nodes: Option<Count>,
+    },
+    /// Nodes by their Ready condition.
+    Nodes {
+        ready: Option<Count>,
+        not_ready: Option<Count>,
+        unknown: Option<Count>,
+    },
+    /// One node's Ready condition and taints.
+    Node {
+        name: String,
+        ready: Option<ConditionStatus>,
+        taints: Vec<String>,
+        untainted: Vec<String>,
+    },
+    /// How many endpoints kube-proxy has programmed for a Service, on one node or on every
+    /// node that is up.
+    Endpoints {
+        namespace: String,
+        service: String,
+        node: Option<String>,
+        count: Count,
+    },
+}
+
+/// A named check, evaluated at `at` or at the end of the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expectation {
+    pub name: String,
+    pub at: Option<SimTime>,
+    pub check: Check,
+}
+
+/// What the cluster looks like at one instant, seen from outside the simulation.
+#[derive(Clone, Debug, Default)]
+pub struct Observation {
+    pub time: SimTime,
+    pub pods: Vec<Rc<Pod>>,
+    pub nodes: Vec<Rc<Node>>,
+    pub deployments: Vec<Rc<Deployment>>,
+    /// Worker nodes whose host is up.
+    pub nodes_up: Vec<String>,
+    /// Endpoints kube-proxy has programmed, by (node, namespace, service). A node whose
+    /// kube-proxy has no rule for the Service is absent (zero endpoints).
+    pub proxy_endpoints: BTreeMap<(String, String, String), u32>,
+}
+
+/// The verdict on one expectation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub passed: bool,
+    pub message: String,
+}
+
+impl Verdict {
+    fn of(failures: Vec<String>, found: String) -> Verdict {
+        if failures.is_empty() {
+            Verdict {
+                passed: true,
+                message: found,
+            }
+        } else {
+            Verdict {
+                passed: false,
+                message: format!("expected {}; got {found}", failures.join(", ")),
+            }
+        }
+    }
+}
+
+/// Adds `what want` to `failures` when `want` does not hold for `actual`.
+fn compare(failures: &mut Vec<String>, what: &str, want: Option<Count>, actual: u32) {
+    if let Some(want) = want
+        && !want.holds(actual)
+    {
+        failures.push(format!("{what} {want}"));
+    }
+}
+
+impl Check {
+    pub fn evaluate(&self, observation: &Observation) -> Verdict {
+        match self {
+            Check::Deployment {
+                namespace,
+                name,
+                desired,
+                updated,
+                ready,
+                available,
+            } => {
+                let found = observation.deployments.iter().find(|d| {
+                    &*d.metadata.namespace == namespace.as_str()
+                        && &*d.metadata.name == name.as_str()
+                });
+                let Some(deployment) = found else {
+                    return Verdict {
+                        passed: false,
+                        message: format!(
+                            "expected deployment {namespace}/{name}; it does not exist"
+                        ),
+                    };
+                };
+                let (d, u, r, a) = (
+                    deployment.spec.replicas,
+                    deployment.status.updated_replicas,
+                    deployment.status.ready_replicas,
+                    deployment.status.available_replicas,
+                );
+                let mut failures = Vec::new();
+                compare(&mut failures, "desired", *desired, d);
+                compare(&mut failures, "updated", *updated, u);
+                compare(&mut failures, "ready", *ready, r);
+                compare(&mut failures, "available", *available, a);
+                Verdict::of(
+                    failures,
+                    format!(
+                        "{namespace}/{name}: desired {d}, updated {u}, ready {r}, available {a}"
+                    ),
+                )
+            }
+            Check::Pods {
+                filter,
+                count,
+                nodes,
+            } => {
+                let matching: Vec<&Rc<Pod>> = observation
+                    .pods
+                    .iter()
+                    .filter(|pod| filter.matches(pod))
+                    .collect();
+                let mut distinct_nodes: Vec<&str> = matching
+                    .iter()
+                    .filter_map(|pod| pod.spec.node_name.as_deref())
+                    .collect();
+                distinct_nodes.sort();
+                distinct_nodes.dedup();
+                let pod_count = u32::try_from(matching.len()).unwrap_or(u32::MAX);
+                let node_count = u32::try_from(distinct_nodes.len()).unwrap_or(u32::MAX);
+                let described = filter.describe();
+                let mut failures = Vec::new();
+                let label = if described.is_empty() {
+                    "pods".to_string()
+                } else {
+                    format!("pods {described}")
+                };
+                compare(&mut failures, &label, *count, pod_count);
+                compare(&mut failures, "on nodes", *nodes, node_count);
+                let mut found = format!("{pod_count} {label} on {node_count} nodes");
+                if !failures.is_empty() {
+                    found.push_str(&pod_listing(&matching));
+                }
+                Verdict::of(failures, found)
+            }
+            Check::Nodes {
+                ready,
+                not_ready,
+                unknown,
+            } => {
+                let (mut r, mut n, mut u) = (0u32, 0u32, 0u32);
+                for node in &observation.nodes {
+                    match node.status.ready.status {
+                        ConditionStatus::True => r += 1,
+                        ConditionStatus::False => n += 1,
+                        ConditionStatus::Unknown => u += 1,
+                    }
+                }
+                let mut failures = Vec::new();
+                compare(&mut failures, "ready", *ready, r);
+                compare(&mut failures, "not ready", *not_ready, n);
+                compare(&mut failures, "unknown", *unknown, u);
+                Verdict::of(
+                    failures,
+                    format!("nodes ready {r}, not ready {n}, unknown {u}"),
+                )
+            }
+            Check::Node {
+                name,
+                ready,
+                taints,
+                untainted,
+            } => {
+                let Some(node) = observation
+                    .nodes
+                    .iter()
+                    .find(|n| &*n.metadata.name == name.as_str())
+                else {
+                    return Verdict {
+                        passed: false,
+                        message: format!("expected node {name}; it is not registered"),
+                    };
+                };
+                let has = |key: &str| node.spec.taints.iter().any(|t| &*t.key == key);
+                let mut failures = Vec::new();
+                if let Some(want) = ready
+                    && node.status.ready.status != *want
+                {
+                    failures.push(format!("Ready={}", want.name()));
+                }
+                for key in taints.iter().filter(|key| !has(key)) {
+                    failures.push(format!("taint {key}"));
+                }
+                for key in untainted.iter().filter(|key| has(key)) {
+                    failures.push(format!("no taint {key}"));
+                }
+                let taint_list: Vec<String> = node
+                    .spec
+                    .taints
+                    .iter()
+                    .map(|t| format!("{}:{:?}", t.key, t.effect))
+                    .collect();
+                let taint_text = if taint_list.is_empty() {
+                    "no taints".to_string()
+                } else {
+                    format!("taints {}", taint_list.join(", "))
+                };
+                Verdict::of(
+                    failures,
+                    format!(
+                        "{name}: Ready={}, {taint_text}",
+                        node.status.ready.status.name()
+                    ),
+                )
+            }
+            Check::Endpoints {
+                namespace,
+                service,
+                node,
+                count,
+            } => {
+                let nodes: Vec<&str> = match node {
+                    Some(node) => vec![node.as_str()],
+                    None => observation.nodes_up.iter().map(String::as_str).collect(),
+                };
+                let counts: Vec<(&str, u32)> = nodes
+                    .iter()
+                    .map(|node| {
+                        let key = (node.to_string(), namespace.clone(), service.clone());
+                        (
+                            *node,
+                            observation.proxy_endpoints.get(&key).copied().unwrap_or(0),
+                        )
+                    })
+                    .collect();
+                let listing = counts
+                    .iter()
+                    .map(|(node, n)| format!("{node} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let passed = !counts.is_empty() && counts.iter().all(|(_, n)| count.holds(*n));
+                let found = format!("kube-proxy endpoints for {namespace}/{service}: {listing}");
+                if passed {
+                    Verdict {
+                        passed,
+                        message: found,
+                    }
+                } else {
+                    let which = match node {
+                        Some(node) => format!("on {node}"),
+                        None => "on every node that is up".to_string(),
+                    };
+                    Verdict {
+                        passed,
+                        message: format!(
+                            "expected {count} endpoints for {namespace}/{service} {which}; got {}",
+                            if listing.is_empty() {
+                                "no node up".to_string()
+                            } else {
+                                listing
+                            }
+                        ),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// ` [ns/name Phase node, ...]`, at most a handful.
+fn pod_listing(pods: &[&Rc<Pod>]) -> String {
+    const SHOWN_MAX: usize = 6;
+    if pods.is_empty() {
+        return String::new();
+    }
+    let mut items: Vec<String> = pods
+        .iter()
+        .take(SHOWN_MAX)
+        .map(|pod| {
+            let node = pod.spec.node_name.as_deref().unwrap_or("unscheduled");
+            let terminating = if pod.metadata.is_terminating() {
+                ", terminating"
+            } else {
+                ""
+            };
+            format!(
+                "{}/{} {} on {node}{terminating}",
+                pod.metadata.namespace,
+                pod.metadata.name,
+                pod.status.phase.name()
+            )
+        })
+        .collect();
+    if pods.len() > SHOWN_MAX {
+        items.push(format!("... {} more", pods.len() - SHOWN_MAX));
+    }
+    format!(" [{}]", items.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use components::api::{
+        DeploymentSpec, DeploymentStatus, DeploymentStrategy, IntOrPercent, LabelSelector,
+        NodeCondition, NodeSpec, NodeStatus, ObjectMeta, PodSpec, PodStatus, PodTemplateSpec,
+        ResourceList, RestartPolicy, Taint, TaintEffect, s,
+    };
+    use sim_core::SimDuration;
+
+    use super::*;
+
+    fn pod(name: &str, node: Option<&str>, phase: PodPhase, terminating: bool) -> Rc<Pod> {
+        let mut metadata = ObjectMeta::named("default", name);
+        metadata.labels = Labels::from_pairs([("app", "web")]);
+        if terminating {
+            metadata.deletion_timestamp = Some(SimTime::ZERO);
+        }
+        Rc::new(Pod {
+            metadata,
+            spec: PodSpec {
+                node_name: node.map(s),
+                containers: Rc::from(Vec::new()),
+                init_containers: Rc::from(Vec::new()),
+                restart_policy: RestartPolicy::Always,
+                termination_grace_period_seconds: 30,
+                tolerations: Rc::from(Vec::new()),
+                node_selector: Labels::new(),
+                priority: 0,
+                scheduler_name: s("default-scheduler"),
+            },
+            status: PodStatus {
+                phase,
+                ..PodStatus::default()
+            },
+        })
+    }
+
+    fn node(name: &str, ready: ConditionStatus, taints: &[&str]) -> Rc<Node> {
+        Rc::new(Node {
+            metadata: ObjectMeta::named("", name),
+            spec: NodeSpec {
+                taints: taints
+                    .iter()
+                    .map(|key| Taint {
+                        key: s(key),
+                        value: s(""),
+                        effect: TaintEffect::NoExecute,
+                        time_added: None,
+                    })
+                    .collect(),
+                ..NodeSpec::default()
+            },
+            status: NodeStatus {
+                capacity: ResourceList::default(),
+                allocatable: ResourceList::default(),
+                ready: NodeCondition {
+                    status: ready,
+                    reason: s(""),
+                    message: s(""),
+                    last_heartbeat_time: SimTime::ZERO,
+                    last_transition_time: SimTime::ZERO,
+                },
+                memory_pressure: ConditionStatus::False,
+                internal_ip: s("10.0.0.1"),
+                images: Vec::new(),
+                kubelet_version: s("v1.34.0"),
+                container_runtime_version: s("containerd"),
+            },
+        })
+    }
+
+    fn deployment(name: &str, desired: u32, available: u32) -> Rc<Deployment> {
+        Rc::new(Deployment {
+            metadata: ObjectMeta::named("default", name),
+            spec: DeploymentSpec {
+                replicas: desired,
+                selector: LabelSelector::default(),
+                template: Rc::new(PodTemplateSpec {
+                    labels: Labels::new(),
+                    annotations: Labels::new(),
+                    spec: pod("t", None, PodPhase::Pending, false).spec.clone(),
+                }),
+                strategy: DeploymentStrategy::RollingUpdate {
+                    max_surge: IntOrPercent::Percent(25),
+                    max_unavailable: IntOrPercent::Percent(25),
+                },
+                min_ready_seconds: 0,
+                revision_history_limit: 10,
+                progress_deadline_seconds: 600,
+                paused: false,
+            },
+            status: DeploymentStatus {
+                updated_replicas: desired,
+                ready_replicas: available,
+                available_replicas: available,
+                ..DeploymentStatus::default()
+            },
+        })
+    }
+
+    fn observation() -> Observation {
+        Observation {
+            time: SimTime::ZERO + SimDuration::from_secs(60),
+            pods: vec![
+                pod("web-a", Some("node-1"), PodPhase::Running, false),
+                pod("web-b", Some("node-2"), PodPhase::Running, false),
+                pod("web-c", Some("node-2"), PodPhase::Running, true),
+                pod("web-d", None, PodPhase::Pending, false),
+            ],
+            nodes: vec![
+                node("node-1", ConditionStatus::True, &[]),
+                node(
+                    "node-2",
+                    ConditionStatus::Unknown,
+                    &["node.kubernetes.io/unreachable"],
+                ),
+            ],
+            deployments: vec![deployment("web", 3, 2)],
+            nodes_up: vec!["node-1".to_string()],
+            proxy_endpoints: BTreeMap::from([(
+                (
+                    "node-1".to_string(),
+                    "default".to_string(),
+                    "web".to_string(),
+                ),
+                3,
+            )]),
+        }
+    }
+
+    #[test]
+    fn counts_parse_and_compare() {
+        assert_eq!(Count::parse("3"), Ok(Count::exactly(3)));
+        assert_eq!(Count::parse(">= 3").unwrap().op, CmpOp::Ge);
+        assert!(Count::parse("<2").unwrap().holds(1));
+        assert!(!Count::parse("!= 0").unwrap().holds(0));
+        assert!(Count::parse("three").is_err());
+        assert_eq!(Count::parse(">=3").unwrap().to_string(), ">= 3");
+    }
+
+    #[test]
+    fn deployment_check_shows_expected_and_actual() {
+        let check = Check::Deployment {
+            namespace: "default".to_string(),
+            name: "web".to_string(),
+            desired: Some(Count::exactly(3)),
+            updated: None,
+            ready: None,
+            available: Some(Count::exactly(3)),
+        };
+        let verdict = check.evaluate(&observation());
+        assert!(!verdict.passed);
+        assert_eq!(
+            verdict.message,
+            "expected available 3; got default/web: desired 3, updated 3, ready 2, available 2"
+        );
+        let missing = Check::Deployment {
+            namespace: "default".to_string(),
+            name: "api".to_string(),
+            desired: None,
+            updated: None,
+            ready: None,
+            available: None,
+        };
+        assert!(!missing.evaluate(&observation()).passed);
+    }
+
+    #[test]
+    fn pods_check_filters_and_counts_nodes() {
+        let running = Check::Pods {
+            filter: PodFilter {
+                phase: Some(PodPhase::Running),
+                terminating: Some(false),
+                ..PodFilter::default()
+            },
+            count: Some(Count::exactly(2)),
+            nodes: Some(Count::exactly(2)),
+        };
+        let verdict = running.evaluate(&observation());
+        assert!(verdict.passed, "{}", verdict.message);
+        assert_eq!(verdict.message, "2 pods not terminating Running on 2 nodes");
+
+        let on_node_2 = Check::Pods {
+            filter: PodFilter {
+                node: Some("node-2".to_string()),
+                ..PodFilter::default()
+            },
+            count: Some(Count::exactly(0)),
+            nodes: None,
+        };
+        let verdict = on_node_2.evaluate(&observation());
+        assert!(!verdict.passed);
+        assert_eq!(
+            verdict.message,
+            "expected pods on node-2 0; got 2 pods on node-2 on 1 nodes [default/web-b Running on node-2; default/web-c Running on node-2, terminating]"
+        );
+    }
+
+    #[test]
+    fn node_checks_read_conditions_and_taints() {
+        let nodes = Check::Nodes {
+            ready: Some(Count::exactly(1)),
+            not_ready: None,
+            unknown: Some(Count::exactly(1)),
+        };
+        assert!(nodes.evaluate(&observation()).passed);
+        let node = Check::Node {
+            name: "node-2".to_string(),
+            ready: Some(ConditionStatus::Unknown),
+            taints: vec!["node.kubernetes.io/unreachable".to_string()],
+            untainted: vec![],
+        };
+        assert!(node.evaluate(&observation()).passed);
+        let wrong = Check::Node {
+            name: "node-1".to_string(),
+            ready: Some(ConditionStatus::Unknown),
+            taints: vec![],
+            untainted: vec![],
+        };
+        assert_eq!(
+            wrong.evaluate(&observation()).message,
+            "expected Ready=Unknown; got node-1: Ready=True, no taints"
+        );
+    }
+
+    #[test]
+    fn endpoints_check_every_node_that_is_up() {
+        let check = |node: Option<&str>| Check::Endpoints {
+            namespace: "default".to_string(),
+            service: "web".to_string(),
+            node: node.map(str::to_string),
+            count: Count::exactly(3),
+        };
+        assert!(check(None).evaluate(&observation()).passed);
+        let verdict = check(Some("node-2")).evaluate(&observation());
+        assert!(!verdict.passed);
+        assert_eq!(
+            verdict.message,
+            "expected 3 endpoints for default/web on node-2; got node-2 0"
+        );
+    }
+}

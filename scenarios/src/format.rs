@@ -1,0 +1,314 @@
+//! The scenario file as written: serde structs that mirror the YAML one to one, every one
+//! with `deny_unknown_fields`. Values that need parsing (durations, quantities, counts)
+//! are kept as text here; [`crate::scenario`] parses and checks them with the field path
+//! in hand, so every error names the file, line and field.
+//!
+//! ```yaml
+//! name: deploy
+//! description: A 3-replica nginx Deployment and its Service on 3 nodes
+//! seed: 1                      # optional; `--seed` overrides it
+//! duration: 2m
+//! cluster:
+//!   nodePools:
+//!     - {name: node, count: 3, cpu: 4, memory: 16Gi, pods: 110}
+//!   images:
+//!     - {name: "nginx:1.14.2", size: 70Mi, startup: 1s}
+//!   kubeControllerManager: {nodeMonitorGracePeriod: 50s}
+//! workloads:
+//!   web: |                     # or a list of manifests, or {path: web.yaml}
+//!     apiVersion: apps/v1
+//!     kind: Deployment
+//!     ...
+//! timeline:
+//!   - {at: 0s, apply: web}
+//!   - {at: 60s, kill-node: node-2}
+//! expectations:
+//!   - name: nginx is available
+//!     at: 30s                  # optional; the end of the run when absent
+//!     deployment: {name: nginx, available: 3}
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Visitor};
+
+/// A plain scalar kept as text: `5m`, `4`, `16Gi`, `">= 3"`. Accepts YAML numbers too,
+/// so `cpu: 4` and `cpu: "4"` mean the same.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scalar(pub String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Scalar, D::Error> {
+        struct ScalarVisitor;
+        impl Visitor<'_> for ScalarVisitor {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ScenarioFile {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// The default seed; `kubesim run --seed` overrides it.
+    pub seed: Option<u64>,
+    /// How much simulated time the run covers.
+    pub duration: Scalar,
+    /// Bound on processed events; a run that reaches it stops and says so.
+    pub events_max: Option<u64>,
+    pub cluster: ClusterSection,
+    /// Named groups of manifests; decoded by hand (a string, a list or `{path: ...}`).
+    #[serde(default)]
+    pub workloads: Option<serde_json::Value>,
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
+    #[serde(default)]
+    pub expectations: Vec<ExpectationEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClusterSection {
+    pub node_pools: Vec<NodePoolEntry>,
+    #[serde(default)]
+    pub images: Vec<ImageEntry>,
+    pub network: Option<NetworkSection>,
+    pub kube_apiserver: Option<ApiServerSection>,
+    pub kube_controller_manager: Option<ControllerManagerSection>,
+    pub kube_scheduler: Option<SchedulerSection>,
+    pub kubelet: Option<KubeletSection>,
+    pub kube_proxy: Option<ProxySection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodePoolEntry {
+    pub name: String,
+    pub count: u32,
+    pub cpu: Scalar,
+    pub memory: Scalar,
+    /// kubelet `maxPods`, upstream default 110.
+    pub pods: Option<Scalar>,
+    #[serde(rename = "ephemeral-storage")]
+    pub ephemeral_storage: Option<Scalar>,
+    pub zone: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub taints: Vec<TaintEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TaintEntry {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+    pub effect: String,
+}
+
+/// How the registry serves an image and how its containers behave.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ImageEntry {
+    /// The reference pods use, e.g. `nginx:1.14.2`.
+    pub name: String,
+    pub size: Option<Scalar>,
+    /// From exec to serving.
+    pub startup: Option<Scalar>,
+    pub memory: Option<Scalar>,
+    pub cpu: Option<Scalar>,
+    /// How long the process takes to exit after SIGTERM.
+    pub shutdown: Option<Scalar>,
+    /// The process exits on its own after a while, with this code.
+    pub exit: Option<ExitEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExitEntry {
+    pub after: Scalar,
+    pub code: i32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NetworkSection {
+    pub latency: Option<Scalar>,
+    pub jitter: Option<Scalar>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ApiServerSection {
+    pub default_not_ready_toleration_seconds: Option<u64>,
+    pub default_unreachable_toleration_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ControllerManagerSection {
+    pub node_monitor_period: Option<Scalar>,
+    pub node_monitor_grace_period: Option<Scalar>,
+    pub node_startup_grace_period: Option<Scalar>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SchedulerSection {
+    pub pod_initial_backoff_seconds: Option<u64>,
+    pub pod_max_backoff_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KubeletSection {
+    pub node_lease_duration_seconds: Option<u64>,
+    pub node_status_update_frequency: Option<Scalar>,
+    pub node_status_report_frequency: Option<Scalar>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProxySection {
+    pub sync_period: Option<Scalar>,
+    pub min_sync_period: Option<Scalar>,
+}
+
+/// One timeline entry: `at` and exactly one action.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TimelineEntry {
+    pub at: Scalar,
+    /// A workload group's name, a multi-document string of manifests, or a list of them.
+    pub apply: Option<serde_json::Value>,
+    pub delete: Option<ObjectRef>,
+    pub scale: Option<ScaleEntry>,
+    #[serde(rename = "kill-node")]
+    pub kill_node: Option<String>,
+    #[serde(rename = "restart-node")]
+    pub restart_node: Option<String>,
+    pub partition: Option<CutEntry>,
+    /// `all`, or the cut to remove.
+    pub heal: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ObjectRef {
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ScaleEntry {
+    /// Deployment (the default) or ReplicaSet.
+    pub kind: Option<String>,
+    pub name: String,
+    pub namespace: Option<String>,
+    pub replicas: u32,
+}
+
+/// A network partition: one host cut off from all others, or the link between two hosts
+/// (a node name, or `control-plane`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CutEntry {
+    pub isolate: Option<String>,
+    pub between: Option<Vec<String>>,
+}
+
+/// One expectation: a name, an optional time, and exactly one check.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExpectationEntry {
+    pub name: String,
+    pub at: Option<Scalar>,
+    pub deployment: Option<DeploymentCheck>,
+    pub pods: Option<PodsCheck>,
+    pub nodes: Option<NodesCheck>,
+    pub node: Option<NodeCheck>,
+    pub endpoints: Option<EndpointsCheck>,
+}
+
+/// Counts are a number (exact) or a comparison: `">= 3"`, `"< 2"`, `"!= 0"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeploymentCheck {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub desired: Option<Scalar>,
+    pub updated: Option<Scalar>,
+    pub ready: Option<Scalar>,
+    pub available: Option<Scalar>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PodsCheck {
+    /// How many pods match.
+    pub count: Option<Scalar>,
+    /// On how many distinct nodes the matching pods are.
+    pub nodes: Option<Scalar>,
+    pub phase: Option<String>,
+    pub node: Option<String>,
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// true: only pods with a deletion timestamp; false: only pods without.
+    pub terminating: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodesCheck {
+    pub ready: Option<Scalar>,
+    pub not_ready: Option<Scalar>,
+    pub unknown: Option<Scalar>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodeCheck {
+    pub name: String,
+    /// The Ready condition: `True`, `False` or `Unknown`.
+    pub ready: Option<String>,
+    /// Taint keys the node must carry.
+    #[serde(default)]
+    pub taints: Vec<String>,
+    /// Taint keys the node must not carry.
+    #[serde(default)]
+    pub untainted: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EndpointsCheck {
+    pub service: String,
+    pub namespace: Option<String>,
+    /// The node whose kube-proxy is asked; every node that is up when absent.
+    pub node: Option<String>,
+    pub count: Scalar,
+}

@@ -1,0 +1,92 @@
+//! The built-in scenarios, embedded in the binary from `scenarios/library/*.yaml`, and
+//! how a scenario argument (a file path or a built-in name) is resolved.
+
+use std::path::Path;
+
+use crate::error::ScenarioError;
+use crate::scenario::{Includes, Scenario, parse};
+
+/// One built-in scenario.
+#[derive(Clone, Copy, Debug)]
+pub struct BuiltIn {
+    pub name: &'static str,
+    /// The file name errors and event logs name.
+    pub file: &'static str,
+    pub source: &'static str,
+}
+
+/// Every built-in scenario, in the order `kubesim scenarios` lists them.
+pub const BUILT_INS: &[BuiltIn] = &[
+    BuiltIn {
+        name: "deploy",
+        file: "library/deploy.yaml",
+        source: include_str!("../library/deploy.yaml"),
+    },
+    BuiltIn {
+        name: "node-death",
+        file: "library/node-death.yaml",
+        source: include_str!("../library/node-death.yaml"),
+    },
+];
+
+pub fn built_in(name: &str) -> Option<&'static BuiltIn> {
+    BUILT_INS.iter().find(|b| b.name == name)
+}
+
+impl BuiltIn {
+    pub fn load(&self) -> Result<Scenario, ScenarioError> {
+        parse(self.file, self.source, &Includes::Unavailable)
+    }
+}
+
+/// Loads `argument`: a scenario file if one exists at that path, else a built-in scenario
+/// of that name.
+pub fn load(argument: &str) -> Result<Scenario, ScenarioError> {
+    let path = Path::new(argument);
+    if path.is_file() {
+        let text = std::fs::read_to_string(path).map_err(|error| ScenarioError::Unreadable {
+            at: crate::error::At {
+                file: argument.to_string(),
+                pos: None,
+                path: String::new(),
+            },
+            path: argument.to_string(),
+            reason: error.to_string(),
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        return parse(argument, &text, &Includes::Disk(base));
+    }
+    match built_in(argument) {
+        Some(built_in) => built_in.load(),
+        None => Err(ScenarioError::NotFound {
+            name: argument.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_parses_and_is_named_as_its_file() {
+        for built_in in BUILT_INS {
+            let scenario = built_in.load().unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(scenario.name, built_in.name);
+            assert!(built_in.file.ends_with(&format!("{}.yaml", built_in.name)));
+            assert!(!scenario.description.is_empty());
+            assert!(!scenario.description.contains('\n'), "one-line description");
+            assert!(!scenario.expectations.is_empty());
+        }
+    }
+
+    #[test]
+    fn unknown_names_are_not_found() {
+        assert_eq!(
+            load("no-such-scenario").unwrap_err(),
+            ScenarioError::NotFound {
+                name: "no-such-scenario".to_string()
+            }
+        );
+    }
+}

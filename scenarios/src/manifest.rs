@@ -1,0 +1,1170 @@
+//! Manifest ingest: the one place where real Kubernetes manifests (through k8s-openapi's
+//! typed structs) become kubesim's compact objects (`components::api`).
+//!
+//! Each document is dispatched on `apiVersion`/`kind`, decoded strictly into the
+//! k8s-openapi type (an unknown field is an error, as with `kubectl apply
+//! --validate=strict`), validated the way the API server would reject it, and converted
+//! with upstream's defaulting applied here, because k8s-openapi applies none
+//! (`pkg/apis/core/v1/defaults.go`, `pkg/apis/apps/v1/defaults.go`):
+//! replicas 1, RollingUpdate with maxSurge/maxUnavailable 25%, revisionHistoryLimit 10,
+//! progressDeadlineSeconds 600, terminationGracePeriodSeconds 30, restartPolicy Always,
+//! imagePullPolicy Always for `:latest` or untagged images else IfNotPresent, protocol TCP,
+//! targetPort = port, namespace `default`, schedulerName `default-scheduler`, requests
+//! defaulted from limits.
+//!
+//! Fields kubesim does not model yet (affinity, probes, volumes, ...) are accepted and
+//! listed in the manifest's `notes`, so a reader knows they had no effect.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use components::api::quantity::{parse_bytes, parse_count, parse_cpu_millicores};
+use components::api::{
+    self, Container, ContainerPort, DeploymentSpec, DeploymentStatus, DeploymentStrategy,
+    ImagePullPolicy, IntOrPercent, Kind, LabelSelector, Labels, Object, ObjectMeta, PodSpec,
+    PodStatus, PodTemplateSpec, Protocol, ReplicaSetSpec, ReplicaSetStatus, ResourceList,
+    ResourceRequirements, RestartPolicy, SelectorOperator, SelectorRequirement, ServicePort,
+    ServiceSpec, ServiceType, TaintEffect, TargetPort, Toleration, TolerationOperator, s,
+};
+use k8s_openapi::api::apps::v1 as apps;
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use crate::error::ScenarioError;
+use crate::yaml::{Document, join_index, join_key};
+
+/// Upstream defaults applied at ingest (k8s-openapi applies none).
+pub mod defaults {
+    /// `Deployment.spec.replicas`, `ReplicaSet.spec.replicas`: 1.
+    pub const REPLICAS: u32 = 1;
+    /// `Deployment.spec.strategy.rollingUpdate.maxSurge` / `maxUnavailable`: 25%.
+    pub const MAX_SURGE_PERCENT: u32 = 25;
+    pub const MAX_UNAVAILABLE_PERCENT: u32 = 25;
+    /// `Deployment.spec.revisionHistoryLimit`: 10 (apps/v1).
+    pub const REVISION_HISTORY_LIMIT: u32 = 10;
+    /// `Deployment.spec.progressDeadlineSeconds`: 600.
+    pub const PROGRESS_DEADLINE_SECONDS: u64 = 600;
+    /// `Pod.spec.terminationGracePeriodSeconds`: 30.
+    pub const TERMINATION_GRACE_PERIOD_SECONDS: u64 = 30;
+    /// `metadata.namespace` of a namespaced object that names none: `default`.
+    pub const NAMESPACE: &str = "default";
+}
+
+/// The kinds this version of kubesim ingests.
+pub const SUPPORTED_KINDS: &str = "Namespace, Pod, Deployment, ReplicaSet, Service";
+
+/// One ingested manifest.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    pub object: Object,
+    /// Fields present in the manifest that kubesim does not model (they have no effect).
+    pub notes: Vec<String>,
+}
+
+/// Converts one manifest document into a kubesim object.
+pub fn ingest(doc: &Document) -> Result<Manifest, ScenarioError> {
+    let mut ingest = Ingest {
+        doc,
+        notes: Vec::new(),
+    };
+    let object = ingest.dispatch()?;
+    let notes = if ingest.notes.is_empty() {
+        Vec::new()
+    } else {
+        let key = object.key();
+        vec![format!(
+            "{key}: not modelled yet, so without effect: {}",
+            ingest.notes.join(", ")
+        )]
+    };
+    Ok(Manifest { object, notes })
+}
+
+struct Ingest<'a> {
+    doc: &'a Document,
+    /// Relative paths of fields present but not modelled.
+    notes: Vec<String>,
+}
+
+impl Ingest<'_> {
+    /// The absolute path of a field of this document.
+    fn path(&self, relative: &str) -> String {
+        if relative.is_empty() {
+            self.doc.root.clone()
+        } else {
+            join_key(&self.doc.root, relative)
+        }
+    }
+
+    fn error(&self, relative: &str, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::invalid(self.doc.at(&self.path(relative)), message)
+    }
+
+    fn note(&mut self, relative: &str, present: bool) {
+        if present {
+            self.notes.push(relative.to_string());
+        }
+    }
+
+    fn type_field(&self, field: &str) -> Result<String, ScenarioError> {
+        match self.doc.value.get(field) {
+            Some(serde_json::Value::String(text)) => Ok(text.clone()),
+            Some(_) => Err(self.error(field, format!("`{field}` must be a string"))),
+            None => Err(self.error("", format!("missing field `{field}`"))),
+        }
+    }
+
+    fn dispatch(&mut self) -> Result<Object, ScenarioError> {
+        if !self.doc.value.is_object() {
+            return Err(self.error("", "a manifest must be a mapping with apiVersion and kind"));
+        }
+        let kind = self.type_field("kind")?;
+        let api_version = self.type_field("apiVersion")?;
+        let expected_api_version = match kind.as_str() {
+            "Namespace" | "Pod" | "Service" => "v1",
+            "Deployment" | "ReplicaSet" => "apps/v1",
+            _ => {
+                let at = self.doc.at(&self.path("kind"));
+                let line = at.pos.map(|p| format!(":{}", p.line)).unwrap_or_default();
+                return Err(ScenarioError::invalid(
+                    at.clone(),
+                    format!(
+                        "unsupported kind {kind} in {}{line} (kubesim supports {SUPPORTED_KINDS})",
+                        at.file
+                    ),
+                ));
+            }
+        };
+        if api_version != expected_api_version {
+            return Err(self.error(
+                "apiVersion",
+                format!(
+                    "unsupported apiVersion {api_version:?} for kind {kind} (use {expected_api_version})"
+                ),
+            ));
+        }
+        Ok(match kind.as_str() {
+            "Namespace" => {
+                let namespace: core::Namespace = self.doc.decode(true)?;
+                self.namespace(&namespace)?
+            }
+            "Pod" => {
+                let pod: core::Pod = self.doc.decode(true)?;
+                self.pod(&pod)?
+            }
+            "Deployment" => {
+                let deployment: apps::Deployment = self.doc.decode(true)?;
+                self.deployment(&deployment)?
+            }
+            "ReplicaSet" => {
+                let replica_set: apps::ReplicaSet = self.doc.decode(true)?;
+                self.replica_set(&replica_set)?
+            }
+            "Service" => {
+                let service: core::Service = self.doc.decode(true)?;
+                self.service(&service)?
+            }
+            _ => unreachable!("dispatch covers every supported kind"),
+        })
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Metadata
+
+    fn object_meta(
+        &self,
+        metadata: &meta::ObjectMeta,
+        namespaced: bool,
+    ) -> Result<ObjectMeta, ScenarioError> {
+        let name = metadata.name.clone().unwrap_or_default();
+        let generate_name = metadata.generate_name.clone().unwrap_or_default();
+        if name.is_empty() && generate_name.is_empty() {
+            return Err(self.error(
+                "metadata",
+                "metadata.name or metadata.generateName is required",
+            ));
+        }
+        if !name.is_empty() {
+            check_dns_subdomain(&name).map_err(|why| self.error("metadata.name", why))?;
+        }
+        let namespace = if namespaced {
+            let namespace = metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| defaults::NAMESPACE.to_string());
+            check_dns_label(&namespace).map_err(|why| self.error("metadata.namespace", why))?;
+            namespace
+        } else {
+            String::new()
+        };
+        let mut meta = ObjectMeta::named(&namespace, &name);
+        meta.generate_name = s(&generate_name);
+        meta.labels = labels(metadata.labels.as_ref());
+        meta.annotations = labels(metadata.annotations.as_ref());
+        Ok(meta)
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Kinds
+
+    fn namespace(&mut self, namespace: &core::Namespace) -> Result<Object, ScenarioError> {
+        let metadata = self.object_meta(&namespace.metadata, false)?;
+        check_dns_label(&metadata.name).map_err(|why| self.error("metadata.name", why))?;
+        Ok(api::Namespace { metadata }.into())
+    }
+
+    fn pod(&mut self, pod: &core::Pod) -> Result<Object, ScenarioError> {
+        let metadata = self.object_meta(&pod.metadata, true)?;
+        let Some(spec) = &pod.spec else {
+            return Err(self.error("", "missing field `spec`"));
+        };
+        let spec = self.pod_spec(spec, "spec", false)?;
+        Ok(api::Pod {
+            metadata,
+            spec,
+            status: PodStatus::default(),
+        }
+        .into())
+    }
+
+    fn deployment(&mut self, deployment: &apps::Deployment) -> Result<Object, ScenarioError> {
+        let metadata = self.object_meta(&deployment.metadata, true)?;
+        let Some(spec) = &deployment.spec else {
+            return Err(self.error("", "missing field `spec`"));
+        };
+        let replicas = self.replicas(spec.replicas, "spec.replicas")?;
+        let selector = self.selector(&spec.selector, "spec.selector")?;
+        let template = self.template(&spec.template, "spec.template", &selector)?;
+        let strategy = self.strategy(spec.strategy.as_ref())?;
+        let min_ready_seconds =
+            self.non_negative(spec.min_ready_seconds, 0, "spec.minReadySeconds")?;
+        let revision_history_limit = self.non_negative(
+            spec.revision_history_limit,
+            u64::from(defaults::REVISION_HISTORY_LIMIT),
+            "spec.revisionHistoryLimit",
+        )?;
+        let progress_deadline_seconds = self.non_negative(
+            spec.progress_deadline_seconds,
+            defaults::PROGRESS_DEADLINE_SECONDS,
+            "spec.progressDeadlineSeconds",
+        )?;
+        if progress_deadline_seconds <= min_ready_seconds {
+            return Err(self.error(
+                "spec.progressDeadlineSeconds",
+                "must be greater than minReadySeconds",
+            ));
+        }
+        Ok(api::Deployment {
+            metadata,
+            spec: DeploymentSpec {
+                replicas,
+                selector,
+                template: Rc::new(template),
+                strategy,
+                min_ready_seconds,
+                revision_history_limit: u32::try_from(revision_history_limit).unwrap_or(u32::MAX),
+                progress_deadline_seconds,
+                paused: spec.paused.unwrap_or(false),
+            },
+            status: DeploymentStatus::default(),
+        }
+        .into())
+    }
+
+    fn replica_set(&mut self, replica_set: &apps::ReplicaSet) -> Result<Object, ScenarioError> {
+        let metadata = self.object_meta(&replica_set.metadata, true)?;
+        let Some(spec) = &replica_set.spec else {
+            return Err(self.error("", "missing field `spec`"));
+        };
+        let replicas = self.replicas(spec.replicas, "spec.replicas")?;
+        let selector = self.selector(&spec.selector, "spec.selector")?;
+        let Some(template) = &spec.template else {
+            return Err(self.error("spec", "missing field `template`"));
+        };
+        let template = self.template(template, "spec.template", &selector)?;
+        let min_ready_seconds =
+            self.non_negative(spec.min_ready_seconds, 0, "spec.minReadySeconds")?;
+        Ok(api::ReplicaSet {
+            metadata,
+            spec: ReplicaSetSpec {
+                replicas,
+                selector,
+                template: Rc::new(template),
+                min_ready_seconds,
+            },
+            status: ReplicaSetStatus::default(),
+        }
+        .into())
+    }
+
+    fn service(&mut self, service: &core::Service) -> Result<Object, ScenarioError> {
+        let metadata = self.object_meta(&service.metadata, true)?;
+        check_dns_label(&metadata.name).map_err(|why| self.error("metadata.name", why))?;
+        let default_spec = core::ServiceSpec::default();
+        let spec = service.spec.as_ref().unwrap_or(&default_spec);
+        let type_ = match spec.type_.as_deref() {
+            None | Some("ClusterIP") => ServiceType::ClusterIP,
+            Some("NodePort") => ServiceType::NodePort,
+            Some("LoadBalancer") => ServiceType::LoadBalancer,
+            Some("ExternalName") => {
+                return Err(self.error(
+                    "spec.type",
+                    "Services of type ExternalName are not supported yet",
+                ));
+            }
+            Some(other) => {
+                return Err(self.error(
+                    "spec.type",
+                    format!("unsupported value {other:?}: supported values: \"ClusterIP\", \"NodePort\", \"LoadBalancer\""),
+                ));
+            }
+        };
+        let mut ports = Vec::new();
+        for (index, port) in spec.ports.iter().flatten().enumerate() {
+            let at = format!("spec.ports[{index}]");
+            let number = self.port_number(port.port, &format!("{at}.port"))?;
+            let protocol = self.protocol(port.protocol.as_deref(), &format!("{at}.protocol"))?;
+            // targetPort defaults to port (SetDefaults_Service).
+            let target_port = match &port.target_port {
+                None => TargetPort::Number(number),
+                Some(IntOrString::Int(n)) => {
+                    TargetPort::Number(self.port_number(*n, &format!("{at}.targetPort"))?)
+                }
+                Some(IntOrString::String(name)) => match name.parse::<i32>() {
+                    Ok(n) => TargetPort::Number(self.port_number(n, &format!("{at}.targetPort"))?),
+                    Err(_) => TargetPort::Name(s(name)),
+                },
+            };
+            self.note(&format!("{at}.nodePort"), port.node_port.is_some());
+            ports.push(ServicePort {
+                name: port.name.as_deref().map(s),
+                protocol,
+                port: number,
+                target_port,
+            });
+        }
+        if ports.len() > 1 && ports.iter().any(|p| p.name.is_none()) {
+            return Err(self.error(
+                "spec.ports",
+                "every port must have a name when a Service has more than one",
+            ));
+        }
+        let selector = spec
+            .selector
+            .as_ref()
+            .filter(|selector| !selector.is_empty())
+            .map(|selector| labels(Some(selector)));
+        self.note(
+            "spec.sessionAffinity",
+            spec.session_affinity
+                .as_deref()
+                .is_some_and(|a| a != "None"),
+        );
+        self.note(
+            "spec.externalTrafficPolicy",
+            spec.external_traffic_policy.is_some(),
+        );
+        self.note(
+            "spec.internalTrafficPolicy",
+            spec.internal_traffic_policy.is_some(),
+        );
+        self.note(
+            "spec.trafficDistribution",
+            spec.traffic_distribution.is_some(),
+        );
+        self.note(
+            "spec.publishNotReadyAddresses",
+            spec.publish_not_ready_addresses == Some(true),
+        );
+        Ok(api::Service {
+            metadata,
+            spec: ServiceSpec {
+                selector,
+                ports,
+                cluster_ip: spec.cluster_ip.as_deref().map(s),
+                type_,
+            },
+        }
+        .into())
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Workload parts
+
+    fn replicas(&self, replicas: Option<i32>, at: &str) -> Result<u32, ScenarioError> {
+        match replicas {
+            None => Ok(defaults::REPLICAS),
+            Some(n) => u32::try_from(n).map_err(|_| {
+                self.error(at, format!("must be greater than or equal to 0, got {n}"))
+            }),
+        }
+    }
+
+    fn non_negative(
+        &self,
+        value: Option<i32>,
+        default: u64,
+        at: &str,
+    ) -> Result<u64, ScenarioError> {
+        match value {
+            None => Ok(default),
+            Some(n) => u64::try_from(n).map_err(|_| {
+                self.error(at, format!("must be greater than or equal to 0, got {n}"))
+            }),
+        }
+    }
+
+    fn selector(
+        &self,
+        selector: &meta::LabelSelector,
+        at: &str,
+    ) -> Result<LabelSelector, ScenarioError> {
+        let mut out = LabelSelector::from_labels(labels(selector.match_labels.as_ref()));
+        for (index, requirement) in selector.match_expressions.iter().flatten().enumerate() {
+            let req_at = format!("{at}.matchExpressions[{index}]");
+            let operator = match requirement.operator.as_str() {
+                "In" => SelectorOperator::In,
+                "NotIn" => SelectorOperator::NotIn,
+                "Exists" => SelectorOperator::Exists,
+                "DoesNotExist" => SelectorOperator::DoesNotExist,
+                other => {
+                    return Err(self.error(
+                        &format!("{req_at}.operator"),
+                        format!("unsupported value {other:?}: supported values: \"In\", \"NotIn\", \"Exists\", \"DoesNotExist\""),
+                    ));
+                }
+            };
+            let values: Vec<_> = requirement.values.iter().flatten().map(|v| s(v)).collect();
+            let needs_values = matches!(operator, SelectorOperator::In | SelectorOperator::NotIn);
+            if needs_values == values.is_empty() {
+                let why = if needs_values {
+                    "must be specified when `operator` is 'In' or 'NotIn'"
+                } else {
+                    "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
+                };
+                return Err(self.error(&format!("{req_at}.values"), why));
+            }
+            out.match_expressions.push(SelectorRequirement {
+                key: s(&requirement.key),
+                operator,
+                values,
+            });
+        }
+        if out.is_empty() {
+            return Err(self.error(at, "empty selector is invalid for a workload"));
+        }
+        Ok(out)
+    }
+
+    fn template(
+        &mut self,
+        template: &core::PodTemplateSpec,
+        at: &str,
+        selector: &LabelSelector,
+    ) -> Result<PodTemplateSpec, ScenarioError> {
+        let default_meta = meta::ObjectMeta::default();
+        let metadata = template.metadata.as_ref().unwrap_or(&default_meta);
+        let template_labels = labels(metadata.labels.as_ref());
+        if !selector.matches(&template_labels) {
+            return Err(self.error(
+                &format!("{at}.metadata.labels"),
+                "`selector` does not match template `labels`",
+            ));
+        }
+        let Some(spec) = &template.spec else {
+            return Err(self.error(at, "missing field `spec`"));
+        };
+        let spec = self.pod_spec(spec, &format!("{at}.spec"), true)?;
+        Ok(PodTemplateSpec {
+            labels: template_labels,
+            annotations: labels(metadata.annotations.as_ref()),
+            spec,
+        })
+    }
+
+    fn strategy(
+        &self,
+        strategy: Option<&apps::DeploymentStrategy>,
+    ) -> Result<DeploymentStrategy, ScenarioError> {
+        let default_strategy = apps::DeploymentStrategy::default();
+        let strategy = strategy.unwrap_or(&default_strategy);
+        match strategy.type_.as_deref() {
+            None | Some("RollingUpdate") => {
+                let rolling = strategy.rolling_update.clone().unwrap_or_default();
+                let max_surge = self.int_or_percent(
+                    rolling.max_surge.as_ref(),
+                    defaults::MAX_SURGE_PERCENT,
+                    "spec.strategy.rollingUpdate.maxSurge",
+                )?;
+                let max_unavailable = self.int_or_percent(
+                    rolling.max_unavailable.as_ref(),
+                    defaults::MAX_UNAVAILABLE_PERCENT,
+                    "spec.strategy.rollingUpdate.maxUnavailable",
+                )?;
+                let is_zero =
+                    |v: IntOrPercent| matches!(v, IntOrPercent::Int(0) | IntOrPercent::Percent(0));
+                if is_zero(max_surge) && is_zero(max_unavailable) {
+                    return Err(self.error(
+                        "spec.strategy.rollingUpdate.maxUnavailable",
+                        "may not be 0 when `maxSurge` is 0",
+                    ));
+                }
+                Ok(DeploymentStrategy::RollingUpdate {
+                    max_surge,
+                    max_unavailable,
+                })
+            }
+            Some("Recreate") => {
+                if strategy.rolling_update.is_some() {
+                    return Err(self.error(
+                        "spec.strategy.rollingUpdate",
+                        "may not be specified when strategy `type` is 'Recreate'",
+                    ));
+                }
+                Ok(DeploymentStrategy::Recreate)
+            }
+            Some(other) => Err(self.error(
+                "spec.strategy.type",
+                format!(
+                    "unsupported value {other:?}: supported values: \"Recreate\", \"RollingUpdate\""
+                ),
+            )),
+        }
+    }
+
+    fn int_or_percent(
+        &self,
+        value: Option<&IntOrString>,
+        default_percent: u32,
+        at: &str,
+    ) -> Result<IntOrPercent, ScenarioError> {
+        match value {
+            None => Ok(IntOrPercent::Percent(default_percent)),
+            Some(IntOrString::Int(n)) => u32::try_from(*n).map(IntOrPercent::Int).map_err(|_| {
+                self.error(at, format!("must be greater than or equal to 0, got {n}"))
+            }),
+            Some(IntOrString::String(text)) => {
+                let percent = text
+                    .strip_suffix('%')
+                    .and_then(|digits| digits.parse::<u32>().ok())
+                    .ok_or_else(|| {
+                        self.error(
+                            at,
+                            format!("{text:?} must be an integer or a percentage such as \"25%\""),
+                        )
+                    })?;
+                if percent > 100 && at.ends_with("maxUnavailable") {
+                    return Err(self.error(at, "must not be greater than 100%"));
+                }
+                Ok(IntOrPercent::Percent(percent))
+            }
+        }
+    }
+
+    fn pod_spec(
+        &mut self,
+        spec: &core::PodSpec,
+        at: &str,
+        in_template: bool,
+    ) -> Result<PodSpec, ScenarioError> {
+        if spec.containers.is_empty() {
+            return Err(self.error(
+                &format!("{at}.containers"),
+                "at least one container is required",
+            ));
+        }
+        let mut containers = Vec::with_capacity(spec.containers.len());
+        for (index, container) in spec.containers.iter().enumerate() {
+            containers
+                .push(self.container(container, &join_index(&format!("{at}.containers"), index))?);
+        }
+        let mut init_containers = Vec::new();
+        for (index, container) in spec.init_containers.iter().flatten().enumerate() {
+            let container_at = join_index(&format!("{at}.initContainers"), index);
+            self.note(
+                &format!("{container_at}.restartPolicy"),
+                container.restart_policy.as_deref() == Some("Always"),
+            );
+            init_containers.push(self.container(container, &container_at)?);
+        }
+        let mut names: Vec<&str> = spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+            .map(|c| c.name.as_str())
+            .collect();
+        names.sort();
+        if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(self.error(
+                &format!("{at}.containers"),
+                format!("duplicate container name {:?}", pair[0]),
+            ));
+        }
+        let restart_policy = match spec.restart_policy.as_deref() {
+            None | Some("Always") => RestartPolicy::Always,
+            Some("OnFailure") if !in_template => RestartPolicy::OnFailure,
+            Some("Never") if !in_template => RestartPolicy::Never,
+            Some(other) => {
+                let supported = if in_template {
+                    "\"Always\""
+                } else {
+                    "\"Always\", \"OnFailure\", \"Never\""
+                };
+                return Err(self.error(
+                    &format!("{at}.restartPolicy"),
+                    format!("unsupported value {other:?}: supported values: {supported}"),
+                ));
+            }
+        };
+        let termination_grace_period_seconds = match spec.termination_grace_period_seconds {
+            None => defaults::TERMINATION_GRACE_PERIOD_SECONDS,
+            Some(n) => u64::try_from(n).map_err(|_| {
+                self.error(
+                    &format!("{at}.terminationGracePeriodSeconds"),
+                    format!("must be greater than or equal to 0, got {n}"),
+                )
+            })?,
+        };
+        let mut tolerations = Vec::new();
+        for (index, toleration) in spec.tolerations.iter().flatten().enumerate() {
+            tolerations.push(
+                self.toleration(toleration, &join_index(&format!("{at}.tolerations"), index))?,
+            );
+        }
+        self.note(&format!("{at}.affinity"), spec.affinity.is_some());
+        self.note(
+            &format!("{at}.topologySpreadConstraints"),
+            spec.topology_spread_constraints.is_some(),
+        );
+        self.note(
+            &format!("{at}.schedulingGates"),
+            spec.scheduling_gates.is_some(),
+        );
+        self.note(
+            &format!("{at}.priorityClassName"),
+            spec.priority_class_name.is_some() && spec.priority.is_none(),
+        );
+        self.note(&format!("{at}.volumes"), spec.volumes.is_some());
+        self.note(&format!("{at}.resources"), spec.resources.is_some());
+        self.note(&format!("{at}.overhead"), spec.overhead.is_some());
+        self.note(
+            &format!("{at}.hostNetwork"),
+            spec.host_network == Some(true),
+        );
+        self.note(
+            &format!("{at}.runtimeClassName"),
+            spec.runtime_class_name.is_some(),
+        );
+        Ok(PodSpec {
+            node_name: spec.node_name.as_deref().filter(|n| !n.is_empty()).map(s),
+            containers: Rc::from(containers),
+            init_containers: Rc::from(init_containers),
+            restart_policy,
+            termination_grace_period_seconds,
+            tolerations: Rc::from(tolerations),
+            node_selector: labels(spec.node_selector.as_ref()),
+            priority: spec.priority.unwrap_or(0),
+            scheduler_name: s(spec
+                .scheduler_name
+                .as_deref()
+                .unwrap_or(api::DEFAULT_SCHEDULER_NAME)),
+        })
+    }
+
+    fn container(
+        &mut self,
+        container: &core::Container,
+        at: &str,
+    ) -> Result<Container, ScenarioError> {
+        check_dns_label(&container.name).map_err(|why| self.error(&format!("{at}.name"), why))?;
+        let Some(image) = container.image.as_deref().filter(|i| !i.trim().is_empty()) else {
+            return Err(self.error(at, "missing field `image`"));
+        };
+        let image_pull_policy = match container.image_pull_policy.as_deref() {
+            None => default_image_pull_policy(image),
+            Some("Always") => ImagePullPolicy::Always,
+            Some("IfNotPresent") => ImagePullPolicy::IfNotPresent,
+            Some("Never") => ImagePullPolicy::Never,
+            Some(other) => {
+                return Err(self.error(
+                    &format!("{at}.imagePullPolicy"),
+                    format!("unsupported value {other:?}: supported values: \"Always\", \"IfNotPresent\", \"Never\""),
+                ));
+            }
+        };
+        let resources = match &container.resources {
+            None => ResourceRequirements::default(),
+            Some(resources) => self.resources(resources, &format!("{at}.resources"))?,
+        };
+        let mut ports = Vec::new();
+        for (index, port) in container.ports.iter().flatten().enumerate() {
+            let port_at = join_index(&format!("{at}.ports"), index);
+            self.note(&format!("{port_at}.hostPort"), port.host_port.is_some());
+            ports.push(ContainerPort {
+                name: port.name.as_deref().map(s),
+                container_port: self
+                    .port_number(port.container_port, &format!("{port_at}.containerPort"))?,
+                protocol: self
+                    .protocol(port.protocol.as_deref(), &format!("{port_at}.protocol"))?,
+            });
+        }
+        self.note(
+            &format!("{at}.livenessProbe"),
+            container.liveness_probe.is_some(),
+        );
+        self.note(
+            &format!("{at}.readinessProbe"),
+            container.readiness_probe.is_some(),
+        );
+        self.note(
+            &format!("{at}.startupProbe"),
+            container.startup_probe.is_some(),
+        );
+        self.note(&format!("{at}.lifecycle"), container.lifecycle.is_some());
+        Ok(Container {
+            name: s(&container.name),
+            image: s(image),
+            image_pull_policy,
+            resources,
+            ports,
+        })
+    }
+
+    fn resources(
+        &mut self,
+        resources: &core::ResourceRequirements,
+        at: &str,
+    ) -> Result<ResourceRequirements, ScenarioError> {
+        let limits = self.resource_list(resources.limits.as_ref(), &format!("{at}.limits"))?;
+        let mut requests =
+            self.resource_list(resources.requests.as_ref(), &format!("{at}.requests"))?;
+        // SetDefaults_Pod: a resource with a limit and no request is requested at its limit.
+        requests.cpu_millicores = requests.cpu_millicores.or(limits.cpu_millicores);
+        requests.memory_bytes = requests.memory_bytes.or(limits.memory_bytes);
+        requests.ephemeral_storage_bytes = requests
+            .ephemeral_storage_bytes
+            .or(limits.ephemeral_storage_bytes);
+        for (name, request, limit) in [
+            ("cpu", requests.cpu_millicores, limits.cpu_millicores),
+            ("memory", requests.memory_bytes, limits.memory_bytes),
+            (
+                "ephemeral-storage",
+                requests.ephemeral_storage_bytes,
+                limits.ephemeral_storage_bytes,
+            ),
+        ] {
+            if let (Some(request), Some(limit)) = (request, limit)
+                && request > limit
+            {
+                return Err(self.error(
+                    &format!("{at}.requests.{name}"),
+                    format!("must be less than or equal to {name} limit"),
+                ));
+            }
+        }
+        self.note(&format!("{at}.claims"), resources.claims.is_some());
+        Ok(ResourceRequirements { requests, limits })
+    }
+
+    fn resource_list(
+        &mut self,
+        list: Option<&BTreeMap<String, Quantity>>,
+        at: &str,
+    ) -> Result<ResourceList, ScenarioError> {
+        let mut out = ResourceList::default();
+        for (name, Quantity(text)) in list.into_iter().flatten() {
+            let field = format!("{at}.{name}");
+            let parsed = match name.as_str() {
+                "cpu" => parse_cpu_millicores(text).map(|v| out.cpu_millicores = Some(v)),
+                "memory" => parse_bytes(text).map(|v| out.memory_bytes = Some(v)),
+                "ephemeral-storage" => {
+                    parse_bytes(text).map(|v| out.ephemeral_storage_bytes = Some(v))
+                }
+                _ => {
+                    // Extended resources and hugepages are not modelled: check the value
+                    // parses, and say it has no effect.
+                    self.notes.push(field.clone());
+                    parse_count(text).map(|_| ())
+                }
+            };
+            parsed.map_err(|error| self.error(&field, error.to_string()))?;
+        }
+        Ok(out)
+    }
+
+    fn toleration(
+        &self,
+        toleration: &core::Toleration,
+        at: &str,
+    ) -> Result<Toleration, ScenarioError> {
+        let operator = match toleration.operator.as_deref() {
+            None | Some("Equal") => TolerationOperator::Equal,
+            Some("Exists") => TolerationOperator::Exists,
+            Some(other) => {
+                return Err(self.error(
+                    &format!("{at}.operator"),
+                    format!("unsupported value {other:?}: supported values: \"Equal\", \"Exists\""),
+                ));
+            }
+        };
+        let key = toleration.key.clone().unwrap_or_default();
+        let value = toleration.value.clone().unwrap_or_default();
+        if operator == TolerationOperator::Exists && !value.is_empty() {
+            return Err(self.error(
+                &format!("{at}.value"),
+                "must be empty when `operator` is 'Exists'",
+            ));
+        }
+        if key.is_empty() && operator != TolerationOperator::Exists {
+            return Err(self.error(
+                &format!("{at}.operator"),
+                "must be Exists when `key` is empty",
+            ));
+        }
+        let effect = match toleration.effect.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(
+                parse_taint_effect(text).map_err(|why| self.error(&format!("{at}.effect"), why))?,
+            ),
+        };
+        // A negative value means "evict at once", as upstream treats it.
+        let toleration_seconds = toleration
+            .toleration_seconds
+            .map(|n| u64::try_from(n).unwrap_or(0));
+        if toleration_seconds.is_some() && effect != Some(TaintEffect::NoExecute) {
+            return Err(self.error(
+                &format!("{at}.effect"),
+                "must be 'NoExecute' when `tolerationSeconds` is set",
+            ));
+        }
+        Ok(Toleration {
+            key: s(&key),
+            operator,
+            value: s(&value),
+            effect,
+            toleration_seconds,
+        })
+    }
+
+    fn port_number(&self, port: i32, at: &str) -> Result<u16, ScenarioError> {
+        u16::try_from(port).ok().filter(|p| *p != 0).ok_or_else(|| {
+            self.error(
+                at,
+                format!("must be between 1 and 65535, inclusive, got {port}"),
+            )
+        })
+    }
+
+    fn protocol(&self, protocol: Option<&str>, at: &str) -> Result<Protocol, ScenarioError> {
+        match protocol {
+            None | Some("TCP") => Ok(Protocol::Tcp),
+            Some("UDP") => Ok(Protocol::Udp),
+            Some("SCTP") => Ok(Protocol::Sctp),
+            Some(other) => Err(self.error(
+                at,
+                format!(
+                    "unsupported value {other:?}: supported values: \"TCP\", \"UDP\", \"SCTP\""
+                ),
+            )),
+        }
+    }
+}
+
+fn labels(map: Option<&BTreeMap<String, String>>) -> Labels {
+    Labels::from_pairs(map.into_iter().flatten())
+}
+
+/// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
+pub fn parse_taint_effect(text: &str) -> Result<TaintEffect, String> {
+    match text {
+        "NoSchedule" => Ok(TaintEffect::NoSchedule),
+        "PreferNoSchedule" => Ok(TaintEffect::PreferNoSchedule),
+        "NoExecute" => Ok(TaintEffect::NoExecute),
+        other => Err(format!(
+            "unsupported value {other:?}: supported values: \"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\""
+        )),
+    }
+}
+
+/// Upstream `SetDefaults_Container`: `Always` when the image has the tag `latest` or no
+/// tag and no digest, `IfNotPresent` otherwise.
+pub fn default_image_pull_policy(image: &str) -> ImagePullPolicy {
+    let (name, digest) = match image.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (image, None),
+    };
+    // A tag follows the last ':' after the last '/' (a ':' before it is a registry port).
+    let last_segment = name.rsplit('/').next().unwrap_or(name);
+    let tag = last_segment.split_once(':').map(|(_, tag)| tag);
+    match (tag, digest) {
+        (Some("latest"), _) | (None, None) => ImagePullPolicy::Always,
+        _ => ImagePullPolicy::IfNotPresent,
+    }
+}
+
+/// RFC 1123 DNS subdomain, as object names must be: lower-case alphanumerics, `-` and
+/// `.`, starting and ending with an alphanumeric, at most 253 characters.
+fn check_dns_subdomain(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid name {name:?}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+        ))
+    }
+}
+
+/// RFC 1123 DNS label, as namespace, Service and container names must be: at most 63
+/// characters, lower-case alphanumerics and `-`.
+fn check_dns_label(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid name {name:?}: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', start and end with an alphanumeric character, and be at most 63 characters"
+        ))
+    }
+}
+
+/// The kind a manifest's `kind` field names, if kubesim supports it.
+pub fn supported_kind(kind: &str) -> Option<Kind> {
+    match kind {
+        "Namespace" => Some(Kind::Namespace),
+        "Pod" => Some(Kind::Pod),
+        "Deployment" => Some(Kind::Deployment),
+        "ReplicaSet" => Some(Kind::ReplicaSet),
+        "Service" => Some(Kind::Service),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::{PosMap, parse_documents};
+
+    fn ingest_text(text: &str) -> Result<Vec<Manifest>, ScenarioError> {
+        parse_documents(text, "m.yaml", "w", true, PosMap::Identity)?
+            .iter()
+            .map(ingest)
+            .collect()
+    }
+
+    fn one(text: &str) -> Object {
+        let mut manifests = ingest_text(text).unwrap();
+        assert_eq!(manifests.len(), 1);
+        manifests.remove(0).object
+    }
+
+    const DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx
+        ports:
+        - containerPort: 80
+";
+
+    #[test]
+    fn deployment_defaults_are_upstream_defaults() {
+        let Object::Deployment(d) = one(DEPLOYMENT) else {
+            panic!("not a deployment")
+        };
+        assert_eq!(&*d.metadata.namespace, "default");
+        assert_eq!(d.spec.replicas, 1);
+        assert_eq!(
+            d.spec.strategy,
+            DeploymentStrategy::RollingUpdate {
+                max_surge: IntOrPercent::Percent(25),
+                max_unavailable: IntOrPercent::Percent(25),
+            }
+        );
+        assert_eq!(d.spec.revision_history_limit, 10);
+        assert_eq!(d.spec.progress_deadline_seconds, 600);
+        assert_eq!(d.spec.min_ready_seconds, 0);
+        let pod = &d.spec.template.spec;
+        assert_eq!(pod.termination_grace_period_seconds, 30);
+        assert_eq!(pod.restart_policy, RestartPolicy::Always);
+        assert_eq!(&*pod.scheduler_name, "default-scheduler");
+        assert_eq!(pod.containers[0].image_pull_policy, ImagePullPolicy::Always);
+        assert_eq!(pod.containers[0].ports[0].protocol, Protocol::Tcp);
+        assert_eq!(pod.containers[0].resources, ResourceRequirements::default());
+    }
+
+    #[test]
+    fn image_pull_policy_follows_the_tag() {
+        assert_eq!(default_image_pull_policy("nginx"), ImagePullPolicy::Always);
+        assert_eq!(
+            default_image_pull_policy("nginx:latest"),
+            ImagePullPolicy::Always
+        );
+        assert_eq!(
+            default_image_pull_policy("nginx:1.14.2"),
+            ImagePullPolicy::IfNotPresent
+        );
+        assert_eq!(
+            default_image_pull_policy("registry:5000/nginx"),
+            ImagePullPolicy::Always
+        );
+        assert_eq!(
+            default_image_pull_policy("registry:5000/nginx:1.0"),
+            ImagePullPolicy::IfNotPresent
+        );
+        assert_eq!(
+            default_image_pull_policy("nginx@sha256:abcd"),
+            ImagePullPolicy::IfNotPresent
+        );
+    }
+
+    #[test]
+    fn service_defaults_target_port_and_protocol() {
+        let Object::Service(svc) = one("apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports:\n  - port: 80\n  - {name: alt, port: 81, targetPort: http}\n".replace("- port: 80", "- {name: main, port: 80}").as_str()) else {
+            panic!("not a service")
+        };
+        assert_eq!(svc.spec.ports[0].target_port, TargetPort::Number(80));
+        assert_eq!(svc.spec.ports[0].protocol, Protocol::Tcp);
+        assert_eq!(svc.spec.ports[1].target_port, TargetPort::Name(s("http")));
+        assert_eq!(svc.spec.type_, ServiceType::ClusterIP);
+        assert_eq!(
+            svc.spec.selector,
+            Some(Labels::from_pairs([("app", "web")]))
+        );
+    }
+
+    #[test]
+    fn requests_default_to_limits() {
+        let Object::Pod(pod) = one(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: team}\nspec:\n  containers:\n  - name: c\n    image: busybox:1.36\n    resources:\n      limits: {cpu: 500m, memory: 128Mi}\n      requests: {memory: 64Mi}\n",
+        ) else {
+            panic!("not a pod")
+        };
+        assert_eq!(&*pod.metadata.namespace, "team");
+        let resources = pod.spec.containers[0].resources;
+        assert_eq!(resources.requests.cpu_millicores, Some(500));
+        assert_eq!(resources.requests.memory_bytes, Some(64 << 20));
+        assert_eq!(resources.limits.memory_bytes, Some(128 << 20));
+    }
+
+    #[test]
+    fn bad_quantity_names_the_field_and_line() {
+        let text = DEPLOYMENT.replace(
+            "        image: nginx\n",
+            "        image: nginx\n        resources:\n          limits:\n            memory: 12 apples\n",
+        );
+        let error = ingest_text(&text).unwrap_err().to_string();
+        assert!(
+            error.starts_with("m.yaml:17:21: w[0].spec.template.spec.containers[0].resources.limits.memory: invalid quantity \"12 apples\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_like_kubectl_strict_validation() {
+        let text = DEPLOYMENT.replace("  selector:", "  replica: 3\n  selector:");
+        let error = ingest_text(&text).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "m.yaml:6:3: w[0].spec.replica: unknown field \"replica\""
+        );
+    }
+
+    #[test]
+    fn unsupported_kinds_are_named_with_file_and_line() {
+        let error = ingest_text("apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "m.yaml:2:7: w[0].kind: unsupported kind StatefulSet in m.yaml:2 (kubesim supports Namespace, Pod, Deployment, ReplicaSet, Service)"
+        );
+    }
+
+    #[test]
+    fn wrong_api_version_is_named() {
+        let error = ingest_text(&DEPLOYMENT.replace("apps/v1", "extensions/v1beta1"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("w[0].apiVersion: unsupported apiVersion \"extensions/v1beta1\" for kind Deployment (use apps/v1)"), "{error}");
+    }
+
+    #[test]
+    fn selector_must_match_template_labels() {
+        let error = ingest_text(&DEPLOYMENT.replace("labels: {app: web}", "labels: {app: api}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(
+                "spec.template.metadata.labels: `selector` does not match template `labels`"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn template_restart_policy_must_be_always() {
+        let error = ingest_text(&DEPLOYMENT.replace(
+            "      containers:",
+            "      restartPolicy: Never\n      containers:",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("spec.template.spec.restartPolicy: unsupported value \"Never\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn unmodelled_fields_are_noted() {
+        let manifests = ingest_text(&DEPLOYMENT.replace(
+            "        ports:",
+            "        readinessProbe: {tcpSocket: {port: 80}}\n        ports:",
+        ))
+        .unwrap();
+        assert_eq!(
+            manifests[0].notes,
+            vec!["deployment/default/web: not modelled yet, so without effect: spec.template.spec.containers[0].readinessProbe".to_string()]
+        );
+    }
+
+    #[test]
+    fn zero_surge_and_zero_unavailable_is_invalid() {
+        let text = DEPLOYMENT.replace(
+            "  selector:",
+            "  strategy:\n    rollingUpdate: {maxSurge: 0, maxUnavailable: 0%}\n  selector:",
+        );
+        let error = ingest_text(&text).unwrap_err().to_string();
+        assert!(
+            error.contains("maxUnavailable: may not be 0 when `maxSurge` is 0"),
+            "{error}"
+        );
+    }
+}

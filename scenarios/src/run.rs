@@ -1,0 +1,350 @@
+//! Running a scenario: build the cluster, schedule the timeline, run in stretches up to
+//! each expectation's time, evaluate it from outside the simulation, and report.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use components::api::{Deployment, Node, Pod};
+use components::cluster::{Cluster, ClusterState};
+use components::proxy::KubeProxy;
+use sim_core::{
+    ActorId, Cut, Fault, HostId, LoggedEvent, Record, RunLimits, RunOutcome, SimDuration, SimTime,
+    Violation,
+};
+
+use crate::expectation::{Check, Expectation, Observation};
+use crate::scenario::{CutSpec, Scenario, Step};
+
+/// How to run a scenario.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    pub seed: u64,
+    /// Stop earlier than the scenario's duration.
+    pub until: Option<SimDuration>,
+    /// Keep trace records (the narration). Never changes the run.
+    pub records: bool,
+}
+
+/// Receives what the run produced, stretch by stretch, in order.
+pub trait Observer {
+    /// Whether to collect every processed event (for the event log or replay).
+    fn wants_events(&self) -> bool;
+    /// `events` in processing order (empty unless [`Observer::wants_events`]); `records`
+    /// made while processing them; `names` names every actor by id.
+    fn observe(&mut self, events: &[LoggedEvent], records: &[Record], names: &[String]);
+}
+
+/// Why the run stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It ran to its end (the scenario's duration, or `--until`).
+    Completed,
+    /// It processed `events_max` events before its end: a runaway, or too small a bound.
+    EventBound { events_max: u64, time: SimTime },
+    /// A cluster-wide invariant failed.
+    InvariantViolated(Violation),
+}
+
+impl Outcome {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::EventBound { .. } => "event-bound",
+            Outcome::InvariantViolated(_) => "invariant-violated",
+        }
+    }
+}
+
+/// One expectation's result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectationResult {
+    pub name: String,
+    /// When it was (or would have been) evaluated.
+    pub at: SimTime,
+    /// False when the run stopped before its time (`--until`, or an early stop).
+    pub checked: bool,
+    pub passed: bool,
+    pub message: String,
+}
+
+/// What a run produced.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    pub scenario: String,
+    pub seed: u64,
+    pub trace_hash: u64,
+    pub events: u64,
+    /// Where simulated time stood at the end.
+    pub sim_time: SimTime,
+    pub outcome: Outcome,
+    pub expectations: Vec<ExpectationResult>,
+    pub state: ClusterState,
+    /// Every actor's name, by id.
+    pub actor_names: Vec<String>,
+}
+
+impl RunReport {
+    /// The run completed and every expectation it reached passed.
+    pub fn passed(&self) -> bool {
+        self.outcome == Outcome::Completed
+            && self.expectations.iter().all(|e| e.passed || !e.checked)
+    }
+}
+
+/// With an observer, the run is cut into stretches of at most this much simulated time so
+/// buffered events stay few. Where a run is cut never changes it.
+const OBSERVED_STRETCH: SimDuration = SimDuration::from_secs(10);
+
+/// Runs `scenario`; `observer` sees its events and records as they are produced.
+pub fn run(
+    scenario: &Scenario,
+    options: &RunOptions,
+    mut observer: Option<&mut dyn Observer>,
+) -> RunReport {
+    let mut cluster = Cluster::build(&scenario.cluster, options.seed, options.records);
+    let names: Vec<String> = (0..cluster.sim.actor_count())
+        .map(|index| cluster.sim.actor_name(ActorId(index as u32)).to_string())
+        .collect();
+    schedule_timeline(&mut cluster, scenario);
+
+    let events: Rc<RefCell<Vec<LoggedEvent>>> = Rc::new(RefCell::new(Vec::new()));
+    let observed = observer.is_some();
+    let wants_events = observer.as_ref().is_some_and(|o| o.wants_events());
+    if wants_events {
+        let sink = events.clone();
+        cluster
+            .sim
+            .set_event_sink(Box::new(move |event| sink.borrow_mut().push(*event)));
+    }
+
+    let run_end = SimTime::ZERO
+        + options
+            .until
+            .map_or(scenario.duration, |u| u.min(scenario.duration));
+    let scenario_end = SimTime::ZERO + scenario.duration;
+    let mut checkpoints: Vec<SimTime> = scenario
+        .expectations
+        .iter()
+        .filter_map(|e| e.at)
+        .filter(|at| *at <= run_end)
+        .collect();
+    checkpoints.push(run_end);
+    checkpoints.sort();
+    checkpoints.dedup();
+
+    let mut results: Vec<Option<ExpectationResult>> = vec![None; scenario.expectations.len()];
+    let mut outcome = Outcome::Completed;
+    let mut now = SimTime::ZERO;
+    'checkpoints: for checkpoint in checkpoints {
+        // At least one stretch per checkpoint, so events at 0s run before a check at 0s.
+        loop {
+            let stretch_end = if observed {
+                (now + OBSERVED_STRETCH).min(checkpoint)
+            } else {
+                checkpoint
+            };
+            let step = cluster.sim.run(RunLimits {
+                until: stretch_end,
+                events_max: scenario.events_max,
+            });
+            deliver(&mut cluster, &events, observer.as_deref_mut(), &names);
+            match step {
+                RunOutcome::TimeReached | RunOutcome::QueueEmpty => now = stretch_end,
+                RunOutcome::EventBound { time, .. } => {
+                    outcome = Outcome::EventBound {
+                        events_max: scenario.events_max,
+                        time,
+                    };
+                    now = time;
+                    break 'checkpoints;
+                }
+                RunOutcome::InvariantViolated(violation) => {
+                    now = violation.time;
+                    outcome = Outcome::InvariantViolated(violation);
+                    break 'checkpoints;
+                }
+            }
+            if now >= checkpoint {
+                break;
+            }
+        }
+        // Expectations due now: those at this instant, and at the scenario's end those
+        // without a time.
+        let due: Vec<usize> = scenario
+            .expectations
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| match e.at {
+                Some(at) => at == checkpoint,
+                None => checkpoint == scenario_end,
+            })
+            .map(|(index, _)| index)
+            .collect();
+        if !due.is_empty() {
+            let observation = observe(
+                &cluster,
+                checkpoint,
+                due.iter().map(|&i| &scenario.expectations[i]),
+            );
+            for index in due {
+                let expectation = &scenario.expectations[index];
+                let verdict = expectation.check.evaluate(&observation);
+                results[index] = Some(ExpectationResult {
+                    name: expectation.name.clone(),
+                    at: checkpoint,
+                    checked: true,
+                    passed: verdict.passed,
+                    message: verdict.message,
+                });
+            }
+        }
+    }
+
+    let expectations = results
+        .into_iter()
+        .zip(&scenario.expectations)
+        .map(|(result, expectation)| {
+            result.unwrap_or_else(|| {
+                let at = expectation.at.unwrap_or(scenario_end);
+                ExpectationResult {
+                    name: expectation.name.clone(),
+                    at,
+                    checked: false,
+                    passed: false,
+                    message: format!("not checked: the run stopped at {now}, before {at}"),
+                }
+            })
+        })
+        .collect();
+    RunReport {
+        scenario: scenario.name.clone(),
+        seed: options.seed,
+        trace_hash: cluster.sim.trace_hash(),
+        events: cluster.sim.events_processed(),
+        sim_time: now,
+        outcome,
+        expectations,
+        state: cluster.state(),
+        actor_names: names,
+    }
+}
+
+fn deliver<'o>(
+    cluster: &mut Cluster,
+    events: &Rc<RefCell<Vec<LoggedEvent>>>,
+    observer: Option<&mut (dyn Observer + 'o)>,
+    names: &[String],
+) {
+    let records = cluster.sim.take_records();
+    let mut buffered = events.borrow_mut();
+    if let Some(observer) = observer {
+        observer.observe(&buffered, &records, names);
+    }
+    buffered.clear();
+}
+
+fn schedule_timeline(cluster: &mut Cluster, scenario: &Scenario) {
+    for timed in &scenario.timeline {
+        match &timed.step {
+            Step::Kubectl(action) => cluster.schedule_action(timed.at, action.clone()),
+            Step::KillNode(node) => {
+                let host = node_host(cluster, node);
+                cluster.schedule_fault(timed.at, Fault::CrashHost(host));
+            }
+            Step::RestartNode(node) => {
+                let host = node_host(cluster, node);
+                cluster.schedule_fault(timed.at, Fault::RestartHost(host));
+            }
+            Step::Partition(cut) => {
+                let cut = resolve_cut(cluster, cut);
+                cluster.schedule_fault(timed.at, Fault::Partition(cut));
+            }
+            Step::Heal(cut) => {
+                let cut = cut.as_ref().map(|cut| resolve_cut(cluster, cut));
+                cluster.schedule_fault(timed.at, Fault::Heal(cut));
+            }
+        }
+    }
+}
+
+fn node_host(cluster: &Cluster, node: &str) -> HostId {
+    cluster
+        .node(node)
+        .unwrap_or_else(|| panic!("scenario checked that node {node} exists"))
+        .host
+}
+
+fn host_of(cluster: &Cluster, name: &str) -> HostId {
+    if name == components::cluster::HOST_CONTROL_PLANE {
+        cluster.control_plane
+    } else {
+        node_host(cluster, name)
+    }
+}
+
+fn resolve_cut(cluster: &Cluster, cut: &CutSpec) -> Cut {
+    match cut {
+        CutSpec::Isolate(host) => Cut::Isolate(host_of(cluster, host)),
+        CutSpec::Between(a, b) => Cut::Link(host_of(cluster, a), host_of(cluster, b)),
+    }
+}
+
+/// Reads what `expectations` need from the cluster: etcd's objects (the truth, not an
+/// API server's cache) and kube-proxy's programmed rules.
+fn observe<'a>(
+    cluster: &Cluster,
+    time: SimTime,
+    expectations: impl Iterator<Item = &'a Expectation>,
+) -> Observation {
+    let mut observation = Observation {
+        time,
+        pods: cluster.objects::<Pod>().cloned().collect(),
+        nodes: cluster.objects::<Node>().cloned().collect(),
+        deployments: cluster.objects::<Deployment>().cloned().collect(),
+        nodes_up: cluster
+            .nodes
+            .iter()
+            .filter(|node| cluster.sim.host(node.host).up)
+            .map(|node| node.name.to_string())
+            .collect(),
+        ..Observation::default()
+    };
+    for expectation in expectations {
+        if let Check::Endpoints {
+            namespace,
+            service,
+            node,
+            ..
+        } = &expectation.check
+        {
+            let nodes: Vec<String> = match node {
+                Some(node) => vec![node.clone()],
+                None => observation.nodes_up.clone(),
+            };
+            for node in nodes {
+                if let Some(count) = proxy_endpoints(cluster, &node, namespace, service) {
+                    observation
+                        .proxy_endpoints
+                        .insert((node, namespace.clone(), service.clone()), count);
+                }
+            }
+        }
+    }
+    observation
+}
+
+/// How many distinct endpoints kube-proxy on `node` has programmed for the Service, over
+/// all its ports; `None` if there is no such node.
+fn proxy_endpoints(cluster: &Cluster, node: &str, namespace: &str, service: &str) -> Option<u32> {
+    let handle = cluster.node(node)?;
+    let proxy = cluster.sim.actor::<KubeProxy>(handle.proxy)?;
+    let mut addresses: Vec<&str> = proxy
+        .rules()
+        .iter()
+        .filter(|(port, _)| &*port.namespace == namespace && &*port.name == service)
+        .flat_map(|(_, rule)| rule.endpoints.iter().map(|e| &*e.address))
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    Some(u32::try_from(addresses.len()).unwrap_or(u32::MAX))
+}

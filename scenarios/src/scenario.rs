@@ -1,0 +1,1209 @@
+//! A checked scenario: the cluster to build, the manifests to apply, the timeline of
+//! actions and faults, and the expectations. [`parse`] turns a scenario file into one,
+//! or says exactly what is wrong and where.
+//!
+//! Rules a reader should know:
+//! - `seed` is the default seed; `kubesim run --seed` overrides it (default 1).
+//! - Workload groups that no timeline `apply` names are applied at 0s, in file order.
+//! - Times (`at`) are measured from the start of the run and must not pass `duration`.
+//! - Nodes are named `<pool name>-<i>`, i from 1.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use components::api::quantity::{parse_bytes, parse_count, parse_cpu_millicores};
+use components::api::{ConditionStatus, Kind, Labels, Object, PodPhase, ResourceList, Taint, s};
+use components::cluster::{
+    ClusterConfig, HOST_CLIENT, HOST_CONTROL_PLANE, HOST_REGISTRY, NodePool,
+};
+use components::kernel::{ProcessBehaviour, ProcessExit};
+use components::kubectl::Action;
+use components::registry::ImageProfile;
+use sim_core::{Link, SimDuration, SimTime};
+
+use crate::duration::{format_duration, parse_duration};
+use crate::error::ScenarioError;
+use crate::expectation::{Check, Count, Expectation, PodFilter};
+use crate::format::{
+    ClusterSection, CutEntry, ExpectationEntry, NodePoolEntry, Scalar, ScenarioFile, TimelineEntry,
+};
+use crate::manifest::{self, parse_taint_effect, supported_kind};
+use crate::yaml::{Document, PosMap, join_index, join_key, parse_documents};
+
+/// The seed of a scenario that names none.
+pub const DEFAULT_SEED: u64 = 1;
+/// The bound on processed events of a scenario that names none.
+pub const DEFAULT_EVENTS_MAX: u64 = 20_000_000;
+/// kubelet `maxPods`, upstream default 110.
+pub const DEFAULT_MAX_PODS: u64 = 110;
+
+/// The text a scenario was read from, and every file it included: enough to parse it
+/// again anywhere (the event log carries it, so replay needs nothing else).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScenarioSource {
+    /// The file name errors are reported against.
+    pub file: String,
+    pub text: String,
+    /// Files named by `path:`, by the path as written, with their contents.
+    pub files: BTreeMap<String, String>,
+}
+
+/// Where `path:` files are read from.
+#[derive(Clone, Debug)]
+pub enum Includes {
+    /// From disk, relative to this directory (the scenario file's).
+    Disk(PathBuf),
+    /// From these contents (a replayed event log's header).
+    Embedded(BTreeMap<String, String>),
+    /// Nowhere: a built-in scenario is self-contained.
+    Unavailable,
+}
+
+impl Includes {
+    fn read(&self, path: &str) -> Result<String, String> {
+        match self {
+            Includes::Disk(base) => {
+                std::fs::read_to_string(base.join(path)).map_err(|error| error.to_string())
+            }
+            Includes::Embedded(files) => files
+                .get(path)
+                .cloned()
+                .ok_or_else(|| "not recorded in the event log".to_string()),
+            Includes::Unavailable => Err("a built-in scenario cannot include files".to_string()),
+        }
+    }
+}
+
+/// A host a partition names: a worker node or the control plane.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CutSpec {
+    Isolate(String),
+    Between(String, String),
+}
+
+impl CutSpec {
+    fn describe(&self) -> String {
+        match self {
+            CutSpec::Isolate(host) => format!("{host} is cut off from every other host"),
+            CutSpec::Between(a, b) => format!("{a} and {b} cannot reach each other"),
+        }
+    }
+}
+
+/// One thing the timeline does.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// A user action carried out by kubectl through the API server.
+    Kubectl(Action),
+    /// The node's host crashes: every actor on it stops and loses its memory.
+    KillNode(String),
+    /// The node's host boots again.
+    RestartNode(String),
+    Partition(CutSpec),
+    /// Removes one partition, or all of them.
+    Heal(Option<CutSpec>),
+}
+
+impl Step {
+    /// One line for the narration: `kubectl apply: deployment/default/nginx, ...`.
+    pub fn describe(&self) -> String {
+        match self {
+            Step::Kubectl(Action::Apply(objects)) => {
+                let names: Vec<String> = objects.iter().map(|o| o.key().to_string()).collect();
+                format!("kubectl apply: {}", names.join(", "))
+            }
+            Step::Kubectl(Action::Delete {
+                kind,
+                namespace,
+                name,
+            }) => format!(
+                "kubectl delete {} {name} -n {namespace}",
+                kind.name().to_ascii_lowercase()
+            ),
+            Step::Kubectl(Action::Scale {
+                kind,
+                namespace,
+                name,
+                replicas,
+            }) => format!(
+                "kubectl scale {} {name} -n {namespace} --replicas={replicas}",
+                kind.name().to_ascii_lowercase()
+            ),
+            Step::KillNode(node) => format!("node {node} dies: its host crashes"),
+            Step::RestartNode(node) => format!("node {node} boots again"),
+            Step::Partition(cut) => format!("network partition: {}", cut.describe()),
+            Step::Heal(None) => "network healed: every partition removed".to_string(),
+            Step::Heal(Some(cut)) => format!("network healed: no longer {}", cut.describe()),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TimedStep {
+    pub at: SimTime,
+    pub step: Step,
+}
+
+/// A named group of manifests.
+#[derive(Clone, Debug)]
+pub struct WorkloadGroup {
+    pub name: String,
+    pub objects: Vec<Object>,
+}
+
+/// A checked scenario, ready to run.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    /// The scenario's default seed.
+    pub seed: u64,
+    pub duration: SimDuration,
+    pub events_max: u64,
+    pub cluster: ClusterConfig,
+    /// Every worker node's name, in the order the cluster builds them.
+    pub node_names: Vec<String>,
+    pub workloads: Vec<WorkloadGroup>,
+    pub timeline: Vec<TimedStep>,
+    pub expectations: Vec<Expectation>,
+    /// Manifest fields that kubesim does not model (they have no effect).
+    pub notes: Vec<String>,
+    pub source: ScenarioSource,
+}
+
+/// Parses and checks a scenario. `file` is the name errors report; `includes` resolves
+/// `path:` entries.
+pub fn parse(file: &str, text: &str, includes: &Includes) -> Result<Scenario, ScenarioError> {
+    let mut documents = parse_documents(text, file, "", false, PosMap::Identity)?;
+    let doc = match documents.len() {
+        1 => documents.remove(0),
+        0 => {
+            return Err(ScenarioError::invalid(
+                Document::detached(serde_json::Value::Null, file).at(""),
+                "the scenario file is empty",
+            ));
+        }
+        count => {
+            return Err(ScenarioError::invalid(
+                documents[1].at(""),
+                format!("a scenario file holds one YAML document, found {count}"),
+            ));
+        }
+    };
+    let raw: ScenarioFile = doc.decode(true)?;
+    Parser {
+        doc: &doc,
+        text,
+        includes,
+        files: BTreeMap::new(),
+        notes: Vec::new(),
+        node_names: Vec::new(),
+    }
+    .scenario(raw)
+}
+
+struct Parser<'a> {
+    doc: &'a Document,
+    text: &'a str,
+    includes: &'a Includes,
+    files: BTreeMap<String, String>,
+    notes: Vec<String>,
+    node_names: Vec<String>,
+}
+
+impl Parser<'_> {
+    fn error(&self, path: &str, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::invalid(self.doc.at(path), message)
+    }
+
+    fn duration(&self, value: &Scalar, path: &str) -> Result<SimDuration, ScenarioError> {
+        parse_duration(&value.0).map_err(|why| self.error(path, why))
+    }
+
+    fn time(&self, value: &Scalar, path: &str, end: SimDuration) -> Result<SimTime, ScenarioError> {
+        let offset = self.duration(value, path)?;
+        if offset > end {
+            return Err(self.error(
+                path,
+                format!(
+                    "{} is after the end of the run (duration {})",
+                    format_duration(offset),
+                    format_duration(end)
+                ),
+            ));
+        }
+        Ok(SimTime::ZERO + offset)
+    }
+
+    fn count(&self, value: &Option<Scalar>, path: &str) -> Result<Option<Count>, ScenarioError> {
+        value
+            .as_ref()
+            .map(|v| Count::parse(&v.0).map_err(|why| self.error(path, why)))
+            .transpose()
+    }
+
+    fn quantity(
+        &self,
+        value: &Scalar,
+        path: &str,
+        parse: fn(&str) -> Result<u64, components::api::quantity::QuantityError>,
+    ) -> Result<u64, ScenarioError> {
+        parse(&value.0).map_err(|error| self.error(path, error.to_string()))
+    }
+
+    fn node(&self, name: &str, path: &str) -> Result<String, ScenarioError> {
+        if self.node_names.iter().any(|n| n == name) {
+            Ok(name.to_string())
+        } else {
+            Err(self.error(
+                path,
+                format!(
+                    "unknown node {name:?} (the nodes are {})",
+                    self.node_names.join(", ")
+                ),
+            ))
+        }
+    }
+
+    fn scenario(mut self, raw: ScenarioFile) -> Result<Scenario, ScenarioError> {
+        if raw.name.trim().is_empty() {
+            return Err(self.error("name", "a scenario needs a name"));
+        }
+        let duration = self.duration(&raw.duration, "duration")?;
+        if duration == SimDuration::ZERO {
+            return Err(self.error("duration", "the run must last longer than 0s"));
+        }
+        let events_max = raw.events_max.unwrap_or(DEFAULT_EVENTS_MAX);
+        if events_max == 0 {
+            return Err(self.error("eventsMax", "must be at least 1"));
+        }
+        let cluster = self.cluster(&raw.cluster)?;
+        let workloads = self.workloads(raw.workloads.as_ref())?;
+        let mut timeline = Vec::new();
+        let mut applied = vec![false; workloads.len()];
+        for (index, entry) in raw.timeline.iter().enumerate() {
+            let path = join_index("timeline", index);
+            timeline.push(self.timeline_entry(entry, &path, duration, &workloads, &mut applied)?);
+        }
+        // Groups nobody applies are applied at the start, in file order.
+        let unapplied: Vec<TimedStep> = workloads
+            .iter()
+            .zip(&applied)
+            .filter(|(group, applied)| !**applied && !group.objects.is_empty())
+            .map(|(group, _)| TimedStep {
+                at: SimTime::ZERO,
+                step: Step::Kubectl(Action::Apply(group.objects.clone())),
+            })
+            .collect();
+        timeline.splice(0..0, unapplied);
+        let mut expectations = Vec::new();
+        for (index, entry) in raw.expectations.iter().enumerate() {
+            let path = join_index("expectations", index);
+            if raw.expectations[..index]
+                .iter()
+                .any(|e| e.name == entry.name)
+            {
+                return Err(self.error(
+                    &join_key(&path, "name"),
+                    format!("two expectations are named {:?}", entry.name),
+                ));
+            }
+            expectations.push(self.expectation(entry, &path, duration)?);
+        }
+        Ok(Scenario {
+            name: raw.name,
+            description: raw.description.trim().to_string(),
+            seed: raw.seed.unwrap_or(DEFAULT_SEED),
+            duration,
+            events_max,
+            cluster,
+            node_names: self.node_names.clone(),
+            workloads,
+            timeline,
+            expectations,
+            notes: self.notes,
+            source: ScenarioSource {
+                file: self.doc.file.to_string(),
+                text: self.text.to_string(),
+                files: self.files,
+            },
+        })
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Cluster
+
+    fn cluster(&mut self, raw: &ClusterSection) -> Result<ClusterConfig, ScenarioError> {
+        let mut config = ClusterConfig::default();
+        if raw.node_pools.is_empty() {
+            return Err(self.error("cluster.nodePools", "at least one node pool is needed"));
+        }
+        for (index, pool) in raw.node_pools.iter().enumerate() {
+            let path = join_index("cluster.nodePools", index);
+            let pool = self.node_pool(pool, &path)?;
+            for i in 0..pool.count {
+                let name = pool.node_name(i);
+                if self.node_names.contains(&name) {
+                    return Err(self.error(
+                        &join_key(&path, "name"),
+                        format!("node {name} is already in another pool"),
+                    ));
+                }
+                if [HOST_CONTROL_PLANE, HOST_REGISTRY, HOST_CLIENT].contains(&name.as_str()) {
+                    return Err(self.error(
+                        &join_key(&path, "name"),
+                        format!("{name} is the name of a built-in host"),
+                    ));
+                }
+                self.node_names.push(name);
+            }
+            config.node_pools.push(pool);
+        }
+        for (index, image) in raw.images.iter().enumerate() {
+            let path = join_index("cluster.images", index);
+            if image.name.trim().is_empty() {
+                return Err(self.error(&join_key(&path, "name"), "an image needs a name"));
+            }
+            if raw.images[..index]
+                .iter()
+                .any(|other| other.name == image.name)
+            {
+                return Err(self.error(
+                    &join_key(&path, "name"),
+                    format!("image {} is described twice", image.name),
+                ));
+            }
+            let mut behaviour = ProcessBehaviour::default();
+            if let Some(startup) = &image.startup {
+                behaviour.startup = self.duration(startup, &join_key(&path, "startup"))?;
+            }
+            if let Some(memory) = &image.memory {
+                behaviour.memory_bytes =
+                    self.quantity(memory, &join_key(&path, "memory"), parse_bytes)?;
+            }
+            if let Some(cpu) = &image.cpu {
+                behaviour.cpu_millicores =
+                    self.quantity(cpu, &join_key(&path, "cpu"), parse_cpu_millicores)?;
+            }
+            if let Some(shutdown) = &image.shutdown {
+                behaviour.sigterm_exit_after =
+                    Some(self.duration(shutdown, &join_key(&path, "shutdown"))?);
+            }
+            if let Some(exit) = &image.exit {
+                behaviour.exit = Some(ProcessExit {
+                    after: self.duration(&exit.after, &join_key(&path, "exit.after"))?,
+                    exit_code: exit.code,
+                });
+            }
+            let size_bytes = match &image.size {
+                Some(size) => self.quantity(size, &join_key(&path, "size"), parse_bytes)?,
+                None => config.registry.default_image_size_bytes,
+            };
+            config.registry.images.push(ImageProfile {
+                name: image.name.clone(),
+                size_bytes,
+                behaviour,
+            });
+        }
+        if let Some(network) = &raw.network {
+            let mut link = Link::DATACENTER;
+            if let Some(latency) = &network.latency {
+                link.latency = self.duration(latency, "cluster.network.latency")?;
+            }
+            if let Some(jitter) = &network.jitter {
+                link.jitter = self.duration(jitter, "cluster.network.jitter")?;
+            }
+            config.network = Some(link);
+        }
+        if let Some(apiserver) = &raw.kube_apiserver {
+            if let Some(seconds) = apiserver.default_not_ready_toleration_seconds {
+                config.apiserver.default_not_ready_toleration_seconds = seconds;
+            }
+            if let Some(seconds) = apiserver.default_unreachable_toleration_seconds {
+                config.apiserver.default_unreachable_toleration_seconds = seconds;
+            }
+        }
+        if let Some(kcm) = &raw.kube_controller_manager {
+            let base = "cluster.kubeControllerManager";
+            if let Some(v) = &kcm.node_monitor_period {
+                config.controller_manager.node_monitor_period =
+                    self.positive(v, &join_key(base, "nodeMonitorPeriod"))?;
+            }
+            if let Some(v) = &kcm.node_monitor_grace_period {
+                config.controller_manager.node_monitor_grace_period =
+                    self.positive(v, &join_key(base, "nodeMonitorGracePeriod"))?;
+            }
+            if let Some(v) = &kcm.node_startup_grace_period {
+                config.controller_manager.node_startup_grace_period =
+                    self.positive(v, &join_key(base, "nodeStartupGracePeriod"))?;
+            }
+        }
+        if let Some(scheduler) = &raw.kube_scheduler {
+            if let Some(seconds) = scheduler.pod_initial_backoff_seconds {
+                config.scheduler.pod_initial_backoff = SimDuration::from_secs(seconds);
+            }
+            if let Some(seconds) = scheduler.pod_max_backoff_seconds {
+                config.scheduler.pod_max_backoff = SimDuration::from_secs(seconds);
+            }
+            if config.scheduler.pod_max_backoff < config.scheduler.pod_initial_backoff {
+                return Err(self.error(
+                    "cluster.kubeScheduler.podMaxBackoffSeconds",
+                    "must be greater than or equal to podInitialBackoffSeconds",
+                ));
+            }
+        }
+        if let Some(kubelet) = &raw.kubelet {
+            let base = "cluster.kubelet";
+            if let Some(seconds) = kubelet.node_lease_duration_seconds {
+                if seconds == 0 {
+                    return Err(self.error(
+                        &join_key(base, "nodeLeaseDurationSeconds"),
+                        "must be at least 1",
+                    ));
+                }
+                config.kubelet.node_lease_duration_seconds = seconds;
+                // The renew interval is a fixed fraction of the lease duration upstream
+                // (`nodeLeaseRenewIntervalFraction` = 0.25).
+                config.kubelet.node_lease_renew_interval = SimDuration::from_millis(seconds * 250);
+            }
+            if let Some(v) = &kubelet.node_status_update_frequency {
+                config.kubelet.node_status_update_frequency =
+                    self.positive(v, &join_key(base, "nodeStatusUpdateFrequency"))?;
+            }
+            if let Some(v) = &kubelet.node_status_report_frequency {
+                config.kubelet.node_status_report_frequency =
+                    self.positive(v, &join_key(base, "nodeStatusReportFrequency"))?;
+            }
+        }
+        if let Some(proxy) = &raw.kube_proxy {
+            if let Some(v) = &proxy.sync_period {
+                config.proxy.sync_period = self.positive(v, "cluster.kubeProxy.syncPeriod")?;
+            }
+            if let Some(v) = &proxy.min_sync_period {
+                config.proxy.min_sync_period =
+                    self.duration(v, "cluster.kubeProxy.minSyncPeriod")?;
+            }
+        }
+        Ok(config)
+    }
+
+    fn positive(&self, value: &Scalar, path: &str) -> Result<SimDuration, ScenarioError> {
+        let duration = self.duration(value, path)?;
+        if duration == SimDuration::ZERO {
+            return Err(self.error(path, "must be longer than 0s"));
+        }
+        Ok(duration)
+    }
+
+    fn node_pool(&self, raw: &NodePoolEntry, path: &str) -> Result<NodePool, ScenarioError> {
+        check_name(&raw.name).map_err(|why| self.error(&join_key(path, "name"), why))?;
+        if raw.count == 0 {
+            return Err(self.error(
+                &join_key(path, "count"),
+                "a node pool needs at least one node",
+            ));
+        }
+        let capacity = ResourceList {
+            cpu_millicores: Some(self.quantity(
+                &raw.cpu,
+                &join_key(path, "cpu"),
+                parse_cpu_millicores,
+            )?),
+            memory_bytes: Some(self.quantity(
+                &raw.memory,
+                &join_key(path, "memory"),
+                parse_bytes,
+            )?),
+            ephemeral_storage_bytes: raw
+                .ephemeral_storage
+                .as_ref()
+                .map(|v| self.quantity(v, &join_key(path, "ephemeral-storage"), parse_bytes))
+                .transpose()?,
+            pods: Some(match &raw.pods {
+                Some(v) => self.quantity(v, &join_key(path, "pods"), parse_count)?,
+                None => DEFAULT_MAX_PODS,
+            }),
+        };
+        let mut taints = Vec::new();
+        for (index, taint) in raw.taints.iter().enumerate() {
+            let taint_path = join_index(&join_key(path, "taints"), index);
+            if taint.key.trim().is_empty() {
+                return Err(self.error(&join_key(&taint_path, "key"), "a taint needs a key"));
+            }
+            let effect = parse_taint_effect(&taint.effect)
+                .map_err(|why| self.error(&join_key(&taint_path, "effect"), why))?;
+            taints.push(Taint {
+                key: s(&taint.key),
+                value: s(&taint.value),
+                effect,
+                time_added: None,
+            });
+        }
+        Ok(NodePool {
+            name: raw.name.clone(),
+            count: raw.count,
+            capacity,
+            zone: raw.zone.clone(),
+            labels: Labels::from_pairs(&raw.labels),
+            taints,
+        })
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Workloads
+
+    fn workloads(
+        &mut self,
+        raw: Option<&serde_json::Value>,
+    ) -> Result<Vec<WorkloadGroup>, ScenarioError> {
+        let Some(raw) = raw else {
+            return Ok(Vec::new());
+        };
+        let serde_json::Value::Object(groups) = raw else {
+            return Err(self.error(
+                "workloads",
+                "workloads is a mapping from a group name to its manifests (a multi-document string, a list of manifests, or {path: FILE})",
+            ));
+        };
+        let mut out = Vec::new();
+        for (name, value) in groups {
+            let path = join_key("workloads", name);
+            let objects = self.manifests(value, &path)?;
+            out.push(WorkloadGroup {
+                name: name.clone(),
+                objects,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Manifests written as a multi-document string, a list of manifests (or of
+    /// `{path: FILE}`), or `{path: FILE}`.
+    fn manifests(
+        &mut self,
+        value: &serde_json::Value,
+        path: &str,
+    ) -> Result<Vec<Object>, ScenarioError> {
+        let mut documents = Vec::new();
+        match value {
+            serde_json::Value::String(text) => {
+                let at = self
+                    .doc
+                    .pos(path)
+                    .unwrap_or(crate::error::Pos { line: 1, column: 1 });
+                let map = PosMap::for_embedded(self.text, at, text);
+                documents.extend(parse_documents(text, &self.doc.file, path, true, map)?);
+            }
+            serde_json::Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    let item_path = join_index(path, index);
+                    match include_path(item) {
+                        Some(file) => documents.extend(self.include(file, &item_path)?),
+                        None => documents.push(self.sub_document(&item_path, item)),
+                    }
+                }
+            }
+            serde_json::Value::Object(_) => match include_path(value) {
+                Some(file) => documents.extend(self.include(file, path)?),
+                None => {
+                    return Err(self.error(
+                        path,
+                        "expected manifests: a multi-document string, a list of manifests, or {path: FILE}",
+                    ));
+                }
+            },
+            _ => {
+                return Err(self.error(
+                    path,
+                    "expected manifests: a multi-document string, a list of manifests, or {path: FILE}",
+                ));
+            }
+        }
+        let mut objects = Vec::with_capacity(documents.len());
+        for document in &documents {
+            let ingested = manifest::ingest(document)?;
+            let key = ingested.object.key();
+            if objects.iter().any(|o: &Object| o.key() == key) {
+                return Err(ScenarioError::invalid(
+                    document.at(&document.root),
+                    format!("{key} is defined twice in this group"),
+                ));
+            }
+            self.notes.extend(ingested.notes);
+            objects.push(ingested.object);
+        }
+        Ok(objects)
+    }
+
+    fn sub_document(&self, path: &str, value: &serde_json::Value) -> Document {
+        // Items of the scenario document share its position table.
+        let mut doc = self.doc.clone();
+        doc.value = value.clone();
+        doc.root = path.to_string();
+        doc
+    }
+
+    fn include(&mut self, file: &str, path: &str) -> Result<Vec<Document>, ScenarioError> {
+        let text = self
+            .includes
+            .read(file)
+            .map_err(|reason| ScenarioError::Unreadable {
+                at: self.doc.at(&join_key(path, "path")),
+                path: file.to_string(),
+                reason,
+            })?;
+        let documents = parse_documents(&text, file, path, true, PosMap::Identity)?;
+        self.files.insert(file.to_string(), text);
+        Ok(documents)
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Timeline
+
+    fn timeline_entry(
+        &mut self,
+        entry: &TimelineEntry,
+        path: &str,
+        end: SimDuration,
+        workloads: &[WorkloadGroup],
+        applied: &mut [bool],
+    ) -> Result<TimedStep, ScenarioError> {
+        let at = self.time(&entry.at, &join_key(path, "at"), end)?;
+        let given = [
+            entry.apply.is_some(),
+            entry.delete.is_some(),
+            entry.scale.is_some(),
+            entry.kill_node.is_some(),
+            entry.restart_node.is_some(),
+            entry.partition.is_some(),
+            entry.heal.is_some(),
+        ]
+        .iter()
+        .filter(|g| **g)
+        .count();
+        if given != 1 {
+            return Err(self.error(
+                path,
+                format!("a timeline entry has `at` and exactly one of apply, delete, scale, kill-node, restart-node, partition, heal (found {given})"),
+            ));
+        }
+        let step = if let Some(apply) = &entry.apply {
+            let apply_path = join_key(path, "apply");
+            let objects = match apply {
+                serde_json::Value::String(name) if !name.contains('\n') => {
+                    let Some(index) = workloads.iter().position(|g| &g.name == name) else {
+                        let names: Vec<&str> = workloads.iter().map(|g| g.name.as_str()).collect();
+                        return Err(self.error(
+                            &apply_path,
+                            format!(
+                                "no workload group named {name:?} (groups: {})",
+                                if names.is_empty() {
+                                    "none".to_string()
+                                } else {
+                                    names.join(", ")
+                                }
+                            ),
+                        ));
+                    };
+                    applied[index] = true;
+                    workloads[index].objects.clone()
+                }
+                other => self.manifests(other, &apply_path)?,
+            };
+            Step::Kubectl(Action::Apply(objects))
+        } else if let Some(delete) = &entry.delete {
+            let delete_path = join_key(path, "delete");
+            let Some(kind) = supported_kind(&delete.kind) else {
+                return Err(self.error(
+                    &join_key(&delete_path, "kind"),
+                    format!(
+                        "unsupported kind {} (kubesim supports {})",
+                        delete.kind,
+                        manifest::SUPPORTED_KINDS
+                    ),
+                ));
+            };
+            Step::Kubectl(Action::Delete {
+                kind,
+                namespace: s(&namespace_of(kind, delete.namespace.as_deref())),
+                name: s(&delete.name),
+            })
+        } else if let Some(scale) = &entry.scale {
+            let kind = match scale.kind.as_deref() {
+                None | Some("Deployment") => Kind::Deployment,
+                Some("ReplicaSet") => Kind::ReplicaSet,
+                Some(other) => {
+                    return Err(self.error(
+                        &join_key(path, "scale.kind"),
+                        format!("cannot scale a {other}: use Deployment or ReplicaSet"),
+                    ));
+                }
+            };
+            Step::Kubectl(Action::Scale {
+                kind,
+                namespace: s(&namespace_of(kind, scale.namespace.as_deref())),
+                name: s(&scale.name),
+                replicas: scale.replicas,
+            })
+        } else if let Some(node) = &entry.kill_node {
+            Step::KillNode(self.node(node, &join_key(path, "kill-node"))?)
+        } else if let Some(node) = &entry.restart_node {
+            Step::RestartNode(self.node(node, &join_key(path, "restart-node"))?)
+        } else if let Some(cut) = &entry.partition {
+            Step::Partition(self.cut(cut, &join_key(path, "partition"))?)
+        } else {
+            let heal_path = join_key(path, "heal");
+            match entry.heal.as_ref().expect("one action is given") {
+                serde_json::Value::String(all) if all == "all" => Step::Heal(None),
+                value @ serde_json::Value::Object(_) => {
+                    let cut: CutEntry = self.sub_document(&heal_path, value).decode(true)?;
+                    Step::Heal(Some(self.cut(&cut, &heal_path)?))
+                }
+                _ => {
+                    return Err(self.error(
+                        &heal_path,
+                        "heal is `all` or the partition to remove, e.g. {isolate: node-2}",
+                    ));
+                }
+            }
+        };
+        Ok(TimedStep { at, step })
+    }
+
+    fn cut(&self, cut: &CutEntry, path: &str) -> Result<CutSpec, ScenarioError> {
+        let host = |name: &str, at: &str| -> Result<String, ScenarioError> {
+            if name == HOST_CONTROL_PLANE {
+                Ok(name.to_string())
+            } else {
+                self.node(name, at)
+            }
+        };
+        match (&cut.isolate, &cut.between) {
+            (Some(node), None) => Ok(CutSpec::Isolate(host(node, &join_key(path, "isolate"))?)),
+            (None, Some(pair)) if pair.len() == 2 => {
+                let at = join_key(path, "between");
+                Ok(CutSpec::Between(host(&pair[0], &at)?, host(&pair[1], &at)?))
+            }
+            _ => Err(self.error(path, "a partition is {isolate: HOST} or {between: [HOST, HOST]} (a node name or control-plane)")),
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Expectations
+
+    fn expectation(
+        &self,
+        entry: &ExpectationEntry,
+        path: &str,
+        end: SimDuration,
+    ) -> Result<Expectation, ScenarioError> {
+        if entry.name.trim().is_empty() {
+            return Err(self.error(&join_key(path, "name"), "an expectation needs a name"));
+        }
+        let at = entry
+            .at
+            .as_ref()
+            .map(|at| self.time(at, &join_key(path, "at"), end))
+            .transpose()?;
+        let given = [
+            entry.deployment.is_some(),
+            entry.pods.is_some(),
+            entry.nodes.is_some(),
+            entry.node.is_some(),
+            entry.endpoints.is_some(),
+        ]
+        .iter()
+        .filter(|g| **g)
+        .count();
+        if given != 1 {
+            return Err(self.error(
+                path,
+                format!("an expectation has a name, an optional `at`, and exactly one of deployment, pods, nodes, node, endpoints (found {given})"),
+            ));
+        }
+        let check = if let Some(d) = &entry.deployment {
+            let p = join_key(path, "deployment");
+            let check = Check::Deployment {
+                namespace: namespace_of(Kind::Deployment, d.namespace.as_deref()),
+                name: d.name.clone(),
+                desired: self.count(&d.desired, &join_key(&p, "desired"))?,
+                updated: self.count(&d.updated, &join_key(&p, "updated"))?,
+                ready: self.count(&d.ready, &join_key(&p, "ready"))?,
+                available: self.count(&d.available, &join_key(&p, "available"))?,
+            };
+            if [&d.desired, &d.updated, &d.ready, &d.available]
+                .iter()
+                .all(|c| c.is_none())
+            {
+                return Err(self.error(
+                    &p,
+                    "name at least one of desired, updated, ready, available",
+                ));
+            }
+            check
+        } else if let Some(pods) = &entry.pods {
+            let p = join_key(path, "pods");
+            if pods.count.is_none() && pods.nodes.is_none() {
+                return Err(self.error(
+                    &p,
+                    "name `count` (matching pods) or `nodes` (distinct nodes they run on)",
+                ));
+            }
+            let phase = pods
+                .phase
+                .as_deref()
+                .map(|phase| {
+                    parse_phase(phase).map_err(|why| self.error(&join_key(&p, "phase"), why))
+                })
+                .transpose()?;
+            let node = pods
+                .node
+                .as_deref()
+                .map(|node| self.node(node, &join_key(&p, "node")))
+                .transpose()?;
+            Check::Pods {
+                filter: PodFilter {
+                    phase,
+                    node,
+                    namespace: pods.namespace.clone(),
+                    labels: Labels::from_pairs(&pods.labels),
+                    terminating: pods.terminating,
+                },
+                count: self.count(&pods.count, &join_key(&p, "count"))?,
+                nodes: self.count(&pods.nodes, &join_key(&p, "nodes"))?,
+            }
+        } else if let Some(nodes) = &entry.nodes {
+            let p = join_key(path, "nodes");
+            if nodes.ready.is_none() && nodes.not_ready.is_none() && nodes.unknown.is_none() {
+                return Err(self.error(&p, "name at least one of ready, notReady, unknown"));
+            }
+            Check::Nodes {
+                ready: self.count(&nodes.ready, &join_key(&p, "ready"))?,
+                not_ready: self.count(&nodes.not_ready, &join_key(&p, "notReady"))?,
+                unknown: self.count(&nodes.unknown, &join_key(&p, "unknown"))?,
+            }
+        } else if let Some(node) = &entry.node {
+            let p = join_key(path, "node");
+            let name = self.node(&node.name, &join_key(&p, "name"))?;
+            let ready = node
+                .ready
+                .as_deref()
+                .map(|status| match status {
+                    "True" => Ok(ConditionStatus::True),
+                    "False" => Ok(ConditionStatus::False),
+                    "Unknown" => Ok(ConditionStatus::Unknown),
+                    other => Err(self.error(&join_key(&p, "ready"), format!("unsupported value {other:?}: supported values: \"True\", \"False\", \"Unknown\""))),
+                })
+                .transpose()?;
+            if ready.is_none() && node.taints.is_empty() && node.untainted.is_empty() {
+                return Err(self.error(&p, "name at least one of ready, taints, untainted"));
+            }
+            Check::Node {
+                name,
+                ready,
+                taints: node.taints.clone(),
+                untainted: node.untainted.clone(),
+            }
+        } else {
+            let endpoints = entry.endpoints.as_ref().expect("one check is given");
+            let p = join_key(path, "endpoints");
+            let node = endpoints
+                .node
+                .as_deref()
+                .map(|node| self.node(node, &join_key(&p, "node")))
+                .transpose()?;
+            Check::Endpoints {
+                namespace: namespace_of(Kind::Service, endpoints.namespace.as_deref()),
+                service: endpoints.service.clone(),
+                node,
+                count: Count::parse(&endpoints.count.0)
+                    .map_err(|why| self.error(&join_key(&p, "count"), why))?,
+            }
+        };
+        Ok(Expectation {
+            name: entry.name.clone(),
+            at,
+            check,
+        })
+    }
+}
+
+/// `{path: FILE}` (and nothing else) names a file of manifests.
+fn include_path(value: &serde_json::Value) -> Option<&str> {
+    let serde_json::Value::Object(map) = value else {
+        return None;
+    };
+    if map.len() != 1 {
+        return None;
+    }
+    map.get("path").and_then(serde_json::Value::as_str)
+}
+
+fn namespace_of(kind: Kind, namespace: Option<&str>) -> String {
+    if kind.namespaced() {
+        namespace
+            .unwrap_or(manifest::defaults::NAMESPACE)
+            .to_string()
+    } else {
+        String::new()
+    }
+}
+
+fn parse_phase(text: &str) -> Result<PodPhase, String> {
+    [
+        PodPhase::Pending,
+        PodPhase::Running,
+        PodPhase::Succeeded,
+        PodPhase::Failed,
+        PodPhase::Unknown,
+    ]
+    .into_iter()
+    .find(|phase| phase.name() == text)
+    .ok_or_else(|| {
+        format!("unsupported value {text:?}: supported values: \"Pending\", \"Running\", \"Succeeded\", \"Failed\", \"Unknown\"")
+    })
+}
+
+/// A node pool name must make valid node names (`<pool>-<i>`): an RFC 1123 label.
+fn check_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 50
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid pool name {name:?}: use lower-case letters, digits and '-' (at most 50)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "name: t
+duration: 2m
+cluster:
+  nodePools:
+    - {name: node, count: 2, cpu: 4, memory: 8Gi}
+";
+
+    fn parse_text(text: &str) -> Result<Scenario, ScenarioError> {
+        parse("scenario.yaml", text, &Includes::Unavailable)
+    }
+
+    fn error_of(text: &str) -> String {
+        parse_text(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_scenario_has_upstream_defaults() {
+        let scenario = parse_text(MINIMAL).unwrap();
+        assert_eq!(scenario.seed, DEFAULT_SEED);
+        assert_eq!(scenario.duration, SimDuration::from_secs(120));
+        assert_eq!(scenario.node_names, ["node-1", "node-2"]);
+        let pool = &scenario.cluster.node_pools[0];
+        assert_eq!(pool.capacity.cpu_millicores, Some(4000));
+        assert_eq!(pool.capacity.memory_bytes, Some(8 << 30));
+        assert_eq!(pool.capacity.pods, Some(110));
+        assert_eq!(
+            scenario
+                .cluster
+                .controller_manager
+                .node_monitor_grace_period,
+            SimDuration::from_secs(50)
+        );
+    }
+
+    #[test]
+    fn bad_quantity_is_located() {
+        let text = MINIMAL.replace("memory: 8Gi}", "memory: 12 apples}");
+        assert_eq!(
+            error_of(&text),
+            "scenario.yaml:5:46: cluster.nodePools[0].memory: invalid quantity \"12 apples\": unknown suffix (use m, k, M, G, Ki, Mi, Gi, ... or e<n>)"
+        );
+    }
+
+    #[test]
+    fn bad_duration_is_located() {
+        let text = MINIMAL.replace("duration: 2m", "duration: 2 minutes");
+        assert_eq!(
+            error_of(&text),
+            "scenario.yaml:2:11: duration: invalid duration \"2 minutes\": unknown unit \" minutes\" (use ns, us, ms, s, m or h)"
+        );
+    }
+
+    #[test]
+    fn unknown_field_is_located() {
+        let text = MINIMAL.replace("cpu: 4,", "cpus: 4,");
+        let error = error_of(&text);
+        assert!(
+            error.starts_with("scenario.yaml:5:30: cluster.nodePools[0].cpus: unknown field `cpus`, expected one of"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn unknown_node_in_timeline_is_located() {
+        let text = format!("{MINIMAL}timeline:\n  - {{at: 1m, kill-node: node-9}}\n");
+        assert_eq!(
+            error_of(&text),
+            "scenario.yaml:7:25: timeline[0].kill-node: unknown node \"node-9\" (the nodes are node-1, node-2)"
+        );
+    }
+
+    #[test]
+    fn timeline_after_the_end_is_rejected() {
+        let text = format!("{MINIMAL}timeline:\n  - {{at: 3m, kill-node: node-1}}\n");
+        assert!(
+            error_of(&text)
+                .contains("timeline[0].at: 3m is after the end of the run (duration 2m)")
+        );
+    }
+
+    #[test]
+    fn exactly_one_action_per_entry() {
+        let text = format!(
+            "{MINIMAL}timeline:\n  - {{at: 1m, kill-node: node-1, restart-node: node-1}}\n"
+        );
+        assert!(error_of(&text).contains("exactly one of apply"));
+    }
+
+    const WITH_WORKLOADS: &str = "name: t
+duration: 2m
+cluster:
+  nodePools:
+    - {name: node, count: 2, cpu: 4, memory: 8Gi}
+workloads:
+  web: |
+    apiVersion: v1
+    kind: Pod
+    metadata:
+      name: web
+    spec:
+      containers:
+      - {name: web, image: nginx}
+  api:
+    - apiVersion: v1
+      kind: Namespace
+      metadata: {name: api}
+timeline:
+  - {at: 30s, apply: api}
+  - {at: 1m, scale: {name: web, replicas: 2}}
+expectations:
+  - name: pod runs
+    at: 1m
+    pods: {phase: Running, count: 1}
+  - name: deployment
+    deployment: {name: web, available: \">= 2\"}
+";
+
+    #[test]
+    fn workloads_apply_in_groups_and_unapplied_groups_start_at_zero() {
+        let scenario = parse_text(WITH_WORKLOADS).unwrap();
+        assert_eq!(scenario.workloads.len(), 2);
+        assert_eq!(scenario.timeline.len(), 3);
+        assert_eq!(scenario.timeline[0].at, SimTime::ZERO);
+        assert_eq!(
+            scenario.timeline[0].step.describe(),
+            "kubectl apply: pod/default/web"
+        );
+        assert_eq!(
+            scenario.timeline[1].step.describe(),
+            "kubectl apply: namespace/api"
+        );
+        assert_eq!(
+            scenario.timeline[2].step.describe(),
+            "kubectl scale deployment web -n default --replicas=2"
+        );
+        assert_eq!(
+            scenario.expectations[0].at,
+            Some(SimTime::ZERO + SimDuration::from_secs(60))
+        );
+        assert_eq!(scenario.expectations[1].at, None);
+    }
+
+    #[test]
+    fn manifest_errors_inside_a_string_point_into_the_scenario_file() {
+        let text =
+            WITH_WORKLOADS.replace("image: nginx}", "image: nginx, imagePullPolicy: Sometimes}");
+        assert_eq!(
+            error_of(&text),
+            "scenario.yaml:14:52: workloads.web[0].spec.containers[0].imagePullPolicy: unsupported value \"Sometimes\": supported values: \"Always\", \"IfNotPresent\", \"Never\""
+        );
+    }
+
+    #[test]
+    fn unsupported_kind_in_a_list_is_located() {
+        let text = WITH_WORKLOADS.replace("kind: Namespace", "kind: StatefulSet");
+        let error = error_of(&text);
+        assert!(
+            error.starts_with("scenario.yaml:17:13: workloads.api[0].kind: unsupported kind StatefulSet in scenario.yaml:17"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn apply_of_an_unknown_group_is_located() {
+        let text = WITH_WORKLOADS.replace("apply: api}", "apply: nope}");
+        assert!(
+            error_of(&text)
+                .contains("timeline[0].apply: no workload group named \"nope\" (groups: web, api)")
+        );
+    }
+
+    #[test]
+    fn included_files_are_read_and_remembered() {
+        let text = format!("{MINIMAL}workloads:\n  web: {{path: web.yaml}}\n");
+        let files = BTreeMap::from([(
+            "web.yaml".to_string(),
+            "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  ports: [{port: 80}]\n"
+                .to_string(),
+        )]);
+        let scenario = parse("scenario.yaml", &text, &Includes::Embedded(files.clone())).unwrap();
+        assert_eq!(scenario.source.files, files);
+        let missing = parse("scenario.yaml", &text, &Includes::Unavailable).unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .starts_with("scenario.yaml:7:15: workloads.web.path: cannot read web.yaml"),
+            "{missing}"
+        );
+        let bad = BTreeMap::from([(
+            "web.yaml".to_string(),
+            "kind: Job\napiVersion: batch/v1\n".to_string(),
+        )]);
+        let error = parse("scenario.yaml", &text, &Includes::Embedded(bad))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("web.yaml:1:7: workloads.web[0].kind: unsupported kind Job"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn yaml_syntax_error_is_located() {
+        let error = error_of("name: t\nduration: [2m\ncluster: {}\n");
+        assert!(error.starts_with("scenario.yaml:3:"), "{error}");
+        assert!(error.contains("YAML syntax error"), "{error}");
+    }
+
+    #[test]
+    fn expectation_counts_and_phases_are_checked() {
+        let text = WITH_WORKLOADS.replace("phase: Running", "phase: Runing");
+        assert!(
+            error_of(&text).contains("expectations[0].pods.phase: unsupported value \"Runing\"")
+        );
+        let text = WITH_WORKLOADS.replace("\">= 2\"", "lots");
+        assert!(
+            error_of(&text)
+                .contains("expectations[1].deployment.available: invalid count \"lots\"")
+        );
+    }
+}

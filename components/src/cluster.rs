@@ -124,15 +124,12 @@ impl Cluster {
         // apiserver,
         // )),
         // );
-        // WIRE(node stack): replace the next line with the commented construction below
-        // once `Registry` exists.
-        let registry = ActorId(u32::MAX);
-        // let registry_host = sim.add_host(HOST_REGISTRY);
-        // let registry = sim.add_actor(
-        // registry_host,
-        // "registry",
-        // Box::new(crate::registry::Registry::new(config.registry.clone())),
-        // );
+        let registry_host = sim.add_host(HOST_REGISTRY);
+        let registry = sim.add_actor(
+            registry_host,
+            "registry",
+            Box::new(crate::registry::Registry::new(config.registry.clone())),
+        );
         let client = sim.add_host(HOST_CLIENT);
         let kubectl = sim.add_actor(client, "kubectl", Box::new(Kubectl::new(apiserver)));
 
@@ -261,48 +258,44 @@ fn add_node(
     let name = setup.name.clone();
     let host = sim.add_host(name.to_string());
     // --- the node stack (kernel, runtime, kubelet, kube-proxy) is wired here ---
-    // WIRE(node stack): replace the next lines with the commented construction below once
-    // the node actors exist.
-    let _ = (config, setup, apiserver, registry, sim.actor_count());
-    let (kernel, runtime, kubelet, proxy) = (ActorId(u32::MAX), ActorId(u32::MAX), ActorId(u32::MAX), ActorId(u32::MAX));
-    // let kernel = sim.add_actor(
-    // host,
-    // format!("kernel/{name}"),
-    // Box::new(crate::kernel::Kernel::new(
-    // config.kernel.clone(),
-    // name.clone(),
-    // setup.capacity,
-    // )),
-    // );
-    // let runtime = sim.add_actor(
-    // host,
-    // format!("{}/{name}", config.runtime.name),
-    // Box::new(crate::runtime::ContainerRuntime::new(
-    // config.runtime.clone(),
-    // name.clone(),
-    // kernel,
-    // registry,
-    // )),
-    // );
-    // let kubelet = sim.add_actor(
-    // host,
-    // format!("kubelet/{name}"),
-    // Box::new(crate::kubelet::Kubelet::new(
-    // config.kubelet.clone(),
-    // setup,
-    // apiserver,
-    // runtime,
-    // )),
-    // );
-    // let proxy = sim.add_actor(
-    // host,
-    // format!("kube-proxy/{name}"),
-    // Box::new(crate::proxy::KubeProxy::new(
-    // config.proxy.clone(),
-    // name.clone(),
-    // apiserver,
-    // )),
-    // );
+    let kernel = sim.add_actor(
+        host,
+        format!("kernel/{name}"),
+        Box::new(crate::kernel::Kernel::new(
+            config.kernel.clone(),
+            name.clone(),
+            setup.capacity,
+        )),
+    );
+    let runtime = sim.add_actor(
+        host,
+        format!("{}/{name}", config.runtime.name),
+        Box::new(crate::runtime::ContainerRuntime::new(
+            config.runtime.clone(),
+            name.clone(),
+            kernel,
+            registry,
+        )),
+    );
+    let kubelet = sim.add_actor(
+        host,
+        format!("kubelet/{name}"),
+        Box::new(crate::kubelet::Kubelet::new(
+            config.kubelet.clone(),
+            setup,
+            apiserver,
+            runtime,
+        )),
+    );
+    let proxy = sim.add_actor(
+        host,
+        format!("kube-proxy/{name}"),
+        Box::new(crate::proxy::KubeProxy::new(
+            config.proxy.clone(),
+            name.clone(),
+            apiserver,
+        )),
+    );
     NodeHandle {
         name,
         host,

@@ -1,9 +1,30 @@
 //! The node's kernel: cgroups and namespaces for sandboxes and containers, processes that
-//! start and exit, and per-node CPU and memory accounting.
+//! start and exit, signals, and per-node CPU and memory accounting.
+//!
+//! The container runtime is the kernel's only client. A sandbox is a pod's network
+//! namespace and its pod-level cgroup; a process is a container's main process, placed in
+//! its sandbox's cgroup, with the image's [`ProcessBehaviour`]. The kernel tells the
+//! runtime when a process has been spawned, when it has reached the end of its startup
+//! (the container is ready: this stands in for readiness probes until probes exist) and
+//! when it exits, with the exit code and cause:
+//! - its own exit after `behaviour.exit.after`, with the behaviour's code;
+//! - SIGTERM: the process exits `sigterm_exit_after` later with 143 (128 + 15);
+//! - SIGKILL: at once, with 137 (128 + 9);
+//! - the OOM killer, 137: a process whose working set exceeds its container's memory
+//!   limit is killed when it reaches it (at the end of its startup); when the node's
+//!   memory is overcommitted, the process using the most memory is killed.
+//!
+//! CPU is accounted (each process uses its behaviour's millicores, capped at its limit)
+//! but not yet enforced: CFS throttling is a later issue.
 
-use sim_core::{SimDuration, TraceHasher};
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::msg::Fingerprint;
+use sim_core::{Actor, ActorId, Context, Event, SimDuration, SimTime, TraceHasher};
+
+use crate::api::quantity::format_bytes;
+use crate::api::{ResourceList, Str};
+use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
+use crate::timers::Deadlines;
 
 /// How a container's main process behaves, from the scenario (per image).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,6 +35,10 @@ pub struct ProcessBehaviour {
     pub cpu_millicores: u64,
     /// Exit after this long running, with this code; `None` runs until killed.
     pub exit: Option<ProcessExit>,
+    /// How long the process takes to exit after SIGTERM; `None` uses the kernel's
+    /// `default_sigterm_exit_after`. A value longer than the pod's grace period models a
+    /// process that ignores SIGTERM: SIGKILL ends it.
+    pub sigterm_exit_after: Option<SimDuration>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +54,7 @@ impl Default for ProcessBehaviour {
             memory_bytes: 32 << 20,
             cpu_millicores: 10,
             exit: None,
+            sigterm_exit_after: None,
         }
     }
 }
@@ -37,43 +63,627 @@ impl Default for ProcessBehaviour {
 pub struct KernelConfig {
     /// clone + exec of a container process (an assumption).
     pub process_spawn_latency: SimDuration,
+    /// Creating a network namespace, its veth pair and a pod cgroup (an assumption).
+    pub sandbox_setup_latency: SimDuration,
+    /// How long a process whose behaviour does not say takes to exit on SIGTERM (an
+    /// assumption: a well-behaved server closes its listeners and exits quickly).
+    pub default_sigterm_exit_after: SimDuration,
 }
 
 impl Default for KernelConfig {
     fn default() -> Self {
         KernelConfig {
             process_spawn_latency: SimDuration::from_millis(5),
+            sandbox_setup_latency: SimDuration::from_millis(10),
+            default_sigterm_exit_after: SimDuration::from_millis(100),
         }
     }
 }
 
+/// Exit code of a process killed by a signal: 128 + the signal number.
+pub const EXIT_CODE_SIGKILL: i32 = 128 + 9;
+pub const EXIT_CODE_SIGTERM: i32 = 128 + 15;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Signal {
+    Term,
+    Kill,
+}
+
+impl Signal {
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Term => "SIGTERM",
+            Signal::Kill => "SIGKILL",
+        }
+    }
+}
+
+/// Resource limits of a container's cgroup.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CgroupLimits {
+    pub memory_bytes_limit: Option<u64>,
+    pub cpu_millicores_limit: Option<u64>,
+}
+
+/// A call from the container runtime.
 #[derive(Clone, Debug)]
-pub struct KernelCall {
-    pub id: u64,
+pub enum KernelCall {
+    /// Network namespace and pod cgroup for a sandbox. Answered by `SandboxCreated`.
+    CreateSandbox {
+        sandbox_id: u64,
+    },
+    /// Kills what still runs in the sandbox (SIGKILL) and removes its namespace and
+    /// cgroup. Answered by `SandboxRemoved`, after the `Exited` of each process.
+    RemoveSandbox {
+        sandbox_id: u64,
+    },
+    /// clone + exec of a container's main process in the sandbox's cgroup.
+    Spawn {
+        process_id: u64,
+        sandbox_id: u64,
+        behaviour: ProcessBehaviour,
+        limits: CgroupLimits,
+    },
+    Signal {
+        process_id: u64,
+        signal: Signal,
+    },
+}
+
+/// Why a process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitCause {
+    /// It exited on its own (or on SIGTERM, with 143).
+    Exited,
+    /// SIGKILL.
+    Killed,
+    /// The OOM killer (a SIGKILL, reported as such by the runtime).
+    OomKilled,
+}
+
+/// What the kernel tells the container runtime.
+#[derive(Clone, Debug)]
+pub enum KernelEvent {
+    SandboxCreated {
+        sandbox_id: u64,
+    },
+    SandboxRemoved {
+        sandbox_id: u64,
+    },
+    /// The process exists and runs (after `process_spawn_latency`).
+    Started {
+        process_id: u64,
+    },
+    /// The process reached the end of its startup.
+    Ready {
+        process_id: u64,
+    },
+    Exited {
+        process_id: u64,
+        exit_code: i32,
+        cause: ExitCause,
+    },
 }
 
 #[derive(Clone, Debug)]
-pub struct KernelEvent {
-    pub id: u64,
+pub enum Tick {
+    /// The deadline timer (see `timers::Deadlines`).
+    Deadline { generation: u64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ProcessState {
+    /// clone + exec under way.
+    Spawning,
+    /// Running, not yet through its startup.
+    Starting,
+    /// Through its startup: serving.
+    Serving,
 }
 
 #[derive(Clone, Debug)]
-pub enum Tick {}
+struct Process {
+    sandbox_id: u64,
+    behaviour: ProcessBehaviour,
+    limits: CgroupLimits,
+    state: ProcessState,
+    /// SIGTERM has been delivered.
+    terminating: bool,
+    memory_bytes_charged: u64,
+    cpu_millicores_charged: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Due {
+    SandboxCreated(u64),
+    Spawned(u64),
+    StartupDone(u64),
+    Exit(u64),
+    SigtermExit(u64),
+}
+
+/// Memory a process occupies once running: its working set, capped by its cgroup limit
+/// (above the limit it is OOM-killed when it gets there).
+fn memory_bytes_charged(behaviour: &ProcessBehaviour, limits: CgroupLimits) -> u64 {
+    limits
+        .memory_bytes_limit
+        .map_or(behaviour.memory_bytes, |limit| {
+            behaviour.memory_bytes.min(limit)
+        })
+}
+
+/// CPU a process uses: its behaviour's demand, capped by its CFS quota.
+fn cpu_millicores_charged(behaviour: &ProcessBehaviour, limits: CgroupLimits) -> u64 {
+    limits
+        .cpu_millicores_limit
+        .map_or(behaviour.cpu_millicores, |limit| {
+            behaviour.cpu_millicores.min(limit)
+        })
+}
+
+/// Whether the process outgrows its cgroup's memory limit.
+fn exceeds_memory_limit(behaviour: &ProcessBehaviour, limits: CgroupLimits) -> bool {
+    limits
+        .memory_bytes_limit
+        .is_some_and(|limit| behaviour.memory_bytes > limit)
+}
+
+/// The node OOM killer's victim: the process using the most memory (the kernel's badness
+/// score without `oom_score_adj`), the newest one on ties.
+fn oom_victim<'a>(processes: impl Iterator<Item = (u64, u64)> + 'a) -> Option<u64> {
+    processes
+        .max_by_key(|&(process_id, memory_bytes)| (memory_bytes, process_id))
+        .map(|(process_id, _)| process_id)
+}
+
+/// `now + after`, or `None` when that lies beyond the end of simulated time (a process
+/// that, in effect, never gets there).
+fn checked_deadline(now: SimTime, after: SimDuration) -> Option<SimTime> {
+    now.as_nanos()
+        .checked_add(after.as_nanos())
+        .map(SimTime::from_nanos)
+}
+
+pub struct Kernel {
+    config: KernelConfig,
+    node_name: Str,
+    capacity: ResourceList,
+    /// The container runtime, learned from its first call.
+    runtime: Option<ActorId>,
+    sandboxes: BTreeMap<u64, BTreeSet<u64>>,
+    processes: BTreeMap<u64, Process>,
+    memory_bytes_used: u64,
+    cpu_millicores_used: u64,
+    deadlines: Deadlines<Due>,
+}
+
+impl Kernel {
+    pub fn new(config: KernelConfig, node_name: Str, capacity: ResourceList) -> Kernel {
+        Kernel {
+            config,
+            node_name,
+            capacity,
+            runtime: None,
+            sandboxes: BTreeMap::new(),
+            processes: BTreeMap::new(),
+            memory_bytes_used: 0,
+            cpu_millicores_used: 0,
+            deadlines: Deadlines::new(),
+        }
+    }
+
+    /// Memory held by running processes.
+    pub fn memory_bytes_used(&self) -> u64 {
+        self.memory_bytes_used
+    }
+
+    /// CPU demanded by running processes (may exceed capacity: throttling is not modelled).
+    pub fn cpu_millicores_used(&self) -> u64 {
+        self.cpu_millicores_used
+    }
+
+    /// Processes that exist (spawning or running).
+    pub fn process_count(&self) -> usize {
+        self.processes.len()
+    }
+
+    pub fn sandbox_count(&self) -> usize {
+        self.sandboxes.len()
+    }
+
+    fn at(&mut self, after: SimDuration, due: Due, cx: &mut Context<'_, Msg>) {
+        let Some(at) = checked_deadline(cx.now(), after) else {
+            return;
+        };
+        if let Some(rearm) = self.deadlines.schedule(cx.now(), at, due) {
+            cx.timer(
+                rearm.after,
+                Msg::Tick(AnyTick::Kernel(Tick::Deadline {
+                    generation: rearm.generation,
+                })),
+            );
+        }
+    }
+
+    fn tell(&self, event: KernelEvent, cx: &mut Context<'_, Msg>) {
+        let runtime = self
+            .runtime
+            .expect("the kernel answers only after a runtime call");
+        cx.send(runtime, Msg::KernelEvent(Box::new(event)));
+    }
+
+    fn on_call(&mut self, from: ActorId, call: KernelCall, cx: &mut Context<'_, Msg>) {
+        assert!(
+            self.runtime.is_none_or(|runtime| runtime == from),
+            "kernel/{} has one container runtime",
+            self.node_name
+        );
+        self.runtime = Some(from);
+        match call {
+            KernelCall::CreateSandbox { sandbox_id } => {
+                assert!(
+                    !self.sandboxes.contains_key(&sandbox_id),
+                    "sandbox {sandbox_id} created twice"
+                );
+                self.sandboxes.insert(sandbox_id, BTreeSet::new());
+                self.at(
+                    self.config.sandbox_setup_latency,
+                    Due::SandboxCreated(sandbox_id),
+                    cx,
+                );
+            }
+            KernelCall::RemoveSandbox { sandbox_id } => {
+                let members = self.sandboxes.remove(&sandbox_id).unwrap_or_default();
+                for process_id in members {
+                    self.exit(process_id, EXIT_CODE_SIGKILL, ExitCause::Killed, cx);
+                }
+                self.tell(KernelEvent::SandboxRemoved { sandbox_id }, cx);
+            }
+            KernelCall::Spawn {
+                process_id,
+                sandbox_id,
+                behaviour,
+                limits,
+            } => {
+                let Some(members) = self.sandboxes.get_mut(&sandbox_id) else {
+                    // The sandbox is gone: the process dies before it starts.
+                    self.tell(
+                        KernelEvent::Exited {
+                            process_id,
+                            exit_code: EXIT_CODE_SIGKILL,
+                            cause: ExitCause::Killed,
+                        },
+                        cx,
+                    );
+                    return;
+                };
+                members.insert(process_id);
+                let previous = self.processes.insert(
+                    process_id,
+                    Process {
+                        sandbox_id,
+                        behaviour,
+                        limits,
+                        state: ProcessState::Spawning,
+                        terminating: false,
+                        memory_bytes_charged: 0,
+                        cpu_millicores_charged: 0,
+                    },
+                );
+                assert!(previous.is_none(), "process {process_id} spawned twice");
+                self.at(
+                    self.config.process_spawn_latency,
+                    Due::Spawned(process_id),
+                    cx,
+                );
+            }
+            KernelCall::Signal { process_id, signal } => {
+                self.signal(process_id, signal, cx);
+            }
+        }
+    }
+
+    fn signal(&mut self, process_id: u64, signal: Signal, cx: &mut Context<'_, Msg>) {
+        let Some(process) = self.processes.get_mut(&process_id) else {
+            return;
+        };
+        match signal {
+            Signal::Kill => self.exit(process_id, EXIT_CODE_SIGKILL, ExitCause::Killed, cx),
+            Signal::Term if process.terminating => {}
+            Signal::Term => {
+                process.terminating = true;
+                let after = process
+                    .behaviour
+                    .sigterm_exit_after
+                    .unwrap_or(self.config.default_sigterm_exit_after);
+                self.at(after, Due::SigtermExit(process_id), cx);
+            }
+        }
+    }
+
+    fn on_due(&mut self, due: Due, cx: &mut Context<'_, Msg>) {
+        match due {
+            Due::SandboxCreated(sandbox_id) => {
+                if self.sandboxes.contains_key(&sandbox_id) {
+                    self.tell(KernelEvent::SandboxCreated { sandbox_id }, cx);
+                }
+            }
+            Due::Spawned(process_id) => {
+                let Some(process) = self.processes.get_mut(&process_id) else {
+                    return;
+                };
+                assert_eq!(process.state, ProcessState::Spawning);
+                process.state = ProcessState::Starting;
+                process.memory_bytes_charged =
+                    memory_bytes_charged(&process.behaviour, process.limits);
+                process.cpu_millicores_charged =
+                    cpu_millicores_charged(&process.behaviour, process.limits);
+                self.memory_bytes_used += process.memory_bytes_charged;
+                self.cpu_millicores_used += process.cpu_millicores_charged;
+                let startup = process.behaviour.startup;
+                let exit = process.behaviour.exit;
+                self.tell(KernelEvent::Started { process_id }, cx);
+                self.at(startup, Due::StartupDone(process_id), cx);
+                if let Some(exit) = exit {
+                    self.at(exit.after, Due::Exit(process_id), cx);
+                }
+                self.check_node_memory(cx);
+            }
+            Due::StartupDone(process_id) => {
+                let Some(process) = self.processes.get_mut(&process_id) else {
+                    return;
+                };
+                if exceeds_memory_limit(&process.behaviour, process.limits) {
+                    let limit = process.limits.memory_bytes_limit.unwrap_or(0);
+                    let node = self.node_name.clone();
+                    cx.record("step", || {
+                        format!(
+                            "kernel {node}: OOM-killed process {process_id}: its working set outgrew the container's memory limit {}",
+                            format_bytes(limit)
+                        )
+                    });
+                    self.exit(process_id, EXIT_CODE_SIGKILL, ExitCause::OomKilled, cx);
+                    return;
+                }
+                process.state = ProcessState::Serving;
+                self.tell(KernelEvent::Ready { process_id }, cx);
+            }
+            Due::Exit(process_id) => {
+                if let Some(process) = self.processes.get(&process_id) {
+                    let code = process.behaviour.exit.map_or(0, |exit| exit.exit_code);
+                    self.exit(process_id, code, ExitCause::Exited, cx);
+                }
+            }
+            Due::SigtermExit(process_id) => {
+                if self.processes.contains_key(&process_id) {
+                    self.exit(process_id, EXIT_CODE_SIGTERM, ExitCause::Exited, cx);
+                }
+            }
+        }
+    }
+
+    /// The node OOM killer: while running processes hold more memory than the node has,
+    /// kill the largest.
+    fn check_node_memory(&mut self, cx: &mut Context<'_, Msg>) {
+        let Some(capacity) = self.capacity.memory_bytes else {
+            return;
+        };
+        while self.memory_bytes_used > capacity {
+            let victim = oom_victim(
+                self.processes
+                    .iter()
+                    .map(|(&id, p)| (id, p.memory_bytes_charged)),
+            )
+            .expect("memory is used, so some process holds it");
+            let (used, node) = (self.memory_bytes_used, self.node_name.clone());
+            cx.record("step", || {
+                format!(
+                    "kernel {node}: out of memory ({} used of {}): OOM-killed process {victim}",
+                    format_bytes(used),
+                    format_bytes(capacity)
+                )
+            });
+            self.exit(victim, EXIT_CODE_SIGKILL, ExitCause::OomKilled, cx);
+        }
+    }
+
+    fn exit(
+        &mut self,
+        process_id: u64,
+        exit_code: i32,
+        cause: ExitCause,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        let process = self
+            .processes
+            .remove(&process_id)
+            .expect("exit of a process that exists");
+        self.memory_bytes_used -= process.memory_bytes_charged;
+        self.cpu_millicores_used -= process.cpu_millicores_charged;
+        if let Some(members) = self.sandboxes.get_mut(&process.sandbox_id) {
+            members.remove(&process_id);
+        }
+        cx.record("detail", || {
+            format!("process {process_id} exited with code {exit_code} ({cause:?})")
+        });
+        self.tell(
+            KernelEvent::Exited {
+                process_id,
+                exit_code,
+                cause,
+            },
+            cx,
+        );
+    }
+}
+
+impl Actor<Msg> for Kernel {
+    fn on_event(&mut self, event: Event<Msg>, cx: &mut Context<'_, Msg>) {
+        match event {
+            Event::Start => {
+                assert!(self.processes.is_empty(), "a booting kernel runs nothing");
+            }
+            Event::Message {
+                from,
+                msg: Msg::Kernel(call),
+            } => self.on_call(from, *call, cx),
+            Event::Timer(Msg::Tick(AnyTick::Kernel(Tick::Deadline { generation }))) => {
+                for due in self.deadlines.fire(generation, cx.now()) {
+                    self.on_due(due, cx);
+                }
+                if let Some(rearm) = self.deadlines.rearm(cx.now()) {
+                    cx.timer(
+                        rearm.after,
+                        Msg::Tick(AnyTick::Kernel(Tick::Deadline {
+                            generation: rearm.generation,
+                        })),
+                    );
+                }
+            }
+            Event::Message { msg, .. } | Event::Timer(msg) => {
+                panic!(
+                    "kernel/{} got an unexpected message: {msg:?}",
+                    self.node_name
+                )
+            }
+        }
+    }
+
+    fn on_crash(&mut self) {
+        // Every process, namespace and cgroup is gone with the machine.
+        self.sandboxes.clear();
+        self.processes.clear();
+        self.memory_bytes_used = 0;
+        self.cpu_millicores_used = 0;
+        self.deadlines.clear();
+    }
+}
 
 impl Fingerprint for KernelCall {
     fn fingerprint(&self, hasher: &mut TraceHasher) {
-        hasher.write_u64(self.id);
+        match self {
+            KernelCall::CreateSandbox { sandbox_id } => {
+                hasher.write_u64(1);
+                hasher.write_u64(*sandbox_id);
+            }
+            KernelCall::RemoveSandbox { sandbox_id } => {
+                hasher.write_u64(2);
+                hasher.write_u64(*sandbox_id);
+            }
+            KernelCall::Spawn {
+                process_id,
+                sandbox_id,
+                ..
+            } => {
+                hasher.write_u64(3);
+                hasher.write_u64(*process_id);
+                hasher.write_u64(*sandbox_id);
+            }
+            KernelCall::Signal { process_id, signal } => {
+                hasher.write_u64(4);
+                hasher.write_u64(*process_id);
+                hasher.write_u64(*signal as u64);
+            }
+        }
     }
 }
 
 impl Fingerprint for KernelEvent {
     fn fingerprint(&self, hasher: &mut TraceHasher) {
-        hasher.write_u64(self.id);
+        match self {
+            KernelEvent::SandboxCreated { sandbox_id } => {
+                hasher.write_u64(1);
+                hasher.write_u64(*sandbox_id);
+            }
+            KernelEvent::SandboxRemoved { sandbox_id } => {
+                hasher.write_u64(2);
+                hasher.write_u64(*sandbox_id);
+            }
+            KernelEvent::Started { process_id } => {
+                hasher.write_u64(3);
+                hasher.write_u64(*process_id);
+            }
+            KernelEvent::Ready { process_id } => {
+                hasher.write_u64(4);
+                hasher.write_u64(*process_id);
+            }
+            KernelEvent::Exited {
+                process_id,
+                exit_code,
+                cause,
+            } => {
+                hasher.write_u64(5);
+                hasher.write_u64(*process_id);
+                hasher.write_u64(*exit_code as u64);
+                hasher.write_u64(*cause as u64);
+            }
+        }
     }
 }
 
 impl Fingerprint for Tick {
-    fn fingerprint(&self, _hasher: &mut TraceHasher) {
-        match *self {}
+    fn fingerprint(&self, hasher: &mut TraceHasher) {
+        match self {
+            Tick::Deadline { generation } => hasher.write_u64(*generation),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn behaviour(memory_bytes: u64, cpu_millicores: u64) -> ProcessBehaviour {
+        ProcessBehaviour {
+            memory_bytes,
+            cpu_millicores,
+            ..ProcessBehaviour::default()
+        }
+    }
+
+    #[test]
+    fn limits_cap_what_a_process_is_charged() {
+        let b = behaviour(100 << 20, 500);
+        let none = CgroupLimits::default();
+        assert_eq!(memory_bytes_charged(&b, none), 100 << 20);
+        assert_eq!(cpu_millicores_charged(&b, none), 500);
+        let tight = CgroupLimits {
+            memory_bytes_limit: Some(64 << 20),
+            cpu_millicores_limit: Some(250),
+        };
+        assert_eq!(memory_bytes_charged(&b, tight), 64 << 20);
+        assert_eq!(cpu_millicores_charged(&b, tight), 250);
+        assert!(exceeds_memory_limit(&b, tight));
+        assert!(!exceeds_memory_limit(&b, none));
+        // Exactly at the limit is not over it.
+        let exact = CgroupLimits {
+            memory_bytes_limit: Some(100 << 20),
+            cpu_millicores_limit: None,
+        };
+        assert!(!exceeds_memory_limit(&b, exact));
+    }
+
+    #[test]
+    fn the_oom_killer_picks_the_largest_then_the_newest() {
+        assert_eq!(oom_victim([(1, 10), (2, 30), (3, 20)].into_iter()), Some(2));
+        assert_eq!(oom_victim([(1, 30), (2, 30)].into_iter()), Some(2));
+        assert_eq!(oom_victim(std::iter::empty()), None);
+    }
+
+    #[test]
+    fn signal_exit_codes_are_128_plus_the_signal() {
+        assert_eq!(EXIT_CODE_SIGKILL, 137);
+        assert_eq!(EXIT_CODE_SIGTERM, 143);
+    }
+
+    #[test]
+    fn deadlines_past_the_end_of_time_are_never() {
+        let now = SimTime::from_nanos(10);
+        assert_eq!(
+            checked_deadline(now, SimDuration::from_nanos(5)),
+            Some(SimTime::from_nanos(15))
+        );
+        assert_eq!(checked_deadline(now, SimDuration::MAX), None);
     }
 }

@@ -20,6 +20,7 @@
 //! - [`proxy`]: kube-proxy programming per-node rules from Services and EndpointSlices.
 //! - [`kubectl`]: carries out a scenario's user actions.
 //! - [`cluster`]: assembles all of the above into a simulation.
+//! - [`timers`]: `Deadlines`, one rearmable timer for many deadlines.
 
 pub mod api;
 pub mod apiserver;
@@ -35,5 +36,6 @@ pub mod proxy;
 pub mod registry;
 pub mod runtime;
 pub mod scheduler;
+pub mod timers;
 
 pub use msg::{Msg, Tick};

@@ -1,63 +1,950 @@
 //! The container runtime (containerd or CRI-O): serves CRI calls from the kubelet, pulls
 //! images from the registry into the node's image cache, and asks the kernel for the
 //! sandbox and container processes.
+//!
+//! - Sandbox: a network namespace and pod cgroup from the kernel, and an IP from the
+//!   node's pod CIDR ([`ipam`]). `StopPodSandbox` kills what still runs in it and frees
+//!   the IP.
+//! - Image: pulled from the registry, one pull at a time by default (`serializeImagePulls`);
+//!   concurrent requests for the same image share one pull. The store is on disk: it
+//!   survives a crash of the node, as do the sizes and behaviours the registry reported.
+//! - Container: a kernel process with its image's behaviour. `StopContainer` sends
+//!   SIGTERM and, if the process is still there when the timeout runs out, SIGKILL.
+//!   Readiness and exits are pushed to the kubelet as container events.
+//!
+//! A crash of the node loses every process, sandbox and container record, but not the
+//! pulled images.
 
-use sim_core::{SimDuration, TraceHasher};
+pub mod cri;
+pub mod ipam;
 
-use crate::msg::Fingerprint;
+use std::collections::{BTreeMap, VecDeque};
+
+use sim_core::{Actor, ActorId, Context, Event, SimDuration, TraceHasher};
+
+use crate::api::quantity::format_bytes;
+use crate::api::{Str, s};
+use crate::kernel::{ExitCause, KernelCall, KernelEvent, ProcessBehaviour, Signal};
+use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
+use crate::registry::RegistryMsg;
+use crate::timers::Deadlines;
+
+pub use cri::{
+    CallId, ContainerConfig, ContainerEvent, ContainerEventKind, ContainerExit, ContainerInfo,
+    ContainerState, CriCall, CriError, CriErrorCode, CriReply, CriRequest, CriResponse, ImageInfo,
+    PodSandboxConfig, SandboxInfo,
+};
+use ipam::{Ipam, Ipv4Cidr, format_ipv4};
 
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
     /// `containerd` or `cri-o`.
     pub name: String,
+    /// Reported by the CRI `Version` call (an assumption: a containerd 2.1 release).
+    pub version: String,
     /// CRI-side cost of creating a pod sandbox (an assumption).
     pub sandbox_create_latency: SimDuration,
     /// CRI-side cost of creating a container (an assumption).
     pub container_create_latency: SimDuration,
     /// kubelet `serializeImagePulls`, upstream default true.
     pub serialize_image_pulls: bool,
+    /// containerd's `image_pull_progress_timeout`, default 5 min: a pull that has not
+    /// finished by then fails (kubesim has no progress reports, so it bounds the whole
+    /// pull).
+    pub image_pull_progress_timeout: SimDuration,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             name: "containerd".to_string(),
+            version: "2.1.4".to_string(),
             sandbox_create_latency: SimDuration::from_millis(100),
             container_create_latency: SimDuration::from_millis(20),
             serialize_image_pulls: true,
+            image_pull_progress_timeout: SimDuration::from_mins(5),
         }
     }
 }
 
-/// A CRI call from the kubelet.
 #[derive(Clone, Debug)]
-pub struct CriCall {
-    pub id: u64,
+pub enum Tick {
+    /// The deadline timer (see `timers::Deadlines`).
+    Deadline { generation: u64 },
 }
 
-/// The runtime's answer to a CRI call, or an event it reports.
+/// An image in the store, with what the registry said about it.
 #[derive(Clone, Debug)]
-pub struct CriReply {
-    pub id: u64,
+struct StoredImage {
+    size_bytes: u64,
+    behaviour: ProcessBehaviour,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum SandboxStage {
+    /// Waiting for the kernel's namespace and cgroup; answers `call` then.
+    Creating {
+        call: CallId,
+    },
+    Ready,
+    /// Waiting for the kernel to tear it down; answers these calls then.
+    Stopping {
+        calls: Vec<CallId>,
+    },
+    NotReady,
 }
 
 #[derive(Clone, Debug)]
-pub enum Tick {}
+struct Sandbox {
+    config: PodSandboxConfig,
+    cidr: Ipv4Cidr,
+    ip: Option<u32>,
+    stage: SandboxStage,
+}
 
-impl Fingerprint for CriCall {
-    fn fingerprint(&self, hasher: &mut TraceHasher) {
-        hasher.write_u64(self.id);
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum ContainerStage {
+    Created,
+    /// The kernel is spawning the process; answers `call` when it runs.
+    Starting {
+        call: CallId,
+    },
+    Running {
+        started_at: sim_core::SimTime,
+        ready: bool,
+    },
+    Exited {
+        started_at: Option<sim_core::SimTime>,
+        exit: ContainerExit,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct Container {
+    sandbox_id: u64,
+    config: ContainerConfig,
+    behaviour: ProcessBehaviour,
+    stage: ContainerStage,
+    /// `StopContainer` calls waiting for the exit.
+    stop_calls: Vec<CallId>,
+}
+
+/// One image transfer from the registry.
+#[derive(Clone, Debug)]
+struct Pull {
+    image: Str,
+    /// `PullImage` calls waiting for it.
+    calls: Vec<CallId>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Due {
+    /// SIGKILL the container if it is still there (end of a `StopContainer` timeout).
+    Kill {
+        container_id: u64,
+    },
+    PullTimeout {
+        pull_id: u64,
+    },
+}
+
+/// `Completed`, `Error` or `OOMKilled`, as containerd and CRI-O report a container's end.
+pub fn exit_reason(exit_code: i32, cause: ExitCause) -> &'static str {
+    match cause {
+        ExitCause::OomKilled => "OOMKilled",
+        ExitCause::Exited | ExitCause::Killed if exit_code == 0 => "Completed",
+        ExitCause::Exited | ExitCause::Killed => "Error",
     }
 }
 
-impl Fingerprint for CriReply {
-    fn fingerprint(&self, hasher: &mut TraceHasher) {
-        hasher.write_u64(self.id);
+fn error(code: CriErrorCode, message: String) -> CriError {
+    CriError { code, message }
+}
+
+pub struct ContainerRuntime {
+    config: RuntimeConfig,
+    node_name: Str,
+    kernel: ActorId,
+    registry: ActorId,
+    /// The kubelet, learned from the first CRI call.
+    kubelet: Option<ActorId>,
+    // On disk: survives a crash.
+    images: BTreeMap<Str, StoredImage>,
+    /// Sandbox, container and pull ids are never reused (containerd's are random).
+    next_id: u64,
+    // In memory.
+    sandboxes: BTreeMap<u64, Sandbox>,
+    containers: BTreeMap<u64, Container>,
+    /// Transfers in progress, by pull id.
+    pulls_active: BTreeMap<u64, Pull>,
+    /// Pulls waiting for their turn (serialized pulls).
+    pulls_queued: VecDeque<Pull>,
+    ipam: Ipam,
+    deadlines: Deadlines<Due>,
+}
+
+impl ContainerRuntime {
+    pub fn new(
+        config: RuntimeConfig,
+        node_name: Str,
+        kernel: ActorId,
+        registry: ActorId,
+    ) -> ContainerRuntime {
+        ContainerRuntime {
+            config,
+            node_name,
+            kernel,
+            registry,
+            kubelet: None,
+            images: BTreeMap::new(),
+            next_id: 1,
+            sandboxes: BTreeMap::new(),
+            containers: BTreeMap::new(),
+            pulls_active: BTreeMap::new(),
+            pulls_queued: VecDeque::new(),
+            ipam: Ipam::default(),
+            deadlines: Deadlines::new(),
+        }
+    }
+
+    /// Images in the node's store, with their sizes.
+    pub fn images(&self) -> impl Iterator<Item = (&Str, u64)> {
+        self.images
+            .iter()
+            .map(|(name, image)| (name, image.size_bytes))
+    }
+
+    pub fn has_image(&self, image: &str) -> bool {
+        self.images.contains_key(image)
+    }
+
+    /// Containers whose process runs.
+    pub fn running_container_count(&self) -> usize {
+        self.containers
+            .values()
+            .filter(|c| matches!(c.stage, ContainerStage::Running { .. }))
+            .count()
+    }
+
+    /// Sandboxes whose network is up.
+    pub fn ready_sandbox_count(&self) -> usize {
+        self.sandboxes
+            .values()
+            .filter(|s| s.stage == SandboxStage::Ready)
+            .count()
+    }
+
+    fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn kubelet(&self) -> ActorId {
+        self.kubelet
+            .expect("the runtime answers only after a CRI call")
+    }
+
+    fn answer(&self, id: CallId, result: Result<CriResponse, CriError>, cx: &mut Context<'_, Msg>) {
+        self.answer_after(SimDuration::ZERO, id, result, cx);
+    }
+
+    fn answer_after(
+        &self,
+        delay: SimDuration,
+        id: CallId,
+        result: Result<CriResponse, CriError>,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        cx.send_after(
+            delay,
+            self.kubelet(),
+            Msg::CriReply(Box::new(CriReply::Response { id, result })),
+        );
+    }
+
+    fn push_event(&self, event: ContainerEvent, cx: &mut Context<'_, Msg>) {
+        cx.send(
+            self.kubelet(),
+            Msg::CriReply(Box::new(CriReply::Event(event))),
+        );
+    }
+
+    fn kernel_call(&self, call: KernelCall, cx: &mut Context<'_, Msg>) {
+        cx.send(self.kernel, Msg::Kernel(Box::new(call)));
+    }
+
+    fn at(&mut self, after: SimDuration, due: Due, cx: &mut Context<'_, Msg>) {
+        if let Some(rearm) = self.deadlines.schedule(cx.now(), cx.now() + after, due) {
+            cx.timer(
+                rearm.after,
+                Msg::Tick(AnyTick::Runtime(Tick::Deadline {
+                    generation: rearm.generation,
+                })),
+            );
+        }
+    }
+
+    fn on_call(&mut self, from: ActorId, call: CriCall, cx: &mut Context<'_, Msg>) {
+        assert!(
+            self.kubelet.is_none_or(|kubelet| kubelet == from),
+            "{}/{} serves one kubelet",
+            self.config.name,
+            self.node_name
+        );
+        self.kubelet = Some(from);
+        let id = call.id;
+        match call.request {
+            CriRequest::Version => self.answer(
+                id,
+                Ok(CriResponse::Version {
+                    runtime_name: s(&self.config.name),
+                    runtime_version: s(&self.config.version),
+                }),
+                cx,
+            ),
+            CriRequest::RunPodSandbox(config) => self.run_pod_sandbox(id, config, cx),
+            CriRequest::StopPodSandbox { sandbox_id } => self.stop_pod_sandbox(id, sandbox_id, cx),
+            CriRequest::RemovePodSandbox { sandbox_id } => {
+                self.remove_pod_sandbox(id, sandbox_id, cx)
+            }
+            CriRequest::ListPodSandbox => {
+                let list = self
+                    .sandboxes
+                    .iter()
+                    .map(|(&sandbox_id, sandbox)| SandboxInfo {
+                        sandbox_id,
+                        pod_uid: sandbox.config.pod_uid,
+                        namespace: sandbox.config.namespace.clone(),
+                        name: sandbox.config.name.clone(),
+                        attempt: sandbox.config.attempt,
+                        ready: sandbox.stage == SandboxStage::Ready,
+                        ip: sandbox.ip.map(|ip| s(&format_ipv4(ip))),
+                    })
+                    .collect();
+                self.answer(id, Ok(CriResponse::Sandboxes(list)), cx);
+            }
+            CriRequest::PullImage { image } => self.pull_image(id, image, cx),
+            CriRequest::ImageStatus { image } => {
+                let info = self.images.get(&image).map(|stored| ImageInfo {
+                    image: image.clone(),
+                    size_bytes: stored.size_bytes,
+                });
+                self.answer(id, Ok(CriResponse::ImageStatus(info)), cx);
+            }
+            CriRequest::ListImages => {
+                let list = self
+                    .images
+                    .iter()
+                    .map(|(image, stored)| ImageInfo {
+                        image: image.clone(),
+                        size_bytes: stored.size_bytes,
+                    })
+                    .collect();
+                self.answer(id, Ok(CriResponse::Images(list)), cx);
+            }
+            CriRequest::CreateContainer { sandbox_id, config } => {
+                self.create_container(id, sandbox_id, config, cx)
+            }
+            CriRequest::StartContainer { container_id } => {
+                self.start_container(id, container_id, cx)
+            }
+            CriRequest::StopContainer {
+                container_id,
+                timeout,
+            } => self.stop_container(id, container_id, timeout, cx),
+            CriRequest::RemoveContainer { container_id } => {
+                if let Some(container) = self.containers.remove(&container_id)
+                    && !matches!(
+                        container.stage,
+                        ContainerStage::Exited { .. } | ContainerStage::Created
+                    )
+                {
+                    // Forced removal of a live container.
+                    self.kernel_call(
+                        KernelCall::Signal {
+                            process_id: container_id,
+                            signal: Signal::Kill,
+                        },
+                        cx,
+                    );
+                }
+                self.answer(id, Ok(CriResponse::Done), cx);
+            }
+            CriRequest::ListContainers => {
+                let list = self
+                    .containers
+                    .iter()
+                    .map(|(&container_id, c)| ContainerInfo {
+                        container_id,
+                        sandbox_id: c.sandbox_id,
+                        pod_uid: self
+                            .sandboxes
+                            .get(&c.sandbox_id)
+                            .map_or(0, |s| s.config.pod_uid),
+                        name: c.config.name.clone(),
+                        image: c.config.image.clone(),
+                        attempt: c.config.attempt,
+                        state: match &c.stage {
+                            ContainerStage::Created | ContainerStage::Starting { .. } => {
+                                ContainerState::Created
+                            }
+                            ContainerStage::Running { started_at, ready } => {
+                                ContainerState::Running {
+                                    started_at: *started_at,
+                                    ready: *ready,
+                                }
+                            }
+                            ContainerStage::Exited { started_at, exit } => ContainerState::Exited {
+                                started_at: *started_at,
+                                exit: exit.clone(),
+                            },
+                        },
+                    })
+                    .collect();
+                self.answer(id, Ok(CriResponse::Containers(list)), cx);
+            }
+        }
+    }
+
+    fn run_pod_sandbox(&mut self, id: CallId, config: PodSandboxConfig, cx: &mut Context<'_, Msg>) {
+        let Some(cidr) = Ipv4Cidr::parse(&config.pod_cidr) else {
+            let message = format!("invalid pod CIDR {:?}", config.pod_cidr);
+            self.answer(
+                id,
+                Err(error(CriErrorCode::FailedPrecondition, message)),
+                cx,
+            );
+            return;
+        };
+        let Some(ip) = self.ipam.allocate(cidr) else {
+            let message = format!(
+                "failed to allocate for range {}: no IP addresses available",
+                config.pod_cidr
+            );
+            self.answer(id, Err(error(CriErrorCode::ResourceExhausted, message)), cx);
+            return;
+        };
+        let sandbox_id = self.next_id();
+        let (namespace, name) = (config.namespace.clone(), config.name.clone());
+        cx.record("detail", || {
+            format!(
+                "RunPodSandbox {namespace}/{name}: sandbox {sandbox_id}, IP {}",
+                format_ipv4(ip)
+            )
+        });
+        self.sandboxes.insert(
+            sandbox_id,
+            Sandbox {
+                config,
+                cidr,
+                ip: Some(ip),
+                stage: SandboxStage::Creating { call: id },
+            },
+        );
+        self.kernel_call(KernelCall::CreateSandbox { sandbox_id }, cx);
+    }
+
+    fn stop_pod_sandbox(&mut self, id: CallId, sandbox_id: u64, cx: &mut Context<'_, Msg>) {
+        let Some(sandbox) = self.sandboxes.get_mut(&sandbox_id) else {
+            // Stopping a sandbox that is gone succeeds (CRI: idempotent).
+            self.answer(id, Ok(CriResponse::Done), cx);
+            return;
+        };
+        match &mut sandbox.stage {
+            SandboxStage::NotReady => self.answer(id, Ok(CriResponse::Done), cx),
+            SandboxStage::Stopping { calls } => calls.push(id),
+            SandboxStage::Creating { call } => {
+                let creating = *call;
+                sandbox.stage = SandboxStage::Stopping { calls: vec![id] };
+                let message = format!("sandbox {sandbox_id} was stopped while being created");
+                self.answer(creating, Err(error(CriErrorCode::Unknown, message)), cx);
+                self.kernel_call(KernelCall::RemoveSandbox { sandbox_id }, cx);
+            }
+            SandboxStage::Ready => {
+                sandbox.stage = SandboxStage::Stopping { calls: vec![id] };
+                self.kernel_call(KernelCall::RemoveSandbox { sandbox_id }, cx);
+            }
+        }
+    }
+
+    fn remove_pod_sandbox(&mut self, id: CallId, sandbox_id: u64, cx: &mut Context<'_, Msg>) {
+        if let Some(sandbox) = self.sandboxes.remove(&sandbox_id) {
+            match &sandbox.stage {
+                SandboxStage::NotReady => {}
+                stage => {
+                    // Forced removal: tear down whatever still runs.
+                    self.kernel_call(KernelCall::RemoveSandbox { sandbox_id }, cx);
+                    if let Some(ip) = sandbox.ip {
+                        self.ipam.release(sandbox.cidr, ip);
+                    }
+                    if let SandboxStage::Creating { call } = stage {
+                        let message =
+                            format!("sandbox {sandbox_id} was removed while being created");
+                        self.answer(*call, Err(error(CriErrorCode::Unknown, message)), cx);
+                    }
+                    if let SandboxStage::Stopping { calls } = stage {
+                        for &call in calls {
+                            self.answer(call, Ok(CriResponse::Done), cx);
+                        }
+                    }
+                }
+            }
+            self.containers.retain(|_, c| c.sandbox_id != sandbox_id);
+        }
+        self.answer(id, Ok(CriResponse::Done), cx);
+    }
+
+    fn pull_image(&mut self, id: CallId, image: Str, cx: &mut Context<'_, Msg>) {
+        if let Some(pull) = self
+            .pulls_active
+            .values_mut()
+            .chain(self.pulls_queued.iter_mut())
+            .find(|pull| pull.image == image)
+        {
+            pull.calls.push(id);
+            return;
+        }
+        let pull = Pull {
+            image,
+            calls: vec![id],
+        };
+        if self.config.serialize_image_pulls && !self.pulls_active.is_empty() {
+            self.pulls_queued.push_back(pull);
+        } else {
+            self.begin_pull(pull, cx);
+        }
+    }
+
+    fn begin_pull(&mut self, pull: Pull, cx: &mut Context<'_, Msg>) {
+        let pull_id = self.next_id();
+        let layers_cached = self.images.contains_key(&pull.image);
+        let image = pull.image.clone();
+        cx.record("detail", || {
+            format!("pulling {image} from the registry (pull {pull_id})")
+        });
+        cx.send(
+            self.registry,
+            Msg::Registry(Box::new(RegistryMsg::Pull {
+                pull_id,
+                image: pull.image.clone(),
+                layers_cached,
+            })),
+        );
+        self.pulls_active.insert(pull_id, pull);
+        self.at(
+            self.config.image_pull_progress_timeout,
+            Due::PullTimeout { pull_id },
+            cx,
+        );
+    }
+
+    fn finish_pull(
+        &mut self,
+        pull_id: u64,
+        result: Result<ImageInfo, CriError>,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        let Some(pull) = self.pulls_active.remove(&pull_id) else {
+            return;
+        };
+        for call in pull.calls {
+            let result = result.clone().map(CriResponse::ImagePulled);
+            self.answer(call, result, cx);
+        }
+        if self.pulls_active.is_empty()
+            && let Some(next) = self.pulls_queued.pop_front()
+        {
+            self.begin_pull(next, cx);
+        }
+    }
+
+    fn create_container(
+        &mut self,
+        id: CallId,
+        sandbox_id: u64,
+        config: ContainerConfig,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        if !self
+            .sandboxes
+            .get(&sandbox_id)
+            .is_some_and(|sandbox| sandbox.stage == SandboxStage::Ready)
+        {
+            let message = format!("sandbox {sandbox_id} is not ready");
+            self.answer(
+                id,
+                Err(error(CriErrorCode::FailedPrecondition, message)),
+                cx,
+            );
+            return;
+        }
+        let Some(stored) = self.images.get(&config.image) else {
+            let message = format!(
+                "image {:?} not present on node {}",
+                config.image, self.node_name
+            );
+            self.answer(id, Err(error(CriErrorCode::NotFound, message)), cx);
+            return;
+        };
+        let behaviour = stored.behaviour.clone();
+        let container_id = self.next_id();
+        self.containers.insert(
+            container_id,
+            Container {
+                sandbox_id,
+                config,
+                behaviour,
+                stage: ContainerStage::Created,
+                stop_calls: Vec::new(),
+            },
+        );
+        self.answer_after(
+            self.config.container_create_latency,
+            id,
+            Ok(CriResponse::ContainerCreated { container_id }),
+            cx,
+        );
+    }
+
+    fn start_container(&mut self, id: CallId, container_id: u64, cx: &mut Context<'_, Msg>) {
+        let Some(container) = self.containers.get_mut(&container_id) else {
+            let message = format!("container {container_id} not found");
+            self.answer(id, Err(error(CriErrorCode::NotFound, message)), cx);
+            return;
+        };
+        if container.stage != ContainerStage::Created {
+            let message = format!("container {container_id} is not in created state");
+            self.answer(
+                id,
+                Err(error(CriErrorCode::FailedPrecondition, message)),
+                cx,
+            );
+            return;
+        }
+        container.stage = ContainerStage::Starting { call: id };
+        let spawn = KernelCall::Spawn {
+            process_id: container_id,
+            sandbox_id: container.sandbox_id,
+            behaviour: container.behaviour.clone(),
+            limits: container.config.limits,
+        };
+        self.kernel_call(spawn, cx);
+    }
+
+    fn stop_container(
+        &mut self,
+        id: CallId,
+        container_id: u64,
+        timeout: SimDuration,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        let Some(container) = self.containers.get_mut(&container_id) else {
+            let message = format!("container {container_id} not found");
+            self.answer(id, Err(error(CriErrorCode::NotFound, message)), cx);
+            return;
+        };
+        match &container.stage {
+            ContainerStage::Exited { exit, .. } => {
+                let exit = exit.clone();
+                self.answer(id, Ok(CriResponse::ContainerStopped(exit)), cx);
+            }
+            ContainerStage::Created => {
+                // Never started: nothing to signal.
+                let exit = ContainerExit {
+                    exit_code: 0,
+                    reason: s("Completed"),
+                    finished_at: cx.host_clock(),
+                };
+                container.stage = ContainerStage::Exited {
+                    started_at: None,
+                    exit: exit.clone(),
+                };
+                self.answer(id, Ok(CriResponse::ContainerStopped(exit)), cx);
+            }
+            ContainerStage::Starting { .. } | ContainerStage::Running { .. } => {
+                let first = container.stop_calls.is_empty();
+                container.stop_calls.push(id);
+                if !first {
+                    return;
+                }
+                let signal = if timeout == SimDuration::ZERO {
+                    Signal::Kill
+                } else {
+                    Signal::Term
+                };
+                self.kernel_call(
+                    KernelCall::Signal {
+                        process_id: container_id,
+                        signal,
+                    },
+                    cx,
+                );
+                if signal == Signal::Term {
+                    self.at(timeout, Due::Kill { container_id }, cx);
+                }
+            }
+        }
+    }
+
+    fn on_kernel(&mut self, event: KernelEvent, cx: &mut Context<'_, Msg>) {
+        match event {
+            KernelEvent::SandboxCreated { sandbox_id } => {
+                let Some(sandbox) = self.sandboxes.get_mut(&sandbox_id) else {
+                    return;
+                };
+                let SandboxStage::Creating { call } = sandbox.stage else {
+                    return;
+                };
+                sandbox.stage = SandboxStage::Ready;
+                let ip = s(&format_ipv4(
+                    sandbox.ip.expect("a creating sandbox has an IP"),
+                ));
+                self.answer_after(
+                    self.config.sandbox_create_latency,
+                    call,
+                    Ok(CriResponse::SandboxReady { sandbox_id, ip }),
+                    cx,
+                );
+            }
+            KernelEvent::SandboxRemoved { sandbox_id } => {
+                let Some(sandbox) = self.sandboxes.get_mut(&sandbox_id) else {
+                    return;
+                };
+                let stage = std::mem::replace(&mut sandbox.stage, SandboxStage::NotReady);
+                if let Some(ip) = sandbox.ip.take() {
+                    self.ipam.release(sandbox.cidr, ip);
+                }
+                for call in calls_of(&stage) {
+                    self.answer(call, Ok(CriResponse::Done), cx);
+                }
+            }
+            KernelEvent::Started { process_id } => {
+                let Some(container) = self.containers.get_mut(&process_id) else {
+                    return;
+                };
+                let ContainerStage::Starting { call } = container.stage else {
+                    return;
+                };
+                let started_at = cx.host_clock();
+                container.stage = ContainerStage::Running {
+                    started_at,
+                    ready: false,
+                };
+                self.answer(call, Ok(CriResponse::ContainerStarted { started_at }), cx);
+            }
+            KernelEvent::Ready { process_id } => {
+                let Some(container) = self.containers.get_mut(&process_id) else {
+                    return;
+                };
+                if let ContainerStage::Running { ready, .. } = &mut container.stage {
+                    *ready = true;
+                    let event = ContainerEvent {
+                        container_id: process_id,
+                        sandbox_id: container.sandbox_id,
+                        kind: ContainerEventKind::Ready,
+                    };
+                    self.push_event(event, cx);
+                }
+            }
+            KernelEvent::Exited {
+                process_id,
+                exit_code,
+                cause,
+            } => self.on_exit(process_id, exit_code, cause, cx),
+        }
+    }
+
+    fn on_exit(
+        &mut self,
+        container_id: u64,
+        exit_code: i32,
+        cause: ExitCause,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        let Some(container) = self.containers.get_mut(&container_id) else {
+            return;
+        };
+        let exit = ContainerExit {
+            exit_code,
+            reason: s(exit_reason(exit_code, cause)),
+            finished_at: cx.host_clock(),
+        };
+        let (started_at, start_call) = match container.stage {
+            ContainerStage::Running { started_at, .. } => (Some(started_at), None),
+            ContainerStage::Starting { call } => (None, Some(call)),
+            ContainerStage::Created | ContainerStage::Exited { .. } => {
+                panic!("container {container_id} exited without running")
+            }
+        };
+        container.stage = ContainerStage::Exited {
+            started_at,
+            exit: exit.clone(),
+        };
+        let stop_calls = std::mem::take(&mut container.stop_calls);
+        let sandbox_id = container.sandbox_id;
+        if let Some(call) = start_call {
+            let message = format!("container {container_id}'s process died while starting");
+            self.answer(call, Err(error(CriErrorCode::Unknown, message)), cx);
+        }
+        for call in stop_calls {
+            self.answer(call, Ok(CriResponse::ContainerStopped(exit.clone())), cx);
+        }
+        let event = ContainerEvent {
+            container_id,
+            sandbox_id,
+            kind: ContainerEventKind::Exited(exit),
+        };
+        self.push_event(event, cx);
+    }
+
+    fn on_registry(&mut self, message: RegistryMsg, cx: &mut Context<'_, Msg>) {
+        let RegistryMsg::Pulled {
+            pull_id,
+            image,
+            size_bytes,
+            behaviour,
+        } = message
+        else {
+            panic!("the runtime got a pull request: {message:?}");
+        };
+        if !self.pulls_active.contains_key(&pull_id) {
+            // Timed out already.
+            return;
+        }
+        cx.record("detail", || {
+            format!("pulled {image} ({})", format_bytes(size_bytes))
+        });
+        self.images.insert(
+            image.clone(),
+            StoredImage {
+                size_bytes,
+                behaviour,
+            },
+        );
+        self.finish_pull(pull_id, Ok(ImageInfo { image, size_bytes }), cx);
+    }
+
+    fn on_due(&mut self, due: Due, cx: &mut Context<'_, Msg>) {
+        match due {
+            Due::Kill { container_id } => {
+                let still_running = self.containers.get(&container_id).is_some_and(|c| {
+                    matches!(
+                        c.stage,
+                        ContainerStage::Starting { .. } | ContainerStage::Running { .. }
+                    )
+                });
+                if still_running {
+                    cx.record("detail", || {
+                        format!("container {container_id} outlived its stop timeout: SIGKILL")
+                    });
+                    self.kernel_call(
+                        KernelCall::Signal {
+                            process_id: container_id,
+                            signal: Signal::Kill,
+                        },
+                        cx,
+                    );
+                }
+            }
+            Due::PullTimeout { pull_id } => {
+                let Some(pull) = self.pulls_active.get(&pull_id) else {
+                    return;
+                };
+                let message = format!(
+                    "failed to pull and unpack image {:?}: context deadline exceeded (no progress for {})",
+                    pull.image, self.config.image_pull_progress_timeout
+                );
+                self.finish_pull(
+                    pull_id,
+                    Err(error(CriErrorCode::DeadlineExceeded, message)),
+                    cx,
+                );
+            }
+        }
+    }
+}
+
+/// The calls a sandbox stage owes an answer to.
+fn calls_of(stage: &SandboxStage) -> Vec<CallId> {
+    match stage {
+        SandboxStage::Creating { call } => vec![*call],
+        SandboxStage::Stopping { calls } => calls.clone(),
+        SandboxStage::Ready | SandboxStage::NotReady => Vec::new(),
+    }
+}
+
+impl Actor<Msg> for ContainerRuntime {
+    fn on_event(&mut self, event: Event<Msg>, cx: &mut Context<'_, Msg>) {
+        match event {
+            Event::Start => {
+                let images = self.images.len();
+                cx.record("detail", || {
+                    format!("runtime up with {images} images in its store")
+                });
+            }
+            Event::Message {
+                from,
+                msg: Msg::Cri(call),
+            } => self.on_call(from, *call, cx),
+            Event::Message {
+                msg: Msg::KernelEvent(event),
+                ..
+            } => self.on_kernel(*event, cx),
+            Event::Message {
+                msg: Msg::Registry(message),
+                ..
+            } => self.on_registry(*message, cx),
+            Event::Timer(Msg::Tick(AnyTick::Runtime(Tick::Deadline { generation }))) => {
+                for due in self.deadlines.fire(generation, cx.now()) {
+                    self.on_due(due, cx);
+                }
+                if let Some(rearm) = self.deadlines.rearm(cx.now()) {
+                    cx.timer(
+                        rearm.after,
+                        Msg::Tick(AnyTick::Runtime(Tick::Deadline {
+                            generation: rearm.generation,
+                        })),
+                    );
+                }
+            }
+            Event::Message { msg, .. } | Event::Timer(msg) => panic!(
+                "{}/{} got an unexpected message: {msg:?}",
+                self.config.name, self.node_name
+            ),
+        }
+    }
+
+    fn on_crash(&mut self) {
+        // Processes, sandboxes and their records die with the node; the image store is
+        // on disk.
+        self.sandboxes.clear();
+        self.containers.clear();
+        self.pulls_active.clear();
+        self.pulls_queued.clear();
+        self.ipam.clear();
+        self.deadlines.clear();
     }
 }
 
 impl Fingerprint for Tick {
-    fn fingerprint(&self, _hasher: &mut TraceHasher) {
-        match *self {}
+    fn fingerprint(&self, hasher: &mut TraceHasher) {
+        match self {
+            Tick::Deadline { generation } => hasher.write_u64(*generation),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_reasons_follow_containerd() {
+        assert_eq!(exit_reason(0, ExitCause::Exited), "Completed");
+        assert_eq!(exit_reason(1, ExitCause::Exited), "Error");
+        assert_eq!(exit_reason(143, ExitCause::Exited), "Error");
+        assert_eq!(exit_reason(137, ExitCause::Killed), "Error");
+        assert_eq!(exit_reason(137, ExitCause::OomKilled), "OOMKilled");
     }
 }

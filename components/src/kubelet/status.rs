@@ -1,0 +1,416 @@
+//! What the kubelet reports: a pod's status from its worker (upstream
+//! `generateAPIPodStatus` and `getPhase`), and its node's status.
+
+use std::collections::BTreeMap;
+
+use sim_core::SimTime;
+
+use crate::api::{
+    ConditionStatus, ContainerState, ContainerStatus, NodeCondition, NodeStatus, PodPhase,
+    PodStatus, RestartPolicy, Str, s,
+};
+
+use super::NodeSetup;
+use super::worker::{ContainerRecord, ContainerStage, PodWorker};
+
+/// Upstream `nodeStatusMaxImages`: the node status lists at most this many images,
+/// largest first.
+pub const NODE_STATUS_MAX_IMAGES: usize = 50;
+
+/// A container's status as the API shows it.
+pub fn container_status(record: &ContainerRecord) -> ContainerStatus {
+    let waiting = |reason: &str| ContainerState::Waiting { reason: s(reason) };
+    let last_or_creating = || match &record.last_termination {
+        Some(last) => ContainerState::Terminated {
+            exit_code: last.exit_code,
+            reason: last.reason.clone(),
+            finished_at: last.finished_at,
+        },
+        None => waiting("ContainerCreating"),
+    };
+    let (state, ready) = match &record.stage {
+        ContainerStage::Waiting
+        | ContainerStage::CheckingImage { .. }
+        | ContainerStage::Pulling { .. }
+        | ContainerStage::Creating { .. }
+        | ContainerStage::Starting { .. }
+        | ContainerStage::Terminated => (last_or_creating(), false),
+        ContainerStage::PullBackOff { failure, .. } => (waiting(failure.reason()), false),
+        ContainerStage::NeverPull => (waiting("ErrImageNeverPull"), false),
+        ContainerStage::BackOff { .. } => (waiting("CrashLoopBackOff"), false),
+        ContainerStage::Running {
+            started_at, ready, ..
+        }
+        | ContainerStage::Stopping {
+            started_at, ready, ..
+        } => (
+            ContainerState::Running {
+                started_at: *started_at,
+            },
+            *ready,
+        ),
+    };
+    ContainerStatus {
+        name: record.name.clone(),
+        state,
+        ready,
+        restart_count: record.restart_count,
+        image: record.image.clone(),
+    }
+}
+
+/// The container counts upstream's `getPhase` works from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhaseCounts {
+    pub waiting: u32,
+    pub running: u32,
+    pub stopped: u32,
+    pub succeeded: u32,
+}
+
+impl PhaseCounts {
+    /// Counts as `getPhase` does: a waiting container that ran before counts as stopped.
+    pub fn of(statuses: &[ContainerStatus], records: &[ContainerRecord]) -> PhaseCounts {
+        let mut counts = PhaseCounts::default();
+        for (status, record) in statuses.iter().zip(records) {
+            match &status.state {
+                ContainerState::Running { .. } => counts.running += 1,
+                ContainerState::Terminated { exit_code, .. } => {
+                    counts.stopped += 1;
+                    if *exit_code == 0 {
+                        counts.succeeded += 1;
+                    }
+                }
+                ContainerState::Waiting { .. } if record.last_termination.is_some() => {
+                    counts.stopped += 1
+                }
+                ContainerState::Waiting { .. } => counts.waiting += 1,
+            }
+        }
+        counts
+    }
+}
+
+/// Upstream `getPhase` (no init containers): `pod_is_terminal` once the kubelet has
+/// stopped every container of a pod it is terminating.
+pub fn pod_phase(policy: RestartPolicy, counts: PhaseCounts, pod_is_terminal: bool) -> PodPhase {
+    if counts.waiting > 0 {
+        // One or more containers has not been started.
+        return PodPhase::Pending;
+    }
+    if counts.running > 0 {
+        return PodPhase::Running;
+    }
+    if counts.stopped == 0 {
+        return PodPhase::Pending;
+    }
+    // Every container has stopped.
+    if pod_is_terminal {
+        return if counts.stopped == counts.succeeded {
+            PodPhase::Succeeded
+        } else {
+            PodPhase::Failed
+        };
+    }
+    match policy {
+        // In the process of restarting.
+        RestartPolicy::Always => PodPhase::Running,
+        _ if counts.stopped == counts.succeeded => PodPhase::Succeeded,
+        RestartPolicy::Never => PodPhase::Failed,
+        // OnFailure with a failure: restarting.
+        RestartPolicy::OnFailure => PodPhase::Running,
+    }
+}
+
+/// The pod's status as the kubelet would post it now. Fields the kubelet does not own
+/// (PodScheduled, a reason set by others) are kept from the pod as last seen.
+pub fn pod_status(worker: &PodWorker, host_ip: &Str, now: SimTime) -> PodStatus {
+    let old = &worker.pod.status;
+    let container_statuses: Vec<ContainerStatus> =
+        worker.containers.iter().map(container_status).collect();
+    let counts = PhaseCounts::of(&container_statuses, &worker.containers);
+    let pod_is_terminal = worker.is_terminating()
+        && worker
+            .containers
+            .iter()
+            .all(|c| !c.stage.is_running() && !c.stage.is_starting());
+    let phase = if matches!(old.phase, PodPhase::Succeeded | PodPhase::Failed) {
+        // A terminal phase never changes.
+        old.phase
+    } else {
+        pod_phase(worker.pod.spec.restart_policy, counts, pod_is_terminal)
+    };
+    let all_ready = !container_statuses.is_empty() && container_statuses.iter().all(|c| c.ready);
+    let ready = ConditionStatus::from_bool(phase == PodPhase::Running && all_ready);
+    let ready_since = if ready == old.ready {
+        old.ready_since
+    } else {
+        Some(now)
+    };
+    PodStatus {
+        phase,
+        ready,
+        ready_since,
+        host_ip: Some(host_ip.clone()),
+        pod_ip: worker.pod_ip.clone().or_else(|| old.pod_ip.clone()),
+        start_time: old.start_time.or(Some(now)),
+        container_statuses,
+        ..old.clone()
+    }
+}
+
+/// The node's status as the kubelet computes it every `nodeStatusUpdateFrequency`.
+pub fn node_status(
+    setup: &NodeSetup,
+    kubelet_version: &Str,
+    runtime_version: &Str,
+    images: &BTreeMap<Str, u64>,
+    previous: Option<&NodeStatus>,
+    now: SimTime,
+) -> NodeStatus {
+    let last_transition_time = previous
+        .filter(|p| p.ready.status == ConditionStatus::True)
+        .map_or(now, |p| p.ready.last_transition_time);
+    let mut listed: Vec<(Str, u64)> = images
+        .iter()
+        .map(|(name, &size)| (name.clone(), size))
+        .collect();
+    listed.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    listed.truncate(NODE_STATUS_MAX_IMAGES);
+    NodeStatus {
+        capacity: setup.capacity,
+        allocatable: setup.capacity,
+        ready: NodeCondition {
+            status: ConditionStatus::True,
+            reason: s("KubeletReady"),
+            message: s("kubelet is posting ready status"),
+            last_heartbeat_time: now,
+            last_transition_time,
+        },
+        memory_pressure: ConditionStatus::False,
+        internal_ip: setup.internal_ip.clone(),
+        images: listed,
+        kubelet_version: kubelet_version.clone(),
+        container_runtime_version: runtime_version.clone(),
+    }
+}
+
+/// Whether `new` differs from `old` in anything but the heartbeat (then it must be
+/// posted before `nodeStatusReportFrequency` has passed).
+pub fn node_status_changed(old: &NodeStatus, new: &NodeStatus) -> bool {
+    let mut old = old.clone();
+    old.ready.last_heartbeat_time = new.ready.last_heartbeat_time;
+    old != *new
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Labels, ResourceList};
+    use crate::kubelet::worker::tests::pod;
+    use crate::kubelet::worker::{ContainerStage, SandboxStage, Terminated};
+    use sim_core::SimDuration;
+
+    fn t(secs: u64) -> SimTime {
+        SimTime::ZERO + SimDuration::from_secs(secs)
+    }
+
+    fn counts(waiting: u32, running: u32, stopped: u32, succeeded: u32) -> PhaseCounts {
+        PhaseCounts {
+            waiting,
+            running,
+            stopped,
+            succeeded,
+        }
+    }
+
+    #[test]
+    fn get_phase_follows_upstream() {
+        use PodPhase::*;
+        use RestartPolicy as R;
+        // A container not yet started keeps the pod Pending.
+        assert_eq!(pod_phase(R::Always, counts(1, 1, 0, 0), false), Pending);
+        assert_eq!(pod_phase(R::Always, counts(0, 2, 0, 0), false), Running);
+        assert_eq!(pod_phase(R::Never, counts(0, 1, 1, 1), false), Running);
+        // All stopped: Always restarts, so Running.
+        assert_eq!(pod_phase(R::Always, counts(0, 0, 2, 1), false), Running);
+        assert_eq!(pod_phase(R::Never, counts(0, 0, 2, 2), false), Succeeded);
+        assert_eq!(pod_phase(R::Never, counts(0, 0, 2, 1), false), Failed);
+        assert_eq!(
+            pod_phase(R::OnFailure, counts(0, 0, 2, 2), false),
+            Succeeded
+        );
+        assert_eq!(pod_phase(R::OnFailure, counts(0, 0, 2, 1), false), Running);
+        // Once the kubelet has stopped a deleted pod, it is terminal whatever the policy.
+        assert_eq!(pod_phase(R::Always, counts(0, 0, 2, 0), true), Failed);
+        assert_eq!(pod_phase(R::Always, counts(0, 0, 2, 2), true), Succeeded);
+        assert_eq!(pod_phase(R::Always, counts(0, 0, 0, 0), false), Pending);
+    }
+
+    fn exited(code: i32) -> Terminated {
+        Terminated {
+            exit_code: code,
+            reason: s(if code == 0 { "Completed" } else { "Error" }),
+            finished_at: t(4),
+        }
+    }
+
+    #[test]
+    fn pending_then_running_then_ready() {
+        let host_ip = s("10.0.0.10");
+        let mut w = PodWorker::new(pod(&[("app", "nginx")], RestartPolicy::Always));
+        let status = pod_status(&w, &host_ip, t(1));
+        assert_eq!(status.phase, PodPhase::Pending);
+        assert_eq!(
+            status.container_statuses[0].state,
+            ContainerState::Waiting {
+                reason: s("ContainerCreating")
+            }
+        );
+        assert_eq!(status.start_time, Some(t(1)));
+        assert_eq!(status.host_ip.as_deref(), Some("10.0.0.10"));
+        assert_eq!(status.ready, ConditionStatus::False);
+
+        w.sandbox = SandboxStage::Ready { sandbox_id: 1 };
+        w.pod_ip = Some(s("10.244.0.2"));
+        w.containers[0].stage = ContainerStage::Running {
+            container_id: 2,
+            started_at: t(2),
+            ready: false,
+        };
+        let mut stored = (*w.pod).clone();
+        stored.status = status;
+        w.pod = stored.into();
+        let status = pod_status(&w, &host_ip, t(2));
+        assert_eq!(status.phase, PodPhase::Running);
+        assert_eq!(status.ready, ConditionStatus::False);
+        assert_eq!(status.start_time, Some(t(1)), "startTime is set once");
+        assert_eq!(status.pod_ip.as_deref(), Some("10.244.0.2"));
+        // Unchanged readiness keeps its transition time.
+        assert_eq!(status.ready_since, w.pod.status.ready_since);
+
+        w.containers[0].stage = ContainerStage::Running {
+            container_id: 2,
+            started_at: t(2),
+            ready: true,
+        };
+        let status = pod_status(&w, &host_ip, t(3));
+        assert_eq!(status.ready, ConditionStatus::True);
+        assert_eq!(status.ready_since, Some(t(3)));
+        assert!(status.container_statuses[0].ready);
+    }
+
+    #[test]
+    fn crash_loop_shows_waiting_and_keeps_the_pod_running() {
+        let mut w = PodWorker::new(pod(&[("app", "crasher")], RestartPolicy::Always));
+        w.containers[0].last_termination = Some(exited(1));
+        w.containers[0].restart_count = 2;
+        w.containers[0].stage = ContainerStage::BackOff { until: t(30) };
+        let status = pod_status(&w, &s("10.0.0.10"), t(5));
+        assert_eq!(status.phase, PodPhase::Running);
+        assert_eq!(status.ready, ConditionStatus::False);
+        let c = &status.container_statuses[0];
+        assert_eq!(
+            c.state,
+            ContainerState::Waiting {
+                reason: s("CrashLoopBackOff")
+            }
+        );
+        assert_eq!(c.restart_count, 2);
+        // Between exit and restart it shows how it ended.
+        w.containers[0].stage = ContainerStage::Waiting;
+        let status = pod_status(&w, &s("10.0.0.10"), t(5));
+        assert!(matches!(
+            status.container_statuses[0].state,
+            ContainerState::Terminated { exit_code: 1, .. }
+        ));
+        assert_eq!(status.phase, PodPhase::Running);
+    }
+
+    #[test]
+    fn a_job_like_pod_succeeds_or_fails() {
+        let mut w = PodWorker::new(pod(&[("a", "x"), ("b", "y")], RestartPolicy::Never));
+        w.containers[0].last_termination = Some(exited(0));
+        w.containers[0].stage = ContainerStage::Terminated;
+        w.containers[1].last_termination = Some(exited(0));
+        w.containers[1].stage = ContainerStage::Terminated;
+        assert_eq!(pod_status(&w, &s("h"), t(5)).phase, PodPhase::Succeeded);
+        w.containers[1].last_termination = Some(exited(2));
+        assert_eq!(pod_status(&w, &s("h"), t(5)).phase, PodPhase::Failed);
+    }
+
+    #[test]
+    fn a_terminal_phase_never_changes() {
+        let mut w = PodWorker::new(pod(&[("a", "x")], RestartPolicy::Never));
+        let mut stored = (*w.pod).clone();
+        stored.status.phase = PodPhase::Succeeded;
+        w.pod = stored.into();
+        assert_eq!(pod_status(&w, &s("h"), t(5)).phase, PodPhase::Succeeded);
+    }
+
+    #[test]
+    fn a_deleted_pod_ends_failed_once_its_containers_are_stopped() {
+        let mut w = PodWorker::new(pod(&[("app", "nginx")], RestartPolicy::Always));
+        w.containers[0].stage = ContainerStage::Running {
+            container_id: 2,
+            started_at: t(2),
+            ready: true,
+        };
+        w.begin_termination(SimDuration::from_secs(30), true);
+        assert_eq!(pod_status(&w, &s("h"), t(5)).phase, PodPhase::Running);
+        w.containers[0].last_termination = Some(exited(143));
+        w.containers[0].stage = ContainerStage::Terminated;
+        let status = pod_status(&w, &s("h"), t(6));
+        assert_eq!(status.phase, PodPhase::Failed);
+        assert_eq!(status.ready, ConditionStatus::False);
+    }
+
+    fn setup() -> NodeSetup {
+        NodeSetup {
+            name: s("node-1"),
+            labels: Labels::new(),
+            taints: Vec::new(),
+            capacity: ResourceList {
+                cpu_millicores: Some(4000),
+                memory_bytes: Some(16 << 30),
+                ephemeral_storage_bytes: None,
+                pods: Some(110),
+            },
+            internal_ip: s("10.0.0.10"),
+            pod_cidr: s("10.244.0.0/24"),
+        }
+    }
+
+    #[test]
+    fn node_status_changes_only_when_more_than_the_heartbeat_moves() {
+        let mut images = BTreeMap::new();
+        images.insert(s("small:1"), 10);
+        images.insert(s("big:1"), 1000);
+        let (kv, rv) = (s("v1.34.0"), s("containerd://2.1.4"));
+        let first = node_status(&setup(), &kv, &rv, &images, None, t(0));
+        assert_eq!(first.ready.status, ConditionStatus::True);
+        assert_eq!(first.ready.last_transition_time, t(0));
+        assert_eq!(first.allocatable, setup().capacity);
+        assert_eq!(first.images[0].0.as_ref(), "big:1", "largest first");
+        let second = node_status(&setup(), &kv, &rv, &images, Some(&first), t(10));
+        assert_eq!(second.ready.last_heartbeat_time, t(10));
+        assert_eq!(second.ready.last_transition_time, t(0));
+        assert!(!node_status_changed(&first, &second));
+        images.insert(s("new:1"), 5);
+        let third = node_status(&setup(), &kv, &rv, &images, Some(&second), t(20));
+        assert!(node_status_changed(&second, &third));
+        // After the node controller marked the node Unknown, Ready=True is a transition.
+        let mut unknown = third.clone();
+        unknown.ready.status = ConditionStatus::Unknown;
+        let fourth = node_status(&setup(), &kv, &rv, &images, Some(&unknown), t(30));
+        assert_eq!(fourth.ready.last_transition_time, t(30));
+    }
+
+    #[test]
+    fn at_most_fifty_images_are_listed() {
+        let images: BTreeMap<Str, u64> = (0..60u64).map(|i| (s(&format!("img:{i}")), i)).collect();
+        let status = node_status(&setup(), &s("v"), &s("r"), &images, None, t(0));
+        assert_eq!(status.images.len(), NODE_STATUS_MAX_IMAGES);
+        assert_eq!(status.images[0].1, 59);
+    }
+}

@@ -1,0 +1,513 @@
+//! The node stack end to end: kubelet, container runtime, kernel, registry and kube-proxy
+//! on a real API server, driven by kubectl with pods already bound to a node.
+
+use std::rc::Rc;
+
+use components::api::{
+    ConditionStatus, Container, ContainerState, Endpoint, EndpointConditions, EndpointPort,
+    EndpointSlice, ImagePullPolicy, LABEL_SERVICE_NAME, Labels, Lease, Node, ObjectMeta, Pod,
+    PodPhase, PodSpec, PodStatus, Protocol, ResourceList, ResourceRequirements, RestartPolicy,
+    Service, ServicePort, ServiceSpec, ServiceType, TargetPort, s,
+};
+use components::cluster::{Cluster, ClusterConfig, NodePool};
+use components::kernel::{Kernel, ProcessBehaviour, ProcessExit};
+use components::kubectl::Action;
+use components::proxy::{KubeProxy, Probability};
+use components::registry::ImageProfile;
+use components::runtime::ContainerRuntime;
+use sim_core::{Fault, SimDuration, SimTime};
+
+const NODE: &str = "pool-1";
+
+fn config(images: Vec<ImageProfile>) -> ClusterConfig {
+    let mut config = ClusterConfig {
+        node_pools: vec![NodePool {
+            name: "pool".to_string(),
+            count: 1,
+            capacity: ResourceList {
+                cpu_millicores: Some(4000),
+                memory_bytes: Some(16 << 30),
+                ephemeral_storage_bytes: None,
+                pods: Some(110),
+            },
+            zone: None,
+            labels: Labels::new(),
+            taints: Vec::new(),
+        }],
+        ..ClusterConfig::default()
+    };
+    config.registry.images = images;
+    config
+}
+
+fn image(name: &str, size_bytes: u64, behaviour: ProcessBehaviour) -> ImageProfile {
+    ImageProfile {
+        name: name.to_string(),
+        size_bytes,
+        behaviour,
+    }
+}
+
+fn bound_pod(name: &str, image: &str, restart_policy: RestartPolicy, grace_seconds: u64) -> Pod {
+    Pod {
+        metadata: ObjectMeta::named("default", name),
+        spec: PodSpec {
+            node_name: Some(s(NODE)),
+            containers: Rc::from(vec![Container {
+                name: s("app"),
+                image: s(image),
+                image_pull_policy: ImagePullPolicy::IfNotPresent,
+                resources: ResourceRequirements::default(),
+                ports: Vec::new(),
+            }]),
+            init_containers: Rc::from(Vec::new()),
+            restart_policy,
+            termination_grace_period_seconds: grace_seconds,
+            tolerations: Rc::from(Vec::new()),
+            node_selector: Labels::new(),
+            priority: 0,
+            scheduler_name: s("default-scheduler"),
+        },
+        status: PodStatus::default(),
+    }
+}
+
+fn at(secs: u64) -> SimTime {
+    SimTime::ZERO + SimDuration::from_secs(secs)
+}
+
+fn stored_pod(cluster: &Cluster, name: &str) -> Option<Rc<Pod>> {
+    cluster
+        .objects::<Pod>()
+        .find(|p| p.metadata.name.as_ref() == name)
+        .cloned()
+}
+
+fn steps(cluster: &Cluster) -> Vec<(SimTime, String)> {
+    cluster
+        .sim
+        .records()
+        .iter()
+        .filter(|r| r.kind == "step")
+        .map(|r| (r.time, r.detail.clone()))
+        .collect()
+}
+
+#[test]
+fn a_bound_pod_is_pulled_started_and_becomes_ready() {
+    let nginx = ProcessBehaviour {
+        startup: SimDuration::from_secs(2),
+        ..ProcessBehaviour::default()
+    };
+    let mut cluster = Cluster::build(
+        &config(vec![image("nginx:1.14.2", 70 << 20, nginx)]),
+        7,
+        true,
+    );
+    cluster.schedule_action(
+        at(2),
+        Action::Apply(vec![
+            bound_pod("web", "nginx:1.14.2", RestartPolicy::Always, 30).into(),
+        ]),
+    );
+    cluster.sim.run_for(SimDuration::from_secs(20));
+
+    let node: Vec<_> = cluster.objects::<Node>().collect();
+    assert_eq!(node.len(), 1);
+    assert_eq!(node[0].status.ready.status, ConditionStatus::True);
+    assert_eq!(
+        node[0]
+            .metadata
+            .labels
+            .get("kubernetes.io/hostname")
+            .map(|v| v.as_ref()),
+        Some(NODE)
+    );
+    assert_eq!(node[0].spec.pod_cidr.as_deref(), Some("10.244.0.0/24"));
+    assert!(
+        node[0]
+            .status
+            .images
+            .iter()
+            .any(|(name, size)| name.as_ref() == "nginx:1.14.2" && *size == 70 << 20),
+        "the pulled image is reported on the node once the status is posted: {:?}",
+        node[0].status.images
+    );
+
+    let lease: Vec<_> = cluster.objects::<Lease>().collect();
+    assert_eq!(lease.len(), 1);
+    assert_eq!(lease[0].spec.holder_identity.as_deref(), Some(NODE));
+    assert_eq!(lease[0].spec.lease_duration_seconds, 40);
+    let renewed = lease[0].spec.renew_time.expect("renewed");
+    assert!(renewed >= at(10), "renewed every 10 s, last at {renewed}");
+
+    let pod = stored_pod(&cluster, "web").expect("the pod exists");
+    assert_eq!(pod.status.phase, PodPhase::Running);
+    assert_eq!(pod.status.ready, ConditionStatus::True);
+    assert_eq!(pod.status.pod_ip.as_deref(), Some("10.244.0.2"));
+    assert_eq!(pod.status.host_ip.as_deref(), Some("10.0.0.10"));
+    let started = pod.status.start_time.expect("startTime set");
+    let ready_since = pod.status.ready_since.expect("readiness recorded");
+    // 70 MiB at 50 MB/s plus setup is about 1.7 s of pull, then 2 s of startup.
+    let took = ready_since.saturating_since(started);
+    assert!(
+        took >= SimDuration::from_millis(3600) && took <= SimDuration::from_millis(4500),
+        "ready {took} after start"
+    );
+    let container = &pod.status.container_statuses[0];
+    assert!(container.ready);
+    assert_eq!(container.restart_count, 0);
+    assert!(matches!(container.state, ContainerState::Running { .. }));
+
+    let kernel = cluster
+        .sim
+        .actor::<Kernel>(cluster.nodes[0].kernel)
+        .expect("kernel");
+    assert_eq!(kernel.process_count(), 1);
+    assert_eq!(kernel.memory_bytes_used(), 32 << 20);
+    let runtime = cluster
+        .sim
+        .actor::<ContainerRuntime>(cluster.nodes[0].runtime)
+        .expect("runtime");
+    assert!(runtime.has_image("nginx:1.14.2"));
+
+    let narration = steps(&cluster);
+    for expected in [
+        "node pool-1 registered",
+        "pod default/web: pulling image nginx:1.14.2",
+        "pod default/web: pulled image nginx:1.14.2 (70Mi)",
+        "pod default/web: started container app",
+        "pod default/web: status Running (Ready=True)",
+    ] {
+        assert!(
+            narration.iter().any(|(_, d)| d.contains(expected)),
+            "missing {expected:?} in {narration:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_crashing_container_is_restarted_with_crash_loop_back_off() {
+    let crasher = ProcessBehaviour {
+        startup: SimDuration::from_millis(100),
+        exit: Some(ProcessExit {
+            after: SimDuration::from_secs(1),
+            exit_code: 1,
+        }),
+        ..ProcessBehaviour::default()
+    };
+    let mut cluster = Cluster::build(
+        &config(vec![image("crasher:1", 10 << 20, crasher)]),
+        7,
+        true,
+    );
+    cluster.schedule_action(
+        at(1),
+        Action::Apply(vec![
+            bound_pod("crash", "crasher:1", RestartPolicy::Always, 30).into(),
+        ]),
+    );
+    cluster.sim.run_for(SimDuration::from_secs(120));
+
+    let narration = steps(&cluster);
+    let exits: Vec<SimTime> = narration
+        .iter()
+        .filter(|(_, d)| d.contains("pod default/crash: container app exited with code 1"))
+        .map(|(t, _)| *t)
+        .collect();
+    let starts: Vec<SimTime> = narration
+        .iter()
+        .filter(|(_, d)| {
+            d.contains("pod default/crash: started container app")
+                || d.contains("pod default/crash: restarted container app")
+        })
+        .map(|(t, _)| *t)
+        .collect();
+    // Waits between an exit and the next start: immediate, then 10, 20, 40 s (measured
+    // from the exit; the kubelet notices an exit at its next PLEG relist, up to 1 s
+    // later).
+    let waits: Vec<u64> = exits
+        .iter()
+        .zip(starts.iter().skip(1))
+        .map(|(exit, start)| start.saturating_since(*exit).as_millis())
+        .collect();
+    assert!(waits.len() >= 4, "exits {exits:?} starts {starts:?}");
+    assert!(waits[0] < 500, "the first restart is immediate: {waits:?}");
+    for (wait, backoff_ms) in waits[1..4].iter().zip([10_000u64, 20_000, 40_000]) {
+        assert!(
+            *wait + 1000 >= backoff_ms && *wait <= backoff_ms + 500,
+            "waits {waits:?} should follow 10 s, 20 s, 40 s"
+        );
+    }
+    assert!(narration.iter().any(|(_, d)| {
+        d.contains("back-off 20s restarting failed container app (CrashLoopBackOff)")
+    }));
+
+    let pod = stored_pod(&cluster, "crash").expect("the pod exists");
+    assert_eq!(
+        pod.status.phase,
+        PodPhase::Running,
+        "restartPolicy Always keeps it Running"
+    );
+    assert_eq!(pod.status.ready, ConditionStatus::False);
+    let container = &pod.status.container_statuses[0];
+    assert!(
+        container.restart_count >= 4,
+        "restarts: {}",
+        container.restart_count
+    );
+}
+
+#[test]
+fn a_job_like_pod_succeeds_and_keeps_nothing_running() {
+    let task = ProcessBehaviour {
+        exit: Some(ProcessExit {
+            after: SimDuration::from_secs(3),
+            exit_code: 0,
+        }),
+        ..ProcessBehaviour::default()
+    };
+    let mut cluster = Cluster::build(&config(vec![image("task:1", 1 << 20, task)]), 7, true);
+    cluster.schedule_action(
+        at(1),
+        Action::Apply(vec![
+            bound_pod("once", "task:1", RestartPolicy::OnFailure, 30).into(),
+        ]),
+    );
+    cluster.sim.run_for(SimDuration::from_secs(20));
+    let pod = stored_pod(&cluster, "once").expect("the pod exists");
+    assert_eq!(pod.status.phase, PodPhase::Succeeded);
+    assert!(matches!(
+        pod.status.container_statuses[0].state,
+        ContainerState::Terminated { exit_code: 0, .. }
+    ));
+    let runtime = cluster
+        .sim
+        .actor::<ContainerRuntime>(cluster.nodes[0].runtime)
+        .expect("runtime");
+    assert_eq!(
+        runtime.ready_sandbox_count(),
+        0,
+        "a finished pod's sandbox is stopped"
+    );
+}
+
+#[test]
+fn deletion_stops_the_container_gracefully_then_removes_the_pod() {
+    let mut cluster = Cluster::build(&config(vec![]), 7, true);
+    cluster.schedule_action(
+        at(1),
+        Action::Apply(vec![
+            bound_pod("web", "nginx:1.14.2", RestartPolicy::Always, 30).into(),
+        ]),
+    );
+    cluster.schedule_action(
+        at(10),
+        Action::Delete {
+            kind: components::api::Kind::Pod,
+            namespace: s("default"),
+            name: s("web"),
+        },
+    );
+    cluster.sim.run_for(SimDuration::from_secs(9));
+    assert_eq!(
+        stored_pod(&cluster, "web").expect("running").status.phase,
+        PodPhase::Running
+    );
+    cluster.sim.run_for(SimDuration::from_secs(3));
+    assert!(
+        stored_pod(&cluster, "web").is_none(),
+        "deleted once its container exited on SIGTERM"
+    );
+    let kernel = cluster
+        .sim
+        .actor::<Kernel>(cluster.nodes[0].kernel)
+        .expect("kernel");
+    assert_eq!(kernel.process_count(), 0);
+    assert_eq!(kernel.sandbox_count(), 0);
+    let runtime = cluster
+        .sim
+        .actor::<ContainerRuntime>(cluster.nodes[0].runtime)
+        .expect("runtime");
+    assert_eq!(runtime.ready_sandbox_count(), 0);
+    let narration = steps(&cluster);
+    assert!(
+        narration.iter().any(|(_, d)| d
+            .contains("pod default/web: stopping container app (SIGTERM, SIGKILL after 30s)")),
+        "{narration:#?}"
+    );
+}
+
+#[test]
+fn a_process_that_ignores_sigterm_is_killed_after_the_grace_period() {
+    let stubborn = ProcessBehaviour {
+        sigterm_exit_after: Some(SimDuration::from_secs(3600)),
+        ..ProcessBehaviour::default()
+    };
+    let mut cluster = Cluster::build(
+        &config(vec![image("stubborn:1", 1 << 20, stubborn)]),
+        7,
+        true,
+    );
+    cluster.schedule_action(
+        at(1),
+        Action::Apply(vec![
+            bound_pod("web", "stubborn:1", RestartPolicy::Always, 5).into(),
+        ]),
+    );
+    cluster.schedule_action(
+        at(10),
+        Action::Delete {
+            kind: components::api::Kind::Pod,
+            namespace: s("default"),
+            name: s("web"),
+        },
+    );
+    cluster.sim.run_for(SimDuration::from_secs(14));
+    let pod = stored_pod(&cluster, "web").expect("still terminating within its grace period");
+    assert!(pod.metadata.is_terminating());
+    cluster.sim.run_for(SimDuration::from_secs(3));
+    assert!(
+        stored_pod(&cluster, "web").is_none(),
+        "SIGKILL after 5 s, then deleted"
+    );
+    assert!(
+        cluster
+            .sim
+            .records()
+            .iter()
+            .any(|r| r.detail.contains("outlived its stop timeout: SIGKILL"))
+    );
+}
+
+#[test]
+fn a_node_that_crashes_and_comes_back_re_registers_and_restarts_its_pods() {
+    let mut cluster = Cluster::build(&config(vec![]), 7, true);
+    cluster.schedule_action(
+        at(1),
+        Action::Apply(vec![
+            bound_pod("web", "nginx:1.14.2", RestartPolicy::Always, 30).into(),
+        ]),
+    );
+    let host = cluster.nodes[0].host;
+    cluster.schedule_fault(at(20), Fault::CrashHost(host));
+    cluster.schedule_fault(at(30), Fault::RestartHost(host));
+    cluster.sim.run_for(SimDuration::from_secs(45));
+    let pod = stored_pod(&cluster, "web").expect("the pod exists");
+    assert_eq!(pod.status.phase, PodPhase::Running);
+    assert_eq!(pod.status.ready, ConditionStatus::True);
+    assert_eq!(
+        pod.status.container_statuses[0].restart_count, 1,
+        "the container the crash killed was started again"
+    );
+    let runtime = cluster
+        .sim
+        .actor::<ContainerRuntime>(cluster.nodes[0].runtime)
+        .expect("runtime");
+    assert!(
+        runtime.has_image("nginx:1.14.2"),
+        "pulled images survive the crash"
+    );
+    let narration = steps(&cluster);
+    assert!(
+        narration
+            .iter()
+            .any(|(_, d)| d.contains("node pool-1 registered again")),
+        "{narration:#?}"
+    );
+    // The image was not pulled a second time.
+    let pulls = narration
+        .iter()
+        .filter(|(_, d)| d.contains("pulled image nginx:1.14.2"))
+        .count();
+    assert_eq!(pulls, 1);
+}
+
+fn service_with_slice(endpoints: Vec<(&str, bool, bool, bool)>) -> (Service, EndpointSlice) {
+    let service = Service {
+        metadata: ObjectMeta::named("default", "web"),
+        spec: ServiceSpec {
+            selector: None,
+            ports: vec![ServicePort {
+                name: Some(s("http")),
+                protocol: Protocol::Tcp,
+                port: 80,
+                target_port: TargetPort::Name(s("web")),
+            }],
+            cluster_ip: None,
+            type_: ServiceType::ClusterIP,
+        },
+    };
+    let mut metadata = ObjectMeta::named("default", "web-abc12");
+    metadata.labels = Labels::from_pairs([(LABEL_SERVICE_NAME, "web")]);
+    let slice = EndpointSlice {
+        metadata,
+        endpoints: endpoints
+            .into_iter()
+            .map(|(address, ready, serving, terminating)| Endpoint {
+                address: s(address),
+                conditions: EndpointConditions {
+                    ready,
+                    serving,
+                    terminating,
+                },
+                node_name: Some(s(NODE)),
+                target_pod: s(address),
+            })
+            .collect(),
+        ports: vec![EndpointPort {
+            name: Some(s("http")),
+            port: 8080,
+            protocol: Protocol::Tcp,
+        }],
+    };
+    (service, slice)
+}
+
+#[test]
+fn kube_proxy_programs_ready_endpoints_after_its_sync_delay() {
+    let mut cluster = Cluster::build(&config(vec![]), 7, true);
+    let (service, slice) = service_with_slice(vec![
+        ("10.244.0.5", true, true, false),
+        ("10.244.0.6", true, true, false),
+        ("10.244.0.7", false, false, false),
+    ]);
+    cluster.schedule_action(at(5), Action::Apply(vec![service.into(), slice.into()]));
+    cluster.sim.run_for(SimDuration::from_secs(8));
+    let proxy = cluster
+        .sim
+        .actor::<KubeProxy>(cluster.nodes[0].proxy)
+        .expect("kube-proxy");
+    let rule = proxy.rule("default", "web", "http").expect("programmed");
+    let second_octet: u32 = rule
+        .cluster_ip
+        .split('.')
+        .nth(1)
+        .and_then(|o| o.parse().ok())
+        .expect("an IPv4 cluster IP");
+    assert!(
+        (96..112).contains(&second_octet),
+        "cluster IP {} in 10.96.0.0/12",
+        rule.cluster_ip
+    );
+    assert_eq!(rule.port, 80);
+    let endpoints: Vec<(&str, u16, Probability)> = rule
+        .endpoints
+        .iter()
+        .map(|e| (e.address.as_ref(), e.port, e.probability))
+        .collect();
+    assert_eq!(
+        endpoints,
+        vec![
+            ("10.244.0.5", 8080, Probability::OneIn(2)),
+            ("10.244.0.6", 8080, Probability::Always)
+        ]
+    );
+    assert!(
+        steps(&cluster).iter().any(|(_, d)| d.contains(
+            "kube-proxy on pool-1: iptables rules synced: default/web:http → 2 endpoints"
+        )),
+        "{:#?}",
+        steps(&cluster)
+    );
+}

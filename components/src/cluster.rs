@@ -104,26 +104,22 @@ impl Cluster {
             Box::new(ApiServer::new(config.apiserver.clone(), etcd)),
         );
         // --- control loops (scheduler and controller manager) are wired here ---
-        // WIRE(control loops): replace these two lines with the commented construction
-        // below once `Scheduler` and `ControllerManager` exist.
-        let scheduler = ActorId(u32::MAX);
-        let controller_manager = ActorId(u32::MAX);
-        // let scheduler = sim.add_actor(
-        // control_plane,
-        // "kube-scheduler",
-        // Box::new(crate::scheduler::Scheduler::new(
-        // config.scheduler.clone(),
-        // apiserver,
-        // )),
-        // );
-        // let controller_manager = sim.add_actor(
-        // control_plane,
-        // "kube-controller-manager",
-        // Box::new(crate::controllers::ControllerManager::new(
-        // config.controller_manager.clone(),
-        // apiserver,
-        // )),
-        // );
+        let scheduler = sim.add_actor(
+            control_plane,
+            "kube-scheduler",
+            Box::new(crate::scheduler::Scheduler::new(
+                config.scheduler.clone(),
+                apiserver,
+            )),
+        );
+        let controller_manager = sim.add_actor(
+            control_plane,
+            "kube-controller-manager",
+            Box::new(crate::controllers::ControllerManager::new(
+                config.controller_manager.clone(),
+                apiserver,
+            )),
+        );
         let registry_host = sim.add_host(HOST_REGISTRY);
         let registry = sim.add_actor(
             registry_host,

@@ -1,9 +1,41 @@
 //! kube-controller-manager: one process running the Deployment, ReplicaSet, node
 //! lifecycle and EndpointSlice controllers over shared informers.
+//!
+//! - [`deployment`]: pod-template-hash, new ReplicaSet, rolling update and Recreate,
+//!   scaling, revision history, status.
+//! - [`replicaset`]: expectations, slow-start creation batches, scale-down ranking, status.
+//! - [`node_lifecycle`]: node health from Leases and Ready heartbeats, Ready=Unknown,
+//!   condition taints, rate-limited NoExecute tainting per zone, taint-based eviction.
+//! - [`endpointslice`]: EndpointSlices for every Service with a selector.
+//! - [`index`]: pods by uid, owner, node, namespace and label; the generic `MultiIndex`.
+//!
+//! Each controller's decisions are pure functions in its module; the entry point here
+//! applies them. Dirty keys of every controller share one work queue, drained by one
+//! rearmable timer at `sync_cost` of CPU per sync. Nothing is synced before every
+//! informer has listed (upstream's `WaitForCacheSync`).
 
-use sim_core::{SimDuration, TraceHasher};
+pub mod deployment;
+pub mod endpointslice;
+pub mod index;
+pub mod node_lifecycle;
+pub mod replicaset;
 
-use crate::msg::Fingerprint;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use sim_core::{
+    Actor, ActorId, Context, Event, FxIndexMap, FxIndexSet, SimDuration, SimTime, TraceHasher,
+};
+
+use self::endpointslice::{ServiceIndex, SliceTracker};
+use self::index::{MultiIndex, NsName, PodIndex};
+use self::node_lifecycle::NodeLifecycle;
+use self::replicaset::ReplicaSetState;
+use crate::api::{
+    ApiOk, ApiResponse, ApiVerb, Deployment, EndpointSlice, Kind, Lease, NAMESPACE_NODE_LEASE,
+    Node, Pod, ReplicaSet, RequestId, Service, Str, WatchEvent, s,
+};
+use crate::client::{ApiClient, Delta, Informer};
+use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
 
 /// Settings, named as the kube-controller-manager flags they stand for.
 #[derive(Clone, Debug)]
@@ -16,6 +48,13 @@ pub struct ControllerManagerConfig {
     pub node_startup_grace_period: SimDuration,
     /// `--node-eviction-rate`, nodes per second per zone, upstream default 0.1.
     pub node_eviction_rate: f64,
+    /// `--secondary-node-eviction-rate`, nodes per second in a partially disrupted zone
+    /// larger than `large_cluster_size_threshold`, upstream default 0.01.
+    pub secondary_node_eviction_rate: f64,
+    /// `--large-cluster-size-threshold`, upstream default 50.
+    pub large_cluster_size_threshold: usize,
+    /// `--unhealthy-zone-threshold`, upstream default 0.55.
+    pub unhealthy_zone_threshold: f64,
     /// ReplicaSet controller `BurstReplicas`, upstream 500.
     pub burst_replicas: u32,
     /// `--max-endpoints-per-slice`, upstream default 100.
@@ -31,6 +70,9 @@ impl Default for ControllerManagerConfig {
             node_monitor_grace_period: SimDuration::from_secs(50),
             node_startup_grace_period: SimDuration::from_secs(60),
             node_eviction_rate: 0.1,
+            secondary_node_eviction_rate: 0.01,
+            large_cluster_size_threshold: 50,
+            unhealthy_zone_threshold: 0.55,
             burst_replicas: 500,
             max_endpoints_per_slice: 100,
             sync_cost: SimDuration::from_micros(200),
@@ -38,11 +80,690 @@ impl Default for ControllerManagerConfig {
     }
 }
 
+/// The controller manager's timers. Those carrying an instant are rearmable: a timer
+/// whose instant is no longer the armed one is skipped.
 #[derive(Clone, Debug)]
-pub enum Tick {}
+pub enum Tick {
+    /// One sync's CPU time has passed: sync the next dirty key.
+    Sync,
+    /// Delayed keys (re-checks after minReadySeconds, retries after errors) are due.
+    Delayed(SimTime),
+    /// `--node-monitor-period`: check every node's health.
+    NodeMonitor,
+    /// A zone's NoExecute tainter may take its next node.
+    Tainter(SimTime),
+    /// A pod's toleration of a NoExecute taint runs out.
+    Eviction(SimTime),
+}
 
 impl Fingerprint for Tick {
-    fn fingerprint(&self, _hasher: &mut TraceHasher) {
-        match *self {}
+    fn fingerprint(&self, hasher: &mut TraceHasher) {
+        match self {
+            Tick::Sync => hasher.write_u64(1),
+            Tick::Delayed(at) => {
+                hasher.write_u64(2);
+                hasher.write_u64(at.as_nanos());
+            }
+            Tick::NodeMonitor => hasher.write_u64(3),
+            Tick::Tainter(at) => {
+                hasher.write_u64(4);
+                hasher.write_u64(at.as_nanos());
+            }
+            Tick::Eviction(at) => {
+                hasher.write_u64(5);
+                hasher.write_u64(at.as_nanos());
+            }
+        }
+    }
+}
+
+/// A dirty key: which controller must sync which object.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WorkKey {
+    Deployment(NsName),
+    ReplicaSet(NsName),
+    Service(NsName),
+}
+
+impl std::fmt::Display for WorkKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (kind, (namespace, name)) = match self {
+            WorkKey::Deployment(key) => ("deployment", key),
+            WorkKey::ReplicaSet(key) => ("replicaset", key),
+            WorkKey::Service(key) => ("service", key),
+        };
+        write!(f, "{kind} {namespace}/{name}")
+    }
+}
+
+/// `ItemExponentialFailureRateLimiter` of client-go's default controller rate limiter:
+/// 5 ms doubling per consecutive failure, capped at 1000 s.
+const RETRY_BASE_DELAY: SimDuration = SimDuration::from_millis(5);
+const RETRY_MAX_DELAY: SimDuration = SimDuration::from_secs(1000);
+
+/// The shared work queue: dirty keys in FIFO order (each at most once), keys due later,
+/// and per-key failure counts for retry back-off.
+#[derive(Debug, Default)]
+pub struct WorkQueue {
+    ready: VecDeque<WorkKey>,
+    queued: FxIndexSet<WorkKey>,
+    delayed: BTreeSet<(SimTime, u64, WorkKey)>,
+    next_seq: u64,
+    failures: FxIndexMap<WorkKey, u32>,
+}
+
+impl WorkQueue {
+    pub fn add(&mut self, key: WorkKey) {
+        if self.queued.insert(key.clone()) {
+            self.ready.push_back(key);
+        }
+    }
+
+    pub fn add_after(&mut self, key: WorkKey, at: SimTime) {
+        self.next_seq += 1;
+        self.delayed.insert((at, self.next_seq, key));
+    }
+
+    /// Re-adds a key after a failed write, with exponential back-off per key.
+    pub fn add_rate_limited(&mut self, key: WorkKey, now: SimTime) {
+        let failures = self.failures.entry(key.clone()).or_default();
+        let delay = RETRY_BASE_DELAY
+            .saturating_mul(1u64 << (*failures).min(40))
+            .min(RETRY_MAX_DELAY);
+        *failures += 1;
+        self.add_after(key, now + delay);
+    }
+
+    /// The key's last write succeeded: its back-off starts over.
+    pub fn forget(&mut self, key: &WorkKey) {
+        self.failures.swap_remove(key);
+    }
+
+    pub fn pop(&mut self) -> Option<WorkKey> {
+        let key = self.ready.pop_front()?;
+        let removed = self.queued.swap_remove(&key);
+        assert!(removed, "work queue out of step");
+        Some(key)
+    }
+
+    pub fn ready_len(&self) -> usize {
+        self.ready.len()
+    }
+
+    pub fn delayed_len(&self) -> usize {
+        self.delayed.len()
+    }
+
+    pub fn next_delayed(&self) -> Option<SimTime> {
+        self.delayed.first().map(|(at, _, _)| *at)
+    }
+
+    /// Moves keys due by `now` to the ready queue.
+    pub fn promote_due(&mut self, now: SimTime) {
+        while self.delayed.first().is_some_and(|(at, _, _)| *at <= now) {
+            let (_, _, key) = self.delayed.pop_first().expect("checked");
+            self.add(key);
+        }
+    }
+
+    pub fn clear(&mut self) {
+        *self = WorkQueue::default();
+    }
+}
+
+/// An object a controller writes: kind, namespace, name.
+pub type ObjectRef = (Kind, Str, Str);
+
+/// Writes a controller made to objects it also reads from an informer, until the
+/// informer shows them. A sync that would write from a cache older than its own last
+/// write waits instead (it would only earn a 409); the informer's event wakes it.
+#[derive(Debug, Default)]
+pub struct WriteTracker {
+    in_flight: FxIndexMap<ObjectRef, u32>,
+    /// The resourceVersion a successful write produced, while the cache is older.
+    written: FxIndexMap<ObjectRef, u64>,
+}
+
+impl WriteTracker {
+    pub fn begin(&mut self, object: ObjectRef) {
+        *self.in_flight.entry(object).or_default() += 1;
+    }
+
+    /// A write came back; `written` is the version it produced, `cached` what the
+    /// informer holds now.
+    pub fn finish(&mut self, object: &ObjectRef, written: Option<u64>, cached: Option<u64>) {
+        let count = self
+            .in_flight
+            .get_mut(object)
+            .expect("a write in flight for this object");
+        *count -= 1;
+        if *count == 0 {
+            self.in_flight.swap_remove(object);
+        }
+        if let Some(written) = written
+            && cached.is_none_or(|cached| cached < written)
+        {
+            let entry = self.written.entry(object.clone()).or_default();
+            *entry = (*entry).max(written);
+        }
+    }
+
+    /// The informer shows `object` at `version` (`None`: deleted).
+    pub fn observe(&mut self, object: &ObjectRef, version: Option<u64>) {
+        if let Some(&written) = self.written.get(object)
+            && version.is_none_or(|version| version >= written)
+        {
+            self.written.swap_remove(object);
+        }
+    }
+
+    /// Whether the informer's copy is at least as new as every write made to it.
+    pub fn fresh(&self, object: &ObjectRef) -> bool {
+        !self.in_flight.contains_key(object) && !self.written.contains_key(object)
+    }
+
+    pub fn clear(&mut self) {
+        *self = WriteTracker::default();
+    }
+}
+
+/// The informers every controller shares.
+struct Informers {
+    deployments: Informer<Deployment>,
+    replicasets: Informer<ReplicaSet>,
+    pods: Informer<Pod>,
+    nodes: Informer<Node>,
+    leases: Informer<Lease>,
+    services: Informer<Service>,
+    endpointslices: Informer<EndpointSlice>,
+}
+
+impl Informers {
+    fn new() -> Informers {
+        Informers {
+            deployments: Informer::all(),
+            replicasets: Informer::all(),
+            pods: Informer::all(),
+            nodes: Informer::all(),
+            leases: Informer::new(
+                Some(s(NAMESPACE_NODE_LEASE)),
+                crate::api::FieldSelector::Everything,
+            ),
+            services: Informer::all(),
+            endpointslices: Informer::all(),
+        }
+    }
+
+    fn synced(&self) -> bool {
+        self.deployments.has_synced()
+            && self.replicasets.has_synced()
+            && self.pods.has_synced()
+            && self.nodes.has_synced()
+            && self.leases.has_synced()
+            && self.services.has_synced()
+            && self.endpointslices.has_synced()
+    }
+
+    fn reset(&mut self) {
+        *self = Informers::new();
+    }
+}
+
+/// A write whose response a controller waits for.
+#[derive(Debug)]
+enum Pending {
+    /// ReplicaSet controller: one pod of a slow-start batch.
+    CreatePod { rs: NsName },
+    /// ReplicaSet controller: one pod chosen for scale-down.
+    DeletePod { rs: NsName, pod_uid: u64 },
+    /// A write to `object` on behalf of the controller that syncs `key`: a Deployment's
+    /// ReplicaSets, revision annotation or status, or a ReplicaSet's status.
+    Write { key: WorkKey, object: ObjectRef },
+    /// Node lifecycle: a node status or taint update.
+    NodeWrite { node: Str },
+    /// Node lifecycle: a pod's Ready=False after its node went Unknown.
+    PodNotReady { pod: NsName },
+    /// Taint-based eviction of one pod.
+    Eviction { pod: NsName, pod_uid: u64 },
+    /// EndpointSlice controller: a slice create, update or delete.
+    SliceWrite { service: NsName, slice: Option<Str> },
+}
+
+/// Counters for reports and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ControllerStats {
+    pub syncs: u64,
+    pub pods_created: u64,
+    pub pods_deleted: u64,
+    pub replicasets_created: u64,
+    pub nodes_marked_unknown: u64,
+    pub pods_evicted: u64,
+    pub slice_writes: u64,
+}
+
+pub struct ControllerManager {
+    config: ControllerManagerConfig,
+    api: ApiClient,
+    informers: Informers,
+    pods: PodIndex,
+    /// Deployment uid → names of the ReplicaSets it controls (same namespace).
+    replicasets_by_owner: MultiIndex<u64, Str>,
+    services: ServiceIndex,
+    slices: SliceTracker,
+    queue: WorkQueue,
+    sync_armed: bool,
+    delayed_armed_at: Option<SimTime>,
+    pending: BTreeMap<RequestId, Pending>,
+    replicaset_state: ReplicaSetState,
+    node_lifecycle: NodeLifecycle,
+    writes: WriteTracker,
+    stats: ControllerStats,
+}
+
+pub(crate) fn ns_name(namespace: &Str, name: &Str) -> NsName {
+    (namespace.clone(), name.clone())
+}
+
+impl ControllerManager {
+    pub fn new(config: ControllerManagerConfig, apiserver: ActorId) -> ControllerManager {
+        assert!(
+            config.max_endpoints_per_slice > 0,
+            "max_endpoints_per_slice is 0"
+        );
+        let node_lifecycle = NodeLifecycle::new(&config);
+        ControllerManager {
+            config,
+            api: ApiClient::new(apiserver),
+            informers: Informers::new(),
+            pods: PodIndex::default(),
+            replicasets_by_owner: MultiIndex::default(),
+            services: ServiceIndex::default(),
+            slices: SliceTracker::default(),
+            queue: WorkQueue::default(),
+            sync_armed: false,
+            delayed_armed_at: None,
+            pending: BTreeMap::new(),
+            replicaset_state: ReplicaSetState::default(),
+            node_lifecycle,
+            writes: WriteTracker::default(),
+            stats: ControllerStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> ControllerStats {
+        self.stats
+    }
+
+    /// Keys waiting for a sync (ready now) and keys due later.
+    pub fn queue_lengths(&self) -> (usize, usize) {
+        (self.queue.ready_len(), self.queue.delayed_len())
+    }
+
+    /// Whether every informer has listed, so the controllers run.
+    pub fn synced(&self) -> bool {
+        self.informers.synced()
+    }
+
+    fn enqueue(&mut self, key: WorkKey, cx: &mut Context<'_, Msg>) {
+        self.queue.add(key);
+        self.arm(cx);
+    }
+
+    fn enqueue_after(&mut self, key: WorkKey, after: SimDuration, cx: &mut Context<'_, Msg>) {
+        self.queue.add_after(key, cx.now() + after);
+        self.arm(cx);
+    }
+
+    fn retry(&mut self, key: WorkKey, cx: &mut Context<'_, Msg>) {
+        self.queue.add_rate_limited(key, cx.now());
+        self.arm(cx);
+    }
+
+    /// Sets the sync timer when keys are ready, and the delayed-key timer.
+    fn arm(&mut self, cx: &mut Context<'_, Msg>) {
+        if !self.informers.synced() {
+            return;
+        }
+        if !self.sync_armed && self.queue.ready_len() > 0 {
+            self.sync_armed = true;
+            cx.timer(
+                self.config.sync_cost,
+                Msg::Tick(AnyTick::Controllers(Tick::Sync)),
+            );
+        }
+        if let Some(at) = self.queue.next_delayed()
+            && self.delayed_armed_at.is_none_or(|armed| at < armed)
+        {
+            self.delayed_armed_at = Some(at);
+            cx.timer(
+                at.saturating_since(cx.now()),
+                Msg::Tick(AnyTick::Controllers(Tick::Delayed(at))),
+            );
+        }
+    }
+
+    fn sync_next(&mut self, cx: &mut Context<'_, Msg>) {
+        let Some(key) = self.queue.pop() else {
+            return;
+        };
+        self.stats.syncs += 1;
+        match &key {
+            WorkKey::Deployment(name) => self.sync_deployment(name, cx),
+            WorkKey::ReplicaSet(name) => self.sync_replica_set(name, cx),
+            WorkKey::Service(name) => self.sync_service(name, cx),
+        }
+    }
+
+    fn on_reply(&mut self, response: ApiResponse, cx: &mut Context<'_, Msg>) {
+        macro_rules! offer {
+            ($informer:ident, $handler:ident) => {
+                if let Some(deltas) =
+                    self.informers
+                        .$informer
+                        .on_response(&response, &mut self.api, cx)
+                {
+                    for delta in deltas {
+                        self.$handler(delta, cx);
+                    }
+                    self.after_informer_change(cx);
+                    return;
+                }
+            };
+        }
+        offer!(deployments, on_deployment_delta);
+        offer!(replicasets, on_replica_set_delta);
+        offer!(pods, on_pod_delta);
+        offer!(nodes, on_node_delta);
+        offer!(leases, on_lease_delta);
+        offer!(services, on_service_delta);
+        offer!(endpointslices, on_slice_delta);
+        let Some(pending) = self.pending.remove(&response.id) else {
+            panic!(
+                "kube-controller-manager got a response to no request: {}",
+                response.id
+            );
+        };
+        match pending {
+            Pending::CreatePod { rs } => self.on_pod_created(&rs, &response, cx),
+            Pending::DeletePod { rs, pod_uid } => self.on_pod_deleted(&rs, pod_uid, &response, cx),
+            Pending::Write { key, object } => self.after_write(key, &object, &response, cx),
+            Pending::NodeWrite { node } => self.on_node_write(&node, &response, cx),
+            Pending::PodNotReady { pod } => {
+                if let Err(error) = &response.result {
+                    cx.record("detail", || {
+                        format!(
+                            "pod {}/{}: Ready=False not written: {} {}",
+                            pod.0,
+                            pod.1,
+                            error.reason.code(),
+                            error.message
+                        )
+                    });
+                }
+            }
+            Pending::Eviction { pod, pod_uid } => {
+                self.on_eviction_reply(&pod, pod_uid, &response, cx)
+            }
+            Pending::SliceWrite { service, slice } => {
+                self.on_slice_write(&service, slice, &response, cx)
+            }
+        }
+    }
+
+    /// Sends a write to `object` on behalf of `key`'s controller, tracked until the
+    /// informer shows it.
+    fn write(&mut self, key: WorkKey, object: ObjectRef, verb: ApiVerb, cx: &mut Context<'_, Msg>) {
+        self.writes.begin(object.clone());
+        let id = self.api.send(cx, verb);
+        self.pending.insert(id, Pending::Write { key, object });
+    }
+
+    /// The informer's resourceVersion of a tracked object.
+    fn cached_version(&self, object: &ObjectRef) -> Option<u64> {
+        let (kind, namespace, name) = object;
+        match kind {
+            Kind::Deployment => self
+                .informers
+                .deployments
+                .get(namespace, name)
+                .map(|o| o.metadata.resource_version),
+            Kind::ReplicaSet => self
+                .informers
+                .replicasets
+                .get(namespace, name)
+                .map(|o| o.metadata.resource_version),
+            other => panic!("writes to {other} are not tracked"),
+        }
+    }
+
+    /// A controller's write came back: on success its back-off starts over (and if the
+    /// informer already shows it, the key syncs again); on failure the key is retried
+    /// with back-off (after a 409 the informer brings the newer object first).
+    fn after_write(
+        &mut self,
+        key: WorkKey,
+        object: &ObjectRef,
+        response: &ApiResponse,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        let written = match &response.result {
+            Ok(ApiOk::Object(o)) if o.kind() == object.0 => Some(o.meta().resource_version),
+            _ => None,
+        };
+        let cached = self.cached_version(object);
+        self.writes.finish(object, written, cached);
+        match &response.result {
+            Ok(_) => {
+                self.queue.forget(&key);
+                if self.writes.fresh(object) {
+                    // Syncs skipped while the write was pending run now: the key's, and
+                    // a ReplicaSet's Deployment's.
+                    if object.0 == Kind::ReplicaSet
+                        && let Some(owner) = self
+                            .informers
+                            .replicasets
+                            .get(&object.1, &object.2)
+                            .and_then(|rs| rs.metadata.controller_ref().cloned())
+                        && owner.kind == Kind::Deployment
+                    {
+                        let deployment = ns_name(&object.1, &owner.name);
+                        self.enqueue(WorkKey::Deployment(deployment), cx);
+                    }
+                    self.enqueue(key, cx);
+                }
+            }
+            Err(error) => {
+                cx.record("detail", || {
+                    format!(
+                        "{key}: write to {} {}/{} failed: {} {}; retrying",
+                        object.0,
+                        object.1,
+                        object.2,
+                        error.reason.code(),
+                        error.message
+                    )
+                });
+                self.retry(key, cx);
+            }
+        }
+    }
+
+    fn on_watch(&mut self, event: WatchEvent, cx: &mut Context<'_, Msg>) {
+        macro_rules! offer {
+            ($informer:ident, $handler:ident) => {
+                if let Some(deltas) = self.informers.$informer.on_watch(&event, &mut self.api, cx) {
+                    for delta in deltas {
+                        self.$handler(delta, cx);
+                    }
+                    self.after_informer_change(cx);
+                    return;
+                }
+            };
+        }
+        offer!(pods, on_pod_delta);
+        offer!(nodes, on_node_delta);
+        offer!(leases, on_lease_delta);
+        offer!(replicasets, on_replica_set_delta);
+        offer!(deployments, on_deployment_delta);
+        offer!(services, on_service_delta);
+        offer!(endpointslices, on_slice_delta);
+    }
+
+    /// Once every informer has listed, the controllers start.
+    fn after_informer_change(&mut self, cx: &mut Context<'_, Msg>) {
+        self.arm(cx);
+    }
+
+    fn on_pod_delta(&mut self, delta: Delta<Pod>, cx: &mut Context<'_, Msg>) {
+        let (old, new) = match &delta {
+            Delta::Added(pod) => (None, Some(pod)),
+            Delta::Updated { old, new } => (Some(old), Some(new)),
+            Delta::Deleted(pod) => (Some(pod), None),
+        };
+        self.pods.apply(old, new);
+        self.replica_set_on_pod(old, new, cx);
+        self.deployment_on_pod(old, new, cx);
+        self.endpoints_on_pod(old, new, cx);
+        self.eviction_on_pod(old, new, cx);
+    }
+
+    fn reset(&mut self) {
+        self.informers.reset();
+        self.pods.clear();
+        self.replicasets_by_owner.clear();
+        self.services.clear();
+        self.slices.clear();
+        self.queue.clear();
+        self.sync_armed = false;
+        self.delayed_armed_at = None;
+        self.pending.clear();
+        self.replicaset_state.clear();
+        self.node_lifecycle.clear();
+        self.writes.clear();
+    }
+
+    fn start(&mut self, cx: &mut Context<'_, Msg>) {
+        self.reset();
+        let Informers {
+            deployments,
+            replicasets,
+            pods,
+            nodes,
+            leases,
+            services,
+            endpointslices,
+        } = &mut self.informers;
+        deployments.start(&mut self.api, cx);
+        replicasets.start(&mut self.api, cx);
+        pods.start(&mut self.api, cx);
+        nodes.start(&mut self.api, cx);
+        leases.start(&mut self.api, cx);
+        services.start(&mut self.api, cx);
+        endpointslices.start(&mut self.api, cx);
+        cx.timer(
+            self.config.node_monitor_period,
+            Msg::Tick(AnyTick::Controllers(Tick::NodeMonitor)),
+        );
+        cx.record("detail", || {
+            "kube-controller-manager: starting informers".to_string()
+        });
+    }
+}
+
+impl Actor<Msg> for ControllerManager {
+    fn on_event(&mut self, event: Event<Msg>, cx: &mut Context<'_, Msg>) {
+        match event {
+            Event::Start => self.start(cx),
+            Event::Message {
+                msg: Msg::ApiReply(response),
+                ..
+            } => self.on_reply(*response, cx),
+            Event::Message {
+                msg: Msg::Watch(event),
+                ..
+            } => self.on_watch(*event, cx),
+            Event::Timer(Msg::Tick(AnyTick::Controllers(tick))) => match tick {
+                Tick::Sync => {
+                    self.sync_armed = false;
+                    if self.informers.synced() {
+                        self.sync_next(cx);
+                    }
+                    self.arm(cx);
+                }
+                Tick::Delayed(at) => {
+                    if self.delayed_armed_at == Some(at) {
+                        self.delayed_armed_at = None;
+                        self.queue.promote_due(cx.now());
+                        self.arm(cx);
+                    }
+                }
+                Tick::NodeMonitor => {
+                    cx.timer(
+                        self.config.node_monitor_period,
+                        Msg::Tick(AnyTick::Controllers(Tick::NodeMonitor)),
+                    );
+                    if self.informers.synced() {
+                        self.monitor_node_health(cx);
+                    }
+                }
+                Tick::Tainter(at) => self.on_tainter_tick(at, cx),
+                Tick::Eviction(at) => self.on_eviction_tick(at, cx),
+            },
+            Event::Message { msg, .. } | Event::Timer(msg) => {
+                panic!("kube-controller-manager got an unexpected message: {msg:?}")
+            }
+        }
+    }
+
+    fn on_crash(&mut self) {
+        self.reset();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> WorkKey {
+        WorkKey::ReplicaSet((s("default"), s(name)))
+    }
+
+    #[test]
+    fn work_queue_dedupes_and_keeps_fifo_order() {
+        let mut queue = WorkQueue::default();
+        queue.add(key("a"));
+        queue.add(key("b"));
+        queue.add(key("a"));
+        assert_eq!(queue.pop(), Some(key("a")));
+        queue.add(key("a"));
+        assert_eq!(queue.pop(), Some(key("b")));
+        assert_eq!(queue.pop(), Some(key("a")));
+        assert_eq!(queue.pop(), None);
+    }
+
+    #[test]
+    fn retries_back_off_exponentially_until_forgotten() {
+        let mut queue = WorkQueue::default();
+        let now = SimTime::ZERO;
+        queue.add_rate_limited(key("a"), now);
+        assert_eq!(
+            queue.next_delayed(),
+            Some(now + SimDuration::from_millis(5))
+        );
+        queue.promote_due(now + SimDuration::from_millis(5));
+        queue.pop();
+        queue.add_rate_limited(key("a"), now);
+        assert_eq!(
+            queue.next_delayed(),
+            Some(now + SimDuration::from_millis(10))
+        );
+        queue.promote_due(now + SimDuration::from_secs(1));
+        queue.pop();
+        queue.forget(&key("a"));
+        queue.add_rate_limited(key("a"), now);
+        assert_eq!(
+            queue.next_delayed(),
+            Some(now + SimDuration::from_millis(5))
+        );
     }
 }

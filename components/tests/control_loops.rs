@@ -1,0 +1,143 @@
+//! The control loops end to end: kubectl applies a Deployment, the controller manager
+//! makes its ReplicaSet and pods, the scheduler binds them, on a real API server.
+
+use std::rc::Rc;
+
+use components::api::{
+    ConditionStatus, Deployment, LABEL_POD_TEMPLATE_HASH, Node, Pod, ReplicaSet, ResourceList,
+};
+use components::cluster::{Cluster, ClusterConfig};
+use components::controllers::ControllerManager;
+use components::controllers::deployment::{REVISION_ANNOTATION, pod_template_hash};
+use components::fixtures;
+use components::kubectl::Action;
+use components::scheduler::Scheduler;
+use sim_core::{RunLimits, SimDuration, SimTime};
+
+fn at(secs: u64) -> SimTime {
+    SimTime::ZERO + SimDuration::from_secs(secs)
+}
+
+fn run_until(cluster: &mut Cluster, secs: u64) {
+    cluster.run(RunLimits {
+        until: at(secs),
+        events_max: 50_000_000,
+    });
+}
+
+fn three_node_cluster(seed: u64) -> (Cluster, Deployment) {
+    let mut config = ClusterConfig::default();
+    config
+        .node_pools
+        .push(fixtures::node_pool("node", 3, Some("zone-a")));
+    let requests = ResourceList {
+        cpu_millicores: Some(100),
+        memory_bytes: Some(128 << 20),
+        ..ResourceList::default()
+    };
+    let deployment = fixtures::deployment("default", "web", 3, "nginx:1.14.2", requests);
+    let mut cluster = Cluster::build(&config, seed, true);
+    cluster.schedule_action(at(1), Action::Apply(vec![deployment.clone().into()]));
+    (cluster, deployment)
+}
+
+#[test]
+fn a_deployment_gets_its_replica_set_and_three_bound_pods() {
+    let (mut cluster, deployment) = three_node_cluster(7);
+    run_until(&mut cluster, 30);
+
+    let replica_sets: Vec<Rc<ReplicaSet>> = cluster.objects::<ReplicaSet>().cloned().collect();
+    assert_eq!(replica_sets.len(), 1, "one ReplicaSet: {replica_sets:#?}");
+    let rs = &replica_sets[0];
+    let hash = pod_template_hash(&deployment.spec.template, None);
+    assert_eq!(&*rs.metadata.name, format!("web-{hash}"));
+    assert_eq!(
+        rs.metadata
+            .labels
+            .get(LABEL_POD_TEMPLATE_HASH)
+            .map(|h| &**h),
+        Some(&*hash)
+    );
+    assert_eq!(
+        rs.metadata
+            .annotations
+            .get(REVISION_ANNOTATION)
+            .map(|r| &**r),
+        Some("1")
+    );
+    assert_eq!(rs.spec.replicas, 3);
+
+    let pods: Vec<Rc<Pod>> = cluster.objects::<Pod>().cloned().collect();
+    assert_eq!(pods.len(), 3, "three pods: {pods:#?}");
+    let nodes: Vec<Rc<Node>> = cluster.objects::<Node>().cloned().collect();
+    for pod in &pods {
+        assert!(pod.metadata.name.starts_with(&format!("web-{hash}-")));
+        assert_eq!(
+            pod.metadata.controller_ref().map(|r| r.uid),
+            Some(rs.metadata.uid)
+        );
+        let node = pod.spec.node_name.as_ref().expect("every pod is bound");
+        assert!(nodes.iter().any(|n| &n.metadata.name == node));
+        assert_eq!(pod.status.scheduled, ConditionStatus::True);
+    }
+    assert_eq!(rs.status.replicas, 3);
+    let stored = cluster
+        .objects::<Deployment>()
+        .next()
+        .expect("the Deployment")
+        .clone();
+    assert_eq!(stored.status.replicas, 3);
+    assert_eq!(stored.status.updated_replicas, 3);
+    assert_eq!(
+        stored.status.observed_generation,
+        stored.metadata.generation
+    );
+    assert_eq!(
+        stored
+            .metadata
+            .annotations
+            .get(REVISION_ANNOTATION)
+            .map(|r| &**r),
+        Some("1")
+    );
+
+    let scheduler = cluster
+        .sim
+        .actor::<Scheduler>(cluster.scheduler)
+        .expect("the scheduler actor");
+    assert_eq!(scheduler.stats().bound, 3);
+    assert_eq!(scheduler.queued_pods(), 0);
+    let controllers = cluster
+        .sim
+        .actor::<ControllerManager>(cluster.controller_manager)
+        .expect("the controller manager actor");
+    assert_eq!(controllers.stats().pods_created, 3);
+    assert_eq!(controllers.stats().replicasets_created, 1);
+
+    // The narration tells the story in order: ReplicaSet, pods, bindings.
+    let steps: Vec<String> = cluster
+        .sim
+        .records()
+        .iter()
+        .filter(|r| r.kind == "step")
+        .map(|r| r.detail.clone())
+        .collect();
+    let position = |needle: &str| {
+        steps
+            .iter()
+            .position(|s| s.contains(needle))
+            .unwrap_or_else(|| panic!("no step mentions {needle:?}: {steps:#?}"))
+    };
+    assert!(position("created replicaset") < position("creating 3 pods"));
+    assert!(position("creating 3 pods") < position(": bound to "));
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let hash = |seed| {
+        let (mut cluster, _) = three_node_cluster(seed);
+        run_until(&mut cluster, 20);
+        cluster.sim.trace_hash()
+    };
+    assert_eq!(hash(3), hash(3));
+}

@@ -259,6 +259,79 @@ fn a_crashing_container_is_restarted_with_crash_loop_back_off() {
 }
 
 #[test]
+fn pull_policy_never_with_a_missing_image_waits_with_err_image_never_pull() {
+    let mut cluster = Cluster::build(&config(vec![]), 7, true);
+    let mut pod = bound_pod("never", "absent:1", RestartPolicy::Always, 30);
+    let mut containers = pod.spec.containers.to_vec();
+    containers[0].image_pull_policy = ImagePullPolicy::Never;
+    pod.spec.containers = containers.into();
+    cluster.schedule_action(at(1), Action::Apply(vec![pod.into()]));
+    cluster.sim.run_for(SimDuration::from_secs(30));
+    let pod = stored_pod(&cluster, "never").expect("the pod exists");
+    assert_eq!(pod.status.phase, PodPhase::Pending);
+    assert_eq!(
+        pod.status.container_statuses[0].state,
+        ContainerState::Waiting {
+            reason: s("ErrImageNeverPull")
+        }
+    );
+    let runtime = cluster
+        .sim
+        .actor::<ContainerRuntime>(cluster.nodes[0].runtime)
+        .expect("runtime");
+    assert!(!runtime.has_image("absent:1"), "never pulled");
+}
+
+#[test]
+fn a_registry_outage_ends_in_image_pull_back_off_then_recovers() {
+    let mut cluster = Cluster::build(&config(vec![]), 7, true);
+    let registry = cluster
+        .sim
+        .find_host("registry")
+        .expect("the registry host");
+    cluster.schedule_fault(at(0), Fault::CrashHost(registry));
+    cluster.schedule_action(
+        at(1),
+        Action::Apply(vec![
+            bound_pod("web", "nginx:1.14.2", RestartPolicy::Always, 30).into(),
+        ]),
+    );
+    cluster.schedule_fault(at(400), Fault::RestartHost(registry));
+    // The first pull times out after containerd's 5 minutes.
+    cluster.sim.run_for(SimDuration::from_secs(305));
+    let waiting = |cluster: &Cluster| {
+        let pod = stored_pod(cluster, "web").expect("the pod exists");
+        pod.status.container_statuses[0].state.clone()
+    };
+    assert_eq!(
+        waiting(&cluster),
+        ContainerState::Waiting {
+            reason: s("ErrImagePull")
+        }
+    );
+    // The retry 10 s later fails again (the registry is still down): ImagePullBackOff.
+    cluster.sim.run_for(SimDuration::from_secs(310));
+    assert_eq!(
+        waiting(&cluster),
+        ContainerState::Waiting {
+            reason: s("ImagePullBackOff")
+        }
+    );
+    // After the 20 s back-off the registry is back and the pull succeeds.
+    cluster.sim.run_for(SimDuration::from_secs(40));
+    let pod = stored_pod(&cluster, "web").expect("the pod exists");
+    assert_eq!(pod.status.phase, PodPhase::Running);
+    let narration = steps(&cluster);
+    assert!(
+        narration
+            .iter()
+            .any(|(_, d)| d.contains("failed to pull image nginx:1.14.2")
+                && d.contains("back-off 20s")),
+        "{narration:#?}"
+    );
+}
+
+#[test]
 fn a_job_like_pod_succeeds_and_keeps_nothing_running() {
     let task = ProcessBehaviour {
         exit: Some(ProcessExit {
@@ -510,4 +583,40 @@ fn kube_proxy_programs_ready_endpoints_after_its_sync_delay() {
         "{:#?}",
         steps(&cluster)
     );
+}
+
+#[test]
+fn the_same_seed_replays_the_node_stack_exactly() {
+    let run = || {
+        let crasher = ProcessBehaviour {
+            exit: Some(ProcessExit {
+                after: SimDuration::from_secs(2),
+                exit_code: 3,
+            }),
+            ..ProcessBehaviour::default()
+        };
+        let mut cluster = Cluster::build(
+            &config(vec![image("crasher:1", 5 << 20, crasher)]),
+            11,
+            false,
+        );
+        cluster.schedule_action(
+            at(1),
+            Action::Apply(vec![
+                bound_pod("a", "crasher:1", RestartPolicy::Always, 30).into(),
+                bound_pod("b", "nginx:1.14.2", RestartPolicy::Always, 30).into(),
+            ]),
+        );
+        cluster.schedule_action(
+            at(20),
+            Action::Delete {
+                kind: components::api::Kind::Pod,
+                namespace: s("default"),
+                name: s("b"),
+            },
+        );
+        cluster.sim.run_for(SimDuration::from_secs(90));
+        (cluster.sim.trace_hash(), cluster.sim.events_processed())
+    };
+    assert_eq!(run(), run());
 }

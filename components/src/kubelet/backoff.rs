@@ -24,22 +24,30 @@ struct Entry {
 pub struct Backoff<K: Ord> {
     initial: SimDuration,
     max: SimDuration,
+    /// How long after its last update an entry is forgotten; upstream 2 × max.
+    expiry: SimDuration,
     entries: BTreeMap<K, Entry>,
 }
 
 impl<K: Ord> Backoff<K> {
+    /// Upstream's shape: entries expire 2 × `max` after their last update.
     pub fn new(initial: SimDuration, max: SimDuration) -> Backoff<K> {
+        Backoff::with_expiry(initial, max, max.saturating_mul(2))
+    }
+
+    pub fn with_expiry(initial: SimDuration, max: SimDuration, expiry: SimDuration) -> Backoff<K> {
         assert!(initial <= max, "back-off initial {initial} above max {max}");
         Backoff {
             initial,
             max,
+            expiry,
             entries: BTreeMap::new(),
         }
     }
 
-    /// `hasExpired`: the entry is stale once the event is more than 2 × max after it.
+    /// `hasExpired`: the entry is stale once the event is more than `expiry` after it.
     fn expired(&self, entry: &Entry, event_time: SimTime) -> bool {
-        event_time.saturating_since(entry.last_update) > self.max.saturating_mul(2)
+        event_time.saturating_since(entry.last_update) > self.expiry
     }
 
     /// The current delay for `key` (zero when there is none).

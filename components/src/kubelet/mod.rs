@@ -264,18 +264,14 @@ impl Kubelet {
         runtime: ActorId,
     ) -> Kubelet {
         let pods = Informer::new(None, FieldSelector::NodeName(setup.name.clone()));
-        let crash_backoff = Backoff::new(
+        let crash_backoff = Backoff::with_expiry(
             config.crash_loop_backoff_initial,
             config.crash_loop_backoff_max,
+            config.crash_loop_backoff_reset,
         );
         let pull_backoff = Backoff::new(
             config.image_pull_backoff_initial,
             config.image_pull_backoff_max,
-        );
-        assert_eq!(
-            config.crash_loop_backoff_reset,
-            config.crash_loop_backoff_max.saturating_mul(2),
-            "flowcontrol.Backoff forgets an entry after 2 × its maximum"
         );
         Kubelet {
             config,
@@ -1414,7 +1410,10 @@ impl Kubelet {
                         cx.record("step", || {
                             format!("pod {name}: image {image} is not present with pull policy Never (ErrImageNeverPull)")
                         });
-                        record.stage = ContainerStage::NeverPull;
+                        // Checked again at the pod worker's next sync.
+                        record.stage = ContainerStage::NeverPull {
+                            until: now + retry_after,
+                        };
                     }
                 }
             }

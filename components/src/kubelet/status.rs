@@ -36,7 +36,7 @@ pub fn container_status(record: &ContainerRecord) -> ContainerStatus {
         | ContainerStage::Starting { .. }
         | ContainerStage::Terminated => (last_or_creating(), false),
         ContainerStage::PullBackOff { failure, .. } => (waiting(failure.reason()), false),
-        ContainerStage::NeverPull => (waiting("ErrImageNeverPull"), false),
+        ContainerStage::NeverPull { .. } => (waiting("ErrImageNeverPull"), false),
         ContainerStage::BackOff { .. } => (waiting("CrashLoopBackOff"), false),
         ContainerStage::Running {
             started_at, ready, ..

@@ -54,8 +54,9 @@ pub enum ContainerStage {
         until: SimTime,
         failure: PullFailure,
     },
-    /// `imagePullPolicy: Never` and the image is not on the node.
-    NeverPull,
+    /// `imagePullPolicy: Never` and the image is not on the node; looked for again at
+    /// `until` (the pod worker's `backOffPeriod`).
+    NeverPull { until: SimTime },
     /// `CreateContainer` in flight.
     Creating { call: CallId },
     /// `StartContainer` in flight.
@@ -242,7 +243,7 @@ impl PodWorker {
                 container.stage,
                 ContainerStage::Waiting
                     | ContainerStage::PullBackOff { .. }
-                    | ContainerStage::NeverPull
+                    | ContainerStage::NeverPull { .. }
                     | ContainerStage::BackOff { .. }
             ) {
                 container.stage = ContainerStage::Terminated;
@@ -304,7 +305,9 @@ fn plan_active(worker: &PodWorker, now: SimTime) -> Vec<Action> {
                 break;
             }
             ref stage if stage.is_starting() => break,
-            ContainerStage::PullBackOff { until, .. } | ContainerStage::BackOff { until } => {
+            ContainerStage::PullBackOff { until, .. }
+            | ContainerStage::BackOff { until }
+            | ContainerStage::NeverPull { until } => {
                 if until <= now {
                     actions.push(Action::StartPipeline(index));
                     break;
@@ -503,6 +506,15 @@ pub(crate) mod tests {
         w.containers[1].stage = running(5);
         assert_eq!(plan(&w, t(5)), vec![Action::WakeAt(t(20))]);
         assert_eq!(plan(&w, t(20)), vec![Action::StartPipeline(0)]);
+    }
+
+    #[test]
+    fn a_never_pull_container_is_looked_at_again_after_the_worker_back_off() {
+        let mut w = PodWorker::new(pod(&[("a", "x")], RestartPolicy::Always));
+        w.sandbox = SandboxStage::Ready { sandbox_id: 3 };
+        w.containers[0].stage = ContainerStage::NeverPull { until: t(10) };
+        assert_eq!(plan(&w, t(1)), vec![Action::WakeAt(t(10))]);
+        assert_eq!(plan(&w, t(10)), vec![Action::StartPipeline(0)]);
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub fn text(
     let mut lines: Vec<(u8, RecordLine)> = scenario
         .timeline
         .iter()
-        .filter(|timed| !matches!(timed.step, Step::Kubectl(_)) && timed.at <= report_end(report))
+        .filter(|timed| !matches!(timed.step, Step::Kubectl(_)) && timed.at <= report.sim_time)
         .map(|timed| {
             (
                 0,
@@ -135,10 +135,6 @@ pub fn text(
         wall_time_s
     );
     out
-}
-
-fn report_end(report: &RunReport) -> sim_core::SimTime {
-    report.sim_time
 }
 
 /// The JSON report: one object.

@@ -108,31 +108,29 @@ impl PodFilter {
                 .is_none_or(|t| pod.metadata.is_terminating() == t)
     }
 
-    fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        if let Some(terminating) = self.terminating {
-            parts.push(
-                if terminating {
-                    "terminating"
-                } else {
-                    "not terminating"
-                }
-                .to_string(),
-            );
-        }
+    /// `3 Running pods (not terminating) with app=web on node-2`.
+    fn phrase(&self, count: &str, one: bool) -> String {
+        let mut text = format!("{count} ");
         if let Some(phase) = self.phase {
-            parts.push(phase.name().to_string());
+            text.push_str(phase.name());
+            text.push(' ');
+        }
+        text.push_str(if one { "pod" } else { "pods" });
+        match self.terminating {
+            Some(true) => text.push_str(" (terminating)"),
+            Some(false) => text.push_str(" (not terminating)"),
+            None => {}
         }
         if let Some(namespace) = &self.namespace {
-            parts.push(format!("in {namespace}"));
+            text.push_str(&format!(" in {namespace}"));
         }
         if !self.labels.is_empty() {
-            parts.push(format!("with {}", self.labels));
+            text.push_str(&format!(" with {}", self.labels));
         }
         if let Some(node) = &self.node {
-            parts.push(format!("on {node}"));
+            text.push_str(&format!(" on {node}"));
         }
-        parts.join(" ")
+        text
     }
 }
 
@@ -290,16 +288,27 @@ impl Check {
                 distinct_nodes.dedup();
                 let pod_count = u32::try_from(matching.len()).unwrap_or(u32::MAX);
                 let node_count = u32::try_from(distinct_nodes.len()).unwrap_or(u32::MAX);
-                let described = filter.describe();
                 let mut failures = Vec::new();
-                let label = if described.is_empty() {
-                    "pods".to_string()
-                } else {
-                    format!("pods {described}")
-                };
-                compare(&mut failures, &label, *count, pod_count);
-                compare(&mut failures, "on nodes", *nodes, node_count);
-                let mut found = format!("{pod_count} {label} on {node_count} nodes");
+                if let Some(want) = count
+                    && !want.holds(pod_count)
+                {
+                    failures.push(filter.phrase(&want.to_string(), *want == Count::exactly(1)));
+                }
+                if let Some(want) = nodes
+                    && !want.holds(node_count)
+                {
+                    let noun = if *want == Count::exactly(1) {
+                        "node"
+                    } else {
+                        "nodes"
+                    };
+                    failures.push(format!("on {want} {noun}"));
+                }
+                let mut found = filter.phrase(&pod_count.to_string(), pod_count == 1);
+                if filter.node.is_none() && pod_count > 0 {
+                    let noun = if node_count == 1 { "node" } else { "nodes" };
+                    found.push_str(&format!(" on {node_count} {noun}"));
+                }
                 if !failures.is_empty() {
                     found.push_str(&pod_listing(&matching));
                 }
@@ -639,7 +648,10 @@ mod tests {
         };
         let verdict = running.evaluate(&observation());
         assert!(verdict.passed, "{}", verdict.message);
-        assert_eq!(verdict.message, "2 pods not terminating Running on 2 nodes");
+        assert_eq!(
+            verdict.message,
+            "2 Running pods (not terminating) on 2 nodes"
+        );
 
         let on_node_2 = Check::Pods {
             filter: PodFilter {
@@ -653,7 +665,7 @@ mod tests {
         assert!(!verdict.passed);
         assert_eq!(
             verdict.message,
-            "expected pods on node-2 0; got 2 pods on node-2 on 1 nodes [default/web-b Running on node-2; default/web-c Running on node-2, terminating]"
+            "expected 0 pods on node-2; got 2 pods on node-2 [default/web-b Running on node-2; default/web-c Running on node-2, terminating]"
         );
     }
 

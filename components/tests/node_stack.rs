@@ -620,3 +620,125 @@ fn the_same_seed_replays_the_node_stack_exactly() {
     };
     assert_eq!(run(), run());
 }
+
+/// The whole chain: Deployment → ReplicaSet → pods → scheduler → kubelet → runtime →
+/// EndpointSlice → kube-proxy on every node; then a scale-down drains the rules.
+#[test]
+fn a_deployment_behind_a_service_reaches_every_node_s_rules() {
+    use components::api::{
+        ContainerPort, Deployment, DeploymentSpec, DeploymentStrategy, IntOrPercent, Kind,
+        LabelSelector, PodTemplateSpec,
+    };
+    let mut cluster_config = config(vec![]);
+    cluster_config.node_pools[0].count = 2;
+    let mut cluster = Cluster::build(&cluster_config, 5, true);
+    let labels = Labels::from_pairs([("app", "web")]);
+    let mut template = bound_pod("unused", "nginx:1.14.2", RestartPolicy::Always, 30).spec;
+    template.node_name = None;
+    let mut containers = template.containers.to_vec();
+    containers[0].ports = vec![ContainerPort {
+        name: Some(s("http")),
+        container_port: 80,
+        protocol: Protocol::Tcp,
+    }];
+    template.containers = containers.into();
+    let deployment = Deployment {
+        metadata: ObjectMeta::named("default", "web"),
+        spec: DeploymentSpec {
+            replicas: 3,
+            selector: LabelSelector::from_labels(labels.clone()),
+            template: Rc::new(PodTemplateSpec {
+                labels: labels.clone(),
+                annotations: Labels::new(),
+                spec: template,
+            }),
+            strategy: DeploymentStrategy::RollingUpdate {
+                max_surge: IntOrPercent::Percent(25),
+                max_unavailable: IntOrPercent::Percent(25),
+            },
+            min_ready_seconds: 0,
+            revision_history_limit: 10,
+            progress_deadline_seconds: 600,
+            paused: false,
+        },
+        status: Default::default(),
+    };
+    let service = Service {
+        metadata: ObjectMeta::named("default", "web"),
+        spec: ServiceSpec {
+            selector: Some(labels),
+            ports: vec![ServicePort {
+                name: Some(s("http")),
+                protocol: Protocol::Tcp,
+                port: 80,
+                target_port: TargetPort::Name(s("http")),
+            }],
+            cluster_ip: None,
+            type_: ServiceType::ClusterIP,
+        },
+    };
+    cluster.schedule_action(
+        at(1),
+        Action::Apply(vec![deployment.into(), service.into()]),
+    );
+    cluster.schedule_action(
+        at(30),
+        Action::Scale {
+            kind: Kind::Deployment,
+            namespace: s("default"),
+            name: s("web"),
+            replicas: 1,
+        },
+    );
+    cluster.sim.run_for(SimDuration::from_secs(29));
+
+    let pods: Vec<Rc<Pod>> = cluster.objects::<Pod>().cloned().collect();
+    assert_eq!(pods.len(), 3);
+    let mut pod_ips: Vec<String> = pods
+        .iter()
+        .map(|p| {
+            assert_eq!(p.status.phase, PodPhase::Running);
+            assert_eq!(p.status.ready, ConditionStatus::True);
+            p.status.pod_ip.as_deref().expect("a pod IP").to_string()
+        })
+        .collect();
+    pod_ips.sort();
+    for node in &cluster.nodes {
+        let proxy = cluster
+            .sim
+            .actor::<KubeProxy>(node.proxy)
+            .expect("kube-proxy");
+        let rule = proxy.rule("default", "web", "http").expect("programmed");
+        let mut addresses: Vec<String> = rule
+            .endpoints
+            .iter()
+            .map(|e| {
+                assert_eq!(
+                    e.port, 80,
+                    "the named target port resolved through the slice"
+                );
+                e.address.to_string()
+            })
+            .collect();
+        addresses.sort();
+        assert_eq!(addresses, pod_ips, "node {}", node.name);
+    }
+
+    cluster.sim.run_for(SimDuration::from_secs(16));
+    let pods: Vec<Rc<Pod>> = cluster.objects::<Pod>().cloned().collect();
+    assert_eq!(
+        pods.len(),
+        1,
+        "two pods terminated and deleted by their kubelets"
+    );
+    let survivor = pods[0].status.pod_ip.clone().expect("a pod IP");
+    for node in &cluster.nodes {
+        let proxy = cluster
+            .sim
+            .actor::<KubeProxy>(node.proxy)
+            .expect("kube-proxy");
+        let rule = proxy.rule("default", "web", "http").expect("programmed");
+        let addresses: Vec<&str> = rule.endpoints.iter().map(|e| e.address.as_ref()).collect();
+        assert_eq!(addresses, vec![survivor.as_ref()], "node {}", node.name);
+    }
+}

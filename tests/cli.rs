@@ -200,10 +200,12 @@ fn unsupported_kind_is_bad_input_with_file_line_and_field() {
 }
 
 #[test]
-fn yaml_syntax_error_is_bad_input_with_file_and_line() {
+fn yaml_syntax_error_is_bad_input_with_file_line_and_field() {
     let message = bad_input("syntax", &SCENARIO.replace("count: 2", "count: [2"));
-    assert!(message.contains("scenario.yaml:"), "{message}");
-    assert!(message.contains("YAML syntax error"), "{message}");
+    assert!(
+        message.contains("scenario.yaml:8:10: YAML syntax error near cluster.nodePools[0].cpu: "),
+        "{message}"
+    );
 }
 
 #[test]
@@ -290,11 +292,7 @@ fn replay_of_a_recorded_trace_matches_and_a_corrupted_one_diverges() {
     let output = kubesim(&[
         "run", "deploy", "--seed", "9", "--format", "json", "--trace", &trace,
     ]);
-    assert!(
-        output.status.code().is_some_and(|c| c <= 1),
-        "{}",
-        stderr(&output)
-    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let hash = json_of(&output)["trace_hash"].as_str().unwrap().to_string();
 
     let text = std::fs::read_to_string(&trace).unwrap();
@@ -366,4 +364,80 @@ fn replay_of_a_recorded_trace_matches_and_a_corrupted_one_diverges() {
     assert_eq!(kubesim(&["replay", &cut]).status.code(), Some(1));
     let junk = write(&dir, "junk.jsonl", "hello\n");
     assert_eq!(kubesim(&["replay", &junk]).status.code(), Some(2));
+}
+
+#[test]
+fn a_run_that_hits_its_event_bound_says_so_with_the_seed_and_exits_1() {
+    let dir = scratch("event-bound");
+    let file = write(
+        &dir,
+        "small.yaml",
+        &SCENARIO.replace("duration: 30s", "duration: 30s\neventsMax: 50"),
+    );
+    let output = kubesim(&["run", &file, "--format", "json", "--seed", "4"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let json = json_of(&output);
+    assert_eq!(json["outcome"], "event-bound");
+    assert_eq!(json["events"], 50);
+    assert_eq!(json["outcome_detail"]["events_max"], 50);
+    assert_eq!(json["outcome_detail"]["seed"], 4);
+    assert_eq!(json["expectations"][0]["checked"], false);
+
+    let text = stdout(&kubesim(&["run", &file, "--seed", "4"]));
+    assert!(
+        text.contains("run stopped: the bound of 50 events was reached"),
+        "{text}"
+    );
+    assert!(text.contains("reproduce with: kubesim run "), "{text}");
+}
+
+#[test]
+fn a_run_stopped_early_replays_the_same_stretch() {
+    let dir = scratch("until");
+    let trace = dir.join("until.trace.jsonl").to_string_lossy().to_string();
+    let output = kubesim(&[
+        "run",
+        "node-death",
+        "--until",
+        "3m",
+        "--format",
+        "json",
+        "--trace",
+        &trace,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let json = json_of(&output);
+    assert_eq!(json["sim_time_s"], 180.0);
+    // Expectations after 3m are not checked, and do not fail the run.
+    assert!(
+        json["expectations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["checked"] == false)
+    );
+    let replay = kubesim(&["replay", &trace]);
+    assert_eq!(replay.status.code(), Some(0), "{}", stdout(&replay));
+    assert!(stdout(&replay).contains(json["trace_hash"].as_str().unwrap()));
+}
+
+#[test]
+fn verbose_narration_adds_detail_records() {
+    let plain = stdout(&kubesim(&["run", "deploy", "--until", "3s"]));
+    let verbose = stdout(&kubesim(&["run", "deploy", "--until", "3s", "--verbose"]));
+    assert!(plain.contains("kube-scheduler"), "{plain}");
+    assert!(!plain.contains(" · "), "{plain}");
+    assert!(verbose.contains(" · "), "{verbose}");
+    assert!(verbose.lines().count() > plain.lines().count());
+    // Same run either way.
+    let hash = |text: &str| {
+        text.lines()
+            .last()
+            .unwrap()
+            .split_whitespace()
+            .nth(2)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(hash(&plain), hash(&verbose));
 }

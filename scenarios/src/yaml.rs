@@ -309,13 +309,25 @@ pub fn parse_documents(
                     message = stripped.to_string();
                 }
             }
+            let near = pos.and_then(|p| enclosing_path(text, p.line as usize));
+            let (path, near) = match near {
+                Some((document, near)) => {
+                    let root = if indexed {
+                        join_index(root, document)
+                    } else {
+                        root.to_string()
+                    };
+                    (root.clone(), format!(" near {}", join_key(&root, &near)))
+                }
+                None => (root.to_string(), String::new()),
+            };
             ScenarioError::invalid(
                 At {
                     file: file.to_string(),
                     pos: pos.map(|p| map.apply(p)),
-                    path: root.to_string(),
+                    path,
                 },
-                format!("YAML syntax error: {message}"),
+                format!("YAML syntax error{near}: {message}"),
             )
         })?;
     let file_name: Rc<str> = Rc::from(file);
@@ -341,6 +353,97 @@ pub fn parse_documents(
         });
     }
     Ok(documents)
+}
+
+/// A line's indentation and content, unless it is blank or a comment.
+fn significant(line: &str) -> Option<(usize, &str)> {
+    let content = line.trim_start();
+    if content.is_empty() || content.starts_with('#') {
+        return None;
+    }
+    Some((line.len() - content.len(), content.trim_end()))
+}
+
+/// The key a block-style line starts with, `key: ...` or `key:`.
+fn line_key(content: &str) -> Option<&str> {
+    let (key, rest) = content.split_once(':')?;
+    let plain = !key.is_empty()
+        && !key.starts_with(['{', '[', '"', '\'', '&', '*', '!', '|', '>'])
+        && !key.contains(' ');
+    (plain && (rest.is_empty() || rest.starts_with(' '))).then_some(key)
+}
+
+/// A best guess, from indentation, at the field a syntax error on `line` (1-based) is in:
+/// the key on that line (or the nearest one above) and the keys and list items enclosing
+/// it, as `cluster.nodePools[0].cpu`; with the index of the document it is in. Only block
+/// style is understood; for flow style there is no guess.
+fn enclosing_path(text: &str, line: usize) -> Option<(usize, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let last = line.checked_sub(1)?.min(lines.len().checked_sub(1)?);
+    let document = lines[..=last]
+        .iter()
+        .filter(|l| l.starts_with("---"))
+        .count()
+        .saturating_sub(usize::from(lines.first().is_some_and(|l| l.starts_with("---"))));
+    let mut segments: Vec<String> = Vec::new();
+    // Indentation of the innermost node found so far; enclosing lines have less.
+    let mut limit = usize::MAX;
+    for index in (0..=last).rev() {
+        let Some((indent, content)) = significant(lines[index]) else {
+            continue;
+        };
+        if content.starts_with("---") {
+            break;
+        }
+        let (item_indent, key_indent, rest) = match content.strip_prefix("- ") {
+            Some(rest) => (Some(indent), indent + 2, rest.trim_start()),
+            None if content == "-" => (Some(indent), indent + 2, ""),
+            None => (None, indent, content),
+        };
+        if key_indent < limit
+            && let Some(key) = line_key(rest)
+        {
+            segments.push(key.to_string());
+            limit = key_indent;
+        }
+        if let Some(item_indent) = item_indent
+            && item_indent < limit
+        {
+            // Count the earlier items of the same list.
+            let mut position = 0;
+            for earlier in lines[..index].iter().rev() {
+                let Some((earlier_indent, earlier_content)) = significant(earlier) else {
+                    continue;
+                };
+                if earlier_indent < item_indent || earlier_content.starts_with("---") {
+                    break;
+                }
+                if earlier_indent == item_indent
+                    && (earlier_content.starts_with("- ") || earlier_content == "-")
+                {
+                    position += 1;
+                }
+            }
+            segments.push(format!("[{position}]"));
+            limit = item_indent;
+        }
+        if limit == 0 {
+            break;
+        }
+    }
+    if segments.is_empty() {
+        return None;
+    }
+    let mut path = String::new();
+    for segment in segments.iter().rev() {
+        if segment.starts_with('[') || path.is_empty() {
+            path.push_str(segment);
+        } else {
+            path.push('.');
+            path.push_str(segment);
+        }
+    }
+    Some((document, path))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -904,10 +1007,35 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            error.starts_with("s.yaml:3:2: YAML syntax error: "),
+            error.starts_with("s.yaml:3:2: YAML syntax error near c: "),
             "{error}"
         );
         assert!(!error.contains("at line"), "{error}");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_field_they_are_near() {
+        let text = "name: t\ncluster:\n  nodePools:\n    - name: a\n    - name: b\n      count: [2\n      cpu: 4\n";
+        let error = parse_documents(text, "s.yaml", "", false, PosMap::Identity)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("s.yaml:7:10: YAML syntax error near cluster.nodePools[1].cpu: "),
+            "{error}"
+        );
+        assert_eq!(
+            enclosing_path(text, 6),
+            Some((0, "cluster.nodePools[1].count".to_string()))
+        );
+        assert_eq!(
+            enclosing_path(text, 4),
+            Some((0, "cluster.nodePools[0].name".to_string()))
+        );
+        assert_eq!(
+            enclosing_path("a: 1\n---\nb:\n  c: [\n", 4),
+            Some((1, "b.c".to_string()))
+        );
+        assert_eq!(enclosing_path("{a: [1,\n", 1), None);
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //!     kind: Deployment
 //!     ...
 //! timeline:
-//!   - {at: 0s, apply: web}
+//!   - {at: 1s, apply: web}
 //!   - {at: 60s, kill-node: node-2}
 //! expectations:
 //!   - name: nginx is available

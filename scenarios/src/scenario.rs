@@ -4,7 +4,9 @@
 //!
 //! Rules a reader should know:
 //! - `seed` is the default seed; `kubesim run --seed` overrides it (default 1).
-//! - Workload groups that no timeline `apply` names are applied at 0s, in file order.
+//! - Workload groups that no timeline `apply` names are applied at 1s, in file order: the
+//!   control plane creates its namespaces (`default`, `kube-node-lease`, ...) in its first
+//!   milliseconds, and an apply at 0s would race it (and fail with 404, as it would).
 //! - Times (`at`) are measured from the start of the run and must not pass `duration`.
 //! - Nodes are named `<pool name>-<i>`, i from 1.
 
@@ -34,6 +36,9 @@ use crate::yaml::{Document, PosMap, join_index, join_key, parse_documents};
 pub const DEFAULT_SEED: u64 = 1;
 /// The bound on processed events of a scenario that names none.
 pub const DEFAULT_EVENTS_MAX: u64 = 20_000_000;
+/// When workload groups that no timeline entry applies are applied: once the control
+/// plane is up (it creates its system namespaces in its first milliseconds).
+pub const DEFAULT_APPLY_AT: SimDuration = SimDuration::from_secs(1);
 /// kubelet `maxPods`, upstream default 110.
 pub const DEFAULT_MAX_PODS: u64 = 110;
 
@@ -285,13 +290,14 @@ impl Parser<'_> {
             let path = join_index("timeline", index);
             timeline.push(self.timeline_entry(entry, &path, duration, &workloads, &mut applied)?);
         }
-        // Groups nobody applies are applied at the start, in file order.
+        // Groups nobody applies are applied once the control plane is up, in file order.
+        let default_apply_at = SimTime::ZERO + DEFAULT_APPLY_AT.min(duration);
         let unapplied: Vec<TimedStep> = workloads
             .iter()
             .zip(&applied)
             .filter(|(group, applied)| !**applied && !group.objects.is_empty())
             .map(|(group, _)| TimedStep {
-                at: SimTime::ZERO,
+                at: default_apply_at,
                 step: Step::Kubectl(Action::Apply(group.objects.clone())),
             })
             .collect();
@@ -1104,11 +1110,11 @@ expectations:
 ";
 
     #[test]
-    fn workloads_apply_in_groups_and_unapplied_groups_start_at_zero() {
+    fn workloads_apply_in_groups_and_unapplied_groups_start_at_one_second() {
         let scenario = parse_text(WITH_WORKLOADS).unwrap();
         assert_eq!(scenario.workloads.len(), 2);
         assert_eq!(scenario.timeline.len(), 3);
-        assert_eq!(scenario.timeline[0].at, SimTime::ZERO);
+        assert_eq!(scenario.timeline[0].at, SimTime::ZERO + DEFAULT_APPLY_AT);
         assert_eq!(
             scenario.timeline[0].step.describe(),
             "kubectl apply: pod/default/web"

@@ -441,3 +441,36 @@ fn verbose_narration_adds_detail_records() {
     };
     assert_eq!(hash(&plain), hash(&verbose));
 }
+
+#[test]
+fn replay_needs_nothing_but_the_log_even_with_included_files() {
+    let dir = scratch("replay-includes");
+    write(
+        &dir,
+        "web.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: web\n    image: nginx:1.14.2\n",
+    );
+    let scenario = SCENARIO.split("workloads:").next().unwrap().to_string()
+        + "workloads:\n  web: {path: web.yaml}\nexpectations:\n  - name: the pod runs\n    pods: {phase: Running, count: 1}\n";
+    let file = write(&dir, "scenario.yaml", &scenario);
+    let trace = dir.join("run.trace.jsonl").to_string_lossy().to_string();
+    let output = kubesim(&["run", &file, "--format", "json", "--trace", &trace]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    std::fs::remove_file(dir.join("web.yaml")).unwrap();
+    std::fs::remove_file(dir.join("scenario.yaml")).unwrap();
+    let replay = kubesim(&["replay", &trace]);
+    assert_eq!(
+        replay.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&replay),
+        stderr(&replay)
+    );
+    assert!(stdout(&replay).contains(json_of(&output)["trace_hash"].as_str().unwrap()));
+}

@@ -384,7 +384,9 @@ fn enclosing_path(text: &str, line: usize) -> Option<(usize, String)> {
         .iter()
         .filter(|l| l.starts_with("---"))
         .count()
-        .saturating_sub(usize::from(lines.first().is_some_and(|l| l.starts_with("---"))));
+        .saturating_sub(usize::from(
+            lines.first().is_some_and(|l| l.starts_with("---")),
+        ));
     let mut segments: Vec<String> = Vec::new();
     // Indentation of the innermost node found so far; enclosing lines have less.
     let mut limit = usize::MAX;

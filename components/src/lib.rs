@@ -28,6 +28,7 @@ pub mod client;
 pub mod cluster;
 pub mod controllers;
 pub mod etcd;
+pub mod fixtures;
 pub mod kernel;
 pub mod kubectl;
 pub mod kubelet;

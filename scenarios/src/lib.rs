@@ -3,19 +3,19 @@
 //!
 //! A scenario file (YAML; JSON is YAML) describes a cluster, real Kubernetes manifests, a
 //! timeline of actions and faults, and expectations. Reading one goes text → untyped
-//! document with positions ([`yaml`]) → the file's serde structs ([`format`]) → a checked
+//! document with positions ([`yaml`]) → the file's serde structs ([`format`](mod@format)) → a checked
 //! [`scenario::Scenario`], converting manifests through k8s-openapi at the edge
 //! ([`manifest`]). Every bad input is a [`error::ScenarioError`] naming the file, line,
 //! column and field path.
 //!
 //! Module map:
 //! - [`yaml`]: YAML documents with positions, and a path-tracking serde deserializer.
-//! - [`format`]: the scenario file's structure (serde, `deny_unknown_fields`).
+//! - [`format`](mod@format): the scenario file's structure (serde, `deny_unknown_fields`).
 //! - [`duration`]: `300s`, `5m`, `1h30m`, `250ms`.
 //! - [`manifest`]: manifests → `components::api` objects, with upstream defaulting.
 //! - [`scenario`]: the checked scenario: cluster config, workloads, timeline, expectations.
 //! - [`expectation`]: checks and their evaluation against an observation of the cluster.
-//! - [`run`]: runs a scenario in stretches, evaluating expectations on time.
+//! - [`run`](mod@run): runs a scenario in stretches, evaluating expectations on time.
 //! - [`library`]: the built-in scenarios (`scenarios/library/*.yaml`).
 //! - [`error`]: `ScenarioError` and positions.
 

@@ -176,3 +176,37 @@ fn stopping_early_is_a_prefix_of_the_full_run() {
             .all(|e| !e.passed)
     );
 }
+
+#[test]
+fn timeline_faults_reach_the_right_hosts() {
+    let text = "name: faults
+duration: 200s
+cluster:
+  nodePools:
+    - {name: node, count: 3, cpu: 2, memory: 4Gi}
+timeline:
+  - {at: 30s, kill-node: node-2}
+  - {at: 90s, restart-node: node-2}
+  - {at: 100s, partition: {isolate: node-3}}
+  - {at: 190s, heal: {isolate: node-3}}
+expectations:
+  - name: node-2 is Unknown while it is down
+    at: 89s
+    node: {name: node-2, ready: Unknown}
+  - name: node-2 is Ready again after its restart
+    at: 99s
+    node: {name: node-2, ready: \"True\"}
+  - name: node-3 is Unknown while it is cut off
+    at: 189s
+    node: {name: node-3, ready: Unknown}
+  - name: node-1 stays Ready throughout
+    node: {name: node-1, ready: \"True\"}
+";
+    let scenario = scenarios::parse("faults.yaml", text, &scenarios::Includes::Unavailable)
+        .unwrap_or_else(|e| panic!("{e}"));
+    check(&scenario, 1);
+    assert_eq!(
+        run(&scenario, &options(4), None).trace_hash,
+        run(&scenario, &options(4), None).trace_hash
+    );
+}

@@ -9,6 +9,9 @@ use sim_core::{
     Simulation, TraceHasher,
 };
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ACTORS: u32 = 1_000;
 const HOSTS: u32 = 10;
 const EVENTS: u64 = 2_000_000;

@@ -10,6 +10,9 @@ use components::fixtures;
 use components::kubectl::Action;
 use sim_core::{RunLimits, SimDuration, SimTime};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn run(nodes: u32, deployments: u32) -> u64 {
     let (config, objects) = fixtures::scale(nodes, deployments, 30);
     let mut cluster = Cluster::build(&config, 1, false);

@@ -9,6 +9,9 @@ use components::fixtures;
 use components::kubectl::Action;
 use sim_core::{RunLimits, SimDuration, SimTime};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn peak_rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status

@@ -57,12 +57,16 @@ pub enum Tick {
     Kubectl(kubectl::Tick),
 }
 
+/// An object is identified by its uid and resourceVersion once it exists; before its
+/// create, by its name.
 fn object_words(object: &Object, hasher: &mut TraceHasher) {
     let meta = object.meta();
     hasher.write_u64(object.kind().code());
     hasher.write_u64(meta.uid);
     hasher.write_u64(meta.resource_version);
-    hasher.write_str(&meta.name);
+    if meta.uid == 0 {
+        hasher.write_str(&meta.name);
+    }
 }
 
 impl Fingerprint for ApiRequest {

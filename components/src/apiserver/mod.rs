@@ -12,7 +12,7 @@ mod watch_cache;
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
-use sim_core::{Actor, ActorId, Context, Event, SimDuration, TraceHasher};
+use sim_core::{Actor, ActorId, Context, Event, FxIndexMap, SimDuration, TraceHasher};
 
 use crate::api::{
     ApiError, ApiOk, ApiRequest, ApiResponse, ApiVerb, ConditionStatus, Kind, Namespace,
@@ -116,7 +116,8 @@ pub struct ApiServer {
     etcd: ActorId,
     phase: Phase,
     cache: WatchCache,
-    pending: BTreeMap<u64, PendingWrite>,
+    /// Writes waiting for etcd, by transaction id.
+    pending: FxIndexMap<u64, PendingWrite>,
     next_etcd_id: u64,
     /// Revision to compact to at the next compaction tick (the previous tick's revision).
     compaction_target: u64,
@@ -195,7 +196,7 @@ impl ApiServer {
             etcd,
             phase: Phase::Serving,
             cache: WatchCache::default(),
-            pending: BTreeMap::new(),
+            pending: FxIndexMap::default(),
             next_etcd_id: 1,
             compaction_target: 0,
             cluster_ips: BTreeMap::new(),
@@ -718,7 +719,7 @@ impl ApiServer {
     ) {
         let pending = self
             .pending
-            .remove(&id)
+            .swap_remove(&id)
             .expect("etcd answered a transaction the API server did not send");
         if succeeded {
             let ok = match value {

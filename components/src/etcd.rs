@@ -9,11 +9,11 @@
 //! The write-ahead log is modelled as the whole store surviving a crash: a restarted
 //! member answers with everything it had committed.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
-use sim_core::{Actor, ActorId, Context, Event, SimDuration, TraceHasher};
+use sim_core::{Actor, ActorId, Context, Event, FxIndexMap, SimDuration, TraceHasher};
 
-use crate::api::{Kind, Object, ObjectKey};
+use crate::api::{Kind, NamespacedName, Object, ObjectKey};
 use crate::msg::{Fingerprint, Msg};
 
 /// Settings of one etcd member.
@@ -144,8 +144,39 @@ struct Watcher {
 struct Durable {
     revision: u64,
     compact_revision: u64,
-    store: BTreeMap<ObjectKey, KeyValue>,
+    store: Store,
     history: VecDeque<Change>,
+}
+
+/// Current values, one hash map per kind (a key's prefix in real etcd). Point reads and
+/// writes hash the key; a range sorts, so it returns keys in etcd's lexical order.
+#[derive(Clone, Debug, Default)]
+struct Store {
+    kinds: [FxIndexMap<NamespacedName, KeyValue>; Kind::ALL.len()],
+}
+
+impl Store {
+    fn of(&self, kind: Kind) -> &FxIndexMap<NamespacedName, KeyValue> {
+        &self.kinds[kind as usize]
+    }
+    fn get(&self, key: &ObjectKey) -> Option<&KeyValue> {
+        self.of(key.kind).get(&key.lookup())
+    }
+    fn insert(&mut self, key: &ObjectKey, value: KeyValue) {
+        self.kinds[key.kind as usize].insert(key.namespaced_name(), value);
+    }
+    fn remove(&mut self, key: &ObjectKey) -> Option<KeyValue> {
+        self.kinds[key.kind as usize].swap_remove(&key.lookup())
+    }
+    fn len(&self) -> usize {
+        self.kinds.iter().map(FxIndexMap::len).sum()
+    }
+    /// Every value of `kind`, in key order.
+    fn sorted(&self, kind: Kind) -> Vec<&KeyValue> {
+        let mut entries: Vec<_> = self.of(kind).iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        entries.into_iter().map(|(_, kv)| kv).collect()
+    }
 }
 
 pub struct Etcd {
@@ -178,9 +209,9 @@ impl Etcd {
     pub fn objects(&self, kind: Kind) -> impl Iterator<Item = &Object> {
         self.durable
             .store
-            .iter()
-            .filter(move |(key, _)| key.kind == kind)
-            .map(|(_, kv)| &kv.object)
+            .sorted(kind)
+            .into_iter()
+            .map(|kv| &kv.object)
     }
 
     pub fn key_count(&self) -> usize {
@@ -288,7 +319,7 @@ impl Etcd {
                     .get(&key)
                     .map_or(revision, |kv| kv.create_revision);
                 self.durable.store.insert(
-                    key.clone(),
+                    &key,
                     KeyValue {
                         object: object.clone(),
                         create_revision,

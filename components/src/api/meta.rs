@@ -79,6 +79,20 @@ impl fmt::Display for Kind {
     }
 }
 
+/// Namespace and name: how stores key the objects of one kind.
+pub type NamespacedName = (Str, Str);
+
+/// A borrowed `NamespacedName` for lookups in hash maps keyed by one, without building
+/// two `Rc`s per lookup. It hashes exactly as the tuple does (each `str` in order).
+#[derive(Clone, Copy, Debug, Hash)]
+pub struct NameLookup<'a>(pub &'a str, pub &'a str);
+
+impl indexmap::Equivalent<NamespacedName> for NameLookup<'_> {
+    fn equivalent(&self, key: &NamespacedName) -> bool {
+        *key.0 == *self.0 && *key.1 == *self.1
+    }
+}
+
 /// Identifies an object: its kind, namespace (empty for cluster-scoped kinds) and name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectKey {
@@ -98,6 +112,15 @@ impl ObjectKey {
             },
             name: name.clone(),
         }
+    }
+
+    /// The key of this object within its kind.
+    pub fn namespaced_name(&self) -> NamespacedName {
+        (self.namespace.clone(), self.name.clone())
+    }
+
+    pub fn lookup(&self) -> NameLookup<'_> {
+        NameLookup(&self.namespace, &self.name)
     }
 
     /// The etcd key, as the API server lays it out: `/registry/pods/default/nginx`.

@@ -2,11 +2,11 @@
 //! a window of recent changes to replay to watches that start slightly in the past, and
 //! the watchers to fan changes out to (filtered on the server side).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
-use sim_core::{ActorId, SimDuration, SimTime};
+use sim_core::{ActorId, FxIndexMap, FxIndexSet, SimDuration, SimTime};
 
-use crate::api::{FieldSelector, Kind, Object, ObjectKey, Str, WatchEventType};
+use crate::api::{FieldSelector, Kind, NamespacedName, Object, ObjectKey, Str, WatchEventType};
 
 /// One change as the cache keeps it.
 #[derive(Clone, Debug)]
@@ -54,9 +54,10 @@ impl Watcher {
 #[derive(Debug, Default)]
 pub struct WatchCache {
     revision: u64,
-    objects: BTreeMap<ObjectKey, Object>,
+    /// Objects by kind, then namespace and name. Lists sort, so they come out in key order.
+    objects: [FxIndexMap<NamespacedName, Object>; Kind::ALL.len()],
     /// Pods by `spec.nodeName`, for kubelets' lists.
-    pods_by_node: BTreeMap<Str, BTreeSet<ObjectKey>>,
+    pods_by_node: FxIndexMap<Str, FxIndexSet<NamespacedName>>,
     history: VecDeque<CachedChange>,
     /// Watchers without a node selector, by kind.
     watchers: BTreeMap<Kind, Vec<Watcher>>,
@@ -77,15 +78,14 @@ impl WatchCache {
     }
 
     pub fn get(&self, key: &ObjectKey) -> Option<&Object> {
-        self.objects.get(key)
+        self.objects[key.kind as usize].get(&key.lookup())
     }
 
+    /// Every object of `kind`, in key order.
     pub fn objects_of(&self, kind: Kind) -> impl Iterator<Item = &Object> {
-        self.objects
-            .iter()
-            .skip_while(move |(k, _)| k.kind < kind)
-            .take_while(move |(k, _)| k.kind == kind)
-            .map(|(_, o)| o)
+        let mut entries: Vec<_> = self.objects[kind as usize].iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        entries.into_iter().map(|(_, o)| o)
     }
 
     /// A list, filtered on the server side.
@@ -93,12 +93,12 @@ impl WatchCache {
         let in_namespace =
             |o: &&Object| namespace.is_none_or(|ns| o.meta().namespace == *ns);
         if let (Kind::Pod, FieldSelector::NodeName(node)) = (kind, fields) {
-            return self
-                .pods_by_node
-                .get(node)
+            let pods = &self.objects[Kind::Pod as usize];
+            let mut keys: Vec<_> = self.pods_by_node.get(node).into_iter().flatten().collect();
+            keys.sort_unstable();
+            return keys
                 .into_iter()
-                .flatten()
-                .filter_map(|key| self.objects.get(key))
+                .filter_map(|key| pods.get(key))
                 .filter(in_namespace)
                 .cloned()
                 .collect();
@@ -114,17 +114,19 @@ impl WatchCache {
     pub fn load(&mut self, items: Vec<Object>, revision: u64) {
         for object in items {
             self.index(&object);
-            self.objects.insert(object.key(), object);
+            let key = object.key();
+            self.objects[key.kind as usize].insert(key.namespaced_name(), object);
         }
         self.revision = self.revision.max(revision);
     }
 
     fn index(&mut self, object: &Object) {
         if let Some(node) = pod_node(object) {
+            let meta = object.meta();
             self.pods_by_node
                 .entry(node.clone())
                 .or_default()
-                .insert(object.key());
+                .insert((meta.namespace.clone(), meta.name.clone()));
         }
     }
 
@@ -132,10 +134,8 @@ impl WatchCache {
         if let Some(node) = pod_node(object)
             && let Some(keys) = self.pods_by_node.get_mut(node)
         {
-            keys.remove(&object.key());
-            if keys.is_empty() {
-                self.pods_by_node.remove(node);
-            }
+            let meta = object.meta();
+            keys.swap_remove(&crate::api::NameLookup(&meta.namespace, &meta.name));
         }
     }
 
@@ -149,12 +149,20 @@ impl WatchCache {
         );
         self.revision = change.revision;
         let key = change.object.key();
-        if let Some(old) = self.objects.remove(&key) {
-            self.unindex(&old);
-        }
-        if !change.deleted {
-            self.index(&change.object);
-            self.objects.insert(key, change.object.clone());
+        let objects = &mut self.objects[key.kind as usize];
+        let old = if change.deleted {
+            objects.swap_remove(&key.lookup())
+        } else {
+            objects.insert(key.namespaced_name(), change.object.clone())
+        };
+        let moved_node = old.as_ref().and_then(pod_node) != pod_node(&change.object);
+        if change.deleted || moved_node {
+            if let Some(old) = &old {
+                self.unindex(old);
+            }
+            if !change.deleted {
+                self.index(&change.object);
+            }
         }
         while self
             .history

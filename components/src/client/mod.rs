@@ -2,14 +2,13 @@
 //! keep a local cache of the objects it watches (list, then watch from that version,
 //! relist when the stream breaks) — client-go's reflector and store, in virtual time.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use sim_core::{ActorId, Context, SimDuration};
+use sim_core::{ActorId, Context, FxIndexMap, SimDuration};
 
 use crate::api::{
-    ApiOk, ApiRequest, ApiResponse, ApiVerb, FieldSelector, RequestId, Resource, Str,
-    StatusReason, WatchEvent, WatchEventType,
+    ApiOk, ApiRequest, ApiResponse, ApiVerb, FieldSelector, NameLookup, NamespacedName,
+    RequestId, Resource, Str, StatusReason, WatchEvent, WatchEventType,
 };
 use crate::msg::Msg;
 
@@ -88,7 +87,9 @@ pub const RELIST_BACKOFF: SimDuration = SimDuration::from_millis(800);
 pub struct Informer<T: Resource> {
     namespace: Option<Str>,
     fields: FieldSelector,
-    cache: BTreeMap<(Str, Str), Rc<T>>,
+    /// Iteration order is deterministic (insertion order, with removals moving the last
+    /// entry into the gap) but not sorted: sort where order matters.
+    cache: FxIndexMap<NamespacedName, Rc<T>>,
     resource_version: u64,
     state: InformerState,
     synced: bool,
@@ -99,7 +100,7 @@ impl<T: Resource> Informer<T> {
         Informer {
             namespace,
             fields,
-            cache: BTreeMap::new(),
+            cache: FxIndexMap::default(),
             resource_version: 0,
             state: InformerState::Stopped,
             synced: false,
@@ -134,7 +135,7 @@ impl<T: Resource> Informer<T> {
     }
 
     pub fn get(&self, namespace: &str, name: &str) -> Option<&Rc<T>> {
-        self.cache.get(&(Rc::from(namespace), Rc::from(name)))
+        self.cache.get(&NameLookup(namespace, name))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Rc<T>> {
@@ -246,7 +247,7 @@ impl<T: Resource> Informer<T> {
         }
     }
 
-    fn cache_key(object: &T) -> (Str, Str) {
+    fn cache_key(object: &T) -> NamespacedName {
         let meta = object.metadata();
         (meta.namespace.clone(), meta.name.clone())
     }
@@ -254,7 +255,10 @@ impl<T: Resource> Informer<T> {
     fn apply(&mut self, type_: WatchEventType, object: Rc<T>) -> Option<Delta<T>> {
         let key = Self::cache_key(&object);
         match type_ {
-            WatchEventType::Deleted => self.cache.remove(&key).map(|_| Delta::Deleted(object)),
+            WatchEventType::Deleted => self
+                .cache
+                .swap_remove(&key)
+                .map(|_| Delta::Deleted(object)),
             WatchEventType::Added | WatchEventType::Modified => {
                 match self.cache.insert(key, object.clone()) {
                     Some(old) => Some(Delta::Updated { old, new: object }),
@@ -266,7 +270,7 @@ impl<T: Resource> Informer<T> {
 
     /// Replaces the cache with a fresh list and returns what changed.
     fn replace(&mut self, items: impl Iterator<Item = Rc<T>>) -> Vec<Delta<T>> {
-        let mut fresh: BTreeMap<(Str, Str), Rc<T>> = BTreeMap::new();
+        let mut fresh: FxIndexMap<NamespacedName, Rc<T>> = FxIndexMap::default();
         for item in items {
             fresh.insert(Self::cache_key(&item), item);
         }

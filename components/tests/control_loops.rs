@@ -4,7 +4,8 @@
 use std::rc::Rc;
 
 use components::api::{
-    ConditionStatus, Deployment, LABEL_POD_TEMPLATE_HASH, Node, Pod, ReplicaSet, ResourceList,
+    ConditionStatus, Deployment, LABEL_POD_TEMPLATE_HASH, Lease, Node, Pod, ReplicaSet,
+    ResourceList, TAINT_UNREACHABLE, TaintEffect,
 };
 use components::cluster::{Cluster, ClusterConfig};
 use components::controllers::ControllerManager;
@@ -12,7 +13,7 @@ use components::controllers::deployment::{REVISION_ANNOTATION, pod_template_hash
 use components::fixtures;
 use components::kubectl::Action;
 use components::scheduler::Scheduler;
-use sim_core::{RunLimits, SimDuration, SimTime};
+use sim_core::{Fault, RunLimits, SimDuration, SimTime};
 
 fn at(secs: u64) -> SimTime {
     SimTime::ZERO + SimDuration::from_secs(secs)
@@ -140,4 +141,88 @@ fn the_same_seed_gives_the_same_run() {
         cluster.sim.trace_hash()
     };
     assert_eq!(hash(3), hash(3));
+}
+
+#[test]
+fn pods_of_a_dead_node_are_evicted_after_grace_plus_toleration() {
+    let mut config = ClusterConfig::default();
+    config
+        .node_pools
+        .push(fixtures::node_pool("node", 3, Some("zone-a")));
+    let requests = ResourceList {
+        cpu_millicores: Some(100),
+        memory_bytes: Some(128 << 20),
+        ..ResourceList::default()
+    };
+    let deployment = fixtures::deployment("default", "web", 6, "nginx:1.14.2", requests);
+    let mut cluster = Cluster::build(&config, 11, true);
+    cluster.schedule_action(at(1), Action::Apply(vec![deployment.into()]));
+    let host = cluster.node("node-1").expect("node-1").host;
+    cluster.schedule_fault(at(33), Fault::CrashHost(host));
+    run_until(&mut cluster, 420);
+
+    let lease = cluster
+        .objects::<Lease>()
+        .find(|lease| &*lease.metadata.name == "node-1")
+        .expect("node-1's lease");
+    let renewed = lease.spec.renew_time.expect("renewed before the crash");
+    let node = cluster
+        .objects::<Node>()
+        .find(|node| &*node.metadata.name == "node-1")
+        .expect("node-1");
+    assert_eq!(node.status.ready.status, ConditionStatus::Unknown);
+    assert_eq!(&*node.status.ready.reason, "NodeStatusUnknown");
+    let no_execute = node
+        .spec
+        .taints
+        .iter()
+        .find(|t| &*t.key == TAINT_UNREACHABLE && t.effect == TaintEffect::NoExecute)
+        .expect("the unreachable NoExecute taint");
+    let tainted = no_execute.time_added.expect("timeAdded");
+    // Ready=Unknown (and the taint) within one monitor period after the 50 s grace.
+    assert!(
+        tainted > renewed + SimDuration::from_secs(50),
+        "{tainted} vs {renewed}"
+    );
+    assert!(
+        tainted <= renewed + SimDuration::from_millis(55_100),
+        "{tainted} vs {renewed}"
+    );
+
+    let on_dead_node: Vec<Rc<Pod>> = cluster
+        .objects::<Pod>()
+        .filter(|pod| pod.spec.node_name.as_deref() == Some("node-1"))
+        .cloned()
+        .collect();
+    assert!(!on_dead_node.is_empty());
+    for pod in &on_dead_node {
+        let deadline = pod.metadata.deletion_timestamp.expect("evicted");
+        let grace = pod
+            .metadata
+            .deletion_grace_period_seconds
+            .expect("graceful");
+        let deleted_at = SimTime::from_nanos(deadline.as_nanos() - grace * 1_000_000_000);
+        // 50 s grace + 300 s default toleration, give or take the 5 s monitor period
+        // (and the API server's few milliseconds).
+        let earliest = renewed + SimDuration::from_secs(350);
+        let latest = renewed + SimDuration::from_millis(355_100);
+        assert!(
+            deleted_at >= earliest && deleted_at <= latest,
+            "pod {} deleted at {deleted_at}, lease renewed at {renewed}",
+            pod.metadata.name
+        );
+        assert_eq!(pod.status.ready, ConditionStatus::False);
+    }
+    // The ReplicaSet replaced them on the living nodes.
+    let live = cluster
+        .objects::<Pod>()
+        .filter(|pod| !pod.metadata.is_terminating())
+        .filter(|pod| {
+            pod.spec
+                .node_name
+                .as_deref()
+                .is_some_and(|node| node != "node-1")
+        })
+        .count();
+    assert_eq!(live, 6);
 }

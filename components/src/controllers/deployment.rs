@@ -131,16 +131,14 @@ pub fn pod_template_hash(template: &PodTemplateSpec, collision_count: Option<u32
 /// `EqualIgnoreHash`: the templates are equal once the pod-template-hash label is
 /// ignored.
 pub fn templates_equal_ignoring_hash(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
-    let without_hash = |labels: &Labels| {
+    fn without_hash(labels: &Labels) -> impl Iterator<Item = (&Str, &Str)> {
         labels
             .iter()
             .filter(|(key, _)| &***key != LABEL_POD_TEMPLATE_HASH)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect::<Vec<_>>()
-    };
+    }
     a.annotations == b.annotations
         && a.spec == b.spec
-        && without_hash(&a.labels) == without_hash(&b.labels)
+        && without_hash(&a.labels).eq(without_hash(&b.labels))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -877,13 +875,7 @@ impl ControllerManager {
             })
             .map(|rs| OwnedReplicaSet {
                 rs: rs.clone(),
-                running_pods: self
-                    .pods
-                    .owned_by(rs.metadata.uid)
-                    .filter(|pod| {
-                        !matches!(pod.status.phase, PodPhase::Succeeded | PodPhase::Failed)
-                    })
-                    .count() as u32,
+                running_pods: self.pods.owner_counts(rs.metadata.uid).unfinished,
             })
             .collect();
         // Wait for the cache to show this controller's own last writes.
@@ -962,13 +954,16 @@ impl ControllerManager {
             let verb = ApiVerb::Update(Object::from(updated));
             self.write(work, deployment_ref, verb, cx);
         } else if plan.status != d.status {
-            let became_available = plan.status.available == ConditionStatus::True
-                && d.status.available != ConditionStatus::True;
-            if became_available {
+            if plan.status.available != d.status.available {
                 let status = plan.status.clone();
+                let needed = d.spec.replicas - max_unavailable(&d);
                 cx.record("step", || {
+                    let state = match status.available {
+                        ConditionStatus::True => "available",
+                        _ => "unavailable",
+                    };
                     format!(
-                        "deployment {}: available ({} of {} replicas available)",
+                        "deployment {}: {state} ({} of {} replicas available, {needed} needed)",
                         deployment_name(key),
                         status.available_replicas,
                         d.spec.replicas

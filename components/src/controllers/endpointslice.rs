@@ -285,6 +285,11 @@ impl ServiceIndex {
         *self = ServiceIndex::default();
     }
 
+    /// No Service with a selector exists.
+    pub fn is_empty(&self) -> bool {
+        self.by_label.is_empty() && self.select_all.is_empty()
+    }
+
     fn file(&mut self, service: &Service, present: bool) {
         let Some(selector) = &service.spec.selector else {
             return;
@@ -441,6 +446,9 @@ impl ControllerManager {
         new: Option<&Rc<Pod>>,
         cx: &mut Context<'_, Msg>,
     ) {
+        if self.services.is_empty() {
+            return;
+        }
         if let (Some(old), Some(new)) = (old, new)
             && !endpoint_relevant(old, new)
         {

@@ -48,8 +48,58 @@ impl<K: Hash + Eq, V: Hash + Eq> MultiIndex<K, V> {
         self.map.get(key).map_or(0, |set| set.len())
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
     pub fn clear(&mut self) {
         self.map.clear();
+    }
+}
+
+/// What a controller's pods add up to, kept as pods change so a ReplicaSet's status
+/// needs no scan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OwnerCounts {
+    /// Not terminating and not finished (`IsPodActive`).
+    pub active: u32,
+    /// Active and Ready.
+    pub ready: u32,
+    /// Active and available with minReadySeconds 0 (Ready, with a Ready time).
+    pub available: u32,
+    /// Not Succeeded or Failed (terminating ones included).
+    pub unfinished: u32,
+}
+
+impl OwnerCounts {
+    fn of(pod: &Pod) -> OwnerCounts {
+        let active = pod.is_active();
+        let ready = active && pod.is_ready();
+        OwnerCounts {
+            active: u32::from(active),
+            ready: u32::from(ready),
+            available: u32::from(ready && pod.status.ready_since.is_some()),
+            unfinished: u32::from(!matches!(
+                pod.status.phase,
+                crate::api::PodPhase::Succeeded | crate::api::PodPhase::Failed
+            )),
+        }
+    }
+
+    fn add(&mut self, other: OwnerCounts) {
+        self.active += other.active;
+        self.ready += other.ready;
+        self.available += other.available;
+        self.unfinished += other.unfinished;
+    }
+
+    fn subtract(&mut self, other: OwnerCounts) {
+        assert!(self.active >= other.active && self.ready >= other.ready);
+        assert!(self.available >= other.available && self.unfinished >= other.unfinished);
+        self.active -= other.active;
+        self.ready -= other.ready;
+        self.available -= other.available;
+        self.unfinished -= other.unfinished;
     }
 }
 
@@ -58,6 +108,7 @@ impl<K: Hash + Eq, V: Hash + Eq> MultiIndex<K, V> {
 pub struct PodIndex {
     by_uid: FxIndexMap<u64, Rc<Pod>>,
     by_owner: MultiIndex<u64, u64>,
+    owner_counts: FxIndexMap<u64, OwnerCounts>,
     by_node: MultiIndex<Str, u64>,
     by_namespace: MultiIndex<Str, u64>,
     /// `(namespace, label key, label value)`.
@@ -90,6 +141,14 @@ impl PodIndex {
         self.by_owner.count(&owner_uid)
     }
 
+    /// The totals over the pods `owner_uid` controls.
+    pub fn owner_counts(&self, owner_uid: u64) -> OwnerCounts {
+        self.owner_counts
+            .get(&owner_uid)
+            .copied()
+            .unwrap_or_default()
+    }
+
     pub fn on_node<'a>(&'a self, node: &Str) -> impl Iterator<Item = &'a Rc<Pod>> + use<'a> {
         self.by_node.get(node).map(|uid| &self.by_uid[uid])
     }
@@ -117,7 +176,18 @@ impl PodIndex {
             && old.metadata.uid == new.metadata.uid
             && same_keys(old, new)
         {
-            self.by_uid.insert(new.metadata.uid, new.clone());
+            let stored = self
+                .by_uid
+                .insert(new.metadata.uid, new.clone())
+                .expect("an updated pod was indexed");
+            if let Some(owner) = new.metadata.controller_ref() {
+                let counts = self
+                    .owner_counts
+                    .get_mut(&owner.uid)
+                    .expect("owner counted");
+                counts.subtract(OwnerCounts::of(&stored));
+                counts.add(OwnerCounts::of(new));
+            }
             return;
         }
         if let Some(old) = old {
@@ -134,6 +204,10 @@ impl PodIndex {
         assert!(previous.is_none(), "pod uid {uid} indexed twice");
         if let Some(owner) = pod.metadata.controller_ref() {
             self.by_owner.insert(owner.uid, uid);
+            self.owner_counts
+                .entry(owner.uid)
+                .or_default()
+                .add(OwnerCounts::of(pod));
         }
         if let Some(node) = &pod.spec.node_name {
             self.by_node.insert(node.clone(), uid);
@@ -154,6 +228,14 @@ impl PodIndex {
         // Unindex what was indexed: the stored copy, not the caller's.
         if let Some(owner) = stored.metadata.controller_ref() {
             self.by_owner.remove(&owner.uid, &uid);
+            if self.by_owner.count(&owner.uid) == 0 {
+                self.owner_counts.swap_remove(&owner.uid);
+            } else {
+                self.owner_counts
+                    .get_mut(&owner.uid)
+                    .expect("owner counted")
+                    .subtract(OwnerCounts::of(&stored));
+            }
         }
         if let Some(node) = &stored.spec.node_name {
             self.by_node.remove(node, &uid);
@@ -223,5 +305,32 @@ mod tests {
         assert_eq!(index.on_node(&s("n2")).count(), 0);
         assert_eq!(index.selected(&s("default"), &front).len(), 0);
         assert_eq!(index.len(), 2);
+    }
+
+    #[test]
+    fn owner_counts_follow_status_changes() {
+        let mut index = PodIndex::default();
+        let a = pod(1, 10, Some("n1"), &[]);
+        let b = pod(2, 10, Some("n1"), &[]);
+        index.apply(None, Some(&a));
+        index.apply(None, Some(&b));
+        assert_eq!(index.owner_counts(10).active, 2);
+        assert_eq!(index.owner_counts(10).ready, 0);
+        let mut ready = (*a).clone();
+        ready.status.ready = crate::api::ConditionStatus::True;
+        ready.status.ready_since = Some(sim_core::SimTime::ZERO);
+        let ready = Rc::new(ready);
+        index.apply(Some(&a), Some(&ready));
+        let counts = index.owner_counts(10);
+        assert_eq!((counts.active, counts.ready, counts.available), (2, 1, 1));
+        let mut terminating = (*ready).clone();
+        terminating.metadata.deletion_timestamp = Some(sim_core::SimTime::ZERO);
+        let terminating = Rc::new(terminating);
+        index.apply(Some(&ready), Some(&terminating));
+        let counts = index.owner_counts(10);
+        assert_eq!((counts.active, counts.ready, counts.unfinished), (1, 0, 2));
+        index.apply(Some(&terminating), None);
+        index.apply(Some(&b), None);
+        assert_eq!(index.owner_counts(10), OwnerCounts::default());
     }
 }

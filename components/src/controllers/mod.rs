@@ -357,6 +357,8 @@ pub struct ControllerManager {
     replicaset_state: ReplicaSetState,
     node_lifecycle: NodeLifecycle,
     writes: WriteTracker,
+    /// Every informer has listed once since the last start.
+    started: bool,
     stats: ControllerStats,
 }
 
@@ -386,6 +388,7 @@ impl ControllerManager {
             replicaset_state: ReplicaSetState::default(),
             node_lifecycle,
             writes: WriteTracker::default(),
+            started: false,
             stats: ControllerStats::default(),
         }
     }
@@ -609,8 +612,17 @@ impl ControllerManager {
         offer!(endpointslices, on_slice_delta);
     }
 
-    /// Once every informer has listed, the controllers start.
+    /// Once every informer has listed, the controllers start: node taints and pending
+    /// evictions are brought up to date (their handlers held back until then), and the
+    /// work queue starts draining.
     fn after_informer_change(&mut self, cx: &mut Context<'_, Msg>) {
+        if !self.started && self.informers.synced() {
+            self.started = true;
+            cx.record("detail", || {
+                "kube-controller-manager: caches synced, controllers running".to_string()
+            });
+            self.nodes_synced(cx);
+        }
         self.arm(cx);
     }
 
@@ -640,6 +652,7 @@ impl ControllerManager {
         self.replicaset_state.clear();
         self.node_lifecycle.clear();
         self.writes.clear();
+        self.started = false;
     }
 
     fn start(&mut self, cx: &mut Context<'_, Msg>) {

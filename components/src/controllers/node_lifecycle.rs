@@ -150,6 +150,9 @@ struct Zone {
     queued: FxIndexSet<Str>,
     bucket: TokenBucket,
     state: ZoneState,
+    /// Nodes of the zone whose (effective) Ready is True, and the others.
+    ready: usize,
+    not_ready: usize,
 }
 
 impl Zone {
@@ -159,6 +162,8 @@ impl Zone {
             queued: FxIndexSet::default(),
             bucket: TokenBucket::new(rate),
             state: ZoneState::Initial,
+            ready: 0,
+            not_ready: 0,
         }
     }
 
@@ -196,6 +201,10 @@ pub struct NodeHealth {
     /// The zone tainter let the NoExecute taint through at this (host clock) instant; it
     /// is not on the node yet.
     no_execute_approved: Option<SimTime>,
+    /// The node's `topology.kubernetes.io/zone` ("" without one).
+    zone: Str,
+    /// How the node is counted in its zone's ready / not-ready totals.
+    counted: Option<(Str, bool)>,
 }
 
 impl NodeHealth {
@@ -208,9 +217,11 @@ impl NodeHealth {
             transition: ready.last_transition_time,
             lease_renew_time,
             ever_reported: lease_renew_time.is_some() || reported(&node),
+            zone: zone_of(&node),
             latest: node,
             pending_ready: None,
             no_execute_approved: None,
+            counted: None,
         }
     }
 
@@ -240,6 +251,9 @@ impl NodeHealth {
 
     fn set_latest(&mut self, node: &Rc<Node>) {
         if node.metadata.resource_version >= self.latest.metadata.resource_version {
+            if node.metadata.labels != self.latest.metadata.labels {
+                self.zone = zone_of(node);
+            }
             self.latest = node.clone();
         }
     }
@@ -486,6 +500,43 @@ impl NodeLifecycle {
             .or_insert_with(|| Zone::new(rate))
     }
 
+    /// Keeps the zone totals in step with one node's (effective) readiness and zone.
+    fn recount(&mut self, name: &Str) {
+        let Some(health) = self.health.get_mut(name) else {
+            return;
+        };
+        let wanted = Some((
+            health.zone.clone(),
+            health.effective_ready() == ConditionStatus::True,
+        ));
+        let previous = std::mem::replace(&mut health.counted, wanted.clone());
+        self.move_count(previous, wanted);
+    }
+
+    fn move_count(&mut self, previous: Option<(Str, bool)>, wanted: Option<(Str, bool)>) {
+        if previous == wanted {
+            return;
+        }
+        if let Some((zone, ready)) = previous {
+            let zone = self.zone(&zone);
+            let count = if ready {
+                &mut zone.ready
+            } else {
+                &mut zone.not_ready
+            };
+            assert!(*count > 0, "zone count underflow");
+            *count -= 1;
+        }
+        if let Some((zone, ready)) = wanted {
+            let zone = self.zone(&zone);
+            *(if ready {
+                &mut zone.ready
+            } else {
+                &mut zone.not_ready
+            }) += 1;
+        }
+    }
+
     fn cancel_eviction(&mut self, uid: u64) {
         if let Some(at) = self.eviction_of.swap_remove(&uid) {
             self.evictions.remove(&(at, uid));
@@ -528,8 +579,10 @@ impl ControllerManager {
             }
             Delta::Deleted(node) => {
                 let name = &node.metadata.name;
-                self.node_lifecycle.health.swap_remove(name);
-                self.node_lifecycle.zone(&zone_of(&node)).remove(name);
+                if let Some(health) = self.node_lifecycle.health.swap_remove(name) {
+                    self.node_lifecycle.move_count(health.counted, None);
+                    self.node_lifecycle.zone(&health.zone).remove(name);
+                }
             }
         }
     }
@@ -549,6 +602,16 @@ impl ControllerManager {
                     .insert(name.clone(), NodeHealth::new(node.clone(), lease, now));
             }
         }
+        self.node_lifecycle.recount(name);
+    }
+
+    /// The caches are complete: every node's taints and its pods' evictions.
+    pub(super) fn nodes_synced(&mut self, cx: &mut Context<'_, Msg>) {
+        let names: Vec<Str> = self.node_lifecycle.health.keys().cloned().collect();
+        for name in &names {
+            self.reconcile_node_taints(name, cx);
+            self.reevaluate_pods_on(name, cx);
+        }
     }
 
     pub(super) fn on_lease_delta(&mut self, delta: Delta<Lease>, cx: &mut Context<'_, Msg>) {
@@ -560,50 +623,62 @@ impl ControllerManager {
     }
 
     /// `monitorNodeHealth`: every node's health, then the zones' disruption states, then
-    /// the tainting queues.
+    /// the tainting queues. Taints follow node changes as they arrive, so the pass only
+    /// looks for nodes that went quiet.
     pub(super) fn monitor_node_health(&mut self, cx: &mut Context<'_, Msg>) {
-        let names: Vec<Str> = self.node_lifecycle.health.keys().cloned().collect();
-        for name in &names {
-            self.node_pass(name, cx);
+        let now = cx.now();
+        let lifecycle = &self.node_lifecycle;
+        let quiet: Vec<Str> = lifecycle
+            .health
+            .iter()
+            .filter(|(name, health)| {
+                health.latest.status.ready.status != ConditionStatus::Unknown
+                    && health.is_stale(now, &self.config)
+                    && !lifecycle.writes_in_flight.contains(*name)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in &quiet {
+            self.mark_unknown(name, cx);
         }
         self.handle_disruption(cx);
         self.tainting_pass(cx);
     }
 
-    fn node_pass(&mut self, name: &Str, cx: &mut Context<'_, Msg>) {
-        if self.node_lifecycle.writes_in_flight.contains(name) {
-            return;
-        }
+    /// The node went quiet: Ready=Unknown (and its pods Ready=False if it was Ready).
+    fn mark_unknown(&mut self, name: &Str, cx: &mut Context<'_, Msg>) {
         let now = cx.now();
         let health = &self.node_lifecycle.health[name];
         let node = health.latest.clone();
-        if health.is_stale(now, &self.config)
-            && node.status.ready.status != ConditionStatus::Unknown
-        {
-            let grace = health.grace_period(&self.config);
-            let was_ready = node.is_ready();
-            let updated = mark_unknown(&node, cx.host_clock());
-            let health = self.node_lifecycle.health.get_mut(name).expect("present");
-            health.pending_ready = Some(ConditionStatus::Unknown);
-            health.ready_transition_timestamp = now;
-            self.node_lifecycle.writes_in_flight.insert(name.clone());
-            self.stats.nodes_marked_unknown += 1;
-            cx.record("step", || {
-                format!(
-                    "node {name}: Ready=Unknown, {MESSAGE_NODE_STATUS_UNKNOWN} (no Lease renewal or status for more than {grace})"
-                )
-            });
-            let id = self
-                .api
-                .send(cx, ApiVerb::UpdateStatus(Object::from(updated)));
-            self.pending
-                .insert(id, Pending::NodeWrite { node: name.clone() });
-            if was_ready {
-                self.mark_pods_not_ready(name, cx);
-            }
-            return;
+        let grace = health.grace_period(&self.config);
+        let was_ready = node.is_ready();
+        let updated = mark_unknown(&node, cx.host_clock());
+        let health = self.node_lifecycle.health.get_mut(name).expect("present");
+        health.pending_ready = Some(ConditionStatus::Unknown);
+        health.ready_transition_timestamp = now;
+        // The NoExecute taint queues in this same pass (it is written once the status
+        // write is back).
+        let queue = no_execute_taint(&node).is_none() && health.no_execute_approved.is_none();
+        let zone = health.zone.clone();
+        if queue {
+            self.node_lifecycle.zone(&zone).add(name);
         }
-        self.reconcile_node_taints(name, cx);
+        self.node_lifecycle.recount(name);
+        self.node_lifecycle.writes_in_flight.insert(name.clone());
+        self.stats.nodes_marked_unknown += 1;
+        cx.record("step", || {
+            format!(
+                "node {name}: Ready=Unknown, {MESSAGE_NODE_STATUS_UNKNOWN} (no Lease renewal or status for more than {grace})"
+            )
+        });
+        let id = self
+            .api
+            .send(cx, ApiVerb::UpdateStatus(Object::from(updated)));
+        self.pending
+            .insert(id, Pending::NodeWrite { node: name.clone() });
+        if was_ready {
+            self.mark_pods_not_ready(name, cx);
+        }
     }
 
     /// `MarkPodsNotReady`: the node's pods stop being Ready.
@@ -646,7 +721,7 @@ impl ControllerManager {
             return;
         };
         let node = health.latest.clone();
-        let zone = zone_of(&node);
+        let zone = health.zone.clone();
         let ready = node.status.ready.status;
         let needs_queue = ready != ConditionStatus::True
             && no_execute_taint(&node).is_none()
@@ -721,6 +796,7 @@ impl ControllerManager {
                 });
             }
         }
+        self.node_lifecycle.recount(name);
         self.reconcile_node_taints(name, cx);
     }
 
@@ -728,16 +804,16 @@ impl ControllerManager {
     /// fully disrupted, tainting stops and NoExecute taints are removed (the controller
     /// assumes its own network is the problem).
     fn handle_disruption(&mut self, cx: &mut Context<'_, Msg>) {
-        let mut counts: BTreeMap<Str, (usize, usize)> = BTreeMap::new();
-        for health in self.node_lifecycle.health.values() {
-            let entry = counts.entry(zone_of(&health.latest)).or_default();
-            if health.effective_ready() == ConditionStatus::True {
-                entry.0 += 1;
-            } else {
-                entry.1 += 1;
-            }
-        }
         let threshold = self.config.unhealthy_zone_threshold;
+        self.node_lifecycle
+            .zones
+            .retain(|_, zone| zone.ready + zone.not_ready > 0);
+        let counts: BTreeMap<Str, (usize, usize)> = self
+            .node_lifecycle
+            .zones
+            .iter()
+            .map(|(name, zone)| (name.clone(), (zone.ready, zone.not_ready)))
+            .collect();
         let new_states: BTreeMap<Str, ZoneState> = counts
             .iter()
             .map(|(zone, &(ready, not_ready))| {
@@ -747,12 +823,6 @@ impl ControllerManager {
                 )
             })
             .collect();
-        for zone in counts.keys() {
-            self.node_lifecycle.zone(zone);
-        }
-        self.node_lifecycle
-            .zones
-            .retain(|zone, _| counts.contains_key(zone));
         let all_are_full = new_states
             .values()
             .all(|state| *state == ZoneState::FullDisruption);
@@ -796,6 +866,10 @@ impl ControllerManager {
             cx.record("detail", || {
                 "some nodes are Ready again: evictions resume".to_string()
             });
+            let names: Vec<Str> = self.node_lifecycle.health.keys().cloned().collect();
+            for name in &names {
+                self.reconcile_node_taints(name, cx);
+            }
         }
         for (zone_name, zone) in self.node_lifecycle.zones.iter_mut() {
             let state = new_states[zone_name];
@@ -824,7 +898,7 @@ impl ControllerManager {
         for zone in zones.values_mut() {
             while let Some(name) = zone.queue.front().cloned() {
                 let still_needed = health.get(&name).is_some_and(|h| {
-                    h.latest.status.ready.status != ConditionStatus::True
+                    h.effective_ready() != ConditionStatus::True
                         && no_execute_taint(&h.latest).is_none()
                 });
                 if still_needed && !zone.bucket.try_accept(now) {
@@ -888,9 +962,22 @@ impl ControllerManager {
         if !self.informers.synced() {
             return;
         }
+        let tainted = self.informers.nodes.get("", node).is_some_and(|node| {
+            node.spec
+                .taints
+                .iter()
+                .any(|t| t.effect == TaintEffect::NoExecute)
+        });
+        if !tainted && self.node_lifecycle.eviction_of.is_empty() {
+            return;
+        }
         let pods: Vec<Rc<Pod>> = self.pods.on_node(node).cloned().collect();
         for pod in pods {
-            self.plan_eviction(&pod, cx);
+            if tainted {
+                self.plan_eviction(&pod, cx);
+            } else {
+                self.node_lifecycle.cancel_eviction(pod.metadata.uid);
+            }
         }
         self.arm_eviction(cx);
     }

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use sim_core::{Context, FxIndexMap, SimDuration, SimTime};
 
-use super::index::NsName;
+use super::index::{NsName, OwnerCounts};
 use super::{ControllerManager, Pending, WorkKey, ns_name};
 use crate::api::{
     ApiResponse, ApiVerb, Kind, Object, ObjectMeta, OwnerReference, Pod, PodPhase, PodStatus,
@@ -127,15 +127,34 @@ pub fn pod_from_template(rs: &ReplicaSet) -> Pod {
 }
 
 /// Status from the active pods (`calculateStatus`).
-pub fn calculate_status(rs: &ReplicaSet, active: &[Rc<Pod>], now: SimTime) -> ReplicaSetStatus {
+pub fn calculate_status<'a>(
+    rs: &ReplicaSet,
+    active: impl Iterator<Item = &'a Rc<Pod>>,
+    now: SimTime,
+) -> ReplicaSetStatus {
+    let mut status = ReplicaSetStatus {
+        observed_generation: rs.metadata.generation,
+        ..ReplicaSetStatus::default()
+    };
+    for pod in active {
+        status.replicas += 1;
+        status.ready_replicas += u32::from(pod.is_ready());
+        status.available_replicas += u32::from(pod.is_available(rs.spec.min_ready_seconds, now));
+    }
+    status
+}
+
+/// The same status from the index's running totals, exact when minReadySeconds is 0.
+pub fn status_from_counts(rs: &ReplicaSet, counts: &OwnerCounts) -> ReplicaSetStatus {
+    assert_eq!(
+        rs.spec.min_ready_seconds, 0,
+        "counts know no ready durations"
+    );
     ReplicaSetStatus {
         observed_generation: rs.metadata.generation,
-        replicas: active.len() as u32,
-        ready_replicas: active.iter().filter(|pod| pod.is_ready()).count() as u32,
-        available_replicas: active
-            .iter()
-            .filter(|pod| pod.is_available(rs.spec.min_ready_seconds, now))
-            .count() as u32,
+        replicas: counts.active,
+        ready_replicas: counts.ready,
+        available_replicas: counts.available,
     }
 }
 
@@ -372,16 +391,19 @@ impl ControllerManager {
         };
         let now = cx.now();
         let host_now = cx.host_clock();
-        let active: Vec<Rc<Pod>> = self
-            .pods
-            .owned_by(rs.metadata.uid)
-            .filter(|pod| pod.is_active())
-            .cloned()
-            .collect();
+        let counts = self.pods.owner_counts(rs.metadata.uid);
         if self.replicaset_state.satisfied(key, now) && !rs.metadata.is_terminating() {
-            self.manage_replicas(key, &rs, &active, cx);
+            self.manage_replicas(key, &rs, counts.active as usize, cx);
         }
-        let status = calculate_status(&rs, &active, host_now);
+        let status = if rs.spec.min_ready_seconds == 0 {
+            status_from_counts(&rs, &counts)
+        } else {
+            let active = self
+                .pods
+                .owned_by(rs.metadata.uid)
+                .filter(|pod| pod.is_active());
+            calculate_status(&rs, active, host_now)
+        };
         let object = (Kind::ReplicaSet, key.0.clone(), key.1.clone());
         if status != rs.status && self.writes.fresh(&object) {
             let mut updated = (*rs).clone();
@@ -410,14 +432,14 @@ impl ControllerManager {
         &mut self,
         key: &NsName,
         rs: &Rc<ReplicaSet>,
-        active: &[Rc<Pod>],
+        active_count: usize,
         cx: &mut Context<'_, Msg>,
     ) {
         let want = rs.spec.replicas as usize;
         let burst = self.config.burst_replicas as usize;
         let now = cx.now();
-        if active.len() < want {
-            let count = (want - active.len()).min(burst) as u32;
+        if active_count < want {
+            let count = (want - active_count).min(burst) as u32;
             self.replicaset_state.expectations.insert(
                 key.clone(),
                 Expectations {
@@ -438,7 +460,7 @@ impl ControllerManager {
                     total: count,
                 },
             );
-            let have = active.len();
+            let have = active_count;
             cx.record("step", || {
                 format!(
                     "replicaset {}: creating {count} pod{} (has {have}, wants {want})",
@@ -447,9 +469,16 @@ impl ControllerManager {
                 )
             });
             self.send_create_batch(key, rs, cx);
-        } else if active.len() > want {
+        } else if active_count > want {
+            let active: Vec<Rc<Pod>> = self
+                .pods
+                .owned_by(rs.metadata.uid)
+                .filter(|pod| pod.is_active())
+                .cloned()
+                .collect();
+            assert_eq!(active.len(), active_count, "owner counts out of step");
             let diff = (active.len() - want).min(burst);
-            let ranked = self.rank_for_deletion(rs, active);
+            let ranked = self.rank_for_deletion(rs, &active);
             let victims = pods_to_delete(ranked, diff, cx.host_clock());
             self.replicaset_state.expectations.insert(
                 key.clone(),
@@ -929,7 +958,7 @@ mod tests {
             status: ReplicaSetStatus::default(),
         };
         let pods = [ready, not_ready];
-        let early = calculate_status(&rs, &pods, at(105));
+        let early = calculate_status(&rs, pods.iter(), at(105));
         assert_eq!(
             (
                 early.replicas,
@@ -939,7 +968,26 @@ mod tests {
             (2, 1, 0)
         );
         assert_eq!(early.observed_generation, 3);
-        let later = calculate_status(&rs, &pods, at(110));
+        let later = calculate_status(&rs, pods.iter(), at(110));
         assert_eq!(later.available_replicas, 1);
+        // With minReadySeconds 0 the running totals give the same answer.
+        let mut index = super::super::index::PodIndex::default();
+        let mut rs = rs;
+        rs.spec.min_ready_seconds = 0;
+        for pod in &pods {
+            let mut owned = (**pod).clone();
+            owned.metadata.uid = index.len() as u64 + 1;
+            owned.metadata.owner_references = vec![OwnerReference {
+                kind: Kind::ReplicaSet,
+                name: s("web"),
+                uid: 77,
+                controller: true,
+            }];
+            index.apply(None, Some(&Rc::new(owned)));
+        }
+        assert_eq!(
+            status_from_counts(&rs, &index.owner_counts(77)),
+            calculate_status(&rs, pods.iter(), at(105))
+        );
     }
 }

@@ -126,7 +126,8 @@ pub struct NodeTotals {
     pub pod_count: u64,
 }
 
-/// One node of the scheduler's snapshot.
+/// One node of the scheduler's snapshot, with what the filters ask of every node kept
+/// at hand (one cycle looks at hundreds of nodes).
 #[derive(Clone, Debug)]
 pub struct NodeInfo {
     pub node: Rc<Node>,
@@ -134,11 +135,18 @@ pub struct NodeInfo {
     /// `allocatable.pods` (the kubelet's maxPods, upstream default 110).
     pub allowed_pod_count: u64,
     pub totals: NodeTotals,
+    /// `spec.unschedulable`.
+    pub unschedulable: bool,
+    /// The node has NoSchedule or NoExecute taints.
+    pub hard_taints: bool,
+    /// The node has PreferNoSchedule taints.
+    pub soft_taints: bool,
 }
 
 impl NodeInfo {
     pub fn new(node: Rc<Node>, totals: NodeTotals) -> NodeInfo {
         let allocatable = node.status.allocatable;
+        let taints = &node.spec.taints;
         NodeInfo {
             allocatable: Resources {
                 cpu_millicores: allocatable.cpu_millicores.unwrap_or(0),
@@ -146,6 +154,13 @@ impl NodeInfo {
                 ephemeral_storage_bytes: allocatable.ephemeral_storage_bytes.unwrap_or(0),
             },
             allowed_pod_count: allocatable.pods.unwrap_or(0),
+            unschedulable: node.spec.unschedulable,
+            hard_taints: taints
+                .iter()
+                .any(|t| matches!(t.effect, TaintEffect::NoSchedule | TaintEffect::NoExecute)),
+            soft_taints: taints
+                .iter()
+                .any(|t| t.effect == TaintEffect::PreferNoSchedule),
             node,
             totals,
         }
@@ -268,7 +283,7 @@ pub fn tolerations_tolerate(tolerations: &[Toleration], taint: &Taint) -> bool {
 
 /// NodeUnschedulable.
 pub fn node_unschedulable(pod: &PodInfo, node: &NodeInfo) -> Result<(), Unfit> {
-    if !node.node.spec.unschedulable {
+    if !node.unschedulable {
         return Ok(());
     }
     let taint = Taint {
@@ -294,6 +309,9 @@ pub fn node_name(pod: &PodInfo, node: &NodeInfo) -> Result<(), Unfit> {
 
 /// TaintToleration filter: every NoSchedule and NoExecute taint must be tolerated.
 pub fn taint_toleration_filter(pod: &PodInfo, node: &NodeInfo) -> Result<(), Unfit> {
+    if !node.hard_taints {
+        return Ok(());
+    }
     let untolerated = node.node.spec.taints.iter().find(|taint| {
         matches!(
             taint.effect,
@@ -312,11 +330,12 @@ pub fn taint_toleration_filter(pod: &PodInfo, node: &NodeInfo) -> Result<(), Unf
 /// NodeAffinity, limited to `nodeSelector` (required and preferred affinity terms are
 /// not modelled yet).
 pub fn node_affinity(pod: &PodInfo, node: &NodeInfo) -> Result<(), Unfit> {
-    if node
-        .node
-        .metadata
-        .labels
-        .contains_all(&pod.pod.spec.node_selector)
+    if pod.pod.spec.node_selector.is_empty()
+        || node
+            .node
+            .metadata
+            .labels
+            .contains_all(&pod.pod.spec.node_selector)
     {
         Ok(())
     } else {
@@ -392,6 +411,9 @@ pub const SCORERS: [ScorePlugin; SCORER_COUNT] = [
 /// TaintToleration score: how many PreferNoSchedule taints the pod does not tolerate with
 /// a PreferNoSchedule (or effect-less) toleration. Fewer is better (normalized reversed).
 pub fn taint_toleration_score(pod: &PodInfo, node: &NodeInfo) -> i64 {
+    if !node.soft_taints {
+        return 0;
+    }
     let tolerations = &pod.pod.spec.tolerations;
     node.node
         .spec

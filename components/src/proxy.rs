@@ -19,9 +19,12 @@ use std::rc::Rc;
 
 use sim_core::{Actor, ActorId, Context, Event, SimDuration, SimTime, TraceHasher};
 
-use crate::api::{EndpointSlice, LABEL_SERVICE_NAME, Protocol, Resource, Service, Str, TargetPort};
+use crate::api::{
+    EndpointSlice, LABEL_SERVICE_NAME, Protocol, Resource, Service, Str, TargetPort, WatchEvent,
+};
 use crate::client::{ApiClient, Delta, Informer};
 use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
+use crate::timers::{Deadlines, InformerDeadline};
 
 /// Settings, named as in `KubeProxyConfiguration` (iptables mode).
 #[derive(Clone, Debug)]
@@ -30,6 +33,10 @@ pub struct ProxyConfig {
     pub sync_period: SimDuration,
     /// `iptables.minSyncPeriod`, upstream default 1 s.
     pub min_sync_period: SimDuration,
+    /// How long a list or watch request may go unanswered before it is given up and the
+    /// informer lists again (kube-apiserver's `--request-timeout` is 60 s: by then it has
+    /// answered).
+    pub api_request_timeout: SimDuration,
 }
 
 impl Default for ProxyConfig {
@@ -37,6 +44,7 @@ impl Default for ProxyConfig {
         ProxyConfig {
             sync_period: SimDuration::from_secs(30),
             min_sync_period: SimDuration::from_secs(1),
+            api_request_timeout: SimDuration::from_secs(60),
         }
     }
 }
@@ -45,6 +53,15 @@ impl Default for ProxyConfig {
 pub enum Tick {
     /// Time to sync the rules (the current generation only).
     Sync { generation: u64 },
+    /// An informer request may have outlived its deadline (see `timers::Deadlines`).
+    RequestDeadline { generation: u64 },
+}
+
+/// Which informer a deadline is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Watched {
+    Services,
+    Slices,
 }
 
 /// Upstream's `ServicePortName`: `namespace/name:port` (port name empty when unnamed).
@@ -228,6 +245,10 @@ pub struct KubeProxy {
     api: ApiClient,
     services: Informer<Service>,
     slices: Informer<EndpointSlice>,
+    services_deadline: InformerDeadline,
+    slices_deadline: InformerDeadline,
+    /// One timer for both informers' deadlines.
+    deadlines: Deadlines<Watched>,
     /// EndpointSlice names per Service, from the `kubernetes.io/service-name` label.
     slices_by_service: BTreeMap<ServiceKey, BTreeSet<Str>>,
     rules: BTreeMap<ServicePortName, ServiceRule>,
@@ -246,6 +267,9 @@ impl KubeProxy {
             api: ApiClient::new(apiserver),
             services: Informer::all(),
             slices: Informer::all(),
+            services_deadline: InformerDeadline::default(),
+            slices_deadline: InformerDeadline::default(),
+            deadlines: Deadlines::new(),
             slices_by_service: BTreeMap::new(),
             rules: BTreeMap::new(),
             dirty: BTreeSet::new(),
@@ -279,6 +303,62 @@ impl KubeProxy {
 
     pub fn last_sync(&self) -> Option<SimTime> {
         self.last_sync
+    }
+
+    fn informer_deadline(&mut self, watched: Watched) -> &mut InformerDeadline {
+        match watched {
+            Watched::Services => &mut self.services_deadline,
+            Watched::Slices => &mut self.slices_deadline,
+        }
+    }
+
+    /// Covers `watched`'s request in flight, if any, with the deadline timer.
+    fn watch_deadline(&mut self, watched: Watched, cx: &mut Context<'_, Msg>) {
+        let Some(due) = self.informer_deadline(watched).due() else {
+            return;
+        };
+        if let Some(rearm) = self.deadlines.schedule(cx.now(), due, watched) {
+            cx.timer(
+                rearm.after,
+                Msg::Tick(AnyTick::Proxy(Tick::RequestDeadline {
+                    generation: rearm.generation,
+                })),
+            );
+        }
+    }
+
+    /// (Re)starts an informer with a full list.
+    fn list(&mut self, watched: Watched, cx: &mut Context<'_, Msg>) {
+        let (now, timeout) = (cx.now(), self.config.api_request_timeout);
+        match watched {
+            Watched::Services => self.services.start(&mut self.api, cx),
+            Watched::Slices => self.slices.start(&mut self.api, cx),
+        }
+        self.informer_deadline(watched).started(now, timeout);
+        self.watch_deadline(watched, cx);
+    }
+
+    fn on_request_deadline(&mut self, generation: u64, cx: &mut Context<'_, Msg>) {
+        let now = cx.now();
+        for watched in self.deadlines.fire(generation, now) {
+            if self.informer_deadline(watched).expired(now) {
+                let node = self.node_name.clone();
+                cx.record("detail", || {
+                    format!(
+                        "kube-proxy on {node}: {watched:?} list or watch unanswered; listing again"
+                    )
+                });
+                self.list(watched, cx);
+            }
+        }
+        if let Some(rearm) = self.deadlines.rearm(now) {
+            cx.timer(
+                rearm.after,
+                Msg::Tick(AnyTick::Proxy(Tick::RequestDeadline {
+                    generation: rearm.generation,
+                })),
+            );
+        }
     }
 
     fn synced(&self) -> bool {
@@ -425,17 +505,24 @@ impl Actor<Msg> for KubeProxy {
     fn on_event(&mut self, event: Event<Msg>, cx: &mut Context<'_, Msg>) {
         match event {
             Event::Start => {
-                self.services.start(&mut self.api, cx);
-                self.slices.start(&mut self.api, cx);
+                self.list(Watched::Services, cx);
+                self.list(Watched::Slices, cx);
             }
             Event::Message {
                 msg: Msg::ApiReply(response),
                 ..
             } => {
                 let was_synced = self.synced();
+                let (now, timeout) = (cx.now(), self.config.api_request_timeout);
                 if let Some(deltas) = self.services.on_response(&response, &mut self.api, cx) {
+                    self.services_deadline
+                        .on_response(&response.result, now, timeout);
+                    self.watch_deadline(Watched::Services, cx);
                     self.on_service_deltas(deltas);
                 } else if let Some(deltas) = self.slices.on_response(&response, &mut self.api, cx) {
+                    self.slices_deadline
+                        .on_response(&response.result, now, timeout);
+                    self.watch_deadline(Watched::Slices, cx);
                     self.on_slice_deltas(deltas);
                 }
                 if !was_synced && self.synced() {
@@ -455,18 +542,31 @@ impl Actor<Msg> for KubeProxy {
                 msg: Msg::Watch(event),
                 ..
             } => {
+                let closed = matches!(*event, WatchEvent::Closed { .. });
+                let (now, timeout) = (cx.now(), self.config.api_request_timeout);
                 if let Some(deltas) = self.services.on_watch(&event, &mut self.api, cx) {
+                    if closed {
+                        self.services_deadline.on_closed(now, timeout);
+                        self.watch_deadline(Watched::Services, cx);
+                    }
                     self.on_service_deltas(deltas);
                 } else if let Some(deltas) = self.slices.on_watch(&event, &mut self.api, cx) {
+                    if closed {
+                        self.slices_deadline.on_closed(now, timeout);
+                        self.watch_deadline(Watched::Slices, cx);
+                    }
                     self.on_slice_deltas(deltas);
                 }
                 self.request_sync(cx);
             }
-            Event::Timer(Msg::Tick(AnyTick::Proxy(Tick::Sync { generation }))) => {
-                if generation == self.sync_generation {
-                    self.sync(cx);
+            Event::Timer(Msg::Tick(AnyTick::Proxy(tick))) => match tick {
+                Tick::Sync { generation } => {
+                    if generation == self.sync_generation {
+                        self.sync(cx);
+                    }
                 }
-            }
+                Tick::RequestDeadline { generation } => self.on_request_deadline(generation, cx),
+            },
             Event::Message { msg, .. } | Event::Timer(msg) => {
                 panic!(
                     "kube-proxy/{} got an unexpected message: {msg:?}",
@@ -479,6 +579,9 @@ impl Actor<Msg> for KubeProxy {
     fn on_crash(&mut self) {
         self.services.reset();
         self.slices.reset();
+        self.services_deadline.clear();
+        self.slices_deadline.clear();
+        self.deadlines.clear();
         self.slices_by_service.clear();
         self.rules.clear();
         self.dirty.clear();
@@ -491,7 +594,14 @@ impl Actor<Msg> for KubeProxy {
 impl Fingerprint for Tick {
     fn fingerprint(&self, hasher: &mut TraceHasher) {
         match self {
-            Tick::Sync { generation } => hasher.write_u64(*generation),
+            Tick::Sync { generation } => {
+                hasher.write_u64(1);
+                hasher.write_u64(*generation);
+            }
+            Tick::RequestDeadline { generation } => {
+                hasher.write_u64(2);
+                hasher.write_u64(*generation);
+            }
         }
     }
 }

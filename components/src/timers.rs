@@ -14,6 +14,9 @@ use std::collections::BTreeSet;
 
 use sim_core::{SimDuration, SimTime};
 
+use crate::api::{ApiError, ApiOk};
+use crate::client::RELIST_BACKOFF;
+
 /// A timer the owner must set: deliver `generation` back after `after`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rearm {
@@ -106,6 +109,62 @@ impl<K: Ord> Deadlines<K> {
     }
 }
 
+/// The deadline of an informer's requests. An informer lists, then watches, and waits
+/// for each answer as long as it takes; across a partition that dropped one of them it
+/// would wait forever. Its owner keeps this beside it and restarts the informer (a fresh
+/// list) when [`InformerDeadline::expired`] says the request in flight was lost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InformerDeadline {
+    due: Option<SimTime>,
+}
+
+impl InformerDeadline {
+    /// The informer was (re)started: its list is in flight.
+    pub fn started(&mut self, now: SimTime, timeout: SimDuration) {
+        self.due = Some(now + timeout);
+    }
+
+    /// The informer took an answer (its `on_response` returned `Some`): once the watch
+    /// has started nothing is awaited; after the list the watch is in flight; after an
+    /// error the informer lists again once its back-off has passed.
+    pub fn on_response(
+        &mut self,
+        result: &Result<ApiOk, ApiError>,
+        now: SimTime,
+        timeout: SimDuration,
+    ) {
+        self.due = match result {
+            Ok(ApiOk::WatchStarted) => None,
+            Ok(_) => Some(now + timeout),
+            Err(_) => Some(now + RELIST_BACKOFF + timeout),
+        };
+    }
+
+    /// The informer's watch stream was closed: it watches again, or lists after a 410.
+    pub fn on_closed(&mut self, now: SimTime, timeout: SimDuration) {
+        self.due = Some(now + RELIST_BACKOFF + timeout);
+    }
+
+    /// When the request in flight is given up, if one is.
+    pub fn due(&self) -> Option<SimTime> {
+        self.due
+    }
+
+    /// True once, when the request in flight has outlived its deadline at `now`.
+    pub fn expired(&mut self, now: SimTime) -> bool {
+        if self.due.is_some_and(|due| due <= now) {
+            self.due = None;
+            return true;
+        }
+        false
+    }
+
+    /// Nothing in flight (a crash).
+    pub fn clear(&mut self) {
+        self.due = None;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +203,39 @@ mod tests {
         d.schedule(t(0), t(1), 1);
         d.schedule(t(0), t(1), 2);
         assert_eq!(d.fire(arm.generation, t(1)), vec![3, 1, 2]);
+    }
+
+    #[test]
+    fn an_informer_request_is_given_up_only_while_one_is_in_flight() {
+        use crate::api::StatusReason;
+        let timeout = SimDuration::from_secs(60);
+        let mut d = InformerDeadline::default();
+        assert!(!d.expired(t(1000)), "nothing in flight");
+        d.started(t(0), timeout);
+        assert!(!d.expired(t(59)));
+        // The list answered: now the watch is awaited.
+        d.on_response(
+            &Ok(ApiOk::List {
+                items: Vec::new(),
+                resource_version: 3,
+            }),
+            t(1),
+            timeout,
+        );
+        assert_eq!(d.due(), Some(t(61)));
+        d.on_response(&Ok(ApiOk::WatchStarted), t(2), timeout);
+        assert_eq!(d.due(), None, "a started watch is not a request in flight");
+        assert!(!d.expired(t(1000)));
+        // A refused watch: the informer lists again after its back-off.
+        let gone = ApiError {
+            reason: StatusReason::Gone,
+            message: String::new(),
+        };
+        d.on_response(&Err(gone), t(10), timeout);
+        assert_eq!(d.due(), Some(t(70) + RELIST_BACKOFF));
+        assert!(!d.expired(t(70)));
+        assert!(d.expired(t(71)));
+        assert!(!d.expired(t(72)), "expires once");
     }
 
     #[test]

@@ -4,10 +4,11 @@
 use std::rc::Rc;
 
 use components::api::{
-    ConditionStatus, Container, ContainerState, Endpoint, EndpointConditions, EndpointPort,
-    EndpointSlice, ImagePullPolicy, LABEL_SERVICE_NAME, Labels, Lease, Node, ObjectMeta, Pod,
-    PodPhase, PodSpec, PodStatus, Protocol, ResourceList, ResourceRequirements, RestartPolicy,
-    Service, ServicePort, ServiceSpec, ServiceType, TargetPort, s,
+    ConditionStatus, Container, ContainerPort, ContainerState, Deployment, DeploymentSpec,
+    DeploymentStrategy, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, ImagePullPolicy,
+    IntOrPercent, Kind, LABEL_SERVICE_NAME, LabelSelector, Labels, Lease, Node, ObjectMeta, Pod,
+    PodPhase, PodSpec, PodStatus, PodTemplateSpec, Protocol, ResourceList, ResourceRequirements,
+    RestartPolicy, Service, ServicePort, ServiceSpec, ServiceType, TargetPort, s,
 };
 use components::cluster::{Cluster, ClusterConfig, NodePool};
 use components::kernel::{Kernel, ProcessBehaviour, ProcessExit};
@@ -15,7 +16,7 @@ use components::kubectl::Action;
 use components::proxy::{KubeProxy, Probability};
 use components::registry::ImageProfile;
 use components::runtime::ContainerRuntime;
-use sim_core::{Fault, SimDuration, SimTime};
+use sim_core::{Cut, Fault, SimDuration, SimTime};
 
 const NODE: &str = "pool-1";
 
@@ -377,7 +378,7 @@ fn deletion_stops_the_container_gracefully_then_removes_the_pod() {
     cluster.schedule_action(
         at(10),
         Action::Delete {
-            kind: components::api::Kind::Pod,
+            kind: Kind::Pod,
             namespace: s("default"),
             name: s("web"),
         },
@@ -431,7 +432,7 @@ fn a_process_that_ignores_sigterm_is_killed_after_the_grace_period() {
     cluster.schedule_action(
         at(10),
         Action::Delete {
-            kind: components::api::Kind::Pod,
+            kind: Kind::Pod,
             namespace: s("default"),
             name: s("web"),
         },
@@ -610,7 +611,7 @@ fn the_same_seed_replays_the_node_stack_exactly() {
         cluster.schedule_action(
             at(20),
             Action::Delete {
-                kind: components::api::Kind::Pod,
+                kind: Kind::Pod,
                 namespace: s("default"),
                 name: s("b"),
             },
@@ -621,17 +622,9 @@ fn the_same_seed_replays_the_node_stack_exactly() {
     assert_eq!(run(), run());
 }
 
-/// The whole chain: Deployment → ReplicaSet → pods → scheduler → kubelet → runtime →
-/// EndpointSlice → kube-proxy on every node; then a scale-down drains the rules.
-#[test]
-fn a_deployment_behind_a_service_reaches_every_node_s_rules() {
-    use components::api::{
-        ContainerPort, Deployment, DeploymentSpec, DeploymentStrategy, IntOrPercent, Kind,
-        LabelSelector, PodTemplateSpec,
-    };
-    let mut cluster_config = config(vec![]);
-    cluster_config.node_pools[0].count = 2;
-    let mut cluster = Cluster::build(&cluster_config, 5, true);
+/// Deployment `default/web` (nginx, port `http` 80) with `replicas` and a Service that
+/// selects it.
+fn web_deployment_and_service(replicas: u32) -> (Deployment, Service) {
     let labels = Labels::from_pairs([("app", "web")]);
     let mut template = bound_pod("unused", "nginx:1.14.2", RestartPolicy::Always, 30).spec;
     template.node_name = None;
@@ -645,7 +638,7 @@ fn a_deployment_behind_a_service_reaches_every_node_s_rules() {
     let deployment = Deployment {
         metadata: ObjectMeta::named("default", "web"),
         spec: DeploymentSpec {
-            replicas: 3,
+            replicas,
             selector: LabelSelector::from_labels(labels.clone()),
             template: Rc::new(PodTemplateSpec {
                 labels: labels.clone(),
@@ -677,6 +670,17 @@ fn a_deployment_behind_a_service_reaches_every_node_s_rules() {
             type_: ServiceType::ClusterIP,
         },
     };
+    (deployment, service)
+}
+
+/// The whole chain: Deployment → ReplicaSet → pods → scheduler → kubelet → runtime →
+/// EndpointSlice → kube-proxy on every node; then a scale-down drains the rules.
+#[test]
+fn a_deployment_behind_a_service_reaches_every_node_s_rules() {
+    let mut cluster_config = config(vec![]);
+    cluster_config.node_pools[0].count = 2;
+    let mut cluster = Cluster::build(&cluster_config, 5, true);
+    let (deployment, service) = web_deployment_and_service(3);
     cluster.schedule_action(
         at(1),
         Action::Apply(vec![deployment.into(), service.into()]),
@@ -741,4 +745,162 @@ fn a_deployment_behind_a_service_reaches_every_node_s_rules() {
         let addresses: Vec<&str> = rule.endpoints.iter().map(|e| e.address.as_ref()).collect();
         assert_eq!(addresses, vec![survivor.as_ref()], "node {}", node.name);
     }
+}
+
+/// Regression: a node isolated long enough to go Unknown stayed Unknown after the
+/// partition healed, because its kubelet waited for answers the partition had dropped
+/// and its pod watch had silently lost the node lifecycle controller's Ready=False.
+#[test]
+fn a_node_isolated_until_unknown_is_ready_again_after_the_partition_heals() {
+    let mut cluster_config = config(vec![]);
+    cluster_config.node_pools[0].count = 2;
+    let mut cluster = Cluster::build(&cluster_config, 5, true);
+    let (deployment, service) = web_deployment_and_service(4);
+    cluster.schedule_action(
+        at(1),
+        Action::Apply(vec![deployment.into(), service.into()]),
+    );
+    let isolated = cluster.nodes[0].name.clone();
+    let host = cluster.nodes[0].host;
+    // Past the 50 s node monitor grace period, well short of the 300 s toleration of the
+    // unreachable taint (no eviction).
+    cluster.schedule_fault(at(40), Fault::Partition(Cut::Isolate(host)));
+    cluster.schedule_fault(at(163), Fault::Heal(None));
+
+    cluster.sim.run_for(SimDuration::from_secs(39));
+    let on_isolated = |cluster: &Cluster| -> Vec<Rc<Pod>> {
+        cluster
+            .objects::<Pod>()
+            .filter(|p| p.spec.node_name.as_deref() == Some(isolated.as_ref()))
+            .cloned()
+            .collect()
+    };
+    let before = on_isolated(&cluster);
+    assert!(
+        !before.is_empty(),
+        "the isolated node runs some of the pods"
+    );
+    assert!(
+        before
+            .iter()
+            .all(|p| p.status.ready == ConditionStatus::True)
+    );
+
+    cluster.sim.run_for(SimDuration::from_secs(120));
+    let node_ready = |cluster: &Cluster| {
+        cluster
+            .objects::<Node>()
+            .find(|n| n.metadata.name == isolated)
+            .expect("the node exists")
+            .status
+            .ready
+            .status
+    };
+    assert_eq!(node_ready(&cluster), ConditionStatus::Unknown);
+    assert!(
+        on_isolated(&cluster)
+            .iter()
+            .all(|p| p.status.ready == ConditionStatus::False),
+        "the node lifecycle controller marked the pods not ready"
+    );
+
+    // Healed at 163 s: the lease renewal at 170 s is answered, the kubelet relists its
+    // pods and re-reads its node, and everything is back within a heartbeat period.
+    cluster.sim.run_for(SimDuration::from_secs(20));
+    let narration = steps(&cluster);
+    let said = |text: &str| {
+        narration
+            .iter()
+            .any(|(_, d)| d.contains(&format!("kubelet on node {isolated}: {text}")))
+    };
+    assert!(
+        said("1 request(s) to the API server unanswered"),
+        "{narration:#?}"
+    );
+    assert!(
+        said("the API server answers again; relisting its pods"),
+        "{narration:#?}"
+    );
+    assert_eq!(node_ready(&cluster), ConditionStatus::True);
+    let after = on_isolated(&cluster);
+    let uids = |pods: &[Rc<Pod>]| -> Vec<u64> { pods.iter().map(|p| p.metadata.uid).collect() };
+    assert_eq!(uids(&after), uids(&before), "the same pods, never evicted");
+    for pod in &after {
+        assert_eq!(pod.status.phase, PodPhase::Running, "{}", pod.metadata.name);
+        assert_eq!(
+            pod.status.ready,
+            ConditionStatus::True,
+            "{}",
+            pod.metadata.name
+        );
+    }
+    let mut pod_ips: Vec<String> = cluster
+        .objects::<Pod>()
+        .map(|p| p.status.pod_ip.as_deref().expect("a pod IP").to_string())
+        .collect();
+    pod_ips.sort();
+    assert_eq!(pod_ips.len(), 4);
+    let slices: Vec<Rc<EndpointSlice>> = cluster.objects::<EndpointSlice>().cloned().collect();
+    let mut ready: Vec<String> = slices
+        .iter()
+        .flat_map(|slice| slice.endpoints.iter())
+        .filter(|e| e.conditions.ready)
+        .map(|e| e.address.to_string())
+        .collect();
+    ready.sort();
+    assert_eq!(ready, pod_ips, "every endpoint ready again");
+    for node in &cluster.nodes {
+        let proxy = cluster
+            .sim
+            .actor::<KubeProxy>(node.proxy)
+            .expect("kube-proxy");
+        let rule = proxy.rule("default", "web", "http").expect("programmed");
+        let mut addresses: Vec<String> = rule
+            .endpoints
+            .iter()
+            .map(|e| e.address.to_string())
+            .collect();
+        addresses.sort();
+        assert_eq!(addresses, pod_ips, "kube-proxy rules on {}", node.name);
+    }
+}
+
+/// A node that boots while cut off loses its first requests (registration, lease, the
+/// informers' lists): each is given up at its deadline and sent again, so the node joins
+/// once the partition heals.
+#[test]
+fn a_node_that_boots_during_a_partition_joins_once_it_heals() {
+    let mut cluster = Cluster::build(&config(vec![]), 7, true);
+    let host = cluster.nodes[0].host;
+    cluster.schedule_fault(SimTime::ZERO, Fault::Partition(Cut::Isolate(host)));
+    let (service, slice) = service_with_slice(vec![("10.244.0.5", true, true, false)]);
+    cluster.schedule_action(
+        at(1),
+        Action::Apply(vec![
+            service.into(),
+            slice.into(),
+            bound_pod("web", "nginx:1.14.2", RestartPolicy::Always, 30).into(),
+        ]),
+    );
+    cluster.schedule_fault(at(30), Fault::Heal(None));
+    cluster.sim.run_for(SimDuration::from_secs(29));
+    assert_eq!(
+        cluster.objects::<Node>().count(),
+        0,
+        "not registered while cut off"
+    );
+
+    cluster.sim.run_for(SimDuration::from_secs(61));
+    let node: Vec<_> = cluster.objects::<Node>().collect();
+    assert_eq!(node.len(), 1);
+    assert_eq!(node[0].status.ready.status, ConditionStatus::True);
+    let pod = stored_pod(&cluster, "web").expect("the pod exists");
+    assert_eq!(pod.status.phase, PodPhase::Running);
+    assert_eq!(pod.status.ready, ConditionStatus::True);
+    let proxy = cluster
+        .sim
+        .actor::<KubeProxy>(cluster.nodes[0].proxy)
+        .expect("kube-proxy");
+    let rule = proxy.rule("default", "web", "http").expect("programmed");
+    assert_eq!(rule.endpoints.len(), 1);
 }

@@ -14,6 +14,11 @@
 //!   resourceVersion of the cached pod; a 409 is retried with the newer version.
 //! - Termination: a deletionTimestamp stops the containers (SIGTERM, SIGKILL after the
 //!   grace period), then the sandbox, then the pod is deleted with grace 0.
+//! - Connection: every request has a deadline (the heartbeat client's 10 s for the lease
+//!   and the node, `api_request_timeout` for the rest), checked at the heartbeat; a lost
+//!   request is sent again by the loop that sent it, and makes the connection suspect. A
+//!   partition drops watch events as silently as requests, so at the next answer from the
+//!   API server the kubelet relists its pods and re-reads its Node.
 //! - Crash: everything in memory is lost; on restart the kubelet re-registers, re-lists
 //!   its pods and the runtime's sandboxes and containers, and adopts what still runs.
 
@@ -31,7 +36,7 @@ use crate::api::{
     ApiOk, ApiResponse, ApiVerb, ContainerState as ApiContainerState, FieldSelector, Kind,
     LABEL_HOSTNAME, Labels, Lease, LeaseSpec, NAMESPACE_NODE_LEASE, Node, NodeSpec, Object,
     ObjectKey, ObjectMeta, OwnerReference, Pod, PodPhase, RequestId, Resource, ResourceList,
-    StatusReason, Str, Taint, s,
+    StatusReason, Str, Taint, WatchEvent, s,
 };
 use crate::client::{ApiClient, Delta, Informer};
 use crate::kernel::CgroupLimits;
@@ -40,7 +45,7 @@ use crate::runtime::{
     CallId, ContainerConfig, ContainerEvent, ContainerEventKind, ContainerExit, ContainerInfo,
     ContainerState, CriCall, CriReply, CriRequest, CriResponse, PodSandboxConfig, SandboxInfo,
 };
-use crate::timers::Deadlines;
+use crate::timers::{Deadlines, InformerDeadline};
 
 use backoff::Backoff;
 use worker::{
@@ -76,6 +81,18 @@ pub struct KubeletConfig {
     /// (kube-apiserver's `--request-timeout` is 60 s: by then it has answered).
     pub api_request_timeout: SimDuration,
     pub kubelet_version: Str,
+}
+
+impl KubeletConfig {
+    /// The timeout of the heartbeat client that renews the lease and posts the node
+    /// status: `nodeStatusUpdateFrequency`, capped at the lease duration (upstream
+    /// `cmd/kubelet/app/server.go`), so 10 s.
+    pub fn heartbeat_request_timeout(&self) -> SimDuration {
+        Ord::min(
+            self.node_status_update_frequency,
+            SimDuration::from_secs(self.node_lease_duration_seconds),
+        )
+    }
 }
 
 impl Default for KubeletConfig {
@@ -144,10 +161,38 @@ enum Purpose {
     DeletePod { uid: u64 },
 }
 
+impl Purpose {
+    /// Sent with the heartbeat client (lease and node), whose timeout is short.
+    fn is_heartbeat(&self) -> bool {
+        matches!(
+            self,
+            Purpose::CreateNode
+                | Purpose::GetNode
+                | Purpose::NodeStatus
+                | Purpose::CreateLease
+                | Purpose::GetLease
+                | Purpose::RenewLease
+        )
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Pending {
     purpose: Purpose,
-    sent_at: SimTime,
+    /// Unanswered by then, the request is given up as lost.
+    deadline: SimTime,
+}
+
+/// What the kubelet believes about its connection to the API server. A partition drops
+/// requests, answers and watch events alike, and nothing resets the connection: a request
+/// that outlives its deadline is the sign that the pod watch may have lost events too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Connection {
+    Healthy,
+    /// A request went unanswered: once the API server answers again, the kubelet relists
+    /// its pods and re-reads its Node (as client-go re-establishes a broken watch and
+    /// the node status loop re-reads the node after a failed update).
+    Suspect,
 }
 
 /// What a CRI call in flight was for.
@@ -219,6 +264,9 @@ pub struct Kubelet {
     // Everything below lives in memory.
     started_at: SimTime,
     pods: Informer<Pod>,
+    /// The pod informer's list or watch request in flight, given up at this deadline.
+    pods_deadline: InformerDeadline,
+    connection: Connection,
     requests: BTreeMap<RequestId, Pending>,
     calls: BTreeMap<CallId, Call>,
     runtime_version: Option<Str>,
@@ -281,6 +329,8 @@ impl Kubelet {
             next_call_id: 1,
             started_at: SimTime::ZERO,
             pods,
+            pods_deadline: InformerDeadline::default(),
+            connection: Connection::Healthy,
             requests: BTreeMap::new(),
             calls: BTreeMap::new(),
             runtime_version: None,
@@ -339,14 +389,21 @@ impl Kubelet {
 
     fn request(&mut self, verb: ApiVerb, purpose: Purpose, cx: &mut Context<'_, Msg>) -> RequestId {
         let id = self.api.send(cx, verb);
-        self.requests.insert(
-            id,
-            Pending {
-                purpose,
-                sent_at: cx.now(),
-            },
-        );
+        let timeout = if purpose.is_heartbeat() {
+            self.config.heartbeat_request_timeout()
+        } else {
+            self.config.api_request_timeout
+        };
+        let deadline = cx.now() + timeout;
+        self.requests.insert(id, Pending { purpose, deadline });
         id
+    }
+
+    /// (Re)starts the pod informer with a full list.
+    fn list_pods(&mut self, cx: &mut Context<'_, Msg>) {
+        self.pods.start(&mut self.api, cx);
+        self.pods_deadline
+            .started(cx.now(), self.config.api_request_timeout);
     }
 
     fn cri(&mut self, request: CriRequest, call: Call, cx: &mut Context<'_, Msg>) -> CallId {
@@ -380,7 +437,7 @@ impl Kubelet {
         self.started_at = cx.now();
         let node = self.setup.name.clone();
         cx.record("step", || format!("kubelet on node {node} starting"));
-        self.pods.start(&mut self.api, cx);
+        self.list_pods(cx);
         self.cri(CriRequest::Version, Call::Version, cx);
         self.cri(CriRequest::ListImages, Call::ListImages, cx);
         self.cri(CriRequest::ListPodSandbox, Call::ListSandboxes, cx);
@@ -391,8 +448,10 @@ impl Kubelet {
         self.arm_heartbeat(cx);
     }
 
-    /// One timer serves the lease renewal and the node status update: with the default
-    /// settings (10 s each) they fall on the same instants.
+    /// One timer serves the lease renewal, the node status update and the deadlines of
+    /// the requests in flight: with the default settings (10 s each) the first two fall
+    /// on the same instants, and a heartbeat request (10 s timeout) is due exactly at the
+    /// next one. Other requests (60 s) are given up at most one period late.
     fn arm_heartbeat(&self, cx: &mut Context<'_, Msg>) {
         let next = Ord::min(self.next_lease_renewal, self.next_status_update);
         self.timer(next.saturating_since(cx.now()), Tick::Heartbeat, cx);
@@ -400,6 +459,9 @@ impl Kubelet {
 
     fn heartbeat(&mut self, cx: &mut Context<'_, Msg>) {
         let now = cx.now();
+        // Before the lease renewal replaces the previous one: a renewal still unanswered
+        // is a lost request, not merely a superseded one.
+        self.expire_requests(cx);
         if now >= self.next_lease_renewal {
             self.next_lease_renewal = now + self.config.node_lease_renew_interval;
             self.renew_lease(cx);
@@ -559,6 +621,10 @@ impl Kubelet {
                 cx.record("detail", || {
                     format!("node {node_name}: {purpose:?} failed: {message}")
                 });
+                if matches!(purpose, Purpose::NodeStatus) {
+                    // Compared again with the stored node at the next update.
+                    self.node_status_inputs_changed = true;
+                }
                 if matches!(purpose, Purpose::CreateNode | Purpose::GetNode)
                     && self.registration != Registration::Registered
                 {
@@ -680,7 +746,17 @@ impl Kubelet {
     // API answers
 
     fn on_api_reply(&mut self, response: ApiResponse, cx: &mut Context<'_, Msg>) {
-        if let Some(deltas) = self.pods.on_response(&response, &mut self.api, cx) {
+        self.on_api_answer(&response, cx);
+        self.on_api_reachable(cx);
+    }
+
+    fn on_api_answer(&mut self, response: &ApiResponse, cx: &mut Context<'_, Msg>) {
+        if let Some(deltas) = self.pods.on_response(response, &mut self.api, cx) {
+            self.pods_deadline.on_response(
+                &response.result,
+                cx.now(),
+                self.config.api_request_timeout,
+            );
             self.maybe_adopt(cx);
             self.on_pod_deltas(deltas, cx);
             return;
@@ -697,10 +773,10 @@ impl Kubelet {
                         self.node_status_posted_at = Some(cx.now());
                     }
                 }
-                self.on_node_reply(purpose, &response, cx);
+                self.on_node_reply(purpose, response, cx);
             }
             purpose @ (Purpose::CreateLease | Purpose::GetLease | Purpose::RenewLease) => {
-                self.on_lease_reply(purpose, &response, cx)
+                self.on_lease_reply(purpose, response, cx)
             }
             Purpose::PodStatus {
                 uid,
@@ -741,15 +817,15 @@ impl Kubelet {
         &mut self,
         uid: u64,
         sent_resource_version: u64,
-        response: ApiResponse,
+        response: &ApiResponse,
         cx: &mut Context<'_, Msg>,
     ) {
         if self.status_in_flight.get(&uid) == Some(&response.id) {
             self.status_in_flight.remove(&uid);
         }
-        match response.result {
+        match &response.result {
             Ok(ApiOk::Object(Object::Pod(pod))) => {
-                self.observe_pod(pod);
+                self.observe_pod(pod.clone());
                 self.sync_status(uid, cx);
             }
             Err(e) if e.reason == StatusReason::Conflict => {
@@ -1742,6 +1818,95 @@ impl Kubelet {
     // ------------------------------------------------------------------------------
     // Periodic work
 
+    /// Gives up the requests whose deadline has passed: each is retried by the loop that
+    /// sent it (the status manager's periodic sync, the node status update, the lease
+    /// renewal), and the connection becomes suspect.
+    fn expire_requests(&mut self, cx: &mut Context<'_, Msg>) {
+        let now = cx.now();
+        let mut lost_count = 0usize;
+        if self.pods_deadline.expired(now) {
+            // The informer's list or watch went unanswered: relisted once the API server
+            // answers again.
+            lost_count += 1;
+        }
+        if self.requests.values().any(|p| p.deadline <= now) {
+            let lost: Vec<RequestId> = self
+                .requests
+                .iter()
+                .filter(|(_, p)| p.deadline <= now)
+                .map(|(&id, _)| id)
+                .collect();
+            lost_count += lost.len();
+            for id in lost {
+                let pending = self.requests.remove(&id).expect("listed above");
+                self.on_request_lost(id, pending.purpose);
+            }
+        }
+        if lost_count > 0 && self.connection == Connection::Healthy {
+            self.connection = Connection::Suspect;
+            let node = self.setup.name.clone();
+            cx.record("step", || {
+                format!(
+                    "kubelet on node {node}: {lost_count} request(s) to the API server unanswered; connection presumed broken"
+                )
+            });
+        }
+    }
+
+    fn on_request_lost(&mut self, id: RequestId, purpose: Purpose) {
+        match purpose {
+            Purpose::PodStatus { uid, .. } | Purpose::GetPod { uid } => {
+                if self.status_in_flight.get(&uid) == Some(&id) {
+                    self.status_in_flight.remove(&uid);
+                }
+                self.status_dirty.insert(uid);
+            }
+            Purpose::DeletePod { uid } => {
+                if self.delete_in_flight.get(&uid) == Some(&id) {
+                    self.delete_in_flight.remove(&uid);
+                }
+            }
+            Purpose::CreateNode | Purpose::GetNode => {
+                if self.registration != Registration::Registered {
+                    self.registration = Registration::Creating;
+                }
+            }
+            Purpose::NodeStatus => {
+                if self.node_status_request == Some(id) {
+                    self.node_status_request = None;
+                }
+                // Compared again with the stored node at the next update.
+                self.node_status_inputs_changed = true;
+            }
+            Purpose::CreateLease | Purpose::GetLease | Purpose::RenewLease => {
+                if self.lease_request == Some(id) {
+                    self.lease_request = None;
+                }
+            }
+        }
+    }
+
+    /// The API server answered while the connection was suspect: what the partition may
+    /// have dropped is read again. The pods are relisted (the informer reports what
+    /// changed meanwhile) and the Node is fetched, whose answer posts a fresh status
+    /// (the node lifecycle controller may have set Ready=Unknown).
+    fn on_api_reachable(&mut self, cx: &mut Context<'_, Msg>) {
+        if self.connection == Connection::Healthy {
+            return;
+        }
+        self.connection = Connection::Healthy;
+        let node = self.setup.name.clone();
+        cx.record("step", || {
+            format!(
+                "kubelet on node {node}: the API server answers again; relisting its pods and re-reading its Node"
+            )
+        });
+        self.list_pods(cx);
+        if self.registration == Registration::Registered {
+            self.fetch_node(cx);
+        }
+    }
+
     fn on_node_status_tick(&mut self, cx: &mut Context<'_, Msg>) {
         let registering = self
             .requests
@@ -1753,39 +1918,6 @@ impl Kubelet {
                 self.register(cx)
             }
             _ => {}
-        }
-        // Requests the API server never answered are given up (the status manager's
-        // periodic sync then resends what is still out of date).
-        let deadline = self.config.api_request_timeout;
-        let now = cx.now();
-        let lost: Vec<RequestId> = self
-            .requests
-            .iter()
-            .filter(|(_, p)| now.saturating_since(p.sent_at) >= deadline)
-            .map(|(&id, _)| id)
-            .collect();
-        for id in lost {
-            let pending = self.requests.remove(&id).expect("listed above");
-            match pending.purpose {
-                Purpose::PodStatus { uid, .. } | Purpose::GetPod { uid } => {
-                    if self.status_in_flight.get(&uid) == Some(&id) {
-                        self.status_in_flight.remove(&uid);
-                    }
-                    self.status_dirty.insert(uid);
-                }
-                Purpose::DeletePod { uid } => {
-                    if self.delete_in_flight.get(&uid) == Some(&id) {
-                        self.delete_in_flight.remove(&uid);
-                    }
-                }
-                Purpose::CreateNode | Purpose::GetNode => {
-                    self.registration = Registration::Creating;
-                }
-                Purpose::NodeStatus => self.node_status_request = None,
-                Purpose::CreateLease | Purpose::GetLease | Purpose::RenewLease => {
-                    self.lease_request = None
-                }
-            }
         }
         let dirty: Vec<u64> = self.status_dirty.iter().copied().collect();
         for uid in dirty {
@@ -1828,8 +1960,13 @@ impl Actor<Msg> for Kubelet {
                 ..
             } => {
                 if let Some(deltas) = self.pods.on_watch(&event, &mut self.api, cx) {
+                    if matches!(*event, WatchEvent::Closed { .. }) {
+                        self.pods_deadline
+                            .on_closed(cx.now(), self.config.api_request_timeout);
+                    }
                     self.on_pod_deltas(deltas, cx);
                 }
+                self.on_api_reachable(cx);
             }
             Event::Message {
                 msg: Msg::CriReply(reply),
@@ -1870,6 +2007,8 @@ impl Actor<Msg> for Kubelet {
     fn on_crash(&mut self) {
         // Only the configuration and the never-reused request and call counters remain.
         self.pods.reset();
+        self.pods_deadline.clear();
+        self.connection = Connection::Healthy;
         self.requests.clear();
         self.calls.clear();
         self.runtime_version = None;

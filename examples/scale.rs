@@ -24,8 +24,10 @@ fn peak_rss_bytes() -> u64 {
 // The example measures the run from outside it: the wall clock is the point.
 #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
 fn main() {
+    let tally = std::env::args().any(|a| a == "--tally");
     let args: Vec<u64> = std::env::args()
         .skip(1)
+        .filter(|a| a != "--tally")
         .map(|a| a.parse().expect("numbers: NODES DEPLOYMENTS REPLICAS SIM_SECONDS"))
         .collect();
     let arg = |i: usize, default: u64| args.get(i).copied().unwrap_or(default);
@@ -35,6 +37,23 @@ fn main() {
     let (config, objects) = fixtures::scale(nodes as u32, deployments as u32, replicas as u32);
     let mut cluster = Cluster::build(&config, 1, false);
     cluster.schedule_action(SimTime::ZERO + SimDuration::from_secs(1), Action::Apply(objects));
+    // With --tally, count events by label and receiving component.
+    let counts = std::rc::Rc::new(std::cell::RefCell::new(
+        std::collections::BTreeMap::<(String, &'static str), u64>::new(),
+    ));
+    if tally {
+        let names: Vec<String> = (0..cluster.sim.actor_count())
+            .map(|i| {
+                let name = cluster.sim.actor_name(sim_core::ActorId(i as u32));
+                name.split('/').next().unwrap_or(name).to_string()
+            })
+            .collect();
+        let counts = counts.clone();
+        cluster.sim.set_event_sink(Box::new(move |event| {
+            let actor = event.actor.map_or("-".to_string(), |a| names[a.index()].clone());
+            *counts.borrow_mut().entry((actor, event.label)).or_default() += 1;
+        }));
+    }
     let outcome = cluster.run(RunLimits {
         until: SimTime::ZERO + SimDuration::from_secs(sim_seconds),
         events_max: u64::MAX,
@@ -58,4 +77,9 @@ fn main() {
         peak as f64 / 1024.0 / nodes.max(1) as f64
     );
     println!("trace hash: {:016x}", cluster.sim.trace_hash());
+    let mut rows: Vec<_> = counts.borrow().iter().map(|(k, v)| (*v, k.clone())).collect();
+    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    for (count, (actor, label)) in rows {
+        println!("{count:>10}  {actor:<24} {label}");
+    }
 }

@@ -82,6 +82,11 @@ pub enum EtcdResponse {
         revision: u64,
         /// On success the value written (none for a delete); on failure the current value.
         value: Option<Object>,
+        /// The event the requester's own watch on this kind would receive for this write,
+        /// carried with the response. Both leave etcd at the same instant over the same
+        /// local connection, so one delivery stands for two (one event fewer per write);
+        /// the requester applies the watch event first, as it would have arrived first.
+        own_watch_event: Option<Box<EtcdWatchEvent>>,
     },
     Range {
         id: u64,
@@ -283,6 +288,7 @@ impl Etcd {
                 succeeded: false,
                 revision: self.durable.revision,
                 value: current.map(|kv| kv.object.clone()),
+                own_watch_event: None,
             };
             cx.send_after(
                 self.config.read_latency,
@@ -298,6 +304,7 @@ impl Etcd {
                 succeeded: true,
                 revision: self.durable.revision,
                 value: None,
+                own_watch_event: None,
             };
             cx.send_after(
                 self.config.read_latency,
@@ -343,12 +350,18 @@ impl Etcd {
             previous,
         };
         // Watch events go out with the response, once the write is durable.
+        let mut own_watch_event = None;
         for watcher in self.watchers.iter().filter(|w| w.kind == change.key.kind) {
-            cx.send_after(
-                self.config.commit_latency,
-                watcher.client,
-                Msg::EtcdWatch(Box::new(change.to_event(watcher.watch_id))),
-            );
+            let event = Box::new(change.to_event(watcher.watch_id));
+            if watcher.client == from && own_watch_event.is_none() {
+                own_watch_event = Some(event);
+            } else {
+                cx.send_after(
+                    self.config.commit_latency,
+                    watcher.client,
+                    Msg::EtcdWatch(event),
+                );
+            }
         }
         self.durable.history.push_back(change);
         let response = EtcdResponse::Txn {
@@ -356,6 +369,7 @@ impl Etcd {
             succeeded: true,
             revision,
             value: stored,
+            own_watch_event,
         };
         cx.send_after(
             self.config.commit_latency,
@@ -476,11 +490,15 @@ impl Fingerprint for EtcdResponse {
                 id,
                 succeeded,
                 revision,
+                own_watch_event,
                 ..
             } => {
                 hasher.write_u64(*id);
                 hasher.write_u64(u64::from(*succeeded));
                 hasher.write_u64(*revision);
+                if let Some(event) = own_watch_event {
+                    event.fingerprint(hasher);
+                }
             }
             EtcdResponse::Range { id, revision, items } => {
                 hasher.write_u64(*id);

@@ -260,8 +260,14 @@ impl ApiServer {
                 id,
                 succeeded,
                 value,
+                own_watch_event,
                 ..
-            } => self.on_txn_reply(id, succeeded, value, cx),
+            } => {
+                if let Some(event) = own_watch_event {
+                    self.on_etcd_watch(*event, cx);
+                }
+                self.on_txn_reply(id, succeeded, value, cx)
+            }
             EtcdResponse::WatchCompacted { .. } => {
                 panic!("the API server watches etcd from its own current revision")
             }

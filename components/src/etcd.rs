@@ -349,6 +349,24 @@ impl Etcd {
             object,
             previous,
         };
+        let created = change.previous.is_none();
+        let kind = if (created || type_ == EtcdEventType::Delete)
+            && !matches!(change.key.kind, Kind::Lease | Kind::Namespace)
+        {
+            "step"
+        } else {
+            "detail"
+        };
+        if change.key.kind != Kind::Lease {
+            let verb = match (type_, created) {
+                (EtcdEventType::Delete, _) => "deleted",
+                (EtcdEventType::Put, true) => "stored",
+                (EtcdEventType::Put, false) => "updated",
+            };
+            cx.record(kind, || {
+                format!("{verb} {} at revision {revision}", change.key.etcd_key())
+            });
+        }
         // Watch events go out with the response, once the write is durable.
         let mut own_watch_event = None;
         for watcher in self.watchers.iter().filter(|w| w.kind == change.key.kind) {

@@ -316,9 +316,9 @@ impl ApiServer {
             return;
         }
         let ApiRequest { id, verb } = request;
-        if is_story(&verb) {
-            cx.record("step", || describe(&verb));
-        } else if !matches!(verb, ApiVerb::Update(Object::Lease(_))) {
+        // Writes that tell the story are narrated once admitted (with generated names
+        // filled in); everything else is a detail. Lease renewals are too many to list.
+        if !is_story(&verb) && !matches!(verb, ApiVerb::Update(Object::Lease(_))) {
             cx.record("detail", || describe(&verb));
         }
         match verb {
@@ -491,6 +491,19 @@ impl ApiServer {
                 generated_name,
                 removes,
             }) => {
+                if is_story(&verb) {
+                    cx.record("step", || {
+                        let what = match (&verb, &op) {
+                            (ApiVerb::Delete { .. }, TxnOp::Put(_)) => {
+                                format!("delete {key} (graceful: marking it terminating)")
+                            }
+                            (ApiVerb::Delete { .. }, TxnOp::Delete) => format!("delete {key}"),
+                            (ApiVerb::Bind { node, .. }, _) => format!("bind {key} to node {node}"),
+                            _ => format!("create {key}"),
+                        };
+                        format!("{what}: admitted, writing to etcd")
+                    });
+                }
                 let id = self.etcd_id();
                 if let TxnOp::Put(Object::Service(service)) = &op
                     && let Some(offset) =

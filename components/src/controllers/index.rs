@@ -72,7 +72,8 @@ pub struct OwnerCounts {
 }
 
 impl OwnerCounts {
-    fn of(pod: &Pod) -> OwnerCounts {
+    /// One pod's share.
+    pub fn of(pod: &Pod) -> OwnerCounts {
         let active = pod.is_active();
         let ready = active && pod.is_ready();
         OwnerCounts {

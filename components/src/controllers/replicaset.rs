@@ -344,6 +344,16 @@ impl ControllerManager {
                 self.enqueue(WorkKey::ReplicaSet(key), cx);
             }
             (Some(old), Some(new)) => {
+                // Upstream queues the ReplicaSet on every change of its pods; a change
+                // that moves none of its totals (a binding, an IP, a container state)
+                // would sync to the same status, so it queues nothing here.
+                let same_owner = owner_key(old) == owner_key(new);
+                if same_owner
+                    && old.metadata.is_terminating() == new.metadata.is_terminating()
+                    && OwnerCounts::of(old) == OwnerCounts::of(new)
+                {
+                    return;
+                }
                 if let Some(key) = owner_key(new) {
                     if new.metadata.is_terminating() && !old.metadata.is_terminating() {
                         self.replicaset_state

@@ -132,6 +132,21 @@ mod tests {
     }
 
     #[test]
+    fn an_event_scheduled_after_a_peek_at_a_later_one_comes_first() {
+        let mut queue = EventQueue::default();
+        let t = SimTime::from_nanos;
+        queue.push(t(100), "later");
+        assert_eq!(queue.peek_time(), Some(t(100)));
+        queue.push(t(50), "earlier, scheduled from outside");
+        queue.push(t(100), "later, second");
+        let order: Vec<_> = std::iter::from_fn(|| queue.pop().map(|(_, _, p)| p)).collect();
+        assert_eq!(
+            order,
+            ["earlier, scheduled from outside", "later", "later, second"]
+        );
+    }
+
+    #[test]
     fn slots_are_reused() {
         let mut queue = EventQueue::default();
         for round in 0..10u64 {

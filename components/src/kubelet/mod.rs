@@ -883,6 +883,14 @@ impl Kubelet {
 
     fn on_pod_seen(&mut self, pod: Rc<Pod>, cx: &mut Context<'_, Msg>) {
         let uid = pod.metadata.uid;
+        if let Some(worker) = self.workers.get(&uid)
+            && pod.metadata.resource_version <= worker.pod.metadata.resource_version
+            && (worker.is_terminating() || !pod.metadata.is_terminating())
+        {
+            // Seen already (the echo of the kubelet's own status write, whose answer
+            // came first): nothing the worker acts on has changed.
+            return;
+        }
         if !self.workers.contains_key(&uid) {
             let worker = self.admit(pod.clone(), cx);
             self.workers.insert(uid, worker);
@@ -1275,8 +1283,7 @@ impl Kubelet {
         let Some(worker) = self.workers.get(&uid) else {
             return;
         };
-        let fresh = status::pod_status(worker, &self.setup.internal_ip, cx.host_clock());
-        if fresh == worker.pod.status {
+        if !status::pod_status_changed(worker, &self.setup.internal_ip) {
             self.status_dirty.remove(&uid);
             return;
         }
@@ -1285,6 +1292,7 @@ impl Kubelet {
             return;
         }
         self.status_dirty.remove(&uid);
+        let fresh = status::pod_status(worker, &self.setup.internal_ip, cx.host_clock());
         let old = &worker.pod.status;
         if old.phase != fresh.phase || old.ready != fresh.ready {
             let (name, phase, ready) = (worker.display(), fresh.phase, fresh.ready);
@@ -1297,8 +1305,11 @@ impl Kubelet {
             });
         }
         let resource_version = worker.pod.metadata.resource_version;
-        let mut updated = (*worker.pod).clone();
-        updated.status = fresh;
+        let updated = Pod {
+            metadata: worker.pod.metadata.clone(),
+            spec: worker.pod.spec.clone(),
+            status: fresh,
+        };
         let id = self.request(
             ApiVerb::UpdateStatus(updated.into()),
             Purpose::PodStatus {

@@ -11,48 +11,126 @@ use crate::api::{
 };
 
 use super::NodeSetup;
-use super::worker::{ContainerRecord, ContainerStage, PodWorker};
+use super::worker::{ContainerRecord, ContainerStage, PodWorker, Terminated};
 
 /// Upstream `nodeStatusMaxImages`: the node status lists at most this many images,
 /// largest first.
 pub const NODE_STATUS_MAX_IMAGES: usize = 50;
 
-/// A container's status as the API shows it.
-pub fn container_status(record: &ContainerRecord) -> ContainerStatus {
-    let waiting = |reason: &str| ContainerState::Waiting { reason: s(reason) };
+/// A container's state as the API would show it, borrowed from the kubelet's record:
+/// comparing it with what the API holds allocates nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateView<'a> {
+    Waiting { reason: &'a str },
+    Running { started_at: SimTime },
+    Terminated(&'a Terminated),
+}
+
+impl StateView<'_> {
+    /// Whether the API's `state` says the same.
+    pub fn matches(self, state: &ContainerState) -> bool {
+        match (self, state) {
+            (StateView::Waiting { reason }, ContainerState::Waiting { reason: shown }) => {
+                reason == &**shown
+            }
+            (
+                StateView::Running { started_at },
+                ContainerState::Running {
+                    started_at: shown_started_at,
+                },
+            ) => started_at == *shown_started_at,
+            (
+                StateView::Terminated(last),
+                ContainerState::Terminated {
+                    exit_code,
+                    reason,
+                    finished_at,
+                },
+            ) => {
+                last.exit_code == *exit_code
+                    && last.reason == *reason
+                    && last.finished_at == *finished_at
+            }
+            _ => false,
+        }
+    }
+
+    /// The state as the API shows it; a waiting reason already shown in `previous` is
+    /// shared rather than allocated again.
+    pub fn to_state(self, previous: Option<&ContainerState>) -> ContainerState {
+        match self {
+            StateView::Waiting { reason } => {
+                let reason = match previous {
+                    Some(ContainerState::Waiting { reason: shown }) if &**shown == reason => {
+                        shown.clone()
+                    }
+                    _ => s(reason),
+                };
+                ContainerState::Waiting { reason }
+            }
+            StateView::Running { started_at } => ContainerState::Running { started_at },
+            StateView::Terminated(last) => ContainerState::Terminated {
+                exit_code: last.exit_code,
+                reason: last.reason.clone(),
+                finished_at: last.finished_at,
+            },
+        }
+    }
+}
+
+/// A container's state and readiness as the API shows them.
+pub fn container_view(record: &ContainerRecord) -> (StateView<'_>, bool) {
     let last_or_creating = || match &record.last_termination {
-        Some(last) => ContainerState::Terminated {
-            exit_code: last.exit_code,
-            reason: last.reason.clone(),
-            finished_at: last.finished_at,
+        Some(last) => StateView::Terminated(last),
+        None => StateView::Waiting {
+            reason: "ContainerCreating",
         },
-        None => waiting("ContainerCreating"),
     };
-    let (state, ready) = match &record.stage {
+    match &record.stage {
         ContainerStage::Waiting
         | ContainerStage::CheckingImage { .. }
         | ContainerStage::Pulling { .. }
         | ContainerStage::Creating { .. }
         | ContainerStage::Starting { .. }
         | ContainerStage::Terminated => (last_or_creating(), false),
-        ContainerStage::PullBackOff { failure, .. } => (waiting(failure.reason()), false),
-        ContainerStage::NeverPull { .. } => (waiting("ErrImageNeverPull"), false),
-        ContainerStage::BackOff { .. } => (waiting("CrashLoopBackOff"), false),
+        ContainerStage::PullBackOff { failure, .. } => (
+            StateView::Waiting {
+                reason: failure.reason(),
+            },
+            false,
+        ),
+        ContainerStage::NeverPull { .. } => (
+            StateView::Waiting {
+                reason: "ErrImageNeverPull",
+            },
+            false,
+        ),
+        ContainerStage::BackOff { .. } => (
+            StateView::Waiting {
+                reason: "CrashLoopBackOff",
+            },
+            false,
+        ),
         ContainerStage::Running {
             started_at, ready, ..
         }
         | ContainerStage::Stopping {
             started_at, ready, ..
         } => (
-            ContainerState::Running {
+            StateView::Running {
                 started_at: *started_at,
             },
             *ready,
         ),
-    };
+    }
+}
+
+/// A container's status as the API shows it.
+pub fn container_status(record: &ContainerRecord) -> ContainerStatus {
+    let (state, ready) = container_view(record);
     ContainerStatus {
         name: record.name.clone(),
-        state,
+        state: state.to_state(None),
         ready,
         restart_count: record.restart_count,
         image: record.image.clone(),
@@ -69,25 +147,20 @@ pub struct PhaseCounts {
 }
 
 impl PhaseCounts {
-    /// Counts as `getPhase` does: a waiting container that ran before counts as stopped.
-    pub fn of(statuses: &[ContainerStatus], records: &[ContainerRecord]) -> PhaseCounts {
-        let mut counts = PhaseCounts::default();
-        for (status, record) in statuses.iter().zip(records) {
-            match &status.state {
-                ContainerState::Running { .. } => counts.running += 1,
-                ContainerState::Terminated { exit_code, .. } => {
-                    counts.stopped += 1;
-                    if *exit_code == 0 {
-                        counts.succeeded += 1;
-                    }
+    /// Counts one container as `getPhase` does: a waiting container that ran before
+    /// counts as stopped.
+    pub fn add(&mut self, state: StateView<'_>, record: &ContainerRecord) {
+        match state {
+            StateView::Running { .. } => self.running += 1,
+            StateView::Terminated(last) => {
+                self.stopped += 1;
+                if last.exit_code == 0 {
+                    self.succeeded += 1;
                 }
-                ContainerState::Waiting { .. } if record.last_termination.is_some() => {
-                    counts.stopped += 1
-                }
-                ContainerState::Waiting { .. } => counts.waiting += 1,
             }
+            StateView::Waiting { .. } if record.last_termination.is_some() => self.stopped += 1,
+            StateView::Waiting { .. } => self.waiting += 1,
         }
-        counts
     }
 }
 
@@ -122,26 +195,63 @@ pub fn pod_phase(policy: RestartPolicy, counts: PhaseCounts, pod_is_terminal: bo
     }
 }
 
-/// The pod's status as the kubelet would post it now. Fields the kubelet does not own
-/// (PodScheduled, a reason set by others) are kept from the pod as last seen.
-pub fn pod_status(worker: &PodWorker, host_ip: &Str, now: SimTime) -> PodStatus {
+/// The pod's phase and Ready condition from its containers' states and readiness.
+fn phase_and_ready<'a>(
+    worker: &PodWorker,
+    containers: impl Iterator<Item = (StateView<'a>, bool, &'a ContainerRecord)>,
+) -> (PodPhase, ConditionStatus) {
+    let mut counts = PhaseCounts::default();
+    let mut all_ready = !worker.containers.is_empty();
+    for (state, ready, record) in containers {
+        counts.add(state, record);
+        all_ready &= ready;
+    }
     let old = &worker.pod.status;
-    let container_statuses: Vec<ContainerStatus> =
-        worker.containers.iter().map(container_status).collect();
-    let counts = PhaseCounts::of(&container_statuses, &worker.containers);
-    let pod_is_terminal = worker.is_terminating()
-        && worker
-            .containers
-            .iter()
-            .all(|c| !c.stage.is_running() && !c.stage.is_starting());
     let phase = if matches!(old.phase, PodPhase::Succeeded | PodPhase::Failed) {
         // A terminal phase never changes.
         old.phase
     } else {
+        let pod_is_terminal = worker.is_terminating()
+            && worker
+                .containers
+                .iter()
+                .all(|c| !c.stage.is_running() && !c.stage.is_starting());
         pod_phase(worker.pod.spec.restart_policy, counts, pod_is_terminal)
     };
-    let all_ready = !container_statuses.is_empty() && container_statuses.iter().all(|c| c.ready);
     let ready = ConditionStatus::from_bool(phase == PodPhase::Running && all_ready);
+    (phase, ready)
+}
+
+/// The pod's status as the kubelet would post it now. Fields the kubelet does not own
+/// (PodScheduled, a reason set by others) are kept from the pod as last seen.
+pub fn pod_status(worker: &PodWorker, host_ip: &Str, now: SimTime) -> PodStatus {
+    let old = &worker.pod.status;
+    let container_statuses: Vec<ContainerStatus> = worker
+        .containers
+        .iter()
+        .enumerate()
+        .map(|(index, record)| {
+            let (state, ready) = container_view(record);
+            let shown = old
+                .container_statuses
+                .get(index)
+                .filter(|shown| shown.name == record.name);
+            ContainerStatus {
+                name: record.name.clone(),
+                state: state.to_state(shown.map(|c| &c.state)),
+                ready,
+                restart_count: record.restart_count,
+                image: record.image.clone(),
+            }
+        })
+        .collect();
+    let (phase, ready) = phase_and_ready(
+        worker,
+        worker.containers.iter().map(|record| {
+            let (state, ready) = container_view(record);
+            (state, ready, record)
+        }),
+    );
     let ready_since = if ready == old.ready {
         old.ready_since
     } else {
@@ -157,6 +267,41 @@ pub fn pod_status(worker: &PodWorker, host_ip: &Str, now: SimTime) -> PodStatus 
         container_statuses,
         ..old.clone()
     }
+}
+
+/// Whether [`pod_status`] would differ from the status the API holds (whatever `now`):
+/// the same comparison, without building anything.
+pub fn pod_status_changed(worker: &PodWorker, host_ip: &Str) -> bool {
+    let old = &worker.pod.status;
+    if old.start_time.is_none()
+        || old.host_ip.as_ref() != Some(host_ip)
+        || worker
+            .pod_ip
+            .as_ref()
+            .is_some_and(|ip| old.pod_ip.as_ref() != Some(ip))
+        || old.container_statuses.len() != worker.containers.len()
+    {
+        return true;
+    }
+    let mut same = true;
+    let (phase, ready) = phase_and_ready(
+        worker,
+        worker
+            .containers
+            .iter()
+            .zip(&old.container_statuses)
+            .map(|(record, shown)| {
+                let (state, ready) = container_view(record);
+                same = same
+                    && state.matches(&shown.state)
+                    && ready == shown.ready
+                    && record.restart_count == shown.restart_count
+                    && record.name == shown.name
+                    && record.image == shown.image;
+                (state, ready, record)
+            }),
+    );
+    !same || phase != old.phase || ready != old.ready
 }
 
 /// The node's status as the kubelet computes it every `nodeStatusUpdateFrequency`.
@@ -363,6 +508,87 @@ mod tests {
         let status = pod_status(&w, &s("h"), t(6));
         assert_eq!(status.phase, PodPhase::Failed);
         assert_eq!(status.ready, ConditionStatus::False);
+    }
+
+    /// `pod_status_changed` is exactly `pod_status(..) != stored`, and false once the
+    /// status it would post is stored.
+    fn check_changed_and_store(w: &mut PodWorker, host_ip: &Str, now: SimTime) -> bool {
+        let fresh = pod_status(w, host_ip, now);
+        let changed = pod_status_changed(w, host_ip);
+        assert_eq!(changed, fresh != w.pod.status, "{:?}", w.containers);
+        let mut stored = (*w.pod).clone();
+        stored.status = fresh;
+        w.pod = stored.into();
+        assert!(
+            !pod_status_changed(w, host_ip),
+            "stored: {:?}",
+            w.pod.status
+        );
+        changed
+    }
+
+    #[test]
+    fn the_cheap_comparison_agrees_with_the_full_status() {
+        let ip = s("10.0.0.10");
+        let mut w = PodWorker::new(pod(&[("a", "x"), ("b", "y")], RestartPolicy::Always));
+        assert!(check_changed_and_store(&mut w, &ip, t(1)), "first status");
+        w.sandbox = SandboxStage::Ready { sandbox_id: 1 };
+        w.containers[0].stage = ContainerStage::CheckingImage { call: 3 };
+        assert!(
+            !check_changed_and_store(&mut w, &ip, t(2)),
+            "nothing visible"
+        );
+        w.pod_ip = Some(s("10.244.0.2"));
+        assert!(check_changed_and_store(&mut w, &ip, t(2)), "the pod IP");
+        w.containers[0].stage = ContainerStage::Running {
+            container_id: 4,
+            started_at: t(3),
+            ready: false,
+        };
+        assert!(check_changed_and_store(&mut w, &ip, t(3)));
+        w.containers[1].stage = ContainerStage::PullBackOff {
+            until: t(20),
+            failure: crate::kubelet::worker::PullFailure::ErrImagePull,
+        };
+        assert!(check_changed_and_store(&mut w, &ip, t(4)));
+        w.containers[1].stage = ContainerStage::PullBackOff {
+            until: t(40),
+            failure: crate::kubelet::worker::PullFailure::ImagePullBackOff,
+        };
+        assert!(check_changed_and_store(&mut w, &ip, t(5)), "another reason");
+        w.containers[1].stage = ContainerStage::Running {
+            container_id: 5,
+            started_at: t(6),
+            ready: true,
+        };
+        assert!(check_changed_and_store(&mut w, &ip, t(6)));
+        w.containers[0].stage = ContainerStage::Running {
+            container_id: 4,
+            started_at: t(3),
+            ready: true,
+        };
+        assert!(check_changed_and_store(&mut w, &ip, t(7)), "Ready");
+        assert!(!check_changed_and_store(&mut w, &ip, t(8)));
+        w.containers[0].last_termination = Some(exited(1));
+        w.containers[0].restart_count = 1;
+        w.containers[0].stage = ContainerStage::Waiting;
+        assert!(check_changed_and_store(&mut w, &ip, t(9)), "an exit");
+        w.containers[0].stage = ContainerStage::BackOff { until: t(19) };
+        assert!(
+            check_changed_and_store(&mut w, &ip, t(9)),
+            "CrashLoopBackOff"
+        );
+        // Someone else (the node lifecycle controller) marks the pod not ready.
+        let mut stored = (*w.pod).clone();
+        stored.status.ready = ConditionStatus::True;
+        w.pod = stored.into();
+        assert!(pod_status_changed(&w, &ip));
+        assert!(check_changed_and_store(&mut w, &ip, t(10)));
+        w.begin_termination(SimDuration::from_secs(30), true);
+        w.containers[1].stage = ContainerStage::Terminated;
+        w.containers[1].last_termination = Some(exited(143));
+        assert!(check_changed_and_store(&mut w, &ip, t(11)), "Failed");
+        assert_eq!(w.pod.status.phase, PodPhase::Failed);
     }
 
     fn setup() -> NodeSetup {

@@ -8,6 +8,7 @@
 //! does (the next container's image is not looked at before the previous one has been
 //! started), while stopping is done for all containers at once.
 
+use std::fmt;
 use std::rc::Rc;
 
 use sim_core::{SimDuration, SimTime};
@@ -109,6 +110,19 @@ impl ContainerStage {
     }
 }
 
+/// A pod's `namespace/name`, for records.
+#[derive(Clone, Debug)]
+pub struct PodName {
+    namespace: Str,
+    name: Str,
+}
+
+impl fmt::Display for PodName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ContainerRecord {
     pub name: Str,
@@ -206,9 +220,12 @@ impl PodWorker {
         self.pod.metadata.uid
     }
 
-    /// `namespace/name`, for records.
-    pub fn display(&self) -> String {
-        format!("{}/{}", self.pod.metadata.namespace, self.pod.metadata.name)
+    /// `namespace/name`, for records: formatted only if a record is written.
+    pub fn display(&self) -> PodName {
+        PodName {
+            namespace: self.pod.metadata.namespace.clone(),
+            name: self.pod.metadata.name.clone(),
+        }
     }
 
     pub fn is_terminating(&self) -> bool {

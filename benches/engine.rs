@@ -50,7 +50,9 @@ fn build() -> Simulation<Ball> {
         jitter: SimDuration::from_micros(20),
         loss_per_million: 0,
     });
-    let hosts: Vec<HostId> = (0..HOSTS).map(|h| sim.add_host(format!("host-{h}"))).collect();
+    let hosts: Vec<HostId> = (0..HOSTS)
+        .map(|h| sim.add_host(format!("host-{h}")))
+        .collect();
     for i in 0..ACTORS {
         // Partners sit on different hosts, so every message crosses the network.
         let partner = ActorId(i ^ 1);

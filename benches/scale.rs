@@ -4,10 +4,10 @@
 //!
 //! Run: `cargo bench --bench scale`. Memory: `cargo run --release --example scale`.
 
-use criterion::{Criterion, criterion_group, criterion_main};
 use components::cluster::Cluster;
 use components::fixtures;
 use components::kubectl::Action;
+use criterion::{Criterion, criterion_group, criterion_main};
 use sim_core::{RunLimits, SimDuration, SimTime};
 
 #[global_allocator]
@@ -16,7 +16,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn run(nodes: u32, deployments: u32) -> u64 {
     let (config, objects) = fixtures::scale(nodes, deployments, 30);
     let mut cluster = Cluster::build(&config, 1, false);
-    cluster.schedule_action(SimTime::ZERO + SimDuration::from_secs(1), Action::Apply(objects));
+    cluster.schedule_action(
+        SimTime::ZERO + SimDuration::from_secs(1),
+        Action::Apply(objects),
+    );
     cluster.run(RunLimits {
         until: SimTime::ZERO + SimDuration::from_secs(3600),
         events_max: u64::MAX,

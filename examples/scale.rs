@@ -17,7 +17,13 @@ fn peak_rss_bytes() -> u64 {
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
         .map_or(0, |kib| kib * 1024)
 }
 
@@ -28,7 +34,10 @@ fn main() {
     let args: Vec<u64> = std::env::args()
         .skip(1)
         .filter(|a| a != "--tally")
-        .map(|a| a.parse().expect("numbers: NODES DEPLOYMENTS REPLICAS SIM_SECONDS"))
+        .map(|a| {
+            a.parse()
+                .expect("numbers: NODES DEPLOYMENTS REPLICAS SIM_SECONDS")
+        })
         .collect();
     let arg = |i: usize, default: u64| args.get(i).copied().unwrap_or(default);
     let (nodes, deployments, replicas, sim_seconds) =
@@ -36,11 +45,15 @@ fn main() {
     let started = std::time::Instant::now();
     let (config, objects) = fixtures::scale(nodes as u32, deployments as u32, replicas as u32);
     let mut cluster = Cluster::build(&config, 1, false);
-    cluster.schedule_action(SimTime::ZERO + SimDuration::from_secs(1), Action::Apply(objects));
+    cluster.schedule_action(
+        SimTime::ZERO + SimDuration::from_secs(1),
+        Action::Apply(objects),
+    );
     // With --tally, count events by label and receiving component.
-    let counts = std::rc::Rc::new(std::cell::RefCell::new(
-        std::collections::BTreeMap::<(String, &'static str), u64>::new(),
-    ));
+    let counts = std::rc::Rc::new(std::cell::RefCell::new(std::collections::BTreeMap::<
+        (String, &'static str),
+        u64,
+    >::new()));
     if tally {
         let names: Vec<String> = (0..cluster.sim.actor_count())
             .map(|i| {
@@ -50,7 +63,9 @@ fn main() {
             .collect();
         let counts = counts.clone();
         cluster.sim.set_event_sink(Box::new(move |event| {
-            let actor = event.actor.map_or("-".to_string(), |a| names[a.index()].clone());
+            let actor = event
+                .actor
+                .map_or("-".to_string(), |a| names[a.index()].clone());
             *counts.borrow_mut().entry((actor, event.label)).or_default() += 1;
         }));
     }
@@ -77,8 +92,12 @@ fn main() {
         peak as f64 / 1024.0 / nodes.max(1) as f64
     );
     println!("trace hash: {:016x}", cluster.sim.trace_hash());
-    let mut rows: Vec<_> = counts.borrow().iter().map(|(k, v)| (*v, k.clone())).collect();
-    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut rows: Vec<_> = counts
+        .borrow()
+        .iter()
+        .map(|(k, v)| (*v, k.clone()))
+        .collect();
+    rows.sort_by_key(|row| std::cmp::Reverse(row.0));
     for (count, (actor, label)) in rows {
         println!("{count:>10}  {actor:<24} {label}");
     }

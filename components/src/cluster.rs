@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use sim_core::{ActorId, Fault, HostId, Link, RunLimits, RunOutcome, SimTime, Simulation};
 
 use crate::api::{
-    ConditionStatus, Deployment, Kind, LABEL_HOSTNAME, LABEL_ZONE, Labels, Node, Pod,
-    ResourceList, Resource, Str, Taint, s,
+    ConditionStatus, Deployment, Kind, LABEL_HOSTNAME, LABEL_ZONE, Labels, Node, Pod, Resource,
+    ResourceList, Str, Taint, s,
 };
 use crate::apiserver::{ApiServer, ApiServerConfig};
 use crate::controllers::ControllerManagerConfig;
@@ -97,7 +97,11 @@ impl Cluster {
             sim.network_mut().set_default_link(link);
         }
         let control_plane = sim.add_host(HOST_CONTROL_PLANE);
-        let etcd = sim.add_actor(control_plane, "etcd", Box::new(Etcd::new(config.etcd.clone())));
+        let etcd = sim.add_actor(
+            control_plane,
+            "etcd",
+            Box::new(Etcd::new(config.etcd.clone())),
+        );
         let apiserver = sim.add_actor(
             control_plane,
             "kube-apiserver",
@@ -239,7 +243,11 @@ fn node_setup(pool: &NodePool, name: &str, node_index: u32) -> NodeSetup {
         labels,
         taints: pool.taints.clone(),
         capacity: pool.capacity,
-        internal_ip: s(&format!("10.0.{}.{}", high, low + 10 * u32::from(high == 0))),
+        internal_ip: s(&format!(
+            "10.0.{}.{}",
+            high,
+            low + 10 * u32::from(high == 0)
+        )),
         pod_cidr: s(&format!("10.{}.{}.0/24", 244 + high, low)),
     }
 }

@@ -94,7 +94,10 @@ pub enum EtcdResponse {
         revision: u64,
     },
     /// A watch asked for history that compaction already removed.
-    WatchCompacted { watch_id: u64, compact_revision: u64 },
+    WatchCompacted {
+        watch_id: u64,
+        compact_revision: u64,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -261,7 +264,9 @@ impl Etcd {
                     {
                         self.durable.history.pop_front();
                     }
-                    cx.record("detail", || format!("compacted history up to revision {revision}"));
+                    cx.record("detail", || {
+                        format!("compacted history up to revision {revision}")
+                    });
                 }
             }
         }
@@ -318,7 +323,11 @@ impl Etcd {
         let previous = current.map(|kv| kv.object.clone());
         let (type_, object, stored) = match op {
             TxnOp::Put(mut object) => {
-                assert_eq!(object.key(), key, "etcd put under a key that is not the object's");
+                assert_eq!(
+                    object.key(),
+                    key,
+                    "etcd put under a key that is not the object's"
+                );
                 object.meta_mut().resource_version = revision;
                 let create_revision = self
                     .durable
@@ -412,11 +421,10 @@ impl Etcd {
             cx.send(from, Msg::EtcdReply(Box::new(response)));
             return;
         }
-        for change in self
-            .durable
-            .history
-            .iter()
-            .filter(|c| c.key.kind == kind && c.revision >= start_revision && start_revision != 0)
+        for change in
+            self.durable.history.iter().filter(|c| {
+                c.key.kind == kind && c.revision >= start_revision && start_revision != 0
+            })
         {
             cx.send_after(
                 self.config.read_latency,
@@ -424,7 +432,8 @@ impl Etcd {
                 Msg::EtcdWatch(Box::new(change.to_event(watch_id))),
             );
         }
-        self.watchers.retain(|w| !(w.client == from && w.watch_id == watch_id));
+        self.watchers
+            .retain(|w| !(w.client == from && w.watch_id == watch_id));
         self.watchers.push(Watcher {
             client: from,
             watch_id,
@@ -518,7 +527,11 @@ impl Fingerprint for EtcdResponse {
                     event.fingerprint(hasher);
                 }
             }
-            EtcdResponse::Range { id, revision, items } => {
+            EtcdResponse::Range {
+                id,
+                revision,
+                items,
+            } => {
                 hasher.write_u64(*id);
                 hasher.write_u64(*revision);
                 hasher.write_u64(items.len() as u64);
@@ -547,4 +560,3 @@ impl Fingerprint for Tick {
         match *self {}
     }
 }
-

@@ -4,9 +4,9 @@
 use std::rc::Rc;
 
 use crate::api::{
-    Container, ContainerPort, Deployment, DeploymentSpec, DeploymentStrategy, ImagePullPolicy,
-    IntOrPercent, LabelSelector, Labels, Object, ObjectMeta, PodSpec, PodTemplateSpec,
-    Protocol, ResourceList, ResourceRequirements, RestartPolicy, DEFAULT_SCHEDULER_NAME, s,
+    Container, ContainerPort, DEFAULT_SCHEDULER_NAME, Deployment, DeploymentSpec,
+    DeploymentStrategy, ImagePullPolicy, IntOrPercent, LabelSelector, Labels, Object, ObjectMeta,
+    PodSpec, PodTemplateSpec, Protocol, ResourceList, ResourceRequirements, RestartPolicy, s,
 };
 use crate::cluster::{ClusterConfig, NodePool};
 

@@ -19,7 +19,11 @@ pub enum Action {
     /// `kubectl apply -f`: create each object, or update it if it exists.
     Apply(Vec<Object>),
     /// `kubectl delete KIND NAME`.
-    Delete { kind: Kind, namespace: Str, name: Str },
+    Delete {
+        kind: Kind,
+        namespace: Str,
+        name: Str,
+    },
     /// `kubectl scale deployment NAME --replicas=N`.
     Scale {
         kind: Kind,
@@ -40,10 +44,23 @@ const CONFLICT_RETRIES_MAX: u32 = 5;
 enum Step {
     Create(Object),
     /// Fetching the live object to update it with the desired one.
-    GetForApply { desired: Object, retries: u32 },
-    Update { desired: Object, retries: u32 },
-    GetForScale { replicas: u32, retries: u32 },
-    Scale { key: ObjectKey, replicas: u32, retries: u32 },
+    GetForApply {
+        desired: Object,
+        retries: u32,
+    },
+    Update {
+        desired: Object,
+        retries: u32,
+    },
+    GetForScale {
+        replicas: u32,
+        retries: u32,
+    },
+    Scale {
+        key: ObjectKey,
+        replicas: u32,
+        retries: u32,
+    },
     Delete(ObjectKey),
 }
 
@@ -96,7 +113,9 @@ impl Kubectl {
                 replicas,
             } => {
                 let key = ObjectKey::new(kind, &namespace, &name);
-                cx.record("step", || format!("kubectl scale {key} --replicas={replicas}"));
+                cx.record("step", || {
+                    format!("kubectl scale {key} --replicas={replicas}")
+                });
                 self.send(
                     ApiVerb::Get(key),
                     Step::GetForScale {
@@ -131,7 +150,11 @@ impl Kubectl {
             (Step::GetForApply { desired, retries }, Ok(ApiOk::Object(live))) => {
                 let mut update = desired.clone();
                 update.meta_mut().resource_version = live.meta().resource_version;
-                self.send(ApiVerb::Update(update), Step::Update { desired, retries }, cx);
+                self.send(
+                    ApiVerb::Update(update),
+                    Step::Update { desired, retries },
+                    cx,
+                );
             }
             (Step::Update { .. }, Ok(ApiOk::Object(updated))) => {
                 let key = updated.key();
@@ -167,7 +190,9 @@ impl Kubectl {
                 }
             }
             (Step::Scale { key, replicas, .. }, Ok(_)) => {
-                cx.record("step", || format!("kubectl scale: {key} scaled to {replicas}"));
+                cx.record("step", || {
+                    format!("kubectl scale: {key} scaled to {replicas}")
+                });
             }
             (
                 Step::Scale {

@@ -5,7 +5,9 @@
 use sim_core::{Message, TraceHasher};
 
 use crate::api::{ApiOk, ApiRequest, ApiResponse, ApiVerb, Object, WatchEvent};
-use crate::{apiserver, controllers, etcd, kernel, kubectl, kubelet, proxy, registry, runtime, scheduler};
+use crate::{
+    apiserver, controllers, etcd, kernel, kubectl, kubelet, proxy, registry, runtime, scheduler,
+};
 
 /// Writes the identifying words of a payload into an event digest.
 pub trait Fingerprint {

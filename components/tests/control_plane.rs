@@ -69,10 +69,16 @@ fn apply_creates_then_scale_updates_through_etcd() {
     assert_eq!(stored.len(), 1);
     let web = &stored[0];
     assert_eq!(web.spec.replicas, 4);
-    assert_eq!(web.metadata.generation, 3, "two spec changes after the create");
+    assert_eq!(
+        web.metadata.generation, 3,
+        "two spec changes after the create"
+    );
     assert_ne!(web.metadata.uid, 0);
     // System namespaces exist.
-    let namespaces = cluster.etcd().objects(components::api::Kind::Namespace).count();
+    let namespaces = cluster
+        .etcd()
+        .objects(components::api::Kind::Namespace)
+        .count();
     assert_eq!(namespaces, 4);
     let steps: Vec<_> = cluster
         .sim
@@ -82,7 +88,9 @@ fn apply_creates_then_scale_updates_through_etcd() {
         .map(|r| r.detail.clone())
         .collect();
     assert!(
-        steps.iter().any(|d| d.contains("deployment/default/web created")),
+        steps
+            .iter()
+            .any(|d| d.contains("deployment/default/web created")),
         "{steps:#?}"
     );
 }

@@ -112,7 +112,13 @@ mod tests {
 
     #[test]
     fn word_and_bytewise_string_hashing_agree() {
-        for text in ["", "Ball", "exactly8", "ApiResponse", "a longer label of 33 characters!!"] {
+        for text in [
+            "",
+            "Ball",
+            "exactly8",
+            "ApiResponse",
+            "a longer label of 33 characters!!",
+        ] {
             let mut fast = TraceHasher::new();
             fast.write_str(text);
             let mut slow = TraceHasher::new();

@@ -152,10 +152,7 @@ impl Network {
             .links
             .get(&ordered(from_host, to_host))
             .unwrap_or(&self.default_link);
-        if link.loss_per_million > 0
-            && self
-                .rng
-                .chance(u64::from(link.loss_per_million), 1_000_000)
+        if link.loss_per_million > 0 && self.rng.chance(u64::from(link.loss_per_million), 1_000_000)
         {
             self.dropped_count += 1;
             return Verdict::Drop(DropReason::Lost);
@@ -238,10 +235,16 @@ mod tests {
         assert!(network.is_partitioned(HostId(0), HostId(2)));
         assert!(!network.is_partitioned(HostId(0), HostId(1)));
         network.heal(None);
-        network.partition(Cut::Groups(vec![vec![HostId(0)], vec![HostId(1), HostId(2)]]));
+        network.partition(Cut::Groups(vec![
+            vec![HostId(0)],
+            vec![HostId(1), HostId(2)],
+        ]));
         assert!(network.is_partitioned(HostId(0), HostId(1)));
         assert!(!network.is_partitioned(HostId(1), HostId(2)));
-        assert!(!network.is_partitioned(HostId(0), HostId(7)), "ungrouped host");
+        assert!(
+            !network.is_partitioned(HostId(0), HostId(7)),
+            "ungrouped host"
+        );
     }
 
     #[test]

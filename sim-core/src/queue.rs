@@ -38,7 +38,10 @@ impl<P> EventQueue<P> {
     /// Adds an event; returns its sequence number.
     pub fn push(&mut self, time: SimTime, payload: P) -> u64 {
         let seq = self.next_seq;
-        assert!(seq < SEQ_MAX, "more than {SEQ_MAX} events queued in one run");
+        assert!(
+            seq < SEQ_MAX,
+            "more than {SEQ_MAX} events queued in one run"
+        );
         self.next_seq += 1;
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -47,14 +50,16 @@ impl<P> EventQueue<P> {
                 slot
             }
             None => {
-                assert!(self.slots.len() < PENDING_MAX, "more than {PENDING_MAX} pending events");
+                assert!(
+                    self.slots.len() < PENDING_MAX,
+                    "more than {PENDING_MAX} pending events"
+                );
                 self.slots.push(Some(payload));
                 (self.slots.len() - 1) as u32
             }
         };
-        let order = (u128::from(time.as_nanos()) << 64)
-            | u128::from(seq << SLOT_BITS)
-            | u128::from(slot);
+        let order =
+            (u128::from(time.as_nanos()) << 64) | u128::from(seq << SLOT_BITS) | u128::from(slot);
         self.heap.push(Reverse(order));
         seq
     }

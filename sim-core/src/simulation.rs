@@ -29,7 +29,10 @@ pub enum RunOutcome {
     /// Nothing was left to do before the time limit.
     QueueEmpty,
     /// The event bound was hit: the run was cut short.
-    EventBound { events: u64, time: SimTime },
+    EventBound {
+        events: u64,
+        time: SimTime,
+    },
     InvariantViolated(Violation),
 }
 
@@ -203,7 +206,13 @@ impl<M: Message> Simulation<M> {
         host_state.actors.push(id);
         let incarnation = host_state.incarnation;
         if host_state.up {
-            self.push(self.now, Payload::Start { to: id, incarnation });
+            self.push(
+                self.now,
+                Payload::Start {
+                    to: id,
+                    incarnation,
+                },
+            );
         }
         id
     }

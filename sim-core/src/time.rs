@@ -111,7 +111,10 @@ impl Add for SimDuration {
 impl Sub for SimTime {
     type Output = SimDuration;
     fn sub(self, rhs: SimTime) -> SimDuration {
-        assert!(self.0 >= rhs.0, "negative simulated duration: {self} - {rhs}");
+        assert!(
+            self.0 >= rhs.0,
+            "negative simulated duration: {self} - {rhs}"
+        );
         SimDuration(self.0 - rhs.0)
     }
 }
@@ -126,9 +129,9 @@ impl fmt::Display for SimTime {
 
 impl fmt::Display for SimDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 % NANOS_PER_SEC == 0 {
+        if self.0.is_multiple_of(NANOS_PER_SEC) {
             write!(f, "{}s", self.0 / NANOS_PER_SEC)
-        } else if self.0 % NANOS_PER_MILLI == 0 {
+        } else if self.0.is_multiple_of(NANOS_PER_MILLI) {
             write!(f, "{}ms", self.0 / NANOS_PER_MILLI)
         } else {
             write!(f, "{}ns", self.0)

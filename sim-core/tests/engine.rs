@@ -1,8 +1,8 @@
 //! Engine behaviour: queue order, crash and restart, partitions, determinism.
 
 use sim_core::{
-    Actor, ActorId, Context, Cut, Event, Fault, HostId, Message, RunOutcome, SimDuration,
-    SimTime, Simulation, TraceHasher,
+    Actor, ActorId, Context, Cut, Event, Fault, HostId, Message, RunOutcome, SimDuration, SimTime,
+    Simulation, TraceHasher,
 };
 
 #[derive(Debug, Clone)]
@@ -43,11 +43,17 @@ impl Actor<Msg> for Probe {
                     cx.timer(after, Msg::Note(n));
                 }
             }
-            Event::Timer(Msg::Note(n)) | Event::Message { msg: Msg::Note(n), .. } => {
+            Event::Timer(Msg::Note(n))
+            | Event::Message {
+                msg: Msg::Note(n), ..
+            } => {
                 self.volatile_count += 1;
                 self.seen.push((cx.now(), format!("note {n}")));
             }
-            Event::Timer(Msg::Ping(n)) | Event::Message { msg: Msg::Ping(n), .. } => {
+            Event::Timer(Msg::Ping(n))
+            | Event::Message {
+                msg: Msg::Ping(n), ..
+            } => {
                 self.seen.push((cx.now(), format!("ping {n}")));
             }
         }
@@ -69,11 +75,20 @@ fn events_at_the_same_instant_run_in_insertion_order() {
     for n in 0..5 {
         actor.timers_on_start.push((SimDuration::from_secs(1), n));
     }
-    actor.timers_on_start.push((SimDuration::from_millis(500), 99));
+    actor
+        .timers_on_start
+        .push((SimDuration::from_millis(500), 99));
     let id = sim.add_actor(host, "probe", Box::new(actor));
     sim.run_for(SimDuration::from_secs(2));
-    let seen: Vec<_> = probe(&sim, id).seen.iter().map(|(_, s)| s.as_str()).collect();
-    assert_eq!(seen, ["note 99", "note 0", "note 1", "note 2", "note 3", "note 4"]);
+    let seen: Vec<_> = probe(&sim, id)
+        .seen
+        .iter()
+        .map(|(_, s)| s.as_str())
+        .collect();
+    assert_eq!(
+        seen,
+        ["note 99", "note 0", "note 1", "note 2", "note 3", "note 4"]
+    );
 }
 
 #[test]
@@ -81,12 +96,21 @@ fn crash_drops_timers_and_memory_and_restart_sends_start() {
     let mut sim = Simulation::new(1);
     let host = sim.add_host("node");
     let actor = Probe {
-        timers_on_start: vec![(SimDuration::from_secs(1), 1), (SimDuration::from_secs(10), 2)],
+        timers_on_start: vec![
+            (SimDuration::from_secs(1), 1),
+            (SimDuration::from_secs(10), 2),
+        ],
         ..Probe::default()
     };
     let id = sim.add_actor(host, "probe", Box::new(actor));
-    sim.schedule_fault(SimTime::ZERO + SimDuration::from_secs(5), Fault::CrashHost(host));
-    sim.schedule_fault(SimTime::ZERO + SimDuration::from_secs(7), Fault::RestartHost(host));
+    sim.schedule_fault(
+        SimTime::ZERO + SimDuration::from_secs(5),
+        Fault::CrashHost(host),
+    );
+    sim.schedule_fault(
+        SimTime::ZERO + SimDuration::from_secs(7),
+        Fault::RestartHost(host),
+    );
     sim.run_for(SimDuration::from_secs(30));
     let p = probe(&sim, id);
     assert_eq!(p.starts, 2);
@@ -184,7 +208,10 @@ fn event_bound_is_reported() {
         until: SimTime::MAX,
         events_max: 100,
     });
-    assert!(matches!(outcome, RunOutcome::EventBound { events: 100, .. }));
+    assert!(matches!(
+        outcome,
+        RunOutcome::EventBound { events: 100, .. }
+    ));
 }
 
 #[test]
@@ -192,7 +219,9 @@ fn invariant_failure_stops_the_run_at_the_first_violation() {
     let mut sim = Simulation::new(1);
     let host = sim.add_host("h");
     let actor = Probe {
-        timers_on_start: (1..=5).map(|n| (SimDuration::from_secs(u64::from(n)), n)).collect(),
+        timers_on_start: (1..=5)
+            .map(|n| (SimDuration::from_secs(u64::from(n)), n))
+            .collect(),
         ..Probe::default()
     };
     let id = sim.add_actor(host, "probe", Box::new(actor));
@@ -200,7 +229,11 @@ fn invariant_failure_stops_the_run_at_the_first_violation() {
         "fewer than three notes",
         Box::new(move |sim| {
             let count = sim.actor::<Probe>(id).unwrap().seen.len();
-            if count < 3 { Ok(()) } else { Err(format!("{count} notes")) }
+            if count < 3 {
+                Ok(())
+            } else {
+                Err(format!("{count} notes"))
+            }
         }),
     );
     let RunOutcome::InvariantViolated(violation) = sim.run_for(SimDuration::from_secs(10)) else {

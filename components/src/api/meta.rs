@@ -362,7 +362,9 @@ mod tests {
             match_expressions: reqs,
         };
         assert!(selector(vec![]).matches(&labels));
-        assert!(selector(vec![req("tier", SelectorOperator::In, &["front", "x"])]).matches(&labels));
+        assert!(
+            selector(vec![req("tier", SelectorOperator::In, &["front", "x"])]).matches(&labels)
+        );
         assert!(!selector(vec![req("tier", SelectorOperator::NotIn, &["front"])]).matches(&labels));
         assert!(selector(vec![req("zone", SelectorOperator::DoesNotExist, &[])]).matches(&labels));
         assert!(!selector(vec![req("zone", SelectorOperator::Exists, &[])]).matches(&labels));

@@ -165,9 +165,17 @@ impl PodPhase {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ContainerState {
-    Waiting { reason: Str },
-    Running { started_at: SimTime },
-    Terminated { exit_code: i32, reason: Str, finished_at: SimTime },
+    Waiting {
+        reason: Str,
+    },
+    Running {
+        started_at: SimTime,
+    },
+    Terminated {
+        exit_code: i32,
+        reason: Str,
+        finished_at: SimTime,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -239,9 +247,10 @@ impl Pod {
     /// Available: ready for at least `min_ready_seconds` (upstream `IsPodAvailable`).
     pub fn is_available(&self, min_ready_seconds: u64, now: SimTime) -> bool {
         self.is_ready()
-            && self.status.ready_since.is_some_and(|since| {
-                now.saturating_since(since).as_secs() >= min_ready_seconds
-            })
+            && self
+                .status
+                .ready_since
+                .is_some_and(|since| now.saturating_since(since).as_secs() >= min_ready_seconds)
     }
     /// Counted by controllers: not terminating and not finished (upstream `IsPodActive`).
     pub fn is_active(&self) -> bool {

@@ -71,9 +71,7 @@ fn parse(text: &str) -> Result<Parsed, QuantityError> {
             let exponent = other
                 .strip_prefix(['e', 'E'])
                 .ok_or_else(|| err("unknown suffix (use m, k, M, G, Ki, Mi, Gi, ... or e<n>)"))?;
-            let value: i32 = exponent
-                .parse()
-                .map_err(|_| err("bad decimal exponent"))?;
+            let value: i32 = exponent.parse().map_err(|_| err("bad decimal exponent"))?;
             exp10 += value;
         }
     }
@@ -124,7 +122,7 @@ pub fn parse_count(text: &str) -> Result<u64, QuantityError> {
 /// Renders bytes the way people read them: `128Mi`, `2Gi`, or a plain number.
 pub fn format_bytes(bytes: u64) -> String {
     for (suffix, shift) in [("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)] {
-        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
             return format!("{}{suffix}", bytes >> shift);
         }
     }
@@ -133,7 +131,7 @@ pub fn format_bytes(bytes: u64) -> String {
 
 /// Renders millicores: `250m`, `2`.
 pub fn format_millicores(millicores: u64) -> String {
-    if millicores % 1000 == 0 {
+    if millicores.is_multiple_of(1000) {
         (millicores / 1000).to_string()
     } else {
         format!("{millicores}m")

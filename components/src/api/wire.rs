@@ -62,7 +62,11 @@ pub enum ApiVerb {
         resource_version: u64,
     },
     /// The `pods/binding` subresource: assigns a pod to a node.
-    Bind { pod: ObjectKey, pod_uid: u64, node: Str },
+    Bind {
+        pod: ObjectKey,
+        pod_uid: u64,
+        node: Str,
+    },
 }
 
 impl ApiVerb {
@@ -201,9 +205,7 @@ pub enum WatchEvent {
 impl WatchEvent {
     pub fn watch_id(&self) -> RequestId {
         match self {
-            WatchEvent::Change { watch_id, .. } | WatchEvent::Closed { watch_id, .. } => {
-                *watch_id
-            }
+            WatchEvent::Change { watch_id, .. } | WatchEvent::Closed { watch_id, .. } => *watch_id,
         }
     }
 }

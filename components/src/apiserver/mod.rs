@@ -15,9 +15,9 @@ use std::rc::Rc;
 use sim_core::{Actor, ActorId, Context, Event, FxIndexMap, SimDuration, TraceHasher};
 
 use crate::api::{
-    ApiError, ApiOk, ApiRequest, ApiResponse, ApiVerb, ConditionStatus, Kind, Namespace,
-    NAMESPACE_DEFAULT, NAMESPACE_NODE_LEASE, NAMESPACE_SYSTEM, Object, ObjectKey, ObjectMeta,
-    PodPhase, RequestId, StatusReason, WatchEvent, s,
+    ApiError, ApiOk, ApiRequest, ApiResponse, ApiVerb, ConditionStatus, Kind, NAMESPACE_DEFAULT,
+    NAMESPACE_NODE_LEASE, NAMESPACE_SYSTEM, Namespace, Object, ObjectKey, ObjectMeta, PodPhase,
+    RequestId, StatusReason, WatchEvent, s,
 };
 use crate::etcd::{Compare, EtcdEventType, EtcdRequest, EtcdResponse, EtcdWatchEvent, TxnOp};
 use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
@@ -219,7 +219,10 @@ impl ApiServer {
         };
         for kind in Kind::ALL {
             let id = self.etcd_id();
-            cx.send(self.etcd, Msg::Etcd(Box::new(EtcdRequest::Range { id, kind })));
+            cx.send(
+                self.etcd,
+                Msg::Etcd(Box::new(EtcdRequest::Range { id, kind })),
+            );
         }
         cx.timer(
             self.config.etcd_compaction_interval,
@@ -235,7 +238,9 @@ impl ApiServer {
 
     fn on_etcd_reply(&mut self, response: EtcdResponse, cx: &mut Context<'_, Msg>) {
         match response {
-            EtcdResponse::Range { items, revision, .. } => {
+            EtcdResponse::Range {
+                items, revision, ..
+            } => {
                 for item in &items {
                     if let Object::Service(service) = item
                         && let Some(offset) = service
@@ -287,8 +292,7 @@ impl ApiServer {
                 })),
             );
         }
-        let Phase::Starting { queued, .. } =
-            std::mem::replace(&mut self.phase, Phase::Serving)
+        let Phase::Starting { queued, .. } = std::mem::replace(&mut self.phase, Phase::Serving)
         else {
             unreachable!("checked by the caller")
         };
@@ -357,13 +361,19 @@ impl ApiServer {
                 namespace,
                 fields,
                 resource_version,
-            } => self.watch(from, id, Watcher {
-                client: from,
-                watch_id: id,
-                kind,
-                namespace,
-                fields,
-            }, resource_version, cx),
+            } => self.watch(
+                from,
+                id,
+                Watcher {
+                    client: from,
+                    watch_id: id,
+                    kind,
+                    namespace,
+                    fields,
+                },
+                resource_version,
+                cx,
+            ),
             verb => self.begin_write(Some((from, id)), verb, 0, cx),
         }
     }
@@ -435,7 +445,9 @@ impl ApiServer {
     ) {
         if let Err(e) = &result {
             let (code, message) = (e.reason.code(), e.message.clone());
-            cx.record("detail", || format!("request {id} failed: {code} {message}"));
+            cx.record("detail", || {
+                format!("request {id} failed: {code} {message}")
+            });
         }
         cx.send_after(
             after,
@@ -506,8 +518,11 @@ impl ApiServer {
                 }
                 let id = self.etcd_id();
                 if let TxnOp::Put(Object::Service(service)) = &op
-                    && let Some(offset) =
-                        service.spec.cluster_ip.as_deref().and_then(parse_service_ip_offset)
+                    && let Some(offset) = service
+                        .spec
+                        .cluster_ip
+                        .as_deref()
+                        .and_then(parse_service_ip_offset)
                 {
                     self.cluster_ips.insert(offset, key.clone());
                 }
@@ -705,6 +720,8 @@ impl ApiServer {
                 let mut bound = (**stored).clone();
                 bound.spec.node_name = Some(node.clone());
                 bound.status.scheduled = ConditionStatus::True;
+                bound.status.scheduled_reason = None;
+                bound.status.scheduled_message = None;
                 Ok(Plan::Txn {
                     key: pod.clone(),
                     compare: Compare::ModRevision(stored.metadata.resource_version),
@@ -795,7 +812,11 @@ impl ApiServer {
         let deleted = event.type_ == EtcdEventType::Delete;
         if deleted
             && let Object::Service(service) = &event.object
-            && let Some(offset) = service.spec.cluster_ip.as_deref().and_then(parse_service_ip_offset)
+            && let Some(offset) = service
+                .spec
+                .cluster_ip
+                .as_deref()
+                .and_then(parse_service_ip_offset)
         {
             self.cluster_ips.remove(&offset);
         }
@@ -892,7 +913,6 @@ impl Fingerprint for Tick {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -7,8 +7,8 @@ use std::rc::Rc;
 use sim_core::SimTime;
 
 use crate::api::{
-    ConditionStatus, Object, PodPhase, PodStatus, TAINT_NOT_READY, TAINT_UNREACHABLE,
-    TaintEffect, Toleration, TolerationOperator, s,
+    ConditionStatus, Object, PodPhase, PodStatus, TAINT_NOT_READY, TAINT_UNREACHABLE, TaintEffect,
+    Toleration, TolerationOperator, s,
 };
 
 /// Why a write was refused before reaching etcd.
@@ -151,12 +151,8 @@ pub fn prepare_for_status_update(current: &Object, update: &Object) -> Result<Ob
     match (&mut merged, update) {
         (Object::Pod(m), Object::Pod(u)) => Rc::make_mut(m).status = u.status.clone(),
         (Object::Node(m), Object::Node(u)) => Rc::make_mut(m).status = u.status.clone(),
-        (Object::Deployment(m), Object::Deployment(u)) => {
-            Rc::make_mut(m).status = u.status.clone()
-        }
-        (Object::ReplicaSet(m), Object::ReplicaSet(u)) => {
-            Rc::make_mut(m).status = u.status.clone()
-        }
+        (Object::Deployment(m), Object::Deployment(u)) => Rc::make_mut(m).status = u.status.clone(),
+        (Object::ReplicaSet(m), Object::ReplicaSet(u)) => Rc::make_mut(m).status = u.status.clone(),
         _ => {
             return Err(Invalid(format!(
                 "{} has no status subresource",
@@ -176,7 +172,8 @@ pub fn add_default_tolerations(
 ) {
     let has = |key: &str| {
         tolerations.iter().any(|t| {
-            (t.key.as_ref() == key || (t.key.is_empty() && t.operator == TolerationOperator::Exists))
+            (t.key.as_ref() == key
+                || (t.key.is_empty() && t.operator == TolerationOperator::Exists))
                 && t.effect.is_none_or(|e| e == TaintEffect::NoExecute)
         })
     };
@@ -234,7 +231,11 @@ mod tests {
         let mut tolerations: Rc<[Toleration]> = Rc::from(Vec::new());
         add_default_tolerations(&mut tolerations, (300, 300));
         assert_eq!(tolerations.len(), 2);
-        assert!(tolerations.iter().all(|t| t.toleration_seconds == Some(300)));
+        assert!(
+            tolerations
+                .iter()
+                .all(|t| t.toleration_seconds == Some(300))
+        );
         add_default_tolerations(&mut tolerations, (300, 300));
         assert_eq!(tolerations.len(), 2);
     }

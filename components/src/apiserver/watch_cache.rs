@@ -90,8 +90,7 @@ impl WatchCache {
 
     /// A list, filtered on the server side.
     pub fn list(&self, kind: Kind, namespace: Option<&Str>, fields: &FieldSelector) -> Vec<Object> {
-        let in_namespace =
-            |o: &&Object| namespace.is_none_or(|ns| o.meta().namespace == *ns);
+        let in_namespace = |o: &&Object| namespace.is_none_or(|ns| o.meta().namespace == *ns);
         if let (Kind::Pod, FieldSelector::NodeName(node)) = (kind, fields) {
             let pods = &self.objects[Kind::Pod as usize];
             let mut keys: Vec<_> = self.pods_by_node.get(node).into_iter().flatten().collect();
@@ -210,7 +209,10 @@ impl WatchCache {
     }
 
     /// Every watcher that may care about `change`, without scanning unrelated kubelets.
-    pub fn watchers_for<'a>(&'a self, change: &'a CachedChange) -> impl Iterator<Item = &'a Watcher> {
+    pub fn watchers_for<'a>(
+        &'a self,
+        change: &'a CachedChange,
+    ) -> impl Iterator<Item = &'a Watcher> {
         let kind = change.object.kind();
         let general = self.watchers.get(&kind).into_iter().flatten();
         let new_node = pod_node(&change.object);

@@ -7,8 +7,8 @@ use std::rc::Rc;
 use sim_core::{ActorId, Context, FxIndexMap, SimDuration};
 
 use crate::api::{
-    ApiOk, ApiRequest, ApiResponse, ApiVerb, FieldSelector, NameLookup, NamespacedName,
-    RequestId, Resource, Str, StatusReason, WatchEvent, WatchEventType,
+    ApiOk, ApiRequest, ApiResponse, ApiVerb, FieldSelector, NameLookup, NamespacedName, RequestId,
+    Resource, StatusReason, Str, WatchEvent, WatchEventType,
 };
 use crate::msg::Msg;
 
@@ -255,10 +255,7 @@ impl<T: Resource> Informer<T> {
     fn apply(&mut self, type_: WatchEventType, object: Rc<T>) -> Option<Delta<T>> {
         let key = Self::cache_key(&object);
         match type_ {
-            WatchEventType::Deleted => self
-                .cache
-                .swap_remove(&key)
-                .map(|_| Delta::Deleted(object)),
+            WatchEventType::Deleted => self.cache.swap_remove(&key).map(|_| Delta::Deleted(object)),
             WatchEventType::Added | WatchEventType::Modified => {
                 match self.cache.insert(key, object.clone()) {
                     Some(old) => Some(Delta::Updated { old, new: object }),
@@ -283,9 +280,7 @@ impl<T: Resource> Informer<T> {
         for (key, new) in &fresh {
             match self.cache.get(key) {
                 None => deltas.push(Delta::Added(new.clone())),
-                Some(old)
-                    if old.metadata().resource_version != new.metadata().resource_version =>
-                {
+                Some(old) if old.metadata().resource_version != new.metadata().resource_version => {
                     deltas.push(Delta::Updated {
                         old: old.clone(),
                         new: new.clone(),

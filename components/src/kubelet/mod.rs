@@ -1097,8 +1097,30 @@ impl Kubelet {
     // ------------------------------------------------------------------------------
     // Driving pod workers
 
-    /// Plans and issues the next steps for a pod, then syncs its status.
+    /// A sync of the pod (it changed, a container exited, a back-off ended): plans and
+    /// issues the next steps, then syncs its status.
     fn sync_pod(&mut self, uid: u64, cx: &mut Context<'_, Msg>) {
+        self.advance_pod(uid, cx);
+        self.sync_status(uid, cx);
+    }
+
+    /// A CRI answer moved the pod on: the next steps of the same sync. Its status is
+    /// synced once nothing is left in flight, as upstream's pod worker reports the status
+    /// at the start of a sync and runs the whole pipeline (sandbox, image, create, start)
+    /// before the next one: the sandbox's IP shows together with the started containers.
+    fn continue_pod(&mut self, uid: u64, cx: &mut Context<'_, Msg>) {
+        self.advance_pod(uid, cx);
+        if self
+            .workers
+            .get(&uid)
+            .is_some_and(|worker| !worker.has_call_in_flight())
+        {
+            self.sync_status(uid, cx);
+        }
+    }
+
+    /// Plans and issues the next steps for a pod.
+    fn advance_pod(&mut self, uid: u64, cx: &mut Context<'_, Msg>) {
         let Some(worker) = self.workers.get(&uid) else {
             return;
         };
@@ -1109,7 +1131,6 @@ impl Kubelet {
             }
             self.apply(uid, action, cx);
         }
-        self.sync_status(uid, cx);
     }
 
     fn apply(&mut self, uid: u64, action: Action, cx: &mut Context<'_, Msg>) {
@@ -1385,7 +1406,7 @@ impl Kubelet {
                     return;
                 }
                 self.on_pod_call(uid, id, call, result, cx);
-                self.sync_pod(uid, cx);
+                self.continue_pod(uid, cx);
             }
             (call, result) => panic!("kubelet: unexpected CRI answer {result:?} to {call:?}"),
         }

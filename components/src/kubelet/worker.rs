@@ -232,6 +232,19 @@ impl PodWorker {
         !matches!(self.lifecycle, Lifecycle::Active)
     }
 
+    /// A CRI call for the pod is in flight: the worker is in the middle of a sync.
+    pub fn has_call_in_flight(&self) -> bool {
+        matches!(
+            self.sandbox,
+            SandboxStage::Creating { .. }
+                | SandboxStage::Stopping { .. }
+                | SandboxStage::Removing { .. }
+        ) || self
+            .containers
+            .iter()
+            .any(|c| c.stage.is_starting() || matches!(c.stage, ContainerStage::Stopping { .. }))
+    }
+
     /// Every container is done for good: the pod has reached a terminal phase.
     pub fn all_terminated(&self) -> bool {
         self.containers

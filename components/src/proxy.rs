@@ -2,7 +2,9 @@
 //! (iptables mode) after a sync delay.
 //!
 //! A change marks its Service dirty and asks for a sync, which runs no sooner than
-//! `minSyncPeriod` after the previous one; a sync also runs every `syncPeriod`. A sync
+//! `minSyncPeriod` after the previous one; a sync also runs every `syncPeriod` (its
+//! instants are computed rather than simulated: with nothing to do it changes nothing but
+//! the earliest instant of the next sync, see [`KubeProxy::last_sync_at`]). A sync
 //! recomputes the rules of the dirty Services (upstream rewrites the whole table; the
 //! result is the same). For each Service with a cluster IP and each of its ports, the
 //! rule lists the ready endpoints' addresses with the target port resolved through the
@@ -297,12 +299,26 @@ impl KubeProxy {
             .map(|(_, rule)| rule)
     }
 
+    /// Syncs that ran for a change (periodic syncs that found nothing to do are not
+    /// simulated, see [`KubeProxy::last_sync_at`]).
     pub fn sync_count(&self) -> u64 {
         self.sync_count
     }
 
+    /// When the last sync for a change ran.
     pub fn last_sync(&self) -> Option<SimTime> {
         self.last_sync
+    }
+
+    /// When the last sync ran as of `now`: the last one for a change, or a periodic one
+    /// every `syncPeriod` after it. Nothing but a change alters the rules here, so a
+    /// periodic sync would find nothing to do; it still counts for `minSyncPeriod`, and
+    /// computing its instant spares a timer event every `syncPeriod` on every node.
+    pub fn last_sync_at(&self, now: SimTime) -> Option<SimTime> {
+        let last = self.last_sync?;
+        let period_nanos = self.config.sync_period.as_nanos().max(1);
+        let periods = now.saturating_since(last).as_nanos() / period_nanos;
+        Some(last + SimDuration::from_nanos(periods * period_nanos))
     }
 
     fn informer_deadline(&mut self, watched: Watched) -> &mut InformerDeadline {
@@ -386,7 +402,7 @@ impl KubeProxy {
             return;
         }
         let earliest = self
-            .last_sync
+            .last_sync_at(cx.now())
             .map_or(cx.now(), |last| last + self.config.min_sync_period);
         self.arm(earliest.max(cx.now()), cx);
     }
@@ -487,8 +503,6 @@ impl KubeProxy {
                 )
             });
         }
-        let next = cx.now() + self.config.sync_period;
-        self.arm(next, cx);
     }
 }
 
@@ -613,6 +627,18 @@ mod tests {
         Endpoint, EndpointConditions, EndpointPort, Labels, ObjectMeta, ServicePort, ServiceSpec,
         ServiceType, s,
     };
+
+    #[test]
+    fn periodic_syncs_follow_the_last_sync_every_sync_period() {
+        let at = |millis: u64| SimTime::ZERO + SimDuration::from_millis(millis);
+        let mut proxy = KubeProxy::new(ProxyConfig::default(), s("node-1"), ActorId(0));
+        assert_eq!(proxy.last_sync_at(at(5_000)), None, "never synced");
+        proxy.last_sync = Some(at(2_000));
+        assert_eq!(proxy.last_sync_at(at(2_000)), Some(at(2_000)));
+        assert_eq!(proxy.last_sync_at(at(31_999)), Some(at(2_000)));
+        assert_eq!(proxy.last_sync_at(at(32_000)), Some(at(32_000)));
+        assert_eq!(proxy.last_sync_at(at(95_000)), Some(at(92_000)));
+    }
 
     #[test]
     fn probabilities_are_one_over_n_minus_i_and_the_last_is_unconditional() {

@@ -7,6 +7,7 @@
 //! [`SCORERS`] are the profile, in upstream's order; a later plugin slots in by adding an
 //! entry (its state goes into [`PodInfo`] or [`NodeInfo`]).
 
+use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
 
@@ -103,16 +104,22 @@ pub struct PodInfo {
     pub requests: Resources,
     /// Requests with 100m / 200Mi for containers that set none (scoring).
     pub non_zero_requests: Resources,
+    /// The pod names a node or has a nodeSelector: NodeName and NodeAffinity must look
+    /// at every node. Without it, only NodeResourcesFit can reject a [`NodeInfo::plain`]
+    /// node.
+    pub constrained: bool,
 }
 
 impl PodInfo {
     pub fn new(pod: Rc<Pod>) -> PodInfo {
         let requests = pod_requests(&pod.spec, false);
         let non_zero_requests = pod_requests(&pod.spec, true);
+        let constrained = pod.spec.node_name.is_some() || !pod.spec.node_selector.is_empty();
         PodInfo {
             pod,
             requests,
             non_zero_requests,
+            constrained,
         }
     }
 }
@@ -141,12 +148,24 @@ pub struct NodeInfo {
     pub hard_taints: bool,
     /// The node has PreferNoSchedule taints.
     pub soft_taints: bool,
+    /// Neither unschedulable nor hard-tainted: NodeUnschedulable and TaintToleration pass
+    /// whatever the pod tolerates.
+    pub plain: bool,
+    /// The last LeastAllocated score computed here, keyed by the summed CPU and memory
+    /// requests it was computed for (allocatable is fixed for this `NodeInfo`). Pods of
+    /// one Deployment ask the same, and one cycle changes one node's totals, so most
+    /// cycles find the score here instead of dividing again.
+    least_allocated_memo: Cell<Option<(u64, u64, i64)>>,
 }
 
 impl NodeInfo {
     pub fn new(node: Rc<Node>, totals: NodeTotals) -> NodeInfo {
         let allocatable = node.status.allocatable;
         let taints = &node.spec.taints;
+        let unschedulable = node.spec.unschedulable;
+        let hard_taints = taints
+            .iter()
+            .any(|t| matches!(t.effect, TaintEffect::NoSchedule | TaintEffect::NoExecute));
         NodeInfo {
             allocatable: Resources {
                 cpu_millicores: allocatable.cpu_millicores.unwrap_or(0),
@@ -154,13 +173,13 @@ impl NodeInfo {
                 ephemeral_storage_bytes: allocatable.ephemeral_storage_bytes.unwrap_or(0),
             },
             allowed_pod_count: allocatable.pods.unwrap_or(0),
-            unschedulable: node.spec.unschedulable,
-            hard_taints: taints
-                .iter()
-                .any(|t| matches!(t.effect, TaintEffect::NoSchedule | TaintEffect::NoExecute)),
+            unschedulable,
+            hard_taints,
             soft_taints: taints
                 .iter()
                 .any(|t| t.effect == TaintEffect::PreferNoSchedule),
+            plain: !unschedulable && !hard_taints,
+            least_allocated_memo: Cell::new(None),
             node,
             totals,
         }
@@ -267,7 +286,12 @@ pub const FILTERS: &[(&str, FilterFn)] = &[
 
 /// Runs the filters in order; the first that rejects the node decides (upstream stops
 /// at the first failing plugin for a node).
+#[inline]
 pub fn run_filters(pod: &PodInfo, node: &NodeInfo) -> Result<(), Unfit> {
+    if !pod.constrained && node.plain {
+        // NodeUnschedulable, NodeName, TaintToleration and NodeAffinity all pass here.
+        return node_resources_fit(pod, node);
+    }
     // The plugins of `FILTERS`, in its order, called directly so they inline: a cycle
     // runs them over hundreds of nodes.
     node_unschedulable(pod, node)?;
@@ -452,17 +476,35 @@ pub fn least_requested_score(requested: u64, capacity: u64) -> i64 {
 pub fn least_allocated_score(pod: &PodInfo, node: &NodeInfo) -> i64 {
     let requested = &node.totals.non_zero_requested;
     let want = &pod.non_zero_requests;
+    let cpu_millicores = requested.cpu_millicores + want.cpu_millicores;
+    let memory_bytes = requested.memory_bytes + want.memory_bytes;
+    if let Some((cpu, memory, score)) = node.least_allocated_memo.get()
+        && cpu == cpu_millicores
+        && memory == memory_bytes
+    {
+        return score;
+    }
+    let score = least_allocated(
+        cpu_millicores,
+        memory_bytes,
+        node.allocatable.cpu_millicores,
+        node.allocatable.memory_bytes,
+    );
+    node.least_allocated_memo
+        .set(Some((cpu_millicores, memory_bytes, score)));
+    score
+}
+
+/// The LeastAllocated weighted mean over CPU and memory (weight 1 each).
+fn least_allocated(
+    cpu_millicores: u64,
+    memory_bytes: u64,
+    allocatable_cpu_millicores: u64,
+    allocatable_memory_bytes: u64,
+) -> i64 {
     let resources = [
-        (
-            requested.cpu_millicores + want.cpu_millicores,
-            node.allocatable.cpu_millicores,
-            1,
-        ),
-        (
-            requested.memory_bytes + want.memory_bytes,
-            node.allocatable.memory_bytes,
-            1,
-        ),
+        (cpu_millicores, allocatable_cpu_millicores, 1),
+        (memory_bytes, allocatable_memory_bytes, 1),
     ];
     let mut score_sum = 0;
     let mut weight_sum = 0;
@@ -654,6 +696,36 @@ pub(crate) mod tests {
         let node = info(node_with("n", 1000, 1024 * MI, 110), busy);
         // cpu (1000-600)*100/1000 = 40, memory (1024-712)*100/1024 = 30 → 35.
         assert_eq!(least_allocated_score(&pod, &node), 35);
+    }
+
+    #[test]
+    fn least_allocated_follows_totals_that_change_after_a_score() {
+        let pod = PodInfo::new(Rc::new(pod_with(vec![container(None, None)], vec![])));
+        let mut node = info(node_with("n", 1000, 1024 * MI, 110), NodeTotals::default());
+        assert_eq!(least_allocated_score(&pod, &node), 85);
+        // The cache adds a pod to the node: the next score sees it, not the last one.
+        node.totals.non_zero_requested = Resources::default().with(500, 512 * MI);
+        assert_eq!(least_allocated_score(&pod, &node), 35);
+        node.totals.non_zero_requested = Resources::default();
+        assert_eq!(least_allocated_score(&pod, &node), 85);
+    }
+
+    #[test]
+    fn a_plain_node_still_rejects_a_pod_that_names_another_node_or_selects_labels() {
+        let node = info(node_with("n", 1000, 1024 * MI, 110), NodeTotals::default());
+        assert!(node.plain);
+        let mut named = pod_with(vec![], vec![]);
+        named.spec.node_name = Some(s("other"));
+        let named = PodInfo::new(Rc::new(named));
+        assert!(named.constrained);
+        assert_eq!(run_filters(&named, &node), Err(Unfit::NodeName));
+        let mut selecting = pod_with(vec![], vec![]);
+        selecting.spec.node_selector = Labels::from_pairs([("disk", "ssd")]);
+        let selecting = PodInfo::new(Rc::new(selecting));
+        assert_eq!(run_filters(&selecting, &node), Err(Unfit::NodeAffinity));
+        let free = PodInfo::new(Rc::new(pod_with(vec![], vec![])));
+        assert!(!free.constrained);
+        assert_eq!(run_filters(&free, &node), Ok(()));
     }
 
     #[test]

@@ -72,13 +72,21 @@ pub fn find_nodes_that_fit(
     scratch.feasible.clear();
     scratch.unfit.clear();
     let count = nodes.len();
+    assert!(
+        start < count || count == 0,
+        "start {start} of {count} nodes"
+    );
     let mut processed = 0;
+    let mut index = start;
     while processed < count && scratch.feasible.len() < wanted {
-        let index = (start + processed) % count;
         processed += 1;
         match run_filters(pod, &nodes[index]) {
             Ok(()) => scratch.feasible.push(index),
             Err(unfit) => scratch.unfit.push((index, unfit)),
+        }
+        index += 1;
+        if index == count {
+            index = 0;
         }
     }
     FilterOutcome { processed }

@@ -282,7 +282,8 @@ pub struct Kubelet {
     next_lease_renewal: SimTime,
     next_status_update: SimTime,
     lease: Option<Rc<Lease>>,
-    lease_request: Option<RequestId>,
+    /// The lease request in flight (kept out of `requests`: it is most of them).
+    lease_request: Option<(RequestId, Pending)>,
     /// Back-off of lease retries after an error.
     lease_retry_delay: SimDuration,
     /// Pods torn down and to be deleted from the API.
@@ -388,6 +389,18 @@ impl Kubelet {
     // Plumbing
 
     fn request(&mut self, verb: ApiVerb, purpose: Purpose, cx: &mut Context<'_, Msg>) -> RequestId {
+        let (id, pending) = self.send(verb, purpose, cx);
+        self.requests.insert(id, pending);
+        id
+    }
+
+    /// Sends a request; the caller keeps what it is waiting for.
+    fn send(
+        &mut self,
+        verb: ApiVerb,
+        purpose: Purpose,
+        cx: &mut Context<'_, Msg>,
+    ) -> (RequestId, Pending) {
         let id = self.api.send(cx, verb);
         let timeout = if purpose.is_heartbeat() {
             self.config.heartbeat_request_timeout()
@@ -395,8 +408,7 @@ impl Kubelet {
             self.config.api_request_timeout
         };
         let deadline = cx.now() + timeout;
-        self.requests.insert(id, Pending { purpose, deadline });
-        id
+        (id, Pending { purpose, deadline })
     }
 
     /// (Re)starts the pod informer with a full list.
@@ -527,10 +539,6 @@ impl Kubelet {
         if self.registration != Registration::Registered {
             return;
         }
-        let node = self
-            .node
-            .clone()
-            .expect("a registered kubelet knows its node");
         let report_due = self.node_status_posted_at.is_none_or(|at| {
             cx.now().saturating_since(at) >= self.config.node_status_report_frequency
         });
@@ -539,6 +547,10 @@ impl Kubelet {
             // heartbeat, so there is no need to compute it.
             return;
         }
+        let node = self
+            .node
+            .clone()
+            .expect("a registered kubelet knows its node");
         let fresh = self.current_node_status(cx);
         self.node_status_inputs_changed = false;
         if !force && !report_due && !status::node_status_changed(&node.status, &fresh) {
@@ -641,20 +653,24 @@ impl Kubelet {
 
     fn lease_object(&self, cx: &mut Context<'_, Msg>) -> Lease {
         let now = cx.host_clock();
-        let owner = self.node.as_ref().map(|node| OwnerReference {
-            kind: Kind::Node,
-            name: node.metadata.name.clone(),
-            uid: node.metadata.uid,
-            controller: false,
-        });
+        let owner = || {
+            self.node.as_ref().map(|node| OwnerReference {
+                kind: Kind::Node,
+                name: node.metadata.name.clone(),
+                uid: node.metadata.uid,
+                controller: false,
+            })
+        };
         match &self.lease {
             Some(lease) => {
                 let mut renewed = (**lease).clone();
                 renewed.spec.renew_time = Some(now);
-                renewed.spec.holder_identity = Some(self.setup.name.clone());
+                if renewed.spec.holder_identity.as_ref() != Some(&self.setup.name) {
+                    renewed.spec.holder_identity = Some(self.setup.name.clone());
+                }
                 renewed.spec.lease_duration_seconds = self.config.node_lease_duration_seconds;
                 if renewed.metadata.owner_references.is_empty()
-                    && let Some(owner) = owner
+                    && let Some(owner) = owner()
                 {
                     renewed.metadata.owner_references.push(owner);
                 }
@@ -662,7 +678,7 @@ impl Kubelet {
             }
             None => {
                 let mut metadata = ObjectMeta::named(NAMESPACE_NODE_LEASE, &self.setup.name);
-                metadata.owner_references.extend(owner);
+                metadata.owner_references.extend(owner());
                 Lease {
                     metadata,
                     spec: LeaseSpec {
@@ -677,23 +693,21 @@ impl Kubelet {
         }
     }
 
+    /// Renews (or creates) the lease; a request still in flight is superseded.
     fn renew_lease(&mut self, cx: &mut Context<'_, Msg>) {
-        if let Some(previous) = self.lease_request.take() {
-            self.requests.remove(&previous);
-        }
         let lease = self.lease_object(cx);
-        let id = if self.lease.is_some() {
-            self.request(ApiVerb::Update(lease.into()), Purpose::RenewLease, cx)
+        let sent = if self.lease.is_some() {
+            self.send(ApiVerb::Update(lease.into()), Purpose::RenewLease, cx)
         } else {
-            self.request(ApiVerb::Create(lease.into()), Purpose::CreateLease, cx)
+            self.send(ApiVerb::Create(lease.into()), Purpose::CreateLease, cx)
         };
-        self.lease_request = Some(id);
+        self.lease_request = Some(sent);
     }
 
     fn get_lease(&mut self, cx: &mut Context<'_, Msg>) {
         let key = ObjectKey::new(Kind::Lease, &s(NAMESPACE_NODE_LEASE), &self.setup.name);
-        let id = self.request(ApiVerb::Get(key), Purpose::GetLease, cx);
-        self.lease_request = Some(id);
+        let sent = self.send(ApiVerb::Get(key), Purpose::GetLease, cx);
+        self.lease_request = Some(sent);
     }
 
     fn on_lease_reply(
@@ -702,18 +716,19 @@ impl Kubelet {
         response: &ApiResponse,
         cx: &mut Context<'_, Msg>,
     ) {
-        self.lease_request = None;
-        let node_name = self.setup.name.clone();
+        let node_name = &self.setup.name;
         match (purpose, &response.result) {
             (purpose, Ok(ApiOk::Object(Object::Lease(lease)))) => {
-                self.lease = Some(lease.clone());
                 match purpose {
                     Purpose::CreateLease => cx.record("step", || {
                         format!("node {node_name}: lease kube-node-lease/{node_name} created")
                     }),
-                    // Fetched after a conflict: renew with the fresh resourceVersion.
-                    Purpose::GetLease => self.renew_lease(cx),
                     _ => {}
+                }
+                self.lease = Some(lease.clone());
+                if matches!(purpose, Purpose::GetLease) {
+                    // Fetched after a conflict: renew with the fresh resourceVersion.
+                    self.renew_lease(cx);
                 }
             }
             (Purpose::CreateLease, Err(e)) if e.reason == StatusReason::AlreadyExists => {
@@ -751,6 +766,15 @@ impl Kubelet {
     }
 
     fn on_api_answer(&mut self, response: &ApiResponse, cx: &mut Context<'_, Msg>) {
+        if self
+            .lease_request
+            .as_ref()
+            .is_some_and(|(id, _)| *id == response.id)
+        {
+            let (_, pending) = self.lease_request.take().expect("just matched");
+            self.on_lease_reply(pending.purpose, response, cx);
+            return;
+        }
         if let Some(deltas) = self.pods.on_response(response, &mut self.api, cx) {
             self.pods_deadline.on_response(
                 &response.result,
@@ -776,7 +800,7 @@ impl Kubelet {
                 self.on_node_reply(purpose, response, cx);
             }
             purpose @ (Purpose::CreateLease | Purpose::GetLease | Purpose::RenewLease) => {
-                self.on_lease_reply(purpose, response, cx)
+                panic!("kubelet: {purpose:?} is kept in lease_request, not in requests")
             }
             Purpose::PodStatus {
                 uid,
@@ -1856,6 +1880,15 @@ impl Kubelet {
     fn expire_requests(&mut self, cx: &mut Context<'_, Msg>) {
         let now = cx.now();
         let mut lost_count = 0usize;
+        if self
+            .lease_request
+            .as_ref()
+            .is_some_and(|(_, pending)| pending.deadline <= now)
+        {
+            let (id, pending) = self.lease_request.take().expect("just checked");
+            self.on_request_lost(id, pending.purpose);
+            lost_count += 1;
+        }
         if self.pods_deadline.expired(now) {
             // The informer's list or watch went unanswered: relisted once the API server
             // answers again.
@@ -1910,11 +1943,8 @@ impl Kubelet {
                 // Compared again with the stored node at the next update.
                 self.node_status_inputs_changed = true;
             }
-            Purpose::CreateLease | Purpose::GetLease | Purpose::RenewLease => {
-                if self.lease_request == Some(id) {
-                    self.lease_request = None;
-                }
-            }
+            // Taken out of `lease_request` by the caller; the next heartbeat renews.
+            Purpose::CreateLease | Purpose::GetLease | Purpose::RenewLease => {}
         }
     }
 
@@ -1940,24 +1970,30 @@ impl Kubelet {
     }
 
     fn on_node_status_tick(&mut self, cx: &mut Context<'_, Msg>) {
-        let registering = self
-            .requests
-            .values()
-            .any(|p| matches!(p.purpose, Purpose::CreateNode | Purpose::GetNode));
         match self.registration {
             Registration::Registered => self.update_node_status(false, cx),
-            Registration::Creating if !registering && self.runtime_version.is_some() => {
-                self.register(cx)
+            Registration::Creating if self.runtime_version.is_some() => {
+                let registering = self
+                    .requests
+                    .values()
+                    .any(|p| matches!(p.purpose, Purpose::CreateNode | Purpose::GetNode));
+                if !registering {
+                    self.register(cx);
+                }
             }
             _ => {}
         }
-        let dirty: Vec<u64> = self.status_dirty.iter().copied().collect();
-        for uid in dirty {
-            self.sync_status(uid, cx);
+        if !self.status_dirty.is_empty() {
+            let dirty: Vec<u64> = self.status_dirty.iter().copied().collect();
+            for uid in dirty {
+                self.sync_status(uid, cx);
+            }
         }
-        let deleting: Vec<u64> = self.deleting.iter().copied().collect();
-        for uid in deleting {
-            self.maybe_delete(uid, cx);
+        if !self.deleting.is_empty() {
+            let deleting: Vec<u64> = self.deleting.iter().copied().collect();
+            for uid in deleting {
+                self.maybe_delete(uid, cx);
+            }
         }
     }
 }

@@ -287,28 +287,19 @@ impl Etcd {
             Compare::Absent => current.is_none(),
             Compare::ModRevision(rev) => current.is_some_and(|kv| kv.mod_revision == rev),
         };
-        if !holds {
+        // A failed compare answers with the current value; deleting nothing succeeds
+        // without a new revision. Neither writes.
+        let deletes_nothing = matches!(op, TxnOp::Delete) && current.is_none();
+        if !holds || deletes_nothing {
             let response = EtcdResponse::Txn {
                 id,
-                succeeded: false,
+                succeeded: holds,
                 revision: self.durable.revision,
-                value: current.map(|kv| kv.object.clone()),
-                own_watch_event: None,
-            };
-            cx.send_after(
-                self.config.read_latency,
-                from,
-                Msg::EtcdReply(Box::new(response)),
-            );
-            return;
-        }
-        if matches!(op, TxnOp::Delete) && current.is_none() {
-            // Deleting nothing succeeds without a new revision.
-            let response = EtcdResponse::Txn {
-                id,
-                succeeded: true,
-                revision: self.durable.revision,
-                value: None,
+                value: if holds {
+                    None
+                } else {
+                    current.map(|kv| kv.object.clone())
+                },
                 own_watch_event: None,
             };
             cx.send_after(

@@ -1,48 +1,19 @@
 //! The API server over etcd, driven by kubectl: creates, conflicts, watches.
 
-use std::rc::Rc;
-
-use components::api::{
-    Deployment, DeploymentSpec, DeploymentStrategy, IntOrPercent, LabelSelector, Labels,
-    ObjectMeta, PodSpec, PodTemplateSpec, RestartPolicy, s,
-};
+use components::api::{Deployment, LabelSelector, Labels, s};
 use components::cluster::{Cluster, ClusterConfig};
+use components::fixtures;
 use components::kubectl::Action;
 use sim_core::{SimDuration, SimTime};
 
 fn deployment(name: &str, replicas: u32) -> Deployment {
-    let labels = Labels::from_pairs([("app", name)]);
-    Deployment {
-        metadata: ObjectMeta::named("default", name),
-        spec: DeploymentSpec {
-            replicas,
-            selector: LabelSelector::from_labels(labels.clone()),
-            template: Rc::new(PodTemplateSpec {
-                labels,
-                annotations: Labels::new(),
-                spec: PodSpec {
-                    node_name: None,
-                    containers: Rc::from(Vec::new()),
-                    init_containers: Rc::from(Vec::new()),
-                    restart_policy: RestartPolicy::Always,
-                    termination_grace_period_seconds: 30,
-                    tolerations: Rc::from(Vec::new()),
-                    node_selector: Labels::new(),
-                    priority: 0,
-                    scheduler_name: s("default-scheduler"),
-                },
-            }),
-            strategy: DeploymentStrategy::RollingUpdate {
-                max_surge: IntOrPercent::Percent(25),
-                max_unavailable: IntOrPercent::Percent(25),
-            },
-            min_ready_seconds: 0,
-            revision_history_limit: 10,
-            progress_deadline_seconds: 600,
-            paused: false,
-        },
-        status: Default::default(),
-    }
+    fixtures::deployment(
+        "default",
+        name,
+        replicas,
+        "nginx:1.14.2",
+        Default::default(),
+    )
 }
 
 fn at(secs: u64) -> SimTime {

@@ -719,11 +719,10 @@ impl Kubelet {
         let node_name = &self.setup.name;
         match (purpose, &response.result) {
             (purpose, Ok(ApiOk::Object(Object::Lease(lease)))) => {
-                match purpose {
-                    Purpose::CreateLease => cx.record("step", || {
+                if matches!(purpose, Purpose::CreateLease) {
+                    cx.record("step", || {
                         format!("node {node_name}: lease kube-node-lease/{node_name} created")
-                    }),
-                    _ => {}
+                    });
                 }
                 self.lease = Some(lease.clone());
                 if matches!(purpose, Purpose::GetLease) {

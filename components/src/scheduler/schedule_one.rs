@@ -6,7 +6,7 @@ use sim_core::SimRng;
 
 use super::plugins::{
     NodeInfo, Normalize, PodInfo, SCORER_COUNT, SCORERS, Unfit, default_normalize_score,
-    run_filters,
+    raw_scores, run_filters,
 };
 
 /// `minFeasibleNodesToFind`.
@@ -101,26 +101,29 @@ pub fn prioritize_nodes(pod: &PodInfo, nodes: &[NodeInfo], scratch: &mut Scratch
         raw,
         ..
     } = scratch;
+    // One pass over the nodes for every plugin's raw score, then each plugin's column is
+    // normalized, checked, weighted and summed.
     scores.clear();
     scores.extend(feasible.iter().map(|&node| NodeScore {
         node,
-        plugin_scores: [0; SCORER_COUNT],
+        plugin_scores: raw_scores(pod, &nodes[node]),
         total: 0,
     }));
     for (plugin_index, plugin) in SCORERS.iter().enumerate() {
-        raw.clear();
-        raw.extend(
-            feasible
-                .iter()
-                .map(|&node| (plugin.score)(pod, &nodes[node])),
-        );
         match plugin.normalize {
             Normalize::None => {}
-            Normalize::Default { reverse } => default_normalize_score(reverse, raw),
+            Normalize::Default { reverse } => {
+                raw.clear();
+                raw.extend(scores.iter().map(|score| score.plugin_scores[plugin_index]));
+                default_normalize_score(reverse, raw);
+                for (score, &value) in scores.iter_mut().zip(raw.iter()) {
+                    score.plugin_scores[plugin_index] = value;
+                }
+            }
         }
-        for (score, &value) in scores.iter_mut().zip(raw.iter()) {
+        for score in scores.iter_mut() {
+            let value = score.plugin_scores[plugin_index];
             assert!((0..=100).contains(&value), "{} scored {value}", plugin.name);
-            score.plugin_scores[plugin_index] = value;
             score.total += value * plugin.weight;
         }
     }

@@ -825,7 +825,7 @@ impl Kubelet {
                     && let Some(worker) = self.workers.get(&uid)
                     && worker.lifecycle == Lifecycle::Deleting
                 {
-                    let name = worker.display();
+                    let name = worker.display(cx.recording());
                     cx.record("step", || format!("pod {name}: deleted from the API"));
                     self.forget(uid);
                 } else if matches!(&response.result, Err(e) if e.reason == StatusReason::Conflict) {
@@ -923,7 +923,7 @@ impl Kubelet {
         if pod.metadata.is_terminating() && !worker.is_terminating() {
             let grace = termination_grace(&pod);
             worker.begin_termination(grace, true);
-            let name = worker.display();
+            let name = worker.display(cx.recording());
             cx.record("step", || {
                 format!(
                     "pod {name}: deletion requested; stopping its containers (grace period {grace})"
@@ -939,13 +939,13 @@ impl Kubelet {
             return;
         };
         if worker.lifecycle == Lifecycle::Deleting {
-            let name = worker.display();
+            let name = worker.display(cx.recording());
             cx.record("step", || format!("pod {name}: deleted from the API"));
             self.forget(uid);
             return;
         }
         if !worker.is_terminating() {
-            let name = worker.display();
+            let name = worker.display(cx.recording());
             cx.record("step", || {
                 format!("pod {name}: removed from the API; killing its containers")
             });
@@ -992,7 +992,7 @@ impl Kubelet {
             }
             worker.sandbox = SandboxStage::Removed;
         } else {
-            let (name, node) = (worker.display(), self.setup.name.clone());
+            let (name, node) = (worker.display(cx.recording()), self.setup.name.clone());
             cx.record("step", || {
                 format!("pod {name}: assigned to node {node}; kubelet starts it")
             });
@@ -1159,7 +1159,7 @@ impl Kubelet {
     fn apply(&mut self, uid: u64, action: Action, cx: &mut Context<'_, Msg>) {
         let node_cidr = self.setup.pod_cidr.clone();
         let worker = self.workers.get_mut(&uid).expect("caller checked");
-        let name = worker.display();
+        let name = worker.display(cx.recording());
         match action {
             Action::RunSandbox => {
                 let config = PodSandboxConfig {
@@ -1339,7 +1339,7 @@ impl Kubelet {
         let fresh = status::pod_status(worker, &self.setup.internal_ip, cx.host_clock());
         let old = &worker.pod.status;
         if old.phase != fresh.phase || old.ready != fresh.ready {
-            let (name, phase, ready) = (worker.display(), fresh.phase, fresh.ready);
+            let (name, phase, ready) = (worker.display(cx.recording()), fresh.phase, fresh.ready);
             cx.record("step", || {
                 format!(
                     "pod {name}: status {} (Ready={})",
@@ -1473,7 +1473,7 @@ impl Kubelet {
         let now = cx.now();
         let retry_after = self.config.pod_worker_backoff_period;
         let worker = self.workers.get_mut(&uid).expect("caller checked");
-        let name = worker.display();
+        let name = worker.display(cx.recording());
         let terminating = worker.is_terminating();
         match (call, result) {
             (Call::RunSandbox { .. }, result) => {
@@ -1759,7 +1759,7 @@ impl Kubelet {
         let worker = self.workers.get_mut(&uid).expect("caller checked");
         let policy = worker.pod.spec.restart_policy;
         let terminating = worker.is_terminating();
-        let name = worker.display();
+        let name = worker.display(cx.recording());
         let record = &mut worker.containers[index];
         let last = record
             .last_termination
@@ -1802,7 +1802,7 @@ impl Kubelet {
                     .workers
                     .get_mut(&uid)
                     .expect("owned containers have workers");
-                let name = worker.display();
+                let name = worker.display(cx.recording());
                 let record = &mut worker.containers[index];
                 if let ContainerStage::Running {
                     container_id,
@@ -1846,7 +1846,7 @@ impl Kubelet {
                 .workers
                 .get_mut(&uid)
                 .expect("owned containers have workers");
-            let name = worker.display();
+            let name = worker.display(cx.recording());
             let record = &mut worker.containers[index];
             let ContainerStage::Running { container_id, .. } = record.stage else {
                 // Being stopped: the StopContainer answer handles it.

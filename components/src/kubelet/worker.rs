@@ -110,16 +110,16 @@ impl ContainerStage {
     }
 }
 
-/// A pod's `namespace/name`, for records.
+/// A pod's `namespace/name`, for records (empty when records are off).
 #[derive(Clone, Debug)]
-pub struct PodName {
-    namespace: Str,
-    name: Str,
-}
+pub struct PodName(Option<(Str, Str)>);
 
 impl fmt::Display for PodName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
+        match &self.0 {
+            Some((namespace, name)) => write!(f, "{namespace}/{name}"),
+            None => f.write_str("?"),
+        }
     }
 }
 
@@ -220,12 +220,15 @@ impl PodWorker {
         self.pod.metadata.uid
     }
 
-    /// `namespace/name`, for records: formatted only if a record is written.
-    pub fn display(&self) -> PodName {
-        PodName {
-            namespace: self.pod.metadata.namespace.clone(),
-            name: self.pod.metadata.name.clone(),
-        }
+    /// `namespace/name`, for records: taken only when records are on (`recording`), as
+    /// a record closure never runs otherwise and the strings are rarely in cache.
+    pub fn display(&self, recording: bool) -> PodName {
+        PodName(recording.then(|| {
+            (
+                self.pod.metadata.namespace.clone(),
+                self.pod.metadata.name.clone(),
+            )
+        }))
     }
 
     pub fn is_terminating(&self) -> bool {

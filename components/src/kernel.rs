@@ -196,7 +196,6 @@ struct Process {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Due {
-    SandboxCreated(u64),
     Spawned(u64),
     StartupDone(u64),
     Exit(u64),
@@ -327,10 +326,14 @@ impl Kernel {
                     "sandbox {sandbox_id} created twice"
                 );
                 self.sandboxes.insert(sandbox_id, BTreeSet::new());
-                self.at(
+                // Nothing the kernel does depends on the setup having finished, so the
+                // answer simply leaves after it (no timer). A sandbox removed meanwhile
+                // is answered `SandboxRemoved` first, and the runtime ignores the late
+                // `SandboxCreated` of a sandbox it no longer creates.
+                cx.send_after(
                     self.config.sandbox_setup_latency,
-                    Due::SandboxCreated(sandbox_id),
-                    cx,
+                    self.runtime.expect("just set"),
+                    Msg::KernelEvent(Box::new(KernelEvent::SandboxCreated { sandbox_id })),
                 );
             }
             KernelCall::RemoveSandbox { sandbox_id } => {
@@ -404,11 +407,6 @@ impl Kernel {
 
     fn on_due(&mut self, due: Due, cx: &mut Context<'_, Msg>) {
         match due {
-            Due::SandboxCreated(sandbox_id) => {
-                if self.sandboxes.contains_key(&sandbox_id) {
-                    self.tell(KernelEvent::SandboxCreated { sandbox_id }, cx);
-                }
-            }
             Due::Spawned(process_id) => {
                 let Some(process) = self.processes.get_mut(&process_id) else {
                     return;

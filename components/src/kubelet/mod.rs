@@ -665,7 +665,9 @@ impl Kubelet {
             Some(lease) => {
                 let mut renewed = (**lease).clone();
                 renewed.spec.renew_time = Some(now);
-                if renewed.spec.holder_identity.as_ref() != Some(&self.setup.name) {
+                if !renewed.spec.holder_identity.as_ref().is_some_and(|holder| {
+                    Rc::ptr_eq(holder, &self.setup.name) || *holder == self.setup.name
+                }) {
                     renewed.spec.holder_identity = Some(self.setup.name.clone());
                 }
                 renewed.spec.lease_duration_seconds = self.config.node_lease_duration_seconds;
@@ -1349,8 +1351,25 @@ impl Kubelet {
             });
         }
         let resource_version = worker.pod.metadata.resource_version;
+        // The status subresource takes only the status (upstream's status manager sends
+        // a patch of it): the object carries just what names it and the precondition.
+        let stored = &worker.pod.metadata;
+        let metadata = ObjectMeta {
+            name: stored.name.clone(),
+            namespace: stored.namespace.clone(),
+            generate_name: stored.generate_name.clone(),
+            uid: stored.uid,
+            resource_version,
+            generation: stored.generation,
+            labels: Labels::new(),
+            annotations: Labels::new(),
+            owner_references: Vec::new(),
+            creation_timestamp: stored.creation_timestamp,
+            deletion_timestamp: stored.deletion_timestamp,
+            deletion_grace_period_seconds: stored.deletion_grace_period_seconds,
+        };
         let updated = Pod {
-            metadata: worker.pod.metadata.clone(),
+            metadata,
             spec: worker.pod.spec.clone(),
             status: fresh,
         };

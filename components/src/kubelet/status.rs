@@ -259,13 +259,16 @@ pub fn pod_status(worker: &PodWorker, host_ip: &Str, now: SimTime) -> PodStatus 
     };
     PodStatus {
         phase,
+        scheduled: old.scheduled,
+        scheduled_reason: old.scheduled_reason.clone(),
+        scheduled_message: old.scheduled_message.clone(),
         ready,
         ready_since,
         host_ip: Some(host_ip.clone()),
         pod_ip: worker.pod_ip.clone().or_else(|| old.pod_ip.clone()),
         start_time: old.start_time.or(Some(now)),
         container_statuses,
-        ..old.clone()
+        reason: old.reason.clone(),
     }
 }
 

@@ -421,6 +421,14 @@ impl Kernel {
                 self.cpu_millicores_used += process.cpu_millicores_charged;
                 let startup = process.behaviour.startup;
                 let exit = process.behaviour.exit;
+                let (sandbox_id, memory) = (process.sandbox_id, process.memory_bytes_charged);
+                let node = self.node_name.clone();
+                cx.record("step", || {
+                    format!(
+                        "kernel {node}: process {process_id} started in sandbox {sandbox_id}'s namespaces and cgroup ({} charged); serving after {startup}",
+                        format_bytes(memory)
+                    )
+                });
                 self.tell(KernelEvent::Started { process_id }, cx);
                 self.at(startup, Due::StartupDone(process_id), cx);
                 if let Some(exit) = exit {

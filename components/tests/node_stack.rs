@@ -175,8 +175,10 @@ fn a_bound_pod_is_pulled_started_and_becomes_ready() {
     let narration = steps(&cluster);
     for expected in [
         "node pool-1 registered",
-        "pod default/web: pulling image nginx:1.14.2",
+        "RunPodSandbox default/web: sandbox",
+        "pulling nginx:1.14.2 from the registry",
         "pod default/web: pulled image nginx:1.14.2 (70Mi)",
+        "process 3 started in sandbox",
         "pod default/web: started container app",
         "pod default/web: status Running (Ready=True)",
     ] {

@@ -1503,7 +1503,9 @@ impl Kubelet {
                     Ok(CriResponse::SandboxReady { sandbox_id, ip }) => {
                         worker.sandbox = SandboxStage::Ready { sandbox_id };
                         worker.pod_ip = Some(ip.clone());
-                        cx.record("step", || format!("pod {name}: sandbox ready, pod IP {ip}"));
+                        cx.record("detail", || {
+                            format!("pod {name}: sandbox ready, pod IP {ip}")
+                        });
                     }
                     Ok(other) => panic!("RunPodSandbox answered {other:?}"),
                     Err(e) => {
@@ -1547,7 +1549,7 @@ impl Kubelet {
                         self.create_container(uid, index, cx);
                     }
                     PullDecision::Pull => {
-                        cx.record("step", || format!("pod {name}: pulling image {image}"));
+                        cx.record("detail", || format!("pod {name}: pulling image {image}"));
                         let call = self.cri(
                             CriRequest::PullImage { image },
                             Call::PullImage { uid, index },

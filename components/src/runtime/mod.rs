@@ -427,7 +427,7 @@ impl ContainerRuntime {
         };
         let sandbox_id = self.next_id();
         let (namespace, name) = (config.namespace.clone(), config.name.clone());
-        cx.record("detail", || {
+        cx.record("step", || {
             format!(
                 "RunPodSandbox {namespace}/{name}: sandbox {sandbox_id}, IP {}",
                 format_ipv4(ip)
@@ -520,7 +520,7 @@ impl ContainerRuntime {
         let pull_id = self.next_id();
         let layers_cached = self.images.contains_key(&pull.image);
         let image = pull.image.clone();
-        cx.record("detail", || {
+        cx.record("step", || {
             format!("pulling {image} from the registry (pull {pull_id})")
         });
         cx.send(
@@ -812,7 +812,7 @@ impl ContainerRuntime {
             // Timed out already.
             return;
         }
-        cx.record("detail", || {
+        cx.record("step", || {
             format!("pulled {image} ({})", format_bytes(size_bytes))
         });
         self.images.insert(

@@ -8,9 +8,11 @@
 use std::collections::BTreeMap;
 
 use crate::actor::{ActorId, HostId};
-use crate::hash::FxIndexMap;
+use std::hash::BuildHasherDefault;
+
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime};
+use rustc_hash::FxHasher;
 
 /// Latency and loss of the path between two hosts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,8 +82,9 @@ pub struct Network {
     local_latency: SimDuration,
     cuts: Vec<Cut>,
     rng: SimRng,
-    /// Latest delivery time scheduled on each connection, to keep it FIFO.
-    last_delivery: FxIndexMap<(ActorId, ActorId), SimTime>,
+    /// Latest delivery time scheduled on each connection, to keep it FIFO. Only looked
+    /// up, never iterated, so its order cannot leak into a run.
+    last_delivery: hashbrown::HashMap<(ActorId, ActorId), SimTime, BuildHasherDefault<FxHasher>>,
     dropped_count: u64,
 }
 
@@ -93,7 +96,7 @@ impl Network {
             local_latency: SimDuration::from_micros(20),
             cuts: Vec::new(),
             rng,
-            last_delivery: FxIndexMap::default(),
+            last_delivery: hashbrown::HashMap::default(),
             dropped_count: 0,
         }
     }

@@ -926,17 +926,22 @@ fn check_dns_subdomain(name: &str) -> Result<(), String> {
     }
 }
 
-/// RFC 1123 DNS label, as namespace, Service and container names must be: at most 63
-/// characters, lower-case alphanumerics and `-`.
-fn check_dns_label(name: &str) -> Result<(), String> {
-    let valid = !name.is_empty()
-        && name.len() <= 63
+/// Whether `name` is an RFC 1123 label of at most `length_max` characters: lower-case
+/// alphanumerics and `-`, starting and ending with an alphanumeric.
+pub(crate) fn is_dns_label(name: &str, length_max: usize) -> bool {
+    !name.is_empty()
+        && name.len() <= length_max
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
-        && !name.ends_with('-');
-    if valid {
+        && !name.ends_with('-')
+}
+
+/// RFC 1123 DNS label, as namespace, Service and container names must be: at most 63
+/// characters, lower-case alphanumerics and `-`.
+fn check_dns_label(name: &str) -> Result<(), String> {
+    if is_dns_label(name, 63) {
         Ok(())
     } else {
         Err(format!(

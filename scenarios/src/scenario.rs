@@ -972,14 +972,7 @@ fn parse_phase(text: &str) -> Result<PodPhase, String> {
 
 /// A node pool name must make valid node names (`<pool>-<i>`): an RFC 1123 label.
 fn check_name(name: &str) -> Result<(), String> {
-    let valid = !name.is_empty()
-        && name.len() <= 50
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if valid {
+    if crate::manifest::is_dns_label(name, 50) {
         Ok(())
     } else {
         Err(format!(

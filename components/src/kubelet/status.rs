@@ -2,6 +2,7 @@
 //! `generateAPIPodStatus` and `getPhase`), and its node's status.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use sim_core::SimTime;
 
@@ -17,6 +18,13 @@ use super::worker::{ContainerRecord, ContainerStage, PodWorker, Terminated};
 /// largest first.
 pub const NODE_STATUS_MAX_IMAGES: usize = 50;
 
+/// Whether two strings are equal, without reading them when they are the same
+/// allocation: what the API shows was mostly copied from the kubelet's own records, and
+/// reading a string the cache has long forgotten costs more than the comparison.
+fn same_str(a: &Str, b: &Str) -> bool {
+    Rc::ptr_eq(a, b) || a == b
+}
+
 /// A container's state as the API would show it, borrowed from the kubelet's record:
 /// comparing it with what the API holds allocates nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,7 +39,8 @@ impl StateView<'_> {
     pub fn matches(self, state: &ContainerState) -> bool {
         match (self, state) {
             (StateView::Waiting { reason }, ContainerState::Waiting { reason: shown }) => {
-                reason == &**shown
+                // The length is in the pointer: most mismatches need no read of the text.
+                reason.len() == shown.len() && reason == &**shown
             }
             (
                 StateView::Running { started_at },
@@ -48,8 +57,8 @@ impl StateView<'_> {
                 },
             ) => {
                 last.exit_code == *exit_code
-                    && last.reason == *reason
                     && last.finished_at == *finished_at
+                    && same_str(&last.reason, reason)
             }
             _ => false,
         }
@@ -277,11 +286,14 @@ pub fn pod_status(worker: &PodWorker, host_ip: &Str, now: SimTime) -> PodStatus 
 pub fn pod_status_changed(worker: &PodWorker, host_ip: &Str) -> bool {
     let old = &worker.pod.status;
     if old.start_time.is_none()
-        || old.host_ip.as_ref() != Some(host_ip)
+        || !old
+            .host_ip
+            .as_ref()
+            .is_some_and(|shown| same_str(shown, host_ip))
         || worker
             .pod_ip
             .as_ref()
-            .is_some_and(|ip| old.pod_ip.as_ref() != Some(ip))
+            .is_some_and(|ip| !old.pod_ip.as_ref().is_some_and(|shown| same_str(shown, ip)))
         || old.container_statuses.len() != worker.containers.len()
     {
         return true;
@@ -299,8 +311,8 @@ pub fn pod_status_changed(worker: &PodWorker, host_ip: &Str) -> bool {
                     && state.matches(&shown.state)
                     && ready == shown.ready
                     && record.restart_count == shown.restart_count
-                    && record.name == shown.name
-                    && record.image == shown.image;
+                    && same_str(&record.name, &shown.name)
+                    && same_str(&record.image, &shown.image);
                 (state, ready, record)
             }),
     );

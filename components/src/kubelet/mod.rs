@@ -17,8 +17,9 @@
 //! - Connection: every request has a deadline (the heartbeat client's 10 s for the lease
 //!   and the node, `api_request_timeout` for the rest), checked at the heartbeat; a lost
 //!   request is sent again by the loop that sent it, and makes the connection suspect. A
-//!   partition drops watch events as silently as requests, so at the next answer from the
-//!   API server the kubelet relists its pods and re-reads its Node.
+//!   partition drops watch events as silently as requests, so at the next answer to a
+//!   lease renewal (every 10 s, whatever else happens) the kubelet relists its pods and
+//!   re-reads its Node.
 //! - Crash: everything in memory is lost; on restart the kubelet re-registers, re-lists
 //!   its pods and the runtime's sandboxes and containers, and adopts what still runs.
 
@@ -189,7 +190,7 @@ struct Pending {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Connection {
     Healthy,
-    /// A request went unanswered: once the API server answers again, the kubelet relists
+    /// A request went unanswered: once a lease renewal is answered, the kubelet relists
     /// its pods and re-reads its Node (as client-go re-establishes a broken watch and
     /// the node status loop re-reads the node after a failed update).
     Suspect,
@@ -762,20 +763,19 @@ impl Kubelet {
     // API answers
 
     fn on_api_reply(&mut self, response: ApiResponse, cx: &mut Context<'_, Msg>) {
-        self.on_api_answer(&response, cx);
-        self.on_api_reachable(cx);
-    }
-
-    fn on_api_answer(&mut self, response: &ApiResponse, cx: &mut Context<'_, Msg>) {
         if self
             .lease_request
             .as_ref()
             .is_some_and(|(id, _)| *id == response.id)
         {
             let (_, pending) = self.lease_request.take().expect("just matched");
-            self.on_lease_reply(pending.purpose, response, cx);
+            self.on_lease_reply(pending.purpose, &response, cx);
+            // The lease is renewed every 10 s whatever else happens: its answers are
+            // where a suspect connection is found working again.
+            self.on_api_reachable(cx);
             return;
         }
+        let response = &response;
         if let Some(deltas) = self.pods.on_response(response, &mut self.api, cx) {
             self.pods_deadline.on_response(
                 &response.result,
@@ -850,8 +850,13 @@ impl Kubelet {
         }
         match &response.result {
             Ok(ApiOk::Object(Object::Pod(pod))) => {
+                // The API now holds exactly the status that was sent (the write was
+                // conditional on the version it was computed from). Whatever changed
+                // since was synced and, finding this write in flight, marked dirty.
                 self.observe_pod(pod.clone());
-                self.sync_status(uid, cx);
+                if self.status_dirty.contains(&uid) {
+                    self.sync_status(uid, cx);
+                }
             }
             Err(e) if e.reason == StatusReason::Conflict => {
                 let newer_known = self
@@ -1968,7 +1973,7 @@ impl Kubelet {
         }
     }
 
-    /// The API server answered while the connection was suspect: what the partition may
+    /// A lease renewal was answered while the connection was suspect: what the partition may
     /// have dropped is read again. The pods are relisted (the informer reports what
     /// changed meanwhile) and the Node is fetched, whose answer posts a fresh status
     /// (the node lifecycle controller may have set Ready=Unknown).
@@ -2054,7 +2059,6 @@ impl Actor<Msg> for Kubelet {
                     }
                     self.on_pod_deltas(deltas, cx);
                 }
-                self.on_api_reachable(cx);
             }
             Event::Message {
                 msg: Msg::CriReply(reply),

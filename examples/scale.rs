@@ -92,7 +92,10 @@ fn main() {
         peak as f64 / 1024.0 / nodes.max(1) as f64
     );
     println!("trace hash: {:016x}", cluster.sim.trace_hash());
-    println!("pending events at the end: {}", cluster.sim.pending_events());
+    println!(
+        "pending events at the end: {}",
+        cluster.sim.pending_events()
+    );
     let mut rows: Vec<_> = counts
         .borrow()
         .iter()

@@ -295,8 +295,6 @@ pub struct Kubelet {
     workers: BTreeMap<u64, PodWorker>,
     /// Container id → (pod uid, container index), for container events.
     container_owner: BTreeMap<u64, (u64, usize)>,
-    /// Pods with a status update in flight.
-    status_in_flight: BTreeMap<u64, RequestId>,
     /// Pods whose status must be synced again once nothing is in flight.
     status_dirty: BTreeSet<u64>,
     crash_backoff: Backoff<(u64, Str)>,
@@ -352,7 +350,6 @@ impl Kubelet {
             adoption: Adoption::default(),
             workers: BTreeMap::new(),
             container_owner: BTreeMap::new(),
-            status_in_flight: BTreeMap::new(),
             status_dirty: BTreeSet::new(),
             crash_backoff,
             pull_backoff,
@@ -845,8 +842,10 @@ impl Kubelet {
         response: &ApiResponse,
         cx: &mut Context<'_, Msg>,
     ) {
-        if self.status_in_flight.get(&uid) == Some(&response.id) {
-            self.status_in_flight.remove(&uid);
+        if let Some(worker) = self.workers.get_mut(&uid)
+            && worker.status_write == Some(response.id)
+        {
+            worker.status_write = None;
         }
         match &response.result {
             Ok(ApiOk::Object(Object::Pod(pod))) => {
@@ -1288,7 +1287,7 @@ impl Kubelet {
             return;
         };
         if worker.lifecycle != Lifecycle::Deleting
-            || self.status_in_flight.contains_key(&uid)
+            || worker.status_write.is_some()
             || self.status_dirty.contains(&uid)
             || self.delete_in_flight.contains_key(&uid)
         {
@@ -1323,7 +1322,6 @@ impl Kubelet {
             }
         }
         self.crash_backoff.retain(|(pod, _)| *pod != uid);
-        self.status_in_flight.remove(&uid);
         self.status_dirty.remove(&uid);
         self.delete_in_flight.remove(&uid);
         self.deleting.remove(&uid);
@@ -1338,7 +1336,7 @@ impl Kubelet {
             self.status_dirty.remove(&uid);
             return;
         }
-        if self.status_in_flight.contains_key(&uid) {
+        if worker.status_write.is_some() {
             self.status_dirty.insert(uid);
             return;
         }
@@ -1386,7 +1384,7 @@ impl Kubelet {
             },
             cx,
         );
-        self.status_in_flight.insert(uid, id);
+        self.workers.get_mut(&uid).expect("present").status_write = Some(id);
     }
 
     // ------------------------------------------------------------------------------
@@ -1946,8 +1944,10 @@ impl Kubelet {
     fn on_request_lost(&mut self, id: RequestId, purpose: Purpose) {
         match purpose {
             Purpose::PodStatus { uid, .. } | Purpose::GetPod { uid } => {
-                if self.status_in_flight.get(&uid) == Some(&id) {
-                    self.status_in_flight.remove(&uid);
+                if let Some(worker) = self.workers.get_mut(&uid)
+                    && worker.status_write == Some(id)
+                {
+                    worker.status_write = None;
                 }
                 self.status_dirty.insert(uid);
             }
@@ -2118,7 +2118,6 @@ impl Actor<Msg> for Kubelet {
         self.adoption = Adoption::default();
         self.workers.clear();
         self.container_owner.clear();
-        self.status_in_flight.clear();
         self.status_dirty.clear();
         self.crash_backoff.clear();
         self.pull_backoff.clear();

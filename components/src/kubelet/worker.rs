@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use sim_core::{SimDuration, SimTime};
 
-use crate::api::{ImagePullPolicy, Pod, RestartPolicy, Str};
+use crate::api::{ImagePullPolicy, Pod, RequestId, RestartPolicy, Str};
 use crate::runtime::CallId;
 
 /// How a container instance ended.
@@ -188,6 +188,9 @@ pub struct PodWorker {
     pub pod_ip: Option<Str>,
     pub containers: Vec<ContainerRecord>,
     pub lifecycle: Lifecycle,
+    /// The status update in flight for this pod (the kubelet's status manager writes one
+    /// at a time per pod).
+    pub status_write: Option<RequestId>,
 }
 
 impl PodWorker {
@@ -213,6 +216,7 @@ impl PodWorker {
             pod_ip: None,
             containers,
             lifecycle: Lifecycle::Active,
+            status_write: None,
         }
     }
 

@@ -495,7 +495,10 @@ impl Kubelet {
         if labels.get("kubernetes.io/arch").is_none() {
             labels.insert(s("kubernetes.io/arch"), s("amd64"));
         }
-        let mut metadata = ObjectMeta::named("", &self.setup.name);
+        let mut metadata = ObjectMeta::named("", "");
+        // The node's name, the lease's name, its holder and its owner reference share
+        // one string: a renewal reads it once.
+        metadata.name = self.setup.name.clone();
         metadata.labels = labels;
         Node {
             metadata,
@@ -654,7 +657,7 @@ impl Kubelet {
         let owner = || {
             self.node.as_ref().map(|node| OwnerReference {
                 kind: Kind::Node,
-                name: node.metadata.name.clone(),
+                name: self.setup.name.clone(),
                 uid: node.metadata.uid,
                 controller: false,
             })
@@ -677,7 +680,8 @@ impl Kubelet {
                 renewed
             }
             None => {
-                let mut metadata = ObjectMeta::named(NAMESPACE_NODE_LEASE, &self.setup.name);
+                let mut metadata = ObjectMeta::named(NAMESPACE_NODE_LEASE, "");
+                metadata.name = self.setup.name.clone();
                 metadata.owner_references.extend(owner());
                 Lease {
                     metadata,

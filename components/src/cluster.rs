@@ -11,16 +11,16 @@ use crate::api::{
     ResourceList, Str, Taint, s,
 };
 use crate::apiserver::{ApiServer, ApiServerConfig};
-use crate::controllers::ControllerManagerConfig;
+use crate::controllers::{ControllerManager, ControllerManagerConfig};
 use crate::etcd::{Etcd, EtcdConfig};
-use crate::kernel::KernelConfig;
+use crate::kernel::{Kernel, KernelConfig};
 use crate::kubectl::{Action, Kubectl};
-use crate::kubelet::{KubeletConfig, NodeSetup};
+use crate::kubelet::{Kubelet, KubeletConfig, NodeSetup};
 use crate::msg::Msg;
-use crate::proxy::ProxyConfig;
-use crate::registry::RegistryConfig;
-use crate::runtime::RuntimeConfig;
-use crate::scheduler::SchedulerConfig;
+use crate::proxy::{KubeProxy, ProxyConfig};
+use crate::registry::{Registry, RegistryConfig};
+use crate::runtime::{ContainerRuntime, RuntimeConfig};
+use crate::scheduler::{Scheduler, SchedulerConfig};
 
 /// A group of identical worker nodes.
 #[derive(Clone, Debug)]
@@ -107,19 +107,15 @@ impl Cluster {
             "kube-apiserver",
             Box::new(ApiServer::new(config.apiserver.clone(), etcd)),
         );
-        // --- control loops (scheduler and controller manager) are wired here ---
         let scheduler = sim.add_actor(
             control_plane,
             "kube-scheduler",
-            Box::new(crate::scheduler::Scheduler::new(
-                config.scheduler.clone(),
-                apiserver,
-            )),
+            Box::new(Scheduler::new(config.scheduler.clone(), apiserver)),
         );
         let controller_manager = sim.add_actor(
             control_plane,
             "kube-controller-manager",
-            Box::new(crate::controllers::ControllerManager::new(
+            Box::new(ControllerManager::new(
                 config.controller_manager.clone(),
                 apiserver,
             )),
@@ -128,7 +124,7 @@ impl Cluster {
         let registry = sim.add_actor(
             registry_host,
             "registry",
-            Box::new(crate::registry::Registry::new(config.registry.clone())),
+            Box::new(Registry::new(config.registry.clone())),
         );
         let client = sim.add_host(HOST_CLIENT);
         let kubectl = sim.add_actor(client, "kubectl", Box::new(Kubectl::new(apiserver)));
@@ -261,11 +257,10 @@ fn add_node(
 ) -> NodeHandle {
     let name = setup.name.clone();
     let host = sim.add_host(name.to_string());
-    // --- the node stack (kernel, runtime, kubelet, kube-proxy) is wired here ---
     let kernel = sim.add_actor(
         host,
         format!("kernel/{name}"),
-        Box::new(crate::kernel::Kernel::new(
+        Box::new(Kernel::new(
             config.kernel.clone(),
             name.clone(),
             setup.capacity,
@@ -274,7 +269,7 @@ fn add_node(
     let runtime = sim.add_actor(
         host,
         format!("{}/{name}", config.runtime.name),
-        Box::new(crate::runtime::ContainerRuntime::new(
+        Box::new(ContainerRuntime::new(
             config.runtime.clone(),
             name.clone(),
             kernel,
@@ -284,7 +279,7 @@ fn add_node(
     let kubelet = sim.add_actor(
         host,
         format!("kubelet/{name}"),
-        Box::new(crate::kubelet::Kubelet::new(
+        Box::new(Kubelet::new(
             config.kubelet.clone(),
             setup,
             apiserver,
@@ -294,7 +289,7 @@ fn add_node(
     let proxy = sim.add_actor(
         host,
         format!("kube-proxy/{name}"),
-        Box::new(crate::proxy::KubeProxy::new(
+        Box::new(KubeProxy::new(
             config.proxy.clone(),
             name.clone(),
             apiserver,

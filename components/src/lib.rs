@@ -20,6 +20,7 @@
 //! - [`proxy`]: kube-proxy programming per-node rules from Services and EndpointSlices.
 //! - [`kubectl`]: carries out a scenario's user actions.
 //! - [`cluster`]: assembles all of the above into a simulation.
+//! - [`fixtures`]: synthetic clusters and workloads for benchmarks and tests.
 //! - [`timers`]: `Deadlines`, one rearmable timer for many deadlines.
 
 pub mod api;

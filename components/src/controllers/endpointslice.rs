@@ -492,16 +492,7 @@ impl ControllerManager {
             // Service gone (or no longer selecting): its slices go, as the garbage
             // collector would remove them with their owner.
             for slice in existing {
-                self.write_slice(
-                    key,
-                    ApiVerb::Delete {
-                        key: slice.key(),
-                        grace_period_seconds: None,
-                        uid_precondition: slice.metadata.uid,
-                    },
-                    Some(slice.metadata.name.clone()),
-                    cx,
-                );
+                self.delete_slice(key, &slice, cx);
             }
             return;
         };
@@ -541,17 +532,21 @@ impl ControllerManager {
             );
         }
         for slice in plan.delete {
-            self.write_slice(
-                key,
-                ApiVerb::Delete {
-                    key: slice.key(),
-                    grace_period_seconds: None,
-                    uid_precondition: slice.metadata.uid,
-                },
-                Some(slice.metadata.name.clone()),
-                cx,
-            );
+            self.delete_slice(key, &slice, cx);
         }
+    }
+
+    fn delete_slice(&mut self, service: &NsName, slice: &EndpointSlice, cx: &mut Context<'_, Msg>) {
+        self.write_slice(
+            service,
+            ApiVerb::Delete {
+                key: slice.key(),
+                grace_period_seconds: None,
+                uid_precondition: slice.metadata.uid,
+            },
+            Some(slice.metadata.name.clone()),
+            cx,
+        );
     }
 
     fn write_slice(

@@ -1673,13 +1673,7 @@ impl Kubelet {
                             )
                         });
                         // Retried like a failed start: it counts towards the back-off.
-                        record.last_termination = Some(Terminated {
-                            exit_code: 128,
-                            reason: s("CreateContainerError"),
-                            finished_at: cx.host_clock(),
-                        });
-                        record.stage = ContainerStage::Waiting;
-                        self.decide_after_exit(uid, index, cx);
+                        self.container_failed_to_start(uid, index, "CreateContainerError", cx);
                     }
                 }
             }
@@ -1719,15 +1713,7 @@ impl Kubelet {
                             )
                         });
                         self.container_owner.remove(&container_id);
-                        let record =
-                            &mut self.workers.get_mut(&uid).expect("present").containers[index];
-                        record.last_termination = Some(Terminated {
-                            exit_code: 128,
-                            reason: s("StartError"),
-                            finished_at: cx.host_clock(),
-                        });
-                        record.stage = ContainerStage::Waiting;
-                        self.decide_after_exit(uid, index, cx);
+                        self.container_failed_to_start(uid, index, "StartError", cx);
                     }
                 }
             }
@@ -1788,6 +1774,30 @@ impl Kubelet {
 
     /// After container `index` ended (its `last_termination` set, stage `Waiting`):
     /// restart now, back off, or let it be, per the restart policy.
+    /// A container that could not be created or started counts as terminated with exit
+    /// code 128 and `reason` (upstream's CreateContainerError / StartError), towards the
+    /// back-off.
+    fn container_failed_to_start(
+        &mut self,
+        uid: u64,
+        index: usize,
+        reason: &str,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        let record = &mut self
+            .workers
+            .get_mut(&uid)
+            .expect("caller checked")
+            .containers[index];
+        record.last_termination = Some(Terminated {
+            exit_code: 128,
+            reason: s(reason),
+            finished_at: cx.host_clock(),
+        });
+        record.stage = ContainerStage::Waiting;
+        self.decide_after_exit(uid, index, cx);
+    }
+
     fn decide_after_exit(&mut self, uid: u64, index: usize, cx: &mut Context<'_, Msg>) {
         let now = cx.now();
         let worker = self.workers.get_mut(&uid).expect("caller checked");

@@ -1,6 +1,7 @@
 //! The API: object types, metadata, selectors and quantities.
 
 pub mod meta;
+pub mod net;
 pub mod objects;
 pub mod quantity;
 pub mod wire;

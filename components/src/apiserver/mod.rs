@@ -14,6 +14,7 @@ use std::rc::Rc;
 
 use sim_core::{Actor, ActorId, Context, Event, FxIndexMap, SimDuration, TraceHasher};
 
+use crate::api::net::{format_ipv4, parse_ipv4};
 use crate::api::{
     ApiError, ApiOk, ApiRequest, ApiResponse, ApiVerb, ConditionStatus, Kind, NAMESPACE_DEFAULT,
     NAMESPACE_NODE_LEASE, NAMESPACE_SYSTEM, Namespace, Object, ObjectKey, ObjectMeta, PodPhase,
@@ -128,16 +129,6 @@ pub struct ApiServer {
 /// The service CIDR, 10.96.0.0/12 (kubeadm's default); .1 is the `kubernetes` Service.
 const SERVICE_CIDR_BASE: u32 = 10 << 24 | 96 << 16;
 const SERVICE_CIDR_SIZE: u32 = 1 << 20;
-
-fn ip_string(ip: u32) -> String {
-    format!(
-        "{}.{}.{}.{}",
-        ip >> 24,
-        (ip >> 16) & 0xff,
-        (ip >> 8) & 0xff,
-        ip & 0xff
-    )
-}
 
 fn error(reason: StatusReason, message: String) -> ApiError {
     ApiError { reason, message }
@@ -741,7 +732,7 @@ impl ApiServer {
         loop {
             let offset = 2 + cx.rng().below(u64::from(SERVICE_CIDR_SIZE - 3)) as u32;
             if !self.cluster_ips.contains_key(&offset) {
-                return ip_string(SERVICE_CIDR_BASE + offset);
+                return format_ipv4(SERVICE_CIDR_BASE + offset);
             }
         }
     }
@@ -876,14 +867,9 @@ fn verb_key(verb: &ApiVerb) -> ObjectKey {
 }
 
 fn parse_service_ip_offset(ip: &str) -> Option<u32> {
-    let mut value: u32 = 0;
-    let mut parts = 0;
-    for part in ip.split('.') {
-        value = value.checked_mul(256)? + part.parse::<u8>().ok()? as u32;
-        parts += 1;
-    }
-    (parts == 4 && (SERVICE_CIDR_BASE..SERVICE_CIDR_BASE + SERVICE_CIDR_SIZE).contains(&value))
-        .then(|| value - SERVICE_CIDR_BASE)
+    parse_ipv4(ip)
+        .filter(|value| (SERVICE_CIDR_BASE..SERVICE_CIDR_BASE + SERVICE_CIDR_SIZE).contains(value))
+        .map(|value| value - SERVICE_CIDR_BASE)
 }
 
 impl Actor<Msg> for ApiServer {
@@ -920,7 +906,7 @@ mod tests {
 
     #[test]
     fn service_ips_round_trip() {
-        let ip = ip_string(SERVICE_CIDR_BASE + 300);
+        let ip = format_ipv4(SERVICE_CIDR_BASE + 300);
         assert_eq!(ip, "10.96.1.44");
         assert_eq!(parse_service_ip_offset(&ip), Some(300));
         assert_eq!(parse_service_ip_offset("192.168.0.1"), None);

@@ -5,6 +5,8 @@
 
 use std::collections::BTreeSet;
 
+pub use crate::api::net::{format_ipv4, parse_ipv4};
+
 /// An IPv4 network such as `10.244.3.0/24`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ipv4Cidr {
@@ -31,27 +33,6 @@ impl Ipv4Cidr {
     pub fn size(&self) -> u32 {
         1 << (32 - self.prefix_len)
     }
-}
-
-pub fn parse_ipv4(text: &str) -> Option<u32> {
-    let mut value: u32 = 0;
-    let mut parts = 0;
-    for part in text.split('.') {
-        let octet: u8 = part.parse().ok()?;
-        value = value << 8 | u32::from(octet);
-        parts += 1;
-    }
-    (parts == 4).then_some(value)
-}
-
-pub fn format_ipv4(ip: u32) -> String {
-    format!(
-        "{}.{}.{}.{}",
-        ip >> 24,
-        (ip >> 16) & 0xff,
-        (ip >> 8) & 0xff,
-        ip & 0xff
-    )
 }
 
 /// The addresses in use, by their offset in the network.

@@ -28,6 +28,8 @@ pub struct NodePool {
     pub name: String,
     pub count: u32,
     pub capacity: ResourceList,
+    /// Extended resources every node of the pool advertises (`nvidia.com/gpu: 4`).
+    pub extended_resources: Vec<(Str, u64)>,
     pub zone: Option<String>,
     pub labels: Labels,
     pub taints: Vec<Taint>,
@@ -239,6 +241,7 @@ fn node_setup(pool: &NodePool, name: &str, node_index: u32) -> NodeSetup {
         labels,
         taints: pool.taints.clone(),
         capacity: pool.capacity,
+        extended_resources: pool.extended_resources.clone(),
         internal_ip: s(&format!(
             "10.0.{}.{}",
             high,

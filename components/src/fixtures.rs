@@ -6,7 +6,8 @@ use std::rc::Rc;
 use crate::api::{
     Container, ContainerPort, DEFAULT_SCHEDULER_NAME, Deployment, DeploymentSpec,
     DeploymentStrategy, ImagePullPolicy, IntOrPercent, LabelSelector, Labels, Object, ObjectMeta,
-    PodSpec, PodTemplateSpec, Protocol, ResourceList, ResourceRequirements, RestartPolicy, s,
+    PodSpec, PodTemplateSpec, PreemptionPolicy, Protocol, ResourceList, ResourceRequirements,
+    RestartPolicy, s,
 };
 use crate::cluster::{ClusterConfig, NodePool};
 
@@ -32,7 +33,11 @@ pub fn deployment(
             name: None,
             container_port: 80,
             protocol: Protocol::Tcp,
+            host_port: None,
+            host_ip: None,
         }],
+        extended_requests: Rc::from(Vec::new()),
+        restart_policy: None,
     };
     Deployment {
         metadata: ObjectMeta::named(namespace, name),
@@ -51,7 +56,12 @@ pub fn deployment(
                     tolerations: Rc::from(Vec::new()),
                     node_selector: Labels::new(),
                     priority: 0,
+                    priority_class_name: None,
+                    preemption_policy: PreemptionPolicy::PreemptLowerPriority,
                     scheduler_name: s(DEFAULT_SCHEDULER_NAME),
+                    affinity: None,
+                    topology_spread_constraints: Rc::from(Vec::new()),
+                    overhead: ResourceList::default(),
                 },
             }),
             strategy: DeploymentStrategy::RollingUpdate {
@@ -79,6 +89,7 @@ pub fn node_pool(name: &str, count: u32, zone: Option<&str>) -> NodePool {
             ephemeral_storage_bytes: Some(200 << 30),
             pods: Some(110),
         },
+        extended_resources: Vec::new(),
         zone: zone.map(str::to_string),
         labels: Labels::new(),
         taints: Vec::new(),

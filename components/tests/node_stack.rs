@@ -7,8 +7,8 @@ use components::api::{
     ConditionStatus, Container, ContainerPort, ContainerState, Deployment, DeploymentSpec,
     DeploymentStrategy, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, ImagePullPolicy,
     IntOrPercent, Kind, LABEL_SERVICE_NAME, LabelSelector, Labels, Lease, Node, ObjectMeta, Pod,
-    PodPhase, PodSpec, PodStatus, PodTemplateSpec, Protocol, ResourceList, ResourceRequirements,
-    RestartPolicy, Service, ServicePort, ServiceSpec, ServiceType, TargetPort, s,
+    PodPhase, PodSpec, PodStatus, PodTemplateSpec, Protocol, ResourceList, RestartPolicy, Service,
+    ServicePort, ServiceSpec, ServiceType, TargetPort, s,
 };
 use components::cluster::{Cluster, ClusterConfig, NodePool};
 use components::kernel::{Kernel, ProcessBehaviour, ProcessExit};
@@ -31,6 +31,7 @@ fn config(images: Vec<ImageProfile>) -> ClusterConfig {
                 ephemeral_storage_bytes: None,
                 pods: Some(110),
             },
+            extended_resources: Vec::new(),
             zone: None,
             labels: Labels::new(),
             taints: Vec::new(),
@@ -58,16 +59,11 @@ fn bound_pod(name: &str, image: &str, restart_policy: RestartPolicy, grace_secon
                 name: s("app"),
                 image: s(image),
                 image_pull_policy: ImagePullPolicy::IfNotPresent,
-                resources: ResourceRequirements::default(),
-                ports: Vec::new(),
+                ..Container::default()
             }]),
-            init_containers: Rc::from(Vec::new()),
             restart_policy,
             termination_grace_period_seconds: grace_seconds,
-            tolerations: Rc::from(Vec::new()),
-            node_selector: Labels::new(),
-            priority: 0,
-            scheduler_name: s("default-scheduler"),
+            ..PodSpec::default()
         },
         status: PodStatus::default(),
     }
@@ -635,6 +631,8 @@ fn web_deployment_and_service(replicas: u32) -> (Deployment, Service) {
         name: Some(s("http")),
         container_port: 80,
         protocol: Protocol::Tcp,
+        host_port: None,
+        host_ip: None,
     }];
     template.containers = containers.into();
     let deployment = Deployment {

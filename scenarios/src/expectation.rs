@@ -473,7 +473,7 @@ mod tests {
     use components::api::{
         DeploymentSpec, DeploymentStatus, DeploymentStrategy, IntOrPercent, LabelSelector,
         NodeCondition, NodeSpec, NodeStatus, ObjectMeta, PodSpec, PodStatus, PodTemplateSpec,
-        ResourceList, RestartPolicy, Taint, TaintEffect, s,
+        ResourceList, Taint, TaintEffect, s,
     };
     use sim_core::SimDuration;
 
@@ -489,14 +489,7 @@ mod tests {
             metadata,
             spec: PodSpec {
                 node_name: node.map(s),
-                containers: Rc::from(Vec::new()),
-                init_containers: Rc::from(Vec::new()),
-                restart_policy: RestartPolicy::Always,
-                termination_grace_period_seconds: 30,
-                tolerations: Rc::from(Vec::new()),
-                node_selector: Labels::new(),
-                priority: 0,
-                scheduler_name: s("default-scheduler"),
+                ..PodSpec::default()
             },
             status: PodStatus {
                 phase,
@@ -533,6 +526,7 @@ mod tests {
                 memory_pressure: ConditionStatus::False,
                 internal_ip: s("10.0.0.1"),
                 images: Vec::new(),
+                extended_allocatable: Vec::new(),
                 kubelet_version: s("v1.34.0"),
                 container_runtime_version: s("containerd"),
             },

@@ -666,10 +666,15 @@ impl Ingest<'_> {
             tolerations: Rc::from(tolerations),
             node_selector: labels(spec.node_selector.as_ref()),
             priority: spec.priority.unwrap_or(0),
+            priority_class_name: None,
+            preemption_policy: api::PreemptionPolicy::PreemptLowerPriority,
             scheduler_name: s(spec
                 .scheduler_name
                 .as_deref()
                 .unwrap_or(api::DEFAULT_SCHEDULER_NAME)),
+            affinity: None,
+            topology_spread_constraints: Rc::from(Vec::new()),
+            overhead: api::ResourceList::default(),
         })
     }
 
@@ -708,6 +713,8 @@ impl Ingest<'_> {
                     .port_number(port.container_port, &format!("{port_at}.containerPort"))?,
                 protocol: self
                     .protocol(port.protocol.as_deref(), &format!("{port_at}.protocol"))?,
+                host_port: None,
+                host_ip: None,
             });
         }
         self.note(
@@ -728,7 +735,9 @@ impl Ingest<'_> {
             image: s(image),
             image_pull_policy,
             resources,
+            extended_requests: Rc::from(Vec::new()),
             ports,
+            restart_policy: None,
         })
     }
 

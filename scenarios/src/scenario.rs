@@ -549,6 +549,7 @@ impl Parser<'_> {
             name: raw.name.clone(),
             count: raw.count,
             capacity,
+            extended_resources: Vec::new(),
             zone: raw.zone.clone(),
             labels: Labels::from_pairs(&raw.labels),
             taints,

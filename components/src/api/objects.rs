@@ -49,6 +49,17 @@ pub struct ContainerPort {
     pub name: Option<Str>,
     pub container_port: u16,
     pub protocol: Protocol,
+    /// A port claimed on the node itself (the NodePorts filter).
+    pub host_port: Option<u16>,
+    /// The node address the host port binds; `None` means every address (`0.0.0.0`).
+    pub host_ip: Option<Str>,
+}
+
+/// `container.restartPolicy`: only `Always` exists, and only on init containers, where it
+/// makes the container a sidecar that keeps running beside the regular containers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ContainerRestartPolicy {
+    Always,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -57,7 +68,34 @@ pub struct Container {
     pub image: Str,
     pub image_pull_policy: ImagePullPolicy,
     pub resources: ResourceRequirements,
+    /// Extended resources (`nvidia.com/gpu`, `example.com/foo`) with their request; for
+    /// these Kubernetes requires the limit to equal the request.
+    pub extended_requests: Rc<[(Str, u64)]>,
     pub ports: Vec<ContainerPort>,
+    /// `Always` on an init container makes it a sidecar.
+    pub restart_policy: Option<ContainerRestartPolicy>,
+}
+
+impl Default for Container {
+    /// A container with no name, image or requests: a base for `..Default::default()`.
+    fn default() -> Container {
+        Container {
+            name: Str::from(""),
+            image: Str::from(""),
+            image_pull_policy: ImagePullPolicy::IfNotPresent,
+            resources: ResourceRequirements::default(),
+            extended_requests: Rc::from(Vec::new()),
+            ports: Vec::new(),
+            restart_policy: None,
+        }
+    }
+}
+
+impl Container {
+    /// A restartable init container (a sidecar).
+    pub fn is_sidecar(&self) -> bool {
+        self.restart_policy == Some(ContainerRestartPolicy::Always)
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -137,8 +175,161 @@ pub struct PodSpec {
     pub termination_grace_period_seconds: u64,
     pub tolerations: Rc<[Toleration]>,
     pub node_selector: Labels,
+    /// Resolved by the Priority admission plugin from `priority_class_name` (0 without).
     pub priority: i32,
+    pub priority_class_name: Option<Str>,
+    pub preemption_policy: PreemptionPolicy,
     pub scheduler_name: Str,
+    pub affinity: Option<Rc<Affinity>>,
+    pub topology_spread_constraints: Rc<[TopologySpreadConstraint]>,
+    /// `spec.overhead`, set from the pod's RuntimeClass: added to the pod's requests.
+    pub overhead: ResourceList,
+}
+
+impl Default for PodSpec {
+    /// Upstream's defaults for a pod with no containers: restartPolicy Always, a 30 s
+    /// grace period, priority 0, the default scheduler, no constraints.
+    fn default() -> PodSpec {
+        PodSpec {
+            node_name: None,
+            containers: Rc::from(Vec::new()),
+            init_containers: Rc::from(Vec::new()),
+            restart_policy: RestartPolicy::Always,
+            termination_grace_period_seconds: 30,
+            tolerations: Rc::from(Vec::new()),
+            node_selector: Labels::new(),
+            priority: 0,
+            priority_class_name: None,
+            preemption_policy: PreemptionPolicy::PreemptLowerPriority,
+            scheduler_name: Str::from(super::DEFAULT_SCHEDULER_NAME),
+            affinity: None,
+            topology_spread_constraints: Rc::from(Vec::new()),
+            overhead: ResourceList::default(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Scheduling constraints
+
+/// `preemptionPolicy` of a pod or PriorityClass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PreemptionPolicy {
+    #[default]
+    PreemptLowerPriority,
+    Never,
+}
+
+/// The operators of a node selector requirement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NodeSelectorOperator {
+    In,
+    NotIn,
+    Exists,
+    DoesNotExist,
+    /// The label's value, parsed as an integer, is greater than the single value given.
+    Gt,
+    Lt,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NodeSelectorRequirement {
+    pub key: Str,
+    pub operator: NodeSelectorOperator,
+    pub values: Vec<Str>,
+}
+
+/// One node selector term: every expression (on labels) and every field requirement
+/// (only `metadata.name` exists) must hold. Terms of a selector are ORed; an empty term
+/// matches no node.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NodeSelectorTerm {
+    pub match_expressions: Vec<NodeSelectorRequirement>,
+    pub match_fields: Vec<NodeSelectorRequirement>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PreferredSchedulingTerm {
+    /// 1..=100.
+    pub weight: i32,
+    pub preference: NodeSelectorTerm,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NodeAffinity {
+    /// `requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms`; `None` when the
+    /// pod requires nothing.
+    pub required: Option<Vec<NodeSelectorTerm>>,
+    /// `preferredDuringSchedulingIgnoredDuringExecution`.
+    pub preferred: Vec<PreferredSchedulingTerm>,
+}
+
+/// Pods matching `label_selector` in the chosen namespaces, counted per domain of
+/// `topology_key`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PodAffinityTerm {
+    /// `None` matches no pod.
+    pub label_selector: Option<LabelSelector>,
+    /// With no namespaces and no namespace selector: the incoming pod's own namespace.
+    pub namespaces: Vec<Str>,
+    /// Namespaces whose labels match; an empty selector means every namespace.
+    pub namespace_selector: Option<LabelSelector>,
+    pub topology_key: Str,
+    /// Keys whose values are copied from the incoming pod into the selector (`In`).
+    pub match_label_keys: Vec<Str>,
+    /// Keys whose values are copied from the incoming pod into the selector (`NotIn`).
+    pub mismatch_label_keys: Vec<Str>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct WeightedPodAffinityTerm {
+    /// 1..=100.
+    pub weight: i32,
+    pub term: PodAffinityTerm,
+}
+
+/// `podAffinity` or `podAntiAffinity`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PodAffinity {
+    pub required: Vec<PodAffinityTerm>,
+    pub preferred: Vec<WeightedPodAffinityTerm>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Affinity {
+    pub node_affinity: Option<NodeAffinity>,
+    pub pod_affinity: Option<PodAffinity>,
+    pub pod_anti_affinity: Option<PodAffinity>,
+}
+
+/// `whenUnsatisfiable`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnsatisfiableConstraintAction {
+    DoNotSchedule,
+    ScheduleAnyway,
+}
+
+/// `nodeAffinityPolicy` / `nodeTaintsPolicy`: whether nodes the pod could not land on
+/// count when spreading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NodeInclusionPolicy {
+    Honor,
+    Ignore,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TopologySpreadConstraint {
+    pub max_skew: i32,
+    pub topology_key: Str,
+    pub when_unsatisfiable: UnsatisfiableConstraintAction,
+    /// `None` matches no pod.
+    pub label_selector: Option<LabelSelector>,
+    pub min_domains: Option<i32>,
+    /// Upstream default Honor.
+    pub node_affinity_policy: NodeInclusionPolicy,
+    /// Upstream default Ignore.
+    pub node_taints_policy: NodeInclusionPolicy,
+    pub match_label_keys: Vec<Str>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -288,6 +479,8 @@ pub struct NodeStatus {
     pub internal_ip: Str,
     /// Images present on the node with their sizes in bytes (for ImageLocality).
     pub images: Vec<(Str, u64)>,
+    /// Extended resources the node offers (`nvidia.com/gpu: 4`), by name.
+    pub extended_allocatable: Vec<(Str, u64)>,
     pub kubelet_version: Str,
     pub container_runtime_version: Str,
 }

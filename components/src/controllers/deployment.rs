@@ -1057,8 +1057,7 @@ mod tests {
             name: s("sidecar"),
             image: s("busybox"),
             image_pull_policy: Default::default(),
-            resources: Default::default(),
-            ports: Vec::new(),
+            ..Container::default()
         });
         changed.spec.containers = containers.into();
         assert_ne!(pod_template_hash(&changed, None), first);

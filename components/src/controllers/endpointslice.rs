@@ -669,7 +669,10 @@ mod tests {
                 name: Some(s("web")),
                 container_port: 8080,
                 protocol: Protocol::Tcp,
+                host_port: None,
+                host_ip: None,
             }],
+            ..Default::default()
         };
         container.name = s("web");
         let mut pod = pod_with(vec![container], vec![]);

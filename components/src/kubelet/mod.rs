@@ -124,6 +124,8 @@ pub struct NodeSetup {
     pub taints: Vec<Taint>,
     /// Capacity; allocatable is the same (no system reservations modelled yet).
     pub capacity: ResourceList,
+    /// Extended resources the node advertises (`nvidia.com/gpu: 4`).
+    pub extended_resources: Vec<(Str, u64)>,
     pub internal_ip: Str,
     /// This node's pod CIDR, e.g. `10.244.3.0/24`; pod IPs are taken from it.
     pub pod_cidr: Str,

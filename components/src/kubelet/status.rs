@@ -350,6 +350,7 @@ pub fn node_status(
         memory_pressure: ConditionStatus::False,
         internal_ip: setup.internal_ip.clone(),
         images: listed,
+        extended_allocatable: setup.extended_resources.clone(),
         kubelet_version: kubelet_version.clone(),
         container_runtime_version: runtime_version.clone(),
     }
@@ -617,6 +618,7 @@ mod tests {
                 ephemeral_storage_bytes: None,
                 pods: Some(110),
             },
+            extended_resources: Vec::new(),
             internal_ip: s("10.0.0.10"),
             pod_cidr: s("10.244.0.0/24"),
         }

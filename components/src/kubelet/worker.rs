@@ -439,7 +439,7 @@ pub fn termination_grace(pod: &Pod) -> SimDuration {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::api::{Container, ObjectMeta, PodSpec, PodStatus, ResourceRequirements, s};
+    use crate::api::{Container, ObjectMeta, PodSpec, PodStatus, s};
 
     pub(crate) fn pod(containers: &[(&str, &str)], restart_policy: RestartPolicy) -> Rc<Pod> {
         let containers: Vec<Container> = containers
@@ -448,8 +448,7 @@ pub(crate) mod tests {
                 name: s(name),
                 image: s(image),
                 image_pull_policy: ImagePullPolicy::IfNotPresent,
-                resources: ResourceRequirements::default(),
-                ports: Vec::new(),
+                ..Container::default()
             })
             .collect();
         let mut metadata = ObjectMeta::named("default", "web-1");
@@ -459,13 +458,8 @@ pub(crate) mod tests {
             spec: PodSpec {
                 node_name: Some(s("node-1")),
                 containers: containers.into(),
-                init_containers: Rc::from(Vec::new()),
                 restart_policy,
-                termination_grace_period_seconds: 30,
-                tolerations: Rc::from(Vec::new()),
-                node_selector: Default::default(),
-                priority: 0,
-                scheduler_name: s("default-scheduler"),
+                ..PodSpec::default()
             },
             status: PodStatus::default(),
         })

@@ -555,8 +555,8 @@ pub fn default_normalize_score(reverse: bool, scores: &mut [i64]) {
 pub(crate) mod tests {
     use super::*;
     use crate::api::{
-        ConditionStatus, ContainerPort, ImagePullPolicy, Labels, NodeCondition, NodeSpec,
-        NodeStatus, ObjectMeta, PodStatus, ResourceRequirements, RestartPolicy, TolerationOperator,
+        ConditionStatus, ImagePullPolicy, Labels, NodeCondition, NodeSpec, NodeStatus, ObjectMeta,
+        PodStatus, ResourceRequirements, TolerationOperator,
     };
     use sim_core::SimTime;
 
@@ -575,7 +575,7 @@ pub(crate) mod tests {
                 },
                 limits: ResourceList::default(),
             },
-            ports: Vec::<ContainerPort>::new(),
+            ..Container::default()
         }
     }
 
@@ -586,12 +586,7 @@ pub(crate) mod tests {
                 node_name: None,
                 containers: containers.into(),
                 init_containers: init.into(),
-                restart_policy: RestartPolicy::Always,
-                termination_grace_period_seconds: 30,
-                tolerations: Rc::from(Vec::new()),
-                node_selector: Labels::new(),
-                priority: 0,
-                scheduler_name: s("default-scheduler"),
+                ..PodSpec::default()
             },
             status: PodStatus::default(),
         }
@@ -619,6 +614,7 @@ pub(crate) mod tests {
                 memory_pressure: ConditionStatus::False,
                 internal_ip: s("10.0.0.1"),
                 images: Vec::new(),
+                extended_allocatable: Vec::new(),
                 kubelet_version: s("v1.34.0"),
                 container_runtime_version: s("containerd://2.0"),
             },

@@ -324,7 +324,7 @@ impl SchedulingQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{Labels, ObjectMeta, PodSpec, PodStatus, RestartPolicy, s};
+    use crate::api::{ObjectMeta, PodSpec, PodStatus};
 
     fn config() -> BackoffConfig {
         BackoffConfig {
@@ -340,15 +340,8 @@ mod tests {
         Rc::new(Pod {
             metadata,
             spec: PodSpec {
-                node_name: None,
-                containers: Rc::from(Vec::new()),
-                init_containers: Rc::from(Vec::new()),
-                restart_policy: RestartPolicy::Always,
-                termination_grace_period_seconds: 30,
-                tolerations: Rc::from(Vec::new()),
-                node_selector: Labels::new(),
                 priority,
-                scheduler_name: s("default-scheduler"),
+                ..PodSpec::default()
             },
             status: PodStatus::default(),
         })

@@ -28,6 +28,7 @@ pub enum AssignmentState {
 /// One pod counted on one node.
 #[derive(Clone, Debug)]
 struct Assignment {
+    pod: Rc<Pod>,
     node: Str,
     requests: Resources,
     non_zero_requests: Resources,
@@ -38,9 +39,16 @@ struct Assignment {
 pub struct Cache {
     nodes: Vec<NodeInfo>,
     index: FxIndexMap<Str, usize>,
-    /// Totals of pods bound to nodes the node informer has not shown (yet, or any more).
-    orphans: FxIndexMap<Str, NodeTotals>,
+    /// Pods bound to nodes the node informer has not shown (yet, or any more).
+    orphans: FxIndexMap<Str, Counted>,
     assignments: FxIndexMap<u64, Assignment>,
+}
+
+/// What is counted on a node the informer does not show.
+#[derive(Clone, Debug, Default)]
+struct Counted {
+    totals: NodeTotals,
+    pods: Vec<Rc<Pod>>,
 }
 
 impl Cache {
@@ -79,13 +87,18 @@ impl Cache {
         let name = node.metadata.name.clone();
         match self.index.get(&name) {
             Some(&index) => {
-                let totals = self.nodes[index].totals;
-                self.nodes[index] = NodeInfo::new(node, totals);
+                let previous = &mut self.nodes[index];
+                let pods = std::mem::take(&mut previous.pods);
+                let mut info = NodeInfo::new(node, previous.totals);
+                info.pods = pods;
+                self.nodes[index] = info;
             }
             None => {
-                let totals = self.orphans.swap_remove(&name).unwrap_or_default();
+                let counted = self.orphans.swap_remove(&name).unwrap_or_default();
+                let mut info = NodeInfo::new(node, counted.totals);
+                info.pods = counted.pods;
                 self.index.insert(name, self.nodes.len());
-                self.nodes.push(NodeInfo::new(node, totals));
+                self.nodes.push(info);
             }
         }
     }
@@ -100,26 +113,46 @@ impl Cache {
             self.index.insert(moved, index);
         }
         if removed.totals.pod_count > 0 {
-            self.orphans.insert(removed.name().clone(), removed.totals);
+            let name = removed.name().clone();
+            self.orphans.insert(
+                name,
+                Counted {
+                    totals: removed.totals,
+                    pods: removed.pods,
+                },
+            );
         }
     }
 
-    fn totals_mut(&mut self, node: &Str) -> &mut NodeTotals {
+    fn counted_mut(&mut self, node: &Str) -> (&mut NodeTotals, &mut Vec<Rc<Pod>>) {
         match self.index.get(node) {
-            Some(&index) => &mut self.nodes[index].totals,
-            None => self.orphans.entry(node.clone()).or_default(),
+            Some(&index) => {
+                let info = &mut self.nodes[index];
+                (&mut info.totals, &mut info.pods)
+            }
+            None => {
+                let counted = self.orphans.entry(node.clone()).or_default();
+                (&mut counted.totals, &mut counted.pods)
+            }
         }
     }
 
     fn add_to_node(&mut self, assignment: &Assignment) {
-        let totals = self.totals_mut(&assignment.node);
+        let (totals, pods) = self.counted_mut(&assignment.node);
         totals.requested.add(&assignment.requests);
         totals.non_zero_requested.add(&assignment.non_zero_requests);
         totals.pod_count += 1;
+        pods.push(assignment.pod.clone());
     }
 
     fn remove_from_node(&mut self, assignment: &Assignment) {
-        let totals = self.totals_mut(&assignment.node);
+        let (totals, pods) = self.counted_mut(&assignment.node);
+        let uid = assignment.pod.metadata.uid;
+        let position = pods
+            .iter()
+            .position(|p| p.metadata.uid == uid)
+            .expect("a counted pod is listed on its node");
+        pods.swap_remove(position);
         totals.requested.subtract(&assignment.requests);
         totals
             .non_zero_requested
@@ -143,6 +176,7 @@ impl Cache {
             "assuming pod {uid} that is already counted"
         );
         let assignment = Assignment {
+            pod: pod.pod.clone(),
             node: self.nodes[node].name().clone(),
             requests: pod.requests,
             non_zero_requests: pod.non_zero_requests,
@@ -200,13 +234,21 @@ impl Cache {
                         })
                 });
                 if unchanged {
-                    self.assignments.get_mut(&uid).expect("present").state = AssignmentState::Bound;
+                    let assignment = self.assignments.get_mut(&uid).expect("present");
+                    assignment.state = AssignmentState::Bound;
+                    assignment.pod = pod.clone();
+                    let node = assignment.node.clone();
+                    let (_, pods) = self.counted_mut(&node);
+                    if let Some(listed) = pods.iter_mut().find(|p| p.metadata.uid == uid) {
+                        *listed = pod.clone();
+                    }
                     return;
                 }
                 if let Some(previous) = self.assignments.swap_remove(&uid) {
                     self.remove_from_node(&previous);
                 }
                 let assignment = Assignment {
+                    pod: pod.clone(),
                     node: node.clone(),
                     requests: pod_requests(&pod.spec, false),
                     non_zero_requests: pod_requests(&pod.spec, true),

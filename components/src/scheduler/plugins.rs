@@ -142,6 +142,9 @@ pub struct NodeInfo {
     /// `allocatable.pods` (the kubelet's maxPods, upstream default 110).
     pub allowed_pod_count: u64,
     pub totals: NodeTotals,
+    /// The pods counted here (bound or assumed), as upstream `NodeInfo.Pods`: appended
+    /// when added, swapped with the last when removed.
+    pub pods: Vec<Rc<Pod>>,
     /// `spec.unschedulable`.
     pub unschedulable: bool,
     /// The node has NoSchedule or NoExecute taints.
@@ -182,6 +185,7 @@ impl NodeInfo {
             least_allocated_memo: Cell::new(None),
             node,
             totals,
+            pods: Vec::new(),
         }
     }
 

@@ -210,6 +210,19 @@ pub enum Unfit {
     NodeAffinity,
     /// NodeResourcesFit: which checks failed.
     Resources(Insufficient),
+    /// NodePorts: a host port the pod asks for is taken on the node.
+    NodePorts,
+    /// PodTopologySpread: placing the pod here would exceed a constraint's maxSkew.
+    TopologySpread,
+    /// PodTopologySpread: the node lacks a required constraint's topology key.
+    TopologySpreadMissingLabel,
+    /// InterPodAffinity: the pod's required affinity terms do not hold here.
+    PodAffinity,
+    /// InterPodAffinity: the pod's required anti-affinity terms do not hold here.
+    PodAntiAffinity,
+    /// InterPodAffinity: a pod already on the node's domain has anti-affinity against the
+    /// incoming pod.
+    ExistingPodsAntiAffinity,
 }
 
 /// The NodeResourcesFit checks that failed on one node.
@@ -230,6 +243,11 @@ impl Unfit {
             Unfit::UntoleratedTaint { .. } => "TaintToleration",
             Unfit::NodeAffinity => "NodeAffinity",
             Unfit::Resources(_) => "NodeResourcesFit",
+            Unfit::NodePorts => "NodePorts",
+            Unfit::TopologySpread | Unfit::TopologySpreadMissingLabel => "PodTopologySpread",
+            Unfit::PodAffinity | Unfit::PodAntiAffinity | Unfit::ExistingPodsAntiAffinity => {
+                "InterPodAffinity"
+            }
         }
     }
 
@@ -257,6 +275,23 @@ impl Unfit {
                 if insufficient.ephemeral_storage {
                     each("Insufficient ephemeral-storage".to_string());
                 }
+            }
+            Unfit::NodePorts => {
+                each("node(s) didn't have free ports for the requested pod ports".to_string())
+            }
+            Unfit::TopologySpread => {
+                each("node(s) didn't match pod topology spread constraints".to_string())
+            }
+            Unfit::TopologySpreadMissingLabel => each(
+                "node(s) didn't match pod topology spread constraints (missing required label)"
+                    .to_string(),
+            ),
+            Unfit::PodAffinity => each("node(s) didn't match pod affinity rules".to_string()),
+            Unfit::PodAntiAffinity => {
+                each("node(s) didn't match pod anti-affinity rules".to_string())
+            }
+            Unfit::ExistingPodsAntiAffinity => {
+                each("node(s) didn't satisfy existing pods anti-affinity rules".to_string())
             }
         }
     }

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use sim_core::FxIndexMap;
 
-use super::plugins::{NodeInfo, NodeTotals, PodInfo, Resources, pod_requests};
+use super::plugins::{NodeInfo, NodePods, NodeTotals, PodInfo, Resources, pod_requests};
 use crate::api::{Node, Pod, PodPhase, Str};
 
 /// Whether a pod's requests count against a node: it is bound there and not finished.
@@ -48,7 +48,7 @@ pub struct Cache {
 #[derive(Clone, Debug, Default)]
 struct Counted {
     totals: NodeTotals,
-    pods: Vec<Rc<Pod>>,
+    pods: NodePods,
 }
 
 impl Cache {
@@ -124,7 +124,7 @@ impl Cache {
         }
     }
 
-    fn counted_mut(&mut self, node: &Str) -> (&mut NodeTotals, &mut Vec<Rc<Pod>>) {
+    fn counted_mut(&mut self, node: &Str) -> (&mut NodeTotals, &mut NodePods) {
         match self.index.get(node) {
             Some(&index) => {
                 let info = &mut self.nodes[index];
@@ -142,17 +142,12 @@ impl Cache {
         totals.requested.add(&assignment.requests);
         totals.non_zero_requested.add(&assignment.non_zero_requests);
         totals.pod_count += 1;
-        pods.push(assignment.pod.clone());
+        pods.add(assignment.pod.clone());
     }
 
     fn remove_from_node(&mut self, assignment: &Assignment) {
         let (totals, pods) = self.counted_mut(&assignment.node);
-        let uid = assignment.pod.metadata.uid;
-        let position = pods
-            .iter()
-            .position(|p| p.metadata.uid == uid)
-            .expect("a counted pod is listed on its node");
-        pods.swap_remove(position);
+        pods.remove(assignment.pod.metadata.uid);
         totals.requested.subtract(&assignment.requests);
         totals
             .non_zero_requested
@@ -239,9 +234,7 @@ impl Cache {
                     assignment.pod = pod.clone();
                     let node = assignment.node.clone();
                     let (_, pods) = self.counted_mut(&node);
-                    if let Some(listed) = pods.iter_mut().find(|p| p.metadata.uid == uid) {
-                        *listed = pod.clone();
-                    }
+                    pods.update(pod);
                     return;
                 }
                 if let Some(previous) = self.assignments.swap_remove(&uid) {

@@ -142,9 +142,8 @@ pub struct NodeInfo {
     /// `allocatable.pods` (the kubelet's maxPods, upstream default 110).
     pub allowed_pod_count: u64,
     pub totals: NodeTotals,
-    /// The pods counted here (bound or assumed), as upstream `NodeInfo.Pods`: appended
-    /// when added, swapped with the last when removed.
-    pub pods: Vec<Rc<Pod>>,
+    /// The pods counted here (bound or assumed).
+    pub pods: NodePods,
     /// `spec.unschedulable`.
     pub unschedulable: bool,
     /// The node has NoSchedule or NoExecute taints.
@@ -185,12 +184,86 @@ impl NodeInfo {
             least_allocated_memo: Cell::new(None),
             node,
             totals,
-            pods: Vec::new(),
+            pods: NodePods::default(),
         }
     }
 
     pub fn name(&self) -> &Str {
         &self.node.metadata.name
+    }
+}
+
+/// The pods on one node, as upstream `NodeInfo` keeps them: every pod, and the ones with
+/// (anti-)affinity terms that InterPodAffinity must look at. Each list appends on add and
+/// swaps the last entry into the hole on remove, as upstream does.
+#[derive(Clone, Debug, Default)]
+pub struct NodePods {
+    /// `NodeInfo.Pods`.
+    pub all: Vec<Rc<Pod>>,
+    /// `PodsWithAffinity`: pods with any pod affinity or anti-affinity term.
+    pub with_affinity: Vec<Rc<Pod>>,
+    /// `PodsWithRequiredAntiAffinity`.
+    pub with_required_anti_affinity: Vec<Rc<Pod>>,
+    /// Bumped on every change, so plugins may memoize per-node counts.
+    pub generation: u64,
+}
+
+fn has_affinity(pod: &Pod) -> bool {
+    pod.spec
+        .affinity
+        .as_ref()
+        .is_some_and(|a| a.pod_affinity.is_some() || a.pod_anti_affinity.is_some())
+}
+
+fn has_required_anti_affinity(pod: &Pod) -> bool {
+    pod.spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.pod_anti_affinity.as_ref())
+        .is_some_and(|anti| !anti.required.is_empty())
+}
+
+impl NodePods {
+    pub fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
+    pub fn add(&mut self, pod: Rc<Pod>) {
+        if has_affinity(&pod) {
+            self.with_affinity.push(pod.clone());
+        }
+        if has_required_anti_affinity(&pod) {
+            self.with_required_anti_affinity.push(pod.clone());
+        }
+        self.all.push(pod);
+        self.generation += 1;
+    }
+
+    /// Removes the pod with `uid`; panics if it is not here (a cache bug).
+    pub fn remove(&mut self, uid: u64) {
+        fn take(list: &mut Vec<Rc<Pod>>, uid: u64) -> bool {
+            match list.iter().position(|p| p.metadata.uid == uid) {
+                Some(position) => {
+                    list.swap_remove(position);
+                    true
+                }
+                None => false,
+            }
+        }
+        assert!(take(&mut self.all, uid), "pod {uid} is not on this node");
+        take(&mut self.with_affinity, uid);
+        take(&mut self.with_required_anti_affinity, uid);
+        self.generation += 1;
+    }
+
+    /// Replaces the listed copy of a pod with a newer one (same uid).
+    pub fn update(&mut self, pod: &Rc<Pod>) {
+        self.remove(pod.metadata.uid);
+        self.add(pod.clone());
     }
 }
 

@@ -267,6 +267,24 @@ impl NodePods {
     }
 }
 
+/// What plugins see besides the pod and one node: every node of the snapshot, the
+/// namespaces' labels (for `namespaceSelector`), which nodes hold pods with (anti-)affinity
+/// terms, and the selectors of the workloads that may own a pod (for the system-default
+/// spreading constraints).
+pub struct ClusterView<'a> {
+    pub nodes: &'a [NodeInfo],
+    /// Labels of each namespace the scheduler knows, by name.
+    pub namespace_labels: &'a sim_core::FxIndexMap<Str, crate::api::Labels>,
+    /// Indexes of nodes with at least one pod in `pods.with_affinity` /
+    /// `pods.with_required_anti_affinity` (upstream's `HavePodsWithAffinityNodeInfoList`
+    /// and `HavePodsWithRequiredAntiAffinityNodeInfoList`).
+    pub nodes_with_affinity: &'a [usize],
+    pub nodes_with_required_anti_affinity: &'a [usize],
+    /// Label selectors of the Services and ReplicaSets in each namespace (namespace,
+    /// selector), for the system-default spreading selector (upstream `DefaultSelector`).
+    pub workload_selectors: &'a [(Str, crate::api::LabelSelector)],
+}
+
 // ---------------------------------------------------------------------------------------
 // Filters
 

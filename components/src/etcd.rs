@@ -351,8 +351,10 @@ impl Etcd {
         };
         let created = change.previous.is_none();
         let kind = if (created || type_ == EtcdEventType::Delete)
-            && !matches!(change.key.kind, Kind::Lease | Kind::Namespace)
-        {
+            && !matches!(
+                change.key.kind,
+                Kind::Lease | Kind::Namespace | Kind::PriorityClass
+            ) {
             "step"
         } else {
             "detail"

@@ -23,10 +23,11 @@ pub enum Kind {
     Service,
     EndpointSlice,
     Lease,
+    PriorityClass,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -35,6 +36,7 @@ impl Kind {
         Kind::Service,
         Kind::EndpointSlice,
         Kind::Lease,
+        Kind::PriorityClass,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +49,7 @@ impl Kind {
             Kind::Service => "Service",
             Kind::EndpointSlice => "EndpointSlice",
             Kind::Lease => "Lease",
+            Kind::PriorityClass => "PriorityClass",
         }
     }
 
@@ -61,11 +64,12 @@ impl Kind {
             Kind::Service => "services",
             Kind::EndpointSlice => "endpointslices",
             Kind::Lease => "leases",
+            Kind::PriorityClass => "priorityclasses",
         }
     }
 
     pub fn namespaced(self) -> bool {
-        !matches!(self, Kind::Namespace | Kind::Node)
+        !matches!(self, Kind::Namespace | Kind::Node | Kind::PriorityClass)
     }
 
     pub fn code(self) -> u64 {

@@ -689,6 +689,58 @@ pub struct Lease {
 }
 
 // ---------------------------------------------------------------------------------------
+// PriorityClass (scheduling.k8s.io/v1)
+
+/// A cluster-scoped name for a pod priority. The Priority admission plugin copies `value`
+/// and `preemption_policy` into each pod that names the class (or into every pod that
+/// names none, when the class is the `global_default`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PriorityClass {
+    pub metadata: ObjectMeta,
+    /// Higher runs first and may preempt lower; user classes go up to
+    /// `HIGHEST_USER_DEFINABLE_PRIORITY`.
+    pub value: i32,
+    pub global_default: bool,
+    /// Upstream default PreemptLowerPriority (`SetDefaults_PriorityClass`).
+    pub preemption_policy: PreemptionPolicy,
+    pub description: Str,
+}
+
+/// Upstream `scheduling.HighestUserDefinablePriority`: 1,000,000,000.
+pub const HIGHEST_USER_DEFINABLE_PRIORITY: i32 = 1_000_000_000;
+/// Upstream `scheduling.SystemCriticalPriority`: 2 × HighestUserDefinablePriority.
+pub const SYSTEM_CRITICAL_PRIORITY: i32 = 2 * HIGHEST_USER_DEFINABLE_PRIORITY;
+/// Names starting with this are reserved for the built-in classes.
+pub const SYSTEM_PRIORITY_CLASS_PREFIX: &str = "system-";
+pub const SYSTEM_NODE_CRITICAL: &str = "system-node-critical";
+pub const SYSTEM_CLUSTER_CRITICAL: &str = "system-cluster-critical";
+
+/// The built-in classes the API server creates at start-up (upstream
+/// `SystemPriorityClasses`): system-node-critical 2000001000, system-cluster-critical
+/// 2000000000.
+pub fn system_priority_classes() -> [PriorityClass; 2] {
+    let class = |name: &str, value: i32, description: &str| PriorityClass {
+        metadata: ObjectMeta::named("", name),
+        value,
+        global_default: false,
+        preemption_policy: PreemptionPolicy::PreemptLowerPriority,
+        description: Str::from(description),
+    };
+    [
+        class(
+            SYSTEM_NODE_CRITICAL,
+            SYSTEM_CRITICAL_PRIORITY + 1000,
+            "Built-in: node-level system pods, never moved off their node.",
+        ),
+        class(
+            SYSTEM_CLUSTER_CRITICAL,
+            SYSTEM_CRITICAL_PRIORITY,
+            "Built-in: cluster-level system pods, which may move to another node.",
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
 // The object enum and the Resource trait
 
 /// Any object, shared by reference count between the store, watch events and caches.
@@ -702,6 +754,7 @@ pub enum Object {
     Service(Rc<Service>),
     EndpointSlice(Rc<EndpointSlice>),
     Lease(Rc<Lease>),
+    PriorityClass(Rc<PriorityClass>),
 }
 
 macro_rules! each_object {
@@ -715,6 +768,7 @@ macro_rules! each_object {
             Object::Service($inner) => $body,
             Object::EndpointSlice($inner) => $body,
             Object::Lease($inner) => $body,
+            Object::PriorityClass($inner) => $body,
         }
     };
 }
@@ -730,6 +784,7 @@ impl Object {
             Object::Service(_) => Kind::Service,
             Object::EndpointSlice(_) => Kind::EndpointSlice,
             Object::Lease(_) => Kind::Lease,
+            Object::PriorityClass(_) => Kind::PriorityClass,
         }
     }
 
@@ -793,6 +848,7 @@ resource!(ReplicaSet);
 resource!(Service);
 resource!(EndpointSlice);
 resource!(Lease);
+resource!(PriorityClass);
 
 impl<T: Resource> From<T> for Object {
     fn from(value: T) -> Object {

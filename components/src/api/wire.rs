@@ -117,6 +117,8 @@ pub struct ApiRequest {
 pub enum StatusReason {
     /// 404
     NotFound,
+    /// 403: an admission plugin refused the request
+    Forbidden,
     /// 409 on create
     AlreadyExists,
     /// 409 on a stale resourceVersion
@@ -135,6 +137,7 @@ impl StatusReason {
     pub fn code(self) -> u16 {
         match self {
             StatusReason::NotFound => 404,
+            StatusReason::Forbidden => 403,
             StatusReason::AlreadyExists | StatusReason::Conflict => 409,
             StatusReason::Invalid => 422,
             StatusReason::Gone => 410,
@@ -145,6 +148,7 @@ impl StatusReason {
     pub fn name(self) -> &'static str {
         match self {
             StatusReason::NotFound => "NotFound",
+            StatusReason::Forbidden => "Forbidden",
             StatusReason::AlreadyExists => "AlreadyExists",
             StatusReason::Conflict => "Conflict",
             StatusReason::Invalid => "Invalid",

@@ -23,7 +23,10 @@ use crate::api::{
 use crate::etcd::{Compare, EtcdEventType, EtcdRequest, EtcdResponse, EtcdWatchEvent, TxnOp};
 use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
 
-pub use strategy::{GENERATE_NAME_ALPHABET, GENERATE_NAME_SUFFIX_LEN, add_default_tolerations};
+pub use strategy::{
+    GENERATE_NAME_ALPHABET, GENERATE_NAME_SUFFIX_LEN, add_default_tolerations, admit_pod_priority,
+    default_priority_class, preemption_policy_name, validate_priority_class,
+};
 use watch_cache::{CachedChange, WatchCache, Watcher};
 
 /// Settings, named as the kube-apiserver flags they stand for where upstream has one.
@@ -138,6 +141,18 @@ fn not_found(key: &ObjectKey) -> ApiError {
     error(
         StatusReason::NotFound,
         format!("{} \"{}\" not found", key.kind.resource(), key.name),
+    )
+}
+
+/// An admission plugin's refusal: `pods "web" is forbidden: <why>`.
+fn forbidden(kind: Kind, name: &str, why: String) -> ApiError {
+    let resource = match kind {
+        Kind::PriorityClass => "priorityclasses.scheduling.k8s.io",
+        other => other.resource(),
+    };
+    error(
+        StatusReason::Forbidden,
+        format!("{resource} \"{name}\" is forbidden: {why}"),
     )
 }
 
@@ -298,6 +313,13 @@ impl ApiServer {
                     metadata: ObjectMeta::named("", name),
                 });
                 self.begin_write(None, ApiVerb::Create(namespace), 0, cx);
+            }
+        }
+        // The scheduling API's bootstrap hook creates the built-in priority classes
+        // (pkg/registry/scheduling/rest/storage_scheduling.go).
+        for class in crate::api::system_priority_classes() {
+            if self.cache.priority_class(&class.metadata.name).is_none() {
+                self.begin_write(None, ApiVerb::Create(Object::from(class)), 0, cx);
             }
         }
         for (from, request) in queued {
@@ -494,7 +516,8 @@ impl ApiServer {
                 generated_name,
                 removes,
             }) => {
-                if is_story(&verb) {
+                // The server's own bootstrap writes are housekeeping, not the story.
+                if client.is_some() && is_story(&verb) {
                     cx.record("step", || {
                         let what = match (&verb, &op) {
                             (ApiVerb::Delete { .. }, TxnOp::Put(_)) => {
@@ -597,6 +620,7 @@ impl ApiServer {
                         format!("{} \"{}\" already exists", key.kind.resource(), key.name),
                     ));
                 }
+                self.admit(&mut object, generated_name)?;
                 let uid = cx.rng().next_u64();
                 strategy::prepare_for_create(
                     &mut object,
@@ -632,6 +656,10 @@ impl ApiServer {
                     strategy::prepare_for_status_update(current, object)
                 }
                 .map_err(invalid)?;
+                if let Object::PriorityClass(class) = &merged {
+                    strategy::validate_priority_class(class).map_err(invalid)?;
+                    self.check_single_default(class)?;
+                }
                 Ok(Plan::Txn {
                     key,
                     compare: Compare::ModRevision(current.meta().resource_version),
@@ -724,6 +752,60 @@ impl ApiServer {
             ApiVerb::Get(_) | ApiVerb::List { .. } | ApiVerb::Watch { .. } => {
                 unreachable!("reads are served from the cache")
             }
+        }
+    }
+
+    /// The admission plugins that consult other objects, on a create: Priority
+    /// (plugin/pkg/admission/priority/admission.go) resolves a pod's priority from its
+    /// PriorityClass, and refuses a second `globalDefault` class.
+    fn admit(&self, object: &mut Object, generated_name: bool) -> Result<(), ApiError> {
+        match object {
+            Object::Pod(pod) => {
+                let cache = &self.cache;
+                let default = strategy::default_priority_class(cache.priority_classes());
+                let needs_change = pod.spec.priority_class_name.is_some() || default.is_some();
+                if !needs_change && pod.spec.priority == 0 {
+                    // No class and no default: priority 0, nothing to write.
+                    return Ok(());
+                }
+                let mut spec = pod.spec.clone();
+                strategy::admit_pod_priority(&mut spec, |name| cache.priority_class(name), default)
+                    .map_err(|why| {
+                        // Upstream admits before the name is generated, so a refusal
+                        // names the prefix.
+                        let name = if generated_name {
+                            &pod.metadata.generate_name
+                        } else {
+                            &pod.metadata.name
+                        };
+                        forbidden(Kind::Pod, name, why)
+                    })?;
+                if spec != pod.spec {
+                    Rc::make_mut(pod).spec = spec;
+                }
+                Ok(())
+            }
+            Object::PriorityClass(class) => self.check_single_default(class),
+            _ => Ok(()),
+        }
+    }
+
+    /// Only one PriorityClass may be the `globalDefault` (the Priority plugin's
+    /// validation of PriorityClass creates and updates).
+    fn check_single_default(&self, class: &crate::api::PriorityClass) -> Result<(), ApiError> {
+        if !class.global_default {
+            return Ok(());
+        }
+        match strategy::default_priority_class(self.cache.priority_classes()) {
+            Some(existing) if existing.metadata.name != class.metadata.name => Err(forbidden(
+                Kind::PriorityClass,
+                &class.metadata.name,
+                format!(
+                    "PriorityClass {} is already marked as default. Only one default can exist",
+                    existing.metadata.name
+                ),
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -903,6 +985,236 @@ impl Fingerprint for Tick {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::{Container, Pod, PodSpec, PreemptionPolicy, PriorityClass, Str};
+    use crate::cluster::{Cluster, ClusterConfig};
+    use crate::kubectl::Action;
+    use sim_core::SimTime;
+
+    fn class(name: &str, value: i32, global_default: bool) -> PriorityClass {
+        PriorityClass {
+            metadata: ObjectMeta::named("", name),
+            value,
+            global_default,
+            preemption_policy: PreemptionPolicy::PreemptLowerPriority,
+            description: s(""),
+        }
+    }
+
+    fn pod(name: &str, class: Option<&str>) -> Pod {
+        Pod {
+            metadata: ObjectMeta::named(NAMESPACE_DEFAULT, name),
+            spec: PodSpec {
+                containers: Rc::from(vec![Container {
+                    name: s("app"),
+                    image: s("nginx:1.14.2"),
+                    ..Default::default()
+                }]),
+                priority_class_name: class.map(s),
+                ..Default::default()
+            },
+            status: Default::default(),
+        }
+    }
+
+    fn at(secs: u64) -> SimTime {
+        SimTime::ZERO + SimDuration::from_secs(secs)
+    }
+
+    /// A cluster without nodes (the pods stay pending) after the given applies.
+    fn run(actions: Vec<(u64, Vec<Object>)>) -> Cluster {
+        let config = ClusterConfig {
+            node_pools: Vec::new(),
+            ..ClusterConfig::default()
+        };
+        let mut cluster = Cluster::build(&config, 7, true);
+        for (secs, objects) in actions {
+            cluster.schedule_action(at(secs), Action::Apply(objects));
+        }
+        cluster.sim.run_for(SimDuration::from_secs(10));
+        cluster
+    }
+
+    fn stored_pod(cluster: &Cluster, name: &str) -> Option<Rc<Pod>> {
+        cluster
+            .objects::<Pod>()
+            .find(|p| &*p.metadata.name == name)
+            .cloned()
+    }
+
+    fn failures(cluster: &Cluster) -> Vec<String> {
+        cluster
+            .sim
+            .records()
+            .iter()
+            .filter(|r| r.detail.contains("failed: "))
+            .map(|r| r.detail.clone())
+            .collect()
+    }
+
+    #[test]
+    fn the_built_in_priority_classes_exist_at_start_up() {
+        let cluster = run(Vec::new());
+        let classes: Vec<(Str, i32)> = cluster
+            .objects::<PriorityClass>()
+            .map(|c| (c.metadata.name.clone(), c.value))
+            .collect();
+        assert_eq!(
+            classes,
+            vec![
+                (s("system-cluster-critical"), 2_000_000_000),
+                (s("system-node-critical"), 2_000_001_000),
+            ]
+        );
+        assert_eq!(
+            cluster
+                .etcd()
+                .objects(Kind::PriorityClass)
+                .next()
+                .unwrap()
+                .key()
+                .etcd_key(),
+            "/registry/priorityclasses/system-cluster-critical"
+        );
+    }
+
+    #[test]
+    fn a_pod_gets_the_priority_and_policy_of_its_class() {
+        let mut high = class("high", 1000, false);
+        high.preemption_policy = PreemptionPolicy::Never;
+        let cluster = run(vec![
+            (1, vec![high.into()]),
+            (
+                2,
+                vec![
+                    pod("a", Some("high")).into(),
+                    pod("b", None).into(),
+                    pod("c", Some("system-node-critical")).into(),
+                ],
+            ),
+        ]);
+        let a = stored_pod(&cluster, "a").expect("pod a admitted");
+        assert_eq!(a.spec.priority, 1000);
+        assert_eq!(a.spec.preemption_policy, PreemptionPolicy::Never);
+        let b = stored_pod(&cluster, "b").expect("pod b admitted");
+        assert_eq!(
+            (b.spec.priority, b.spec.priority_class_name.clone()),
+            (0, None)
+        );
+        assert_eq!(
+            b.spec.preemption_policy,
+            PreemptionPolicy::PreemptLowerPriority
+        );
+        let c = stored_pod(&cluster, "c").expect("pod c admitted");
+        assert_eq!(c.spec.priority, 2_000_001_000);
+    }
+
+    #[test]
+    fn a_pod_naming_an_unknown_class_is_forbidden() {
+        let cluster = run(vec![(1, vec![pod("lost", Some("gold")).into()])]);
+        assert!(stored_pod(&cluster, "lost").is_none());
+        let failures = failures(&cluster);
+        assert!(
+            failures.iter().any(|f| f.ends_with(
+                "failed: 403 pods \"lost\" is forbidden: no PriorityClass with name gold was found"
+            )),
+            "{failures:#?}"
+        );
+    }
+
+    #[test]
+    fn the_global_default_class_applies_to_pods_naming_none_and_is_unique() {
+        let cluster = run(vec![
+            (1, vec![class("normal", 7, true).into()]),
+            (
+                2,
+                vec![class("other", 3, true).into(), pod("plain", None).into()],
+            ),
+        ]);
+        let plain = stored_pod(&cluster, "plain").expect("admitted");
+        assert_eq!(plain.spec.priority, 7);
+        assert_eq!(plain.spec.priority_class_name.as_deref(), Some("normal"));
+        assert!(
+            cluster
+                .objects::<PriorityClass>()
+                .all(|c| &*c.metadata.name != "other")
+        );
+        let failures = failures(&cluster);
+        assert!(
+            failures.iter().any(|f| f.contains(
+                "403 priorityclasses.scheduling.k8s.io \"other\" is forbidden: PriorityClass normal is already marked as default. Only one default can exist"
+            )),
+            "{failures:#?}"
+        );
+    }
+
+    #[test]
+    fn user_classes_stay_below_the_system_range() {
+        let cluster = run(vec![(
+            1,
+            vec![
+                class("too-high", 1_000_000_001, false).into(),
+                class("system-mine", 5, false).into(),
+                class("highest", 1_000_000_000, false).into(),
+            ],
+        )]);
+        let names: Vec<Str> = cluster
+            .objects::<PriorityClass>()
+            .map(|c| c.metadata.name.clone())
+            .collect();
+        assert!(names.iter().any(|n| &**n == "highest"), "{names:?}");
+        assert!(
+            !names
+                .iter()
+                .any(|n| &**n == "too-high" || &**n == "system-mine")
+        );
+        let failures = failures(&cluster);
+        assert!(
+            failures.iter().any(|f| f.contains(
+                "422 value: Forbidden: maximum allowed value of a user defined priority is 1000000000"
+            )),
+            "{failures:#?}"
+        );
+        assert!(
+            failures
+                .iter()
+                .any(|f| f.contains("422 metadata.name: Forbidden: priority class names with 'system-' prefix are reserved")),
+            "{failures:#?}"
+        );
+    }
+
+    #[test]
+    fn a_priority_class_is_deleted_and_its_value_is_immutable() {
+        let config = ClusterConfig {
+            node_pools: Vec::new(),
+            ..ClusterConfig::default()
+        };
+        let mut cluster = Cluster::build(&config, 3, true);
+        cluster.schedule_action(at(1), Action::Apply(vec![class("batch", 10, false).into()]));
+        // Re-applying with another value is an update that upstream refuses.
+        cluster.schedule_action(at(2), Action::Apply(vec![class("batch", 20, false).into()]));
+        cluster.sim.run_for(SimDuration::from_secs(3));
+        let batch = cluster
+            .objects::<PriorityClass>()
+            .find(|c| &*c.metadata.name == "batch")
+            .expect("created")
+            .clone();
+        assert_eq!(batch.value, 10);
+        assert!(
+            failures(&cluster)
+                .iter()
+                .any(|f| f.contains("422 value: Forbidden: may not be changed in an update."))
+        );
+        cluster.schedule_action(
+            at(4),
+            Action::Delete {
+                kind: Kind::PriorityClass,
+                namespace: s(""),
+                name: s("batch"),
+            },
+        );
+        cluster.sim.run_for(SimDuration::from_secs(2));
+        assert_eq!(cluster.objects::<PriorityClass>().count(), 2);
+    }
 
     #[test]
     fn service_ips_round_trip() {

@@ -7,8 +7,9 @@ use std::rc::Rc;
 use sim_core::SimTime;
 
 use crate::api::{
-    ConditionStatus, Object, PodPhase, PodStatus, TAINT_NOT_READY, TAINT_UNREACHABLE, TaintEffect,
-    Toleration, TolerationOperator, s,
+    ConditionStatus, HIGHEST_USER_DEFINABLE_PRIORITY, Object, PodPhase, PodSpec, PodStatus,
+    PreemptionPolicy, PriorityClass, SYSTEM_PRIORITY_CLASS_PREFIX, TAINT_NOT_READY,
+    TAINT_UNREACHABLE, TaintEffect, Toleration, TolerationOperator, s, system_priority_classes,
 };
 
 /// Why a write was refused before reaching etcd.
@@ -74,6 +75,7 @@ pub fn prepare_for_create(
             }
             replica_set.status = Default::default();
         }
+        Object::PriorityClass(class) => validate_priority_class(class)?,
         Object::Namespace(_)
         | Object::Node(_)
         | Object::Service(_)
@@ -81,6 +83,104 @@ pub fn prepare_for_create(
         | Object::Lease(_) => {}
     }
     Ok(())
+}
+
+/// Upstream `ValidatePriorityClass` (pkg/apis/scheduling/validation/validation.go): a
+/// `system-` name must be one of the built-in classes exactly as built in; any other
+/// class may not go above `HIGHEST_USER_DEFINABLE_PRIORITY`.
+pub fn validate_priority_class(class: &PriorityClass) -> Result<(), Invalid> {
+    let name = &*class.metadata.name;
+    if name.starts_with(SYSTEM_PRIORITY_CLASS_PREFIX) {
+        let known = system_priority_classes()
+            .into_iter()
+            .find(|system| &*system.metadata.name == name);
+        let why = match known {
+            None => Some(format!("{name:?} is not a known system priority class")),
+            Some(system) if system.value != class.value => Some(format!(
+                "value of {name} PriorityClass must be {}",
+                system.value
+            )),
+            Some(_) if class.global_default => Some(format!(
+                "globalDefault of {name} PriorityClass must be false"
+            )),
+            Some(_) => None,
+        };
+        if let Some(why) = why {
+            return Err(Invalid(format!(
+                "metadata.name: Forbidden: priority class names with '{SYSTEM_PRIORITY_CLASS_PREFIX}' prefix are reserved for system use only. error: {why}"
+            )));
+        }
+    } else if class.value > HIGHEST_USER_DEFINABLE_PRIORITY {
+        return Err(Invalid(format!(
+            "value: Forbidden: maximum allowed value of a user defined priority is {HIGHEST_USER_DEFINABLE_PRIORITY}"
+        )));
+    }
+    Ok(())
+}
+
+/// The PriorityClass among `classes` that pods naming none get: the `globalDefault` one,
+/// and if several are (a race upstream tolerates), the lowest value; ties by name, so the
+/// choice never depends on iteration order (plugin/pkg/admission/priority/admission.go,
+/// `getDefaultPriorityClass`).
+pub fn default_priority_class<'a>(
+    classes: impl IntoIterator<Item = &'a PriorityClass>,
+) -> Option<&'a PriorityClass> {
+    classes
+        .into_iter()
+        .filter(|class| class.global_default)
+        .min_by(|a, b| (a.value, &a.metadata.name).cmp(&(b.value, &b.metadata.name)))
+}
+
+/// The Priority admission plugin on a pod create (plugin/pkg/admission/priority/
+/// admission.go): `priorityClassName` resolves through `find` to the class's value and
+/// preemption policy; a pod naming no class gets the `default` class (and its name), or
+/// priority 0 when there is none. A name that resolves to nothing is refused, as is a
+/// pod that asks for a priority or preemption policy other than its class's. The error is
+/// the text after `pods "<name>" is forbidden: `.
+///
+/// kubesim's `PodSpec` cannot tell an unset `priority` from 0 or an unset
+/// `preemptionPolicy` from PreemptLowerPriority, so only a non-zero priority and a
+/// `Never` policy count as "provided" here.
+pub fn admit_pod_priority<'a>(
+    spec: &mut PodSpec,
+    find: impl FnOnce(&str) -> Option<&'a PriorityClass>,
+    default: Option<&'a PriorityClass>,
+) -> Result<(), String> {
+    let class = match &spec.priority_class_name {
+        Some(name) => {
+            Some(find(name).ok_or_else(|| format!("no PriorityClass with name {name} was found"))?)
+        }
+        None => default,
+    };
+    let (priority, policy) = class.map_or((0, PreemptionPolicy::PreemptLowerPriority), |c| {
+        (c.value, c.preemption_policy)
+    });
+    if spec.priority != 0 && spec.priority != priority {
+        return Err(format!(
+            "the integer value of priority ({}) must not be provided in pod spec; priority admission controller computed {priority} from the given PriorityClass name",
+            spec.priority
+        ));
+    }
+    if spec.preemption_policy == PreemptionPolicy::Never && policy != PreemptionPolicy::Never {
+        return Err(format!(
+            "the string value of PreemptionPolicy (Never) must not be provided in pod spec; priority admission controller computed {} from the given PriorityClass name",
+            preemption_policy_name(policy)
+        ));
+    }
+    if let Some(class) = class {
+        spec.priority_class_name = Some(class.metadata.name.clone());
+    }
+    spec.priority = priority;
+    spec.preemption_policy = policy;
+    Ok(())
+}
+
+/// `PreemptLowerPriority` or `Never`, as Kubernetes spells them.
+pub fn preemption_policy_name(policy: PreemptionPolicy) -> &'static str {
+    match policy {
+        PreemptionPolicy::PreemptLowerPriority => "PreemptLowerPriority",
+        PreemptionPolicy::Never => "Never",
+    }
 }
 
 /// Merges a client's update into the stored object: spec and metadata from the client,
@@ -99,6 +199,11 @@ pub fn prepare_for_update(current: &Object, mut update: Object) -> Result<Object
                     "spec.nodeName: Forbidden: pod updates may not change nodeName".to_string(),
                 ));
             }
+            // Resolved by the Priority admission plugin at create and immutable after;
+            // a client's copy (a re-applied manifest) has them unresolved.
+            new.spec.priority = old.spec.priority;
+            new.spec.preemption_policy = old.spec.preemption_policy;
+            new.spec.priority_class_name = old.spec.priority_class_name.clone();
             new.spec != old.spec
         }
         (Object::Node(new), Object::Node(old)) => {
@@ -131,6 +236,21 @@ pub fn prepare_for_update(current: &Object, mut update: Object) -> Result<Object
             new.endpoints != old.endpoints || new.ports != old.ports
         }
         (Object::Lease(new), Object::Lease(old)) => new.spec != old.spec,
+        (Object::PriorityClass(new), Object::PriorityClass(old)) => {
+            // ValidatePriorityClassUpdate: value and preemptionPolicy are immutable.
+            if new.value != old.value {
+                return Err(Invalid(
+                    "value: Forbidden: may not be changed in an update.".to_string(),
+                ));
+            }
+            if new.preemption_policy != old.preemption_policy {
+                return Err(Invalid(
+                    "preemptionPolicy: Invalid value: field is immutable".to_string(),
+                ));
+            }
+            // PriorityClass has no spec: upstream's strategy never bumps its generation.
+            false
+        }
         (Object::Namespace(_), Object::Namespace(_)) => false,
         _ => unreachable!("kinds checked above"),
     };
@@ -225,6 +345,110 @@ pub const GENERATE_NAME_SUFFIX_LEN: usize = 5;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::{ObjectMeta, SYSTEM_CRITICAL_PRIORITY};
+
+    fn class(name: &str, value: i32, global_default: bool) -> PriorityClass {
+        PriorityClass {
+            metadata: ObjectMeta::named("", name),
+            value,
+            global_default,
+            preemption_policy: PreemptionPolicy::PreemptLowerPriority,
+            description: s(""),
+        }
+    }
+
+    fn admit(spec: &mut PodSpec, classes: &[PriorityClass]) -> Result<(), String> {
+        admit_pod_priority(
+            spec,
+            |name| classes.iter().find(|c| &*c.metadata.name == name),
+            default_priority_class(classes),
+        )
+    }
+
+    #[test]
+    fn priority_comes_from_the_named_class() {
+        let mut never = class("batch", -5, false);
+        never.preemption_policy = PreemptionPolicy::Never;
+        let classes = [class("high", 1000, false), never];
+        let mut spec = PodSpec {
+            priority_class_name: Some(s("batch")),
+            ..PodSpec::default()
+        };
+        admit(&mut spec, &classes).unwrap();
+        assert_eq!(spec.priority, -5);
+        assert_eq!(spec.preemption_policy, PreemptionPolicy::Never);
+        let mut unknown = PodSpec {
+            priority_class_name: Some(s("gold")),
+            ..PodSpec::default()
+        };
+        assert_eq!(
+            admit(&mut unknown, &classes),
+            Err("no PriorityClass with name gold was found".to_string())
+        );
+    }
+
+    #[test]
+    fn without_a_name_the_lowest_global_default_or_zero() {
+        let mut spec = PodSpec::default();
+        admit(&mut spec, &[class("high", 1000, false)]).unwrap();
+        assert_eq!((spec.priority, spec.priority_class_name.clone()), (0, None));
+        let classes = [
+            class("b", 9, true),
+            class("a", 4, true),
+            class("z", 4, true),
+        ];
+        let mut spec = PodSpec::default();
+        admit(&mut spec, &classes).unwrap();
+        assert_eq!(spec.priority, 4);
+        assert_eq!(spec.priority_class_name.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn a_pod_may_not_ask_for_another_priority_or_policy_than_its_class() {
+        let classes = [class("high", 1000, false)];
+        let mut spec = PodSpec {
+            priority_class_name: Some(s("high")),
+            priority: 5,
+            ..PodSpec::default()
+        };
+        let error = admit(&mut spec, &classes).unwrap_err();
+        assert!(
+            error.starts_with("the integer value of priority (5) must not be provided"),
+            "{error}"
+        );
+        let mut spec = PodSpec {
+            priority_class_name: Some(s("high")),
+            priority: 1000,
+            ..PodSpec::default()
+        };
+        admit(&mut spec, &classes).unwrap();
+        let mut spec = PodSpec {
+            preemption_policy: PreemptionPolicy::Never,
+            ..PodSpec::default()
+        };
+        let error = admit(&mut spec, &classes).unwrap_err();
+        assert!(
+            error.contains("computed PreemptLowerPriority from the given PriorityClass name"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn priority_class_validation() {
+        for system in system_priority_classes() {
+            assert!(validate_priority_class(&system).is_ok());
+        }
+        assert!(validate_priority_class(&class("highest", 1_000_000_000, false)).is_ok());
+        assert!(validate_priority_class(&class("negative", -1000, false)).is_ok());
+        assert!(validate_priority_class(&class("over", 1_000_000_001, false)).is_err());
+        assert!(validate_priority_class(&class("system-x", 1, false)).is_err());
+        let wrong_value = class(
+            "system-cluster-critical",
+            SYSTEM_CRITICAL_PRIORITY + 1,
+            false,
+        );
+        assert!(validate_priority_class(&wrong_value).is_err());
+    }
 
     #[test]
     fn default_tolerations_are_added_once() {

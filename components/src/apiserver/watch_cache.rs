@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, VecDeque};
 
 use sim_core::{ActorId, FxIndexMap, FxIndexSet, SimDuration, SimTime};
 
-use crate::api::{FieldSelector, Kind, NamespacedName, Object, ObjectKey, Str, WatchEventType};
+use crate::api::{
+    FieldSelector, Kind, NameLookup, NamespacedName, Object, ObjectKey, PriorityClass, Str,
+    WatchEventType,
+};
 
 /// One change as the cache keeps it.
 #[derive(Clone, Debug)]
@@ -79,6 +82,26 @@ impl WatchCache {
 
     pub fn get(&self, key: &ObjectKey) -> Option<&Object> {
         self.objects[key.kind as usize].get(&key.lookup())
+    }
+
+    /// The PriorityClass named `name`, without building a key (the Priority admission
+    /// plugin looks one up on every pod create).
+    pub fn priority_class(&self, name: &str) -> Option<&PriorityClass> {
+        match self.objects[Kind::PriorityClass as usize].get(&NameLookup("", name)) {
+            Some(Object::PriorityClass(class)) => Some(class),
+            Some(other) => panic!("a {} stored among the PriorityClasses", other.kind()),
+            None => None,
+        }
+    }
+
+    /// Every PriorityClass, in storage order (callers must not depend on it).
+    pub fn priority_classes(&self) -> impl Iterator<Item = &PriorityClass> {
+        self.objects[Kind::PriorityClass as usize]
+            .values()
+            .map(|object| match object {
+                Object::PriorityClass(class) => &**class,
+                other => panic!("a {} stored among the PriorityClasses", other.kind()),
+            })
     }
 
     /// Every object of `kind`, in key order.

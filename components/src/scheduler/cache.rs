@@ -1,13 +1,20 @@
 //! The scheduler's cache: a snapshot of every node with what its pods request, kept
 //! incrementally from pod and node deltas, plus the pods the scheduler has assumed onto
-//! nodes while their bindings are in flight (upstream `backend/cache`).
+//! nodes while their bindings are in flight (upstream `backend/cache`). It also keeps
+//! what plugins look at across nodes: how many nodes hold each image (ImageLocality),
+//! which nodes hold pods with (anti-)affinity terms, the namespaces' labels and the
+//! workloads' selectors ([`ClusterView`]).
 
 use std::rc::Rc;
 
 use sim_core::FxIndexMap;
 
-use super::plugins::{NodeInfo, NodePods, NodeTotals, PodInfo, Resources, pod_requests};
-use crate::api::{Node, Pod, PodPhase, Str};
+use super::plugins::image_locality::normalized_image_name;
+use super::plugins::resources::{extended_add, extended_subtract};
+use super::plugins::{
+    ClusterView, Extended, NodeInfo, NodePods, NodeTotals, PodInfo, Resources, pod_requests_full,
+};
+use crate::api::{LabelSelector, Labels, Node, Pod, PodPhase, Str};
 
 /// Whether a pod's requests count against a node: it is bound there and not finished.
 pub fn counts_on_node(pod: &Pod) -> Option<&Str> {
@@ -32,6 +39,7 @@ struct Assignment {
     node: Str,
     requests: Resources,
     non_zero_requests: Resources,
+    extended_requests: Extended,
     state: AssignmentState,
 }
 
@@ -42,13 +50,31 @@ pub struct Cache {
     /// Pods bound to nodes the node informer has not shown (yet, or any more).
     orphans: FxIndexMap<Str, Counted>,
     assignments: FxIndexMap<u64, Assignment>,
+    /// Per normalized image name, how many nodes report it (`ImageStateSummary.NumNodes`).
+    image_nodes: FxIndexMap<Str, u32>,
+    namespace_labels: FxIndexMap<Str, Labels>,
+    /// Selectors of Services and ReplicaSets, by (kind, namespace, name).
+    workloads: FxIndexMap<(&'static str, Str, Str), LabelSelector>,
+    /// Derived lists, rebuilt by [`Cache::refresh`] when `derived_dirty`.
+    workload_selectors: Vec<(Str, LabelSelector)>,
+    nodes_with_affinity: Vec<usize>,
+    nodes_with_required_anti_affinity: Vec<usize>,
+    derived_dirty: bool,
 }
 
 /// What is counted on a node the informer does not show.
 #[derive(Clone, Debug, Default)]
 struct Counted {
     totals: NodeTotals,
+    extended: Extended,
     pods: NodePods,
+}
+
+fn has_pod_affinity(pod: &Pod) -> bool {
+    pod.spec
+        .affinity
+        .as_ref()
+        .is_some_and(|a| a.pod_affinity.is_some() || a.pod_anti_affinity.is_some())
 }
 
 impl Cache {
@@ -88,19 +114,119 @@ impl Cache {
         match self.index.get(&name) {
             Some(&index) => {
                 let previous = &mut self.nodes[index];
+                if previous.node.status.images != node.status.images {
+                    let old = Rc::clone(&previous.node);
+                    self.count_images(&old, -1);
+                    self.count_images(&node, 1);
+                }
+                let previous = &mut self.nodes[index];
                 let pods = std::mem::take(&mut previous.pods);
+                let extended = std::mem::take(&mut previous.extended_requested);
                 let mut info = NodeInfo::new(node, previous.totals);
                 info.pods = pods;
+                info.extended_requested = extended;
                 self.nodes[index] = info;
             }
             None => {
+                self.count_images(&node, 1);
                 let counted = self.orphans.swap_remove(&name).unwrap_or_default();
                 let mut info = NodeInfo::new(node, counted.totals);
                 info.pods = counted.pods;
+                info.extended_requested = counted.extended;
                 self.index.insert(name, self.nodes.len());
                 self.nodes.push(info);
+                self.derived_dirty = true;
             }
         }
+    }
+
+    fn count_images(&mut self, node: &Node, delta: i32) {
+        for (image, _) in &node.status.images {
+            let name = Str::from(&*normalized_image_name(image));
+            let count = self.image_nodes.entry(name).or_insert(0);
+            *count = count.checked_add_signed(delta).expect("image node count");
+        }
+        self.image_nodes.retain(|_, count| *count > 0);
+    }
+
+    /// How many nodes hold `image` (a normalized name).
+    pub fn image_node_count(&self, image: &str) -> u32 {
+        self.image_nodes.get(image).copied().unwrap_or(0)
+    }
+
+    pub fn image_node_counts(&self) -> &FxIndexMap<Str, u32> {
+        &self.image_nodes
+    }
+
+    pub fn set_namespace(&mut self, name: Str, labels: Labels) {
+        self.namespace_labels.insert(name, labels);
+    }
+
+    pub fn remove_namespace(&mut self, name: &str) {
+        self.namespace_labels.swap_remove(name);
+    }
+
+    /// A Service's or ReplicaSet's selector (`kind` names which); `None` removes it.
+    pub fn set_workload(
+        &mut self,
+        kind: &'static str,
+        namespace: Str,
+        name: Str,
+        selector: Option<LabelSelector>,
+    ) {
+        let key = (kind, namespace, name);
+        let changed = match selector {
+            Some(selector) => self.workloads.insert(key, selector.clone()) != Some(selector),
+            None => self.workloads.swap_remove(&key).is_some(),
+        };
+        self.derived_dirty |= changed;
+    }
+
+    /// Rebuilds the derived lists of [`Cache::view`] if something they depend on changed.
+    pub fn refresh(&mut self) {
+        if !self.derived_dirty {
+            return;
+        }
+        self.derived_dirty = false;
+        self.nodes_with_affinity = (0..self.nodes.len())
+            .filter(|&i| !self.nodes[i].pods.with_affinity.is_empty())
+            .collect();
+        self.nodes_with_required_anti_affinity = (0..self.nodes.len())
+            .filter(|&i| !self.nodes[i].pods.with_required_anti_affinity.is_empty())
+            .collect();
+        let mut selectors: Vec<(Str, LabelSelector)> = self
+            .workloads
+            .iter()
+            .map(|((_, namespace, _), selector)| (namespace.clone(), selector.clone()))
+            .collect();
+        selectors.sort_by(|a, b| a.0.cmp(&b.0));
+        self.workload_selectors = selectors;
+    }
+
+    /// What plugins see besides one node. Call [`Cache::refresh`] first.
+    pub fn view(&self) -> ClusterView<'_> {
+        assert!(!self.derived_dirty, "cache view read before refresh");
+        ClusterView {
+            nodes: &self.nodes,
+            namespace_labels: &self.namespace_labels,
+            nodes_with_affinity: &self.nodes_with_affinity,
+            nodes_with_required_anti_affinity: &self.nodes_with_required_anti_affinity,
+            workload_selectors: &self.workload_selectors,
+        }
+    }
+
+    /// A snapshot of `nodes` with `pods` counted on the nodes they are bound to (pods
+    /// without a node are left out): for `kubesim schedule` and tests.
+    pub fn from_objects(nodes: &[Rc<Node>], pods: &[Rc<Pod>]) -> Cache {
+        let mut cache = Cache::default();
+        for node in nodes {
+            cache.set_node(node.clone());
+        }
+        for pod in pods {
+            cache.on_pod(None, Some(pod));
+        }
+        cache.refresh();
+        cache
     }
 
     pub fn remove_node(&mut self, name: &str) {
@@ -108,6 +234,9 @@ impl Cache {
             return;
         };
         let removed = self.nodes.swap_remove(index);
+        let removed_node = Rc::clone(&removed.node);
+        self.count_images(&removed_node, -1);
+        self.derived_dirty = true;
         if index < self.nodes.len() {
             let moved = self.nodes[index].name().clone();
             self.index.insert(moved, index);
@@ -118,35 +247,48 @@ impl Cache {
                 name,
                 Counted {
                     totals: removed.totals,
+                    extended: removed.extended_requested,
                     pods: removed.pods,
                 },
             );
         }
     }
 
-    fn counted_mut(&mut self, node: &Str) -> (&mut NodeTotals, &mut NodePods) {
+    fn counted_mut(&mut self, node: &Str) -> (&mut NodeTotals, &mut Extended, &mut NodePods) {
         match self.index.get(node) {
             Some(&index) => {
                 let info = &mut self.nodes[index];
-                (&mut info.totals, &mut info.pods)
+                (
+                    &mut info.totals,
+                    &mut info.extended_requested,
+                    &mut info.pods,
+                )
             }
             None => {
                 let counted = self.orphans.entry(node.clone()).or_default();
-                (&mut counted.totals, &mut counted.pods)
+                (
+                    &mut counted.totals,
+                    &mut counted.extended,
+                    &mut counted.pods,
+                )
             }
         }
     }
 
     fn add_to_node(&mut self, assignment: &Assignment) {
-        let (totals, pods) = self.counted_mut(&assignment.node);
+        self.derived_dirty |= has_pod_affinity(&assignment.pod);
+        let (totals, extended, pods) = self.counted_mut(&assignment.node);
         totals.requested.add(&assignment.requests);
         totals.non_zero_requested.add(&assignment.non_zero_requests);
         totals.pod_count += 1;
+        extended_add(extended, &assignment.extended_requests);
         pods.add(assignment.pod.clone());
     }
 
     fn remove_from_node(&mut self, assignment: &Assignment) {
-        let (totals, pods) = self.counted_mut(&assignment.node);
+        self.derived_dirty |= has_pod_affinity(&assignment.pod);
+        let (totals, extended, pods) = self.counted_mut(&assignment.node);
+        extended_subtract(extended, &assignment.extended_requests);
         pods.remove(assignment.pod.metadata.uid);
         totals.requested.subtract(&assignment.requests);
         totals
@@ -175,6 +317,7 @@ impl Cache {
             node: self.nodes[node].name().clone(),
             requests: pod.requests,
             non_zero_requests: pod.non_zero_requests,
+            extended_requests: pod.extended_requests.clone(),
             state: AssignmentState::Assumed,
         };
         self.add_to_node(&assignment);
@@ -233,18 +376,20 @@ impl Cache {
                     assignment.state = AssignmentState::Bound;
                     assignment.pod = pod.clone();
                     let node = assignment.node.clone();
-                    let (_, pods) = self.counted_mut(&node);
+                    let (_, _, pods) = self.counted_mut(&node);
                     pods.update(pod);
                     return;
                 }
                 if let Some(previous) = self.assignments.swap_remove(&uid) {
                     self.remove_from_node(&previous);
                 }
+                let full = pod_requests_full(&pod.spec, false);
                 let assignment = Assignment {
                     pod: pod.clone(),
                     node: node.clone(),
-                    requests: pod_requests(&pod.spec, false),
-                    non_zero_requests: pod_requests(&pod.spec, true),
+                    requests: full.base,
+                    non_zero_requests: pod_requests_full(&pod.spec, true).base,
+                    extended_requests: full.extended,
                     state: AssignmentState::Bound,
                 };
                 self.add_to_node(&assignment);

@@ -4,34 +4,37 @@
 //! - [`queue`]: activeQ, backoffQ and the unschedulable pool.
 //! - [`cache`]: the node snapshot with incremental per-node totals and assumed pods.
 //! - [`plugins`]: filter and score plugins as pure functions over (pod, node).
-//! - [`schedule_one`]: numFeasibleNodesToFind, filtering, scoring, selectHost, FitError.
+//! - [`profile`]: which plugins run, with which weights and arguments, per schedulerName.
+//! - [`schedule_one`]: the cycle (PreFilter, Filter with numFeasibleNodesToFind, PreScore,
+//!   Score, NormalizeScore, selectHost), FitError, and the [`schedule_one::Decision`]
+//!   that explains it. `kubesim schedule` calls the same [`schedule_one::schedule_pod`].
 //!
 //! One scheduling cycle runs per `scheduling_cycle_cost` of simulated CPU while activeQ
 //! holds pods: the pod at its head is filtered against nodes from a round-robin start,
 //! scored, assumed onto the chosen node in the cache (so the next cycle sees it) and
-//! bound; a failed binding forgets the assumption and backs the pod off.
+//! bound; a failed binding forgets the assumption and backs the pod off. With records
+//! on, every decision is recorded as a "detail" with each node's plugin scores and each
+//! rejected node's reason.
 
 pub mod cache;
 pub mod plugins;
+pub mod profile;
 pub mod queue;
 pub mod schedule_one;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::rc::Rc;
 
 use sim_core::{Actor, ActorId, Context, Event, SimDuration, SimTime, TraceHasher};
 
 use self::cache::{Cache, counts_on_node};
-use self::plugins::{PodInfo, SCORERS};
+use self::plugins::PodInfo;
+use self::profile::Profile;
 use self::queue::{BackoffConfig, SchedulingQueue};
-use self::schedule_one::{
-    NO_NODES_AVAILABLE, Scratch, find_nodes_that_fit, fit_error_message,
-    num_feasible_nodes_to_find, prioritize_nodes, select_host,
-};
+use self::schedule_one::{CycleInput, NO_NODES_AVAILABLE, Scratch, Selection, schedule_pod};
 use crate::api::{
-    ApiResponse, ApiVerb, ConditionStatus, DEFAULT_SCHEDULER_NAME, Node, Object, Pod, PodPhase,
-    RequestId, Resource, Str, WatchEvent, s,
+    ApiResponse, ApiVerb, ConditionStatus, Node, Object, Pod, PodPhase, RequestId, Resource, Str,
+    WatchEvent, s,
 };
 use crate::client::{ApiClient, Delta, Informer};
 use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
@@ -39,6 +42,10 @@ use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
 /// Settings, named as in `KubeSchedulerConfiguration` where upstream has them.
 #[derive(Clone, Debug)]
 pub struct SchedulerConfig {
+    /// `profiles`: each pod is scheduled by the profile naming its `spec.schedulerName`;
+    /// a pod naming none is left alone (another scheduler's). Upstream default: one
+    /// profile, `default-scheduler`.
+    pub profiles: Vec<Profile>,
     /// `percentageOfNodesToScore`; 0 means adaptive (upstream default).
     pub percentage_of_nodes_to_score: u32,
     /// `podInitialBackoffSeconds`, upstream default 1 s.
@@ -55,6 +62,7 @@ pub struct SchedulerConfig {
 impl Default for SchedulerConfig {
     fn default() -> Self {
         SchedulerConfig {
+            profiles: vec![Profile::default()],
             percentage_of_nodes_to_score: 0,
             pod_initial_backoff: SimDuration::from_secs(1),
             pod_max_backoff: SimDuration::from_secs(10),
@@ -144,13 +152,18 @@ fn pod_name(pod: &Pod) -> String {
     format!("{}/{}", pod.metadata.namespace, pod.metadata.name)
 }
 
-/// Whether this scheduler should place `pod`: unbound, not terminating, not finished,
-/// and asking for the default scheduler.
-fn wants(pod: &Pod) -> bool {
-    pod.spec.node_name.is_none()
-        && !pod.metadata.is_terminating()
-        && !matches!(pod.status.phase, PodPhase::Succeeded | PodPhase::Failed)
-        && &*pod.spec.scheduler_name == DEFAULT_SCHEDULER_NAME
+/// The profile that schedules `pod`, if this scheduler should place it: unbound, not
+/// terminating, not finished, and naming one of the profiles.
+fn profile_for(profiles: &[Profile], pod: &Pod) -> Option<usize> {
+    if pod.spec.node_name.is_some()
+        || pod.metadata.is_terminating()
+        || matches!(pod.status.phase, PodPhase::Succeeded | PodPhase::Failed)
+    {
+        return None;
+    }
+    profiles
+        .iter()
+        .position(|p| p.scheduler_name == pod.spec.scheduler_name)
 }
 
 /// Whether a node change can make an unschedulable pod fit (upstream compares the
@@ -164,6 +177,10 @@ fn node_change_matters(old: &Node, new: &Node) -> bool {
 
 impl Scheduler {
     pub fn new(config: SchedulerConfig, apiserver: ActorId) -> Scheduler {
+        assert!(
+            !config.profiles.is_empty(),
+            "kube-scheduler without profiles"
+        );
         let backoff = config.backoff();
         Scheduler {
             config,
@@ -206,6 +223,10 @@ impl Scheduler {
         self.cache
             .node_index(name)
             .map(|index| self.cache.node(index).totals)
+    }
+
+    fn wants(&self, pod: &Pod) -> bool {
+        profile_for(&self.config.profiles, pod).is_some()
     }
 
     fn synced(&self) -> bool {
@@ -300,7 +321,7 @@ impl Scheduler {
         let freed = match &delta {
             Delta::Added(pod) => {
                 self.cache.on_pod(None, Some(pod));
-                if wants(pod) {
+                if self.wants(pod) {
                     self.queue.add(pod.clone(), now);
                 }
                 false
@@ -310,7 +331,7 @@ impl Scheduler {
                 if old.metadata.uid != new.metadata.uid {
                     self.queue.remove(old.metadata.uid);
                 }
-                if wants(new) {
+                if self.wants(new) {
                     if !self.queue.update(new.clone(), now) {
                         self.queue.add(new.clone(), now);
                     }
@@ -384,68 +405,46 @@ impl Scheduler {
             return;
         };
         self.stats.attempts += 1;
+        let Some(profile_index) = profile_for(&self.config.profiles, &pod) else {
+            // Queued pods always name a profile (checked when queued and on update).
+            panic!("queued pod {} names no profile", pod_name(&pod));
+        };
         let pod = PodInfo::new(pod);
+        self.cache.refresh();
         let node_count = self.cache.node_count();
-        if node_count == 0 {
-            self.fail(&pod, "SchedulerError", NO_NODES_AVAILABLE.to_string(), cx);
-            self.queue.requeue_backoff(pod.pod.metadata.uid, cx.now());
-            return;
+        let input = CycleInput {
+            profile: &self.config.profiles[profile_index],
+            percentage_of_nodes_to_score: self.config.percentage_of_nodes_to_score,
+            start: if node_count == 0 {
+                0
+            } else {
+                self.next_start_node_index % node_count
+            },
+            explain: cx.recording(),
+        };
+        let outcome = schedule_pod(input, &pod, &self.cache, cx.rng(), &mut self.scratch);
+        if node_count > 0 {
+            self.next_start_node_index = (input.start + outcome.processed) % node_count;
         }
-        let wanted =
-            num_feasible_nodes_to_find(self.config.percentage_of_nodes_to_score, node_count);
-        let start = self.next_start_node_index % node_count;
-        let outcome =
-            find_nodes_that_fit(&pod, self.cache.nodes(), start, wanted, &mut self.scratch);
-        self.next_start_node_index = (start + outcome.processed) % node_count;
-        match self.scratch.feasible.len() {
-            0 => {
+        if let Some(decision) = &outcome.decision {
+            cx.record("detail", || decision.to_string());
+        }
+        match outcome.selection {
+            Selection::NoNodes => {
+                self.fail(&pod, "SchedulerError", NO_NODES_AVAILABLE.to_string(), cx);
+                self.queue.requeue_backoff(pod.pod.metadata.uid, cx.now());
+            }
+            Selection::Unschedulable { message } => {
                 self.stats.unschedulable += 1;
-                let message = fit_error_message(node_count, &self.scratch.unfit);
-                if cx.recording() {
-                    let scratch = &self.scratch;
-                    let nodes = self.cache.nodes();
-                    cx.record("detail", || {
-                        let mut text = format!("pod {}: filter results:", pod_name(&pod.pod));
-                        for (index, unfit) in &scratch.unfit {
-                            let _ = write!(
-                                text,
-                                " {} rejected by {} ({unfit});",
-                                nodes[*index].name(),
-                                unfit.plugin()
-                            );
-                        }
-                        text
-                    });
-                }
                 self.fail(&pod, "Unschedulable", message, cx);
                 self.queue
                     .requeue_unschedulable(pod.pod.metadata.uid, cx.now());
             }
-            1 => {
-                let node = self.scratch.feasible[0];
-                self.assume_and_bind(pod, node, 1, None, cx);
-            }
-            feasible_count => {
-                prioritize_nodes(&pod, self.cache.nodes(), &mut self.scratch);
-                let chosen = select_host(&self.scratch.scores, cx.rng());
-                let best = self.scratch.scores[chosen];
-                if cx.recording() {
-                    let scores = &self.scratch.scores;
-                    let nodes = self.cache.nodes();
-                    cx.record("detail", || {
-                        let mut text = format!("pod {}: scores:", pod_name(&pod.pod));
-                        for score in scores {
-                            let _ = write!(text, " {} [", nodes[score.node].name());
-                            for (plugin, value) in SCORERS.iter().zip(score.plugin_scores) {
-                                let _ = write!(text, "{} {value}×{} ", plugin.name, plugin.weight);
-                            }
-                            let _ = write!(text, "= {}];", score.total);
-                        }
-                        text
-                    });
-                }
-                self.assume_and_bind(pod, best.node, feasible_count, Some(best.total), cx);
-            }
+            Selection::Node {
+                node,
+                feasible_count,
+                best_score,
+            } => self.assume_and_bind(pod, node, feasible_count, best_score, cx),
         }
     }
 

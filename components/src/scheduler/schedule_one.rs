@@ -1,13 +1,22 @@
-//! One scheduling cycle's algorithm, as upstream's `schedule_one.go` runs it: filter the
-//! nodes from a round-robin start until enough feasible ones are found, score them,
-//! pick the best with reservoir sampling among ties.
+//! One scheduling cycle's algorithm, as upstream's `schedule_one.go` and the framework
+//! runtime run it: PreFilter (what this pod asks, once per cycle), Filter over the nodes
+//! from a round-robin start until enough feasible ones are found, PreScore, Score,
+//! NormalizeScore, the profile's weights summed, and selectHost with reservoir sampling
+//! among ties. [`schedule_pod`] is the one entry point, used by the Scheduler actor and by
+//! `kubesim schedule`, so the two cannot disagree; it explains itself with a
+//! [`Decision`] when asked.
+
+use std::fmt;
 
 use sim_core::SimRng;
 
+use super::cache::Cache;
 use super::plugins::{
-    NodeInfo, Normalize, PodInfo, SCORER_COUNT, SCORERS, Unfit, default_normalize_score,
-    raw_scores, run_filters,
+    NodeInfo, PodInfo, Unfit, default_normalize_score, image_locality, node_affinity, node_name,
+    node_ports, node_unschedulable, resources, taint_toleration_filter, taint_toleration_score,
 };
+use super::profile::{Plugin, Profile};
+use crate::api::Str;
 
 /// `minFeasibleNodesToFind`.
 pub const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
@@ -35,52 +44,186 @@ pub fn num_feasible_nodes_to_find(percentage_of_nodes_to_score: u32, node_count:
     count.min(node_count)
 }
 
-/// A feasible node's scores: each plugin's normalized score (0..=100) and the weighted sum.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NodeScore {
-    pub node: usize,
-    pub plugin_scores: [i64; SCORER_COUNT],
-    pub total: i64,
-}
-
-/// Scratch space reused across cycles, so a cycle allocates nothing in the common case.
+/// Scratch space reused across cycles, so a cycle allocates little in the common case.
 #[derive(Debug, Default)]
 pub struct Scratch {
+    /// Indexes of the feasible nodes, in the order filtering found them.
     pub feasible: Vec<usize>,
+    /// Rejected nodes with the first filter that said no, in visiting order.
     pub unfit: Vec<(usize, Unfit)>,
-    pub scores: Vec<NodeScore>,
-    raw: Vec<i64>,
+    /// Normalized scores, one column per score plugin of the profile, each as long as
+    /// `feasible`: `scores[plugin * feasible.len() + i]`.
+    pub scores: Vec<i64>,
+    /// Per score plugin: PreScore said Skip (the plugin adds nothing for this pod).
+    pub skipped: Vec<bool>,
+    /// Weighted sums, one per feasible node.
+    pub totals: Vec<i64>,
 }
 
-/// What filtering found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FilterOutcome {
-    /// Nodes looked at (feasible + rejected): the round-robin start advances by this.
+/// How one cycle runs: the profile, the global `percentageOfNodesToScore`, where the
+/// round-robin filtering starts, and whether to build a [`Decision`].
+#[derive(Clone, Copy, Debug)]
+pub struct CycleInput<'a> {
+    pub profile: &'a Profile,
+    /// The global `percentageOfNodesToScore` (0: adaptive); the profile's overrides it.
+    pub percentage_of_nodes_to_score: u32,
+    /// `nextStartNodeIndex`, below the node count.
+    pub start: usize,
+    pub explain: bool,
+}
+
+/// What a cycle decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selection {
+    /// Bind to the node at `node` (an index into the snapshot).
+    Node {
+        node: usize,
+        feasible_count: usize,
+        /// The winner's weighted sum; `None` when exactly one node was feasible (upstream
+        /// then skips scoring).
+        best_score: Option<i64>,
+    },
+    /// No node fits: `FitError`'s message (`0/3 nodes are available: ...`).
+    Unschedulable { message: String },
+    /// The snapshot is empty (`ErrNoNodesAvailable`).
+    NoNodes,
+}
+
+/// The outcome of [`schedule_pod`].
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub selection: Selection,
+    /// Nodes looked at: the round-robin start advances by this.
     pub processed: usize,
+    /// The explanation, when asked for.
+    pub decision: Option<Decision>,
+}
+
+/// Why a pod went where it went, node by node: what kube-scheduler-simulator shows per
+/// plugin. Built by [`schedule_pod`] when asked; `kubesim schedule` prints it and the
+/// Scheduler actor records it as a "detail" for every decision when records are on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// `namespace/name`.
+    pub pod: String,
+    /// (node, plugin, reason) for every node a filter rejected, in visiting order.
+    pub filtered: Vec<(Str, &'static str, String)>,
+    /// Per feasible node: each score plugin that ran (not skipped) with its normalized
+    /// score 0..=100, before the weight. Empty when one node was feasible (no scoring).
+    pub scores: Vec<(Str, Vec<(&'static str, i64)>)>,
+    /// Per feasible node: the weighted sum.
+    pub total: Vec<(Str, i64)>,
+    pub selected: Option<Str>,
+}
+
+impl fmt::Display for Decision {
+    /// One compact line: `pod ns/p: a [TaintToleration 100, NodeResourcesFit 85] = 385;
+    /// b [...] = 310; filtered c NodeResourcesFit (Insufficient cpu); selected a`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pod {}:", self.pod)?;
+        for ((node, plugins), (_, total)) in self.scores.iter().zip(&self.total) {
+            write!(f, " {node} [")?;
+            for (i, (plugin, score)) in plugins.iter().enumerate() {
+                let separator = if i == 0 { "" } else { ", " };
+                write!(f, "{separator}{plugin} {score}")?;
+            }
+            write!(f, "] = {total};")?;
+        }
+        if self.scores.is_empty() && !self.total.is_empty() {
+            write!(f, " {} feasible, not scored;", self.total.len())?;
+        }
+        if !self.filtered.is_empty() {
+            f.write_str(" filtered")?;
+            for (i, (node, plugin, reason)) in self.filtered.iter().enumerate() {
+                let separator = if i == 0 { "" } else { "," };
+                write!(f, "{separator} {node} {plugin} ({reason})")?;
+            }
+            f.write_str(";")?;
+        }
+        match &self.selected {
+            Some(node) => write!(f, " selected {node}"),
+            None => f.write_str(" no node selected"),
+        }
+    }
+}
+
+/// What PreFilter found out about the pod for this cycle.
+struct FilterPlan {
+    /// Some filter other than NodeResourcesFit may reject a plain node: run the full list
+    /// everywhere. Otherwise a plain node needs only NodeResourcesFit.
+    full: bool,
+    /// NodeResourcesFit is in the profile.
+    fit: bool,
+}
+
+fn pre_filter(profile: &Profile, pod: &PodInfo) -> FilterPlan {
+    let has = |plugin| profile.filters.contains(&plugin);
+    let affinity =
+        has(Plugin::NodeAffinity) && node_affinity::filter_applies(pod, &profile.node_affinity);
+    let ports = has(Plugin::NodePorts) && !pod.host_ports.is_empty();
+    FilterPlan {
+        full: pod.constrained || affinity || ports,
+        fit: has(Plugin::NodeResourcesFit),
+    }
+}
+
+fn run_filter(
+    plugin: Plugin,
+    profile: &Profile,
+    pod: &PodInfo,
+    node: &NodeInfo,
+) -> Result<(), Unfit> {
+    match plugin {
+        Plugin::NodeUnschedulable => node_unschedulable(pod, node),
+        Plugin::NodeName => node_name(pod, node),
+        Plugin::TaintToleration => taint_toleration_filter(pod, node),
+        Plugin::NodeAffinity => node_affinity::filter(pod, node, &profile.node_affinity),
+        Plugin::NodePorts => node_ports::filter(&pod.host_ports, node),
+        Plugin::NodeResourcesFit => resources::node_resources_fit(pod, node, &profile.fit.ignored),
+        Plugin::PodTopologySpread
+        | Plugin::InterPodAffinity
+        | Plugin::NodeResourcesBalancedAllocation
+        | Plugin::ImageLocality => Ok(()),
+    }
 }
 
 /// `findNodesThatPassFilters`: visits nodes from `start` round-robin until `wanted`
 /// feasible nodes are found or every node was visited. Feasible nodes go to
-/// `scratch.feasible`, rejected ones with their reasons to `scratch.unfit`.
-pub fn find_nodes_that_fit(
+/// `scratch.feasible`, rejected ones with their reasons to `scratch.unfit`. Returns how
+/// many nodes were visited.
+fn find_nodes_that_fit(
+    profile: &Profile,
     pod: &PodInfo,
     nodes: &[NodeInfo],
     start: usize,
     wanted: usize,
     scratch: &mut Scratch,
-) -> FilterOutcome {
+) -> usize {
     scratch.feasible.clear();
     scratch.unfit.clear();
     let count = nodes.len();
-    assert!(
-        start < count || count == 0,
-        "start {start} of {count} nodes"
-    );
+    assert!(start < count, "start {start} of {count} nodes");
+    let plan = pre_filter(profile, pod);
     let mut processed = 0;
     let mut index = start;
     while processed < count && scratch.feasible.len() < wanted {
         processed += 1;
-        match run_filters(pod, &nodes[index]) {
+        let node = &nodes[index];
+        let verdict = if !plan.full && node.plain {
+            // NodeUnschedulable, NodeName, TaintToleration, NodeAffinity and NodePorts
+            // all pass here: only the resources can say no.
+            if plan.fit {
+                resources::node_resources_fit(pod, node, &profile.fit.ignored)
+            } else {
+                Ok(())
+            }
+        } else {
+            profile
+                .filters
+                .iter()
+                .try_for_each(|&plugin| run_filter(plugin, profile, pod, node))
+        };
+        match verdict {
             Ok(()) => scratch.feasible.push(index),
             Err(unfit) => scratch.unfit.push((index, unfit)),
         }
@@ -89,59 +232,95 @@ pub fn find_nodes_that_fit(
             index = 0;
         }
     }
-    FilterOutcome { processed }
+    processed
 }
 
-/// `prioritizeNodes`: every score plugin over the feasible nodes, normalized, weighted and
-/// summed into `scratch.scores` (in the order of `scratch.feasible`).
-pub fn prioritize_nodes(pod: &PodInfo, nodes: &[NodeInfo], scratch: &mut Scratch) {
+/// `prioritizeNodes`: every score plugin of the profile over the feasible nodes (PreScore,
+/// Score, NormalizeScore), then the weighted sums into `scratch.totals`.
+fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &mut Scratch) {
+    let nodes = cache.nodes();
     let Scratch {
         feasible,
         scores,
-        raw,
+        skipped,
+        totals,
         ..
     } = scratch;
-    // One pass over the nodes for every plugin's raw score, then each plugin's column is
-    // normalized, checked, weighted and summed.
+    let n = feasible.len();
     scores.clear();
-    scores.extend(feasible.iter().map(|&node| NodeScore {
-        node,
-        plugin_scores: raw_scores(pod, &nodes[node]),
-        total: 0,
-    }));
-    for (plugin_index, plugin) in SCORERS.iter().enumerate() {
-        match plugin.normalize {
-            Normalize::None => {}
-            Normalize::Default { reverse } => {
-                raw.clear();
-                raw.extend(scores.iter().map(|score| score.plugin_scores[plugin_index]));
-                default_normalize_score(reverse, raw);
-                for (score, &value) in scores.iter_mut().zip(raw.iter()) {
-                    score.plugin_scores[plugin_index] = value;
-                }
+    scores.resize(profile.scores.len() * n, 0);
+    skipped.clear();
+    totals.clear();
+    totals.resize(n, 0);
+    let images = if profile.weight(Plugin::ImageLocality).is_some() {
+        image_locality::pod_images(&pod.pod)
+    } else {
+        Vec::new()
+    };
+    for (column, &(plugin, weight)) in profile.scores.iter().enumerate() {
+        let column = &mut scores[column * n..(column + 1) * n];
+        let skip = match plugin {
+            Plugin::NodeAffinity => !node_affinity::score_applies(pod, &profile.node_affinity),
+            Plugin::NodeResourcesBalancedAllocation => {
+                resources::balanced_allocation_skips(pod, &profile.balanced_allocation)
             }
+            Plugin::ImageLocality => !images.iter().any(|i| cache.image_node_count(i) > 0),
+            _ => false,
+        };
+        skipped.push(skip);
+        if skip {
+            continue;
         }
-        for score in scores.iter_mut() {
-            let value = score.plugin_scores[plugin_index];
-            assert!((0..=100).contains(&value), "{} scored {value}", plugin.name);
-            score.total += value * plugin.weight;
+        for (slot, &index) in column.iter_mut().zip(feasible.iter()) {
+            let node = &nodes[index];
+            *slot = match plugin {
+                Plugin::TaintToleration => taint_toleration_score(pod, node),
+                Plugin::NodeAffinity => node_affinity::score(pod, node, &profile.node_affinity),
+                Plugin::NodeResourcesFit => {
+                    resources::node_resources_fit_score(pod, node, &profile.fit)
+                }
+                Plugin::NodeResourcesBalancedAllocation => {
+                    resources::balanced_allocation_score(pod, node, &profile.balanced_allocation)
+                }
+                Plugin::ImageLocality => {
+                    image_locality::score(&images, node, cache.image_node_counts(), nodes.len())
+                }
+                Plugin::NodeUnschedulable
+                | Plugin::NodeName
+                | Plugin::NodePorts
+                | Plugin::PodTopologySpread
+                | Plugin::InterPodAffinity => 0,
+            };
+        }
+        match plugin {
+            Plugin::TaintToleration => default_normalize_score(true, column),
+            Plugin::NodeAffinity => default_normalize_score(false, column),
+            _ => {}
+        }
+        for (total, &value) in totals.iter_mut().zip(column.iter()) {
+            assert!(
+                (0..=100).contains(&value),
+                "{} scored {value}",
+                plugin.name()
+            );
+            *total += value * weight;
         }
     }
 }
 
 /// `selectHost`: the highest total; among equal totals, reservoir sampling (the k-th tie
-/// replaces the choice with probability 1/k). Returns a position in `scores`.
-pub fn select_host(scores: &[NodeScore], rng: &mut SimRng) -> usize {
-    assert!(!scores.is_empty(), "select_host over no nodes");
+/// replaces the choice with probability 1/k). Returns a position in `totals`.
+pub fn select_host(totals: &[i64], rng: &mut SimRng) -> usize {
+    assert!(!totals.is_empty(), "select_host over no nodes");
     let mut selected = 0;
-    let mut max = scores[0].total;
+    let mut max = totals[0];
     let mut ties = 1u64;
-    for (position, score) in scores.iter().enumerate().skip(1) {
-        if score.total > max {
-            max = score.total;
+    for (position, &total) in totals.iter().enumerate().skip(1) {
+        if total > max {
+            max = total;
             selected = position;
             ties = 1;
-        } else if score.total == max {
+        } else if total == max {
             ties += 1;
             if rng.below(ties) == 0 {
                 selected = position;
@@ -149,6 +328,112 @@ pub fn select_host(scores: &[NodeScore], rng: &mut SimRng) -> usize {
         }
     }
     selected
+}
+
+/// One scheduling cycle for `pod` over the cache's snapshot (`schedulePod`): filter,
+/// score, select. Draws from `rng` only to break ties among equal top scores.
+pub fn schedule_pod(
+    input: CycleInput<'_>,
+    pod: &PodInfo,
+    cache: &Cache,
+    rng: &mut SimRng,
+    scratch: &mut Scratch,
+) -> Outcome {
+    let profile = input.profile;
+    let nodes = cache.nodes();
+    let node_count = nodes.len();
+    let mut decision = input.explain.then(|| Decision {
+        pod: format!("{}/{}", pod.pod.metadata.namespace, pod.pod.metadata.name),
+        ..Decision::default()
+    });
+    if node_count == 0 {
+        return Outcome {
+            selection: Selection::NoNodes,
+            processed: 0,
+            decision,
+        };
+    }
+    // No score plugins: the first feasible node will do (upstream finds just one).
+    let wanted = if profile.scores.is_empty() {
+        1
+    } else {
+        num_feasible_nodes_to_find(
+            profile.percentage_of_nodes_to_score(input.percentage_of_nodes_to_score),
+            node_count,
+        )
+    };
+    let processed = find_nodes_that_fit(profile, pod, nodes, input.start, wanted, scratch);
+    if let Some(decision) = &mut decision {
+        decision.filtered = scratch
+            .unfit
+            .iter()
+            .map(|(index, unfit)| {
+                (
+                    nodes[*index].name().clone(),
+                    unfit.plugin(),
+                    unfit.to_string(),
+                )
+            })
+            .collect();
+    }
+    let selection = match scratch.feasible.len() {
+        0 => Selection::Unschedulable {
+            message: fit_error_message(node_count, &scratch.unfit),
+        },
+        1 => {
+            if let Some(decision) = &mut decision {
+                decision.total = vec![(nodes[scratch.feasible[0]].name().clone(), 0)];
+            }
+            Selection::Node {
+                node: scratch.feasible[0],
+                feasible_count: 1,
+                best_score: None,
+            }
+        }
+        feasible_count => {
+            prioritize_nodes(profile, pod, cache, scratch);
+            let chosen = select_host(&scratch.totals, rng);
+            if let Some(decision) = &mut decision {
+                explain_scores(profile, nodes, scratch, decision);
+            }
+            Selection::Node {
+                node: scratch.feasible[chosen],
+                feasible_count,
+                best_score: Some(scratch.totals[chosen]),
+            }
+        }
+    };
+    if let Some(decision) = &mut decision
+        && let Selection::Node { node, .. } = selection
+    {
+        decision.selected = Some(nodes[node].name().clone());
+    }
+    Outcome {
+        selection,
+        processed,
+        decision,
+    }
+}
+
+fn explain_scores(
+    profile: &Profile,
+    nodes: &[NodeInfo],
+    scratch: &Scratch,
+    decision: &mut Decision,
+) {
+    let n = scratch.feasible.len();
+    for (i, &index) in scratch.feasible.iter().enumerate() {
+        let name = nodes[index].name().clone();
+        let plugins = profile
+            .scores
+            .iter()
+            .enumerate()
+            .filter(|(column, _)| !scratch.skipped[*column])
+            .map(|(column, (plugin, _))| (plugin.name(), scratch.scores[column * n + i]))
+            .collect();
+        decision.scores.push((name.clone(), plugins));
+        decision.total.push((name, scratch.totals[i]));
+    }
 }
 
 /// `FitError.Error()`: `0/3 nodes are available: 2 Insufficient cpu, 1 node(s) were
@@ -184,10 +469,16 @@ pub const NO_NODES_AVAILABLE: &str = "no nodes available to schedule pods";
 mod tests {
     use std::rc::Rc;
 
+    use proptest::prelude::*;
+
     use super::*;
-    use crate::api::s;
+    use crate::api::{
+        Container, Labels, Node, Pod, ResourceList, ResourceRequirements, Taint, TaintEffect, s,
+    };
+    use crate::scheduler::plugins::Insufficient;
     use crate::scheduler::plugins::tests::{node_with, pod_with};
-    use crate::scheduler::plugins::{Insufficient, NodeTotals};
+
+    const MI: u64 = 1024 * 1024;
 
     #[test]
     fn feasible_node_counts_follow_upstream() {
@@ -204,27 +495,15 @@ mod tests {
         assert_eq!(num_feasible_nodes_to_find(1, 5000), 100);
     }
 
-    fn scores(totals: &[i64]) -> Vec<NodeScore> {
-        totals
-            .iter()
-            .enumerate()
-            .map(|(node, &total)| NodeScore {
-                node,
-                plugin_scores: [0; SCORER_COUNT],
-                total,
-            })
-            .collect()
-    }
-
     #[test]
     fn select_host_takes_the_maximum() {
         let mut rng = SimRng::for_stream(1, "kube-scheduler");
-        assert_eq!(select_host(&scores(&[10, 30, 20]), &mut rng), 1);
+        assert_eq!(select_host(&[10, 30, 20], &mut rng), 1);
     }
 
     #[test]
     fn ties_are_broken_by_the_seeded_stream_and_spread_evenly() {
-        let ties = scores(&[5, 50, 50, 50, 7]);
+        let ties = [5, 50, 50, 50, 7];
         let picks = |seed: u64| {
             let mut rng = SimRng::for_stream(seed, "kube-scheduler");
             (0..300)
@@ -245,48 +524,209 @@ mod tests {
         }
     }
 
+    fn cache_of(nodes: Vec<Node>, pods: Vec<Pod>) -> Cache {
+        let nodes: Vec<Rc<Node>> = nodes.into_iter().map(Rc::new).collect();
+        let pods: Vec<Rc<Pod>> = pods.into_iter().map(Rc::new).collect();
+        Cache::from_objects(&nodes, &pods)
+    }
+
+    fn run(profile: &Profile, pod: Pod, cache: &Cache, start: usize) -> (Outcome, Scratch) {
+        let mut scratch = Scratch::default();
+        let mut rng = SimRng::for_stream(1, "kube-scheduler");
+        let input = CycleInput {
+            profile,
+            percentage_of_nodes_to_score: 0,
+            start,
+            explain: true,
+        };
+        let outcome = schedule_pod(
+            input,
+            &PodInfo::new(Rc::new(pod)),
+            cache,
+            &mut rng,
+            &mut scratch,
+        );
+        (outcome, scratch)
+    }
+
+    fn requesting(cpu: u64, memory: u64) -> Container {
+        Container {
+            name: s("c"),
+            image: s("app:v1"),
+            resources: ResourceRequirements {
+                requests: ResourceList {
+                    cpu_millicores: Some(cpu),
+                    memory_bytes: Some(memory),
+                    ..ResourceList::default()
+                },
+                limits: ResourceList::default(),
+            },
+            ..Container::default()
+        }
+    }
+
     #[test]
     fn filtering_stops_at_enough_feasible_nodes_and_wraps_around() {
-        let nodes: Vec<NodeInfo> = (0..5)
-            .map(|i| {
-                NodeInfo::new(
-                    Rc::new(node_with(&format!("n{i}"), 1000, 1 << 30, 110)),
-                    NodeTotals::default(),
-                )
-            })
+        let nodes = (0..5)
+            .map(|i| node_with(&format!("n{i}"), 1000, 1 << 30, 110))
             .collect();
-        let pod = PodInfo::new(Rc::new(pod_with(vec![], vec![])));
+        let cache = cache_of(nodes, vec![]);
         let mut scratch = Scratch::default();
-        let outcome = find_nodes_that_fit(&pod, &nodes, 3, 3, &mut scratch);
-        assert_eq!(outcome.processed, 3);
+        let pod = PodInfo::new(Rc::new(pod_with(vec![], vec![])));
+        let processed =
+            find_nodes_that_fit(&Profile::default(), &pod, cache.nodes(), 3, 3, &mut scratch);
+        assert_eq!(processed, 3);
         assert_eq!(scratch.feasible, [3, 4, 0]);
     }
 
     #[test]
-    fn scores_are_weighted_and_summed() {
+    fn scores_are_weighted_and_summed_and_explained() {
         let mut tainted = node_with("t", 1000, 1 << 30, 110);
-        tainted.spec.taints = vec![crate::api::Taint {
+        tainted.spec.taints = vec![Taint {
             key: s("soft"),
             value: s(""),
-            effect: crate::api::TaintEffect::PreferNoSchedule,
+            effect: TaintEffect::PreferNoSchedule,
             time_added: None,
         }];
-        let nodes = vec![
-            NodeInfo::new(
-                Rc::new(node_with("a", 1000, 1 << 30, 110)),
-                NodeTotals::default(),
-            ),
-            NodeInfo::new(Rc::new(tainted), NodeTotals::default()),
-        ];
-        let pod = PodInfo::new(Rc::new(pod_with(vec![], vec![])));
-        let mut scratch = Scratch::default();
-        find_nodes_that_fit(&pod, &nodes, 0, 2, &mut scratch);
-        prioritize_nodes(&pod, &nodes, &mut scratch);
-        // A pod with no containers requests nothing: LeastAllocated 100 on both nodes;
-        // TaintToleration 100 on the clean node and 0 on the tainted one, weight 3.
-        assert_eq!(scratch.scores[0].plugin_scores, [100, 100]);
-        assert_eq!(scratch.scores[0].total, 400);
-        assert_eq!(scratch.scores[1].total, 100);
+        let mut full = node_with("f", 1000, 1 << 30, 110);
+        full.metadata.labels = Labels::from_pairs([("disk", "hdd")]);
+        let cache = cache_of(
+            vec![node_with("a", 1000, 1 << 30, 110), tainted, full],
+            vec![],
+        );
+        let mut pod = pod_with(vec![requesting(500, 256 * MI)], vec![]);
+        pod.spec.node_selector = Labels::new();
+        let (outcome, _) = run(&Profile::default(), pod, &cache, 0);
+        // Pod 500m / 256Mi on 1000m / 1Gi: LeastAllocated cpu 50, memory 75 → 62;
+        // BalancedAllocation fractions 0.5 and 0.25 → (1 − 0.125) × 100 = 87;
+        // TaintToleration 100 on clean nodes, 0 on the tainted one (weight 3);
+        // NodeAffinity skipped (no preferred terms); ImageLocality skipped (no node has
+        // the image). Totals: 300 + 62 + 87 = 449 and 0 + 62 + 87 = 149.
+        let decision = outcome.decision.unwrap();
+        assert_eq!(
+            decision.scores[0].1,
+            [
+                ("TaintToleration", 100),
+                ("NodeResourcesFit", 62),
+                ("NodeResourcesBalancedAllocation", 87)
+            ]
+        );
+        assert_eq!(
+            decision.total,
+            [(s("a"), 449), (s("t"), 149), (s("f"), 449)]
+        );
+        assert!(matches!(
+            outcome.selection,
+            Selection::Node {
+                feasible_count: 3,
+                best_score: Some(449),
+                ..
+            }
+        ));
+        assert!(decision.to_string().starts_with(
+            "pod default/p: a [TaintToleration 100, NodeResourcesFit 62, \
+             NodeResourcesBalancedAllocation 87] = 449;"
+        ));
+    }
+
+    #[test]
+    fn one_feasible_node_is_chosen_without_scoring_and_rejections_are_explained() {
+        let mut cordoned = node_with("c", 1000, 1 << 30, 110);
+        cordoned.spec.unschedulable = true;
+        let cache = cache_of(
+            vec![
+                cordoned,
+                node_with("small", 100, 1 << 30, 110),
+                node_with("ok", 1000, 1 << 30, 110),
+            ],
+            vec![],
+        );
+        let (outcome, _) = run(
+            &Profile::default(),
+            pod_with(vec![requesting(500, MI)], vec![]),
+            &cache,
+            0,
+        );
+        let decision = outcome.decision.unwrap();
+        assert_eq!(
+            outcome.selection,
+            Selection::Node {
+                node: 2,
+                feasible_count: 1,
+                best_score: None
+            }
+        );
+        assert_eq!(
+            decision.filtered,
+            [
+                (
+                    s("c"),
+                    "NodeUnschedulable",
+                    "node(s) were unschedulable".to_string()
+                ),
+                (
+                    s("small"),
+                    "NodeResourcesFit",
+                    "Insufficient cpu".to_string()
+                ),
+            ]
+        );
+        assert!(decision.scores.is_empty());
+        assert_eq!(decision.selected, Some(s("ok")));
+        // Nothing fits: FitError's message.
+        let (outcome, _) = run(
+            &Profile::default(),
+            pod_with(vec![requesting(5000, MI)], vec![]),
+            &cache,
+            1,
+        );
+        assert_eq!(
+            outcome.selection,
+            Selection::Unschedulable {
+                // Sorted as strings, as upstream sorts the histogram.
+                message: "0/3 nodes are available: 1 node(s) were unschedulable, \
+                          2 Insufficient cpu."
+                    .to_string()
+            }
+        );
+        assert_eq!(outcome.processed, 3);
+    }
+
+    #[test]
+    fn a_plain_node_still_rejects_a_pod_that_names_another_node_or_selects_labels() {
+        let cache = cache_of(vec![node_with("n", 1000, 1 << 30, 110)], vec![]);
+        assert!(cache.node(0).plain);
+        let mut named = pod_with(vec![], vec![]);
+        named.spec.node_name = Some(s("other"));
+        let (outcome, _) = run(&Profile::default(), named, &cache, 0);
+        assert_eq!(outcome.decision.unwrap().filtered[0].1, "NodeName");
+        let mut selecting = pod_with(vec![], vec![]);
+        selecting.spec.node_selector = Labels::from_pairs([("disk", "ssd")]);
+        let (outcome, _) = run(&Profile::default(), selecting, &cache, 0);
+        assert_eq!(outcome.decision.unwrap().filtered[0].1, "NodeAffinity");
+    }
+
+    #[test]
+    fn profile_weights_and_strategy_change_the_choice() {
+        // Node a is half full, b empty. LeastAllocated prefers b, MostAllocated a.
+        let mut busy = pod_with(vec![requesting(500, 512 * MI)], vec![]);
+        busy.metadata.uid = 99;
+        busy.spec.node_name = Some(s("a"));
+        let cache = cache_of(
+            vec![
+                node_with("a", 1000, 1 << 30, 110),
+                node_with("b", 1000, 1 << 30, 110),
+            ],
+            vec![busy],
+        );
+        let pod = || pod_with(vec![requesting(100, 100 * MI)], vec![]);
+        let mut profile = Profile::default();
+        profile.disable(Plugin::NodeResourcesBalancedAllocation);
+        let (outcome, _) = run(&profile, pod(), &cache, 0);
+        assert_eq!(outcome.decision.unwrap().selected, Some(s("b")));
+        profile.fit.strategy = resources::ScoringStrategy::MostAllocated;
+        let (outcome, _) = run(&profile, pod(), &cache, 0);
+        assert_eq!(outcome.decision.unwrap().selected, Some(s("a")));
     }
 
     #[test]
@@ -321,5 +761,60 @@ mod tests {
              1 node(s) had untolerated taint {node.kubernetes.io/unreachable: }, \
              1 node(s) were unschedulable."
         );
+    }
+
+    proptest! {
+        /// Scheduling random pods one after another onto random nodes through the whole
+        /// pipeline (each assumed before the next, as the scheduler does) never puts more
+        /// on a node than it can hold.
+        #[test]
+        fn bound_requests_never_exceed_allocatable(
+            nodes in prop::collection::vec((1u64..4000, 1u64..8192, 1u64..12, 0u64..3), 1..12),
+            pods in prop::collection::vec((0u64..1500, 0u64..2048, 0u64..3, any::<bool>(), 0u64..3), 1..60),
+            seed in any::<u64>(),
+        ) {
+            let nodes: Vec<Node> = nodes
+                .iter()
+                .enumerate()
+                .map(|(i, &(cpu, memory_mi, max_pods, gpus))| {
+                    let mut node = node_with(&format!("n{i}"), cpu, memory_mi * MI, max_pods);
+                    if gpus > 0 {
+                        node.status.extended_allocatable = vec![(s("example.com/gpu"), gpus)];
+                    }
+                    node
+                })
+                .collect();
+            let mut cache = cache_of(nodes, vec![]);
+            let profile = Profile::default();
+            let mut rng = SimRng::for_stream(seed, "kube-scheduler");
+            let mut scratch = Scratch::default();
+            let mut start = 0;
+            for (uid, &(cpu, memory_mi, gpus, sidecar, init_cpu)) in pods.iter().enumerate() {
+                let mut main = requesting(cpu, memory_mi * MI);
+                main.extended_requests = Rc::from(vec![(s("example.com/gpu"), gpus)]);
+                let mut init = requesting(init_cpu * 500, MI);
+                if sidecar {
+                    init.restart_policy = Some(crate::api::ContainerRestartPolicy::Always);
+                }
+                let mut pod = pod_with(vec![main], vec![init]);
+                pod.metadata.uid = uid as u64 + 1;
+                let pod = PodInfo::new(Rc::new(pod));
+                let input = CycleInput { profile: &profile, percentage_of_nodes_to_score: 0, start, explain: false };
+                let outcome = schedule_pod(input, &pod, &cache, &mut rng, &mut scratch);
+                start = (start + outcome.processed) % cache.node_count();
+                if let Selection::Node { node, .. } = outcome.selection {
+                    cache.assume(&pod, node);
+                }
+            }
+            for node in cache.nodes() {
+                let used = &node.totals.requested;
+                prop_assert!(used.cpu_millicores <= node.allocatable.cpu_millicores);
+                prop_assert!(used.memory_bytes <= node.allocatable.memory_bytes);
+                prop_assert!(node.totals.pod_count <= node.allowed_pod_count);
+                let gpus_used = resources::extended_get(&node.extended_requested, "example.com/gpu");
+                let gpus_have = resources::extended_get(&node.node.status.extended_allocatable, "example.com/gpu");
+                prop_assert!(gpus_used <= gpus_have);
+            }
+        }
     }
 }

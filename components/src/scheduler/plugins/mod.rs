@@ -1,100 +1,39 @@
-//! The default profile's filter and score plugins, as pure functions over one pod and one
-//! node of the scheduler's snapshot.
+//! The filter and score plugins, as pure functions over one pod and one node of the
+//! scheduler's snapshot, with what they share: [`PodInfo`] (the pod, with what the
+//! plugins ask of it computed once per cycle), [`NodeInfo`] (one node with its pods and
+//! their totals) and [`ClusterView`] (the whole snapshot, for plugins that count pods
+//! across nodes).
 //!
 //! A filter plugin returns `Ok(())` or the reason the node does not fit ([`Unfit`]); a
 //! score plugin returns a raw score, which its normalizer maps to 0..=100 across the
-//! feasible nodes before the plugin's weight is applied. The plugin lists [`FILTERS`] and
-//! [`SCORERS`] are the profile, in upstream's order; a later plugin slots in by adding an
-//! entry (its state goes into [`PodInfo`] or [`NodeInfo`]).
+//! feasible nodes before the profile's weight is applied. Which plugins run, in which
+//! order and with which weights is the profile's business (`scheduler::profile`); the
+//! pipeline that calls them is `scheduler::schedule_one`.
+//!
+//! - [`resources`]: NodeResourcesFit and NodeResourcesBalancedAllocation, pod requests.
+//! - [`node_affinity`], [`node_ports`], [`image_locality`]: one plugin each.
+//! - This module: NodeUnschedulable, NodeName, TaintToleration, DefaultNormalizeScore.
 
-use std::cell::Cell;
+pub mod image_locality;
+pub mod inter_pod_affinity;
+pub mod node_affinity;
+pub mod node_ports;
+pub mod resources;
+pub mod topology_spread;
+
 use std::fmt;
 use std::rc::Rc;
 
-use crate::api::{
-    Container, Node, Pod, PodSpec, ResourceList, Str, TAINT_UNSCHEDULABLE, Taint, TaintEffect,
-    Toleration, s,
+use crate::api::{Node, Pod, Str, TAINT_UNSCHEDULABLE, Taint, TaintEffect, Toleration, s};
+
+pub use self::node_ports::HostPort;
+pub use self::resources::{
+    DEFAULT_MEMORY_REQUEST_BYTES, DEFAULT_MILLI_CPU_REQUEST, Extended, Resources, pod_requests,
+    pod_requests_full,
 };
 
-/// `DefaultMilliCPURequest` (pkg/scheduler/util): what a container without a CPU request
-/// counts as when scoring.
-pub const DEFAULT_MILLI_CPU_REQUEST: u64 = 100;
-/// `DefaultMemoryRequest` (pkg/scheduler/util): 200 MiB.
-pub const DEFAULT_MEMORY_REQUEST_BYTES: u64 = 200 * 1024 * 1024;
 /// `framework.MaxNodeScore`.
 pub const MAX_NODE_SCORE: i64 = 100;
-
-/// Requested (or allocatable) amounts of the resources the scheduler checks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Resources {
-    pub cpu_millicores: u64,
-    pub memory_bytes: u64,
-    pub ephemeral_storage_bytes: u64,
-}
-
-impl Resources {
-    pub fn add(&mut self, other: &Resources) {
-        self.cpu_millicores += other.cpu_millicores;
-        self.memory_bytes += other.memory_bytes;
-        self.ephemeral_storage_bytes += other.ephemeral_storage_bytes;
-    }
-
-    pub fn subtract(&mut self, other: &Resources) {
-        assert!(
-            self.cpu_millicores >= other.cpu_millicores,
-            "cpu accounting underflow"
-        );
-        assert!(
-            self.memory_bytes >= other.memory_bytes,
-            "memory accounting underflow"
-        );
-        assert!(
-            self.ephemeral_storage_bytes >= other.ephemeral_storage_bytes,
-            "ephemeral-storage accounting underflow"
-        );
-        self.cpu_millicores -= other.cpu_millicores;
-        self.memory_bytes -= other.memory_bytes;
-        self.ephemeral_storage_bytes -= other.ephemeral_storage_bytes;
-    }
-
-    fn max_with(&mut self, other: &Resources) {
-        self.cpu_millicores = self.cpu_millicores.max(other.cpu_millicores);
-        self.memory_bytes = self.memory_bytes.max(other.memory_bytes);
-        self.ephemeral_storage_bytes = self
-            .ephemeral_storage_bytes
-            .max(other.ephemeral_storage_bytes);
-    }
-}
-
-/// One container's requests. With `non_missing`, an absent CPU or memory request counts
-/// as 100m / 200Mi (`NonMissingContainerRequests`); an explicit 0 stays 0.
-fn container_requests(container: &Container, non_missing: bool) -> Resources {
-    let requests: &ResourceList = &container.resources.requests;
-    let (cpu_default, memory_default) = if non_missing {
-        (DEFAULT_MILLI_CPU_REQUEST, DEFAULT_MEMORY_REQUEST_BYTES)
-    } else {
-        (0, 0)
-    };
-    Resources {
-        cpu_millicores: requests.cpu_millicores.unwrap_or(cpu_default),
-        memory_bytes: requests.memory_bytes.unwrap_or(memory_default),
-        ephemeral_storage_bytes: requests.ephemeral_storage_bytes.unwrap_or(0),
-    }
-}
-
-/// A pod's requests as `resourcehelper.PodRequests` computes them: the sum over its
-/// containers, then the maximum with each init container (init containers run one at a
-/// time, before the others). Pod overhead and sidecars are not modelled.
-pub fn pod_requests(spec: &PodSpec, non_missing: bool) -> Resources {
-    let mut total = Resources::default();
-    for container in spec.containers.iter() {
-        total.add(&container_requests(container, non_missing));
-    }
-    for init in spec.init_containers.iter() {
-        total.max_with(&container_requests(init, non_missing));
-    }
-    total
-}
 
 /// What the plugins need to know about the pod being scheduled, computed once per cycle.
 #[derive(Clone, Debug)]
@@ -104,21 +43,35 @@ pub struct PodInfo {
     pub requests: Resources,
     /// Requests with 100m / 200Mi for containers that set none (scoring).
     pub non_zero_requests: Resources,
-    /// The pod names a node or has a nodeSelector: NodeName and NodeAffinity must look
-    /// at every node. Without it, only NodeResourcesFit can reject a [`NodeInfo::plain`]
+    /// Extended resources requested (sorted by name); usually empty.
+    pub extended_requests: Extended,
+    /// Host ports the pod claims (NodePorts); usually empty.
+    pub host_ports: Vec<HostPort>,
+    /// The pod names a node or has a nodeSelector or required node affinity: NodeName and
+    /// NodeAffinity must look at every node. Without it (and without host ports or
+    /// inter-pod constraints), only NodeResourcesFit can reject a [`NodeInfo::plain`]
     /// node.
     pub constrained: bool,
 }
 
 impl PodInfo {
     pub fn new(pod: Rc<Pod>) -> PodInfo {
-        let requests = pod_requests(&pod.spec, false);
+        let full = pod_requests_full(&pod.spec, false);
         let non_zero_requests = pod_requests(&pod.spec, true);
-        let constrained = pod.spec.node_name.is_some() || !pod.spec.node_selector.is_empty();
+        let constrained = pod.spec.node_name.is_some()
+            || !pod.spec.node_selector.is_empty()
+            || pod
+                .spec
+                .affinity
+                .as_ref()
+                .and_then(|a| a.node_affinity.as_ref())
+                .is_some_and(|a| a.required.is_some());
         PodInfo {
+            host_ports: node_ports::host_ports(&pod),
             pod,
-            requests,
+            requests: full.base,
             non_zero_requests,
+            extended_requests: full.extended,
             constrained,
         }
     }
@@ -153,11 +106,8 @@ pub struct NodeInfo {
     /// Neither unschedulable nor hard-tainted: NodeUnschedulable and TaintToleration pass
     /// whatever the pod tolerates.
     pub plain: bool,
-    /// The last LeastAllocated score computed here, keyed by the summed CPU and memory
-    /// requests it was computed for (allocatable is fixed for this `NodeInfo`). Pods of
-    /// one Deployment ask the same, and one cycle changes one node's totals, so most
-    /// cycles find the score here instead of dividing again.
-    least_allocated_memo: Cell<Option<(u64, u64, i64)>>,
+    /// What the node's pods request of extended resources (sorted by name).
+    pub extended_requested: Extended,
 }
 
 impl NodeInfo {
@@ -181,7 +131,7 @@ impl NodeInfo {
                 .iter()
                 .any(|t| t.effect == TaintEffect::PreferNoSchedule),
             plain: !unschedulable && !hard_taints,
-            least_allocated_memo: Cell::new(None),
+            extended_requested: Extended::new(),
             node,
             totals,
             pods: NodePods::default(),
@@ -297,8 +247,11 @@ pub enum Unfit {
     NodeName,
     /// TaintToleration: the first NoSchedule/NoExecute taint the pod does not tolerate.
     UntoleratedTaint { key: Str, value: Str },
-    /// NodeAffinity: the node's labels do not match the pod's nodeSelector.
+    /// NodeAffinity: the node matches neither the pod's nodeSelector nor its required
+    /// node affinity terms.
     NodeAffinity,
+    /// NodeAffinity: the node does not match the profile's `addedAffinity`.
+    NodeAffinityEnforced,
     /// NodeResourcesFit: which checks failed.
     Resources(Insufficient),
     /// NodePorts: a host port the pod asks for is taken on the node.
@@ -317,12 +270,14 @@ pub enum Unfit {
 }
 
 /// The NodeResourcesFit checks that failed on one node.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Insufficient {
     pub too_many_pods: bool,
     pub cpu: bool,
     pub memory: bool,
     pub ephemeral_storage: bool,
+    /// Extended resources short, by name (`Insufficient nvidia.com/gpu`).
+    pub extended: Vec<Str>,
 }
 
 impl Unfit {
@@ -332,7 +287,7 @@ impl Unfit {
             Unfit::NodeUnschedulable => "NodeUnschedulable",
             Unfit::NodeName => "NodeName",
             Unfit::UntoleratedTaint { .. } => "TaintToleration",
-            Unfit::NodeAffinity => "NodeAffinity",
+            Unfit::NodeAffinity | Unfit::NodeAffinityEnforced => "NodeAffinity",
             Unfit::Resources(_) => "NodeResourcesFit",
             Unfit::NodePorts => "NodePorts",
             Unfit::TopologySpread | Unfit::TopologySpreadMissingLabel => "PodTopologySpread",
@@ -353,6 +308,9 @@ impl Unfit {
             Unfit::NodeAffinity => {
                 each("node(s) didn't match Pod's node affinity/selector".to_string())
             }
+            Unfit::NodeAffinityEnforced => {
+                each("node(s) didn't match scheduler-enforced node affinity".to_string())
+            }
             Unfit::Resources(insufficient) => {
                 if insufficient.too_many_pods {
                     each("Too many pods".to_string());
@@ -365,6 +323,9 @@ impl Unfit {
                 }
                 if insufficient.ephemeral_storage {
                     each("Insufficient ephemeral-storage".to_string());
+                }
+                for name in &insufficient.extended {
+                    each(format!("Insufficient {name}"));
                 }
             }
             Unfit::NodePorts => {
@@ -402,35 +363,6 @@ impl fmt::Display for Unfit {
         result
     }
 }
-
-pub type FilterFn = fn(&PodInfo, &NodeInfo) -> Result<(), Unfit>;
-
-/// The default profile's filter plugins that kubesim models, in upstream's order.
-pub const FILTERS: &[(&str, FilterFn)] = &[
-    ("NodeUnschedulable", node_unschedulable),
-    ("NodeName", node_name),
-    ("TaintToleration", taint_toleration_filter),
-    ("NodeAffinity", node_affinity),
-    ("NodeResourcesFit", node_resources_fit),
-];
-
-/// Runs the filters in order; the first that rejects the node decides (upstream stops
-/// at the first failing plugin for a node).
-#[inline]
-pub fn run_filters(pod: &PodInfo, node: &NodeInfo) -> Result<(), Unfit> {
-    if !pod.constrained && node.plain {
-        // NodeUnschedulable, NodeName, TaintToleration and NodeAffinity all pass here.
-        return node_resources_fit(pod, node);
-    }
-    // The plugins of `FILTERS`, in its order, called directly so they inline: a cycle
-    // runs them over hundreds of nodes.
-    node_unschedulable(pod, node)?;
-    node_name(pod, node)?;
-    taint_toleration_filter(pod, node)?;
-    node_affinity(pod, node)?;
-    node_resources_fit(pod, node)
-}
-
 /// Whether any toleration tolerates `taint` (upstream `TolerationsTolerateTaint`).
 pub fn tolerations_tolerate(tolerations: &[Toleration], taint: &Taint) -> bool {
     tolerations
@@ -484,48 +416,6 @@ pub fn taint_toleration_filter(pod: &PodInfo, node: &NodeInfo) -> Result<(), Unf
     }
 }
 
-/// NodeAffinity, limited to `nodeSelector` (required and preferred affinity terms are
-/// not modelled yet).
-pub fn node_affinity(pod: &PodInfo, node: &NodeInfo) -> Result<(), Unfit> {
-    if pod.pod.spec.node_selector.is_empty()
-        || node
-            .node
-            .metadata
-            .labels
-            .contains_all(&pod.pod.spec.node_selector)
-    {
-        Ok(())
-    } else {
-        Err(Unfit::NodeAffinity)
-    }
-}
-
-/// NodeResourcesFit filter (`fitsRequest`): the pod count, then CPU, memory and
-/// ephemeral storage against allocatable minus what the node's pods request.
-pub fn node_resources_fit(pod: &PodInfo, node: &NodeInfo) -> Result<(), Unfit> {
-    let mut insufficient = Insufficient {
-        too_many_pods: node.totals.pod_count + 1 > node.allowed_pod_count,
-        ..Insufficient::default()
-    };
-    let want = &pod.requests;
-    let used = &node.totals.requested;
-    let have = &node.allocatable;
-    if *want != Resources::default() {
-        insufficient.cpu = want.cpu_millicores > 0
-            && want.cpu_millicores + used.cpu_millicores > have.cpu_millicores;
-        insufficient.memory =
-            want.memory_bytes > 0 && want.memory_bytes + used.memory_bytes > have.memory_bytes;
-        insufficient.ephemeral_storage = want.ephemeral_storage_bytes > 0
-            && want.ephemeral_storage_bytes + used.ephemeral_storage_bytes
-                > have.ephemeral_storage_bytes;
-    }
-    if insufficient == Insufficient::default() {
-        Ok(())
-    } else {
-        Err(Unfit::Resources(insufficient))
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Scores
 
@@ -536,43 +426,6 @@ pub enum Normalize {
     None,
     /// `DefaultNormalizeScore(MaxNodeScore, reverse)`.
     Default { reverse: bool },
-}
-
-#[derive(Clone, Copy, Debug)]
-pub struct ScorePlugin {
-    pub name: &'static str,
-    pub weight: i64,
-    pub score: fn(&PodInfo, &NodeInfo) -> i64,
-    pub normalize: Normalize,
-}
-
-/// Number of score plugins in the profile.
-pub const SCORER_COUNT: usize = 2;
-
-/// The default profile's score plugins that kubesim models, with upstream's weights.
-pub const SCORERS: [ScorePlugin; SCORER_COUNT] = [
-    ScorePlugin {
-        name: "TaintToleration",
-        weight: 3,
-        score: taint_toleration_score,
-        normalize: Normalize::Default { reverse: true },
-    },
-    ScorePlugin {
-        name: "NodeResourcesFit",
-        weight: 1,
-        score: least_allocated_score,
-        normalize: Normalize::None,
-    },
-];
-
-/// Every plugin of [`SCORERS`] on one node, in its order, called directly (a cycle
-/// scores hundreds of nodes; a test checks it agrees with the table).
-#[inline]
-pub fn raw_scores(pod: &PodInfo, node: &NodeInfo) -> [i64; SCORER_COUNT] {
-    [
-        taint_toleration_score(pod, node),
-        least_allocated_score(pod, node),
-    ]
 }
 
 /// TaintToleration score: how many PreferNoSchedule taints the pod does not tolerate with
@@ -598,70 +451,6 @@ pub fn taint_toleration_score(pod: &PodInfo, node: &NodeInfo) -> i64 {
         .count() as i64
 }
 
-/// `leastRequestedScore`: the free fraction of one resource, 0..=100.
-pub fn least_requested_score(requested: u64, capacity: u64) -> i64 {
-    if capacity == 0 || requested > capacity {
-        return 0;
-    }
-    let free = capacity - requested;
-    match free.checked_mul(MAX_NODE_SCORE as u64) {
-        Some(scaled) => (scaled / capacity) as i64,
-        None => (u128::from(free) * MAX_NODE_SCORE as u128 / u128::from(capacity)) as i64,
-    }
-}
-
-/// NodeResourcesFit with the LeastAllocated strategy (`resources: [cpu:1, memory:1]`):
-/// the node side counts what its pods request with the non-zero defaults, the pod side
-/// too; resources the node has none of are left out of the weighted mean.
-pub fn least_allocated_score(pod: &PodInfo, node: &NodeInfo) -> i64 {
-    let requested = &node.totals.non_zero_requested;
-    let want = &pod.non_zero_requests;
-    let cpu_millicores = requested.cpu_millicores + want.cpu_millicores;
-    let memory_bytes = requested.memory_bytes + want.memory_bytes;
-    if let Some((cpu, memory, score)) = node.least_allocated_memo.get()
-        && cpu == cpu_millicores
-        && memory == memory_bytes
-    {
-        return score;
-    }
-    let score = least_allocated(
-        cpu_millicores,
-        memory_bytes,
-        node.allocatable.cpu_millicores,
-        node.allocatable.memory_bytes,
-    );
-    node.least_allocated_memo
-        .set(Some((cpu_millicores, memory_bytes, score)));
-    score
-}
-
-/// The LeastAllocated weighted mean over CPU and memory (weight 1 each).
-fn least_allocated(
-    cpu_millicores: u64,
-    memory_bytes: u64,
-    allocatable_cpu_millicores: u64,
-    allocatable_memory_bytes: u64,
-) -> i64 {
-    let resources = [
-        (cpu_millicores, allocatable_cpu_millicores, 1),
-        (memory_bytes, allocatable_memory_bytes, 1),
-    ];
-    let mut score_sum = 0;
-    let mut weight_sum = 0;
-    for (requested, allocatable, weight) in resources {
-        if allocatable == 0 {
-            continue;
-        }
-        score_sum += least_requested_score(requested, allocatable) * weight;
-        weight_sum += weight;
-    }
-    if weight_sum == 0 {
-        0
-    } else {
-        score_sum / weight_sum
-    }
-}
-
 /// `DefaultNormalizeScore(MaxNodeScore, reverse, scores)`.
 pub fn default_normalize_score(reverse: bool, scores: &mut [i64]) {
     let max = scores.iter().copied().max().unwrap_or(0).max(0);
@@ -685,8 +474,8 @@ pub fn default_normalize_score(reverse: bool, scores: &mut [i64]) {
 pub(crate) mod tests {
     use super::*;
     use crate::api::{
-        ConditionStatus, ImagePullPolicy, Labels, NodeCondition, NodeSpec, NodeStatus, ObjectMeta,
-        PodStatus, ResourceRequirements, TolerationOperator,
+        ConditionStatus, Container, ImagePullPolicy, Labels, NodeCondition, NodeSpec, NodeStatus,
+        ObjectMeta, PodSpec, PodStatus, ResourceList, ResourceRequirements, TolerationOperator,
     };
     use sim_core::SimTime;
 
@@ -809,11 +598,14 @@ pub(crate) mod tests {
             vec![],
         )));
         let node = info(node_with("n", 4000, 10000, 110), NodeTotals::default());
-        assert_eq!(least_allocated_score(&pod, &node), 37);
+        assert_eq!(
+            resources::node_resources_fit_score(&pod, &node, &resources::FitArgs::default()),
+            37
+        );
         // Over capacity scores 0 for that resource.
-        assert_eq!(least_requested_score(5000, 4000), 0);
-        assert_eq!(least_requested_score(0, 0), 0);
-        assert_eq!(least_requested_score(0, 4000), 100);
+        assert_eq!(resources::least_requested_score(5000, 4000), 0);
+        assert_eq!(resources::least_requested_score(0, 0), 0);
+        assert_eq!(resources::least_requested_score(0, 4000), 100);
     }
 
     #[test]
@@ -822,7 +614,10 @@ pub(crate) mod tests {
         // memory (1024-200)*100/1024 = 80 (truncated) → 85.
         let pod = PodInfo::new(Rc::new(pod_with(vec![container(None, None)], vec![])));
         let node = info(node_with("n", 1000, 1024 * MI, 110), NodeTotals::default());
-        assert_eq!(least_allocated_score(&pod, &node), 85);
+        assert_eq!(
+            resources::node_resources_fit_score(&pod, &node, &resources::FitArgs::default()),
+            85
+        );
         // The node side counts its pods' non-zero requests.
         let busy = NodeTotals {
             requested: Resources::default(),
@@ -831,56 +626,10 @@ pub(crate) mod tests {
         };
         let node = info(node_with("n", 1000, 1024 * MI, 110), busy);
         // cpu (1000-600)*100/1000 = 40, memory (1024-712)*100/1024 = 30 → 35.
-        assert_eq!(least_allocated_score(&pod, &node), 35);
-    }
-
-    #[test]
-    fn raw_scores_are_the_score_plugins_in_profile_order() {
-        let pod = PodInfo::new(Rc::new(pod_with(vec![container(None, None)], vec![])));
-        let mut tainted = node_with("t", 1000, 1024 * MI, 110);
-        tainted.spec.taints = vec![Taint {
-            key: s("soft"),
-            value: s(""),
-            effect: TaintEffect::PreferNoSchedule,
-            time_added: None,
-        }];
-        for node in [
-            info(node_with("n", 1000, 1024 * MI, 110), NodeTotals::default()),
-            info(tainted, NodeTotals::default()),
-        ] {
-            let expected: Vec<i64> = SCORERS.iter().map(|p| (p.score)(&pod, &node)).collect();
-            assert_eq!(raw_scores(&pod, &node).to_vec(), expected);
-        }
-    }
-
-    #[test]
-    fn least_allocated_follows_totals_that_change_after_a_score() {
-        let pod = PodInfo::new(Rc::new(pod_with(vec![container(None, None)], vec![])));
-        let mut node = info(node_with("n", 1000, 1024 * MI, 110), NodeTotals::default());
-        assert_eq!(least_allocated_score(&pod, &node), 85);
-        // The cache adds a pod to the node: the next score sees it, not the last one.
-        node.totals.non_zero_requested = Resources::default().with(500, 512 * MI);
-        assert_eq!(least_allocated_score(&pod, &node), 35);
-        node.totals.non_zero_requested = Resources::default();
-        assert_eq!(least_allocated_score(&pod, &node), 85);
-    }
-
-    #[test]
-    fn a_plain_node_still_rejects_a_pod_that_names_another_node_or_selects_labels() {
-        let node = info(node_with("n", 1000, 1024 * MI, 110), NodeTotals::default());
-        assert!(node.plain);
-        let mut named = pod_with(vec![], vec![]);
-        named.spec.node_name = Some(s("other"));
-        let named = PodInfo::new(Rc::new(named));
-        assert!(named.constrained);
-        assert_eq!(run_filters(&named, &node), Err(Unfit::NodeName));
-        let mut selecting = pod_with(vec![], vec![]);
-        selecting.spec.node_selector = Labels::from_pairs([("disk", "ssd")]);
-        let selecting = PodInfo::new(Rc::new(selecting));
-        assert_eq!(run_filters(&selecting, &node), Err(Unfit::NodeAffinity));
-        let free = PodInfo::new(Rc::new(pod_with(vec![], vec![])));
-        assert!(!free.constrained);
-        assert_eq!(run_filters(&free, &node), Ok(()));
+        assert_eq!(
+            resources::node_resources_fit_score(&pod, &node, &resources::FitArgs::default()),
+            35
+        );
     }
 
     #[test]
@@ -895,12 +644,15 @@ pub(crate) mod tests {
             pod_count: 2,
         };
         let node = info(node_with("n", 1000, 10 * MI, 2), totals);
-        let unfit = node_resources_fit(&pod, &node).unwrap_err();
+        let unfit = resources::node_resources_fit(&pod, &node, &Default::default()).unwrap_err();
         assert_eq!(unfit.to_string(), "Too many pods, Insufficient cpu");
         // A pod that requests nothing is only checked for the pod count.
         let nothing = PodInfo::new(Rc::new(pod_with(vec![container(Some(0), Some(0))], vec![])));
         let node = info(node_with("n", 0, 0, 110), NodeTotals::default());
-        assert_eq!(node_resources_fit(&nothing, &node), Ok(()));
+        assert_eq!(
+            resources::node_resources_fit(&nothing, &node, &Default::default()),
+            Ok(())
+        );
     }
 
     fn toleration(
@@ -959,38 +711,6 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn run_filters_is_the_filter_list_in_order() {
-        let names: Vec<&str> = FILTERS.iter().map(|(name, _)| *name).collect();
-        assert_eq!(
-            names,
-            [
-                "NodeUnschedulable",
-                "NodeName",
-                "TaintToleration",
-                "NodeAffinity",
-                "NodeResourcesFit"
-            ]
-        );
-        let mut cordoned = node_with("a", 100, MI, 1);
-        cordoned.spec.unschedulable = true;
-        cordoned.spec.taints = vec![taint("x", TaintEffect::NoSchedule)];
-        let mut full = node_with("b", 100, MI, 1);
-        full.metadata.labels = Labels::from_pairs([("disk", "ssd")]);
-        let mut pod = pod_with(vec![container(Some(500), None)], vec![]);
-        pod.spec.node_selector = Labels::from_pairs([("disk", "ssd")]);
-        let pod = PodInfo::new(Rc::new(pod));
-        for node in [cordoned, full, node_with("c", 1000, MI, 110)] {
-            let node = info(node, NodeTotals::default());
-            let listed = FILTERS
-                .iter()
-                .try_for_each(|(_, filter)| filter(&pod, &node));
-            assert_eq!(run_filters(&pod, &node), listed);
-        }
-        // Huge capacities still score exactly.
-        assert_eq!(least_requested_score(u64::MAX / 2, u64::MAX), 50);
-    }
-
-    #[test]
     fn unschedulable_nodes_need_the_unschedulable_toleration() {
         let mut node = node_with("n", 1000, MI, 110);
         node.spec.unschedulable = true;
@@ -1019,12 +739,16 @@ pub(crate) mod tests {
         let mut pod = pod_with(vec![], vec![]);
         pod.spec.node_selector = Labels::from_pairs([("disk", "ssd")]);
         assert_eq!(
-            node_affinity(&PodInfo::new(Rc::new(pod.clone())), &node),
+            node_affinity::filter(
+                &PodInfo::new(Rc::new(pod.clone())),
+                &node,
+                &Default::default()
+            ),
             Ok(())
         );
         pod.spec.node_selector = Labels::from_pairs([("disk", "hdd")]);
         assert_eq!(
-            node_affinity(&PodInfo::new(Rc::new(pod)), &node),
+            node_affinity::filter(&PodInfo::new(Rc::new(pod)), &node, &Default::default()),
             Err(Unfit::NodeAffinity)
         );
     }

@@ -1,0 +1,160 @@
+//! ImageLocality: prefer nodes that already hold the pod's images, weighted by how
+//! widely each image is spread over the cluster (an image on every node says little).
+//!
+//! Upstream: `pkg/scheduler/framework/plugins/imagelocality/image_locality.go` (v1.34):
+//! per container (init and regular) whose image is on the node,
+//! `size × nodesWithImage / totalNodes` (float, truncated); the sum clamped to
+//! `[23Mi, 1000Mi × containers]` and mapped linearly to 0..=100.
+
+use sim_core::FxIndexMap;
+
+use crate::api::{Pod, Str};
+
+use super::{MAX_NODE_SCORE, NodeInfo};
+
+const MB: i64 = 1024 * 1024;
+/// `minThreshold`: 23 MiB.
+pub const MIN_THRESHOLD_BYTES: i64 = 23 * MB;
+/// `maxContainerThreshold`: 1000 MiB per container.
+pub const MAX_CONTAINER_THRESHOLD_BYTES: i64 = 1000 * MB;
+
+/// `normalizedImageName`: a name without a tag gets `:latest`.
+pub fn normalized_image_name(name: &str) -> std::borrow::Cow<'_, str> {
+    let colon = name.rfind(':');
+    let slash = name.rfind('/');
+    let tagged = match (colon, slash) {
+        (Some(c), Some(s)) => c > s,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if tagged || name.contains('@') {
+        std::borrow::Cow::Borrowed(name)
+    } else {
+        std::borrow::Cow::Owned(format!("{name}:latest"))
+    }
+}
+
+/// The pod's images, normalized, one per container (init containers included).
+pub fn pod_images(pod: &Pod) -> Vec<Str> {
+    pod.spec
+        .init_containers
+        .iter()
+        .chain(pod.spec.containers.iter())
+        .map(|c| Str::from(&*normalized_image_name(&c.image)))
+        .collect()
+}
+
+/// The size of `image` on `node` (node image names are normalized the same way: kubesim's
+/// kubelet reports the name the pod gave).
+fn image_size_on(node: &NodeInfo, image: &str) -> Option<u64> {
+    node.node
+        .status
+        .images
+        .iter()
+        .find(|(name, _)| normalized_image_name(name) == image)
+        .map(|(_, size)| *size)
+}
+
+/// ImageLocality score of one node. `nodes_with_image` counts, per normalized image name,
+/// the nodes of the snapshot that hold it; `total_nodes` is the snapshot's size.
+pub fn score(
+    images: &[Str],
+    node: &NodeInfo,
+    nodes_with_image: &FxIndexMap<Str, u32>,
+    total_nodes: usize,
+) -> i64 {
+    if images.is_empty() || node.node.status.images.is_empty() {
+        return 0;
+    }
+    let mut sum: i64 = 0;
+    for image in images {
+        if let Some(size) = image_size_on(node, image) {
+            let spread = nodes_with_image.get(image).copied().unwrap_or(1);
+            // `int64(float64(size) × float64(numNodes) / float64(totalNodes))`.
+            sum += (size as f64 * f64::from(spread) / total_nodes as f64) as i64;
+        }
+    }
+    let max_threshold = MAX_CONTAINER_THRESHOLD_BYTES * images.len() as i64;
+    let clamped = sum.clamp(MIN_THRESHOLD_BYTES, max_threshold);
+    MAX_NODE_SCORE * (clamped - MIN_THRESHOLD_BYTES) / (max_threshold - MIN_THRESHOLD_BYTES)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use super::*;
+    use crate::api::{Container, s};
+    use crate::scheduler::plugins::NodeTotals;
+    use crate::scheduler::plugins::tests::{node_with, pod_with};
+
+    #[test]
+    fn names_without_a_tag_get_latest() {
+        assert_eq!(normalized_image_name("nginx"), "nginx:latest");
+        assert_eq!(normalized_image_name("nginx:1.14"), "nginx:1.14");
+        assert_eq!(
+            normalized_image_name("registry:5000/app"),
+            "registry:5000/app:latest"
+        );
+        assert_eq!(
+            normalized_image_name("registry:5000/app:v1"),
+            "registry:5000/app:v1"
+        );
+    }
+
+    #[test]
+    fn score_matches_upstream_examples() {
+        // image_locality_test.go, "two images spread on two nodes, prefer the larger
+        // image": pod images gcr.io/40 (40Mi) and gcr.io/300 (300Mi); node 1 holds 40Mi
+        // and 300Mi... here: one node of two holds a 250Mi image, the other nothing.
+        // sum = 250Mi × 1/2 = 125Mi; max = 1000Mi × 1; score = 100 × (125−23)/(1000−23)
+        // = 10 (truncated).
+        let pod = pod_with(
+            vec![Container {
+                image: s("app:v1"),
+                ..Container::default()
+            }],
+            vec![],
+        );
+        let images = pod_images(&pod);
+        let mut holder = node_with("a", 1000, 1 << 30, 110);
+        holder.status.images = vec![(s("app:v1"), 250 * MB as u64)];
+        let holder = NodeInfo::new(Rc::new(holder), NodeTotals::default());
+        let empty = NodeInfo::new(
+            Rc::new(node_with("b", 1000, 1 << 30, 110)),
+            NodeTotals::default(),
+        );
+        let mut counts = FxIndexMap::default();
+        counts.insert(s("app:v1"), 1);
+        assert_eq!(score(&images, &holder, &counts, 2), 10);
+        assert_eq!(score(&images, &empty, &counts, 2), 0);
+        // Below 23Mi scores 0; above 1000Mi per container scores 100.
+        let mut tiny = node_with("c", 1000, 1 << 30, 110);
+        tiny.status.images = vec![(s("app:v1"), 20 * MB as u64)];
+        let tiny = NodeInfo::new(Rc::new(tiny), NodeTotals::default());
+        assert_eq!(score(&images, &tiny, &counts, 1), 0);
+        let mut huge = node_with("d", 1000, 1 << 30, 110);
+        huge.status.images = vec![(s("app:v1"), 2000 * MB as u64)];
+        let huge = NodeInfo::new(Rc::new(huge), NodeTotals::default());
+        assert_eq!(score(&images, &huge, &counts, 1), 100);
+        // Two containers double the threshold: 2000Mi on every node → sum 2000Mi of
+        // max 2000Mi → 100; one of the two images only → (1000−23)/(2000−23) → 49.
+        let two = pod_with(
+            vec![
+                Container {
+                    image: s("app:v1"),
+                    ..Container::default()
+                },
+                Container {
+                    image: s("sidecar"),
+                    ..Container::default()
+                },
+            ],
+            vec![],
+        );
+        let mut half = node_with("e", 1000, 1 << 30, 110);
+        half.status.images = vec![(s("app:v1"), 1000 * MB as u64)];
+        let half = NodeInfo::new(Rc::new(half), NodeTotals::default());
+        assert_eq!(score(&pod_images(&two), &half, &counts, 1), 49);
+    }
+}

@@ -12,28 +12,41 @@
 //! targetPort = port, namespace `default`, schedulerName `default-scheduler`, requests
 //! defaulted from limits.
 //!
-//! Fields kubesim does not model yet (affinity, probes, volumes, ...) are accepted and
-//! listed in the manifest's `notes`, so a reader knows they had no effect.
+//! The scheduling fields follow the same rules: node and pod (anti-)affinity, topology
+//! spread constraints (nodeAffinityPolicy Honor, nodeTaintsPolicy Ignore), host ports,
+//! sidecars (init containers with `restartPolicy: Always`), extended resources (request
+//! defaulted from and equal to the limit), overhead, priorityClassName and
+//! preemptionPolicy (PreemptLowerPriority). Nodes and PriorityClasses (preemptionPolicy
+//! PreemptLowerPriority, value at most 1000000000 unless a built-in class) are ingested
+//! too, for `kubesim schedule` and for scenarios.
+//!
+//! Fields kubesim does not model yet (probes, volumes, ...) are accepted and listed in
+//! the manifest's `notes`, so a reader knows they had no effect.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use components::api::quantity::{parse_bytes, parse_count, parse_cpu_millicores};
 use components::api::{
-    self, Container, ContainerPort, DeploymentSpec, DeploymentStatus, DeploymentStrategy,
-    ImagePullPolicy, IntOrPercent, Kind, LabelSelector, Labels, Object, ObjectMeta, PodSpec,
-    PodStatus, PodTemplateSpec, Protocol, ReplicaSetSpec, ReplicaSetStatus, ResourceList,
-    ResourceRequirements, RestartPolicy, SelectorOperator, SelectorRequirement, ServicePort,
-    ServiceSpec, ServiceType, TaintEffect, TargetPort, Toleration, TolerationOperator, s,
+    self, Affinity, ConditionStatus, Container, ContainerPort, ContainerRestartPolicy,
+    DeploymentSpec, DeploymentStatus, DeploymentStrategy, ImagePullPolicy, IntOrPercent, Kind,
+    LabelSelector, Labels, NodeAffinity, NodeCondition, NodeInclusionPolicy, NodeSelectorOperator,
+    NodeSelectorRequirement, NodeSelectorTerm, Object, ObjectMeta, PodAffinity, PodAffinityTerm,
+    PodSpec, PodStatus, PodTemplateSpec, PreemptionPolicy, PreferredSchedulingTerm, Protocol,
+    ReplicaSetSpec, ReplicaSetStatus, ResourceList, ResourceRequirements, RestartPolicy,
+    SelectorOperator, SelectorRequirement, ServicePort, ServiceSpec, ServiceType, Str, Taint,
+    TaintEffect, TargetPort, Toleration, TolerationOperator, TopologySpreadConstraint,
+    UnsatisfiableConstraintAction, WeightedPodAffinityTerm, s,
 };
 use k8s_openapi::api::apps::v1 as apps;
 use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::scheduling::v1 as scheduling;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::error::ScenarioError;
-use crate::yaml::{Document, join_index, join_key};
+use crate::yaml::{Document, PosMap, join_index, join_key, parse_documents};
 
 /// Upstream defaults applied at ingest (k8s-openapi applies none).
 pub mod defaults {
@@ -50,10 +63,20 @@ pub mod defaults {
     pub const TERMINATION_GRACE_PERIOD_SECONDS: u64 = 30;
     /// `metadata.namespace` of a namespaced object that names none: `default`.
     pub const NAMESPACE: &str = "default";
+    /// `topologySpreadConstraints[].nodeAffinityPolicy`: Honor.
+    pub const NODE_AFFINITY_POLICY: components::api::NodeInclusionPolicy =
+        components::api::NodeInclusionPolicy::Honor;
+    /// `topologySpreadConstraints[].nodeTaintsPolicy`: Ignore.
+    pub const NODE_TAINTS_POLICY: components::api::NodeInclusionPolicy =
+        components::api::NodeInclusionPolicy::Ignore;
+    /// `preemptionPolicy` of a pod or PriorityClass: PreemptLowerPriority.
+    pub const PREEMPTION_POLICY: components::api::PreemptionPolicy =
+        components::api::PreemptionPolicy::PreemptLowerPriority;
 }
 
 /// The kinds this version of kubesim ingests.
-pub const SUPPORTED_KINDS: &str = "Namespace, Pod, Deployment, ReplicaSet, Service";
+pub const SUPPORTED_KINDS: &str =
+    "Namespace, Node, Pod, Deployment, ReplicaSet, Service, PriorityClass";
 
 /// One ingested manifest.
 #[derive(Clone, Debug)]
@@ -80,6 +103,17 @@ pub fn ingest(doc: &Document) -> Result<Manifest, ScenarioError> {
         )]
     };
     Ok(Manifest { object, notes })
+}
+
+/// Ingests every document of a multi-document manifest stream (`---`-separated YAML or
+/// JSON), in order: what `kubesim schedule` reads. Each object carries its kind
+/// (`Manifest::object.kind()`); errors name `file`, the line and the field.
+pub fn ingest_stream(text: &str, file: &str) -> Result<Vec<Manifest>, ScenarioError> {
+    parse_documents(text, file, "", false, PosMap::Identity)?
+        .iter()
+        .filter(|document| !document.value.is_null())
+        .map(ingest)
+        .collect()
 }
 
 struct Ingest<'a> {
@@ -123,8 +157,9 @@ impl Ingest<'_> {
         let kind = self.type_field("kind")?;
         let api_version = self.type_field("apiVersion")?;
         let expected_api_version = match kind.as_str() {
-            "Namespace" | "Pod" | "Service" => "v1",
+            "Namespace" | "Node" | "Pod" | "Service" => "v1",
             "Deployment" | "ReplicaSet" => "apps/v1",
+            "PriorityClass" => "scheduling.k8s.io/v1",
             _ => {
                 let at = self.doc.at(&self.path("kind"));
                 let line = at.pos.map(|p| format!(":{}", p.line)).unwrap_or_default();
@@ -165,6 +200,14 @@ impl Ingest<'_> {
             "Service" => {
                 let service: core::Service = self.doc.decode(true)?;
                 self.service(&service)?
+            }
+            "Node" => {
+                let node: core::Node = self.doc.decode(true)?;
+                self.node(&node)?
+            }
+            "PriorityClass" => {
+                let class: scheduling::PriorityClass = self.doc.decode(true)?;
+                self.priority_class(&class)?
             }
             _ => unreachable!("dispatch covers every supported kind"),
         })
@@ -390,6 +433,163 @@ impl Ingest<'_> {
         .into())
     }
 
+    fn node(&mut self, node: &core::Node) -> Result<Object, ScenarioError> {
+        let metadata = self.object_meta(&node.metadata, false)?;
+        let default_spec = core::NodeSpec::default();
+        let spec = node.spec.as_ref().unwrap_or(&default_spec);
+        let mut taints: Vec<Taint> = Vec::new();
+        for (index, taint) in spec.taints.iter().flatten().enumerate() {
+            let at = join_index("spec.taints", index);
+            let taint = self.taint(taint, &at)?;
+            // Upstream validateNodeTaints: unique by key and effect.
+            if taints
+                .iter()
+                .any(|t| t.key == taint.key && t.effect == taint.effect)
+            {
+                return Err(self.error(&at, "taints must be unique by key and effect pair"));
+            }
+            taints.push(taint);
+        }
+        self.note("spec.providerID", spec.provider_id.is_some());
+        let default_status = core::NodeStatus::default();
+        let status = node.status.as_ref().unwrap_or(&default_status);
+        let (capacity, capacity_extended) =
+            self.node_resources(status.capacity.as_ref(), "status.capacity")?;
+        let (allocatable, allocatable_extended) =
+            self.node_resources(status.allocatable.as_ref(), "status.allocatable")?;
+        // A resource the node does not say is allocatable is allocatable up to its
+        // capacity (the kubelet reports both; a hand-written Node often gives one).
+        let allocatable = ResourceList {
+            cpu_millicores: allocatable.cpu_millicores.or(capacity.cpu_millicores),
+            memory_bytes: allocatable.memory_bytes.or(capacity.memory_bytes),
+            ephemeral_storage_bytes: allocatable
+                .ephemeral_storage_bytes
+                .or(capacity.ephemeral_storage_bytes),
+            pods: allocatable.pods.or(capacity.pods),
+        };
+        let mut extended_allocatable = allocatable_extended;
+        for (name, quantity) in capacity_extended {
+            if !extended_allocatable.iter().any(|(n, _)| *n == name) {
+                extended_allocatable.push((name, quantity));
+            }
+        }
+        extended_allocatable.sort();
+        let mut images = Vec::new();
+        for (index, image) in status.images.iter().flatten().enumerate() {
+            let at = join_index("status.images", index);
+            let size_bytes = u64::try_from(image.size_bytes.unwrap_or(0)).map_err(|_| {
+                self.error(
+                    &format!("{at}.sizeBytes"),
+                    "must be greater than or equal to 0",
+                )
+            })?;
+            for name in image.names.iter().flatten() {
+                images.push((s(name), size_bytes));
+            }
+        }
+        let ready = status
+            .conditions
+            .iter()
+            .flatten()
+            .find(|condition| condition.type_ == "Ready");
+        let ready = NodeCondition {
+            status: match ready.map(|c| c.status.as_str()) {
+                Some("True") => ConditionStatus::True,
+                Some("False") => ConditionStatus::False,
+                _ => ConditionStatus::Unknown,
+            },
+            reason: s(ready.and_then(|c| c.reason.as_deref()).unwrap_or("")),
+            message: s(ready.and_then(|c| c.message.as_deref()).unwrap_or("")),
+            last_heartbeat_time: sim_core::SimTime::ZERO,
+            last_transition_time: sim_core::SimTime::ZERO,
+        };
+        let internal_ip = status
+            .addresses
+            .iter()
+            .flatten()
+            .find(|address| address.type_ == "InternalIP")
+            .map_or("", |address| address.address.as_str());
+        let node_info = status.node_info.as_ref();
+        Ok(api::Node {
+            metadata,
+            spec: api::NodeSpec {
+                unschedulable: spec.unschedulable.unwrap_or(false),
+                taints,
+                pod_cidr: spec.pod_cidr.as_deref().map(s),
+            },
+            status: api::NodeStatus {
+                capacity,
+                allocatable,
+                ready,
+                memory_pressure: ConditionStatus::Unknown,
+                internal_ip: s(internal_ip),
+                images,
+                extended_allocatable,
+                kubelet_version: s(node_info.map_or("", |i| i.kubelet_version.as_str())),
+                container_runtime_version: s(
+                    node_info.map_or("", |i| i.container_runtime_version.as_str())
+                ),
+            },
+        }
+        .into())
+    }
+
+    /// A node's capacity or allocatable: the standard resources, and the extended ones
+    /// (and hugepages) by name.
+    fn node_resources(
+        &self,
+        list: Option<&BTreeMap<String, Quantity>>,
+        at: &str,
+    ) -> Result<(ResourceList, Vec<(Str, u64)>), ScenarioError> {
+        let mut out = ResourceList::default();
+        let mut extended = Vec::new();
+        for (name, Quantity(text)) in list.into_iter().flatten() {
+            let field = format!("{at}.{name}");
+            let parsed = match name.as_str() {
+                "cpu" => parse_cpu_millicores(text).map(|v| out.cpu_millicores = Some(v)),
+                "memory" => parse_bytes(text).map(|v| out.memory_bytes = Some(v)),
+                "ephemeral-storage" => {
+                    parse_bytes(text).map(|v| out.ephemeral_storage_bytes = Some(v))
+                }
+                "pods" => parse_count(text).map(|v| out.pods = Some(v)),
+                _ => {
+                    let quantity = self.extended_quantity(name, text, &field)?;
+                    extended.push((s(name), quantity));
+                    Ok(())
+                }
+            };
+            parsed.map_err(|error| self.error(&field, error.to_string()))?;
+        }
+        Ok((out, extended))
+    }
+
+    fn priority_class(
+        &mut self,
+        class: &scheduling::PriorityClass,
+    ) -> Result<Object, ScenarioError> {
+        let metadata = self.object_meta(&class.metadata, false)?;
+        let preemption_policy =
+            self.preemption_policy(class.preemption_policy.as_deref(), "preemptionPolicy")?;
+        let class = api::PriorityClass {
+            metadata,
+            value: class.value,
+            global_default: class.global_default.unwrap_or(false),
+            preemption_policy,
+            description: s(class.description.as_deref().unwrap_or("")),
+        };
+        // The API server's own validation, so a bad class fails here with a location.
+        if let Err(invalid) = components::apiserver::validate_priority_class(&class) {
+            let (field, message) = invalid.0.split_once(": ").unwrap_or(("", &invalid.0));
+            let field = if field == "value" {
+                "value"
+            } else {
+                "metadata.name"
+            };
+            return Err(self.error(field, message.to_string()));
+        }
+        Ok(class.into())
+    }
+
     // -----------------------------------------------------------------------------------
     // Workload parts
 
@@ -417,6 +617,19 @@ impl Ingest<'_> {
     }
 
     fn selector(
+        &self,
+        selector: &meta::LabelSelector,
+        at: &str,
+    ) -> Result<LabelSelector, ScenarioError> {
+        let out = self.label_selector(selector, at)?;
+        if out.is_empty() {
+            return Err(self.error(at, "empty selector is invalid for a workload"));
+        }
+        Ok(out)
+    }
+
+    /// A label selector where an empty one is allowed (it matches everything).
+    fn label_selector(
         &self,
         selector: &meta::LabelSelector,
         at: &str,
@@ -451,9 +664,6 @@ impl Ingest<'_> {
                 operator,
                 values,
             });
-        }
-        if out.is_empty() {
-            return Err(self.error(at, "empty selector is invalid for a workload"));
         }
         Ok(out)
     }
@@ -577,17 +787,13 @@ impl Ingest<'_> {
         }
         let mut containers = Vec::with_capacity(spec.containers.len());
         for (index, container) in spec.containers.iter().enumerate() {
-            containers
-                .push(self.container(container, &join_index(&format!("{at}.containers"), index))?);
+            let container_at = join_index(&format!("{at}.containers"), index);
+            containers.push(self.container(container, &container_at, false)?);
         }
         let mut init_containers = Vec::new();
         for (index, container) in spec.init_containers.iter().flatten().enumerate() {
             let container_at = join_index(&format!("{at}.initContainers"), index);
-            self.note(
-                &format!("{container_at}.restartPolicy"),
-                container.restart_policy.as_deref() == Some("Always"),
-            );
-            init_containers.push(self.container(container, &container_at)?);
+            init_containers.push(self.container(container, &container_at, true)?);
         }
         let mut names: Vec<&str> = spec
             .containers
@@ -633,22 +839,59 @@ impl Ingest<'_> {
                 self.toleration(toleration, &join_index(&format!("{at}.tolerations"), index))?,
             );
         }
-        self.note(&format!("{at}.affinity"), spec.affinity.is_some());
-        self.note(
-            &format!("{at}.topologySpreadConstraints"),
-            spec.topology_spread_constraints.is_some(),
-        );
+        let affinity = match &spec.affinity {
+            None => None,
+            Some(affinity) => Some(Rc::new(self.affinity(affinity, &format!("{at}.affinity"))?)),
+        };
+        let mut topology_spread_constraints: Vec<TopologySpreadConstraint> = Vec::new();
+        for (index, constraint) in spec
+            .topology_spread_constraints
+            .iter()
+            .flatten()
+            .enumerate()
+        {
+            let constraint_at = join_index(&format!("{at}.topologySpreadConstraints"), index);
+            let constraint = self.spread_constraint(constraint, &constraint_at)?;
+            // Upstream validateTopologySpreadConstraints: one constraint per
+            // (topologyKey, whenUnsatisfiable) pair.
+            if topology_spread_constraints.iter().any(|c| {
+                c.topology_key == constraint.topology_key
+                    && c.when_unsatisfiable == constraint.when_unsatisfiable
+            }) {
+                return Err(self.error(
+                    &format!("{constraint_at}.topologyKey"),
+                    format!(
+                        "Duplicate value: {:?}: the pair of topologyKey and whenUnsatisfiable must be unique",
+                        constraint.topology_key
+                    ),
+                ));
+            }
+            topology_spread_constraints.push(constraint);
+        }
+        let priority_class_name = match spec.priority_class_name.as_deref() {
+            None | Some("") => None,
+            Some(name) => {
+                check_dns_subdomain(name)
+                    .map_err(|why| self.error(&format!("{at}.priorityClassName"), why))?;
+                Some(s(name))
+            }
+        };
+        let preemption_policy = self.preemption_policy(
+            spec.preemption_policy.as_deref(),
+            &format!("{at}.preemptionPolicy"),
+        )?;
+        let (overhead, overhead_extended) =
+            self.node_resources(spec.overhead.as_ref(), &format!("{at}.overhead"))?;
+        if overhead.pods.is_some() || !overhead_extended.is_empty() {
+            // Only cpu, memory and ephemeral-storage add to a pod's requests.
+            self.notes.push(format!("{at}.overhead"));
+        }
         self.note(
             &format!("{at}.schedulingGates"),
             spec.scheduling_gates.is_some(),
         );
-        self.note(
-            &format!("{at}.priorityClassName"),
-            spec.priority_class_name.is_some() && spec.priority.is_none(),
-        );
         self.note(&format!("{at}.volumes"), spec.volumes.is_some());
         self.note(&format!("{at}.resources"), spec.resources.is_some());
-        self.note(&format!("{at}.overhead"), spec.overhead.is_some());
         self.note(
             &format!("{at}.hostNetwork"),
             spec.host_network == Some(true),
@@ -665,16 +908,463 @@ impl Ingest<'_> {
             termination_grace_period_seconds,
             tolerations: Rc::from(tolerations),
             node_selector: labels(spec.node_selector.as_ref()),
+            // The Priority admission plugin resolves these at create; a manifest's own
+            // `priority` (an exported pod's) is kept for `kubesim schedule`.
             priority: spec.priority.unwrap_or(0),
-            priority_class_name: None,
-            preemption_policy: api::PreemptionPolicy::PreemptLowerPriority,
+            priority_class_name,
+            preemption_policy,
             scheduler_name: s(spec
                 .scheduler_name
                 .as_deref()
                 .unwrap_or(api::DEFAULT_SCHEDULER_NAME)),
-            affinity: None,
-            topology_spread_constraints: Rc::from(Vec::new()),
-            overhead: api::ResourceList::default(),
+            affinity,
+            topology_spread_constraints: Rc::from(topology_spread_constraints),
+            overhead: ResourceList {
+                pods: None,
+                ..overhead
+            },
+        })
+    }
+
+    fn preemption_policy(
+        &self,
+        policy: Option<&str>,
+        at: &str,
+    ) -> Result<PreemptionPolicy, ScenarioError> {
+        match policy {
+            None => Ok(defaults::PREEMPTION_POLICY),
+            Some("PreemptLowerPriority") => Ok(PreemptionPolicy::PreemptLowerPriority),
+            Some("Never") => Ok(PreemptionPolicy::Never),
+            Some(other) => Err(self.error(
+                at,
+                format!("unsupported value {other:?}: supported values: \"Never\", \"PreemptLowerPriority\""),
+            )),
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Scheduling constraints (validation as upstream pkg/apis/core/validation/validation.go)
+
+    fn affinity(&self, affinity: &core::Affinity, at: &str) -> Result<Affinity, ScenarioError> {
+        let node_affinity = match &affinity.node_affinity {
+            None => None,
+            Some(node) => Some(self.node_affinity(node, &format!("{at}.nodeAffinity"))?),
+        };
+        let pod_affinity = match &affinity.pod_affinity {
+            None => None,
+            Some(pod) => Some(
+                self.pod_affinity(
+                    pod.required_during_scheduling_ignored_during_execution
+                        .as_deref(),
+                    pod.preferred_during_scheduling_ignored_during_execution
+                        .as_deref(),
+                    &format!("{at}.podAffinity"),
+                )?,
+            ),
+        };
+        let pod_anti_affinity = match &affinity.pod_anti_affinity {
+            None => None,
+            Some(pod) => Some(
+                self.pod_affinity(
+                    pod.required_during_scheduling_ignored_during_execution
+                        .as_deref(),
+                    pod.preferred_during_scheduling_ignored_during_execution
+                        .as_deref(),
+                    &format!("{at}.podAntiAffinity"),
+                )?,
+            ),
+        };
+        Ok(Affinity {
+            node_affinity,
+            pod_affinity,
+            pod_anti_affinity,
+        })
+    }
+
+    fn node_affinity(
+        &self,
+        affinity: &core::NodeAffinity,
+        at: &str,
+    ) -> Result<NodeAffinity, ScenarioError> {
+        let required = match &affinity.required_during_scheduling_ignored_during_execution {
+            None => None,
+            Some(selector) => {
+                let selector_at = format!("{at}.requiredDuringSchedulingIgnoredDuringExecution");
+                if selector.node_selector_terms.is_empty() {
+                    return Err(self.error(
+                        &format!("{selector_at}.nodeSelectorTerms"),
+                        "Required value: must have at least one node selector term",
+                    ));
+                }
+                let mut terms = Vec::with_capacity(selector.node_selector_terms.len());
+                for (index, term) in selector.node_selector_terms.iter().enumerate() {
+                    let term_at = join_index(&format!("{selector_at}.nodeSelectorTerms"), index);
+                    terms.push(self.node_selector_term(term, &term_at)?);
+                }
+                Some(terms)
+            }
+        };
+        let mut preferred = Vec::new();
+        let preferred_at = format!("{at}.preferredDuringSchedulingIgnoredDuringExecution");
+        for (index, term) in affinity
+            .preferred_during_scheduling_ignored_during_execution
+            .iter()
+            .flatten()
+            .enumerate()
+        {
+            let term_at = join_index(&preferred_at, index);
+            let weight = self.weight(term.weight, &format!("{term_at}.weight"))?;
+            preferred.push(PreferredSchedulingTerm {
+                weight,
+                preference: self
+                    .node_selector_term(&term.preference, &format!("{term_at}.preference"))?,
+            });
+        }
+        Ok(NodeAffinity {
+            required,
+            preferred,
+        })
+    }
+
+    /// A preference's weight: 1 to 100.
+    fn weight(&self, weight: i32, at: &str) -> Result<i32, ScenarioError> {
+        if (1..=100).contains(&weight) {
+            Ok(weight)
+        } else {
+            Err(self.error(
+                at,
+                format!("Invalid value: {weight}: must be in the range 1-100"),
+            ))
+        }
+    }
+
+    fn node_selector_term(
+        &self,
+        term: &core::NodeSelectorTerm,
+        at: &str,
+    ) -> Result<NodeSelectorTerm, ScenarioError> {
+        let mut out = NodeSelectorTerm::default();
+        for (index, requirement) in term.match_expressions.iter().flatten().enumerate() {
+            let req_at = join_index(&format!("{at}.matchExpressions"), index);
+            out.match_expressions.push(self.node_selector_requirement(
+                requirement,
+                &req_at,
+                false,
+            )?);
+        }
+        for (index, requirement) in term.match_fields.iter().flatten().enumerate() {
+            let req_at = join_index(&format!("{at}.matchFields"), index);
+            out.match_fields
+                .push(self.node_selector_requirement(requirement, &req_at, true)?);
+        }
+        Ok(out)
+    }
+
+    /// Upstream `ValidateNodeSelectorRequirement` and `ValidateNodeFieldSelectorRequirement`.
+    fn node_selector_requirement(
+        &self,
+        requirement: &core::NodeSelectorRequirement,
+        at: &str,
+        field: bool,
+    ) -> Result<NodeSelectorRequirement, ScenarioError> {
+        let operator = match requirement.operator.as_str() {
+            "In" => NodeSelectorOperator::In,
+            "NotIn" => NodeSelectorOperator::NotIn,
+            "Exists" if !field => NodeSelectorOperator::Exists,
+            "DoesNotExist" if !field => NodeSelectorOperator::DoesNotExist,
+            "Gt" if !field => NodeSelectorOperator::Gt,
+            "Lt" if !field => NodeSelectorOperator::Lt,
+            other => {
+                let supported = if field {
+                    "\"In\", \"NotIn\""
+                } else {
+                    "\"DoesNotExist\", \"Exists\", \"Gt\", \"In\", \"Lt\", \"NotIn\""
+                };
+                return Err(self.error(
+                    &format!("{at}.operator"),
+                    format!("unsupported value {other:?}: supported values: {supported}"),
+                ));
+            }
+        };
+        let values: Vec<Str> = requirement.values.iter().flatten().map(|v| s(v)).collect();
+        let values_at = format!("{at}.values");
+        if field {
+            if requirement.key != "metadata.name" {
+                return Err(self.error(
+                    &format!("{at}.key"),
+                    format!(
+                        "unsupported value {:?}: supported values: \"metadata.name\"",
+                        requirement.key
+                    ),
+                ));
+            }
+            if values.len() != 1 {
+                return Err(self.error(
+                    &values_at,
+                    "must be only one value when `operator` is 'In' or 'NotIn' for node field selector",
+                ));
+            }
+        } else {
+            match operator {
+                NodeSelectorOperator::In | NodeSelectorOperator::NotIn if values.is_empty() => {
+                    return Err(self.error(
+                        &values_at,
+                        "must be specified when `operator` is 'In' or 'NotIn'",
+                    ));
+                }
+                NodeSelectorOperator::Exists | NodeSelectorOperator::DoesNotExist
+                    if !values.is_empty() =>
+                {
+                    return Err(self.error(
+                        &values_at,
+                        "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                    ));
+                }
+                NodeSelectorOperator::Gt | NodeSelectorOperator::Lt => {
+                    if values.len() != 1 {
+                        return Err(self.error(
+                            &values_at,
+                            "must be specified single value when `operator` is 'Lt' or 'Gt'",
+                        ));
+                    }
+                    if values[0].parse::<i64>().is_err() {
+                        return Err(self.error(
+                            &join_index(&values_at, 0),
+                            format!("Invalid value: {:?}: must be an integer", values[0]),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+            if requirement.key.is_empty() {
+                return Err(self.error(&format!("{at}.key"), "Required value"));
+            }
+        }
+        Ok(NodeSelectorRequirement {
+            key: s(&requirement.key),
+            operator,
+            values,
+        })
+    }
+
+    fn pod_affinity(
+        &self,
+        required: Option<&[core::PodAffinityTerm]>,
+        preferred: Option<&[core::WeightedPodAffinityTerm]>,
+        at: &str,
+    ) -> Result<PodAffinity, ScenarioError> {
+        let mut out = PodAffinity::default();
+        let required_at = format!("{at}.requiredDuringSchedulingIgnoredDuringExecution");
+        for (index, term) in required.into_iter().flatten().enumerate() {
+            out.required
+                .push(self.pod_affinity_term(term, &join_index(&required_at, index))?);
+        }
+        let preferred_at = format!("{at}.preferredDuringSchedulingIgnoredDuringExecution");
+        for (index, term) in preferred.into_iter().flatten().enumerate() {
+            let term_at = join_index(&preferred_at, index);
+            out.preferred.push(WeightedPodAffinityTerm {
+                weight: self.weight(term.weight, &format!("{term_at}.weight"))?,
+                term: self.pod_affinity_term(
+                    &term.pod_affinity_term,
+                    &format!("{term_at}.podAffinityTerm"),
+                )?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn pod_affinity_term(
+        &self,
+        term: &core::PodAffinityTerm,
+        at: &str,
+    ) -> Result<PodAffinityTerm, ScenarioError> {
+        if term.topology_key.is_empty() {
+            return Err(self.error(
+                &format!("{at}.topologyKey"),
+                "Required value: can not be empty",
+            ));
+        }
+        let label_selector = match &term.label_selector {
+            None => None,
+            Some(selector) => Some(self.label_selector(selector, &format!("{at}.labelSelector"))?),
+        };
+        let namespace_selector = match &term.namespace_selector {
+            None => None,
+            Some(selector) => {
+                Some(self.label_selector(selector, &format!("{at}.namespaceSelector"))?)
+            }
+        };
+        let mut namespaces = Vec::new();
+        for (index, namespace) in term.namespaces.iter().flatten().enumerate() {
+            check_dns_label(namespace)
+                .map_err(|why| self.error(&join_index(&format!("{at}.namespaces"), index), why))?;
+            namespaces.push(s(namespace));
+        }
+        let match_label_keys: Vec<Str> = term
+            .match_label_keys
+            .iter()
+            .flatten()
+            .map(|k| s(k))
+            .collect();
+        let mismatch_label_keys: Vec<Str> = term
+            .mismatch_label_keys
+            .iter()
+            .flatten()
+            .map(|k| s(k))
+            .collect();
+        self.check_label_keys(
+            label_selector.is_some(),
+            &match_label_keys,
+            &mismatch_label_keys,
+            at,
+        )?;
+        Ok(PodAffinityTerm {
+            label_selector,
+            namespaces,
+            namespace_selector,
+            topology_key: s(&term.topology_key),
+            match_label_keys,
+            mismatch_label_keys,
+        })
+    }
+
+    /// Upstream `validateMatchLabelKeysAndMismatchLabelKeys`: the keys need a label
+    /// selector to merge into, and a key may not be in both lists.
+    fn check_label_keys(
+        &self,
+        has_selector: bool,
+        match_label_keys: &[Str],
+        mismatch_label_keys: &[Str],
+        at: &str,
+    ) -> Result<(), ScenarioError> {
+        if !has_selector {
+            for (field, keys) in [
+                ("matchLabelKeys", match_label_keys),
+                ("mismatchLabelKeys", mismatch_label_keys),
+            ] {
+                if !keys.is_empty() {
+                    return Err(self.error(
+                        &format!("{at}.{field}"),
+                        "Forbidden: must not be specified when labelSelector is not set",
+                    ));
+                }
+            }
+        }
+        for (index, key) in mismatch_label_keys.iter().enumerate() {
+            if match_label_keys.contains(key) {
+                return Err(self.error(
+                    &join_index(&format!("{at}.mismatchLabelKeys"), index),
+                    format!("Invalid value: {key:?}: exists in both matchLabelKeys and mismatchLabelKeys"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Upstream `validateTopologySpreadConstraints`, with the defaults of
+    /// `SetDefaults_PodSpec` (nodeAffinityPolicy Honor, nodeTaintsPolicy Ignore).
+    fn spread_constraint(
+        &self,
+        constraint: &core::TopologySpreadConstraint,
+        at: &str,
+    ) -> Result<TopologySpreadConstraint, ScenarioError> {
+        if constraint.max_skew < 1 {
+            return Err(self.error(
+                &format!("{at}.maxSkew"),
+                format!(
+                    "Invalid value: {}: must be greater than zero",
+                    constraint.max_skew
+                ),
+            ));
+        }
+        if constraint.topology_key.is_empty() {
+            return Err(self.error(
+                &format!("{at}.topologyKey"),
+                "Required value: can not be empty",
+            ));
+        }
+        let when_unsatisfiable = match constraint.when_unsatisfiable.as_str() {
+            "DoNotSchedule" => UnsatisfiableConstraintAction::DoNotSchedule,
+            "ScheduleAnyway" => UnsatisfiableConstraintAction::ScheduleAnyway,
+            "" => {
+                return Err(self.error(&format!("{at}.whenUnsatisfiable"), "Required value"));
+            }
+            other => {
+                return Err(self.error(
+                    &format!("{at}.whenUnsatisfiable"),
+                    format!("unsupported value {other:?}: supported values: \"DoNotSchedule\", \"ScheduleAnyway\""),
+                ));
+            }
+        };
+        if let Some(min_domains) = constraint.min_domains {
+            if min_domains < 1 {
+                return Err(self.error(
+                    &format!("{at}.minDomains"),
+                    format!("Invalid value: {min_domains}: must be greater than 0"),
+                ));
+            }
+            if when_unsatisfiable != UnsatisfiableConstraintAction::DoNotSchedule {
+                return Err(self.error(
+                    &format!("{at}.minDomains"),
+                    format!(
+                        "Invalid value: {min_domains}: can only use minDomains if whenUnsatisfiable=DoNotSchedule, not ScheduleAnyway"
+                    ),
+                ));
+            }
+        }
+        let policy = |value: Option<&str>, default: NodeInclusionPolicy, field: &str| match value {
+            None => Ok(default),
+            Some("Honor") => Ok(NodeInclusionPolicy::Honor),
+            Some("Ignore") => Ok(NodeInclusionPolicy::Ignore),
+            Some(other) => Err(self.error(
+                &format!("{at}.{field}"),
+                format!("unsupported value {other:?}: supported values: \"Honor\", \"Ignore\""),
+            )),
+        };
+        let node_affinity_policy = policy(
+            constraint.node_affinity_policy.as_deref(),
+            defaults::NODE_AFFINITY_POLICY,
+            "nodeAffinityPolicy",
+        )?;
+        let node_taints_policy = policy(
+            constraint.node_taints_policy.as_deref(),
+            defaults::NODE_TAINTS_POLICY,
+            "nodeTaintsPolicy",
+        )?;
+        let label_selector = match &constraint.label_selector {
+            None => None,
+            Some(selector) => Some(self.label_selector(selector, &format!("{at}.labelSelector"))?),
+        };
+        let match_label_keys: Vec<Str> = constraint
+            .match_label_keys
+            .iter()
+            .flatten()
+            .map(|k| s(k))
+            .collect();
+        self.check_label_keys(label_selector.is_some(), &match_label_keys, &[], at)?;
+        Ok(TopologySpreadConstraint {
+            max_skew: constraint.max_skew,
+            topology_key: s(&constraint.topology_key),
+            when_unsatisfiable,
+            label_selector,
+            min_domains: constraint.min_domains,
+            node_affinity_policy,
+            node_taints_policy,
+            match_label_keys,
+        })
+    }
+
+    fn taint(&self, taint: &core::Taint, at: &str) -> Result<Taint, ScenarioError> {
+        if taint.key.is_empty() {
+            return Err(self.error(&format!("{at}.key"), "Required value"));
+        }
+        let effect = parse_taint_effect(&taint.effect)
+            .map_err(|why| self.error(&format!("{at}.effect"), why))?;
+        Ok(Taint {
+            key: s(&taint.key),
+            value: s(taint.value.as_deref().unwrap_or("")),
+            effect,
+            time_added: None,
         })
     }
 
@@ -682,6 +1372,7 @@ impl Ingest<'_> {
         &mut self,
         container: &core::Container,
         at: &str,
+        is_init: bool,
     ) -> Result<Container, ScenarioError> {
         check_dns_label(&container.name).map_err(|why| self.error(&format!("{at}.name"), why))?;
         let Some(image) = container.image.as_deref().filter(|i| !i.trim().is_empty()) else {
@@ -699,24 +1390,58 @@ impl Ingest<'_> {
                 ));
             }
         };
-        let resources = match &container.resources {
-            None => ResourceRequirements::default(),
+        let (resources, extended_requests) = match &container.resources {
+            None => (ResourceRequirements::default(), Vec::new()),
             Some(resources) => self.resources(resources, &format!("{at}.resources"))?,
         };
         let mut ports = Vec::new();
         for (index, port) in container.ports.iter().flatten().enumerate() {
             let port_at = join_index(&format!("{at}.ports"), index);
-            self.note(&format!("{port_at}.hostPort"), port.host_port.is_some());
+            // hostPort 0 is the same as unset (upstream's validation allows 0).
+            let host_port = match port.host_port {
+                None | Some(0) => None,
+                Some(n) => Some(self.port_number(n, &format!("{port_at}.hostPort"))?),
+            };
+            let host_ip = match port.host_ip.as_deref() {
+                None | Some("") => None,
+                Some(ip) => {
+                    if ip.parse::<std::net::IpAddr>().is_err() {
+                        return Err(self.error(
+                            &format!("{port_at}.hostIP"),
+                            format!("Invalid value: {ip:?}: must be a valid IP address"),
+                        ));
+                    }
+                    Some(s(ip))
+                }
+            };
             ports.push(ContainerPort {
                 name: port.name.as_deref().map(s),
                 container_port: self
                     .port_number(port.container_port, &format!("{port_at}.containerPort"))?,
                 protocol: self
                     .protocol(port.protocol.as_deref(), &format!("{port_at}.protocol"))?,
-                host_port: None,
-                host_ip: None,
+                host_port,
+                host_ip,
             });
         }
+        // Only an init container may have a restartPolicy, and only Always: it makes the
+        // container a sidecar (upstream validateInitContainers / validateContainers).
+        let restart_policy = match (container.restart_policy.as_deref(), is_init) {
+            (None, _) => None,
+            (Some("Always"), true) => Some(ContainerRestartPolicy::Always),
+            (Some(other), true) => {
+                return Err(self.error(
+                    &format!("{at}.restartPolicy"),
+                    format!("unsupported value {other:?}: supported values: \"Always\""),
+                ));
+            }
+            (Some(_), false) => {
+                return Err(self.error(
+                    &format!("{at}.restartPolicy"),
+                    "Forbidden: may not be set for non-init containers",
+                ));
+            }
+        };
         self.note(
             &format!("{at}.livenessProbe"),
             container.liveness_probe.is_some(),
@@ -735,20 +1460,46 @@ impl Ingest<'_> {
             image: s(image),
             image_pull_policy,
             resources,
-            extended_requests: Rc::from(Vec::new()),
+            extended_requests: Rc::from(extended_requests),
             ports,
-            restart_policy: None,
+            restart_policy,
         })
     }
 
+    /// A container's requests and limits, and its extended-resource requests.
     fn resources(
         &mut self,
         resources: &core::ResourceRequirements,
         at: &str,
-    ) -> Result<ResourceRequirements, ScenarioError> {
-        let limits = self.resource_list(resources.limits.as_ref(), &format!("{at}.limits"))?;
-        let mut requests =
+    ) -> Result<(ResourceRequirements, Vec<(Str, u64)>), ScenarioError> {
+        let (limits, extended_limits) =
+            self.resource_list(resources.limits.as_ref(), &format!("{at}.limits"))?;
+        let (mut requests, mut extended_requests) =
             self.resource_list(resources.requests.as_ref(), &format!("{at}.requests"))?;
+        // Extended resources cannot be overcommitted: the request defaults to the limit
+        // (SetDefaults_Pod) and must equal it; a request without a limit is invalid
+        // (upstream ValidateResourceRequirements).
+        for (name, limit) in &extended_limits {
+            match extended_requests.iter().find(|(n, _)| n == name) {
+                None => extended_requests.push((name.clone(), *limit)),
+                Some((_, request)) if request != limit => {
+                    return Err(self.error(
+                        &format!("{at}.requests.{name}"),
+                        format!("must be equal to {name} limit of {limit}"),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        for (name, _) in &extended_requests {
+            if !extended_limits.iter().any(|(n, _)| n == name) {
+                return Err(self.error(
+                    &format!("{at}.limits"),
+                    format!("Required value: Limit must be set for non overcommitable resources ({name})"),
+                ));
+            }
+        }
+        extended_requests.sort();
         // SetDefaults_Pod: a resource with a limit and no request is requested at its limit.
         requests.cpu_millicores = requests.cpu_millicores.or(limits.cpu_millicores);
         requests.memory_bytes = requests.memory_bytes.or(limits.memory_bytes);
@@ -774,15 +1525,18 @@ impl Ingest<'_> {
             }
         }
         self.note(&format!("{at}.claims"), resources.claims.is_some());
-        Ok(ResourceRequirements { requests, limits })
+        Ok((ResourceRequirements { requests, limits }, extended_requests))
     }
 
+    /// A container's requests or limits: cpu, memory and ephemeral-storage, and the
+    /// extended resources (and hugepages) by name.
     fn resource_list(
         &mut self,
         list: Option<&BTreeMap<String, Quantity>>,
         at: &str,
-    ) -> Result<ResourceList, ScenarioError> {
+    ) -> Result<(ResourceList, Vec<(Str, u64)>), ScenarioError> {
         let mut out = ResourceList::default();
+        let mut extended = Vec::new();
         for (name, Quantity(text)) in list.into_iter().flatten() {
             let field = format!("{at}.{name}");
             let parsed = match name.as_str() {
@@ -791,16 +1545,49 @@ impl Ingest<'_> {
                 "ephemeral-storage" => {
                     parse_bytes(text).map(|v| out.ephemeral_storage_bytes = Some(v))
                 }
+                "pods" => {
+                    return Err(self.error(
+                        &field,
+                        "Invalid value: \"pods\": must be a standard resource for containers",
+                    ));
+                }
                 _ => {
-                    // Extended resources and hugepages are not modelled: check the value
-                    // parses, and say it has no effect.
-                    self.notes.push(field.clone());
-                    parse_count(text).map(|_| ())
+                    let quantity = self.extended_quantity(name, text, &field)?;
+                    extended.push((s(name), quantity));
+                    Ok(())
                 }
             };
             parsed.map_err(|error| self.error(&field, error.to_string()))?;
         }
-        Ok(out)
+        Ok((out, extended))
+    }
+
+    /// The quantity of an extended resource (`example.com/foo`, a whole number) or of
+    /// hugepages (`hugepages-2Mi`, bytes). Any other name is refused as upstream's
+    /// `validateResourceName` does: not standard and not fully qualified.
+    fn extended_quantity(&self, name: &str, text: &str, at: &str) -> Result<u64, ScenarioError> {
+        if name.starts_with("hugepages-") {
+            return parse_bytes(text).map_err(|error| self.error(at, error.to_string()));
+        }
+        let qualified = name
+            .split_once('/')
+            .is_some_and(|(domain, rest)| !domain.is_empty() && !rest.is_empty());
+        if !qualified {
+            return Err(self.error(
+                at,
+                format!(
+                    "Invalid value: {name:?}: must be a standard resource type or fully qualified"
+                ),
+            ));
+        }
+        let count = parse_count(text).map_err(|error| self.error(at, error.to_string()))?;
+        // A fraction rounds up in parse_count; extended resources must be whole.
+        let millis =
+            parse_cpu_millicores(text).map_err(|error| self.error(at, error.to_string()))?;
+        if millis != count.saturating_mul(1000) {
+            return Err(self.error(at, format!("Invalid value: {text:?}: must be an integer")));
+        }
+        Ok(count)
     }
 
     fn toleration(
@@ -967,6 +1754,8 @@ pub fn supported_kind(kind: &str) -> Option<Kind> {
         "Deployment" => Some(Kind::Deployment),
         "ReplicaSet" => Some(Kind::ReplicaSet),
         "Service" => Some(Kind::Service),
+        "Node" => Some(Kind::Node),
+        "PriorityClass" => Some(Kind::PriorityClass),
         _ => None,
     }
 }
@@ -1117,7 +1906,7 @@ spec:
             .to_string();
         assert_eq!(
             error,
-            "m.yaml:2:7: w[0].kind: unsupported kind StatefulSet in m.yaml:2 (kubesim supports Namespace, Pod, Deployment, ReplicaSet, Service)"
+            "m.yaml:2:7: w[0].kind: unsupported kind StatefulSet in m.yaml:2 (kubesim supports Namespace, Node, Pod, Deployment, ReplicaSet, Service, PriorityClass)"
         );
     }
 

@@ -24,8 +24,8 @@ use crate::etcd::{Compare, EtcdEventType, EtcdRequest, EtcdResponse, EtcdWatchEv
 use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
 
 pub use strategy::{
-    GENERATE_NAME_ALPHABET, GENERATE_NAME_SUFFIX_LEN, add_default_tolerations, admit_pod_priority,
-    default_priority_class, preemption_policy_name, validate_priority_class,
+    GENERATE_NAME_ALPHABET, GENERATE_NAME_SUFFIX_LEN, Invalid, add_default_tolerations,
+    admit_pod_priority, default_priority_class, preemption_policy_name, validate_priority_class,
 };
 use watch_cache::{CachedChange, WatchCache, Watcher};
 

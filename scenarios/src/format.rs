@@ -11,9 +11,11 @@
 //! cluster:
 //!   nodePools:
 //!     - {name: node, count: 3, cpu: 4, memory: 16Gi, pods: 110}
+//!     - {name: gpu, count: 1, cpu: 8, memory: 32Gi, extendedResources: {nvidia.com/gpu: 4}}
 //!   images:
 //!     - {name: "nginx:1.14.2", size: 70Mi, startup: 1s}
 //!   kubeControllerManager: {nodeMonitorGracePeriod: 50s}
+//!   kubeScheduler: {config: scheduler-config.yaml}   # or the KubeSchedulerConfiguration inline
 //! workloads:
 //!   web: |                     # or a list of manifests, or {path: web.yaml}
 //!     apiVersion: apps/v1
@@ -116,6 +118,9 @@ pub struct NodePoolEntry {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub taints: Vec<TaintEntry>,
+    /// Extended resources each node offers, `{nvidia.com/gpu: 4}` (capacity = allocatable).
+    #[serde(default)]
+    pub extended_resources: BTreeMap<String, Scalar>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,6 +181,9 @@ pub struct ControllerManagerSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SchedulerSection {
+    /// A `KubeSchedulerConfiguration`: a file path (relative to the scenario file) or the
+    /// document inline. The two fields below override its back-off values.
+    pub config: Option<serde_json::Value>,
     pub pod_initial_backoff_seconds: Option<u64>,
     pub pod_max_backoff_seconds: Option<u64>,
 }

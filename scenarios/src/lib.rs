@@ -14,6 +14,7 @@
 //! - [`duration`]: `300s`, `5m`, `1h30m`, `250ms`.
 //! - [`manifest`]: manifests → `components::api` objects, with upstream defaulting.
 //! - [`scenario`]: the checked scenario: cluster config, workloads, timeline, expectations.
+//! - [`scheduler_config`]: `KubeSchedulerConfiguration` files, defaulted and validated.
 //! - [`expectation`]: checks and their evaluation against an observation of the cluster.
 //! - [`run`](mod@run): runs a scenario in stretches, evaluating expectations on time.
 //! - [`library`]: the built-in scenarios (`scenarios/library/*.yaml`).
@@ -27,6 +28,7 @@ pub mod library;
 pub mod manifest;
 pub mod run;
 pub mod scenario;
+pub mod scheduler_config;
 pub mod yaml;
 
 pub use error::ScenarioError;

@@ -30,6 +30,7 @@ use crate::format::{
     ClusterSection, CutEntry, ExpectationEntry, NodePoolEntry, Scalar, ScenarioFile, TimelineEntry,
 };
 use crate::manifest::{self, parse_taint_effect, supported_kind};
+use crate::scheduler_config::{self, SchedulerConfiguration};
 use crate::yaml::{Document, PosMap, join_index, join_key, parse_documents};
 
 /// The seed of a scenario that names none.
@@ -445,6 +446,11 @@ impl Parser<'_> {
             }
         }
         if let Some(scheduler) = &raw.kube_scheduler {
+            if let Some(value) = &scheduler.config {
+                let configuration = self.scheduler_configuration(value)?;
+                configuration.apply_to(&mut config.scheduler);
+                self.notes.extend(configuration.notes.iter().cloned());
+            }
             if let Some(seconds) = scheduler.pod_initial_backoff_seconds {
                 config.scheduler.pod_initial_backoff = SimDuration::from_secs(seconds);
             }
@@ -491,6 +497,37 @@ impl Parser<'_> {
             }
         }
         Ok(config)
+    }
+
+    /// `cluster.kubeScheduler.config`: a path to a KubeSchedulerConfiguration file
+    /// (relative to the scenario file, recorded for replay) or the document inline.
+    fn scheduler_configuration(
+        &mut self,
+        value: &serde_json::Value,
+    ) -> Result<SchedulerConfiguration, ScenarioError> {
+        let path = "cluster.kubeScheduler.config";
+        match value {
+            serde_json::Value::String(file) => {
+                let text = self
+                    .includes
+                    .read(file)
+                    .map_err(|reason| ScenarioError::Unreadable {
+                        at: self.doc.at(path),
+                        path: file.clone(),
+                        reason,
+                    })?;
+                let configuration = scheduler_config::parse(file, &text)?;
+                self.files.insert(file.clone(), text);
+                Ok(configuration)
+            }
+            serde_json::Value::Object(_) => {
+                scheduler_config::from_document(&self.sub_document(path, value))
+            }
+            _ => Err(self.error(
+                path,
+                "expected the path of a KubeSchedulerConfiguration file, or the configuration inline",
+            )),
+        }
     }
 
     fn positive(&self, value: &Scalar, path: &str) -> Result<SimDuration, ScenarioError> {
@@ -545,11 +582,18 @@ impl Parser<'_> {
                 time_added: None,
             });
         }
+        let mut extended_resources = Vec::with_capacity(raw.extended_resources.len());
+        for (name, quantity) in &raw.extended_resources {
+            let resource_path = join_key(&join_key(path, "extendedResources"), name);
+            check_extended_resource_name(name).map_err(|why| self.error(&resource_path, why))?;
+            let count = self.quantity(quantity, &resource_path, parse_count)?;
+            extended_resources.push((s(name), count));
+        }
         Ok(NodePool {
             name: raw.name.clone(),
             count: raw.count,
             capacity,
-            extended_resources: Vec::new(),
+            extended_resources,
             zone: raw.zone.clone(),
             labels: Labels::from_pairs(&raw.labels),
             taints,
@@ -972,6 +1016,37 @@ fn parse_phase(text: &str) -> Result<PodPhase, String> {
 }
 
 /// A node pool name must make valid node names (`<pool>-<i>`): an RFC 1123 label.
+/// An extended resource name as upstream `IsExtendedResourceName` accepts it: a
+/// domain-prefixed name (`nvidia.com/gpu`) outside the `kubernetes.io/` namespace, not
+/// starting with `requests.`.
+fn check_extended_resource_name(name: &str) -> Result<(), String> {
+    let Some((domain, resource)) = name.split_once('/') else {
+        return Err(format!(
+            "{name:?} is not an extended resource name: it needs a domain prefix, like nvidia.com/gpu"
+        ));
+    };
+    let plain = |part: &str| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+            && part.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && part.ends_with(|c: char| c.is_ascii_alphanumeric())
+    };
+    if !plain(domain) || !plain(resource) || resource.contains('/') {
+        return Err(format!("{name:?} is not a valid resource name"));
+    }
+    if domain == "kubernetes.io"
+        || domain.ends_with(".kubernetes.io")
+        || name.starts_with("requests.")
+    {
+        return Err(format!(
+            "{name:?} is in the kubernetes.io namespace, which extended resources may not use"
+        ));
+    }
+    Ok(())
+}
+
 fn check_name(name: &str) -> Result<(), String> {
     if crate::manifest::is_dns_label(name, 50) {
         Ok(())
@@ -1017,6 +1092,71 @@ cluster:
                 .controller_manager
                 .node_monitor_grace_period,
             SimDuration::from_secs(50)
+        );
+    }
+
+    const SCHEDULER_SCENARIO: &str = "name: s
+duration: 1m
+cluster:
+  nodePools:
+    - name: gpu
+      count: 1
+      cpu: 8
+      memory: 32Gi
+      extendedResources: {nvidia.com/gpu: 4}
+  kubeScheduler:
+    podMaxBackoffSeconds: 20
+    config:
+      apiVersion: kubescheduler.config.k8s.io/v1
+      kind: KubeSchedulerConfiguration
+      percentageOfNodesToScore: 50
+      profiles:
+      - plugins:
+          score:
+            disabled: [{name: ImageLocality}]
+        pluginConfig:
+        - name: NodeResourcesFit
+          args: {scoringStrategy: {type: MostAllocated}}
+";
+
+    #[test]
+    fn scheduler_configuration_and_extended_resources_reach_the_cluster() {
+        let scenario = parse_text(SCHEDULER_SCENARIO).unwrap();
+        let pool = &scenario.cluster.node_pools[0];
+        assert_eq!(pool.extended_resources, [(s("nvidia.com/gpu"), 4)]);
+        let scheduler = &scenario.cluster.scheduler;
+        assert_eq!(scheduler.percentage_of_nodes_to_score, 50);
+        // The section's own field overrides the configuration's default of 10 s.
+        assert_eq!(scheduler.pod_max_backoff, SimDuration::from_secs(20));
+        let profile = &scheduler.profiles[0];
+        assert_eq!(
+            profile.fit.strategy,
+            components::scheduler::plugins::resources::ScoringStrategy::MostAllocated
+        );
+        assert_eq!(
+            profile.weight(components::scheduler::profile::Plugin::ImageLocality),
+            None
+        );
+    }
+
+    #[test]
+    fn scheduler_configuration_errors_point_into_the_scenario() {
+        let text = SCHEDULER_SCENARIO.replace("MostAllocated", "Packed");
+        let message = parse_text(&text).unwrap_err().to_string();
+        assert!(
+            message.starts_with("scenario.yaml:22:")
+                && message.contains(
+                    "cluster.kubeScheduler.config.profiles[0].pluginConfig[0].args.scoringStrategy.type"
+                ),
+            "{message}"
+        );
+        let text = SCHEDULER_SCENARIO.replace("nvidia.com/gpu", "gpu");
+        let message = parse_text(&text).unwrap_err().to_string();
+        assert!(
+            message.starts_with("scenario.yaml:9:")
+                && message.contains("extendedResources.gpu")
+                && message.contains("domain prefix"),
+            "{message}"
         );
     }
 

@@ -166,6 +166,17 @@ fn profile_for(profiles: &[Profile], pod: &Pod) -> Option<usize> {
         .position(|p| p.scheduler_name == pod.spec.scheduler_name)
 }
 
+/// Whether `pod` has terms that another pod's placement can satisfy: pod affinity or
+/// topology spread constraints.
+fn has_cross_topology_terms(pod: &Pod) -> bool {
+    !pod.spec.topology_spread_constraints.is_empty()
+        || pod
+            .spec
+            .affinity
+            .as_ref()
+            .is_some_and(|a| a.pod_affinity.is_some())
+}
+
 /// Whether a node change can make an unschedulable pod fit (upstream compares the
 /// scheduling-relevant properties, not heartbeats).
 fn node_change_matters(old: &Node, new: &Node) -> bool {
@@ -318,13 +329,13 @@ impl Scheduler {
 
     fn on_pod_delta(&mut self, delta: Delta<Pod>, cx: &mut Context<'_, Msg>) {
         let now = cx.now();
-        let freed = match &delta {
+        let (freed, assigned) = match &delta {
             Delta::Added(pod) => {
                 self.cache.on_pod(None, Some(pod));
                 if self.wants(pod) {
                     self.queue.add(pod.clone(), now);
                 }
-                false
+                (false, counts_on_node(pod).is_some())
             }
             Delta::Updated { old, new } => {
                 self.cache.on_pod(Some(old), Some(new));
@@ -338,17 +349,27 @@ impl Scheduler {
                 } else {
                     self.queue.remove(new.metadata.uid);
                 }
-                counts_on_node(old).is_some_and(|node| counts_on_node(new) != Some(node))
+                let was = counts_on_node(old);
+                let is = counts_on_node(new);
+                (
+                    was.is_some_and(|node| is != Some(node)),
+                    is.is_some() && was != is,
+                )
             }
             Delta::Deleted(pod) => {
                 self.cache.on_pod(Some(pod), None);
                 self.queue.remove(pod.metadata.uid);
-                counts_on_node(pod).is_some()
+                (counts_on_node(pod).is_some(), false)
             }
         };
         if freed {
             // An assigned pod went away: room may have appeared (AssignedPodDelete).
             self.queue.move_all_unschedulable(now);
+        } else if assigned && self.queue.unschedulable_len() > 0 {
+            // A pod landed on a node: pods waiting for pod affinity or spreading may fit
+            // now (AssignedPodAdd moves pods with cross-topology terms).
+            self.queue
+                .move_unschedulable_where(now, has_cross_topology_terms);
         }
         self.arm(cx);
     }
@@ -510,11 +531,11 @@ impl Scheduler {
         );
     }
 
-    fn reset(&mut self) {
+    fn reset(&mut self, now: SimTime) {
         self.pods.reset();
         self.nodes.reset();
         self.cache.clear();
-        self.queue.clear();
+        self.queue.clear(now);
         self.next_start_node_index = 0;
         self.cycle_armed = false;
         self.flush_armed_at = None;
@@ -526,7 +547,7 @@ impl Actor<Msg> for Scheduler {
     fn on_event(&mut self, event: Event<Msg>, cx: &mut Context<'_, Msg>) {
         match event {
             Event::Start => {
-                self.reset();
+                self.reset(cx.now());
                 self.pods.start(&mut self.api, cx);
                 self.nodes.start(&mut self.api, cx);
                 cx.record("detail", || {
@@ -575,6 +596,6 @@ impl Actor<Msg> for Scheduler {
     }
 
     fn on_crash(&mut self) {
-        self.reset();
+        self.reset(SimTime::ZERO);
     }
 }

@@ -1,6 +1,13 @@
 //! The scheduling queue: activeQ (priority, then time), backoffQ (ordered by when the
 //! back-off ends) and the unschedulable pool, as `PriorityQueue` in upstream's
 //! `backend/queue/scheduling_queue.go` keeps them.
+//!
+//! Upstream moves unschedulable pods back on cluster events through QueueingHints; with
+//! hints off it moves them all (`MoveAllToActiveOrBackoffQueue`), which is what kubesim
+//! does on the events that can make a pod fit (a node added or changed to allow more, an
+//! assigned pod deleted or finished). Pods left in the pool are swept by
+//! `flushUnschedulablePodsLeftover`, which runs every 30 s and moves those that sat
+//! there longer than 5 minutes.
 
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
@@ -19,6 +26,25 @@ pub struct BackoffConfig {
     pub max: SimDuration,
     /// `DefaultPodMaxInUnschedulablePodsDuration`, upstream 5 min.
     pub max_in_unschedulable: SimDuration,
+}
+
+/// The period of `flushUnschedulablePodsLeftover` (upstream 30 s).
+pub const UNSCHEDULABLE_FLUSH_PERIOD: SimDuration = SimDuration::from_secs(30);
+
+/// The first tick of the leftover flush (every [`UNSCHEDULABLE_FLUSH_PERIOD`] from
+/// `origin`) at which a pod unschedulable since `since` has sat there longer than
+/// `max_in_unschedulable` (upstream compares with `>`).
+pub fn leftover_flush_at(
+    origin: SimTime,
+    since: SimTime,
+    max_in_unschedulable: SimDuration,
+) -> SimTime {
+    let period = UNSCHEDULABLE_FLUSH_PERIOD.as_nanos();
+    let due = (since + max_in_unschedulable)
+        .saturating_since(origin)
+        .as_nanos();
+    let ticks = due / period + 1;
+    origin + SimDuration::from_nanos(ticks * period)
 }
 
 /// `calculateBackoffDuration`: `initial × 2^(attempts−1)`, capped at `max`; zero before
@@ -75,6 +101,8 @@ pub struct SchedulingQueue {
     backoff: BTreeSet<(SimTime, u64, u64)>,
     unschedulable: BTreeSet<(SimTime, u64, u64)>,
     next_seq: u64,
+    /// When the queue started: the leftover flush ticks from here.
+    origin: SimTime,
 }
 
 impl SchedulingQueue {
@@ -86,11 +114,14 @@ impl SchedulingQueue {
             backoff: BTreeSet::new(),
             unschedulable: BTreeSet::new(),
             next_seq: 0,
+            origin: SimTime::ZERO,
         }
     }
 
-    pub fn clear(&mut self) {
+    /// Empties the queue; the leftover flush ticks from `now` on (the scheduler started).
+    pub fn clear(&mut self, now: SimTime) {
         *self = SchedulingQueue::new(self.config);
+        self.origin = now;
     }
 
     pub fn len(&self) -> usize {
@@ -229,6 +260,25 @@ impl SchedulingQueue {
         uids.len()
     }
 
+    /// Moves the unschedulable pods for which `matters` holds (upstream's
+    /// `movePodsToActiveOrBackoffQueue` over a filtered list).
+    pub fn move_unschedulable_where(
+        &mut self,
+        now: SimTime,
+        matters: impl Fn(&Pod) -> bool,
+    ) -> usize {
+        let uids: Vec<u64> = self
+            .unschedulable
+            .iter()
+            .map(|&(_, _, uid)| uid)
+            .filter(|uid| matters(&self.pods[uid].pod))
+            .collect();
+        for &uid in &uids {
+            self.move_to_active_or_backoff(uid, now);
+        }
+        uids.len()
+    }
+
     /// Moves pods whose back-off ended to activeQ, and pods that sat in the unschedulable
     /// pool longer than `max_in_unschedulable` to backoffQ or activeQ.
     pub fn flush(&mut self, now: SimTime) {
@@ -245,7 +295,7 @@ impl SchedulingQueue {
             self.insert_place(uid);
         }
         while let Some(&(since, _, uid)) = self.unschedulable.first() {
-            if since + self.config.max_in_unschedulable > now {
+            if leftover_flush_at(self.origin, since, self.config.max_in_unschedulable) > now {
                 break;
             }
             self.move_to_active_or_backoff(uid, now);
@@ -255,10 +305,9 @@ impl SchedulingQueue {
     /// When `flush` next has something to do.
     pub fn next_flush(&self) -> Option<SimTime> {
         let backoff = self.backoff.first().map(|&(until, _, _)| until);
-        let leftover = self
-            .unschedulable
-            .first()
-            .map(|&(since, _, _)| since + self.config.max_in_unschedulable);
+        let leftover = self.unschedulable.first().map(|&(since, _, _)| {
+            leftover_flush_at(self.origin, since, self.config.max_in_unschedulable)
+        });
         match (backoff, leftover) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -410,11 +459,26 @@ mod tests {
         queue.add(pod(3, 0), at(0));
         queue.pop();
         queue.requeue_unschedulable(3, at(0));
-        assert_eq!(queue.next_flush(), Some(at(300)));
-        queue.flush(at(299));
+        // Exactly 5 minutes is not longer than 5 minutes: the 30 s tick after it.
+        assert_eq!(queue.next_flush(), Some(at(330)));
+        queue.flush(at(329));
         assert_eq!(queue.active_len(), 0);
-        queue.flush(at(300));
+        queue.flush(at(330));
         assert_eq!(queue.active_len(), 1);
+    }
+
+    #[test]
+    fn leftover_flush_ticks_every_30_seconds_from_the_start() {
+        let five = SimDuration::from_mins(5);
+        // Started at 7 s; unschedulable since 10 s: due after 310 s; ticks at 7 + 30k:
+        // 307 is not after 310, 337 is.
+        assert_eq!(leftover_flush_at(at(7), at(10), five), at(337));
+        assert_eq!(leftover_flush_at(at(0), at(10), five), at(330));
+        assert_eq!(
+            leftover_flush_at(at(0), at(1), five),
+            at(330),
+            "301 s waits for the 330 s tick"
+        );
     }
 
     #[test]

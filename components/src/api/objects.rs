@@ -422,6 +422,10 @@ pub struct PodStatus {
     pub container_statuses: Vec<ContainerStatus>,
     /// Reason for the phase (e.g. "Evicted"), when there is one.
     pub reason: Option<Str>,
+    /// `status.nominatedNodeName`: the node the scheduler preempted pods on for this
+    /// pending pod, where it expects the pod to go once the victims are gone. Written by
+    /// the scheduler only.
+    pub nominated_node_name: Option<Str>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

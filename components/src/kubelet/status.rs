@@ -278,6 +278,7 @@ pub fn pod_status(worker: &PodWorker, host_ip: &Str, now: SimTime) -> PodStatus 
         start_time: old.start_time.or(Some(now)),
         container_statuses,
         reason: old.reason.clone(),
+        nominated_node_name: old.nominated_node_name.clone(),
     }
 }
 

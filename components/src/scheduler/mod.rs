@@ -18,6 +18,7 @@
 
 pub mod cache;
 pub mod plugins;
+pub mod preemption;
 pub mod profile;
 pub mod queue;
 pub mod schedule_one;

@@ -3,6 +3,7 @@
 //! - `kubesim run SCENARIO [--seed N] [--format text|json] [--trace FILE] [--until D] [--verbose]`
 //! - `kubesim scenarios`
 //! - `kubesim replay TRACE`
+//! - `kubesim schedule FILE [--config KUBE_SCHEDULER_CONFIG] [--format text|json] [--seed N]`
 //!
 //! Exit codes: 0 success; 1 an expectation or invariant failed, the run hit its event
 //! bound, or a replay diverged; 2 bad input (arguments, scenario, manifests, trace file).
@@ -10,6 +11,7 @@
 mod output;
 mod replay;
 mod run;
+mod schedule;
 mod trace;
 
 use std::path::PathBuf;
@@ -44,6 +46,9 @@ enum Command {
         /// An event log written by `kubesim run --trace`.
         trace: PathBuf,
     },
+    /// Explain where kube-scheduler places each pending pod of a manifest file, plugin by
+    /// plugin and node by node.
+    Schedule(schedule::ScheduleArgs),
 }
 
 /// Exit code for bad input.
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::execute(&args),
         Command::Scenarios => run::list_scenarios(),
         Command::Replay { trace } => replay::execute(&trace),
+        Command::Schedule(args) => schedule::execute(&args),
     };
     match result {
         Ok(code) => code,

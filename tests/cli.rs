@@ -474,3 +474,273 @@ fn replay_needs_nothing_but_the_log_even_with_included_files() {
     );
     assert!(stdout(&replay).contains(json_of(&output)["trace_hash"].as_str().unwrap()));
 }
+
+// ---------------------------------------------------------------------------------------
+// kubesim schedule
+
+/// Three nodes of different sizes, so the top score of each decision is unique (no tie
+/// for the RNG to break), and one of them tainted.
+fn node_manifest(name: &str, cpu: &str, memory: &str, taint: bool) -> String {
+    let taints = if taint {
+        "\nspec:\n  taints: [{key: dedicated, value: batch, effect: NoSchedule}]"
+    } else {
+        ""
+    };
+    format!(
+        "apiVersion: v1
+kind: Node
+metadata:
+  name: {name}
+  labels: {{kubernetes.io/hostname: {name}, kubernetes.io/os: linux}}{taints}
+status:
+  allocatable: {{cpu: \"{cpu}\", memory: {memory}, pods: \"110\"}}
+"
+    )
+}
+
+fn pod_manifest(name: &str, cpu: &str, memory: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  containers:
+  - name: app
+    image: nginx:1.14.2
+    resources:
+      requests: {{cpu: {cpu}, memory: {memory}}}
+"
+    )
+}
+
+const PODS: [(&str, &str, &str); 6] = [
+    ("p1", "500m", "1Gi"),
+    ("p2", "1500m", "3Gi"),
+    ("p3", "700m", "512Mi"),
+    ("p4", "2", "6Gi"),
+    ("p5", "300m", "2Gi"),
+    ("p6", "1200m", "1Gi"),
+];
+
+fn schedule_input() -> String {
+    let mut documents = vec![
+        node_manifest("small-1", "4", "8Gi", false),
+        node_manifest("large-1", "8", "16Gi", false),
+        node_manifest("wide-1", "16", "12Gi", false),
+        node_manifest("batch-1", "32", "64Gi", true),
+    ];
+    documents.extend(PODS.iter().map(|(n, c, m)| pod_manifest(n, c, m)));
+    documents.join("---\n")
+}
+
+#[test]
+fn schedule_json_has_the_documented_shape_and_is_deterministic() {
+    let dir = scratch("schedule-json");
+    let input = write(&dir, "input.yaml", &schedule_input());
+    let first = kubesim(&["schedule", &input, "--format", "json", "--seed", "3"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let second = kubesim(&["schedule", &input, "--format", "json", "--seed", "3"]);
+    assert_eq!(
+        first.stdout, second.stdout,
+        "same input and seed, same bytes"
+    );
+    let json = json_of(&first);
+    let decisions = json["decisions"].as_array().expect("a decisions array");
+    assert_eq!(decisions.len(), PODS.len());
+    for (decision, (name, _, _)) in decisions.iter().zip(PODS) {
+        let keys: Vec<&str> = decision
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, ["pod", "filtered", "scores", "total", "selected"]);
+        assert_eq!(decision["pod"], format!("default/{name}").as_str());
+        assert_eq!(
+            decision["filtered"]["batch-1"],
+            "TaintToleration: node(s) had untolerated taint {dedicated: batch}"
+        );
+        let selected = decision["selected"].as_str().expect("a node");
+        let scores = decision["scores"][selected].as_object().expect("scores");
+        for (plugin, score) in scores {
+            let score = score.as_i64().unwrap();
+            assert!((0..=100).contains(&score), "{plugin} {score}");
+        }
+        assert!(scores.contains_key("NodeResourcesFit"), "{decision}");
+        // The selected node has the highest total.
+        let totals = decision["total"].as_object().unwrap();
+        let best = totals.values().map(|t| t.as_i64().unwrap()).max().unwrap();
+        assert_eq!(totals[selected].as_i64(), Some(best), "{decision}");
+    }
+}
+
+#[test]
+fn schedule_text_shows_plugins_totals_and_rejections() {
+    let dir = scratch("schedule-text");
+    let input = write(&dir, "input.yaml", &schedule_input());
+    let output = kubesim(&["schedule", &input]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    for plugin in [
+        "TaintToleration×3",
+        "NodeResourcesFit×1",
+        "NodeResourcesBalancedAllocation×1",
+        "total",
+    ] {
+        assert!(text.contains(plugin), "{plugin} missing:\n{text}");
+    }
+    assert!(text.contains("pod default/p1 → "), "{text}");
+    assert!(
+        text.contains("batch-1: TaintToleration: node(s) had untolerated taint"),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.trim_start().starts_with("* ")),
+        "{text}"
+    );
+}
+
+#[test]
+fn schedule_with_a_bad_config_field_is_bad_input_with_file_line_and_field() {
+    let dir = scratch("schedule-bad-config");
+    let input = write(&dir, "input.yaml", &schedule_input());
+    let config = write(
+        &dir,
+        "config.yaml",
+        "apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+profiles:
+- schedulerName: default-scheduler
+  plugins:
+    score:
+      enabled:
+      - name: NodeResourcesLeastAllocated
+",
+    );
+    let output = kubesim(&["schedule", &input, "--config", &config]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("config.yaml:8:")
+            && message.contains("profiles[0].plugins.score.enabled[0].name")
+            && message.contains("does not exist"),
+        "{message}"
+    );
+}
+
+#[test]
+fn schedule_follows_the_configuration() {
+    let dir = scratch("schedule-config");
+    let input = write(&dir, "input.yaml", &schedule_input());
+    let config = write(
+        &dir,
+        "config.yaml",
+        "apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+leaderElection: {leaderElect: false}
+profiles:
+- plugins:
+    score:
+      disabled: [{name: \"*\"}]
+      enabled: [{name: NodeResourcesFit, weight: 5}]
+  pluginConfig:
+  - name: NodeResourcesFit
+    args: {scoringStrategy: {type: MostAllocated}}
+",
+    );
+    let output = kubesim(&["schedule", &input, "--config", &config, "--format", "json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("leaderElection"),
+        "{}",
+        stderr(&output)
+    );
+    let json = json_of(&output);
+    let first = &json["decisions"][0];
+    let selected = first["selected"].as_str().unwrap();
+    let scores = first["scores"][selected].as_object().unwrap();
+    assert_eq!(scores.keys().collect::<Vec<_>>(), ["NodeResourcesFit"]);
+    // MostAllocated packs: the smallest node that fits.
+    assert_eq!(selected, "small-1");
+    assert_eq!(
+        first["total"][selected].as_i64(),
+        Some(scores["NodeResourcesFit"].as_i64().unwrap() * 5)
+    );
+}
+
+/// The same nodes and pods through a whole cluster: the scheduler inside it binds each
+/// pod where `kubesim schedule` says it goes.
+#[test]
+fn schedule_and_the_in_cluster_scheduler_agree() {
+    let dir = scratch("schedule-agree");
+    let mut workloads = String::new();
+    for (i, (name, cpu, memory)) in PODS.iter().enumerate() {
+        if i > 0 {
+            workloads.push_str("    ---\n");
+        }
+        for line in pod_manifest(name, cpu, memory).lines() {
+            workloads.push_str("    ");
+            workloads.push_str(line);
+            workloads.push('\n');
+        }
+    }
+    let scenario = format!(
+        "name: agree
+duration: 20s
+cluster:
+  nodePools:
+    - {{name: small, count: 1, cpu: 4, memory: 8Gi}}
+    - {{name: large, count: 1, cpu: 8, memory: 16Gi}}
+    - {{name: wide, count: 1, cpu: 16, memory: 12Gi}}
+    - name: batch
+      count: 1
+      cpu: 32
+      memory: 64Gi
+      taints: [{{key: dedicated, value: batch, effect: NoSchedule}}]
+workloads:
+  pods: |
+{workloads}"
+    );
+    let scenario = write(&dir, "agree.yaml", &scenario);
+    let trace = dir.join("agree.trace.jsonl").to_string_lossy().to_string();
+    let run = kubesim(&["run", &scenario, "--format", "json", "--trace", &trace]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let log = std::fs::read_to_string(&trace).unwrap();
+    let mut bound = std::collections::BTreeMap::new();
+    for line in log.lines() {
+        let Some(start) = line.find("pod default/") else {
+            continue;
+        };
+        let rest = &line[start + "pod default/".len()..];
+        if let Some((pod, after)) = rest.split_once(": bound to ") {
+            let node: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            bound.insert(pod.to_string(), node);
+        }
+    }
+    assert_eq!(bound.len(), PODS.len(), "bindings in the trace: {bound:?}");
+
+    let input = write(&dir, "input.yaml", &schedule_input());
+    let output = kubesim(&["schedule", &input, "--format", "json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json = json_of(&output);
+    for decision in json["decisions"].as_array().unwrap() {
+        let pod = decision["pod"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("default/");
+        let selected = decision["selected"].as_str().unwrap();
+        // A unique best total: the agreement does not hang on a tie-break.
+        let totals = decision["total"].as_object().unwrap();
+        let best = totals[selected].as_i64().unwrap();
+        assert_eq!(
+            totals.values().filter(|t| t.as_i64() == Some(best)).count(),
+            1,
+            "{decision}"
+        );
+        assert_eq!(bound[pod], selected, "{pod}: {decision}");
+    }
+}

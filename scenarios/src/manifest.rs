@@ -1958,6 +1958,599 @@ spec:
         );
     }
 
+    fn pod_of(text: &str) -> Rc<api::Pod> {
+        match one(text) {
+            Object::Pod(pod) => pod,
+            other => panic!("not a pod: {other:?}"),
+        }
+    }
+
+    fn error_of(text: &str) -> String {
+        ingest_text(text).unwrap_err().to_string()
+    }
+
+    const AFFINITY_POD: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: with-affinity
+  labels: {app: web, tenant: blue}
+spec:
+  affinity:
+    nodeAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        nodeSelectorTerms:
+        - matchExpressions:
+          - key: topology.kubernetes.io/zone
+            operator: In
+            values: [antarctica-east1, antarctica-west1]
+          - {key: gpu, operator: DoesNotExist}
+          - {key: cores, operator: Gt, values: ['8']}
+          - {key: age, operator: Lt, values: ['30']}
+        - matchFields:
+          - {key: metadata.name, operator: NotIn, values: [node-9]}
+          matchExpressions:
+          - {key: disk, operator: Exists}
+          - {key: tier, operator: NotIn, values: [spot]}
+      preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 1
+        preference:
+          matchExpressions:
+          - {key: another-node-label-key, operator: In, values: [another-node-label-value]}
+    podAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+      - labelSelector:
+          matchExpressions:
+          - {key: security, operator: In, values: [S1]}
+        topologyKey: topology.kubernetes.io/zone
+        namespaces: [team-a]
+        namespaceSelector: {}
+        matchLabelKeys: [tenant]
+    podAntiAffinity:
+      preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 100
+        podAffinityTerm:
+          labelSelector:
+            matchLabels: {security: S2}
+          topologyKey: kubernetes.io/hostname
+          mismatchLabelKeys: [tenant]
+  containers:
+  - name: with-node-affinity
+    image: registry.k8s.io/pause:3.8
+";
+
+    #[test]
+    fn node_and_pod_affinity_convert_with_every_operator() {
+        let pod = pod_of(AFFINITY_POD);
+        let affinity = pod.spec.affinity.as_ref().expect("affinity");
+        let node = affinity.node_affinity.as_ref().unwrap();
+        let terms = node.required.as_ref().unwrap();
+        assert_eq!(terms.len(), 2);
+        let operators: Vec<_> = terms[0]
+            .match_expressions
+            .iter()
+            .map(|r| r.operator)
+            .collect();
+        assert_eq!(
+            operators,
+            [
+                NodeSelectorOperator::In,
+                NodeSelectorOperator::DoesNotExist,
+                NodeSelectorOperator::Gt,
+                NodeSelectorOperator::Lt
+            ]
+        );
+        assert_eq!(terms[0].match_expressions[2].values, vec![s("8")]);
+        assert_eq!(
+            terms[1].match_fields,
+            vec![NodeSelectorRequirement {
+                key: s("metadata.name"),
+                operator: NodeSelectorOperator::NotIn,
+                values: vec![s("node-9")],
+            }]
+        );
+        assert_eq!(
+            terms[1].match_expressions[0].operator,
+            NodeSelectorOperator::Exists
+        );
+        assert_eq!(node.preferred.len(), 1);
+        assert_eq!(node.preferred[0].weight, 1);
+        let required = &affinity.pod_affinity.as_ref().unwrap().required[0];
+        assert_eq!(&*required.topology_key, "topology.kubernetes.io/zone");
+        assert_eq!(required.namespaces, vec![s("team-a")]);
+        assert_eq!(required.namespace_selector, Some(LabelSelector::default()));
+        assert_eq!(required.match_label_keys, vec![s("tenant")]);
+        let selector = required.label_selector.as_ref().unwrap();
+        assert_eq!(selector.match_expressions[0].values, vec![s("S1")]);
+        let anti = &affinity.pod_anti_affinity.as_ref().unwrap().preferred[0];
+        assert_eq!(anti.weight, 100);
+        assert_eq!(anti.term.mismatch_label_keys, vec![s("tenant")]);
+        assert_eq!(
+            anti.term.label_selector,
+            Some(LabelSelector::from_labels(Labels::from_pairs([(
+                "security", "S2"
+            )])))
+        );
+        assert!(ingest_text(AFFINITY_POD).unwrap()[0].notes.is_empty());
+    }
+
+    #[test]
+    fn a_bad_node_selector_operator_is_located() {
+        let error = error_of(&AFFINITY_POD.replace("operator: Gt", "operator: Greater"));
+        assert!(
+            error.starts_with("m.yaml:16:36: w[0].spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[2].operator: unsupported value \"Greater\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn node_selector_values_follow_the_operator() {
+        let cases = [
+            (
+                "values: ['8']",
+                "values: ['8', '9']",
+                "matchExpressions[2].values: must be specified single value when `operator` is 'Lt' or 'Gt'",
+            ),
+            (
+                "values: ['30']",
+                "values: [thirty]",
+                "matchExpressions[3].values[0]: Invalid value: \"thirty\": must be an integer",
+            ),
+            (
+                "values: [spot]",
+                "values: []",
+                "matchExpressions[1].values: must be specified when `operator` is 'In' or 'NotIn'",
+            ),
+            (
+                "{key: disk, operator: Exists}",
+                "{key: disk, operator: Exists, values: [ssd]}",
+                "matchExpressions[0].values: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+            ),
+            (
+                "{key: metadata.name, operator: NotIn, values: [node-9]}",
+                "{key: metadata.name, operator: Exists}",
+                "matchFields[0].operator: unsupported value \"Exists\": supported values: \"In\", \"NotIn\"",
+            ),
+        ];
+        for (from, to, expected) in cases {
+            let error = error_of(&AFFINITY_POD.replace(from, to));
+            assert!(error.contains(expected), "{to}: {error}");
+        }
+    }
+
+    #[test]
+    fn weights_and_topology_keys_are_validated() {
+        let error = error_of(&AFFINITY_POD.replace("weight: 100", "weight: 101"));
+        assert!(
+            error.contains("podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight: Invalid value: 101: must be in the range 1-100"),
+            "{error}"
+        );
+        let error = error_of(&AFFINITY_POD.replace("weight: 1\n", "weight: 0\n"));
+        assert!(error.contains("nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight: Invalid value: 0"), "{error}");
+        let error = error_of(
+            &AFFINITY_POD.replace("topologyKey: kubernetes.io/hostname", "topologyKey: ''"),
+        );
+        assert!(
+            error.contains("podAffinityTerm.topologyKey: Required value: can not be empty"),
+            "{error}"
+        );
+        let error = error_of(&AFFINITY_POD.replace(
+            "mismatchLabelKeys: [tenant]",
+            "matchLabelKeys: [tenant]\n          mismatchLabelKeys: [tenant]",
+        ));
+        assert!(
+            error.contains("exists in both matchLabelKeys and mismatchLabelKeys"),
+            "{error}"
+        );
+    }
+
+    const SPREAD_POD: &str = "kind: Pod
+apiVersion: v1
+metadata:
+  name: mypod
+  labels:
+    foo: bar
+spec:
+  topologySpreadConstraints:
+  - maxSkew: 1
+    topologyKey: zone
+    whenUnsatisfiable: DoNotSchedule
+    minDomains: 3
+    labelSelector:
+      matchLabels:
+        foo: bar
+  - maxSkew: 2
+    topologyKey: node
+    whenUnsatisfiable: ScheduleAnyway
+    nodeAffinityPolicy: Ignore
+    nodeTaintsPolicy: Honor
+    matchLabelKeys: [pod-template-hash]
+    labelSelector:
+      matchLabels:
+        foo: bar
+  containers:
+  - name: pause
+    image: registry.k8s.io/pause:3.1
+";
+
+    #[test]
+    fn topology_spread_constraints_take_upstream_defaults() {
+        let pod = pod_of(SPREAD_POD);
+        let [zone, node] = &pod.spec.topology_spread_constraints[..] else {
+            panic!("two constraints")
+        };
+        assert_eq!(zone.max_skew, 1);
+        assert_eq!(&*zone.topology_key, "zone");
+        assert_eq!(
+            zone.when_unsatisfiable,
+            UnsatisfiableConstraintAction::DoNotSchedule
+        );
+        assert_eq!(zone.min_domains, Some(3));
+        assert_eq!(zone.node_affinity_policy, NodeInclusionPolicy::Honor);
+        assert_eq!(zone.node_taints_policy, NodeInclusionPolicy::Ignore);
+        assert_eq!(
+            node.when_unsatisfiable,
+            UnsatisfiableConstraintAction::ScheduleAnyway
+        );
+        assert_eq!(node.node_affinity_policy, NodeInclusionPolicy::Ignore);
+        assert_eq!(node.node_taints_policy, NodeInclusionPolicy::Honor);
+        assert_eq!(node.match_label_keys, vec![s("pod-template-hash")]);
+        assert_eq!(node.min_domains, None);
+    }
+
+    #[test]
+    fn a_bad_max_skew_is_located() {
+        let error = error_of(&SPREAD_POD.replace("maxSkew: 2", "maxSkew: 0"));
+        assert_eq!(
+            error,
+            "m.yaml:16:14: w[0].spec.topologySpreadConstraints[1].maxSkew: Invalid value: 0: must be greater than zero"
+        );
+    }
+
+    #[test]
+    fn spread_constraints_are_validated_as_upstream() {
+        let error = error_of(&SPREAD_POD.replace(
+            "whenUnsatisfiable: ScheduleAnyway",
+            "whenUnsatisfiable: ScheduleAnyway\n    minDomains: 2",
+        ));
+        assert!(
+            error.contains("[1].minDomains: Invalid value: 2: can only use minDomains if whenUnsatisfiable=DoNotSchedule"),
+            "{error}"
+        );
+        let error = error_of(&SPREAD_POD.replace("minDomains: 3", "minDomains: 0"));
+        assert!(
+            error.contains("[0].minDomains: Invalid value: 0: must be greater than 0"),
+            "{error}"
+        );
+        let error = error_of(&SPREAD_POD.replace("    whenUnsatisfiable: ScheduleAnyway\n", ""));
+        assert!(
+            error.contains("topologySpreadConstraints[1]") && error.contains("whenUnsatisfiable"),
+            "{error}"
+        );
+        let error = error_of(&SPREAD_POD.replace(
+            "whenUnsatisfiable: ScheduleAnyway",
+            "whenUnsatisfiable: Maybe",
+        ));
+        assert!(
+            error.contains("[1].whenUnsatisfiable: unsupported value \"Maybe\""),
+            "{error}"
+        );
+        let error = error_of(
+            &SPREAD_POD
+                .replace("topologyKey: node", "topologyKey: zone")
+                .replace("ScheduleAnyway", "DoNotSchedule"),
+        );
+        assert!(
+            error.contains("[1].topologyKey: Duplicate value: \"zone\""),
+            "{error}"
+        );
+        let error =
+            error_of(&SPREAD_POD.replace("nodeTaintsPolicy: Honor", "nodeTaintsPolicy: Always"));
+        assert!(
+            error.contains("[1].nodeTaintsPolicy: unsupported value \"Always\""),
+            "{error}"
+        );
+    }
+
+    const PORTS_AND_SIDECAR: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: myapp
+spec:
+  selector:
+    matchLabels: {app: myapp}
+  template:
+    metadata:
+      labels: {app: myapp}
+    spec:
+      priorityClassName: high-priority
+      preemptionPolicy: Never
+      overhead: {cpu: 250m, memory: 120Mi}
+      containers:
+      - name: myapp
+        image: alpine:latest
+        ports:
+        - {containerPort: 8080, hostPort: 80, hostIP: 10.0.0.7}
+        - {containerPort: 9090, hostPort: 9090, protocol: UDP}
+        resources:
+          limits: {example.com/foo: 2, hugepages-2Mi: 100Mi}
+          requests: {cpu: 100m}
+      initContainers:
+      - name: logshipper
+        image: alpine:latest
+        restartPolicy: Always
+        resources:
+          requests: {nvidia.com/gpu: 1}
+          limits: {nvidia.com/gpu: 1}
+      - name: setup
+        image: busybox:1.36
+";
+
+    #[test]
+    fn host_ports_sidecars_extended_resources_overhead_and_priority_convert() {
+        let manifests = ingest_text(PORTS_AND_SIDECAR).unwrap();
+        assert!(manifests[0].notes.is_empty(), "{:?}", manifests[0].notes);
+        let Object::Deployment(d) = &manifests[0].object else {
+            panic!("a deployment")
+        };
+        let spec = &d.spec.template.spec;
+        let app = &spec.containers[0];
+        assert_eq!(app.ports[0].host_port, Some(80));
+        assert_eq!(app.ports[0].host_ip.as_deref(), Some("10.0.0.7"));
+        assert_eq!(app.ports[1].host_port, Some(9090));
+        assert_eq!(app.ports[1].host_ip, None);
+        assert_eq!(app.ports[1].protocol, Protocol::Udp);
+        // Requests default from the limits of extended resources and hugepages.
+        assert_eq!(
+            &app.extended_requests[..],
+            &[(s("example.com/foo"), 2), (s("hugepages-2Mi"), 100 << 20)]
+        );
+        assert_eq!(app.resources.requests.cpu_millicores, Some(100));
+        assert!(!app.is_sidecar());
+        let [logshipper, setup] = &spec.init_containers[..] else {
+            panic!("two init containers")
+        };
+        assert!(logshipper.is_sidecar());
+        assert!(!setup.is_sidecar());
+        assert_eq!(
+            &logshipper.extended_requests[..],
+            &[(s("nvidia.com/gpu"), 1)]
+        );
+        assert_eq!(spec.priority_class_name.as_deref(), Some("high-priority"));
+        assert_eq!(
+            spec.priority, 0,
+            "resolved by the Priority admission plugin"
+        );
+        assert_eq!(spec.preemption_policy, PreemptionPolicy::Never);
+        assert_eq!(spec.overhead.cpu_millicores, Some(250));
+        assert_eq!(spec.overhead.memory_bytes, Some(120 << 20));
+    }
+
+    #[test]
+    fn extended_resources_cannot_be_overcommitted() {
+        let cases = [
+            (
+                "requests: {nvidia.com/gpu: 1}\n          limits: {nvidia.com/gpu: 1}",
+                "requests: {nvidia.com/gpu: 1}\n          limits: {nvidia.com/gpu: 2}",
+                "initContainers[0].resources.requests.nvidia.com/gpu: must be equal to nvidia.com/gpu limit of 2",
+            ),
+            (
+                "requests: {nvidia.com/gpu: 1}\n          limits: {nvidia.com/gpu: 1}",
+                "requests: {nvidia.com/gpu: 1}",
+                "initContainers[0].resources.limits: Required value: Limit must be set for non overcommitable resources (nvidia.com/gpu)",
+            ),
+            (
+                "example.com/foo: 2,",
+                "gpu: 2,",
+                "containers[0].resources.limits.gpu: Invalid value: \"gpu\": must be a standard resource type or fully qualified",
+            ),
+            (
+                "example.com/foo: 2,",
+                "example.com/foo: 1500m,",
+                "containers[0].resources.limits.example.com/foo: Invalid value: \"1500m\": must be an integer",
+            ),
+            (
+                "requests: {cpu: 100m}",
+                "requests: {cpu: 100m, pods: 1}",
+                "containers[0].resources.requests.pods: Invalid value: \"pods\": must be a standard resource for containers",
+            ),
+        ];
+        for (from, to, expected) in cases {
+            let text = PORTS_AND_SIDECAR.replace(from, to);
+            assert_ne!(text, PORTS_AND_SIDECAR, "{from}");
+            let error = error_of(&text);
+            assert!(error.contains(expected), "{to}: {error}");
+        }
+    }
+
+    #[test]
+    fn container_fields_are_validated() {
+        let cases = [
+            (
+                "hostPort: 80,",
+                "hostPort: 70000,",
+                "ports[0].hostPort: must be between 1 and 65535",
+            ),
+            (
+                "hostIP: 10.0.0.7",
+                "hostIP: ten",
+                "ports[0].hostIP: Invalid value: \"ten\": must be a valid IP address",
+            ),
+            (
+                "restartPolicy: Always",
+                "restartPolicy: OnFailure",
+                "initContainers[0].restartPolicy: unsupported value \"OnFailure\"",
+            ),
+            (
+                "image: alpine:latest\n        ports:",
+                "image: alpine:latest\n        restartPolicy: Always\n        ports:",
+                "containers[0].restartPolicy: Forbidden: may not be set for non-init containers",
+            ),
+            (
+                "preemptionPolicy: Never",
+                "preemptionPolicy: Sometimes",
+                "spec.template.spec.preemptionPolicy: unsupported value \"Sometimes\"",
+            ),
+            (
+                "priorityClassName: high-priority",
+                "priorityClassName: High",
+                "spec.template.spec.priorityClassName: invalid name \"High\"",
+            ),
+        ];
+        for (from, to, expected) in cases {
+            let text = PORTS_AND_SIDECAR.replace(from, to);
+            assert_ne!(text, PORTS_AND_SIDECAR, "{from}");
+            let error = error_of(&text);
+            assert!(error.contains(expected), "{to}: {error}");
+        }
+    }
+
+    const NODE: &str = "apiVersion: v1
+kind: Node
+metadata:
+  name: node-a
+  labels:
+    kubernetes.io/hostname: node-a
+    topology.kubernetes.io/zone: us-east-1a
+spec:
+  unschedulable: true
+  taints:
+  - {key: dedicated, value: gpu, effect: NoSchedule}
+  - {key: node.kubernetes.io/unreachable, effect: NoExecute}
+status:
+  capacity: {cpu: '4', memory: 16Gi, pods: '110', ephemeral-storage: 100Gi, nvidia.com/gpu: '2'}
+  allocatable: {cpu: 3800m, memory: 15Gi}
+  images:
+  - names: [registry.k8s.io/pause:3.9, registry.k8s.io/pause@sha256:abc]
+    sizeBytes: 322000
+  - names: [nginx:1.14.2]
+    sizeBytes: 44700000
+  conditions:
+  - {type: Ready, status: 'True', reason: KubeletReady, message: kubelet is posting ready status}
+  addresses:
+  - {type: InternalIP, address: 10.0.0.12}
+";
+
+    #[test]
+    fn a_node_manifest_converts_with_allocatable_defaulting_to_capacity() {
+        let Object::Node(node) = one(NODE) else {
+            panic!("not a node")
+        };
+        assert_eq!(&*node.metadata.name, "node-a");
+        assert_eq!(&*node.metadata.namespace, "");
+        assert_eq!(
+            node.metadata
+                .labels
+                .get("topology.kubernetes.io/zone")
+                .map(|z| &**z),
+            Some("us-east-1a")
+        );
+        assert!(node.spec.unschedulable);
+        assert_eq!(node.spec.taints.len(), 2);
+        assert_eq!(node.spec.taints[0].effect, TaintEffect::NoSchedule);
+        assert_eq!(&*node.spec.taints[0].value, "gpu");
+        assert_eq!(node.spec.taints[1].effect, TaintEffect::NoExecute);
+        let allocatable = node.status.allocatable;
+        assert_eq!(allocatable.cpu_millicores, Some(3800));
+        assert_eq!(allocatable.memory_bytes, Some(15 << 30));
+        assert_eq!(allocatable.pods, Some(110), "from capacity");
+        assert_eq!(allocatable.ephemeral_storage_bytes, Some(100 << 30));
+        assert_eq!(node.status.capacity.cpu_millicores, Some(4000));
+        assert_eq!(
+            node.status.extended_allocatable,
+            vec![(s("nvidia.com/gpu"), 2)]
+        );
+        assert_eq!(
+            node.status.images,
+            vec![
+                (s("registry.k8s.io/pause:3.9"), 322000),
+                (s("registry.k8s.io/pause@sha256:abc"), 322000),
+                (s("nginx:1.14.2"), 44_700_000),
+            ]
+        );
+        assert!(node.is_ready());
+        assert_eq!(&*node.status.internal_ip, "10.0.0.12");
+    }
+
+    #[test]
+    fn node_taints_are_validated() {
+        let error = error_of(&NODE.replace("effect: NoSchedule", "effect: Sometimes"));
+        assert!(
+            error.contains("spec.taints[0].effect: unsupported value \"Sometimes\""),
+            "{error}"
+        );
+        let error = error_of(&NODE.replace(
+            "node.kubernetes.io/unreachable, effect: NoExecute",
+            "dedicated, effect: NoSchedule",
+        ));
+        assert!(
+            error.contains("spec.taints[1]: taints must be unique by key and effect pair"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn priority_classes_convert_and_are_validated() {
+        let text = "apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata:
+  name: high-priority
+value: 1000000
+globalDefault: false
+description: \"This priority class should be used for XYZ service pods only.\"
+";
+        let Object::PriorityClass(class) = one(text) else {
+            panic!("not a PriorityClass")
+        };
+        assert_eq!(class.value, 1_000_000);
+        assert!(!class.global_default);
+        assert_eq!(
+            class.preemption_policy,
+            PreemptionPolicy::PreemptLowerPriority
+        );
+        assert_eq!(&*class.metadata.namespace, "");
+        let error = error_of(&text.replace("value: 1000000", "value: 1000000001"));
+        assert_eq!(
+            error,
+            "m.yaml:5:8: w[0].value: Forbidden: maximum allowed value of a user defined priority is 1000000000"
+        );
+        let error = error_of(&text.replace("name: high-priority", "name: system-mine"));
+        assert!(
+            error.contains("w[0].metadata.name: Forbidden: priority class names with 'system-' prefix are reserved"),
+            "{error}"
+        );
+        let error = error_of(&text.replace("globalDefault: false", "preemptionPolicy: Sometimes"));
+        assert!(
+            error.contains("w[0].preemptionPolicy: unsupported value \"Sometimes\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_stream_of_nodes_pods_and_classes_ingests_in_order() {
+        let text = format!(
+            "{NODE}---\napiVersion: v1\nkind: Pod\nmetadata: {{name: bound}}\nspec:\n  nodeName: node-a\n  containers: [{{name: c, image: nginx:1.14.2}}]\n---\n{}---\n{SPREAD_POD}",
+            "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: low}\nvalue: -10\n"
+        );
+        let manifests = ingest_stream(&text, "cluster.yaml").unwrap();
+        let kinds: Vec<Kind> = manifests.iter().map(|m| m.object.kind()).collect();
+        assert_eq!(
+            kinds,
+            [Kind::Node, Kind::Pod, Kind::PriorityClass, Kind::Pod]
+        );
+        let Object::Pod(bound) = &manifests[1].object else {
+            panic!("a pod")
+        };
+        assert_eq!(bound.spec.node_name.as_deref(), Some("node-a"));
+        let error = ingest_stream(&text.replace("maxSkew: 2", "maxSkew: -1"), "cluster.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("cluster.yaml:")
+                && error.contains("spec.topologySpreadConstraints[1].maxSkew: Invalid value: -1: must be greater than zero"),
+            "{error}"
+        );
+    }
+
     #[test]
     fn zero_surge_and_zero_unavailable_is_invalid() {
         let text = DEPLOYMENT.replace(

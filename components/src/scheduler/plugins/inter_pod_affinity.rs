@@ -294,7 +294,8 @@ pub fn filter(state: &AffinityFilterState, _pod: &PodInfo, node: &NodeInfo) -> R
         }
     }
     // The first pod of a group with affinity to itself: nothing matches anywhere yet.
-    if !pods_exist && !(state.affinity_counts.is_empty() && state.matches_own_affinity) {
+    let first_of_group = state.affinity_counts.is_empty() && state.matches_own_affinity;
+    if !pods_exist && !first_of_group {
         return Err(Unfit::PodAffinity);
     }
 
@@ -446,5 +447,391 @@ pub fn normalize(state: &AffinityScoreState, scores: &mut [i64]) {
         } else {
             0
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use super::super::NodeTotals;
+    use super::super::tests::{node_with, pod_with};
+    use super::*;
+    use crate::api::{
+        Affinity, LabelSelector, SelectorOperator, SelectorRequirement, WeightedPodAffinityTerm, s,
+    };
+
+    const HOST: &str = "kubernetes.io/hostname";
+    const ZONE: &str = "topology.kubernetes.io/zone";
+
+    fn node(name: &str, zone: &str) -> NodeInfo {
+        let mut node = node_with(name, 64_000, 1 << 40, 110);
+        node.metadata.labels = Labels::from_pairs([(HOST, name), (ZONE, zone)]);
+        NodeInfo::new(Rc::new(node), NodeTotals::default())
+    }
+
+    fn pod(name: &str, namespace: &str, labels: &[(&str, &str)]) -> Pod {
+        let mut pod = pod_with(vec![], vec![]);
+        pod.metadata.name = s(name);
+        pod.metadata.namespace = s(namespace);
+        pod.metadata.uid = name.bytes().map(u64::from).sum::<u64>() * 100 + name.len() as u64;
+        pod.metadata.labels = Labels::from_pairs(labels.iter().copied());
+        pod
+    }
+
+    /// `security In (value)` over `key`.
+    fn term(value: &str, key: &str) -> PodAffinityTerm {
+        PodAffinityTerm {
+            label_selector: Some(LabelSelector {
+                match_labels: Labels::new(),
+                match_expressions: vec![SelectorRequirement {
+                    key: s("security"),
+                    operator: SelectorOperator::In,
+                    values: vec![s(value)],
+                }],
+            }),
+            namespaces: vec![],
+            namespace_selector: None,
+            topology_key: s(key),
+            match_label_keys: vec![],
+            mismatch_label_keys: vec![],
+        }
+    }
+
+    fn with_affinity(
+        mut pod: Pod,
+        affinity: Option<PodAffinity>,
+        anti: Option<PodAffinity>,
+    ) -> Pod {
+        pod.spec.affinity = Some(Rc::new(Affinity {
+            node_affinity: None,
+            pod_affinity: affinity,
+            pod_anti_affinity: anti,
+        }));
+        pod
+    }
+
+    fn required_terms(terms: Vec<PodAffinityTerm>) -> Option<PodAffinity> {
+        Some(PodAffinity {
+            required: terms,
+            preferred: vec![],
+        })
+    }
+
+    fn preferred_terms(terms: Vec<(i32, PodAffinityTerm)>) -> Option<PodAffinity> {
+        Some(PodAffinity {
+            required: vec![],
+            preferred: terms
+                .into_iter()
+                .map(|(weight, term)| WeightedPodAffinityTerm { weight, term })
+                .collect(),
+        })
+    }
+
+    struct World {
+        nodes: Vec<NodeInfo>,
+        namespaces: FxIndexMap<Str, Labels>,
+        with_affinity: Vec<usize>,
+        with_anti: Vec<usize>,
+    }
+
+    impl World {
+        /// zone1 = node-a, node-b; zone2 = node-c; `pods[i]` go to node i.
+        fn new(pods: Vec<(usize, Pod)>) -> World {
+            let mut nodes = vec![
+                node("node-a", "zone1"),
+                node("node-b", "zone1"),
+                node("node-c", "zone2"),
+            ];
+            for (index, pod) in pods {
+                nodes[index].pods.add(Rc::new(pod));
+            }
+            let with_affinity = (0..nodes.len())
+                .filter(|&i| !nodes[i].pods.with_affinity.is_empty())
+                .collect();
+            let with_anti = (0..nodes.len())
+                .filter(|&i| !nodes[i].pods.with_required_anti_affinity.is_empty())
+                .collect();
+            World {
+                nodes,
+                namespaces: FxIndexMap::default(),
+                with_affinity,
+                with_anti,
+            }
+        }
+
+        fn view(&self) -> ClusterView<'_> {
+            ClusterView {
+                nodes: &self.nodes,
+                namespace_labels: &self.namespaces,
+                nodes_with_affinity: &self.with_affinity,
+                nodes_with_required_anti_affinity: &self.with_anti,
+                workload_selectors: &[],
+            }
+        }
+
+        fn filter_all(&self, pod: &Pod) -> Vec<Result<(), Unfit>> {
+            let pod = PodInfo::new(Rc::new(pod.clone()));
+            match pre_filter(&pod, &self.view()) {
+                None => vec![Ok(()); self.nodes.len()],
+                Some(state) => self.nodes.iter().map(|n| filter(&state, &pod, n)).collect(),
+            }
+        }
+
+        fn scores(&self, pod: &Pod, args: &AffinityArgs) -> Option<Vec<i64>> {
+            let pod = PodInfo::new(Rc::new(pod.clone()));
+            let feasible: Vec<usize> = (0..self.nodes.len()).collect();
+            let state = pre_score(&pod, &self.view(), &feasible, args)?;
+            let mut scores: Vec<i64> = self.nodes.iter().map(|n| score(&state, &pod, n)).collect();
+            normalize(&state, &mut scores);
+            Some(scores)
+        }
+    }
+
+    #[test]
+    fn pods_without_terms_skip_both_phases() {
+        let world = World::new(vec![(0, pod("p1", "default", &[("security", "S1")]))]);
+        let plain = PodInfo::new(Rc::new(pod("in", "default", &[])));
+        assert!(pre_filter(&plain, &world.view()).is_none());
+        assert!(pre_score(&plain, &world.view(), &[0, 1, 2], &AffinityArgs::default()).is_none());
+    }
+
+    #[test]
+    fn required_affinity_needs_a_matching_pod_in_the_domain() {
+        // Upstream "satisfies the PodAffinity with labelSelector ... in the same zone".
+        let world = World::new(vec![(0, pod("p1", "default", &[("security", "S1")]))]);
+        let incoming = with_affinity(
+            pod("in", "default", &[]),
+            required_terms(vec![term("S1", ZONE)]),
+            None,
+        );
+        assert_eq!(
+            world.filter_all(&incoming),
+            [Ok(()), Ok(()), Err(Unfit::PodAffinity)]
+        );
+        // A pod in another namespace does not count (the term defaults to the pod's own).
+        let elsewhere = World::new(vec![(0, pod("p1", "other", &[("security", "S1")]))]);
+        assert_eq!(
+            elsewhere.filter_all(&incoming),
+            [const { Err(Unfit::PodAffinity) }; 3]
+        );
+    }
+
+    #[test]
+    fn the_first_pod_of_a_self_affine_group_may_go_anywhere_with_the_key() {
+        let world = World::new(vec![]);
+        let first = with_affinity(
+            pod("in", "default", &[("security", "S1")]),
+            required_terms(vec![term("S1", ZONE)]),
+            None,
+        );
+        assert_eq!(world.filter_all(&first), [Ok(()), Ok(()), Ok(())]);
+        // Not if it does not match its own terms.
+        let stranger = with_affinity(
+            pod("in", "default", &[("security", "S2")]),
+            required_terms(vec![term("S1", ZONE)]),
+            None,
+        );
+        assert_eq!(
+            world.filter_all(&stranger),
+            [const { Err(Unfit::PodAffinity) }; 3]
+        );
+        // Every topology key must be on the node.
+        let missing = with_affinity(
+            pod("in", "default", &[("security", "S1")]),
+            required_terms(vec![term("S1", "rack")]),
+            None,
+        );
+        assert_eq!(
+            world.filter_all(&missing),
+            [const { Err(Unfit::PodAffinity) }; 3]
+        );
+    }
+
+    #[test]
+    fn required_anti_affinity_both_ways() {
+        // The incoming pod avoids S1 pods per host.
+        let world = World::new(vec![(0, pod("p1", "default", &[("security", "S1")]))]);
+        let avoiding = with_affinity(
+            pod("in", "default", &[]),
+            None,
+            required_terms(vec![term("S1", HOST)]),
+        );
+        assert_eq!(
+            world.filter_all(&avoiding),
+            [Err(Unfit::PodAntiAffinity), Ok(()), Ok(())]
+        );
+        // An existing pod on node-a avoids S1 pods per zone: an S1 pod cannot join zone1.
+        let guard = with_affinity(
+            pod("guard", "default", &[]),
+            None,
+            required_terms(vec![term("S1", ZONE)]),
+        );
+        let world = World::new(vec![(0, guard)]);
+        let s1 = pod("in", "default", &[("security", "S1")]);
+        assert_eq!(
+            world.filter_all(&s1),
+            [
+                Err(Unfit::ExistingPodsAntiAffinity),
+                Err(Unfit::ExistingPodsAntiAffinity),
+                Ok(())
+            ]
+        );
+        assert_eq!(
+            world.filter_all(&pod("in", "default", &[("security", "S2")])),
+            [Ok(()), Ok(()), Ok(())]
+        );
+    }
+
+    #[test]
+    fn namespace_selectors_pick_namespaces_by_label() {
+        let mut world = World::new(vec![(2, pod("p1", "team-a", &[("security", "S1")]))]);
+        world
+            .namespaces
+            .insert(s("team-a"), Labels::from_pairs([("team", "a")]));
+        world
+            .namespaces
+            .insert(s("team-b"), Labels::from_pairs([("team", "b")]));
+        let mut by_team = term("S1", ZONE);
+        by_team.namespace_selector = Some(LabelSelector::from_labels(Labels::from_pairs([(
+            "team", "a",
+        )])));
+        let incoming = with_affinity(
+            pod("in", "default", &[]),
+            required_terms(vec![by_team.clone()]),
+            None,
+        );
+        assert_eq!(
+            world.filter_all(&incoming),
+            [Err(Unfit::PodAffinity), Err(Unfit::PodAffinity), Ok(())]
+        );
+        by_team.namespace_selector = Some(LabelSelector::from_labels(Labels::from_pairs([(
+            "team", "b",
+        )])));
+        let incoming = with_affinity(
+            pod("in", "default", &[]),
+            required_terms(vec![by_team.clone()]),
+            None,
+        );
+        assert_eq!(
+            world.filter_all(&incoming),
+            [const { Err(Unfit::PodAffinity) }; 3]
+        );
+        // An empty namespace selector: every namespace.
+        by_team.namespace_selector = Some(LabelSelector::default());
+        let incoming = with_affinity(
+            pod("in", "default", &[]),
+            required_terms(vec![by_team]),
+            None,
+        );
+        assert_eq!(world.filter_all(&incoming)[2], Ok(()));
+    }
+
+    #[test]
+    fn preferred_terms_score_per_domain_and_normalize() {
+        // An S1 pod on node-a (zone1), an S2 pod on node-b.
+        let world = World::new(vec![
+            (0, pod("p1", "default", &[("security", "S1")])),
+            (1, pod("p2", "default", &[("security", "S2")])),
+        ]);
+        let args = AffinityArgs::default();
+        // Affinity to S1 per zone (weight 5): zone1 = 5, zone2 = 0.
+        let near = with_affinity(
+            pod("in", "default", &[]),
+            preferred_terms(vec![(5, term("S1", ZONE))]),
+            None,
+        );
+        assert_eq!(world.scores(&near, &args).unwrap(), [100, 100, 0]);
+        // Plus anti-affinity to S2 per host (weight 3): node-b = 5 − 3 = 2 →
+        // 100 × (2 − 0) / 5 = 40.
+        let picky = with_affinity(
+            pod("in", "default", &[]),
+            preferred_terms(vec![(5, term("S1", ZONE))]),
+            preferred_terms(vec![(3, term("S2", HOST))]),
+        );
+        assert_eq!(world.scores(&picky, &args).unwrap(), [100, 40, 0]);
+    }
+
+    #[test]
+    fn existing_pods_terms_count_toward_the_incoming_pod() {
+        // node-c holds a pod that requires S1 pods in its zone, and one that prefers to
+        // avoid S1 pods per host (weight 4).
+        let needs = with_affinity(
+            pod("needs", "default", &[]),
+            required_terms(vec![term("S1", ZONE)]),
+            None,
+        );
+        let shy = with_affinity(
+            pod("shy", "default", &[]),
+            None,
+            preferred_terms(vec![(4, term("S1", HOST))]),
+        );
+        let world = World::new(vec![(2, needs.clone()), (1, shy)]);
+        let s1 = pod("in", "default", &[("security", "S1")]);
+        // Raw: node-a 0, node-b −4, node-c +weight of the hard term.
+        let args = AffinityArgs {
+            hard_pod_affinity_weight: 2,
+        };
+        // min −4, max 2: node-a 100 × 4/6 = 66, node-b 0, node-c 100.
+        assert_eq!(world.scores(&s1, &args).unwrap(), [66, 0, 100]);
+        // With the hard weight 0 only the preferred anti-affinity remains.
+        let zero = AffinityArgs {
+            hard_pod_affinity_weight: 0,
+        };
+        assert_eq!(world.scores(&s1, &zero).unwrap(), [100, 0, 100]);
+        // A pod none of the terms match: nothing to score.
+        let world = World::new(vec![(2, needs)]);
+        assert!(
+            world
+                .scores(&pod("in", "default", &[("security", "S9")]), &args)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn normalize_truncates_the_floating_point_result_as_upstream() {
+        let state = AffinityScoreState {
+            topology_score: {
+                let mut counts = PairCounts::default();
+                counts.add(&s(ZONE), &s("zone1"), 1);
+                counts
+            },
+        };
+        // 100 × (29 / 100) is 28.999999999999996 in float64: upstream gives 28.
+        let mut scores = [0, 29, 100];
+        normalize(&state, &mut scores);
+        assert_eq!(scores, [0, 28, 100]);
+        let mut negative = [-3, 0, 6];
+        normalize(&state, &mut negative);
+        assert_eq!(negative, [0, 33, 100]);
+        let mut equal = [7, 7];
+        normalize(&state, &mut equal);
+        assert_eq!(equal, [0, 0]);
+    }
+
+    #[test]
+    fn match_label_keys_take_the_owners_value() {
+        // The incoming pod prefers pods of its own release in its zone.
+        let mut by_release = term("S1", ZONE);
+        by_release.match_label_keys = vec![s("release")];
+        let incoming = with_affinity(
+            pod("in", "default", &[("release", "r2")]),
+            required_terms(vec![by_release]),
+            None,
+        );
+        let world = World::new(vec![
+            (
+                0,
+                pod("old", "default", &[("security", "S1"), ("release", "r1")]),
+            ),
+            (
+                2,
+                pod("new", "default", &[("security", "S1"), ("release", "r2")]),
+            ),
+        ]);
+        assert_eq!(
+            world.filter_all(&incoming),
+            [Err(Unfit::PodAffinity), Err(Unfit::PodAffinity), Ok(())]
+        );
     }
 }

@@ -830,7 +830,7 @@ impl SpreadScoreState {
         let address = std::ptr::from_ref(node) as usize;
         let offset = address.wrapping_sub(self.nodes_address);
         let index = offset / mem::size_of::<NodeInfo>();
-        if offset % mem::size_of::<NodeInfo>() == 0
+        if offset.is_multiple_of(mem::size_of::<NodeInfo>())
             && let Some(&(seen, count)) = constraint.host_counts.get(index)
             && seen == address
         {

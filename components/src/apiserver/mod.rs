@@ -1182,6 +1182,86 @@ mod tests {
         );
     }
 
+    /// A client that watches PriorityClasses through an informer and remembers every
+    /// delta, as the scheduler's priority-aware queue will.
+    struct ClassWatcher {
+        api: crate::client::ApiClient,
+        informer: crate::client::Informer<PriorityClass>,
+        seen: Vec<String>,
+    }
+
+    impl Actor<Msg> for ClassWatcher {
+        fn on_event(&mut self, event: Event<Msg>, cx: &mut Context<'_, Msg>) {
+            let deltas = match event {
+                Event::Start => {
+                    self.informer.start(&mut self.api, cx);
+                    None
+                }
+                Event::Message {
+                    msg: Msg::ApiReply(response),
+                    ..
+                } => self.informer.on_response(&response, &mut self.api, cx),
+                Event::Message {
+                    msg: Msg::Watch(event),
+                    ..
+                } => self.informer.on_watch(&event, &mut self.api, cx),
+                _ => None,
+            };
+            for delta in deltas.into_iter().flatten() {
+                let what = match &delta {
+                    crate::client::Delta::Added(_) => "added",
+                    crate::client::Delta::Updated { .. } => "updated",
+                    crate::client::Delta::Deleted(_) => "deleted",
+                };
+                self.seen
+                    .push(format!("{what} {}", delta.object().metadata.name));
+            }
+        }
+
+        fn on_crash(&mut self) {}
+    }
+
+    #[test]
+    fn priority_classes_are_listed_and_watched_through_an_informer() {
+        let config = ClusterConfig {
+            node_pools: Vec::new(),
+            ..ClusterConfig::default()
+        };
+        let mut cluster = Cluster::build(&config, 5, false);
+        let watcher = cluster.sim.add_actor(
+            cluster.control_plane,
+            "class-watcher",
+            Box::new(ClassWatcher {
+                api: crate::client::ApiClient::new(cluster.apiserver),
+                informer: crate::client::Informer::all(),
+                seen: Vec::new(),
+            }),
+        );
+        cluster.schedule_action(at(2), Action::Apply(vec![class("batch", 10, false).into()]));
+        cluster.schedule_action(
+            at(3),
+            Action::Delete {
+                kind: Kind::PriorityClass,
+                namespace: s(""),
+                name: s("batch"),
+            },
+        );
+        cluster.sim.run_for(SimDuration::from_secs(4));
+        let watcher = cluster.sim.actor::<ClassWatcher>(watcher).unwrap();
+        let seen: Vec<&str> = watcher.seen.iter().map(String::as_str).collect();
+        assert_eq!(
+            seen,
+            // The informer's list comes before the built-in classes are stored, so
+            // they arrive as watch events, in the order the server created them.
+            [
+                "added system-node-critical",
+                "added system-cluster-critical",
+                "added batch",
+                "deleted batch"
+            ]
+        );
+    }
+
     #[test]
     fn a_priority_class_is_deleted_and_its_value_is_immutable() {
         let config = ClusterConfig {

@@ -10,6 +10,8 @@ use crate::api::{
     RestartPolicy, s,
 };
 use crate::cluster::{ClusterConfig, NodePool};
+use crate::kubelet::NodeSetup;
+use crate::kubelet::status::node_status;
 
 /// A Deployment of `replicas` pods running one container of `image` with the given
 /// requests, labelled `app: <name>`, with upstream's defaults everywhere else.
@@ -126,4 +128,43 @@ pub fn scale(nodes: u32, deployments: u32, replicas: u32) -> (ClusterConfig, Vec
         })
         .collect();
     (config, objects)
+}
+
+/// A Ready Node as its kubelet would register it: the hostname and zone labels, the
+/// pool's capacity as allocatable. For snapshots the scheduler is run on directly.
+pub fn ready_node(pool: &NodePool, name: &str, index: u32) -> crate::api::Node {
+    use crate::api::{LABEL_HOSTNAME, LABEL_ZONE, Node, NodeSpec};
+    let mut labels = pool.labels.clone();
+    labels.insert(s(LABEL_HOSTNAME), s(name));
+    if let Some(zone) = &pool.zone {
+        labels.insert(s(LABEL_ZONE), s(zone));
+    }
+    let setup = NodeSetup {
+        name: s(name),
+        labels: labels.clone(),
+        taints: pool.taints.clone(),
+        capacity: pool.capacity,
+        extended_resources: pool.extended_resources.clone(),
+        internal_ip: s(&format!("10.0.{}.{}", index / 256, index % 256)),
+        pod_cidr: s(&format!("10.{}.{}.0/24", 244 + index / 256, index % 256)),
+    };
+    let mut metadata = ObjectMeta::named("", name);
+    metadata.labels = labels;
+    metadata.uid = u64::from(index) + 1;
+    Node {
+        metadata,
+        spec: NodeSpec {
+            unschedulable: false,
+            taints: pool.taints.clone(),
+            pod_cidr: Some(setup.pod_cidr.clone()),
+        },
+        status: node_status(
+            &setup,
+            &s("v1.34.0"),
+            &s("containerd://2.0.0"),
+            &Default::default(),
+            None,
+            sim_core::SimTime::ZERO,
+        ),
+    }
 }

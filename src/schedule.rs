@@ -138,22 +138,26 @@ pub fn explain(
                 namespace.metadata.name.clone(),
                 namespace.metadata.labels.clone(),
             ),
-            Object::Service(service) => cache.set_workload(
-                "Service",
-                service.metadata.namespace.clone(),
-                service.metadata.name.clone(),
-                service
-                    .spec
-                    .selector
-                    .clone()
-                    .map(LabelSelector::from_labels),
-            ),
-            Object::ReplicaSet(replica_set) => cache.set_workload(
-                "ReplicaSet",
-                replica_set.metadata.namespace.clone(),
-                replica_set.metadata.name.clone(),
-                Some(replica_set.spec.selector.clone()),
-            ),
+            Object::Service(service) => {
+                cache.set_workload(
+                    "Service",
+                    service.metadata.namespace.clone(),
+                    service.metadata.name.clone(),
+                    service
+                        .spec
+                        .selector
+                        .clone()
+                        .map(LabelSelector::from_labels),
+                );
+            }
+            Object::ReplicaSet(replica_set) => {
+                cache.set_workload(
+                    "ReplicaSet",
+                    replica_set.metadata.namespace.clone(),
+                    replica_set.metadata.name.clone(),
+                    Some(replica_set.spec.selector.clone()),
+                );
+            }
             other => {
                 return Err(anyhow!(
                     "{}: kubesim schedule reads Nodes, Pods, PriorityClasses, Namespaces, Services and ReplicaSets",

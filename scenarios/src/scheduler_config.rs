@@ -24,6 +24,7 @@ use components::scheduler::plugins::node_affinity::NodeAffinityArgs;
 use components::scheduler::plugins::resources::{
     self, BalancedAllocationArgs, FitArgs, IgnoredResources, ScoringStrategy,
 };
+use components::scheduler::plugins::{inter_pod_affinity, topology_spread};
 use components::scheduler::profile::{Plugin, Profile};
 use serde::Deserialize;
 use serde_json::Value;
@@ -337,6 +338,16 @@ impl ProfileConfig {
                 resources: resource_specs(&self.node_resources_balanced_allocation),
             },
             node_affinity: NodeAffinityArgs::default(),
+            spread: topology_spread::SpreadArgs {
+                default_constraints: self.pod_topology_spread.default_constraints.clone(),
+                defaulting_type: match self.pod_topology_spread.defaulting_type {
+                    DefaultingType::System => topology_spread::DefaultingType::System,
+                    DefaultingType::List => topology_spread::DefaultingType::List,
+                },
+            },
+            inter_pod_affinity: inter_pod_affinity::AffinityArgs {
+                hard_pod_affinity_weight: self.inter_pod_affinity.hard_pod_affinity_weight,
+            },
             percentage_of_nodes_to_score: self.percentage_of_nodes_to_score,
         }
     }

@@ -167,19 +167,21 @@ impl Cache {
     }
 
     /// A Service's or ReplicaSet's selector (`kind` names which); `None` removes it.
+    /// Returns whether the selectors changed.
     pub fn set_workload(
         &mut self,
         kind: &'static str,
         namespace: Str,
         name: Str,
         selector: Option<LabelSelector>,
-    ) {
+    ) -> bool {
         let key = (kind, namespace, name);
         let changed = match selector {
             Some(selector) => self.workloads.insert(key, selector.clone()) != Some(selector),
             None => self.workloads.swap_remove(&key).is_some(),
         };
         self.derived_dirty |= changed;
+        changed
     }
 
     /// Rebuilds the derived lists of [`Cache::view`] if something they depend on changed.

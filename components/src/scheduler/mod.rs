@@ -34,8 +34,8 @@ use self::profile::Profile;
 use self::queue::{BackoffConfig, SchedulingQueue};
 use self::schedule_one::{CycleInput, NO_NODES_AVAILABLE, Scratch, Selection, schedule_pod};
 use crate::api::{
-    ApiResponse, ApiVerb, ConditionStatus, Node, Object, Pod, PodPhase, RequestId, Resource, Str,
-    WatchEvent, s,
+    ApiResponse, ApiVerb, ConditionStatus, LabelSelector, Namespace, Node, Object, ObjectMeta, Pod,
+    PodPhase, ReplicaSet, RequestId, Resource, Service, Str, WatchEvent, s,
 };
 use crate::client::{ApiClient, Delta, Informer};
 use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
@@ -132,11 +132,24 @@ enum Pending {
     Status { pod: Rc<Pod> },
 }
 
+/// Deltas of the informers that feed the cluster view rather than the queue.
+enum ClusterDeltas {
+    Namespaces(Vec<Delta<Namespace>>),
+    Services(Vec<Delta<Service>>),
+    ReplicaSets(Vec<Delta<ReplicaSet>>),
+}
+
 pub struct Scheduler {
     config: SchedulerConfig,
     api: ApiClient,
     pods: Informer<Pod>,
     nodes: Informer<Node>,
+    /// Namespace labels, for inter-pod affinity's namespaceSelector.
+    namespaces: Informer<Namespace>,
+    /// Services and ReplicaSets: their selectors build the system-default spreading
+    /// selector of the pods they select.
+    services: Informer<Service>,
+    replica_sets: Informer<ReplicaSet>,
     cache: Cache,
     queue: SchedulingQueue,
     /// Where the next cycle starts filtering (round-robin over the snapshot).
@@ -199,6 +212,9 @@ impl Scheduler {
             api: ApiClient::new(apiserver),
             pods: Informer::all(),
             nodes: Informer::all(),
+            namespaces: Informer::all(),
+            services: Informer::all(),
+            replica_sets: Informer::all(),
             cache: Cache::default(),
             queue: SchedulingQueue::new(backoff),
             next_start_node_index: 0,
@@ -242,7 +258,64 @@ impl Scheduler {
     }
 
     fn synced(&self) -> bool {
-        self.pods.has_synced() && self.nodes.has_synced()
+        self.pods.has_synced()
+            && self.nodes.has_synced()
+            && self.namespaces.has_synced()
+            && self.services.has_synced()
+            && self.replica_sets.has_synced()
+    }
+
+    /// Applies the deltas of the informers that feed the cluster view.
+    fn on_cluster_deltas(&mut self, deltas: ClusterDeltas) {
+        match deltas {
+            ClusterDeltas::Namespaces(deltas) => {
+                for delta in deltas {
+                    match delta {
+                        Delta::Added(ns) | Delta::Updated { new: ns, .. } => self
+                            .cache
+                            .set_namespace(ns.metadata.name.clone(), ns.metadata.labels.clone()),
+                        Delta::Deleted(ns) => self.cache.remove_namespace(&ns.metadata.name),
+                    }
+                }
+            }
+            ClusterDeltas::Services(deltas) => {
+                for delta in deltas {
+                    let (meta, selector) = match &delta {
+                        Delta::Added(svc) | Delta::Updated { new: svc, .. } => (
+                            &svc.metadata,
+                            svc.spec.selector.clone().map(LabelSelector::from_labels),
+                        ),
+                        Delta::Deleted(svc) => (&svc.metadata, None),
+                    };
+                    self.set_workload("Service", meta, selector);
+                }
+            }
+            ClusterDeltas::ReplicaSets(deltas) => {
+                for delta in deltas {
+                    let (meta, selector) = match &delta {
+                        Delta::Added(rs) | Delta::Updated { new: rs, .. } => {
+                            (&rs.metadata, Some(rs.spec.selector.clone()))
+                        }
+                        Delta::Deleted(rs) => (&rs.metadata, None),
+                    };
+                    self.set_workload("ReplicaSet", meta, selector);
+                }
+            }
+        }
+    }
+
+    fn set_workload(
+        &mut self,
+        kind: &'static str,
+        meta: &ObjectMeta,
+        selector: Option<LabelSelector>,
+    ) {
+        if self
+            .cache
+            .set_workload(kind, meta.namespace.clone(), meta.name.clone(), selector)
+        {
+            self.scratch.spread_memo.workloads_changed();
+        }
     }
 
     fn on_reply(&mut self, response: ApiResponse, cx: &mut Context<'_, Msg>) {
@@ -256,6 +329,21 @@ impl Scheduler {
             for delta in deltas {
                 self.on_node_delta(delta, cx);
             }
+            return;
+        }
+        if let Some(deltas) = self.namespaces.on_response(&response, &mut self.api, cx) {
+            self.on_cluster_deltas(ClusterDeltas::Namespaces(deltas));
+            self.arm(cx);
+            return;
+        }
+        if let Some(deltas) = self.services.on_response(&response, &mut self.api, cx) {
+            self.on_cluster_deltas(ClusterDeltas::Services(deltas));
+            self.arm(cx);
+            return;
+        }
+        if let Some(deltas) = self.replica_sets.on_response(&response, &mut self.api, cx) {
+            self.on_cluster_deltas(ClusterDeltas::ReplicaSets(deltas));
+            self.arm(cx);
             return;
         }
         match self.pending.remove(&response.id) {
@@ -535,7 +623,11 @@ impl Scheduler {
     fn reset(&mut self, now: SimTime) {
         self.pods.reset();
         self.nodes.reset();
+        self.namespaces.reset();
+        self.services.reset();
+        self.replica_sets.reset();
         self.cache.clear();
+        self.scratch.spread_memo.clear();
         self.queue.clear(now);
         self.next_start_node_index = 0;
         self.cycle_armed = false;
@@ -551,8 +643,12 @@ impl Actor<Msg> for Scheduler {
                 self.reset(cx.now());
                 self.pods.start(&mut self.api, cx);
                 self.nodes.start(&mut self.api, cx);
+                self.namespaces.start(&mut self.api, cx);
+                self.services.start(&mut self.api, cx);
+                self.replica_sets.start(&mut self.api, cx);
                 cx.record("detail", || {
-                    "kube-scheduler: listing pods and nodes".to_string()
+                    "kube-scheduler: listing pods, nodes, namespaces, services and replicasets"
+                        .to_string()
                 });
             }
             Event::Message {
@@ -572,6 +668,12 @@ impl Actor<Msg> for Scheduler {
                     for delta in deltas {
                         self.on_node_delta(delta, cx);
                     }
+                } else if let Some(deltas) = self.namespaces.on_watch(&event, &mut self.api, cx) {
+                    self.on_cluster_deltas(ClusterDeltas::Namespaces(deltas));
+                } else if let Some(deltas) = self.services.on_watch(&event, &mut self.api, cx) {
+                    self.on_cluster_deltas(ClusterDeltas::Services(deltas));
+                } else if let Some(deltas) = self.replica_sets.on_watch(&event, &mut self.api, cx) {
+                    self.on_cluster_deltas(ClusterDeltas::ReplicaSets(deltas));
                 }
             }
             Event::Timer(Msg::Tick(AnyTick::Scheduler(tick))) => {

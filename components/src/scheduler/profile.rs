@@ -7,8 +7,10 @@
 
 use crate::api::{DEFAULT_SCHEDULER_NAME, Str};
 
+use super::plugins::inter_pod_affinity::AffinityArgs;
 use super::plugins::node_affinity::NodeAffinityArgs;
 use super::plugins::resources::{BalancedAllocationArgs, FitArgs};
+use super::plugins::topology_spread::SpreadArgs;
 
 /// The plugins kubesim models, by upstream name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -80,9 +82,9 @@ impl Plugin {
         )
     }
 
-    /// Whether kubesim runs this plugin yet (the inter-pod plugins land separately).
+    /// Whether kubesim runs this plugin (every plugin listed here is).
     pub fn modelled(self) -> bool {
-        !matches!(self, Plugin::PodTopologySpread | Plugin::InterPodAffinity)
+        true
     }
 }
 
@@ -112,7 +114,7 @@ pub const DEFAULT_SCORES: [(Plugin, i64); 7] = [
 ];
 
 /// One profile.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Profile {
     /// `schedulerName`: pods naming it are scheduled with this profile.
     pub scheduler_name: Str,
@@ -126,13 +128,18 @@ pub struct Profile {
     pub balanced_allocation: BalancedAllocationArgs,
     /// NodeAffinityArgs.
     pub node_affinity: NodeAffinityArgs,
+    /// PodTopologySpreadArgs: default constraints and how they are defaulted.
+    pub spread: SpreadArgs,
+    /// InterPodAffinityArgs: hardPodAffinityWeight.
+    pub inter_pod_affinity: AffinityArgs,
     /// The profile's `percentageOfNodesToScore`; overrides the global one when set.
     pub percentage_of_nodes_to_score: Option<u32>,
 }
 
 impl Default for Profile {
-    /// Upstream's default profile, `default-scheduler`, limited to the plugins kubesim
-    /// runs (see [`Plugin::modelled`]).
+    /// Upstream's default profile, `default-scheduler` (without the volume plugins,
+    /// SchedulingGates, PrioritySort, DefaultPreemption and DefaultBinder, which are not
+    /// filters or scorers).
     fn default() -> Profile {
         Profile {
             scheduler_name: Str::from(DEFAULT_SCHEDULER_NAME),
@@ -147,6 +154,8 @@ impl Default for Profile {
             fit: FitArgs::default(),
             balanced_allocation: BalancedAllocationArgs::default(),
             node_affinity: NodeAffinityArgs::default(),
+            spread: SpreadArgs::default(),
+            inter_pod_affinity: AffinityArgs::default(),
             percentage_of_nodes_to_score: None,
         }
     }
@@ -198,6 +207,9 @@ mod tests {
         assert_eq!(&*profile.scheduler_name, "default-scheduler");
         assert_eq!(profile.weight(Plugin::TaintToleration), Some(3));
         assert_eq!(profile.weight(Plugin::NodeAffinity), Some(2));
+        assert_eq!(profile.weight(Plugin::PodTopologySpread), Some(2));
+        assert_eq!(profile.weight(Plugin::InterPodAffinity), Some(2));
+        assert_eq!(profile.inter_pod_affinity.hard_pod_affinity_weight, 1);
         assert_eq!(profile.weight(Plugin::NodeResourcesFit), Some(1));
         assert_eq!(
             profile.weight(Plugin::NodeResourcesBalancedAllocation),

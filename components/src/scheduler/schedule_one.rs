@@ -11,6 +11,8 @@ use std::fmt;
 use sim_core::SimRng;
 
 use super::cache::Cache;
+use super::plugins::inter_pod_affinity::{self, AffinityFilterState};
+use super::plugins::topology_spread::{self, SpreadFilterState, SpreadMemo};
 use super::plugins::{
     NodeInfo, PodInfo, Unfit, default_normalize_score, image_locality, node_affinity, node_name,
     node_ports, node_unschedulable, resources, taint_toleration_filter, taint_toleration_score,
@@ -58,6 +60,8 @@ pub struct Scratch {
     pub skipped: Vec<bool>,
     /// Weighted sums, one per feasible node.
     pub totals: Vec<i64>,
+    /// PodTopologySpread's per-node counts, kept across cycles (reset it with the cache).
+    pub spread_memo: SpreadMemo,
 }
 
 /// How one cycle runs: the profile, the global `percentageOfNodesToScore`, where the
@@ -154,22 +158,45 @@ struct FilterPlan {
     full: bool,
     /// NodeResourcesFit is in the profile.
     fit: bool,
+    /// PodTopologySpread's PreFilter state; `None` when it has nothing to check (Skip).
+    spread: Option<SpreadFilterState>,
+    /// InterPodAffinity's PreFilter state; `None` when it has nothing to check (Skip).
+    affinity: Option<AffinityFilterState>,
 }
 
-fn pre_filter(profile: &Profile, pod: &PodInfo) -> FilterPlan {
+fn pre_filter(
+    profile: &Profile,
+    pod: &PodInfo,
+    cache: &Cache,
+    memo: &mut SpreadMemo,
+) -> FilterPlan {
     let has = |plugin| profile.filters.contains(&plugin);
-    let affinity =
+    let node_affinity =
         has(Plugin::NodeAffinity) && node_affinity::filter_applies(pod, &profile.node_affinity);
     let ports = has(Plugin::NodePorts) && !pod.host_ports.is_empty();
+    let view = cache.view();
+    let spread = if has(Plugin::PodTopologySpread) {
+        topology_spread::pre_filter(pod, &view, &profile.spread, memo)
+    } else {
+        None
+    };
+    let affinity = if has(Plugin::InterPodAffinity) {
+        inter_pod_affinity::pre_filter(pod, &view)
+    } else {
+        None
+    };
     FilterPlan {
-        full: pod.constrained || affinity || ports,
+        full: pod.constrained || node_affinity || ports || spread.is_some() || affinity.is_some(),
         fit: has(Plugin::NodeResourcesFit),
+        spread,
+        affinity,
     }
 }
 
 fn run_filter(
     plugin: Plugin,
     profile: &Profile,
+    plan: &FilterPlan,
     pod: &PodInfo,
     node: &NodeInfo,
 ) -> Result<(), Unfit> {
@@ -180,10 +207,15 @@ fn run_filter(
         Plugin::NodeAffinity => node_affinity::filter(pod, node, &profile.node_affinity),
         Plugin::NodePorts => node_ports::filter(&pod.host_ports, node),
         Plugin::NodeResourcesFit => resources::node_resources_fit(pod, node, &profile.fit.ignored),
-        Plugin::PodTopologySpread
-        | Plugin::InterPodAffinity
-        | Plugin::NodeResourcesBalancedAllocation
-        | Plugin::ImageLocality => Ok(()),
+        Plugin::PodTopologySpread => match &plan.spread {
+            Some(state) => topology_spread::filter(state, pod, node),
+            None => Ok(()),
+        },
+        Plugin::InterPodAffinity => match &plan.affinity {
+            Some(state) => inter_pod_affinity::filter(state, pod, node),
+            None => Ok(()),
+        },
+        Plugin::NodeResourcesBalancedAllocation | Plugin::ImageLocality => Ok(()),
     }
 }
 
@@ -194,16 +226,17 @@ fn run_filter(
 fn find_nodes_that_fit(
     profile: &Profile,
     pod: &PodInfo,
-    nodes: &[NodeInfo],
+    cache: &Cache,
     start: usize,
     wanted: usize,
     scratch: &mut Scratch,
 ) -> usize {
     scratch.feasible.clear();
     scratch.unfit.clear();
+    let nodes = cache.nodes();
     let count = nodes.len();
     assert!(start < count, "start {start} of {count} nodes");
-    let plan = pre_filter(profile, pod);
+    let plan = pre_filter(profile, pod, cache, &mut scratch.spread_memo);
     let mut processed = 0;
     let mut index = start;
     while processed < count && scratch.feasible.len() < wanted {
@@ -221,7 +254,7 @@ fn find_nodes_that_fit(
             profile
                 .filters
                 .iter()
-                .try_for_each(|&plugin| run_filter(plugin, profile, pod, node))
+                .try_for_each(|&plugin| run_filter(plugin, profile, &plan, pod, node))
         };
         match verdict {
             Ok(()) => scratch.feasible.push(index),
@@ -239,11 +272,13 @@ fn find_nodes_that_fit(
 /// Score, NormalizeScore), then the weighted sums into `scratch.totals`.
 fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &mut Scratch) {
     let nodes = cache.nodes();
+    let view = cache.view();
     let Scratch {
         feasible,
         scores,
         skipped,
         totals,
+        spread_memo,
         ..
     } = scratch;
     let n = feasible.len();
@@ -259,12 +294,29 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
     };
     for (column, &(plugin, weight)) in profile.scores.iter().enumerate() {
         let column = &mut scores[column * n..(column + 1) * n];
+        // PreScore: each plugin may say it has nothing to add for this pod (Skip).
+        let mut spread = None;
+        let mut affinity = None;
         let skip = match plugin {
             Plugin::NodeAffinity => !node_affinity::score_applies(pod, &profile.node_affinity),
             Plugin::NodeResourcesBalancedAllocation => {
                 resources::balanced_allocation_skips(pod, &profile.balanced_allocation)
             }
             Plugin::ImageLocality => !images.iter().any(|i| cache.image_node_count(i) > 0),
+            Plugin::PodTopologySpread => {
+                spread =
+                    topology_spread::pre_score(pod, &view, feasible, &profile.spread, spread_memo);
+                spread.is_none()
+            }
+            Plugin::InterPodAffinity => {
+                affinity = inter_pod_affinity::pre_score(
+                    pod,
+                    &view,
+                    feasible,
+                    &profile.inter_pod_affinity,
+                );
+                affinity.is_none()
+            }
             _ => false,
         };
         skipped.push(skip);
@@ -285,16 +337,28 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
                 Plugin::ImageLocality => {
                     image_locality::score(&images, node, cache.image_node_counts(), nodes.len())
                 }
-                Plugin::NodeUnschedulable
-                | Plugin::NodeName
-                | Plugin::NodePorts
-                | Plugin::PodTopologySpread
-                | Plugin::InterPodAffinity => 0,
+                Plugin::PodTopologySpread => {
+                    topology_spread::score(spread.as_ref().expect("not skipped"), pod, node)
+                }
+                Plugin::InterPodAffinity => {
+                    inter_pod_affinity::score(affinity.as_ref().expect("not skipped"), pod, node)
+                }
+                Plugin::NodeUnschedulable | Plugin::NodeName | Plugin::NodePorts => 0,
             };
         }
+        // NormalizeScore.
         match plugin {
             Plugin::TaintToleration => default_normalize_score(true, column),
             Plugin::NodeAffinity => default_normalize_score(false, column),
+            Plugin::PodTopologySpread => topology_spread::normalize(
+                spread.as_ref().expect("not skipped"),
+                feasible,
+                &view,
+                column,
+            ),
+            Plugin::InterPodAffinity => {
+                inter_pod_affinity::normalize(affinity.as_ref().expect("not skipped"), column)
+            }
             _ => {}
         }
         for (total, &value) in totals.iter_mut().zip(column.iter()) {
@@ -362,7 +426,7 @@ pub fn schedule_pod(
             node_count,
         )
     };
-    let processed = find_nodes_that_fit(profile, pod, nodes, input.start, wanted, scratch);
+    let processed = find_nodes_that_fit(profile, pod, cache, input.start, wanted, scratch);
     if let Some(decision) = &mut decision {
         decision.filtered = scratch
             .unfit
@@ -573,8 +637,7 @@ mod tests {
         let cache = cache_of(nodes, vec![]);
         let mut scratch = Scratch::default();
         let pod = PodInfo::new(Rc::new(pod_with(vec![], vec![])));
-        let processed =
-            find_nodes_that_fit(&Profile::default(), &pod, cache.nodes(), 3, 3, &mut scratch);
+        let processed = find_nodes_that_fit(&Profile::default(), &pod, &cache, 3, 3, &mut scratch);
         assert_eq!(processed, 3);
         assert_eq!(scratch.feasible, [3, 4, 0]);
     }

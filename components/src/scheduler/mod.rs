@@ -15,6 +15,12 @@
 //! bound; a failed binding forgets the assumption and backs the pod off. With records
 //! on, every decision is recorded as a "detail" with each node's plugin scores and each
 //! rejected node's reason.
+//!
+//! When no node fits, [`preemption`] (DefaultPreemption) looks for a node where deleting
+//! lower-priority pods makes room: the victims are deleted through the API server (their
+//! kubelets stop them gracefully), the pod is nominated to the node
+//! (`status.nominatedNodeName`) and waits in the unschedulable pool; the victims' deletion
+//! moves it back, and its next cycle tries the nominated node first.
 
 pub mod cache;
 pub mod plugins;
@@ -30,9 +36,12 @@ use sim_core::{Actor, ActorId, Context, Event, SimDuration, SimTime, TraceHasher
 
 use self::cache::{Cache, counts_on_node};
 use self::plugins::PodInfo;
+use self::preemption::{Nominator, PostFilter, PostFilterInput, PreemptionArgs, post_filter};
 use self::profile::Profile;
 use self::queue::{BackoffConfig, SchedulingQueue};
-use self::schedule_one::{CycleInput, NO_NODES_AVAILABLE, Scratch, Selection, schedule_pod};
+use self::schedule_one::{
+    CycleInput, NO_NODES_AVAILABLE, Scratch, Selection, node_filter, schedule_pod_with_nominated,
+};
 use crate::api::{
     ApiResponse, ApiVerb, ConditionStatus, LabelSelector, Namespace, Node, Object, ObjectMeta, Pod,
     PodPhase, ReplicaSet, RequestId, Resource, Service, Str, WatchEvent, s,
@@ -58,6 +67,9 @@ pub struct SchedulerConfig {
     /// CPU time one scheduling cycle takes (an assumption: upstream reaches a few hundred
     /// pods per second, so a few milliseconds per pod).
     pub scheduling_cycle_cost: SimDuration,
+    /// `DefaultPreemptionArgs` (upstream sets them per profile; kubesim's profiles share
+    /// one set): minCandidateNodesPercentage 10, minCandidateNodesAbsolute 100.
+    pub default_preemption: PreemptionArgs,
 }
 
 impl Default for SchedulerConfig {
@@ -69,6 +81,7 @@ impl Default for SchedulerConfig {
             pod_max_backoff: SimDuration::from_secs(10),
             pod_max_in_unschedulable_pods_duration: SimDuration::from_mins(5),
             scheduling_cycle_cost: SimDuration::from_millis(2),
+            default_preemption: PreemptionArgs::default(),
         }
     }
 }
@@ -116,6 +129,27 @@ pub struct SchedulerStats {
     pub unschedulable: u64,
     /// Bindings the API server refused.
     pub binding_failures: u64,
+    /// Preemptions decided (a pod nominated to a node and its victims deleted).
+    pub preemptions: u64,
+    /// Pods deleted as victims.
+    pub victims: u64,
+}
+
+/// Why DefaultPreemption did not nominate the pod; the text follows `preemption: ` in
+/// the pod's PodScheduled message.
+#[derive(Debug)]
+enum PostFilterFailure {
+    NotEligible(&'static str),
+    NoCandidates(String),
+}
+
+impl std::fmt::Display for PostFilterFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PostFilterFailure::NotEligible(reason) => f.write_str(reason),
+            PostFilterFailure::NoCandidates(message) => f.write_str(message),
+        }
+    }
 }
 
 /// A request whose response the scheduler waits for.
@@ -128,8 +162,10 @@ enum Pending {
         /// `None` when exactly one node was feasible (no scoring).
         best_score: Option<i64>,
     },
-    /// The PodScheduled=False condition write.
+    /// The PodScheduled=False condition write, or a nomination cleared.
     Status { pod: Rc<Pod> },
+    /// The deletion of a preemption victim.
+    Preempt { victim: Rc<Pod>, preemptor: String },
 }
 
 /// Deltas of the informers that feed the cluster view rather than the queue.
@@ -159,6 +195,8 @@ pub struct Scheduler {
     flush_armed_at: Option<SimTime>,
     pending: BTreeMap<RequestId, Pending>,
     scratch: Scratch,
+    /// Pending pods nominated to nodes by preemption (upstream's PodNominator).
+    nominator: Nominator,
     stats: SchedulerStats,
 }
 
@@ -222,6 +260,7 @@ impl Scheduler {
             flush_armed_at: None,
             pending: BTreeMap::new(),
             scratch: Scratch::default(),
+            nominator: Nominator::default(),
             stats: SchedulerStats::default(),
         }
     }
@@ -365,6 +404,18 @@ impl Scheduler {
                     });
                 }
             }
+            Some(Pending::Preempt { victim, preemptor }) => {
+                if let Err(error) = &response.result {
+                    cx.record("detail", || {
+                        format!(
+                            "pod {}: deleting it for {preemptor} failed: {} {}",
+                            pod_name(&victim),
+                            error.reason.code(),
+                            error.message
+                        )
+                    });
+                }
+            }
             None => panic!(
                 "kube-scheduler got a response to no request: {}",
                 response.id
@@ -421,6 +472,7 @@ impl Scheduler {
         let (freed, assigned) = match &delta {
             Delta::Added(pod) => {
                 self.cache.on_pod(None, Some(pod));
+                self.nominator.on_pod(None, Some(pod));
                 if self.wants(pod) {
                     self.queue.add(pod.clone(), now);
                 }
@@ -428,6 +480,7 @@ impl Scheduler {
             }
             Delta::Updated { old, new } => {
                 self.cache.on_pod(Some(old), Some(new));
+                self.nominator.on_pod(Some(old), Some(new));
                 if old.metadata.uid != new.metadata.uid {
                     self.queue.remove(old.metadata.uid);
                 }
@@ -447,6 +500,7 @@ impl Scheduler {
             }
             Delta::Deleted(pod) => {
                 self.cache.on_pod(Some(pod), None);
+                self.nominator.on_pod(Some(pod), None);
                 self.queue.remove(pod.metadata.uid);
                 (counts_on_node(pod).is_some(), false)
             }
@@ -532,7 +586,14 @@ impl Scheduler {
             },
             explain: cx.recording(),
         };
-        let outcome = schedule_pod(input, &pod, &self.cache, cx.rng(), &mut self.scratch);
+        let outcome = schedule_pod_with_nominated(
+            input,
+            &pod,
+            &self.cache,
+            &self.nominator,
+            cx.rng(),
+            &mut self.scratch,
+        );
         if node_count > 0 {
             self.next_start_node_index = (input.start + outcome.processed) % node_count;
         }
@@ -541,12 +602,35 @@ impl Scheduler {
         }
         match outcome.selection {
             Selection::NoNodes => {
-                self.fail(&pod, "SchedulerError", NO_NODES_AVAILABLE.to_string(), cx);
+                let nominated = pod.pod.status.nominated_node_name.clone();
+                self.fail(
+                    &pod,
+                    "SchedulerError",
+                    NO_NODES_AVAILABLE.to_string(),
+                    nominated,
+                    cx,
+                );
                 self.queue.requeue_backoff(pod.pod.metadata.uid, cx.now());
             }
             Selection::Unschedulable { message } => {
                 self.stats.unschedulable += 1;
-                self.fail(&pod, "Unschedulable", message, cx);
+                let nominated = self.post_filter(profile_index, &pod, cx);
+                let message = match &nominated {
+                    Ok(_) => message,
+                    Err(why) => format!("{message} preemption: {why}"),
+                };
+                let nominated = match nominated {
+                    Ok(node) => Some(node),
+                    // Not eligible now: the nomination stays as it is.
+                    Err(PostFilterFailure::NotEligible(_)) => {
+                        pod.pod.status.nominated_node_name.clone()
+                    }
+                    Err(PostFilterFailure::NoCandidates(_)) => {
+                        self.nominator.remove(pod.pod.metadata.uid);
+                        None
+                    }
+                };
+                self.fail(&pod, "Unschedulable", message, nominated, cx);
                 self.queue
                     .requeue_unschedulable(pod.pod.metadata.uid, cx.now());
             }
@@ -556,6 +640,121 @@ impl Scheduler {
                 best_score,
             } => self.assume_and_bind(pod, node, feasible_count, best_score, cx),
         }
+    }
+
+    /// DefaultPreemption after a FitError: on success the victims' deletions and the
+    /// cleared nominations are sent and the node the pod is nominated to is returned.
+    fn post_filter(
+        &mut self,
+        profile_index: usize,
+        pod: &PodInfo,
+        cx: &mut Context<'_, Msg>,
+    ) -> Result<Str, PostFilterFailure> {
+        let result = {
+            let profile = &self.config.profiles[profile_index];
+            let filter = node_filter(profile, pod, &self.cache, &mut self.scratch.spread_memo);
+            let input = PostFilterInput {
+                nodes: self.cache.nodes(),
+                unfit: &self.scratch.unfit,
+                nominator: &self.nominator,
+                // kubesim has no PodDisruptionBudget kind yet.
+                budgets: &[],
+                args: &self.config.default_preemption,
+                filter: &filter,
+            };
+            post_filter(pod, &input, cx.rng())
+        };
+        match result {
+            PostFilter::NotEligible(reason) => {
+                cx.record("detail", || {
+                    format!("pod {}: does not preempt: {reason}", pod_name(&pod.pod))
+                });
+                Err(PostFilterFailure::NotEligible(reason))
+            }
+            PostFilter::NoCandidates(message) => Err(PostFilterFailure::NoCandidates(message)),
+            PostFilter::Preempt {
+                candidate,
+                lower_priority_nominated,
+            } => {
+                let node = self.cache.node(candidate.node).name().clone();
+                self.prepare_candidate(pod, &node, &candidate.victims.pods, cx);
+                for other in &lower_priority_nominated {
+                    self.clear_nomination(other, &node, cx);
+                }
+                self.nominator.nominate(pod.clone(), node.clone());
+                Ok(node)
+            }
+        }
+    }
+
+    /// `prepareCandidate`: deletes each victim not already terminating, with its own
+    /// grace period (its kubelet sends SIGTERM, then SIGKILL after the grace period).
+    fn prepare_candidate(
+        &mut self,
+        pod: &PodInfo,
+        node: &Str,
+        victims: &[Rc<Pod>],
+        cx: &mut Context<'_, Msg>,
+    ) {
+        let preemptor = pod_name(&pod.pod);
+        self.stats.preemptions += 1;
+        cx.record("step", || {
+            let noun = if victims.len() == 1 { "pod" } else { "pods" };
+            format!(
+                "pod {preemptor}: preempting {} {noun} on {node} ({})",
+                victims.len(),
+                preemption::pod_names(victims)
+            )
+        });
+        for victim in victims {
+            if victim.metadata.is_terminating() {
+                continue;
+            }
+            self.stats.victims += 1;
+            let id = self.api.send(
+                cx,
+                ApiVerb::Delete {
+                    key: victim.key(),
+                    grace_period_seconds: None,
+                    uid_precondition: 0,
+                },
+            );
+            self.pending.insert(
+                id,
+                Pending::Preempt {
+                    victim: victim.clone(),
+                    preemptor: preemptor.clone(),
+                },
+            );
+        }
+    }
+
+    /// A lower-priority pod nominated to the node a higher-priority pod now takes loses
+    /// its nomination (upstream `clearNominatedNodeName`).
+    fn clear_nomination(&mut self, pod: &Rc<Pod>, node: &Str, cx: &mut Context<'_, Msg>) {
+        self.nominator.remove(pod.metadata.uid);
+        let latest = self
+            .pods
+            .get(&pod.metadata.namespace, &pod.metadata.name)
+            .filter(|p| p.metadata.uid == pod.metadata.uid)
+            .cloned()
+            .unwrap_or_else(|| pod.clone());
+        if latest.status.nominated_node_name.is_none() {
+            return;
+        }
+        cx.record("detail", || {
+            format!(
+                "pod {}: nomination to {node} cleared for a higher-priority pod",
+                pod_name(&latest)
+            )
+        });
+        let mut updated = (*latest).clone();
+        updated.status.nominated_node_name = None;
+        updated.metadata.resource_version = 0;
+        let id = self
+            .api
+            .send(cx, ApiVerb::UpdateStatus(Object::from(updated)));
+        self.pending.insert(id, Pending::Status { pod: latest });
     }
 
     /// Assumes `pod` onto node `index` in the cache and sends the binding.
@@ -569,6 +768,7 @@ impl Scheduler {
     ) {
         let node = self.cache.node(index).name().clone();
         self.cache.assume(&pod, index);
+        self.nominator.remove(pod.pod.metadata.uid);
         let id = self.api.send(
             cx,
             ApiVerb::Bind {
@@ -588,13 +788,21 @@ impl Scheduler {
         );
     }
 
-    /// Records a failed cycle and writes PodScheduled=False with the reason, if that
-    /// changes the pod's condition.
-    fn fail(&mut self, pod: &PodInfo, reason: &str, message: String, cx: &mut Context<'_, Msg>) {
+    /// Records a failed cycle and writes PodScheduled=False with the reason and the
+    /// nominated node, if that changes the pod's status.
+    fn fail(
+        &mut self,
+        pod: &PodInfo,
+        reason: &str,
+        message: String,
+        nominated: Option<Str>,
+        cx: &mut Context<'_, Msg>,
+    ) {
         let status = &pod.pod.status;
         let changed = status.scheduled != ConditionStatus::False
             || status.scheduled_reason.as_deref() != Some(reason)
-            || status.scheduled_message.as_deref() != Some(message.as_str());
+            || status.scheduled_message.as_deref() != Some(message.as_str())
+            || status.nominated_node_name != nominated;
         let kind = if changed { "step" } else { "detail" };
         cx.record(kind, || {
             format!("pod {}: cannot be scheduled: {message}", pod_name(&pod.pod))
@@ -606,6 +814,7 @@ impl Scheduler {
         updated.status.scheduled = ConditionStatus::False;
         updated.status.scheduled_reason = Some(s(reason));
         updated.status.scheduled_message = Some(s(&message));
+        updated.status.nominated_node_name = nominated;
         // Upstream patches the condition; an unconditional status update is the same here
         // (nothing else writes an unbound pod's status).
         updated.metadata.resource_version = 0;
@@ -633,6 +842,7 @@ impl Scheduler {
         self.cycle_armed = false;
         self.flush_armed_at = None;
         self.pending.clear();
+        self.nominator.clear();
     }
 }
 

@@ -17,6 +17,7 @@ use super::plugins::{
     NodeInfo, PodInfo, Unfit, default_normalize_score, image_locality, node_affinity, node_name,
     node_ports, node_unschedulable, resources, taint_toleration_filter, taint_toleration_score,
 };
+use super::preemption::{self, Nominator};
 use super::profile::{Plugin, Profile};
 use crate::api::Str;
 
@@ -223,10 +224,16 @@ fn run_filter(
 /// feasible nodes are found or every node was visited. Feasible nodes go to
 /// `scratch.feasible`, rejected ones with their reasons to `scratch.unfit`. Returns how
 /// many nodes were visited.
+///
+/// Pods nominated to a node with at least the pod's priority count there
+/// (`addNominatedPods`). A pod nominated to a node by an earlier preemption tries that
+/// node first (`evaluateNominatedNode`): if it passes, it is the only feasible node and
+/// no other node is visited (0 returned).
 fn find_nodes_that_fit(
     profile: &Profile,
     pod: &PodInfo,
     cache: &Cache,
+    nominator: &Nominator,
     start: usize,
     wanted: usize,
     scratch: &mut Scratch,
@@ -237,12 +244,31 @@ fn find_nodes_that_fit(
     let count = nodes.len();
     assert!(start < count, "start {start} of {count} nodes");
     let plan = pre_filter(profile, pod, cache, &mut scratch.spread_memo);
+    let all_filters = |node: &NodeInfo| {
+        profile
+            .filters
+            .iter()
+            .try_for_each(|&plugin| run_filter(plugin, profile, &plan, pod, node))
+    };
+    if let Some(index) = pod
+        .pod
+        .status
+        .nominated_node_name
+        .as_deref()
+        .and_then(|name| cache.node_index(name))
+        && preemption::filter_with_nominated(pod, &nodes[index], nominator, &all_filters).is_ok()
+    {
+        scratch.feasible.push(index);
+        return 0;
+    }
     let mut processed = 0;
     let mut index = start;
     while processed < count && scratch.feasible.len() < wanted {
         processed += 1;
         let node = &nodes[index];
-        let verdict = if !plan.full && node.plain {
+        let verdict = if !nominator.is_empty() && !nominator.pods_on(node.name()).is_empty() {
+            preemption::filter_with_nominated(pod, node, nominator, &all_filters)
+        } else if !plan.full && node.plain {
             // NodeUnschedulable, NodeName, TaintToleration, NodeAffinity and NodePorts
             // all pass here: only the resources can say no.
             if plan.fit {
@@ -251,10 +277,7 @@ fn find_nodes_that_fit(
                 Ok(())
             }
         } else {
-            profile
-                .filters
-                .iter()
-                .try_for_each(|&plugin| run_filter(plugin, profile, &plan, pod, node))
+            all_filters(node)
         };
         match verdict {
             Ok(()) => scratch.feasible.push(index),
@@ -266,6 +289,26 @@ fn find_nodes_that_fit(
         }
     }
     processed
+}
+
+/// The profile's filters for `pod` on any node, for PostFilter plugins that try nodes
+/// changed in memory (preemption's dry run without lower-priority pods). PreFilter runs
+/// once, here. PodTopologySpread and InterPodAffinity keep the counts of the snapshot:
+/// upstream updates them for each pod taken off a node (`PreFilterExtensions.RemovePod`),
+/// kubesim does not yet, so a victim still counts for spreading and affinity.
+pub fn node_filter<'a>(
+    profile: &'a Profile,
+    pod: &'a PodInfo,
+    cache: &Cache,
+    memo: &mut SpreadMemo,
+) -> impl Fn(&NodeInfo) -> Result<(), Unfit> + use<'a> {
+    let plan = pre_filter(profile, pod, cache, memo);
+    move |node| {
+        profile
+            .filters
+            .iter()
+            .try_for_each(|&plugin| run_filter(plugin, profile, &plan, pod, node))
+    }
 }
 
 /// `prioritizeNodes`: every score plugin of the profile over the feasible nodes (PreScore,
@@ -403,6 +446,20 @@ pub fn schedule_pod(
     rng: &mut SimRng,
     scratch: &mut Scratch,
 ) -> Outcome {
+    schedule_pod_with_nominated(input, pod, cache, &Nominator::default(), rng, scratch)
+}
+
+/// [`schedule_pod`] in a cluster where preemption nominated pods to nodes: they count on
+/// their nodes for pods of lower or equal priority, and a nominated pod tries its own
+/// node first.
+pub fn schedule_pod_with_nominated(
+    input: CycleInput<'_>,
+    pod: &PodInfo,
+    cache: &Cache,
+    nominator: &Nominator,
+    rng: &mut SimRng,
+    scratch: &mut Scratch,
+) -> Outcome {
     let profile = input.profile;
     let nodes = cache.nodes();
     let node_count = nodes.len();
@@ -426,7 +483,8 @@ pub fn schedule_pod(
             node_count,
         )
     };
-    let processed = find_nodes_that_fit(profile, pod, cache, input.start, wanted, scratch);
+    let processed =
+        find_nodes_that_fit(profile, pod, cache, nominator, input.start, wanted, scratch);
     if let Some(decision) = &mut decision {
         decision.filtered = scratch
             .unfit
@@ -637,7 +695,15 @@ mod tests {
         let cache = cache_of(nodes, vec![]);
         let mut scratch = Scratch::default();
         let pod = PodInfo::new(Rc::new(pod_with(vec![], vec![])));
-        let processed = find_nodes_that_fit(&Profile::default(), &pod, &cache, 3, 3, &mut scratch);
+        let processed = find_nodes_that_fit(
+            &Profile::default(),
+            &pod,
+            &cache,
+            &Nominator::default(),
+            3,
+            3,
+            &mut scratch,
+        );
         assert_eq!(processed, 3);
         assert_eq!(scratch.feasible, [3, 4, 0]);
     }

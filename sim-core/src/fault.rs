@@ -1,4 +1,5 @@
-//! Faults the engine applies at scheduled instants.
+//! Faults the engine applies at scheduled instants (and a machine's first power-on, which
+//! is applied the same way).
 
 use crate::actor::HostId;
 use crate::network::{Cut, Link};
@@ -9,6 +10,11 @@ pub enum Fault {
     CrashHost(HostId),
     /// The host boots again; each of its actors receives `Event::Start`.
     RestartHost(HostId),
+    /// A host added powered off ([`crate::Simulation::add_host_powered_off`]) boots for
+    /// the first time: a machine joining, not one coming back. Its actors receive
+    /// `Event::Start`, as after a restart; the variant differs so traces and event logs
+    /// can tell the two apart.
+    PowerOnHost(HostId),
     Partition(Cut),
     /// Removes one cut, or all of them.
     Heal(Option<Cut>),

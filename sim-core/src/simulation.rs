@@ -165,8 +165,20 @@ impl<M: Message> Simulation<M> {
         self.queue.len()
     }
 
+    /// Adds a host that is up: actors added to it receive `Event::Start` at once.
     pub fn add_host(&mut self, name: impl Into<String>) -> HostId {
-        let name = name.into();
+        self.add_host_with_power(name.into(), true)
+    }
+
+    /// Adds a host that is powered off: actors added to it do not start, and messages
+    /// sent to it are dropped, until [`Fault::PowerOnHost`] boots it (a machine that
+    /// joins during the run). Crash and restart faults leave it off until then, and a
+    /// power-on of a host that has already run does nothing.
+    pub fn add_host_powered_off(&mut self, name: impl Into<String>) -> HostId {
+        self.add_host_with_power(name.into(), false)
+    }
+
+    fn add_host_with_power(&mut self, name: String, up: bool) -> HostId {
         assert!(
             self.hosts.iter().all(|h| h.name != name),
             "duplicate host name {name}"
@@ -174,7 +186,7 @@ impl<M: Message> Simulation<M> {
         let id = HostId(u32::try_from(self.hosts.len()).expect("too many hosts"));
         self.hosts.push(Host {
             name,
-            up: true,
+            up,
             incarnation: 0,
             clock_offset_nanos: 0,
             actors: Vec::new(),
@@ -469,9 +481,12 @@ impl<M: Message> Simulation<M> {
                     self.actors[actor.index()].actor.on_crash();
                 }
             }
-            Fault::RestartHost(host) => {
+            Fault::RestartHost(host) | Fault::PowerOnHost(host) => {
                 let state = &mut self.hosts[host.index()];
-                if state.up {
+                // A host that never ran is down at incarnation 0 (a crash bumps it): only
+                // its power-on boots it, and a power-on boots nothing else.
+                let never_ran = !state.up && state.incarnation == 0;
+                if state.up || never_ran != matches!(fault, Fault::PowerOnHost(_)) {
                     return;
                 }
                 state.up = true;

@@ -1,8 +1,8 @@
 //! Engine behaviour: queue order, crash and restart, partitions, determinism.
 
 use sim_core::{
-    Actor, ActorId, Context, Cut, Event, Fault, HostId, Message, RunOutcome, SimDuration, SimTime,
-    Simulation, TraceHasher,
+    Actor, ActorId, Context, Cut, Event, Fault, HostId, Message, RunLimits, RunOutcome,
+    SimDuration, SimTime, Simulation, TraceHasher,
 };
 
 #[derive(Debug, Clone)]
@@ -120,6 +120,56 @@ fn crash_drops_timers_and_memory_and_restart_sends_start() {
     assert_eq!(seen, ["1.000s note 1", "8.000s note 1", "17.000s note 2"]);
     assert_eq!(p.volatile_count, 2, "memory was lost at the crash");
     assert!(sim.deliveries_dropped() >= 1);
+}
+
+#[test]
+fn a_host_added_powered_off_starts_only_at_its_power_on() {
+    let mut sim = Simulation::new(1);
+    let up = sim.add_host("up");
+    let joining = sim.add_host_powered_off("joining");
+    assert!(!sim.host(joining).up);
+    let sender = sim.add_actor(up, "sender", Box::new(Probe::default()));
+    let actor = Probe {
+        timers_on_start: vec![(SimDuration::from_secs(1), 1)],
+        ..Probe::default()
+    };
+    let id = sim.add_actor(joining, "late", Box::new(actor));
+    let at = |secs| SimTime::ZERO + SimDuration::from_secs(secs);
+    let run_until = |sim: &mut Simulation<Msg>, secs| {
+        sim.run(RunLimits {
+            until: at(secs),
+            events_max: u64::MAX,
+        })
+    };
+    // Neither a message nor a crash nor a restart reaches a host that never ran.
+    sim.schedule_timer(at(2), id, Msg::Ping(7));
+    sim.schedule_fault(at(3), Fault::CrashHost(joining));
+    sim.schedule_fault(at(4), Fault::RestartHost(joining));
+    run_until(&mut sim, 9);
+    assert_eq!(probe(&sim, id).starts, 0);
+    assert!(probe(&sim, id).seen.is_empty());
+    assert!(!sim.host(joining).up);
+    assert_eq!(probe(&sim, sender).starts, 1);
+
+    sim.schedule_fault(at(10), Fault::PowerOnHost(joining));
+    // A second power-on of a host that is up, or after it crashed, boots nothing.
+    sim.schedule_fault(at(12), Fault::PowerOnHost(joining));
+    run_until(&mut sim, 15);
+    assert!(sim.host(joining).up);
+    let p = probe(&sim, id);
+    assert_eq!(p.starts, 1);
+    let seen: Vec<_> = p.seen.iter().map(|(t, s)| format!("{t} {s}")).collect();
+    assert_eq!(seen, ["11.000s note 1"]);
+    sim.schedule_fault(at(20), Fault::CrashHost(joining));
+    sim.schedule_fault(at(21), Fault::PowerOnHost(joining));
+    run_until(&mut sim, 25);
+    assert!(
+        !sim.host(joining).up,
+        "only a restart brings a crashed host back"
+    );
+    sim.schedule_fault(at(30), Fault::RestartHost(joining));
+    run_until(&mut sim, 35);
+    assert_eq!(probe(&sim, id).starts, 2);
 }
 
 /// Sends a ping to a peer each second.

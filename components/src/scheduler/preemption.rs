@@ -1045,6 +1045,72 @@ mod tests {
     }
 
     #[test]
+    fn a_nominated_pod_tries_its_node_first_and_others_see_it_there() {
+        use crate::scheduler::profile::Profile;
+        use crate::scheduler::schedule_one::{
+            CycleInput, Scratch, Selection, schedule_pod_with_nominated,
+        };
+        let cache = cache(
+            vec![node_with("a", 1000, GI, 110), node_with("b", 1000, GI, 110)],
+            vec![],
+        );
+        let profile = Profile::default();
+        let input = CycleInput {
+            profile: &profile,
+            percentage_of_nodes_to_score: 0,
+            start: 0,
+            explain: false,
+        };
+        let mut rng = SimRng::for_stream(1, "kube-scheduler");
+        let mut scratch = Scratch::default();
+        let mut nominated = pod("p", 800, 10, 0, None);
+        nominated.status.nominated_node_name = Some(s("b"));
+        let nominated = PodInfo::new(Rc::new(nominated));
+        let mut nominator = Nominator::default();
+        nominator.nominate(nominated.clone(), s("b"));
+        // evaluateNominatedNode: b passes, so it is chosen without visiting a.
+        let outcome = schedule_pod_with_nominated(
+            input,
+            &nominated,
+            &cache,
+            &nominator,
+            &mut rng,
+            &mut scratch,
+        );
+        assert_eq!(
+            outcome.selection,
+            Selection::Node {
+                node: 1,
+                feasible_count: 1,
+                best_score: None
+            }
+        );
+        assert_eq!(outcome.processed, 0);
+        // A lower-priority pod sees b as taken by the nominated pod; a higher one not.
+        let lower = PodInfo::new(Rc::new(pod("l", 500, 5, 0, None)));
+        let outcome =
+            schedule_pod_with_nominated(input, &lower, &cache, &nominator, &mut rng, &mut scratch);
+        assert_eq!(
+            outcome.selection,
+            Selection::Node {
+                node: 0,
+                feasible_count: 1,
+                best_score: None
+            }
+        );
+        let higher = PodInfo::new(Rc::new(pod("h", 500, 50, 0, None)));
+        let outcome =
+            schedule_pod_with_nominated(input, &higher, &cache, &nominator, &mut rng, &mut scratch);
+        assert!(matches!(
+            outcome.selection,
+            Selection::Node {
+                feasible_count: 2,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn nominated_pods_of_equal_or_higher_priority_count_on_their_node() {
         let cache = cache(vec![node_with("n", 1000, GI, 110)], vec![]);
         let mut nominator = Nominator::default();

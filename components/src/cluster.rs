@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use sim_core::{ActorId, Fault, HostId, Link, RunLimits, RunOutcome, SimTime, Simulation};
+use sim_core::{
+    ActorId, Fault, HostId, Link, RunLimits, RunOutcome, SimDuration, SimTime, Simulation,
+};
 
 use crate::api::{
     ConditionStatus, Deployment, Kind, LABEL_HOSTNAME, LABEL_ZONE, Labels, Node, Pod, Resource,
@@ -33,6 +35,10 @@ pub struct NodePool {
     pub zone: Option<String>,
     pub labels: Labels,
     pub taints: Vec<Taint>,
+    /// When the pool's machines join the cluster (`None`: present from the start). Until
+    /// then their hosts are powered off; at `join_at` they boot, and each kubelet
+    /// registers its Node then, as a node added to a real cluster does.
+    pub join_at: Option<SimDuration>,
 }
 
 impl NodePool {
@@ -88,7 +94,8 @@ pub const HOST_REGISTRY: &str = "registry";
 pub const HOST_CLIENT: &str = "client";
 
 impl Cluster {
-    /// Builds the cluster; every actor starts at time zero. With `records`, trace records
+    /// Builds the cluster; every actor starts at time zero, except those of node pools
+    /// with `join_at`, whose hosts are powered on then. With `records`, trace records
     /// (the narration) are kept.
     pub fn build(config: &ClusterConfig, seed: u64, records: bool) -> Cluster {
         let mut sim = Simulation::new(seed);
@@ -137,7 +144,18 @@ impl Cluster {
             for i in 0..pool.count {
                 let name = pool.node_name(i);
                 let setup = node_setup(pool, &name, node_index);
-                nodes.push(add_node(&mut sim, config, setup, apiserver, registry));
+                let node = add_node(
+                    &mut sim,
+                    config,
+                    setup,
+                    pool.join_at.is_none(),
+                    apiserver,
+                    registry,
+                );
+                if let Some(join_at) = pool.join_at {
+                    sim.schedule_fault(SimTime::ZERO + join_at, Fault::PowerOnHost(node.host));
+                }
+                nodes.push(node);
                 node_index += 1;
             }
         }
@@ -255,11 +273,16 @@ fn add_node(
     sim: &mut Simulation<Msg>,
     config: &ClusterConfig,
     setup: NodeSetup,
+    powered_on: bool,
     apiserver: ActorId,
     registry: ActorId,
 ) -> NodeHandle {
     let name = setup.name.clone();
-    let host = sim.add_host(name.to_string());
+    let host = if powered_on {
+        sim.add_host(name.to_string())
+    } else {
+        sim.add_host_powered_off(name.to_string())
+    };
     let kernel = sim.add_actor(
         host,
         format!("kernel/{name}"),

@@ -95,6 +95,7 @@ pub fn node_pool(name: &str, count: u32, zone: Option<&str>) -> NodePool {
         zone: zone.map(str::to_string),
         labels: Labels::new(),
         taints: Vec::new(),
+        join_at: None,
     }
 }
 

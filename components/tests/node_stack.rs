@@ -35,6 +35,7 @@ fn config(images: Vec<ImageProfile>) -> ClusterConfig {
             zone: None,
             labels: Labels::new(),
             taints: Vec::new(),
+            join_at: None,
         }],
         ..ClusterConfig::default()
     };

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::rc::Rc;
 
-use components::api::{ConditionStatus, Deployment, Labels, Node, Pod, PodPhase};
+use components::api::{ConditionStatus, Deployment, LABEL_ZONE, Labels, Node, Pod, PodPhase};
 use sim_core::SimTime;
 
 /// A comparison against a count: `3`, `>= 3`, `< 2`, `!= 0`.
@@ -89,10 +89,47 @@ pub struct PodFilter {
     pub namespace: Option<String>,
     pub labels: Labels,
     pub terminating: Option<bool>,
+    /// The PodScheduled condition's status, reason and message.
+    pub scheduled: Option<ConditionStatus>,
+    pub scheduled_reason: Option<String>,
+    pub scheduled_message: Option<String>,
+    pub nominated_node: Option<String>,
+    /// Labels the pod's node must carry (an unbound pod never matches a non-empty set).
+    pub node_labels: Labels,
 }
 
 impl PodFilter {
-    pub fn matches(&self, pod: &Pod) -> bool {
+    /// Whether `pod` passes; `node_of` finds the Node a pod is bound to.
+    pub fn matches<'n>(&self, pod: &Pod, node_of: impl Fn(&str) -> Option<&'n Node>) -> bool {
+        self.matches_pod(pod)
+            && (self.node_labels.is_empty()
+                || pod
+                    .spec
+                    .node_name
+                    .as_deref()
+                    .and_then(node_of)
+                    .is_some_and(|node| node.metadata.labels.contains_all(&self.node_labels)))
+    }
+
+    fn matches_pod(&self, pod: &Pod) -> bool {
+        let condition = &pod.status;
+        self.scheduled.is_none_or(|s| condition.scheduled == s)
+            && self
+                .scheduled_reason
+                .as_deref()
+                .is_none_or(|r| condition.scheduled_reason.as_deref() == Some(r))
+            && self
+                .scheduled_message
+                .as_deref()
+                .is_none_or(|m| condition.scheduled_message.as_deref() == Some(m))
+            && self
+                .nominated_node
+                .as_deref()
+                .is_none_or(|n| condition.nominated_node_name.as_deref() == Some(n))
+            && self.matches_basics(pod)
+    }
+
+    fn matches_basics(&self, pod: &Pod) -> bool {
         self.phase.is_none_or(|phase| pod.status.phase == phase)
             && self
                 .node
@@ -121,6 +158,18 @@ impl PodFilter {
             Some(false) => text.push_str(" (not terminating)"),
             None => {}
         }
+        if let Some(status) = self.scheduled {
+            text.push_str(&format!(" with PodScheduled={}", status.name()));
+        }
+        if let Some(reason) = &self.scheduled_reason {
+            text.push_str(&format!(" ({reason})"));
+        }
+        if let Some(message) = &self.scheduled_message {
+            text.push_str(&format!(" saying {message:?}"));
+        }
+        if let Some(node) = &self.nominated_node {
+            text.push_str(&format!(" nominated to {node}"));
+        }
         if let Some(namespace) = &self.namespace {
             text.push_str(&format!(" in {namespace}"));
         }
@@ -129,6 +178,9 @@ impl PodFilter {
         }
         if let Some(node) = &self.node {
             text.push_str(&format!(" on {node}"));
+        }
+        if !self.node_labels.is_empty() {
+            text.push_str(&format!(" on nodes with {}", self.node_labels));
         }
         text
     }
@@ -146,11 +198,12 @@ pub enum Check {
         ready: Option<Count>,
         available: Option<Count>,
     },
-    /// How many pods match, and on how many distinct nodes they are.
+    /// How many pods match, and on how many distinct nodes and zones they are.
     Pods {
         filter: PodFilter,
         count: Option<Count>,
         nodes: Option<Count>,
+        zones: Option<Count>,
     },
     /// Nodes by their Ready condition.
     Nodes {
@@ -274,11 +327,19 @@ impl Check {
                 filter,
                 count,
                 nodes,
+                zones,
             } => {
+                let node_of = |name: &str| {
+                    observation
+                        .nodes
+                        .iter()
+                        .find(|node| &*node.metadata.name == name)
+                        .map(|node| &**node)
+                };
                 let matching: Vec<&Rc<Pod>> = observation
                     .pods
                     .iter()
-                    .filter(|pod| filter.matches(pod))
+                    .filter(|pod| filter.matches(pod, node_of))
                     .collect();
                 let mut distinct_nodes: Vec<&str> = matching
                     .iter()
@@ -286,8 +347,15 @@ impl Check {
                     .collect();
                 distinct_nodes.sort();
                 distinct_nodes.dedup();
+                let mut distinct_zones: Vec<&str> = distinct_nodes
+                    .iter()
+                    .filter_map(|name| node_of(name)?.metadata.labels.get(LABEL_ZONE).map(|z| &**z))
+                    .collect();
+                distinct_zones.sort();
+                distinct_zones.dedup();
                 let pod_count = u32::try_from(matching.len()).unwrap_or(u32::MAX);
                 let node_count = u32::try_from(distinct_nodes.len()).unwrap_or(u32::MAX);
+                let zone_count = u32::try_from(distinct_zones.len()).unwrap_or(u32::MAX);
                 let mut failures = Vec::new();
                 if let Some(want) = count
                     && !want.holds(pod_count)
@@ -304,10 +372,24 @@ impl Check {
                     };
                     failures.push(format!("on {want} {noun}"));
                 }
+                if let Some(want) = zones
+                    && !want.holds(zone_count)
+                {
+                    let noun = if *want == Count::exactly(1) {
+                        "zone"
+                    } else {
+                        "zones"
+                    };
+                    failures.push(format!("in {want} {noun}"));
+                }
                 let mut found = filter.phrase(&pod_count.to_string(), pod_count == 1);
-                if filter.node.is_none() && pod_count > 0 {
+                if filter.node.is_none() && node_count > 0 {
                     let noun = if node_count == 1 { "node" } else { "nodes" };
                     found.push_str(&format!(" on {node_count} {noun}"));
+                    if zones.is_some() {
+                        let noun = if zone_count == 1 { "zone" } else { "zones" };
+                        found.push_str(&format!(" in {zone_count} {noun}"));
+                    }
                 }
                 if !failures.is_empty() {
                     found.push_str(&pod_listing(&matching));
@@ -639,6 +721,7 @@ mod tests {
             },
             count: Some(Count::exactly(2)),
             nodes: Some(Count::exactly(2)),
+            zones: None,
         };
         let verdict = running.evaluate(&observation());
         assert!(verdict.passed, "{}", verdict.message);
@@ -654,6 +737,7 @@ mod tests {
             },
             count: Some(Count::exactly(0)),
             nodes: None,
+            zones: None,
         };
         let verdict = on_node_2.evaluate(&observation());
         assert!(!verdict.passed);

@@ -121,6 +121,8 @@ pub struct NodePoolEntry {
     /// Extended resources each node offers, `{nvidia.com/gpu: 4}` (capacity = allocatable).
     #[serde(default)]
     pub extended_resources: BTreeMap<String, Scalar>,
+    /// When the pool's nodes join the cluster (absent: present from the start).
+    pub join_at: Option<Scalar>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -287,6 +289,20 @@ pub struct PodsCheck {
     pub labels: BTreeMap<String, String>,
     /// true: only pods with a deletion timestamp; false: only pods without.
     pub terminating: Option<bool>,
+    /// Only pods whose PodScheduled condition has this status: "True", "False", "Unknown".
+    pub scheduled: Option<String>,
+    /// Only pods whose PodScheduled condition has this reason (`Unschedulable`).
+    pub scheduled_reason: Option<String>,
+    /// Only pods whose PodScheduled condition has exactly this message.
+    pub scheduled_message: Option<String>,
+    /// Only pods with this `status.nominatedNodeName`.
+    pub nominated_node: Option<String>,
+    /// Only pods bound to a node that carries all these labels.
+    #[serde(default)]
+    pub node_labels: BTreeMap<String, String>,
+    /// On how many distinct zones (`topology.kubernetes.io/zone` of their nodes) the
+    /// matching pods are.
+    pub zones: Option<Scalar>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -27,6 +27,11 @@ pub const BUILT_INS: &[BuiltIn] = &[
         file: "library/node-death.yaml",
         source: include_str!("../library/node-death.yaml"),
     },
+    BuiltIn {
+        name: "unschedulable-then-scale-up",
+        file: "library/unschedulable-then-scale-up.yaml",
+        source: include_str!("../library/unschedulable-then-scale-up.yaml"),
+    },
 ];
 
 pub fn built_in(name: &str) -> Option<&'static BuiltIn> {

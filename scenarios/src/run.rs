@@ -263,6 +263,9 @@ fn schedule_timeline(cluster: &mut Cluster, scenario: &Scenario) {
                 let cut = cut.as_ref().map(|cut| resolve_cut(cluster, cut));
                 cluster.schedule_fault(timed.at, Fault::Heal(cut));
             }
+            // `Cluster::build` powers the node on at its pool's `joinAt`: the step is
+            // only there to be narrated.
+            Step::NodeJoins { .. } => {}
         }
     }
 }

@@ -108,6 +108,13 @@ pub enum Step {
     Partition(CutSpec),
     /// Removes one partition, or all of them.
     Heal(Option<CutSpec>),
+    /// A node of a pool with `joinAt` joins: its machine powers on for the first time.
+    /// `Cluster::build` schedules the power-on from the pool's `join_at`; the step is in
+    /// the timeline so the narration tells it.
+    NodeJoins {
+        node: String,
+        pool: String,
+    },
 }
 
 impl Step {
@@ -137,6 +144,9 @@ impl Step {
             ),
             Step::KillNode(node) => format!("node {node} dies: its host crashes"),
             Step::RestartNode(node) => format!("node {node} boots again"),
+            Step::NodeJoins { node, pool } => format!(
+                "node {node} joins the cluster: a new machine of pool {pool} powers on and its kubelet starts"
+            ),
             Step::Partition(cut) => format!("network partition: {}", cut.describe()),
             Step::Heal(None) => "network healed: every partition removed".to_string(),
             Step::Heal(Some(cut)) => format!("network healed: no longer {}", cut.describe()),
@@ -204,6 +214,7 @@ pub fn parse(file: &str, text: &str, includes: &Includes) -> Result<Scenario, Sc
         files: BTreeMap::new(),
         notes: Vec::new(),
         node_names: Vec::new(),
+        joins: BTreeMap::new(),
     }
     .scenario(raw)
 }
@@ -215,6 +226,8 @@ struct Parser<'a> {
     files: BTreeMap<String, String>,
     notes: Vec<String>,
     node_names: Vec<String>,
+    /// Nodes of pools with `joinAt`, and when they join.
+    joins: BTreeMap<String, SimTime>,
 }
 
 impl Parser<'_> {
@@ -271,6 +284,29 @@ impl Parser<'_> {
         }
     }
 
+    /// A node the timeline crashes or restarts at `at`: it must have joined by then (a
+    /// machine that never ran has nothing to crash, and only its joining boots it).
+    fn joined_node(
+        &self,
+        name: &str,
+        path: &str,
+        at: SimTime,
+        verb: &str,
+    ) -> Result<String, ScenarioError> {
+        let node = self.node(name, path)?;
+        match self.joins.get(&node) {
+            Some(&join_at) if at <= join_at => Err(self.error(
+                path,
+                format!(
+                    "node {node} joins at {} (its pool's joinAt): it cannot {verb} at {}, before it has joined",
+                    format_duration(join_at - SimTime::ZERO),
+                    format_duration(at - SimTime::ZERO)
+                ),
+            )),
+            _ => Ok(node),
+        }
+    }
+
     fn scenario(mut self, raw: ScenarioFile) -> Result<Scenario, ScenarioError> {
         if raw.name.trim().is_empty() {
             return Err(self.error("name", "a scenario needs a name"));
@@ -283,7 +319,7 @@ impl Parser<'_> {
         if events_max == 0 {
             return Err(self.error("eventsMax", "must be at least 1"));
         }
-        let cluster = self.cluster(&raw.cluster)?;
+        let cluster = self.cluster(&raw.cluster, duration)?;
         let workloads = self.workloads(raw.workloads.as_ref())?;
         let mut timeline = Vec::new();
         let mut applied = vec![false; workloads.len()];
@@ -303,6 +339,17 @@ impl Parser<'_> {
             })
             .collect();
         timeline.splice(0..0, unapplied);
+        for pool in &cluster.node_pools {
+            if let Some(join_at) = pool.join_at {
+                timeline.extend((0..pool.count).map(|i| TimedStep {
+                    at: SimTime::ZERO + join_at,
+                    step: Step::NodeJoins {
+                        node: pool.node_name(i),
+                        pool: pool.name.clone(),
+                    },
+                }));
+            }
+        }
         let mut expectations = Vec::new();
         for (index, entry) in raw.expectations.iter().enumerate() {
             let path = join_index("expectations", index);
@@ -340,14 +387,18 @@ impl Parser<'_> {
     // -----------------------------------------------------------------------------------
     // Cluster
 
-    fn cluster(&mut self, raw: &ClusterSection) -> Result<ClusterConfig, ScenarioError> {
+    fn cluster(
+        &mut self,
+        raw: &ClusterSection,
+        end: SimDuration,
+    ) -> Result<ClusterConfig, ScenarioError> {
         let mut config = ClusterConfig::default();
         if raw.node_pools.is_empty() {
             return Err(self.error("cluster.nodePools", "at least one node pool is needed"));
         }
         for (index, pool) in raw.node_pools.iter().enumerate() {
             let path = join_index("cluster.nodePools", index);
-            let pool = self.node_pool(pool, &path)?;
+            let pool = self.node_pool(pool, &path, end)?;
             for i in 0..pool.count {
                 let name = pool.node_name(i);
                 if self.node_names.contains(&name) {
@@ -361,6 +412,9 @@ impl Parser<'_> {
                         &join_key(&path, "name"),
                         format!("{name} is the name of a built-in host"),
                     ));
+                }
+                if let Some(join_at) = pool.join_at {
+                    self.joins.insert(name.clone(), SimTime::ZERO + join_at);
                 }
                 self.node_names.push(name);
             }
@@ -538,7 +592,12 @@ impl Parser<'_> {
         Ok(duration)
     }
 
-    fn node_pool(&self, raw: &NodePoolEntry, path: &str) -> Result<NodePool, ScenarioError> {
+    fn node_pool(
+        &self,
+        raw: &NodePoolEntry,
+        path: &str,
+        end: SimDuration,
+    ) -> Result<NodePool, ScenarioError> {
         check_name(&raw.name).map_err(|why| self.error(&join_key(path, "name"), why))?;
         if raw.count == 0 {
             return Err(self.error(
@@ -589,7 +648,22 @@ impl Parser<'_> {
             let count = self.quantity(quantity, &resource_path, parse_count)?;
             extended_resources.push((s(name), count));
         }
+        let join_at = match &raw.join_at {
+            Some(value) => {
+                let join_path = join_key(path, "joinAt");
+                let at = self.time(value, &join_path, end)?;
+                if at == SimTime::ZERO {
+                    return Err(self.error(
+                        &join_path,
+                        "must be later than 0s (leave joinAt out for nodes present from the start)",
+                    ));
+                }
+                Some(at - SimTime::ZERO)
+            }
+            None => None,
+        };
         Ok(NodePool {
+            join_at,
             name: raw.name.clone(),
             count: raw.count,
             capacity,
@@ -797,9 +871,11 @@ impl Parser<'_> {
                 replicas: scale.replicas,
             })
         } else if let Some(node) = &entry.kill_node {
-            Step::KillNode(self.node(node, &join_key(path, "kill-node"))?)
+            let node_path = join_key(path, "kill-node");
+            Step::KillNode(self.joined_node(node, &node_path, at, "kill")?)
         } else if let Some(node) = &entry.restart_node {
-            Step::RestartNode(self.node(node, &join_key(path, "restart-node"))?)
+            let node_path = join_key(path, "restart-node");
+            Step::RestartNode(self.joined_node(node, &node_path, at, "restart")?)
         } else if let Some(cut) = &entry.partition {
             Step::Partition(self.cut(cut, &join_key(path, "partition"))?)
         } else {
@@ -894,12 +970,25 @@ impl Parser<'_> {
             check
         } else if let Some(pods) = &entry.pods {
             let p = join_key(path, "pods");
-            if pods.count.is_none() && pods.nodes.is_none() {
+            if pods.count.is_none() && pods.nodes.is_none() && pods.zones.is_none() {
                 return Err(self.error(
                     &p,
-                    "name `count` (matching pods) or `nodes` (distinct nodes they run on)",
+                    "name `count` (matching pods), `nodes` or `zones` (distinct nodes or zones they run on)",
                 ));
             }
+            let scheduled = pods
+                .scheduled
+                .as_deref()
+                .map(|status| {
+                    parse_condition_status(status)
+                        .map_err(|why| self.error(&join_key(&p, "scheduled"), why))
+                })
+                .transpose()?;
+            let nominated_node = pods
+                .nominated_node
+                .as_deref()
+                .map(|node| self.node(node, &join_key(&p, "nominatedNode")))
+                .transpose()?;
             let phase = pods
                 .phase
                 .as_deref()
@@ -919,9 +1008,15 @@ impl Parser<'_> {
                     namespace: pods.namespace.clone(),
                     labels: Labels::from_pairs(&pods.labels),
                     terminating: pods.terminating,
+                    scheduled,
+                    scheduled_reason: pods.scheduled_reason.clone(),
+                    scheduled_message: pods.scheduled_message.clone(),
+                    nominated_node,
+                    node_labels: Labels::from_pairs(&pods.node_labels),
                 },
                 count: self.count(&pods.count, &join_key(&p, "count"))?,
                 nodes: self.count(&pods.nodes, &join_key(&p, "nodes"))?,
+                zones: self.count(&pods.zones, &join_key(&p, "zones"))?,
             }
         } else if let Some(nodes) = &entry.nodes {
             let p = join_key(path, "nodes");
@@ -940,10 +1035,8 @@ impl Parser<'_> {
                 .ready
                 .as_deref()
                 .map(|status| match status {
-                    "True" => Ok(ConditionStatus::True),
-                    "False" => Ok(ConditionStatus::False),
-                    "Unknown" => Ok(ConditionStatus::Unknown),
-                    other => Err(self.error(&join_key(&p, "ready"), format!("unsupported value {other:?}: supported values: \"True\", \"False\", \"Unknown\""))),
+                    status => parse_condition_status(status)
+                        .map_err(|why| self.error(&join_key(&p, "ready"), why)),
                 })
                 .transpose()?;
             if ready.is_none() && node.taints.is_empty() && node.untainted.is_empty() {
@@ -997,6 +1090,17 @@ fn namespace_of(kind: Kind, namespace: Option<&str>) -> String {
             .to_string()
     } else {
         String::new()
+    }
+}
+
+fn parse_condition_status(text: &str) -> Result<ConditionStatus, String> {
+    match text {
+        "True" => Ok(ConditionStatus::True),
+        "False" => Ok(ConditionStatus::False),
+        "Unknown" => Ok(ConditionStatus::Unknown),
+        other => Err(format!(
+            "unsupported value {other:?}: supported values: \"True\", \"False\", \"Unknown\""
+        )),
     }
 }
 

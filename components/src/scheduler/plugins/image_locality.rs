@@ -44,14 +44,24 @@ pub fn pod_images(pod: &Pod) -> Vec<Str> {
         .collect()
 }
 
-/// The size of `image` on `node` (node image names are normalized the same way: kubesim's
-/// kubelet reports the name the pod gave).
+/// Whether a name as a node reports it is the normalized `image`: equal, or untagged and
+/// equal once `:latest` is appended (kubesim's kubelet reports the name the pod gave).
+/// Compares without allocating: this runs for every image of every scored node.
+fn names_image(reported: &str, image: &str) -> bool {
+    reported == image
+        || (image.len() == reported.len() + ":latest".len()
+            && image.starts_with(reported)
+            && image.ends_with(":latest")
+            && matches!(normalized_image_name(reported), std::borrow::Cow::Owned(_)))
+}
+
+/// The size of normalized `image` on `node`.
 fn image_size_on(node: &NodeInfo, image: &str) -> Option<u64> {
     node.node
         .status
         .images
         .iter()
-        .find(|(name, _)| normalized_image_name(name) == image)
+        .find(|(name, _)| names_image(name, image))
         .map(|(_, size)| *size)
 }
 
@@ -89,6 +99,14 @@ mod tests {
     use crate::scheduler::plugins::tests::{node_with, pod_with};
 
     #[test]
+    fn node_names_match_normalized_pod_images() {
+        assert!(names_image("nginx", "nginx:latest"));
+        assert!(names_image("nginx:1.14", "nginx:1.14"));
+        assert!(!names_image("nginx:1.14", "nginx:1.14:latest"));
+        assert!(!names_image("nginx", "nginx:1.14"));
+    }
+
+    #[test]
     fn names_without_a_tag_get_latest() {
         assert_eq!(normalized_image_name("nginx"), "nginx:latest");
         assert_eq!(normalized_image_name("nginx:1.14"), "nginx:1.14");
@@ -104,9 +122,7 @@ mod tests {
 
     #[test]
     fn score_matches_upstream_examples() {
-        // image_locality_test.go, "two images spread on two nodes, prefer the larger
-        // image": pod images gcr.io/40 (40Mi) and gcr.io/300 (300Mi); node 1 holds 40Mi
-        // and 300Mi... here: one node of two holds a 250Mi image, the other nothing.
+        // Upstream's formula on one container: one node of two holds a 250Mi image.
         // sum = 250Mi × 1/2 = 125Mi; max = 1000Mi × 1; score = 100 × (125−23)/(1000−23)
         // = 10 (truncated).
         let pod = pod_with(

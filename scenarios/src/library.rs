@@ -32,6 +32,21 @@ pub const BUILT_INS: &[BuiltIn] = &[
         file: "library/unschedulable-then-scale-up.yaml",
         source: include_str!("../library/unschedulable-then-scale-up.yaml"),
     },
+    BuiltIn {
+        name: "taints-and-tolerations",
+        file: "library/taints-and-tolerations.yaml",
+        source: include_str!("../library/taints-and-tolerations.yaml"),
+    },
+    BuiltIn {
+        name: "node-affinity",
+        file: "library/node-affinity.yaml",
+        source: include_str!("../library/node-affinity.yaml"),
+    },
+    BuiltIn {
+        name: "topology-spread",
+        file: "library/topology-spread.yaml",
+        source: include_str!("../library/topology-spread.yaml"),
+    },
 ];
 
 pub fn built_in(name: &str) -> Option<&'static BuiltIn> {

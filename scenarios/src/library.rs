@@ -33,6 +33,11 @@ pub const BUILT_INS: &[BuiltIn] = &[
         source: include_str!("../library/unschedulable-then-scale-up.yaml"),
     },
     BuiltIn {
+        name: "priority-preemption",
+        file: "library/priority-preemption.yaml",
+        source: include_str!("../library/priority-preemption.yaml"),
+    },
+    BuiltIn {
         name: "taints-and-tolerations",
         file: "library/taints-and-tolerations.yaml",
         source: include_str!("../library/taints-and-tolerations.yaml"),

@@ -67,7 +67,15 @@ fn scenarios_lists_the_built_ins_with_descriptions() {
     let output = kubesim(&["scenarios"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stdout(&output);
-    for name in ["deploy", "node-death"] {
+    for name in [
+        "deploy",
+        "node-death",
+        "unschedulable-then-scale-up",
+        "priority-preemption",
+        "topology-spread",
+        "taints-and-tolerations",
+        "node-affinity",
+    ] {
         let line = text
             .lines()
             .find(|line| line.starts_with(name))
@@ -275,7 +283,15 @@ fn hash_of(args: &[&str]) -> String {
 
 #[test]
 fn a_fresh_process_gives_the_same_trace_hash() {
-    for scenario in ["deploy", "node-death"] {
+    for scenario in [
+        "deploy",
+        "node-death",
+        "unschedulable-then-scale-up",
+        "priority-preemption",
+        "topology-spread",
+        "taints-and-tolerations",
+        "node-affinity",
+    ] {
         let first = hash_of(&["run", scenario, "--format", "json", "--seed", "3"]);
         let second = hash_of(&["run", scenario, "--format", "json", "--seed", "3"]);
         assert_eq!(first, second, "{scenario}");

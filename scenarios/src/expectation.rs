@@ -748,6 +748,110 @@ mod tests {
     }
 
     #[test]
+    fn pods_check_reads_scheduling_status_node_labels_and_zones() {
+        let zoned = |name: &str, zone: &str, pool: &str| {
+            let mut node = (*node(name, ConditionStatus::True, &[])).clone();
+            node.metadata.labels = Labels::from_pairs([(LABEL_ZONE, zone), ("pool", pool)]);
+            Rc::new(node)
+        };
+        let pending = |name: &str, nominated: Option<&str>| {
+            let mut pod = (*pod(name, None, PodPhase::Pending, false)).clone();
+            pod.status.scheduled = ConditionStatus::False;
+            pod.status.scheduled_reason = Some(s("Unschedulable"));
+            pod.status.scheduled_message = Some(s("0/3 nodes are available: 3 Insufficient cpu."));
+            pod.status.nominated_node_name = nominated.map(s);
+            Rc::new(pod)
+        };
+        let observation = Observation {
+            pods: vec![
+                pod("a", Some("n1"), PodPhase::Running, false),
+                pod("b", Some("n2"), PodPhase::Running, false),
+                pod("c", Some("n3"), PodPhase::Running, false),
+                pending("d", Some("n1")),
+                pending("e", None),
+            ],
+            nodes: vec![
+                zoned("n1", "zone-a", "general"),
+                zoned("n2", "zone-a", "general"),
+                zoned("n3", "zone-b", "db"),
+            ],
+            ..Observation::default()
+        };
+        let check = |filter: PodFilter, count: u32, zones: Option<u32>| Check::Pods {
+            filter,
+            count: Some(Count::exactly(count)),
+            nodes: None,
+            zones: zones.map(Count::exactly),
+        };
+        let running_in_two_zones = check(
+            PodFilter {
+                phase: Some(PodPhase::Running),
+                ..PodFilter::default()
+            },
+            3,
+            Some(2),
+        );
+        let verdict = running_in_two_zones.evaluate(&observation);
+        assert!(verdict.passed, "{}", verdict.message);
+        assert_eq!(verdict.message, "3 Running pods on 3 nodes in 2 zones");
+
+        let on_general = check(
+            PodFilter {
+                node_labels: Labels::from_pairs([("pool", "general")]),
+                ..PodFilter::default()
+            },
+            2,
+            Some(1),
+        );
+        assert!(on_general.evaluate(&observation).passed);
+
+        let unschedulable = check(
+            PodFilter {
+                scheduled: Some(ConditionStatus::False),
+                scheduled_reason: Some("Unschedulable".to_string()),
+                scheduled_message: Some("0/3 nodes are available: 3 Insufficient cpu.".to_string()),
+                ..PodFilter::default()
+            },
+            2,
+            None,
+        );
+        assert!(unschedulable.evaluate(&observation).passed);
+        let other_message = check(
+            PodFilter {
+                scheduled_message: Some("0/3 nodes are available".to_string()),
+                ..PodFilter::default()
+            },
+            0,
+            None,
+        );
+        assert!(
+            other_message.evaluate(&observation).passed,
+            "messages match exactly"
+        );
+
+        let nominated = check(
+            PodFilter {
+                nominated_node: Some("n1".to_string()),
+                ..PodFilter::default()
+            },
+            1,
+            None,
+        );
+        assert!(nominated.evaluate(&observation).passed);
+
+        let wrong_zones = check(PodFilter::default(), 5, Some(3));
+        let verdict = wrong_zones.evaluate(&observation);
+        assert!(!verdict.passed);
+        assert!(
+            verdict
+                .message
+                .starts_with("expected in 3 zones; got 5 pods on 3 nodes in 2 zones"),
+            "{}",
+            verdict.message
+        );
+    }
+
+    #[test]
     fn node_checks_read_conditions_and_taints() {
         let nodes = Check::Nodes {
             ready: Some(Count::exactly(1)),

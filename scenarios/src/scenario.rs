@@ -1034,9 +1034,9 @@ impl Parser<'_> {
             let ready = node
                 .ready
                 .as_deref()
-                .map(|status| match status {
-                    status => parse_condition_status(status)
-                        .map_err(|why| self.error(&join_key(&p, "ready"), why)),
+                .map(|status| {
+                    parse_condition_status(status)
+                        .map_err(|why| self.error(&join_key(&p, "ready"), why))
                 })
                 .transpose()?;
             if ready.is_none() && node.taints.is_empty() && node.untainted.is_empty() {
@@ -1262,6 +1262,86 @@ cluster:
                 && message.contains("domain prefix"),
             "{message}"
         );
+    }
+
+    const JOINING: &str = "name: j
+duration: 5m
+cluster:
+  nodePools:
+    - {name: node, count: 1, cpu: 4, memory: 8Gi}
+    - name: late
+      count: 2
+      cpu: 4
+      memory: 8Gi
+      joinAt: 2m
+timeline:
+  - {at: 3m, kill-node: late-1}
+";
+
+    #[test]
+    fn a_pool_with_join_at_joins_then_and_is_narrated_as_joining() {
+        let scenario = parse_text(JOINING).unwrap();
+        assert_eq!(scenario.node_names, ["node-1", "late-1", "late-2"]);
+        assert_eq!(scenario.cluster.node_pools[0].join_at, None);
+        assert_eq!(
+            scenario.cluster.node_pools[1].join_at,
+            Some(SimDuration::from_secs(120))
+        );
+        let joins: Vec<(SimTime, String)> = scenario
+            .timeline
+            .iter()
+            .filter(|timed| matches!(timed.step, Step::NodeJoins { .. }))
+            .map(|timed| (timed.at, timed.step.describe()))
+            .collect();
+        let at = SimTime::ZERO + SimDuration::from_secs(120);
+        assert_eq!(
+            joins,
+            [
+                (
+                    at,
+                    "node late-1 joins the cluster: a new machine of pool late powers on and its kubelet starts".to_string()
+                ),
+                (
+                    at,
+                    "node late-2 joins the cluster: a new machine of pool late powers on and its kubelet starts".to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn join_at_errors_are_located() {
+        let message = error_of(&JOINING.replace("joinAt: 2m", "joinAt: soon"));
+        assert!(
+            message.starts_with("scenario.yaml:10:")
+                && message.contains("cluster.nodePools[1].joinAt"),
+            "{message}"
+        );
+        let message = error_of(&JOINING.replace("joinAt: 2m", "joinAt: 0s"));
+        assert!(
+            message.contains("cluster.nodePools[1].joinAt") && message.contains("later than 0s"),
+            "{message}"
+        );
+        let message = error_of(&JOINING.replace("joinAt: 2m", "joinAt: 6m"));
+        assert!(
+            message.contains("cluster.nodePools[1].joinAt")
+                && message.contains("after the end of the run"),
+            "{message}"
+        );
+        // A node cannot crash or restart before it has joined.
+        for step in ["kill-node", "restart-node"] {
+            let text = JOINING.replace(
+                "{at: 3m, kill-node: late-1}",
+                &format!("{{at: 90s, {step}: late-1}}"),
+            );
+            let message = error_of(&text);
+            assert!(
+                message.starts_with("scenario.yaml:12:")
+                    && message.contains(&format!("timeline[0].{step}"))
+                    && message.contains("joins at 2m"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -210,3 +210,74 @@ expectations:
         run(&scenario, &options(4), None).trace_hash
     );
 }
+
+#[test]
+fn nodes_of_a_pool_with_join_at_start_only_when_it_joins() {
+    let text = "name: joining
+duration: 90s
+cluster:
+  nodePools:
+    - {name: node, count: 1, cpu: 2, memory: 4Gi}
+    - {name: late, count: 2, cpu: 2, memory: 4Gi, joinAt: 45s}
+expectations:
+  - name: before it joins no late node is registered
+    at: 44s
+    nodes: {ready: 1, notReady: 0, unknown: 0}
+  - name: a second after joining both late nodes are Ready
+    at: 46s
+    nodes: {ready: 3}
+  - name: late-2 is Ready and untainted
+    node: {name: late-2, ready: \"True\", untainted: [node.kubernetes.io/not-ready]}
+";
+    let scenario = scenarios::parse("joining.yaml", text, &scenarios::Includes::Unavailable)
+        .unwrap_or_else(|e| panic!("{e}"));
+    check(&scenario, 1);
+    let mut collect = Collect {
+        events: Vec::new(),
+        records: 0,
+    };
+    let report = run(
+        &scenario,
+        &RunOptions {
+            records: true,
+            ..options(1)
+        },
+        Some(&mut collect),
+    );
+    // Nothing runs on the late hosts before 45 s: the first event delivered to one of
+    // their actors is the Start of the power-on.
+    let late: Vec<usize> = report
+        .actor_names
+        .iter()
+        .enumerate()
+        .filter(|(_, name)| name.ends_with("/late-1") || name.ends_with("/late-2"))
+        .map(|(index, _)| index)
+        .collect();
+    assert_eq!(
+        late.len(),
+        8,
+        "four actors per node: {:?}",
+        report.actor_names
+    );
+    let first = collect
+        .events
+        .iter()
+        .find(|e| e.actor.is_some_and(|a| late.contains(&a.index())))
+        .expect("the late nodes' actors ran");
+    assert_eq!(
+        first.time,
+        sim_core::SimTime::ZERO + SimDuration::from_secs(45)
+    );
+    assert_eq!(first.kind, sim_core::EventKind::Start);
+    // Two power-on faults, at 45 s, one per machine.
+    let faults: Vec<_> = collect
+        .events
+        .iter()
+        .filter(|e| e.kind == sim_core::EventKind::Fault)
+        .map(|e| e.time)
+        .collect();
+    assert_eq!(
+        faults,
+        [sim_core::SimTime::ZERO + SimDuration::from_secs(45); 2]
+    );
+}

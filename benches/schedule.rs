@@ -10,7 +10,7 @@
 use std::rc::Rc;
 
 use components::api::{LabelSelector, Labels, ObjectMeta, Pod, PodStatus, ResourceList, s};
-use components::fixtures::{deployment, node_pool, ready_node};
+use components::fixtures::{self, deployment, node_pool, ready_node};
 use components::scheduler::cache::Cache;
 use components::scheduler::plugins::PodInfo;
 use components::scheduler::profile::Profile;
@@ -101,21 +101,6 @@ fn schedule_all(mut cache: Cache, pods: &[PodInfo], profile: &Profile) -> usize 
     placed
 }
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
 fn schedule(c: &mut Criterion) {
     let profile = Profile::default();
     let pods = pods();
@@ -124,7 +109,7 @@ fn schedule(c: &mut Criterion) {
     assert_eq!(placed, pods.len(), "every pod fits somewhere");
     println!(
         "schedule: {placed} pods onto {NODES} nodes; peak memory {:.1} MiB",
-        peak_rss_mib()
+        fixtures::peak_rss_bytes() as f64 / f64::from(1 << 20)
     );
     let mut group = c.benchmark_group("scheduler");
     group.throughput(Throughput::Elements(pods.len() as u64));

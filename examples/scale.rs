@@ -12,21 +12,6 @@ use sim_core::{RunLimits, SimDuration, SimTime};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn peak_rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .map_or(0, |kib| kib * 1024)
-}
-
 // The example measures the run from outside it: the wall clock is the point.
 #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
 fn main() {
@@ -78,7 +63,7 @@ fn main() {
     let state = cluster.state();
     let pods: u32 = state.pods_by_phase.values().sum();
     let running = state.pods_by_phase.get("Running").copied().unwrap_or(0);
-    let peak = peak_rss_bytes();
+    let peak = fixtures::peak_rss_bytes();
     println!("outcome: {outcome:?}");
     println!("nodes: {nodes} ready {}", state.nodes_ready);
     println!("pods: {pods} ({running} running)");

@@ -4,10 +4,9 @@
 use std::rc::Rc;
 
 use crate::api::{
-    Container, ContainerPort, DEFAULT_SCHEDULER_NAME, Deployment, DeploymentSpec,
-    DeploymentStrategy, ImagePullPolicy, IntOrPercent, LabelSelector, Labels, Object, ObjectMeta,
-    PodSpec, PodTemplateSpec, PreemptionPolicy, Protocol, ResourceList, ResourceRequirements,
-    RestartPolicy, s,
+    Container, ContainerPort, Deployment, DeploymentSpec, DeploymentStrategy, ImagePullPolicy,
+    IntOrPercent, LabelSelector, Labels, Object, ObjectMeta, PodSpec, PodTemplateSpec, Protocol,
+    ResourceList, ResourceRequirements, s,
 };
 use crate::cluster::{ClusterConfig, NodePool};
 use crate::kubelet::NodeSetup;
@@ -38,8 +37,7 @@ pub fn deployment(
             host_port: None,
             host_ip: None,
         }],
-        extended_requests: Rc::from(Vec::new()),
-        restart_policy: None,
+        ..Container::default()
     };
     Deployment {
         metadata: ObjectMeta::named(namespace, name),
@@ -50,20 +48,8 @@ pub fn deployment(
                 labels,
                 annotations: Labels::new(),
                 spec: PodSpec {
-                    node_name: None,
                     containers: Rc::from(vec![container]),
-                    init_containers: Rc::from(Vec::new()),
-                    restart_policy: RestartPolicy::Always,
-                    termination_grace_period_seconds: 30,
-                    tolerations: Rc::from(Vec::new()),
-                    node_selector: Labels::new(),
-                    priority: 0,
-                    priority_class_name: None,
-                    preemption_policy: PreemptionPolicy::PreemptLowerPriority,
-                    scheduler_name: s(DEFAULT_SCHEDULER_NAME),
-                    affinity: None,
-                    topology_spread_constraints: Rc::from(Vec::new()),
-                    overhead: ResourceList::default(),
+                    ..PodSpec::default()
                 },
             }),
             strategy: DeploymentStrategy::RollingUpdate {
@@ -168,4 +154,21 @@ pub fn ready_node(pool: &NodePool, name: &str, index: u32) -> crate::api::Node {
             sim_core::SimTime::ZERO,
         ),
     }
+}
+
+/// The process's peak resident memory (`VmHWM` in /proc/self/status), in bytes; 0 where
+/// /proc is not there. For benchmarks and examples that report memory, never for a run.
+pub fn peak_rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |kib| kib * 1024)
 }

@@ -5,12 +5,14 @@
 //! which nodes hold pods with (anti-)affinity terms, the namespaces' labels and the
 //! workloads' selectors ([`ClusterView`]).
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use sim_core::FxIndexMap;
 
 use super::plugins::image_locality::normalized_image_name;
 use super::plugins::resources::{extended_add, extended_subtract};
+use super::plugins::topology_spread::SpreadIndex;
 use super::plugins::{
     ClusterView, Extended, NodeInfo, NodePods, NodeTotals, PodInfo, Resources, pod_requests_full,
 };
@@ -60,6 +62,9 @@ pub struct Cache {
     nodes_with_affinity: Vec<usize>,
     nodes_with_required_anti_affinity: Vec<usize>,
     derived_dirty: bool,
+    /// PodTopologySpread's counts, told of every pod and node change on the listed nodes
+    /// (entries are created while scheduling, through a shared borrow).
+    spread: RefCell<SpreadIndex>,
 }
 
 /// What is counted on a node the informer does not show.
@@ -98,6 +103,11 @@ impl Cache {
         self.index.get(name).copied()
     }
 
+    /// PodTopologySpread's per-node and per-domain counts of matching pods.
+    pub fn spread_index(&self) -> &RefCell<SpreadIndex> {
+        &self.spread
+    }
+
     pub fn assumed_count(&self) -> usize {
         self.assignments
             .values()
@@ -125,7 +135,10 @@ impl Cache {
                 let mut info = NodeInfo::new(node, previous.totals);
                 info.pods = pods;
                 info.extended_requested = extended;
-                self.nodes[index] = info;
+                let old = std::mem::replace(&mut self.nodes[index], info);
+                self.spread
+                    .get_mut()
+                    .node_updated(index, &old.node, &self.nodes[index].node);
             }
             None => {
                 self.count_images(&node, 1);
@@ -133,6 +146,7 @@ impl Cache {
                 let mut info = NodeInfo::new(node, counted.totals);
                 info.pods = counted.pods;
                 info.extended_requested = counted.extended;
+                self.spread.get_mut().node_added(&info.node, &info.pods.all);
                 self.index.insert(name, self.nodes.len());
                 self.nodes.push(info);
                 self.derived_dirty = true;
@@ -236,6 +250,9 @@ impl Cache {
             return;
         };
         let removed = self.nodes.swap_remove(index);
+        self.spread
+            .get_mut()
+            .node_removed(index, &removed.node, &removed.pods.all);
         let removed_node = Rc::clone(&removed.node);
         self.count_images(&removed_node, -1);
         self.derived_dirty = true;
@@ -279,6 +296,9 @@ impl Cache {
 
     fn add_to_node(&mut self, assignment: &Assignment) {
         self.derived_dirty |= has_pod_affinity(&assignment.pod);
+        if let Some(&index) = self.index.get(&assignment.node) {
+            self.spread.get_mut().pod_changed(index, &assignment.pod, 1);
+        }
         let (totals, extended, pods) = self.counted_mut(&assignment.node);
         totals.requested.add(&assignment.requests);
         totals.non_zero_requested.add(&assignment.non_zero_requests);
@@ -289,6 +309,11 @@ impl Cache {
 
     fn remove_from_node(&mut self, assignment: &Assignment) {
         self.derived_dirty |= has_pod_affinity(&assignment.pod);
+        if let Some(&index) = self.index.get(&assignment.node) {
+            self.spread
+                .get_mut()
+                .pod_changed(index, &assignment.pod, -1);
+        }
         let (totals, extended, pods) = self.counted_mut(&assignment.node);
         extended_subtract(extended, &assignment.extended_requests);
         pods.remove(assignment.pod.metadata.uid);
@@ -376,8 +401,11 @@ impl Cache {
                 if unchanged {
                     let assignment = self.assignments.get_mut(&uid).expect("present");
                     assignment.state = AssignmentState::Bound;
-                    assignment.pod = pod.clone();
+                    let previous = std::mem::replace(&mut assignment.pod, pod.clone());
                     let node = assignment.node.clone();
+                    if let Some(&index) = self.index.get(&node) {
+                        self.spread.get_mut().pod_updated(index, &previous, pod);
+                    }
                     let (_, _, pods) = self.counted_mut(&node);
                     pods.update(pod);
                     return;

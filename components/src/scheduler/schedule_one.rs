@@ -61,7 +61,7 @@ pub struct Scratch {
     pub skipped: Vec<bool>,
     /// Weighted sums, one per feasible node.
     pub totals: Vec<i64>,
-    /// PodTopologySpread's per-node counts, kept across cycles (reset it with the cache).
+    /// PodTopologySpread's default selectors, kept across cycles (reset it with the cache).
     pub spread_memo: SpreadMemo,
 }
 
@@ -177,7 +177,7 @@ fn pre_filter(
     let ports = has(Plugin::NodePorts) && !pod.host_ports.is_empty();
     let view = cache.view();
     let spread = if has(Plugin::PodTopologySpread) {
-        topology_spread::pre_filter(pod, &view, &profile.spread, memo)
+        topology_spread::pre_filter(pod, &view, cache.spread_index(), &profile.spread, memo)
     } else {
         None
     };
@@ -347,8 +347,14 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
             }
             Plugin::ImageLocality => !images.iter().any(|i| cache.image_node_count(i) > 0),
             Plugin::PodTopologySpread => {
-                spread =
-                    topology_spread::pre_score(pod, &view, feasible, &profile.spread, spread_memo);
+                spread = topology_spread::pre_score(
+                    pod,
+                    &view,
+                    cache.spread_index(),
+                    feasible,
+                    &profile.spread,
+                    spread_memo,
+                );
                 spread.is_none()
             }
             Plugin::InterPodAffinity => {
@@ -381,7 +387,7 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
                     image_locality::score(&images, node, cache.image_node_counts(), nodes.len())
                 }
                 Plugin::PodTopologySpread => {
-                    topology_spread::score(spread.as_ref().expect("not skipped"), pod, node)
+                    topology_spread::score(spread.as_ref().expect("not skipped"), index)
                 }
                 Plugin::InterPodAffinity => {
                     inter_pod_affinity::score(affinity.as_ref().expect("not skipped"), pod, node)
@@ -393,12 +399,9 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
         match plugin {
             Plugin::TaintToleration => default_normalize_score(true, column),
             Plugin::NodeAffinity => default_normalize_score(false, column),
-            Plugin::PodTopologySpread => topology_spread::normalize(
-                spread.as_ref().expect("not skipped"),
-                feasible,
-                &view,
-                column,
-            ),
+            Plugin::PodTopologySpread => {
+                topology_spread::normalize(spread.as_ref().expect("not skipped"), feasible, column)
+            }
             Plugin::InterPodAffinity => {
                 inter_pod_affinity::normalize(affinity.as_ref().expect("not skipped"), column)
             }

@@ -14,11 +14,14 @@
 //!   matching pods to 100.
 //!
 //! Counting matching pods is the expensive part: with the system defaults every pod of a
-//! ReplicaSet counts its siblings on every node, every cycle. [`SpreadMemo`], owned by
-//! the scheduler across cycles, keeps each node's count per (namespace, selector) and
-//! recounts a node only when its pods changed (`NodePods::generation`).
+//! ReplicaSet counts its siblings on every node, every cycle. [`SpreadIndex`], kept by the
+//! scheduler's cache as pods and nodes change, holds each node's count and each domain's
+//! total per (namespace, selector) asked about, so a cycle costs O(domains + feasible
+//! nodes) whenever every node counts for a constraint (no node excluded by the pod's node
+//! affinity or by taints, no node missing a required key); otherwise PreFilter and
+//! PreScore walk the nodes as upstream does, reading each node's count from the index.
 
-use std::mem;
+use std::cell::{Ref, RefCell};
 use std::rc::Rc;
 
 use sim_core::{FxIndexMap, FxIndexSet};
@@ -27,14 +30,14 @@ use super::{ClusterView, MAX_NODE_SCORE, NodeInfo, PodInfo, Unfit, taint_tolerat
 use crate::api::{
     LabelSelector, Labels, Node, NodeInclusionPolicy, NodeSelectorOperator,
     NodeSelectorRequirement, NodeSelectorTerm, Pod, SelectorOperator, SelectorRequirement, Str,
-    TopologySpreadConstraint, UnsatisfiableConstraintAction, s,
+    TaintEffect, TopologySpreadConstraint, UnsatisfiableConstraintAction, s,
 };
 
 /// `v1.LabelHostname`.
 pub const LABEL_HOSTNAME: &str = "kubernetes.io/hostname";
 /// `v1.LabelTopologyZone`.
 pub const LABEL_TOPOLOGY_ZONE: &str = "topology.kubernetes.io/zone";
-/// kubesim's bound on the memo's selector entries; past it the memo starts over.
+/// kubesim's bound on the selectors the memo and the index keep; past it they start over.
 const MEMO_MAX_SELECTORS: usize = 4096;
 
 /// `PodTopologySpreadArgs.defaultingType`.
@@ -289,43 +292,14 @@ pub fn count_matching(pods: &[Rc<Pod>], namespace: &Str, selector: &LabelSelecto
 // ---------------------------------------------------------------------------------------
 // The memo
 
-/// What the memo last saw at one index of the node list.
-#[derive(Debug)]
-struct NodeSlot {
-    /// Held, so pointer equality cannot be fooled by a reused allocation.
-    node: Rc<Node>,
-    pods_generation: u64,
-    pods_len: usize,
-    /// Bumped when the pods counted here may have changed.
-    pods_epoch: u64,
-    /// Bumped when the node object (its labels) may have changed.
-    node_epoch: u64,
-}
-
-/// The interned values of one topology key and each node's value.
-#[derive(Debug, Default)]
-struct KeyDomains {
-    values: FxIndexSet<Str>,
-    /// Per node index: (node epoch it was read at, domain id or `NO_DOMAIN`).
-    per_node: Vec<(u64, u32)>,
-}
-
-const NO_DOMAIN: u32 = u32::MAX;
-
-/// Per-node matching counts kept across scheduling cycles (owned by the Scheduler).
-/// A node's count for a (namespace, selector) is recounted only when the node's pods
-/// changed since it was counted. Call [`SpreadMemo::clear`] when the scheduler's cache is
-/// rebuilt, and [`SpreadMemo::workloads_changed`] when the Services or ReplicaSets behind
-/// `ClusterView::workload_selectors` change.
+/// What PodTopologySpread keeps across scheduling cycles besides the cache's
+/// [`SpreadIndex`]: the system default constraints and each pod label set's default
+/// selector (owned by the Scheduler). Call [`SpreadMemo::clear`] when the scheduler's
+/// cache is rebuilt, and [`SpreadMemo::workloads_changed`] when the Services or
+/// ReplicaSets behind `ClusterView::workload_selectors` change.
 #[derive(Debug)]
 pub struct SpreadMemo {
     system_defaults: Vec<TopologySpreadConstraint>,
-    next_epoch: u64,
-    slots: Vec<NodeSlot>,
-    keys: FxIndexMap<Str, KeyDomains>,
-    /// namespace → selector → per node index (pods epoch counted at, count).
-    counts: FxIndexMap<Str, FxIndexMap<LabelSelector, Vec<(u64, u32)>>>,
-    counts_len: usize,
     /// namespace → pod labels → default selector.
     default_selectors: FxIndexMap<Str, FxIndexMap<Labels, Option<Rc<LabelSelector>>>>,
     defaults_len: usize,
@@ -337,11 +311,6 @@ impl Default for SpreadMemo {
     fn default() -> SpreadMemo {
         SpreadMemo {
             system_defaults: system_default_constraints(),
-            next_epoch: 1,
-            slots: Vec::new(),
-            keys: FxIndexMap::default(),
-            counts: FxIndexMap::default(),
-            counts_len: 0,
             default_selectors: FxIndexMap::default(),
             defaults_len: 0,
             workloads_seen: (0, 0),
@@ -350,8 +319,7 @@ impl Default for SpreadMemo {
 }
 
 impl SpreadMemo {
-    /// Forgets everything (the scheduler's cache was rebuilt: node pod generations may
-    /// start over).
+    /// Forgets everything.
     pub fn clear(&mut self) {
         *self = SpreadMemo::default();
     }
@@ -360,11 +328,6 @@ impl SpreadMemo {
     pub fn workloads_changed(&mut self) {
         self.default_selectors.clear();
         self.defaults_len = 0;
-    }
-
-    fn epoch(&mut self) -> u64 {
-        self.next_epoch += 1;
-        self.next_epoch
     }
 
     fn default_selector(
@@ -394,130 +357,561 @@ impl SpreadMemo {
         self.defaults_len += 1;
         computed
     }
+}
 
-    /// Brings the per-node slots up to date with `nodes` (pointer and counter
-    /// comparisons only, unless something changed).
-    fn refresh(&mut self, nodes: &[NodeInfo]) {
-        self.slots.truncate(nodes.len());
-        for (index, info) in nodes.iter().enumerate() {
-            if index == self.slots.len() {
-                let (pods_epoch, node_epoch) = (self.epoch(), self.epoch());
-                self.slots.push(NodeSlot {
-                    node: info.node.clone(),
-                    pods_generation: info.pods.generation,
-                    pods_len: info.pods.len(),
-                    pods_epoch,
-                    node_epoch,
-                });
-                continue;
-            }
-            let slot = &self.slots[index];
-            let same_node = Rc::ptr_eq(&slot.node, &info.node);
-            let same_pods = slot.pods_generation == info.pods.generation
-                && slot.pods_len == info.pods.len()
-                && (same_node
-                    || (slot.node.metadata.name == info.node.metadata.name
-                        && slot.node.metadata.uid == info.node.metadata.uid));
-            if same_node && same_pods {
-                continue;
-            }
-            let node_epoch = if same_node {
-                self.slots[index].node_epoch
-            } else {
-                self.epoch()
-            };
-            let pods_epoch = if same_pods {
-                self.slots[index].pods_epoch
-            } else {
-                self.epoch()
-            };
-            self.slots[index] = NodeSlot {
-                node: info.node.clone(),
-                pods_generation: info.pods.generation,
-                pods_len: info.pods.len(),
-                pods_epoch,
-                node_epoch,
-            };
-        }
-    }
+// ---------------------------------------------------------------------------------------
+// The spread index
 
-    /// The interned domain of node `index` for `key` (`None`: the node lacks the label).
-    fn domain(&mut self, key: &Str, index: usize, node: &NodeInfo) -> Option<u32> {
-        let node_epoch = self.slots[index].node_epoch;
-        let domains = self.keys.entry(key.clone()).or_default();
-        if domains.per_node.len() <= index {
-            domains.per_node.resize(index + 1, (0, NO_DOMAIN));
-        }
-        let (seen, id) = domains.per_node[index];
-        let id = if seen == node_epoch {
-            id
-        } else {
-            let id = match node.node.metadata.labels.get(key) {
-                Some(value) => domains.values.insert_full(value.clone()).0 as u32,
-                None => NO_DOMAIN,
-            };
-            domains.per_node[index] = (node_epoch, id);
-            id
+/// Where one node falls for one topology key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct NodeDomain {
+    /// The interned label value; a node without the label is in the domain of `""`,
+    /// which is what upstream reads for a missing label.
+    id: u32,
+    /// The node lacks the label.
+    missing: bool,
+}
+
+/// One topology key asked about: its interned values and each node's domain.
+#[derive(Debug)]
+struct KeyDomains {
+    key: Str,
+    values: FxIndexSet<Str>,
+    /// Per node index.
+    nodes: Vec<NodeDomain>,
+    /// Per domain id: how many nodes are in it (missing ones count under `""`).
+    nodes_per_domain: Vec<u32>,
+    /// Nodes without the label.
+    missing_count: usize,
+}
+
+impl KeyDomains {
+    fn domain_of(&mut self, node: &Node) -> NodeDomain {
+        let (value, missing) = match node.metadata.labels.get(&self.key) {
+            Some(value) => (value.clone(), false),
+            None => (s(""), true),
         };
-        (id != NO_DOMAIN).then_some(id)
+        let id = self.values.insert_full(value).0;
+        if self.nodes_per_domain.len() <= id {
+            self.nodes_per_domain.resize(id + 1, 0);
+        }
+        NodeDomain {
+            id: id as u32,
+            missing,
+        }
     }
 
-    /// The id of the empty value of `key` (a node without the label, where upstream reads
-    /// `""`).
-    fn empty_domain(&mut self, key: &Str) -> u32 {
-        let domains = self.keys.entry(key.clone()).or_default();
-        domains.values.insert_full(s("")).0 as u32
+    fn enter(&mut self, domain: NodeDomain) {
+        self.nodes_per_domain[domain.id as usize] += 1;
+        self.missing_count += usize::from(domain.missing);
     }
 
-    fn domain_value(&self, key: &Str, id: u32) -> Str {
-        self.keys[&**key].values[id as usize].clone()
-    }
-
-    /// Matching pods on node `index` (upstream `countPodsMatchSelector`), from the memo
-    /// when the node's pods have not changed since they were counted.
-    fn count(
-        &mut self,
-        namespace: &Str,
-        selector: &Option<Rc<LabelSelector>>,
-        index: usize,
-        node: &NodeInfo,
-    ) -> i64 {
-        let Some(selector) = selector else {
-            return 0;
-        };
-        let pods_epoch = self.slots[index].pods_epoch;
-        if self.counts_len >= MEMO_MAX_SELECTORS {
-            self.counts.clear();
-            self.counts_len = 0;
-        }
-        let by_selector = self.counts.entry(namespace.clone()).or_default();
-        let per_node = match by_selector.get_index_of(&**selector) {
-            Some(position) => &mut by_selector[position],
-            None => {
-                self.counts_len += 1;
-                by_selector
-                    .entry(LabelSelector::clone(selector))
-                    .or_default()
-            }
-        };
-        if per_node.len() <= index {
-            per_node.resize(index + 1, (0, 0));
-        }
-        let (seen, count) = per_node[index];
-        if seen == pods_epoch {
-            return i64::from(count);
-        }
-        let count = count_matching(&node.pods.all, namespace, selector);
-        per_node[index] = (pods_epoch, count);
-        i64::from(count)
+    fn leave(&mut self, domain: NodeDomain) {
+        let count = &mut self.nodes_per_domain[domain.id as usize];
+        assert!(
+            *count > 0,
+            "node count underflow in a domain of {}",
+            self.key
+        );
+        *count -= 1;
+        assert!(self.missing_count >= usize::from(domain.missing));
+        self.missing_count -= usize::from(domain.missing);
     }
 }
 
-fn has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
-    let labels = &node.node.metadata.labels;
+/// The matching pods of one (namespace, selector) asked about.
+#[derive(Debug)]
+struct SelectorCounts {
+    namespace: Str,
+    selector: LabelSelector,
+    /// Per node index: non-terminating pods in `namespace` matching `selector`.
+    per_node: Vec<u32>,
+    /// Per topology key asked about with this selector: (key id, matching pods per
+    /// domain id, over every node).
+    per_domain: Vec<(u32, Vec<i64>)>,
+}
+
+fn add_at(totals: &mut Vec<i64>, id: u32, delta: i64) {
+    let id = id as usize;
+    if totals.len() <= id {
+        totals.resize(id + 1, 0);
+    }
+    totals[id] += delta;
+    assert!(totals[id] >= 0, "negative matching pod count in a domain");
+}
+
+fn hard_tainted(node: &Node) -> bool {
+    node.spec
+        .taints
+        .iter()
+        .any(|t| matches!(t.effect, TaintEffect::NoSchedule | TaintEffect::NoExecute))
+}
+
+/// Matching pods per node and per topology domain for every (namespace, selector) and
+/// topology key PodTopologySpread has asked about, kept incrementally by the scheduler's
+/// cache: each pod added to, removed from or updated on a listed node, and each node
+/// added, removed or relabeled, adjusts the counts. An entry is created on first use with
+/// one full count. So PreFilter and PreScore read per-domain totals (upstream counts them
+/// by walking every node each cycle) and Score reads a node's count by its index.
+///
+/// Pod changes find the selectors to adjust through one `matchLabels` pair of each
+/// selector (`by_label`); selectors without `matchLabels` are tested on every change.
+#[derive(Debug, Default)]
+pub struct SpreadIndex {
+    node_count: usize,
+    /// Nodes with NoSchedule or NoExecute taints (for `nodeTaintsPolicy: Honor`).
+    hard_tainted_count: usize,
+    keys: Vec<KeyDomains>,
+    key_ids: FxIndexMap<Str, u32>,
+    selectors: Vec<SelectorCounts>,
+    /// namespace → selector → id.
+    selector_ids: FxIndexMap<Str, FxIndexMap<LabelSelector, u32>>,
+    /// label key → value → the selectors indexed under that `matchLabels` pair.
+    by_label: FxIndexMap<Str, FxIndexMap<Str, Vec<u32>>>,
+    /// Selectors without `matchLabels`.
+    unindexed: Vec<u32>,
+    /// Non-terminating pods on the listed nodes per label key and value (any namespace):
+    /// a new selector with a `matchLabels` pair no pod carries counts nothing, without a
+    /// scan of every pod (the usual case: a new ReplicaSet's first pod).
+    label_pods: FxIndexMap<Str, FxIndexMap<Str, u32>>,
+}
+
+impl SpreadIndex {
+    /// An index over `nodes` (for tests and rebuilt snapshots); the cache keeps its own
+    /// incrementally.
+    pub fn from_nodes(nodes: &[NodeInfo]) -> SpreadIndex {
+        let mut index = SpreadIndex::default();
+        for info in nodes {
+            index.node_added(&info.node, &info.pods.all);
+        }
+        index
+    }
+
+    /// Node `node_count` (the next index) joined the list with `pods` on it.
+    pub fn node_added(&mut self, node: &Node, pods: &[Rc<Pod>]) {
+        let index = self.node_count;
+        self.node_count += 1;
+        self.hard_tainted_count += usize::from(hard_tainted(node));
+        for domains in &mut self.keys {
+            let domain = domains.domain_of(node);
+            domains.enter(domain);
+            domains.nodes.push(domain);
+        }
+        for entry in &mut self.selectors {
+            entry.per_node.push(0);
+        }
+        for pod in pods {
+            self.pod_changed(index, pod, 1);
+        }
+    }
+
+    /// Node `index`, with `pods` on it, left the list; the last node takes its index
+    /// (`swap_remove`).
+    pub fn node_removed(&mut self, index: usize, node: &Node, pods: &[Rc<Pod>]) {
+        assert!(
+            index < self.node_count,
+            "removing node {index} of {}",
+            self.node_count
+        );
+        for pod in pods {
+            self.count_labels(pod, -1);
+        }
+        for entry in &mut self.selectors {
+            let count = i64::from(entry.per_node[index]);
+            for (key, totals) in &mut entry.per_domain {
+                add_at(totals, self.keys[*key as usize].nodes[index].id, -count);
+            }
+            entry.per_node.swap_remove(index);
+        }
+        for domains in &mut self.keys {
+            let domain = domains.nodes.swap_remove(index);
+            domains.leave(domain);
+        }
+        self.hard_tainted_count -= usize::from(hard_tainted(node));
+        self.node_count -= 1;
+    }
+
+    /// Node `index`'s object changed: its pods move to the domains of its new labels.
+    pub fn node_updated(&mut self, index: usize, old: &Node, new: &Node) {
+        assert!(
+            index < self.node_count,
+            "updating node {index} of {}",
+            self.node_count
+        );
+        self.hard_tainted_count -= usize::from(hard_tainted(old));
+        self.hard_tainted_count += usize::from(hard_tainted(new));
+        if old.metadata.labels == new.metadata.labels {
+            return;
+        }
+        for (key, domains) in self.keys.iter_mut().enumerate() {
+            let before = domains.nodes[index];
+            let after = domains.domain_of(new);
+            if before == after {
+                continue;
+            }
+            domains.leave(before);
+            domains.enter(after);
+            domains.nodes[index] = after;
+            for entry in &mut self.selectors {
+                let count = i64::from(entry.per_node[index]);
+                if let Some((_, totals)) = entry
+                    .per_domain
+                    .iter_mut()
+                    .find(|(k, _)| *k as usize == key)
+                {
+                    add_at(totals, before.id, -count);
+                    add_at(totals, after.id, count);
+                }
+            }
+        }
+    }
+
+    /// Adjusts `label_pods` for a non-terminating pod.
+    fn count_labels(&mut self, pod: &Pod, delta: i64) {
+        if pod.metadata.is_terminating() {
+            return;
+        }
+        for (key, value) in pod.metadata.labels.iter() {
+            let values = match self.label_pods.get_mut(&**key) {
+                Some(values) => values,
+                None => self.label_pods.entry(key.clone()).or_default(),
+            };
+            let count = match values.get_mut(&**value) {
+                Some(count) => count,
+                None => values.entry(value.clone()).or_insert(0),
+            };
+            *count = count
+                .checked_add_signed(delta as i32)
+                .expect("pods per label count");
+            if *count == 0 {
+                values.swap_remove(&**value);
+                if values.is_empty() {
+                    self.label_pods.swap_remove(&**key);
+                }
+            }
+        }
+    }
+
+    /// `pod` was added to (`delta` 1) or removed from (−1) node `index`.
+    pub fn pod_changed(&mut self, index: usize, pod: &Pod, delta: i64) {
+        self.count_labels(pod, delta);
+        if self.selectors.is_empty() || pod.metadata.is_terminating() {
+            return;
+        }
+        let labels = &pod.metadata.labels;
+        let SpreadIndex {
+            keys,
+            selectors,
+            by_label,
+            unindexed,
+            ..
+        } = self;
+        let mut apply = |id: u32| {
+            let entry = &mut selectors[id as usize];
+            if entry.namespace != pod.metadata.namespace || !entry.selector.matches(labels) {
+                return;
+            }
+            let count = &mut entry.per_node[index];
+            *count = count
+                .checked_add_signed(delta as i32)
+                .expect("matching pod count on a node");
+            for (key, totals) in &mut entry.per_domain {
+                add_at(totals, keys[*key as usize].nodes[index].id, delta);
+            }
+        };
+        for (key, value) in labels.iter() {
+            if let Some(ids) = by_label.get(&**key).and_then(|values| values.get(&**value)) {
+                ids.iter().for_each(|&id| apply(id));
+            }
+        }
+        unindexed.iter().for_each(|&id| apply(id));
+    }
+
+    /// Pod `old` on node `index` was replaced by `new` (same uid).
+    pub fn pod_updated(&mut self, index: usize, old: &Pod, new: &Pod) {
+        let same = old.metadata.labels == new.metadata.labels
+            && old.metadata.namespace == new.metadata.namespace
+            && old.metadata.is_terminating() == new.metadata.is_terminating();
+        if !same {
+            self.pod_changed(index, old, -1);
+            self.pod_changed(index, new, 1);
+        }
+    }
+
+    /// Makes room for `wanted` new selectors before ids are handed out: past
+    /// [`MEMO_MAX_SELECTORS`] every selector is forgotten (and counted again when asked).
+    fn make_room(&mut self, wanted: usize) {
+        if self.selectors.len() + wanted > MEMO_MAX_SELECTORS {
+            self.selectors.clear();
+            self.selector_ids.clear();
+            self.by_label.clear();
+            self.unindexed.clear();
+        }
+    }
+
+    fn key_id(&mut self, key: &Str, nodes: &[NodeInfo]) -> u32 {
+        assert_eq!(
+            self.node_count,
+            nodes.len(),
+            "spread index out of step with the nodes"
+        );
+        if let Some(&id) = self.key_ids.get(&**key) {
+            return id;
+        }
+        let mut domains = KeyDomains {
+            key: key.clone(),
+            values: FxIndexSet::default(),
+            nodes: Vec::with_capacity(nodes.len()),
+            nodes_per_domain: Vec::new(),
+            missing_count: 0,
+        };
+        for info in nodes {
+            let domain = domains.domain_of(&info.node);
+            domains.enter(domain);
+            domains.nodes.push(domain);
+        }
+        let id = self.keys.len() as u32;
+        self.keys.push(domains);
+        self.key_ids.insert(key.clone(), id);
+        id
+    }
+
+    fn selector_id(
+        &mut self,
+        namespace: &Str,
+        selector: &LabelSelector,
+        nodes: &[NodeInfo],
+    ) -> u32 {
+        assert_eq!(
+            self.node_count,
+            nodes.len(),
+            "spread index out of step with the nodes"
+        );
+        if let Some(&id) = self
+            .selector_ids
+            .get(&**namespace)
+            .and_then(|ids| ids.get(selector))
+        {
+            return id;
+        }
+        let id = self.selectors.len() as u32;
+        let label_pods = &self.label_pods;
+        let carried_by_none = selector.match_labels.iter().any(|(key, value)| {
+            label_pods
+                .get(&**key)
+                .and_then(|values| values.get(&**value))
+                .is_none()
+        });
+        let per_node = if carried_by_none {
+            vec![0; nodes.len()]
+        } else {
+            nodes
+                .iter()
+                .map(|info| count_matching(&info.pods.all, namespace, selector))
+                .collect()
+        };
+        self.selectors.push(SelectorCounts {
+            namespace: namespace.clone(),
+            selector: selector.clone(),
+            per_node,
+            per_domain: Vec::new(),
+        });
+        self.selector_ids
+            .entry(namespace.clone())
+            .or_default()
+            .insert(selector.clone(), id);
+        // Index under the matchLabels pair with the fewest selectors so far.
+        let by_label = &self.by_label;
+        let fewest = selector.match_labels.iter().min_by_key(|(key, value)| {
+            by_label
+                .get(&***key)
+                .and_then(|values| values.get(&***value))
+                .map_or(0, Vec::len)
+        });
+        match fewest {
+            Some((key, value)) => self
+                .by_label
+                .entry(key.clone())
+                .or_default()
+                .entry(value.clone())
+                .or_default()
+                .push(id),
+            None => self.unindexed.push(id),
+        }
+        id
+    }
+
+    /// The per-domain totals of selector `selector` for key `key`, created on first use.
+    fn ensure_domain_totals(&mut self, selector: u32, key: u32) {
+        let entry = &mut self.selectors[selector as usize];
+        if entry.per_domain.iter().any(|(k, _)| *k == key) {
+            return;
+        }
+        let domains = &self.keys[key as usize];
+        let mut totals = vec![0; domains.values.len()];
+        for (count, domain) in entry.per_node.iter().zip(&domains.nodes) {
+            totals[domain.id as usize] += i64::from(*count);
+        }
+        entry.per_domain.push((key, totals));
+    }
+
+    fn per_node(&self, selector: Option<u32>, index: usize) -> i64 {
+        selector.map_or(0, |id| {
+            i64::from(self.selectors[id as usize].per_node[index])
+        })
+    }
+
+    fn domain_total(&self, selector: Option<u32>, key: u32, id: u32) -> i64 {
+        let Some(selector) = selector else {
+            return 0;
+        };
+        let (_, totals) = self.selectors[selector as usize]
+            .per_domain
+            .iter()
+            .find(|(k, _)| *k == key)
+            .expect("domain totals ensured");
+        totals.get(id as usize).copied().unwrap_or(0)
+    }
+
+    fn domain(&self, key: u32, index: usize) -> NodeDomain {
+        self.keys[key as usize].nodes[index]
+    }
+
+    fn domain_value(&self, key: u32, id: u32) -> &Str {
+        &self.keys[key as usize].values[id as usize]
+    }
+
+    /// Recounts everything from `nodes` and asserts the kept counts agree: for tests and
+    /// invariant checks.
+    pub fn assert_consistent(&self, nodes: &[NodeInfo]) {
+        assert_eq!(self.node_count, nodes.len());
+        let tainted = nodes.iter().filter(|n| hard_tainted(&n.node)).count();
+        assert_eq!(self.hard_tainted_count, tainted);
+        let mut label_pods: FxIndexMap<(Str, Str), u32> = FxIndexMap::default();
+        for pod in nodes.iter().flat_map(|n| &n.pods.all) {
+            if !pod.metadata.is_terminating() {
+                for (key, value) in pod.metadata.labels.iter() {
+                    *label_pods.entry((key.clone(), value.clone())).or_default() += 1;
+                }
+            }
+        }
+        let kept: usize = self.label_pods.values().map(FxIndexMap::len).sum();
+        assert_eq!(kept, label_pods.len(), "label pairs counted");
+        for ((key, value), count) in &label_pods {
+            assert_eq!(
+                self.label_pods[&**key][&**value], *count,
+                "pods with {key}={value}"
+            );
+        }
+        for domains in &self.keys {
+            let mut per_domain = vec![0u32; domains.values.len()];
+            for (index, info) in nodes.iter().enumerate() {
+                let domain = domains.nodes[index];
+                let value = info.node.metadata.labels.get(&domains.key);
+                assert_eq!(
+                    value.is_none(),
+                    domain.missing,
+                    "{} on node {index}",
+                    domains.key
+                );
+                assert_eq!(
+                    &*domains.values[domain.id as usize],
+                    value.map_or("", |v| &**v)
+                );
+                per_domain[domain.id as usize] += 1;
+            }
+            assert_eq!(domains.nodes_per_domain, per_domain, "{}", domains.key);
+            let missing = domains.nodes.iter().filter(|d| d.missing).count();
+            assert_eq!(domains.missing_count, missing);
+        }
+        for entry in &self.selectors {
+            let per_node: Vec<u32> = nodes
+                .iter()
+                .map(|info| count_matching(&info.pods.all, &entry.namespace, &entry.selector))
+                .collect();
+            assert_eq!(entry.per_node, per_node, "{:?}", entry.selector);
+            for (key, totals) in &entry.per_domain {
+                let domains = &self.keys[*key as usize];
+                let mut expected = vec![0i64; totals.len().max(domains.values.len())];
+                for (count, domain) in per_node.iter().zip(&domains.nodes) {
+                    expected[domain.id as usize] += i64::from(*count);
+                }
+                let mut have = totals.clone();
+                have.resize(expected.len(), 0);
+                assert_eq!(have, expected, "{:?} by {}", entry.selector, domains.key);
+            }
+        }
+    }
+}
+
+/// The index ids of one constraint: its topology key and (when it has a selector) its
+/// (namespace, selector).
+#[derive(Clone, Copy, Debug)]
+struct ConstraintIds {
+    key: u32,
+    selector: Option<u32>,
+}
+
+/// Looks up (creating on first use) the ids of `constraints`, with per-domain totals when
+/// `domain_totals` says so for a constraint.
+fn constraint_ids(
+    index: &mut SpreadIndex,
+    nodes: &[NodeInfo],
+    namespace: &Str,
+    constraints: &[Constraint],
+    domain_totals: impl Fn(&Constraint) -> bool,
+) -> Vec<ConstraintIds> {
+    index.make_room(constraints.len());
     constraints
         .iter()
-        .all(|c| labels.get(&c.topology_key).is_some())
+        .map(|constraint| {
+            let key = index.key_id(&constraint.topology_key, nodes);
+            let selector = constraint
+                .selector
+                .as_ref()
+                .map(|selector| index.selector_id(namespace, selector, nodes));
+            if let Some(selector) = selector
+                && domain_totals(constraint)
+            {
+                index.ensure_domain_totals(selector, key);
+            }
+            ConstraintIds { key, selector }
+        })
+        .collect()
+}
+
+impl Constraint {
+    /// Whether [`Constraint::includes`] holds for every node of the index without looking
+    /// at them: the pod restricts no nodes (or the policy ignores that) and no node has a
+    /// taint that could matter (or the policy ignores taints).
+    fn includes_every_node(&self, pod: &PodInfo, index: &SpreadIndex) -> bool {
+        (self.node_affinity_policy == NodeInclusionPolicy::Ignore
+            || !has_required_node_affinity(&pod.pod))
+            && (self.node_taints_policy == NodeInclusionPolicy::Ignore
+                || index.hard_tainted_count == 0)
+    }
+}
+
+/// The pod has a nodeSelector or required node affinity (which may exclude nodes).
+fn has_required_node_affinity(pod: &Pod) -> bool {
+    !pod.spec.node_selector.is_empty()
+        || pod
+            .spec
+            .affinity
+            .as_ref()
+            .and_then(|a| a.node_affinity.as_ref())
+            .is_some_and(|na| na.required.is_some())
+}
+
+/// Node `index` lacks one of the constraints' topology keys.
+fn lacks_a_key(index: &SpreadIndex, ids: &[ConstraintIds], node: usize) -> bool {
+    ids.iter().any(|c| index.domain(c.key, node).missing)
+}
+
+/// No node lacks any of the constraints' topology keys.
+fn no_node_lacks_a_key(index: &SpreadIndex, ids: &[ConstraintIds]) -> bool {
+    ids.iter()
+        .all(|c| index.keys[c.key as usize].missing_count == 0)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -559,10 +953,13 @@ impl SpreadFilterState {
 }
 
 /// PreFilter (`calPreFilterState`). `None`: the pod has no `DoNotSchedule` constraint
-/// (upstream Skip).
+/// (upstream Skip). When every node counts for a constraint (see
+/// [`Constraint::includes_every_node`], and no node lacks a key) its per-domain totals
+/// come from the index; otherwise the nodes are walked, as upstream does.
 pub fn pre_filter(
     pod: &PodInfo,
     view: &ClusterView<'_>,
+    spread: &RefCell<SpreadIndex>,
     args: &SpreadArgs,
     memo: &mut SpreadMemo,
 ) -> Option<SpreadFilterState> {
@@ -576,38 +973,52 @@ pub fn pre_filter(
     if constraints.is_empty() {
         return None;
     }
-    memo.refresh(view.nodes);
     let namespace = &pod.pod.metadata.namespace;
+    let mut index = spread.borrow_mut();
+    let every_node = constraints
+        .iter()
+        .all(|c| c.includes_every_node(pod, &index));
+    let ids = constraint_ids(&mut index, view.nodes, namespace, &constraints, |_| {
+        every_node
+    });
+    let every_node = every_node && no_node_lacks_a_key(&index, &ids);
     // Per constraint, per domain id: `None` until a considered node is in the domain.
-    let mut per_domain: Vec<Vec<Option<i64>>> = vec![Vec::new(); constraints.len()];
-    for (index, node) in view.nodes.iter().enumerate() {
-        if !has_all_keys(node, &constraints) {
-            continue;
+    let mut per_domain: Vec<Vec<Option<i64>>> = ids
+        .iter()
+        .map(|c| vec![None; index.keys[c.key as usize].values.len()])
+        .collect();
+    if every_node {
+        for (c, domains) in ids.iter().zip(&mut per_domain) {
+            let nodes_per_domain = &index.keys[c.key as usize].nodes_per_domain;
+            for (id, (slot, &nodes)) in domains.iter_mut().zip(nodes_per_domain).enumerate() {
+                if nodes > 0 {
+                    *slot = Some(index.domain_total(c.selector, c.key, id as u32));
+                }
+            }
         }
-        for (c, constraint) in constraints.iter().enumerate() {
-            if !constraint.includes(pod, node) {
+    } else {
+        for (node, info) in view.nodes.iter().enumerate() {
+            if lacks_a_key(&index, &ids, node) {
                 continue;
             }
-            let id = memo
-                .domain(&constraint.topology_key, index, node)
-                .expect("has_all_keys checked the label") as usize;
-            let count = memo.count(namespace, &constraint.selector, index, node);
-            let domains = &mut per_domain[c];
-            if domains.len() <= id {
-                domains.resize(id + 1, None);
+            for ((constraint, c), domains) in constraints.iter().zip(&ids).zip(&mut per_domain) {
+                if constraint.includes(pod, info) {
+                    let id = index.domain(c.key, node).id as usize;
+                    *domains[id].get_or_insert(0) += index.per_node(c.selector, node);
+                }
             }
-            *domains[id].get_or_insert(0) += count;
         }
     }
     let constraints = constraints
         .iter()
+        .zip(&ids)
         .zip(per_domain)
-        .map(|(constraint, domains)| {
+        .map(|((constraint, c), domains)| {
             let counts: FxIndexMap<Str, i64> = domains
                 .iter()
                 .enumerate()
                 .filter_map(|(id, count)| {
-                    count.map(|n| (memo.domain_value(&constraint.topology_key, id as u32), n))
+                    count.map(|n| (index.domain_value(c.key, id as u32).clone(), n))
                 })
                 .collect();
             let min_count = if (counts.len() as i64) < i64::from(constraint.min_domains) {
@@ -646,41 +1057,40 @@ pub fn filter(state: &SpreadFilterState, _pod: &PodInfo, node: &NodeInfo) -> Res
 // ---------------------------------------------------------------------------------------
 // Score
 
-/// What PreScore computed for Score and NormalizeScore (upstream `preScoreState`).
-#[derive(Clone, Debug)]
-pub struct SpreadScoreState {
+/// What PreScore computed for Score and NormalizeScore (upstream `preScoreState`), with
+/// the cache's index to read each node's domain and hostname count from.
+#[derive(Debug)]
+pub struct SpreadScoreState<'a> {
+    index: Ref<'a, SpreadIndex>,
     constraints: Vec<ScoreConstraint>,
-    /// Nodes lacking a topology key are ignored (scored 0) when the constraints are the
-    /// pod's own or configured ones.
-    require_all_topologies: bool,
-    /// Address of the node list PreScore saw (see `ScoreConstraint::host_counts`).
-    nodes_address: usize,
+    /// Some node lacks a topology key and such nodes are ignored (scored 0): the
+    /// constraints are the pod's own or configured ones (`requireAllTopologies`).
+    ignores_some: bool,
 }
 
 #[derive(Clone, Debug)]
 struct ScoreConstraint {
-    topology_key: Str,
+    ids: ConstraintIds,
     hostname: bool,
     max_skew: i32,
-    selector: Option<Rc<LabelSelector>>,
     /// `ln(domains + 2)`.
     weight: f64,
-    /// Matching pods per domain value (not for the hostname constraint).
-    counts: FxIndexMap<Str, i64>,
-    /// Hostname constraint: each feasible node's count, by node index, with the node's
-    /// address so `score` can check it was handed a node of the same list.
-    host_counts: Vec<(usize, i64)>,
+    /// Matching pods per domain id, for the domains of the feasible nodes (not for the
+    /// hostname constraint, which reads the node's own count).
+    counts: Vec<i64>,
 }
 
 /// PreScore. `None`: no soft constraint applies to the pod (upstream Skip: the plugin
-/// scores 0 on every node).
-pub fn pre_score(
+/// scores 0 on every node). Domain totals come from the index when every node counts
+/// for a constraint; otherwise every node is walked, as upstream does.
+pub fn pre_score<'a>(
     pod: &PodInfo,
     view: &ClusterView<'_>,
+    spread: &'a RefCell<SpreadIndex>,
     feasible: &[usize],
     args: &SpreadArgs,
     memo: &mut SpreadMemo,
-) -> Option<SpreadScoreState> {
+) -> Option<SpreadScoreState<'a>> {
     if view.nodes.is_empty() {
         return None;
     }
@@ -697,110 +1107,107 @@ pub fn pre_score(
     // Nodes without a zone label still get hostname spreading under the system defaults.
     let require_all_topologies = !pod.pod.spec.topology_spread_constraints.is_empty()
         || args.defaulting_type != DefaultingType::System;
-    memo.refresh(view.nodes);
     let namespace = &pod.pod.metadata.namespace;
+    let ids = {
+        let mut index = spread.borrow_mut();
+        let index = &mut *index;
+        let included: Vec<bool> = constraints
+            .iter()
+            .map(|c| c.includes_every_node(pod, index))
+            .collect();
+        let ids = constraint_ids(index, view.nodes, namespace, &constraints, |c| {
+            !c.is_hostname()
+        });
+        let all_keys = !require_all_topologies || no_node_lacks_a_key(index, &ids);
+        ids.into_iter()
+            .zip(included)
+            .map(|(ids, included)| (ids, included && all_keys))
+            .collect::<Vec<_>>()
+    };
+    let index = spread.borrow();
+    let key_ids: Vec<ConstraintIds> = ids.iter().map(|(c, _)| *c).collect();
+    let ignores_some = require_all_topologies && !no_node_lacks_a_key(&index, &key_ids);
 
     // The domains of the feasible nodes (`initPreScoreState`).
-    let mut per_domain: Vec<Vec<Option<i64>>> = vec![Vec::new(); constraints.len()];
-    let mut ignored = 0usize;
-    let mut host_counts: Vec<Vec<(usize, i64)>> = constraints
+    let mut per_domain: Vec<Vec<Option<i64>>> = constraints
         .iter()
-        .map(|c| {
-            if c.is_hostname() {
-                vec![(0, 0); view.nodes.len()]
+        .zip(&key_ids)
+        .map(|(constraint, c)| {
+            let size = if constraint.is_hostname() {
+                0
             } else {
-                Vec::new()
-            }
+                index.keys[c.key as usize].values.len()
+            };
+            vec![None; size]
         })
         .collect();
-    for &index in feasible {
-        let node = &view.nodes[index];
-        if require_all_topologies && !has_all_keys(node, &constraints) {
+    let mut ignored = 0usize;
+    for &node in feasible {
+        if ignores_some && lacks_a_key(&index, &key_ids, node) {
             ignored += 1;
             continue;
         }
-        for (c, constraint) in constraints.iter().enumerate() {
-            if constraint.is_hostname() {
-                // Counted per node during Score (upstream), here from the memo.
-                let count = memo.count(namespace, &constraint.selector, index, node);
-                host_counts[c][index] = (std::ptr::from_ref(node) as usize, count);
-                continue;
+        for (constraint, (c, domains)) in
+            constraints.iter().zip(key_ids.iter().zip(&mut per_domain))
+        {
+            if !constraint.is_hostname() {
+                domains[index.domain(c.key, node).id as usize].get_or_insert(0);
             }
-            let id = match memo.domain(&constraint.topology_key, index, node) {
-                Some(id) => id,
-                None => memo.empty_domain(&constraint.topology_key),
-            } as usize;
-            let domains = &mut per_domain[c];
-            if domains.len() <= id {
-                domains.resize(id + 1, None);
-            }
-            domains[id].get_or_insert(0);
         }
     }
     let considered = feasible.len() - ignored;
-    let weights: Vec<f64> = constraints
-        .iter()
-        .zip(&per_domain)
-        .map(|(constraint, domains)| {
-            let size = if constraint.is_hostname() {
-                considered
-            } else {
-                domains.iter().filter(|d| d.is_some()).count()
-            };
-            topology_normalizing_weight(size)
-        })
-        .collect();
 
     // Matching pods per domain over all nodes (`PreScore`'s processAllNode).
-    if constraints.iter().any(|c| !c.is_hostname()) {
-        for (index, node) in view.nodes.iter().enumerate() {
-            if require_all_topologies && !has_all_keys(node, &constraints) {
+    for (constraint, ((c, every_node), domains)) in
+        constraints.iter().zip(ids.iter().zip(&mut per_domain))
+    {
+        if constraint.is_hostname() {
+            continue;
+        }
+        if *every_node {
+            for (id, slot) in domains.iter_mut().enumerate() {
+                if let Some(count) = slot {
+                    *count = index.domain_total(c.selector, c.key, id as u32);
+                }
+            }
+            continue;
+        }
+        for (node, info) in view.nodes.iter().enumerate() {
+            if ignores_some && lacks_a_key(&index, &key_ids, node) {
                 continue;
             }
-            for (c, constraint) in constraints.iter().enumerate() {
-                if constraint.is_hostname() || !constraint.includes(pod, node) {
-                    continue;
-                }
-                let id = match memo.domain(&constraint.topology_key, index, node) {
-                    Some(id) => id,
-                    None => memo.empty_domain(&constraint.topology_key),
-                } as usize;
-                if per_domain[c].get(id).is_some_and(Option::is_some) {
-                    let count = memo.count(namespace, &constraint.selector, index, node);
-                    *per_domain[c][id].as_mut().expect("checked") += count;
-                }
+            if !constraint.includes(pod, info) {
+                continue;
+            }
+            if let Some(count) = &mut domains[index.domain(c.key, node).id as usize] {
+                *count += index.per_node(c.selector, node);
             }
         }
     }
 
     let constraints = constraints
-        .into_iter()
+        .iter()
+        .zip(key_ids)
         .zip(per_domain)
-        .zip(weights)
-        .zip(host_counts)
-        .map(|(((constraint, domains), weight), host_counts)| {
-            let counts = domains
-                .iter()
-                .enumerate()
-                .filter_map(|(id, count)| {
-                    count.map(|n| (memo.domain_value(&constraint.topology_key, id as u32), n))
-                })
-                .collect();
+        .map(|((constraint, ids), domains)| {
+            let size = if constraint.is_hostname() {
+                considered
+            } else {
+                domains.iter().filter(|d| d.is_some()).count()
+            };
             ScoreConstraint {
+                ids,
                 hostname: constraint.is_hostname(),
-                topology_key: constraint.topology_key,
                 max_skew: constraint.max_skew,
-                selector: constraint.selector,
-                weight,
-                counts,
-                host_counts,
+                weight: topology_normalizing_weight(size),
+                counts: domains.into_iter().map(|d| d.unwrap_or(0)).collect(),
             }
         })
         .collect();
     Some(SpreadScoreState {
+        index,
         constraints,
-        require_all_topologies,
-        nodes_address: view.nodes.as_ptr() as usize,
+        ignores_some,
     })
 }
 
@@ -814,53 +1221,33 @@ fn score_for_count(count: i64, max_skew: i32, weight: f64) -> f64 {
     count as f64 * weight + f64::from(max_skew - 1)
 }
 
-impl SpreadScoreState {
-    fn ignores(&self, node: &NodeInfo) -> bool {
-        let labels = &node.node.metadata.labels;
-        self.require_all_topologies
+impl SpreadScoreState<'_> {
+    /// Node `node` lacks a topology key and is ignored.
+    fn ignores(&self, node: usize) -> bool {
+        self.ignores_some
             && self
                 .constraints
                 .iter()
-                .any(|c| labels.get(&c.topology_key).is_none())
-    }
-
-    /// The hostname count of `node`, from PreScore when `node` is one of the listed
-    /// nodes, else counted here.
-    fn host_count(&self, pod: &PodInfo, node: &NodeInfo, constraint: &ScoreConstraint) -> i64 {
-        let address = std::ptr::from_ref(node) as usize;
-        let offset = address.wrapping_sub(self.nodes_address);
-        let index = offset / mem::size_of::<NodeInfo>();
-        if offset.is_multiple_of(mem::size_of::<NodeInfo>())
-            && let Some(&(seen, count)) = constraint.host_counts.get(index)
-            && seen == address
-        {
-            return count;
-        }
-        constraint.selector.as_ref().map_or(0, |selector| {
-            i64::from(count_matching(
-                &node.pods.all,
-                &pod.pod.metadata.namespace,
-                selector,
-            ))
-        })
+                .any(|c| self.index.domain(c.ids.key, node).missing)
     }
 }
 
-/// Score: the raw score of one feasible node (lower is better before normalizing).
-pub fn score(state: &SpreadScoreState, pod: &PodInfo, node: &NodeInfo) -> i64 {
+/// Score: the raw score of the feasible node at `node` in the cache's list (lower is
+/// better before normalizing).
+pub fn score(state: &SpreadScoreState<'_>, node: usize) -> i64 {
     if state.ignores(node) {
         return 0;
     }
-    let labels = &node.node.metadata.labels;
     let mut total = 0.0f64;
     for constraint in &state.constraints {
-        let Some(value) = labels.get(&constraint.topology_key) else {
+        let domain = state.index.domain(constraint.ids.key, node);
+        if domain.missing {
             continue;
-        };
+        }
         let count = if constraint.hostname {
-            state.host_count(pod, node, constraint)
+            state.index.per_node(constraint.ids.selector, node)
         } else {
-            constraint.counts.get(&**value).copied().unwrap_or(0)
+            constraint.counts[domain.id as usize]
         };
         total += score_for_count(count, constraint.max_skew, constraint.weight);
     }
@@ -869,28 +1256,19 @@ pub fn score(state: &SpreadScoreState, pod: &PodInfo, node: &NodeInfo) -> i64 {
 }
 
 /// NormalizeScore: ignored nodes 0; otherwise `100 × (max + min − s) / max` (all 100
-/// when the maximum is 0). `scores[i]` belongs to `view.nodes[feasible[i]]`.
-pub fn normalize(
-    state: &SpreadScoreState,
-    feasible: &[usize],
-    view: &ClusterView<'_>,
-    scores: &mut [i64],
-) {
+/// when the maximum is 0). `scores[i]` belongs to the node at `feasible[i]`.
+pub fn normalize(state: &SpreadScoreState<'_>, feasible: &[usize], scores: &mut [i64]) {
     assert_eq!(feasible.len(), scores.len(), "one score per feasible node");
-    let ignored: Vec<bool> = feasible
-        .iter()
-        .map(|&index| state.ignores(&view.nodes[index]))
-        .collect();
     let mut min = i64::MAX;
     let mut max = 0i64;
-    for (score, &skip) in scores.iter().zip(&ignored) {
-        if !skip {
+    for (score, &node) in scores.iter().zip(feasible) {
+        if !state.ignores(node) {
             min = min.min(*score);
             max = max.max(*score);
         }
     }
-    for (score, &skip) in scores.iter_mut().zip(&ignored) {
-        *score = if skip {
+    for (score, &node) in scores.iter_mut().zip(feasible) {
+        *score = if state.ignores(node) {
             0
         } else if max == 0 {
             MAX_NODE_SCORE
@@ -982,6 +1360,11 @@ mod tests {
             }
         }
 
+        /// The index the cache would keep for these nodes.
+        fn index(&self) -> RefCell<SpreadIndex> {
+            RefCell::new(SpreadIndex::from_nodes(&self.nodes))
+        }
+
         fn feasible(&self, pod: &PodInfo, state: &Option<SpreadFilterState>) -> Vec<&str> {
             self.nodes
                 .iter()
@@ -1023,7 +1406,13 @@ mod tests {
         let world = zones_3_1();
         let mut memo = SpreadMemo::default();
         let pod = incoming(vec![constraint(ZONE, 1, DoNotSchedule)]);
-        let state = pre_filter(&pod, &world.view(), &SpreadArgs::default(), &mut memo);
+        let state = pre_filter(
+            &pod,
+            &world.view(),
+            &world.index(),
+            &SpreadArgs::default(),
+            &mut memo,
+        );
         let st = state.as_ref().expect("a hard constraint");
         // zone1 holds 3 matching pods, zone2 1: the global minimum is 1.
         assert_eq!((st.count(0, "zone1"), st.count(0, "zone2")), (3, 1));
@@ -1046,7 +1435,13 @@ mod tests {
             constraint(ZONE, 1, DoNotSchedule),
             constraint(LABEL_HOSTNAME, 1, DoNotSchedule),
         ]);
-        let state = pre_filter(&pod, &world.view(), &SpreadArgs::default(), &mut memo);
+        let state = pre_filter(
+            &pod,
+            &world.view(),
+            &world.index(),
+            &SpreadArgs::default(),
+            &mut memo,
+        );
         assert_eq!(world.feasible(&pod, &state), ["node-y"]);
     }
 
@@ -1058,7 +1453,7 @@ mod tests {
         let mut memo = SpreadMemo::default();
         let args = SpreadArgs::default();
         let pod = incoming(vec![constraint(ZONE, 1, DoNotSchedule)]);
-        let state = pre_filter(&pod, &world.view(), &args, &mut memo).unwrap();
+        let state = pre_filter(&pod, &world.view(), &world.index(), &args, &mut memo).unwrap();
         assert_eq!(
             filter(&state, &pod, &world.nodes[4]),
             Err(Unfit::TopologySpreadMissingLabel)
@@ -1069,7 +1464,7 @@ mod tests {
         let mut wide = constraint(ZONE, 1, DoNotSchedule);
         wide.min_domains = Some(3);
         let pod = incoming(vec![wide]);
-        let state = pre_filter(&pod, &world.view(), &args, &mut memo);
+        let state = pre_filter(&pod, &world.view(), &world.index(), &args, &mut memo);
         assert_eq!(state.as_ref().unwrap().min_count(0), 0);
         assert!(world.feasible(&pod, &state).is_empty());
 
@@ -1084,7 +1479,7 @@ mod tests {
             let mut pod = (*incoming(vec![c]).pod).clone();
             pod.spec.node_selector = Labels::from_pairs([(ZONE, "zone1")]);
             let pod = PodInfo::new(Rc::new(pod));
-            let state = pre_filter(&pod, &world.view(), &args, &mut memo).unwrap();
+            let state = pre_filter(&pod, &world.view(), &world.index(), &args, &mut memo).unwrap();
             assert_eq!(filter(&state, &pod, &world.nodes[0]).is_ok(), fits);
         }
     }
@@ -1105,7 +1500,13 @@ mod tests {
         pod.metadata.labels.insert(s("rev"), s("2"));
         let pod = PodInfo::new(Rc::new(pod));
         let mut memo = SpreadMemo::default();
-        let state = pre_filter(&pod, &world.view(), &SpreadArgs::default(), &mut memo);
+        let state = pre_filter(
+            &pod,
+            &world.view(),
+            &world.index(),
+            &SpreadArgs::default(),
+            &mut memo,
+        );
         let st = state.as_ref().unwrap();
         assert_eq!((st.count(0, "zone1"), st.count(0, "zone2")), (0, 0));
         assert_eq!(world.feasible(&pod, &state).len(), 4);
@@ -1118,12 +1519,10 @@ mod tests {
         memo: &mut SpreadMemo,
     ) -> Option<Vec<i64>> {
         let feasible: Vec<usize> = (0..world.nodes.len()).collect();
-        let state = pre_score(pod, &world.view(), &feasible, args, memo)?;
-        let mut scores: Vec<i64> = feasible
-            .iter()
-            .map(|&i| score(&state, pod, &world.nodes[i]))
-            .collect();
-        normalize(&state, &feasible, &world.view(), &mut scores);
+        let spread = world.index();
+        let state = pre_score(pod, &world.view(), &spread, &feasible, args, memo)?;
+        let mut scores: Vec<i64> = feasible.iter().map(|&i| score(&state, i)).collect();
+        normalize(&state, &feasible, &mut scores);
         Some(scores)
     }
 
@@ -1137,12 +1536,11 @@ mod tests {
         let mut memo = SpreadMemo::default();
         let args = SpreadArgs::default();
         let feasible: Vec<usize> = (0..4).collect();
-        let state = pre_score(&pod, &world.view(), &feasible, &args, &mut memo).unwrap();
-        let raw: Vec<i64> = world.nodes.iter().map(|n| score(&state, &pod, n)).collect();
+        let spread = world.index();
+        let state = pre_score(&pod, &world.view(), &spread, &feasible, &args, &mut memo).unwrap();
+        let raw: Vec<i64> = (0..world.nodes.len()).map(|i| score(&state, i)).collect();
         assert_eq!(raw, [4, 2, 2, 0]);
-        // A copy of a node (not from the list) is counted directly, with the same result.
-        let copy = world.nodes[0].clone();
-        assert_eq!(score(&state, &pod, &copy), 4);
+        drop(state);
         assert_eq!(
             scores_of(&world, &pod, &args, &mut memo).unwrap(),
             [0, 50, 50, 100]
@@ -1178,7 +1576,7 @@ mod tests {
         let args = SpreadArgs::default();
         let mut memo = SpreadMemo::default();
         // Nothing hard: the defaults are ScheduleAnyway.
-        assert!(pre_filter(&web, &world.view(), &args, &mut memo).is_none());
+        assert!(pre_filter(&web, &world.view(), &world.index(), &args, &mut memo).is_none());
         // hostname: weight ln(5) = 1.609, maxSkew 3; zone: weight ln(4) = 1.386, maxSkew 5.
         // node-a: 2×1.609 + 2 + 2×1.386 + 4 = 11.99 → 12
         // node-b: 0 + 2 + 2×1.386 + 4 = 8.77 → 9
@@ -1297,27 +1695,258 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn memoized_counts_equal_a_naive_recount_after_random_changes() {
-        let mut rng = SimRng::for_stream(7, "spread-memo");
-        let mut nodes: Vec<NodeInfo> = (0..6)
-            .map(|i| node(&format!("n{i}"), Some(["z1", "z2"][i % 2])))
+    /// Upstream's counting, node by node, without the index: the reference the index's
+    /// fast and slow paths must agree with. Returns each hard constraint's (counts by
+    /// domain value, global minimum).
+    fn naive_filter_counts(
+        pod: &PodInfo,
+        constraints: &[Constraint],
+        nodes: &[NodeInfo],
+    ) -> Vec<(Vec<(Str, i64)>, i64)> {
+        let namespace = &pod.pod.metadata.namespace;
+        constraints
+            .iter()
+            .map(|c| {
+                let mut counts: FxIndexMap<Str, i64> = FxIndexMap::default();
+                for node in nodes {
+                    if !has_all_keys(node, constraints) || !c.includes(pod, node) {
+                        continue;
+                    }
+                    let value = node.node.metadata.labels.get(&c.topology_key).unwrap();
+                    let matching = c
+                        .selector
+                        .as_ref()
+                        .map_or(0, |sel| count_matching(&node.pods.all, namespace, sel));
+                    *counts.entry(value.clone()).or_insert(0) += i64::from(matching);
+                }
+                let min = if (counts.len() as i64) < i64::from(c.min_domains) {
+                    0
+                } else {
+                    counts.values().copied().min().unwrap_or(0)
+                };
+                let mut counts: Vec<(Str, i64)> = counts.into_iter().collect();
+                counts.sort();
+                (counts, min)
+            })
+            .collect()
+    }
+
+    fn has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
+        let labels = &node.node.metadata.labels;
+        constraints
+            .iter()
+            .all(|c| labels.get(&c.topology_key).is_some())
+    }
+
+    /// Upstream's PreScore, Score and NormalizeScore, node by node, without the index.
+    fn naive_scores(
+        pod: &PodInfo,
+        constraints: &[Constraint],
+        require_all: bool,
+        nodes: &[NodeInfo],
+        feasible: &[usize],
+    ) -> Vec<i64> {
+        let namespace = &pod.pod.metadata.namespace;
+        let matching = |c: &Constraint, node: &NodeInfo| {
+            c.selector.as_ref().map_or(0, |sel| {
+                i64::from(count_matching(&node.pods.all, namespace, sel))
+            })
+        };
+        let skip = |node: &NodeInfo| require_all && !has_all_keys(node, constraints);
+        let value_of = |c: &Constraint, node: &NodeInfo| {
+            node.node
+                .metadata
+                .labels
+                .get(&c.topology_key)
+                .cloned()
+                .unwrap_or_else(|| s(""))
+        };
+        let mut pairs: Vec<FxIndexMap<Str, i64>> = vec![FxIndexMap::default(); constraints.len()];
+        let mut ignored = 0;
+        for &i in feasible {
+            if skip(&nodes[i]) {
+                ignored += 1;
+                continue;
+            }
+            for (c, pairs) in constraints.iter().zip(&mut pairs) {
+                if !c.is_hostname() {
+                    pairs.entry(value_of(c, &nodes[i])).or_insert(0);
+                }
+            }
+        }
+        for node in nodes.iter().filter(|n| !skip(n)) {
+            for (c, pairs) in constraints.iter().zip(&mut pairs) {
+                if c.is_hostname() || !c.includes(pod, node) {
+                    continue;
+                }
+                if let Some(count) = pairs.get_mut(&value_of(c, node)) {
+                    *count += matching(c, node);
+                }
+            }
+        }
+        let weights: Vec<f64> = constraints
+            .iter()
+            .zip(&pairs)
+            .map(|(c, pairs)| {
+                let size = if c.is_hostname() {
+                    feasible.len() - ignored
+                } else {
+                    pairs.len()
+                };
+                topology_normalizing_weight(size)
+            })
             .collect();
-        let selectors = [
-            foo_selector(),
-            LabelSelector::from_labels(Labels::from_pairs([("app", "a")])),
-            LabelSelector::from_labels(Labels::from_pairs([("app", "b")])),
-        ];
-        let namespaces = [s("default"), s("other")];
-        let mut memo = SpreadMemo::default();
+        let mut scores: Vec<i64> = feasible
+            .iter()
+            .map(|&i| {
+                let node = &nodes[i];
+                if skip(node) {
+                    return 0;
+                }
+                let mut total = 0.0;
+                for ((c, pairs), weight) in constraints.iter().zip(&pairs).zip(&weights) {
+                    let Some(value) = node.node.metadata.labels.get(&c.topology_key) else {
+                        continue;
+                    };
+                    let count = if c.is_hostname() {
+                        matching(c, node)
+                    } else {
+                        pairs[value]
+                    };
+                    total += score_for_count(count, c.max_skew, *weight);
+                }
+                total.round() as i64
+            })
+            .collect();
+        let considered: Vec<i64> = feasible
+            .iter()
+            .zip(&scores)
+            .filter(|(i, _)| !skip(&nodes[**i]))
+            .map(|(_, s)| *s)
+            .collect();
+        let max = considered.iter().copied().max().unwrap_or(0);
+        let min = considered.iter().copied().min().unwrap_or(i64::MAX);
+        for (score, &i) in scores.iter_mut().zip(feasible) {
+            *score = if skip(&nodes[i]) {
+                0
+            } else if max == 0 {
+                MAX_NODE_SCORE
+            } else {
+                MAX_NODE_SCORE * (max + min - *score) / max
+            };
+        }
+        scores
+    }
+
+    /// A random incoming pod: its own random constraints, or none (system defaults).
+    fn random_incoming(rng: &mut SimRng) -> PodInfo {
+        use UnsatisfiableConstraintAction::{DoNotSchedule, ScheduleAnyway};
+        let app = ["a", "b", "c"][rng.below(3) as usize];
+        let mut p = pod("incoming", &[("app", app)]);
+        if rng.chance(1, 3) {
+            p.metadata.labels.insert(s("foo"), s(""));
+        }
+        if rng.chance(1, 6) {
+            p.metadata.namespace = s("other");
+        }
+        if rng.chance(1, 4) {
+            p.spec.node_selector = Labels::from_pairs([("disk", "ssd")]);
+        }
+        if rng.chance(1, 4) {
+            p.spec.tolerations = Rc::from(vec![crate::api::Toleration {
+                key: s("dedicated"),
+                operator: crate::api::TolerationOperator::Exists,
+                value: s(""),
+                effect: None,
+                toleration_seconds: None,
+            }]);
+        }
+        if rng.chance(1, 3) {
+            return PodInfo::new(Rc::new(p)); // system defaults, if a workload selects it
+        }
+        let mut constraints = Vec::new();
+        for _ in 0..1 + rng.below(2) {
+            let key = [ZONE, LABEL_HOSTNAME, "rack"][rng.below(3) as usize];
+            let action = if rng.chance(1, 2) {
+                DoNotSchedule
+            } else {
+                ScheduleAnyway
+            };
+            let mut c = constraint(key, 1 + rng.below(3) as i32, action);
+            c.label_selector = match rng.below(4) {
+                0 => None,
+                1 => Some(foo_selector()),
+                _ => Some(LabelSelector::from_labels(Labels::from_pairs([(
+                    "app", app,
+                )]))),
+            };
+            if rng.chance(1, 3) {
+                c.min_domains = Some(1 + rng.below(4) as i32);
+            }
+            let policy = |rng: &mut SimRng| {
+                if rng.chance(1, 2) {
+                    NodeInclusionPolicy::Honor
+                } else {
+                    NodeInclusionPolicy::Ignore
+                }
+            };
+            c.node_affinity_policy = policy(rng);
+            c.node_taints_policy = policy(rng);
+            constraints.push(c);
+        }
+        p.spec.topology_spread_constraints = constraints.into();
+        PodInfo::new(Rc::new(p))
+    }
+
+    /// Random pod and node changes through the cache; after each round the index agrees
+    /// with a recount, and PreFilter's and PreScore's results (fast or slow path) agree
+    /// with upstream's node-by-node counting.
+    #[test]
+    fn index_counts_equal_a_naive_recount_after_random_changes() {
+        use crate::api::{Taint, TaintEffect};
+        use crate::scheduler::cache::Cache;
+        let mut rng = SimRng::for_stream(7, "spread-index");
+        let mut cache = Cache::default();
+        let zones = [Some("z1"), Some("z2"), Some("z3"), Some(""), None];
+        let random_node = |rng: &mut SimRng, name: &str| {
+            let mut n = (*node(name, zones[rng.below(5) as usize]).node).clone();
+            if rng.chance(1, 3) {
+                n.metadata.labels.insert(s("disk"), s("ssd"));
+            }
+            if rng.chance(2, 3) {
+                n.metadata
+                    .labels
+                    .insert(s("rack"), s(["r1", "r2"][rng.below(2) as usize]));
+            }
+            if rng.chance(1, 8) {
+                n.metadata.labels.remove(LABEL_HOSTNAME);
+            }
+            if rng.chance(1, 6) {
+                n.spec.taints = vec![Taint {
+                    key: s("dedicated"),
+                    value: s(""),
+                    effect: TaintEffect::NoSchedule,
+                    time_added: None,
+                }];
+            }
+            Rc::new(n)
+        };
+        for i in 0..6 {
+            let n = random_node(&mut rng, &format!("n{i}"));
+            cache.set_node(n);
+        }
+        for app in ["a", "b"] {
+            let selector = LabelSelector::from_labels(Labels::from_pairs([("app", app)]));
+            cache.set_workload("ReplicaSet", s("default"), s(app), Some(selector));
+        }
+        let mut pods: Vec<Rc<Pod>> = Vec::new();
         let mut next_uid = 1u64;
-        for round in 0..400 {
-            // A few random changes: add a pod, remove one, relabel a node (new object),
-            // or drop a node from the list.
-            for _ in 0..rng.below(4) {
-                let target = rng.below(nodes.len() as u64) as usize;
-                match rng.below(10) {
-                    0..=5 => {
+        let mut fast_paths = 0;
+        for round in 0..600 {
+            for _ in 0..rng.below(5) {
+                let names: Vec<Str> = cache.nodes().iter().map(|n| n.name().clone()).collect();
+                match rng.below(12) {
+                    0..=4 => {
                         let app = ["a", "b", "c"][rng.below(3) as usize];
                         let mut p = pod(&format!("p{next_uid}"), &[("app", app)]);
                         if rng.chance(1, 3) {
@@ -1326,47 +1955,127 @@ mod tests {
                         if rng.chance(1, 5) {
                             p.metadata.namespace = s("other");
                         }
-                        if rng.chance(1, 10) {
-                            p.metadata.deletion_timestamp = Some(SimTime::ZERO);
-                        }
                         p.metadata.uid = next_uid;
                         next_uid += 1;
-                        nodes[target].pods.add(Rc::new(p));
-                    }
-                    6..=8 => {
-                        let pods = &nodes[target].pods;
-                        if !pods.is_empty() {
-                            let uid = pods.all[rng.below(pods.len() as u64) as usize].metadata.uid;
-                            nodes[target].pods.remove(uid);
+                        // Mostly on a listed node; sometimes on one not (yet) listed.
+                        let node = if rng.chance(1, 8) || names.is_empty() {
+                            s(&format!("n{}", rng.below(9)))
+                        } else {
+                            names[rng.below(names.len() as u64) as usize].clone()
+                        };
+                        if rng.chance(1, 4) && !names.is_empty() {
+                            // Pending, assumed onto a node by the scheduler.
+                            let pending = Rc::new(p);
+                            cache.on_pod(None, Some(&pending));
+                            let target = rng.below(names.len() as u64) as usize;
+                            cache.assume(&PodInfo::new(pending.clone()), target);
+                            if rng.chance(1, 3) {
+                                cache.forget(pending.metadata.uid);
+                                cache.on_pod(Some(&pending), None);
+                            } else {
+                                let mut bound = (*pending).clone();
+                                bound.spec.node_name = Some(names[target].clone());
+                                let bound = Rc::new(bound);
+                                cache.on_pod(Some(&pending), Some(&bound));
+                                pods.push(bound);
+                            }
+                        } else {
+                            p.spec.node_name = Some(node);
+                            let p = Rc::new(p);
+                            cache.on_pod(None, Some(&p));
+                            pods.push(p);
                         }
                     }
-                    _ if round % 50 == 0 && nodes.len() > 2 => {
-                        nodes.swap_remove(target);
+                    5..=6 if !pods.is_empty() => {
+                        let p = pods.swap_remove(rng.below(pods.len() as u64) as usize);
+                        cache.on_pod(Some(&p), None);
+                    }
+                    7..=8 if !pods.is_empty() => {
+                        // Relabel or start terminating.
+                        let at = rng.below(pods.len() as u64) as usize;
+                        let mut changed = (*pods[at]).clone();
+                        if rng.chance(1, 2) {
+                            changed.metadata.deletion_timestamp = Some(SimTime::ZERO);
+                        } else {
+                            let app = ["a", "b", "c"][rng.below(3) as usize];
+                            changed.metadata.labels.insert(s("app"), s(app));
+                        }
+                        let changed = Rc::new(changed);
+                        cache.on_pod(Some(&pods[at]), Some(&changed));
+                        pods[at] = changed;
+                    }
+                    9 if names.len() > 2 => {
+                        cache.remove_node(&names[rng.below(names.len() as u64) as usize]);
                     }
                     _ => {
-                        let mut relabeled = (*nodes[target].node).clone();
-                        relabeled.metadata.labels.insert(s(ZONE), s("z3"));
-                        let pods = std::mem::take(&mut nodes[target].pods);
-                        nodes[target] = NodeInfo::new(Rc::new(relabeled), NodeTotals::default());
-                        nodes[target].pods = pods;
+                        // A node joins or an existing one changes labels and taints.
+                        let name = format!("n{}", rng.below(9));
+                        let n = random_node(&mut rng, &name);
+                        cache.set_node(n);
                     }
                 }
             }
-            memo.refresh(&nodes);
-            for (index, node) in nodes.iter().enumerate() {
-                for selector in &selectors {
-                    for namespace in &namespaces {
-                        let naive = count_matching(&node.pods.all, namespace, selector);
-                        let memoized =
-                            memo.count(namespace, &Some(Rc::new(selector.clone())), index, node);
-                        assert_eq!(memoized, i64::from(naive), "round {round} node {index}");
+            cache.refresh();
+            let nodes = cache.nodes();
+            let view = cache.view();
+            let mut memo = SpreadMemo::default();
+            for _ in 0..3 {
+                let pod = random_incoming(&mut rng);
+                let args = SpreadArgs::default();
+                let hard = constraints_for(
+                    &pod.pod,
+                    &view,
+                    &args,
+                    &mut memo,
+                    UnsatisfiableConstraintAction::DoNotSchedule,
+                );
+                let state = pre_filter(&pod, &view, cache.spread_index(), &args, &mut memo);
+                assert_eq!(state.is_some(), !hard.is_empty());
+                if let Some(state) = &state {
+                    let index = cache.spread_index().borrow();
+                    fast_paths +=
+                        usize::from(hard.iter().all(|c| c.includes_every_node(&pod, &index)));
+                    let expected = naive_filter_counts(&pod, &hard, nodes);
+                    for (c, (counts, min)) in expected.iter().enumerate() {
+                        let mut have: Vec<(Str, i64)> = state.constraints[c]
+                            .counts
+                            .iter()
+                            .map(|(k, v)| (k.clone(), *v))
+                            .collect();
+                        have.sort();
+                        assert_eq!(&have, counts, "round {round} constraint {c}");
+                        assert_eq!(state.min_count(c), *min, "round {round} constraint {c}");
                     }
                 }
-                let domain = memo
-                    .domain(&s(ZONE), index, node)
-                    .map(|id| memo.domain_value(&s(ZONE), id));
-                assert_eq!(domain.as_ref(), node.node.metadata.labels.get(ZONE));
+                let feasible: Vec<usize> = (0..nodes.len()).filter(|_| rng.chance(2, 3)).collect();
+                let soft = constraints_for(
+                    &pod.pod,
+                    &view,
+                    &args,
+                    &mut memo,
+                    UnsatisfiableConstraintAction::ScheduleAnyway,
+                );
+                let require_all = !pod.pod.spec.topology_spread_constraints.is_empty();
+                match pre_score(
+                    &pod,
+                    &view,
+                    cache.spread_index(),
+                    &feasible,
+                    &args,
+                    &mut memo,
+                ) {
+                    None => assert!(soft.is_empty() || nodes.is_empty()),
+                    Some(state) => {
+                        let mut scores: Vec<i64> =
+                            feasible.iter().map(|&i| score(&state, i)).collect();
+                        normalize(&state, &feasible, &mut scores);
+                        let expected = naive_scores(&pod, &soft, require_all, nodes, &feasible);
+                        assert_eq!(scores, expected, "round {round}");
+                    }
+                }
             }
+            cache.spread_index().borrow().assert_consistent(nodes);
         }
+        assert!(fast_paths > 100, "fast paths taken: {fast_paths}");
     }
 }

@@ -1075,9 +1075,9 @@ struct ScoreConstraint {
     max_skew: i32,
     /// `ln(domains + 2)`.
     weight: f64,
-    /// Matching pods per domain id, for the domains of the feasible nodes (not for the
-    /// hostname constraint, which reads the node's own count).
-    counts: Vec<i64>,
+    /// `scoreForCount` of the matching pods per domain id, for the domains of the
+    /// feasible nodes (not for the hostname constraint, which reads the node's own count).
+    domain_scores: Vec<f64>,
 }
 
 /// PreScore. `None`: no soft constraint applies to the pod (upstream Skip: the plugin
@@ -1195,12 +1195,16 @@ pub fn pre_score<'a>(
             } else {
                 domains.iter().filter(|d| d.is_some()).count()
             };
+            let weight = topology_normalizing_weight(size);
             ScoreConstraint {
                 ids,
                 hostname: constraint.is_hostname(),
                 max_skew: constraint.max_skew,
-                weight: topology_normalizing_weight(size),
-                counts: domains.into_iter().map(|d| d.unwrap_or(0)).collect(),
+                weight,
+                domain_scores: domains
+                    .into_iter()
+                    .map(|d| score_for_count(d.unwrap_or(0), constraint.max_skew, weight))
+                    .collect(),
             }
         })
         .collect();
@@ -1244,12 +1248,12 @@ pub fn score(state: &SpreadScoreState<'_>, node: usize) -> i64 {
         if domain.missing {
             continue;
         }
-        let count = if constraint.hostname {
-            state.index.per_node(constraint.ids.selector, node)
+        total += if constraint.hostname {
+            let count = state.index.per_node(constraint.ids.selector, node);
+            score_for_count(count, constraint.max_skew, constraint.weight)
         } else {
-            constraint.counts[domain.id as usize]
+            constraint.domain_scores[domain.id as usize]
         };
-        total += score_for_count(count, constraint.max_skew, constraint.weight);
     }
     // Go's math.Round and Rust's round both round half away from zero.
     total.round() as i64

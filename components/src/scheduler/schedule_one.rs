@@ -331,7 +331,7 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
     totals.clear();
     totals.resize(n, 0);
     let images = if profile.weight(Plugin::ImageLocality).is_some() {
-        image_locality::pod_images(&pod.pod)
+        image_locality::pod_images(&pod.pod, cache.image_node_counts())
     } else {
         Vec::new()
     };
@@ -345,7 +345,6 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
             Plugin::NodeResourcesBalancedAllocation => {
                 resources::balanced_allocation_skips(pod, &profile.balanced_allocation)
             }
-            Plugin::ImageLocality => !images.iter().any(|i| cache.image_node_count(i) > 0),
             Plugin::PodTopologySpread => {
                 spread = topology_spread::pre_score(
                     pod,
@@ -372,7 +371,15 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
         if skip {
             continue;
         }
-        for (slot, &index) in column.iter_mut().zip(feasible.iter()) {
+        // ImageLocality has no PreScore upstream: it scores every node, 0 where none of
+        // the pod's images is; when no node holds any of them the column stays all 0.
+        let nothing_to_score =
+            plugin == Plugin::ImageLocality && !images.iter().any(|(_, spread)| *spread > 0);
+        for (slot, &index) in column
+            .iter_mut()
+            .zip(feasible.iter())
+            .filter(|_| !nothing_to_score)
+        {
             let node = &nodes[index];
             *slot = match plugin {
                 Plugin::TaintToleration => taint_toleration_score(pod, node),
@@ -384,7 +391,7 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
                     resources::balanced_allocation_score(pod, node, &profile.balanced_allocation)
                 }
                 Plugin::ImageLocality => {
-                    image_locality::score(&images, node, cache.image_node_counts(), nodes.len())
+                    image_locality::score(&images, node, nodes.len())
                 }
                 Plugin::PodTopologySpread => {
                     topology_spread::score(spread.as_ref().expect("not skipped"), index)
@@ -732,15 +739,17 @@ mod tests {
         // Pod 500m / 256Mi on 1000m / 1Gi: LeastAllocated cpu 50, memory 75 → 62;
         // BalancedAllocation fractions 0.5 and 0.25 → (1 − 0.125) × 100 = 87;
         // TaintToleration 100 on clean nodes, 0 on the tainted one (weight 3);
-        // NodeAffinity skipped (no preferred terms); ImageLocality skipped (no node has
-        // the image). Totals: 300 + 62 + 87 = 449 and 0 + 62 + 87 = 149.
+        // NodeAffinity skipped (no preferred terms); ImageLocality 0 (no node has the
+        // image; it has no PreScore to skip with). Totals: 300 + 62 + 87 = 449 and
+        // 0 + 62 + 87 = 149.
         let decision = outcome.decision.unwrap();
         assert_eq!(
             decision.scores[0].1,
             [
                 ("TaintToleration", 100),
                 ("NodeResourcesFit", 62),
-                ("NodeResourcesBalancedAllocation", 87)
+                ("NodeResourcesBalancedAllocation", 87),
+                ("ImageLocality", 0)
             ]
         );
         assert_eq!(
@@ -757,7 +766,7 @@ mod tests {
         ));
         assert!(decision.to_string().starts_with(
             "pod default/p: a [TaintToleration 100, NodeResourcesFit 62, \
-             NodeResourcesBalancedAllocation 87] = 449;"
+             NodeResourcesBalancedAllocation 87, ImageLocality 0] = 449;"
         ));
     }
 

@@ -34,13 +34,18 @@ pub fn normalized_image_name(name: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// The pod's images, normalized, one per container (init containers included).
-pub fn pod_images(pod: &Pod) -> Vec<Str> {
+/// The pod's images, normalized, one per container (init containers included), each with
+/// the number of nodes holding it (`ImageStateSummary.NumNodes`), looked up once per cycle.
+pub fn pod_images(pod: &Pod, nodes_with_image: &FxIndexMap<Str, u32>) -> Vec<(Str, u32)> {
     pod.spec
         .init_containers
         .iter()
         .chain(pod.spec.containers.iter())
-        .map(|c| Str::from(&*normalized_image_name(&c.image)))
+        .map(|c| {
+            let image = Str::from(&*normalized_image_name(&c.image));
+            let spread = nodes_with_image.get(&image).copied().unwrap_or(0);
+            (image, spread)
+        })
         .collect()
 }
 
@@ -65,21 +70,16 @@ fn image_size_on(node: &NodeInfo, image: &str) -> Option<u64> {
         .map(|(_, size)| *size)
 }
 
-/// ImageLocality score of one node. `nodes_with_image` counts, per normalized image name,
-/// the nodes of the snapshot that hold it; `total_nodes` is the snapshot's size.
-pub fn score(
-    images: &[Str],
-    node: &NodeInfo,
-    nodes_with_image: &FxIndexMap<Str, u32>,
-    total_nodes: usize,
-) -> i64 {
+/// ImageLocality score of one node. `images` are the pod's from [`pod_images`], with the
+/// number of nodes of the snapshot holding each; `total_nodes` is the snapshot's size.
+pub fn score(images: &[(Str, u32)], node: &NodeInfo, total_nodes: usize) -> i64 {
     if images.is_empty() || node.node.status.images.is_empty() {
         return 0;
     }
     let mut sum: i64 = 0;
-    for image in images {
+    for (image, spread) in images {
         if let Some(size) = image_size_on(node, image) {
-            let spread = nodes_with_image.get(image).copied().unwrap_or(1);
+            let spread = (*spread).max(1);
             // `int64(float64(size) × float64(numNodes) / float64(totalNodes))`.
             sum += (size as f64 * f64::from(spread) / total_nodes as f64) as i64;
         }
@@ -132,7 +132,9 @@ mod tests {
             }],
             vec![],
         );
-        let images = pod_images(&pod);
+        let mut counts = FxIndexMap::default();
+        counts.insert(s("app:v1"), 1);
+        let images = pod_images(&pod, &counts);
         let mut holder = node_with("a", 1000, 1 << 30, 110);
         holder.status.images = vec![(s("app:v1"), 250 * MB as u64)];
         let holder = NodeInfo::new(Rc::new(holder), NodeTotals::default());
@@ -140,19 +142,17 @@ mod tests {
             Rc::new(node_with("b", 1000, 1 << 30, 110)),
             NodeTotals::default(),
         );
-        let mut counts = FxIndexMap::default();
-        counts.insert(s("app:v1"), 1);
-        assert_eq!(score(&images, &holder, &counts, 2), 10);
-        assert_eq!(score(&images, &empty, &counts, 2), 0);
+        assert_eq!(score(&images, &holder, 2), 10);
+        assert_eq!(score(&images, &empty, 2), 0);
         // Below 23Mi scores 0; above 1000Mi per container scores 100.
         let mut tiny = node_with("c", 1000, 1 << 30, 110);
         tiny.status.images = vec![(s("app:v1"), 20 * MB as u64)];
         let tiny = NodeInfo::new(Rc::new(tiny), NodeTotals::default());
-        assert_eq!(score(&images, &tiny, &counts, 1), 0);
+        assert_eq!(score(&images, &tiny, 1), 0);
         let mut huge = node_with("d", 1000, 1 << 30, 110);
         huge.status.images = vec![(s("app:v1"), 2000 * MB as u64)];
         let huge = NodeInfo::new(Rc::new(huge), NodeTotals::default());
-        assert_eq!(score(&images, &huge, &counts, 1), 100);
+        assert_eq!(score(&images, &huge, 1), 100);
         // Two containers double the threshold: 2000Mi on every node → sum 2000Mi of
         // max 2000Mi → 100; one of the two images only → (1000−23)/(2000−23) → 49.
         let two = pod_with(
@@ -171,6 +171,6 @@ mod tests {
         let mut half = node_with("e", 1000, 1 << 30, 110);
         half.status.images = vec![(s("app:v1"), 1000 * MB as u64)];
         let half = NodeInfo::new(Rc::new(half), NodeTotals::default());
-        assert_eq!(score(&pod_images(&two), &half, &counts, 1), 49);
+        assert_eq!(score(&pod_images(&two, &counts), &half, 1), 49);
     }
 }

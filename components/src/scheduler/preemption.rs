@@ -591,7 +591,10 @@ pub fn post_filter(pod: &PodInfo, input: &PostFilterInput<'_>, rng: &mut SimRng)
             .iter()
             .chain(&not_helpful)
             .map(|(_, why)| why.reason());
-        return PostFilter::NoCandidates(histogram_message(nodes.len(), reasons));
+        return PostFilter::NoCandidates(super::schedule_one::nodes_available_message(
+            nodes.len(),
+            reasons,
+        ));
     }
     let best = candidates[pick_one_node(&candidates)].clone();
     let node = nodes[best.node].name();
@@ -607,30 +610,6 @@ pub fn post_filter(pod: &PodInfo, input: &PostFilterInput<'_>, rng: &mut SimRng)
         candidate: best,
         lower_priority_nominated,
     }
-}
-
-/// `0/N nodes are available: <count> <reason>, ...` with reasons sorted as strings, as
-/// upstream's FitError renders its histogram.
-fn histogram_message(node_count: usize, reasons: impl Iterator<Item = String>) -> String {
-    let mut histogram: Vec<(String, usize)> = Vec::new();
-    for reason in reasons {
-        match histogram.iter_mut().find(|(r, _)| *r == reason) {
-            Some((_, count)) => *count += 1,
-            None => histogram.push((reason, 1)),
-        }
-    }
-    let mut parts: Vec<String> = histogram
-        .into_iter()
-        .map(|(reason, count)| format!("{count} {reason}"))
-        .collect();
-    parts.sort();
-    let mut message = format!("0/{node_count} nodes are available:");
-    if !parts.is_empty() {
-        message.push(' ');
-        message.push_str(&parts.join(", "));
-    }
-    message.push('.');
-    message
 }
 
 /// `ns/name` of each pod, comma-separated, for records.

@@ -390,9 +390,7 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
                 Plugin::NodeResourcesBalancedAllocation => {
                     resources::balanced_allocation_score(pod, node, &profile.balanced_allocation)
                 }
-                Plugin::ImageLocality => {
-                    image_locality::score(&images, node, nodes.len())
-                }
+                Plugin::ImageLocality => image_locality::score(&images, node, nodes.len()),
                 Plugin::PodTopologySpread => {
                     topology_spread::score(spread.as_ref().expect("not skipped"), index)
                 }
@@ -571,14 +569,22 @@ fn explain_scores(
 /// `FitError.Error()`: `0/3 nodes are available: 2 Insufficient cpu, 1 node(s) were
 /// unschedulable.` — each reason with how many nodes gave it, sorted as strings.
 pub fn fit_error_message(node_count: usize, unfit: &[(usize, Unfit)]) -> String {
-    let mut histogram: Vec<(String, usize)> = Vec::new();
+    let mut reasons = Vec::new();
     for (_, reason) in unfit {
-        reason.reasons(
-            |text| match histogram.iter_mut().find(|(r, _)| *r == text) {
-                Some((_, count)) => *count += 1,
-                None => histogram.push((text, 1)),
-            },
-        );
+        reason.reasons(|text| reasons.push(text));
+    }
+    nodes_available_message(node_count, reasons.into_iter())
+}
+
+/// `0/N nodes are available: <count> <reason>, ...`: each reason with how many nodes gave
+/// it, sorted as strings, as upstream renders its histograms (FitError, preemption).
+pub fn nodes_available_message(node_count: usize, reasons: impl Iterator<Item = String>) -> String {
+    let mut histogram: Vec<(String, usize)> = Vec::new();
+    for reason in reasons {
+        match histogram.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, count)) => *count += 1,
+            None => histogram.push((reason, 1)),
+        }
     }
     let mut parts: Vec<String> = histogram
         .into_iter()

@@ -46,7 +46,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::error::ScenarioError;
-use crate::yaml::{Document, PosMap, join_index, join_key, parse_documents};
+use crate::yaml::{Document, PosMap, join_index, parse_documents};
 
 /// Upstream defaults applied at ingest (k8s-openapi applies none).
 pub mod defaults {
@@ -123,17 +123,8 @@ struct Ingest<'a> {
 }
 
 impl Ingest<'_> {
-    /// The absolute path of a field of this document.
-    fn path(&self, relative: &str) -> String {
-        if relative.is_empty() {
-            self.doc.root.clone()
-        } else {
-            join_key(&self.doc.root, relative)
-        }
-    }
-
     fn error(&self, relative: &str, message: impl Into<String>) -> ScenarioError {
-        ScenarioError::invalid(self.doc.at(&self.path(relative)), message)
+        self.doc.invalid(relative, message)
     }
 
     fn note(&mut self, relative: &str, present: bool) {
@@ -161,7 +152,7 @@ impl Ingest<'_> {
             "Deployment" | "ReplicaSet" => "apps/v1",
             "PriorityClass" => "scheduling.k8s.io/v1",
             _ => {
-                let at = self.doc.at(&self.path("kind"));
+                let at = self.doc.field_at("kind");
                 let line = at.pos.map(|p| format!(":{}", p.line)).unwrap_or_default();
                 return Err(ScenarioError::invalid(
                     at.clone(),

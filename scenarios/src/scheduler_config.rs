@@ -705,16 +705,8 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn path(&self, relative: &str) -> String {
-        if relative.is_empty() {
-            self.doc.root.clone()
-        } else {
-            join_key(&self.doc.root, relative)
-        }
-    }
-
     fn error(&self, relative: &str, message: impl Into<String>) -> ScenarioError {
-        ScenarioError::invalid(self.doc.at(&self.path(relative)), message)
+        self.doc.invalid(relative, message)
     }
 
     fn note(&mut self, relative: &str, present: bool) {

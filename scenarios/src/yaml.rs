@@ -481,6 +481,22 @@ impl Document {
         }
     }
 
+    /// Where the field at `relative` (a path below this document's root; `""` is the root
+    /// itself) is.
+    pub fn field_at(&self, relative: &str) -> At {
+        if relative.is_empty() {
+            self.at(&self.root)
+        } else {
+            self.at(&join_key(&self.root, relative))
+        }
+    }
+
+    /// Invalid input at the field `relative` to this document's root: the error of every
+    /// reader that converts a document field by field (manifests, scheduler configuration).
+    pub fn invalid(&self, relative: &str, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::invalid(self.field_at(relative), message)
+    }
+
     /// Where the key naming the node at `path` is (falls back to the node itself).
     pub fn key_at(&self, path: &str) -> At {
         let pos = match self.spans.get(path) {

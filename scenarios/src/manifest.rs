@@ -116,6 +116,15 @@ pub fn ingest_stream(text: &str, file: &str) -> Result<Vec<Manifest>, ScenarioEr
         .collect()
 }
 
+/// Whether a resource list may name `pods`: a node's capacity and allocatable and a pod's
+/// overhead may; a container's requests and limits may not (upstream
+/// `validateContainerResourceName`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PodsResource {
+    Allowed,
+    Forbidden,
+}
+
 struct Ingest<'a> {
     doc: &'a Document,
     /// Relative paths of fields present but not modelled.
@@ -444,10 +453,16 @@ impl Ingest<'_> {
         self.note("spec.providerID", spec.provider_id.is_some());
         let default_status = core::NodeStatus::default();
         let status = node.status.as_ref().unwrap_or(&default_status);
-        let (capacity, capacity_extended) =
-            self.node_resources(status.capacity.as_ref(), "status.capacity")?;
-        let (allocatable, allocatable_extended) =
-            self.node_resources(status.allocatable.as_ref(), "status.allocatable")?;
+        let (capacity, capacity_extended) = self.resource_list(
+            status.capacity.as_ref(),
+            "status.capacity",
+            PodsResource::Allowed,
+        )?;
+        let (allocatable, allocatable_extended) = self.resource_list(
+            status.allocatable.as_ref(),
+            "status.allocatable",
+            PodsResource::Allowed,
+        )?;
         // A resource the node does not say is allocatable is allocatable up to its
         // capacity (the kubelet reports both; a hand-written Node often gives one).
         let allocatable = ResourceList {
@@ -523,35 +538,6 @@ impl Ingest<'_> {
             },
         }
         .into())
-    }
-
-    /// A node's capacity or allocatable: the standard resources, and the extended ones
-    /// (and hugepages) by name.
-    fn node_resources(
-        &self,
-        list: Option<&BTreeMap<String, Quantity>>,
-        at: &str,
-    ) -> Result<(ResourceList, Vec<(Str, u64)>), ScenarioError> {
-        let mut out = ResourceList::default();
-        let mut extended = Vec::new();
-        for (name, Quantity(text)) in list.into_iter().flatten() {
-            let field = format!("{at}.{name}");
-            let parsed = match name.as_str() {
-                "cpu" => parse_cpu_millicores(text).map(|v| out.cpu_millicores = Some(v)),
-                "memory" => parse_bytes(text).map(|v| out.memory_bytes = Some(v)),
-                "ephemeral-storage" => {
-                    parse_bytes(text).map(|v| out.ephemeral_storage_bytes = Some(v))
-                }
-                "pods" => parse_count(text).map(|v| out.pods = Some(v)),
-                _ => {
-                    let quantity = self.extended_quantity(name, text, &field)?;
-                    extended.push((s(name), quantity));
-                    Ok(())
-                }
-            };
-            parsed.map_err(|error| self.error(&field, error.to_string()))?;
-        }
-        Ok((out, extended))
     }
 
     fn priority_class(
@@ -871,8 +857,11 @@ impl Ingest<'_> {
             spec.preemption_policy.as_deref(),
             &format!("{at}.preemptionPolicy"),
         )?;
-        let (overhead, overhead_extended) =
-            self.node_resources(spec.overhead.as_ref(), &format!("{at}.overhead"))?;
+        let (overhead, overhead_extended) = self.resource_list(
+            spec.overhead.as_ref(),
+            &format!("{at}.overhead"),
+            PodsResource::Allowed,
+        )?;
         if overhead.pods.is_some() || !overhead_extended.is_empty() {
             // Only cpu, memory and ephemeral-storage add to a pod's requests.
             self.notes.push(format!("{at}.overhead"));
@@ -1463,10 +1452,16 @@ impl Ingest<'_> {
         resources: &core::ResourceRequirements,
         at: &str,
     ) -> Result<(ResourceRequirements, Vec<(Str, u64)>), ScenarioError> {
-        let (limits, extended_limits) =
-            self.resource_list(resources.limits.as_ref(), &format!("{at}.limits"))?;
-        let (mut requests, mut extended_requests) =
-            self.resource_list(resources.requests.as_ref(), &format!("{at}.requests"))?;
+        let (limits, extended_limits) = self.resource_list(
+            resources.limits.as_ref(),
+            &format!("{at}.limits"),
+            PodsResource::Forbidden,
+        )?;
+        let (mut requests, mut extended_requests) = self.resource_list(
+            resources.requests.as_ref(),
+            &format!("{at}.requests"),
+            PodsResource::Forbidden,
+        )?;
         // Extended resources cannot be overcommitted: the request defaults to the limit
         // (SetDefaults_Pod) and must equal it; a request without a limit is invalid
         // (upstream ValidateResourceRequirements).
@@ -1519,12 +1514,14 @@ impl Ingest<'_> {
         Ok((ResourceRequirements { requests, limits }, extended_requests))
     }
 
-    /// A container's requests or limits: cpu, memory and ephemeral-storage, and the
-    /// extended resources (and hugepages) by name.
+    /// A resource list (a container's requests or limits, a node's capacity or
+    /// allocatable, a pod's overhead): the standard resources, and the extended ones (and
+    /// hugepages) by name.
     fn resource_list(
-        &mut self,
+        &self,
         list: Option<&BTreeMap<String, Quantity>>,
         at: &str,
+        pods: PodsResource,
     ) -> Result<(ResourceList, Vec<(Str, u64)>), ScenarioError> {
         let mut out = ResourceList::default();
         let mut extended = Vec::new();
@@ -1535,6 +1532,9 @@ impl Ingest<'_> {
                 "memory" => parse_bytes(text).map(|v| out.memory_bytes = Some(v)),
                 "ephemeral-storage" => {
                     parse_bytes(text).map(|v| out.ephemeral_storage_bytes = Some(v))
+                }
+                "pods" if pods == PodsResource::Allowed => {
+                    parse_count(text).map(|v| out.pods = Some(v))
                 }
                 "pods" => {
                     return Err(self.error(

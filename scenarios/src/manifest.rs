@@ -932,27 +932,11 @@ impl Ingest<'_> {
         };
         let pod_affinity = match &affinity.pod_affinity {
             None => None,
-            Some(pod) => Some(
-                self.pod_affinity(
-                    pod.required_during_scheduling_ignored_during_execution
-                        .as_deref(),
-                    pod.preferred_during_scheduling_ignored_during_execution
-                        .as_deref(),
-                    &format!("{at}.podAffinity"),
-                )?,
-            ),
+            Some(pod) => Some(self.pod_affinity(pod, &format!("{at}.podAffinity"))?),
         };
         let pod_anti_affinity = match &affinity.pod_anti_affinity {
             None => None,
-            Some(pod) => Some(
-                self.pod_affinity(
-                    pod.required_during_scheduling_ignored_during_execution
-                        .as_deref(),
-                    pod.preferred_during_scheduling_ignored_during_execution
-                        .as_deref(),
-                    &format!("{at}.podAntiAffinity"),
-                )?,
-            ),
+            Some(pod) => Some(self.pod_affinity(pod, &format!("{at}.podAntiAffinity"))?),
         };
         Ok(Affinity {
             node_affinity,
@@ -1127,20 +1111,20 @@ impl Ingest<'_> {
         })
     }
 
+    /// A pod affinity or anti-affinity: the two have the same terms and rules.
     fn pod_affinity(
         &self,
-        required: Option<&[core::PodAffinityTerm]>,
-        preferred: Option<&[core::WeightedPodAffinityTerm]>,
+        affinity: &impl PodAffinityTerms,
         at: &str,
     ) -> Result<PodAffinity, ScenarioError> {
         let mut out = PodAffinity::default();
         let required_at = format!("{at}.requiredDuringSchedulingIgnoredDuringExecution");
-        for (index, term) in required.into_iter().flatten().enumerate() {
+        for (index, term) in affinity.required().iter().enumerate() {
             out.required
                 .push(self.pod_affinity_term(term, &join_index(&required_at, index))?);
         }
         let preferred_at = format!("{at}.preferredDuringSchedulingIgnoredDuringExecution");
-        for (index, term) in preferred.into_iter().flatten().enumerate() {
+        for (index, term) in affinity.preferred().iter().enumerate() {
             let term_at = join_index(&preferred_at, index);
             out.preferred.push(WeightedPodAffinityTerm {
                 weight: self.weight(term.weight, &format!("{term_at}.weight"))?,
@@ -1658,6 +1642,34 @@ impl Ingest<'_> {
         }
     }
 }
+
+/// `core::PodAffinity` and `core::PodAntiAffinity`: k8s-openapi's two types with the
+/// same fields, converted by one [`Ingest::pod_affinity`].
+trait PodAffinityTerms {
+    fn required(&self) -> &[core::PodAffinityTerm];
+    fn preferred(&self) -> &[core::WeightedPodAffinityTerm];
+}
+
+/// The two impls are one: the types differ only in name.
+macro_rules! impl_pod_affinity_terms {
+    ($($affinity:ty),*) => {$(
+        impl PodAffinityTerms for $affinity {
+            fn required(&self) -> &[core::PodAffinityTerm] {
+                self.required_during_scheduling_ignored_during_execution
+                    .as_deref()
+                    .unwrap_or_default()
+            }
+
+            fn preferred(&self) -> &[core::WeightedPodAffinityTerm] {
+                self.preferred_during_scheduling_ignored_during_execution
+                    .as_deref()
+                    .unwrap_or_default()
+            }
+        }
+    )*};
+}
+
+impl_pod_affinity_terms!(core::PodAffinity, core::PodAntiAffinity);
 
 fn labels(map: Option<&BTreeMap<String, String>>) -> Labels {
     Labels::from_pairs(map.into_iter().flatten())

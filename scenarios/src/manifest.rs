@@ -1972,6 +1972,17 @@ spec:
         ingest_text(text).unwrap_err().to_string()
     }
 
+    /// Each case `(from, to, expected)` edits `base` and must fail to ingest with an error
+    /// containing `expected`; `from` must be in `base`, so that no case passes unedited.
+    fn assert_edits_fail(base: &str, cases: &[(&str, &str, &str)]) {
+        for (from, to, expected) in cases {
+            let text = base.replace(from, to);
+            assert_ne!(text, base, "{from}");
+            let error = error_of(&text);
+            assert!(error.contains(expected), "{to}: {error}");
+        }
+    }
+
     const AFFINITY_POD: &str = "apiVersion: v1
 kind: Pod
 metadata:
@@ -2087,62 +2098,64 @@ spec:
 
     #[test]
     fn node_selector_values_follow_the_operator() {
-        let cases = [
-            (
-                "values: ['8']",
-                "values: ['8', '9']",
-                "matchExpressions[2].values: must be specified single value when `operator` is 'Lt' or 'Gt'",
-            ),
-            (
-                "values: ['30']",
-                "values: [thirty]",
-                "matchExpressions[3].values[0]: Invalid value: \"thirty\": must be an integer",
-            ),
-            (
-                "values: [spot]",
-                "values: []",
-                "matchExpressions[1].values: must be specified when `operator` is 'In' or 'NotIn'",
-            ),
-            (
-                "{key: disk, operator: Exists}",
-                "{key: disk, operator: Exists, values: [ssd]}",
-                "matchExpressions[0].values: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
-            ),
-            (
-                "{key: metadata.name, operator: NotIn, values: [node-9]}",
-                "{key: metadata.name, operator: Exists}",
-                "matchFields[0].operator: unsupported value \"Exists\": supported values: \"In\", \"NotIn\"",
-            ),
-        ];
-        for (from, to, expected) in cases {
-            let error = error_of(&AFFINITY_POD.replace(from, to));
-            assert!(error.contains(expected), "{to}: {error}");
-        }
+        assert_edits_fail(
+            AFFINITY_POD,
+            &[
+                (
+                    "values: ['8']",
+                    "values: ['8', '9']",
+                    "matchExpressions[2].values: must be specified single value when `operator` is 'Lt' or 'Gt'",
+                ),
+                (
+                    "values: ['30']",
+                    "values: [thirty]",
+                    "matchExpressions[3].values[0]: Invalid value: \"thirty\": must be an integer",
+                ),
+                (
+                    "values: [spot]",
+                    "values: []",
+                    "matchExpressions[1].values: must be specified when `operator` is 'In' or 'NotIn'",
+                ),
+                (
+                    "{key: disk, operator: Exists}",
+                    "{key: disk, operator: Exists, values: [ssd]}",
+                    "matchExpressions[0].values: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                ),
+                (
+                    "{key: metadata.name, operator: NotIn, values: [node-9]}",
+                    "{key: metadata.name, operator: Exists}",
+                    "matchFields[0].operator: unsupported value \"Exists\": supported values: \"In\", \"NotIn\"",
+                ),
+            ],
+        );
     }
 
     #[test]
     fn weights_and_topology_keys_are_validated() {
-        let error = error_of(&AFFINITY_POD.replace("weight: 100", "weight: 101"));
-        assert!(
-            error.contains("podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight: Invalid value: 101: must be in the range 1-100"),
-            "{error}"
-        );
-        let error = error_of(&AFFINITY_POD.replace("weight: 1\n", "weight: 0\n"));
-        assert!(error.contains("nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight: Invalid value: 0"), "{error}");
-        let error = error_of(
-            &AFFINITY_POD.replace("topologyKey: kubernetes.io/hostname", "topologyKey: ''"),
-        );
-        assert!(
-            error.contains("podAffinityTerm.topologyKey: Required value: can not be empty"),
-            "{error}"
-        );
-        let error = error_of(&AFFINITY_POD.replace(
-            "mismatchLabelKeys: [tenant]",
-            "matchLabelKeys: [tenant]\n          mismatchLabelKeys: [tenant]",
-        ));
-        assert!(
-            error.contains("exists in both matchLabelKeys and mismatchLabelKeys"),
-            "{error}"
+        assert_edits_fail(
+            AFFINITY_POD,
+            &[
+                (
+                    "weight: 100",
+                    "weight: 101",
+                    "podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight: Invalid value: 101: must be in the range 1-100",
+                ),
+                (
+                    "weight: 1\n",
+                    "weight: 0\n",
+                    "nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight: Invalid value: 0",
+                ),
+                (
+                    "topologyKey: kubernetes.io/hostname",
+                    "topologyKey: ''",
+                    "podAffinityTerm.topologyKey: Required value: can not be empty",
+                ),
+                (
+                    "mismatchLabelKeys: [tenant]",
+                    "matchLabelKeys: [tenant]\n          mismatchLabelKeys: [tenant]",
+                    "exists in both matchLabelKeys and mismatchLabelKeys",
+                ),
+            ],
         );
     }
 
@@ -2211,30 +2224,34 @@ spec:
 
     #[test]
     fn spread_constraints_are_validated_as_upstream() {
-        let error = error_of(&SPREAD_POD.replace(
-            "whenUnsatisfiable: ScheduleAnyway",
-            "whenUnsatisfiable: ScheduleAnyway\n    minDomains: 2",
-        ));
-        assert!(
-            error.contains("[1].minDomains: Invalid value: 2: can only use minDomains if whenUnsatisfiable=DoNotSchedule"),
-            "{error}"
-        );
-        let error = error_of(&SPREAD_POD.replace("minDomains: 3", "minDomains: 0"));
-        assert!(
-            error.contains("[0].minDomains: Invalid value: 0: must be greater than 0"),
-            "{error}"
+        assert_edits_fail(
+            SPREAD_POD,
+            &[
+                (
+                    "whenUnsatisfiable: ScheduleAnyway",
+                    "whenUnsatisfiable: ScheduleAnyway\n    minDomains: 2",
+                    "[1].minDomains: Invalid value: 2: can only use minDomains if whenUnsatisfiable=DoNotSchedule",
+                ),
+                (
+                    "minDomains: 3",
+                    "minDomains: 0",
+                    "[0].minDomains: Invalid value: 0: must be greater than 0",
+                ),
+                (
+                    "whenUnsatisfiable: ScheduleAnyway",
+                    "whenUnsatisfiable: Maybe",
+                    "[1].whenUnsatisfiable: unsupported value \"Maybe\"",
+                ),
+                (
+                    "nodeTaintsPolicy: Honor",
+                    "nodeTaintsPolicy: Always",
+                    "[1].nodeTaintsPolicy: unsupported value \"Always\"",
+                ),
+            ],
         );
         let error = error_of(&SPREAD_POD.replace("    whenUnsatisfiable: ScheduleAnyway\n", ""));
         assert!(
             error.contains("topologySpreadConstraints[1]") && error.contains("whenUnsatisfiable"),
-            "{error}"
-        );
-        let error = error_of(&SPREAD_POD.replace(
-            "whenUnsatisfiable: ScheduleAnyway",
-            "whenUnsatisfiable: Maybe",
-        ));
-        assert!(
-            error.contains("[1].whenUnsatisfiable: unsupported value \"Maybe\""),
             "{error}"
         );
         let error = error_of(
@@ -2244,12 +2261,6 @@ spec:
         );
         assert!(
             error.contains("[1].topologyKey: Duplicate value: \"zone\""),
-            "{error}"
-        );
-        let error =
-            error_of(&SPREAD_POD.replace("nodeTaintsPolicy: Honor", "nodeTaintsPolicy: Always"));
-        assert!(
-            error.contains("[1].nodeTaintsPolicy: unsupported value \"Always\""),
             "{error}"
         );
     }
@@ -2330,81 +2341,75 @@ spec:
 
     #[test]
     fn extended_resources_cannot_be_overcommitted() {
-        let cases = [
-            (
-                "requests: {nvidia.com/gpu: 1}\n          limits: {nvidia.com/gpu: 1}",
-                "requests: {nvidia.com/gpu: 1}\n          limits: {nvidia.com/gpu: 2}",
-                "initContainers[0].resources.requests.nvidia.com/gpu: must be equal to nvidia.com/gpu limit of 2",
-            ),
-            (
-                "requests: {nvidia.com/gpu: 1}\n          limits: {nvidia.com/gpu: 1}",
-                "requests: {nvidia.com/gpu: 1}",
-                "initContainers[0].resources.limits: Required value: Limit must be set for non overcommitable resources (nvidia.com/gpu)",
-            ),
-            (
-                "example.com/foo: 2,",
-                "gpu: 2,",
-                "containers[0].resources.limits.gpu: Invalid value: \"gpu\": must be a standard resource type or fully qualified",
-            ),
-            (
-                "example.com/foo: 2,",
-                "example.com/foo: 1500m,",
-                "containers[0].resources.limits.example.com/foo: Invalid value: \"1500m\": must be an integer",
-            ),
-            (
-                "requests: {cpu: 100m}",
-                "requests: {cpu: 100m, pods: 1}",
-                "containers[0].resources.requests.pods: Invalid value: \"pods\": must be a standard resource for containers",
-            ),
-        ];
-        for (from, to, expected) in cases {
-            let text = PORTS_AND_SIDECAR.replace(from, to);
-            assert_ne!(text, PORTS_AND_SIDECAR, "{from}");
-            let error = error_of(&text);
-            assert!(error.contains(expected), "{to}: {error}");
-        }
+        assert_edits_fail(
+            PORTS_AND_SIDECAR,
+            &[
+                (
+                    "requests: {nvidia.com/gpu: 1}\n          limits: {nvidia.com/gpu: 1}",
+                    "requests: {nvidia.com/gpu: 1}\n          limits: {nvidia.com/gpu: 2}",
+                    "initContainers[0].resources.requests.nvidia.com/gpu: must be equal to nvidia.com/gpu limit of 2",
+                ),
+                (
+                    "requests: {nvidia.com/gpu: 1}\n          limits: {nvidia.com/gpu: 1}",
+                    "requests: {nvidia.com/gpu: 1}",
+                    "initContainers[0].resources.limits: Required value: Limit must be set for non overcommitable resources (nvidia.com/gpu)",
+                ),
+                (
+                    "example.com/foo: 2,",
+                    "gpu: 2,",
+                    "containers[0].resources.limits.gpu: Invalid value: \"gpu\": must be a standard resource type or fully qualified",
+                ),
+                (
+                    "example.com/foo: 2,",
+                    "example.com/foo: 1500m,",
+                    "containers[0].resources.limits.example.com/foo: Invalid value: \"1500m\": must be an integer",
+                ),
+                (
+                    "requests: {cpu: 100m}",
+                    "requests: {cpu: 100m, pods: 1}",
+                    "containers[0].resources.requests.pods: Invalid value: \"pods\": must be a standard resource for containers",
+                ),
+            ],
+        );
     }
 
     #[test]
     fn container_fields_are_validated() {
-        let cases = [
-            (
-                "hostPort: 80,",
-                "hostPort: 70000,",
-                "ports[0].hostPort: must be between 1 and 65535",
-            ),
-            (
-                "hostIP: 10.0.0.7",
-                "hostIP: ten",
-                "ports[0].hostIP: Invalid value: \"ten\": must be a valid IP address",
-            ),
-            (
-                "restartPolicy: Always",
-                "restartPolicy: OnFailure",
-                "initContainers[0].restartPolicy: unsupported value \"OnFailure\"",
-            ),
-            (
-                "image: alpine:latest\n        ports:",
-                "image: alpine:latest\n        restartPolicy: Always\n        ports:",
-                "containers[0].restartPolicy: Forbidden: may not be set for non-init containers",
-            ),
-            (
-                "preemptionPolicy: Never",
-                "preemptionPolicy: Sometimes",
-                "spec.template.spec.preemptionPolicy: unsupported value \"Sometimes\"",
-            ),
-            (
-                "priorityClassName: high-priority",
-                "priorityClassName: High",
-                "spec.template.spec.priorityClassName: invalid name \"High\"",
-            ),
-        ];
-        for (from, to, expected) in cases {
-            let text = PORTS_AND_SIDECAR.replace(from, to);
-            assert_ne!(text, PORTS_AND_SIDECAR, "{from}");
-            let error = error_of(&text);
-            assert!(error.contains(expected), "{to}: {error}");
-        }
+        assert_edits_fail(
+            PORTS_AND_SIDECAR,
+            &[
+                (
+                    "hostPort: 80,",
+                    "hostPort: 70000,",
+                    "ports[0].hostPort: must be between 1 and 65535",
+                ),
+                (
+                    "hostIP: 10.0.0.7",
+                    "hostIP: ten",
+                    "ports[0].hostIP: Invalid value: \"ten\": must be a valid IP address",
+                ),
+                (
+                    "restartPolicy: Always",
+                    "restartPolicy: OnFailure",
+                    "initContainers[0].restartPolicy: unsupported value \"OnFailure\"",
+                ),
+                (
+                    "image: alpine:latest\n        ports:",
+                    "image: alpine:latest\n        restartPolicy: Always\n        ports:",
+                    "containers[0].restartPolicy: Forbidden: may not be set for non-init containers",
+                ),
+                (
+                    "preemptionPolicy: Never",
+                    "preemptionPolicy: Sometimes",
+                    "spec.template.spec.preemptionPolicy: unsupported value \"Sometimes\"",
+                ),
+                (
+                    "priorityClassName: high-priority",
+                    "priorityClassName: High",
+                    "spec.template.spec.priorityClassName: invalid name \"High\"",
+                ),
+            ],
+        );
     }
 
     const NODE: &str = "apiVersion: v1
@@ -2476,18 +2481,20 @@ status:
 
     #[test]
     fn node_taints_are_validated() {
-        let error = error_of(&NODE.replace("effect: NoSchedule", "effect: Sometimes"));
-        assert!(
-            error.contains("spec.taints[0].effect: unsupported value \"Sometimes\""),
-            "{error}"
-        );
-        let error = error_of(&NODE.replace(
-            "node.kubernetes.io/unreachable, effect: NoExecute",
-            "dedicated, effect: NoSchedule",
-        ));
-        assert!(
-            error.contains("spec.taints[1]: taints must be unique by key and effect pair"),
-            "{error}"
+        assert_edits_fail(
+            NODE,
+            &[
+                (
+                    "effect: NoSchedule",
+                    "effect: Sometimes",
+                    "spec.taints[0].effect: unsupported value \"Sometimes\"",
+                ),
+                (
+                    "node.kubernetes.io/unreachable, effect: NoExecute",
+                    "dedicated, effect: NoSchedule",
+                    "spec.taints[1]: taints must be unique by key and effect pair",
+                ),
+            ],
         );
     }
 

@@ -75,6 +75,11 @@ impl Points {
     pub const PRE_BIND: Points = Points(1 << 9);
     pub const BIND: Points = Points(1 << 10);
     pub const POST_BIND: Points = Points(1 << 11);
+    /// PreFilter and Filter: a filter that computes its per-pod state once a cycle.
+    const FILTERS: Points = Points::PRE_FILTER.with(Points::FILTER);
+    /// PreFilter, Filter, PreScore and Score: the shape of most scheduling plugins.
+    const FILTERS_AND_SCORES: Points =
+        Points::FILTERS.with(Points::PRE_SCORE).with(Points::SCORE);
 
     const fn with(self, other: Points) -> Points {
         Points(self.0 | other.0)
@@ -97,50 +102,20 @@ pub const REGISTRY: &[(&str, Points)] = &[
         "TaintToleration",
         Points::FILTER.with(Points::PRE_SCORE).with(Points::SCORE),
     ),
-    (
-        "NodeAffinity",
-        Points::PRE_FILTER
-            .with(Points::FILTER)
-            .with(Points::PRE_SCORE)
-            .with(Points::SCORE),
-    ),
-    ("NodePorts", Points::PRE_FILTER.with(Points::FILTER)),
-    (
-        "NodeResourcesFit",
-        Points::PRE_FILTER
-            .with(Points::FILTER)
-            .with(Points::PRE_SCORE)
-            .with(Points::SCORE),
-    ),
-    (
-        "VolumeRestrictions",
-        Points::PRE_FILTER.with(Points::FILTER),
-    ),
-    ("NodeVolumeLimits", Points::PRE_FILTER.with(Points::FILTER)),
+    ("NodeAffinity", Points::FILTERS_AND_SCORES),
+    ("NodePorts", Points::FILTERS),
+    ("NodeResourcesFit", Points::FILTERS_AND_SCORES),
+    ("VolumeRestrictions", Points::FILTERS),
+    ("NodeVolumeLimits", Points::FILTERS),
     // VolumeBinding scores only with the StorageCapacityScoring gate (alpha, off in
     // v1.34); without it its PreScore skips every pod, so it is listed without Score.
     (
         "VolumeBinding",
-        Points::PRE_FILTER
-            .with(Points::FILTER)
-            .with(Points::RESERVE)
-            .with(Points::PRE_BIND),
+        Points::FILTERS.with(Points::RESERVE).with(Points::PRE_BIND),
     ),
-    ("VolumeZone", Points::PRE_FILTER.with(Points::FILTER)),
-    (
-        "PodTopologySpread",
-        Points::PRE_FILTER
-            .with(Points::FILTER)
-            .with(Points::PRE_SCORE)
-            .with(Points::SCORE),
-    ),
-    (
-        "InterPodAffinity",
-        Points::PRE_FILTER
-            .with(Points::FILTER)
-            .with(Points::PRE_SCORE)
-            .with(Points::SCORE),
-    ),
+    ("VolumeZone", Points::FILTERS),
+    ("PodTopologySpread", Points::FILTERS_AND_SCORES),
+    ("InterPodAffinity", Points::FILTERS_AND_SCORES),
     ("DefaultPreemption", Points::POST_FILTER),
     (
         "NodeResourcesBalancedAllocation",

@@ -78,8 +78,7 @@ impl Points {
     /// PreFilter and Filter: a filter that computes its per-pod state once a cycle.
     const FILTERS: Points = Points::PRE_FILTER.with(Points::FILTER);
     /// PreFilter, Filter, PreScore and Score: the shape of most scheduling plugins.
-    const FILTERS_AND_SCORES: Points =
-        Points::FILTERS.with(Points::PRE_SCORE).with(Points::SCORE);
+    const FILTERS_AND_SCORES: Points = Points::FILTERS.with(Points::PRE_SCORE).with(Points::SCORE);
 
     const fn with(self, other: Points) -> Points {
         Points(self.0 | other.0)
@@ -1046,34 +1045,22 @@ impl Reader<'_> {
             let args_path = join_key(&item, "args");
             match config.name.as_str() {
                 "NodeResourcesFit" => {
-                    let args: RawFitArgs = decode_or_default(args_doc.as_ref())?;
-                    self.args_kind(
-                        &args_path,
-                        &args.api_version,
-                        &args.kind,
-                        "NodeResourcesFitArgs",
-                    )?;
+                    let args: RawFitArgs =
+                        self.plugin_args(args_doc.as_ref(), &args_path, "NodeResourcesFitArgs")?;
                     profile.node_resources_fit = self.fit_args(args, &args_path)?;
                 }
                 "NodeResourcesBalancedAllocation" => {
-                    let args: RawBalancedAllocationArgs = decode_or_default(args_doc.as_ref())?;
-                    self.args_kind(
+                    let args: RawBalancedAllocationArgs = self.plugin_args(
+                        args_doc.as_ref(),
                         &args_path,
-                        &args.api_version,
-                        &args.kind,
                         "NodeResourcesBalancedAllocationArgs",
                     )?;
                     profile.node_resources_balanced_allocation =
                         self.balanced_args(args, &args_path)?;
                 }
                 "InterPodAffinity" => {
-                    let args: RawInterPodAffinityArgs = decode_or_default(args_doc.as_ref())?;
-                    self.args_kind(
-                        &args_path,
-                        &args.api_version,
-                        &args.kind,
-                        "InterPodAffinityArgs",
-                    )?;
+                    let args: RawInterPodAffinityArgs =
+                        self.plugin_args(args_doc.as_ref(), &args_path, "InterPodAffinityArgs")?;
                     let weight = args
                         .hard_pod_affinity_weight
                         .unwrap_or(DEFAULT_HARD_POD_AFFINITY_WEIGHT);
@@ -1091,23 +1078,13 @@ impl Reader<'_> {
                     };
                 }
                 "PodTopologySpread" => {
-                    let args: RawSpreadArgs = decode_or_default(args_doc.as_ref())?;
-                    self.args_kind(
-                        &args_path,
-                        &args.api_version,
-                        &args.kind,
-                        "PodTopologySpreadArgs",
-                    )?;
+                    let args: RawSpreadArgs =
+                        self.plugin_args(args_doc.as_ref(), &args_path, "PodTopologySpreadArgs")?;
                     profile.pod_topology_spread = self.spread_args(args, &args_path)?;
                 }
                 "DefaultPreemption" => {
-                    let args: RawPreemptionArgs = decode_or_default(args_doc.as_ref())?;
-                    self.args_kind(
-                        &args_path,
-                        &args.api_version,
-                        &args.kind,
-                        "DefaultPreemptionArgs",
-                    )?;
+                    let args: RawPreemptionArgs =
+                        self.plugin_args(args_doc.as_ref(), &args_path, "DefaultPreemptionArgs")?;
                     let percentage = args
                         .min_candidate_nodes_percentage
                         .unwrap_or(DEFAULT_MIN_CANDIDATE_NODES_PERCENTAGE);
@@ -1138,9 +1115,9 @@ impl Reader<'_> {
                     };
                 }
                 "NodeAffinity" | "VolumeBinding" => {
-                    let args: RawUnmodelledArgs = decode_or_default(args_doc.as_ref())?;
                     let kind = format!("{}Args", config.name);
-                    self.args_kind(&args_path, &args.api_version, &args.kind, &kind)?;
+                    let args: RawUnmodelledArgs =
+                        self.plugin_args(args_doc.as_ref(), &args_path, &kind)?;
                     if config.name == "NodeAffinity" {
                         if args.bind_timeout_seconds.is_some() || args.shape.is_some() {
                             return Err(
@@ -1172,13 +1149,19 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn args_kind(
+    /// A plugin's args, decoded strictly (upstream's defaults when absent), with their
+    /// `apiVersion` and `kind` checked when given.
+    fn plugin_args<T: PluginArgs>(
         &self,
+        doc: Option<&Document>,
         args_path: &str,
-        api_version: &Option<String>,
-        kind: &Option<String>,
         expected: &str,
-    ) -> Result<(), ScenarioError> {
+    ) -> Result<T, ScenarioError> {
+        let args: T = match doc {
+            Some(doc) => doc.decode(true)?,
+            None => T::default(),
+        };
+        let (api_version, kind) = args.type_meta();
         if let Some(version) = api_version
             && version != API_VERSION
         {
@@ -1195,7 +1178,7 @@ impl Reader<'_> {
                 format!("expected kind {expected}, found {kind:?}"),
             ));
         }
-        Ok(())
+        Ok(args)
     }
 
     fn resources(
@@ -1483,14 +1466,30 @@ enum Step<'a> {
     Index(usize),
 }
 
-fn decode_or_default<T: serde::de::DeserializeOwned + Default>(
-    doc: Option<&Document>,
-) -> Result<T, ScenarioError> {
-    match doc {
-        Some(doc) => doc.decode(true),
-        None => Ok(T::default()),
-    }
+/// A plugin's raw args: each carries the `apiVersion` and `kind` of its type.
+trait PluginArgs: serde::de::DeserializeOwned + Default {
+    fn type_meta(&self) -> (Option<&str>, Option<&str>);
 }
+
+/// The impls are one: each args type names the two fields alike.
+macro_rules! impl_plugin_args {
+    ($($args:ty),*) => {$(
+        impl PluginArgs for $args {
+            fn type_meta(&self) -> (Option<&str>, Option<&str>) {
+                (self.api_version.as_deref(), self.kind.as_deref())
+            }
+        }
+    )*};
+}
+
+impl_plugin_args!(
+    RawFitArgs,
+    RawBalancedAllocationArgs,
+    RawInterPodAffinityArgs,
+    RawSpreadArgs,
+    RawPreemptionArgs,
+    RawUnmodelledArgs
+);
 
 // ---------------------------------------------------------------------------------------
 // Merging and expanding, as upstream

@@ -550,10 +550,25 @@ fn schedule_input() -> String {
     documents.join("---\n")
 }
 
+/// A scratch directory for one `kubesim schedule` test, holding `input.yaml` (the nodes
+/// and pods of `schedule_input`); returns the directory and the input's path.
+fn schedule_files(test: &str) -> (PathBuf, String) {
+    let dir = scratch(test);
+    let input = write(&dir, "input.yaml", &schedule_input());
+    (dir, input)
+}
+
+/// Writes `config.yaml`: a KubeSchedulerConfiguration header followed by `body`.
+fn scheduler_config(dir: &Path, body: &str) -> String {
+    let text = format!(
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n{body}"
+    );
+    write(dir, "config.yaml", &text)
+}
+
 #[test]
 fn schedule_json_has_the_documented_shape_and_is_deterministic() {
-    let dir = scratch("schedule-json");
-    let input = write(&dir, "input.yaml", &schedule_input());
+    let (_, input) = schedule_files("schedule-json");
     let first = kubesim(&["schedule", &input, "--format", "json", "--seed", "3"]);
     assert!(first.status.success(), "{}", stderr(&first));
     let second = kubesim(&["schedule", &input, "--format", "json", "--seed", "3"]);
@@ -593,8 +608,7 @@ fn schedule_json_has_the_documented_shape_and_is_deterministic() {
 
 #[test]
 fn schedule_text_shows_plugins_totals_and_rejections() {
-    let dir = scratch("schedule-text");
-    let input = write(&dir, "input.yaml", &schedule_input());
+    let (_, input) = schedule_files("schedule-text");
     let output = kubesim(&["schedule", &input]);
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stdout(&output);
@@ -619,14 +633,10 @@ fn schedule_text_shows_plugins_totals_and_rejections() {
 
 #[test]
 fn schedule_with_a_bad_config_field_is_bad_input_with_file_line_and_field() {
-    let dir = scratch("schedule-bad-config");
-    let input = write(&dir, "input.yaml", &schedule_input());
-    let config = write(
+    let (dir, input) = schedule_files("schedule-bad-config");
+    let config = scheduler_config(
         &dir,
-        "config.yaml",
-        "apiVersion: kubescheduler.config.k8s.io/v1
-kind: KubeSchedulerConfiguration
-profiles:
+        "profiles:
 - schedulerName: default-scheduler
   plugins:
     score:
@@ -647,14 +657,10 @@ profiles:
 
 #[test]
 fn schedule_follows_the_configuration() {
-    let dir = scratch("schedule-config");
-    let input = write(&dir, "input.yaml", &schedule_input());
-    let config = write(
+    let (dir, input) = schedule_files("schedule-config");
+    let config = scheduler_config(
         &dir,
-        "config.yaml",
-        "apiVersion: kubescheduler.config.k8s.io/v1
-kind: KubeSchedulerConfiguration
-leaderElection: {leaderElect: false}
+        "leaderElection: {leaderElect: false}
 profiles:
 - plugins:
     score:

@@ -335,11 +335,10 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
     } else {
         Vec::new()
     };
-    for (column, &(plugin, weight)) in profile.scores.iter().enumerate() {
-        let column = &mut scores[column * n..(column + 1) * n];
-        // PreScore: each plugin may say it has nothing to add for this pod (Skip).
-        let mut spread = None;
-        let mut affinity = None;
+    // PreScore: each plugin may say it has nothing to add for this pod (Skip).
+    let mut spread = None;
+    let mut affinity = None;
+    for &(plugin, _) in &profile.scores {
         let skip = match plugin {
             Plugin::NodeAffinity => !node_affinity::score_applies(pod, &profile.node_affinity),
             Plugin::NodeResourcesBalancedAllocation => {
@@ -368,20 +367,18 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
             _ => false,
         };
         skipped.push(skip);
-        if skip {
-            continue;
-        }
-        // ImageLocality has no PreScore upstream: it scores every node, 0 where none of
-        // the pod's images is; when no node holds any of them the column stays all 0.
-        let nothing_to_score =
-            plugin == Plugin::ImageLocality && !images.iter().any(|(_, spread)| *spread > 0);
-        for (slot, &index) in column
-            .iter_mut()
-            .zip(feasible.iter())
-            .filter(|_| !nothing_to_score)
-        {
-            let node = &nodes[index];
-            *slot = match plugin {
+    }
+    // ImageLocality has no PreScore upstream: it scores every node, 0 where none of the
+    // pod's images is; when no node holds any of them every score stays 0.
+    let no_image_anywhere = !images.iter().any(|(_, spread)| *spread > 0);
+    // Score, node by node (each node's data is read once for all plugins).
+    for (row, &index) in feasible.iter().enumerate() {
+        let node = &nodes[index];
+        for (column, &(plugin, _)) in profile.scores.iter().enumerate() {
+            if skipped[column] {
+                continue;
+            }
+            scores[column * n + row] = match plugin {
                 Plugin::TaintToleration => taint_toleration_score(pod, node),
                 Plugin::NodeAffinity => node_affinity::score(pod, node, &profile.node_affinity),
                 Plugin::NodeResourcesFit => {
@@ -390,6 +387,7 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
                 Plugin::NodeResourcesBalancedAllocation => {
                     resources::balanced_allocation_score(pod, node, &profile.balanced_allocation)
                 }
+                Plugin::ImageLocality if no_image_anywhere => 0,
                 Plugin::ImageLocality => image_locality::score(&images, node, nodes.len()),
                 Plugin::PodTopologySpread => {
                     topology_spread::score(spread.as_ref().expect("not skipped"), index)
@@ -400,7 +398,13 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
                 Plugin::NodeUnschedulable | Plugin::NodeName | Plugin::NodePorts => 0,
             };
         }
-        // NormalizeScore.
+    }
+    // NormalizeScore, then the weighted sums.
+    for (column, &(plugin, weight)) in profile.scores.iter().enumerate() {
+        if skipped[column] {
+            continue;
+        }
+        let column = &mut scores[column * n..(column + 1) * n];
         match plugin {
             Plugin::TaintToleration => default_normalize_score(true, column),
             Plugin::NodeAffinity => default_normalize_score(false, column),

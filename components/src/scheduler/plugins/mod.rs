@@ -108,6 +108,9 @@ pub struct NodeInfo {
     pub plain: bool,
     /// What the node's pods request of extended resources (sorted by name).
     pub extended_requested: Extended,
+    /// The last NodeResourcesFit and BalancedAllocation scores computed here for
+    /// upstream's default `[cpu:1, memory:1]` resources (see `resources::ScoreMemo`).
+    pub score_memo: resources::ScoreMemo,
 }
 
 impl NodeInfo {
@@ -132,6 +135,7 @@ impl NodeInfo {
                 .any(|t| t.effect == TaintEffect::PreferNoSchedule),
             plain: !unschedulable && !hard_taints,
             extended_requested: Extended::new(),
+            score_memo: resources::ScoreMemo::default(),
             node,
             totals,
             pods: NodePods::default(),

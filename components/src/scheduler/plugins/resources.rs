@@ -5,6 +5,8 @@
 //! most_allocated.go, requested_to_capacity_ratio.go, balanced_allocation.go,
 //! resource_allocation.go}` and `component-helpers/resource/helpers.go` (v1.34).
 
+use std::cell::Cell;
+
 use crate::api::{Container, PodSpec, ResourceList, Str};
 
 use super::{Insufficient, MAX_NODE_SCORE, NodeInfo, PodInfo, Unfit};
@@ -387,6 +389,63 @@ const MAX_UTILIZATION: i64 = 100;
 /// NodeResourcesFit score with the profile's strategy and resource weights
 /// (`resourceAllocationScorer.score` with `useRequested = false`).
 pub fn node_resources_fit_score(pod: &PodInfo, node: &NodeInfo, args: &FitArgs) -> i64 {
+    let memo_key = match args.strategy {
+        ScoringStrategy::LeastAllocated if is_cpu_memory_1_1(&args.resources) => Some(MemoKey {
+            strategy: 0,
+            cpu_millicores: node.totals.non_zero_requested.cpu_millicores
+                + pod.non_zero_requests.cpu_millicores,
+            memory_bytes: node.totals.non_zero_requested.memory_bytes
+                + pod.non_zero_requests.memory_bytes,
+        }),
+        ScoringStrategy::MostAllocated if is_cpu_memory_1_1(&args.resources) => Some(MemoKey {
+            strategy: 1,
+            cpu_millicores: node.totals.non_zero_requested.cpu_millicores
+                + pod.non_zero_requests.cpu_millicores,
+            memory_bytes: node.totals.non_zero_requested.memory_bytes
+                + pod.non_zero_requests.memory_bytes,
+        }),
+        _ => None,
+    };
+    if let Some(key) = memo_key
+        && let Some((seen, score)) = node.score_memo.fit.get()
+        && seen == key
+    {
+        return score;
+    }
+    let score = fit_score(pod, node, args);
+    if let Some(key) = memo_key {
+        node.score_memo.fit.set(Some((key, score)));
+    }
+    score
+}
+
+/// What a memoized resource score was computed from: the strategy and the summed CPU
+/// and memory (node's pods plus the incoming pod). Allocatable is fixed for a `NodeInfo`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct MemoKey {
+    strategy: u8,
+    cpu_millicores: u64,
+    memory_bytes: u64,
+}
+
+/// The last NodeResourcesFit and BalancedAllocation scores of one node, by what they
+/// were computed from. Pods of one ReplicaSet ask the same, and a cycle changes one
+/// node's totals, so most cycles find their scores here instead of dividing again.
+/// Only upstream's default `[cpu:1, memory:1]` resources are memoized: the score then
+/// depends on nothing else.
+#[derive(Clone, Debug, Default)]
+pub struct ScoreMemo {
+    fit: Cell<Option<(MemoKey, i64)>>,
+    balanced: Cell<Option<(MemoKey, i64)>>,
+}
+
+/// Whether `specs` is upstream's default `[cpu:1, memory:1]`.
+fn is_cpu_memory_1_1(specs: &[ResourceSpec]) -> bool {
+    matches!(specs, [cpu, memory]
+        if &*cpu.name == CPU && cpu.weight == 1 && &*memory.name == MEMORY && memory.weight == 1)
+}
+
+fn fit_score(pod: &PodInfo, node: &NodeInfo, args: &FitArgs) -> i64 {
     let mut score_sum: i64 = 0;
     let mut weight_sum: i64 = 0;
     for spec in &args.resources {
@@ -472,6 +531,25 @@ pub fn balanced_allocation_score(
     node: &NodeInfo,
     args: &BalancedAllocationArgs,
 ) -> i64 {
+    if !is_cpu_memory_1_1(&args.resources) {
+        return balanced_score(pod, node, args);
+    }
+    let key = MemoKey {
+        strategy: 2,
+        cpu_millicores: node.totals.requested.cpu_millicores + pod.requests.cpu_millicores,
+        memory_bytes: node.totals.requested.memory_bytes + pod.requests.memory_bytes,
+    };
+    if let Some((seen, score)) = node.score_memo.balanced.get()
+        && seen == key
+    {
+        return score;
+    }
+    let score = balanced_score(pod, node, args);
+    node.score_memo.balanced.set(Some((key, score)));
+    score
+}
+
+fn balanced_score(pod: &PodInfo, node: &NodeInfo, args: &BalancedAllocationArgs) -> i64 {
     let mut fractions = [0f64; 8];
     let mut count = 0;
     let mut total = 0f64;

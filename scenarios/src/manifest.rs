@@ -18,7 +18,10 @@
 //! defaulted from and equal to the limit), overhead, priorityClassName and
 //! preemptionPolicy (PreemptLowerPriority). Nodes and PriorityClasses (preemptionPolicy
 //! PreemptLowerPriority, value at most 1000000000 unless a built-in class) are ingested
-//! too, for `kubesim schedule` and for scenarios.
+//! too, for `kubesim schedule` and for scenarios, as are PodDisruptionBudgets (policy/v1:
+//! at most one of minAvailable and maxUnavailable, no default for either; a status given
+//! in the manifest is kept for `kubesim schedule`, and dropped by the API server on
+//! create).
 //!
 //! Fields kubesim does not model yet (probes, volumes, ...) are accepted and listed in
 //! the manifest's `notes`, so a reader knows they had no effect.
@@ -32,14 +35,16 @@ use components::api::{
     DeploymentSpec, DeploymentStatus, DeploymentStrategy, ImagePullPolicy, IntOrPercent, Kind,
     LabelSelector, Labels, NodeAffinity, NodeCondition, NodeInclusionPolicy, NodeSelectorOperator,
     NodeSelectorRequirement, NodeSelectorTerm, Object, ObjectMeta, PodAffinity, PodAffinityTerm,
-    PodSpec, PodStatus, PodTemplateSpec, PreemptionPolicy, PreferredSchedulingTerm, Protocol,
-    ReplicaSetSpec, ReplicaSetStatus, ResourceList, ResourceRequirements, RestartPolicy,
-    SelectorOperator, SelectorRequirement, ServicePort, ServiceSpec, ServiceType, Str, Taint,
-    TaintEffect, TargetPort, Toleration, TolerationOperator, TopologySpreadConstraint,
-    UnsatisfiableConstraintAction, WeightedPodAffinityTerm, s,
+    PodDisruptionBudgetSpec, PodDisruptionBudgetStatus, PodSpec, PodStatus, PodTemplateSpec,
+    PreemptionPolicy, PreferredSchedulingTerm, Protocol, ReplicaSetSpec, ReplicaSetStatus,
+    ResourceList, ResourceRequirements, RestartPolicy, SelectorOperator, SelectorRequirement,
+    ServicePort, ServiceSpec, ServiceType, Str, Taint, TaintEffect, TargetPort, Toleration,
+    TolerationOperator, TopologySpreadConstraint, UnsatisfiableConstraintAction,
+    WeightedPodAffinityTerm, s,
 };
 use k8s_openapi::api::apps::v1 as apps;
 use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::policy::v1 as policy;
 use k8s_openapi::api::scheduling::v1 as scheduling;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
@@ -76,7 +81,7 @@ pub mod defaults {
 
 /// The kinds this version of kubesim ingests.
 pub const SUPPORTED_KINDS: &str =
-    "Namespace, Node, Pod, Deployment, ReplicaSet, Service, PriorityClass";
+    "Namespace, Node, Pod, Deployment, ReplicaSet, Service, PriorityClass, PodDisruptionBudget";
 
 /// One ingested manifest.
 #[derive(Clone, Debug)]
@@ -160,6 +165,7 @@ impl Ingest<'_> {
             "Namespace" | "Node" | "Pod" | "Service" => "v1",
             "Deployment" | "ReplicaSet" => "apps/v1",
             "PriorityClass" => "scheduling.k8s.io/v1",
+            "PodDisruptionBudget" => "policy/v1",
             _ => {
                 let at = self.doc.field_at("kind");
                 let line = at.pos.map(|p| format!(":{}", p.line)).unwrap_or_default();
@@ -208,6 +214,10 @@ impl Ingest<'_> {
             "PriorityClass" => {
                 let class: scheduling::PriorityClass = self.doc.decode(true)?;
                 self.priority_class(&class)?
+            }
+            "PodDisruptionBudget" => {
+                let budget: policy::PodDisruptionBudget = self.doc.decode(true)?;
+                self.pod_disruption_budget(&budget)?
             }
             _ => unreachable!("dispatch covers every supported kind"),
         })
@@ -567,6 +577,84 @@ impl Ingest<'_> {
         Ok(class.into())
     }
 
+    /// A policy/v1 PodDisruptionBudget. Its status is kept as written: the API server
+    /// drops it on create (the disruption controller owns it), but `kubesim schedule`
+    /// reads it as a scheduler reading a budget would.
+    fn pod_disruption_budget(
+        &mut self,
+        budget: &policy::PodDisruptionBudget,
+    ) -> Result<Object, ScenarioError> {
+        let metadata = self.object_meta(&budget.metadata, true)?;
+        let default_spec = policy::PodDisruptionBudgetSpec::default();
+        let spec = budget.spec.as_ref().unwrap_or(&default_spec);
+        // Both set is checked first, on `spec`, as upstream's validation does.
+        if spec.min_available.is_some() && spec.max_unavailable.is_some() {
+            return Err(self.error("spec", "minAvailable and maxUnavailable cannot be both set"));
+        }
+        let min_available = self.budget_count(spec.min_available.as_ref(), "spec.minAvailable")?;
+        let max_unavailable =
+            self.budget_count(spec.max_unavailable.as_ref(), "spec.maxUnavailable")?;
+        let selector = spec
+            .selector
+            .as_ref()
+            .map(|selector| self.label_selector(selector, "spec.selector"))
+            .transpose()?;
+        self.note(
+            "spec.unhealthyPodEvictionPolicy",
+            spec.unhealthy_pod_eviction_policy.is_some(),
+        );
+        let spec = PodDisruptionBudgetSpec {
+            min_available,
+            selector,
+            max_unavailable,
+        };
+        // The API server's own validation, so nothing it would refuse gets through.
+        if let Err(invalid) = components::apiserver::validate_pod_disruption_budget(&spec) {
+            let (field, message) = invalid.0.split_once(": ").unwrap_or(("spec", &invalid.0));
+            return Err(self.error(field, message.to_string()));
+        }
+        let status = match &budget.status {
+            None => PodDisruptionBudgetStatus::default(),
+            Some(status) => {
+                self.note(
+                    "status.disruptedPods",
+                    status
+                        .disrupted_pods
+                        .as_ref()
+                        .is_some_and(|p| !p.is_empty()),
+                );
+                self.note("status.conditions", status.conditions.is_some());
+                let count = |value: i32, field: &str| {
+                    u32::try_from(value).map_err(|_| {
+                        self.error(
+                            &format!("status.{field}"),
+                            format!("must be greater than or equal to 0, got {value}"),
+                        )
+                    })
+                };
+                PodDisruptionBudgetStatus {
+                    observed_generation: u64::try_from(status.observed_generation.unwrap_or(0))
+                        .map_err(|_| {
+                            self.error(
+                                "status.observedGeneration",
+                                "must be greater than or equal to 0",
+                            )
+                        })?,
+                    disruptions_allowed: count(status.disruptions_allowed, "disruptionsAllowed")?,
+                    current_healthy: count(status.current_healthy, "currentHealthy")?,
+                    desired_healthy: count(status.desired_healthy, "desiredHealthy")?,
+                    expected_pods: count(status.expected_pods, "expectedPods")?,
+                }
+            }
+        };
+        Ok(api::PodDisruptionBudget {
+            metadata,
+            spec,
+            status,
+        }
+        .into())
+    }
+
     // -----------------------------------------------------------------------------------
     // Workload parts
 
@@ -718,6 +806,36 @@ impl Ingest<'_> {
                     "unsupported value {other:?}: supported values: \"Recreate\", \"RollingUpdate\""
                 ),
             )),
+        }
+    }
+
+    /// `minAvailable` or `maxUnavailable` of a budget: a count of at least 0 or a
+    /// percentage (upstream `ValidatePositiveIntOrPercent`; over 100% is refused by the
+    /// API server's validation).
+    fn budget_count(
+        &self,
+        value: Option<&IntOrString>,
+        at: &str,
+    ) -> Result<Option<IntOrPercent>, ScenarioError> {
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        match value {
+            IntOrString::Int(n) => u32::try_from(*n).map(|n| Some(IntOrPercent::Int(n))).map_err(|_| {
+                self.error(at, format!("must be greater than or equal to 0, got {n}"))
+            }),
+            IntOrString::String(text) => text
+                .strip_suffix('%')
+                .and_then(|digits| digits.parse::<u32>().ok())
+                .map(|percent| Some(IntOrPercent::Percent(percent)))
+                .ok_or_else(|| {
+                    self.error(
+                        at,
+                        format!(
+                            "{text:?}: a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%' or '93%')"
+                        ),
+                    )
+                }),
         }
     }
 
@@ -1759,6 +1877,7 @@ pub fn supported_kind(kind: &str) -> Option<Kind> {
         "Service" => Some(Kind::Service),
         "Node" => Some(Kind::Node),
         "PriorityClass" => Some(Kind::PriorityClass),
+        "PodDisruptionBudget" => Some(Kind::PodDisruptionBudget),
         _ => None,
     }
 }
@@ -1909,7 +2028,7 @@ spec:
             .to_string();
         assert_eq!(
             error,
-            "m.yaml:2:7: w[0].kind: unsupported kind StatefulSet in m.yaml:2 (kubesim supports Namespace, Node, Pod, Deployment, ReplicaSet, Service, PriorityClass)"
+            "m.yaml:2:7: w[0].kind: unsupported kind StatefulSet in m.yaml:2 (kubesim supports Namespace, Node, Pod, Deployment, ReplicaSet, Service, PriorityClass, PodDisruptionBudget)"
         );
     }
 
@@ -2532,6 +2651,109 @@ description: \"This priority class should be used for XYZ service pods only.\"
         assert!(
             error.contains("w[0].preemptionPolicy: unsupported value \"Sometimes\""),
             "{error}"
+        );
+    }
+
+    const BUDGET: &str = "apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: zk-pdb
+  namespace: db
+spec:
+  minAvailable: 2
+  selector:
+    matchLabels:
+      app: zookeeper
+status:
+  disruptionsAllowed: 1
+  currentHealthy: 3
+  desiredHealthy: 2
+  expectedPods: 3
+";
+
+    #[test]
+    fn a_pod_disruption_budget_converts_with_its_status() {
+        let Object::PodDisruptionBudget(budget) = one(BUDGET) else {
+            panic!("not a PodDisruptionBudget")
+        };
+        assert_eq!(
+            (&*budget.metadata.namespace, &*budget.metadata.name),
+            ("db", "zk-pdb")
+        );
+        assert_eq!(budget.spec.min_available, Some(IntOrPercent::Int(2)));
+        assert_eq!(budget.spec.max_unavailable, None);
+        assert_eq!(
+            budget.spec.selector,
+            Some(LabelSelector::from_labels(Labels::from_pairs([(
+                "app",
+                "zookeeper"
+            )])))
+        );
+        assert_eq!(
+            budget.status,
+            PodDisruptionBudgetStatus {
+                observed_generation: 0,
+                disruptions_allowed: 1,
+                current_healthy: 3,
+                desired_healthy: 2,
+                expected_pods: 3,
+            }
+        );
+        // policy/v1 defaults neither field, and a budget without status allows nothing.
+        let bare = "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: any}\nspec:\n  maxUnavailable: 25%\n  selector: {}\n";
+        let Object::PodDisruptionBudget(budget) = one(bare) else {
+            panic!("not a PodDisruptionBudget")
+        };
+        assert_eq!(&*budget.metadata.namespace, "default");
+        assert_eq!(budget.spec.max_unavailable, Some(IntOrPercent::Percent(25)));
+        assert_eq!(budget.spec.min_available, None);
+        assert_eq!(budget.spec.selector, Some(LabelSelector::default()));
+        assert_eq!(budget.status.disruptions_allowed, 0);
+    }
+
+    #[test]
+    fn a_budget_with_both_fields_is_refused_on_spec() {
+        let error = error_of(&BUDGET.replace(
+            "  minAvailable: 2\n",
+            "  minAvailable: 2\n  maxUnavailable: 1\n",
+        ));
+        assert_eq!(
+            error,
+            "m.yaml:7:3: w[0].spec: minAvailable and maxUnavailable cannot be both set"
+        );
+    }
+
+    #[test]
+    fn budget_counts_and_status_are_validated_with_their_location() {
+        assert_edits_fail(
+            BUDGET,
+            &[
+                (
+                    "minAvailable: 2",
+                    "minAvailable: -1",
+                    "m.yaml:7:17: w[0].spec.minAvailable: must be greater than or equal to 0, got -1",
+                ),
+                (
+                    "minAvailable: 2",
+                    "minAvailable: half",
+                    "w[0].spec.minAvailable: \"half\": a valid percent string must be a numeric string followed by an ending '%'",
+                ),
+                (
+                    "minAvailable: 2",
+                    "minAvailable: 150%",
+                    "w[0].spec.minAvailable: Invalid value: \"150%\": must not be greater than 100%",
+                ),
+                (
+                    "disruptionsAllowed: 1",
+                    "disruptionsAllowed: -1",
+                    "m.yaml:12:23: w[0].status.disruptionsAllowed: must be greater than or equal to 0, got -1",
+                ),
+                (
+                    "      app: zookeeper",
+                    "      app: zookeeper\n    matchExpressions: [{key: tier, operator: Within}]",
+                    "w[0].spec.selector.matchExpressions[0].operator: unsupported value \"Within\"",
+                ),
+            ],
         );
     }
 

@@ -24,10 +24,11 @@ pub enum Kind {
     EndpointSlice,
     Lease,
     PriorityClass,
+    PodDisruptionBudget,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -37,6 +38,7 @@ impl Kind {
         Kind::EndpointSlice,
         Kind::Lease,
         Kind::PriorityClass,
+        Kind::PodDisruptionBudget,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,6 +52,7 @@ impl Kind {
             Kind::EndpointSlice => "EndpointSlice",
             Kind::Lease => "Lease",
             Kind::PriorityClass => "PriorityClass",
+            Kind::PodDisruptionBudget => "PodDisruptionBudget",
         }
     }
 
@@ -65,6 +68,7 @@ impl Kind {
             Kind::EndpointSlice => "endpointslices",
             Kind::Lease => "leases",
             Kind::PriorityClass => "priorityclasses",
+            Kind::PodDisruptionBudget => "poddisruptionbudgets",
         }
     }
 

@@ -745,6 +745,41 @@ pub fn system_priority_classes() -> [PriorityClass; 2] {
 }
 
 // ---------------------------------------------------------------------------------------
+// PodDisruptionBudget (policy/v1)
+
+/// How many of the selected pods must stay up through voluntary disruptions (evictions,
+/// preemption): at most one of `min_available` and `max_unavailable` is set (upstream
+/// `ValidatePodDisruptionBudgetSpec`; policy/v1 defaults neither).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodDisruptionBudgetSpec {
+    pub min_available: Option<IntOrPercent>,
+    /// policy/v1: `None` selects no pod, an empty selector every pod of the namespace.
+    /// (The scheduler's preemption counts neither as covering any pod.)
+    pub selector: Option<LabelSelector>,
+    pub max_unavailable: Option<IntOrPercent>,
+}
+
+/// Written by the disruption controller. A budget nobody has written a status for allows
+/// no disruption (every count 0), which is what a reader such as the scheduler sees.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodDisruptionBudgetStatus {
+    pub observed_generation: u64,
+    /// How many selected pods may be disrupted now.
+    pub disruptions_allowed: u32,
+    pub current_healthy: u32,
+    pub desired_healthy: u32,
+    /// Pods counted by the budget (the scale of their controllers).
+    pub expected_pods: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodDisruptionBudget {
+    pub metadata: ObjectMeta,
+    pub spec: PodDisruptionBudgetSpec,
+    pub status: PodDisruptionBudgetStatus,
+}
+
+// ---------------------------------------------------------------------------------------
 // The object enum and the Resource trait
 
 /// Any object, shared by reference count between the store, watch events and caches.
@@ -759,6 +794,7 @@ pub enum Object {
     EndpointSlice(Rc<EndpointSlice>),
     Lease(Rc<Lease>),
     PriorityClass(Rc<PriorityClass>),
+    PodDisruptionBudget(Rc<PodDisruptionBudget>),
 }
 
 macro_rules! each_object {
@@ -773,6 +809,7 @@ macro_rules! each_object {
             Object::EndpointSlice($inner) => $body,
             Object::Lease($inner) => $body,
             Object::PriorityClass($inner) => $body,
+            Object::PodDisruptionBudget($inner) => $body,
         }
     };
 }
@@ -789,6 +826,7 @@ impl Object {
             Object::EndpointSlice(_) => Kind::EndpointSlice,
             Object::Lease(_) => Kind::Lease,
             Object::PriorityClass(_) => Kind::PriorityClass,
+            Object::PodDisruptionBudget(_) => Kind::PodDisruptionBudget,
         }
     }
 
@@ -853,6 +891,7 @@ resource!(Service);
 resource!(EndpointSlice);
 resource!(Lease);
 resource!(PriorityClass);
+resource!(PodDisruptionBudget);
 
 impl<T: Resource> From<T> for Object {
     fn from(value: T) -> Object {

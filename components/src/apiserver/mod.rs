@@ -25,7 +25,8 @@ use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
 
 pub use strategy::{
     GENERATE_NAME_ALPHABET, GENERATE_NAME_SUFFIX_LEN, Invalid, add_default_tolerations,
-    admit_pod_priority, default_priority_class, preemption_policy_name, validate_priority_class,
+    admit_pod_priority, default_priority_class, preemption_policy_name,
+    validate_pod_disruption_budget, validate_priority_class,
 };
 use watch_cache::{CachedChange, WatchCache, Watcher};
 
@@ -985,7 +986,11 @@ impl Fingerprint for Tick {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{Container, Pod, PodSpec, PreemptionPolicy, PriorityClass, Str};
+    use crate::api::{
+        Container, FieldSelector, IntOrPercent, LabelSelector, Labels, Pod, PodDisruptionBudget,
+        PodDisruptionBudgetSpec, PodDisruptionBudgetStatus, PodSpec, PreemptionPolicy,
+        PriorityClass, Str,
+    };
     use crate::cluster::{Cluster, ClusterConfig};
     use crate::kubectl::Action;
     use sim_core::SimTime;
@@ -1294,6 +1299,237 @@ mod tests {
         );
         cluster.sim.run_for(SimDuration::from_secs(2));
         assert_eq!(cluster.objects::<PriorityClass>().count(), 2);
+    }
+
+    /// A client that sends its script one request at a time (starting when the timeline
+    /// pokes it with any kubectl action) and keeps each answer, while a
+    /// PodDisruptionBudget informer lists and watches beside it.
+    struct ScriptedClient {
+        api: crate::client::ApiClient,
+        script: VecDeque<ApiVerb>,
+        answers: Vec<Result<ApiOk, ApiError>>,
+        budgets: crate::client::Informer<PodDisruptionBudget>,
+        /// What the informer saw: (change, name, generation, disruptionsAllowed).
+        seen: Vec<(&'static str, Str, u64, u32)>,
+    }
+
+    impl ScriptedClient {
+        fn next(&mut self, cx: &mut Context<'_, Msg>) {
+            if let Some(verb) = self.script.pop_front() {
+                self.api.send(cx, verb);
+            }
+        }
+
+        fn note(&mut self, deltas: Vec<crate::client::Delta<PodDisruptionBudget>>) {
+            for delta in deltas {
+                let change = match &delta {
+                    crate::client::Delta::Added(_) => "added",
+                    crate::client::Delta::Updated { .. } => "updated",
+                    crate::client::Delta::Deleted(_) => "deleted",
+                };
+                let budget = delta.object();
+                self.seen.push((
+                    change,
+                    budget.metadata.name.clone(),
+                    budget.metadata.generation,
+                    budget.status.disruptions_allowed,
+                ));
+            }
+        }
+    }
+
+    impl Actor<Msg> for ScriptedClient {
+        fn on_event(&mut self, event: Event<Msg>, cx: &mut Context<'_, Msg>) {
+            match event {
+                Event::Start => self.budgets.start(&mut self.api, cx),
+                Event::Timer(Msg::Action(_)) => self.next(cx),
+                Event::Message {
+                    msg: Msg::ApiReply(response),
+                    ..
+                } => {
+                    if let Some(deltas) = self.budgets.on_response(&response, &mut self.api, cx) {
+                        self.note(deltas);
+                    } else {
+                        self.answers.push(response.result);
+                        self.next(cx);
+                    }
+                }
+                Event::Message {
+                    msg: Msg::Watch(event),
+                    ..
+                } => {
+                    let deltas = self.budgets.on_watch(&event, &mut self.api, cx);
+                    self.note(deltas.expect("the informer's watch"));
+                }
+                Event::Message { msg, .. } | Event::Timer(msg) => {
+                    panic!("scripted client got {msg:?}")
+                }
+            }
+        }
+
+        fn on_crash(&mut self) {}
+    }
+
+    fn budget(
+        min_available: Option<IntOrPercent>,
+        max_unavailable: Option<IntOrPercent>,
+    ) -> Object {
+        PodDisruptionBudget {
+            metadata: ObjectMeta::named(NAMESPACE_DEFAULT, "zk"),
+            spec: PodDisruptionBudgetSpec {
+                min_available,
+                selector: Some(LabelSelector::from_labels(Labels::from_pairs([(
+                    "app", "zk",
+                )]))),
+                max_unavailable,
+            },
+            status: PodDisruptionBudgetStatus {
+                disruptions_allowed: 5,
+                ..Default::default()
+            },
+        }
+        .into()
+    }
+
+    #[test]
+    fn a_pod_disruption_budget_round_trips_through_the_api() {
+        let config = ClusterConfig {
+            node_pools: Vec::new(),
+            ..ClusterConfig::default()
+        };
+        let mut cluster = Cluster::build(&config, 5, true);
+        let key = ObjectKey::new(Kind::PodDisruptionBudget, &s(NAMESPACE_DEFAULT), &s("zk"));
+        let with_status = |allowed: u32| {
+            let Object::PodDisruptionBudget(mut written) = budget(Some(IntOrPercent::Int(2)), None)
+            else {
+                unreachable!()
+            };
+            let written_mut = Rc::make_mut(&mut written);
+            // Spec edits through the status subresource are ignored.
+            written_mut.spec.min_available = Some(IntOrPercent::Int(9));
+            written_mut.status = PodDisruptionBudgetStatus {
+                observed_generation: 1,
+                disruptions_allowed: allowed,
+                current_healthy: 3,
+                desired_healthy: 2,
+                expected_pods: 3,
+            };
+            Object::PodDisruptionBudget(written)
+        };
+        let script = [
+            ApiVerb::Create(budget(Some(IntOrPercent::Int(2)), None)),
+            ApiVerb::Get(key.clone()),
+            ApiVerb::UpdateStatus(with_status(1)),
+            ApiVerb::Update(budget(None, Some(IntOrPercent::Percent(50)))),
+            ApiVerb::Update(budget(
+                Some(IntOrPercent::Int(1)),
+                Some(IntOrPercent::Int(1)),
+            )),
+            ApiVerb::Update(budget(Some(IntOrPercent::Percent(101)), None)),
+            ApiVerb::List {
+                kind: Kind::PodDisruptionBudget,
+                namespace: Some(s(NAMESPACE_DEFAULT)),
+                fields: FieldSelector::Everything,
+            },
+            ApiVerb::Delete {
+                key: key.clone(),
+                grace_period_seconds: None,
+                uid_precondition: 0,
+            },
+            ApiVerb::Get(key.clone()),
+        ];
+        let host = cluster.sim.add_host("probe");
+        let client = cluster.sim.add_actor(
+            host,
+            "probe",
+            Box::new(ScriptedClient {
+                api: crate::client::ApiClient::new(cluster.apiserver),
+                script: script.into_iter().collect(),
+                answers: Vec::new(),
+                budgets: crate::client::Informer::all(),
+                seen: Vec::new(),
+            }),
+        );
+        cluster.sim.schedule_timer(
+            at(1),
+            client,
+            Msg::Action(Box::new(Action::Apply(Vec::new()))),
+        );
+        cluster.sim.run_for(SimDuration::from_secs(5));
+        let probe = cluster.sim.actor::<ScriptedClient>(client).unwrap();
+        let answers = &probe.answers;
+        assert_eq!(answers.len(), 9, "{answers:#?}");
+        let stored = |index: usize| match &answers[index] {
+            Ok(ApiOk::Object(Object::PodDisruptionBudget(b))) => b.clone(),
+            other => panic!("answer {index}: {other:?}"),
+        };
+        // The create drops the client's status: nobody has computed one yet.
+        let created = stored(0);
+        assert_eq!(created.status, PodDisruptionBudgetStatus::default());
+        assert_eq!(created.metadata.generation, 1);
+        assert_eq!(stored(1), created);
+        // A status update changes the status only.
+        let status = stored(2);
+        assert_eq!(status.status.disruptions_allowed, 1);
+        assert_eq!(status.status.expected_pods, 3);
+        assert_eq!(status.spec, created.spec);
+        assert_eq!(status.metadata.generation, 1);
+        // A spec update keeps the status and bumps the generation.
+        let updated = stored(3);
+        assert_eq!(updated.spec.min_available, None);
+        assert_eq!(
+            updated.spec.max_unavailable,
+            Some(IntOrPercent::Percent(50))
+        );
+        assert_eq!(updated.status, status.status);
+        assert_eq!(updated.metadata.generation, 2);
+        let refusal = |index: usize| match &answers[index] {
+            Err(error) => (error.reason, error.message.clone()),
+            other => panic!("answer {index}: {other:?}"),
+        };
+        assert_eq!(
+            refusal(4),
+            (
+                StatusReason::Invalid,
+                "spec: Invalid value: minAvailable and maxUnavailable cannot be both set"
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            refusal(5),
+            (
+                StatusReason::Invalid,
+                "spec.minAvailable: Invalid value: \"101%\": must not be greater than 100%"
+                    .to_string()
+            )
+        );
+        match &answers[6] {
+            Ok(ApiOk::List { items, .. }) => {
+                assert_eq!(items, &[Object::PodDisruptionBudget(updated.clone())])
+            }
+            other => panic!("list: {other:?}"),
+        }
+        assert!(matches!(answers[7], Ok(ApiOk::Deleted)), "{:?}", answers[7]);
+        assert_eq!(refusal(8).0, StatusReason::NotFound);
+        assert_eq!(
+            probe.seen,
+            [
+                ("added", s("zk"), 1, 0),
+                ("updated", s("zk"), 1, 1),
+                ("updated", s("zk"), 2, 1),
+                ("deleted", s("zk"), 2, 1),
+            ]
+        );
+        assert_eq!(cluster.etcd().objects(Kind::PodDisruptionBudget).count(), 0);
+        // The user's create and delete are part of the story.
+        let steps: Vec<&str> = cluster
+            .sim
+            .records()
+            .iter()
+            .filter(|r| r.kind == "step" && r.detail.contains("poddisruptionbudget"))
+            .map(|r| r.detail.as_str())
+            .collect();
+        assert!(!steps.is_empty(), "no step names the budget");
     }
 
     #[test]

@@ -7,9 +7,10 @@ use std::rc::Rc;
 use sim_core::SimTime;
 
 use crate::api::{
-    ConditionStatus, HIGHEST_USER_DEFINABLE_PRIORITY, Object, PodPhase, PodSpec, PodStatus,
-    PreemptionPolicy, PriorityClass, SYSTEM_PRIORITY_CLASS_PREFIX, TAINT_NOT_READY,
-    TAINT_UNREACHABLE, TaintEffect, Toleration, TolerationOperator, s, system_priority_classes,
+    ConditionStatus, HIGHEST_USER_DEFINABLE_PRIORITY, IntOrPercent, Object,
+    PodDisruptionBudgetSpec, PodPhase, PodSpec, PodStatus, PreemptionPolicy, PriorityClass,
+    SYSTEM_PRIORITY_CLASS_PREFIX, TAINT_NOT_READY, TAINT_UNREACHABLE, TaintEffect, Toleration,
+    TolerationOperator, s, system_priority_classes,
 };
 
 /// Why a write was refused before reaching etcd.
@@ -76,6 +77,12 @@ pub fn prepare_for_create(
             replica_set.status = Default::default();
         }
         Object::PriorityClass(class) => validate_priority_class(class)?,
+        Object::PodDisruptionBudget(budget) => {
+            validate_pod_disruption_budget(&budget.spec)?;
+            // The disruption controller writes the status; a client's copy is dropped
+            // (upstream podDisruptionBudgetStrategy.PrepareForCreate).
+            Rc::make_mut(budget).status = Default::default();
+        }
         Object::Namespace(_)
         | Object::Node(_)
         | Object::Service(_)
@@ -114,6 +121,31 @@ pub fn validate_priority_class(class: &PriorityClass) -> Result<(), Invalid> {
         return Err(Invalid(format!(
             "value: Forbidden: maximum allowed value of a user defined priority is {HIGHEST_USER_DEFINABLE_PRIORITY}"
         )));
+    }
+    Ok(())
+}
+
+/// Upstream `ValidatePodDisruptionBudgetSpec` (pkg/apis/policy/validation/validation.go):
+/// `minAvailable` and `maxUnavailable` exclude each other, and a percentage may not pass
+/// 100%. (A negative count cannot be represented; manifest ingest refuses one.) The error
+/// starts with the field's path.
+pub fn validate_pod_disruption_budget(spec: &PodDisruptionBudgetSpec) -> Result<(), Invalid> {
+    if spec.min_available.is_some() && spec.max_unavailable.is_some() {
+        return Err(Invalid(
+            "spec: Invalid value: minAvailable and maxUnavailable cannot be both set".to_string(),
+        ));
+    }
+    for (field, value) in [
+        ("minAvailable", spec.min_available),
+        ("maxUnavailable", spec.max_unavailable),
+    ] {
+        if let Some(IntOrPercent::Percent(percent)) = value
+            && percent > 100
+        {
+            return Err(Invalid(format!(
+                "spec.{field}: Invalid value: \"{percent}%\": must not be greater than 100%"
+            )));
+        }
     }
     Ok(())
 }
@@ -251,6 +283,14 @@ pub fn prepare_for_update(current: &Object, mut update: Object) -> Result<Object
             // PriorityClass has no spec: upstream's strategy never bumps its generation.
             false
         }
+        (Object::PodDisruptionBudget(new), Object::PodDisruptionBudget(old)) => {
+            // policy/v1 allows spec updates; the status stays the controller's
+            // (podDisruptionBudgetStrategy.PrepareForUpdate).
+            validate_pod_disruption_budget(&new.spec)?;
+            let new = Rc::make_mut(new);
+            new.status = old.status.clone();
+            new.spec != old.spec
+        }
         (Object::Namespace(_), Object::Namespace(_)) => false,
         _ => unreachable!("kinds checked above"),
     };
@@ -273,6 +313,9 @@ pub fn prepare_for_status_update(current: &Object, update: &Object) -> Result<Ob
         (Object::Node(m), Object::Node(u)) => Rc::make_mut(m).status = u.status.clone(),
         (Object::Deployment(m), Object::Deployment(u)) => Rc::make_mut(m).status = u.status.clone(),
         (Object::ReplicaSet(m), Object::ReplicaSet(u)) => Rc::make_mut(m).status = u.status.clone(),
+        (Object::PodDisruptionBudget(m), Object::PodDisruptionBudget(u)) => {
+            Rc::make_mut(m).status = u.status.clone()
+        }
         _ => {
             return Err(Invalid(format!(
                 "{} has no status subresource",

@@ -5,8 +5,9 @@
 use std::rc::Rc;
 
 use components::api::{
-    Container, ImagePullPolicy, Object, ObjectMeta, Pod, PodPhase, PodSpec, PodStatus,
-    PreemptionPolicy, PriorityClass, ResourceList, ResourceRequirements, s,
+    Container, ImagePullPolicy, IntOrPercent, LabelSelector, Labels, Object, ObjectMeta, Pod,
+    PodDisruptionBudget, PodDisruptionBudgetSpec, PodDisruptionBudgetStatus, PodPhase, PodSpec,
+    PodStatus, PreemptionPolicy, PriorityClass, ResourceList, ResourceRequirements, s,
 };
 use components::cluster::{Cluster, ClusterConfig};
 use components::fixtures;
@@ -186,4 +187,84 @@ fn a_pod_that_may_not_preempt_stays_pending() {
         waiter.status.scheduled_message
     );
     assert!(!find(&cluster, "batch-1").unwrap().metadata.is_terminating());
+}
+
+/// Two nodes, each with one 700m pod of priority 100: `db` (started last, so the
+/// tie-breaking criteria alone would take it) and `web`. An 800m critical pod needs one
+/// of them gone. With `budget`, a PodDisruptionBudget over `db` whose status nobody has
+/// written (0 disruptions allowed), as happens before the disruption controller runs.
+/// Returns the victim's name, the node it ran on and the node the critical pod was
+/// bound to.
+fn preempt_beside_a_budget(budget: bool) -> (String, String, String) {
+    let mut config = ClusterConfig::default();
+    let mut pool = fixtures::node_pool("node", 2, None);
+    pool.capacity.cpu_millicores = Some(1000);
+    config.node_pools.push(pool);
+    let mut cluster = Cluster::build(&config, 11, true);
+    let labelled = |name: &str, app: &str| {
+        let Object::Pod(mut pod) = pod(name, "batch", 700) else {
+            unreachable!("pod() builds a pod")
+        };
+        Rc::make_mut(&mut pod).metadata.labels = Labels::from_pairs([("app", app)]);
+        Object::Pod(pod)
+    };
+    let mut first = vec![class("batch", 100), class("critical", 1000)];
+    if budget {
+        first.push(Object::from(PodDisruptionBudget {
+            metadata: ObjectMeta::named("default", "db"),
+            spec: PodDisruptionBudgetSpec {
+                min_available: Some(IntOrPercent::Int(1)),
+                selector: Some(LabelSelector::from_labels(Labels::from_pairs([(
+                    "app", "db",
+                )]))),
+                max_unavailable: None,
+            },
+            status: PodDisruptionBudgetStatus::default(),
+        }));
+    }
+    cluster.schedule_action(at(1), Action::Apply(first));
+    cluster.schedule_action(at(2), Action::Apply(vec![labelled("web", "web")]));
+    cluster.schedule_action(at(8), Action::Apply(vec![labelled("db", "db")]));
+    cluster.sim.run_for(SimDuration::from_secs(30));
+    let web_node = find(&cluster, "web").and_then(|p| p.spec.node_name.clone());
+    let db_node = find(&cluster, "db").and_then(|p| p.spec.node_name.clone());
+    assert!(web_node.is_some() && db_node.is_some() && web_node != db_node);
+    let started = |name| find(&cluster, name).and_then(|p| p.status.start_time);
+    assert!(started("web") < started("db"), "db starts last");
+
+    cluster.schedule_action(
+        at(31),
+        Action::Apply(vec![pod("critical", "critical", 800)]),
+    );
+    cluster.sim.run_for(SimDuration::from_secs(60));
+    let critical = find(&cluster, "critical").expect("critical pod");
+    let node = critical
+        .spec
+        .node_name
+        .clone()
+        .expect("the preemptor is bound");
+    let gone: Vec<&str> = ["web", "db"]
+        .into_iter()
+        .filter(|name| find(&cluster, name).is_none())
+        .collect();
+    assert_eq!(gone.len(), 1, "exactly one victim: {gone:?}");
+    let victim_node = if gone[0] == "web" { web_node } else { db_node };
+    (
+        gone[0].to_string(),
+        victim_node.expect("bound").to_string(),
+        node.to_string(),
+    )
+}
+
+#[test]
+fn preemption_picks_the_node_whose_victims_break_no_disruption_budget() {
+    // Without a budget the last-started victim's node wins the tie-break.
+    let (victim, victim_node, node) = preempt_beside_a_budget(false);
+    assert_eq!(victim, "db");
+    assert_eq!(node, victim_node);
+    // The budget allows no disruption of db: web's node has no violation, so it wins
+    // before any other criterion (pickOneNodeForPreemption: fewest PDB violations).
+    let (victim, victim_node, node) = preempt_beside_a_budget(true);
+    assert_eq!(victim, "web");
+    assert_eq!(node, victim_node, "bound where web ran");
 }

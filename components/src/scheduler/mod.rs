@@ -36,7 +36,9 @@ use sim_core::{Actor, ActorId, Context, Event, SimDuration, SimTime, TraceHasher
 
 use self::cache::{Cache, counts_on_node};
 use self::plugins::PodInfo;
-use self::preemption::{Nominator, PostFilter, PostFilterInput, PreemptionArgs, post_filter};
+use self::preemption::{
+    DisruptionBudget, Nominator, PostFilter, PostFilterInput, PreemptionArgs, post_filter,
+};
 use self::profile::Profile;
 use self::queue::{BackoffConfig, SchedulingQueue};
 use self::schedule_one::{
@@ -44,7 +46,7 @@ use self::schedule_one::{
 };
 use crate::api::{
     ApiResponse, ApiVerb, ConditionStatus, LabelSelector, Namespace, Node, Object, ObjectMeta, Pod,
-    PodPhase, ReplicaSet, RequestId, Resource, Service, Str, WatchEvent, s,
+    PodDisruptionBudget, PodPhase, ReplicaSet, RequestId, Resource, Service, Str, WatchEvent, s,
 };
 use crate::client::{ApiClient, Delta, Informer};
 use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
@@ -186,6 +188,9 @@ pub struct Scheduler {
     /// selector of the pods they select.
     services: Informer<Service>,
     replica_sets: Informer<ReplicaSet>,
+    /// What preemption reads to prefer victims whose eviction breaks no budget
+    /// (upstream `getPodDisruptionBudgets` lists them from this informer's lister).
+    budgets: Informer<PodDisruptionBudget>,
     cache: Cache,
     queue: SchedulingQueue,
     /// Where the next cycle starts filtering (round-robin over the snapshot).
@@ -253,6 +258,7 @@ impl Scheduler {
             namespaces: Informer::all(),
             services: Informer::all(),
             replica_sets: Informer::all(),
+            budgets: Informer::all(),
             cache: Cache::default(),
             queue: SchedulingQueue::new(backoff),
             next_start_node_index: 0,
@@ -302,6 +308,7 @@ impl Scheduler {
             && self.namespaces.has_synced()
             && self.services.has_synced()
             && self.replica_sets.has_synced()
+            && self.budgets.has_synced()
     }
 
     /// Applies the deltas of the informers that feed the cluster view.
@@ -382,6 +389,16 @@ impl Scheduler {
         }
         if let Some(deltas) = self.replica_sets.on_response(&response, &mut self.api, cx) {
             self.on_cluster_deltas(ClusterDeltas::ReplicaSets(deltas));
+            self.arm(cx);
+            return;
+        }
+        // Budgets are read from the informer's cache when preemption runs; a change
+        // moves no pod in the queue (DefaultPreemption registers no PDB event).
+        if self
+            .budgets
+            .on_response(&response, &mut self.api, cx)
+            .is_some()
+        {
             self.arm(cx);
             return;
         }
@@ -650,6 +667,11 @@ impl Scheduler {
         pod: &PodInfo,
         cx: &mut Context<'_, Msg>,
     ) -> Result<Str, PostFilterFailure> {
+        let budgets: Vec<DisruptionBudget> = self
+            .budgets
+            .iter()
+            .map(|budget| DisruptionBudget::from_budget(budget))
+            .collect();
         let result = {
             let profile = &self.config.profiles[profile_index];
             let filter = node_filter(profile, pod, &self.cache, &mut self.scratch.spread_memo);
@@ -657,8 +679,7 @@ impl Scheduler {
                 nodes: self.cache.nodes(),
                 unfit: &self.scratch.unfit,
                 nominator: &self.nominator,
-                // kubesim has no PodDisruptionBudget kind yet.
-                budgets: &[],
+                budgets: &budgets,
                 args: &self.config.default_preemption,
                 filter: &filter,
             };
@@ -835,6 +856,7 @@ impl Scheduler {
         self.namespaces.reset();
         self.services.reset();
         self.replica_sets.reset();
+        self.budgets.reset();
         self.cache.clear();
         self.scratch.spread_memo.clear();
         self.queue.clear(now);
@@ -856,8 +878,9 @@ impl Actor<Msg> for Scheduler {
                 self.namespaces.start(&mut self.api, cx);
                 self.services.start(&mut self.api, cx);
                 self.replica_sets.start(&mut self.api, cx);
+                self.budgets.start(&mut self.api, cx);
                 cx.record("detail", || {
-                    "kube-scheduler: listing pods, nodes, namespaces, services and replicasets"
+                    "kube-scheduler: listing pods, nodes, namespaces, services, replicasets and poddisruptionbudgets"
                         .to_string()
                 });
             }
@@ -884,6 +907,9 @@ impl Actor<Msg> for Scheduler {
                     self.on_cluster_deltas(ClusterDeltas::Services(deltas));
                 } else if let Some(deltas) = self.replica_sets.on_watch(&event, &mut self.api, cx) {
                     self.on_cluster_deltas(ClusterDeltas::ReplicaSets(deltas));
+                } else {
+                    // The budgets' informer keeps its cache; nothing else follows.
+                    self.budgets.on_watch(&event, &mut self.api, cx);
                 }
             }
             Event::Timer(Msg::Tick(AnyTick::Scheduler(tick))) => {

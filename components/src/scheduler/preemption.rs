@@ -12,8 +12,8 @@
 //! counts them on their node (upstream `addNominatedPods`) and the nominated node is
 //! tried first on the pod's next cycle (`evaluateNominatedNode`).
 //!
-//! Not modelled: PodDisruptionBudgets' `status.disruptedPods` (kubesim has no PDB kind
-//! yet: the scheduler passes no budgets, and [`DisruptionBudget`] is what one would carry),
+//! Not modelled: PodDisruptionBudgets' `status.disruptedPods` (written by the eviction
+//! API, which kubesim does not have),
 //! the victims' `DisruptionTarget` condition (kubesim's pods have no condition list, so a
 //! terminating lower-priority pod on the nominated node holds the preemptor back whatever
 //! deleted it), extenders, and asynchronous preemption (off by default in v1.34).
@@ -24,7 +24,7 @@ use sim_core::{FxIndexMap, SimRng, SimTime};
 
 use super::plugins::resources::{extended_add, extended_get, extended_subtract};
 use super::plugins::{NodeInfo, PodInfo, Unfit};
-use crate::api::{LabelSelector, Pod, PreemptionPolicy, Str};
+use crate::api::{LabelSelector, Pod, PodDisruptionBudget, PreemptionPolicy, Str};
 
 /// `DefaultPreemptionArgs`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +60,20 @@ pub struct DisruptionBudget {
     pub namespace: Str,
     pub selector: LabelSelector,
     pub disruptions_allowed: i32,
+}
+
+impl DisruptionBudget {
+    /// What preemption reads of a PodDisruptionBudget: its namespace, its selector (none
+    /// reads as empty, and either covers no pod here) and `status.disruptionsAllowed`
+    /// as the disruption controller last wrote it (0 when it never has).
+    pub fn from_budget(budget: &PodDisruptionBudget) -> DisruptionBudget {
+        DisruptionBudget {
+            namespace: budget.metadata.namespace.clone(),
+            selector: budget.spec.selector.clone().unwrap_or_default(),
+            disruptions_allowed: i32::try_from(budget.status.disruptions_allowed)
+                .unwrap_or(i32::MAX),
+        }
+    }
 }
 
 /// Whether removing pods from `node` could resolve `unfit` for `pod`: upstream's
@@ -766,6 +780,34 @@ mod tests {
             select_victims_on_node(&bigger, cache.node(0), &[budget], &fits(&bigger)).unwrap();
         assert_eq!(names(&chosen.pods), ["y", "x"]);
         assert_eq!(chosen.budget_violation_count, 1);
+    }
+
+    #[test]
+    fn a_budget_reads_its_written_status_and_a_missing_selector_covers_nothing() {
+        use crate::api::{ObjectMeta, PodDisruptionBudgetSpec, PodDisruptionBudgetStatus};
+        let mut pdb = PodDisruptionBudget {
+            metadata: ObjectMeta::named("default", "db"),
+            spec: PodDisruptionBudgetSpec::default(),
+            status: PodDisruptionBudgetStatus::default(),
+        };
+        let mut p = pod("a", 100, 1, 0, Some("n"));
+        p.metadata.labels = Labels::from_pairs([("app", "db")]);
+        let pods = || vec![PodInfo::new(Rc::new(p.clone()))];
+        // No selector: no pod is covered, even with nothing allowed.
+        let budget = DisruptionBudget::from_budget(&pdb);
+        assert_eq!(budget.disruptions_allowed, 0);
+        assert_eq!(split_by_budget_violation(pods(), &[budget]).0.len(), 0);
+        // A selector and a status nobody wrote: the pod's deletion violates it.
+        pdb.spec.selector = Some(LabelSelector::from_labels(Labels::from_pairs([(
+            "app", "db",
+        )])));
+        let budget = DisruptionBudget::from_budget(&pdb);
+        assert_eq!(split_by_budget_violation(pods(), &[budget]).0.len(), 1);
+        // Once the controller allows one disruption, it does not.
+        pdb.status.disruptions_allowed = 1;
+        let budget = DisruptionBudget::from_budget(&pdb);
+        assert_eq!(budget.disruptions_allowed, 1);
+        assert_eq!(split_by_budget_violation(pods(), &[budget]).0.len(), 0);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //!
 //! FILE holds Nodes, Pods already bound (`spec.nodeName` set), PriorityClasses, pending
 //! Pods, and optionally the Namespaces, Services and ReplicaSets that selectors and
-//! default spreading look at. The pending pods are scheduled one after another in file
+//! default spreading look at. PodDisruptionBudgets are accepted and noted as without
+//! effect: only preemption reads them, and this command does not preempt (a pod that
+//! fits nowhere is reported unschedulable). The pending pods are scheduled one after another in file
 //! order, each assumed onto its node before the next, through the same cycle the
 //! in-cluster Scheduler runs ([`components::scheduler::schedule_one::schedule_pod`]),
 //! with the scheduler's own seeded stream breaking ties: the same inputs and seed give
@@ -107,6 +109,7 @@ pub fn explain(
     let mut cache = Cache::default();
     let mut pending: Vec<Rc<Pod>> = Vec::new();
     let mut names = BTreeSet::new();
+    let mut notes = Vec::new();
     // kubesim's cache keys pods by uid, which the API server would assign.
     let mut next_uid: u64 = 1;
     for object in objects {
@@ -158,9 +161,15 @@ pub fn explain(
                     Some(replica_set.spec.selector.clone()),
                 );
             }
+            // Read so that one file serves a cluster and this command alike; only
+            // preemption reads budgets, and this command does not preempt.
+            Object::PodDisruptionBudget(budget) => notes.push(format!(
+                "PodDisruptionBudget {}/{}: no effect here, since kubesim schedule does not run preemption (the in-cluster scheduler does)",
+                budget.metadata.namespace, budget.metadata.name
+            )),
             other => {
                 return Err(anyhow!(
-                    "{}: kubesim schedule reads Nodes, Pods, PriorityClasses, Namespaces, Services and ReplicaSets",
+                    "{}: kubesim schedule reads Nodes, Pods, PriorityClasses, Namespaces, Services, ReplicaSets and PodDisruptionBudgets",
                     other.key()
                 ));
             }
@@ -202,7 +211,7 @@ pub fn explain(
     let mut explained = Explained {
         decisions: Vec::new(),
         weights: Vec::new(),
-        notes: Vec::new(),
+        notes,
     };
     for pod in pending {
         let key = format!("{}/{}", pod.metadata.namespace, pod.metadata.name);

@@ -632,6 +632,53 @@ fn schedule_text_shows_plugins_totals_and_rejections() {
 }
 
 #[test]
+fn schedule_reads_pod_disruption_budgets_and_says_they_change_nothing_here() {
+    let dir = scratch("schedule-budget");
+    let budget = "apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web}
+spec:
+  maxUnavailable: 1
+  selector: {matchLabels: {app: web}}
+status: {disruptionsAllowed: 1, currentHealthy: 2, desiredHealthy: 1, expectedPods: 2}
+";
+    let plain = write(&dir, "plain.yaml", &schedule_input());
+    let with_budget = write(
+        &dir,
+        "budget.yaml",
+        &format!("{}---\n{budget}", schedule_input()),
+    );
+    let without = kubesim(&["schedule", &plain, "--format", "json"]);
+    let with = kubesim(&["schedule", &with_budget, "--format", "json"]);
+    assert!(with.status.success(), "{}", stderr(&with));
+    assert_eq!(with.stdout, without.stdout, "the same decisions");
+    assert!(
+        stderr(&with).contains(
+            "note: PodDisruptionBudget default/web: no effect here, since kubesim schedule does not run preemption"
+        ),
+        "{}",
+        stderr(&with)
+    );
+    // Ingest validates it like any manifest.
+    let both = write(
+        &dir,
+        "both.yaml",
+        &budget.replace(
+            "  maxUnavailable: 1\n",
+            "  maxUnavailable: 1\n  minAvailable: 1\n",
+        ),
+    );
+    let refused = kubesim(&["schedule", &both]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused)
+            .contains("both.yaml:5:3: spec: minAvailable and maxUnavailable cannot be both set"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
 fn schedule_with_a_bad_config_field_is_bad_input_with_file_line_and_field() {
     let (dir, input) = schedule_files("schedule-bad-config");
     let config = scheduler_config(

@@ -20,8 +20,7 @@
 //! PreemptLowerPriority, value at most 1000000000 unless a built-in class) are ingested
 //! too, for `kubesim schedule` and for scenarios, as are PodDisruptionBudgets (policy/v1:
 //! at most one of minAvailable and maxUnavailable, no default for either; a status given
-//! in the manifest is kept for `kubesim schedule`, and dropped by the API server on
-//! create).
+//! in the manifest is converted as written, and the API server drops it on create).
 //!
 //! Fields kubesim does not model yet (probes, volumes, ...) are accepted and listed in
 //! the manifest's `notes`, so a reader knows they had no effect.
@@ -577,9 +576,9 @@ impl Ingest<'_> {
         Ok(class.into())
     }
 
-    /// A policy/v1 PodDisruptionBudget. Its status is kept as written: the API server
-    /// drops it on create (the disruption controller owns it), but `kubesim schedule`
-    /// reads it as a scheduler reading a budget would.
+    /// A policy/v1 PodDisruptionBudget. Its status is converted as written (counts of at
+    /// least 0); the API server drops it on create, since the disruption controller owns
+    /// it.
     fn pod_disruption_budget(
         &mut self,
         budget: &policy::PodDisruptionBudget,

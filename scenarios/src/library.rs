@@ -15,43 +15,26 @@ pub struct BuiltIn {
     pub source: &'static str,
 }
 
+/// A built-in from `scenarios/library/<name>.yaml`, embedded at compile time.
+macro_rules! built_in {
+    ($name:literal) => {
+        BuiltIn {
+            name: $name,
+            file: concat!("library/", $name, ".yaml"),
+            source: include_str!(concat!("../library/", $name, ".yaml")),
+        }
+    };
+}
+
 /// Every built-in scenario, in the order `kubesim scenarios` lists them.
 pub const BUILT_INS: &[BuiltIn] = &[
-    BuiltIn {
-        name: "deploy",
-        file: "library/deploy.yaml",
-        source: include_str!("../library/deploy.yaml"),
-    },
-    BuiltIn {
-        name: "node-death",
-        file: "library/node-death.yaml",
-        source: include_str!("../library/node-death.yaml"),
-    },
-    BuiltIn {
-        name: "unschedulable-then-scale-up",
-        file: "library/unschedulable-then-scale-up.yaml",
-        source: include_str!("../library/unschedulable-then-scale-up.yaml"),
-    },
-    BuiltIn {
-        name: "priority-preemption",
-        file: "library/priority-preemption.yaml",
-        source: include_str!("../library/priority-preemption.yaml"),
-    },
-    BuiltIn {
-        name: "taints-and-tolerations",
-        file: "library/taints-and-tolerations.yaml",
-        source: include_str!("../library/taints-and-tolerations.yaml"),
-    },
-    BuiltIn {
-        name: "node-affinity",
-        file: "library/node-affinity.yaml",
-        source: include_str!("../library/node-affinity.yaml"),
-    },
-    BuiltIn {
-        name: "topology-spread",
-        file: "library/topology-spread.yaml",
-        source: include_str!("../library/topology-spread.yaml"),
-    },
+    built_in!("deploy"),
+    built_in!("node-death"),
+    built_in!("unschedulable-then-scale-up"),
+    built_in!("priority-preemption"),
+    built_in!("taints-and-tolerations"),
+    built_in!("node-affinity"),
+    built_in!("topology-spread"),
 ];
 
 pub fn built_in(name: &str) -> Option<&'static BuiltIn> {

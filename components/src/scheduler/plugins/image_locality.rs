@@ -6,6 +6,9 @@
 //! `size × nodesWithImage / totalNodes` (float, truncated); the sum clamped to
 //! `[23Mi, 1000Mi × containers]` and mapped linearly to 0..=100.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use sim_core::FxIndexMap;
 
 use crate::api::{Pod, Str};
@@ -42,12 +45,23 @@ pub fn pod_images(pod: &Pod, nodes_with_image: &FxIndexMap<Str, u32>) -> Vec<(St
         .iter()
         .chain(pod.spec.containers.iter())
         .map(|c| {
-            let image = Str::from(&*normalized_image_name(&c.image));
-            let spread = nodes_with_image.get(&image).copied().unwrap_or(0);
-            (image, spread)
+            let image = normalized_image_name(&c.image);
+            // The cache's own copy of the name when some node holds the image: the same
+            // allocation every cycle, which `ImageMemo` recognizes by pointer.
+            match nodes_with_image.get_key_value(&*image) {
+                Some((interned, &spread)) => (interned.clone(), spread),
+                None => (Str::from(&*image), 0),
+            }
         })
         .collect()
 }
+
+/// The size on one node of the image looked up last there, by the pod image's interned
+/// name (see [`pod_images`]). Pods of one ReplicaSet ask for the same image on every
+/// node, and a node's images only change with a new `NodeInfo`, so most lookups end
+/// here instead of scanning the node's image list (50 names at most, far in memory).
+#[derive(Clone, Debug, Default)]
+pub struct ImageMemo(RefCell<Option<(Str, Option<u64>)>>);
 
 /// Whether a name as a node reports it is the normalized `image`: equal, or untagged and
 /// equal once `:latest` is appended (kubesim's kubelet reports the name the pod gave).
@@ -61,13 +75,21 @@ fn names_image(reported: &str, image: &str) -> bool {
 }
 
 /// The size of normalized `image` on `node`.
-fn image_size_on(node: &NodeInfo, image: &str) -> Option<u64> {
-    node.node
+fn image_size_on(node: &NodeInfo, image: &Str) -> Option<u64> {
+    if let Some((seen, size)) = &*node.image_memo.0.borrow()
+        && Rc::ptr_eq(seen, image)
+    {
+        return *size;
+    }
+    let size = node
+        .node
         .status
         .images
         .iter()
         .find(|(name, _)| names_image(name, image))
-        .map(|(_, size)| *size)
+        .map(|(_, size)| *size);
+    *node.image_memo.0.borrow_mut() = Some((image.clone(), size));
+    size
 }
 
 /// ImageLocality score of one node. `images` are the pod's from [`pod_images`], with the
@@ -172,5 +194,32 @@ mod tests {
         half.status.images = vec![(s("app:v1"), 1000 * MB as u64)];
         let half = NodeInfo::new(Rc::new(half), NodeTotals::default());
         assert_eq!(score(&pod_images(&two, &counts), &half, 1), 49);
+    }
+
+    #[test]
+    fn the_memo_tells_images_apart_and_repeats_the_scan_result() {
+        let mut counts = FxIndexMap::default();
+        counts.insert(s("a:v1"), 1);
+        counts.insert(s("b:v1"), 1);
+        let wants = |image: &str| {
+            let pod = pod_with(
+                vec![Container {
+                    image: s(image),
+                    ..Container::default()
+                }],
+                vec![],
+            );
+            pod_images(&pod, &counts)
+        };
+        let mut holder = node_with("n", 1000, 1 << 30, 110);
+        holder.status.images = vec![(s("b:v1"), 500 * MB as u64)];
+        let holder = NodeInfo::new(Rc::new(holder), NodeTotals::default());
+        // Interned: two pods asking for the same image get the cache's one name.
+        assert!(Rc::ptr_eq(&wants("a:v1")[0].0, &wants("a:v1")[0].0));
+        assert_eq!(score(&wants("a:v1"), &holder, 2), 0);
+        let held = score(&wants("b:v1"), &holder, 2);
+        assert!(held > 0);
+        assert_eq!(score(&wants("b:v1"), &holder, 2), held);
+        assert_eq!(score(&wants("a:v1"), &holder, 2), 0);
     }
 }

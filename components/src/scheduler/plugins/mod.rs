@@ -111,6 +111,8 @@ pub struct NodeInfo {
     /// The last NodeResourcesFit and BalancedAllocation scores computed here for
     /// upstream's default `[cpu:1, memory:1]` resources (see `resources::ScoreMemo`).
     pub score_memo: resources::ScoreMemo,
+    /// The last ImageLocality lookup here (see `image_locality::ImageMemo`).
+    pub image_memo: image_locality::ImageMemo,
 }
 
 impl NodeInfo {
@@ -136,6 +138,7 @@ impl NodeInfo {
             plain: !unschedulable && !hard_taints,
             extended_requested: Extended::new(),
             score_memo: resources::ScoreMemo::default(),
+            image_memo: image_locality::ImageMemo::default(),
             node,
             totals,
             pods: NodePods::default(),

@@ -995,15 +995,7 @@ mod tests {
     use crate::kubectl::Action;
     use sim_core::SimTime;
 
-    fn class(name: &str, value: i32, global_default: bool) -> PriorityClass {
-        PriorityClass {
-            metadata: ObjectMeta::named("", name),
-            value,
-            global_default,
-            preemption_policy: PreemptionPolicy::PreemptLowerPriority,
-            description: s(""),
-        }
-    }
+    use super::strategy::tests::class;
 
     fn pod(name: &str, class: Option<&str>) -> Pod {
         Pod {

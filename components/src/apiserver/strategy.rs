@@ -386,11 +386,12 @@ pub const GENERATE_NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 pub const GENERATE_NAME_SUFFIX_LEN: usize = 5;
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::api::{ObjectMeta, SYSTEM_CRITICAL_PRIORITY};
 
-    fn class(name: &str, value: i32, global_default: bool) -> PriorityClass {
+    /// A PriorityClass with the default preemption policy and no description.
+    pub(crate) fn class(name: &str, value: i32, global_default: bool) -> PriorityClass {
         PriorityClass {
             metadata: ObjectMeta::named("", name),
             value,

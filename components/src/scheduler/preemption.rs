@@ -24,6 +24,7 @@ use sim_core::{FxIndexMap, SimRng, SimTime};
 
 use super::plugins::resources::{extended_add, extended_get, extended_subtract};
 use super::plugins::{NodeInfo, PodInfo, Unfit};
+use super::schedule_one::CycleState;
 use crate::api::{LabelSelector, Pod, PodDisruptionBudget, PreemptionPolicy, Str};
 
 /// `DefaultPreemptionArgs`.
@@ -217,15 +218,27 @@ impl NoVictims {
     }
 }
 
-/// `SelectVictimsOnNode`: take every lower-priority pod off (a copy of) the node; if the
-/// pod then fits (`filter`, the profile's filters with nominated pods), put them back one
-/// by one from the most important down, budget-violating ones first, keeping back each
-/// one the pod still fits beside. What could not be put back are the victims.
+/// The filters the dry run runs on nodes changed in memory, with the PreFilter state they
+/// read: the dry run works on a clone of [`DryRunFilter::state`], taking each pod it
+/// removes off the clone and putting each pod it adds back.
+pub trait DryRunFilter {
+    /// The PreFilter state of the snapshot.
+    fn state(&self) -> &CycleState;
+    /// The filters for the pod on `node`, with `state` (the snapshot's, or a clone that
+    /// follows the pods added to or removed from `node`).
+    fn filter(&self, state: &CycleState, node: &NodeInfo) -> Result<(), Unfit>;
+}
+
+/// `SelectVictimsOnNode`: take every lower-priority pod off (a copy of) the node and off
+/// a clone of the PreFilter state; if the pod then fits (`filter`, the profile's filters
+/// with nominated pods), put them back one by one from the most important down,
+/// budget-violating ones first, keeping back each one the pod still fits beside. What
+/// could not be put back are the victims.
 pub fn select_victims_on_node(
     pod: &PodInfo,
     node: &NodeInfo,
     budgets: &[DisruptionBudget],
-    filter: &dyn Fn(&NodeInfo) -> Result<(), Unfit>,
+    filter: &dyn DryRunFilter,
 ) -> Result<Victims, NoVictims> {
     let priority = pod.pod.spec.priority;
     let mut potential: Vec<PodInfo> = node
@@ -239,10 +252,14 @@ pub fn select_victims_on_node(
         return Err(NoVictims::NoLowerPriorityPods);
     }
     let mut copy = node.clone();
+    let mut state = filter.state().clone();
     for victim in &potential {
         remove_pod(&mut copy, victim);
+        state.remove_pod(pod, victim, &copy);
     }
-    filter(&copy).map_err(NoVictims::StillUnfit)?;
+    filter
+        .filter(&state, &copy)
+        .map_err(NoVictims::StillUnfit)?;
     potential.sort_by_key(|p| importance_key(&p.pod));
     let (violating, other) = split_by_budget_violation(potential, budgets);
     let mixed = !violating.is_empty() && !other.is_empty();
@@ -254,8 +271,10 @@ pub fn select_victims_on_node(
         .chain(other.into_iter().map(|p| (false, p)))
     {
         add_pod(&mut copy, &info);
-        if filter(&copy).is_err() {
+        state.add_pod(pod, &info, &copy);
+        if filter.filter(&state, &copy).is_err() {
             remove_pod(&mut copy, &info);
+            state.remove_pod(pod, &info, &copy);
             victims.push(info.pod);
             if breaks_budget {
                 budget_violation_count += 1;
@@ -295,7 +314,7 @@ pub fn dry_run(
     budgets: &[DisruptionBudget],
     offset: usize,
     wanted: usize,
-    filter: &dyn Fn(&NodeInfo) -> Result<(), Unfit>,
+    filter: &dyn DryRunFilter,
 ) -> (Vec<Candidate>, Vec<(usize, NoVictims)>) {
     let mut respecting = Vec::new();
     let mut violating = Vec::new();
@@ -453,14 +472,16 @@ impl Nominator {
 }
 
 /// Runs `filter` as `RunFilterPluginsWithNominatedPods` does: when pods of equal or
-/// higher priority than `pod` are nominated to `node`, first with them counted there,
-/// then without them (both must pass, since a nominated pod may also help, e.g. with
-/// affinity); otherwise once.
+/// higher priority than `pod` are nominated to `node`, first with them counted there (on
+/// a copy of the node and a clone of `state`, `addNominatedPods`), then without them
+/// (both must pass, since a nominated pod may also help, e.g. with affinity); otherwise
+/// once.
 pub fn filter_with_nominated(
     pod: &PodInfo,
     node: &NodeInfo,
+    state: &CycleState,
     nominator: &Nominator,
-    filter: &dyn Fn(&NodeInfo) -> Result<(), Unfit>,
+    filter: &dyn Fn(&CycleState, &NodeInfo) -> Result<(), Unfit>,
 ) -> Result<(), Unfit> {
     if !nominator.is_empty() {
         let priority = pod.pod.spec.priority;
@@ -472,13 +493,35 @@ pub fn filter_with_nominated(
             .peekable();
         if others.peek().is_some() {
             let mut with = node.clone();
+            let mut with_state = state.clone();
             for other in others {
                 add_pod(&mut with, other);
+                with_state.add_pod(pod, other, &with);
             }
-            filter(&with)?;
+            filter(&with_state, &with)?;
         }
     }
-    filter(node)
+    filter(state, node)
+}
+
+/// The profile's filters run with the pods nominated to each node
+/// ([`filter_with_nominated`]), for the dry run.
+struct WithNominated<'a> {
+    pod: &'a PodInfo,
+    nominator: &'a Nominator,
+    inner: &'a dyn DryRunFilter,
+}
+
+impl DryRunFilter for WithNominated<'_> {
+    fn state(&self) -> &CycleState {
+        self.inner.state()
+    }
+
+    fn filter(&self, state: &CycleState, node: &NodeInfo) -> Result<(), Unfit> {
+        filter_with_nominated(self.pod, node, state, self.nominator, &|state, node| {
+            self.inner.filter(state, node)
+        })
+    }
 }
 
 /// `PodEligibleToPreemptOthers`: a pod with `preemptionPolicy: Never` never preempts; a
@@ -546,8 +589,9 @@ pub struct PostFilterInput<'a> {
     pub nominator: &'a Nominator,
     pub budgets: &'a [DisruptionBudget],
     pub args: &'a PreemptionArgs,
-    /// The profile's filters for this pod on one node (without nominated pods).
-    pub filter: &'a dyn Fn(&NodeInfo) -> Result<(), Unfit>,
+    /// The profile's filters for this pod on one node (without nominated pods), with
+    /// their PreFilter state.
+    pub filter: &'a dyn DryRunFilter,
 }
 
 /// `Evaluator.Preempt` for a pod no node fits: eligibility, candidates from a random
@@ -584,7 +628,11 @@ pub fn post_filter(pod: &PodInfo, input: &PostFilterInput<'_>, rng: &mut SimRng)
             }
         })
         .collect();
-    let filter = |node: &NodeInfo| filter_with_nominated(pod, node, input.nominator, input.filter);
+    let filter = WithNominated {
+        pod,
+        nominator: input.nominator,
+        inner: input.filter,
+    };
     let (candidates, rejected) = if potential.is_empty() {
         (Vec::new(), Vec::new())
     } else {
@@ -638,11 +686,16 @@ pub fn pod_names(pods: &[Rc<Pod>]) -> String {
 mod tests {
     use super::*;
     use crate::api::{
-        Container, Labels, Node, ResourceList, ResourceRequirements, Taint, TaintEffect, s,
+        Affinity, Container, LABEL_HOSTNAME, Labels, Node, NodeInclusionPolicy, PodAffinity,
+        PodAffinityTerm, ResourceList, ResourceRequirements, Taint, TaintEffect,
+        TopologySpreadConstraint, UnsatisfiableConstraintAction, s,
     };
     use crate::scheduler::cache::Cache;
     use crate::scheduler::plugins::resources::{IgnoredResources, node_resources_fit};
     use crate::scheduler::plugins::tests::{node_with, pod_with};
+    use crate::scheduler::plugins::topology_spread::SpreadMemo;
+    use crate::scheduler::profile::Profile;
+    use crate::scheduler::schedule_one::node_filter;
 
     const GI: u64 = 1024 * 1024 * 1024;
 
@@ -679,8 +732,21 @@ mod tests {
         Cache::from_objects(&nodes, &pods)
     }
 
-    fn fits(pod: &PodInfo) -> impl Fn(&NodeInfo) -> Result<(), Unfit> + '_ {
-        move |node| node_resources_fit(pod, node, &IgnoredResources::default())
+    /// NodeResourcesFit alone, with no PreFilter state.
+    struct Fits<'a>(&'a PodInfo, CycleState);
+
+    impl DryRunFilter for Fits<'_> {
+        fn state(&self) -> &CycleState {
+            &self.1
+        }
+
+        fn filter(&self, _state: &CycleState, node: &NodeInfo) -> Result<(), Unfit> {
+            node_resources_fit(self.0, node, &IgnoredResources::default())
+        }
+    }
+
+    fn fits(pod: &PodInfo) -> Fits<'_> {
+        Fits(pod, CycleState::default())
     }
 
     fn names(pods: &[Rc<Pod>]) -> Vec<&str> {
@@ -1146,8 +1212,26 @@ mod tests {
         let lower = PodInfo::new(Rc::new(pod("lower", 500, 5, 0, None)));
         let higher = PodInfo::new(Rc::new(pod("higher", 500, 20, 0, None)));
         let node = cache.node(0);
-        assert!(filter_with_nominated(&lower, node, &nominator, &fits(&lower)).is_err());
-        assert!(filter_with_nominated(&higher, node, &nominator, &fits(&higher)).is_ok());
+        assert!(
+            filter_with_nominated(
+                &lower,
+                node,
+                &CycleState::default(),
+                &nominator,
+                &|state, node| fits(&lower).filter(state, node)
+            )
+            .is_err()
+        );
+        assert!(
+            filter_with_nominated(
+                &higher,
+                node,
+                &CycleState::default(),
+                &nominator,
+                &|state, node| fits(&higher).filter(state, node)
+            )
+            .is_ok()
+        );
         // The in-memory nomination survives an update that shows none yet; a bound copy
         // ends it.
         let mut plain = (*waiting).clone();
@@ -1161,5 +1245,119 @@ mod tests {
         bound.spec.node_name = Some(s("n"));
         nominator.on_pod(Some(&plain), Some(&Rc::new(bound)));
         assert!(nominator.is_empty());
+    }
+
+    /// `n` labelled with its hostname.
+    fn host(name: &str) -> Node {
+        let mut node = node_with(name, 4000, GI, 110);
+        node.metadata.labels = Labels::from_pairs([(LABEL_HOSTNAME, name)]);
+        node
+    }
+
+    /// [`pod`] labelled `app=<app>`.
+    fn app(name: &str, app: &str, priority: i32, started_s: u64, node: Option<&str>) -> Pod {
+        let mut pod = pod(name, 100, priority, started_s, node);
+        pod.metadata.labels = Labels::from_pairs([("app", app)]);
+        pod
+    }
+
+    fn app_selector(app: &str) -> LabelSelector {
+        LabelSelector::from_labels(Labels::from_pairs([("app", app)]))
+    }
+
+    /// Victims on `node` with the default profile's filters (and their PreFilter state).
+    fn victims_with_profile(
+        cache: &Cache,
+        preemptor: &PodInfo,
+        node: usize,
+    ) -> Result<Victims, NoVictims> {
+        let profile = Profile::default();
+        let mut memo = SpreadMemo::default();
+        let filter = node_filter(&profile, preemptor, cache, &mut memo);
+        select_victims_on_node(preemptor, cache.node(node), &[], &filter)
+    }
+
+    #[test]
+    fn a_spread_victim_stops_counting_in_its_domain() {
+        // maxSkew 1 by hostname over app=web: "a" and "b" (priority 0) on n1, a
+        // priority-1000 one on n2. The preemptor (web) on n1: 2 + 1 - 1 = 2 > 1. Without
+        // both: 0 + 1 - 0 = 1 fits; "a" (started first) back: 1 + 1 - 1 = 1 fits; "b"
+        // back: 2 + 1 - 1 = 2 does not, so "b" is the one victim.
+        let cache = cache(
+            vec![host("n1"), host("n2")],
+            vec![
+                app("a", "web", 0, 10, Some("n1")),
+                app("b", "web", 0, 20, Some("n1")),
+                app("keep", "web", 1000, 0, Some("n2")),
+            ],
+        );
+        let mut preemptor = app("p", "web", 100, 0, None);
+        preemptor.spec.topology_spread_constraints = vec![TopologySpreadConstraint {
+            max_skew: 1,
+            topology_key: s(LABEL_HOSTNAME),
+            when_unsatisfiable: UnsatisfiableConstraintAction::DoNotSchedule,
+            label_selector: Some(app_selector("web")),
+            min_domains: None,
+            node_affinity_policy: NodeInclusionPolicy::Honor,
+            node_taints_policy: NodeInclusionPolicy::Ignore,
+            match_label_keys: vec![],
+        }]
+        .into();
+        let preemptor = PodInfo::new(Rc::new(preemptor));
+        let chosen = victims_with_profile(&cache, &preemptor, 0).unwrap();
+        assert_eq!(names(&chosen.pods), ["b"]);
+        // The dry run worked on a clone: the snapshot's state still counts both.
+        let profile = Profile::default();
+        let filter = node_filter(&profile, &preemptor, &cache, &mut SpreadMemo::default());
+        assert_eq!(
+            filter.filter(filter.state(), cache.node(0)),
+            Err(Unfit::TopologySpread)
+        );
+    }
+
+    #[test]
+    fn an_anti_affinity_victim_stops_counting_for_the_preemptor_and_for_itself() {
+        // The preemptor keeps away from app=db by hostname; "db" (priority 0) is on n,
+        // beside "other" (priority 0), which the preemptor does not mind.
+        let cache = cache(
+            vec![host("n")],
+            vec![
+                app("db", "db", 0, 10, Some("n")),
+                app("other", "other", 0, 5, Some("n")),
+            ],
+        );
+        let away_from = |app: &str| PodAffinity {
+            required: vec![PodAffinityTerm {
+                label_selector: Some(app_selector(app)),
+                namespaces: vec![],
+                namespace_selector: None,
+                topology_key: s(LABEL_HOSTNAME),
+                match_label_keys: vec![],
+                mismatch_label_keys: vec![],
+            }],
+            preferred: vec![],
+        };
+        let mut preemptor = app("p", "web", 100, 0, None);
+        preemptor.spec.affinity = Some(Rc::new(Affinity {
+            pod_anti_affinity: Some(away_from("db")),
+            ..Affinity::default()
+        }));
+        let preemptor = PodInfo::new(Rc::new(preemptor));
+        let chosen = victims_with_profile(&cache, &preemptor, 0).unwrap();
+        assert_eq!(names(&chosen.pods), ["db"]);
+
+        // The other way round: a lower-priority pod keeping away from app=web.
+        let mut guard = app("guard", "guard", 0, 10, Some("n"));
+        guard.spec.affinity = Some(Rc::new(Affinity {
+            pod_anti_affinity: Some(away_from("web")),
+            ..Affinity::default()
+        }));
+        let cache = super::tests::cache(
+            vec![host("n")],
+            vec![guard, app("other", "other", 0, 5, Some("n"))],
+        );
+        let preemptor = PodInfo::new(Rc::new(app("p", "web", 100, 0, None)));
+        let chosen = victims_with_profile(&cache, &preemptor, 0).unwrap();
+        assert_eq!(names(&chosen.pods), ["guard"]);
     }
 }

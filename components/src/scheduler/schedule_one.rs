@@ -152,6 +152,39 @@ impl fmt::Display for Decision {
     }
 }
 
+/// The PreFilter states that Filter reads and that follow pods added to or removed from
+/// a node in memory (upstream's `CycleState` with the plugins' `PreFilterExtensions`):
+/// preemption's dry run and nominated pods work on a clone.
+#[derive(Clone, Debug, Default)]
+pub struct CycleState {
+    /// PodTopologySpread's PreFilter state; `None` when it has nothing to check (Skip).
+    spread: Option<SpreadFilterState>,
+    /// InterPodAffinity's PreFilter state; `None` when it has nothing to check (Skip).
+    affinity: Option<AffinityFilterState>,
+}
+
+impl CycleState {
+    /// `RunPreFilterExtensionAddPod`: `pod` now counts on `node` for `incoming`.
+    pub fn add_pod(&mut self, incoming: &PodInfo, pod: &PodInfo, node: &NodeInfo) {
+        if let Some(spread) = &mut self.spread {
+            spread.add_pod(incoming, &pod.pod, node);
+        }
+        if let Some(affinity) = &mut self.affinity {
+            affinity.add_pod(incoming, &pod.pod, node);
+        }
+    }
+
+    /// `RunPreFilterExtensionRemovePod`: `pod` no longer counts on `node` for `incoming`.
+    pub fn remove_pod(&mut self, incoming: &PodInfo, pod: &PodInfo, node: &NodeInfo) {
+        if let Some(spread) = &mut self.spread {
+            spread.remove_pod(incoming, &pod.pod, node);
+        }
+        if let Some(affinity) = &mut self.affinity {
+            affinity.remove_pod(incoming, &pod.pod, node);
+        }
+    }
+}
+
 /// What PreFilter found out about the pod for this cycle.
 struct FilterPlan {
     /// Some filter other than NodeResourcesFit may reject a plain node: run the full list
@@ -159,10 +192,8 @@ struct FilterPlan {
     full: bool,
     /// NodeResourcesFit is in the profile.
     fit: bool,
-    /// PodTopologySpread's PreFilter state; `None` when it has nothing to check (Skip).
-    spread: Option<SpreadFilterState>,
-    /// InterPodAffinity's PreFilter state; `None` when it has nothing to check (Skip).
-    affinity: Option<AffinityFilterState>,
+    /// The PreFilter states of the snapshot.
+    state: CycleState,
 }
 
 fn pre_filter(
@@ -189,15 +220,14 @@ fn pre_filter(
     FilterPlan {
         full: pod.constrained || node_affinity || ports || spread.is_some() || affinity.is_some(),
         fit: has(Plugin::NodeResourcesFit),
-        spread,
-        affinity,
+        state: CycleState { spread, affinity },
     }
 }
 
 fn run_filter(
     plugin: Plugin,
     profile: &Profile,
-    plan: &FilterPlan,
+    state: &CycleState,
     pod: &PodInfo,
     node: &NodeInfo,
 ) -> Result<(), Unfit> {
@@ -208,11 +238,11 @@ fn run_filter(
         Plugin::NodeAffinity => node_affinity::filter(pod, node, &profile.node_affinity),
         Plugin::NodePorts => node_ports::filter(&pod.host_ports, node),
         Plugin::NodeResourcesFit => resources::node_resources_fit(pod, node, &profile.fit.ignored),
-        Plugin::PodTopologySpread => match &plan.spread {
+        Plugin::PodTopologySpread => match &state.spread {
             Some(state) => topology_spread::filter(state, pod, node),
             None => Ok(()),
         },
-        Plugin::InterPodAffinity => match &plan.affinity {
+        Plugin::InterPodAffinity => match &state.affinity {
             Some(state) => inter_pod_affinity::filter(state, pod, node),
             None => Ok(()),
         },
@@ -244,19 +274,21 @@ fn find_nodes_that_fit(
     let count = nodes.len();
     assert!(start < count, "start {start} of {count} nodes");
     let plan = pre_filter(profile, pod, cache, &mut scratch.spread_memo);
-    let all_filters = |node: &NodeInfo| {
+    let all_filters = |state: &CycleState, node: &NodeInfo| {
         profile
             .filters
             .iter()
-            .try_for_each(|&plugin| run_filter(plugin, profile, &plan, pod, node))
+            .try_for_each(|&plugin| run_filter(plugin, profile, state, pod, node))
     };
+    let state = &plan.state;
     if let Some(index) = pod
         .pod
         .status
         .nominated_node_name
         .as_deref()
         .and_then(|name| cache.node_index(name))
-        && preemption::filter_with_nominated(pod, &nodes[index], nominator, &all_filters).is_ok()
+        && preemption::filter_with_nominated(pod, &nodes[index], state, nominator, &all_filters)
+            .is_ok()
     {
         scratch.feasible.push(index);
         return 0;
@@ -267,7 +299,7 @@ fn find_nodes_that_fit(
         processed += 1;
         let node = &nodes[index];
         let verdict = if !nominator.is_empty() && !nominator.pods_on(node.name()).is_empty() {
-            preemption::filter_with_nominated(pod, node, nominator, &all_filters)
+            preemption::filter_with_nominated(pod, node, state, nominator, &all_filters)
         } else if !plan.full && node.plain {
             // NodeUnschedulable, NodeName, TaintToleration, NodeAffinity and NodePorts
             // all pass here: only the resources can say no.
@@ -277,7 +309,7 @@ fn find_nodes_that_fit(
                 Ok(())
             }
         } else {
-            all_filters(node)
+            all_filters(state, node)
         };
         match verdict {
             Ok(()) => scratch.feasible.push(index),
@@ -293,21 +325,39 @@ fn find_nodes_that_fit(
 
 /// The profile's filters for `pod` on any node, for PostFilter plugins that try nodes
 /// changed in memory (preemption's dry run without lower-priority pods). PreFilter runs
-/// once, here. PodTopologySpread and InterPodAffinity keep the counts of the snapshot:
-/// upstream updates them for each pod taken off a node (`PreFilterExtensions.RemovePod`),
-/// kubesim does not yet, so a victim still counts for spreading and affinity.
+/// once, here; the dry run clones its state and takes each victim off it (and puts each
+/// reprieved pod back) as upstream's `PreFilterExtensions.RemovePod`/`AddPod` do, so
+/// PodTopologySpread and InterPodAffinity stop counting a victim.
 pub fn node_filter<'a>(
     profile: &'a Profile,
     pod: &'a PodInfo,
     cache: &Cache,
     memo: &mut SpreadMemo,
-) -> impl Fn(&NodeInfo) -> Result<(), Unfit> + use<'a> {
-    let plan = pre_filter(profile, pod, cache, memo);
-    move |node| {
-        profile
+) -> NodeFilter<'a> {
+    NodeFilter {
+        profile,
+        pod,
+        plan: pre_filter(profile, pod, cache, memo),
+    }
+}
+
+/// See [`node_filter`].
+pub struct NodeFilter<'a> {
+    profile: &'a Profile,
+    pod: &'a PodInfo,
+    plan: FilterPlan,
+}
+
+impl preemption::DryRunFilter for NodeFilter<'_> {
+    fn state(&self) -> &CycleState {
+        &self.plan.state
+    }
+
+    fn filter(&self, state: &CycleState, node: &NodeInfo) -> Result<(), Unfit> {
+        self.profile
             .filters
             .iter()
-            .try_for_each(|&plugin| run_filter(plugin, profile, &plan, pod, node))
+            .try_for_each(|&plugin| run_filter(plugin, self.profile, state, self.pod, node))
     }
 }
 

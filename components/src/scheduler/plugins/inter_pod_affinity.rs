@@ -163,13 +163,25 @@ fn resolve(
 struct PairCounts(FxIndexMap<Str, FxIndexMap<Str, i64>>);
 
 impl PairCounts {
+    /// Moves the pair's count by `delta`, forgetting a pair that reaches zero (upstream
+    /// `topologyToMatchedTermCount.update`: an emptied map means "no pod matches").
     fn add(&mut self, key: &Str, value: &Str, delta: i64) {
-        *self
-            .0
-            .entry(key.clone())
-            .or_default()
-            .entry(value.clone())
-            .or_default() += delta;
+        let values = self.0.entry(key.clone()).or_default();
+        let count = values.entry(value.clone()).or_default();
+        *count += delta;
+        if *count == 0 {
+            values.swap_remove(value);
+            if values.is_empty() {
+                self.0.swap_remove(key);
+            }
+        }
+    }
+
+    /// [`PairCounts::add`] for the node's value of `key`, if it has one.
+    fn add_on(&mut self, node: &NodeInfo, key: &Str, delta: i64) {
+        if let Some(value) = node.node.metadata.labels.get(key) {
+            self.add(key, value, delta);
+        }
     }
 
     fn get(&self, key: &str, value: &str) -> i64 {
@@ -201,6 +213,49 @@ pub struct AffinityFilterState {
     existing_anti_affinity_counts: PairCounts,
     /// The incoming pod matches all its own required affinity terms.
     matches_own_affinity: bool,
+    /// The labels of the incoming pod's namespace, for existing pods' namespace selectors.
+    namespace_labels: Option<Labels>,
+}
+
+impl AffinityFilterState {
+    /// `PreFilterExtensions.AddPod`: counts `pod`, placed on `node`, for `incoming`
+    /// (preemption's dry run putting a pod back, a nominated pod).
+    pub fn add_pod(&mut self, incoming: &PodInfo, pod: &Pod, node: &NodeInfo) {
+        self.update_with_pod(incoming, pod, node, 1);
+    }
+
+    /// `PreFilterExtensions.RemovePod`: stops counting `pod` on `node` (a preemption
+    /// victim).
+    pub fn remove_pod(&mut self, incoming: &PodInfo, pod: &Pod, node: &NodeInfo) {
+        self.update_with_pod(incoming, pod, node, -1);
+    }
+
+    /// `updateWithPod` (interpodaffinity/filtering.go): `pod`'s required anti-affinity
+    /// terms that match the incoming pod, per pair of `node`; `pod` against all the
+    /// incoming pod's required affinity terms; `pod` against each of its required
+    /// anti-affinity terms.
+    fn update_with_pod(&mut self, incoming: &PodInfo, pod: &Pod, node: &NodeInfo, delta: i64) {
+        let incoming = &*incoming.pod;
+        for term in required(pod_anti_affinity(pod)) {
+            if term_matches(term, pod, incoming, self.namespace_labels.as_ref()) {
+                self.existing_anti_affinity_counts
+                    .add_on(node, &term.topology_key, delta);
+            }
+        }
+        let own_labels = &incoming.metadata.labels;
+        if matches_all(&self.affinity_terms, own_labels, pod) {
+            for term in &self.affinity_terms {
+                self.affinity_counts
+                    .add_on(node, &term.term.topology_key, delta);
+            }
+        }
+        for term in &self.anti_affinity_terms {
+            if term.matches(own_labels, pod) {
+                self.anti_affinity_counts
+                    .add_on(node, &term.term.topology_key, delta);
+            }
+        }
+    }
 }
 
 /// Whether `target` matches every term (`podMatchesAllAffinityTerms`: false for none).
@@ -275,6 +330,7 @@ pub fn pre_filter(pod: &PodInfo, view: &ClusterView<'_>) -> Option<AffinityFilte
         affinity_counts,
         anti_affinity_counts,
         existing_anti_affinity_counts,
+        namespace_labels: namespace_labels.cloned(),
     })
 }
 
@@ -615,6 +671,63 @@ mod tests {
             elsewhere.filter_all(&incoming),
             [const { Err(Unfit::PodAffinity) }; 3]
         );
+    }
+
+    #[test]
+    fn removing_and_adding_pods_moves_every_pair_count() {
+        // Upstream filtering_test.go TestPreFilterStateAddRemovePod, in kubesim's terms.
+        let p1 = pod("p1", "default", &[("security", "S1")]);
+        let guard = with_affinity(
+            pod("guard", "default", &[]),
+            None,
+            required_terms(vec![term("S2", HOST)]),
+        );
+        let world = World::new(vec![(0, p1.clone()), (2, guard.clone())]);
+        // Self-affine by zone, away from S3 by host; matched by guard's anti-affinity.
+        let incoming = PodInfo::new(Rc::new(with_affinity(
+            pod("in", "default", &[("security", "S1")]),
+            required_terms(vec![term("S1", ZONE)]),
+            required_terms(vec![term("S3", HOST)]),
+        )));
+        let mut state = pre_filter(&incoming, &world.view()).expect("terms");
+        let on = |state: &AffinityFilterState| -> Vec<Result<(), Unfit>> {
+            world
+                .nodes
+                .iter()
+                .map(|n| filter(state, &incoming, n))
+                .collect()
+        };
+        // zone1 has p1; guard on node-c keeps S2 away, which the incoming pod is not.
+        assert_eq!(on(&state), [Ok(()), Ok(()), Err(Unfit::PodAffinity)]);
+        // Without p1 nothing matches the affinity anywhere: the first of its group.
+        state.remove_pod(&incoming, &p1, &world.nodes[0]);
+        assert!(state.affinity_counts.is_empty());
+        assert_eq!(on(&state), [Ok(()), Ok(()), Ok(())]);
+        state.add_pod(&incoming, &p1, &world.nodes[2]);
+        assert_eq!(
+            on(&state),
+            [Err(Unfit::PodAffinity), Err(Unfit::PodAffinity), Ok(())]
+        );
+        // An S3 pod on node-c: the incoming pod's anti-affinity.
+        let s3 = pod("s3", "default", &[("security", "S3")]);
+        state.add_pod(&incoming, &s3, &world.nodes[2]);
+        assert_eq!(on(&state)[2], Err(Unfit::PodAntiAffinity));
+        state.remove_pod(&incoming, &s3, &world.nodes[2]);
+        assert!(state.anti_affinity_counts.is_empty());
+        // A pod keeping S1 away, added on node-c and removed again.
+        let keeper = with_affinity(
+            pod("keeper", "default", &[]),
+            None,
+            required_terms(vec![term("S1", HOST)]),
+        );
+        state.add_pod(&incoming, &keeper, &world.nodes[2]);
+        assert_eq!(on(&state)[2], Err(Unfit::ExistingPodsAntiAffinity));
+        state.remove_pod(&incoming, &keeper, &world.nodes[2]);
+        assert!(state.existing_anti_affinity_counts.is_empty());
+        assert_eq!(on(&state)[2], Ok(()));
+        // guard's term does not match the incoming pod: it never counted.
+        state.remove_pod(&incoming, &guard, &world.nodes[2]);
+        assert!(state.existing_anti_affinity_counts.is_empty());
     }
 
     #[test]

@@ -920,6 +920,8 @@ fn no_node_lacks_a_key(index: &SpreadIndex, ids: &[ConstraintIds]) -> bool {
 /// One hard constraint with its counts (upstream `preFilterState`).
 #[derive(Clone, Debug)]
 struct FilterConstraint {
+    /// The constraint itself, for updating the counts (selector, minDomains, policies).
+    constraint: Constraint,
     topology_key: Str,
     max_skew: i32,
     /// The incoming pod matches the constraint's selector (counts itself).
@@ -949,6 +951,63 @@ impl SpreadFilterState {
     /// The global minimum the `index`th hard constraint compares with.
     pub fn min_count(&self, index: usize) -> i64 {
         self.constraints[index].min_count
+    }
+
+    /// `PreFilterExtensions.AddPod`: counts `pod`, placed on `node`, for `incoming`'s
+    /// constraints (preemption's dry run putting a pod back, a nominated pod).
+    pub fn add_pod(&mut self, incoming: &PodInfo, pod: &Pod, node: &NodeInfo) {
+        self.update_with_pod(incoming, pod, node, 1);
+    }
+
+    /// `PreFilterExtensions.RemovePod`: stops counting `pod` on `node` (a preemption
+    /// victim).
+    pub fn remove_pod(&mut self, incoming: &PodInfo, pod: &Pod, node: &NodeInfo) {
+        self.update_with_pod(incoming, pod, node, -1);
+    }
+
+    /// `updateWithPod` (podtopologyspread/filtering.go): only a pod in the incoming pod's
+    /// namespace, only on a node carrying every constraint's topology key; per constraint
+    /// whose selector matches the pod and whose node inclusion policies admit the node,
+    /// the node's domain count moves by `delta` and the global minimum follows. A
+    /// terminating pod changes nothing: PreFilter did not count it (`countPodsMatchSelector`),
+    /// where upstream would take it off all the same.
+    fn update_with_pod(&mut self, incoming: &PodInfo, pod: &Pod, node: &NodeInfo, delta: i64) {
+        if pod.metadata.namespace != incoming.pod.metadata.namespace
+            || pod.metadata.is_terminating()
+        {
+            return;
+        }
+        let labels = &node.node.metadata.labels;
+        if self
+            .constraints
+            .iter()
+            .any(|c| labels.get(&c.topology_key).is_none())
+        {
+            return;
+        }
+        for c in &mut self.constraints {
+            if !c.constraint.selects(&pod.metadata.labels) || !c.constraint.includes(incoming, node)
+            {
+                continue;
+            }
+            let value = labels
+                .get(&c.topology_key)
+                .expect("every topology key checked above");
+            let count = c.counts.entry(value.clone()).or_insert(0);
+            *count += delta;
+            assert!(*count >= 0, "spread count below zero in {value}");
+            c.min_count = global_min(&c.counts, c.constraint.min_domains);
+        }
+    }
+}
+
+/// The global minimum of the per-domain counts: 0 while there are fewer domains than
+/// `min_domains` (`minMatchNum`).
+fn global_min(counts: &FxIndexMap<Str, i64>, min_domains: i32) -> i64 {
+    if (counts.len() as i64) < i64::from(min_domains) {
+        0
+    } else {
+        counts.values().copied().min().unwrap_or(0)
     }
 }
 
@@ -1021,12 +1080,9 @@ pub fn pre_filter(
                     count.map(|n| (index.domain_value(c.key, id as u32).clone(), n))
                 })
                 .collect();
-            let min_count = if (counts.len() as i64) < i64::from(constraint.min_domains) {
-                0
-            } else {
-                counts.values().copied().min().unwrap_or(0)
-            };
+            let min_count = global_min(&counts, constraint.min_domains);
             FilterConstraint {
+                constraint: constraint.clone(),
                 topology_key: constraint.topology_key.clone(),
                 max_skew: constraint.max_skew,
                 self_match: constraint.selects(&pod.pod.metadata.labels),
@@ -1427,6 +1483,67 @@ mod tests {
             filter(st, &pod, &world.nodes[0]),
             Err(Unfit::TopologySpread)
         );
+    }
+
+    #[test]
+    fn removing_and_adding_pods_moves_the_domain_count_and_the_minimum() {
+        use UnsatisfiableConstraintAction::DoNotSchedule;
+        // Upstream filtering_test.go "preemption" cases: zone1 = 3, zone2 = 1.
+        let world = zones_3_1();
+        let mut memo = SpreadMemo::default();
+        let pod = incoming(vec![constraint(ZONE, 1, DoNotSchedule)]);
+        let mut st = pre_filter(
+            &pod,
+            &world.view(),
+            &world.index(),
+            &SpreadArgs::default(),
+            &mut memo,
+        )
+        .expect("a hard constraint");
+        let x1 = pod_on(&world.nodes[2], "p-x1");
+        st.remove_pod(&pod, &x1, &world.nodes[2]);
+        assert_eq!((st.count(0, "zone1"), st.count(0, "zone2")), (3, 0));
+        assert_eq!(st.min_count(0), 0);
+        // zone2 is empty now: 0 + 1 − 0 = 1 on node-x, 3 + 1 − 0 on node-a.
+        assert_eq!(filter(&st, &pod, &world.nodes[2]), Ok(()));
+        // Not counted: another namespace, a pod the selector does not match, a node
+        // without the topology key.
+        let mut elsewhere = pod_on(&world.nodes[0], "p-a1").as_ref().clone();
+        elsewhere.metadata.namespace = s("other");
+        st.remove_pod(&pod, &elsewhere, &world.nodes[0]);
+        st.remove_pod(&pod, &pod_on(&world.nodes[3], "p-y1"), &world.nodes[3]);
+        let unzoned = node("node-z", None);
+        st.add_pod(&pod, &x1, &unzoned);
+        assert_eq!((st.count(0, "zone1"), st.count(0, "zone2")), (3, 0));
+        st.add_pod(&pod, &x1, &world.nodes[2]);
+        assert_eq!((st.count(0, "zone1"), st.count(0, "zone2")), (3, 1));
+        assert_eq!(st.min_count(0), 1);
+
+        // minDomains 3 over two zones: the minimum stays 0 whatever moves.
+        let mut three = constraint(ZONE, 1, DoNotSchedule);
+        three.min_domains = Some(3);
+        let pod = incoming(vec![three]);
+        let mut st = pre_filter(
+            &pod,
+            &world.view(),
+            &world.index(),
+            &SpreadArgs::default(),
+            &mut memo,
+        )
+        .expect("a hard constraint");
+        st.add_pod(&pod, &x1, &world.nodes[3]);
+        assert_eq!(st.count(0, "zone2"), 2);
+        assert_eq!(st.min_count(0), 0);
+    }
+
+    /// The pod `name` on `node`.
+    fn pod_on(node: &NodeInfo, name: &str) -> Rc<Pod> {
+        node.pods
+            .all
+            .iter()
+            .find(|p| &*p.metadata.name == name)
+            .expect("placed")
+            .clone()
     }
 
     #[test]

@@ -172,6 +172,12 @@ impl Cluster {
         }
     }
 
+    /// The narrated steps so far (trace records of kind "step"), in order: the story a
+    /// student reads. Empty unless the cluster was built with records.
+    pub fn steps(&self) -> impl Iterator<Item = &sim_core::Record> {
+        self.sim.records().iter().filter(|r| r.kind == "step")
+    }
+
     pub fn node(&self, name: &str) -> Option<&NodeHandle> {
         self.nodes.iter().find(|n| n.name.as_ref() == name)
     }

@@ -116,13 +116,7 @@ fn a_deployment_gets_its_replica_set_and_three_bound_pods() {
     assert_eq!(controllers.stats().replicasets_created, 1);
 
     // The narration tells the story in order: ReplicaSet, pods, bindings.
-    let steps: Vec<String> = cluster
-        .sim
-        .records()
-        .iter()
-        .filter(|r| r.kind == "step")
-        .map(|r| r.detail.clone())
-        .collect();
+    let steps: Vec<String> = cluster.steps().map(|r| r.detail.clone()).collect();
     let position = |needle: &str| {
         steps
             .iter()

@@ -51,13 +51,7 @@ fn apply_creates_then_scale_updates_through_etcd() {
         .objects(components::api::Kind::Namespace)
         .count();
     assert_eq!(namespaces, 4);
-    let steps: Vec<_> = cluster
-        .sim
-        .records()
-        .iter()
-        .filter(|r| r.kind == "step")
-        .map(|r| r.detail.clone())
-        .collect();
+    let steps: Vec<_> = cluster.steps().map(|r| r.detail.clone()).collect();
     assert!(
         steps
             .iter()

@@ -83,10 +83,7 @@ fn stored_pod(cluster: &Cluster, name: &str) -> Option<Rc<Pod>> {
 
 fn steps(cluster: &Cluster) -> Vec<(SimTime, String)> {
     cluster
-        .sim
-        .records()
-        .iter()
-        .filter(|r| r.kind == "step")
+        .steps()
         .map(|r| (r.time, r.detail.clone()))
         .collect()
 }

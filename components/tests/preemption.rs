@@ -119,13 +119,7 @@ fn a_high_priority_pod_preempts_a_low_priority_one_and_binds_to_the_nominated_no
     assert_eq!(survivor.status.phase, PodPhase::Running);
     assert_ne!(survivor.spec.node_name.as_ref(), Some(&node));
 
-    let steps: Vec<String> = cluster
-        .sim
-        .records()
-        .iter()
-        .filter(|r| r.kind == "step")
-        .map(|r| r.detail.clone())
-        .collect();
+    let steps: Vec<String> = cluster.steps().map(|r| r.detail.clone()).collect();
     let position = |text: &str| {
         steps
             .iter()

@@ -13,10 +13,10 @@
 //! tried first on the pod's next cycle (`evaluateNominatedNode`).
 //!
 //! Not modelled: PodDisruptionBudgets' `status.disruptedPods` (written by the eviction
-//! API, which kubesim does not have),
-//! the victims' `DisruptionTarget` condition (kubesim's pods have no condition list, so a
-//! terminating lower-priority pod on the nominated node holds the preemptor back whatever
-//! deleted it), extenders, and asynchronous preemption (off by default in v1.34).
+//! API, which kubesim does not have), the victims' `DisruptionTarget` condition
+//! (kubesim's pods have no condition list, so a terminating lower-priority pod on the
+//! nominated node holds the preemptor back whatever deleted it), extenders, and
+//! asynchronous preemption (off by default in v1.34).
 
 use std::rc::Rc;
 

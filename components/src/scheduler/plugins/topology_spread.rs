@@ -28,9 +28,8 @@ use sim_core::{FxIndexMap, FxIndexSet};
 
 use super::{ClusterView, MAX_NODE_SCORE, NodeInfo, PodInfo, Unfit, taint_toleration_filter};
 use crate::api::{
-    LabelSelector, Labels, Node, NodeInclusionPolicy, NodeSelectorOperator,
-    NodeSelectorRequirement, NodeSelectorTerm, Pod, SelectorOperator, SelectorRequirement, Str,
-    TaintEffect, TopologySpreadConstraint, UnsatisfiableConstraintAction, s,
+    LabelSelector, Labels, Node, NodeInclusionPolicy, Pod, SelectorOperator, SelectorRequirement,
+    Str, TaintEffect, TopologySpreadConstraint, UnsatisfiableConstraintAction, s,
 };
 
 /// `v1.LabelHostname`.
@@ -233,48 +232,7 @@ pub fn required_node_affinity_matches(pod: &Pod, node: &Node) -> bool {
     match required {
         None => true,
         // Terms are ORed.
-        Some(terms) => terms
-            .iter()
-            .any(|term| node_selector_term_matches(term, node)),
-    }
-}
-
-/// One node selector term: an empty term matches nothing; otherwise every expression on
-/// labels and every field requirement (only `metadata.name`) must hold.
-fn node_selector_term_matches(term: &NodeSelectorTerm, node: &Node) -> bool {
-    if term.match_expressions.is_empty() && term.match_fields.is_empty() {
-        return false;
-    }
-    term.match_expressions
-        .iter()
-        .all(|req| node_requirement_matches(req, node.metadata.labels.get(&req.key)))
-        && term.match_fields.iter().all(|req| {
-            let value = (&*req.key == "metadata.name").then_some(&node.metadata.name);
-            node_requirement_matches(req, value)
-        })
-}
-
-fn node_requirement_matches(req: &NodeSelectorRequirement, value: Option<&Str>) -> bool {
-    let as_int = |text: &str| text.parse::<i64>().ok();
-    match req.operator {
-        NodeSelectorOperator::In => value.is_some_and(|v| req.values.contains(v)),
-        NodeSelectorOperator::NotIn => value.is_none_or(|v| !req.values.contains(v)),
-        NodeSelectorOperator::Exists => value.is_some(),
-        NodeSelectorOperator::DoesNotExist => value.is_none(),
-        NodeSelectorOperator::Gt | NodeSelectorOperator::Lt => {
-            let (Some(have), [wanted]) = (value.and_then(|v| as_int(v)), req.values.as_slice())
-            else {
-                return false;
-            };
-            let Some(wanted) = as_int(wanted) else {
-                return false;
-            };
-            if req.operator == NodeSelectorOperator::Gt {
-                have > wanted
-            } else {
-                have < wanted
-            }
-        }
+        Some(terms) => super::node_affinity::terms_match(terms, node),
     }
 }
 
@@ -1772,7 +1730,7 @@ mod tests {
 
     #[test]
     fn required_node_affinity_operators() {
-        use crate::api::{Affinity, NodeAffinity};
+        use crate::api::{Affinity, NodeAffinity, NodeSelectorRequirement, NodeSelectorTerm};
         let mut node = node_with("n1", 1000, 1000, 110);
         node.metadata.labels = Labels::from_pairs([("gpu", "2"), ("zone", "a")]);
         let requirement = |key: &str, operator, values: &[&str]| NodeSelectorRequirement {
@@ -1796,7 +1754,7 @@ mod tests {
             match_expressions: exprs,
             match_fields: vec![],
         };
-        use NodeSelectorOperator::*;
+        use crate::api::NodeSelectorOperator::*;
         let cases = [
             (vec![requirement("gpu", Gt, &["1"])], true),
             (vec![requirement("gpu", Lt, &["2"])], false),

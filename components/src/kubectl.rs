@@ -101,6 +101,7 @@ impl Kubectl {
                         key: key.clone(),
                         grace_period_seconds: None,
                         uid_precondition: 0,
+                        propagation_policy: None,
                     },
                     Step::Delete(key),
                     cx,

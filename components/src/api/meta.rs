@@ -293,6 +293,23 @@ pub struct OwnerReference {
     pub name: Str,
     pub uid: u64,
     pub controller: bool,
+    /// While this object exists, a foreground deletion of the owner waits for it
+    /// (the owner keeps its `foregroundDeletion` finalizer).
+    pub block_owner_deletion: bool,
+}
+
+impl OwnerReference {
+    /// The reference a controller puts on what it creates, as upstream's
+    /// `metav1.NewControllerRef` does: `controller` and `blockOwnerDeletion` both true.
+    pub fn controlled_by(kind: Kind, name: Str, uid: u64) -> OwnerReference {
+        OwnerReference {
+            kind,
+            name,
+            uid,
+            controller: true,
+            block_owner_deletion: true,
+        }
+    }
 }
 
 /// `metav1.ObjectMeta`, the fields kubesim models.
@@ -315,6 +332,10 @@ pub struct ObjectMeta {
     pub creation_timestamp: SimTime,
     pub deletion_timestamp: Option<SimTime>,
     pub deletion_grace_period_seconds: Option<u64>,
+    /// Keys that hold a deleted object in storage (with its `deletion_timestamp` set)
+    /// until whoever owns each key removes it: `foregroundDeletion`, `orphan`, or a
+    /// user's own.
+    pub finalizers: Vec<Str>,
 }
 
 impl ObjectMeta {
@@ -332,6 +353,7 @@ impl ObjectMeta {
             creation_timestamp: SimTime::ZERO,
             deletion_timestamp: None,
             deletion_grace_period_seconds: None,
+            finalizers: Vec::new(),
         }
     }
 

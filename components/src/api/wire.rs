@@ -31,6 +31,42 @@ impl FieldSelector {
     }
 }
 
+/// What happens to an object's dependents when it is deleted (`metav1.DeletionPropagation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PropagationPolicy {
+    /// The owner goes at once; the garbage collector then deletes its dependents.
+    Background,
+    /// The owner stays (with a deletion timestamp and the `foregroundDeletion` finalizer)
+    /// until the garbage collector has deleted the dependents that block it.
+    Foreground,
+    /// The owner stays (with the `orphan` finalizer) until the garbage collector has
+    /// removed its references from the dependents, which live on.
+    Orphan,
+}
+
+impl PropagationPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            PropagationPolicy::Background => "Background",
+            PropagationPolicy::Foreground => "Foreground",
+            PropagationPolicy::Orphan => "Orphan",
+        }
+    }
+
+    pub fn code(self) -> u64 {
+        match self {
+            PropagationPolicy::Background => 1,
+            PropagationPolicy::Foreground => 2,
+            PropagationPolicy::Orphan => 3,
+        }
+    }
+}
+
+/// The finalizer a foreground deletion puts on the owner (`metav1.FinalizerDeleteDependents`).
+pub const FINALIZER_FOREGROUND_DELETION: &str = "foregroundDeletion";
+/// The finalizer an orphaning deletion puts on the owner (`metav1.FinalizerOrphanDependents`).
+pub const FINALIZER_ORPHAN: &str = "orphan";
+
 #[derive(Clone, Debug)]
 pub enum ApiVerb {
     /// Create; the object's `resource_version` must be 0.
@@ -41,12 +77,16 @@ pub enum ApiVerb {
     /// Replace the status subresource; `resource_version` is the precondition.
     UpdateStatus(Object),
     /// Delete gracefully: pods get a deletion timestamp and stay until their kubelet (or a
-    /// zero grace period) finishes them; everything else goes at once.
+    /// zero grace period) finishes them; an object with finalizers gets a deletion
+    /// timestamp and stays until they are removed; everything else goes at once.
     Delete {
         key: ObjectKey,
         grace_period_seconds: Option<u64>,
         /// Only delete the object with this uid (0 for any).
         uid_precondition: u64,
+        /// `DeleteOptions.propagationPolicy`; `None` takes the server's default,
+        /// which is `Background` for every kind kubesim serves.
+        propagation_policy: Option<PropagationPolicy>,
     },
     Get(ObjectKey),
     List {

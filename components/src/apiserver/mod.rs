@@ -673,6 +673,7 @@ impl ApiServer {
                 key,
                 grace_period_seconds,
                 uid_precondition,
+                ..
             } => {
                 let current = current.ok_or_else(|| not_found(key))?;
                 if *uid_precondition != 0 && current.meta().uid != *uid_precondition {
@@ -1427,6 +1428,7 @@ mod tests {
                 key: key.clone(),
                 grace_period_seconds: None,
                 uid_precondition: 0,
+                propagation_policy: None,
             },
             ApiVerb::Get(key.clone()),
         ];

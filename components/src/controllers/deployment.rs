@@ -374,6 +374,7 @@ impl Planner<'_> {
             name: d.metadata.name.clone(),
             uid: d.metadata.uid,
             controller: true,
+            block_owner_deletion: true,
         }];
         let revision = self.max_old_revision() + 1;
         metadata
@@ -940,6 +941,7 @@ impl ControllerManager {
                 key: rs.key(),
                 grace_period_seconds: None,
                 uid_precondition: rs.metadata.uid,
+                propagation_policy: None,
             };
             self.write(work.clone(), rs_ref(&rs), verb, cx);
         }

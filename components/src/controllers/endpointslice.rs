@@ -253,6 +253,7 @@ pub fn new_slice(service: &Service, group: EndpointGroup) -> EndpointSlice {
         name: service.metadata.name.clone(),
         uid: service.metadata.uid,
         controller: true,
+        block_owner_deletion: true,
     }];
     EndpointSlice {
         metadata,
@@ -543,6 +544,7 @@ impl ControllerManager {
                 key: slice.key(),
                 grace_period_seconds: None,
                 uid_precondition: slice.metadata.uid,
+                propagation_policy: None,
             },
             Some(slice.metadata.name.clone()),
             cx,

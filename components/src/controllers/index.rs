@@ -274,6 +274,7 @@ mod tests {
             name: s("rs"),
             uid: owner,
             controller: true,
+            block_owner_deletion: true,
         }];
         pod.spec.node_name = node.map(s);
         Rc::new(pod)

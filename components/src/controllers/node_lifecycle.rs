@@ -1062,6 +1062,7 @@ impl ControllerManager {
                 key: pod.key(),
                 grace_period_seconds: Some(pod.spec.termination_grace_period_seconds),
                 uid_precondition: pod.metadata.uid,
+                propagation_policy: None,
             },
         );
         self.pending.insert(

@@ -116,6 +116,7 @@ pub fn pod_from_template(rs: &ReplicaSet) -> Pod {
         name: rs.metadata.name.clone(),
         uid: rs.metadata.uid,
         controller: true,
+        block_owner_deletion: true,
     }];
     let mut spec = template.spec.clone();
     spec.node_name = None;
@@ -515,6 +516,7 @@ impl ControllerManager {
                         key: pod.key(),
                         grace_period_seconds: None,
                         uid_precondition: pod.metadata.uid,
+                        propagation_policy: None,
                     },
                 );
                 self.pending.insert(
@@ -992,6 +994,7 @@ mod tests {
                 name: s("web"),
                 uid: 77,
                 controller: true,
+                block_owner_deletion: true,
             }];
             index.apply(None, Some(&Rc::new(owned)));
         }

@@ -668,6 +668,7 @@ impl Kubelet {
                 name: self.setup.name.clone(),
                 uid: node.metadata.uid,
                 controller: false,
+                block_owner_deletion: false,
             })
         };
         match &self.lease {
@@ -1311,6 +1312,7 @@ impl Kubelet {
                 key,
                 grace_period_seconds: Some(0),
                 uid_precondition: uid,
+                propagation_policy: None,
             },
             Purpose::DeletePod { uid },
             cx,
@@ -1382,6 +1384,7 @@ impl Kubelet {
             creation_timestamp: stored.creation_timestamp,
             deletion_timestamp: stored.deletion_timestamp,
             deletion_grace_period_seconds: stored.deletion_grace_period_seconds,
+            finalizers: Vec::new(),
         };
         let updated = Pod {
             metadata,

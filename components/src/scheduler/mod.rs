@@ -738,6 +738,7 @@ impl Scheduler {
                     key: victim.key(),
                     grace_period_seconds: None,
                     uid_precondition: 0,
+                    propagation_policy: None,
                 },
             );
             self.pending.insert(

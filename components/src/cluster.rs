@@ -129,6 +129,7 @@ impl Cluster {
                 apiserver,
             )),
         );
+        crate::invariants::install(&mut sim, etcd, controller_manager);
         let registry_host = sim.add_host(HOST_REGISTRY);
         let registry = sim.add_actor(
             registry_host,
@@ -194,6 +195,13 @@ impl Cluster {
 
     pub fn run(&mut self, limits: RunLimits) -> RunOutcome {
         self.sim.run(limits)
+    }
+
+    /// The controller manager, for observers outside the simulation (zone states).
+    pub fn controller_manager(&self) -> &ControllerManager {
+        self.sim
+            .actor::<ControllerManager>(self.controller_manager)
+            .expect("the controller manager actor is a ControllerManager")
     }
 
     /// etcd, the cluster's truth, for observers outside the simulation.

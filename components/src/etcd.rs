@@ -226,6 +226,20 @@ impl Etcd {
         self.durable.store.len()
     }
 
+    /// Every change after `revision` still in history, oldest first: (revision, the new
+    /// value or, for a delete, the last one, the value before). For checkers outside the
+    /// simulation that follow the store incrementally.
+    pub fn changes_after(
+        &self,
+        revision: u64,
+    ) -> impl Iterator<Item = (u64, &Object, Option<&Object>)> {
+        let history = &self.durable.history;
+        let start = history.partition_point(|change| change.revision <= revision);
+        history
+            .range(start..)
+            .map(|change| (change.revision, &change.object, change.previous.as_ref()))
+    }
+
     fn handle(&mut self, from: ActorId, request: EtcdRequest, cx: &mut Context<'_, Msg>) {
         match request {
             EtcdRequest::Txn {

@@ -20,6 +20,7 @@
 //! - [`proxy`]: kube-proxy programming per-node rules from Services and EndpointSlices.
 //! - [`kubectl`]: carries out a scenario's user actions.
 //! - [`cluster`]: assembles all of the above into a simulation.
+//! - [`invariants`]: cluster-wide invariants checked after every event of every run.
 //! - [`fixtures`]: synthetic clusters and workloads for benchmarks and tests.
 //! - [`timers`]: `Deadlines`, one rearmable timer for many deadlines.
 
@@ -30,6 +31,7 @@ pub mod cluster;
 pub mod controllers;
 pub mod etcd;
 pub mod fixtures;
+pub mod invariants;
 pub mod kernel;
 pub mod kubectl;
 pub mod kubelet;

@@ -1,15 +1,21 @@
 //! The node lifecycle controller (`pkg/controller/nodelifecycle`) and the taint-eviction
-//! controller (`pkg/controller/tainteviction`).
+//! controller (`pkg/controller/tainteviction`), as in v1.34.
 //!
 //! Every `node_monitor_period` each node's health is checked: the controller notes, by
 //! its own clock, when it last saw the node's Lease renewed or its Ready heartbeat
 //! change. Past `node_monitor_grace_period` (`node_startup_grace_period` for a node
 //! that never reported) the node's Ready condition becomes Unknown and its pods
-//! Ready=False. Conditions map to NoSchedule taints at once; the NoExecute
-//! `unreachable` / `not-ready` taint goes through a per-zone queue rate-limited by
-//! `node_eviction_rate` (slowed or stopped when a zone or the whole cluster is
-//! disrupted). Pods on a node with a NoExecute taint they do not tolerate are deleted at
-//! once; those that tolerate it for `tolerationSeconds` at `timeAdded` plus that.
+//! Ready=False. Conditions map to NoSchedule taints as node updates arrive. The
+//! NoExecute `unreachable` / `not-ready` taint follows the Ready condition the pass
+//! *observed* (the one before its own update, as `processTaintBaseEviction` does): a node
+//! seen not Ready joins its zone's tainting queue, which a token bucket drains at the
+//! zone's rate (`node_eviction_rate`, slowed or stopped by zone disruption); a node seen
+//! Ready loses both taints at once. The tainter runs every `NODE_EVICTION_PERIOD`.
+//!
+//! The taint-eviction controller watches NoExecute taints: a pod on a tainted node is
+//! deleted at once if some taint has no matching toleration, never if every matching
+//! toleration has no `tolerationSeconds`, else `tolerationSeconds` (the least over the
+//! tolerations used) after the controller first saw the taints.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
@@ -31,6 +37,10 @@ pub const REASON_NODE_STATUS_UNKNOWN: &str = "NodeStatusUnknown";
 pub const MESSAGE_NODE_STATUS_UNKNOWN: &str = "Kubelet stopped posting node status.";
 /// `v1.TaintNodeMemoryPressure`.
 pub const TAINT_MEMORY_PRESSURE: &str = "node.kubernetes.io/memory-pressure";
+/// `scheduler.NodeEvictionPeriod` (pkg/controller/nodelifecycle/scheduler): how often the
+/// NoExecute tainter drains the zone queues, upstream 100 ms. kubesim runs it on a grid
+/// of this period from time zero.
+pub const NODE_EVICTION_PERIOD: SimDuration = SimDuration::from_millis(100);
 
 // ---------------------------------------------------------------------------------------
 // Rate limiting
@@ -42,7 +52,7 @@ pub fn rate_interval(rate_per_second: f64) -> Option<SimDuration> {
 }
 
 /// `flowcontrol.NewTokenBucketRateLimiter(qps, burst = 1)`: one token every interval,
-/// at most one stored; a fresh bucket is full.
+/// at most one stored; a fresh bucket is full. Rate 0 is `NewFakeNeverRateLimiter`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TokenBucket {
     interval: Option<SimDuration>,
@@ -74,16 +84,30 @@ impl TokenBucket {
         self.interval.map(|_| self.next_at)
     }
 
-    /// `SwapLimiter`: a new, full bucket at another rate (no change at the same rate).
-    pub fn set_rate(&mut self, rate_per_second: f64) {
+    /// `RateLimitedTimedQueue.SwapLimiter`: nothing at the same rate; otherwise a new
+    /// bucket, drained at once when the old one had no token to give (upstream's rule for
+    /// burst 1), so a swap never grants an extra token.
+    pub fn set_rate(&mut self, rate_per_second: f64, now: SimTime) {
         let interval = rate_interval(rate_per_second);
-        if interval != self.interval {
-            *self = TokenBucket {
-                interval,
-                next_at: SimTime::ZERO,
-            };
+        if interval == self.interval {
+            return;
+        }
+        let had_token = self.try_accept(now);
+        *self = TokenBucket {
+            interval,
+            next_at: SimTime::ZERO,
+        };
+        if !had_token {
+            self.try_accept(now);
         }
     }
+}
+
+/// The tainter's next run at or after `at`: the first point of the `NODE_EVICTION_PERIOD`
+/// grid not before it.
+pub fn tainter_run_at(at: SimTime) -> SimTime {
+    let period = NODE_EVICTION_PERIOD.as_nanos();
+    SimTime::from_nanos(at.as_nanos().div_ceil(period) * period)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -97,8 +121,20 @@ pub enum ZoneState {
     FullDisruption,
 }
 
+impl ZoneState {
+    pub fn name(self) -> &'static str {
+        match self {
+            ZoneState::Initial => "Initial",
+            ZoneState::Normal => "Normal",
+            ZoneState::PartialDisruption => "PartialDisruption",
+            ZoneState::FullDisruption => "FullDisruption",
+        }
+    }
+}
+
 /// `ComputeZoneState`: no ready node (and some not ready) is a full disruption; more
-/// than 2 not ready and at least `unhealthy_zone_threshold` of them a partial one.
+/// than 2 not ready and at least `unhealthy_zone_threshold` of them a partial one. The
+/// ratio is a float32 division, as upstream's (`--unhealthy-zone-threshold` is a float32).
 pub fn compute_zone_state(
     ready: usize,
     not_ready: usize,
@@ -107,7 +143,7 @@ pub fn compute_zone_state(
     if ready == 0 && not_ready > 0 {
         ZoneState::FullDisruption
     } else if not_ready > 2
-        && not_ready as f64 / (not_ready + ready) as f64 >= unhealthy_zone_threshold
+        && not_ready as f32 / (not_ready + ready) as f32 >= unhealthy_zone_threshold as f32
     {
         ZoneState::PartialDisruption
     } else {
@@ -115,7 +151,9 @@ pub fn compute_zone_state(
     }
 }
 
-/// `setLimiterInZone`: the tainting rate for a zone in `state` with `zone_size` nodes.
+/// `setLimiterInZone`: the tainting rate for a zone in `state` with `zone_size` nodes
+/// (`HealthyQPSFunc` for Normal and FullDisruption, `ReducedQPSFunc` for
+/// PartialDisruption: the secondary rate above `large_cluster_size_threshold`, else 0).
 pub fn zone_eviction_rate(
     state: ZoneState,
     zone_size: usize,
@@ -143,11 +181,14 @@ fn zone_of(node: &Node) -> Str {
         .unwrap_or_else(|| s(""))
 }
 
-/// A zone's NoExecute tainter: a FIFO of nodes waiting for a token.
+/// A zone's NoExecute tainter (`RateLimitedTimedQueue` over a `UniqueQueue`): nodes
+/// waiting for a token, in order, and nodes already processed that stay members (so the
+/// next pass does not queue them again) until marked reachable.
 #[derive(Debug)]
 struct Zone {
     queue: VecDeque<Str>,
-    queued: FxIndexSet<Str>,
+    waiting: FxIndexSet<Str>,
+    processed: FxIndexSet<Str>,
     bucket: TokenBucket,
     state: ZoneState,
     /// Nodes of the zone whose (effective) Ready is True, and the others.
@@ -159,7 +200,8 @@ impl Zone {
     fn new(rate: f64) -> Zone {
         Zone {
             queue: VecDeque::new(),
-            queued: FxIndexSet::default(),
+            waiting: FxIndexSet::default(),
+            processed: FxIndexSet::default(),
             bucket: TokenBucket::new(rate),
             state: ZoneState::Initial,
             ready: 0,
@@ -167,21 +209,93 @@ impl Zone {
         }
     }
 
-    fn add(&mut self, node: &Str) {
-        if self.queued.insert(node.clone()) {
-            self.queue.push_back(node.clone());
+    /// `UniqueQueue.Add`: a member (waiting or processed) is not added again.
+    fn add(&mut self, node: &Str) -> bool {
+        if self.processed.contains(node) || !self.waiting.insert(node.clone()) {
+            return false;
+        }
+        self.queue.push_back(node.clone());
+        true
+    }
+
+    /// `UniqueQueue.Remove`: no longer a member at all.
+    fn remove(&mut self, node: &Str) {
+        self.processed.swap_remove(node);
+        if self.waiting.swap_remove(node) {
+            self.queue.retain(|queued| queued != node);
         }
     }
 
-    fn remove(&mut self, node: &Str) {
-        if self.queued.swap_remove(node) {
-            self.queue.retain(|queued| queued != node);
-        }
+    /// `UniqueQueue.RemoveFromQueue` of the head: processed, still a member.
+    fn pop(&mut self) -> Option<Str> {
+        let node = self.queue.pop_front()?;
+        assert!(self.waiting.swap_remove(&node), "queued node not waiting");
+        self.processed.insert(node.clone());
+        Some(node)
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // Node health
+
+/// What the controller wants done to its own NoExecute taints on a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoExecute {
+    /// Leave them as they are.
+    Keep,
+    /// Exactly this one (`SwapNodeControllerTaint`: add it, remove the opposite one).
+    Set(Taint),
+    /// Neither (`markNodeAsReachable`).
+    Clear,
+}
+
+/// What a monitor pass does about a node's NoExecute taint, from the Ready status it
+/// observed (`processTaintBaseEviction`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaintAction {
+    /// The node carries the opposite taint: swap at once, without the rate limiter.
+    Swap { key: &'static str },
+    /// Join the zone's tainting queue (`markNodeForTainting`); `requeue` when the node
+    /// lacks this status's taint, so a processed node is queued again.
+    Queue { requeue: bool },
+    /// Ready: remove both taints and leave the queue (`markNodeAsReachable`).
+    MarkReachable,
+}
+
+/// `processTaintBaseEviction`'s decision for a node whose observed Ready is `observed`.
+pub fn taint_action(observed: ConditionStatus, taints: &[Taint]) -> TaintAction {
+    let has = |key: &str| {
+        taints
+            .iter()
+            .any(|t| t.effect == TaintEffect::NoExecute && &*t.key == key)
+    };
+    match observed {
+        ConditionStatus::False if has(TAINT_UNREACHABLE) => TaintAction::Swap {
+            key: TAINT_NOT_READY,
+        },
+        ConditionStatus::False => TaintAction::Queue {
+            requeue: !has(TAINT_NOT_READY),
+        },
+        ConditionStatus::Unknown if has(TAINT_NOT_READY) => TaintAction::Swap {
+            key: TAINT_UNREACHABLE,
+        },
+        ConditionStatus::Unknown => TaintAction::Queue {
+            requeue: !has(TAINT_UNREACHABLE),
+        },
+        ConditionStatus::True => TaintAction::MarkReachable,
+    }
+}
+
+/// The NoExecute taint the tainter adds for a node in Ready status `ready` (`None`: the
+/// node is Ready again and the token is spent on nothing, as upstream's).
+pub fn tainter_taint(ready: ConditionStatus, time_added: SimTime) -> Option<Taint> {
+    let key = match ready {
+        ConditionStatus::False => TAINT_NOT_READY,
+        ConditionStatus::Unknown => TAINT_UNREACHABLE,
+        ConditionStatus::True => return None,
+    };
+    Some(taint(key, TaintEffect::NoExecute, Some(time_added)))
+}
 
 /// What the controller knows of one node's health (`nodeHealthData`).
 #[derive(Clone, Debug)]
@@ -198,9 +312,10 @@ pub struct NodeHealth {
     latest: Rc<Node>,
     /// A status write in flight sets this Ready status.
     pending_ready: Option<ConditionStatus>,
-    /// The zone tainter let the NoExecute taint through at this (host clock) instant; it
-    /// is not on the node yet.
-    no_execute_approved: Option<SimTime>,
+    /// The NoExecute change decided and not yet seen on the node.
+    no_execute: NoExecute,
+    /// A monitor pass has seen the node since the controller started (`knownNodeSet`).
+    known: bool,
     /// The node's `topology.kubernetes.io/zone` ("" without one).
     zone: Str,
     /// How the node is counted in its zone's ready / not-ready totals.
@@ -220,7 +335,8 @@ impl NodeHealth {
             zone: zone_of(&node),
             latest: node,
             pending_ready: None,
-            no_execute_approved: None,
+            no_execute: NoExecute::Keep,
+            known: false,
             counted: None,
         }
     }
@@ -310,11 +426,11 @@ fn controller_taint(taint: &Taint) -> bool {
     }
 }
 
-fn no_execute_taint(node: &Node) -> Option<&Taint> {
+fn has_controller_no_execute(node: &Node) -> bool {
     node.spec
         .taints
         .iter()
-        .find(|t| t.effect == TaintEffect::NoExecute && controller_taint(t))
+        .any(|t| t.effect == TaintEffect::NoExecute && controller_taint(t))
 }
 
 fn taint(key: &str, effect: TaintEffect, time_added: Option<SimTime>) -> Taint {
@@ -327,19 +443,12 @@ fn taint(key: &str, effect: TaintEffect, time_added: Option<SimTime>) -> Taint {
 }
 
 /// The node's taints as the controller wants them: conditions mapped to NoSchedule taints
-/// (`doNoScheduleTaintingPass`), and the NoExecute taint for Ready False/Unknown once the
-/// zone tainter approved it (kept with its `timeAdded` while it stays; swapped at once
-/// between `not-ready` and `unreachable`; removed when the node is Ready or evictions
-/// are stopped). Other taints keep their place; controller taints are appended.
-pub fn desired_taints(
-    node: &Node,
-    no_execute_approved: Option<SimTime>,
-    evictions_stopped: bool,
-    now: SimTime,
-) -> Vec<Taint> {
+/// (`doNoScheduleTaintingPass`), and its own NoExecute taints changed as `no_execute`
+/// says. Other taints keep their place; controller taints that stay keep theirs; new
+/// ones are appended.
+pub fn desired_taints(node: &Node, no_execute: &NoExecute) -> Vec<Taint> {
     let mut wanted: Vec<Taint> = Vec::new();
-    let ready = node.status.ready.status;
-    match ready {
+    match node.status.ready.status {
         ConditionStatus::False => {
             wanted.push(taint(TAINT_NOT_READY, TaintEffect::NoSchedule, None))
         }
@@ -354,30 +463,23 @@ pub fn desired_taints(
     if node.spec.unschedulable {
         wanted.push(taint(TAINT_UNSCHEDULABLE, TaintEffect::NoSchedule, None));
     }
-    let no_execute_key = match ready {
-        ConditionStatus::False => Some(TAINT_NOT_READY),
-        ConditionStatus::Unknown => Some(TAINT_UNREACHABLE),
-        ConditionStatus::True => None,
-    };
-    if let Some(key) = no_execute_key
-        && !evictions_stopped
-    {
-        match no_execute_taint(node) {
-            Some(existing) if &*existing.key == key => wanted.push(existing.clone()),
-            Some(_) => wanted.push(taint(key, TaintEffect::NoExecute, Some(now))),
-            None => {
-                if let Some(approved) = no_execute_approved {
-                    wanted.push(taint(key, TaintEffect::NoExecute, Some(approved)));
-                }
-            }
-        }
+    match no_execute {
+        NoExecute::Keep => wanted.extend(
+            node.spec
+                .taints
+                .iter()
+                .filter(|t| t.effect == TaintEffect::NoExecute && controller_taint(t))
+                .cloned(),
+        ),
+        NoExecute::Set(taint) => wanted.push(taint.clone()),
+        NoExecute::Clear => {}
     }
     let same = |a: &Taint, b: &Taint| a.key == b.key && a.effect == b.effect;
     let mut result: Vec<Taint> = node
         .spec
         .taints
         .iter()
-        .filter(|t| !controller_taint(t) || wanted.iter().any(|w| same(w, t) && w == *t))
+        .filter(|t| !controller_taint(t) || wanted.iter().any(|w| w == *t))
         .cloned()
         .collect();
     for w in wanted {
@@ -391,46 +493,48 @@ pub fn desired_taints(
 // ---------------------------------------------------------------------------------------
 // Taint-based eviction
 
-/// What the taint-eviction controller will do with a pod.
+/// What the taint-eviction controller will do with a pod on a node with NoExecute taints.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Eviction {
-    /// Every NoExecute taint is tolerated for ever (or there is none).
+    /// No NoExecute taint, or every one tolerated for ever.
     Never,
-    /// A NoExecute taint is not tolerated at all.
+    /// A NoExecute taint no toleration matches, or a used toleration with
+    /// `tolerationSeconds` ≤ 0: delete at once.
     Now { taint: Taint },
-    /// The earliest `timeAdded + tolerationSeconds` over the node's NoExecute taints.
-    At {
-        at: SimTime,
+    /// Delete `toleration_seconds` after the taints were first seen; `taint` is the one
+    /// whose toleration is the shortest.
+    After {
         taint: Taint,
         toleration_seconds: u64,
     },
 }
 
-/// The pod's fate on a node with `taints`: for each NoExecute taint the shortest
-/// `tolerationSeconds` among the tolerations that match it (none with seconds: for ever);
-/// a taint without any matching toleration evicts at once. `now` stands in for a missing
-/// `timeAdded`.
-pub fn eviction_for(taints: &[Taint], tolerations: &[Toleration], now: SimTime) -> Eviction {
-    let mut earliest: Option<(SimTime, &Taint, u64)> = None;
+/// `GetMatchingTolerations` + `getMinTolerationTime` (pkg/controller/tainteviction): for
+/// each NoExecute taint the pod's *first* toleration that matches it is the one used; a
+/// taint with none evicts at once; the least `tolerationSeconds` among the used ones
+/// counts, and those without seconds tolerate for ever.
+pub fn eviction_for(taints: &[Taint], tolerations: &[Toleration]) -> Eviction {
+    let mut shortest: Option<(&Taint, u64)> = None;
     for taint in taints.iter().filter(|t| t.effect == TaintEffect::NoExecute) {
-        let matching: Vec<&Toleration> =
-            tolerations.iter().filter(|t| t.tolerates(taint)).collect();
-        if matching.is_empty() {
+        let Some(used) = tolerations.iter().find(|t| t.tolerates(taint)) else {
+            return Eviction::Now {
+                taint: taint.clone(),
+            };
+        };
+        let Some(seconds) = used.toleration_seconds else {
+            continue;
+        };
+        if seconds == 0 {
             return Eviction::Now {
                 taint: taint.clone(),
             };
         }
-        let Some(seconds) = matching.iter().filter_map(|t| t.toleration_seconds).min() else {
-            continue;
-        };
-        let at = taint.time_added.unwrap_or(now) + SimDuration::from_secs(seconds);
-        if earliest.is_none_or(|(current, _, _)| at < current) {
-            earliest = Some((at, taint, seconds));
+        if shortest.is_none_or(|(_, least)| seconds < least) {
+            shortest = Some((taint, seconds));
         }
     }
-    match earliest {
-        Some((at, taint, toleration_seconds)) => Eviction::At {
-            at,
+    match shortest {
+        Some((taint, toleration_seconds)) => Eviction::After {
             taint: taint.clone(),
             toleration_seconds,
         },
@@ -438,7 +542,46 @@ pub fn eviction_for(taints: &[Taint], tolerations: &[Toleration], now: SimTime) 
     }
 }
 
-fn describe_taint(taint: &Taint) -> String {
+/// One pod's deletion the taint-eviction controller has scheduled (`TimedWorker`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduledEviction {
+    /// When the taints were first seen (host clock).
+    pub created_at: SimTime,
+    pub fire_at: SimTime,
+    pub taint: Taint,
+    pub toleration_seconds: u64,
+}
+
+/// What `processPodOnNode` does with a pod whose taints are tolerated for
+/// `toleration_seconds`, given what is already scheduled: an earlier schedule stands
+/// when its start plus the new toleration comes first; else the deletion moves to `now`
+/// plus the toleration, keeping the first start.
+pub fn reschedule(
+    existing: Option<&ScheduledEviction>,
+    taint: &Taint,
+    toleration_seconds: u64,
+    now: SimTime,
+) -> Option<ScheduledEviction> {
+    let tolerated = SimDuration::from_secs(toleration_seconds);
+    let fire_at = now + tolerated;
+    match existing {
+        Some(existing) if existing.created_at + tolerated < fire_at => None,
+        Some(existing) => Some(ScheduledEviction {
+            created_at: existing.created_at,
+            fire_at,
+            taint: taint.clone(),
+            toleration_seconds,
+        }),
+        None => Some(ScheduledEviction {
+            created_at: now,
+            fire_at,
+            taint: taint.clone(),
+            toleration_seconds,
+        }),
+    }
+}
+
+pub(crate) fn describe_taint(taint: &Taint) -> String {
     let effect = match taint.effect {
         TaintEffect::NoSchedule => "NoSchedule",
         TaintEffect::PreferNoSchedule => "PreferNoSchedule",
@@ -451,6 +594,16 @@ fn describe_taint(taint: &Taint) -> String {
     }
 }
 
+/// A deletion the taint-eviction controller sent, kept for the cluster invariants.
+#[derive(Clone, Debug)]
+pub struct TaintEvictionRecord {
+    /// The pod as the controller saw it (its tolerations).
+    pub pod: Rc<Pod>,
+    pub node: Str,
+    /// When the delete was sent, by the controller's host clock.
+    pub at: SimTime,
+}
+
 // ---------------------------------------------------------------------------------------
 // The controller's state
 
@@ -459,14 +612,17 @@ pub struct NodeLifecycle {
     health: FxIndexMap<Str, NodeHealth>,
     zones: BTreeMap<Str, Zone>,
     writes_in_flight: FxIndexSet<Str>,
-    /// All zones fully disrupted: no NoExecute taints, no tainting.
+    /// All zones fully disrupted: every tainter stopped.
     evictions_stopped: bool,
     tainter_armed_at: Option<SimTime>,
     /// (host-clock deadline, pod uid).
     evictions: BTreeSet<(SimTime, u64)>,
-    eviction_of: FxIndexMap<u64, SimTime>,
+    eviction_of: FxIndexMap<u64, ScheduledEviction>,
     eviction_armed_at: Option<SimTime>,
     default_rate: f64,
+    /// Every taint-based deletion sent, for the invariants: an observation, not state, so
+    /// a crash keeps it.
+    evicted: Vec<TaintEvictionRecord>,
 }
 
 impl NodeLifecycle {
@@ -485,12 +641,15 @@ impl NodeLifecycle {
             eviction_of: FxIndexMap::default(),
             eviction_armed_at: None,
             default_rate,
+            evicted: Vec::new(),
         }
     }
 
     /// Forgets everything, as a crashed process does.
     pub fn clear(&mut self) {
+        let evicted = std::mem::take(&mut self.evicted);
         *self = NodeLifecycle::with_rate(self.default_rate);
+        self.evicted = evicted;
     }
 
     fn zone(&mut self, zone: &Str) -> &mut Zone {
@@ -538,9 +697,18 @@ impl NodeLifecycle {
     }
 
     fn cancel_eviction(&mut self, uid: u64) {
-        if let Some(at) = self.eviction_of.swap_remove(&uid) {
-            self.evictions.remove(&(at, uid));
+        if let Some(scheduled) = self.eviction_of.swap_remove(&uid) {
+            assert!(
+                self.evictions.remove(&(scheduled.fire_at, uid)),
+                "scheduled eviction missing from the timeline"
+            );
         }
+    }
+
+    fn schedule_eviction(&mut self, uid: u64, scheduled: ScheduledEviction) {
+        self.cancel_eviction(uid);
+        self.evictions.insert((scheduled.fire_at, uid));
+        self.eviction_of.insert(uid, scheduled);
     }
 }
 
@@ -552,6 +720,20 @@ impl ControllerManager {
     /// Whether NoExecute tainting is stopped because every zone is fully disrupted.
     pub fn evictions_stopped(&self) -> bool {
         self.node_lifecycle.evictions_stopped
+    }
+
+    /// Each zone's disruption state as of the last monitor pass ("" is the zone of nodes
+    /// without a `topology.kubernetes.io/zone` label).
+    pub fn zone_states(&self) -> impl Iterator<Item = (&Str, ZoneState)> {
+        self.node_lifecycle
+            .zones
+            .iter()
+            .map(|(name, zone)| (name, zone.state))
+    }
+
+    /// Every deletion the taint-eviction controller sent, oldest first.
+    pub fn taint_evictions(&self) -> &[TaintEvictionRecord] {
+        &self.node_lifecycle.evicted
     }
 
     pub(super) fn on_node_delta(&mut self, delta: Delta<Node>, cx: &mut Context<'_, Msg>) {
@@ -583,6 +765,7 @@ impl ControllerManager {
                     self.node_lifecycle.move_count(health.counted, None);
                     self.node_lifecycle.zone(&health.zone).remove(name);
                 }
+                self.node_lifecycle.writes_in_flight.swap_remove(name);
             }
         }
     }
@@ -590,7 +773,14 @@ impl ControllerManager {
     fn observe_node(&mut self, node: &Rc<Node>, now: SimTime) {
         let name = &node.metadata.name;
         match self.node_lifecycle.health.get_mut(name) {
-            Some(health) => health.observe_node(node, now),
+            Some(health) => {
+                let zone = health.zone.clone();
+                health.observe_node(node, now);
+                if health.zone != zone {
+                    // A relabelled node leaves its old zone's queue.
+                    self.node_lifecycle.zone(&zone).remove(name);
+                }
+            }
             None => {
                 let lease = self
                     .informers
@@ -622,27 +812,82 @@ impl ControllerManager {
         }
     }
 
-    /// `monitorNodeHealth`: every node's health, then the zones' disruption states, then
-    /// the tainting queues. Taints follow node changes as they arrive, so the pass only
-    /// looks for nodes that went quiet.
+    /// `monitorNodeHealth`: each node's health (Ready=Unknown past its grace period),
+    /// then its NoExecute taint from the Ready status the pass observed before its own
+    /// update, then the zones' disruption states. The tainter runs at its next period.
     pub(super) fn monitor_node_health(&mut self, cx: &mut Context<'_, Msg>) {
         let now = cx.now();
-        let lifecycle = &self.node_lifecycle;
-        let quiet: Vec<Str> = lifecycle
-            .health
-            .iter()
-            .filter(|(name, health)| {
-                health.latest.status.ready.status != ConditionStatus::Unknown
-                    && health.is_stale(now, &self.config)
-                    && !lifecycle.writes_in_flight.contains(*name)
-            })
-            .map(|(name, _)| name.clone())
-            .collect();
-        for name in &quiet {
-            self.mark_unknown(name, cx);
+        for index in 0..self.node_lifecycle.health.len() {
+            let lifecycle = &self.node_lifecycle;
+            let (name, health) = lifecycle.health.get_index(index).expect("in range");
+            let observed = health.latest.status.ready.status;
+            let quiet = observed != ConditionStatus::Unknown
+                && health.is_stale(now, &self.config)
+                && !lifecycle.writes_in_flight.contains(name);
+            let first_sight = !health.known;
+            let acts = quiet
+                || first_sight
+                || observed != ConditionStatus::True
+                || has_controller_no_execute(&health.latest)
+                || health.no_execute != NoExecute::Keep;
+            if !acts {
+                continue;
+            }
+            let name = name.clone();
+            if quiet {
+                self.mark_unknown(&name, cx);
+            }
+            if first_sight {
+                // A node new to this controller (at start, every node) first loses its
+                // NoExecute taints (upstream marks added nodes reachable).
+                self.node_lifecycle.health[&name].known = true;
+                self.mark_reachable(&name, cx);
+            }
+            self.process_taint_based_eviction(&name, observed, cx);
         }
         self.handle_disruption(cx);
-        self.tainting_pass(cx);
+        self.arm_tainter(cx);
+    }
+
+    /// `processTaintBaseEviction` for one node, from the Ready status the pass observed.
+    fn process_taint_based_eviction(
+        &mut self,
+        name: &Str,
+        observed: ConditionStatus,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        let health = &self.node_lifecycle.health[name];
+        match taint_action(observed, &health.latest.spec.taints) {
+            TaintAction::Swap { key } => {
+                let swapped = taint(key, TaintEffect::NoExecute, Some(cx.host_clock()));
+                self.node_lifecycle.health[name].no_execute = NoExecute::Set(swapped);
+                self.reconcile_node_taints(name, cx);
+            }
+            TaintAction::Queue { requeue } => {
+                let zone = health.zone.clone();
+                let zone = self.node_lifecycle.zone(&zone);
+                if requeue {
+                    zone.processed.swap_remove(name);
+                }
+                if zone.add(name) {
+                    cx.record("detail", || {
+                        format!("node {name}: queued for the NoExecute taint")
+                    });
+                }
+            }
+            TaintAction::MarkReachable => self.mark_reachable(name, cx),
+        }
+    }
+
+    /// `markNodeAsReachable`: no NoExecute taint of the controller's, out of the queue.
+    fn mark_reachable(&mut self, name: &Str, cx: &mut Context<'_, Msg>) {
+        let health = &mut self.node_lifecycle.health[name];
+        let zone = health.zone.clone();
+        if has_controller_no_execute(&health.latest) || health.no_execute != NoExecute::Keep {
+            health.no_execute = NoExecute::Clear;
+            self.reconcile_node_taints(name, cx);
+        }
+        self.node_lifecycle.zone(&zone).remove(name);
     }
 
     /// The node went quiet: Ready=Unknown (and its pods Ready=False if it was Ready).
@@ -656,13 +901,6 @@ impl ControllerManager {
         let health = self.node_lifecycle.health.get_mut(name).expect("present");
         health.pending_ready = Some(ConditionStatus::Unknown);
         health.ready_transition_timestamp = now;
-        // The NoExecute taint queues in this same pass (it is written once the status
-        // write is back).
-        let queue = no_execute_taint(&node).is_none() && health.no_execute_approved.is_none();
-        let zone = health.zone.clone();
-        if queue {
-            self.node_lifecycle.zone(&zone).add(name);
-        }
         self.node_lifecycle.recount(name);
         self.node_lifecycle.writes_in_flight.insert(name.clone());
         self.stats.nodes_marked_unknown += 1;
@@ -710,42 +948,33 @@ impl ControllerManager {
         }
     }
 
-    /// Brings the node's taints to what its conditions ask for (one write at a time per
-    /// node), queueing it for the rate-limited NoExecute taint when it is not Ready.
+    /// Brings the node's taints to what its conditions and the pending NoExecute change
+    /// ask for (one write at a time per node).
     fn reconcile_node_taints(&mut self, name: &Str, cx: &mut Context<'_, Msg>) {
         if !self.informers.synced() || self.node_lifecycle.writes_in_flight.contains(name) {
             return;
         }
-        let stopped = self.node_lifecycle.evictions_stopped;
         let Some(health) = self.node_lifecycle.health.get_mut(name) else {
             return;
         };
         let node = health.latest.clone();
-        let zone = health.zone.clone();
-        let ready = node.status.ready.status;
-        let needs_queue = ready != ConditionStatus::True
-            && no_execute_taint(&node).is_none()
-            && health.no_execute_approved.is_none();
-        if ready == ConditionStatus::True {
-            health.no_execute_approved = None;
-        }
-        let approved = health.no_execute_approved;
-        if ready == ConditionStatus::True {
-            self.node_lifecycle.zone(&zone).remove(name);
-        } else if needs_queue {
-            self.node_lifecycle.zone(&zone).add(name);
-            self.arm_tainter(cx);
-        }
-        let desired = desired_taints(&node, approved, stopped, cx.host_clock());
+        let desired = desired_taints(&node, &health.no_execute);
         if desired == node.spec.taints {
+            health.no_execute = NoExecute::Keep;
             return;
         }
-        let added = desired
+        let no_execute = |taints: &[Taint]| -> Vec<Taint> {
+            taints
+                .iter()
+                .filter(|t| t.effect == TaintEffect::NoExecute && controller_taint(t))
+                .cloned()
+                .collect()
+        };
+        let (before, after) = (no_execute(&node.spec.taints), no_execute(&desired));
+        let added = after.iter().find(|t| !before.contains(t)).cloned();
+        let removed = before
             .iter()
-            .find(|t| t.effect == TaintEffect::NoExecute && !node.spec.taints.contains(t))
-            .cloned();
-        let removed = no_execute_taint(&node)
-            .filter(|t| !desired.contains(t))
+            .find(|t| !after.iter().any(|a| a.key == t.key))
             .cloned();
         match (&added, &removed) {
             (Some(taint), _) => cx.record("step", || {
@@ -782,12 +1011,7 @@ impl ControllerManager {
         };
         health.pending_ready = None;
         match &response.result {
-            Ok(ApiOk::Object(Object::Node(node))) => {
-                health.set_latest(node);
-                if no_execute_taint(node).is_some() {
-                    health.no_execute_approved = None;
-                }
-            }
+            Ok(ApiOk::Object(Object::Node(node))) => health.set_latest(node),
             Ok(_) => {}
             Err(error) => {
                 let (code, message) = (error.reason.code(), error.message.clone());
@@ -801,31 +1025,27 @@ impl ControllerManager {
     }
 
     /// `handleDisruption`: per-zone states set the tainting rates; when every zone is
-    /// fully disrupted, tainting stops and NoExecute taints are removed (the controller
-    /// assumes its own network is the problem).
+    /// fully disrupted, tainting stops and every node loses its NoExecute taints (the
+    /// controller assumes its own network is the problem); when some zone recovers, every
+    /// node gets a fresh grace period and every zone its state's rate.
     fn handle_disruption(&mut self, cx: &mut Context<'_, Msg>) {
+        let now = cx.now();
         let threshold = self.config.unhealthy_zone_threshold;
         self.node_lifecycle
             .zones
             .retain(|_, zone| zone.ready + zone.not_ready > 0);
-        let counts: BTreeMap<Str, (usize, usize)> = self
+        let new_states: BTreeMap<Str, (ZoneState, usize, usize)> = self
             .node_lifecycle
             .zones
             .iter()
-            .map(|(name, zone)| (name.clone(), (zone.ready, zone.not_ready)))
-            .collect();
-        let new_states: BTreeMap<Str, ZoneState> = counts
-            .iter()
-            .map(|(zone, &(ready, not_ready))| {
-                (
-                    zone.clone(),
-                    compute_zone_state(ready, not_ready, threshold),
-                )
+            .map(|(name, zone)| {
+                let state = compute_zone_state(zone.ready, zone.not_ready, threshold);
+                (name.clone(), (state, zone.ready, zone.not_ready))
             })
             .collect();
         let all_are_full = new_states
             .values()
-            .all(|state| *state == ZoneState::FullDisruption);
+            .all(|(state, ..)| *state == ZoneState::FullDisruption);
         let all_were_full = self
             .node_lifecycle
             .zones
@@ -834,107 +1054,98 @@ impl ControllerManager {
         if all_are_full && all_were_full {
             return;
         }
-        let size = |zone: &Str| counts.get(zone).map_or(0, |(r, n)| r + n);
         if all_are_full {
-            // Entering full disruption: stop evictions everywhere.
             self.node_lifecycle.evictions_stopped = true;
             for zone in self.node_lifecycle.zones.values_mut() {
-                zone.bucket.set_rate(0.0);
+                zone.bucket.set_rate(0.0, now);
                 zone.state = ZoneState::FullDisruption;
             }
-            for health in self.node_lifecycle.health.values_mut() {
-                health.no_execute_approved = None;
-            }
             let count = self.node_lifecycle.health.len();
+            let zones = new_states.len();
             cx.record("step", || {
-                format!("all {count} nodes are not Ready: node controller stops evictions (full disruption)")
+                format!("all {zones} zones are in FullDisruption ({count} nodes not Ready): node controller stops evictions and removes NoExecute taints")
             });
             let names: Vec<Str> = self.node_lifecycle.health.keys().cloned().collect();
             for name in &names {
-                self.reconcile_node_taints(name, cx);
+                self.mark_reachable(name, cx);
             }
             return;
         }
-        if all_were_full && self.node_lifecycle.evictions_stopped {
-            // Leaving full disruption: every node gets a fresh grace period.
-            self.node_lifecycle.evictions_stopped = false;
-            let now = cx.now();
+        let leaving_full = all_were_full;
+        if leaving_full {
             for health in self.node_lifecycle.health.values_mut() {
                 health.probe_timestamp = now;
                 health.ready_transition_timestamp = now;
             }
-            cx.record("detail", || {
-                "some nodes are Ready again: evictions resume".to_string()
-            });
-            let names: Vec<Str> = self.node_lifecycle.health.keys().cloned().collect();
-            for name in &names {
-                self.reconcile_node_taints(name, cx);
+            if self.node_lifecycle.evictions_stopped {
+                cx.record("step", || {
+                    "some nodes are Ready again: node controller resumes evictions".to_string()
+                });
             }
+            self.node_lifecycle.evictions_stopped = false;
         }
+        let config = &self.config;
         for (zone_name, zone) in self.node_lifecycle.zones.iter_mut() {
-            let state = new_states[zone_name];
-            if zone.state != state || all_were_full {
-                zone.bucket
-                    .set_rate(zone_eviction_rate(state, size(zone_name), &self.config));
-                if zone.state != state && zone.state != ZoneState::Initial {
-                    let name = zone_name.clone();
-                    cx.record("detail", || format!("zone {name:?} is now {state:?}"));
-                }
-                zone.state = state;
+            let (state, ready, not_ready) = new_states[zone_name];
+            if zone.state == state && !leaving_full {
+                continue;
             }
+            let rate = zone_eviction_rate(state, ready + not_ready, config);
+            zone.bucket.set_rate(rate, now);
+            if zone.state != state && zone.state != ZoneState::Initial {
+                let name = zone_name.clone();
+                cx.record("step", || {
+                    format!(
+                        "zone {name:?}: {} ({ready} of {} nodes Ready); tainting at {rate} nodes/s",
+                        state.name(),
+                        ready + not_ready
+                    )
+                });
+            }
+            zone.state = state;
         }
     }
 
-    /// `doNoExecuteTaintingPass`: each zone lets as many queued nodes through as its
-    /// bucket has tokens.
+    /// `doNoExecuteTaintingPass`: each zone's queue, head first, as long as its bucket
+    /// gives tokens; a node Ready again still spends its token, as upstream's.
     fn tainting_pass(&mut self, cx: &mut Context<'_, Msg>) {
-        if self.node_lifecycle.evictions_stopped {
-            return;
-        }
         let now = cx.now();
         let host_now = cx.host_clock();
-        let mut approved: Vec<Str> = Vec::new();
+        let mut tainted: Vec<Str> = Vec::new();
         let NodeLifecycle { zones, health, .. } = &mut self.node_lifecycle;
         for zone in zones.values_mut() {
-            while let Some(name) = zone.queue.front().cloned() {
-                let still_needed = health.get(&name).is_some_and(|h| {
-                    h.effective_ready() != ConditionStatus::True
-                        && no_execute_taint(&h.latest).is_none()
-                });
-                if still_needed && !zone.bucket.try_accept(now) {
-                    break;
-                }
-                zone.queue.pop_front();
-                zone.queued.swap_remove(&name);
-                if still_needed {
-                    health.get_mut(&name).expect("checked").no_execute_approved = Some(host_now);
-                    approved.push(name);
+            while !zone.queue.is_empty() && zone.bucket.try_accept(now) {
+                let name = zone.pop().expect("queue not empty");
+                let Some(health) = health.get_mut(&name) else {
+                    continue;
+                };
+                if let Some(taint) = tainter_taint(health.latest.status.ready.status, host_now) {
+                    health.no_execute = NoExecute::Set(taint);
+                    tainted.push(name);
                 }
             }
         }
-        for name in &approved {
+        for name in &tainted {
             self.reconcile_node_taints(name, cx);
         }
-        self.arm_tainter(cx);
     }
 
+    /// Arms the tainter for its next run that has work: the first grid point after now
+    /// at which some zone with a queue has a token.
     fn arm_tainter(&mut self, cx: &mut Context<'_, Msg>) {
-        if self.node_lifecycle.evictions_stopped {
-            return;
-        }
-        let next = self
+        let next_token = self
             .node_lifecycle
             .zones
             .values()
             .filter(|zone| !zone.queue.is_empty())
             .filter_map(|zone| zone.bucket.next_token())
             .min();
-        let Some(at) = next else { return };
-        let at = at.max(cx.now());
+        let Some(token) = next_token else { return };
+        let at = tainter_run_at(token.max(cx.now() + SimDuration::from_nanos(1)));
         if self
             .node_lifecycle
             .tainter_armed_at
-            .is_none_or(|armed| at < armed)
+            .is_none_or(|armed| at < armed || armed <= cx.now())
         {
             self.node_lifecycle.tainter_armed_at = Some(at);
             cx.timer(
@@ -951,13 +1162,15 @@ impl ControllerManager {
         self.node_lifecycle.tainter_armed_at = None;
         if self.informers.synced() {
             self.tainting_pass(cx);
+            self.arm_tainter(cx);
         }
     }
 
     // -----------------------------------------------------------------------------------
     // Taint-based eviction
 
-    /// Re-plans the eviction of every pod on `node` (its NoExecute taints changed).
+    /// `handleNodeUpdate`: the node's NoExecute taints changed; every pod on it is
+    /// processed against them (or has its deletion cancelled when there are none).
     fn reevaluate_pods_on(&mut self, node: &Str, cx: &mut Context<'_, Msg>) {
         if !self.informers.synced() {
             return;
@@ -974,7 +1187,7 @@ impl ControllerManager {
         let pods: Vec<Rc<Pod>> = self.pods.on_node(node).cloned().collect();
         for pod in pods {
             if tainted {
-                self.plan_eviction(&pod, cx);
+                self.process_pod(&pod, cx);
             } else {
                 self.node_lifecycle.cancel_eviction(pod.metadata.uid);
             }
@@ -982,7 +1195,8 @@ impl ControllerManager {
         self.arm_eviction(cx);
     }
 
-    /// The taint-eviction controller's pod handler.
+    /// The taint-eviction controller's pod handler (`PodUpdated`): a new pod, a pod
+    /// bound, or its tolerations changed.
     pub(super) fn eviction_on_pod(
         &mut self,
         old: Option<&Rc<Pod>>,
@@ -1001,37 +1215,48 @@ impl ControllerManager {
                 || old.metadata.is_terminating() != new.metadata.is_terminating()
         });
         if relevant && self.informers.synced() {
-            self.plan_eviction(new, cx);
+            self.process_pod(new, cx);
             self.arm_eviction(cx);
         }
     }
 
-    fn plan_eviction(&mut self, pod: &Rc<Pod>, cx: &mut Context<'_, Msg>) {
+    /// `processPodOnNode`, at the controller's clock now.
+    fn process_pod(&mut self, pod: &Rc<Pod>, cx: &mut Context<'_, Msg>) {
         let uid = pod.metadata.uid;
-        self.node_lifecycle.cancel_eviction(uid);
-        if pod.metadata.is_terminating() {
-            return;
-        }
-        let Some(node_name) = &pod.spec.node_name else {
-            return;
-        };
-        let Some(node) = self.informers.nodes.get("", node_name) else {
+        let node = pod
+            .spec
+            .node_name
+            .as_ref()
+            .filter(|_| !pod.metadata.is_terminating())
+            .and_then(|name| self.informers.nodes.get("", name));
+        let Some(node) = node else {
+            self.node_lifecycle.cancel_eviction(uid);
             return;
         };
         let now = cx.host_clock();
-        match eviction_for(&node.spec.taints, &pod.spec.tolerations, now) {
-            Eviction::Never => {}
-            Eviction::Now { taint } => self.evict(pod, node_name, &taint, None, cx),
-            Eviction::At {
-                at,
+        match eviction_for(&node.spec.taints, &pod.spec.tolerations) {
+            Eviction::Never => self.node_lifecycle.cancel_eviction(uid),
+            Eviction::Now { taint } => {
+                self.node_lifecycle.cancel_eviction(uid);
+                let node = node.metadata.name.clone();
+                self.evict(pod, &node, &taint, None, cx);
+            }
+            Eviction::After {
                 taint,
                 toleration_seconds,
             } => {
-                if at <= now {
-                    self.evict(pod, node_name, &taint, Some(toleration_seconds), cx);
-                } else {
-                    self.node_lifecycle.evictions.insert((at, uid));
-                    self.node_lifecycle.eviction_of.insert(uid, at);
+                let existing = self.node_lifecycle.eviction_of.get(&uid);
+                if let Some(scheduled) = reschedule(existing, &taint, toleration_seconds, now) {
+                    cx.record("detail", || {
+                        format!(
+                            "pod {}/{}: tolerates {} for {toleration_seconds}s; deletion scheduled at {}",
+                            pod.metadata.namespace,
+                            pod.metadata.name,
+                            describe_taint(&taint),
+                            scheduled.fire_at
+                        )
+                    });
+                    self.node_lifecycle.schedule_eviction(uid, scheduled);
                 }
             }
         }
@@ -1046,6 +1271,11 @@ impl ControllerManager {
         cx: &mut Context<'_, Msg>,
     ) {
         self.stats.pods_evicted += 1;
+        self.node_lifecycle.evicted.push(TaintEvictionRecord {
+            pod: pod.clone(),
+            node: node.clone(),
+            at: cx.host_clock(),
+        });
         cx.record("step", || {
             let why = match toleration_seconds {
                 Some(seconds) => format!("tolerated {} for {seconds}s", describe_taint(taint)),
@@ -1091,6 +1321,8 @@ impl ControllerManager {
         }
     }
 
+    /// The due deletions (`TimedWorkerQueue` firing): each pod still in the cache, not
+    /// terminating, is deleted.
     pub(super) fn on_eviction_tick(&mut self, at: SimTime, cx: &mut Context<'_, Msg>) {
         if self.node_lifecycle.eviction_armed_at != Some(at) {
             return;
@@ -1102,13 +1334,25 @@ impl ControllerManager {
             && deadline <= now
         {
             self.node_lifecycle.evictions.pop_first();
-            self.node_lifecycle.eviction_of.swap_remove(&uid);
-            due.push(uid);
+            let scheduled = self
+                .node_lifecycle
+                .eviction_of
+                .swap_remove(&uid)
+                .expect("every timeline entry has its schedule");
+            due.push((uid, scheduled));
         }
-        for uid in due {
-            // Re-check against the node as it is now: the taint may be gone.
-            if let Some(pod) = self.pods.get(uid).cloned() {
-                self.plan_eviction(&pod, cx);
+        for (uid, scheduled) in due {
+            if let Some(pod) = self.pods.get(uid).cloned()
+                && !pod.metadata.is_terminating()
+                && let Some(node) = pod.spec.node_name.clone()
+            {
+                self.evict(
+                    &pod,
+                    &node,
+                    &scheduled.taint,
+                    Some(scheduled.toleration_seconds),
+                    cx,
+                );
             }
         }
         self.arm_eviction(cx);
@@ -1126,13 +1370,28 @@ impl ControllerManager {
             cx.record("detail", || {
                 format!("pod {}/{}: eviction failed: {code} {message}", pod.0, pod.1)
             });
-            // Try again in a second unless the pod is gone.
+            // Try again in a second unless the pod is gone (upstream retries a few
+            // times, 10 ms apart, then leaves it to the next taint update).
             if let Some(current) = self.pods.get(pod_uid).cloned()
                 && !current.metadata.is_terminating()
+                && let Some(node) = current
+                    .spec
+                    .node_name
+                    .as_ref()
+                    .and_then(|name| self.informers.nodes.get("", name))
+                && let Eviction::Now { taint } | Eviction::After { taint, .. } =
+                    eviction_for(&node.spec.taints, &current.spec.tolerations)
             {
                 let at = cx.host_clock() + SimDuration::from_secs(1);
-                self.node_lifecycle.evictions.insert((at, pod_uid));
-                self.node_lifecycle.eviction_of.insert(pod_uid, at);
+                self.node_lifecycle.schedule_eviction(
+                    pod_uid,
+                    ScheduledEviction {
+                        created_at: at,
+                        fire_at: at,
+                        taint,
+                        toleration_seconds: 0,
+                    },
+                );
                 self.arm_eviction(cx);
             }
         }
@@ -1157,25 +1416,68 @@ mod tests {
         assert!(!bucket.try_accept(at(109)));
         assert_eq!(bucket.next_token(), Some(at(110)));
         assert!(bucket.try_accept(at(110)));
-        // Idle time does not bank more than one token.
+        // Idle time does not bank more than one token (burst 1).
         assert!(bucket.try_accept(at(200)));
         assert!(!bucket.try_accept(at(201)));
-        // Rate 0 never accepts; a new rate starts full.
-        bucket.set_rate(0.0);
+        // Rate 0 never accepts.
+        bucket.set_rate(0.0, at(1000));
         assert!(!bucket.try_accept(at(1000)));
         assert_eq!(bucket.next_token(), None);
-        bucket.set_rate(0.01);
-        assert!(bucket.try_accept(at(1000)));
-        assert_eq!(bucket.next_token(), Some(at(1100)));
+    }
+
+    #[test]
+    fn swapping_the_rate_never_grants_an_extra_token() {
+        // SwapLimiter: the old bucket had a token, so the new one starts full.
+        let mut full = TokenBucket::new(0.1);
+        full.set_rate(0.01, at(50));
+        assert!(full.try_accept(at(50)));
+        assert_eq!(full.next_token(), Some(at(150)));
+        // The old bucket was empty: the new one is drained at once.
+        let mut empty = TokenBucket::new(0.1);
+        assert!(empty.try_accept(at(50)));
+        empty.set_rate(0.01, at(55));
+        assert!(!empty.try_accept(at(55)));
+        assert_eq!(empty.next_token(), Some(at(155)));
+        // Leaving the never-limiter (all zones were fully disrupted) drains too: the
+        // first taint after recovery waits one interval.
+        let mut stopped = TokenBucket::new(0.0);
+        stopped.set_rate(0.1, at(300));
+        assert_eq!(stopped.next_token(), Some(at(310)));
+        // The same rate changes nothing.
+        let mut same = TokenBucket::new(0.1);
+        assert!(same.try_accept(at(5)));
+        same.set_rate(0.1, at(6));
+        assert_eq!(same.next_token(), Some(at(15)));
+    }
+
+    #[test]
+    fn the_tainter_runs_on_its_100ms_grid() {
+        assert_eq!(tainter_run_at(at(65)), at(65));
+        let just_after = at(65) + SimDuration::from_nanos(1);
+        assert_eq!(
+            tainter_run_at(just_after),
+            at(65) + SimDuration::from_millis(100)
+        );
+        assert_eq!(
+            tainter_run_at(at(65) + SimDuration::from_millis(250)),
+            at(65) + SimDuration::from_millis(300)
+        );
     }
 
     #[test]
     fn zone_states_follow_upstream_thresholds() {
         assert_eq!(compute_zone_state(0, 1, 0.55), ZoneState::FullDisruption);
         assert_eq!(compute_zone_state(0, 0, 0.55), ZoneState::Normal);
+        // Not more than 2 not ready: Normal whatever the share.
         assert_eq!(compute_zone_state(1, 2, 0.55), ZoneState::Normal);
         assert_eq!(compute_zone_state(2, 3, 0.55), ZoneState::PartialDisruption);
         assert_eq!(compute_zone_state(3, 3, 0.55), ZoneState::Normal);
+        // Exactly at the threshold counts (>=): 11 of 20.
+        assert_eq!(
+            compute_zone_state(9, 11, 0.55),
+            ZoneState::PartialDisruption
+        );
+        assert_eq!(compute_zone_state(10, 10, 0.55), ZoneState::Normal);
         let config = ControllerManagerConfig::default();
         assert_eq!(
             zone_eviction_rate(ZoneState::PartialDisruption, 50, &config),
@@ -1189,6 +1491,24 @@ mod tests {
             zone_eviction_rate(ZoneState::FullDisruption, 3, &config),
             0.1
         );
+        assert_eq!(zone_eviction_rate(ZoneState::Normal, 500, &config), 0.1);
+    }
+
+    #[test]
+    fn a_zone_queue_takes_each_node_once_until_it_is_marked_reachable() {
+        let mut zone = Zone::new(0.1);
+        let (a, b) = (s("a"), s("b"));
+        assert!(zone.add(&a));
+        assert!(zone.add(&b));
+        assert!(!zone.add(&a));
+        assert_eq!(zone.pop(), Some(a.clone()));
+        // Processed: still a member, so the next pass does not queue it again.
+        assert!(!zone.add(&a));
+        zone.remove(&a);
+        assert!(zone.add(&a));
+        zone.remove(&b);
+        assert_eq!(zone.pop(), Some(a));
+        assert_eq!(zone.pop(), None);
     }
 
     fn toleration(key: &str, seconds: Option<u64>) -> Toleration {
@@ -1202,7 +1522,7 @@ mod tests {
     }
 
     #[test]
-    fn eviction_time_is_time_added_plus_the_shortest_toleration() {
+    fn eviction_uses_each_taints_first_matching_toleration() {
         let unreachable = taint(TAINT_UNREACHABLE, TaintEffect::NoExecute, Some(at(60)));
         let taints = vec![
             taint("dedicated", TaintEffect::NoSchedule, None),
@@ -1213,37 +1533,110 @@ mod tests {
             toleration(TAINT_NOT_READY, Some(300)),
             toleration(TAINT_UNREACHABLE, Some(300)),
         ];
-        assert_eq!(
-            eviction_for(&taints, &defaults, at(61)),
-            Eviction::At {
-                at: at(360),
-                taint: unreachable.clone(),
-                toleration_seconds: 300
-            }
-        );
-        // Several matching tolerations: the minimum counts.
+        let after = |seconds| Eviction::After {
+            taint: unreachable.clone(),
+            toleration_seconds: seconds,
+        };
+        assert_eq!(eviction_for(&taints, &defaults), after(300));
+        // A later, shorter match is not used: the first match counts.
         let mut tolerations = defaults.to_vec();
         tolerations.push(toleration("", Some(30)));
+        assert_eq!(eviction_for(&taints, &tolerations), after(300));
+        tolerations.insert(0, toleration("", Some(30)));
+        assert_eq!(eviction_for(&taints, &tolerations), after(30));
+        // First match without seconds: for ever, whatever follows.
+        let forever = [
+            toleration(TAINT_UNREACHABLE, None),
+            toleration(TAINT_UNREACHABLE, Some(300)),
+        ];
+        assert_eq!(eviction_for(&taints, &forever), Eviction::Never);
+        // tolerationSeconds 0: at once.
         assert_eq!(
-            eviction_for(&taints, &tolerations, at(61)),
-            Eviction::At {
-                at: at(90),
-                taint: unreachable.clone(),
-                toleration_seconds: 30
+            eviction_for(&taints, &[toleration(TAINT_UNREACHABLE, Some(0))]),
+            Eviction::Now {
+                taint: unreachable.clone()
             }
         );
-        // Tolerated without seconds: never.
+        // Not tolerated: at once.
         assert_eq!(
-            eviction_for(&taints, &[toleration(TAINT_UNREACHABLE, None)], at(61)),
-            Eviction::Never
+            eviction_for(&taints, &[toleration(TAINT_NOT_READY, Some(300))]),
+            Eviction::Now {
+                taint: unreachable.clone()
+            }
         );
-        // Not tolerated: now.
+        // Two NoExecute taints: the least of the used tolerations.
+        let user = taint("maintenance", TaintEffect::NoExecute, Some(at(90)));
+        let both = [unreachable.clone(), user.clone()];
+        let mut tolerations = defaults.to_vec();
+        tolerations.push(toleration("maintenance", Some(60)));
         assert_eq!(
-            eviction_for(&taints, &[toleration(TAINT_NOT_READY, Some(300))], at(61)),
-            Eviction::Now { taint: unreachable }
+            eviction_for(&both, &tolerations),
+            Eviction::After {
+                taint: user,
+                toleration_seconds: 60
+            }
         );
+        tolerations.pop();
+        tolerations.push(toleration("maintenance", None));
+        assert_eq!(eviction_for(&both, &tolerations), after(300));
         // NoSchedule taints alone never evict.
-        assert_eq!(eviction_for(&taints[..1], &[], at(61)), Eviction::Never);
+        assert_eq!(eviction_for(&taints[..1], &[]), Eviction::Never);
+    }
+
+    #[test]
+    fn an_earlier_schedule_stands_and_counts_from_when_taints_were_first_seen() {
+        let unreachable = taint(TAINT_UNREACHABLE, TaintEffect::NoExecute, Some(at(60)));
+        let first = reschedule(None, &unreachable, 300, at(61)).expect("scheduled");
+        assert_eq!((first.created_at, first.fire_at), (at(61), at(361)));
+        // Seen again later (a swap to not-ready): the first schedule stands.
+        let not_ready = taint(TAINT_NOT_READY, TaintEffect::NoExecute, Some(at(100)));
+        assert_eq!(reschedule(Some(&first), &not_ready, 300, at(100)), None);
+        // Processed again at the same instant with a longer toleration: moved out,
+        // keeping the first start.
+        let longer = reschedule(Some(&first), &unreachable, 600, at(61)).expect("moved");
+        assert_eq!((longer.created_at, longer.fire_at), (at(61), at(661)));
+    }
+
+    #[test]
+    fn the_observed_ready_status_decides_queue_swap_or_removal() {
+        let unreachable = taint(TAINT_UNREACHABLE, TaintEffect::NoExecute, Some(at(60)));
+        let not_ready = taint(TAINT_NOT_READY, TaintEffect::NoExecute, Some(at(60)));
+        let unreachable_no_schedule = taint(TAINT_UNREACHABLE, TaintEffect::NoSchedule, None);
+        use ConditionStatus::{False, True, Unknown};
+        assert_eq!(
+            taint_action(Unknown, &[unreachable_no_schedule]),
+            TaintAction::Queue { requeue: true }
+        );
+        assert_eq!(
+            taint_action(Unknown, std::slice::from_ref(&unreachable)),
+            TaintAction::Queue { requeue: false }
+        );
+        assert_eq!(
+            taint_action(Unknown, std::slice::from_ref(&not_ready)),
+            TaintAction::Swap {
+                key: TAINT_UNREACHABLE
+            }
+        );
+        assert_eq!(
+            taint_action(False, &[unreachable]),
+            TaintAction::Swap {
+                key: TAINT_NOT_READY
+            }
+        );
+        assert_eq!(
+            taint_action(False, &[not_ready]),
+            TaintAction::Queue { requeue: false }
+        );
+        assert_eq!(taint_action(True, &[]), TaintAction::MarkReachable);
+        assert_eq!(
+            tainter_taint(Unknown, at(70)),
+            Some(taint(
+                TAINT_UNREACHABLE,
+                TaintEffect::NoExecute,
+                Some(at(70))
+            ))
+        );
+        assert_eq!(tainter_taint(True, at(70)), None);
     }
 
     #[test]
@@ -1282,44 +1675,45 @@ mod tests {
     }
 
     #[test]
-    fn taints_follow_conditions_and_approval() {
+    fn taints_follow_conditions_and_the_no_execute_decision() {
         let mut node = node_with("n", 1000, 1 << 30, 110);
         node.spec.taints = vec![taint("dedicated", TaintEffect::NoSchedule, None)];
         node.status.ready.status = ConditionStatus::Unknown;
-        // Unknown: unreachable NoSchedule at once; NoExecute only once approved.
-        let unapproved = desired_taints(&node, None, false, at(50));
+        // Unknown: unreachable NoSchedule at once; NoExecute only when decided.
+        let kept = desired_taints(&node, &NoExecute::Keep);
         assert_eq!(
-            unapproved,
+            kept,
             vec![
                 taint("dedicated", TaintEffect::NoSchedule, None),
                 taint(TAINT_UNREACHABLE, TaintEffect::NoSchedule, None),
             ]
         );
-        let approved = desired_taints(&node, Some(at(55)), false, at(56));
-        assert_eq!(
-            approved[2],
-            taint(TAINT_UNREACHABLE, TaintEffect::NoExecute, Some(at(55)))
-        );
-        // Once on the node, the taint keeps its timeAdded.
-        node.spec.taints = approved.clone();
-        assert_eq!(desired_taints(&node, None, false, at(99)), approved);
-        // Ready=False swaps unreachable for not-ready at once.
+        let unreachable = taint(TAINT_UNREACHABLE, TaintEffect::NoExecute, Some(at(55)));
+        let set = desired_taints(&node, &NoExecute::Set(unreachable.clone()));
+        assert_eq!(set[2], unreachable);
+        // Once on the node, Keep keeps it with its timeAdded.
+        node.spec.taints = set.clone();
+        assert_eq!(desired_taints(&node, &NoExecute::Keep), set);
+        // A swap replaces it in one write.
         node.status.ready.status = ConditionStatus::False;
-        let swapped = desired_taints(&node, None, false, at(100));
-        assert!(swapped.contains(&taint(
-            TAINT_NOT_READY,
-            TaintEffect::NoExecute,
-            Some(at(100))
-        )));
+        let not_ready = taint(TAINT_NOT_READY, TaintEffect::NoExecute, Some(at(100)));
+        let swapped = desired_taints(&node, &NoExecute::Set(not_ready.clone()));
+        assert!(swapped.contains(&not_ready));
         assert!(!swapped.iter().any(|t| &*t.key == TAINT_UNREACHABLE));
-        // Evictions stopped: no NoExecute taint.
-        let stopped = desired_taints(&node, None, true, at(100));
-        assert!(stopped.iter().all(|t| t.effect != TaintEffect::NoExecute));
-        // Ready again: only the user's taint stays; cordoned nodes get unschedulable.
+        // Ready again: the NoSchedule taint goes with the update, the NoExecute one only
+        // when a monitor pass marks the node reachable.
         node.status.ready.status = ConditionStatus::True;
         node.spec.unschedulable = true;
         assert_eq!(
-            desired_taints(&node, None, false, at(120)),
+            desired_taints(&node, &NoExecute::Keep),
+            vec![
+                taint("dedicated", TaintEffect::NoSchedule, None),
+                unreachable,
+                taint(TAINT_UNSCHEDULABLE, TaintEffect::NoSchedule, None),
+            ]
+        );
+        assert_eq!(
+            desired_taints(&node, &NoExecute::Clear),
             vec![
                 taint("dedicated", TaintEffect::NoSchedule, None),
                 taint(TAINT_UNSCHEDULABLE, TaintEffect::NoSchedule, None),

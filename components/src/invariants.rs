@@ -1,0 +1,270 @@
+//! Cluster-wide invariants, checked after every event of every run (sim-core's
+//! `Simulation::add_invariant`). Each checker follows the cluster incrementally, from
+//! etcd's change history and the controllers' own logs, so a check costs a comparison
+//! or two when nothing relevant happened (they run in `scale-1k`).
+//!
+//! - [`NeverBoundTwice`]: once a pod has a `spec.nodeName`, no write changes it (the API
+//!   server refuses a second Binding with 409 Conflict).
+//! - [`NoEarlyTaintEviction`]: the taint-eviction controller deletes a pod no earlier
+//!   than a NoExecute taint on its node allows: at once only for a taint the pod does
+//!   not tolerate, else `timeAdded + tolerationSeconds` of the toleration used.
+
+use std::rc::Rc;
+
+use sim_core::{ActorId, FxIndexMap, SimDuration, SimTime, Simulation};
+
+use crate::api::{Node, Object, Pod, Str, TaintEffect};
+use crate::controllers::ControllerManager;
+use crate::controllers::node_lifecycle::TaintEvictionRecord;
+use crate::etcd::Etcd;
+use crate::msg::Msg;
+
+/// Installs every cluster invariant on `sim`.
+pub fn install(sim: &mut Simulation<Msg>, etcd: ActorId, controller_manager: ActorId) {
+    let mut bound = NeverBoundTwice::default();
+    sim.add_invariant(
+        "a pod is never bound twice",
+        Box::new(move |sim| bound.check(etcd_of(sim, etcd))),
+    );
+    let mut early = NoEarlyTaintEviction::default();
+    sim.add_invariant(
+        "no pod is evicted earlier than its toleration allows",
+        Box::new(move |sim| {
+            let manager = sim
+                .actor::<ControllerManager>(controller_manager)
+                .expect("the controller manager actor");
+            early.check(etcd_of(sim, etcd), manager.taint_evictions(), sim.now())
+        }),
+    );
+}
+
+fn etcd_of(sim: &Simulation<Msg>, etcd: ActorId) -> &Etcd {
+    sim.actor::<Etcd>(etcd).expect("the etcd actor")
+}
+
+/// Follows etcd's revisions: the changes since the last look, once each. A store that
+/// went back in time (restored from a snapshot) is followed from where it now stands.
+#[derive(Debug, Default)]
+struct Follower {
+    revision: u64,
+}
+
+impl Follower {
+    /// The revision to read changes after, if the store moved since the last look.
+    fn advance(&mut self, etcd: &Etcd) -> Option<u64> {
+        let current = etcd.revision();
+        if current == self.revision {
+            return None;
+        }
+        let after = self.revision.min(current);
+        self.revision = current;
+        Some(after)
+    }
+}
+
+/// "A pod is never bound twice."
+#[derive(Debug, Default)]
+pub struct NeverBoundTwice {
+    follower: Follower,
+}
+
+/// The violation, if a pod write moved a bound pod: its `nodeName` was set before and
+/// differs after.
+pub fn rebinding(previous: &Pod, next: &Pod) -> Option<String> {
+    let before = previous.spec.node_name.as_ref()?;
+    if next.spec.node_name.as_ref() == Some(before) || next.metadata.uid != previous.metadata.uid {
+        return None;
+    }
+    Some(format!(
+        "pod {}/{} (uid {}) was bound to {before} and is now {}",
+        next.metadata.namespace,
+        next.metadata.name,
+        next.metadata.uid,
+        match &next.spec.node_name {
+            Some(node) => format!("bound to {node}"),
+            None => "unbound".to_string(),
+        }
+    ))
+}
+
+impl NeverBoundTwice {
+    pub fn check(&mut self, etcd: &Etcd) -> Result<(), String> {
+        let Some(after) = self.follower.advance(etcd) else {
+            return Ok(());
+        };
+        for (_, object, previous) in etcd.changes_after(after) {
+            if let (Object::Pod(next), Some(Object::Pod(previous))) = (object, previous)
+                && let Some(violation) = rebinding(previous, next)
+            {
+                return Err(violation);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// "No pod is evicted earlier than its toleration allows."
+#[derive(Debug, Default)]
+pub struct NoEarlyTaintEviction {
+    follower: Follower,
+    /// Every NoExecute taint seen on each node: (key, value, when it was added). A
+    /// taint without `timeAdded` counts from when the checker first saw it.
+    taints: FxIndexMap<Str, Vec<(Str, Str, SimTime)>>,
+    /// How many of the controller's eviction records were checked.
+    checked_count: usize,
+}
+
+/// When a NoExecute taint added at `time_added` first allows deleting a pod with
+/// `tolerations`: at once if none matches, never (`None`) if the first match has no
+/// `tolerationSeconds`, else `timeAdded + tolerationSeconds` (tainteviction's
+/// `GetMatchingTolerations`: the first matching toleration is the one used).
+pub fn earliest_eviction(
+    taint_key: &Str,
+    taint_value: &Str,
+    time_added: SimTime,
+    tolerations: &[crate::api::Toleration],
+) -> Option<SimTime> {
+    let taint = crate::api::Taint {
+        key: taint_key.clone(),
+        value: taint_value.clone(),
+        effect: TaintEffect::NoExecute,
+        time_added: Some(time_added),
+    };
+    match tolerations.iter().find(|t| t.tolerates(&taint)) {
+        None => Some(time_added),
+        Some(used) => used
+            .toleration_seconds
+            .map(|seconds| time_added + SimDuration::from_secs(seconds)),
+    }
+}
+
+impl NoEarlyTaintEviction {
+    pub fn check(
+        &mut self,
+        etcd: &Etcd,
+        evictions: &[TaintEvictionRecord],
+        now: SimTime,
+    ) -> Result<(), String> {
+        if let Some(after) = self.follower.advance(etcd) {
+            for (_, object, _) in etcd.changes_after(after) {
+                if let Object::Node(node) = object {
+                    self.observe(node, now);
+                }
+            }
+        }
+        if self.checked_count == evictions.len() {
+            return Ok(());
+        }
+        assert!(
+            self.checked_count < evictions.len(),
+            "the eviction log only grows"
+        );
+        for record in &evictions[self.checked_count..] {
+            self.check_one(record)?;
+        }
+        self.checked_count = evictions.len();
+        Ok(())
+    }
+
+    fn observe(&mut self, node: &Rc<Node>, now: SimTime) {
+        let mut no_execute = node
+            .spec
+            .taints
+            .iter()
+            .filter(|t| t.effect == TaintEffect::NoExecute)
+            .peekable();
+        if no_execute.peek().is_none() {
+            return;
+        }
+        let seen = self.taints.entry(node.metadata.name.clone()).or_default();
+        for taint in no_execute {
+            let time_added = taint.time_added.unwrap_or(now);
+            let known = seen.iter().any(|(key, value, at)| {
+                *key == taint.key
+                    && *value == taint.value
+                    && (taint.time_added.is_none() || *at == time_added)
+            });
+            if !known {
+                seen.push((taint.key.clone(), taint.value.clone(), time_added));
+            }
+        }
+    }
+
+    fn check_one(&self, record: &TaintEvictionRecord) -> Result<(), String> {
+        let pod = &record.pod;
+        let seen = self.taints.get(&record.node).map_or(&[][..], Vec::as_slice);
+        let earliest = seen
+            .iter()
+            .filter_map(|(key, value, added)| {
+                earliest_eviction(key, value, *added, &pod.spec.tolerations)
+            })
+            .min();
+        match earliest {
+            Some(earliest) if earliest <= record.at => Ok(()),
+            Some(earliest) => Err(format!(
+                "pod {}/{} was evicted from {} at {}, before its toleration allows ({earliest})",
+                pod.metadata.namespace, pod.metadata.name, record.node, record.at
+            )),
+            None => Err(format!(
+                "pod {}/{} was evicted from {} at {} though no NoExecute taint seen there allows it",
+                pod.metadata.namespace, pod.metadata.name, record.node, record.at
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Toleration, TolerationOperator, s};
+
+    fn at(secs: u64) -> SimTime {
+        SimTime::ZERO + SimDuration::from_secs(secs)
+    }
+
+    fn toleration(key: &str, seconds: Option<u64>) -> Toleration {
+        Toleration {
+            key: s(key),
+            operator: TolerationOperator::Exists,
+            value: s(""),
+            effect: Some(TaintEffect::NoExecute),
+            toleration_seconds: seconds,
+        }
+    }
+
+    #[test]
+    fn a_bound_pod_may_not_move_or_lose_its_node() {
+        let mut pod = crate::scheduler::plugins::tests::pod_with(Vec::new(), Vec::new());
+        pod.metadata.uid = 7;
+        pod.spec.node_name = None;
+        let unbound = pod.clone();
+        pod.spec.node_name = Some(s("node-1"));
+        let bound = pod.clone();
+        assert_eq!(rebinding(&unbound, &bound), None);
+        assert_eq!(rebinding(&bound, &bound), None);
+        pod.spec.node_name = Some(s("node-2"));
+        let moved = rebinding(&bound, &pod).expect("a second binding");
+        assert!(moved.contains("was bound to node-1 and is now bound to node-2"));
+        assert!(rebinding(&bound, &unbound).is_some());
+        // Another pod of the same name (a new uid) is not a rebinding.
+        pod.metadata.uid = 8;
+        assert_eq!(rebinding(&bound, &pod), None);
+    }
+
+    #[test]
+    fn the_first_matching_toleration_sets_the_earliest_eviction() {
+        let key = s("node.kubernetes.io/unreachable");
+        let empty = s("");
+        let defaults = [toleration("node.kubernetes.io/unreachable", Some(300))];
+        assert_eq!(
+            earliest_eviction(&key, &empty, at(60), &defaults),
+            Some(at(360))
+        );
+        assert_eq!(earliest_eviction(&key, &empty, at(60), &[]), Some(at(60)));
+        let forever = [
+            toleration("", None),
+            toleration("node.kubernetes.io/unreachable", Some(300)),
+        ];
+        assert_eq!(earliest_eviction(&key, &empty, at(60), &forever), None);
+    }
+}

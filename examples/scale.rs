@@ -3,8 +3,13 @@
 //!
 //! `cargo run --release --example scale -- [NODES] [DEPLOYMENTS] [REPLICAS] [SIM_SECONDS]`
 //! (defaults: 1000 1000 30 3600).
+//!
+//! `--rollout SECONDS` also changes every Deployment's image at that simulated second (a
+//! rolling update of all of them at once) and reports when the last one completed.
 
+use components::api::Deployment;
 use components::cluster::Cluster;
+use components::controllers::deployment::deployment_complete;
 use components::fixtures;
 use components::kubectl::Action;
 use sim_core::{RunLimits, SimDuration, SimTime};
@@ -15,10 +20,19 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 // The example measures the run from outside it: the wall clock is the point.
 #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
 fn main() {
-    let tally = std::env::args().any(|a| a == "--tally");
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--tally")
+    let mut words: Vec<String> = std::env::args().skip(1).collect();
+    let tally = words.iter().any(|a| a == "--tally");
+    words.retain(|a| a != "--tally");
+    let rollout_at = words.iter().position(|a| a == "--rollout").map(|i| {
+        let seconds = words
+            .get(i + 1)
+            .and_then(|s| s.parse::<u64>().ok())
+            .expect("--rollout SECONDS");
+        words.drain(i..i + 2);
+        seconds
+    });
+    let args: Vec<u64> = words
+        .iter()
         .map(|a| {
             a.parse()
                 .expect("numbers: NODES DEPLOYMENTS REPLICAS SIM_SECONDS")
@@ -54,8 +68,34 @@ fn main() {
             *counts.borrow_mut().entry((actor, event.label)).or_default() += 1;
         }));
     }
+    let end = SimTime::ZERO + SimDuration::from_secs(sim_seconds);
+    let mut rollout_done = None;
+    if let Some(at) = rollout_at {
+        let at = SimTime::ZERO + SimDuration::from_secs(at);
+        cluster.schedule_action(
+            at,
+            Action::Apply(fixtures::scale_deployments(
+                deployments as u32,
+                replicas as u32,
+                fixtures::SCALE_ROLLOUT_IMAGE,
+            )),
+        );
+        // Step one simulated second at a time from the update until every Deployment
+        // has completed its rollout to the new image.
+        let mut now = at;
+        while now < end && rollout_done.is_none() {
+            now = now + SimDuration::from_secs(1);
+            cluster.run(RunLimits {
+                until: now,
+                events_max: u64::MAX,
+            });
+            if rolled_out(&cluster, deployments as usize) {
+                rollout_done = Some(now.saturating_since(at));
+            }
+        }
+    }
     let outcome = cluster.run(RunLimits {
-        until: SimTime::ZERO + SimDuration::from_secs(sim_seconds),
+        until: end,
         events_max: u64::MAX,
     });
     let wall = started.elapsed().as_secs_f64();
@@ -76,6 +116,12 @@ fn main() {
         peak as f64 / 1024.0 / f64::from(pods.max(1)),
         peak as f64 / 1024.0 / nodes.max(1) as f64
     );
+    if rollout_at.is_some() {
+        match rollout_done {
+            Some(took) => println!("rolling update of every Deployment completed in {took}"),
+            None => println!("rolling update not complete at the end of the run"),
+        }
+    }
     println!("trace hash: {:016x}", cluster.sim.trace_hash());
     println!(
         "pending events at the end: {}",
@@ -90,4 +136,20 @@ fn main() {
     for (count, (actor, label)) in rows {
         println!("{count:>10}  {actor:<24} {label}");
     }
+}
+
+/// Every Deployment runs the rollout image and is complete (`DeploymentComplete`).
+fn rolled_out(cluster: &Cluster, deployments: usize) -> bool {
+    let mut complete = 0;
+    for d in cluster.objects::<Deployment>() {
+        let image = &d.spec.template.spec.containers[0].image;
+        if &**image != fixtures::SCALE_ROLLOUT_IMAGE
+            || d.status.observed_generation < d.metadata.generation
+            || !deployment_complete(d, &d.status)
+        {
+            return false;
+        }
+        complete += 1;
+    }
+    complete == deployments
 }

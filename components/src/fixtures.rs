@@ -85,6 +85,10 @@ pub fn node_pool(name: &str, count: u32, zone: Option<&str>) -> NodePool {
     }
 }
 
+/// The image of the `scale` workload's pods, and the one its rolling update moves to.
+pub const SCALE_IMAGE: &str = "nginx:1.14.2";
+pub const SCALE_ROLLOUT_IMAGE: &str = "nginx:1.16.1";
+
 /// The `scale` workload: `nodes` nodes in three zones and `deployments` Deployments of
 /// `replicas` nginx pods each (100m CPU, 128Mi requested).
 pub fn scale(nodes: u32, deployments: u32, replicas: u32) -> (ClusterConfig, Vec<Object>) {
@@ -98,23 +102,31 @@ pub fn scale(nodes: u32, deployments: u32, replicas: u32) -> (ClusterConfig, Vec
                 .push(node_pool(&format!("node-{zone}"), count, Some(zone)));
         }
     }
+    (
+        config,
+        scale_deployments(deployments, replicas, SCALE_IMAGE),
+    )
+}
+
+/// The `scale` workload's Deployments, running `image`: applying them again with
+/// [`SCALE_ROLLOUT_IMAGE`] rolls every one of them out at once.
+pub fn scale_deployments(deployments: u32, replicas: u32, image: &str) -> Vec<Object> {
     let requests = ResourceList {
         cpu_millicores: Some(100),
         memory_bytes: Some(128 << 20),
         ..ResourceList::default()
     };
-    let objects = (0..deployments)
+    (0..deployments)
         .map(|i| {
             Object::from(deployment(
                 "default",
                 &format!("app-{i:04}"),
                 replicas,
-                "nginx:1.14.2",
+                image,
                 requests,
             ))
         })
-        .collect();
-    (config, objects)
+        .collect()
 }
 
 /// A Ready Node as its kubelet would register it: the hostname and zone labels, the

@@ -222,6 +222,33 @@ impl Etcd {
             .map(|kv| &kv.object)
     }
 
+    /// Every change after `revision`, oldest first, as (value before, value after; `None`
+    /// after a delete), for checkers outside the simulation. `None` when compaction has
+    /// already dropped some of them (or the store went back to an older revision).
+    pub fn changes_since(
+        &self,
+        revision: u64,
+    ) -> Option<impl Iterator<Item = (Option<&Object>, Option<&Object>)>> {
+        let history = &self.durable.history;
+        if revision > self.durable.revision {
+            return None;
+        }
+        let oldest_kept = history
+            .front()
+            .map_or(self.durable.revision + 1, |c| c.revision);
+        if revision + 1 < oldest_kept && revision < self.durable.revision {
+            return None;
+        }
+        let start = history.partition_point(|c| c.revision <= revision);
+        Some(history.range(start..).map(|c| {
+            let after = match c.type_ {
+                EtcdEventType::Put => Some(&c.object),
+                EtcdEventType::Delete => None,
+            };
+            (c.previous.as_ref(), after)
+        }))
+    }
+
     pub fn key_count(&self) -> usize {
         self.durable.store.len()
     }

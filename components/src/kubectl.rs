@@ -8,7 +8,8 @@ use std::rc::Rc;
 use sim_core::{Actor, ActorId, Context, Event, TraceHasher};
 
 use crate::api::{
-    ApiOk, ApiResponse, ApiVerb, Kind, Object, ObjectKey, RequestId, StatusReason, Str,
+    ApiOk, ApiResponse, ApiVerb, Kind, Object, ObjectKey, PropagationPolicy, RequestId, StatusReason,
+    Str,
 };
 use crate::client::ApiClient;
 use crate::msg::{Fingerprint, Msg};
@@ -18,11 +19,14 @@ use crate::msg::{Fingerprint, Msg};
 pub enum Action {
     /// `kubectl apply -f`: create each object, or update it if it exists.
     Apply(Vec<Object>),
-    /// `kubectl delete KIND NAME`.
+    /// `kubectl delete KIND NAME [--cascade=background|foreground|orphan]`.
     Delete {
         kind: Kind,
         namespace: Str,
         name: Str,
+        /// `--cascade`: kubectl sends it as the propagationPolicy; its default is
+        /// `background`.
+        cascade: PropagationPolicy,
     },
     /// `kubectl scale deployment NAME --replicas=N`.
     Scale {
@@ -93,15 +97,21 @@ impl Kubectl {
                 kind,
                 namespace,
                 name,
+                cascade,
             } => {
                 let key = ObjectKey::new(kind, &namespace, &name);
-                cx.record("step", || format!("kubectl delete {key}"));
+                cx.record("step", || {
+                    format!(
+                        "kubectl delete {key} --cascade={}",
+                        cascade.name().to_ascii_lowercase()
+                    )
+                });
                 self.send(
                     ApiVerb::Delete {
                         key: key.clone(),
                         grace_period_seconds: None,
                         uid_precondition: 0,
-                        propagation_policy: None,
+                        propagation_policy: Some(cascade),
                     },
                     Step::Delete(key),
                     cx,
@@ -272,10 +282,16 @@ impl Fingerprint for Action {
                     hasher.write_str(&object.meta().name);
                 }
             }
-            Action::Delete { kind, name, .. } => {
+            Action::Delete {
+                kind,
+                name,
+                cascade,
+                ..
+            } => {
                 hasher.write_u64(2);
                 hasher.write_u64(kind.code());
                 hasher.write_str(name);
+                hasher.write_u64(cascade.code());
             }
             Action::Scale {
                 kind,

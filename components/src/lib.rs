@@ -21,6 +21,8 @@
 //! - [`kubectl`]: carries out a scenario's user actions.
 //! - [`cluster`]: assembles all of the above into a simulation.
 //! - [`invariants`]: cluster-wide invariants checked after every event of every run.
+//! - [`rollout_invariants`]: the rolling-update bounds and "no ReplicaSet above its
+//!   replicas", checked after every event of runs without faults.
 //! - [`fixtures`]: synthetic clusters and workloads for benchmarks and tests.
 //! - [`timers`]: `Deadlines`, one rearmable timer for many deadlines.
 
@@ -38,6 +40,7 @@ pub mod kubelet;
 pub mod msg;
 pub mod proxy;
 pub mod registry;
+pub mod rollout_invariants;
 pub mod runtime;
 pub mod scheduler;
 pub mod timers;

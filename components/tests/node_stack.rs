@@ -377,6 +377,7 @@ fn deletion_stops_the_container_gracefully_then_removes_the_pod() {
             kind: Kind::Pod,
             namespace: s("default"),
             name: s("web"),
+            cascade: components::api::PropagationPolicy::Background,
         },
     );
     cluster.sim.run_for(SimDuration::from_secs(9));
@@ -431,6 +432,7 @@ fn a_process_that_ignores_sigterm_is_killed_after_the_grace_period() {
             kind: Kind::Pod,
             namespace: s("default"),
             name: s("web"),
+            cascade: components::api::PropagationPolicy::Background,
         },
     );
     cluster.sim.run_for(SimDuration::from_secs(14));
@@ -610,6 +612,7 @@ fn the_same_seed_replays_the_node_stack_exactly() {
                 kind: Kind::Pod,
                 namespace: s("default"),
                 name: s("b"),
+                cascade: components::api::PropagationPolicy::Background,
             },
         );
         cluster.sim.run_for(SimDuration::from_secs(90));

@@ -229,6 +229,8 @@ pub struct ObjectRef {
     pub kind: String,
     pub name: String,
     pub namespace: Option<String>,
+    /// `kubectl delete --cascade`: `background` (the default), `foreground` or `orphan`.
+    pub cascade: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use components::api::quantity::{parse_bytes, parse_count, parse_cpu_millicores};
-use components::api::{ConditionStatus, Kind, Labels, Object, PodPhase, ResourceList, Taint, s};
+use components::api::{
+    ConditionStatus, Kind, Labels, Object, PodPhase, PropagationPolicy, ResourceList, Taint, s,
+};
 use components::cluster::{
     ClusterConfig, HOST_CLIENT, HOST_CONTROL_PLANE, HOST_REGISTRY, NodePool,
 };
@@ -129,9 +131,11 @@ impl Step {
                 kind,
                 namespace,
                 name,
+                cascade,
             }) => format!(
-                "kubectl delete {} {name} -n {namespace}",
-                kind.name().to_ascii_lowercase()
+                "kubectl delete {} {name} -n {namespace} --cascade={}",
+                kind.name().to_ascii_lowercase(),
+                cascade.name().to_ascii_lowercase()
             ),
             Step::Kubectl(Action::Scale {
                 kind,
@@ -848,10 +852,24 @@ impl Parser<'_> {
                     ),
                 ));
             };
+            let cascade = match delete.cascade.as_deref() {
+                None | Some("background") => PropagationPolicy::Background,
+                Some("foreground") => PropagationPolicy::Foreground,
+                Some("orphan") => PropagationPolicy::Orphan,
+                Some(other) => {
+                    return Err(self.error(
+                        &join_key(&delete_path, "cascade"),
+                        format!(
+                            "invalid cascade value ({other}). Must be \"background\", \"foreground\", or \"orphan\""
+                        ),
+                    ));
+                }
+            };
             Step::Kubectl(Action::Delete {
                 kind,
                 namespace: s(&namespace_of(kind, delete.namespace.as_deref())),
                 name: s(&delete.name),
+                cascade,
             })
         } else if let Some(scale) = &entry.scale {
             let kind = match scale.kind.as_deref() {

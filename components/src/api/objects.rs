@@ -559,8 +559,45 @@ pub struct DeploymentStatus {
     pub ready_replicas: u32,
     pub available_replicas: u32,
     pub unavailable_replicas: u32,
-    /// Available condition status.
+    /// Available condition status (the same as the `Available` entry of `conditions`).
     pub available: ConditionStatus,
+    /// `status.conditions`: Available and Progressing, each at most once.
+    pub conditions: Vec<DeploymentCondition>,
+}
+
+impl DeploymentStatus {
+    /// `GetDeploymentCondition`.
+    pub fn condition(&self, type_: DeploymentConditionType) -> Option<&DeploymentCondition> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
+}
+
+/// `DeploymentConditionType` (apps/v1). ReplicaFailure is not modelled: kubesim's
+/// ReplicaSet controller reports no pod-creation failures as conditions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DeploymentConditionType {
+    Available,
+    Progressing,
+}
+
+impl DeploymentConditionType {
+    pub fn name(self) -> &'static str {
+        match self {
+            DeploymentConditionType::Available => "Available",
+            DeploymentConditionType::Progressing => "Progressing",
+        }
+    }
+}
+
+/// `DeploymentCondition`: times are whole seconds, as `metav1.Time` serializes them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DeploymentCondition {
+    pub type_: DeploymentConditionType,
+    pub status: ConditionStatus,
+    pub reason: Str,
+    pub message: Str,
+    pub last_update_time: SimTime,
+    pub last_transition_time: SimTime,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,6 +6,7 @@
 //! Watch streams are filtered on the server side: a kubelet watching
 //! `spec.nodeName=<node>` is sent only its own pods.
 
+mod deletion;
 mod strategy;
 mod watch_cache;
 
@@ -17,7 +18,7 @@ use sim_core::{Actor, ActorId, Context, Event, FxIndexMap, SimDuration, TraceHas
 use crate::api::net::{format_ipv4, parse_ipv4};
 use crate::api::{
     ApiError, ApiOk, ApiRequest, ApiResponse, ApiVerb, ConditionStatus, Kind, NAMESPACE_DEFAULT,
-    NAMESPACE_NODE_LEASE, NAMESPACE_SYSTEM, Namespace, Object, ObjectKey, ObjectMeta, PodPhase,
+    NAMESPACE_NODE_LEASE, NAMESPACE_SYSTEM, Namespace, Object, ObjectKey, ObjectMeta,
     RequestId, StatusReason, WatchEvent, s,
 };
 use crate::etcd::{Compare, EtcdEventType, EtcdRequest, EtcdResponse, EtcdWatchEvent, TxnOp};
@@ -518,11 +519,22 @@ impl ApiServer {
                 removes,
             }) => {
                 // The server's own bootstrap writes are housekeeping, not the story.
-                if client.is_some() && is_story(&verb) {
+                if client.is_some() && (is_story(&verb) || removes) {
                     cx.record("step", || {
                         let what = match (&verb, &op) {
+                            (ApiVerb::Delete { .. }, TxnOp::Put(marked))
+                                if !marked.meta().finalizers.is_empty() =>
+                            {
+                                format!(
+                                    "delete {key} (finalizers {} hold it: marking it deleting)",
+                                    marked.meta().finalizers.join(", ")
+                                )
+                            }
                             (ApiVerb::Delete { .. }, TxnOp::Put(_)) => {
                                 format!("delete {key} (graceful: marking it terminating)")
+                            }
+                            (ApiVerb::Update(_), TxnOp::Delete) => {
+                                format!("update {key} removes its last finalizer: deleting it")
                             }
                             (ApiVerb::Delete { .. }, TxnOp::Delete) => format!("delete {key}"),
                             (ApiVerb::Bind { node, .. }, _) => format!("bind {key} to node {node}"),
@@ -621,6 +633,7 @@ impl ApiServer {
                         format!("{} \"{}\" already exists", key.kind.resource(), key.name),
                     ));
                 }
+                deletion::validate_finalizers(None, &object).map_err(invalid)?;
                 self.admit(&mut object, generated_name)?;
                 let uid = cx.rng().next_u64();
                 strategy::prepare_for_create(
@@ -661,19 +674,26 @@ impl ApiServer {
                     strategy::validate_priority_class(class).map_err(invalid)?;
                     self.check_single_default(class)?;
                 }
+                deletion::validate_finalizers(Some(current), &merged).map_err(invalid)?;
+                // Removing the last finalizer of an object being deleted deletes it.
+                let removes = deletion::should_delete_during_update(current, &merged);
                 Ok(Plan::Txn {
                     key,
                     compare: Compare::ModRevision(current.meta().resource_version),
-                    op: TxnOp::Put(merged),
+                    op: if removes {
+                        TxnOp::Delete
+                    } else {
+                        TxnOp::Put(merged)
+                    },
                     generated_name: false,
-                    removes: false,
+                    removes,
                 })
             }
             ApiVerb::Delete {
                 key,
                 grace_period_seconds,
                 uid_precondition,
-                ..
+                propagation_policy,
             } => {
                 let current = current.ok_or_else(|| not_found(key))?;
                 if *uid_precondition != 0 && current.meta().uid != *uid_precondition {
@@ -686,39 +706,30 @@ impl ApiServer {
                     ));
                 }
                 let compare = Compare::ModRevision(current.meta().resource_version);
-                let remove = Plan::Txn {
-                    key: key.clone(),
-                    compare,
-                    op: TxnOp::Delete,
-                    generated_name: false,
-                    removes: true,
-                };
-                let Object::Pod(pod) = current else {
-                    return Ok(remove);
-                };
-                let grace =
-                    grace_period_seconds.unwrap_or(pod.spec.termination_grace_period_seconds);
-                let finished = matches!(pod.status.phase, PodPhase::Succeeded | PodPhase::Failed);
-                if pod.spec.node_name.is_none() || grace == 0 || finished {
-                    return Ok(remove);
-                }
-                let deadline = cx.host_clock() + SimDuration::from_secs(grace);
-                if pod
-                    .metadata
-                    .deletion_timestamp
-                    .is_some_and(|existing| existing <= deadline)
-                {
-                    return Ok(Plan::Reply(ApiOk::Object(current.clone())));
-                }
-                let mut terminating = (**pod).clone();
-                terminating.metadata.deletion_timestamp = Some(deadline);
-                terminating.metadata.deletion_grace_period_seconds = Some(grace);
-                Ok(Plan::Txn {
-                    key: key.clone(),
-                    compare,
-                    op: TxnOp::Put(Object::from(terminating)),
-                    generated_name: false,
-                    removes: false,
+                let outcome = deletion::plan_delete(
+                    current,
+                    *grace_period_seconds,
+                    *propagation_policy,
+                    cx.host_clock(),
+                );
+                Ok(match outcome {
+                    deletion::DeleteOutcome::Remove => Plan::Txn {
+                        key: key.clone(),
+                        compare,
+                        op: TxnOp::Delete,
+                        generated_name: false,
+                        removes: true,
+                    },
+                    deletion::DeleteOutcome::Unchanged => {
+                        Plan::Reply(ApiOk::Object(current.clone()))
+                    }
+                    deletion::DeleteOutcome::Mark(marked) => Plan::Txn {
+                        key: key.clone(),
+                        compare,
+                        op: TxnOp::Put(marked),
+                        generated_name: false,
+                        removes: false,
+                    },
                 })
             }
             ApiVerb::Bind { pod, pod_uid, node } => {
@@ -1242,6 +1253,7 @@ mod tests {
                 kind: Kind::PriorityClass,
                 namespace: s(""),
                 name: s("batch"),
+                cascade: crate::api::PropagationPolicy::Background,
             },
         );
         cluster.sim.run_for(SimDuration::from_secs(4));
@@ -1288,6 +1300,7 @@ mod tests {
                 kind: Kind::PriorityClass,
                 namespace: s(""),
                 name: s("batch"),
+                cascade: crate::api::PropagationPolicy::Background,
             },
         );
         cluster.sim.run_for(SimDuration::from_secs(2));

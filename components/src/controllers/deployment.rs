@@ -8,15 +8,15 @@
 use std::cmp::Ordering;
 use std::rc::Rc;
 
-use sim_core::Context;
+use sim_core::{Context, SimDuration, SimTime};
 
 use super::index::NsName;
 use super::{ControllerManager, WorkKey, ns_name};
 use crate::api::{
-    ApiVerb, ConditionStatus, Container, Deployment, DeploymentStatus, DeploymentStrategy,
-    IntOrPercent, Kind, LABEL_POD_TEMPLATE_HASH, Labels, Object, ObjectMeta, OwnerReference, Pod,
-    PodPhase, PodTemplateSpec, ReplicaSet, ReplicaSetSpec, ReplicaSetStatus, Resource,
-    ResourceList, Str, TaintEffect, s,
+    ApiVerb, ConditionStatus, Container, Deployment, DeploymentCondition, DeploymentConditionType,
+    DeploymentStatus, DeploymentStrategy, IntOrPercent, Kind, LABEL_POD_TEMPLATE_HASH, Labels,
+    Object, ObjectMeta, OwnerReference, Pod, PodPhase, PodTemplateSpec, ReplicaSet, ReplicaSetSpec,
+    ReplicaSetStatus, Resource, ResourceList, Str, TaintEffect, s,
 };
 use crate::client::Delta;
 use crate::msg::Msg;
@@ -24,6 +24,25 @@ use crate::msg::Msg;
 pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
 pub const DESIRED_REPLICAS_ANNOTATION: &str = "deployment.kubernetes.io/desired-replicas";
 pub const MAX_REPLICAS_ANNOTATION: &str = "deployment.kubernetes.io/max-replicas";
+/// The revisions a ReplicaSet had before a rollback gave it a new one, comma-separated.
+pub const REVISION_HISTORY_ANNOTATION: &str = "deployment.kubernetes.io/revision-history";
+/// `maxRevHistoryLengthInChars`: the controller keeps the revision-history annotation
+/// within 2000 characters by dropping the oldest entries.
+const REVISION_HISTORY_CHARS_MAX: usize = 2000;
+
+/// `progressDeadlineSeconds: MaxInt32` means no deadline (`HasProgressDeadline`).
+pub const PROGRESS_DEADLINE_DISABLED: u64 = i32::MAX as u64;
+
+// Condition reasons (`pkg/controller/deployment/util/deployment_util.go`).
+pub const REASON_NEW_RS_CREATED: &str = "NewReplicaSetCreated";
+pub const REASON_FOUND_NEW_RS: &str = "FoundNewReplicaSet";
+pub const REASON_RS_UPDATED: &str = "ReplicaSetUpdated";
+pub const REASON_NEW_RS_AVAILABLE: &str = "NewReplicaSetAvailable";
+pub const REASON_TIMED_OUT: &str = "ProgressDeadlineExceeded";
+pub const REASON_PAUSED: &str = "DeploymentPaused";
+pub const REASON_RESUMED: &str = "DeploymentResumed";
+pub const REASON_MIN_AVAILABLE: &str = "MinimumReplicasAvailable";
+pub const REASON_MIN_UNAVAILABLE: &str = "MinimumReplicasUnavailable";
 
 // ---------------------------------------------------------------------------------------
 // pod-template-hash
@@ -208,6 +227,240 @@ pub fn deployment_complete(d: &Deployment, status: &DeploymentStatus) -> bool {
         && status.observed_generation >= d.metadata.generation
 }
 
+// ---------------------------------------------------------------------------------------
+// Conditions (deployment_util.go, progress.go, sync.go)
+
+/// `HasProgressDeadline`.
+pub fn has_progress_deadline(d: &Deployment) -> bool {
+    d.spec.progress_deadline_seconds != PROGRESS_DEADLINE_DISABLED
+}
+
+/// A condition's timestamp: `metav1.Time` keeps whole seconds.
+pub fn condition_time(now: SimTime) -> SimTime {
+    let second = SimDuration::from_secs(1).as_nanos();
+    SimTime::from_nanos(now.as_nanos() / second * second)
+}
+
+/// `NewDeploymentCondition`: both times are now.
+pub fn new_condition(
+    type_: DeploymentConditionType,
+    status: ConditionStatus,
+    reason: &str,
+    message: String,
+    now: SimTime,
+) -> DeploymentCondition {
+    let now = condition_time(now);
+    DeploymentCondition {
+        type_,
+        status,
+        reason: s(reason),
+        message: s(&message),
+        last_update_time: now,
+        last_transition_time: now,
+    }
+}
+
+/// `SetDeploymentCondition`: same status and reason → unchanged; same status → the
+/// transition time is kept; the condition replaces any of its type.
+pub fn set_condition(status: &mut DeploymentStatus, mut condition: DeploymentCondition) {
+    if let Some(current) = status.condition(condition.type_) {
+        if current.status == condition.status && current.reason == condition.reason {
+            return;
+        }
+        if current.status == condition.status {
+            condition.last_transition_time = current.last_transition_time;
+        }
+    }
+    remove_condition(status, condition.type_);
+    status.conditions.push(condition);
+}
+
+/// `RemoveDeploymentCondition`.
+pub fn remove_condition(status: &mut DeploymentStatus, type_: DeploymentConditionType) {
+    status.conditions.retain(|c| c.type_ != type_);
+}
+
+/// `DeploymentProgressing`: compared with the last written status, more updated
+/// replicas, fewer old ones, more ready or more available.
+pub fn deployment_progressing(old: &DeploymentStatus, new: &DeploymentStatus) -> bool {
+    let old_olds = old.replicas.saturating_sub(old.updated_replicas);
+    let new_olds = new.replicas.saturating_sub(new.updated_replicas);
+    new.updated_replicas > old.updated_replicas
+        || new_olds < old_olds
+        || new.ready_replicas > old.ready_replicas
+        || new.available_replicas > old.available_replicas
+}
+
+/// `DeploymentTimedOut`: the Progressing condition's lastUpdateTime plus the deadline is
+/// strictly before now. A completed rollout never times out; a timed-out one stays so.
+pub fn deployment_timed_out(d: &Deployment, status: &DeploymentStatus, now: SimTime) -> bool {
+    if !has_progress_deadline(d) {
+        return false;
+    }
+    let Some(condition) = status.condition(DeploymentConditionType::Progressing) else {
+        return false;
+    };
+    match &*condition.reason {
+        REASON_NEW_RS_AVAILABLE => false,
+        REASON_TIMED_OUT => true,
+        _ => {
+            condition.last_update_time + SimDuration::from_secs(d.spec.progress_deadline_seconds)
+                < now
+        }
+    }
+}
+
+/// `checkPausedConditions`: Progressing=Unknown DeploymentPaused while paused,
+/// DeploymentResumed once resumed; a reported timeout is never overwritten.
+pub fn set_paused_condition(d: &Deployment, status: &mut DeploymentStatus, now: SimTime) {
+    if !has_progress_deadline(d) {
+        return;
+    }
+    let reason = status
+        .condition(DeploymentConditionType::Progressing)
+        .map(|c| c.reason.clone());
+    if reason.as_deref() == Some(REASON_TIMED_OUT) {
+        return;
+    }
+    let paused_shown = reason.as_deref() == Some(REASON_PAUSED);
+    let (reason, message) = match (d.spec.paused, paused_shown) {
+        (true, false) => (REASON_PAUSED, "Deployment is paused"),
+        (false, true) => (REASON_RESUMED, "Deployment is resumed"),
+        _ => return,
+    };
+    set_condition(
+        status,
+        new_condition(
+            DeploymentConditionType::Progressing,
+            ConditionStatus::Unknown,
+            reason,
+            message.to_string(),
+            now,
+        ),
+    );
+}
+
+/// `calculateStatus`'s Available condition: at least replicas − maxUnavailable available.
+pub fn set_available_condition(d: &Deployment, status: &mut DeploymentStatus, now: SimTime) {
+    let available = status.available_replicas >= d.spec.replicas - max_unavailable(d);
+    let (reason, message) = if available {
+        (REASON_MIN_AVAILABLE, "Deployment has minimum availability.")
+    } else {
+        (
+            REASON_MIN_UNAVAILABLE,
+            "Deployment does not have minimum availability.",
+        )
+    };
+    status.available = ConditionStatus::from_bool(available);
+    set_condition(
+        status,
+        new_condition(
+            DeploymentConditionType::Available,
+            status.available,
+            reason,
+            message.to_string(),
+            now,
+        ),
+    );
+}
+
+/// `syncRolloutStatus`'s Progressing condition. `old` is the last written status, `new`
+/// the one being computed (its conditions start as the old ones); `new_rs` names the new
+/// ReplicaSet.
+pub fn set_progress_condition(
+    d: &Deployment,
+    old: &DeploymentStatus,
+    new: &mut DeploymentStatus,
+    new_rs: Option<&str>,
+    now: SimTime,
+) {
+    if !has_progress_deadline(d) {
+        remove_condition(new, DeploymentConditionType::Progressing);
+        return;
+    }
+    let current = new.condition(DeploymentConditionType::Progressing).cloned();
+    let complete = new.replicas == new.updated_replicas
+        && current
+            .as_ref()
+            .is_some_and(|c| &*c.reason == REASON_NEW_RS_AVAILABLE);
+    if complete {
+        return;
+    }
+    let rs_message = |what: &str| match new_rs {
+        Some(name) => format!("ReplicaSet \"{name}\" {what}."),
+        None => format!("Deployment \"{}\" {what}.", d.metadata.name),
+    };
+    if deployment_complete(d, new) {
+        set_condition(
+            new,
+            new_condition(
+                DeploymentConditionType::Progressing,
+                ConditionStatus::True,
+                REASON_NEW_RS_AVAILABLE,
+                rs_message("has successfully progressed"),
+                now,
+            ),
+        );
+    } else if deployment_progressing(old, new) {
+        // Progress refreshes lastUpdateTime even when the reason stays the same, so this
+        // replaces the condition instead of going through `set_condition`.
+        let mut condition = new_condition(
+            DeploymentConditionType::Progressing,
+            ConditionStatus::True,
+            REASON_RS_UPDATED,
+            rs_message("is progressing"),
+            now,
+        );
+        if let Some(current) = &current
+            && current.status == ConditionStatus::True
+        {
+            condition.last_transition_time = current.last_transition_time;
+        }
+        remove_condition(new, DeploymentConditionType::Progressing);
+        new.conditions.push(condition);
+    } else if deployment_timed_out(d, new, now) {
+        set_condition(
+            new,
+            new_condition(
+                DeploymentConditionType::Progressing,
+                ConditionStatus::False,
+                REASON_TIMED_OUT,
+                rs_message("has timed out progressing"),
+                now,
+            ),
+        );
+    }
+}
+
+/// When a sync that changed nothing must look again (`requeueStuckDeployment`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requeue {
+    /// The progress deadline runs out after this long.
+    After(SimDuration),
+    /// Less than a second is left: again soon, through the rate limiter.
+    RateLimited,
+}
+
+/// `requeueStuckDeployment`: a rollout with a deadline that is neither complete nor
+/// timed out is looked at again when its deadline passes.
+pub fn stuck_requeue(d: &Deployment, status: &DeploymentStatus, now: SimTime) -> Option<Requeue> {
+    if !has_progress_deadline(d) || deployment_complete(d, status) {
+        return None;
+    }
+    let condition = d.status.condition(DeploymentConditionType::Progressing)?;
+    if &*condition.reason == REASON_TIMED_OUT {
+        return None;
+    }
+    let deadline =
+        condition.last_update_time + SimDuration::from_secs(d.spec.progress_deadline_seconds);
+    let after = deadline.saturating_since(now);
+    if after < SimDuration::from_secs(1) {
+        Some(Requeue::RateLimited)
+    } else {
+        Some(Requeue::After(after))
+    }
+}
+
 fn annotation_u32(meta: &ObjectMeta, key: &str) -> Option<u32> {
     meta.annotations
         .get(key)
@@ -289,6 +542,22 @@ pub struct DeploymentPlan {
     /// The Deployment's new revision annotation, when it changes.
     pub revision: Option<Str>,
     pub status: DeploymentStatus,
+    /// A sync that changed nothing during a rollout looks again when the deadline passes.
+    pub requeue: Option<Requeue>,
+    /// An old ReplicaSet became the new one again (a rollback): its name, old revision
+    /// and new revision.
+    pub rolled_back: Option<(Str, u64, u64)>,
+}
+
+/// Which part of `syncDeployment` a sync runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SyncPath {
+    /// `syncStatusOnly`: the Deployment is being deleted.
+    StatusOnly,
+    /// `sync`: paused, or a scaling event.
+    Scale,
+    /// `rolloutRolling` / `rolloutRecreate`, which end in `syncRolloutStatus`.
+    Rollout,
 }
 
 struct Slot {
@@ -311,7 +580,10 @@ struct Planner<'a> {
     /// Sorted oldest first.
     slots: Vec<Slot>,
     new: Option<usize>,
+    /// The new ReplicaSet is created by this sync.
+    created: bool,
     deletes: Vec<Rc<ReplicaSet>>,
+    rolled_back: Option<(Str, u64, u64)>,
 }
 
 impl Planner<'_> {
@@ -334,20 +606,41 @@ impl Planner<'_> {
     }
 
     /// The existing new ReplicaSet's revision and minReadySeconds follow the Deployment
-    /// (`getNewReplicaSet` for an existing one).
+    /// (`getNewReplicaSet` for an existing one). An old ReplicaSet that is the new one
+    /// again (a rollback) gets the next revision and keeps its old one in the
+    /// revision-history annotation (`SetNewReplicaSetAnnotations`).
     fn sync_new_revision(&mut self) {
         let Some(new) = self.new else { return };
         let wanted = self.max_old_revision() + 1;
         let min_ready_seconds = self.d.spec.min_ready_seconds;
         let slot = &mut self.slots[new];
-        if revision(&slot.current) < wanted
-            || slot.current.spec.min_ready_seconds != min_ready_seconds
-        {
+        let had_revision = slot
+            .current
+            .metadata
+            .annotations
+            .get(REVISION_ANNOTATION)
+            .is_some();
+        let old_revision = revision(&slot.current);
+        if old_revision < wanted || slot.current.spec.min_ready_seconds != min_ready_seconds {
             let rs = Rc::make_mut(&mut slot.current);
-            if revision(rs) < wanted {
+            if old_revision < wanted {
                 rs.metadata
                     .annotations
                     .insert(s(REVISION_ANNOTATION), s(&wanted.to_string()));
+                if had_revision {
+                    let history = rs
+                        .metadata
+                        .annotations
+                        .get(REVISION_HISTORY_ANNOTATION)
+                        .map(|h| h.to_string());
+                    if let Some(history) = append_revision_history(history.as_deref(), old_revision)
+                    {
+                        rs.metadata
+                            .annotations
+                            .insert(s(REVISION_HISTORY_ANNOTATION), s(&history));
+                    }
+                    self.rolled_back = Some((rs.metadata.name.clone(), old_revision, wanted));
+                }
             }
             rs.spec.min_ready_seconds = min_ready_seconds;
         }
@@ -398,6 +691,7 @@ impl Planner<'_> {
             running_pods: 0,
         });
         self.new = Some(self.slots.len() - 1);
+        self.created = true;
     }
 
     /// `scaleReplicaSet`: new size and the replicas annotations.
@@ -690,26 +984,68 @@ impl Planner<'_> {
         self.deletes = deletes;
     }
 
-    /// `calculateStatus` over the ReplicaSets as this sync leaves them.
-    fn status(&self) -> DeploymentStatus {
+    /// The status this sync writes: `checkPausedConditions`, the new ReplicaSet's
+    /// Progressing condition from `getNewReplicaSet`, `calculateStatus`, and on the
+    /// rollout path `syncRolloutStatus`.
+    fn status(&self, path: SyncPath, now: SimTime) -> DeploymentStatus {
         let d = self.d;
         let sum = |f: fn(&Slot) -> u32| self.slots.iter().map(f).sum::<u32>();
         let available = sum(|slot| slot.status().available_replicas);
         let total = sum(Slot::replicas);
-        let min_available = d.spec.replicas - max_unavailable(d);
-        DeploymentStatus {
+        let mut status = DeploymentStatus {
             observed_generation: d.metadata.generation,
             replicas: sum(|slot| slot.status().replicas),
             updated_replicas: self.new.map_or(0, |new| self.slots[new].status().replicas),
             ready_replicas: sum(|slot| slot.status().ready_replicas),
             available_replicas: available,
             unavailable_replicas: total.saturating_sub(available),
-            available: ConditionStatus::from_bool(available >= min_available),
+            available: d.status.available,
+            conditions: d.status.conditions.clone(),
+        };
+        if path != SyncPath::StatusOnly {
+            set_paused_condition(d, &mut status, now);
         }
+        let new_name = self
+            .new
+            .map(|new| self.slots[new].current.metadata.name.clone());
+        if let Some(name) = &new_name
+            && has_progress_deadline(d)
+        {
+            if self.created {
+                let condition = new_condition(
+                    DeploymentConditionType::Progressing,
+                    ConditionStatus::True,
+                    REASON_NEW_RS_CREATED,
+                    format!("Created new replica set \"{name}\""),
+                    now,
+                );
+                set_condition(&mut status, condition);
+            } else if status
+                .condition(DeploymentConditionType::Progressing)
+                .is_none()
+            {
+                let condition = new_condition(
+                    DeploymentConditionType::Progressing,
+                    ConditionStatus::True,
+                    REASON_FOUND_NEW_RS,
+                    format!("Found new replica set \"{name}\""),
+                    now,
+                );
+                set_condition(&mut status, condition);
+            }
+        }
+        set_available_condition(d, &mut status, now);
+        if path == SyncPath::Rollout {
+            set_progress_condition(d, &d.status, &mut status, new_name.as_deref(), now);
+        }
+        status
     }
 
-    fn finish(self) -> DeploymentPlan {
-        let status = self.status();
+    fn finish(self, path: SyncPath, now: SimTime) -> DeploymentPlan {
+        let status = self.status(path, now);
+        let requeue = (path == SyncPath::Rollout && status == self.d.status)
+            .then(|| stuck_requeue(self.d, &status, now))
+            .flatten();
         let revision = self.new.and_then(|new| {
             let wanted = self.slots[new]
                 .current
@@ -724,6 +1060,8 @@ impl Planner<'_> {
             deletes: self.deletes,
             revision,
             status,
+            requeue,
+            rolled_back: self.rolled_back,
             ..DeploymentPlan::default()
         };
         for slot in self.slots {
@@ -758,8 +1096,31 @@ fn set_replicas_annotations(meta: &mut ObjectMeta, d: &Deployment) {
     );
 }
 
-/// One sync of `d` (`syncDeployment`) over the ReplicaSets it controls.
-pub fn plan_deployment(d: &Deployment, owned: &[OwnedReplicaSet]) -> DeploymentPlan {
+/// `SetNewReplicaSetAnnotations`' revision history: `old` appended, the oldest entries
+/// dropped to stay within the length limit; `None` when even that cannot fit.
+pub fn append_revision_history(history: Option<&str>, old: u64) -> Option<String> {
+    let old = old.to_string();
+    let Some(history) = history.filter(|h| !h.is_empty()) else {
+        return Some(old);
+    };
+    let entries: Vec<&str> = history.split(',').collect();
+    let mut length = history.len() + old.len() + 1;
+    let mut start = 0;
+    while length > REVISION_HISTORY_CHARS_MAX && start < entries.len() {
+        length -= entries[start].len() + 1;
+        start += 1;
+    }
+    if length > REVISION_HISTORY_CHARS_MAX {
+        return None;
+    }
+    let mut kept: Vec<&str> = entries[start..].to_vec();
+    kept.push(&old);
+    Some(kept.join(","))
+}
+
+/// One sync of `d` (`syncDeployment`) over the ReplicaSets it controls, at `now` (the
+/// controller's host clock).
+pub fn plan_deployment(d: &Deployment, owned: &[OwnedReplicaSet], now: SimTime) -> DeploymentPlan {
     let mut slots: Vec<Slot> = owned
         .iter()
         .map(|o| Slot {
@@ -776,24 +1137,30 @@ pub fn plan_deployment(d: &Deployment, owned: &[OwnedReplicaSet]) -> DeploymentP
         d,
         slots,
         new,
+        created: false,
         deletes: Vec::new(),
+        rolled_back: None,
     };
     if d.metadata.is_terminating() {
-        return planner.finish();
+        return planner.finish(SyncPath::StatusOnly, now);
     }
     planner.sync_new_revision();
-    if d.spec.paused {
+    let path = if d.spec.paused {
+        // A paused Deployment only scales: no rollout, no deadline.
         planner.scale_for_event();
         planner.cleanup();
+        SyncPath::Scale
     } else if planner.is_scaling_event() {
         planner.scale_for_event();
+        SyncPath::Scale
     } else {
         match d.spec.strategy {
             DeploymentStrategy::Recreate => planner.rollout_recreate(),
             DeploymentStrategy::RollingUpdate { .. } => planner.rollout_rolling(),
         }
-    }
-    planner.finish()
+        SyncPath::Rollout
+    };
+    planner.finish(path, now)
 }
 
 fn deployment_name(key: &NsName) -> String {
@@ -890,7 +1257,8 @@ impl ControllerManager {
         if stale {
             return;
         }
-        let plan = plan_deployment(&d, &owned);
+        let plan = plan_deployment(&d, &owned, cx.host_clock());
+        let created = plan.create.is_some();
         let work = WorkKey::Deployment(key.clone());
         let rs_ref = |rs: &ReplicaSet| {
             (
@@ -945,9 +1313,30 @@ impl ControllerManager {
             };
             self.write(work.clone(), rs_ref(&rs), verb, cx);
         }
-        if let Some(revision) = plan.revision {
-            // The status follows in the sync this update triggers (one write at a time
-            // keeps the resourceVersion precondition valid).
+        if let Some((rs, from, to)) = &plan.rolled_back {
+            cx.record("step", || {
+                format!(
+                    "deployment {}: rolling back to replicaset {rs}: its revision {from} becomes {to}",
+                    deployment_name(key)
+                )
+            });
+        }
+        match plan.requeue {
+            Some(Requeue::After(after)) => self.enqueue_after(work.clone(), after, cx),
+            Some(Requeue::RateLimited) => self.retry(work.clone(), cx),
+            None => {}
+        }
+        let status_changed = plan.status != d.status;
+        if status_changed {
+            record_conditions(key, &d, &plan.status, cx);
+        }
+        // One write to the Deployment per sync keeps the resourceVersion precondition
+        // valid. The sync that creates the new ReplicaSet writes the status (its
+        // NewReplicaSetCreated condition); otherwise a new revision annotation goes
+        // first and the status follows in the sync its update triggers.
+        if let Some(revision) = plan.revision
+            && !(created && status_changed)
+        {
             let mut updated = (*d).clone();
             updated
                 .metadata
@@ -955,23 +1344,7 @@ impl ControllerManager {
                 .insert(s(REVISION_ANNOTATION), revision);
             let verb = ApiVerb::Update(Object::from(updated));
             self.write(work, deployment_ref, verb, cx);
-        } else if plan.status != d.status {
-            if plan.status.available != d.status.available {
-                let status = plan.status.clone();
-                let needed = d.spec.replicas - max_unavailable(&d);
-                cx.record("step", || {
-                    let state = match status.available {
-                        ConditionStatus::True => "available",
-                        _ => "unavailable",
-                    };
-                    format!(
-                        "deployment {}: {state} ({} of {} replicas available, {needed} needed)",
-                        deployment_name(key),
-                        status.available_replicas,
-                        d.spec.replicas
-                    )
-                });
-            }
+        } else if status_changed {
             let mut updated = (*d).clone();
             updated.status = plan.status;
             let verb = ApiVerb::UpdateStatus(Object::from(updated));
@@ -980,12 +1353,59 @@ impl ControllerManager {
     }
 }
 
+/// Step records for the conditions a status write changes: availability, and the
+/// Progressing reasons a reader follows (complete, timed out, paused, resumed).
+fn record_conditions(
+    key: &NsName,
+    d: &Deployment,
+    status: &DeploymentStatus,
+    cx: &mut Context<'_, Msg>,
+) {
+    if status.available != d.status.available {
+        let needed = d.spec.replicas - max_unavailable(d);
+        cx.record("step", || {
+            let state = match status.available {
+                ConditionStatus::True => "available",
+                _ => "unavailable",
+            };
+            format!(
+                "deployment {}: {state} ({} of {} replicas available, {needed} needed)",
+                deployment_name(key),
+                status.available_replicas,
+                d.spec.replicas
+            )
+        });
+    }
+    let progressing = |status: &DeploymentStatus| {
+        status
+            .condition(DeploymentConditionType::Progressing)
+            .map(|c| (c.status, c.reason.clone(), c.message.clone()))
+    };
+    let (old, new) = (progressing(&d.status), progressing(status));
+    let Some((condition, reason, message)) = new else {
+        return;
+    };
+    if old.as_ref().map(|(_, reason, _)| reason) == Some(&reason) {
+        return;
+    }
+    let kind = match &*reason {
+        REASON_NEW_RS_AVAILABLE | REASON_TIMED_OUT | REASON_PAUSED | REASON_RESUMED => "step",
+        _ => "detail",
+    };
+    cx.record(kind, || {
+        format!(
+            "deployment {}: Progressing={} {reason}: {message}",
+            deployment_name(key),
+            condition.name()
+        )
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::LabelSelector;
     use crate::scheduler::plugins::tests::pod_with;
-    use sim_core::{SimDuration, SimTime};
 
     fn deployment(replicas: u32, strategy: DeploymentStrategy) -> Deployment {
         let labels = Labels::from_pairs([("app", "web")]);
@@ -1144,7 +1564,7 @@ mod tests {
 
     /// Plans one sync and applies it.
     fn step(d: &Deployment, owned: &mut Vec<OwnedReplicaSet>, now: u64) -> DeploymentPlan {
-        let plan = plan_deployment(d, owned);
+        let plan = plan_deployment(d, owned, at(100));
         apply(owned, &plan, now);
         plan
     }
@@ -1171,7 +1591,7 @@ mod tests {
     #[test]
     fn first_sync_creates_the_replica_set_with_revision_one() {
         let d = deployment(3, default_rolling());
-        let plan = plan_deployment(&d, &[]);
+        let plan = plan_deployment(&d, &[], at(100));
         let rs = plan.create.expect("a new ReplicaSet");
         let hash = pod_template_hash(&d.spec.template, None);
         assert_eq!(&*rs.metadata.name, format!("web-{hash}"));
@@ -1218,7 +1638,7 @@ mod tests {
         step(&d, &mut owned, 1);
         settle(&mut owned);
         let d = deployment(5, default_rolling());
-        let plan = plan_deployment(&d, &owned);
+        let plan = plan_deployment(&d, &owned, at(100));
         assert!(plan.create.is_none());
         assert_eq!(plan.updates.len(), 1);
         assert_eq!(plan.updates[0].1, ScaleChange::Scaled { from: 3, to: 5 });
@@ -1243,7 +1663,7 @@ mod tests {
 
         let mut steps = Vec::new();
         for round in 0..20 {
-            let plan = plan_deployment(&d, &owned);
+            let plan = plan_deployment(&d, &owned, at(100));
             if plan.create.is_none() && plan.updates.is_empty() {
                 break;
             }
@@ -1280,7 +1700,7 @@ mod tests {
         step(&d, &mut owned, 3);
         assert_eq!(sizes(&owned), [3, 2]);
         // Nothing more until a new pod becomes available.
-        let plan = plan_deployment(&d, &owned);
+        let plan = plan_deployment(&d, &owned, at(100));
         assert!(plan.updates.is_empty() && plan.create.is_none());
     }
 
@@ -1293,14 +1713,14 @@ mod tests {
         let mut template = (*d.spec.template).clone();
         template.annotations.insert(s("rev"), s("2"));
         d.spec.template = Rc::new(template);
-        let plan = plan_deployment(&d, &owned);
+        let plan = plan_deployment(&d, &owned, at(100));
         assert!(plan.create.is_none());
         assert_eq!(plan.updates[0].1, ScaleChange::Scaled { from: 3, to: 0 });
         apply(&mut owned, &plan, 2);
         // Old pods still running: no new ReplicaSet yet.
-        assert!(plan_deployment(&d, &owned).create.is_none());
+        assert!(plan_deployment(&d, &owned, at(100)).create.is_none());
         settle(&mut owned);
-        let plan = plan_deployment(&d, &owned);
+        let plan = plan_deployment(&d, &owned, at(100));
         assert_eq!(plan.create.as_ref().map(|rs| rs.spec.replicas), Some(3));
     }
 
@@ -1318,7 +1738,7 @@ mod tests {
         Rc::make_mut(&mut owned[0].rs).spec.replicas = 8;
         Rc::make_mut(&mut owned[1].rs).spec.replicas = 5;
         d.spec.replicas = 20;
-        let plan = plan_deployment(&d, &owned);
+        let plan = plan_deployment(&d, &owned, at(100));
         apply(&mut owned, &plan, 3);
         // old: round(8 × 25 / 13) = 15 (+7); new: round(5 × 25 / 13) = 10 (+5).
         assert_eq!(sizes(&owned), [15, 10]);
@@ -1340,8 +1760,8 @@ mod tests {
                 settle(&mut owned);
             }
         }
-        d.status = plan_deployment(&d, &owned).status;
-        let plan = plan_deployment(&d, &owned);
+        d.status = plan_deployment(&d, &owned, at(100)).status;
+        let plan = plan_deployment(&d, &owned, at(100));
         let deleted: Vec<u64> = plan.deletes.iter().map(|rs| revision(rs)).collect();
         assert_eq!(deleted, [1]);
     }
@@ -1358,12 +1778,299 @@ mod tests {
             ready_replicas: 3,
             available_replicas: 3,
         };
-        let status = plan_deployment(&d, &owned).status;
+        let status = plan_deployment(&d, &owned, at(100)).status;
         assert_eq!(status.replicas, 4);
         assert_eq!(status.ready_replicas, 3);
         assert_eq!(status.available_replicas, 3);
         assert_eq!(status.unavailable_replicas, 1);
         assert_eq!(status.available, ConditionStatus::True);
         assert_eq!(status.observed_generation, 1);
+    }
+
+    fn progressing(status: &DeploymentStatus) -> (ConditionStatus, String) {
+        let c = status
+            .condition(DeploymentConditionType::Progressing)
+            .expect("a Progressing condition");
+        (c.status, c.reason.to_string())
+    }
+
+    fn with_template(d: &Deployment, version: &str) -> Deployment {
+        let mut d = d.clone();
+        let mut template = (*d.spec.template).clone();
+        template.annotations.insert(s("version"), s(version));
+        d.spec.template = Rc::new(template);
+        d.metadata.generation += 1;
+        d
+    }
+
+    #[test]
+    fn set_condition_keeps_the_transition_time_while_the_status_holds() {
+        let mut status = DeploymentStatus::default();
+        let p = DeploymentConditionType::Progressing;
+        set_condition(
+            &mut status,
+            new_condition(
+                p,
+                ConditionStatus::True,
+                REASON_NEW_RS_CREATED,
+                "a".into(),
+                at(10),
+            ),
+        );
+        // Same status and reason: nothing changes, not even lastUpdateTime.
+        set_condition(
+            &mut status,
+            new_condition(
+                p,
+                ConditionStatus::True,
+                REASON_NEW_RS_CREATED,
+                "b".into(),
+                at(20),
+            ),
+        );
+        assert_eq!(status.condition(p).unwrap().last_update_time, at(10));
+        // New reason, same status: updated now, transitioned at 10.
+        set_condition(
+            &mut status,
+            new_condition(
+                p,
+                ConditionStatus::True,
+                REASON_RS_UPDATED,
+                "c".into(),
+                at(30),
+            ),
+        );
+        let c = status.condition(p).unwrap();
+        assert_eq!(
+            (c.last_update_time, c.last_transition_time),
+            (at(30), at(10))
+        );
+        // New status: both times move.
+        set_condition(
+            &mut status,
+            new_condition(
+                p,
+                ConditionStatus::False,
+                REASON_TIMED_OUT,
+                "d".into(),
+                at(40),
+            ),
+        );
+        let c = status.condition(p).unwrap();
+        assert_eq!(
+            (c.last_update_time, c.last_transition_time),
+            (at(40), at(40))
+        );
+        assert_eq!(status.conditions.len(), 1);
+    }
+
+    #[test]
+    fn condition_times_are_whole_seconds() {
+        let t = at(7) + SimDuration::from_millis(999);
+        assert_eq!(condition_time(t), at(7));
+    }
+
+    #[test]
+    fn progress_is_more_updated_fewer_old_more_ready_or_more_available() {
+        let old = DeploymentStatus {
+            replicas: 13,
+            updated_replicas: 5,
+            ready_replicas: 8,
+            available_replicas: 8,
+            ..DeploymentStatus::default()
+        };
+        assert!(!deployment_progressing(&old, &old));
+        let with = |f: fn(&mut DeploymentStatus)| {
+            let mut new = old.clone();
+            f(&mut new);
+            deployment_progressing(&old, &new)
+        };
+        assert!(with(|s| s.updated_replicas = 6));
+        assert!(with(|s| s.replicas = 12)); // an old pod went: 7 old instead of 8
+        assert!(with(|s| s.ready_replicas = 9));
+        assert!(with(|s| s.available_replicas = 9));
+        // Losing pods is not progress.
+        assert!(!with(|s| s.ready_replicas = 7));
+    }
+
+    #[test]
+    fn the_deadline_passes_strictly_after_last_update_plus_seconds() {
+        let mut d = deployment(10, default_rolling());
+        d.spec.progress_deadline_seconds = 120;
+        let mut status = DeploymentStatus::default();
+        set_condition(
+            &mut status,
+            new_condition(
+                DeploymentConditionType::Progressing,
+                ConditionStatus::True,
+                REASON_RS_UPDATED,
+                String::new(),
+                at(30) + SimDuration::from_millis(400),
+            ),
+        );
+        assert!(!deployment_timed_out(&d, &status, at(150)));
+        assert!(deployment_timed_out(
+            &d,
+            &status,
+            at(150) + SimDuration::from_millis(1)
+        ));
+        // No deadline: never.
+        d.spec.progress_deadline_seconds = PROGRESS_DEADLINE_DISABLED;
+        assert!(!deployment_timed_out(&d, &status, at(10_000)));
+        // A complete rollout never times out.
+        d.spec.progress_deadline_seconds = 120;
+        status.conditions[0].reason = s(REASON_NEW_RS_AVAILABLE);
+        assert!(!deployment_timed_out(&d, &status, at(10_000)));
+    }
+
+    #[test]
+    fn pause_and_resume_conditions_and_a_timeout_stays() {
+        let mut d = deployment(3, default_rolling());
+        let mut status = DeploymentStatus::default();
+        d.spec.paused = true;
+        set_paused_condition(&d, &mut status, at(5));
+        assert_eq!(
+            progressing(&status),
+            (ConditionStatus::Unknown, REASON_PAUSED.to_string())
+        );
+        d.spec.paused = false;
+        set_paused_condition(&d, &mut status, at(9));
+        assert_eq!(
+            progressing(&status),
+            (ConditionStatus::Unknown, REASON_RESUMED.to_string())
+        );
+        assert_eq!(
+            status
+                .condition(DeploymentConditionType::Progressing)
+                .unwrap()
+                .last_update_time,
+            at(9)
+        );
+        // A reported timeout is not overwritten by pausing.
+        status.conditions[0].reason = s(REASON_TIMED_OUT);
+        d.spec.paused = true;
+        set_paused_condition(&d, &mut status, at(12));
+        assert_eq!(progressing(&status).1, REASON_TIMED_OUT);
+    }
+
+    #[test]
+    fn a_stalled_rollout_times_out_and_is_requeued_for_its_deadline() {
+        // Revision 1 complete, then a new template whose pods never become available.
+        let mut d = deployment(10, default_rolling());
+        d.spec.progress_deadline_seconds = 120;
+        let mut owned = Vec::new();
+        step(&d, &mut owned, 1);
+        settle(&mut owned);
+        d.status = plan_deployment(&d, &owned, at(2)).status;
+        d.status.observed_generation = d.metadata.generation;
+        assert_eq!(
+            progressing(&d.status),
+            (ConditionStatus::True, REASON_NEW_RS_AVAILABLE.to_string())
+        );
+        let mut d = with_template(&d, "2");
+        // The sync that creates the new ReplicaSet says so.
+        let plan = plan_deployment(&d, &owned, at(30));
+        assert!(plan.create.is_some());
+        assert_eq!(
+            progressing(&plan.status),
+            (ConditionStatus::True, REASON_NEW_RS_CREATED.to_string())
+        );
+        apply(&mut owned, &plan, 30);
+        d.status = plan.status;
+        // Pods of the new ReplicaSet appear: progress (more updated replicas).
+        step(&d, &mut owned, 30);
+        let new = owned.iter_mut().find(|o| revision(&o.rs) == 2).unwrap();
+        Rc::make_mut(&mut new.rs).status.replicas = 5;
+        let plan = plan_deployment(&d, &owned, at(31));
+        assert_eq!(progressing(&plan.status).1, REASON_RS_UPDATED);
+        d.status = plan.status;
+        // Nothing changes: requeued for when the deadline passes (31 + 120).
+        let plan = plan_deployment(&d, &owned, at(40));
+        assert_eq!(plan.status, d.status);
+        assert_eq!(
+            plan.requeue,
+            Some(Requeue::After(SimDuration::from_secs(111)))
+        );
+        // At the deadline itself it has not passed yet: look again shortly.
+        let plan = plan_deployment(&d, &owned, at(151));
+        assert_eq!(plan.requeue, Some(Requeue::RateLimited));
+        // Just after: ProgressDeadlineExceeded, and no more requeues.
+        let plan = plan_deployment(&d, &owned, at(151) + SimDuration::from_millis(5));
+        assert_eq!(
+            progressing(&plan.status),
+            (ConditionStatus::False, REASON_TIMED_OUT.to_string())
+        );
+        d.status = plan.status;
+        assert_eq!(plan_deployment(&d, &owned, at(200)).requeue, None);
+        // The rollout itself still stands within its bounds: old 8, new 5.
+        assert_eq!(sizes(&owned), [8, 5]);
+    }
+
+    #[test]
+    fn a_paused_deployment_scales_but_does_not_roll_out() {
+        let mut d = deployment(4, default_rolling());
+        let mut owned = Vec::new();
+        step(&d, &mut owned, 1);
+        settle(&mut owned);
+        d.spec.paused = true;
+        let mut d = with_template(&d, "2");
+        d.spec.replicas = 6;
+        let plan = plan_deployment(&d, &owned, at(10));
+        assert!(plan.create.is_none(), "paused: no new ReplicaSet");
+        assert_eq!(plan.updates[0].1, ScaleChange::Scaled { from: 4, to: 6 });
+        assert_eq!(progressing(&plan.status).1, REASON_PAUSED);
+        assert_eq!(plan.requeue, None);
+    }
+
+    #[test]
+    fn rolling_back_reuses_the_old_replica_set_with_the_next_revision() {
+        let d1 = deployment(2, default_rolling());
+        let mut owned = Vec::new();
+        step(&d1, &mut owned, 1);
+        settle(&mut owned);
+        let d2 = with_template(&d1, "2");
+        for round in 0..5 {
+            step(&d2, &mut owned, 10 + round);
+            settle(&mut owned);
+        }
+        assert_eq!(sizes(&owned), [0, 2]);
+        // kubectl rollout undo puts revision 1's template back.
+        let mut d3 = d2.clone();
+        d3.spec.template = d1.spec.template.clone();
+        d3.metadata.generation += 1;
+        let plan = plan_deployment(&d3, &owned, at(50));
+        assert!(plan.create.is_none());
+        assert_eq!(plan.rolled_back.as_ref().map(|r| (r.1, r.2)), Some((1, 3)));
+        assert_eq!(plan.revision.as_deref(), Some("3"));
+        let old = plan
+            .updates
+            .iter()
+            .find(|(rs, _)| rs.metadata.uid == owned[0].rs.metadata.uid)
+            .map(|(rs, _)| rs.clone())
+            .expect("the old ReplicaSet is updated");
+        let annotation = |key| old.metadata.annotations.get(key).map(|v| v.to_string());
+        assert_eq!(annotation(REVISION_ANNOTATION).as_deref(), Some("3"));
+        assert_eq!(
+            annotation(REVISION_HISTORY_ANNOTATION).as_deref(),
+            Some("1")
+        );
+        assert_eq!(old.spec.replicas, 1, "scaled up within the surge");
+    }
+
+    #[test]
+    fn revision_history_keeps_the_newest_entries_within_the_limit() {
+        assert_eq!(append_revision_history(None, 1).as_deref(), Some("1"));
+        assert_eq!(append_revision_history(Some(""), 4).as_deref(), Some("4"));
+        assert_eq!(
+            append_revision_history(Some("1,3"), 5).as_deref(),
+            Some("1,3,5")
+        );
+        // 500 entries of 3 digits and a comma: 1999 characters; one more drops the oldest.
+        let long: Vec<String> = (100..600).map(|n| n.to_string()).collect();
+        let history = long.join(",");
+        assert_eq!(history.len(), 1999);
+        let appended = append_revision_history(Some(&history), 600).unwrap();
+        assert!(appended.len() <= REVISION_HISTORY_CHARS_MAX);
+        assert!(appended.starts_with("101,") && appended.ends_with(",599,600"));
     }
 }

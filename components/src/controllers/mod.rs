@@ -7,6 +7,8 @@
 //! - [`node_lifecycle`]: node health from Leases and Ready heartbeats, Ready=Unknown,
 //!   condition taints, rate-limited NoExecute tainting per zone, taint-based eviction.
 //! - [`endpointslice`]: EndpointSlices for every Service with a selector.
+//! - [`garbage_collector`]: the owner/dependent graph of every object the informers
+//!   show; deletes dependents of deleted owners, foreground and orphan propagation.
 //! - [`index`]: pods by uid, owner, node, namespace and label; the generic `MultiIndex`.
 //!
 //! Each controller's decisions are pure functions in its module; the entry point here
@@ -16,6 +18,7 @@
 
 pub mod deployment;
 pub mod endpointslice;
+pub mod garbage_collector;
 pub mod index;
 pub mod node_lifecycle;
 pub mod replicaset;
@@ -27,6 +30,7 @@ use sim_core::{
 };
 
 use self::endpointslice::{ServiceIndex, SliceTracker};
+use self::garbage_collector::{GarbageCollector, GcRequest};
 use self::index::{MultiIndex, NsName, PodIndex};
 use self::node_lifecycle::NodeLifecycle;
 use self::replicaset::ReplicaSetState;
@@ -120,6 +124,10 @@ impl Fingerprint for Tick {
 /// A dirty key: which controller must sync which object.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum WorkKey {
+    /// Garbage collector attemptToDelete: the object with this uid.
+    GarbageCollect(u64),
+    /// Garbage collector attemptToOrphan: the owner with this uid.
+    Orphan(u64),
     Deployment(NsName),
     ReplicaSet(NsName),
     Service(NsName),
@@ -128,6 +136,8 @@ pub enum WorkKey {
 impl std::fmt::Display for WorkKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (kind, (namespace, name)) = match self {
+            WorkKey::GarbageCollect(uid) => return write!(f, "garbage collector uid {uid}"),
+            WorkKey::Orphan(uid) => return write!(f, "garbage collector orphaning uid {uid}"),
             WorkKey::Deployment(key) => ("deployment", key),
             WorkKey::ReplicaSet(key) => ("replicaset", key),
             WorkKey::Service(key) => ("service", key),
@@ -327,6 +337,8 @@ enum Pending {
     Eviction { pod: NsName, pod_uid: u64 },
     /// EndpointSlice controller: a slice create, update or delete.
     SliceWrite { service: NsName, slice: Option<Str> },
+    /// Garbage collector: a live read or a write.
+    GarbageCollector(GcRequest),
 }
 
 /// Counters for reports and tests.
@@ -359,6 +371,7 @@ pub struct ControllerManager {
     writes: WriteTracker,
     /// Every informer has listed once since the last start.
     started: bool,
+    gc: GarbageCollector,
     stats: ControllerStats,
 }
 
@@ -389,6 +402,7 @@ impl ControllerManager {
             node_lifecycle,
             writes: WriteTracker::default(),
             started: false,
+            gc: GarbageCollector::default(),
             stats: ControllerStats::default(),
         }
     }
@@ -454,6 +468,8 @@ impl ControllerManager {
             WorkKey::Deployment(name) => self.sync_deployment(name, cx),
             WorkKey::ReplicaSet(name) => self.sync_replica_set(name, cx),
             WorkKey::Service(name) => self.sync_service(name, cx),
+            WorkKey::GarbageCollect(uid) => self.sync_garbage_collect(*uid, cx),
+            WorkKey::Orphan(uid) => self.sync_orphan(*uid, cx),
         }
     }
 
@@ -466,6 +482,7 @@ impl ControllerManager {
                         .on_response(&response, &mut self.api, cx)
                 {
                     for delta in deltas {
+                        self.gc_on_delta(&delta, cx);
                         self.$handler(delta, cx);
                     }
                     self.after_informer_change(cx);
@@ -509,6 +526,9 @@ impl ControllerManager {
             }
             Pending::SliceWrite { service, slice } => {
                 self.on_slice_write(&service, slice, &response, cx)
+            }
+            Pending::GarbageCollector(request) => {
+                self.on_garbage_collector_reply(request, &response, cx)
             }
         }
     }
@@ -596,6 +616,7 @@ impl ControllerManager {
             ($informer:ident, $handler:ident) => {
                 if let Some(deltas) = self.informers.$informer.on_watch(&event, &mut self.api, cx) {
                     for delta in deltas {
+                        self.gc_on_delta(&delta, cx);
                         self.$handler(delta, cx);
                     }
                     self.after_informer_change(cx);
@@ -652,6 +673,7 @@ impl ControllerManager {
         self.replicaset_state.clear();
         self.node_lifecycle.clear();
         self.writes.clear();
+        self.gc.clear();
         self.started = false;
     }
 

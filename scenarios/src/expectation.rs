@@ -7,7 +7,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::rc::Rc;
 
-use components::api::{ConditionStatus, Deployment, LABEL_ZONE, Labels, Node, Pod, PodPhase};
+use components::api::{
+    ConditionStatus, Deployment, DeploymentConditionType, LABEL_ZONE, Labels, Node, Pod, PodPhase,
+    ReplicaSet,
+};
+use components::controllers::deployment::REVISION_ANNOTATION;
 use sim_core::SimTime;
 
 /// A comparison against a count: `3`, `>= 3`, `< 2`, `!= 0`.
@@ -96,6 +100,8 @@ pub struct PodFilter {
     pub nominated_node: Option<String>,
     /// Labels the pod's node must carry (an unbound pod never matches a non-empty set).
     pub node_labels: Labels,
+    /// Only pods with a container running this image.
+    pub image: Option<String>,
 }
 
 impl PodFilter {
@@ -143,6 +149,10 @@ impl PodFilter {
             && self
                 .terminating
                 .is_none_or(|t| pod.metadata.is_terminating() == t)
+            && self
+                .image
+                .as_deref()
+                .is_none_or(|image| pod.spec.containers.iter().any(|c| &*c.image == image))
     }
 
     /// `3 Running pods (not terminating) with app=web on node-2`.
@@ -170,6 +180,9 @@ impl PodFilter {
         if let Some(node) = &self.nominated_node {
             text.push_str(&format!(" nominated to {node}"));
         }
+        if let Some(image) = &self.image {
+            text.push_str(&format!(" running {image}"));
+        }
         if let Some(namespace) = &self.namespace {
             text.push_str(&format!(" in {namespace}"));
         }
@@ -186,10 +199,101 @@ impl PodFilter {
     }
 }
 
+/// A Deployment condition's expected status and reason (each optional).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConditionCheck {
+    pub status: Option<ConditionStatus>,
+    pub reason: Option<String>,
+}
+
+/// What a deployment check asks of the rollout, beyond replica counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RolloutCheck {
+    /// The Deployment's `deployment.kubernetes.io/revision` annotation.
+    pub revision: Option<Count>,
+    /// How many ReplicaSets the Deployment controls.
+    pub replica_sets: Option<Count>,
+    pub progressing: Option<ConditionCheck>,
+    pub available_condition: Option<ConditionCheck>,
+}
+
+impl RolloutCheck {
+    pub fn is_empty(&self) -> bool {
+        *self == RolloutCheck::default()
+    }
+
+    fn evaluate(
+        &self,
+        deployment: &Deployment,
+        replica_sets: &[Rc<ReplicaSet>],
+        failures: &mut Vec<String>,
+    ) -> String {
+        let mut found = Vec::new();
+        if let Some(want) = self.revision {
+            let revision = deployment
+                .metadata
+                .annotations
+                .get(REVISION_ANNOTATION)
+                .and_then(|r| r.parse::<u32>().ok())
+                .unwrap_or(0);
+            compare(failures, "revision", Some(want), revision);
+            found.push(format!("revision {revision}"));
+        }
+        if let Some(want) = self.replica_sets {
+            let count = replica_sets
+                .iter()
+                .filter(|rs| {
+                    rs.metadata.namespace == deployment.metadata.namespace
+                        && rs
+                            .metadata
+                            .controller_ref()
+                            .is_some_and(|owner| owner.uid == deployment.metadata.uid)
+                })
+                .count();
+            let count = u32::try_from(count).unwrap_or(u32::MAX);
+            compare(failures, "replicasets", Some(want), count);
+            found.push(format!("{count} replicasets"));
+        }
+        for (type_, want) in [
+            (DeploymentConditionType::Progressing, &self.progressing),
+            (
+                DeploymentConditionType::Available,
+                &self.available_condition,
+            ),
+        ] {
+            let Some(want) = want else { continue };
+            let condition = deployment.status.condition(type_);
+            let (status, reason) =
+                condition.map_or(("absent", ""), |c| (c.status.name(), &*c.reason));
+            let status_ok = want
+                .status
+                .is_none_or(|s| Some(s.name()) == condition.map(|c| c.status.name()));
+            let reason_ok = want
+                .reason
+                .as_deref()
+                .is_none_or(|r| condition.is_some_and(|c| &*c.reason == r));
+            if !status_ok || !reason_ok {
+                let mut text = format!("{}=", type_.name());
+                text.push_str(want.status.map_or("*", ConditionStatus::name));
+                if let Some(reason) = &want.reason {
+                    text.push_str(&format!(" {reason}"));
+                }
+                failures.push(text);
+            }
+            found.push(
+                format!("{}={status} {reason}", type_.name())
+                    .trim_end()
+                    .to_string(),
+            );
+        }
+        found.join(", ")
+    }
+}
+
 /// What an expectation checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Check {
-    /// A Deployment's replica counts (`spec.replicas` and status).
+    /// A Deployment's replica counts (`spec.replicas` and status), and its rollout.
     Deployment {
         namespace: String,
         name: String,
@@ -197,6 +301,7 @@ pub enum Check {
         updated: Option<Count>,
         ready: Option<Count>,
         available: Option<Count>,
+        rollout: RolloutCheck,
     },
     /// How many pods match, and on how many distinct nodes and zones they are.
     Pods {
@@ -243,6 +348,7 @@ pub struct Observation {
     pub pods: Vec<Rc<Pod>>,
     pub nodes: Vec<Rc<Node>>,
     pub deployments: Vec<Rc<Deployment>>,
+    pub replica_sets: Vec<Rc<ReplicaSet>>,
     /// Worker nodes whose host is up.
     pub nodes_up: Vec<String>,
     /// Endpoints kube-proxy has programmed, by (node, namespace, service). A node whose
@@ -292,6 +398,7 @@ impl Check {
                 updated,
                 ready,
                 available,
+                rollout,
             } => {
                 let found = observation.deployments.iter().find(|d| {
                     &*d.metadata.namespace == namespace.as_str()
@@ -316,12 +423,15 @@ impl Check {
                 compare(&mut failures, "updated", *updated, u);
                 compare(&mut failures, "ready", *ready, r);
                 compare(&mut failures, "available", *available, a);
-                Verdict::of(
-                    failures,
-                    format!(
-                        "{namespace}/{name}: desired {d}, updated {u}, ready {r}, available {a}"
-                    ),
-                )
+                let mut found = format!(
+                    "{namespace}/{name}: desired {d}, updated {u}, ready {r}, available {a}"
+                );
+                let rollout_found =
+                    rollout.evaluate(deployment, &observation.replica_sets, &mut failures);
+                if !rollout_found.is_empty() {
+                    found.push_str(&format!(", {rollout_found}"));
+                }
+                Verdict::of(failures, found)
             }
             Check::Pods {
                 filter,
@@ -662,6 +772,7 @@ mod tests {
                 ),
             ],
             deployments: vec![deployment("web", 3, 2)],
+            replica_sets: Vec::new(),
             nodes_up: vec!["node-1".to_string()],
             proxy_endpoints: BTreeMap::from([(
                 (
@@ -693,6 +804,7 @@ mod tests {
             updated: None,
             ready: None,
             available: Some(Count::exactly(3)),
+            rollout: RolloutCheck::default(),
         };
         let verdict = check.evaluate(&observation());
         assert!(!verdict.passed);
@@ -707,6 +819,7 @@ mod tests {
             updated: None,
             ready: None,
             available: None,
+            rollout: RolloutCheck::default(),
         };
         assert!(!missing.evaluate(&observation()).passed);
     }

@@ -221,6 +221,38 @@ pub struct TimelineEntry {
     pub partition: Option<CutEntry>,
     /// `all`, or the cut to remove.
     pub heal: Option<serde_json::Value>,
+    /// `kubectl set image deployment/NAME CONTAINER=IMAGE`.
+    #[serde(rename = "set-image")]
+    pub set_image: Option<SetImageEntry>,
+    /// `kubectl rollout undo deployment/NAME [--to-revision=N]`.
+    #[serde(rename = "rollout-undo")]
+    pub rollout_undo: Option<RolloutUndoEntry>,
+    /// `kubectl rollout pause deployment/NAME`: `NAME` or `NAMESPACE/NAME`.
+    #[serde(rename = "rollout-pause")]
+    pub rollout_pause: Option<String>,
+    /// `kubectl rollout resume deployment/NAME`: `NAME` or `NAMESPACE/NAME`.
+    #[serde(rename = "rollout-resume")]
+    pub rollout_resume: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SetImageEntry {
+    /// The Deployment.
+    pub name: String,
+    pub namespace: Option<String>,
+    pub container: String,
+    pub image: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RolloutUndoEntry {
+    /// The Deployment.
+    pub name: String,
+    pub namespace: Option<String>,
+    /// The revision to go back to; absent: the one before the current.
+    pub to_revision: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -275,6 +307,22 @@ pub struct DeploymentCheck {
     pub updated: Option<Scalar>,
     pub ready: Option<Scalar>,
     pub available: Option<Scalar>,
+    /// The `deployment.kubernetes.io/revision` annotation.
+    pub revision: Option<Scalar>,
+    /// How many ReplicaSets the Deployment controls.
+    pub replica_sets: Option<Scalar>,
+    /// The Progressing condition: `{status: "False", reason: ProgressDeadlineExceeded}`.
+    pub progressing: Option<ConditionEntry>,
+    /// The Available condition: `{status: "True", reason: MinimumReplicasAvailable}`.
+    pub available_condition: Option<ConditionEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConditionEntry {
+    /// `True`, `False` or `Unknown`.
+    pub status: Option<String>,
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -305,6 +353,8 @@ pub struct PodsCheck {
     /// On how many distinct zones (`topology.kubernetes.io/zone` of their nodes) the
     /// matching pods are.
     pub zones: Option<Scalar>,
+    /// Only pods with a container running this image.
+    pub image: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

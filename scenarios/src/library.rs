@@ -35,6 +35,8 @@ pub const BUILT_INS: &[BuiltIn] = &[
     built_in!("taints-and-tolerations"),
     built_in!("node-affinity"),
     built_in!("topology-spread"),
+    built_in!("rolling-update"),
+    built_in!("bad-rollout-rollback"),
 ];
 
 pub fn built_in(name: &str) -> Option<&'static BuiltIn> {

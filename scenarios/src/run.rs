@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use components::api::{Deployment, Node, Pod};
+use components::api::{Deployment, Node, Pod, ReplicaSet};
 use components::cluster::{Cluster, ClusterState};
 use components::proxy::KubeProxy;
 use sim_core::{
@@ -102,6 +102,9 @@ pub fn run(
     mut observer: Option<&mut dyn Observer>,
 ) -> RunReport {
     let mut cluster = Cluster::build(&scenario.cluster, options.seed, options.records);
+    if fault_free(scenario) {
+        components::rollout_invariants::install(&mut cluster);
+    }
     let names: Vec<String> = (0..cluster.sim.actor_count())
         .map(|index| cluster.sim.actor_name(ActorId(index as u32)).to_string())
         .collect();
@@ -243,6 +246,28 @@ fn deliver<'o>(
     buffered.clear();
 }
 
+/// Whether the timeline holds only what a rollout's bounds must survive: applies,
+/// scaling, set image and rollout actions, and nodes joining. Anything else (a node
+/// killed or restarted, a partition, a delete, and every action added later until it is
+/// listed here) is a fault for the rollout invariants.
+fn fault_free(scenario: &Scenario) -> bool {
+    use components::kubectl::Action;
+    scenario.timeline.iter().all(|timed| {
+        matches!(
+            &timed.step,
+            Step::NodeJoins { .. }
+                | Step::Kubectl(
+                    Action::Apply(_)
+                        | Action::Scale { .. }
+                        | Action::SetImage { .. }
+                        | Action::RolloutUndo { .. }
+                        | Action::RolloutPause { .. }
+                        | Action::RolloutResume { .. }
+                )
+        )
+    })
+}
+
 fn schedule_timeline(cluster: &mut Cluster, scenario: &Scenario) {
     for timed in &scenario.timeline {
         match &timed.step {
@@ -304,6 +329,7 @@ fn observe<'a>(
         pods: cluster.objects::<Pod>().cloned().collect(),
         nodes: cluster.objects::<Node>().cloned().collect(),
         deployments: cluster.objects::<Deployment>().cloned().collect(),
+        replica_sets: cluster.objects::<ReplicaSet>().cloned().collect(),
         nodes_up: cluster
             .nodes
             .iter()

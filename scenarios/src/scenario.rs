@@ -27,9 +27,10 @@ use sim_core::{Link, SimDuration, SimTime};
 
 use crate::duration::{format_duration, parse_duration};
 use crate::error::ScenarioError;
-use crate::expectation::{Check, Count, Expectation, PodFilter};
+use crate::expectation::{Check, ConditionCheck, Count, Expectation, PodFilter, RolloutCheck};
 use crate::format::{
-    ClusterSection, CutEntry, ExpectationEntry, NodePoolEntry, Scalar, ScenarioFile, TimelineEntry,
+    ClusterSection, ConditionEntry, CutEntry, ExpectationEntry, NodePoolEntry, Scalar,
+    ScenarioFile, TimelineEntry,
 };
 use crate::manifest::{self, parse_taint_effect, supported_kind};
 use crate::scheduler_config::{self, SchedulerConfiguration};
@@ -146,6 +147,28 @@ impl Step {
                 "kubectl scale {} {name} -n {namespace} --replicas={replicas}",
                 kind.name().to_ascii_lowercase()
             ),
+            Step::Kubectl(Action::SetImage {
+                namespace,
+                name,
+                container,
+                image,
+            }) => format!("kubectl set image deployment/{name} {container}={image} -n {namespace}"),
+            Step::Kubectl(Action::RolloutUndo {
+                namespace,
+                name,
+                to_revision,
+            }) => match to_revision {
+                0 => format!("kubectl rollout undo deployment/{name} -n {namespace}"),
+                n => format!(
+                    "kubectl rollout undo deployment/{name} --to-revision={n} -n {namespace}"
+                ),
+            },
+            Step::Kubectl(Action::RolloutPause { namespace, name }) => {
+                format!("kubectl rollout pause deployment/{name} -n {namespace}")
+            }
+            Step::Kubectl(Action::RolloutResume { namespace, name }) => {
+                format!("kubectl rollout resume deployment/{name} -n {namespace}")
+            }
             Step::KillNode(node) => format!("node {node} dies: its host crashes"),
             Step::RestartNode(node) => format!("node {node} boots again"),
             Step::NodeJoins { node, pool } => format!(
@@ -806,6 +829,10 @@ impl Parser<'_> {
             entry.restart_node.is_some(),
             entry.partition.is_some(),
             entry.heal.is_some(),
+            entry.set_image.is_some(),
+            entry.rollout_undo.is_some(),
+            entry.rollout_pause.is_some(),
+            entry.rollout_resume.is_some(),
         ]
         .iter()
         .filter(|g| **g)
@@ -813,7 +840,7 @@ impl Parser<'_> {
         if given != 1 {
             return Err(self.error(
                 path,
-                format!("a timeline entry has `at` and exactly one of apply, delete, scale, kill-node, restart-node, partition, heal (found {given})"),
+                format!("a timeline entry has `at` and exactly one of apply, delete, scale, set-image, rollout-undo, rollout-pause, rollout-resume, kill-node, restart-node, partition, heal (found {given})"),
             ));
         }
         let step = if let Some(apply) = &entry.apply {
@@ -888,6 +915,53 @@ impl Parser<'_> {
                 name: s(&scale.name),
                 replicas: scale.replicas,
             })
+        } else if let Some(set) = &entry.set_image {
+            let p = join_key(path, "set-image");
+            for (field, value) in [
+                ("name", &set.name),
+                ("container", &set.container),
+                ("image", &set.image),
+            ] {
+                if value.trim().is_empty() {
+                    return Err(self.error(
+                        &join_key(&p, field),
+                        format!("set-image needs a non-empty {field}"),
+                    ));
+                }
+            }
+            Step::Kubectl(Action::SetImage {
+                namespace: s(&namespace_of(Kind::Deployment, set.namespace.as_deref())),
+                name: s(&set.name),
+                container: s(&set.container),
+                image: s(&set.image),
+            })
+        } else if let Some(undo) = &entry.rollout_undo {
+            let p = join_key(path, "rollout-undo");
+            if undo.name.trim().is_empty() {
+                return Err(self.error(
+                    &join_key(&p, "name"),
+                    "rollout-undo needs the Deployment's name",
+                ));
+            }
+            if undo.to_revision == Some(0) {
+                return Err(self.error(
+                    &join_key(&p, "toRevision"),
+                    "toRevision is a revision number from 1; leave it out for the previous revision",
+                ));
+            }
+            Step::Kubectl(Action::RolloutUndo {
+                namespace: s(&namespace_of(Kind::Deployment, undo.namespace.as_deref())),
+                name: s(&undo.name),
+                to_revision: undo.to_revision.unwrap_or(0),
+            })
+        } else if let Some(target) = &entry.rollout_pause {
+            let (namespace, name) =
+                self.deployment_ref(target, &join_key(path, "rollout-pause"))?;
+            Step::Kubectl(Action::RolloutPause { namespace, name })
+        } else if let Some(target) = &entry.rollout_resume {
+            let (namespace, name) =
+                self.deployment_ref(target, &join_key(path, "rollout-resume"))?;
+            Step::Kubectl(Action::RolloutResume { namespace, name })
         } else if let Some(node) = &entry.kill_node {
             let node_path = join_key(path, "kill-node");
             Step::KillNode(self.joined_node(node, &node_path, at, "kill")?)
@@ -913,6 +987,51 @@ impl Parser<'_> {
             }
         };
         Ok(TimedStep { at, step })
+    }
+
+    /// A deployment condition check: a status, a reason, or both.
+    fn condition_check(
+        &self,
+        entry: Option<&ConditionEntry>,
+        path: &str,
+    ) -> Result<Option<ConditionCheck>, ScenarioError> {
+        let Some(entry) = entry else {
+            return Ok(None);
+        };
+        if entry.status.is_none() && entry.reason.is_none() {
+            return Err(self.error(path, "name the condition's status, reason, or both"));
+        }
+        let status = entry
+            .status
+            .as_deref()
+            .map(|status| {
+                parse_condition_status(status)
+                    .map_err(|why| self.error(&join_key(path, "status"), why))
+            })
+            .transpose()?;
+        Ok(Some(ConditionCheck {
+            status,
+            reason: entry.reason.clone(),
+        }))
+    }
+
+    /// A Deployment named `NAME` (in `default`) or `NAMESPACE/NAME`.
+    fn deployment_ref(
+        &self,
+        target: &str,
+        path: &str,
+    ) -> Result<(components::api::Str, components::api::Str), ScenarioError> {
+        let (namespace, name) = match target.split_once('/') {
+            Some((namespace, name)) => (namespace, name),
+            None => ("default", target),
+        };
+        if namespace.trim().is_empty() || name.trim().is_empty() || name.contains('/') {
+            return Err(self.error(
+                path,
+                format!("expected a Deployment as NAME or NAMESPACE/NAME, found {target:?}"),
+            ));
+        }
+        Ok((s(namespace), s(name)))
     }
 
     fn cut(&self, cut: &CutEntry, path: &str) -> Result<CutSpec, ScenarioError> {
@@ -975,14 +1094,27 @@ impl Parser<'_> {
                 updated: self.count(&d.updated, &join_key(&p, "updated"))?,
                 ready: self.count(&d.ready, &join_key(&p, "ready"))?,
                 available: self.count(&d.available, &join_key(&p, "available"))?,
+                rollout: RolloutCheck {
+                    revision: self.count(&d.revision, &join_key(&p, "revision"))?,
+                    replica_sets: self.count(&d.replica_sets, &join_key(&p, "replicaSets"))?,
+                    progressing: self
+                        .condition_check(d.progressing.as_ref(), &join_key(&p, "progressing"))?,
+                    available_condition: self.condition_check(
+                        d.available_condition.as_ref(),
+                        &join_key(&p, "availableCondition"),
+                    )?,
+                },
             };
+            let rollout_empty =
+                matches!(&check, Check::Deployment { rollout, .. } if rollout.is_empty());
             if [&d.desired, &d.updated, &d.ready, &d.available]
                 .iter()
                 .all(|c| c.is_none())
+                && rollout_empty
             {
                 return Err(self.error(
                     &p,
-                    "name at least one of desired, updated, ready, available",
+                    "name at least one of desired, updated, ready, available, revision, replicaSets, progressing, availableCondition",
                 ));
             }
             check
@@ -1031,6 +1163,7 @@ impl Parser<'_> {
                     scheduled_message: pods.scheduled_message.clone(),
                     nominated_node,
                     node_labels: Labels::from_pairs(&pods.node_labels),
+                    image: pods.image.clone(),
                 },
                 count: self.count(&pods.count, &join_key(&p, "count"))?,
                 nodes: self.count(&pods.nodes, &join_key(&p, "nodes"))?,
@@ -1196,6 +1329,65 @@ cluster:
 
     fn error_of(text: &str) -> String {
         parse_text(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn rollout_actions_parse_into_kubectl_actions() {
+        let text = format!(
+            "{MINIMAL}timeline:
+  - {{at: 10s, set-image: {{name: web, container: nginx, image: \"nginx:1.16\"}}}}
+  - {{at: 20s, rollout-pause: web}}
+  - {{at: 30s, rollout-resume: shop/web}}
+  - {{at: 40s, rollout-undo: {{name: web}}}}
+  - {{at: 50s, rollout-undo: {{name: web, toRevision: 2}}}}
+"
+        );
+        let scenario = parse_text(&text).unwrap();
+        let described: Vec<String> = scenario
+            .timeline
+            .iter()
+            .map(|t| t.step.describe())
+            .collect();
+        assert_eq!(
+            described,
+            [
+                "kubectl set image deployment/web nginx=nginx:1.16 -n default",
+                "kubectl rollout pause deployment/web -n default",
+                "kubectl rollout resume deployment/web -n shop",
+                "kubectl rollout undo deployment/web -n default",
+                "kubectl rollout undo deployment/web --to-revision=2 -n default",
+            ]
+        );
+    }
+
+    #[test]
+    fn rollout_action_errors_are_located() {
+        let error = error_of(&format!(
+            "{MINIMAL}timeline:\n  - {{at: 10s, set-image: {{name: web, container: \"\", image: x}}}}\n"
+        ));
+        assert!(
+            error.starts_with("scenario.yaml:7:")
+                && error.contains("set-image needs a non-empty container"),
+            "{error}"
+        );
+        let error = error_of(&format!(
+            "{MINIMAL}timeline:\n  - {{at: 10s, rollout-undo: {{name: web, toRevision: 0}}}}\n"
+        ));
+        assert!(
+            error.contains("toRevision is a revision number from 1"),
+            "{error}"
+        );
+        let error = error_of(&format!(
+            "{MINIMAL}timeline:\n  - {{at: 10s, rollout-pause: a/b/c}}\n"
+        ));
+        assert!(
+            error.contains("expected a Deployment as NAME or NAMESPACE/NAME"),
+            "{error}"
+        );
+        let error = error_of(&format!(
+            "{MINIMAL}timeline:\n  - {{at: 10s, rollout-undo: {{name: web, revision: 1}}}}\n"
+        ));
+        assert!(error.contains("revision"), "{error}");
     }
 
     #[test]

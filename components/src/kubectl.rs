@@ -17,9 +17,19 @@ use crate::client::ApiClient;
 use crate::controllers::deployment::{REVISION_ANNOTATION, templates_equal_ignoring_hash};
 use crate::msg::{Fingerprint, Msg};
 
+mod drain;
+
+pub use drain::{DrainOptions, DrainTick};
+
 /// What a user does with kubectl.
 #[derive(Clone, Debug)]
 pub enum Action {
+    /// `kubectl cordon NODE`.
+    Cordon { node: Str },
+    /// `kubectl uncordon NODE`.
+    Uncordon { node: Str },
+    /// `kubectl drain NODE [flags]`: cordon, then evict the node's pods (kubectl/drain.rs).
+    Drain(DrainOptions),
     /// `kubectl apply -f`: create each object, or update it if it exists.
     Apply(Vec<Object>),
     /// `kubectl delete KIND NAME [--cascade=background|foreground|orphan]`.
@@ -90,7 +100,10 @@ impl DeploymentEdit {
 }
 
 #[derive(Clone, Debug)]
-pub enum Tick {}
+pub enum Tick {
+    /// A drain's retry, poll or timeout.
+    Drain(DrainTick),
+}
 
 /// Retries of a get-modify-update after 409 Conflict.
 const CONFLICT_RETRIES_MAX: u32 = 5;
@@ -118,6 +131,8 @@ enum Step {
         retries: u32,
     },
     Delete(ObjectKey),
+    /// A request of a cordon, uncordon or drain.
+    Node(drain::NodeStep),
     GetForEdit {
         edit: DeploymentEdit,
         retries: u32,
@@ -138,6 +153,7 @@ enum Step {
 pub struct Kubectl {
     api: ApiClient,
     in_flight: BTreeMap<RequestId, Step>,
+    drains: drain::Drains,
 }
 
 impl Kubectl {
@@ -145,6 +161,7 @@ impl Kubectl {
         Kubectl {
             api: ApiClient::new(apiserver),
             in_flight: BTreeMap::new(),
+            drains: drain::Drains::default(),
         }
     }
 
@@ -155,6 +172,9 @@ impl Kubectl {
 
     fn act(&mut self, action: Action, cx: &mut Context<'_, Msg>) {
         match action {
+            action @ (Action::Cordon { .. } | Action::Uncordon { .. } | Action::Drain(_)) => {
+                self.act_on_node(action, cx)
+            }
             Action::Apply(objects) => {
                 for object in objects {
                     self.send(ApiVerb::Create(object.clone()), Step::Create(object), cx);
@@ -309,6 +329,10 @@ impl Kubectl {
     fn on_response(&mut self, response: ApiResponse, cx: &mut Context<'_, Msg>) {
         let Some(step) = self.in_flight.remove(&response.id) else {
             return;
+        };
+        let step = match step {
+            Step::Node(step) => return self.on_node_response(step, response.result, cx),
+            step => step,
         };
         match (step, response.result) {
             (Step::Create(_), Ok(ApiOk::Object(created))) => {
@@ -591,6 +615,9 @@ impl Actor<Msg> for Kubectl {
         match event {
             Event::Start => {}
             Event::Timer(Msg::Action(action)) => self.act(*action, cx),
+            Event::Timer(Msg::Tick(crate::msg::Tick::Kubectl(Tick::Drain(tick)))) => {
+                self.on_drain_tick(tick, cx)
+            }
             Event::Message {
                 msg: Msg::ApiReply(response),
                 ..
@@ -603,12 +630,25 @@ impl Actor<Msg> for Kubectl {
 
     fn on_crash(&mut self) {
         self.in_flight.clear();
+        self.drains.clear();
     }
 }
 
 impl Fingerprint for Action {
     fn fingerprint(&self, hasher: &mut TraceHasher) {
         match self {
+            Action::Cordon { node } => {
+                hasher.write_u64(20);
+                hasher.write_str(node);
+            }
+            Action::Uncordon { node } => {
+                hasher.write_u64(21);
+                hasher.write_str(node);
+            }
+            Action::Drain(options) => {
+                hasher.write_u64(22);
+                hasher.write_str(&options.node);
+            }
             Action::Apply(objects) => {
                 hasher.write_u64(1);
                 for object in objects {
@@ -669,8 +709,10 @@ impl Fingerprint for Action {
 }
 
 impl Fingerprint for Tick {
-    fn fingerprint(&self, _hasher: &mut TraceHasher) {
-        match *self {}
+    fn fingerprint(&self, hasher: &mut TraceHasher) {
+        match self {
+            Tick::Drain(tick) => tick.fingerprint(hasher),
+        }
     }
 }
 

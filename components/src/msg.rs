@@ -89,6 +89,7 @@ impl Fingerprint for ApiRequest {
             ApiVerb::Watch {
                 resource_version, ..
             } => hasher.write_u64(*resource_version),
+            ApiVerb::Evict { pod, .. } => hasher.write_str(&pod.name),
         }
     }
 }

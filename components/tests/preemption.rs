@@ -212,6 +212,7 @@ fn preempt_beside_a_budget(budget: bool) -> (String, String, String) {
                     "app", "db",
                 )]))),
                 max_unavailable: None,
+                ..Default::default()
             },
             status: PodDisruptionBudgetStatus::default(),
         }));

@@ -34,7 +34,7 @@ use components::api::{
     DeploymentSpec, DeploymentStatus, DeploymentStrategy, ImagePullPolicy, IntOrPercent, Kind,
     LabelSelector, Labels, NodeAffinity, NodeCondition, NodeInclusionPolicy, NodeSelectorOperator,
     NodeSelectorRequirement, NodeSelectorTerm, Object, ObjectMeta, PodAffinity, PodAffinityTerm,
-    PodDisruptionBudgetSpec, PodDisruptionBudgetStatus, PodSpec, PodStatus, PodTemplateSpec,
+    PodDisruptionBudgetSpec, PodDisruptionBudgetStatus, PodSpec, UnhealthyPodEvictionPolicy, PodStatus, PodTemplateSpec,
     PreemptionPolicy, PreferredSchedulingTerm, Protocol, ReplicaSetSpec, ReplicaSetStatus,
     ResourceList, ResourceRequirements, RestartPolicy, SelectorOperator, SelectorRequirement,
     ServicePort, ServiceSpec, ServiceType, Str, Taint, TaintEffect, TargetPort, Toleration,
@@ -598,14 +598,23 @@ impl Ingest<'_> {
             .as_ref()
             .map(|selector| self.label_selector(selector, "spec.selector"))
             .transpose()?;
-        self.note(
-            "spec.unhealthyPodEvictionPolicy",
-            spec.unhealthy_pod_eviction_policy.is_some(),
-        );
+        let unhealthy_pod_eviction_policy = match spec.unhealthy_pod_eviction_policy.as_deref() {
+            None | Some("IfHealthyBudget") => UnhealthyPodEvictionPolicy::IfHealthyBudget,
+            Some("AlwaysAllow") => UnhealthyPodEvictionPolicy::AlwaysAllow,
+            Some(other) => {
+                return Err(self.error(
+                    "spec.unhealthyPodEvictionPolicy",
+                    format!(
+                        "Unsupported value: \"{other}\": supported values: \"AlwaysAllow\", \"IfHealthyBudget\""
+                    ),
+                ));
+            }
+        };
         let spec = PodDisruptionBudgetSpec {
             min_available,
             selector,
             max_unavailable,
+            unhealthy_pod_eviction_policy,
         };
         // The API server's own validation, so nothing it would refuse gets through.
         if let Err(invalid) = components::apiserver::validate_pod_disruption_budget(&spec) {
@@ -643,6 +652,7 @@ impl Ingest<'_> {
                     current_healthy: count(status.current_healthy, "currentHealthy")?,
                     desired_healthy: count(status.desired_healthy, "desiredHealthy")?,
                     expected_pods: count(status.expected_pods, "expectedPods")?,
+                    ..PodDisruptionBudgetStatus::default()
                 }
             }
         };
@@ -2696,6 +2706,7 @@ status:
                 current_healthy: 3,
                 desired_healthy: 2,
                 expected_pods: 3,
+                ..PodDisruptionBudgetStatus::default()
             }
         );
         // policy/v1 defaults neither field, and a budget without status allows nothing.

@@ -794,6 +794,40 @@ pub struct PodDisruptionBudgetSpec {
     /// (The scheduler's preemption counts neither as covering any pod.)
     pub selector: Option<LabelSelector>,
     pub max_unavailable: Option<IntOrPercent>,
+    /// `spec.unhealthyPodEvictionPolicy`: when a selected pod that is not Ready may be
+    /// evicted. Unset behaves as `IfHealthyBudget` (pkg/registry/core/pod/storage/eviction.go).
+    pub unhealthy_pod_eviction_policy: UnhealthyPodEvictionPolicy,
+}
+
+/// `policyv1.UnhealthyPodEvictionPolicyType`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum UnhealthyPodEvictionPolicy {
+    /// A not-Ready pod may be evicted only while the application is not disrupted
+    /// (`currentHealthy >= desiredHealthy > 0`); otherwise it needs a disruption like
+    /// any other. Upstream's behaviour when the field is unset.
+    #[default]
+    IfHealthyBudget,
+    /// A not-Ready pod may always be evicted, without using a disruption.
+    AlwaysAllow,
+}
+
+impl UnhealthyPodEvictionPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            UnhealthyPodEvictionPolicy::IfHealthyBudget => "IfHealthyBudget",
+            UnhealthyPodEvictionPolicy::AlwaysAllow => "AlwaysAllow",
+        }
+    }
+}
+
+/// The `DisruptionAllowed` condition of a budget's status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DisruptionAllowedCondition {
+    pub status: ConditionStatus,
+    /// `SufficientPods`, `InsufficientPods` or `SyncFailed`.
+    pub reason: Str,
+    pub message: Str,
+    pub last_transition_time: SimTime,
 }
 
 /// Written by the disruption controller. A budget nobody has written a status for allows
@@ -807,6 +841,13 @@ pub struct PodDisruptionBudgetStatus {
     pub desired_healthy: u32,
     /// Pods counted by the budget (the scale of their controllers).
     pub expected_pods: u32,
+    /// `status.disruptedPods`: pods the eviction API has let go but the controller has
+    /// not yet seen terminating, with when each was evicted (from the API server's
+    /// clock), sorted by pod name. The controller drops an entry once the pod is
+    /// terminating or gone, or 2 minutes after the eviction (`DeletionTimeout`).
+    pub disrupted_pods: Vec<(Str, SimTime)>,
+    /// `status.conditions[type=DisruptionAllowed]`; `None` until a controller writes it.
+    pub disruption_allowed_condition: Option<DisruptionAllowedCondition>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

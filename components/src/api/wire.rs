@@ -107,6 +107,13 @@ pub enum ApiVerb {
         pod_uid: u64,
         node: Str,
     },
+    /// The `pods/eviction` subresource (a `policy/v1` Eviction): delete the pod unless
+    /// that would break its PodDisruptionBudget (429 TooManyRequests).
+    Evict {
+        pod: ObjectKey,
+        /// `deleteOptions.gracePeriodSeconds`; `None` takes the pod's own.
+        grace_period_seconds: Option<u64>,
+    },
 }
 
 impl ApiVerb {
@@ -120,6 +127,7 @@ impl ApiVerb {
             ApiVerb::List { .. } => "list",
             ApiVerb::Watch { .. } => "watch",
             ApiVerb::Bind { .. } => "bind",
+            ApiVerb::Evict { .. } => "evict",
         }
     }
 
@@ -133,6 +141,7 @@ impl ApiVerb {
             ApiVerb::List { .. } => 6,
             ApiVerb::Watch { .. } => 7,
             ApiVerb::Bind { .. } => 8,
+            ApiVerb::Evict { .. } => 9,
         }
     }
 
@@ -141,7 +150,7 @@ impl ApiVerb {
             ApiVerb::Create(o) | ApiVerb::Update(o) | ApiVerb::UpdateStatus(o) => o.kind(),
             ApiVerb::Delete { key, .. } | ApiVerb::Get(key) => key.kind,
             ApiVerb::List { kind, .. } | ApiVerb::Watch { kind, .. } => *kind,
-            ApiVerb::Bind { .. } => Kind::Pod,
+            ApiVerb::Bind { .. } | ApiVerb::Evict { .. } => Kind::Pod,
         }
     }
 }
@@ -171,6 +180,10 @@ pub enum StatusReason {
     ServiceUnavailable,
     /// 504
     Timeout,
+    /// 429: e.g. an eviction the pod's disruption budget does not allow now
+    TooManyRequests,
+    /// 500: e.g. an eviction of a pod that more than one disruption budget selects
+    InternalError,
 }
 
 impl StatusReason {
@@ -183,6 +196,8 @@ impl StatusReason {
             StatusReason::Gone => 410,
             StatusReason::ServiceUnavailable => 503,
             StatusReason::Timeout => 504,
+            StatusReason::TooManyRequests => 429,
+            StatusReason::InternalError => 500,
         }
     }
     pub fn name(self) -> &'static str {
@@ -195,6 +210,8 @@ impl StatusReason {
             StatusReason::Gone => "Gone",
             StatusReason::ServiceUnavailable => "ServiceUnavailable",
             StatusReason::Timeout => "Timeout",
+            StatusReason::TooManyRequests => "TooManyRequests",
+            StatusReason::InternalError => "InternalError",
         }
     }
 }

@@ -7,6 +7,8 @@
 //! - [`node_lifecycle`]: node health from Leases and Ready heartbeats, Ready=Unknown,
 //!   condition taints, rate-limited NoExecute tainting per zone, taint-based eviction.
 //! - [`endpointslice`]: EndpointSlices for every Service with a selector.
+//! - [`disruption`]: PodDisruptionBudget status (expected, desired and current healthy
+//!   pods, disruptions allowed, the evicted pods not yet seen going).
 //! - [`garbage_collector`]: the owner/dependent graph of every object the informers
 //!   show; deletes dependents of deleted owners, foreground and orphan propagation.
 //! - [`index`]: pods by uid, owner, node, namespace and label; the generic `MultiIndex`.
@@ -17,6 +19,7 @@
 //! informer has listed (upstream's `WaitForCacheSync`).
 
 pub mod deployment;
+pub mod disruption;
 pub mod endpointslice;
 pub mod garbage_collector;
 pub mod index;
@@ -36,7 +39,7 @@ use self::node_lifecycle::NodeLifecycle;
 use self::replicaset::ReplicaSetState;
 use crate::api::{
     ApiOk, ApiResponse, ApiVerb, Deployment, EndpointSlice, Kind, Lease, NAMESPACE_NODE_LEASE,
-    Node, Pod, ReplicaSet, RequestId, Service, Str, WatchEvent, s,
+    Node, Pod, PodDisruptionBudget, ReplicaSet, RequestId, Service, Str, WatchEvent, s,
 };
 use crate::client::{ApiClient, Delta, Informer};
 use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
@@ -131,6 +134,7 @@ pub enum WorkKey {
     Deployment(NsName),
     ReplicaSet(NsName),
     Service(NsName),
+    PodDisruptionBudget(NsName),
 }
 
 impl std::fmt::Display for WorkKey {
@@ -141,6 +145,7 @@ impl std::fmt::Display for WorkKey {
             WorkKey::Deployment(key) => ("deployment", key),
             WorkKey::ReplicaSet(key) => ("replicaset", key),
             WorkKey::Service(key) => ("service", key),
+            WorkKey::PodDisruptionBudget(key) => ("poddisruptionbudget", key),
         };
         write!(f, "{kind} {namespace}/{name}")
     }
@@ -286,6 +291,7 @@ struct Informers {
     leases: Informer<Lease>,
     services: Informer<Service>,
     endpointslices: Informer<EndpointSlice>,
+    pdbs: Informer<PodDisruptionBudget>,
 }
 
 impl Informers {
@@ -301,6 +307,7 @@ impl Informers {
             ),
             services: Informer::all(),
             endpointslices: Informer::all(),
+            pdbs: Informer::all(),
         }
     }
 
@@ -312,6 +319,7 @@ impl Informers {
             && self.leases.has_synced()
             && self.services.has_synced()
             && self.endpointslices.has_synced()
+            && self.pdbs.has_synced()
     }
 
     fn reset(&mut self) {
@@ -362,6 +370,8 @@ pub struct ControllerManager {
     replicasets_by_owner: MultiIndex<u64, Str>,
     services: ServiceIndex,
     slices: SliceTracker,
+    /// Namespace → names of its PodDisruptionBudgets.
+    budgets_by_namespace: MultiIndex<Str, Str>,
     queue: WorkQueue,
     sync_armed: bool,
     delayed_armed_at: Option<SimTime>,
@@ -394,6 +404,7 @@ impl ControllerManager {
             replicasets_by_owner: MultiIndex::default(),
             services: ServiceIndex::default(),
             slices: SliceTracker::default(),
+            budgets_by_namespace: MultiIndex::default(),
             queue: WorkQueue::default(),
             sync_armed: false,
             delayed_armed_at: None,
@@ -468,6 +479,7 @@ impl ControllerManager {
             WorkKey::Deployment(name) => self.sync_deployment(name, cx),
             WorkKey::ReplicaSet(name) => self.sync_replica_set(name, cx),
             WorkKey::Service(name) => self.sync_service(name, cx),
+            WorkKey::PodDisruptionBudget(name) => self.sync_budget(name, cx),
             WorkKey::GarbageCollect(uid) => self.sync_garbage_collect(*uid, cx),
             WorkKey::Orphan(uid) => self.sync_orphan(*uid, cx),
         }
@@ -497,6 +509,7 @@ impl ControllerManager {
         offer!(leases, on_lease_delta);
         offer!(services, on_service_delta);
         offer!(endpointslices, on_slice_delta);
+        offer!(pdbs, on_budget_delta);
         let Some(pending) = self.pending.remove(&response.id) else {
             panic!(
                 "kube-controller-manager got a response to no request: {}",
@@ -555,6 +568,7 @@ impl ControllerManager {
                 .replicasets
                 .get(namespace, name)
                 .map(|o| o.metadata.resource_version),
+            Kind::PodDisruptionBudget => self.cached_budget_version(namespace, name),
             other => panic!("writes to {other} are not tracked"),
         }
     }
@@ -631,6 +645,7 @@ impl ControllerManager {
         offer!(deployments, on_deployment_delta);
         offer!(services, on_service_delta);
         offer!(endpointslices, on_slice_delta);
+        offer!(pdbs, on_budget_delta);
     }
 
     /// Once every informer has listed, the controllers start: node taints and pending
@@ -658,6 +673,7 @@ impl ControllerManager {
         self.deployment_on_pod(old, new, cx);
         self.endpoints_on_pod(old, new, cx);
         self.eviction_on_pod(old, new, cx);
+        self.disruption_on_pod(old, new, cx);
     }
 
     fn reset(&mut self) {
@@ -666,6 +682,7 @@ impl ControllerManager {
         self.replicasets_by_owner.clear();
         self.services.clear();
         self.slices.clear();
+        self.budgets_by_namespace.clear();
         self.queue.clear();
         self.sync_armed = false;
         self.delayed_armed_at = None;
@@ -687,6 +704,7 @@ impl ControllerManager {
             leases,
             services,
             endpointslices,
+            pdbs,
         } = &mut self.informers;
         deployments.start(&mut self.api, cx);
         replicasets.start(&mut self.api, cx);
@@ -695,6 +713,7 @@ impl ControllerManager {
         leases.start(&mut self.api, cx);
         services.start(&mut self.api, cx);
         endpointslices.start(&mut self.api, cx);
+        pdbs.start(&mut self.api, cx);
         cx.timer(
             self.config.node_monitor_period,
             Msg::Tick(AnyTick::Controllers(Tick::NodeMonitor)),

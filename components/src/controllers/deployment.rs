@@ -1267,6 +1267,14 @@ impl ControllerManager {
                 rs.metadata.name.clone(),
             )
         };
+        if let Some((rs, from, to)) = &plan.rolled_back {
+            cx.record("step", || {
+                format!(
+                    "deployment {}: rolling back to replicaset {rs}: its revision {from} becomes {to}",
+                    deployment_name(key)
+                )
+            });
+        }
         if let Some(rs) = plan.create {
             self.stats.replicasets_created += 1;
             cx.record("step", || {
@@ -1312,14 +1320,6 @@ impl ControllerManager {
                 propagation_policy: None,
             };
             self.write(work.clone(), rs_ref(&rs), verb, cx);
-        }
-        if let Some((rs, from, to)) = &plan.rolled_back {
-            cx.record("step", || {
-                format!(
-                    "deployment {}: rolling back to replicaset {rs}: its revision {from} becomes {to}",
-                    deployment_name(key)
-                )
-            });
         }
         match plan.requeue {
             Some(Requeue::After(after)) => self.enqueue_after(work.clone(), after, cx),

@@ -47,10 +47,7 @@ fn a_refused_eviction_is_retried_every_5s_and_succeeds_once_the_budget_allows_it
     config.node_pools.push(fixtures::node_pool("node", 1, None));
     let mut cluster = Cluster::build(&config, 3, true);
     let web = fixtures::deployment("default", "web", 2, "nginx:1.14.2", ResourceList::default());
-    cluster.schedule_action(
-        at(1),
-        Action::Apply(vec![web.into(), budget(2).into()]),
-    );
+    cluster.schedule_action(at(1), Action::Apply(vec![web.into(), budget(2).into()]));
     let mut drain = DrainOptions::new(s("node-1"));
     drain.timeout = Some(SimDuration::from_secs(60));
     cluster.schedule_action(at(20), Action::Drain(drain));
@@ -61,23 +58,37 @@ fn a_refused_eviction_is_retried_every_5s_and_succeeds_once_the_budget_allows_it
         events_max: 10_000_000,
     });
 
-    let refused = step_times(&cluster, "(will retry after 5s): Cannot evict pod as it would violate the pod's disruption budget.");
+    let refused = step_times(
+        &cluster,
+        "(will retry after 5s): Cannot evict pod as it would violate the pod's disruption budget.",
+    );
     let allowed = step_times(&cluster, "allowed by poddisruptionbudget default/web");
     // Both pods are refused at 20 s, 25 s and 30 s; at 35 s one is allowed, and the other,
     // refused again, keeps being refused until the drain's 60 s timeout.
     assert!(refused.len() >= 6, "refusals at {refused:?}");
     for (index, t) in refused.iter().take(6).enumerate() {
         let due = 20.0 + 5.0 * (index / 2) as f64;
-        assert!((due..due + 0.5).contains(t), "refusal {index} at {t}, due {due}");
+        assert!(
+            (due..due + 0.5).contains(t),
+            "refusal {index} at {t}, due {due}"
+        );
     }
     assert_eq!(allowed.len(), 1, "one eviction allowed: {allowed:?}");
-    assert!((35.0..35.5).contains(&allowed[0]), "allowed at {}", allowed[0]);
+    assert!(
+        (35.0..35.5).contains(&allowed[0]),
+        "allowed at {}",
+        allowed[0]
+    );
     assert!(
         refused.iter().all(|t| *t < 80.5),
         "no eviction after the timeout: {refused:?}"
     );
     assert_eq!(
-        step_times(&cluster, "kubectl drain node-1: error: global timeout reached: 1m0s").len(),
+        step_times(
+            &cluster,
+            "kubectl drain node-1: error: global timeout reached: 1m0s"
+        )
+        .len(),
         1
     );
 
@@ -94,7 +105,10 @@ fn a_refused_eviction_is_retried_every_5s_and_succeeds_once_the_budget_allows_it
     assert_eq!(budget.status.desired_healthy, 1);
     assert_eq!(budget.status.current_healthy, 1);
     assert_eq!(budget.status.disruptions_allowed, 0);
-    assert_eq!(budget.status.observed_generation, budget.metadata.generation);
+    assert_eq!(
+        budget.status.observed_generation,
+        budget.metadata.generation
+    );
     let node = cluster
         .objects::<components::api::Node>()
         .next()

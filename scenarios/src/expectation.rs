@@ -8,8 +8,8 @@ use std::fmt;
 use std::rc::Rc;
 
 use components::api::{
-    ConditionStatus, Deployment, DeploymentConditionType, LABEL_ZONE, Labels, Node, Pod, PodPhase,
-    ReplicaSet,
+    ConditionStatus, Deployment, DeploymentConditionType, LABEL_ZONE, Labels, Node, Pod,
+    PodDisruptionBudget, PodPhase, ReplicaSet,
 };
 use components::controllers::deployment::REVISION_ANNOTATION;
 use sim_core::SimTime;
@@ -323,6 +323,12 @@ pub enum Check {
         taints: Vec<String>,
         untainted: Vec<String>,
     },
+    /// A PodDisruptionBudget's status.
+    PodDisruptionBudget {
+        namespace: String,
+        name: String,
+        counts: PodDisruptionBudgetCounts,
+    },
     /// How many endpoints kube-proxy has programmed for a Service, on one node or on every
     /// node that is up.
     Endpoints {
@@ -331,6 +337,27 @@ pub enum Check {
         node: Option<String>,
         count: Count,
     },
+}
+
+/// The status counts a PodDisruptionBudget check asks about.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodDisruptionBudgetCounts {
+    pub current_healthy: Option<Count>,
+    pub desired_healthy: Option<Count>,
+    pub disruptions_allowed: Option<Count>,
+    pub expected_pods: Option<Count>,
+    pub disrupted_pods: Option<Count>,
+}
+
+/// A DaemonSet's status counts (each optional).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DaemonSetCounts {
+    pub desired: Option<Count>,
+    pub current: Option<Count>,
+    pub ready: Option<Count>,
+    pub available: Option<Count>,
+    pub updated: Option<Count>,
+    pub misscheduled: Option<Count>,
 }
 
 /// A named check, evaluated at `at` or at the end of the run.
@@ -349,6 +376,7 @@ pub struct Observation {
     pub nodes: Vec<Rc<Node>>,
     pub deployments: Vec<Rc<Deployment>>,
     pub replica_sets: Vec<Rc<ReplicaSet>>,
+    pub budgets: Vec<Rc<PodDisruptionBudget>>,
     /// Worker nodes whose host is up.
     pub nodes_up: Vec<String>,
     /// Endpoints kube-proxy has programmed, by (node, namespace, service). A node whose
@@ -576,6 +604,67 @@ impl Check {
                     ),
                 )
             }
+            Check::PodDisruptionBudget {
+                namespace,
+                name,
+                counts,
+            } => {
+                let found = observation.budgets.iter().find(|b| {
+                    &*b.metadata.namespace == namespace.as_str()
+                        && &*b.metadata.name == name.as_str()
+                });
+                let Some(budget) = found else {
+                    return Verdict {
+                        passed: false,
+                        message: format!(
+                            "expected poddisruptionbudget {namespace}/{name}; it does not exist"
+                        ),
+                    };
+                };
+                let status = &budget.status;
+                let disrupted = u32::try_from(status.disrupted_pods.len()).unwrap_or(u32::MAX);
+                let mut failures = Vec::new();
+                compare(
+                    &mut failures,
+                    "currentHealthy",
+                    counts.current_healthy,
+                    status.current_healthy,
+                );
+                compare(
+                    &mut failures,
+                    "desiredHealthy",
+                    counts.desired_healthy,
+                    status.desired_healthy,
+                );
+                compare(
+                    &mut failures,
+                    "disruptionsAllowed",
+                    counts.disruptions_allowed,
+                    status.disruptions_allowed,
+                );
+                compare(
+                    &mut failures,
+                    "expectedPods",
+                    counts.expected_pods,
+                    status.expected_pods,
+                );
+                compare(
+                    &mut failures,
+                    "disruptedPods",
+                    counts.disrupted_pods,
+                    disrupted,
+                );
+                Verdict::of(
+                    failures,
+                    format!(
+                        "{namespace}/{name}: currentHealthy {}, desiredHealthy {}, disruptionsAllowed {}, expectedPods {}, disruptedPods {disrupted}",
+                        status.current_healthy,
+                        status.desired_healthy,
+                        status.disruptions_allowed,
+                        status.expected_pods,
+                    ),
+                )
+            }
             Check::Endpoints {
                 namespace,
                 service,
@@ -773,6 +862,7 @@ mod tests {
             ],
             deployments: vec![deployment("web", 3, 2)],
             replica_sets: Vec::new(),
+            budgets: Vec::new(),
             nodes_up: vec!["node-1".to_string()],
             proxy_endpoints: BTreeMap::from([(
                 (

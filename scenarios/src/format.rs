@@ -233,6 +233,29 @@ pub struct TimelineEntry {
     /// `kubectl rollout resume deployment/NAME`: `NAME` or `NAMESPACE/NAME`.
     #[serde(rename = "rollout-resume")]
     pub rollout_resume: Option<String>,
+    /// `kubectl cordon NODE`.
+    pub cordon: Option<String>,
+    /// `kubectl uncordon NODE`.
+    pub uncordon: Option<String>,
+    /// `kubectl drain NODE [flags]`.
+    pub drain: Option<DrainEntry>,
+}
+
+/// `kubectl drain` and the flags kubesim models.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DrainEntry {
+    pub node: String,
+    /// `--ignore-daemonsets`.
+    pub ignore_daemon_sets: Option<bool>,
+    /// `--delete-emptydir-data`.
+    pub delete_empty_dir_data: Option<bool>,
+    /// `--force`.
+    pub force: Option<bool>,
+    /// `--grace-period`, in seconds; absent uses each pod's own.
+    pub grace_period_seconds: Option<u64>,
+    /// `--timeout`, a duration such as `5m`; absent waits forever.
+    pub timeout: Option<Scalar>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -295,6 +318,21 @@ pub struct ExpectationEntry {
     pub nodes: Option<NodesCheck>,
     pub node: Option<NodeCheck>,
     pub endpoints: Option<EndpointsCheck>,
+    pub pod_disruption_budget: Option<PodDisruptionBudgetCheck>,
+}
+
+/// A PodDisruptionBudget's status as the disruption controller last wrote it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PodDisruptionBudgetCheck {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub current_healthy: Option<Scalar>,
+    pub desired_healthy: Option<Scalar>,
+    pub disruptions_allowed: Option<Scalar>,
+    pub expected_pods: Option<Scalar>,
+    /// Entries of `status.disruptedPods` (evicted pods not yet seen going).
+    pub disrupted_pods: Option<Scalar>,
 }
 
 /// Counts are a number (exact) or a comparison: `">= 3"`, `"< 2"`, `"!= 0"`.

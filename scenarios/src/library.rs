@@ -37,6 +37,7 @@ pub const BUILT_INS: &[BuiltIn] = &[
     built_in!("topology-spread"),
     built_in!("rolling-update"),
     built_in!("bad-rollout-rollback"),
+    built_in!("drain-with-pdb"),
 ];
 
 pub fn built_in(name: &str) -> Option<&'static BuiltIn> {

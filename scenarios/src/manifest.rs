@@ -34,12 +34,12 @@ use components::api::{
     DeploymentSpec, DeploymentStatus, DeploymentStrategy, ImagePullPolicy, IntOrPercent, Kind,
     LabelSelector, Labels, NodeAffinity, NodeCondition, NodeInclusionPolicy, NodeSelectorOperator,
     NodeSelectorRequirement, NodeSelectorTerm, Object, ObjectMeta, PodAffinity, PodAffinityTerm,
-    PodDisruptionBudgetSpec, PodDisruptionBudgetStatus, PodSpec, UnhealthyPodEvictionPolicy, PodStatus, PodTemplateSpec,
+    PodDisruptionBudgetSpec, PodDisruptionBudgetStatus, PodSpec, PodStatus, PodTemplateSpec,
     PreemptionPolicy, PreferredSchedulingTerm, Protocol, ReplicaSetSpec, ReplicaSetStatus,
     ResourceList, ResourceRequirements, RestartPolicy, SelectorOperator, SelectorRequirement,
     ServicePort, ServiceSpec, ServiceType, Str, Taint, TaintEffect, TargetPort, Toleration,
-    TolerationOperator, TopologySpreadConstraint, UnsatisfiableConstraintAction,
-    WeightedPodAffinityTerm, s,
+    TolerationOperator, TopologySpreadConstraint, UnhealthyPodEvictionPolicy,
+    UnsatisfiableConstraintAction, WeightedPodAffinityTerm, s,
 };
 use k8s_openapi::api::apps::v1 as apps;
 use k8s_openapi::api::core::v1 as core;

@@ -330,6 +330,10 @@ fn observe<'a>(
         nodes: cluster.objects::<Node>().cloned().collect(),
         deployments: cluster.objects::<Deployment>().cloned().collect(),
         replica_sets: cluster.objects::<ReplicaSet>().cloned().collect(),
+        budgets: cluster
+            .objects::<components::api::PodDisruptionBudget>()
+            .cloned()
+            .collect(),
         nodes_up: cluster
             .nodes
             .iter()

@@ -21,13 +21,15 @@ use components::cluster::{
     ClusterConfig, HOST_CLIENT, HOST_CONTROL_PLANE, HOST_REGISTRY, NodePool,
 };
 use components::kernel::{ProcessBehaviour, ProcessExit};
-use components::kubectl::Action;
+use components::kubectl::{Action, DrainOptions};
 use components::registry::ImageProfile;
 use sim_core::{Link, SimDuration, SimTime};
 
 use crate::duration::{format_duration, parse_duration};
 use crate::error::ScenarioError;
-use crate::expectation::{Check, ConditionCheck, Count, Expectation, PodFilter, RolloutCheck};
+use crate::expectation::{
+    Check, ConditionCheck, Count, Expectation, PodDisruptionBudgetCounts, PodFilter, RolloutCheck,
+};
 use crate::format::{
     ClusterSection, ConditionEntry, CutEntry, ExpectationEntry, NodePoolEntry, Scalar,
     ScenarioFile, TimelineEntry,
@@ -168,6 +170,27 @@ impl Step {
             }
             Step::Kubectl(Action::RolloutResume { namespace, name }) => {
                 format!("kubectl rollout resume deployment/{name} -n {namespace}")
+            }
+            Step::Kubectl(Action::Cordon { node }) => format!("kubectl cordon {node}"),
+            Step::Kubectl(Action::Uncordon { node }) => format!("kubectl uncordon {node}"),
+            Step::Kubectl(Action::Drain(options)) => {
+                let mut line = format!("kubectl drain {}", options.node);
+                if options.ignore_daemonsets {
+                    line.push_str(" --ignore-daemonsets");
+                }
+                if options.delete_emptydir_data {
+                    line.push_str(" --delete-emptydir-data");
+                }
+                if options.force {
+                    line.push_str(" --force");
+                }
+                if let Some(grace) = options.grace_period_seconds {
+                    line.push_str(&format!(" --grace-period={grace}"));
+                }
+                if let Some(timeout) = options.timeout {
+                    line.push_str(&format!(" --timeout={}", format_duration(timeout)));
+                }
+                line
             }
             Step::KillNode(node) => format!("node {node} dies: its host crashes"),
             Step::RestartNode(node) => format!("node {node} boots again"),
@@ -833,6 +856,9 @@ impl Parser<'_> {
             entry.rollout_undo.is_some(),
             entry.rollout_pause.is_some(),
             entry.rollout_resume.is_some(),
+            entry.cordon.is_some(),
+            entry.uncordon.is_some(),
+            entry.drain.is_some(),
         ]
         .iter()
         .filter(|g| **g)
@@ -840,7 +866,7 @@ impl Parser<'_> {
         if given != 1 {
             return Err(self.error(
                 path,
-                format!("a timeline entry has `at` and exactly one of apply, delete, scale, set-image, rollout-undo, rollout-pause, rollout-resume, kill-node, restart-node, partition, heal (found {given})"),
+                format!("a timeline entry has `at` and exactly one of apply, delete, scale, set-image, rollout-undo, rollout-pause, rollout-resume, cordon, uncordon, drain, kill-node, restart-node, partition, heal (found {given})"),
             ));
         }
         let step = if let Some(apply) = &entry.apply {
@@ -962,6 +988,31 @@ impl Parser<'_> {
             let (namespace, name) =
                 self.deployment_ref(target, &join_key(path, "rollout-resume"))?;
             Step::Kubectl(Action::RolloutResume { namespace, name })
+        } else if let Some(node) = &entry.cordon {
+            let node = self.joined_node(node, &join_key(path, "cordon"), at, "be cordoned")?;
+            Step::Kubectl(Action::Cordon { node: s(&node) })
+        } else if let Some(node) = &entry.uncordon {
+            let node = self.joined_node(node, &join_key(path, "uncordon"), at, "be uncordoned")?;
+            Step::Kubectl(Action::Uncordon { node: s(&node) })
+        } else if let Some(drain) = &entry.drain {
+            let p = join_key(path, "drain");
+            let node = self.joined_node(&drain.node, &join_key(&p, "node"), at, "be drained")?;
+            let timeout = match &drain.timeout {
+                None => None,
+                Some(raw) => {
+                    let timeout = self.duration(raw, &join_key(&p, "timeout"))?;
+                    // kubectl's --timeout=0 means no timeout.
+                    (timeout > SimDuration::ZERO).then_some(timeout)
+                }
+            };
+            Step::Kubectl(Action::Drain(DrainOptions {
+                node: s(&node),
+                ignore_daemonsets: drain.ignore_daemon_sets.unwrap_or(false),
+                delete_emptydir_data: drain.delete_empty_dir_data.unwrap_or(false),
+                force: drain.force.unwrap_or(false),
+                grace_period_seconds: drain.grace_period_seconds,
+                timeout,
+            }))
         } else if let Some(node) = &entry.kill_node {
             let node_path = join_key(path, "kill-node");
             Step::KillNode(self.joined_node(node, &node_path, at, "kill")?)
@@ -1075,6 +1126,7 @@ impl Parser<'_> {
             entry.nodes.is_some(),
             entry.node.is_some(),
             entry.endpoints.is_some(),
+            entry.pod_disruption_budget.is_some(),
         ]
         .iter()
         .filter(|g| **g)
@@ -1168,6 +1220,32 @@ impl Parser<'_> {
                 count: self.count(&pods.count, &join_key(&p, "count"))?,
                 nodes: self.count(&pods.nodes, &join_key(&p, "nodes"))?,
                 zones: self.count(&pods.zones, &join_key(&p, "zones"))?,
+            }
+        } else if let Some(budget) = &entry.pod_disruption_budget {
+            let p = join_key(path, "podDisruptionBudget");
+            let counts = PodDisruptionBudgetCounts {
+                current_healthy: self
+                    .count(&budget.current_healthy, &join_key(&p, "currentHealthy"))?,
+                desired_healthy: self
+                    .count(&budget.desired_healthy, &join_key(&p, "desiredHealthy"))?,
+                disruptions_allowed: self.count(
+                    &budget.disruptions_allowed,
+                    &join_key(&p, "disruptionsAllowed"),
+                )?,
+                expected_pods: self.count(&budget.expected_pods, &join_key(&p, "expectedPods"))?,
+                disrupted_pods: self
+                    .count(&budget.disrupted_pods, &join_key(&p, "disruptedPods"))?,
+            };
+            if counts == PodDisruptionBudgetCounts::default() {
+                return Err(self.error(
+                    &p,
+                    "name at least one of currentHealthy, desiredHealthy, disruptionsAllowed, expectedPods, disruptedPods",
+                ));
+            }
+            Check::PodDisruptionBudget {
+                namespace: namespace_of(Kind::PodDisruptionBudget, budget.namespace.as_deref()),
+                name: budget.name.clone(),
+                counts,
             }
         } else if let Some(nodes) = &entry.nodes {
             let p = join_key(path, "nodes");

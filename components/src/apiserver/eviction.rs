@@ -45,7 +45,7 @@ pub enum EvictionDecision {
     /// Delete the pod without charging any budget.
     Delete(DeleteWhy),
     /// Write this budget (one disruption fewer, the pod recorded), then delete the pod.
-    Charge(PodDisruptionBudget),
+    Charge(Box<PodDisruptionBudget>),
     Refuse(ApiError),
 }
 
@@ -161,7 +161,7 @@ pub fn decide_eviction(
         Ok(index) => status.disrupted_pods[index].1 = now,
         Err(index) => status.disrupted_pods.insert(index, (pod_name.clone(), now)),
     }
-    EvictionDecision::Charge(charged)
+    EvictionDecision::Charge(Box::new(charged))
 }
 
 impl ApiServer {
@@ -262,7 +262,7 @@ impl ApiServer {
                         id,
                         key: budget_key,
                         compare,
-                        op: TxnOp::Put(Object::from(charged)),
+                        op: TxnOp::Put(Object::from(*charged)),
                     })),
                 );
             }

@@ -1542,7 +1542,10 @@ mod tests {
         let seen = &probe.seen;
         assert_eq!(seen.first(), Some(&("added", s("zk"), 1, 0)), "{seen:?}");
         assert!(seen.contains(&("updated", s("zk"), 1, 1)), "{seen:?}");
-        assert!(seen.iter().any(|e| e.0 == "updated" && e.2 == 2), "{seen:?}");
+        assert!(
+            seen.iter().any(|e| e.0 == "updated" && e.2 == 2),
+            "{seen:?}"
+        );
         assert!(
             matches!(seen.last(), Some(("deleted", name, 2, _)) if &**name == "zk"),
             "{seen:?}"

@@ -303,6 +303,12 @@ pub enum Check {
         available: Option<Count>,
         rollout: RolloutCheck,
     },
+    /// A DaemonSet's status counts.
+    DaemonSet {
+        namespace: String,
+        name: String,
+        counts: DaemonSetCounts,
+    },
     /// How many pods match, and on how many distinct nodes and zones they are.
     Pods {
         filter: PodFilter,
@@ -377,6 +383,7 @@ pub struct Observation {
     pub deployments: Vec<Rc<Deployment>>,
     pub replica_sets: Vec<Rc<ReplicaSet>>,
     pub budgets: Vec<Rc<PodDisruptionBudget>>,
+    pub daemon_sets: Vec<Rc<components::api::DaemonSet>>,
     /// Worker nodes whose host is up.
     pub nodes_up: Vec<String>,
     /// Endpoints kube-proxy has programmed, by (node, namespace, service). A node whose
@@ -460,6 +467,69 @@ impl Check {
                     found.push_str(&format!(", {rollout_found}"));
                 }
                 Verdict::of(failures, found)
+            }
+            Check::DaemonSet {
+                namespace,
+                name,
+                counts,
+            } => {
+                let found = observation.daemon_sets.iter().find(|ds| {
+                    &*ds.metadata.namespace == namespace.as_str()
+                        && &*ds.metadata.name == name.as_str()
+                });
+                let Some(ds) = found else {
+                    return Verdict {
+                        passed: false,
+                        message: format!(
+                            "expected daemonset {namespace}/{name}; it does not exist"
+                        ),
+                    };
+                };
+                let status = &ds.status;
+                let mut failures = Vec::new();
+                compare(
+                    &mut failures,
+                    "desired",
+                    counts.desired,
+                    status.desired_number_scheduled,
+                );
+                compare(
+                    &mut failures,
+                    "current",
+                    counts.current,
+                    status.current_number_scheduled,
+                );
+                compare(&mut failures, "ready", counts.ready, status.number_ready);
+                compare(
+                    &mut failures,
+                    "available",
+                    counts.available,
+                    status.number_available,
+                );
+                compare(
+                    &mut failures,
+                    "updated",
+                    counts.updated,
+                    status.updated_number_scheduled,
+                );
+                compare(
+                    &mut failures,
+                    "misscheduled",
+                    counts.misscheduled,
+                    status.number_misscheduled,
+                );
+                Verdict::of(
+                    failures,
+                    format!(
+                        "{namespace}/{name}: desired {}, current {}, ready {}, available {}, updated {}, misscheduled {}",
+                        status.desired_number_scheduled,
+                        status.current_number_scheduled,
+                        status.number_ready,
+                        status.number_available,
+                        status.updated_number_scheduled,
+                        status.number_misscheduled,
+                    ),
+                )
             }
             Check::Pods {
                 filter,
@@ -872,6 +942,7 @@ mod tests {
                 ),
                 3,
             )]),
+            ..Observation::default()
         }
     }
 
@@ -1096,5 +1167,71 @@ mod tests {
             verdict.message,
             "expected 3 endpoints for default/web on node-2; got node-2 0"
         );
+    }
+
+    #[test]
+    fn daemon_set_check_counts_nodes() {
+        use components::api::{
+            DaemonSet, DaemonSetSpec, DaemonSetStatus, DaemonSetUpdateStrategy, LabelSelector,
+            ObjectMeta, PodTemplateSpec,
+        };
+        let labels = Labels::from_pairs([("name", "agent")]);
+        let ds = DaemonSet {
+            metadata: ObjectMeta::named("kube-system", "agent"),
+            spec: DaemonSetSpec {
+                selector: LabelSelector::from_labels(labels.clone()),
+                template: Rc::new(PodTemplateSpec {
+                    labels,
+                    annotations: Labels::new(),
+                    spec: components::api::PodSpec::default(),
+                }),
+                update_strategy: DaemonSetUpdateStrategy::default(),
+                min_ready_seconds: 0,
+                revision_history_limit: 10,
+            },
+            status: DaemonSetStatus {
+                desired_number_scheduled: 4,
+                current_number_scheduled: 4,
+                number_ready: 3,
+                number_available: 3,
+                updated_number_scheduled: 1,
+                number_misscheduled: 0,
+                ..DaemonSetStatus::default()
+            },
+        };
+        let observation = Observation {
+            daemon_sets: vec![Rc::new(ds)],
+            ..Observation::default()
+        };
+        let check = |namespace: &str, counts: DaemonSetCounts| Check::DaemonSet {
+            namespace: namespace.to_string(),
+            name: "agent".to_string(),
+            counts,
+        };
+        let verdict = check(
+            "kube-system",
+            DaemonSetCounts {
+                desired: Some(Count::exactly(4)),
+                updated: Some(Count::exactly(2)),
+                ..DaemonSetCounts::default()
+            },
+        )
+        .evaluate(&observation);
+        assert!(!verdict.passed);
+        assert_eq!(
+            verdict.message,
+            "expected updated 2; got kube-system/agent: desired 4, current 4, ready 3, available 3, updated 1, misscheduled 0"
+        );
+        let passing = DaemonSetCounts {
+            ready: Some(Count::exactly(3)),
+            misscheduled: Some(Count::exactly(0)),
+            ..DaemonSetCounts::default()
+        };
+        assert!(
+            check("kube-system", passing.clone())
+                .evaluate(&observation)
+                .passed
+        );
+        assert!(!check("default", passing).evaluate(&observation).passed);
     }
 }

@@ -319,6 +319,7 @@ pub struct ExpectationEntry {
     pub node: Option<NodeCheck>,
     pub endpoints: Option<EndpointsCheck>,
     pub pod_disruption_budget: Option<PodDisruptionBudgetCheck>,
+    pub daemon_set: Option<DaemonSetCheck>,
 }
 
 /// A PodDisruptionBudget's status as the disruption controller last wrote it.
@@ -333,6 +334,26 @@ pub struct PodDisruptionBudgetCheck {
     pub expected_pods: Option<Scalar>,
     /// Entries of `status.disruptedPods` (evicted pods not yet seen going).
     pub disrupted_pods: Option<Scalar>,
+}
+
+/// A DaemonSet's status counts, by node.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DaemonSetCheck {
+    pub name: String,
+    pub namespace: Option<String>,
+    /// `status.desiredNumberScheduled`: nodes that should run the pod.
+    pub desired: Option<Scalar>,
+    /// `status.currentNumberScheduled`: nodes that should run it and have one.
+    pub current: Option<Scalar>,
+    /// `status.numberReady`.
+    pub ready: Option<Scalar>,
+    /// `status.numberAvailable`.
+    pub available: Option<Scalar>,
+    /// `status.updatedNumberScheduled`: nodes whose pod has the current template.
+    pub updated: Option<Scalar>,
+    /// `status.numberMisscheduled`: nodes that have one but should not.
+    pub misscheduled: Option<Scalar>,
 }
 
 /// Counts are a number (exact) or a comparison: `">= 3"`, `"< 2"`, `"!= 0"`.

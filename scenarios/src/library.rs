@@ -38,6 +38,7 @@ pub const BUILT_INS: &[BuiltIn] = &[
     built_in!("rolling-update"),
     built_in!("bad-rollout-rollback"),
     built_in!("drain-with-pdb"),
+    built_in!("daemonset-new-node"),
 ];
 
 pub fn built_in(name: &str) -> Option<&'static BuiltIn> {

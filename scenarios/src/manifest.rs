@@ -31,15 +31,17 @@ use std::rc::Rc;
 use components::api::quantity::{parse_bytes, parse_count, parse_cpu_millicores};
 use components::api::{
     self, Affinity, ConditionStatus, Container, ContainerPort, ContainerRestartPolicy,
-    DeploymentSpec, DeploymentStatus, DeploymentStrategy, ImagePullPolicy, IntOrPercent, Kind,
-    LabelSelector, Labels, NodeAffinity, NodeCondition, NodeInclusionPolicy, NodeSelectorOperator,
-    NodeSelectorRequirement, NodeSelectorTerm, Object, ObjectMeta, PodAffinity, PodAffinityTerm,
-    PodDisruptionBudgetSpec, PodDisruptionBudgetStatus, PodSpec, PodStatus, PodTemplateSpec,
-    PreemptionPolicy, PreferredSchedulingTerm, Protocol, ReplicaSetSpec, ReplicaSetStatus,
-    ResourceList, ResourceRequirements, RestartPolicy, SelectorOperator, SelectorRequirement,
-    ServicePort, ServiceSpec, ServiceType, Str, Taint, TaintEffect, TargetPort, Toleration,
-    TolerationOperator, TopologySpreadConstraint, UnhealthyPodEvictionPolicy,
-    UnsatisfiableConstraintAction, WeightedPodAffinityTerm, s,
+    DAEMON_SET_DEFAULT_MAX_SURGE, DAEMON_SET_DEFAULT_MAX_UNAVAILABLE,
+    DAEMON_SET_DEFAULT_REVISION_HISTORY_LIMIT, DaemonSetSpec, DaemonSetStatus,
+    DaemonSetUpdateStrategy, DeploymentSpec, DeploymentStatus, DeploymentStrategy, ImagePullPolicy,
+    IntOrPercent, Kind, LabelSelector, Labels, NodeAffinity, NodeCondition, NodeInclusionPolicy,
+    NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm, Object, ObjectMeta,
+    PodAffinity, PodAffinityTerm, PodDisruptionBudgetSpec, PodDisruptionBudgetStatus, PodSpec,
+    PodStatus, PodTemplateSpec, PreemptionPolicy, PreferredSchedulingTerm, Protocol,
+    ReplicaSetSpec, ReplicaSetStatus, ResourceList, ResourceRequirements, RestartPolicy,
+    SelectorOperator, SelectorRequirement, ServicePort, ServiceSpec, ServiceType, Str, Taint,
+    TaintEffect, TargetPort, Toleration, TolerationOperator, TopologySpreadConstraint,
+    UnhealthyPodEvictionPolicy, UnsatisfiableConstraintAction, WeightedPodAffinityTerm, s,
 };
 use k8s_openapi::api::apps::v1 as apps;
 use k8s_openapi::api::core::v1 as core;
@@ -79,8 +81,7 @@ pub mod defaults {
 }
 
 /// The kinds this version of kubesim ingests.
-pub const SUPPORTED_KINDS: &str =
-    "Namespace, Node, Pod, Deployment, ReplicaSet, Service, PriorityClass, PodDisruptionBudget";
+pub const SUPPORTED_KINDS: &str = "Namespace, Node, Pod, Deployment, ReplicaSet, Service, PriorityClass, PodDisruptionBudget, DaemonSet";
 
 /// One ingested manifest.
 #[derive(Clone, Debug)]
@@ -165,6 +166,7 @@ impl Ingest<'_> {
             "Deployment" | "ReplicaSet" => "apps/v1",
             "PriorityClass" => "scheduling.k8s.io/v1",
             "PodDisruptionBudget" => "policy/v1",
+            "DaemonSet" => "apps/v1",
             _ => {
                 let at = self.doc.field_at("kind");
                 let line = at.pos.map(|p| format!(":{}", p.line)).unwrap_or_default();
@@ -217,6 +219,10 @@ impl Ingest<'_> {
             "PodDisruptionBudget" => {
                 let budget: policy::PodDisruptionBudget = self.doc.decode(true)?;
                 self.pod_disruption_budget(&budget)?
+            }
+            "DaemonSet" => {
+                let daemon_set: apps::DaemonSet = self.doc.decode(true)?;
+                self.daemon_set(&daemon_set)?
             }
             _ => unreachable!("dispatch covers every supported kind"),
         })
@@ -662,6 +668,87 @@ impl Ingest<'_> {
             status,
         }
         .into())
+    }
+
+    /// A DaemonSet (apps/v1), defaulted as `SetDefaults_DaemonSet` (RollingUpdate with
+    /// maxUnavailable 1 and maxSurge 0, revisionHistoryLimit 10) and validated as the API
+    /// server validates it (`ValidateDaemonSetSpec`).
+    fn daemon_set(&mut self, daemon_set: &apps::DaemonSet) -> Result<Object, ScenarioError> {
+        let metadata = self.object_meta(&daemon_set.metadata, true)?;
+        let Some(spec) = &daemon_set.spec else {
+            return Err(self.error("", "missing field `spec`"));
+        };
+        let selector = self.selector(&spec.selector, "spec.selector")?;
+        let template = self.template(&spec.template, "spec.template", &selector)?;
+        let default_strategy = apps::DaemonSetUpdateStrategy::default();
+        let strategy = spec.update_strategy.as_ref().unwrap_or(&default_strategy);
+        let update_strategy = match strategy.type_.as_deref() {
+            None | Some("RollingUpdate") => {
+                let rolling = strategy.rolling_update.clone().unwrap_or_default();
+                let count =
+                    |value: Option<&IntOrString>, default: IntOrPercent, at: &str| match value {
+                        None => Ok(default),
+                        Some(value) => self.int_or_percent(Some(value), 0, at),
+                    };
+                DaemonSetUpdateStrategy::RollingUpdate {
+                    max_unavailable: count(
+                        rolling.max_unavailable.as_ref(),
+                        DAEMON_SET_DEFAULT_MAX_UNAVAILABLE,
+                        "spec.updateStrategy.rollingUpdate.maxUnavailable",
+                    )?,
+                    max_surge: count(
+                        rolling.max_surge.as_ref(),
+                        DAEMON_SET_DEFAULT_MAX_SURGE,
+                        "spec.updateStrategy.rollingUpdate.maxSurge",
+                    )?,
+                }
+            }
+            Some("OnDelete") => {
+                if strategy.rolling_update.is_some() {
+                    return Err(self.error(
+                        "spec.updateStrategy.rollingUpdate",
+                        "may not be specified when strategy `type` is 'OnDelete'",
+                    ));
+                }
+                DaemonSetUpdateStrategy::OnDelete
+            }
+            Some(other) => {
+                return Err(self.error(
+                    "spec.updateStrategy.type",
+                    format!(
+                        "Unsupported value: \"{other}\": supported values: \"OnDelete\", \"RollingUpdate\""
+                    ),
+                ));
+            }
+        };
+        let min_ready_seconds =
+            self.non_negative(spec.min_ready_seconds, 0, "spec.minReadySeconds")?;
+        let revision_history_limit = self.non_negative(
+            spec.revision_history_limit,
+            u64::from(DAEMON_SET_DEFAULT_REVISION_HISTORY_LIMIT),
+            "spec.revisionHistoryLimit",
+        )?;
+        let daemon_set = api::DaemonSet {
+            metadata,
+            spec: DaemonSetSpec {
+                selector,
+                template: Rc::new(template),
+                update_strategy,
+                min_ready_seconds,
+                revision_history_limit: u32::try_from(revision_history_limit).unwrap_or(u32::MAX),
+            },
+            status: DaemonSetStatus::default(),
+        };
+        // The API server's own validation, so nothing it would refuse gets through; its
+        // messages start with the field path.
+        if let Err(invalid) = components::apiserver::validate_daemon_set(&daemon_set) {
+            let (field, message) = invalid
+                .0
+                .split_once(": ")
+                .unwrap_or(("spec", invalid.0.as_str()));
+            return Err(self.error(field, message));
+        }
+        Ok(daemon_set.into())
     }
 
     // -----------------------------------------------------------------------------------
@@ -1887,6 +1974,7 @@ pub fn supported_kind(kind: &str) -> Option<Kind> {
         "Node" => Some(Kind::Node),
         "PriorityClass" => Some(Kind::PriorityClass),
         "PodDisruptionBudget" => Some(Kind::PodDisruptionBudget),
+        "DaemonSet" => Some(Kind::DaemonSet),
         _ => None,
     }
 }
@@ -2803,6 +2891,104 @@ status:
         assert!(
             error.contains("maxUnavailable: may not be 0 when `maxSurge` is 0"),
             "{error}"
+        );
+    }
+
+    const DAEMON_SET: &str = "apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: agent
+  namespace: kube-system
+spec:
+  selector:
+    matchLabels: {name: agent}
+  template:
+    metadata:
+      labels: {name: agent}
+    spec:
+      containers:
+      - name: agent
+        image: fluentd:v5
+";
+
+    #[test]
+    fn a_daemon_set_takes_upstream_defaults() {
+        let Object::DaemonSet(ds) = one(DAEMON_SET) else {
+            panic!("not a DaemonSet")
+        };
+        assert_eq!(&*ds.metadata.namespace, "kube-system");
+        assert_eq!(
+            ds.spec.update_strategy,
+            DaemonSetUpdateStrategy::RollingUpdate {
+                max_unavailable: IntOrPercent::Int(1),
+                max_surge: IntOrPercent::Int(0),
+            }
+        );
+        assert_eq!(ds.spec.revision_history_limit, 10);
+        assert_eq!(ds.spec.min_ready_seconds, 0);
+        assert_eq!(ds.spec.template.spec.termination_grace_period_seconds, 30);
+        let with = |strategy: &str| {
+            let text = DAEMON_SET.replace(
+                "  selector:",
+                &format!("  updateStrategy: {strategy}\n  selector:"),
+            );
+            match one(&text) {
+                Object::DaemonSet(ds) => ds.spec.update_strategy,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(with("{type: OnDelete}"), DaemonSetUpdateStrategy::OnDelete);
+        assert_eq!(
+            with("{rollingUpdate: {maxSurge: 25%, maxUnavailable: 0}}"),
+            DaemonSetUpdateStrategy::RollingUpdate {
+                max_unavailable: IntOrPercent::Int(0),
+                max_surge: IntOrPercent::Percent(25),
+            }
+        );
+    }
+
+    #[test]
+    fn daemon_set_errors_name_the_field() {
+        let strategy = "  selector:";
+        assert_edits_fail(
+            DAEMON_SET,
+            &[
+                (
+                    strategy,
+                    "  updateStrategy: {rollingUpdate: {maxSurge: 1}}\n  selector:",
+                    "spec.updateStrategy.rollingUpdate.maxSurge: Invalid value: 1: may not be set when maxUnavailable is non-zero",
+                ),
+                (
+                    strategy,
+                    "  updateStrategy: {rollingUpdate: {maxUnavailable: 0}}\n  selector:",
+                    "spec.updateStrategy.rollingUpdate.maxUnavailable: Required value: cannot be 0 when maxSurge is 0",
+                ),
+                (
+                    strategy,
+                    "  updateStrategy: {rollingUpdate: {maxUnavailable: 120%}}\n  selector:",
+                    "must not be greater than 100%",
+                ),
+                (
+                    strategy,
+                    "  updateStrategy: {type: OnDelete, rollingUpdate: {maxUnavailable: 2}}\n  selector:",
+                    "spec.updateStrategy.rollingUpdate",
+                ),
+                (
+                    strategy,
+                    "  updateStrategy: {type: Recreate}\n  selector:",
+                    "Unsupported value: \"Recreate\"",
+                ),
+                (
+                    "      containers:",
+                    "      restartPolicy: OnFailure\n      containers:",
+                    "restartPolicy",
+                ),
+                (
+                    "labels: {name: agent}",
+                    "labels: {name: other}",
+                    "`selector` does not match template `labels`",
+                ),
+            ],
         );
     }
 }

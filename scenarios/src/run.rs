@@ -334,6 +334,10 @@ fn observe<'a>(
             .objects::<components::api::PodDisruptionBudget>()
             .cloned()
             .collect(),
+        daemon_sets: cluster
+            .objects::<components::api::DaemonSet>()
+            .cloned()
+            .collect(),
         nodes_up: cluster
             .nodes
             .iter()

@@ -28,7 +28,8 @@ use sim_core::{Link, SimDuration, SimTime};
 use crate::duration::{format_duration, parse_duration};
 use crate::error::ScenarioError;
 use crate::expectation::{
-    Check, ConditionCheck, Count, Expectation, PodDisruptionBudgetCounts, PodFilter, RolloutCheck,
+    Check, ConditionCheck, Count, DaemonSetCounts, Expectation, PodDisruptionBudgetCounts,
+    PodFilter, RolloutCheck,
 };
 use crate::format::{
     ClusterSection, ConditionEntry, CutEntry, ExpectationEntry, NodePoolEntry, Scalar,
@@ -1127,6 +1128,7 @@ impl Parser<'_> {
             entry.node.is_some(),
             entry.endpoints.is_some(),
             entry.pod_disruption_budget.is_some(),
+            entry.daemon_set.is_some(),
         ]
         .iter()
         .filter(|g| **g)
@@ -1134,7 +1136,7 @@ impl Parser<'_> {
         if given != 1 {
             return Err(self.error(
                 path,
-                format!("an expectation has a name, an optional `at`, and exactly one of deployment, pods, nodes, node, endpoints (found {given})"),
+                format!("an expectation has a name, an optional `at`, and exactly one of deployment, pods, nodes, node, endpoints, daemonSet (found {given})"),
             ));
         }
         let check = if let Some(d) = &entry.deployment {
@@ -1170,6 +1172,27 @@ impl Parser<'_> {
                 ));
             }
             check
+        } else if let Some(set) = &entry.daemon_set {
+            let p = join_key(path, "daemonSet");
+            let counts = DaemonSetCounts {
+                desired: self.count(&set.desired, &join_key(&p, "desired"))?,
+                current: self.count(&set.current, &join_key(&p, "current"))?,
+                ready: self.count(&set.ready, &join_key(&p, "ready"))?,
+                available: self.count(&set.available, &join_key(&p, "available"))?,
+                updated: self.count(&set.updated, &join_key(&p, "updated"))?,
+                misscheduled: self.count(&set.misscheduled, &join_key(&p, "misscheduled"))?,
+            };
+            if counts == DaemonSetCounts::default() {
+                return Err(self.error(
+                    &p,
+                    "name at least one of desired, current, ready, available, updated, misscheduled",
+                ));
+            }
+            Check::DaemonSet {
+                namespace: namespace_of(Kind::DaemonSet, set.namespace.as_deref()),
+                name: set.name.clone(),
+                counts,
+            }
         } else if let Some(pods) = &entry.pods {
             let p = join_key(path, "pods");
             if pods.count.is_none() && pods.nodes.is_none() && pods.zones.is_none() {

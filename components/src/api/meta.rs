@@ -25,10 +25,11 @@ pub enum Kind {
     Lease,
     PriorityClass,
     PodDisruptionBudget,
+    DaemonSet,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -39,6 +40,7 @@ impl Kind {
         Kind::Lease,
         Kind::PriorityClass,
         Kind::PodDisruptionBudget,
+        Kind::DaemonSet,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +55,7 @@ impl Kind {
             Kind::Lease => "Lease",
             Kind::PriorityClass => "PriorityClass",
             Kind::PodDisruptionBudget => "PodDisruptionBudget",
+            Kind::DaemonSet => "DaemonSet",
         }
     }
 
@@ -69,6 +72,7 @@ impl Kind {
             Kind::Lease => "leases",
             Kind::PriorityClass => "priorityclasses",
             Kind::PodDisruptionBudget => "poddisruptionbudgets",
+            Kind::DaemonSet => "daemonsets",
         }
     }
 

@@ -1,11 +1,13 @@
 //! The API: object types, metadata, selectors and quantities.
 
+pub mod apps;
 pub mod meta;
 pub mod net;
 pub mod objects;
 pub mod quantity;
 pub mod wire;
 
+pub use apps::*;
 pub use meta::*;
 pub use objects::*;
 pub use wire::*;

@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use sim_core::SimTime;
 
+use super::apps::DaemonSet;
 use super::meta::{Kind, LabelSelector, Labels, ObjectKey, ObjectMeta, Str};
 
 // ---------------------------------------------------------------------------------------
@@ -873,6 +874,7 @@ pub enum Object {
     Lease(Rc<Lease>),
     PriorityClass(Rc<PriorityClass>),
     PodDisruptionBudget(Rc<PodDisruptionBudget>),
+    DaemonSet(Rc<DaemonSet>),
 }
 
 macro_rules! each_object {
@@ -888,6 +890,7 @@ macro_rules! each_object {
             Object::Lease($inner) => $body,
             Object::PriorityClass($inner) => $body,
             Object::PodDisruptionBudget($inner) => $body,
+            Object::DaemonSet($inner) => $body,
         }
     };
 }
@@ -905,6 +908,7 @@ impl Object {
             Object::Lease(_) => Kind::Lease,
             Object::PriorityClass(_) => Kind::PriorityClass,
             Object::PodDisruptionBudget(_) => Kind::PodDisruptionBudget,
+            Object::DaemonSet(_) => Kind::DaemonSet,
         }
     }
 
@@ -970,6 +974,7 @@ resource!(EndpointSlice);
 resource!(Lease);
 resource!(PriorityClass);
 resource!(PodDisruptionBudget);
+resource!(DaemonSet);
 
 impl<T: Resource> From<T> for Object {
     fn from(value: T) -> Object {

@@ -7,10 +7,11 @@ use std::rc::Rc;
 use sim_core::SimTime;
 
 use crate::api::{
-    ConditionStatus, HIGHEST_USER_DEFINABLE_PRIORITY, IntOrPercent, Object,
-    PodDisruptionBudgetSpec, PodPhase, PodSpec, PodStatus, PreemptionPolicy, PriorityClass,
-    SYSTEM_PRIORITY_CLASS_PREFIX, TAINT_NOT_READY, TAINT_UNREACHABLE, TaintEffect, Toleration,
-    TolerationOperator, s, system_priority_classes,
+    ANNOTATION_DEPRECATED_TEMPLATE_GENERATION, ConditionStatus, DaemonSet, DaemonSetUpdateStrategy,
+    HIGHEST_USER_DEFINABLE_PRIORITY, IntOrPercent, Object, PodDisruptionBudgetSpec, PodPhase,
+    PodSpec, PodStatus, PreemptionPolicy, PriorityClass, SYSTEM_PRIORITY_CLASS_PREFIX,
+    TAINT_NOT_READY, TAINT_UNREACHABLE, TaintEffect, Toleration, TolerationOperator, s,
+    system_priority_classes,
 };
 
 /// Why a write was refused before reaching etcd.
@@ -83,6 +84,17 @@ pub fn prepare_for_create(
             // (upstream podDisruptionBudgetStrategy.PrepareForCreate).
             Rc::make_mut(budget).status = Default::default();
         }
+        Object::DaemonSet(daemon_set) => {
+            let daemon_set = Rc::make_mut(daemon_set);
+            validate_daemon_set(daemon_set)?;
+            // daemonSetStrategy.PrepareForCreate: the controller writes the status, and
+            // the template starts at generation 1.
+            daemon_set.status = Default::default();
+            daemon_set
+                .metadata
+                .annotations
+                .insert(s(ANNOTATION_DEPRECATED_TEMPLATE_GENERATION), s("1"));
+        }
         Object::Namespace(_)
         | Object::Node(_)
         | Object::Service(_)
@@ -123,6 +135,72 @@ pub fn validate_priority_class(class: &PriorityClass) -> Result<(), Invalid> {
         )));
     }
     Ok(())
+}
+
+/// Upstream `ValidateDaemonSetSpec` and `ValidateRollingUpdateDaemonSet`
+/// (pkg/apis/apps/validation/validation.go): a non-empty selector that selects the
+/// template's labels, restartPolicy Always, and a rolling update with percentages up to
+/// 100% where exactly one of maxUnavailable and maxSurge is non-zero.
+pub fn validate_daemon_set(daemon_set: &DaemonSet) -> Result<(), Invalid> {
+    let spec = &daemon_set.spec;
+    if spec.selector.is_empty() {
+        return Err(Invalid(
+            "spec.selector: Invalid value: empty selector is invalid for daemonset".to_string(),
+        ));
+    }
+    if !spec.selector.matches(&spec.template.labels) {
+        return Err(Invalid(
+            "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`"
+                .to_string(),
+        ));
+    }
+    let restart_policy = spec.template.spec.restart_policy;
+    if restart_policy != crate::api::RestartPolicy::Always {
+        return Err(Invalid(format!(
+            "spec.template.spec.restartPolicy: Unsupported value: \"{restart_policy:?}\": supported values: \"Always\""
+        )));
+    }
+    if let DaemonSetUpdateStrategy::RollingUpdate {
+        max_unavailable,
+        max_surge,
+    } = spec.update_strategy
+    {
+        for (field, value) in [("maxUnavailable", max_unavailable), ("maxSurge", max_surge)] {
+            if let IntOrPercent::Percent(percent) = value
+                && percent > 100
+            {
+                return Err(Invalid(format!(
+                    "spec.updateStrategy.rollingUpdate.{field}: Invalid value: \"{percent}%\": must not be greater than 100%"
+                )));
+            }
+        }
+        let non_zero =
+            |value: IntOrPercent| !matches!(value, IntOrPercent::Int(0) | IntOrPercent::Percent(0));
+        match (non_zero(max_unavailable), non_zero(max_surge)) {
+            (true, true) => {
+                return Err(Invalid(format!(
+                    "spec.updateStrategy.rollingUpdate.maxSurge: Invalid value: {}: may not be set when maxUnavailable is non-zero",
+                    int_or_percent_text(max_surge)
+                )));
+            }
+            (false, false) => {
+                return Err(Invalid(
+                    "spec.updateStrategy.rollingUpdate.maxUnavailable: Required value: cannot be 0 when maxSurge is 0"
+                        .to_string(),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// An IntOrString as upstream's field errors print it: `2` or `"25%"`.
+fn int_or_percent_text(value: IntOrPercent) -> String {
+    match value {
+        IntOrPercent::Int(count) => count.to_string(),
+        IntOrPercent::Percent(percent) => format!("\"{percent}%\""),
+    }
 }
 
 /// Upstream `ValidatePodDisruptionBudgetSpec` (pkg/apis/policy/validation/validation.go):
@@ -291,6 +369,25 @@ pub fn prepare_for_update(current: &Object, mut update: Object) -> Result<Object
             new.status = old.status.clone();
             new.spec != old.spec
         }
+        (Object::DaemonSet(new), Object::DaemonSet(old)) => {
+            validate_daemon_set(new)?;
+            if new.spec.selector != old.spec.selector {
+                return Err(Invalid(
+                    "spec.selector: Invalid value: field is immutable".to_string(),
+                ));
+            }
+            // daemonSetStrategy.PrepareForUpdate: the status stays the controller's, and
+            // a template change moves the template generation on.
+            let new = Rc::make_mut(new);
+            new.status = old.status.clone();
+            let generation =
+                old.template_generation() + u64::from(new.spec.template != old.spec.template);
+            new.metadata.annotations.insert(
+                s(ANNOTATION_DEPRECATED_TEMPLATE_GENERATION),
+                s(&generation.to_string()),
+            );
+            new.spec != old.spec
+        }
         (Object::Namespace(_), Object::Namespace(_)) => false,
         _ => unreachable!("kinds checked above"),
     };
@@ -316,6 +413,7 @@ pub fn prepare_for_status_update(current: &Object, update: &Object) -> Result<Ob
         (Object::PodDisruptionBudget(m), Object::PodDisruptionBudget(u)) => {
             Rc::make_mut(m).status = u.status.clone()
         }
+        (Object::DaemonSet(m), Object::DaemonSet(u)) => Rc::make_mut(m).status = u.status.clone(),
         _ => {
             return Err(Invalid(format!(
                 "{} has no status subresource",
@@ -533,5 +631,59 @@ pub(crate) mod tests {
         assert!(validate_name("Nginx").is_err());
         assert!(validate_name("-a").is_err());
         assert!(validate_name("").is_err());
+    }
+
+    #[test]
+    fn a_daemon_set_template_change_moves_the_template_generation() {
+        use crate::api::{DaemonSetSpec, LabelSelector, Labels, PodTemplateSpec};
+        let labels = Labels::from_pairs([("name", "agent")]);
+        let daemon_set = |image: &str| {
+            let container = crate::api::Container {
+                name: s("agent"),
+                image: s(image),
+                ..Default::default()
+            };
+            Object::from(DaemonSet {
+                metadata: ObjectMeta::named("kube-system", "agent"),
+                spec: DaemonSetSpec {
+                    selector: LabelSelector::from_labels(labels.clone()),
+                    template: Rc::new(PodTemplateSpec {
+                        labels: labels.clone(),
+                        annotations: Labels::new(),
+                        spec: PodSpec {
+                            containers: vec![container].into(),
+                            ..PodSpec::default()
+                        },
+                    }),
+                    update_strategy: DaemonSetUpdateStrategy::default(),
+                    min_ready_seconds: 0,
+                    revision_history_limit: 10,
+                },
+                status: Default::default(),
+            })
+        };
+        let generation_of = |object: &Object| match object {
+            Object::DaemonSet(ds) => (ds.metadata.generation, ds.template_generation()),
+            other => panic!("{other:?}"),
+        };
+        let mut created = daemon_set("fluentd:v1");
+        prepare_for_create(&mut created, 1, SimTime::ZERO, (300, 300)).unwrap();
+        assert_eq!(generation_of(&created), (1, 1));
+        // A re-applied manifest carries no annotation: the generation is the server's.
+        let same = prepare_for_update(&created, daemon_set("fluentd:v1")).unwrap();
+        assert_eq!(generation_of(&same), (1, 1));
+        let changed = prepare_for_update(&same, daemon_set("fluentd:v2")).unwrap();
+        assert_eq!(generation_of(&changed), (2, 2));
+        // The selector is immutable.
+        let Object::DaemonSet(mut moved) = daemon_set("fluentd:v2") else {
+            unreachable!()
+        };
+        let moved_mut = Rc::make_mut(&mut moved);
+        moved_mut.spec.selector = LabelSelector::from_labels(Labels::from_pairs([("name", "x")]));
+        Rc::make_mut(&mut moved_mut.spec.template).labels = Labels::from_pairs([("name", "x")]);
+        assert_eq!(
+            prepare_for_update(&changed, Object::DaemonSet(moved)).unwrap_err(),
+            Invalid("spec.selector: Invalid value: field is immutable".to_string())
+        );
     }
 }

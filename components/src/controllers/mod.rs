@@ -11,6 +11,9 @@
 //!   pods, disruptions allowed, the evicted pods not yet seen going).
 //! - [`garbage_collector`]: the owner/dependent graph of every object the informers
 //!   show; deletes dependents of deleted owners, foreground and orphan propagation.
+//! - [`daemonset`]: one pod per eligible node (pinned by node affinity, bound by the
+//!   scheduler), failed-pod back-off, rolling update with maxUnavailable or maxSurge,
+//!   OnDelete, status.
 //! - [`index`]: pods by uid, owner, node, namespace and label; the generic `MultiIndex`.
 //!
 //! Each controller's decisions are pure functions in its module; the entry point here
@@ -18,6 +21,7 @@
 //! rearmable timer at `sync_cost` of CPU per sync. Nothing is synced before every
 //! informer has listed (upstream's `WaitForCacheSync`).
 
+pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
 pub mod endpointslice;
@@ -32,6 +36,7 @@ use sim_core::{
     Actor, ActorId, Context, Event, FxIndexMap, FxIndexSet, SimDuration, SimTime, TraceHasher,
 };
 
+use self::daemonset::DaemonSetState;
 use self::endpointslice::{ServiceIndex, SliceTracker};
 use self::garbage_collector::{GarbageCollector, GcRequest};
 use self::index::{MultiIndex, NsName, PodIndex};
@@ -135,6 +140,7 @@ pub enum WorkKey {
     ReplicaSet(NsName),
     Service(NsName),
     PodDisruptionBudget(NsName),
+    DaemonSet(NsName),
 }
 
 impl std::fmt::Display for WorkKey {
@@ -146,6 +152,7 @@ impl std::fmt::Display for WorkKey {
             WorkKey::ReplicaSet(key) => ("replicaset", key),
             WorkKey::Service(key) => ("service", key),
             WorkKey::PodDisruptionBudget(key) => ("poddisruptionbudget", key),
+            WorkKey::DaemonSet(key) => ("daemonset", key),
         };
         write!(f, "{kind} {namespace}/{name}")
     }
@@ -292,6 +299,7 @@ struct Informers {
     services: Informer<Service>,
     endpointslices: Informer<EndpointSlice>,
     pdbs: Informer<PodDisruptionBudget>,
+    daemonsets: Informer<crate::api::DaemonSet>,
 }
 
 impl Informers {
@@ -308,6 +316,7 @@ impl Informers {
             services: Informer::all(),
             endpointslices: Informer::all(),
             pdbs: Informer::all(),
+            daemonsets: Informer::all(),
         }
     }
 
@@ -320,6 +329,7 @@ impl Informers {
             && self.services.has_synced()
             && self.endpointslices.has_synced()
             && self.pdbs.has_synced()
+            && self.daemonsets.has_synced()
     }
 
     fn reset(&mut self) {
@@ -347,6 +357,10 @@ enum Pending {
     SliceWrite { service: NsName, slice: Option<Str> },
     /// Garbage collector: a live read or a write.
     GarbageCollector(GcRequest),
+    /// DaemonSet controller: one pod of a slow-start batch.
+    CreateDaemonPod { ds: NsName },
+    /// DaemonSet controller: a surplus, failed, misplaced or outdated daemon pod.
+    DeleteDaemonPod { ds: NsName, pod_uid: u64 },
 }
 
 /// Counters for reports and tests.
@@ -377,6 +391,7 @@ pub struct ControllerManager {
     delayed_armed_at: Option<SimTime>,
     pending: BTreeMap<RequestId, Pending>,
     replicaset_state: ReplicaSetState,
+    daemonset_state: DaemonSetState,
     node_lifecycle: NodeLifecycle,
     writes: WriteTracker,
     /// Every informer has listed once since the last start.
@@ -410,6 +425,7 @@ impl ControllerManager {
             delayed_armed_at: None,
             pending: BTreeMap::new(),
             replicaset_state: ReplicaSetState::default(),
+            daemonset_state: DaemonSetState::default(),
             node_lifecycle,
             writes: WriteTracker::default(),
             started: false,
@@ -482,6 +498,7 @@ impl ControllerManager {
             WorkKey::PodDisruptionBudget(name) => self.sync_budget(name, cx),
             WorkKey::GarbageCollect(uid) => self.sync_garbage_collect(*uid, cx),
             WorkKey::Orphan(uid) => self.sync_orphan(*uid, cx),
+            WorkKey::DaemonSet(name) => self.sync_daemon_set(name, cx),
         }
     }
 
@@ -505,11 +522,12 @@ impl ControllerManager {
         offer!(deployments, on_deployment_delta);
         offer!(replicasets, on_replica_set_delta);
         offer!(pods, on_pod_delta);
-        offer!(nodes, on_node_delta);
+        offer!(nodes, on_node_change);
         offer!(leases, on_lease_delta);
         offer!(services, on_service_delta);
         offer!(endpointslices, on_slice_delta);
         offer!(pdbs, on_budget_delta);
+        offer!(daemonsets, on_daemon_set_delta);
         let Some(pending) = self.pending.remove(&response.id) else {
             panic!(
                 "kube-controller-manager got a response to no request: {}",
@@ -543,6 +561,10 @@ impl ControllerManager {
             Pending::GarbageCollector(request) => {
                 self.on_garbage_collector_reply(request, &response, cx)
             }
+            Pending::CreateDaemonPod { ds } => self.on_daemon_pod_created(&ds, &response, cx),
+            Pending::DeleteDaemonPod { ds, pod_uid } => {
+                self.on_daemon_pod_deleted(&ds, pod_uid, &response, cx)
+            }
         }
     }
 
@@ -569,6 +591,11 @@ impl ControllerManager {
                 .get(namespace, name)
                 .map(|o| o.metadata.resource_version),
             Kind::PodDisruptionBudget => self.cached_budget_version(namespace, name),
+            Kind::DaemonSet => self
+                .informers
+                .daemonsets
+                .get(namespace, name)
+                .map(|o| o.metadata.resource_version),
             other => panic!("writes to {other} are not tracked"),
         }
     }
@@ -639,13 +666,14 @@ impl ControllerManager {
             };
         }
         offer!(pods, on_pod_delta);
-        offer!(nodes, on_node_delta);
+        offer!(nodes, on_node_change);
         offer!(leases, on_lease_delta);
         offer!(replicasets, on_replica_set_delta);
         offer!(deployments, on_deployment_delta);
         offer!(services, on_service_delta);
         offer!(endpointslices, on_slice_delta);
         offer!(pdbs, on_budget_delta);
+        offer!(daemonsets, on_daemon_set_delta);
     }
 
     /// Once every informer has listed, the controllers start: node taints and pending
@@ -674,6 +702,14 @@ impl ControllerManager {
         self.endpoints_on_pod(old, new, cx);
         self.eviction_on_pod(old, new, cx);
         self.disruption_on_pod(old, new, cx);
+        self.daemon_set_on_pod(old, new, cx);
+    }
+
+    /// A node changed: the DaemonSet controller looks first (it only queues), then node
+    /// lifecycle.
+    fn on_node_change(&mut self, delta: Delta<Node>, cx: &mut Context<'_, Msg>) {
+        self.daemon_set_on_node(&delta, cx);
+        self.on_node_delta(delta, cx);
     }
 
     fn reset(&mut self) {
@@ -688,6 +724,7 @@ impl ControllerManager {
         self.delayed_armed_at = None;
         self.pending.clear();
         self.replicaset_state.clear();
+        self.daemonset_state.clear();
         self.node_lifecycle.clear();
         self.writes.clear();
         self.gc.clear();
@@ -705,6 +742,7 @@ impl ControllerManager {
             services,
             endpointslices,
             pdbs,
+            daemonsets,
         } = &mut self.informers;
         deployments.start(&mut self.api, cx);
         replicasets.start(&mut self.api, cx);
@@ -714,6 +752,7 @@ impl ControllerManager {
         services.start(&mut self.api, cx);
         endpointslices.start(&mut self.api, cx);
         pdbs.start(&mut self.api, cx);
+        daemonsets.start(&mut self.api, cx);
         cx.timer(
             self.config.node_monitor_period,
             Msg::Tick(AnyTick::Controllers(Tick::NodeMonitor)),

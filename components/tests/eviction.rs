@@ -115,3 +115,53 @@ fn a_refused_eviction_is_retried_every_5s_and_succeeds_once_the_budget_allows_it
         .expect("the node");
     assert!(node.spec.unschedulable);
 }
+
+#[test]
+fn a_percentage_budget_counts_the_deployments_scale() {
+    let mut config = ClusterConfig::default();
+    config.node_pools.push(fixtures::node_pool("node", 2, None));
+    let mut cluster = Cluster::build(&config, 5, true);
+    let web = fixtures::deployment("default", "web", 4, "nginx:1.14.2", ResourceList::default());
+    let mut budget = budget(0);
+    budget.spec.min_available = None;
+    // expectedPods is the Deployment's 4 replicas; maxUnavailable 30% of 4 rounds up to
+    // 2, so 2 must stay healthy; all 5 selected pods are healthy: 3 disruptions allowed.
+    budget.spec.max_unavailable = Some(IntOrPercent::Percent(30));
+    // A bare pod with the same label: selected (and healthy) but no controller's scale.
+    let bare = Pod {
+        metadata: ObjectMeta {
+            labels: web.spec.template.labels.clone(),
+            ..ObjectMeta::named("default", "bare")
+        },
+        spec: web.spec.template.spec.clone(),
+        status: Default::default(),
+    };
+    cluster.schedule_action(
+        at(1),
+        Action::Apply(vec![web.into(), bare.into(), budget.into()]),
+    );
+    cluster.run(RunLimits {
+        until: at(30),
+        events_max: 10_000_000,
+    });
+    let status = &cluster
+        .objects::<PodDisruptionBudget>()
+        .next()
+        .expect("the budget")
+        .status;
+    assert_eq!(
+        (
+            status.expected_pods,
+            status.desired_healthy,
+            status.current_healthy,
+            status.disruptions_allowed
+        ),
+        (4, 2, 5, 3),
+        "{status:?}"
+    );
+    let condition = status
+        .disruption_allowed_condition
+        .as_ref()
+        .expect("the DisruptionAllowed condition");
+    assert_eq!(&*condition.reason, "SufficientPods");
+}

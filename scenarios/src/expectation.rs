@@ -12,7 +12,8 @@ use components::api::{
     PodDisruptionBudget, PodPhase, ReplicaSet,
 };
 use components::controllers::deployment::REVISION_ANNOTATION;
-use sim_core::SimTime;
+use components::api::{TAINT_NOT_READY, TAINT_UNREACHABLE, TaintEffect};
+use sim_core::{SimDuration, SimTime};
 
 /// A comparison against a count: `3`, `>= 3`, `< 2`, `!= 0`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -343,6 +344,15 @@ pub enum Check {
         node: Option<String>,
         count: Count,
     },
+    /// A zone as the node lifecycle controller sees it: its disruption state, how many
+    /// of its nodes carry the controller's NoExecute taint, and how far apart (to the
+    /// second) those taints were added, in order.
+    Zone {
+        name: String,
+        state: Option<String>,
+        tainted: Option<Count>,
+        taint_interval: Option<SimDuration>,
+    },
 }
 
 /// The status counts a PodDisruptionBudget check asks about.
@@ -389,6 +399,8 @@ pub struct Observation {
     /// Endpoints kube-proxy has programmed, by (node, namespace, service). A node whose
     /// kube-proxy has no rule for the Service is absent (zero endpoints).
     pub proxy_endpoints: BTreeMap<(String, String, String), u32>,
+    /// Each zone's disruption state in the node lifecycle controller, by zone name.
+    pub zone_states: BTreeMap<String, String>,
 }
 
 /// The verdict on one expectation.
@@ -626,6 +638,18 @@ impl Check {
                     format!("nodes ready {r}, not ready {n}, unknown {u}"),
                 )
             }
+            Check::Zone {
+                name,
+                state,
+                tainted,
+                taint_interval,
+            } => evaluate_zone(
+                observation,
+                name,
+                state.as_deref(),
+                *tainted,
+                *taint_interval,
+            ),
             Check::Node {
                 name,
                 ready,
@@ -787,6 +811,82 @@ impl Check {
             }
         }
     }
+}
+
+/// ` [ns/name Phase node, ...]`, at most a handful.
+/// The `zone` check: the controller's state for the zone, and the NoExecute
+/// `not-ready` / `unreachable` taints on the zone's nodes.
+fn evaluate_zone(
+    observation: &Observation,
+    name: &str,
+    state: Option<&str>,
+    tainted: Option<Count>,
+    taint_interval: Option<SimDuration>,
+) -> Verdict {
+    let Some(actual) = observation.zone_states.get(name) else {
+        return Verdict {
+            passed: false,
+            message: format!(
+                "expected zone {name:?}; the node lifecycle controller does not know it"
+            ),
+        };
+    };
+    let mut added: Vec<SimTime> = observation
+        .nodes
+        .iter()
+        .filter(|node| {
+            node.metadata
+                .labels
+                .get(LABEL_ZONE)
+                .is_some_and(|z| &**z == name)
+        })
+        .filter_map(|node| {
+            node.spec
+                .taints
+                .iter()
+                .find(|t| {
+                    t.effect == TaintEffect::NoExecute
+                        && matches!(&*t.key, TAINT_NOT_READY | TAINT_UNREACHABLE)
+                })
+                .map(|t| t.time_added.unwrap_or(SimTime::ZERO))
+        })
+        .collect();
+    added.sort();
+    let mut failures = Vec::new();
+    if let Some(want) = state
+        && want != actual
+    {
+        failures.push(format!("state {want}"));
+    }
+    compare(
+        &mut failures,
+        "NoExecute-tainted nodes",
+        tainted,
+        added.len() as u32,
+    );
+    if let Some(interval) = taint_interval {
+        let second = SimDuration::from_secs(1);
+        let spaced = added.windows(2).all(|pair| {
+            let gap = pair[1].saturating_since(pair[0]);
+            gap >= interval && gap < interval + second
+        });
+        if !spaced || added.len() < 2 {
+            failures.push(format!("at least 2 taints added {interval} apart"));
+        }
+    }
+    let times: Vec<String> = added.iter().map(ToString::to_string).collect();
+    Verdict::of(
+        failures,
+        format!(
+            "zone {name:?} {actual}, {} NoExecute-tainted nodes{}",
+            added.len(),
+            if times.is_empty() {
+                String::new()
+            } else {
+                format!(" (taints added at {})", times.join(", "))
+            }
+        ),
+    )
 }
 
 /// ` [ns/name Phase node, ...]`, at most a handful.
@@ -1233,5 +1333,52 @@ mod tests {
                 .passed
         );
         assert!(!check("default", passing).evaluate(&observation).passed);
+    }
+    #[test]
+    fn zone_check_reads_the_controller_state_and_taint_spacing() {
+        let at = |ms: u64| SimTime::ZERO + SimDuration::from_millis(ms);
+        let in_zone = |name: &str, zone: &str, added: Option<SimTime>| {
+            let mut node = (*node(name, ConditionStatus::Unknown, &[TAINT_UNREACHABLE])).clone();
+            node.metadata.labels = Labels::from_pairs([(LABEL_ZONE, zone)]);
+            node.spec.taints[0].time_added = added;
+            if added.is_none() {
+                node.spec.taints.clear();
+            }
+            Rc::new(node)
+        };
+        let observation = Observation {
+            nodes: vec![
+                in_zone("a-1", "zone-a", Some(at(170_100))),
+                in_zone("a-2", "zone-a", Some(at(190_100))),
+                in_zone("a-3", "zone-a", Some(at(180_100))),
+                in_zone("a-4", "zone-a", None),
+                in_zone("b-1", "zone-b", Some(at(100_000))),
+            ],
+            zone_states: BTreeMap::from([
+                ("zone-a".to_string(), "FullDisruption".to_string()),
+                ("zone-b".to_string(), "Normal".to_string()),
+            ]),
+            ..Observation::default()
+        };
+        let check = |name: &str, state: &str, tainted: u32, interval_ms: Option<u64>| Check::Zone {
+            name: name.to_string(),
+            state: Some(state.to_string()),
+            tainted: Some(Count::exactly(tainted)),
+            taint_interval: interval_ms.map(SimDuration::from_millis),
+        };
+        let verdict = check("zone-a", "FullDisruption", 3, Some(10_000)).evaluate(&observation);
+        assert!(verdict.passed, "{}", verdict.message);
+        assert_eq!(
+            verdict.message,
+            "zone \"zone-a\" FullDisruption, 3 NoExecute-tainted nodes (taints added at 170.100s, 180.100s, 190.100s)"
+        );
+        // Wrong state, count or spacing each fail.
+        assert!(!check("zone-a", "Normal", 3, None).evaluate(&observation).passed);
+        assert!(!check("zone-a", "FullDisruption", 4, None).evaluate(&observation).passed);
+        assert!(!check("zone-a", "FullDisruption", 3, Some(5_000)).evaluate(&observation).passed);
+        assert!(!check("zone-a", "FullDisruption", 3, Some(100_000)).evaluate(&observation).passed);
+        // One taint cannot show a spacing; an unknown zone fails.
+        assert!(!check("zone-b", "Normal", 1, Some(10_000)).evaluate(&observation).passed);
+        assert!(!check("zone-c", "Normal", 0, None).evaluate(&observation).passed);
     }
 }

@@ -319,6 +319,7 @@ pub struct ExpectationEntry {
     pub node: Option<NodeCheck>,
     pub endpoints: Option<EndpointsCheck>,
     pub pod_disruption_budget: Option<PodDisruptionBudgetCheck>,
+    pub zone: Option<ZoneCheck>,
     pub daemon_set: Option<DaemonSetCheck>,
 }
 
@@ -422,6 +423,20 @@ pub struct NodesCheck {
     pub ready: Option<Scalar>,
     pub not_ready: Option<Scalar>,
     pub unknown: Option<Scalar>,
+}
+
+/// A zone as the node lifecycle controller sees it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ZoneCheck {
+    /// The `topology.kubernetes.io/zone` label's value.
+    pub name: String,
+    /// `Normal`, `PartialDisruption` or `FullDisruption`.
+    pub state: Option<String>,
+    /// How many of the zone's nodes carry the controller's NoExecute taint.
+    pub tainted: Option<Scalar>,
+    /// Those taints' `timeAdded`, in order, are this far apart (to the second).
+    pub taint_interval: Option<Scalar>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -39,6 +39,7 @@ pub const BUILT_INS: &[BuiltIn] = &[
     built_in!("bad-rollout-rollback"),
     built_in!("drain-with-pdb"),
     built_in!("daemonset-new-node"),
+    built_in!("zone-outage"),
 ];
 
 pub fn built_in(name: &str) -> Option<&'static BuiltIn> {

@@ -344,6 +344,11 @@ fn observe<'a>(
             .filter(|node| cluster.sim.host(node.host).up)
             .map(|node| node.name.to_string())
             .collect(),
+        zone_states: cluster
+            .controller_manager()
+            .zone_states()
+            .map(|(zone, state)| (zone.to_string(), state.name().to_string()))
+            .collect(),
         ..Observation::default()
     };
     for expectation in expectations {

@@ -31,6 +31,9 @@ use crate::expectation::{
     Check, ConditionCheck, Count, DaemonSetCounts, Expectation, PodDisruptionBudgetCounts,
     PodFilter, RolloutCheck,
 };
+
+/// The zone states a `zone` expectation may name (the node lifecycle controller's).
+const ZONE_STATES: [&str; 3] = ["Normal", "PartialDisruption", "FullDisruption"];
 use crate::format::{
     ClusterSection, ConditionEntry, CutEntry, ExpectationEntry, NodePoolEntry, Scalar,
     ScenarioFile, TimelineEntry,
@@ -1128,6 +1131,7 @@ impl Parser<'_> {
             entry.node.is_some(),
             entry.endpoints.is_some(),
             entry.pod_disruption_budget.is_some(),
+            entry.zone.is_some(),
             entry.daemon_set.is_some(),
         ]
         .iter()
@@ -1136,7 +1140,7 @@ impl Parser<'_> {
         if given != 1 {
             return Err(self.error(
                 path,
-                format!("an expectation has a name, an optional `at`, and exactly one of deployment, pods, nodes, node, endpoints, daemonSet (found {given})"),
+                format!("an expectation has a name, an optional `at`, and exactly one of deployment, pods, nodes, node, endpoints, daemonSet, zone (found {given})"),
             ));
         }
         let check = if let Some(d) = &entry.deployment {
@@ -1279,6 +1283,34 @@ impl Parser<'_> {
                 ready: self.count(&nodes.ready, &join_key(&p, "ready"))?,
                 not_ready: self.count(&nodes.not_ready, &join_key(&p, "notReady"))?,
                 unknown: self.count(&nodes.unknown, &join_key(&p, "unknown"))?,
+            }
+        } else if let Some(zone) = &entry.zone {
+            let p = join_key(path, "zone");
+            if let Some(state) = &zone.state
+                && !ZONE_STATES.contains(&state.as_str())
+            {
+                return Err(self.error(
+                    &join_key(&p, "state"),
+                    format!(
+                        "unknown zone state {state:?} (use one of {})",
+                        ZONE_STATES.join(", ")
+                    ),
+                ));
+            }
+            let taint_interval = zone
+                .taint_interval
+                .as_ref()
+                .map(|d| self.duration(d, &join_key(&p, "taintInterval")))
+                .transpose()?;
+            let tainted = self.count(&zone.tainted, &join_key(&p, "tainted"))?;
+            if zone.state.is_none() && tainted.is_none() && taint_interval.is_none() {
+                return Err(self.error(&p, "name at least one of state, tainted, taintInterval"));
+            }
+            Check::Zone {
+                name: zone.name.clone(),
+                state: zone.state.clone(),
+                tainted,
+                taint_interval,
             }
         } else if let Some(node) = &entry.node {
             let p = join_key(path, "node");
@@ -1840,5 +1872,30 @@ expectations:
             error_of(&text)
                 .contains("expectations[1].deployment.available: invalid count \"lots\"")
         );
+    }
+    #[test]
+    fn zone_expectations_parse_and_name_a_bad_state() {
+        let text = format!(
+            "{MINIMAL}expectations:
+  - {{name: z, at: 1m, zone: {{name: zone-a, state: FullDisruption, tainted: 3, taintInterval: 10s}}}}
+"
+        );
+        let scenario = parse_text(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            scenario.expectations[0].check,
+            Check::Zone {
+                name: "zone-a".to_string(),
+                state: Some("FullDisruption".to_string()),
+                tainted: Some(Count::exactly(3)),
+                taint_interval: Some(SimDuration::from_secs(10)),
+            }
+        );
+        let bad = format!("{MINIMAL}expectations:\n  - {{name: z, zone: {{name: zone-a, state: Down}}}}\n");
+        assert_eq!(
+            error_of(&bad),
+            "scenario.yaml:7:34: expectations[0].zone.state: unknown zone state \"Down\" (use one of Normal, PartialDisruption, FullDisruption)"
+        );
+        let empty = format!("{MINIMAL}expectations:\n  - {{name: z, zone: {{name: zone-a}}}}\n");
+        assert!(error_of(&empty).contains("name at least one of state, tainted, taintInterval"));
     }
 }

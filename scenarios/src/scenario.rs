@@ -1893,7 +1893,7 @@ expectations:
         let bad = format!("{MINIMAL}expectations:\n  - {{name: z, zone: {{name: zone-a, state: Down}}}}\n");
         assert_eq!(
             error_of(&bad),
-            "scenario.yaml:7:34: expectations[0].zone.state: unknown zone state \"Down\" (use one of Normal, PartialDisruption, FullDisruption)"
+            "scenario.yaml:7:43: expectations[0].zone.state: unknown zone state \"Down\" (use one of Normal, PartialDisruption, FullDisruption)"
         );
         let empty = format!("{MINIMAL}expectations:\n  - {{name: z, zone: {{name: zone-a}}}}\n");
         assert!(error_of(&empty).contains("name at least one of state, tainted, taintInterval"));

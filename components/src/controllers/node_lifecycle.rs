@@ -226,6 +226,10 @@ impl Zone {
         }
     }
 
+    fn is_member(&self, node: &Str) -> bool {
+        self.waiting.contains(node) || self.processed.contains(node)
+    }
+
     /// `UniqueQueue.RemoveFromQueue` of the head: processed, still a member.
     fn pop(&mut self) -> Option<Str> {
         let node = self.queue.pop_front()?;
@@ -825,11 +829,16 @@ impl ControllerManager {
                 && health.is_stale(now, &self.config)
                 && !lifecycle.writes_in_flight.contains(name);
             let first_sight = !health.known;
+            // A Ready node with nothing to undo is the common case: skip it cheaply.
             let acts = quiet
                 || first_sight
                 || observed != ConditionStatus::True
                 || has_controller_no_execute(&health.latest)
-                || health.no_execute != NoExecute::Keep;
+                || health.no_execute != NoExecute::Keep
+                || lifecycle
+                    .zones
+                    .get(&health.zone)
+                    .is_some_and(|zone| zone.is_member(name));
             if !acts {
                 continue;
             }

@@ -14,8 +14,12 @@
 //!   limit is killed when it reaches it (at the end of its startup); when the node's
 //!   memory is overcommitted, the process using the most memory is killed.
 //!
-//! CPU is accounted (each process uses its behaviour's millicores, capped at its limit)
-//! but not yet enforced: CFS throttling is a later issue.
+//! CPU is accounted but not yet enforced (CFS throttling is a later issue): a process
+//! uses its behaviour's millicores, plus, once serving, its share of the Service traffic
+//! addressed to its sandbox's IP (the load generator's `Traffic`, split evenly over the
+//! sandbox's serving processes), capped at its container's CPU limit. Each pod cgroup
+//! keeps a cumulative CPU counter (cpuacct's usage, in core-nanoseconds), which the
+//! kubelet's cAdvisor reads (`ReadCgroups`) for the resource metrics pipeline.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,6 +27,7 @@ use sim_core::{Actor, ActorId, Context, Event, SimDuration, SimTime, TraceHasher
 
 use crate::api::quantity::format_bytes;
 use crate::api::{ResourceList, Str};
+use crate::metrics::MetricsMsg;
 use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
 use crate::timers::Deadlines;
 
@@ -112,6 +117,10 @@ pub enum KernelCall {
     /// Network namespace and pod cgroup for a sandbox. Answered by `SandboxCreated`.
     CreateSandbox {
         sandbox_id: u64,
+        /// The pod cgroup is named after the pod (`kubepods/pod<uid>`).
+        pod_uid: u64,
+        /// The address CNI gives the namespace's interface.
+        ip: Str,
     },
     /// Kills what still runs in the sandbox (SIGKILL) and removes its namespace and
     /// cgroup. Answered by `SandboxRemoved`, after the `Exited` of each process.
@@ -202,6 +211,40 @@ enum Due {
     SigtermExit(u64),
 }
 
+/// A pod cgroup's cumulative CPU counter: the rate it grows at now (the sum of its
+/// processes' charges) and what it had reached when the rate last changed.
+#[derive(Clone, Copy, Debug, Default)]
+struct CpuAccount {
+    rate_millicores: u64,
+    since: SimTime,
+    usage_millicore_nanos: u128,
+}
+
+impl CpuAccount {
+    /// Brings the counter up to `now` at the current rate.
+    fn settle(&mut self, now: SimTime) {
+        let elapsed = now.saturating_since(self.since).as_nanos();
+        self.usage_millicore_nanos += u128::from(self.rate_millicores) * u128::from(elapsed);
+        self.since = now;
+    }
+
+    /// cpuacct.usage at `now`, in nanoseconds of one core.
+    fn usage_core_nanos(&self, now: SimTime) -> u64 {
+        let elapsed = now.saturating_since(self.since).as_nanos();
+        let total =
+            self.usage_millicore_nanos + u128::from(self.rate_millicores) * u128::from(elapsed);
+        u64::try_from(total / 1000).unwrap_or(u64::MAX)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Sandbox {
+    pod_uid: u64,
+    ip: Str,
+    members: BTreeSet<u64>,
+    cpu: CpuAccount,
+}
+
 /// Memory a process occupies once running: its working set, capped by its cgroup limit
 /// (above the limit it is OOM-killed when it gets there).
 fn memory_bytes_charged(behaviour: &ProcessBehaviour, limits: CgroupLimits) -> u64 {
@@ -212,13 +255,25 @@ fn memory_bytes_charged(behaviour: &ProcessBehaviour, limits: CgroupLimits) -> u
         })
 }
 
-/// CPU a process uses: its behaviour's demand, capped by its CFS quota.
-fn cpu_millicores_charged(behaviour: &ProcessBehaviour, limits: CgroupLimits) -> u64 {
+/// CPU a process uses: its behaviour's demand plus its share of the traffic, capped by
+/// its CFS quota.
+fn cpu_millicores_charged(
+    behaviour: &ProcessBehaviour,
+    limits: CgroupLimits,
+    load_millicores: u64,
+) -> u64 {
+    let demand = behaviour.cpu_millicores + load_millicores;
     limits
         .cpu_millicores_limit
-        .map_or(behaviour.cpu_millicores, |limit| {
-            behaviour.cpu_millicores.min(limit)
-        })
+        .map_or(demand, |limit| demand.min(limit))
+}
+
+/// A sandbox's traffic demand split over its serving processes: the quotient each, one
+/// millicore more for the first `demand % n`.
+fn load_shares(demand_millicores: u64, serving_count: usize) -> impl Iterator<Item = u64> {
+    let count = serving_count.max(1) as u64;
+    let (share, remainder) = (demand_millicores / count, demand_millicores % count);
+    (0..serving_count as u64).map(move |index| share + u64::from(index < remainder))
 }
 
 /// Whether the process outgrows its cgroup's memory limit.
@@ -250,8 +305,12 @@ pub struct Kernel {
     capacity: ResourceList,
     /// The container runtime, learned from its first call.
     runtime: Option<ActorId>,
-    sandboxes: BTreeMap<u64, BTreeSet<u64>>,
+    sandboxes: BTreeMap<u64, Sandbox>,
     processes: BTreeMap<u64, Process>,
+    /// Pod IP → its sandbox.
+    sandbox_by_ip: BTreeMap<Str, u64>,
+    /// The traffic demand arriving for each pod IP (the load generator's last table).
+    demand_by_ip: BTreeMap<Str, u64>,
     memory_bytes_used: u64,
     cpu_millicores_used: u64,
     deadlines: Deadlines<Due>,
@@ -266,6 +325,8 @@ impl Kernel {
             runtime: None,
             sandboxes: BTreeMap::new(),
             processes: BTreeMap::new(),
+            sandbox_by_ip: BTreeMap::new(),
+            demand_by_ip: BTreeMap::new(),
             memory_bytes_used: 0,
             cpu_millicores_used: 0,
             deadlines: Deadlines::new(),
@@ -320,12 +381,28 @@ impl Kernel {
         );
         self.runtime = Some(from);
         match call {
-            KernelCall::CreateSandbox { sandbox_id } => {
+            KernelCall::CreateSandbox {
+                sandbox_id,
+                pod_uid,
+                ip,
+            } => {
                 assert!(
                     !self.sandboxes.contains_key(&sandbox_id),
                     "sandbox {sandbox_id} created twice"
                 );
-                self.sandboxes.insert(sandbox_id, BTreeSet::new());
+                self.sandbox_by_ip.insert(ip.clone(), sandbox_id);
+                self.sandboxes.insert(
+                    sandbox_id,
+                    Sandbox {
+                        pod_uid,
+                        ip,
+                        members: BTreeSet::new(),
+                        cpu: CpuAccount {
+                            since: cx.now(),
+                            ..CpuAccount::default()
+                        },
+                    },
+                );
                 // Nothing the kernel does depends on the setup having finished, so the
                 // answer simply leaves after it (no timer). A sandbox removed meanwhile
                 // is answered `SandboxRemoved` first, and the runtime ignores the late
@@ -337,9 +414,18 @@ impl Kernel {
                 );
             }
             KernelCall::RemoveSandbox { sandbox_id } => {
-                let members = self.sandboxes.remove(&sandbox_id).unwrap_or_default();
+                let members = self
+                    .sandboxes
+                    .get(&sandbox_id)
+                    .map(|sandbox| sandbox.members.clone())
+                    .unwrap_or_default();
                 for process_id in members {
                     self.exit(process_id, EXIT_CODE_SIGKILL, ExitCause::Killed, cx);
+                }
+                if let Some(sandbox) = self.sandboxes.remove(&sandbox_id)
+                    && self.sandbox_by_ip.get(&sandbox.ip) == Some(&sandbox_id)
+                {
+                    self.sandbox_by_ip.remove(&sandbox.ip);
                 }
                 self.tell(KernelEvent::SandboxRemoved { sandbox_id }, cx);
             }
@@ -349,7 +435,7 @@ impl Kernel {
                 behaviour,
                 limits,
             } => {
-                let Some(members) = self.sandboxes.get_mut(&sandbox_id) else {
+                let Some(sandbox) = self.sandboxes.get_mut(&sandbox_id) else {
                     // The sandbox is gone: the process dies before it starts.
                     self.tell(
                         KernelEvent::Exited {
@@ -361,7 +447,7 @@ impl Kernel {
                     );
                     return;
                 };
-                members.insert(process_id);
+                sandbox.members.insert(process_id);
                 let previous = self.processes.insert(
                     process_id,
                     Process {
@@ -415,10 +501,10 @@ impl Kernel {
                 process.state = ProcessState::Starting;
                 process.memory_bytes_charged =
                     memory_bytes_charged(&process.behaviour, process.limits);
-                process.cpu_millicores_charged =
-                    cpu_millicores_charged(&process.behaviour, process.limits);
                 self.memory_bytes_used += process.memory_bytes_charged;
-                self.cpu_millicores_used += process.cpu_millicores_charged;
+                let sandbox_id = process.sandbox_id;
+                self.recharge(sandbox_id, cx.now());
+                let process = &self.processes[&process_id];
                 let startup = process.behaviour.startup;
                 let exit = process.behaviour.exit;
                 let (sandbox_id, memory) = (process.sandbox_id, process.memory_bytes_charged);
@@ -453,6 +539,8 @@ impl Kernel {
                     return;
                 }
                 process.state = ProcessState::Serving;
+                let sandbox_id = process.sandbox_id;
+                self.recharge(sandbox_id, cx.now());
                 self.tell(KernelEvent::Ready { process_id }, cx);
             }
             Due::Exit(process_id) => {
@@ -494,6 +582,74 @@ impl Kernel {
         }
     }
 
+    /// Recomputes what each process of the sandbox is charged (its own CPU, plus its
+    /// share of the sandbox's traffic once serving), settling the pod cgroup's counter
+    /// at the old rate first.
+    fn recharge(&mut self, sandbox_id: u64, now: SimTime) {
+        let Some(sandbox) = self.sandboxes.get_mut(&sandbox_id) else {
+            return;
+        };
+        sandbox.cpu.settle(now);
+        let demand = self.demand_by_ip.get(&sandbox.ip).copied().unwrap_or(0);
+        let serving: Vec<u64> = sandbox
+            .members
+            .iter()
+            .copied()
+            .filter(|id| self.processes[id].state == ProcessState::Serving)
+            .collect();
+        let mut shares = BTreeMap::new();
+        for (process_id, share) in serving.iter().zip(load_shares(demand, serving.len())) {
+            shares.insert(*process_id, share);
+        }
+        for process_id in &sandbox.members {
+            let process = self
+                .processes
+                .get_mut(process_id)
+                .expect("a sandbox's members exist");
+            if process.state == ProcessState::Spawning {
+                continue;
+            }
+            let share = shares.get(process_id).copied().unwrap_or(0);
+            let charged = cpu_millicores_charged(&process.behaviour, process.limits, share);
+            self.cpu_millicores_used =
+                self.cpu_millicores_used - process.cpu_millicores_charged + charged;
+            sandbox.cpu.rate_millicores =
+                sandbox.cpu.rate_millicores - process.cpu_millicores_charged + charged;
+            process.cpu_millicores_charged = charged;
+        }
+    }
+
+    /// The load generator's new table of traffic demand for this node's pod IPs.
+    fn on_traffic(&mut self, demand_by_ip: Vec<(Str, u64)>, now: SimTime) {
+        let new: BTreeMap<Str, u64> = demand_by_ip.into_iter().collect();
+        let changed: BTreeSet<Str> = new
+            .iter()
+            .filter(|(ip, m)| self.demand_by_ip.get(*ip) != Some(m))
+            .map(|(ip, _)| ip.clone())
+            .chain(
+                self.demand_by_ip
+                    .keys()
+                    .filter(|ip| !new.contains_key(*ip))
+                    .cloned(),
+            )
+            .collect();
+        self.demand_by_ip = new;
+        for ip in changed {
+            if let Some(&sandbox_id) = self.sandbox_by_ip.get(&ip) {
+                self.recharge(sandbox_id, now);
+            }
+        }
+    }
+
+    /// cAdvisor's read of every pod cgroup's cpuacct usage, summed per pod.
+    fn cgroup_usage(&self, now: SimTime) -> Vec<(u64, u64)> {
+        let mut by_pod: BTreeMap<u64, u64> = BTreeMap::new();
+        for sandbox in self.sandboxes.values() {
+            *by_pod.entry(sandbox.pod_uid).or_default() += sandbox.cpu.usage_core_nanos(now);
+        }
+        by_pod.into_iter().collect()
+    }
+
     fn exit(
         &mut self,
         process_id: u64,
@@ -507,9 +663,12 @@ impl Kernel {
             .expect("exit of a process that exists");
         self.memory_bytes_used -= process.memory_bytes_charged;
         self.cpu_millicores_used -= process.cpu_millicores_charged;
-        if let Some(members) = self.sandboxes.get_mut(&process.sandbox_id) {
-            members.remove(&process_id);
+        if let Some(sandbox) = self.sandboxes.get_mut(&process.sandbox_id) {
+            sandbox.members.remove(&process_id);
+            sandbox.cpu.settle(cx.now());
+            sandbox.cpu.rate_millicores -= process.cpu_millicores_charged;
         }
+        self.recharge(process.sandbox_id, cx.now());
         cx.record("detail", || {
             format!("process {process_id} exited with code {exit_code} ({cause:?})")
         });
@@ -534,6 +693,33 @@ impl Actor<Msg> for Kernel {
                 from,
                 msg: Msg::Kernel(call),
             } => self.on_call(from, *call, cx),
+            Event::Message {
+                from,
+                msg: Msg::Metrics(msg),
+            } => match *msg {
+                MetricsMsg::Traffic { demand_by_ip } => {
+                    let node = self.node_name.clone();
+                    let total: u64 = demand_by_ip.iter().map(|(_, m)| m).sum();
+                    cx.record("detail", || {
+                        format!("kernel {node}: traffic now demands {total}m of CPU from its pods")
+                    });
+                    self.on_traffic(demand_by_ip, cx.now());
+                }
+                MetricsMsg::ReadCgroups { read_id } => {
+                    let usage_by_pod_uid = self.cgroup_usage(cx.now());
+                    cx.send(
+                        from,
+                        Msg::Metrics(Box::new(MetricsMsg::CgroupStats {
+                            read_id,
+                            usage_by_pod_uid,
+                        })),
+                    );
+                }
+                other => panic!(
+                    "kernel/{} got an unexpected message: {other:?}",
+                    self.node_name
+                ),
+            },
             Event::Timer(Msg::Tick(AnyTick::Kernel(Tick::Deadline { generation }))) => {
                 for due in self.deadlines.fire(generation, cx.now()) {
                     self.on_due(due, cx);
@@ -557,9 +743,12 @@ impl Actor<Msg> for Kernel {
     }
 
     fn on_crash(&mut self) {
-        // Every process, namespace and cgroup is gone with the machine.
+        // Every process, namespace and cgroup is gone with the machine, and the traffic
+        // in flight to it.
         self.sandboxes.clear();
         self.processes.clear();
+        self.sandbox_by_ip.clear();
+        self.demand_by_ip.clear();
         self.memory_bytes_used = 0;
         self.cpu_millicores_used = 0;
         self.deadlines.clear();
@@ -569,7 +758,7 @@ impl Actor<Msg> for Kernel {
 impl Fingerprint for KernelCall {
     fn fingerprint(&self, hasher: &mut TraceHasher) {
         match self {
-            KernelCall::CreateSandbox { sandbox_id } => {
+            KernelCall::CreateSandbox { sandbox_id, .. } => {
                 hasher.write_u64(1);
                 hasher.write_u64(*sandbox_id);
             }
@@ -653,13 +842,13 @@ mod tests {
         let b = behaviour(100 << 20, 500);
         let none = CgroupLimits::default();
         assert_eq!(memory_bytes_charged(&b, none), 100 << 20);
-        assert_eq!(cpu_millicores_charged(&b, none), 500);
+        assert_eq!(cpu_millicores_charged(&b, none, 0), 500);
         let tight = CgroupLimits {
             memory_bytes_limit: Some(64 << 20),
             cpu_millicores_limit: Some(250),
         };
         assert_eq!(memory_bytes_charged(&b, tight), 64 << 20);
-        assert_eq!(cpu_millicores_charged(&b, tight), 250);
+        assert_eq!(cpu_millicores_charged(&b, tight, 0), 250);
         assert!(exceeds_memory_limit(&b, tight));
         assert!(!exceeds_memory_limit(&b, none));
         // Exactly at the limit is not over it.
@@ -668,6 +857,39 @@ mod tests {
             cpu_millicores_limit: None,
         };
         assert!(!exceeds_memory_limit(&b, exact));
+    }
+
+    #[test]
+    fn traffic_adds_to_a_process_up_to_its_limit() {
+        let b = behaviour(100 << 20, 10);
+        assert_eq!(
+            cpu_millicores_charged(&b, CgroupLimits::default(), 490),
+            500
+        );
+        let limited = CgroupLimits {
+            memory_bytes_limit: None,
+            cpu_millicores_limit: Some(300),
+        };
+        assert_eq!(cpu_millicores_charged(&b, limited, 490), 300);
+        assert_eq!(
+            load_shares(1000, 3).collect::<Vec<_>>(),
+            vec![334, 333, 333]
+        );
+        assert_eq!(load_shares(1000, 0).count(), 0);
+    }
+
+    #[test]
+    fn a_cgroup_counter_integrates_its_rate() {
+        let mut account = CpuAccount {
+            rate_millicores: 500,
+            ..CpuAccount::default()
+        };
+        let t = |secs| SimTime::ZERO + SimDuration::from_secs(secs);
+        assert_eq!(account.usage_core_nanos(t(10)), 5_000_000_000);
+        account.settle(t(10));
+        account.rate_millicores = 1500;
+        // 5 core-seconds, then 1.5 cores for 10 s.
+        assert_eq!(account.usage_core_nanos(t(20)), 20_000_000_000);
     }
 
     #[test]

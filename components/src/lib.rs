@@ -19,6 +19,8 @@
 //! - [`kernel`]: processes, cgroups, per-node CPU and memory.
 //! - [`proxy`]: kube-proxy programming per-node rules from Services and EndpointSlices.
 //! - [`kubectl`]: carries out a scenario's user actions.
+//! - [`load`]: the load generator: a Service's CPU demand spread over its ready endpoints.
+//! - [`metrics`]: the resource metrics pipeline (kernel → kubelet → metrics-server → HPA).
 //! - [`cluster`]: assembles all of the above into a simulation.
 //! - [`invariants`]: cluster-wide invariants checked after every event of every run.
 //! - [`rollout_invariants`]: the rolling-update bounds and "no ReplicaSet above its
@@ -37,6 +39,8 @@ pub mod invariants;
 pub mod kernel;
 pub mod kubectl;
 pub mod kubelet;
+pub mod load;
+pub mod metrics;
 pub mod msg;
 pub mod proxy;
 pub mod registry;

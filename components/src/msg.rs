@@ -6,7 +6,8 @@ use sim_core::{Message, TraceHasher};
 
 use crate::api::{ApiOk, ApiRequest, ApiResponse, ApiVerb, Object, WatchEvent};
 use crate::{
-    apiserver, controllers, etcd, kernel, kubectl, kubelet, proxy, registry, runtime, scheduler,
+    apiserver, controllers, etcd, kernel, kubectl, kubelet, metrics, proxy, registry, runtime,
+    scheduler,
 };
 
 /// Writes the identifying words of a payload into an event digest.
@@ -40,6 +41,8 @@ pub enum Msg {
     Registry(Box<registry::RegistryMsg>),
     /// the scenario's timeline → kubectl
     Action(Box<kubectl::Action>),
+    /// The resource metrics pipeline and the load generator (see `metrics`).
+    Metrics(Box<metrics::MetricsMsg>),
     /// A timer an actor set for itself.
     Tick(Tick),
 }
@@ -57,6 +60,7 @@ pub enum Tick {
     Registry(registry::Tick),
     Proxy(proxy::Tick),
     Kubectl(kubectl::Tick),
+    MetricsServer(metrics::Tick),
 }
 
 /// An object is identified by its uid and resourceVersion once it exists; before its
@@ -85,11 +89,11 @@ impl Fingerprint for ApiRequest {
                 hasher.write_str(&pod.name);
                 hasher.write_str(node);
             }
+            ApiVerb::Evict { pod, .. } => hasher.write_str(&pod.name),
             ApiVerb::List { .. } => {}
             ApiVerb::Watch {
                 resource_version, ..
             } => hasher.write_u64(*resource_version),
-            ApiVerb::Evict { pod, .. } => hasher.write_str(&pod.name),
         }
     }
 }
@@ -141,6 +145,7 @@ impl Message for Msg {
             Msg::KernelEvent(_) => "KernelEvent",
             Msg::Registry(_) => "Registry",
             Msg::Action(_) => "Action",
+            Msg::Metrics(_) => "Metrics",
             Msg::Tick(tick) => match tick {
                 Tick::Etcd(_) => "Tick.etcd",
                 Tick::Apiserver(_) => "Tick.apiserver",
@@ -152,6 +157,7 @@ impl Message for Msg {
                 Tick::Registry(_) => "Tick.registry",
                 Tick::Proxy(_) => "Tick.proxy",
                 Tick::Kubectl(_) => "Tick.kubectl",
+                Tick::MetricsServer(_) => "Tick.metrics-server",
             },
         }
     }
@@ -170,6 +176,7 @@ impl Message for Msg {
             Msg::KernelEvent(m) => m.fingerprint(hasher),
             Msg::Registry(m) => m.fingerprint(hasher),
             Msg::Action(m) => m.fingerprint(hasher),
+            Msg::Metrics(m) => m.fingerprint(hasher),
             Msg::Tick(tick) => match tick {
                 Tick::Etcd(t) => t.fingerprint(hasher),
                 Tick::Apiserver(t) => t.fingerprint(hasher),
@@ -181,6 +188,7 @@ impl Message for Msg {
                 Tick::Registry(t) => t.fingerprint(hasher),
                 Tick::Proxy(t) => t.fingerprint(hasher),
                 Tick::Kubectl(t) => t.fingerprint(hasher),
+                Tick::MetricsServer(t) => t.fingerprint(hasher),
             },
         }
     }

@@ -310,6 +310,12 @@ pub struct Kubelet {
     wakeups: Deadlines<u64>,
     pleg_pending: Vec<ContainerEvent>,
     pleg_armed: bool,
+    /// The node's kernel, whose cgroups cAdvisor reads for /metrics/resource (set when
+    /// the cluster runs metrics-server).
+    kernel: Option<ActorId>,
+    /// cgroup reads in flight: read id → (metrics-server, its scrape id).
+    scrapes: BTreeMap<u64, (ActorId, u64)>,
+    next_read_id: u64,
 }
 
 impl Kubelet {
@@ -364,6 +370,76 @@ impl Kubelet {
             wakeups: Deadlines::new(),
             pleg_pending: Vec::new(),
             pleg_armed: false,
+            kernel: None,
+            scrapes: BTreeMap::new(),
+            next_read_id: 0,
+        }
+    }
+
+    /// Serves /metrics/resource from `kernel`'s cgroups (cAdvisor runs inside the
+    /// kubelet and reads cgroupfs directly).
+    pub fn with_kernel(mut self, kernel: ActorId) -> Kubelet {
+        self.kernel = Some(kernel);
+        self
+    }
+
+    /// The resource metrics endpoint: a scrape is answered from a fresh cgroup read;
+    /// the kernel's per-pod-uid counters become per-pod samples of the pods this kubelet
+    /// runs.
+    fn on_metrics(
+        &mut self,
+        from: ActorId,
+        msg: crate::metrics::MetricsMsg,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        use crate::metrics::{MetricsMsg, PodSample};
+        match msg {
+            MetricsMsg::Scrape { scrape_id } => {
+                let Some(kernel) = self.kernel else {
+                    return;
+                };
+                self.next_read_id += 1;
+                self.scrapes.insert(self.next_read_id, (from, scrape_id));
+                cx.send(
+                    kernel,
+                    Msg::Metrics(Box::new(MetricsMsg::ReadCgroups {
+                        read_id: self.next_read_id,
+                    })),
+                );
+            }
+            MetricsMsg::CgroupStats {
+                read_id,
+                usage_by_pod_uid,
+            } => {
+                let Some((server, scrape_id)) = self.scrapes.remove(&read_id) else {
+                    return;
+                };
+                let pods = usage_by_pod_uid
+                    .into_iter()
+                    .filter_map(|(uid, usage_core_nanos)| {
+                        let pod = &self.workers.get(&uid)?.pod;
+                        Some(PodSample {
+                            namespace: pod.metadata.namespace.clone(),
+                            name: pod.metadata.name.clone(),
+                            uid,
+                            usage_core_nanos,
+                        })
+                    })
+                    .collect();
+                cx.send(
+                    server,
+                    Msg::Metrics(Box::new(MetricsMsg::ScrapeReply {
+                        scrape_id,
+                        node: self.setup.name.clone(),
+                        timestamp: cx.host_clock(),
+                        pods,
+                    })),
+                );
+            }
+            other => panic!(
+                "kubelet/{} got an unexpected metrics message: {other:?}",
+                self.setup.name
+            ),
         }
     }
 
@@ -2089,6 +2165,10 @@ impl Actor<Msg> for Kubelet {
                 msg: Msg::CriReply(reply),
                 ..
             } => self.on_cri_reply(*reply, cx),
+            Event::Message {
+                from,
+                msg: Msg::Metrics(msg),
+            } => self.on_metrics(from, *msg, cx),
             Event::Timer(Msg::Tick(AnyTick::Kubelet(tick))) => match tick {
                 Tick::Heartbeat => self.heartbeat(cx),
                 Tick::RetryLease => {
@@ -2148,6 +2228,7 @@ impl Actor<Msg> for Kubelet {
         self.pull_backoff.clear();
         self.wakeups.clear();
         self.pleg_pending.clear();
+        self.scrapes.clear();
         self.pleg_armed = false;
     }
 }

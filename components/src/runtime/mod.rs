@@ -442,7 +442,15 @@ impl ContainerRuntime {
                 stage: SandboxStage::Creating { call: id },
             },
         );
-        self.kernel_call(KernelCall::CreateSandbox { sandbox_id }, cx);
+        let pod_uid = self.sandboxes[&sandbox_id].config.pod_uid;
+        self.kernel_call(
+            KernelCall::CreateSandbox {
+                sandbox_id,
+                pod_uid,
+                ip: Str::from(format_ipv4(ip)),
+            },
+            cx,
+        );
     }
 
     fn stop_pod_sandbox(&mut self, id: CallId, sandbox_id: u64, cx: &mut Context<'_, Msg>) {

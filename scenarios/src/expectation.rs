@@ -8,11 +8,11 @@ use std::fmt;
 use std::rc::Rc;
 
 use components::api::{
-    ConditionStatus, Deployment, DeploymentConditionType, LABEL_ZONE, Labels, Node, Pod,
-    PodDisruptionBudget, PodPhase, ReplicaSet,
+    ConditionStatus, Deployment, DeploymentConditionType, Job, JobConditionType, LABEL_ZONE,
+    Labels, Node, Pod, PodDisruptionBudget, PodPhase, ReplicaSet,
 };
-use components::controllers::deployment::REVISION_ANNOTATION;
 use components::api::{TAINT_NOT_READY, TAINT_UNREACHABLE, TaintEffect};
+use components::controllers::deployment::REVISION_ANNOTATION;
 use sim_core::{SimDuration, SimTime};
 
 /// A comparison against a count: `3`, `>= 3`, `< 2`, `!= 0`.
@@ -336,6 +336,20 @@ pub enum Check {
         name: String,
         counts: PodDisruptionBudgetCounts,
     },
+    /// A Job's status counts, whether it completed (and when, to the second), and why it
+    /// failed.
+    Job {
+        namespace: String,
+        name: String,
+        active: Option<Count>,
+        ready: Option<Count>,
+        succeeded: Option<Count>,
+        failed: Option<Count>,
+        terminating: Option<Count>,
+        complete: Option<bool>,
+        failed_reason: Option<String>,
+        completion_time: Option<SimTime>,
+    },
     /// How many endpoints kube-proxy has programmed for a Service, on one node or on every
     /// node that is up.
     Endpoints {
@@ -391,6 +405,7 @@ pub struct Observation {
     pub pods: Vec<Rc<Pod>>,
     pub nodes: Vec<Rc<Node>>,
     pub deployments: Vec<Rc<Deployment>>,
+    pub jobs: Vec<Rc<Job>>,
     pub replica_sets: Vec<Rc<ReplicaSet>>,
     pub budgets: Vec<Rc<PodDisruptionBudget>>,
     pub daemon_sets: Vec<Rc<components::api::DaemonSet>>,
@@ -542,6 +557,92 @@ impl Check {
                         status.number_misscheduled,
                     ),
                 )
+            }
+            Check::Job {
+                namespace,
+                name,
+                active,
+                ready,
+                succeeded,
+                failed,
+                terminating,
+                complete,
+                failed_reason,
+                completion_time,
+            } => {
+                let found = observation.jobs.iter().find(|j| {
+                    &*j.metadata.namespace == namespace.as_str()
+                        && &*j.metadata.name == name.as_str()
+                });
+                let Some(job) = found else {
+                    return Verdict {
+                        passed: false,
+                        message: format!("expected job {namespace}/{name}; it does not exist"),
+                    };
+                };
+                let status = &job.status;
+                let mut failures = Vec::new();
+                compare(&mut failures, "active", *active, status.active);
+                compare(&mut failures, "ready", *ready, status.ready);
+                compare(&mut failures, "succeeded", *succeeded, status.succeeded);
+                compare(&mut failures, "failed", *failed, status.failed);
+                compare(
+                    &mut failures,
+                    "terminating",
+                    *terminating,
+                    status.terminating,
+                );
+                let is_complete = status.has(JobConditionType::Complete);
+                if complete.is_some_and(|want| want != is_complete) {
+                    failures.push(
+                        if is_complete {
+                            "not complete"
+                        } else {
+                            "complete"
+                        }
+                        .to_string(),
+                    );
+                }
+                let failed_condition = status
+                    .condition(JobConditionType::Failed)
+                    .filter(|c| c.status == ConditionStatus::True);
+                match failed_reason.as_deref() {
+                    Some("") if failed_condition.is_some() => {
+                        failures.push("not Failed".to_string())
+                    }
+                    Some("") | None => {}
+                    Some(reason) => {
+                        if failed_condition.is_none_or(|c| &*c.reason != reason) {
+                            failures.push(format!("Failed={reason}"));
+                        }
+                    }
+                }
+                let completed_secs = status.completion_time.map(|t| t.since_start().as_secs());
+                if let Some(want) = completion_time
+                    && completed_secs != Some(want.since_start().as_secs())
+                {
+                    failures.push(format!("completionTime {}s", want.since_start().as_secs()));
+                }
+                let mut found = format!(
+                    "{namespace}/{name}: active {}, ready {}, succeeded {}, failed {}, terminating {}",
+                    status.active,
+                    status.ready,
+                    status.succeeded,
+                    status.failed,
+                    status.terminating
+                );
+                for condition in &status.conditions {
+                    if condition.status == ConditionStatus::True {
+                        found.push_str(&format!(", {}", condition.type_.name()));
+                        if !condition.reason.is_empty() {
+                            found.push_str(&format!(" ({})", condition.reason));
+                        }
+                    }
+                }
+                if let Some(secs) = completed_secs {
+                    found.push_str(&format!(", completionTime {secs}s"));
+                }
+                Verdict::of(failures, found)
             }
             Check::Pods {
                 filter,
@@ -1056,6 +1157,110 @@ mod tests {
         assert_eq!(Count::parse(">=3").unwrap().to_string(), ">= 3");
     }
 
+    fn job(succeeded: u32, failed: Option<&str>, completed_secs: Option<u64>) -> Rc<Job> {
+        use components::api::{
+            CompletionMode, JobCondition, JobSpec, JobStatus, LabelSelector, ObjectMeta, PodSpec,
+            PodTemplateSpec, s,
+        };
+        let condition = |type_, reason: &str| JobCondition {
+            type_,
+            status: ConditionStatus::True,
+            reason: s(reason),
+            message: s(""),
+            last_transition_time: SimTime::ZERO,
+        };
+        let mut conditions = Vec::new();
+        if let Some(reason) = failed {
+            conditions.push(condition(JobConditionType::Failed, reason));
+        }
+        if completed_secs.is_some() {
+            conditions.push(condition(JobConditionType::Complete, "CompletionsReached"));
+        }
+        Rc::new(Job {
+            metadata: ObjectMeta::named("default", "pi"),
+            spec: JobSpec {
+                parallelism: 2,
+                completions: Some(5),
+                completion_mode: CompletionMode::NonIndexed,
+                backoff_limit: 6,
+                active_deadline_seconds: None,
+                suspend: false,
+                manual_selector: false,
+                selector: LabelSelector::default(),
+                template: Rc::new(PodTemplateSpec {
+                    labels: Labels::new(),
+                    annotations: Labels::new(),
+                    spec: PodSpec::default(),
+                }),
+            },
+            status: JobStatus {
+                succeeded,
+                completion_time: completed_secs
+                    .map(|secs| SimTime::ZERO + SimDuration::from_millis(secs * 1000 + 2)),
+                conditions,
+                ..JobStatus::default()
+            },
+        })
+    }
+
+    #[test]
+    fn job_check_reads_counts_conditions_and_completion_time() {
+        let check =
+            |succeeded: Option<u32>, complete, failed: Option<&str>, at: Option<u64>| Check::Job {
+                namespace: "default".to_string(),
+                name: "pi".to_string(),
+                active: None,
+                ready: None,
+                succeeded: succeeded.map(Count::exactly),
+                failed: None,
+                terminating: None,
+                complete,
+                failed_reason: failed.map(str::to_string),
+                completion_time: at.map(|secs| SimTime::ZERO + SimDuration::from_secs(secs)),
+            };
+        let complete = Observation {
+            jobs: vec![job(5, None, Some(64))],
+            ..Observation::default()
+        };
+        let verdict = check(Some(5), Some(true), Some(""), Some(64)).evaluate(&complete);
+        assert!(verdict.passed, "{}", verdict.message);
+        assert_eq!(
+            verdict.message,
+            "default/pi: active 0, ready 0, succeeded 5, failed 0, terminating 0, Complete (CompletionsReached), completionTime 64s"
+        );
+        let verdict = check(Some(4), Some(false), None, Some(63)).evaluate(&complete);
+        assert!(!verdict.passed);
+        assert!(
+            verdict
+                .message
+                .starts_with("expected succeeded 4, not complete, completionTime 63s; got"),
+            "{}",
+            verdict.message
+        );
+        let failed = Observation {
+            jobs: vec![job(0, Some("BackoffLimitExceeded"), None)],
+            ..Observation::default()
+        };
+        assert!(
+            check(None, Some(false), Some("BackoffLimitExceeded"), None)
+                .evaluate(&failed)
+                .passed
+        );
+        let verdict = check(None, None, Some("DeadlineExceeded"), None).evaluate(&failed);
+        assert!(
+            verdict
+                .message
+                .starts_with("expected Failed=DeadlineExceeded")
+        );
+        let verdict = check(None, None, Some(""), None).evaluate(&failed);
+        assert!(verdict.message.starts_with("expected not Failed"));
+        let missing = check(None, Some(true), None, None).evaluate(&Observation::default());
+        assert_eq!(
+            missing.message,
+            "expected job default/pi; it does not exist"
+        );
+    }
+
     #[test]
     fn deployment_check_shows_expected_and_actual() {
         let check = Check::Deployment {
@@ -1373,12 +1578,36 @@ mod tests {
             "zone \"zone-a\" FullDisruption, 3 NoExecute-tainted nodes (taints added at 170.100s, 180.100s, 190.100s)"
         );
         // Wrong state, count or spacing each fail.
-        assert!(!check("zone-a", "Normal", 3, None).evaluate(&observation).passed);
-        assert!(!check("zone-a", "FullDisruption", 4, None).evaluate(&observation).passed);
-        assert!(!check("zone-a", "FullDisruption", 3, Some(5_000)).evaluate(&observation).passed);
-        assert!(!check("zone-a", "FullDisruption", 3, Some(100_000)).evaluate(&observation).passed);
+        assert!(
+            !check("zone-a", "Normal", 3, None)
+                .evaluate(&observation)
+                .passed
+        );
+        assert!(
+            !check("zone-a", "FullDisruption", 4, None)
+                .evaluate(&observation)
+                .passed
+        );
+        assert!(
+            !check("zone-a", "FullDisruption", 3, Some(5_000))
+                .evaluate(&observation)
+                .passed
+        );
+        assert!(
+            !check("zone-a", "FullDisruption", 3, Some(100_000))
+                .evaluate(&observation)
+                .passed
+        );
         // One taint cannot show a spacing; an unknown zone fails.
-        assert!(!check("zone-b", "Normal", 1, Some(10_000)).evaluate(&observation).passed);
-        assert!(!check("zone-c", "Normal", 0, None).evaluate(&observation).passed);
+        assert!(
+            !check("zone-b", "Normal", 1, Some(10_000))
+                .evaluate(&observation)
+                .passed
+        );
+        assert!(
+            !check("zone-c", "Normal", 0, None)
+                .evaluate(&observation)
+                .passed
+        );
     }
 }

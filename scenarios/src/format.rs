@@ -318,6 +318,7 @@ pub struct ExpectationEntry {
     pub nodes: Option<NodesCheck>,
     pub node: Option<NodeCheck>,
     pub endpoints: Option<EndpointsCheck>,
+    pub job: Option<JobCheck>,
     pub pod_disruption_budget: Option<PodDisruptionBudgetCheck>,
     pub zone: Option<ZoneCheck>,
     pub daemon_set: Option<DaemonSetCheck>,
@@ -355,6 +356,26 @@ pub struct DaemonSetCheck {
     pub updated: Option<Scalar>,
     /// `status.numberMisscheduled`: nodes that have one but should not.
     pub misscheduled: Option<Scalar>,
+}
+
+/// A Job's status counts and how it finished.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct JobCheck {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub active: Option<Scalar>,
+    pub ready: Option<Scalar>,
+    pub succeeded: Option<Scalar>,
+    pub failed: Option<Scalar>,
+    pub terminating: Option<Scalar>,
+    /// true: the Complete condition is True; false: it is not (yet).
+    pub complete: Option<bool>,
+    /// The reason of a True Failed condition (`BackoffLimitExceeded`, `DeadlineExceeded`);
+    /// `""`: no True Failed condition (yet).
+    pub failed_condition: Option<String>,
+    /// `status.completionTime`, from the start of the run, to the second: `47s`.
+    pub completion_time: Option<Scalar>,
 }
 
 /// Counts are a number (exact) or a comparison: `">= 3"`, `"< 2"`, `"!= 0"`.

@@ -40,6 +40,7 @@ pub const BUILT_INS: &[BuiltIn] = &[
     built_in!("drain-with-pdb"),
     built_in!("daemonset-new-node"),
     built_in!("zone-outage"),
+    built_in!("job-completion"),
 ];
 
 pub fn built_in(name: &str) -> Option<&'static BuiltIn> {

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use components::api::{Deployment, Node, Pod, ReplicaSet};
+use components::api::{Deployment, Job, Node, Pod, ReplicaSet};
 use components::cluster::{Cluster, ClusterState};
 use components::proxy::KubeProxy;
 use sim_core::{
@@ -329,6 +329,7 @@ fn observe<'a>(
         pods: cluster.objects::<Pod>().cloned().collect(),
         nodes: cluster.objects::<Node>().cloned().collect(),
         deployments: cluster.objects::<Deployment>().cloned().collect(),
+        jobs: cluster.objects::<Job>().cloned().collect(),
         replica_sets: cluster.objects::<ReplicaSet>().cloned().collect(),
         budgets: cluster
             .objects::<components::api::PodDisruptionBudget>()

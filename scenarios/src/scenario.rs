@@ -1130,6 +1130,7 @@ impl Parser<'_> {
             entry.nodes.is_some(),
             entry.node.is_some(),
             entry.endpoints.is_some(),
+            entry.job.is_some(),
             entry.pod_disruption_budget.is_some(),
             entry.zone.is_some(),
             entry.daemon_set.is_some(),
@@ -1274,6 +1275,45 @@ impl Parser<'_> {
                 name: budget.name.clone(),
                 counts,
             }
+        } else if let Some(job) = &entry.job {
+            let p = join_key(path, "job");
+            let completion_time = job
+                .completion_time
+                .as_ref()
+                .map(|at| self.time(at, &join_key(&p, "completionTime"), end))
+                .transpose()?;
+            let check = Check::Job {
+                namespace: namespace_of(Kind::Job, job.namespace.as_deref()),
+                name: job.name.clone(),
+                active: self.count(&job.active, &join_key(&p, "active"))?,
+                ready: self.count(&job.ready, &join_key(&p, "ready"))?,
+                succeeded: self.count(&job.succeeded, &join_key(&p, "succeeded"))?,
+                failed: self.count(&job.failed, &join_key(&p, "failed"))?,
+                terminating: self.count(&job.terminating, &join_key(&p, "terminating"))?,
+                complete: job.complete,
+                failed_reason: job.failed_condition.clone(),
+                completion_time,
+            };
+            if matches!(
+                &check,
+                Check::Job {
+                    active: None,
+                    ready: None,
+                    succeeded: None,
+                    failed: None,
+                    terminating: None,
+                    complete: None,
+                    failed_reason: None,
+                    completion_time: None,
+                    ..
+                }
+            ) {
+                return Err(self.error(
+                    &p,
+                    "name at least one of active, ready, succeeded, failed, terminating, complete, failedCondition, completionTime",
+                ));
+            }
+            check
         } else if let Some(nodes) = &entry.nodes {
             let p = join_key(path, "nodes");
             if nodes.ready.is_none() && nodes.not_ready.is_none() && nodes.unknown.is_none() {
@@ -1843,13 +1883,13 @@ expectations:
         );
         let bad = BTreeMap::from([(
             "web.yaml".to_string(),
-            "kind: Job\napiVersion: batch/v1\n".to_string(),
+            "kind: CronJob\napiVersion: batch/v1\n".to_string(),
         )]);
         let error = parse("scenario.yaml", &text, &Includes::Embedded(bad))
             .unwrap_err()
             .to_string();
         assert!(
-            error.starts_with("web.yaml:1:7: workloads.web[0].kind: unsupported kind Job"),
+            error.starts_with("web.yaml:1:7: workloads.web[0].kind: unsupported kind CronJob"),
             "{error}"
         );
     }
@@ -1890,7 +1930,9 @@ expectations:
                 taint_interval: Some(SimDuration::from_secs(10)),
             }
         );
-        let bad = format!("{MINIMAL}expectations:\n  - {{name: z, zone: {{name: zone-a, state: Down}}}}\n");
+        let bad = format!(
+            "{MINIMAL}expectations:\n  - {{name: z, zone: {{name: zone-a, state: Down}}}}\n"
+        );
         assert_eq!(
             error_of(&bad),
             "scenario.yaml:7:43: expectations[0].zone.state: unknown zone state \"Down\" (use one of Normal, PartialDisruption, FullDisruption)"

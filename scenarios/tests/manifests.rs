@@ -81,7 +81,9 @@ fn every_shared_manifest_ingests_or_is_refused_by_kind() {
         }
     }
     assert!(ingested >= 15, "ingested {ingested}");
-    assert!(refused >= 10, "refused {refused}");
+    // Each kind kubesim learns moves its manifests from refused to ingested; the
+    // StorageClass stays refused (kubesim models no volumes).
+    assert!(refused >= 1, "refused {refused}");
 }
 
 #[test]

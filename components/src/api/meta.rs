@@ -26,10 +26,11 @@ pub enum Kind {
     PriorityClass,
     PodDisruptionBudget,
     DaemonSet,
+    Job,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -41,6 +42,7 @@ impl Kind {
         Kind::PriorityClass,
         Kind::PodDisruptionBudget,
         Kind::DaemonSet,
+        Kind::Job,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,6 +57,7 @@ impl Kind {
             Kind::Lease => "Lease",
             Kind::PriorityClass => "PriorityClass",
             Kind::PodDisruptionBudget => "PodDisruptionBudget",
+            Kind::Job => "Job",
             Kind::DaemonSet => "DaemonSet",
         }
     }
@@ -72,6 +75,7 @@ impl Kind {
             Kind::Lease => "leases",
             Kind::PriorityClass => "priorityclasses",
             Kind::PodDisruptionBudget => "poddisruptionbudgets",
+            Kind::Job => "jobs",
             Kind::DaemonSet => "daemonsets",
         }
     }

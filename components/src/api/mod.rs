@@ -1,6 +1,7 @@
 //! The API: object types, metadata, selectors and quantities.
 
 pub mod apps;
+pub mod batch;
 pub mod meta;
 pub mod net;
 pub mod objects;
@@ -8,6 +9,7 @@ pub mod quantity;
 pub mod wire;
 
 pub use apps::*;
+pub use batch::*;
 pub use meta::*;
 pub use objects::*;
 pub use wire::*;

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use sim_core::SimTime;
 
 use super::apps::DaemonSet;
+use super::batch::Job;
 use super::meta::{Kind, LabelSelector, Labels, ObjectKey, ObjectMeta, Str};
 
 // ---------------------------------------------------------------------------------------
@@ -874,6 +875,7 @@ pub enum Object {
     Lease(Rc<Lease>),
     PriorityClass(Rc<PriorityClass>),
     PodDisruptionBudget(Rc<PodDisruptionBudget>),
+    Job(Rc<Job>),
     DaemonSet(Rc<DaemonSet>),
 }
 
@@ -890,6 +892,7 @@ macro_rules! each_object {
             Object::Lease($inner) => $body,
             Object::PriorityClass($inner) => $body,
             Object::PodDisruptionBudget($inner) => $body,
+            Object::Job($inner) => $body,
             Object::DaemonSet($inner) => $body,
         }
     };
@@ -908,6 +911,7 @@ impl Object {
             Object::Lease(_) => Kind::Lease,
             Object::PriorityClass(_) => Kind::PriorityClass,
             Object::PodDisruptionBudget(_) => Kind::PodDisruptionBudget,
+            Object::Job(_) => Kind::Job,
             Object::DaemonSet(_) => Kind::DaemonSet,
         }
     }
@@ -974,6 +978,7 @@ resource!(EndpointSlice);
 resource!(Lease);
 resource!(PriorityClass);
 resource!(PodDisruptionBudget);
+resource!(Job);
 resource!(DaemonSet);
 
 impl<T: Resource> From<T> for Object {

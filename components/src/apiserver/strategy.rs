@@ -7,11 +7,12 @@ use std::rc::Rc;
 use sim_core::SimTime;
 
 use crate::api::{
-    ANNOTATION_DEPRECATED_TEMPLATE_GENERATION, ConditionStatus, DaemonSet, DaemonSetUpdateStrategy,
-    HIGHEST_USER_DEFINABLE_PRIORITY, IntOrPercent, Object, PodDisruptionBudgetSpec, PodPhase,
-    PodSpec, PodStatus, PreemptionPolicy, PriorityClass, SYSTEM_PRIORITY_CLASS_PREFIX,
-    TAINT_NOT_READY, TAINT_UNREACHABLE, TaintEffect, Toleration, TolerationOperator, s,
-    system_priority_classes,
+    ANNOTATION_DEPRECATED_TEMPLATE_GENERATION, CompletionMode, ConditionStatus, DaemonSet,
+    DaemonSetUpdateStrategy, HIGHEST_USER_DEFINABLE_PRIORITY, IntOrPercent, Job,
+    LABEL_JOB_CONTROLLER_UID, LABEL_JOB_NAME, LABEL_LEGACY_JOB_CONTROLLER_UID,
+    LABEL_LEGACY_JOB_NAME, Labels, Object, PodDisruptionBudgetSpec, PodPhase, PodSpec, PodStatus,
+    PreemptionPolicy, PriorityClass, RestartPolicy, SYSTEM_PRIORITY_CLASS_PREFIX, TAINT_NOT_READY,
+    TAINT_UNREACHABLE, TaintEffect, Toleration, TolerationOperator, s, system_priority_classes,
 };
 
 /// Why a write was refused before reaching etcd.
@@ -83,6 +84,15 @@ pub fn prepare_for_create(
             // The disruption controller writes the status; a client's copy is dropped
             // (upstream podDisruptionBudgetStrategy.PrepareForCreate).
             Rc::make_mut(budget).status = Default::default();
+        }
+        Object::Job(job) => {
+            let job = Rc::make_mut(job);
+            // jobStrategy.PrepareForCreate: the controller writes the status.
+            job.status = Default::default();
+            if !job.spec.manual_selector {
+                generate_job_selector(job);
+            }
+            validate_job(job)?;
         }
         Object::DaemonSet(daemon_set) => {
             let daemon_set = Rc::make_mut(daemon_set);
@@ -224,6 +234,79 @@ pub fn validate_pod_disruption_budget(spec: &PodDisruptionBudgetSpec) -> Result<
                 "spec.{field}: Invalid value: \"{percent}%\": must not be greater than 100%"
             )));
         }
+    }
+    Ok(())
+}
+
+/// Upstream `generateSelector` (pkg/registry/batch/job/strategy.go): the template gets
+/// the job-name and controller-uid labels (new and legacy spellings) unless it sets them
+/// itself, and the selector gets `batch.kubernetes.io/controller-uid=<uid>` unless it
+/// has one. A conflicting label the user set fails validation afterwards.
+pub fn generate_job_selector(job: &mut Job) {
+    let uid = s(&job.metadata.uid.to_string());
+    let template = Rc::make_mut(&mut job.spec.template);
+    for (key, value) in [
+        (LABEL_LEGACY_JOB_NAME, &job.metadata.name),
+        (LABEL_JOB_NAME, &job.metadata.name),
+        (LABEL_LEGACY_JOB_CONTROLLER_UID, &uid),
+        (LABEL_JOB_CONTROLLER_UID, &uid),
+    ] {
+        if template.labels.get(key).is_none() {
+            template.labels.insert(s(key), value.clone());
+        }
+    }
+    if job
+        .spec
+        .selector
+        .match_labels
+        .get(LABEL_JOB_CONTROLLER_UID)
+        .is_none()
+    {
+        job.spec
+            .selector
+            .match_labels
+            .insert(s(LABEL_JOB_CONTROLLER_UID), uid);
+    }
+}
+
+/// Upstream `ValidateJob` (pkg/apis/batch/validation/validation.go), the parts kubesim's
+/// Job has: a generated selector must select this Job's uid, the selector must match
+/// the template's labels, and the template's restartPolicy must be OnFailure or Never.
+/// (Negative counts cannot be represented; manifest ingest refuses them.)
+pub fn validate_job(job: &Job) -> Result<(), Invalid> {
+    let spec = &job.spec;
+    if spec.selector.is_empty() {
+        return Err(Invalid("spec.selector: Required value".to_string()));
+    }
+    if !spec.manual_selector {
+        let uid = job.metadata.uid.to_string();
+        let expected = Labels::from_pairs([
+            (LABEL_JOB_CONTROLLER_UID, uid.as_str()),
+            (LABEL_JOB_NAME, &*job.metadata.name),
+        ]);
+        if !spec.selector.matches(&expected) {
+            return Err(Invalid(
+                "spec.selector: Invalid value: `selector` not auto-generated".to_string(),
+            ));
+        }
+    }
+    if !spec.selector.matches(&spec.template.labels) {
+        return Err(Invalid(
+            "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`"
+                .to_string(),
+        ));
+    }
+    let policy = spec.template.spec.restart_policy;
+    if policy == RestartPolicy::Always {
+        return Err(Invalid(
+            "spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\""
+                .to_string(),
+        ));
+    }
+    if spec.completion_mode == CompletionMode::Indexed && spec.completions.is_none() {
+        return Err(Invalid(
+            "spec.completions: Required value: when completion mode is Indexed".to_string(),
+        ));
     }
     Ok(())
 }
@@ -388,6 +471,31 @@ pub fn prepare_for_update(current: &Object, mut update: Object) -> Result<Object
             );
             new.spec != old.spec
         }
+        (Object::Job(new), Object::Job(old)) => {
+            // jobStrategy.PrepareForUpdate keeps the status; ValidateJobSpecUpdate
+            // refuses changes to completions, the selector and the template (kubesim
+            // models neither elastic Indexed Jobs nor mutable scheduling directives).
+            let new = Rc::make_mut(new);
+            new.status = old.status.clone();
+            if !new.spec.manual_selector && new.spec.selector.is_empty() {
+                // A re-applied manifest: its selector and labels are generated again.
+                new.metadata.uid = old.metadata.uid;
+                generate_job_selector(new);
+            }
+            validate_job(new)?;
+            for (field, changed) in [
+                ("completions", new.spec.completions != old.spec.completions),
+                ("selector", new.spec.selector != old.spec.selector),
+                ("template", new.spec.template != old.spec.template),
+            ] {
+                if changed {
+                    return Err(Invalid(format!(
+                        "spec.{field}: Invalid value: field is immutable"
+                    )));
+                }
+            }
+            new.spec != old.spec
+        }
         (Object::Namespace(_), Object::Namespace(_)) => false,
         _ => unreachable!("kinds checked above"),
     };
@@ -413,6 +521,7 @@ pub fn prepare_for_status_update(current: &Object, update: &Object) -> Result<Ob
         (Object::PodDisruptionBudget(m), Object::PodDisruptionBudget(u)) => {
             Rc::make_mut(m).status = u.status.clone()
         }
+        (Object::Job(m), Object::Job(u)) => Rc::make_mut(m).status = u.status.clone(),
         (Object::DaemonSet(m), Object::DaemonSet(u)) => Rc::make_mut(m).status = u.status.clone(),
         _ => {
             return Err(Invalid(format!(
@@ -623,6 +732,105 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(unreachable.len(), 1);
         assert_eq!(unreachable[0].toleration_seconds, Some(10));
+    }
+
+    fn job(restart_policy: crate::api::RestartPolicy, manual_selector: bool) -> Object {
+        use crate::api::{JobSpec, JobStatus, LabelSelector, PodTemplateSpec};
+        Job {
+            metadata: ObjectMeta::named("default", "pi"),
+            spec: JobSpec {
+                parallelism: 2,
+                completions: Some(5),
+                completion_mode: CompletionMode::NonIndexed,
+                backoff_limit: 6,
+                active_deadline_seconds: None,
+                suspend: false,
+                manual_selector,
+                selector: if manual_selector {
+                    LabelSelector::from_labels(Labels::from_pairs([("app", "pi")]))
+                } else {
+                    LabelSelector::default()
+                },
+                template: Rc::new(PodTemplateSpec {
+                    labels: Labels::from_pairs([("app", "pi")]),
+                    annotations: Labels::new(),
+                    spec: PodSpec {
+                        restart_policy,
+                        ..PodSpec::default()
+                    },
+                }),
+            },
+            status: JobStatus {
+                succeeded: 3,
+                ..JobStatus::default()
+            },
+        }
+        .into()
+    }
+
+    #[test]
+    fn a_job_gets_a_selector_and_pod_labels_from_its_uid() {
+        let mut object = job(RestartPolicy::Never, false);
+        prepare_for_create(&mut object, 77, SimTime::ZERO, (300, 300)).expect("valid");
+        let Object::Job(created) = object else {
+            unreachable!()
+        };
+        // generateSelector: the uid selects, and the template carries both spellings.
+        assert_eq!(
+            created.spec.selector.match_labels,
+            Labels::from_pairs([(LABEL_JOB_CONTROLLER_UID, "77")])
+        );
+        let labels = &created.spec.template.labels;
+        for (key, value) in [
+            (LABEL_JOB_CONTROLLER_UID, "77"),
+            (LABEL_LEGACY_JOB_CONTROLLER_UID, "77"),
+            (LABEL_JOB_NAME, "pi"),
+            (LABEL_LEGACY_JOB_NAME, "pi"),
+            ("app", "pi"),
+        ] {
+            assert_eq!(labels.get(key).map(|v| &**v), Some(value), "{key}");
+        }
+        // The controller writes the status.
+        assert_eq!(created.status, crate::api::JobStatus::default());
+        // A manual selector is kept as given.
+        let mut manual = job(RestartPolicy::OnFailure, true);
+        prepare_for_create(&mut manual, 78, SimTime::ZERO, (300, 300)).expect("valid");
+        let Object::Job(manual) = manual else {
+            unreachable!()
+        };
+        assert_eq!(manual.spec.template.labels.len(), 1);
+    }
+
+    #[test]
+    fn a_job_template_must_not_restart_always_and_its_spec_is_partly_immutable() {
+        let mut always = job(RestartPolicy::Always, false);
+        assert_eq!(
+            prepare_for_create(&mut always, 1, SimTime::ZERO, (300, 300)),
+            Err(Invalid(
+                "spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\""
+                    .to_string()
+            ))
+        );
+        let mut stored = job(RestartPolicy::Never, false);
+        prepare_for_create(&mut stored, 5, SimTime::ZERO, (300, 300)).expect("valid");
+        // A re-applied manifest (no selector) with a new parallelism is a spec change.
+        let Object::Job(mut reapplied) = job(RestartPolicy::Never, false) else {
+            unreachable!()
+        };
+        Rc::make_mut(&mut reapplied).spec.parallelism = 4;
+        let updated = prepare_for_update(&stored, Object::Job(reapplied.clone())).expect("valid");
+        assert_eq!(updated.meta().generation, 2);
+        let Object::Job(updated) = updated else {
+            unreachable!()
+        };
+        assert_eq!(updated.spec.parallelism, 4);
+        Rc::make_mut(&mut reapplied).spec.completions = Some(9);
+        assert_eq!(
+            prepare_for_update(&stored, Object::Job(reapplied)),
+            Err(Invalid(
+                "spec.completions: Invalid value: field is immutable".to_string()
+            ))
+        );
     }
 
     #[test]

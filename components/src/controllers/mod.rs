@@ -14,6 +14,8 @@
 //! - [`daemonset`]: one pod per eligible node (pinned by node affinity, bound by the
 //!   scheduler), failed-pod back-off, rolling update with maxUnavailable or maxSurge,
 //!   OnDelete, status.
+//! - [`job`]: Job pods up to parallelism, completions, failure back-off, backoffLimit,
+//!   activeDeadlineSeconds, suspend, SuccessCriteriaMet/FailureTarget then Complete/Failed.
 //! - [`index`]: pods by uid, owner, node, namespace and label; the generic `MultiIndex`.
 //!
 //! Each controller's decisions are pure functions in its module; the entry point here
@@ -27,6 +29,7 @@ pub mod disruption;
 pub mod endpointslice;
 pub mod garbage_collector;
 pub mod index;
+pub mod job;
 pub mod node_lifecycle;
 pub mod replicaset;
 
@@ -40,10 +43,11 @@ use self::daemonset::DaemonSetState;
 use self::endpointslice::{ServiceIndex, SliceTracker};
 use self::garbage_collector::{GarbageCollector, GcRequest};
 use self::index::{MultiIndex, NsName, PodIndex};
+use self::job::{JobState, StatusWrite};
 use self::node_lifecycle::NodeLifecycle;
 use self::replicaset::ReplicaSetState;
 use crate::api::{
-    ApiOk, ApiResponse, ApiVerb, Deployment, EndpointSlice, Kind, Lease, NAMESPACE_NODE_LEASE,
+    ApiOk, ApiResponse, ApiVerb, Deployment, EndpointSlice, Job, Kind, Lease, NAMESPACE_NODE_LEASE,
     Node, Pod, PodDisruptionBudget, ReplicaSet, RequestId, Service, Str, WatchEvent, s,
 };
 use crate::client::{ApiClient, Delta, Informer};
@@ -139,6 +143,7 @@ pub enum WorkKey {
     Deployment(NsName),
     ReplicaSet(NsName),
     Service(NsName),
+    Job(NsName),
     PodDisruptionBudget(NsName),
     DaemonSet(NsName),
 }
@@ -151,6 +156,7 @@ impl std::fmt::Display for WorkKey {
             WorkKey::Deployment(key) => ("deployment", key),
             WorkKey::ReplicaSet(key) => ("replicaset", key),
             WorkKey::Service(key) => ("service", key),
+            WorkKey::Job(key) => ("job", key),
             WorkKey::PodDisruptionBudget(key) => ("poddisruptionbudget", key),
             WorkKey::DaemonSet(key) => ("daemonset", key),
         };
@@ -298,6 +304,7 @@ struct Informers {
     leases: Informer<Lease>,
     services: Informer<Service>,
     endpointslices: Informer<EndpointSlice>,
+    jobs: Informer<Job>,
     pdbs: Informer<PodDisruptionBudget>,
     daemonsets: Informer<crate::api::DaemonSet>,
 }
@@ -315,6 +322,7 @@ impl Informers {
             ),
             services: Informer::all(),
             endpointslices: Informer::all(),
+            jobs: Informer::all(),
             pdbs: Informer::all(),
             daemonsets: Informer::all(),
         }
@@ -328,6 +336,7 @@ impl Informers {
             && self.leases.has_synced()
             && self.services.has_synced()
             && self.endpointslices.has_synced()
+            && self.jobs.has_synced()
             && self.pdbs.has_synced()
             && self.daemonsets.has_synced()
     }
@@ -355,6 +364,12 @@ enum Pending {
     Eviction { pod: NsName, pod_uid: u64 },
     /// EndpointSlice controller: a slice create, update or delete.
     SliceWrite { service: NsName, slice: Option<Str> },
+    /// Job controller: one pod of a slow-start batch.
+    CreateJobPod { job: NsName },
+    /// Job controller: a surplus pod, or an active pod of a failing Job.
+    DeleteJobPod { job: NsName, pod_uid: u64 },
+    /// Job controller: a status write and the finished pods it counts.
+    JobStatus { job: NsName, write: StatusWrite },
     /// Garbage collector: a live read or a write.
     GarbageCollector(GcRequest),
     /// DaemonSet controller: one pod of a slow-start batch.
@@ -391,6 +406,7 @@ pub struct ControllerManager {
     delayed_armed_at: Option<SimTime>,
     pending: BTreeMap<RequestId, Pending>,
     replicaset_state: ReplicaSetState,
+    job_state: JobState,
     daemonset_state: DaemonSetState,
     node_lifecycle: NodeLifecycle,
     writes: WriteTracker,
@@ -425,6 +441,7 @@ impl ControllerManager {
             delayed_armed_at: None,
             pending: BTreeMap::new(),
             replicaset_state: ReplicaSetState::default(),
+            job_state: JobState::default(),
             daemonset_state: DaemonSetState::default(),
             node_lifecycle,
             writes: WriteTracker::default(),
@@ -495,6 +512,7 @@ impl ControllerManager {
             WorkKey::Deployment(name) => self.sync_deployment(name, cx),
             WorkKey::ReplicaSet(name) => self.sync_replica_set(name, cx),
             WorkKey::Service(name) => self.sync_service(name, cx),
+            WorkKey::Job(name) => self.sync_job(name, cx),
             WorkKey::PodDisruptionBudget(name) => self.sync_budget(name, cx),
             WorkKey::GarbageCollect(uid) => self.sync_garbage_collect(*uid, cx),
             WorkKey::Orphan(uid) => self.sync_orphan(*uid, cx),
@@ -526,6 +544,7 @@ impl ControllerManager {
         offer!(leases, on_lease_delta);
         offer!(services, on_service_delta);
         offer!(endpointslices, on_slice_delta);
+        offer!(jobs, on_job_delta);
         offer!(pdbs, on_budget_delta);
         offer!(daemonsets, on_daemon_set_delta);
         let Some(pending) = self.pending.remove(&response.id) else {
@@ -557,6 +576,13 @@ impl ControllerManager {
             }
             Pending::SliceWrite { service, slice } => {
                 self.on_slice_write(&service, slice, &response, cx)
+            }
+            Pending::CreateJobPod { job } => self.on_job_pod_created(&job, &response, cx),
+            Pending::DeleteJobPod { job, pod_uid } => {
+                self.on_job_pod_deleted(&job, pod_uid, &response, cx)
+            }
+            Pending::JobStatus { job, write } => {
+                self.on_job_status_written(&job, write, &response, cx)
             }
             Pending::GarbageCollector(request) => {
                 self.on_garbage_collector_reply(request, &response, cx)
@@ -672,6 +698,7 @@ impl ControllerManager {
         offer!(deployments, on_deployment_delta);
         offer!(services, on_service_delta);
         offer!(endpointslices, on_slice_delta);
+        offer!(jobs, on_job_delta);
         offer!(pdbs, on_budget_delta);
         offer!(daemonsets, on_daemon_set_delta);
     }
@@ -701,6 +728,7 @@ impl ControllerManager {
         self.deployment_on_pod(old, new, cx);
         self.endpoints_on_pod(old, new, cx);
         self.eviction_on_pod(old, new, cx);
+        self.job_on_pod(old, new, cx);
         self.disruption_on_pod(old, new, cx);
         self.daemon_set_on_pod(old, new, cx);
     }
@@ -724,6 +752,7 @@ impl ControllerManager {
         self.delayed_armed_at = None;
         self.pending.clear();
         self.replicaset_state.clear();
+        self.job_state.clear();
         self.daemonset_state.clear();
         self.node_lifecycle.clear();
         self.writes.clear();
@@ -743,6 +772,7 @@ impl ControllerManager {
             endpointslices,
             pdbs,
             daemonsets,
+            jobs,
         } = &mut self.informers;
         deployments.start(&mut self.api, cx);
         replicasets.start(&mut self.api, cx);
@@ -751,6 +781,7 @@ impl ControllerManager {
         leases.start(&mut self.api, cx);
         services.start(&mut self.api, cx);
         endpointslices.start(&mut self.api, cx);
+        jobs.start(&mut self.api, cx);
         pdbs.start(&mut self.api, cx);
         daemonsets.start(&mut self.api, cx);
         cx.timer(

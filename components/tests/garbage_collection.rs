@@ -5,8 +5,8 @@
 use std::rc::Rc;
 
 use components::api::{
-    Deployment, FINALIZER_FOREGROUND_DELETION, Kind, Pod, PodPhase, PropagationPolicy,
-    ReplicaSet, ResourceList, s,
+    Deployment, FINALIZER_FOREGROUND_DELETION, Kind, Pod, PodPhase, PropagationPolicy, ReplicaSet,
+    ResourceList, s,
 };
 use components::cluster::{Cluster, ClusterConfig};
 use components::fixtures;
@@ -70,7 +70,11 @@ fn background_deletion_removes_the_deployment_at_once_then_its_replica_set_and_p
     run_until(&mut cluster, 31);
     assert!(deployments(&cluster).is_empty(), "the owner goes at once");
     run_until(&mut cluster, 90);
-    assert!(replica_sets(&cluster).is_empty(), "{:#?}", replica_sets(&cluster));
+    assert!(
+        replica_sets(&cluster).is_empty(),
+        "{:#?}",
+        replica_sets(&cluster)
+    );
     assert_eq!(cluster.objects::<Pod>().count(), 0);
     let steps: Vec<String> = cluster.steps().map(|r| r.detail.clone()).collect();
     assert!(
@@ -108,7 +112,10 @@ fn foreground_deletion_keeps_the_deployment_until_its_pods_are_gone() {
         let sets = replica_sets(&cluster).len();
         let owners = deployments(&cluster).len();
         if pods > 0 || sets > 0 {
-            assert_eq!(owners, 1, "at {now:?}: {pods} pods, {sets} replica sets left");
+            assert_eq!(
+                owners, 1,
+                "at {now:?}: {pods} pods, {sets} replica sets left"
+            );
         }
         if pods == 0 && pods_gone_at.is_none() {
             pods_gone_at = Some(now);
@@ -118,7 +125,10 @@ fn foreground_deletion_keeps_the_deployment_until_its_pods_are_gone() {
         }
     }
     let (pods_gone, deployment_gone) = (pods_gone_at.unwrap(), deployment_gone_at.unwrap());
-    assert!(pods_gone < deployment_gone, "{pods_gone:?} {deployment_gone:?}");
+    assert!(
+        pods_gone < deployment_gone,
+        "{pods_gone:?} {deployment_gone:?}"
+    );
     assert!(replica_sets(&cluster).is_empty());
 }
 
@@ -140,7 +150,10 @@ fn orphan_deletion_leaves_the_replica_set_and_pods_running_without_the_owner() {
     for pod in &pods {
         assert_eq!(pod.status.phase, PodPhase::Running);
         assert!(!pod.metadata.is_terminating());
-        let owner = pod.metadata.controller_ref().expect("pods keep their ReplicaSet");
+        let owner = pod
+            .metadata
+            .controller_ref()
+            .expect("pods keep their ReplicaSet");
         assert_eq!(owner.uid, sets[0].metadata.uid);
     }
 }

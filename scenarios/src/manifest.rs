@@ -22,6 +22,10 @@
 //! at most one of minAvailable and maxUnavailable, no default for either; a status given
 //! in the manifest is converted as written, and the API server drops it on create).
 //!
+//! HorizontalPodAutoscalers (autoscaling/v2) are ingested with their cpu `Utilization`
+//! metric (80% when `metrics` is absent), minReplicas 1 and upstream's `behavior`
+//! defaults per direction; other metric types are noted as not modelled.
+//!
 //! Fields kubesim does not model yet (probes, volumes, ...) are accepted and listed in
 //! the manifest's `notes`, so a reader knows they had no effect.
 
@@ -267,7 +271,71 @@ impl Ingest<'_> {
         meta.generate_name = s(&generate_name);
         meta.labels = labels(metadata.labels.as_ref());
         meta.annotations = labels(metadata.annotations.as_ref());
+        meta.finalizers = self.finalizers(metadata.finalizers.as_deref())?;
+        meta.owner_references = self.owner_references(metadata.owner_references.as_deref())?;
         Ok(meta)
+    }
+
+    /// `metadata.finalizers`, as written (the API server checks their combination).
+    fn finalizers(&self, finalizers: Option<&[String]>) -> Result<Vec<Str>, ScenarioError> {
+        let mut out = Vec::new();
+        for (index, finalizer) in finalizers.unwrap_or_default().iter().enumerate() {
+            if finalizer.is_empty() {
+                return Err(self.error(
+                    &join_index("metadata.finalizers", index),
+                    "a finalizer name must be non-empty",
+                ));
+            }
+            out.push(s(finalizer));
+        }
+        Ok(out)
+    }
+
+    /// `metadata.ownerReferences` with upstream's `ValidateOwnerReferences` rules (kind,
+    /// name and uid required; at most one controller). A manifest cannot know the uids
+    /// the API server will assign, so each uid string stands for a fixed number (its
+    /// FNV-1a hash): it names no object of the run, and the garbage collector finds the
+    /// reference dangling.
+    fn owner_references(
+        &self,
+        references: Option<&[meta::OwnerReference]>,
+    ) -> Result<Vec<api::OwnerReference>, ScenarioError> {
+        let mut out: Vec<api::OwnerReference> = Vec::new();
+        for (index, reference) in references.unwrap_or_default().iter().enumerate() {
+            let path = join_index("metadata.ownerReferences", index);
+            let Some(kind) = supported_kind(&reference.kind) else {
+                return Err(self.error(
+                    &format!("{path}.kind"),
+                    format!(
+                        "unsupported kind {:?} (kubesim supports {SUPPORTED_KINDS})",
+                        reference.kind
+                    ),
+                ));
+            };
+            for (field, value) in [("name", &reference.name), ("uid", &reference.uid)] {
+                if value.is_empty() {
+                    return Err(self.error(&format!("{path}.{field}"), "Required value"));
+                }
+            }
+            let controller = reference.controller.unwrap_or(false);
+            if controller && let Some(first) = out.iter().find(|r| r.controller) {
+                return Err(self.error(
+                    "metadata.ownerReferences",
+                    format!(
+                        "Only one reference can have Controller set to true. Found \"true\" in references for {}/{} and {}/{}",
+                        first.kind, first.name, reference.kind, reference.name
+                    ),
+                ));
+            }
+            out.push(api::OwnerReference {
+                kind,
+                name: s(&reference.name),
+                uid: manifest_uid(&reference.uid),
+                controller,
+                block_owner_deletion: reference.block_owner_deletion.unwrap_or(false),
+            });
+        }
+        Ok(out)
     }
 
     // -----------------------------------------------------------------------------------
@@ -2097,6 +2165,15 @@ fn check_dns_label(name: &str) -> Result<(), String> {
 }
 
 /// The kind a manifest's `kind` field names, if kubesim supports it.
+/// The number a manifest's uid string stands for: its 64-bit FNV-1a hash (never 0, which
+/// means "no uid").
+pub fn manifest_uid(uid: &str) -> u64 {
+    let hash = uid.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    hash.max(1)
+}
+
 pub fn supported_kind(kind: &str) -> Option<Kind> {
     match kind {
         "Namespace" => Some(Kind::Namespace),
@@ -3208,6 +3285,69 @@ spec:
                     "completions: 5",
                     "completions: 5\n  activeDeadlineSeconds: 0",
                     "w[0].spec.activeDeadlineSeconds: must be greater than 0, got 0",
+                ),
+            ],
+        );
+    }
+
+    const OWNED_POD: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: owned
+  finalizers: [example.com/keep]
+  ownerReferences:
+  - apiVersion: apps/v1
+    kind: ReplicaSet
+    name: web-abc
+    uid: d9607e19-f88f-11e6-a518-42010a800195
+    controller: true
+    blockOwnerDeletion: true
+spec:
+  containers:
+  - name: app
+    image: nginx:1.14.2
+";
+
+    #[test]
+    fn finalizers_and_owner_references_are_read() {
+        let Object::Pod(pod) = one(OWNED_POD) else {
+            panic!("not a pod")
+        };
+        assert_eq!(pod.metadata.finalizers, [s("example.com/keep")]);
+        let owner = pod.metadata.controller_ref().expect("a controller reference");
+        assert_eq!((owner.kind, &*owner.name), (Kind::ReplicaSet, "web-abc"));
+        assert!(owner.block_owner_deletion);
+        assert_eq!(
+            owner.uid,
+            manifest_uid("d9607e19-f88f-11e6-a518-42010a800195")
+        );
+        assert_ne!(owner.uid, manifest_uid("another"));
+    }
+
+    #[test]
+    fn owner_reference_errors_name_the_field() {
+        assert_edits_fail(
+            OWNED_POD,
+            &[
+                (
+                    "kind: ReplicaSet",
+                    "kind: CronJob",
+                    "metadata.ownerReferences[0].kind",
+                ),
+                (
+                    "uid: d9607e19-f88f-11e6-a518-42010a800195",
+                    "uid: \"\"",
+                    "metadata.ownerReferences[0].uid",
+                ),
+                (
+                    "    blockOwnerDeletion: true\n",
+                    "    blockOwnerDeletion: true\n  - {apiVersion: apps/v1, kind: Deployment, name: web, uid: x, controller: true}\n",
+                    "Only one reference can have Controller set to true",
+                ),
+                (
+                    "finalizers: [example.com/keep]",
+                    "finalizers: [\"\"]",
+                    "metadata.finalizers[0]",
                 ),
             ],
         );

@@ -968,7 +968,11 @@ mod tests {
         assert!(graph.observe(Kind::Deployment, None, Some(&d)).is_empty());
         assert!(graph.observe(Kind::ReplicaSet, None, Some(&rs)).is_empty());
         for pod in [3, 4] {
-            let p = meta(pod, &format!("web-abc-{pod}"), &[(Kind::ReplicaSet, 2, true)]);
+            let p = meta(
+                pod,
+                &format!("web-abc-{pod}"),
+                &[(Kind::ReplicaSet, 2, true)],
+            );
             assert!(graph.observe(Kind::Pod, None, Some(&p)).is_empty());
         }
         graph
@@ -1032,9 +1036,11 @@ mod tests {
         );
         assert_eq!(graph.get(2).unwrap().deletion, Deletion::DeletingDependents);
         // The same state again enqueues nothing.
-        assert!(graph
-            .observe(Kind::ReplicaSet, Some(&marked), Some(&marked))
-            .is_empty());
+        assert!(
+            graph
+                .observe(Kind::ReplicaSet, Some(&marked), Some(&marked))
+                .is_empty()
+        );
         // Each pod that goes wakes the waiting owner.
         let pod = meta(3, "web-abc-3", &[(Kind::ReplicaSet, 2, true)]);
         assert_eq!(
@@ -1061,16 +1067,20 @@ mod tests {
             graph.observe(Kind::Deployment, Some(&d), Some(&marked)),
             [Enqueue::AttemptToOrphan(1)]
         );
-        assert!(graph
-            .observe(Kind::Deployment, Some(&marked), Some(&marked))
-            .is_empty());
+        assert!(
+            graph
+                .observe(Kind::Deployment, Some(&marked), Some(&marked))
+                .is_empty()
+        );
         assert_eq!(graph.get(1).unwrap().deletion, Deletion::BeingDeleted);
         // Dropping the reference unlinks the dependent.
         let rs = meta(2, "web-abc", &[(Kind::Deployment, 1, true)]);
         let released = meta(2, "web-abc", &[]);
-        assert!(graph
-            .observe(Kind::ReplicaSet, Some(&rs), Some(&released))
-            .is_empty());
+        assert!(
+            graph
+                .observe(Kind::ReplicaSet, Some(&rs), Some(&released))
+                .is_empty()
+        );
         assert!(graph.get(1).unwrap().dependents.is_empty());
     }
 

@@ -605,6 +605,7 @@ fn with_replicas(object: &Object, replicas: u32) -> Option<Object> {
     match &mut object {
         Object::Deployment(d) => Rc::make_mut(d).spec.replicas = replicas,
         Object::ReplicaSet(r) => Rc::make_mut(r).spec.replicas = replicas,
+        Object::StatefulSet(set) => Rc::make_mut(set).spec.replicas = replicas,
         _ => return None,
     }
     Some(object)

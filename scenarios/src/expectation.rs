@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use components::api::{
     ConditionStatus, Deployment, DeploymentConditionType, Job, JobConditionType, LABEL_ZONE,
-    Labels, Node, Pod, PodDisruptionBudget, PodPhase, ReplicaSet,
+    Labels, Node, Pod, PodDisruptionBudget, PodPhase, ReplicaSet, StatefulSet,
 };
 use components::api::{TAINT_NOT_READY, TAINT_UNREACHABLE, TaintEffect};
 use components::controllers::deployment::REVISION_ANNOTATION;
@@ -101,6 +101,10 @@ pub struct PodFilter {
     pub nominated_node: Option<String>,
     /// Labels the pod's node must carry (an unbound pod never matches a non-empty set).
     pub node_labels: Labels,
+    /// Only the pod with this name.
+    pub name: Option<String>,
+    /// Only pods whose Ready condition has this status.
+    pub ready: Option<ConditionStatus>,
     /// Only pods with a container running this image.
     pub image: Option<String>,
 }
@@ -151,6 +155,11 @@ impl PodFilter {
                 .terminating
                 .is_none_or(|t| pod.metadata.is_terminating() == t)
             && self
+                .name
+                .as_deref()
+                .is_none_or(|name| &*pod.metadata.name == name)
+            && self.ready.is_none_or(|ready| pod.status.ready == ready)
+            && self
                 .image
                 .as_deref()
                 .is_none_or(|image| pod.spec.containers.iter().any(|c| &*c.image == image))
@@ -180,6 +189,12 @@ impl PodFilter {
         }
         if let Some(node) = &self.nominated_node {
             text.push_str(&format!(" nominated to {node}"));
+        }
+        if let Some(name) = &self.name {
+            text.push_str(&format!(" named {name}"));
+        }
+        if let Some(ready) = self.ready {
+            text.push_str(&format!(" with Ready={}", ready.name()));
         }
         if let Some(image) = &self.image {
             text.push_str(&format!(" running {image}"));
@@ -310,6 +325,12 @@ pub enum Check {
         name: String,
         counts: DaemonSetCounts,
     },
+    /// A StatefulSet's `spec.replicas` and status.
+    StatefulSet {
+        namespace: String,
+        name: String,
+        counts: StatefulSetCounts,
+    },
     /// How many pods match, and on how many distinct nodes and zones they are.
     Pods {
         filter: PodFilter,
@@ -390,6 +411,18 @@ pub struct DaemonSetCounts {
     pub misscheduled: Option<Count>,
 }
 
+/// A StatefulSet's counts and whether its update is rolled out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatefulSetCounts {
+    pub desired: Option<Count>,
+    pub replicas: Option<Count>,
+    pub ready: Option<Count>,
+    pub current: Option<Count>,
+    pub updated: Option<Count>,
+    pub available: Option<Count>,
+    pub rolled_out: Option<bool>,
+}
+
 /// A named check, evaluated at `at` or at the end of the run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Expectation {
@@ -405,6 +438,7 @@ pub struct Observation {
     pub pods: Vec<Rc<Pod>>,
     pub nodes: Vec<Rc<Node>>,
     pub deployments: Vec<Rc<Deployment>>,
+    pub stateful_sets: Vec<Rc<StatefulSet>>,
     pub jobs: Vec<Rc<Job>>,
     pub replica_sets: Vec<Rc<ReplicaSet>>,
     pub budgets: Vec<Rc<PodDisruptionBudget>>,
@@ -643,6 +677,66 @@ impl Check {
                     found.push_str(&format!(", completionTime {secs}s"));
                 }
                 Verdict::of(failures, found)
+            }
+            Check::StatefulSet {
+                namespace,
+                name,
+                counts,
+            } => {
+                let found = observation.stateful_sets.iter().find(|set| {
+                    &*set.metadata.namespace == namespace.as_str()
+                        && &*set.metadata.name == name.as_str()
+                });
+                let Some(set) = found else {
+                    return Verdict {
+                        passed: false,
+                        message: format!(
+                            "expected statefulset {namespace}/{name}; it does not exist"
+                        ),
+                    };
+                };
+                let status = &set.status;
+                let rolled_out = !status.update_revision.is_empty()
+                    && status.current_revision == status.update_revision;
+                let mut failures = Vec::new();
+                compare(&mut failures, "desired", counts.desired, set.spec.replicas);
+                compare(&mut failures, "replicas", counts.replicas, status.replicas);
+                compare(&mut failures, "ready", counts.ready, status.ready_replicas);
+                compare(
+                    &mut failures,
+                    "current",
+                    counts.current,
+                    status.current_replicas,
+                );
+                compare(
+                    &mut failures,
+                    "updated",
+                    counts.updated,
+                    status.updated_replicas,
+                );
+                compare(
+                    &mut failures,
+                    "available",
+                    counts.available,
+                    status.available_replicas,
+                );
+                if let Some(want) = counts.rolled_out
+                    && want != rolled_out
+                {
+                    failures.push(format!("rolledOut {want}"));
+                }
+                Verdict::of(
+                    failures,
+                    format!(
+                        "{namespace}/{name}: desired {}, replicas {}, ready {}, current {}, updated {}, available {}, rolledOut {rolled_out}",
+                        set.spec.replicas,
+                        status.replicas,
+                        status.ready_replicas,
+                        status.current_replicas,
+                        status.updated_replicas,
+                        status.available_replicas,
+                    ),
+                )
             }
             Check::Pods {
                 filter,

@@ -322,6 +322,7 @@ pub struct ExpectationEntry {
     pub pod_disruption_budget: Option<PodDisruptionBudgetCheck>,
     pub zone: Option<ZoneCheck>,
     pub daemon_set: Option<DaemonSetCheck>,
+    pub stateful_set: Option<StatefulSetCheck>,
 }
 
 /// A PodDisruptionBudget's status as the disruption controller last wrote it.
@@ -376,6 +377,23 @@ pub struct JobCheck {
     pub failed_condition: Option<String>,
     /// `status.completionTime`, from the start of the run, to the second: `47s`.
     pub completion_time: Option<Scalar>,
+}
+
+/// A StatefulSet's `spec.replicas` (`desired`) and status counts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StatefulSetCheck {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub desired: Option<Scalar>,
+    /// `status.replicas`: pods that exist, terminating ones included.
+    pub replicas: Option<Scalar>,
+    pub ready: Option<Scalar>,
+    pub current: Option<Scalar>,
+    pub updated: Option<Scalar>,
+    pub available: Option<Scalar>,
+    /// Whether `status.currentRevision` equals `status.updateRevision` (the update is done).
+    pub rolled_out: Option<bool>,
 }
 
 /// Counts are a number (exact) or a comparison: `">= 3"`, `"< 2"`, `"!= 0"`.
@@ -436,6 +454,10 @@ pub struct PodsCheck {
     pub zones: Option<Scalar>,
     /// Only pods with a container running this image.
     pub image: Option<String>,
+    /// Only the pod with this name.
+    pub name: Option<String>,
+    /// Only pods whose Ready condition has this status: "True", "False", "Unknown".
+    pub ready: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

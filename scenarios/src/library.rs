@@ -41,6 +41,7 @@ pub const BUILT_INS: &[BuiltIn] = &[
     built_in!("daemonset-new-node"),
     built_in!("zone-outage"),
     built_in!("job-completion"),
+    built_in!("statefulset-ordered"),
 ];
 
 pub fn built_in(name: &str) -> Option<&'static BuiltIn> {

@@ -40,11 +40,12 @@ use components::api::{
     DaemonSetUpdateStrategy, DeploymentSpec, DeploymentStatus, DeploymentStrategy, ImagePullPolicy,
     IntOrPercent, Kind, LabelSelector, Labels, NodeAffinity, NodeCondition, NodeInclusionPolicy,
     NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm, Object, ObjectMeta,
-    PodAffinity, PodAffinityTerm, PodDisruptionBudgetSpec, PodDisruptionBudgetStatus, PodSpec,
-    PodStatus, PodTemplateSpec, PreemptionPolicy, PreferredSchedulingTerm, Protocol,
-    ReplicaSetSpec, ReplicaSetStatus, ResourceList, ResourceRequirements, RestartPolicy,
-    SelectorOperator, SelectorRequirement, ServicePort, ServiceSpec, ServiceType, Str, Taint,
-    TaintEffect, TargetPort, Toleration, TolerationOperator, TopologySpreadConstraint,
+    PodAffinity, PodAffinityTerm, PodDisruptionBudgetSpec, PodDisruptionBudgetStatus,
+    PodManagementPolicy, PodSpec, PodStatus, PodTemplateSpec, PreemptionPolicy,
+    PreferredSchedulingTerm, Protocol, ReplicaSetSpec, ReplicaSetStatus, ResourceList,
+    ResourceRequirements, RestartPolicy, SelectorOperator, SelectorRequirement, ServicePort,
+    ServiceSpec, ServiceType, StatefulSetSpec, StatefulSetStatus, StatefulSetUpdateStrategy, Str,
+    Taint, TaintEffect, TargetPort, Toleration, TolerationOperator, TopologySpreadConstraint,
     UnhealthyPodEvictionPolicy, UnsatisfiableConstraintAction, WeightedPodAffinityTerm, s,
 };
 use k8s_openapi::api::apps::v1 as apps;
@@ -86,7 +87,7 @@ pub mod defaults {
 }
 
 /// The kinds this version of kubesim ingests.
-pub const SUPPORTED_KINDS: &str = "Namespace, Node, Pod, Deployment, ReplicaSet, Service, PriorityClass, PodDisruptionBudget, DaemonSet, Job";
+pub const SUPPORTED_KINDS: &str = "Namespace, Node, Pod, Deployment, ReplicaSet, Service, PriorityClass, PodDisruptionBudget, DaemonSet, Job, StatefulSet";
 
 /// One ingested manifest.
 #[derive(Clone, Debug)]
@@ -169,6 +170,7 @@ impl Ingest<'_> {
         let expected_api_version = match kind.as_str() {
             "Namespace" | "Node" | "Pod" | "Service" => "v1",
             "Deployment" | "ReplicaSet" => "apps/v1",
+            "StatefulSet" => "apps/v1",
             "PriorityClass" => "scheduling.k8s.io/v1",
             "PodDisruptionBudget" => "policy/v1",
             "Job" => "batch/v1",
@@ -233,6 +235,10 @@ impl Ingest<'_> {
             "Job" => {
                 let job: batch::Job = self.doc.decode(true)?;
                 self.job(&job)?
+            }
+            "StatefulSet" => {
+                let set: apps::StatefulSet = self.doc.decode(true)?;
+                self.stateful_set(&set)?
             }
             _ => unreachable!("dispatch covers every supported kind"),
         })
@@ -952,6 +958,112 @@ impl Ingest<'_> {
         Ok(daemon_set.into())
     }
 
+    /// A StatefulSet (apps/v1), defaulted as `SetDefaults_StatefulSet` and validated as
+    /// `ValidateStatefulSetSpec`. Volume claims are accepted and noted: kubesim models no
+    /// volumes.
+    fn stateful_set(&mut self, set: &apps::StatefulSet) -> Result<Object, ScenarioError> {
+        let metadata = self.object_meta(&set.metadata, true)?;
+        let Some(spec) = &set.spec else {
+            return Err(self.error("", "missing field `spec`"));
+        };
+        let replicas = self.replicas(spec.replicas, "spec.replicas")?;
+        let selector = self.selector(&spec.selector, "spec.selector")?;
+        let template = self.template(&spec.template, "spec.template", &selector)?;
+        let pod_management_policy = match spec.pod_management_policy.as_deref() {
+            None | Some("OrderedReady") => PodManagementPolicy::OrderedReady,
+            Some("Parallel") => PodManagementPolicy::Parallel,
+            Some(other) => {
+                return Err(self.error(
+                    "spec.podManagementPolicy",
+                    format!(
+                        "Unsupported value: \"{other}\": supported values: \"OrderedReady\", \"Parallel\""
+                    ),
+                ));
+            }
+        };
+        let default_strategy = apps::StatefulSetUpdateStrategy::default();
+        let strategy = spec.update_strategy.as_ref().unwrap_or(&default_strategy);
+        let update_strategy = match strategy.type_.as_deref() {
+            None | Some("RollingUpdate") => {
+                let rolling = strategy.rolling_update.as_ref();
+                let partition = self.non_negative(
+                    rolling.and_then(|r| r.partition),
+                    0,
+                    "spec.updateStrategy.rollingUpdate.partition",
+                )?;
+                // MaxUnavailableStatefulSet is alpha and off by default in v1.34.
+                self.note(
+                    "spec.updateStrategy.rollingUpdate.maxUnavailable",
+                    rolling.is_some_and(|r| r.max_unavailable.is_some()),
+                );
+                StatefulSetUpdateStrategy::RollingUpdate {
+                    partition: u32::try_from(partition).unwrap_or(u32::MAX),
+                }
+            }
+            Some("OnDelete") => {
+                if strategy.rolling_update.is_some() {
+                    return Err(self.error(
+                        "spec.updateStrategy.rollingUpdate",
+                        "Invalid value: only allowed for updateStrategy 'RollingUpdate'",
+                    ));
+                }
+                StatefulSetUpdateStrategy::OnDelete
+            }
+            Some(other) => {
+                return Err(self.error(
+                    "spec.updateStrategy.type",
+                    format!(
+                        "Unsupported value: \"{other}\": supported values: \"OnDelete\", \"RollingUpdate\""
+                    ),
+                ));
+            }
+        };
+        let min_ready_seconds =
+            self.non_negative(spec.min_ready_seconds, 0, "spec.minReadySeconds")?;
+        let revision_history_limit = self.non_negative(
+            spec.revision_history_limit,
+            u64::from(defaults::REVISION_HISTORY_LIMIT),
+            "spec.revisionHistoryLimit",
+        )?;
+        let ordinals_start = self.non_negative(
+            spec.ordinals.as_ref().and_then(|o| o.start),
+            0,
+            "spec.ordinals.start",
+        )?;
+        let service_name = spec.service_name.clone().unwrap_or_default();
+        if !service_name.is_empty() {
+            check_dns_label(&service_name).map_err(|why| self.error("spec.serviceName", why))?;
+        }
+        self.note(
+            "spec.volumeClaimTemplates",
+            spec.volume_claim_templates.is_some(),
+        );
+        self.note(
+            "spec.persistentVolumeClaimRetentionPolicy",
+            spec.persistent_volume_claim_retention_policy.is_some(),
+        );
+        let set = api::StatefulSet {
+            metadata,
+            spec: StatefulSetSpec {
+                replicas,
+                selector,
+                template: Rc::new(template),
+                service_name: s(&service_name),
+                pod_management_policy,
+                update_strategy,
+                revision_history_limit: u32::try_from(revision_history_limit).unwrap_or(u32::MAX),
+                min_ready_seconds,
+                ordinals_start: u32::try_from(ordinals_start).unwrap_or(u32::MAX),
+            },
+            status: StatefulSetStatus::default(),
+        };
+        // The API server's own validation, so nothing it would refuse gets through.
+        if let Err(invalid) = components::apiserver::validate_stateful_set(&set) {
+            return Err(self.error("spec", invalid.0));
+        }
+        Ok(set.into())
+    }
+
     // -----------------------------------------------------------------------------------
     // Workload parts
 
@@ -1318,6 +1430,8 @@ impl Ingest<'_> {
                 pods: None,
                 ..overhead
             },
+            hostname: spec.hostname.as_deref().filter(|h| !h.is_empty()).map(s),
+            subdomain: spec.subdomain.as_deref().filter(|d| !d.is_empty()).map(s),
         })
     }
 
@@ -2182,6 +2296,7 @@ pub fn supported_kind(kind: &str) -> Option<Kind> {
         "ReplicaSet" => Some(Kind::ReplicaSet),
         "Service" => Some(Kind::Service),
         "Node" => Some(Kind::Node),
+        "StatefulSet" => Some(Kind::StatefulSet),
         "PriorityClass" => Some(Kind::PriorityClass),
         "PodDisruptionBudget" => Some(Kind::PodDisruptionBudget),
         "Job" => Some(Kind::Job),
@@ -2339,6 +2454,85 @@ spec:
             format!(
                 "m.yaml:2:7: w[0].kind: unsupported kind CronJob in m.yaml:2 (kubesim supports {SUPPORTED_KINDS})"
             )
+        );
+    }
+
+    const STATEFUL_SET: &str = "apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: web}
+spec:
+  serviceName: web
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: postgres:16.4}]
+";
+
+    #[test]
+    fn a_stateful_set_takes_upstream_defaults_and_notes_volume_claims() {
+        let Object::StatefulSet(set) = one(STATEFUL_SET) else {
+            panic!("not a StatefulSet")
+        };
+        assert_eq!(set.spec.replicas, 1);
+        assert_eq!(&*set.spec.service_name, "web");
+        assert_eq!(
+            set.spec.pod_management_policy,
+            PodManagementPolicy::OrderedReady
+        );
+        assert_eq!(
+            set.spec.update_strategy,
+            StatefulSetUpdateStrategy::RollingUpdate { partition: 0 }
+        );
+        assert_eq!(set.spec.revision_history_limit, 10);
+        assert_eq!(
+            (set.spec.min_ready_seconds, set.spec.ordinals_start),
+            (0, 0)
+        );
+        let text = format!(
+            "{STATEFUL_SET}  podManagementPolicy: Parallel\n  updateStrategy: {{type: RollingUpdate, rollingUpdate: {{partition: 2, maxUnavailable: 2}}}}\n  ordinals: {{start: 3}}\n  volumeClaimTemplates: [{{metadata: {{name: data}}}}]\n"
+        );
+        let manifests = ingest_text(&text).unwrap();
+        let Object::StatefulSet(set) = &manifests[0].object else {
+            panic!("not a StatefulSet")
+        };
+        assert_eq!(
+            set.spec.pod_management_policy,
+            PodManagementPolicy::Parallel
+        );
+        assert_eq!(
+            set.spec.update_strategy,
+            StatefulSetUpdateStrategy::RollingUpdate { partition: 2 }
+        );
+        assert_eq!(set.spec.ordinals_start, 3);
+        assert_eq!(
+            manifests[0].notes,
+            [
+                "statefulset/default/web: not modelled yet, so without effect: spec.updateStrategy.rollingUpdate.maxUnavailable, spec.volumeClaimTemplates"
+            ]
+        );
+    }
+
+    #[test]
+    fn stateful_set_policies_and_strategies_are_validated_with_their_location() {
+        let error = |extra: &str| error_of(&format!("{STATEFUL_SET}{extra}"));
+        let bad_policy = error("  podManagementPolicy: Random\n");
+        assert!(
+            bad_policy.contains("spec.podManagementPolicy: Unsupported value: \"Random\""),
+            "{bad_policy}"
+        );
+        let on_delete_rolling =
+            error("  updateStrategy: {type: OnDelete, rollingUpdate: {partition: 1}}\n");
+        assert!(
+            on_delete_rolling.contains("spec.updateStrategy.rollingUpdate: Invalid value: only allowed for updateStrategy 'RollingUpdate'"),
+            "{on_delete_rolling}"
+        );
+        let negative = error("  updateStrategy: {rollingUpdate: {partition: -1}}\n");
+        assert!(
+            negative.contains(
+                "spec.updateStrategy.rollingUpdate.partition: must be greater than or equal to 0"
+            ),
+            "{negative}"
         );
     }
 
@@ -3314,7 +3508,10 @@ spec:
             panic!("not a pod")
         };
         assert_eq!(pod.metadata.finalizers, [s("example.com/keep")]);
-        let owner = pod.metadata.controller_ref().expect("a controller reference");
+        let owner = pod
+            .metadata
+            .controller_ref()
+            .expect("a controller reference");
         assert_eq!((owner.kind, &*owner.name), (Kind::ReplicaSet, "web-abc"));
         assert!(owner.block_owner_deletion);
         assert_eq!(

@@ -329,6 +329,10 @@ fn observe<'a>(
         pods: cluster.objects::<Pod>().cloned().collect(),
         nodes: cluster.objects::<Node>().cloned().collect(),
         deployments: cluster.objects::<Deployment>().cloned().collect(),
+        stateful_sets: cluster
+            .objects::<components::api::StatefulSet>()
+            .cloned()
+            .collect(),
         jobs: cluster.objects::<Job>().cloned().collect(),
         replica_sets: cluster.objects::<ReplicaSet>().cloned().collect(),
         budgets: cluster

@@ -29,7 +29,7 @@ use crate::duration::{format_duration, parse_duration};
 use crate::error::ScenarioError;
 use crate::expectation::{
     Check, ConditionCheck, Count, DaemonSetCounts, Expectation, PodDisruptionBudgetCounts,
-    PodFilter, RolloutCheck,
+    PodFilter, RolloutCheck, StatefulSetCounts,
 };
 
 /// The zone states a `zone` expectation may name (the node lifecycle controller's).
@@ -932,10 +932,13 @@ impl Parser<'_> {
             let kind = match scale.kind.as_deref() {
                 None | Some("Deployment") => Kind::Deployment,
                 Some("ReplicaSet") => Kind::ReplicaSet,
+                Some("StatefulSet") => Kind::StatefulSet,
                 Some(other) => {
                     return Err(self.error(
                         &join_key(path, "scale.kind"),
-                        format!("cannot scale a {other}: use Deployment or ReplicaSet"),
+                        format!(
+                            "cannot scale a {other}: use Deployment, ReplicaSet or StatefulSet"
+                        ),
                     ));
                 }
             };
@@ -1130,6 +1133,7 @@ impl Parser<'_> {
             entry.nodes.is_some(),
             entry.node.is_some(),
             entry.endpoints.is_some(),
+            entry.stateful_set.is_some(),
             entry.job.is_some(),
             entry.pod_disruption_budget.is_some(),
             entry.zone.is_some(),
@@ -1141,7 +1145,7 @@ impl Parser<'_> {
         if given != 1 {
             return Err(self.error(
                 path,
-                format!("an expectation has a name, an optional `at`, and exactly one of deployment, pods, nodes, node, endpoints, daemonSet, zone (found {given})"),
+                format!("an expectation has a name, an optional `at`, and exactly one of deployment, pods, nodes, node, endpoints, daemonSet, zone, statefulSet (found {given})"),
             ));
         }
         let check = if let Some(d) = &entry.deployment {
@@ -1198,6 +1202,28 @@ impl Parser<'_> {
                 name: set.name.clone(),
                 counts,
             }
+        } else if let Some(set) = &entry.stateful_set {
+            let p = join_key(path, "statefulSet");
+            let counts = StatefulSetCounts {
+                desired: self.count(&set.desired, &join_key(&p, "desired"))?,
+                replicas: self.count(&set.replicas, &join_key(&p, "replicas"))?,
+                ready: self.count(&set.ready, &join_key(&p, "ready"))?,
+                current: self.count(&set.current, &join_key(&p, "current"))?,
+                updated: self.count(&set.updated, &join_key(&p, "updated"))?,
+                available: self.count(&set.available, &join_key(&p, "available"))?,
+                rolled_out: set.rolled_out,
+            };
+            if counts == StatefulSetCounts::default() {
+                return Err(self.error(
+                    &p,
+                    "name at least one of desired, replicas, ready, current, updated, available, rolledOut",
+                ));
+            }
+            Check::StatefulSet {
+                namespace: namespace_of(Kind::StatefulSet, set.namespace.as_deref()),
+                name: set.name.clone(),
+                counts,
+            }
         } else if let Some(pods) = &entry.pods {
             let p = join_key(path, "pods");
             if pods.count.is_none() && pods.nodes.is_none() && pods.zones.is_none() {
@@ -1243,6 +1269,15 @@ impl Parser<'_> {
                     scheduled_message: pods.scheduled_message.clone(),
                     nominated_node,
                     node_labels: Labels::from_pairs(&pods.node_labels),
+                    name: pods.name.clone(),
+                    ready: pods
+                        .ready
+                        .as_deref()
+                        .map(|status| {
+                            parse_condition_status(status)
+                                .map_err(|why| self.error(&join_key(&p, "ready"), why))
+                        })
+                        .transpose()?,
                     image: pods.image.clone(),
                 },
                 count: self.count(&pods.count, &join_key(&p, "count"))?,
@@ -1847,10 +1882,10 @@ expectations:
 
     #[test]
     fn unsupported_kind_in_a_list_is_located() {
-        let text = WITH_WORKLOADS.replace("kind: Namespace", "kind: StatefulSet");
+        let text = WITH_WORKLOADS.replace("kind: Namespace", "kind: CronJob");
         let error = error_of(&text);
         assert!(
-            error.starts_with("scenario.yaml:17:13: workloads.api[0].kind: unsupported kind StatefulSet in scenario.yaml:17"),
+            error.starts_with("scenario.yaml:17:13: workloads.api[0].kind: unsupported kind CronJob in scenario.yaml:17"),
             "{error}"
         );
     }

@@ -27,10 +27,11 @@ pub enum Kind {
     PodDisruptionBudget,
     DaemonSet,
     Job,
+    StatefulSet,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -43,6 +44,7 @@ impl Kind {
         Kind::PodDisruptionBudget,
         Kind::DaemonSet,
         Kind::Job,
+        Kind::StatefulSet,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,6 +61,7 @@ impl Kind {
             Kind::PodDisruptionBudget => "PodDisruptionBudget",
             Kind::Job => "Job",
             Kind::DaemonSet => "DaemonSet",
+            Kind::StatefulSet => "StatefulSet",
         }
     }
 
@@ -77,6 +80,7 @@ impl Kind {
             Kind::PodDisruptionBudget => "poddisruptionbudgets",
             Kind::Job => "jobs",
             Kind::DaemonSet => "daemonsets",
+            Kind::StatefulSet => "statefulsets",
         }
     }
 

@@ -186,6 +186,9 @@ pub struct PodSpec {
     pub topology_spread_constraints: Rc<[TopologySpreadConstraint]>,
     /// `spec.overhead`, set from the pod's RuntimeClass: added to the pod's requests.
     pub overhead: ResourceList,
+    /// `spec.hostname` and `spec.subdomain`: a StatefulSet's pod is `<pod>.<service>`.
+    pub hostname: Option<Str>,
+    pub subdomain: Option<Str>,
 }
 
 impl Default for PodSpec {
@@ -207,6 +210,8 @@ impl Default for PodSpec {
             affinity: None,
             topology_spread_constraints: Rc::from(Vec::new()),
             overhead: ResourceList::default(),
+            hostname: None,
+            subdomain: None,
         }
     }
 }
@@ -860,6 +865,96 @@ pub struct PodDisruptionBudget {
 }
 
 // ---------------------------------------------------------------------------------------
+// StatefulSet (apps/v1)
+
+/// `spec.podManagementPolicy`. Upstream default OrderedReady (`SetDefaults_StatefulSet`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PodManagementPolicy {
+    /// One pod at a time: ordinal i is created once 0..i-1 are Running and Ready (and
+    /// available for minReadySeconds); scale-down removes the highest ordinal first.
+    #[default]
+    OrderedReady,
+    /// Create and delete without waiting for each other.
+    Parallel,
+}
+
+impl PodManagementPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            PodManagementPolicy::OrderedReady => "OrderedReady",
+            PodManagementPolicy::Parallel => "Parallel",
+        }
+    }
+}
+
+/// `spec.updateStrategy`. Upstream default RollingUpdate with partition 0.
+/// (`rollingUpdate.maxUnavailable` sits behind the MaxUnavailableStatefulSet feature
+/// gate, alpha and off in v1.34: not modelled, so a rolling update replaces one pod at a
+/// time.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StatefulSetUpdateStrategy {
+    /// Pods with an ordinal at or above `partition` are replaced, highest first.
+    RollingUpdate { partition: u32 },
+    /// Pods are replaced only when someone deletes them.
+    OnDelete,
+}
+
+impl Default for StatefulSetUpdateStrategy {
+    fn default() -> Self {
+        StatefulSetUpdateStrategy::RollingUpdate { partition: 0 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatefulSetSpec {
+    /// Upstream default 1.
+    pub replicas: u32,
+    pub selector: LabelSelector,
+    pub template: Rc<PodTemplateSpec>,
+    /// The headless Service that names the pods: it becomes each pod's `subdomain`.
+    pub service_name: Str,
+    pub pod_management_policy: PodManagementPolicy,
+    pub update_strategy: StatefulSetUpdateStrategy,
+    /// Upstream default 10.
+    pub revision_history_limit: u32,
+    pub min_ready_seconds: u64,
+    /// `spec.ordinals.start`: the first ordinal, upstream default 0.
+    pub ordinals_start: u32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatefulSetStatus {
+    pub observed_generation: u64,
+    /// Pods the controller has created that exist.
+    pub replicas: u32,
+    pub ready_replicas: u32,
+    /// At `current_revision` (and not terminating).
+    pub current_replicas: u32,
+    /// At `update_revision` (and not terminating).
+    pub updated_replicas: u32,
+    pub available_replicas: u32,
+    /// The revision pods below the partition keep: `<set>-<hash>`.
+    pub current_revision: Str,
+    /// The revision of `spec.template`: `<set>-<hash>`.
+    pub update_revision: Str,
+    pub collision_count: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatefulSet {
+    pub metadata: ObjectMeta,
+    pub spec: StatefulSetSpec,
+    pub status: StatefulSetStatus,
+}
+
+/// Labels the StatefulSet controller puts on its pods.
+pub const LABEL_STATEFULSET_POD_NAME: &str = "statefulset.kubernetes.io/pod-name";
+pub const LABEL_POD_INDEX: &str = "apps.kubernetes.io/pod-index";
+/// The revision a DaemonSet's or StatefulSet's pod was made from (upstream
+/// `ControllerRevisionHashLabelKey`, shared by both controllers).
+pub const LABEL_CONTROLLER_REVISION_HASH: &str = "controller-revision-hash";
+
+// ---------------------------------------------------------------------------------------
 // The object enum and the Resource trait
 
 /// Any object, shared by reference count between the store, watch events and caches.
@@ -877,6 +972,7 @@ pub enum Object {
     PodDisruptionBudget(Rc<PodDisruptionBudget>),
     Job(Rc<Job>),
     DaemonSet(Rc<DaemonSet>),
+    StatefulSet(Rc<StatefulSet>),
 }
 
 macro_rules! each_object {
@@ -894,6 +990,7 @@ macro_rules! each_object {
             Object::PodDisruptionBudget($inner) => $body,
             Object::Job($inner) => $body,
             Object::DaemonSet($inner) => $body,
+            Object::StatefulSet($inner) => $body,
         }
     };
 }
@@ -913,6 +1010,7 @@ impl Object {
             Object::PodDisruptionBudget(_) => Kind::PodDisruptionBudget,
             Object::Job(_) => Kind::Job,
             Object::DaemonSet(_) => Kind::DaemonSet,
+            Object::StatefulSet(_) => Kind::StatefulSet,
         }
     }
 
@@ -978,6 +1076,7 @@ resource!(EndpointSlice);
 resource!(Lease);
 resource!(PriorityClass);
 resource!(PodDisruptionBudget);
+resource!(StatefulSet);
 resource!(Job);
 resource!(DaemonSet);
 

@@ -19,16 +19,16 @@ use sim_core::{Actor, ActorId, Context, Event, FxIndexMap, SimDuration, TraceHas
 use crate::api::net::{format_ipv4, parse_ipv4};
 use crate::api::{
     ApiError, ApiOk, ApiRequest, ApiResponse, ApiVerb, ConditionStatus, Kind, NAMESPACE_DEFAULT,
-    NAMESPACE_NODE_LEASE, NAMESPACE_SYSTEM, Namespace, Object, ObjectKey, ObjectMeta,
-    RequestId, StatusReason, WatchEvent, s,
+    NAMESPACE_NODE_LEASE, NAMESPACE_SYSTEM, Namespace, Object, ObjectKey, ObjectMeta, RequestId,
+    StatusReason, WatchEvent, s,
 };
 use crate::etcd::{Compare, EtcdEventType, EtcdRequest, EtcdResponse, EtcdWatchEvent, TxnOp};
 use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
 
 pub use strategy::{
     GENERATE_NAME_ALPHABET, GENERATE_NAME_SUFFIX_LEN, Invalid, add_default_tolerations,
-    admit_pod_priority, default_priority_class, preemption_policy_name,
-    validate_daemon_set, validate_pod_disruption_budget, validate_priority_class,
+    admit_pod_priority, default_priority_class, preemption_policy_name, validate_daemon_set,
+    validate_pod_disruption_budget, validate_priority_class, validate_stateful_set,
 };
 use watch_cache::{CachedChange, WatchCache, Watcher};
 

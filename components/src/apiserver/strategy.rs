@@ -11,8 +11,9 @@ use crate::api::{
     DaemonSetUpdateStrategy, HIGHEST_USER_DEFINABLE_PRIORITY, IntOrPercent, Job,
     LABEL_JOB_CONTROLLER_UID, LABEL_JOB_NAME, LABEL_LEGACY_JOB_CONTROLLER_UID,
     LABEL_LEGACY_JOB_NAME, Labels, Object, PodDisruptionBudgetSpec, PodPhase, PodSpec, PodStatus,
-    PreemptionPolicy, PriorityClass, RestartPolicy, SYSTEM_PRIORITY_CLASS_PREFIX, TAINT_NOT_READY,
-    TAINT_UNREACHABLE, TaintEffect, Toleration, TolerationOperator, s, system_priority_classes,
+    PreemptionPolicy, PriorityClass, RestartPolicy, SYSTEM_PRIORITY_CLASS_PREFIX, StatefulSet,
+    TAINT_NOT_READY, TAINT_UNREACHABLE, TaintEffect, Toleration, TolerationOperator, s,
+    system_priority_classes,
 };
 
 /// Why a write was refused before reaching etcd.
@@ -79,6 +80,13 @@ pub fn prepare_for_create(
             replica_set.status = Default::default();
         }
         Object::PriorityClass(class) => validate_priority_class(class)?,
+        Object::StatefulSet(set) => {
+            let set = Rc::make_mut(set);
+            validate_stateful_set(set)?;
+            // The StatefulSet controller writes the status
+            // (statefulSetStrategy.PrepareForCreate).
+            set.status = Default::default();
+        }
         Object::PodDisruptionBudget(budget) => {
             validate_pod_disruption_budget(&budget.spec)?;
             // The disruption controller writes the status; a client's copy is dropped
@@ -211,6 +219,41 @@ fn int_or_percent_text(value: IntOrPercent) -> String {
         IntOrPercent::Int(count) => count.to_string(),
         IntOrPercent::Percent(percent) => format!("\"{percent}%\""),
     }
+}
+
+/// Upstream `ValidateStatefulSetSpec` (pkg/apis/apps/validation/validation.go), the
+/// parts kubesim's types can violate: the selector must be non-empty and match the
+/// template's labels.
+pub fn validate_stateful_set(set: &StatefulSet) -> Result<(), Invalid> {
+    if set.spec.selector.is_empty() {
+        return Err(Invalid(
+            "spec.selector: Invalid value: empty selector is invalid for statefulset".to_string(),
+        ));
+    }
+    if !set.spec.selector.matches(&set.spec.template.labels) {
+        return Err(Invalid(
+            "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`"
+                .to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// Upstream `ValidateStatefulSetUpdate`: only replicas, ordinals, template,
+/// updateStrategy, revisionHistoryLimit, persistentVolumeClaimRetentionPolicy and
+/// minReadySeconds may change.
+pub fn validate_stateful_set_update(new: &StatefulSet, old: &StatefulSet) -> Result<(), Invalid> {
+    let (a, b) = (&new.spec, &old.spec);
+    if a.selector != b.selector
+        || a.service_name != b.service_name
+        || a.pod_management_policy != b.pod_management_policy
+    {
+        return Err(Invalid(
+            "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
+                .to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// Upstream `ValidatePodDisruptionBudgetSpec` (pkg/apis/policy/validation/validation.go):
@@ -496,6 +539,13 @@ pub fn prepare_for_update(current: &Object, mut update: Object) -> Result<Object
             }
             new.spec != old.spec
         }
+        (Object::StatefulSet(new), Object::StatefulSet(old)) => {
+            validate_stateful_set(new)?;
+            validate_stateful_set_update(new, old)?;
+            let new = Rc::make_mut(new);
+            new.status = old.status.clone();
+            new.spec != old.spec
+        }
         (Object::Namespace(_), Object::Namespace(_)) => false,
         _ => unreachable!("kinds checked above"),
     };
@@ -518,6 +568,9 @@ pub fn prepare_for_status_update(current: &Object, update: &Object) -> Result<Ob
         (Object::Node(m), Object::Node(u)) => Rc::make_mut(m).status = u.status.clone(),
         (Object::Deployment(m), Object::Deployment(u)) => Rc::make_mut(m).status = u.status.clone(),
         (Object::ReplicaSet(m), Object::ReplicaSet(u)) => Rc::make_mut(m).status = u.status.clone(),
+        (Object::StatefulSet(m), Object::StatefulSet(u)) => {
+            Rc::make_mut(m).status = u.status.clone()
+        }
         (Object::PodDisruptionBudget(m), Object::PodDisruptionBudget(u)) => {
             Rc::make_mut(m).status = u.status.clone()
         }

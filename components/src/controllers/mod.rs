@@ -7,6 +7,9 @@
 //! - [`node_lifecycle`]: node health from Leases and Ready heartbeats, Ready=Unknown,
 //!   condition taints, rate-limited NoExecute tainting per zone, taint-based eviction.
 //! - [`endpointslice`]: EndpointSlices for every Service with a selector.
+//! - [`statefulset`]: pods with stable names created in ordinal order (OrderedReady) or
+//!   all at once (Parallel), scale-down from the highest ordinal, rolling update down to
+//!   the partition or OnDelete, status.
 //! - [`disruption`]: PodDisruptionBudget status (expected, desired and current healthy
 //!   pods, disruptions allowed, the evicted pods not yet seen going).
 //! - [`garbage_collector`]: the owner/dependent graph of every object the informers
@@ -32,6 +35,7 @@ pub mod index;
 pub mod job;
 pub mod node_lifecycle;
 pub mod replicaset;
+pub mod statefulset;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -46,6 +50,7 @@ use self::index::{MultiIndex, NsName, PodIndex};
 use self::job::{JobState, StatusWrite};
 use self::node_lifecycle::NodeLifecycle;
 use self::replicaset::ReplicaSetState;
+use self::statefulset::StatefulSetState;
 use crate::api::{
     ApiOk, ApiResponse, ApiVerb, Deployment, EndpointSlice, Job, Kind, Lease, NAMESPACE_NODE_LEASE,
     Node, Pod, PodDisruptionBudget, ReplicaSet, RequestId, Service, Str, WatchEvent, s,
@@ -142,6 +147,7 @@ pub enum WorkKey {
     Orphan(u64),
     Deployment(NsName),
     ReplicaSet(NsName),
+    StatefulSet(NsName),
     Service(NsName),
     Job(NsName),
     PodDisruptionBudget(NsName),
@@ -155,6 +161,7 @@ impl std::fmt::Display for WorkKey {
             WorkKey::Orphan(uid) => return write!(f, "garbage collector orphaning uid {uid}"),
             WorkKey::Deployment(key) => ("deployment", key),
             WorkKey::ReplicaSet(key) => ("replicaset", key),
+            WorkKey::StatefulSet(key) => ("statefulset", key),
             WorkKey::Service(key) => ("service", key),
             WorkKey::Job(key) => ("job", key),
             WorkKey::PodDisruptionBudget(key) => ("poddisruptionbudget", key),
@@ -304,6 +311,7 @@ struct Informers {
     leases: Informer<Lease>,
     services: Informer<Service>,
     endpointslices: Informer<EndpointSlice>,
+    statefulsets: Informer<crate::api::StatefulSet>,
     jobs: Informer<Job>,
     pdbs: Informer<PodDisruptionBudget>,
     daemonsets: Informer<crate::api::DaemonSet>,
@@ -322,6 +330,7 @@ impl Informers {
             ),
             services: Informer::all(),
             endpointslices: Informer::all(),
+            statefulsets: Informer::all(),
             jobs: Informer::all(),
             pdbs: Informer::all(),
             daemonsets: Informer::all(),
@@ -336,6 +345,7 @@ impl Informers {
             && self.leases.has_synced()
             && self.services.has_synced()
             && self.endpointslices.has_synced()
+            && self.statefulsets.has_synced()
             && self.jobs.has_synced()
             && self.pdbs.has_synced()
             && self.daemonsets.has_synced()
@@ -364,6 +374,10 @@ enum Pending {
     Eviction { pod: NsName, pod_uid: u64 },
     /// EndpointSlice controller: a slice create, update or delete.
     SliceWrite { service: NsName, slice: Option<Str> },
+    /// StatefulSet controller: the pod of one ordinal.
+    CreateStatefulPod { set: NsName, pod: Str },
+    /// StatefulSet controller: a condemned, finished or outdated pod.
+    DeleteStatefulPod { set: NsName, pod_uid: u64 },
     /// Job controller: one pod of a slow-start batch.
     CreateJobPod { job: NsName },
     /// Job controller: a surplus pod, or an active pod of a failing Job.
@@ -406,6 +420,7 @@ pub struct ControllerManager {
     delayed_armed_at: Option<SimTime>,
     pending: BTreeMap<RequestId, Pending>,
     replicaset_state: ReplicaSetState,
+    statefulset_state: StatefulSetState,
     job_state: JobState,
     daemonset_state: DaemonSetState,
     node_lifecycle: NodeLifecycle,
@@ -441,6 +456,7 @@ impl ControllerManager {
             delayed_armed_at: None,
             pending: BTreeMap::new(),
             replicaset_state: ReplicaSetState::default(),
+            statefulset_state: StatefulSetState::default(),
             job_state: JobState::default(),
             daemonset_state: DaemonSetState::default(),
             node_lifecycle,
@@ -511,6 +527,7 @@ impl ControllerManager {
         match &key {
             WorkKey::Deployment(name) => self.sync_deployment(name, cx),
             WorkKey::ReplicaSet(name) => self.sync_replica_set(name, cx),
+            WorkKey::StatefulSet(name) => self.sync_stateful_set(name, cx),
             WorkKey::Service(name) => self.sync_service(name, cx),
             WorkKey::Job(name) => self.sync_job(name, cx),
             WorkKey::PodDisruptionBudget(name) => self.sync_budget(name, cx),
@@ -544,6 +561,7 @@ impl ControllerManager {
         offer!(leases, on_lease_delta);
         offer!(services, on_service_delta);
         offer!(endpointslices, on_slice_delta);
+        offer!(statefulsets, on_stateful_set_delta);
         offer!(jobs, on_job_delta);
         offer!(pdbs, on_budget_delta);
         offer!(daemonsets, on_daemon_set_delta);
@@ -576,6 +594,12 @@ impl ControllerManager {
             }
             Pending::SliceWrite { service, slice } => {
                 self.on_slice_write(&service, slice, &response, cx)
+            }
+            Pending::CreateStatefulPod { set, pod } => {
+                self.on_stateful_pod_created(&set, &pod, &response, cx)
+            }
+            Pending::DeleteStatefulPod { set, pod_uid } => {
+                self.on_stateful_pod_deleted(&set, pod_uid, &response, cx)
             }
             Pending::CreateJobPod { job } => self.on_job_pod_created(&job, &response, cx),
             Pending::DeleteJobPod { job, pod_uid } => {
@@ -620,6 +644,11 @@ impl ControllerManager {
             Kind::DaemonSet => self
                 .informers
                 .daemonsets
+                .get(namespace, name)
+                .map(|o| o.metadata.resource_version),
+            Kind::StatefulSet => self
+                .informers
+                .statefulsets
                 .get(namespace, name)
                 .map(|o| o.metadata.resource_version),
             other => panic!("writes to {other} are not tracked"),
@@ -698,6 +727,7 @@ impl ControllerManager {
         offer!(deployments, on_deployment_delta);
         offer!(services, on_service_delta);
         offer!(endpointslices, on_slice_delta);
+        offer!(statefulsets, on_stateful_set_delta);
         offer!(jobs, on_job_delta);
         offer!(pdbs, on_budget_delta);
         offer!(daemonsets, on_daemon_set_delta);
@@ -725,6 +755,7 @@ impl ControllerManager {
         };
         self.pods.apply(old, new);
         self.replica_set_on_pod(old, new, cx);
+        self.stateful_set_on_pod(old, new, cx);
         self.deployment_on_pod(old, new, cx);
         self.endpoints_on_pod(old, new, cx);
         self.eviction_on_pod(old, new, cx);
@@ -752,6 +783,7 @@ impl ControllerManager {
         self.delayed_armed_at = None;
         self.pending.clear();
         self.replicaset_state.clear();
+        self.statefulset_state.clear();
         self.job_state.clear();
         self.daemonset_state.clear();
         self.node_lifecycle.clear();
@@ -770,6 +802,7 @@ impl ControllerManager {
             leases,
             services,
             endpointslices,
+            statefulsets,
             pdbs,
             daemonsets,
             jobs,
@@ -781,6 +814,7 @@ impl ControllerManager {
         leases.start(&mut self.api, cx);
         services.start(&mut self.api, cx);
         endpointslices.start(&mut self.api, cx);
+        statefulsets.start(&mut self.api, cx);
         jobs.start(&mut self.api, cx);
         pdbs.start(&mut self.api, cx);
         daemonsets.start(&mut self.api, cx);

@@ -84,7 +84,7 @@ fn main() {
         // has completed its rollout to the new image.
         let mut now = at;
         while now < end && rollout_done.is_none() {
-            now = now + SimDuration::from_secs(1);
+            now += SimDuration::from_secs(1);
             cluster.run(RunLimits {
                 until: now,
                 events_max: u64::MAX,

@@ -196,13 +196,12 @@ fn unsupported_kind_is_bad_input_with_file_line_and_field() {
     let message = bad_input(
         "unsupported-kind",
         &SCENARIO
-            .replace("kind: Pod", "kind: StatefulSet")
-            .replace("apiVersion: v1", "apiVersion: apps/v1"),
+            .replace("kind: Pod", "kind: CronJob")
+            .replace("apiVersion: v1", "apiVersion: batch/v1"),
     );
     assert!(
-        message.contains(
-            "scenario.yaml:13:11: workloads.web[0].kind: unsupported kind StatefulSet in "
-        ),
+        message
+            .contains("scenario.yaml:13:11: workloads.web[0].kind: unsupported kind CronJob in "),
         "{message}"
     );
 }

@@ -18,6 +18,8 @@ use crate::etcd::{Etcd, EtcdConfig};
 use crate::kernel::{Kernel, KernelConfig};
 use crate::kubectl::{Action, Kubectl};
 use crate::kubelet::{Kubelet, KubeletConfig, NodeSetup};
+use crate::load::LoadGenerator;
+use crate::metrics::{MetricsMsg, MetricsServer, MetricsServerConfig};
 use crate::msg::Msg;
 use crate::proxy::{KubeProxy, ProxyConfig};
 use crate::registry::{Registry, RegistryConfig};
@@ -63,6 +65,13 @@ pub struct ClusterConfig {
     pub kernel: KernelConfig,
     pub registry: RegistryConfig,
     pub proxy: ProxyConfig,
+    /// metrics-server on the control plane, scraping every kubelet (`None`: not
+    /// deployed, as when nothing reads resource metrics; scenarios deploy it when they
+    /// have a HorizontalPodAutoscaler).
+    pub metrics_server: Option<MetricsServerConfig>,
+    /// A load generator on the client host (scenarios add one when they have `load`
+    /// actions).
+    pub load_generator: bool,
 }
 
 /// The actors of one worker node, all on its host.
@@ -86,6 +95,8 @@ pub struct Cluster {
     pub registry: ActorId,
     pub kubectl: ActorId,
     pub nodes: Vec<NodeHandle>,
+    pub metrics_server: Option<ActorId>,
+    pub load_generator: Option<ActorId>,
 }
 
 /// Host names that are not worker nodes.
@@ -160,6 +171,27 @@ impl Cluster {
                 node_index += 1;
             }
         }
+        // Added last, so a cluster without them keeps every other actor's id.
+        let metrics_server = config.metrics_server.as_ref().map(|metrics| {
+            let kubelets = nodes.iter().map(|n| (n.name.clone(), n.kubelet)).collect();
+            let id = sim.add_actor(
+                control_plane,
+                "metrics-server",
+                Box::new(MetricsServer::new(metrics.clone(), kubelets)),
+            );
+            sim.actor_mut::<ControllerManager>(controller_manager)
+                .expect("the controller manager")
+                .set_metrics_server(id);
+            id
+        });
+        let load_generator = config.load_generator.then(|| {
+            let kernels = nodes.iter().map(|n| (n.name.clone(), n.kernel)).collect();
+            sim.add_actor(
+                client,
+                "load-generator",
+                Box::new(LoadGenerator::new(apiserver, kernels)),
+            )
+        });
         Cluster {
             sim,
             control_plane,
@@ -170,6 +202,8 @@ impl Cluster {
             registry,
             kubectl,
             nodes,
+            metrics_server,
+            load_generator,
         }
     }
 
@@ -187,6 +221,29 @@ impl Cluster {
     pub fn schedule_action(&mut self, at: SimTime, action: Action) {
         self.sim
             .schedule_timer(at, self.kubectl, Msg::Action(Box::new(action)));
+    }
+
+    /// Sets the total CPU demand clients send `namespace/service` from `at` on (0 stops
+    /// them). The cluster must have a load generator.
+    pub fn schedule_load(
+        &mut self,
+        at: SimTime,
+        namespace: Str,
+        service: Str,
+        cpu_millicores: u64,
+    ) {
+        let load_generator = self
+            .load_generator
+            .expect("a load action needs the cluster's load generator");
+        self.sim.schedule_timer(
+            at,
+            load_generator,
+            Msg::Metrics(Box::new(MetricsMsg::SetLoad {
+                namespace,
+                service,
+                cpu_millicores,
+            })),
+        );
     }
 
     pub fn schedule_fault(&mut self, at: SimTime, fault: Fault) {
@@ -319,12 +376,9 @@ fn add_node(
     let kubelet = sim.add_actor(
         host,
         format!("kubelet/{name}"),
-        Box::new(Kubelet::new(
-            config.kubelet.clone(),
-            setup,
-            apiserver,
-            runtime,
-        )),
+        Box::new(
+            Kubelet::new(config.kubelet.clone(), setup, apiserver, runtime).with_kernel(kernel),
+        ),
     );
     let proxy = sim.add_actor(
         host,

@@ -9,9 +9,9 @@ use std::rc::Rc;
 
 use components::api::{
     ConditionStatus, Deployment, DeploymentConditionType, Job, JobConditionType, LABEL_ZONE,
-    Labels, Node, Pod, PodDisruptionBudget, PodPhase, ReplicaSet, StatefulSet,
+    Labels, Node, Pod, PodDisruptionBudget, PodPhase, ReplicaSet, StatefulSet, TAINT_NOT_READY,
+    TAINT_UNREACHABLE, TaintEffect,
 };
-use components::api::{TAINT_NOT_READY, TAINT_UNREACHABLE, TaintEffect};
 use components::controllers::deployment::REVISION_ANNOTATION;
 use sim_core::{SimDuration, SimTime};
 
@@ -155,14 +155,14 @@ impl PodFilter {
                 .terminating
                 .is_none_or(|t| pod.metadata.is_terminating() == t)
             && self
+                .image
+                .as_deref()
+                .is_none_or(|image| pod.spec.containers.iter().any(|c| &*c.image == image))
+            && self
                 .name
                 .as_deref()
                 .is_none_or(|name| &*pod.metadata.name == name)
             && self.ready.is_none_or(|ready| pod.status.ready == ready)
-            && self
-                .image
-                .as_deref()
-                .is_none_or(|image| pod.spec.containers.iter().any(|c| &*c.image == image))
     }
 
     /// `3 Running pods (not terminating) with app=web on node-2`.
@@ -190,14 +190,14 @@ impl PodFilter {
         if let Some(node) = &self.nominated_node {
             text.push_str(&format!(" nominated to {node}"));
         }
+        if let Some(image) = &self.image {
+            text.push_str(&format!(" running {image}"));
+        }
         if let Some(name) = &self.name {
             text.push_str(&format!(" named {name}"));
         }
         if let Some(ready) = self.ready {
             text.push_str(&format!(" with Ready={}", ready.name()));
-        }
-        if let Some(image) = &self.image {
-            text.push_str(&format!(" running {image}"));
         }
         if let Some(namespace) = &self.namespace {
             text.push_str(&format!(" in {namespace}"));
@@ -319,17 +319,17 @@ pub enum Check {
         available: Option<Count>,
         rollout: RolloutCheck,
     },
-    /// A DaemonSet's status counts.
-    DaemonSet {
-        namespace: String,
-        name: String,
-        counts: DaemonSetCounts,
-    },
     /// A StatefulSet's `spec.replicas` and status.
     StatefulSet {
         namespace: String,
         name: String,
         counts: StatefulSetCounts,
+    },
+    /// A DaemonSet's status counts.
+    DaemonSet {
+        namespace: String,
+        name: String,
+        counts: DaemonSetCounts,
     },
     /// How many pods match, and on how many distinct nodes and zones they are.
     Pods {
@@ -351,12 +351,6 @@ pub enum Check {
         taints: Vec<String>,
         untainted: Vec<String>,
     },
-    /// A PodDisruptionBudget's status.
-    PodDisruptionBudget {
-        namespace: String,
-        name: String,
-        counts: PodDisruptionBudgetCounts,
-    },
     /// A Job's status counts, whether it completed (and when, to the second), and why it
     /// failed.
     Job {
@@ -370,6 +364,21 @@ pub enum Check {
         complete: Option<bool>,
         failed_reason: Option<String>,
         completion_time: Option<SimTime>,
+    },
+    /// A HorizontalPodAutoscaler's status: replicas it saw and decided, and the CPU
+    /// utilisation it measured (a check of it fails while none was measured).
+    Hpa {
+        namespace: String,
+        name: String,
+        current_replicas: Option<Count>,
+        desired_replicas: Option<Count>,
+        current_cpu_utilization_percentage: Option<Count>,
+    },
+    /// A PodDisruptionBudget's status.
+    PodDisruptionBudget {
+        namespace: String,
+        name: String,
+        counts: PodDisruptionBudgetCounts,
     },
     /// How many endpoints kube-proxy has programmed for a Service, on one node or on every
     /// node that is up.
@@ -388,6 +397,18 @@ pub enum Check {
         tainted: Option<Count>,
         taint_interval: Option<SimDuration>,
     },
+}
+
+/// A StatefulSet's counts and whether its update is rolled out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatefulSetCounts {
+    pub desired: Option<Count>,
+    pub replicas: Option<Count>,
+    pub ready: Option<Count>,
+    pub current: Option<Count>,
+    pub updated: Option<Count>,
+    pub available: Option<Count>,
+    pub rolled_out: Option<bool>,
 }
 
 /// The status counts a PodDisruptionBudget check asks about.
@@ -411,18 +432,6 @@ pub struct DaemonSetCounts {
     pub misscheduled: Option<Count>,
 }
 
-/// A StatefulSet's counts and whether its update is rolled out.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct StatefulSetCounts {
-    pub desired: Option<Count>,
-    pub replicas: Option<Count>,
-    pub ready: Option<Count>,
-    pub current: Option<Count>,
-    pub updated: Option<Count>,
-    pub available: Option<Count>,
-    pub rolled_out: Option<bool>,
-}
-
 /// A named check, evaluated at `at` or at the end of the run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Expectation {
@@ -439,10 +448,11 @@ pub struct Observation {
     pub nodes: Vec<Rc<Node>>,
     pub deployments: Vec<Rc<Deployment>>,
     pub stateful_sets: Vec<Rc<StatefulSet>>,
-    pub jobs: Vec<Rc<Job>>,
-    pub replica_sets: Vec<Rc<ReplicaSet>>,
-    pub budgets: Vec<Rc<PodDisruptionBudget>>,
     pub daemon_sets: Vec<Rc<components::api::DaemonSet>>,
+    pub replica_sets: Vec<Rc<ReplicaSet>>,
+    pub jobs: Vec<Rc<Job>>,
+    pub budgets: Vec<Rc<PodDisruptionBudget>>,
+    pub hpas: Vec<Rc<components::api::HorizontalPodAutoscaler>>,
     /// Worker nodes whose host is up.
     pub nodes_up: Vec<String>,
     /// Endpoints kube-proxy has programmed, by (node, namespace, service). A node whose
@@ -529,69 +539,6 @@ impl Check {
                 }
                 Verdict::of(failures, found)
             }
-            Check::DaemonSet {
-                namespace,
-                name,
-                counts,
-            } => {
-                let found = observation.daemon_sets.iter().find(|ds| {
-                    &*ds.metadata.namespace == namespace.as_str()
-                        && &*ds.metadata.name == name.as_str()
-                });
-                let Some(ds) = found else {
-                    return Verdict {
-                        passed: false,
-                        message: format!(
-                            "expected daemonset {namespace}/{name}; it does not exist"
-                        ),
-                    };
-                };
-                let status = &ds.status;
-                let mut failures = Vec::new();
-                compare(
-                    &mut failures,
-                    "desired",
-                    counts.desired,
-                    status.desired_number_scheduled,
-                );
-                compare(
-                    &mut failures,
-                    "current",
-                    counts.current,
-                    status.current_number_scheduled,
-                );
-                compare(&mut failures, "ready", counts.ready, status.number_ready);
-                compare(
-                    &mut failures,
-                    "available",
-                    counts.available,
-                    status.number_available,
-                );
-                compare(
-                    &mut failures,
-                    "updated",
-                    counts.updated,
-                    status.updated_number_scheduled,
-                );
-                compare(
-                    &mut failures,
-                    "misscheduled",
-                    counts.misscheduled,
-                    status.number_misscheduled,
-                );
-                Verdict::of(
-                    failures,
-                    format!(
-                        "{namespace}/{name}: desired {}, current {}, ready {}, available {}, updated {}, misscheduled {}",
-                        status.desired_number_scheduled,
-                        status.current_number_scheduled,
-                        status.number_ready,
-                        status.number_available,
-                        status.updated_number_scheduled,
-                        status.number_misscheduled,
-                    ),
-                )
-            }
             Check::Job {
                 namespace,
                 name,
@@ -677,6 +624,188 @@ impl Check {
                     found.push_str(&format!(", completionTime {secs}s"));
                 }
                 Verdict::of(failures, found)
+            }
+            Check::Hpa {
+                namespace,
+                name,
+                current_replicas,
+                desired_replicas,
+                current_cpu_utilization_percentage,
+            } => {
+                let found = observation.hpas.iter().find(|h| {
+                    &*h.metadata.namespace == namespace.as_str()
+                        && &*h.metadata.name == name.as_str()
+                });
+                let Some(hpa) = found else {
+                    return Verdict {
+                        passed: false,
+                        message: format!(
+                            "expected horizontalpodautoscaler {namespace}/{name}; it does not exist"
+                        ),
+                    };
+                };
+                let status = &hpa.status;
+                let utilization = status
+                    .current_cpu
+                    .map(|cpu| cpu.average_utilization_percent);
+                let mut failures = Vec::new();
+                compare(
+                    &mut failures,
+                    "currentReplicas",
+                    *current_replicas,
+                    status.current_replicas,
+                );
+                compare(
+                    &mut failures,
+                    "desiredReplicas",
+                    *desired_replicas,
+                    status.desired_replicas,
+                );
+                if let Some(expected) = current_cpu_utilization_percentage {
+                    match utilization {
+                        Some(value) => compare(
+                            &mut failures,
+                            "currentCPUUtilizationPercentage",
+                            Some(*expected),
+                            value,
+                        ),
+                        None => failures
+                            .push("currentCPUUtilizationPercentage: none measured yet".to_string()),
+                    }
+                }
+                Verdict::of(
+                    failures,
+                    format!(
+                        "{namespace}/{name}: currentReplicas {}, desiredReplicas {}, currentCPUUtilizationPercentage {}",
+                        status.current_replicas,
+                        status.desired_replicas,
+                        utilization.map_or("none".to_string(), |u| format!("{u}%"))
+                    ),
+                )
+            }
+            Check::PodDisruptionBudget {
+                namespace,
+                name,
+                counts,
+            } => {
+                let found = observation.budgets.iter().find(|b| {
+                    &*b.metadata.namespace == namespace.as_str()
+                        && &*b.metadata.name == name.as_str()
+                });
+                let Some(budget) = found else {
+                    return Verdict {
+                        passed: false,
+                        message: format!(
+                            "expected poddisruptionbudget {namespace}/{name}; it does not exist"
+                        ),
+                    };
+                };
+                let status = &budget.status;
+                let disrupted = u32::try_from(status.disrupted_pods.len()).unwrap_or(u32::MAX);
+                let mut failures = Vec::new();
+                compare(
+                    &mut failures,
+                    "currentHealthy",
+                    counts.current_healthy,
+                    status.current_healthy,
+                );
+                compare(
+                    &mut failures,
+                    "desiredHealthy",
+                    counts.desired_healthy,
+                    status.desired_healthy,
+                );
+                compare(
+                    &mut failures,
+                    "disruptionsAllowed",
+                    counts.disruptions_allowed,
+                    status.disruptions_allowed,
+                );
+                compare(
+                    &mut failures,
+                    "expectedPods",
+                    counts.expected_pods,
+                    status.expected_pods,
+                );
+                compare(
+                    &mut failures,
+                    "disruptedPods",
+                    counts.disrupted_pods,
+                    disrupted,
+                );
+                Verdict::of(
+                    failures,
+                    format!(
+                        "{namespace}/{name}: currentHealthy {}, desiredHealthy {}, disruptionsAllowed {}, expectedPods {}, disruptedPods {disrupted}",
+                        status.current_healthy,
+                        status.desired_healthy,
+                        status.disruptions_allowed,
+                        status.expected_pods,
+                    ),
+                )
+            }
+            Check::DaemonSet {
+                namespace,
+                name,
+                counts,
+            } => {
+                let found = observation.daemon_sets.iter().find(|ds| {
+                    &*ds.metadata.namespace == namespace.as_str()
+                        && &*ds.metadata.name == name.as_str()
+                });
+                let Some(ds) = found else {
+                    return Verdict {
+                        passed: false,
+                        message: format!(
+                            "expected daemonset {namespace}/{name}; it does not exist"
+                        ),
+                    };
+                };
+                let status = &ds.status;
+                let mut failures = Vec::new();
+                compare(
+                    &mut failures,
+                    "desired",
+                    counts.desired,
+                    status.desired_number_scheduled,
+                );
+                compare(
+                    &mut failures,
+                    "current",
+                    counts.current,
+                    status.current_number_scheduled,
+                );
+                compare(&mut failures, "ready", counts.ready, status.number_ready);
+                compare(
+                    &mut failures,
+                    "available",
+                    counts.available,
+                    status.number_available,
+                );
+                compare(
+                    &mut failures,
+                    "updated",
+                    counts.updated,
+                    status.updated_number_scheduled,
+                );
+                compare(
+                    &mut failures,
+                    "misscheduled",
+                    counts.misscheduled,
+                    status.number_misscheduled,
+                );
+                Verdict::of(
+                    failures,
+                    format!(
+                        "{namespace}/{name}: desired {}, current {}, ready {}, available {}, updated {}, misscheduled {}",
+                        status.desired_number_scheduled,
+                        status.current_number_scheduled,
+                        status.number_ready,
+                        status.number_available,
+                        status.updated_number_scheduled,
+                        status.number_misscheduled,
+                    ),
+                )
             }
             Check::StatefulSet {
                 namespace,
@@ -893,67 +1022,6 @@ impl Check {
                     ),
                 )
             }
-            Check::PodDisruptionBudget {
-                namespace,
-                name,
-                counts,
-            } => {
-                let found = observation.budgets.iter().find(|b| {
-                    &*b.metadata.namespace == namespace.as_str()
-                        && &*b.metadata.name == name.as_str()
-                });
-                let Some(budget) = found else {
-                    return Verdict {
-                        passed: false,
-                        message: format!(
-                            "expected poddisruptionbudget {namespace}/{name}; it does not exist"
-                        ),
-                    };
-                };
-                let status = &budget.status;
-                let disrupted = u32::try_from(status.disrupted_pods.len()).unwrap_or(u32::MAX);
-                let mut failures = Vec::new();
-                compare(
-                    &mut failures,
-                    "currentHealthy",
-                    counts.current_healthy,
-                    status.current_healthy,
-                );
-                compare(
-                    &mut failures,
-                    "desiredHealthy",
-                    counts.desired_healthy,
-                    status.desired_healthy,
-                );
-                compare(
-                    &mut failures,
-                    "disruptionsAllowed",
-                    counts.disruptions_allowed,
-                    status.disruptions_allowed,
-                );
-                compare(
-                    &mut failures,
-                    "expectedPods",
-                    counts.expected_pods,
-                    status.expected_pods,
-                );
-                compare(
-                    &mut failures,
-                    "disruptedPods",
-                    counts.disrupted_pods,
-                    disrupted,
-                );
-                Verdict::of(
-                    failures,
-                    format!(
-                        "{namespace}/{name}: currentHealthy {}, desiredHealthy {}, disruptionsAllowed {}, expectedPods {}, disruptedPods {disrupted}",
-                        status.current_healthy,
-                        status.desired_healthy,
-                        status.disruptions_allowed,
-                        status.expected_pods,
-                    ),
-                )
-            }
             Check::Endpoints {
                 namespace,
                 service,
@@ -1008,7 +1076,6 @@ impl Check {
     }
 }
 
-/// ` [ns/name Phase node, ...]`, at most a handful.
 /// The `zone` check: the controller's state for the zone, and the NoExecute
 /// `not-ready` / `unreachable` taints on the zone's nodes.
 fn evaluate_zone(
@@ -1226,8 +1293,6 @@ mod tests {
                 ),
             ],
             deployments: vec![deployment("web", 3, 2)],
-            replica_sets: Vec::new(),
-            budgets: Vec::new(),
             nodes_up: vec!["node-1".to_string()],
             proxy_endpoints: BTreeMap::from([(
                 (
@@ -1633,6 +1698,7 @@ mod tests {
         );
         assert!(!check("default", passing).evaluate(&observation).passed);
     }
+
     #[test]
     fn zone_check_reads_the_controller_state_and_taint_spacing() {
         let at = |ms: u64| SimTime::ZERO + SimDuration::from_millis(ms);

@@ -239,6 +239,18 @@ pub struct TimelineEntry {
     pub uncordon: Option<String>,
     /// `kubectl drain NODE [flags]`.
     pub drain: Option<DrainEntry>,
+    /// Clients now send a Service this total CPU demand (the load generator).
+    pub load: Option<LoadEntry>,
+}
+
+/// `{service: web, namespace: default, cpu: 3000m}`: the total CPU demand of the
+/// traffic clients send the Service, spread over its ready endpoints (`0` stops it).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoadEntry {
+    pub service: String,
+    pub namespace: Option<String>,
+    pub cpu: Scalar,
 }
 
 /// `kubectl drain` and the flags kubesim models.
@@ -319,10 +331,26 @@ pub struct ExpectationEntry {
     pub node: Option<NodeCheck>,
     pub endpoints: Option<EndpointsCheck>,
     pub job: Option<JobCheck>,
+    pub stateful_set: Option<StatefulSetCheck>,
+    pub daemon_set: Option<DaemonSetCheck>,
     pub pod_disruption_budget: Option<PodDisruptionBudgetCheck>,
     pub zone: Option<ZoneCheck>,
-    pub daemon_set: Option<DaemonSetCheck>,
-    pub stateful_set: Option<StatefulSetCheck>,
+    pub hpa: Option<HpaCheck>,
+}
+
+/// A HorizontalPodAutoscaler's status as the HPA controller last wrote it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HpaCheck {
+    pub name: String,
+    pub namespace: Option<String>,
+    /// `status.currentReplicas`: the target's replicas at the last sync.
+    pub current_replicas: Option<Scalar>,
+    /// `status.desiredReplicas`: what the last sync decided.
+    pub desired_replicas: Option<Scalar>,
+    /// `status.currentMetrics[cpu].resource.current.averageUtilization`.
+    #[serde(rename = "currentCPUUtilizationPercentage")]
+    pub current_cpu_utilization_percentage: Option<Scalar>,
 }
 
 /// A PodDisruptionBudget's status as the disruption controller last wrote it.
@@ -337,6 +365,23 @@ pub struct PodDisruptionBudgetCheck {
     pub expected_pods: Option<Scalar>,
     /// Entries of `status.disruptedPods` (evicted pods not yet seen going).
     pub disrupted_pods: Option<Scalar>,
+}
+
+/// A StatefulSet's `spec.replicas` (`desired`) and status counts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StatefulSetCheck {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub desired: Option<Scalar>,
+    /// `status.replicas`: pods that exist, terminating ones included.
+    pub replicas: Option<Scalar>,
+    pub ready: Option<Scalar>,
+    pub current: Option<Scalar>,
+    pub updated: Option<Scalar>,
+    pub available: Option<Scalar>,
+    /// Whether `status.currentRevision` equals `status.updateRevision` (the update is done).
+    pub rolled_out: Option<bool>,
 }
 
 /// A DaemonSet's status counts, by node.
@@ -377,23 +422,6 @@ pub struct JobCheck {
     pub failed_condition: Option<String>,
     /// `status.completionTime`, from the start of the run, to the second: `47s`.
     pub completion_time: Option<Scalar>,
-}
-
-/// A StatefulSet's `spec.replicas` (`desired`) and status counts.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct StatefulSetCheck {
-    pub name: String,
-    pub namespace: Option<String>,
-    pub desired: Option<Scalar>,
-    /// `status.replicas`: pods that exist, terminating ones included.
-    pub replicas: Option<Scalar>,
-    pub ready: Option<Scalar>,
-    pub current: Option<Scalar>,
-    pub updated: Option<Scalar>,
-    pub available: Option<Scalar>,
-    /// Whether `status.currentRevision` equals `status.updateRevision` (the update is done).
-    pub rolled_out: Option<bool>,
 }
 
 /// Counts are a number (exact) or a comparison: `">= 3"`, `"< 2"`, `"!= 0"`.
@@ -452,12 +480,12 @@ pub struct PodsCheck {
     /// On how many distinct zones (`topology.kubernetes.io/zone` of their nodes) the
     /// matching pods are.
     pub zones: Option<Scalar>,
-    /// Only pods with a container running this image.
-    pub image: Option<String>,
     /// Only the pod with this name.
     pub name: Option<String>,
     /// Only pods whose Ready condition has this status: "True", "False", "Unknown".
     pub ready: Option<String>,
+    /// Only pods with a container running this image.
+    pub image: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

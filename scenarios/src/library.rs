@@ -35,13 +35,14 @@ pub const BUILT_INS: &[BuiltIn] = &[
     built_in!("taints-and-tolerations"),
     built_in!("node-affinity"),
     built_in!("topology-spread"),
+    built_in!("statefulset-ordered"),
+    built_in!("drain-with-pdb"),
+    built_in!("job-completion"),
+    built_in!("daemonset-new-node"),
     built_in!("rolling-update"),
     built_in!("bad-rollout-rollback"),
-    built_in!("drain-with-pdb"),
-    built_in!("daemonset-new-node"),
     built_in!("zone-outage"),
-    built_in!("job-completion"),
-    built_in!("statefulset-ordered"),
+    built_in!("hpa-scale-up"),
 ];
 
 pub fn built_in(name: &str) -> Option<&'static BuiltIn> {

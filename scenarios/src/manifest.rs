@@ -24,7 +24,9 @@
 //!
 //! HorizontalPodAutoscalers (autoscaling/v2) are ingested with their cpu `Utilization`
 //! metric (80% when `metrics` is absent), minReplicas 1 and upstream's `behavior`
-//! defaults per direction; other metric types are noted as not modelled.
+//! defaults per direction; other metric types are noted as not modelled. An
+//! autoscaling/v1 one is converted to v2 as the API server converts it:
+//! `targetCPUUtilizationPercentage` becomes the cpu Utilization metric.
 //!
 //! Fields kubesim does not model yet (probes, volumes, ...) are accepted and listed in
 //! the manifest's `notes`, so a reader knows they had no effect.
@@ -49,6 +51,8 @@ use components::api::{
     UnhealthyPodEvictionPolicy, UnsatisfiableConstraintAction, WeightedPodAffinityTerm, s,
 };
 use k8s_openapi::api::apps::v1 as apps;
+use k8s_openapi::api::autoscaling::v1 as autoscaling_v1;
+use k8s_openapi::api::autoscaling::v2 as autoscaling;
 use k8s_openapi::api::batch::v1 as batch;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::policy::v1 as policy;
@@ -87,7 +91,47 @@ pub mod defaults {
 }
 
 /// The kinds this version of kubesim ingests.
-pub const SUPPORTED_KINDS: &str = "Namespace, Node, Pod, Deployment, ReplicaSet, Service, PriorityClass, PodDisruptionBudget, DaemonSet, Job, StatefulSet";
+pub const SUPPORTED_KINDS: &str = "Namespace, Node, Pod, Deployment, ReplicaSet, Service, PriorityClass, PodDisruptionBudget, StatefulSet, Job, DaemonSet, HorizontalPodAutoscaler";
+
+/// autoscaling/v1 → v2, as the API server converts it: `targetCPUUtilizationPercentage`
+/// becomes a cpu Resource metric with that Utilization target (absent: no metric, so
+/// v2's default of 80% applies).
+fn hpa_v1_to_v2(
+    hpa: autoscaling_v1::HorizontalPodAutoscaler,
+) -> autoscaling::HorizontalPodAutoscaler {
+    let spec = hpa
+        .spec
+        .map(|spec| autoscaling::HorizontalPodAutoscalerSpec {
+            scale_target_ref: autoscaling::CrossVersionObjectReference {
+                api_version: spec.scale_target_ref.api_version,
+                kind: spec.scale_target_ref.kind,
+                name: spec.scale_target_ref.name,
+            },
+            min_replicas: spec.min_replicas,
+            max_replicas: spec.max_replicas,
+            metrics: spec.target_cpu_utilization_percentage.map(|percent| {
+                vec![autoscaling::MetricSpec {
+                    type_: "Resource".to_string(),
+                    resource: Some(autoscaling::ResourceMetricSource {
+                        name: "cpu".to_string(),
+                        target: autoscaling::MetricTarget {
+                            type_: "Utilization".to_string(),
+                            average_utilization: Some(percent),
+                            ..Default::default()
+                        },
+                    }),
+                    ..Default::default()
+                }]
+            }),
+            behavior: None,
+        });
+    autoscaling::HorizontalPodAutoscaler {
+        metadata: hpa.metadata,
+        spec,
+        // v1's status has no counterpart worth converting: the API server drops it.
+        status: hpa.status.map(|_| Default::default()),
+    }
+}
 
 /// One ingested manifest.
 #[derive(Clone, Debug)]
@@ -171,10 +215,11 @@ impl Ingest<'_> {
             "Namespace" | "Node" | "Pod" | "Service" => "v1",
             "Deployment" | "ReplicaSet" => "apps/v1",
             "StatefulSet" => "apps/v1",
+            "DaemonSet" => "apps/v1",
             "PriorityClass" => "scheduling.k8s.io/v1",
             "PodDisruptionBudget" => "policy/v1",
+            "HorizontalPodAutoscaler" => "autoscaling/v2",
             "Job" => "batch/v1",
-            "DaemonSet" => "apps/v1",
             _ => {
                 let at = self.doc.field_at("kind");
                 let line = at.pos.map(|p| format!(":{}", p.line)).unwrap_or_default();
@@ -187,7 +232,9 @@ impl Ingest<'_> {
                 ));
             }
         };
-        if api_version != expected_api_version {
+        // The one kind served at two versions: autoscaling/v1 is converted to v2.
+        let also_served = kind == "HorizontalPodAutoscaler" && api_version == "autoscaling/v1";
+        if api_version != expected_api_version && !also_served {
             return Err(self.error(
                 "apiVersion",
                 format!(
@@ -224,21 +271,29 @@ impl Ingest<'_> {
                 let class: scheduling::PriorityClass = self.doc.decode(true)?;
                 self.priority_class(&class)?
             }
+            "HorizontalPodAutoscaler" if also_served => {
+                let hpa: autoscaling_v1::HorizontalPodAutoscaler = self.doc.decode(true)?;
+                self.horizontal_pod_autoscaler(&hpa_v1_to_v2(hpa))?
+            }
+            "HorizontalPodAutoscaler" => {
+                let hpa: autoscaling::HorizontalPodAutoscaler = self.doc.decode(true)?;
+                self.horizontal_pod_autoscaler(&hpa)?
+            }
             "PodDisruptionBudget" => {
                 let budget: policy::PodDisruptionBudget = self.doc.decode(true)?;
                 self.pod_disruption_budget(&budget)?
             }
-            "DaemonSet" => {
-                let daemon_set: apps::DaemonSet = self.doc.decode(true)?;
-                self.daemon_set(&daemon_set)?
+            "StatefulSet" => {
+                let set: apps::StatefulSet = self.doc.decode(true)?;
+                self.stateful_set(&set)?
             }
             "Job" => {
                 let job: batch::Job = self.doc.decode(true)?;
                 self.job(&job)?
             }
-            "StatefulSet" => {
-                let set: apps::StatefulSet = self.doc.decode(true)?;
-                self.stateful_set(&set)?
+            "DaemonSet" => {
+                let daemon_set: apps::DaemonSet = self.doc.decode(true)?;
+                self.daemon_set(&daemon_set)?
             }
             _ => unreachable!("dispatch covers every supported kind"),
         })
@@ -789,6 +844,163 @@ impl Ingest<'_> {
         .into())
     }
 
+    /// An autoscaling/v2 HorizontalPodAutoscaler with one metric: cpu `Utilization`
+    /// (`metrics` absent defaults to cpu 80%, as upstream). Other metric types, the
+    /// per-rule `tolerance` (alpha) and the status are noted as not modelled; `behavior`
+    /// is defaulted per direction as upstream (`SetDefaults_HorizontalPodAutoscalerBehavior`).
+    fn horizontal_pod_autoscaler(
+        &mut self,
+        hpa: &autoscaling::HorizontalPodAutoscaler,
+    ) -> Result<Object, ScenarioError> {
+        use components::api::{
+            HorizontalPodAutoscalerSpec, HpaBehavior, ScaleTargetRef, ScalingPolicy,
+            ScalingPolicyType, SelectPolicy,
+        };
+        let metadata = self.object_meta(&hpa.metadata, true)?;
+        let Some(spec) = hpa.spec.as_ref() else {
+            return Err(self.error("spec", "spec is required"));
+        };
+        let target_kind = match spec.scale_target_ref.kind.as_str() {
+            "Deployment" => Kind::Deployment,
+            "ReplicaSet" => Kind::ReplicaSet,
+            "StatefulSet" => Kind::StatefulSet,
+            other => {
+                return Err(self.error(
+                    "spec.scaleTargetRef.kind",
+                    format!("unsupported target kind {other:?} (kubesim scales Deployment, ReplicaSet and StatefulSet)"),
+                ));
+            }
+        };
+        let doc = self.doc;
+        let count = |value: i32, field: &str| {
+            u32::try_from(value).map_err(|_| {
+                doc.invalid(
+                    field,
+                    format!("must be greater than or equal to 0, got {value}"),
+                )
+            })
+        };
+        let min_replicas = count(spec.min_replicas.unwrap_or(1), "spec.minReplicas")?;
+        let max_replicas = count(spec.max_replicas, "spec.maxReplicas")?;
+        let mut target_cpu_utilization_percentage = 80;
+        if let Some(metrics) = &spec.metrics {
+            let mut cpu = None;
+            for (index, metric) in metrics.iter().enumerate() {
+                let at = format!("spec.metrics[{index}]");
+                match (metric.type_.as_str(), &metric.resource) {
+                    ("Resource", Some(resource)) if resource.name == "cpu" => {
+                        if resource.target.type_ != "Utilization" {
+                            return Err(self.error(
+                                &format!("{at}.resource.target.type"),
+                                format!(
+                                    "unsupported target type {:?} (kubesim models cpu Utilization)",
+                                    resource.target.type_
+                                ),
+                            ));
+                        }
+                        let Some(utilization) = resource.target.average_utilization else {
+                            return Err(self.error(
+                                &format!("{at}.resource.target.averageUtilization"),
+                                "must be set when type is Utilization",
+                            ));
+                        };
+                        if cpu.is_some() {
+                            return Err(self.error(&at, "a second cpu metric (kubesim models one)"));
+                        }
+                        cpu = Some(count(
+                            utilization,
+                            &format!("{at}.resource.target.averageUtilization"),
+                        )?);
+                    }
+                    _ => self.note(&at, true),
+                }
+            }
+            match cpu {
+                Some(cpu) => target_cpu_utilization_percentage = cpu,
+                None => {
+                    return Err(self.error(
+                        "spec.metrics",
+                        "no cpu Resource metric with a Utilization target (the one metric kubesim models)",
+                    ));
+                }
+            }
+        }
+        let mut behavior = HpaBehavior::default();
+        if let Some(given) = &spec.behavior {
+            for (direction, rules, defaults) in [
+                ("scaleUp", &given.scale_up, &mut behavior.scale_up),
+                ("scaleDown", &given.scale_down, &mut behavior.scale_down),
+            ] {
+                let Some(rules) = rules else { continue };
+                let at = format!("spec.behavior.{direction}");
+                self.note(&format!("{at}.tolerance"), rules.tolerance.is_some());
+                if let Some(window) = rules.stabilization_window_seconds {
+                    defaults.stabilization_window_seconds =
+                        count(window, &format!("{at}.stabilizationWindowSeconds"))?;
+                }
+                if let Some(select) = &rules.select_policy {
+                    defaults.select_policy = match select.as_str() {
+                        "Max" => SelectPolicy::Max,
+                        "Min" => SelectPolicy::Min,
+                        "Disabled" => SelectPolicy::Disabled,
+                        other => {
+                            return Err(self.error(
+                                &format!("{at}.selectPolicy"),
+                                format!("Unsupported value: {other:?}: supported values: \"Disabled\", \"Max\", \"Min\""),
+                            ));
+                        }
+                    };
+                }
+                if let Some(policies) = &rules.policies {
+                    let mut converted = Vec::new();
+                    for (index, policy) in policies.iter().enumerate() {
+                        let at = format!("{at}.policies[{index}]");
+                        let type_ = match policy.type_.as_str() {
+                            "Pods" => ScalingPolicyType::Pods,
+                            "Percent" => ScalingPolicyType::Percent,
+                            other => {
+                                return Err(self.error(
+                                    &format!("{at}.type"),
+                                    format!("Unsupported value: {other:?}: supported values: \"Percent\", \"Pods\""),
+                                ));
+                            }
+                        };
+                        converted.push(ScalingPolicy {
+                            type_,
+                            value: count(policy.value, &format!("{at}.value"))?,
+                            period_seconds: count(
+                                policy.period_seconds,
+                                &format!("{at}.periodSeconds"),
+                            )?,
+                        });
+                    }
+                    defaults.policies = converted;
+                }
+            }
+        }
+        self.note("status", hpa.status.is_some());
+        let hpa = components::api::HorizontalPodAutoscaler {
+            metadata,
+            spec: HorizontalPodAutoscalerSpec {
+                scale_target_ref: ScaleTargetRef {
+                    kind: target_kind,
+                    name: s(&spec.scale_target_ref.name),
+                },
+                min_replicas,
+                max_replicas,
+                target_cpu_utilization_percentage,
+                behavior,
+            },
+            status: Default::default(),
+        };
+        // The API server's own validation, so nothing it would refuse gets through.
+        if let Err(invalid) = components::apiserver::validate_horizontal_pod_autoscaler(&hpa) {
+            let (field, message) = invalid.0.split_once(": ").unwrap_or(("spec", &invalid.0));
+            return Err(self.error(field, message.to_string()));
+        }
+        Ok(hpa.into())
+    }
+
     /// A policy/v1 PodDisruptionBudget. Its status is converted as written (counts of at
     /// least 0); the API server drops it on create, since the disruption controller owns
     /// it.
@@ -875,87 +1087,6 @@ impl Ingest<'_> {
             status,
         }
         .into())
-    }
-
-    /// A DaemonSet (apps/v1), defaulted as `SetDefaults_DaemonSet` (RollingUpdate with
-    /// maxUnavailable 1 and maxSurge 0, revisionHistoryLimit 10) and validated as the API
-    /// server validates it (`ValidateDaemonSetSpec`).
-    fn daemon_set(&mut self, daemon_set: &apps::DaemonSet) -> Result<Object, ScenarioError> {
-        let metadata = self.object_meta(&daemon_set.metadata, true)?;
-        let Some(spec) = &daemon_set.spec else {
-            return Err(self.error("", "missing field `spec`"));
-        };
-        let selector = self.selector(&spec.selector, "spec.selector")?;
-        let template = self.template(&spec.template, "spec.template", &selector)?;
-        let default_strategy = apps::DaemonSetUpdateStrategy::default();
-        let strategy = spec.update_strategy.as_ref().unwrap_or(&default_strategy);
-        let update_strategy = match strategy.type_.as_deref() {
-            None | Some("RollingUpdate") => {
-                let rolling = strategy.rolling_update.clone().unwrap_or_default();
-                let count =
-                    |value: Option<&IntOrString>, default: IntOrPercent, at: &str| match value {
-                        None => Ok(default),
-                        Some(value) => self.int_or_percent(Some(value), 0, at),
-                    };
-                DaemonSetUpdateStrategy::RollingUpdate {
-                    max_unavailable: count(
-                        rolling.max_unavailable.as_ref(),
-                        DAEMON_SET_DEFAULT_MAX_UNAVAILABLE,
-                        "spec.updateStrategy.rollingUpdate.maxUnavailable",
-                    )?,
-                    max_surge: count(
-                        rolling.max_surge.as_ref(),
-                        DAEMON_SET_DEFAULT_MAX_SURGE,
-                        "spec.updateStrategy.rollingUpdate.maxSurge",
-                    )?,
-                }
-            }
-            Some("OnDelete") => {
-                if strategy.rolling_update.is_some() {
-                    return Err(self.error(
-                        "spec.updateStrategy.rollingUpdate",
-                        "may not be specified when strategy `type` is 'OnDelete'",
-                    ));
-                }
-                DaemonSetUpdateStrategy::OnDelete
-            }
-            Some(other) => {
-                return Err(self.error(
-                    "spec.updateStrategy.type",
-                    format!(
-                        "Unsupported value: \"{other}\": supported values: \"OnDelete\", \"RollingUpdate\""
-                    ),
-                ));
-            }
-        };
-        let min_ready_seconds =
-            self.non_negative(spec.min_ready_seconds, 0, "spec.minReadySeconds")?;
-        let revision_history_limit = self.non_negative(
-            spec.revision_history_limit,
-            u64::from(DAEMON_SET_DEFAULT_REVISION_HISTORY_LIMIT),
-            "spec.revisionHistoryLimit",
-        )?;
-        let daemon_set = api::DaemonSet {
-            metadata,
-            spec: DaemonSetSpec {
-                selector,
-                template: Rc::new(template),
-                update_strategy,
-                min_ready_seconds,
-                revision_history_limit: u32::try_from(revision_history_limit).unwrap_or(u32::MAX),
-            },
-            status: DaemonSetStatus::default(),
-        };
-        // The API server's own validation, so nothing it would refuse gets through; its
-        // messages start with the field path.
-        if let Err(invalid) = components::apiserver::validate_daemon_set(&daemon_set) {
-            let (field, message) = invalid
-                .0
-                .split_once(": ")
-                .unwrap_or(("spec", invalid.0.as_str()));
-            return Err(self.error(field, message));
-        }
-        Ok(daemon_set.into())
     }
 
     /// A StatefulSet (apps/v1), defaulted as `SetDefaults_StatefulSet` and validated as
@@ -1062,6 +1193,87 @@ impl Ingest<'_> {
             return Err(self.error("spec", invalid.0));
         }
         Ok(set.into())
+    }
+
+    /// A DaemonSet (apps/v1), defaulted as `SetDefaults_DaemonSet` (RollingUpdate with
+    /// maxUnavailable 1 and maxSurge 0, revisionHistoryLimit 10) and validated as the API
+    /// server validates it (`ValidateDaemonSetSpec`).
+    fn daemon_set(&mut self, daemon_set: &apps::DaemonSet) -> Result<Object, ScenarioError> {
+        let metadata = self.object_meta(&daemon_set.metadata, true)?;
+        let Some(spec) = &daemon_set.spec else {
+            return Err(self.error("", "missing field `spec`"));
+        };
+        let selector = self.selector(&spec.selector, "spec.selector")?;
+        let template = self.template(&spec.template, "spec.template", &selector)?;
+        let default_strategy = apps::DaemonSetUpdateStrategy::default();
+        let strategy = spec.update_strategy.as_ref().unwrap_or(&default_strategy);
+        let update_strategy = match strategy.type_.as_deref() {
+            None | Some("RollingUpdate") => {
+                let rolling = strategy.rolling_update.clone().unwrap_or_default();
+                let count =
+                    |value: Option<&IntOrString>, default: IntOrPercent, at: &str| match value {
+                        None => Ok(default),
+                        Some(value) => self.int_or_percent(Some(value), 0, at),
+                    };
+                DaemonSetUpdateStrategy::RollingUpdate {
+                    max_unavailable: count(
+                        rolling.max_unavailable.as_ref(),
+                        DAEMON_SET_DEFAULT_MAX_UNAVAILABLE,
+                        "spec.updateStrategy.rollingUpdate.maxUnavailable",
+                    )?,
+                    max_surge: count(
+                        rolling.max_surge.as_ref(),
+                        DAEMON_SET_DEFAULT_MAX_SURGE,
+                        "spec.updateStrategy.rollingUpdate.maxSurge",
+                    )?,
+                }
+            }
+            Some("OnDelete") => {
+                if strategy.rolling_update.is_some() {
+                    return Err(self.error(
+                        "spec.updateStrategy.rollingUpdate",
+                        "may not be specified when strategy `type` is 'OnDelete'",
+                    ));
+                }
+                DaemonSetUpdateStrategy::OnDelete
+            }
+            Some(other) => {
+                return Err(self.error(
+                    "spec.updateStrategy.type",
+                    format!(
+                        "Unsupported value: \"{other}\": supported values: \"OnDelete\", \"RollingUpdate\""
+                    ),
+                ));
+            }
+        };
+        let min_ready_seconds =
+            self.non_negative(spec.min_ready_seconds, 0, "spec.minReadySeconds")?;
+        let revision_history_limit = self.non_negative(
+            spec.revision_history_limit,
+            u64::from(DAEMON_SET_DEFAULT_REVISION_HISTORY_LIMIT),
+            "spec.revisionHistoryLimit",
+        )?;
+        let daemon_set = api::DaemonSet {
+            metadata,
+            spec: DaemonSetSpec {
+                selector,
+                template: Rc::new(template),
+                update_strategy,
+                min_ready_seconds,
+                revision_history_limit: u32::try_from(revision_history_limit).unwrap_or(u32::MAX),
+            },
+            status: DaemonSetStatus::default(),
+        };
+        // The API server's own validation, so nothing it would refuse gets through; its
+        // messages start with the field path.
+        if let Err(invalid) = components::apiserver::validate_daemon_set(&daemon_set) {
+            let (field, message) = invalid
+                .0
+                .split_once(": ")
+                .unwrap_or(("spec", invalid.0.as_str()));
+            return Err(self.error(field, message));
+        }
+        Ok(daemon_set.into())
     }
 
     // -----------------------------------------------------------------------------------
@@ -2299,6 +2511,7 @@ pub fn supported_kind(kind: &str) -> Option<Kind> {
         "StatefulSet" => Some(Kind::StatefulSet),
         "PriorityClass" => Some(Kind::PriorityClass),
         "PodDisruptionBudget" => Some(Kind::PodDisruptionBudget),
+        "HorizontalPodAutoscaler" => Some(Kind::HorizontalPodAutoscaler),
         "Job" => Some(Kind::Job),
         "DaemonSet" => Some(Kind::DaemonSet),
         _ => None,
@@ -2455,6 +2668,7 @@ spec:
                 "m.yaml:2:7: w[0].kind: unsupported kind CronJob in m.yaml:2 (kubesim supports {SUPPORTED_KINDS})"
             )
         );
+        assert!(SUPPORTED_KINDS.contains("StatefulSet"));
     }
 
     const STATEFUL_SET: &str = "apiVersion: apps/v1
@@ -3301,6 +3515,91 @@ status:
         );
     }
 
+    const JOB: &str = "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: pi
+spec:
+  completions: 5
+  template:
+    metadata:
+      labels: {app: pi}
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: pi
+        image: perl:5.34.0
+";
+
+    #[test]
+    fn a_job_converts_with_upstream_defaults() {
+        let Object::Job(job) = one(JOB) else {
+            panic!("not a Job")
+        };
+        assert_eq!(job.spec.parallelism, 1);
+        assert_eq!(job.spec.completions, Some(5));
+        assert_eq!(job.spec.backoff_limit, 6);
+        assert_eq!(job.spec.completion_mode, api::CompletionMode::NonIndexed);
+        assert_eq!(job.spec.active_deadline_seconds, None);
+        assert!(!job.spec.suspend && !job.spec.manual_selector);
+        // The API server generates the selector from the uid.
+        assert!(job.spec.selector.is_empty());
+        assert_eq!(job.spec.template.spec.restart_policy, RestartPolicy::Never);
+        let noted =
+            ingest_text(&JOB.replace("  completions: 5\n", "  ttlSecondsAfterFinished: 60\n"))
+                .unwrap()
+                .remove(0)
+                .notes;
+        assert_eq!(
+            noted,
+            ["job/default/pi: not modelled yet, so without effect: spec.ttlSecondsAfterFinished"]
+        );
+    }
+
+    #[test]
+    fn job_fields_are_validated_with_their_location() {
+        assert_edits_fail(
+            JOB,
+            &[
+                (
+                    "      restartPolicy: Never\n",
+                    "",
+                    "w[0].spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\"",
+                ),
+                (
+                    "completions: 5",
+                    "completions: -1",
+                    "w[0].spec.completions: must be greater than or equal to 0, got -1",
+                ),
+                (
+                    "completions: 5",
+                    "completions: 5\n  completionMode: Sometimes",
+                    "w[0].spec.completionMode: unsupported value \"Sometimes\"",
+                ),
+                (
+                    "completions: 5",
+                    "completionMode: Indexed",
+                    "w[0].spec.completions: Required value: when completion mode is Indexed",
+                ),
+                (
+                    "completions: 5",
+                    "completions: 5\n  manualSelector: true",
+                    "w[0].spec.selector: Required value",
+                ),
+                (
+                    "completions: 5",
+                    "completions: 5\n  manualSelector: true\n  selector: {matchLabels: {app: other}}",
+                    "w[0].spec.template.metadata.labels: `selector` does not match template `labels`",
+                ),
+                (
+                    "completions: 5",
+                    "completions: 5\n  activeDeadlineSeconds: 0",
+                    "w[0].spec.activeDeadlineSeconds: must be greater than 0, got 0",
+                ),
+            ],
+        );
+    }
+
     const DAEMON_SET: &str = "apiVersion: apps/v1
 kind: DaemonSet
 metadata:
@@ -3399,86 +3698,136 @@ spec:
         );
     }
 
-    const JOB: &str = "apiVersion: batch/v1
-kind: Job
+    const HPA: &str = "apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
 metadata:
-  name: pi
+  name: web
 spec:
-  completions: 5
-  template:
-    metadata:
-      labels: {app: pi}
-    spec:
-      restartPolicy: Never
-      containers:
-      - name: pi
-        image: perl:5.34.0
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: web
+  minReplicas: 2
+  maxReplicas: 10
+  metrics:
+  - type: Resource
+    resource:
+      name: cpu
+      target:
+        type: Utilization
+        averageUtilization: 50
 ";
 
     #[test]
-    fn a_job_converts_with_upstream_defaults() {
-        let Object::Job(job) = one(JOB) else {
-            panic!("not a Job")
+    fn an_hpa_is_ingested_with_upstream_defaults() {
+        let Object::HorizontalPodAutoscaler(hpa) = one(HPA) else {
+            panic!("not an HPA")
         };
-        assert_eq!(job.spec.parallelism, 1);
-        assert_eq!(job.spec.completions, Some(5));
-        assert_eq!(job.spec.backoff_limit, 6);
-        assert_eq!(job.spec.completion_mode, api::CompletionMode::NonIndexed);
-        assert_eq!(job.spec.active_deadline_seconds, None);
-        assert!(!job.spec.suspend && !job.spec.manual_selector);
-        // The API server generates the selector from the uid.
-        assert!(job.spec.selector.is_empty());
-        assert_eq!(job.spec.template.spec.restart_policy, RestartPolicy::Never);
-        let noted =
-            ingest_text(&JOB.replace("  completions: 5\n", "  ttlSecondsAfterFinished: 60\n"))
-                .unwrap()
-                .remove(0)
-                .notes;
+        assert_eq!(hpa.spec.scale_target_ref.kind, Kind::Deployment);
+        assert_eq!((hpa.spec.min_replicas, hpa.spec.max_replicas), (2, 10));
+        assert_eq!(hpa.spec.target_cpu_utilization_percentage, 50);
+        assert_eq!(hpa.spec.behavior, components::api::HpaBehavior::default());
         assert_eq!(
-            noted,
-            ["job/default/pi: not modelled yet, so without effect: spec.ttlSecondsAfterFinished"]
+            hpa.spec.behavior.scale_down.stabilization_window_seconds,
+            300
+        );
+        // No metrics: cpu at 80%; no minReplicas: 1.
+        let bare = HPA
+            .replace("  minReplicas: 2\n", "")
+            .split("  metrics:")
+            .next()
+            .unwrap()
+            .to_string();
+        let Object::HorizontalPodAutoscaler(hpa) = one(&bare) else {
+            panic!("not an HPA")
+        };
+        assert_eq!(hpa.spec.min_replicas, 1);
+        assert_eq!(hpa.spec.target_cpu_utilization_percentage, 80);
+        // A behavior given for one direction keeps the other's defaults and fills in
+        // what it leaves out.
+        let custom = format!(
+            "{HPA}  behavior:\n    scaleDown:\n      policies:\n      - {{type: Pods, value: 1, periodSeconds: 60}}\n"
+        );
+        let Object::HorizontalPodAutoscaler(hpa) = one(&custom) else {
+            panic!("not an HPA")
+        };
+        assert_eq!(
+            hpa.spec.behavior.scale_down.stabilization_window_seconds,
+            300
+        );
+        assert_eq!(hpa.spec.behavior.scale_down.policies.len(), 1);
+        assert_eq!(
+            hpa.spec.behavior.scale_up,
+            components::api::ScalingRules::default_scale_up()
         );
     }
 
     #[test]
-    fn job_fields_are_validated_with_their_location() {
+    fn an_autoscaling_v1_hpa_is_converted_to_v2() {
+        let v1 = "apiVersion: autoscaling/v1
+kind: HorizontalPodAutoscaler
+metadata: {name: web}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: ReplicaSet, name: web}
+  minReplicas: 3
+  maxReplicas: 10
+  targetCPUUtilizationPercentage: 50
+";
+        let Object::HorizontalPodAutoscaler(hpa) = one(v1) else {
+            panic!("not an HPA")
+        };
+        assert_eq!(hpa.spec.scale_target_ref.kind, Kind::ReplicaSet);
+        assert_eq!((hpa.spec.min_replicas, hpa.spec.max_replicas), (3, 10));
+        assert_eq!(hpa.spec.target_cpu_utilization_percentage, 50);
+        assert_eq!(hpa.spec.behavior, components::api::HpaBehavior::default());
+        // Without a target, v2's default of 80% applies.
+        let Object::HorizontalPodAutoscaler(hpa) =
+            one(&v1.replace("  targetCPUUtilizationPercentage: 50\n", ""))
+        else {
+            panic!("not an HPA")
+        };
+        assert_eq!(hpa.spec.target_cpu_utilization_percentage, 80);
+    }
+
+    #[test]
+    fn hpa_errors_name_their_field() {
         assert_edits_fail(
-            JOB,
+            HPA,
             &[
                 (
-                    "      restartPolicy: Never\n",
-                    "",
-                    "w[0].spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\"",
+                    "minReplicas: 2",
+                    "minReplicas: 0",
+                    "w[0].spec.minReplicas: Invalid value: 0: must be greater than or equal to 1",
                 ),
                 (
-                    "completions: 5",
-                    "completions: -1",
-                    "w[0].spec.completions: must be greater than or equal to 0, got -1",
+                    "maxReplicas: 10",
+                    "maxReplicas: 1",
+                    "w[0].spec.maxReplicas: Invalid value: 1: must be greater than or equal to `minReplicas`",
                 ),
                 (
-                    "completions: 5",
-                    "completions: 5\n  completionMode: Sometimes",
-                    "w[0].spec.completionMode: unsupported value \"Sometimes\"",
+                    "averageUtilization: 50",
+                    "averageUtilization: 0",
+                    "w[0].spec.metrics[0].resource.target.averageUtilization: Invalid value: 0: must be greater than 0",
                 ),
                 (
-                    "completions: 5",
-                    "completionMode: Indexed",
-                    "w[0].spec.completions: Required value: when completion mode is Indexed",
+                    "type: Utilization",
+                    "type: AverageValue",
+                    "w[0].spec.metrics[0].resource.target.type: unsupported target type",
                 ),
                 (
-                    "completions: 5",
-                    "completions: 5\n  manualSelector: true",
-                    "w[0].spec.selector: Required value",
+                    "kind: Deployment",
+                    "kind: DaemonSet",
+                    "w[0].spec.scaleTargetRef.kind: unsupported target kind \"DaemonSet\"",
                 ),
                 (
-                    "completions: 5",
-                    "completions: 5\n  manualSelector: true\n  selector: {matchLabels: {app: other}}",
-                    "w[0].spec.template.metadata.labels: `selector` does not match template `labels`",
+                    "name: cpu",
+                    "name: memory",
+                    "w[0].spec.metrics: no cpu Resource metric with a Utilization target",
                 ),
                 (
-                    "completions: 5",
-                    "completions: 5\n  activeDeadlineSeconds: 0",
-                    "w[0].spec.activeDeadlineSeconds: must be greater than 0, got 0",
+                    "apiVersion: autoscaling/v2",
+                    "apiVersion: autoscaling/v3",
+                    "unsupported apiVersion \"autoscaling/v3\" for kind HorizontalPodAutoscaler (use autoscaling/v2)",
                 ),
             ],
         );

@@ -256,6 +256,7 @@ fn fault_free(scenario: &Scenario) -> bool {
         matches!(
             &timed.step,
             Step::NodeJoins { .. }
+                | Step::Load { .. }
                 | Step::Kubectl(
                     Action::Apply(_)
                         | Action::Scale { .. }
@@ -291,6 +292,16 @@ fn schedule_timeline(cluster: &mut Cluster, scenario: &Scenario) {
             // `Cluster::build` powers the node on at its pool's `joinAt`: the step is
             // only there to be narrated.
             Step::NodeJoins { .. } => {}
+            Step::Load {
+                namespace,
+                service,
+                cpu_millicores,
+            } => cluster.schedule_load(
+                timed.at,
+                components::api::s(namespace),
+                components::api::s(service),
+                *cpu_millicores,
+            ),
         }
     }
 }
@@ -333,14 +344,18 @@ fn observe<'a>(
             .objects::<components::api::StatefulSet>()
             .cloned()
             .collect(),
-        jobs: cluster.objects::<Job>().cloned().collect(),
+        daemon_sets: cluster
+            .objects::<components::api::DaemonSet>()
+            .cloned()
+            .collect(),
         replica_sets: cluster.objects::<ReplicaSet>().cloned().collect(),
+        jobs: cluster.objects::<Job>().cloned().collect(),
         budgets: cluster
             .objects::<components::api::PodDisruptionBudget>()
             .cloned()
             .collect(),
-        daemon_sets: cluster
-            .objects::<components::api::DaemonSet>()
+        hpas: cluster
+            .objects::<components::api::HorizontalPodAutoscaler>()
             .cloned()
             .collect(),
         nodes_up: cluster

@@ -117,6 +117,12 @@ pub enum Step {
     Partition(CutSpec),
     /// Removes one partition, or all of them.
     Heal(Option<CutSpec>),
+    /// Clients now send the Service this total CPU demand (the load generator).
+    Load {
+        namespace: String,
+        service: String,
+        cpu_millicores: u64,
+    },
     /// A node of a pool with `joinAt` joins: its machine powers on for the first time.
     /// `Cluster::build` schedules the power-on from the pool's `join_at`; the step is in
     /// the timeline so the narration tells it.
@@ -204,6 +210,13 @@ impl Step {
             Step::Partition(cut) => format!("network partition: {}", cut.describe()),
             Step::Heal(None) => "network healed: every partition removed".to_string(),
             Step::Heal(Some(cut)) => format!("network healed: no longer {}", cut.describe()),
+            Step::Load {
+                namespace,
+                service,
+                cpu_millicores,
+            } => format!(
+                "load: clients now send service {namespace}/{service} {cpu_millicores}m of CPU demand in total"
+            ),
         }
     }
 }
@@ -373,7 +386,7 @@ impl Parser<'_> {
         if events_max == 0 {
             return Err(self.error("eventsMax", "must be at least 1"));
         }
-        let cluster = self.cluster(&raw.cluster, duration)?;
+        let mut cluster = self.cluster(&raw.cluster, duration)?;
         let workloads = self.workloads(raw.workloads.as_ref())?;
         let mut timeline = Vec::new();
         let mut applied = vec![false; workloads.len()];
@@ -381,6 +394,22 @@ impl Parser<'_> {
             let path = join_index("timeline", index);
             timeline.push(self.timeline_entry(entry, &path, duration, &workloads, &mut applied)?);
         }
+        // metrics-server is deployed when something reads resource metrics (an
+        // autoscaler), and the load generator when the timeline sends load.
+        let has_hpa = workloads
+            .iter()
+            .flat_map(|group| &group.objects)
+            .chain(timeline.iter().flat_map(|timed| match &timed.step {
+                Step::Kubectl(Action::Apply(objects)) => objects.as_slice(),
+                _ => &[],
+            }))
+            .any(|object| object.kind() == Kind::HorizontalPodAutoscaler);
+        if has_hpa {
+            cluster.metrics_server = Some(components::metrics::MetricsServerConfig::default());
+        }
+        cluster.load_generator = timeline
+            .iter()
+            .any(|timed| matches!(timed.step, Step::Load { .. }));
         // Groups nobody applies are applied once the control plane is up, in file order.
         let default_apply_at = SimTime::ZERO + DEFAULT_APPLY_AT.min(duration);
         let unapplied: Vec<TimedStep> = workloads
@@ -863,6 +892,7 @@ impl Parser<'_> {
             entry.cordon.is_some(),
             entry.uncordon.is_some(),
             entry.drain.is_some(),
+            entry.load.is_some(),
         ]
         .iter()
         .filter(|g| **g)
@@ -870,7 +900,7 @@ impl Parser<'_> {
         if given != 1 {
             return Err(self.error(
                 path,
-                format!("a timeline entry has `at` and exactly one of apply, delete, scale, set-image, rollout-undo, rollout-pause, rollout-resume, cordon, uncordon, drain, kill-node, restart-node, partition, heal (found {given})"),
+                format!("a timeline entry has `at` and exactly one of apply, delete, scale, set-image, rollout-undo, rollout-pause, rollout-resume, cordon, uncordon, drain, load, kill-node, restart-node, partition, heal (found {given})"),
             ));
         }
         let step = if let Some(apply) = &entry.apply {
@@ -1020,6 +1050,18 @@ impl Parser<'_> {
                 grace_period_seconds: drain.grace_period_seconds,
                 timeout,
             }))
+        } else if let Some(load) = &entry.load {
+            let p = join_key(path, "load");
+            if load.service.trim().is_empty() {
+                return Err(self.error(&join_key(&p, "service"), "a Service name is required"));
+            }
+            let cpu_millicores =
+                self.quantity(&load.cpu, &join_key(&p, "cpu"), parse_cpu_millicores)?;
+            Step::Load {
+                namespace: namespace_of(Kind::Service, load.namespace.as_deref()),
+                service: load.service.clone(),
+                cpu_millicores,
+            }
         } else if let Some(node) = &entry.kill_node {
             let node_path = join_key(path, "kill-node");
             Step::KillNode(self.joined_node(node, &node_path, at, "kill")?)
@@ -1134,10 +1176,11 @@ impl Parser<'_> {
             entry.node.is_some(),
             entry.endpoints.is_some(),
             entry.stateful_set.is_some(),
+            entry.daemon_set.is_some(),
             entry.job.is_some(),
             entry.pod_disruption_budget.is_some(),
             entry.zone.is_some(),
-            entry.daemon_set.is_some(),
+            entry.hpa.is_some(),
         ]
         .iter()
         .filter(|g| **g)
@@ -1145,7 +1188,7 @@ impl Parser<'_> {
         if given != 1 {
             return Err(self.error(
                 path,
-                format!("an expectation has a name, an optional `at`, and exactly one of deployment, pods, nodes, node, endpoints, daemonSet, zone, statefulSet (found {given})"),
+                format!("an expectation has a name, an optional `at`, and exactly one of deployment, pods, nodes, node, endpoints, statefulSet, zone, daemonSet, hpa (found {given})"),
             ));
         }
         let check = if let Some(d) = &entry.deployment {
@@ -1269,6 +1312,7 @@ impl Parser<'_> {
                     scheduled_message: pods.scheduled_message.clone(),
                     nominated_node,
                     node_labels: Labels::from_pairs(&pods.node_labels),
+                    image: pods.image.clone(),
                     name: pods.name.clone(),
                     ready: pods
                         .ready
@@ -1278,11 +1322,36 @@ impl Parser<'_> {
                                 .map_err(|why| self.error(&join_key(&p, "ready"), why))
                         })
                         .transpose()?,
-                    image: pods.image.clone(),
                 },
                 count: self.count(&pods.count, &join_key(&p, "count"))?,
                 nodes: self.count(&pods.nodes, &join_key(&p, "nodes"))?,
                 zones: self.count(&pods.zones, &join_key(&p, "zones"))?,
+            }
+        } else if let Some(hpa) = &entry.hpa {
+            let p = join_key(path, "hpa");
+            let current_replicas =
+                self.count(&hpa.current_replicas, &join_key(&p, "currentReplicas"))?;
+            let desired_replicas =
+                self.count(&hpa.desired_replicas, &join_key(&p, "desiredReplicas"))?;
+            let current_cpu_utilization_percentage = self.count(
+                &hpa.current_cpu_utilization_percentage,
+                &join_key(&p, "currentCPUUtilizationPercentage"),
+            )?;
+            if current_replicas.is_none()
+                && desired_replicas.is_none()
+                && current_cpu_utilization_percentage.is_none()
+            {
+                return Err(self.error(
+                    &p,
+                    "name at least one of currentReplicas, desiredReplicas, currentCPUUtilizationPercentage",
+                ));
+            }
+            Check::Hpa {
+                namespace: namespace_of(Kind::HorizontalPodAutoscaler, hpa.namespace.as_deref()),
+                name: hpa.name.clone(),
+                current_replicas,
+                desired_replicas,
+                current_cpu_utilization_percentage,
             }
         } else if let Some(budget) = &entry.pod_disruption_budget {
             let p = join_key(path, "podDisruptionBudget");
@@ -1948,6 +2017,7 @@ expectations:
                 .contains("expectations[1].deployment.available: invalid count \"lots\"")
         );
     }
+
     #[test]
     fn zone_expectations_parse_and_name_a_bad_state() {
         let text = format!(

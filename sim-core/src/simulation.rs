@@ -266,6 +266,17 @@ impl<M: Message> Simulation<M> {
         actor.downcast_ref::<T>()
     }
 
+    /// Mutable access to an actor before the run starts: for wiring two actors that must
+    /// know each other's id at build time. Never during a run.
+    pub fn actor_mut<T: Actor<M>>(&mut self, id: ActorId) -> Option<&mut T> {
+        assert!(
+            self.now == SimTime::ZERO && self.events_processed() == 0,
+            "actors are rewired only before the run"
+        );
+        let actor: &mut dyn Any = self.actors[id.index()].actor.as_mut();
+        actor.downcast_mut::<T>()
+    }
+
     /// Schedules a fault at `at` (not before now).
     pub fn schedule_fault(&mut self, at: SimTime, fault: Fault) {
         assert!(at >= self.now, "fault scheduled in the past");

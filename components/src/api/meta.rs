@@ -25,13 +25,14 @@ pub enum Kind {
     Lease,
     PriorityClass,
     PodDisruptionBudget,
-    DaemonSet,
+    HorizontalPodAutoscaler,
     Job,
     StatefulSet,
+    DaemonSet,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -42,9 +43,10 @@ impl Kind {
         Kind::Lease,
         Kind::PriorityClass,
         Kind::PodDisruptionBudget,
-        Kind::DaemonSet,
+        Kind::HorizontalPodAutoscaler,
         Kind::Job,
         Kind::StatefulSet,
+        Kind::DaemonSet,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,9 +61,10 @@ impl Kind {
             Kind::Lease => "Lease",
             Kind::PriorityClass => "PriorityClass",
             Kind::PodDisruptionBudget => "PodDisruptionBudget",
+            Kind::HorizontalPodAutoscaler => "HorizontalPodAutoscaler",
             Kind::Job => "Job",
-            Kind::DaemonSet => "DaemonSet",
             Kind::StatefulSet => "StatefulSet",
+            Kind::DaemonSet => "DaemonSet",
         }
     }
 
@@ -78,9 +81,10 @@ impl Kind {
             Kind::Lease => "leases",
             Kind::PriorityClass => "priorityclasses",
             Kind::PodDisruptionBudget => "poddisruptionbudgets",
+            Kind::HorizontalPodAutoscaler => "horizontalpodautoscalers",
             Kind::Job => "jobs",
-            Kind::DaemonSet => "daemonsets",
             Kind::StatefulSet => "statefulsets",
+            Kind::DaemonSet => "daemonsets",
         }
     }
 

@@ -1,6 +1,7 @@
 //! The API: object types, metadata, selectors and quantities.
 
 pub mod apps;
+pub mod autoscaling;
 pub mod batch;
 pub mod meta;
 pub mod net;
@@ -9,6 +10,7 @@ pub mod quantity;
 pub mod wire;
 
 pub use apps::*;
+pub use autoscaling::*;
 pub use batch::*;
 pub use meta::*;
 pub use objects::*;

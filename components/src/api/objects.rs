@@ -6,6 +6,7 @@ use std::rc::Rc;
 use sim_core::SimTime;
 
 use super::apps::DaemonSet;
+use super::autoscaling::HorizontalPodAutoscaler;
 use super::batch::Job;
 use super::meta::{Kind, LabelSelector, Labels, ObjectKey, ObjectMeta, Str};
 
@@ -970,9 +971,10 @@ pub enum Object {
     Lease(Rc<Lease>),
     PriorityClass(Rc<PriorityClass>),
     PodDisruptionBudget(Rc<PodDisruptionBudget>),
+    HorizontalPodAutoscaler(Rc<HorizontalPodAutoscaler>),
     Job(Rc<Job>),
-    DaemonSet(Rc<DaemonSet>),
     StatefulSet(Rc<StatefulSet>),
+    DaemonSet(Rc<DaemonSet>),
 }
 
 macro_rules! each_object {
@@ -988,9 +990,10 @@ macro_rules! each_object {
             Object::Lease($inner) => $body,
             Object::PriorityClass($inner) => $body,
             Object::PodDisruptionBudget($inner) => $body,
+            Object::HorizontalPodAutoscaler($inner) => $body,
             Object::Job($inner) => $body,
-            Object::DaemonSet($inner) => $body,
             Object::StatefulSet($inner) => $body,
+            Object::DaemonSet($inner) => $body,
         }
     };
 }
@@ -1008,9 +1011,10 @@ impl Object {
             Object::Lease(_) => Kind::Lease,
             Object::PriorityClass(_) => Kind::PriorityClass,
             Object::PodDisruptionBudget(_) => Kind::PodDisruptionBudget,
+            Object::HorizontalPodAutoscaler(_) => Kind::HorizontalPodAutoscaler,
             Object::Job(_) => Kind::Job,
-            Object::DaemonSet(_) => Kind::DaemonSet,
             Object::StatefulSet(_) => Kind::StatefulSet,
+            Object::DaemonSet(_) => Kind::DaemonSet,
         }
     }
 
@@ -1076,6 +1080,7 @@ resource!(EndpointSlice);
 resource!(Lease);
 resource!(PriorityClass);
 resource!(PodDisruptionBudget);
+resource!(HorizontalPodAutoscaler);
 resource!(StatefulSet);
 resource!(Job);
 resource!(DaemonSet);

@@ -28,7 +28,8 @@ use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
 pub use strategy::{
     GENERATE_NAME_ALPHABET, GENERATE_NAME_SUFFIX_LEN, Invalid, add_default_tolerations,
     admit_pod_priority, default_priority_class, preemption_policy_name, validate_daemon_set,
-    validate_pod_disruption_budget, validate_priority_class, validate_stateful_set,
+    validate_horizontal_pod_autoscaler, validate_pod_disruption_budget, validate_priority_class,
+    validate_stateful_set,
 };
 use watch_cache::{CachedChange, WatchCache, Watcher};
 

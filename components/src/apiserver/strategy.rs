@@ -8,12 +8,12 @@ use sim_core::SimTime;
 
 use crate::api::{
     ANNOTATION_DEPRECATED_TEMPLATE_GENERATION, CompletionMode, ConditionStatus, DaemonSet,
-    DaemonSetUpdateStrategy, HIGHEST_USER_DEFINABLE_PRIORITY, IntOrPercent, Job,
-    LABEL_JOB_CONTROLLER_UID, LABEL_JOB_NAME, LABEL_LEGACY_JOB_CONTROLLER_UID,
-    LABEL_LEGACY_JOB_NAME, Labels, Object, PodDisruptionBudgetSpec, PodPhase, PodSpec, PodStatus,
-    PreemptionPolicy, PriorityClass, RestartPolicy, SYSTEM_PRIORITY_CLASS_PREFIX, StatefulSet,
-    TAINT_NOT_READY, TAINT_UNREACHABLE, TaintEffect, Toleration, TolerationOperator, s,
-    system_priority_classes,
+    DaemonSetUpdateStrategy, HIGHEST_USER_DEFINABLE_PRIORITY, HorizontalPodAutoscaler,
+    IntOrPercent, Job, Kind, LABEL_JOB_CONTROLLER_UID, LABEL_JOB_NAME,
+    LABEL_LEGACY_JOB_CONTROLLER_UID, LABEL_LEGACY_JOB_NAME, Labels, Object,
+    PodDisruptionBudgetSpec, PodPhase, PodSpec, PodStatus, PreemptionPolicy, PriorityClass,
+    RestartPolicy, SYSTEM_PRIORITY_CLASS_PREFIX, SelectPolicy, StatefulSet, TAINT_NOT_READY,
+    TAINT_UNREACHABLE, TaintEffect, Toleration, TolerationOperator, s, system_priority_classes,
 };
 
 /// Why a write was refused before reaching etcd.
@@ -93,6 +93,12 @@ pub fn prepare_for_create(
             // (upstream podDisruptionBudgetStrategy.PrepareForCreate).
             Rc::make_mut(budget).status = Default::default();
         }
+        Object::HorizontalPodAutoscaler(hpa) => {
+            validate_horizontal_pod_autoscaler(hpa)?;
+            // The HPA controller writes the status (upstream autoscalerStrategy
+            // PrepareForCreate).
+            Rc::make_mut(hpa).status = Default::default();
+        }
         Object::Job(job) => {
             let job = Rc::make_mut(job);
             // jobStrategy.PrepareForCreate: the controller writes the status.
@@ -151,6 +157,41 @@ pub fn validate_priority_class(class: &PriorityClass) -> Result<(), Invalid> {
         return Err(Invalid(format!(
             "value: Forbidden: maximum allowed value of a user defined priority is {HIGHEST_USER_DEFINABLE_PRIORITY}"
         )));
+    }
+    Ok(())
+}
+
+/// Upstream `ValidateStatefulSetSpec` (pkg/apis/apps/validation/validation.go), the
+/// parts kubesim's types can violate: the selector must be non-empty and match the
+/// template's labels.
+pub fn validate_stateful_set(set: &StatefulSet) -> Result<(), Invalid> {
+    if set.spec.selector.is_empty() {
+        return Err(Invalid(
+            "spec.selector: Invalid value: empty selector is invalid for statefulset".to_string(),
+        ));
+    }
+    if !set.spec.selector.matches(&set.spec.template.labels) {
+        return Err(Invalid(
+            "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`"
+                .to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// Upstream `ValidateStatefulSetUpdate`: only replicas, ordinals, template,
+/// updateStrategy, revisionHistoryLimit, persistentVolumeClaimRetentionPolicy and
+/// minReadySeconds may change.
+pub fn validate_stateful_set_update(new: &StatefulSet, old: &StatefulSet) -> Result<(), Invalid> {
+    let (a, b) = (&new.spec, &old.spec);
+    if a.selector != b.selector
+        || a.service_name != b.service_name
+        || a.pod_management_policy != b.pod_management_policy
+    {
+        return Err(Invalid(
+            "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
+                .to_string(),
+        ));
     }
     Ok(())
 }
@@ -219,41 +260,6 @@ fn int_or_percent_text(value: IntOrPercent) -> String {
         IntOrPercent::Int(count) => count.to_string(),
         IntOrPercent::Percent(percent) => format!("\"{percent}%\""),
     }
-}
-
-/// Upstream `ValidateStatefulSetSpec` (pkg/apis/apps/validation/validation.go), the
-/// parts kubesim's types can violate: the selector must be non-empty and match the
-/// template's labels.
-pub fn validate_stateful_set(set: &StatefulSet) -> Result<(), Invalid> {
-    if set.spec.selector.is_empty() {
-        return Err(Invalid(
-            "spec.selector: Invalid value: empty selector is invalid for statefulset".to_string(),
-        ));
-    }
-    if !set.spec.selector.matches(&set.spec.template.labels) {
-        return Err(Invalid(
-            "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`"
-                .to_string(),
-        ));
-    }
-    Ok(())
-}
-
-/// Upstream `ValidateStatefulSetUpdate`: only replicas, ordinals, template,
-/// updateStrategy, revisionHistoryLimit, persistentVolumeClaimRetentionPolicy and
-/// minReadySeconds may change.
-pub fn validate_stateful_set_update(new: &StatefulSet, old: &StatefulSet) -> Result<(), Invalid> {
-    let (a, b) = (&new.spec, &old.spec);
-    if a.selector != b.selector
-        || a.service_name != b.service_name
-        || a.pod_management_policy != b.pod_management_policy
-    {
-        return Err(Invalid(
-            "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
-                .to_string(),
-        ));
-    }
-    Ok(())
 }
 
 /// Upstream `ValidatePodDisruptionBudgetSpec` (pkg/apis/policy/validation/validation.go):
@@ -350,6 +356,78 @@ pub fn validate_job(job: &Job) -> Result<(), Invalid> {
         return Err(Invalid(
             "spec.completions: Required value: when completion mode is Indexed".to_string(),
         ));
+    }
+    Ok(())
+}
+
+/// Upstream `ValidateHorizontalPodAutoscalerSpec` and `validateBehavior`
+/// (pkg/apis/autoscaling/validation/validation.go) for what kubesim models: minReplicas
+/// at least 1 (scale to zero is behind the alpha HPAScaleToZero gate), maxReplicas at
+/// least minReplicas, a positive utilisation target, a Deployment, ReplicaSet or
+/// StatefulSet target, and behavior windows and policies in range. The error starts with
+/// the field's path.
+pub fn validate_horizontal_pod_autoscaler(hpa: &HorizontalPodAutoscaler) -> Result<(), Invalid> {
+    let spec = &hpa.spec;
+    if spec.min_replicas < 1 {
+        return Err(Invalid(format!(
+            "spec.minReplicas: Invalid value: {}: must be greater than or equal to 1",
+            spec.min_replicas
+        )));
+    }
+    if spec.max_replicas < spec.min_replicas {
+        return Err(Invalid(format!(
+            "spec.maxReplicas: Invalid value: {}: must be greater than or equal to `minReplicas`",
+            spec.max_replicas
+        )));
+    }
+    if spec.scale_target_ref.name.is_empty() {
+        return Err(Invalid(
+            "spec.scaleTargetRef.name: Required value".to_string(),
+        ));
+    }
+    if !matches!(
+        spec.scale_target_ref.kind,
+        Kind::Deployment | Kind::ReplicaSet | Kind::StatefulSet
+    ) {
+        return Err(Invalid(format!(
+            "spec.scaleTargetRef.kind: Unsupported value: {:?}: kubesim scales Deployments, ReplicaSets and StatefulSets",
+            spec.scale_target_ref.kind.name()
+        )));
+    }
+    if spec.target_cpu_utilization_percentage == 0 {
+        return Err(Invalid(
+            "spec.metrics[0].resource.target.averageUtilization: Invalid value: 0: must be greater than 0"
+                .to_string(),
+        ));
+    }
+    for (direction, rules) in [
+        ("scaleUp", &spec.behavior.scale_up),
+        ("scaleDown", &spec.behavior.scale_down),
+    ] {
+        if rules.stabilization_window_seconds > 3600 {
+            return Err(Invalid(format!(
+                "spec.behavior.{direction}.stabilizationWindowSeconds: Invalid value: {}: must be less than or equal to 3600",
+                rules.stabilization_window_seconds
+            )));
+        }
+        if rules.policies.is_empty() && rules.select_policy != SelectPolicy::Disabled {
+            return Err(Invalid(format!(
+                "spec.behavior.{direction}.policies: Required value: must specify at least one Policy"
+            )));
+        }
+        for (index, policy) in rules.policies.iter().enumerate() {
+            if policy.period_seconds == 0 || policy.period_seconds > 1800 {
+                return Err(Invalid(format!(
+                    "spec.behavior.{direction}.policies[{index}].periodSeconds: Invalid value: {}: must be greater than zero and less than or equal to 1800",
+                    policy.period_seconds
+                )));
+            }
+            if policy.value == 0 {
+                return Err(Invalid(format!(
+                    "spec.behavior.{direction}.policies[{index}].value: Invalid value: 0: must be greater than zero"
+                )));
+            }
+        }
     }
     Ok(())
 }
@@ -495,23 +573,11 @@ pub fn prepare_for_update(current: &Object, mut update: Object) -> Result<Object
             new.status = old.status.clone();
             new.spec != old.spec
         }
-        (Object::DaemonSet(new), Object::DaemonSet(old)) => {
-            validate_daemon_set(new)?;
-            if new.spec.selector != old.spec.selector {
-                return Err(Invalid(
-                    "spec.selector: Invalid value: field is immutable".to_string(),
-                ));
-            }
-            // daemonSetStrategy.PrepareForUpdate: the status stays the controller's, and
-            // a template change moves the template generation on.
+        (Object::HorizontalPodAutoscaler(new), Object::HorizontalPodAutoscaler(old)) => {
+            // autoscalerStrategy.PrepareForUpdate keeps the controller's status.
+            validate_horizontal_pod_autoscaler(new)?;
             let new = Rc::make_mut(new);
             new.status = old.status.clone();
-            let generation =
-                old.template_generation() + u64::from(new.spec.template != old.spec.template);
-            new.metadata.annotations.insert(
-                s(ANNOTATION_DEPRECATED_TEMPLATE_GENERATION),
-                s(&generation.to_string()),
-            );
             new.spec != old.spec
         }
         (Object::Job(new), Object::Job(old)) => {
@@ -546,6 +612,25 @@ pub fn prepare_for_update(current: &Object, mut update: Object) -> Result<Object
             new.status = old.status.clone();
             new.spec != old.spec
         }
+        (Object::DaemonSet(new), Object::DaemonSet(old)) => {
+            validate_daemon_set(new)?;
+            if new.spec.selector != old.spec.selector {
+                return Err(Invalid(
+                    "spec.selector: Invalid value: field is immutable".to_string(),
+                ));
+            }
+            // daemonSetStrategy.PrepareForUpdate: the status stays the controller's, and
+            // a template change moves the template generation on.
+            let new = Rc::make_mut(new);
+            new.status = old.status.clone();
+            let generation =
+                old.template_generation() + u64::from(new.spec.template != old.spec.template);
+            new.metadata.annotations.insert(
+                s(ANNOTATION_DEPRECATED_TEMPLATE_GENERATION),
+                s(&generation.to_string()),
+            );
+            new.spec != old.spec
+        }
         (Object::Namespace(_), Object::Namespace(_)) => false,
         _ => unreachable!("kinds checked above"),
     };
@@ -571,11 +656,14 @@ pub fn prepare_for_status_update(current: &Object, update: &Object) -> Result<Ob
         (Object::StatefulSet(m), Object::StatefulSet(u)) => {
             Rc::make_mut(m).status = u.status.clone()
         }
+        (Object::DaemonSet(m), Object::DaemonSet(u)) => Rc::make_mut(m).status = u.status.clone(),
         (Object::PodDisruptionBudget(m), Object::PodDisruptionBudget(u)) => {
             Rc::make_mut(m).status = u.status.clone()
         }
+        (Object::HorizontalPodAutoscaler(m), Object::HorizontalPodAutoscaler(u)) => {
+            Rc::make_mut(m).status = u.status.clone()
+        }
         (Object::Job(m), Object::Job(u)) => Rc::make_mut(m).status = u.status.clone(),
-        (Object::DaemonSet(m), Object::DaemonSet(u)) => Rc::make_mut(m).status = u.status.clone(),
         _ => {
             return Err(Invalid(format!(
                 "{} has no status subresource",

@@ -12,13 +12,15 @@
 //!   the partition or OnDelete, status.
 //! - [`disruption`]: PodDisruptionBudget status (expected, desired and current healthy
 //!   pods, disruptions allowed, the evicted pods not yet seen going).
-//! - [`garbage_collector`]: the owner/dependent graph of every object the informers
-//!   show; deletes dependents of deleted owners, foreground and orphan propagation.
+//! - [`job`]: Job pods up to parallelism, completions, failure back-off, backoffLimit,
+//!   activeDeadlineSeconds, suspend, SuccessCriteriaMet/FailureTarget then Complete/Failed.
 //! - [`daemonset`]: one pod per eligible node (pinned by node affinity, bound by the
 //!   scheduler), failed-pod back-off, rolling update with maxUnavailable or maxSurge,
 //!   OnDelete, status.
-//! - [`job`]: Job pods up to parallelism, completions, failure back-off, backoffLimit,
-//!   activeDeadlineSeconds, suspend, SuccessCriteriaMet/FailureTarget then Complete/Failed.
+//! - [`hpa`]: HorizontalPodAutoscaler: CPU utilisation from metrics-server, the replica
+//!   calculation with tolerance and unready/missing pods, stabilisation, rate policies.
+//! - [`garbage_collector`]: the owner/dependent graph of every object the informers
+//!   show; deletes dependents of deleted owners, foreground and orphan propagation.
 //! - [`index`]: pods by uid, owner, node, namespace and label; the generic `MultiIndex`.
 //!
 //! Each controller's decisions are pure functions in its module; the entry point here
@@ -31,6 +33,7 @@ pub mod deployment;
 pub mod disruption;
 pub mod endpointslice;
 pub mod garbage_collector;
+pub mod hpa;
 pub mod index;
 pub mod job;
 pub mod node_lifecycle;
@@ -82,6 +85,25 @@ pub struct ControllerManagerConfig {
     pub max_endpoints_per_slice: usize,
     /// CPU time of one controller sync (an assumption).
     pub sync_cost: SimDuration,
+    /// `--horizontal-pod-autoscaler-sync-period`, upstream default 15 s.
+    pub horizontal_pod_autoscaler_sync_period: SimDuration,
+    /// `--horizontal-pod-autoscaler-tolerance`, upstream default 0.1 (here in thousandths).
+    pub horizontal_pod_autoscaler_tolerance_per_mille: u64,
+    /// `--horizontal-pod-autoscaler-cpu-initialization-period`, upstream default 5 min.
+    pub horizontal_pod_autoscaler_cpu_initialization_period: SimDuration,
+    /// `--horizontal-pod-autoscaler-initial-readiness-delay`, upstream default 30 s.
+    pub horizontal_pod_autoscaler_initial_readiness_delay: SimDuration,
+}
+
+impl ControllerManagerConfig {
+    /// The HPA replica calculator's settings.
+    pub fn hpa_calculator(&self) -> hpa::CalculatorConfig {
+        hpa::CalculatorConfig {
+            tolerance_per_mille: self.horizontal_pod_autoscaler_tolerance_per_mille,
+            cpu_initialization_period: self.horizontal_pod_autoscaler_cpu_initialization_period,
+            initial_readiness_delay: self.horizontal_pod_autoscaler_initial_readiness_delay,
+        }
+    }
 }
 
 impl Default for ControllerManagerConfig {
@@ -97,6 +119,10 @@ impl Default for ControllerManagerConfig {
             burst_replicas: 500,
             max_endpoints_per_slice: 100,
             sync_cost: SimDuration::from_micros(200),
+            horizontal_pod_autoscaler_sync_period: SimDuration::from_secs(15),
+            horizontal_pod_autoscaler_tolerance_per_mille: 100,
+            horizontal_pod_autoscaler_cpu_initialization_period: SimDuration::from_secs(300),
+            horizontal_pod_autoscaler_initial_readiness_delay: SimDuration::from_secs(30),
         }
     }
 }
@@ -152,6 +178,7 @@ pub enum WorkKey {
     Job(NsName),
     PodDisruptionBudget(NsName),
     DaemonSet(NsName),
+    HorizontalPodAutoscaler(NsName),
 }
 
 impl std::fmt::Display for WorkKey {
@@ -166,6 +193,7 @@ impl std::fmt::Display for WorkKey {
             WorkKey::Job(key) => ("job", key),
             WorkKey::PodDisruptionBudget(key) => ("poddisruptionbudget", key),
             WorkKey::DaemonSet(key) => ("daemonset", key),
+            WorkKey::HorizontalPodAutoscaler(key) => ("horizontalpodautoscaler", key),
         };
         write!(f, "{kind} {namespace}/{name}")
     }
@@ -315,6 +343,7 @@ struct Informers {
     jobs: Informer<Job>,
     pdbs: Informer<PodDisruptionBudget>,
     daemonsets: Informer<crate::api::DaemonSet>,
+    hpas: Informer<crate::api::HorizontalPodAutoscaler>,
 }
 
 impl Informers {
@@ -334,6 +363,7 @@ impl Informers {
             jobs: Informer::all(),
             pdbs: Informer::all(),
             daemonsets: Informer::all(),
+            hpas: Informer::all(),
         }
     }
 
@@ -349,6 +379,7 @@ impl Informers {
             && self.jobs.has_synced()
             && self.pdbs.has_synced()
             && self.daemonsets.has_synced()
+            && self.hpas.has_synced()
     }
 
     fn reset(&mut self) {
@@ -374,6 +405,8 @@ enum Pending {
     Eviction { pod: NsName, pod_uid: u64 },
     /// EndpointSlice controller: a slice create, update or delete.
     SliceWrite { service: NsName, slice: Option<Str> },
+    /// Garbage collector: a live read or a write.
+    GarbageCollector(GcRequest),
     /// StatefulSet controller: the pod of one ordinal.
     CreateStatefulPod { set: NsName, pod: Str },
     /// StatefulSet controller: a condemned, finished or outdated pod.
@@ -384,12 +417,19 @@ enum Pending {
     DeleteJobPod { job: NsName, pod_uid: u64 },
     /// Job controller: a status write and the finished pods it counts.
     JobStatus { job: NsName, write: StatusWrite },
-    /// Garbage collector: a live read or a write.
-    GarbageCollector(GcRequest),
     /// DaemonSet controller: one pod of a slow-start batch.
     CreateDaemonPod { ds: NsName },
     /// DaemonSet controller: a surplus, failed, misplaced or outdated daemon pod.
     DeleteDaemonPod { ds: NsName, pod_uid: u64 },
+    /// HPA controller: the target's new scale, and the status to write after it.
+    HpaScale {
+        hpa: NsName,
+        from: u32,
+        to: u32,
+        status: Box<crate::api::HorizontalPodAutoscalerStatus>,
+    },
+    /// HPA controller: a status write.
+    HpaStatus { hpa: NsName },
 }
 
 /// Counters for reports and tests.
@@ -423,6 +463,7 @@ pub struct ControllerManager {
     statefulset_state: StatefulSetState,
     job_state: JobState,
     daemonset_state: DaemonSetState,
+    hpa_state: hpa::HpaState,
     node_lifecycle: NodeLifecycle,
     writes: WriteTracker,
     /// Every informer has listed once since the last start.
@@ -459,6 +500,7 @@ impl ControllerManager {
             statefulset_state: StatefulSetState::default(),
             job_state: JobState::default(),
             daemonset_state: DaemonSetState::default(),
+            hpa_state: hpa::HpaState::default(),
             node_lifecycle,
             writes: WriteTracker::default(),
             started: false,
@@ -529,11 +571,12 @@ impl ControllerManager {
             WorkKey::ReplicaSet(name) => self.sync_replica_set(name, cx),
             WorkKey::StatefulSet(name) => self.sync_stateful_set(name, cx),
             WorkKey::Service(name) => self.sync_service(name, cx),
-            WorkKey::Job(name) => self.sync_job(name, cx),
-            WorkKey::PodDisruptionBudget(name) => self.sync_budget(name, cx),
             WorkKey::GarbageCollect(uid) => self.sync_garbage_collect(*uid, cx),
             WorkKey::Orphan(uid) => self.sync_orphan(*uid, cx),
+            WorkKey::Job(name) => self.sync_job(name, cx),
+            WorkKey::PodDisruptionBudget(name) => self.sync_budget(name, cx),
             WorkKey::DaemonSet(name) => self.sync_daemon_set(name, cx),
+            WorkKey::HorizontalPodAutoscaler(name) => self.sync_hpa(name, cx),
         }
     }
 
@@ -565,6 +608,7 @@ impl ControllerManager {
         offer!(jobs, on_job_delta);
         offer!(pdbs, on_budget_delta);
         offer!(daemonsets, on_daemon_set_delta);
+        offer!(hpas, on_hpa_delta);
         let Some(pending) = self.pending.remove(&response.id) else {
             panic!(
                 "kube-controller-manager got a response to no request: {}",
@@ -595,6 +639,9 @@ impl ControllerManager {
             Pending::SliceWrite { service, slice } => {
                 self.on_slice_write(&service, slice, &response, cx)
             }
+            Pending::GarbageCollector(request) => {
+                self.on_garbage_collector_reply(request, &response, cx)
+            }
             Pending::CreateStatefulPod { set, pod } => {
                 self.on_stateful_pod_created(&set, &pod, &response, cx)
             }
@@ -608,13 +655,17 @@ impl ControllerManager {
             Pending::JobStatus { job, write } => {
                 self.on_job_status_written(&job, write, &response, cx)
             }
-            Pending::GarbageCollector(request) => {
-                self.on_garbage_collector_reply(request, &response, cx)
-            }
             Pending::CreateDaemonPod { ds } => self.on_daemon_pod_created(&ds, &response, cx),
             Pending::DeleteDaemonPod { ds, pod_uid } => {
                 self.on_daemon_pod_deleted(&ds, pod_uid, &response, cx)
             }
+            Pending::HpaScale {
+                hpa,
+                from,
+                to,
+                status,
+            } => self.on_hpa_scaled(&hpa, (from, to), *status, &response, cx),
+            Pending::HpaStatus { hpa } => self.on_hpa_status_written(&hpa, &response, cx),
         }
     }
 
@@ -641,14 +692,14 @@ impl ControllerManager {
                 .get(namespace, name)
                 .map(|o| o.metadata.resource_version),
             Kind::PodDisruptionBudget => self.cached_budget_version(namespace, name),
-            Kind::DaemonSet => self
-                .informers
-                .daemonsets
-                .get(namespace, name)
-                .map(|o| o.metadata.resource_version),
             Kind::StatefulSet => self
                 .informers
                 .statefulsets
+                .get(namespace, name)
+                .map(|o| o.metadata.resource_version),
+            Kind::DaemonSet => self
+                .informers
+                .daemonsets
                 .get(namespace, name)
                 .map(|o| o.metadata.resource_version),
             other => panic!("writes to {other} are not tracked"),
@@ -731,6 +782,7 @@ impl ControllerManager {
         offer!(jobs, on_job_delta);
         offer!(pdbs, on_budget_delta);
         offer!(daemonsets, on_daemon_set_delta);
+        offer!(hpas, on_hpa_delta);
     }
 
     /// Once every informer has listed, the controllers start: node taints and pending
@@ -786,6 +838,7 @@ impl ControllerManager {
         self.statefulset_state.clear();
         self.job_state.clear();
         self.daemonset_state.clear();
+        self.hpa_state.clear();
         self.node_lifecycle.clear();
         self.writes.clear();
         self.gc.clear();
@@ -803,9 +856,10 @@ impl ControllerManager {
             services,
             endpointslices,
             statefulsets,
+            jobs,
             pdbs,
             daemonsets,
-            jobs,
+            hpas,
         } = &mut self.informers;
         deployments.start(&mut self.api, cx);
         replicasets.start(&mut self.api, cx);
@@ -818,6 +872,7 @@ impl ControllerManager {
         jobs.start(&mut self.api, cx);
         pdbs.start(&mut self.api, cx);
         daemonsets.start(&mut self.api, cx);
+        hpas.start(&mut self.api, cx);
         cx.timer(
             self.config.node_monitor_period,
             Msg::Tick(AnyTick::Controllers(Tick::NodeMonitor)),
@@ -840,6 +895,10 @@ impl Actor<Msg> for ControllerManager {
                 msg: Msg::Watch(event),
                 ..
             } => self.on_watch(*event, cx),
+            Event::Message {
+                msg: Msg::Metrics(msg),
+                ..
+            } => self.on_metrics(*msg, cx),
             Event::Timer(Msg::Tick(AnyTick::Controllers(tick))) => match tick {
                 Tick::Sync => {
                     self.sync_armed = false;

@@ -239,7 +239,12 @@ impl Etcd {
         if revision + 1 < oldest_kept && revision < self.durable.revision {
             return None;
         }
-        let start = history.partition_point(|c| c.revision <= revision);
+        // Checkers call this after nearly every write, for the last few changes: walk back
+        // from the newest rather than binary-searching the whole history.
+        let mut start = history.len();
+        while start > 0 && history[start - 1].revision > revision {
+            start -= 1;
+        }
         Some(history.range(start..).map(|c| {
             let after = match c.type_ {
                 EtcdEventType::Put => Some(&c.object),
@@ -251,20 +256,6 @@ impl Etcd {
 
     pub fn key_count(&self) -> usize {
         self.durable.store.len()
-    }
-
-    /// Every change after `revision` still in history, oldest first: (revision, the new
-    /// value or, for a delete, the last one, the value before). For checkers outside the
-    /// simulation that follow the store incrementally.
-    pub fn changes_after(
-        &self,
-        revision: u64,
-    ) -> impl Iterator<Item = (u64, &Object, Option<&Object>)> {
-        let history = &self.durable.history;
-        let start = history.partition_point(|change| change.revision <= revision);
-        history
-            .range(start..)
-            .map(|change| (change.revision, &change.object, change.previous.as_ref()))
     }
 
     fn handle(&mut self, from: ActorId, request: EtcdRequest, cx: &mut Context<'_, Msg>) {

@@ -98,8 +98,9 @@ impl NeverBoundTwice {
         let Some(after) = self.follower.advance(etcd) else {
             return Ok(());
         };
-        for (_, object, previous) in etcd.changes_after(after) {
-            if let (Object::Pod(next), Some(Object::Pod(previous))) = (object, previous)
+        // A gap (compaction, a restored store) leaves nothing to compare against.
+        for (previous, object) in etcd.changes_since(after).into_iter().flatten() {
+            if let (Some(Object::Pod(previous)), Some(Object::Pod(next))) = (previous, object)
                 && let Some(violation) = rebinding(previous, next)
             {
                 return Err(violation);
@@ -152,8 +153,8 @@ impl NoEarlyTaintEviction {
         now: SimTime,
     ) -> Result<(), String> {
         if let Some(after) = self.follower.advance(etcd) {
-            for (_, object, _) in etcd.changes_after(after) {
-                if let Object::Node(node) = object {
+            for (_, object) in etcd.changes_since(after).into_iter().flatten() {
+                if let Some(Object::Node(node)) = object {
                     self.observe(node, now);
                 }
             }

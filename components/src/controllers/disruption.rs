@@ -5,15 +5,15 @@
 //!
 //! For a budget: the selected pods are those of its namespace matching its selector (no
 //! selector selects nothing, an empty one every pod). `expectedPods` is the sum of the
-//! scales of the pods' controllers — a ReplicaSet's replicas, or its Deployment's when a
-//! Deployment owns it — except for an integer `minAvailable`, where it is simply the
+//! scales of the pods' controllers — a ReplicaSet's replicas (its Deployment's when a
+//! Deployment owns it), a StatefulSet's replicas — except for an integer `minAvailable`, where it is simply the
 //! number of selected pods. `desiredHealthy` is `minAvailable` (a percentage of
 //! expectedPods rounded up) or expectedPods − `maxUnavailable` (a percentage rounded up),
 //! at least 0. `currentHealthy` counts selected pods that are Ready, not terminating, and
 //! not listed in `disruptedPods` (pods the eviction API let go less than
 //! `DeletionTimeout` = 2 min ago). `disruptionsAllowed` is currentHealthy −
 //! desiredHealthy, or 0 when that is negative or no pod is expected. A pod whose
-//! controller kubesim cannot scale (a DaemonSet, a StatefulSet, a Job) makes the sync
+//! controller has no scale (a DaemonSet, a Job) makes the sync
 //! fail: the fail-safe writes `disruptionsAllowed: 0` with the `DisruptionAllowed`
 //! condition False, reason `SyncFailed`.
 
@@ -297,6 +297,14 @@ impl ControllerManager {
                     .get(namespace, &owner.name)
                     .filter(|d| d.metadata.uid == owner.uid)
                     .map(|d| (d.metadata.uid, d.spec.replicas)),
+                Kind::StatefulSet => self
+                    .informers
+                    .statefulsets
+                    .get(namespace, &owner.name)
+                    .filter(|set| set.metadata.uid == owner.uid)
+                    .map(|set| (set.metadata.uid, set.spec.replicas)),
+                // DaemonSets and Jobs have no scale subresource: upstream's finders
+                // fail for them too.
                 _ => None,
             };
             let Some((uid, replicas)) = found else {

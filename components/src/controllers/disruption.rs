@@ -6,8 +6,8 @@
 //! For a budget: the selected pods are those of its namespace matching its selector (no
 //! selector selects nothing, an empty one every pod). `expectedPods` is the sum of the
 //! scales of the pods' controllers — a ReplicaSet's replicas (its Deployment's when a
-//! Deployment owns it), a StatefulSet's replicas — except for an integer `minAvailable`, where it is simply the
-//! number of selected pods. `desiredHealthy` is `minAvailable` (a percentage of
+//! Deployment owns it), a StatefulSet's replicas — except for an integer
+//! `minAvailable`, where it is simply the number of selected pods. `desiredHealthy` is `minAvailable` (a percentage of
 //! expectedPods rounded up) or expectedPods − `maxUnavailable` (a percentage rounded up),
 //! at least 0. `currentHealthy` counts selected pods that are Ready, not terminating, and
 //! not listed in `disruptedPods` (pods the eviction API let go less than

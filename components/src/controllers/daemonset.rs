@@ -658,14 +658,7 @@ impl ControllerManager {
         delta: Delta<DaemonSet>,
         cx: &mut Context<'_, Msg>,
     ) {
-        let ds = delta.object();
-        let key = ns_name(&ds.metadata.namespace, &ds.metadata.name);
-        let version = match &delta {
-            Delta::Deleted(_) => None,
-            Delta::Added(ds) | Delta::Updated { new: ds, .. } => Some(ds.metadata.resource_version),
-        };
-        self.writes
-            .observe(&(Kind::DaemonSet, key.0.clone(), key.1.clone()), version);
+        let key = self.observe_written(&delta);
         if matches!(delta, Delta::Deleted(_)) {
             self.daemonset_state.expectations.swap_remove(&key);
         }

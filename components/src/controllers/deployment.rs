@@ -1173,14 +1173,7 @@ impl ControllerManager {
         delta: Delta<Deployment>,
         cx: &mut Context<'_, Msg>,
     ) {
-        let d = delta.object();
-        let key = ns_name(&d.metadata.namespace, &d.metadata.name);
-        let version = match &delta {
-            Delta::Deleted(_) => None,
-            _ => Some(d.metadata.resource_version),
-        };
-        self.writes
-            .observe(&(Kind::Deployment, key.0.clone(), key.1.clone()), version);
+        let key = self.observe_written(&delta);
         self.enqueue(WorkKey::Deployment(key), cx);
     }
 

@@ -213,23 +213,13 @@ impl ControllerManager {
         delta: Delta<PodDisruptionBudget>,
         cx: &mut Context<'_, Msg>,
     ) {
-        let budget = delta.object();
-        let key = ns_name(&budget.metadata.namespace, &budget.metadata.name);
-        let version = match &delta {
-            Delta::Deleted(_) => {
-                self.budgets_by_namespace.remove(&key.0, &key.1);
-                None
-            }
-            _ => {
-                self.budgets_by_namespace
-                    .insert(key.0.clone(), key.1.clone());
-                Some(budget.metadata.resource_version)
-            }
-        };
-        self.writes.observe(
-            &(Kind::PodDisruptionBudget, key.0.clone(), key.1.clone()),
-            version,
-        );
+        let key = self.observe_written(&delta);
+        if matches!(delta, Delta::Deleted(_)) {
+            self.budgets_by_namespace.remove(&key.0, &key.1);
+        } else {
+            self.budgets_by_namespace
+                .insert(key.0.clone(), key.1.clone());
+        }
         self.enqueue(WorkKey::PodDisruptionBudget(key), cx);
     }
 

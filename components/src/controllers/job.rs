@@ -442,14 +442,7 @@ fn controlling_job(pod: &Pod) -> Option<NsName> {
 
 impl ControllerManager {
     pub(super) fn on_job_delta(&mut self, delta: Delta<Job>, cx: &mut Context<'_, Msg>) {
-        let job = delta.object();
-        let key = ns_name(&job.metadata.namespace, &job.metadata.name);
-        let version = match &delta {
-            Delta::Deleted(_) => None,
-            _ => Some(job.metadata.resource_version),
-        };
-        self.writes
-            .observe(&(Kind::Job, key.0.clone(), key.1.clone()), version);
+        let key = self.observe_written(&delta);
         if matches!(delta, Delta::Deleted(_)) {
             self.job_state.jobs.swap_remove(&key);
         }

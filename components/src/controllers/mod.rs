@@ -538,6 +538,20 @@ impl ControllerManager {
         self.arm(cx);
     }
 
+    /// An informer delta of an object a controller writes: tells the write tracker the
+    /// version the cache now holds (none once deleted) and returns the object's key.
+    fn observe_written<T: crate::api::Resource>(&mut self, delta: &Delta<T>) -> NsName {
+        let meta = delta.object().metadata();
+        let key = ns_name(&meta.namespace, &meta.name);
+        let version = match delta {
+            Delta::Deleted(_) => None,
+            Delta::Added(_) | Delta::Updated { .. } => Some(meta.resource_version),
+        };
+        self.writes
+            .observe(&(T::KIND, key.0.clone(), key.1.clone()), version);
+        key
+    }
+
     /// Sets the sync timer when keys are ready, and the delayed-key timer.
     fn arm(&mut self, cx: &mut Context<'_, Msg>) {
         if !self.informers.synced() {

@@ -309,11 +309,7 @@ impl ControllerManager {
                 self.enqueue(WorkKey::Deployment(deployment), cx);
             }
         }
-        let rs = delta.object();
-        let key = ns_name(&rs.metadata.namespace, &rs.metadata.name);
-        let version = new.map(|rs| rs.metadata.resource_version);
-        self.writes
-            .observe(&(Kind::ReplicaSet, key.0.clone(), key.1.clone()), version);
+        let key = self.observe_written(&delta);
         if matches!(delta, Delta::Deleted(_)) {
             self.replicaset_state.expectations.swap_remove(&key);
         }

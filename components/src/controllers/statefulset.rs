@@ -473,14 +473,7 @@ impl ControllerManager {
         delta: Delta<StatefulSet>,
         cx: &mut Context<'_, Msg>,
     ) {
-        let set = delta.object();
-        let key = ns_name(&set.metadata.namespace, &set.metadata.name);
-        let version = match &delta {
-            Delta::Deleted(_) => None,
-            _ => Some(set.metadata.resource_version),
-        };
-        self.writes
-            .observe(&(Kind::StatefulSet, key.0.clone(), key.1.clone()), version);
+        let key = self.observe_written(&delta);
         if matches!(delta, Delta::Deleted(_)) {
             self.statefulset_state.sets.swap_remove(&key);
         }

@@ -197,6 +197,37 @@ impl Ingest<'_> {
         }
     }
 
+    /// An object's `spec`, which the kinds that call this cannot do without.
+    fn required_spec<'s, T>(&self, spec: &'s Option<T>) -> Result<&'s T, ScenarioError> {
+        spec.as_ref()
+            .ok_or_else(|| self.error("", "missing field `spec`"))
+    }
+
+    /// The error for a count or a number of seconds written below 0.
+    fn negative(&self, at: &str, n: i64) -> ScenarioError {
+        self.error(at, format!("must be greater than or equal to 0, got {n}"))
+    }
+
+    /// A count that must be at least 0.
+    fn count(&self, n: i32, at: &str) -> Result<u32, ScenarioError> {
+        u32::try_from(n).map_err(|_| self.negative(at, n.into()))
+    }
+
+    /// An enum field's value outside the supported ones, worded as the API server words it.
+    fn unsupported(&self, at: &str, other: &str, supported: &str) -> ScenarioError {
+        self.error(
+            at,
+            format!("Unsupported value: \"{other}\": supported values: {supported}"),
+        )
+    }
+
+    /// The API server's validation refused the object: its messages start with the field
+    /// path (`field: message`); one without a path is placed on `default_field`.
+    fn refused(&self, invalid: &str, default_field: &str) -> ScenarioError {
+        let (field, message) = invalid.split_once(": ").unwrap_or((default_field, invalid));
+        self.error(field, message)
+    }
+
     fn type_field(&self, field: &str) -> Result<String, ScenarioError> {
         match self.doc.value.get(field) {
             Some(serde_json::Value::String(text)) => Ok(text.clone()),
@@ -410,9 +441,7 @@ impl Ingest<'_> {
 
     fn pod(&mut self, pod: &core::Pod) -> Result<Object, ScenarioError> {
         let metadata = self.object_meta(&pod.metadata, true)?;
-        let Some(spec) = &pod.spec else {
-            return Err(self.error("", "missing field `spec`"));
-        };
+        let spec = self.required_spec(&pod.spec)?;
         let spec = self.pod_spec(spec, "spec", false)?;
         Ok(api::Pod {
             metadata,
@@ -424,19 +453,16 @@ impl Ingest<'_> {
 
     fn deployment(&mut self, deployment: &apps::Deployment) -> Result<Object, ScenarioError> {
         let metadata = self.object_meta(&deployment.metadata, true)?;
-        let Some(spec) = &deployment.spec else {
-            return Err(self.error("", "missing field `spec`"));
-        };
+        let spec = self.required_spec(&deployment.spec)?;
         let replicas = self.replicas(spec.replicas, "spec.replicas")?;
         let selector = self.selector(&spec.selector, "spec.selector")?;
         let template = self.template(&spec.template, "spec.template", &selector)?;
         let strategy = self.strategy(spec.strategy.as_ref())?;
         let min_ready_seconds =
             self.non_negative(spec.min_ready_seconds, 0, "spec.minReadySeconds")?;
-        let revision_history_limit = self.non_negative(
+        let revision_history_limit = self.revision_history_limit(
             spec.revision_history_limit,
-            u64::from(defaults::REVISION_HISTORY_LIMIT),
-            "spec.revisionHistoryLimit",
+            defaults::REVISION_HISTORY_LIMIT,
         )?;
         let progress_deadline_seconds = self.non_negative(
             spec.progress_deadline_seconds,
@@ -457,7 +483,7 @@ impl Ingest<'_> {
                 template: Rc::new(template),
                 strategy,
                 min_ready_seconds,
-                revision_history_limit: u32::try_from(revision_history_limit).unwrap_or(u32::MAX),
+                revision_history_limit,
                 progress_deadline_seconds,
                 paused: spec.paused.unwrap_or(false),
             },
@@ -468,9 +494,7 @@ impl Ingest<'_> {
 
     fn replica_set(&mut self, replica_set: &apps::ReplicaSet) -> Result<Object, ScenarioError> {
         let metadata = self.object_meta(&replica_set.metadata, true)?;
-        let Some(spec) = &replica_set.spec else {
-            return Err(self.error("", "missing field `spec`"));
-        };
+        let spec = self.required_spec(&replica_set.spec)?;
         let replicas = self.replicas(spec.replicas, "spec.replicas")?;
         let selector = self.selector(&spec.selector, "spec.selector")?;
         let Some(template) = &spec.template else {
@@ -724,9 +748,7 @@ impl Ingest<'_> {
     /// `manualSelector` the API server generates the selector and the pods' labels.
     fn job(&mut self, job: &batch::Job) -> Result<Object, ScenarioError> {
         let metadata = self.object_meta(&job.metadata, true)?;
-        let Some(spec) = &job.spec else {
-            return Err(self.error("", "missing field `spec`"));
-        };
+        let spec = self.required_spec(&job.spec)?;
         let manual_selector = spec.manual_selector.unwrap_or(false);
         let selector = match (&spec.selector, manual_selector) {
             (Some(selector), true) => self.selector(selector, "spec.selector")?,
@@ -759,15 +781,7 @@ impl Ingest<'_> {
                 "Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\"",
             ));
         }
-        let count = |value: Option<i32>, at: &str| -> Result<Option<u32>, ScenarioError> {
-            value
-                .map(|n| {
-                    u32::try_from(n).map_err(|_| {
-                        self.error(at, format!("must be greater than or equal to 0, got {n}"))
-                    })
-                })
-                .transpose()
-        };
+        let count = |value: Option<i32>, at: &str| value.map(|n| self.count(n, at)).transpose();
         let parallelism =
             count(spec.parallelism, "spec.parallelism")?.unwrap_or(api::JOB_DEFAULT_PARALLELISM);
         let completions = count(spec.completions, "spec.completions")?;
@@ -871,17 +885,8 @@ impl Ingest<'_> {
                 ));
             }
         };
-        let doc = self.doc;
-        let count = |value: i32, field: &str| {
-            u32::try_from(value).map_err(|_| {
-                doc.invalid(
-                    field,
-                    format!("must be greater than or equal to 0, got {value}"),
-                )
-            })
-        };
-        let min_replicas = count(spec.min_replicas.unwrap_or(1), "spec.minReplicas")?;
-        let max_replicas = count(spec.max_replicas, "spec.maxReplicas")?;
+        let min_replicas = self.count(spec.min_replicas.unwrap_or(1), "spec.minReplicas")?;
+        let max_replicas = self.count(spec.max_replicas, "spec.maxReplicas")?;
         let mut target_cpu_utilization_percentage = 80;
         if let Some(metrics) = &spec.metrics {
             let mut cpu = None;
@@ -907,7 +912,7 @@ impl Ingest<'_> {
                         if cpu.is_some() {
                             return Err(self.error(&at, "a second cpu metric (kubesim models one)"));
                         }
-                        cpu = Some(count(
+                        cpu = Some(self.count(
                             utilization,
                             &format!("{at}.resource.target.averageUtilization"),
                         )?);
@@ -936,7 +941,7 @@ impl Ingest<'_> {
                 self.note(&format!("{at}.tolerance"), rules.tolerance.is_some());
                 if let Some(window) = rules.stabilization_window_seconds {
                     defaults.stabilization_window_seconds =
-                        count(window, &format!("{at}.stabilizationWindowSeconds"))?;
+                        self.count(window, &format!("{at}.stabilizationWindowSeconds"))?;
                 }
                 if let Some(select) = &rules.select_policy {
                     defaults.select_policy = match select.as_str() {
@@ -967,11 +972,9 @@ impl Ingest<'_> {
                         };
                         converted.push(ScalingPolicy {
                             type_,
-                            value: count(policy.value, &format!("{at}.value"))?,
-                            period_seconds: count(
-                                policy.period_seconds,
-                                &format!("{at}.periodSeconds"),
-                            )?,
+                            value: self.count(policy.value, &format!("{at}.value"))?,
+                            period_seconds: self
+                                .count(policy.period_seconds, &format!("{at}.periodSeconds"))?,
                         });
                     }
                     defaults.policies = converted;
@@ -995,8 +998,7 @@ impl Ingest<'_> {
         };
         // The API server's own validation, so nothing it would refuse gets through.
         if let Err(invalid) = components::apiserver::validate_horizontal_pod_autoscaler(&hpa) {
-            let (field, message) = invalid.0.split_once(": ").unwrap_or(("spec", &invalid.0));
-            return Err(self.error(field, message.to_string()));
+            return Err(self.refused(&invalid.0, "spec"));
         }
         Ok(hpa.into())
     }
@@ -1027,11 +1029,10 @@ impl Ingest<'_> {
             None | Some("IfHealthyBudget") => UnhealthyPodEvictionPolicy::IfHealthyBudget,
             Some("AlwaysAllow") => UnhealthyPodEvictionPolicy::AlwaysAllow,
             Some(other) => {
-                return Err(self.error(
+                return Err(self.unsupported(
                     "spec.unhealthyPodEvictionPolicy",
-                    format!(
-                        "Unsupported value: \"{other}\": supported values: \"AlwaysAllow\", \"IfHealthyBudget\""
-                    ),
+                    other,
+                    "\"AlwaysAllow\", \"IfHealthyBudget\"",
                 ));
             }
         };
@@ -1043,8 +1044,7 @@ impl Ingest<'_> {
         };
         // The API server's own validation, so nothing it would refuse gets through.
         if let Err(invalid) = components::apiserver::validate_pod_disruption_budget(&spec) {
-            let (field, message) = invalid.0.split_once(": ").unwrap_or(("spec", &invalid.0));
-            return Err(self.error(field, message.to_string()));
+            return Err(self.refused(&invalid.0, "spec"));
         }
         let status = match &budget.status {
             None => PodDisruptionBudgetStatus::default(),
@@ -1057,14 +1057,7 @@ impl Ingest<'_> {
                         .is_some_and(|p| !p.is_empty()),
                 );
                 self.note("status.conditions", status.conditions.is_some());
-                let count = |value: i32, field: &str| {
-                    u32::try_from(value).map_err(|_| {
-                        self.error(
-                            &format!("status.{field}"),
-                            format!("must be greater than or equal to 0, got {value}"),
-                        )
-                    })
-                };
+                let count = |value: i32, field: &str| self.count(value, &format!("status.{field}"));
                 PodDisruptionBudgetStatus {
                     observed_generation: u64::try_from(status.observed_generation.unwrap_or(0))
                         .map_err(|_| {
@@ -1094,9 +1087,7 @@ impl Ingest<'_> {
     /// volumes.
     fn stateful_set(&mut self, set: &apps::StatefulSet) -> Result<Object, ScenarioError> {
         let metadata = self.object_meta(&set.metadata, true)?;
-        let Some(spec) = &set.spec else {
-            return Err(self.error("", "missing field `spec`"));
-        };
+        let spec = self.required_spec(&set.spec)?;
         let replicas = self.replicas(spec.replicas, "spec.replicas")?;
         let selector = self.selector(&spec.selector, "spec.selector")?;
         let template = self.template(&spec.template, "spec.template", &selector)?;
@@ -1104,11 +1095,10 @@ impl Ingest<'_> {
             None | Some("OrderedReady") => PodManagementPolicy::OrderedReady,
             Some("Parallel") => PodManagementPolicy::Parallel,
             Some(other) => {
-                return Err(self.error(
+                return Err(self.unsupported(
                     "spec.podManagementPolicy",
-                    format!(
-                        "Unsupported value: \"{other}\": supported values: \"OrderedReady\", \"Parallel\""
-                    ),
+                    other,
+                    "\"OrderedReady\", \"Parallel\"",
                 ));
             }
         };
@@ -1141,20 +1131,18 @@ impl Ingest<'_> {
                 StatefulSetUpdateStrategy::OnDelete
             }
             Some(other) => {
-                return Err(self.error(
+                return Err(self.unsupported(
                     "spec.updateStrategy.type",
-                    format!(
-                        "Unsupported value: \"{other}\": supported values: \"OnDelete\", \"RollingUpdate\""
-                    ),
+                    other,
+                    "\"OnDelete\", \"RollingUpdate\"",
                 ));
             }
         };
         let min_ready_seconds =
             self.non_negative(spec.min_ready_seconds, 0, "spec.minReadySeconds")?;
-        let revision_history_limit = self.non_negative(
+        let revision_history_limit = self.revision_history_limit(
             spec.revision_history_limit,
-            u64::from(defaults::REVISION_HISTORY_LIMIT),
-            "spec.revisionHistoryLimit",
+            defaults::REVISION_HISTORY_LIMIT,
         )?;
         let ordinals_start = self.non_negative(
             spec.ordinals.as_ref().and_then(|o| o.start),
@@ -1182,7 +1170,7 @@ impl Ingest<'_> {
                 service_name: s(&service_name),
                 pod_management_policy,
                 update_strategy,
-                revision_history_limit: u32::try_from(revision_history_limit).unwrap_or(u32::MAX),
+                revision_history_limit,
                 min_ready_seconds,
                 ordinals_start: u32::try_from(ordinals_start).unwrap_or(u32::MAX),
             },
@@ -1200,9 +1188,7 @@ impl Ingest<'_> {
     /// server validates it (`ValidateDaemonSetSpec`).
     fn daemon_set(&mut self, daemon_set: &apps::DaemonSet) -> Result<Object, ScenarioError> {
         let metadata = self.object_meta(&daemon_set.metadata, true)?;
-        let Some(spec) = &daemon_set.spec else {
-            return Err(self.error("", "missing field `spec`"));
-        };
+        let spec = self.required_spec(&daemon_set.spec)?;
         let selector = self.selector(&spec.selector, "spec.selector")?;
         let template = self.template(&spec.template, "spec.template", &selector)?;
         let default_strategy = apps::DaemonSetUpdateStrategy::default();
@@ -1238,20 +1224,18 @@ impl Ingest<'_> {
                 DaemonSetUpdateStrategy::OnDelete
             }
             Some(other) => {
-                return Err(self.error(
+                return Err(self.unsupported(
                     "spec.updateStrategy.type",
-                    format!(
-                        "Unsupported value: \"{other}\": supported values: \"OnDelete\", \"RollingUpdate\""
-                    ),
+                    other,
+                    "\"OnDelete\", \"RollingUpdate\"",
                 ));
             }
         };
         let min_ready_seconds =
             self.non_negative(spec.min_ready_seconds, 0, "spec.minReadySeconds")?;
-        let revision_history_limit = self.non_negative(
+        let revision_history_limit = self.revision_history_limit(
             spec.revision_history_limit,
-            u64::from(DAEMON_SET_DEFAULT_REVISION_HISTORY_LIMIT),
-            "spec.revisionHistoryLimit",
+            DAEMON_SET_DEFAULT_REVISION_HISTORY_LIMIT,
         )?;
         let daemon_set = api::DaemonSet {
             metadata,
@@ -1260,18 +1244,14 @@ impl Ingest<'_> {
                 template: Rc::new(template),
                 update_strategy,
                 min_ready_seconds,
-                revision_history_limit: u32::try_from(revision_history_limit).unwrap_or(u32::MAX),
+                revision_history_limit,
             },
             status: DaemonSetStatus::default(),
         };
         // The API server's own validation, so nothing it would refuse gets through; its
         // messages start with the field path.
         if let Err(invalid) = components::apiserver::validate_daemon_set(&daemon_set) {
-            let (field, message) = invalid
-                .0
-                .split_once(": ")
-                .unwrap_or(("spec", invalid.0.as_str()));
-            return Err(self.error(field, message));
+            return Err(self.refused(&invalid.0, "spec"));
         }
         Ok(daemon_set.into())
     }
@@ -1282,9 +1262,7 @@ impl Ingest<'_> {
     fn replicas(&self, replicas: Option<i32>, at: &str) -> Result<u32, ScenarioError> {
         match replicas {
             None => Ok(defaults::REPLICAS),
-            Some(n) => u32::try_from(n).map_err(|_| {
-                self.error(at, format!("must be greater than or equal to 0, got {n}"))
-            }),
+            Some(n) => self.count(n, at),
         }
     }
 
@@ -1296,10 +1274,18 @@ impl Ingest<'_> {
     ) -> Result<u64, ScenarioError> {
         match value {
             None => Ok(default),
-            Some(n) => u64::try_from(n).map_err(|_| {
-                self.error(at, format!("must be greater than or equal to 0, got {n}"))
-            }),
+            Some(n) => u64::try_from(n).map_err(|_| self.negative(at, n.into())),
         }
+    }
+
+    /// `spec.revisionHistoryLimit` of a Deployment, StatefulSet or DaemonSet: how many old
+    /// revisions the controller keeps.
+    fn revision_history_limit(
+        &self,
+        value: Option<i32>,
+        default: u32,
+    ) -> Result<u32, ScenarioError> {
+        value.map_or(Ok(default), |n| self.count(n, "spec.revisionHistoryLimit"))
     }
 
     fn selector(
@@ -1442,9 +1428,7 @@ impl Ingest<'_> {
             return Ok(None);
         };
         match value {
-            IntOrString::Int(n) => u32::try_from(*n).map(|n| Some(IntOrPercent::Int(n))).map_err(|_| {
-                self.error(at, format!("must be greater than or equal to 0, got {n}"))
-            }),
+            IntOrString::Int(n) => self.count(*n, at).map(|n| Some(IntOrPercent::Int(n))),
             IntOrString::String(text) => text
                 .strip_suffix('%')
                 .and_then(|digits| digits.parse::<u32>().ok())
@@ -1468,9 +1452,7 @@ impl Ingest<'_> {
     ) -> Result<IntOrPercent, ScenarioError> {
         match value {
             None => Ok(IntOrPercent::Percent(default_percent)),
-            Some(IntOrString::Int(n)) => u32::try_from(*n).map(IntOrPercent::Int).map_err(|_| {
-                self.error(at, format!("must be greater than or equal to 0, got {n}"))
-            }),
+            Some(IntOrString::Int(n)) => self.count(*n, at).map(IntOrPercent::Int),
             Some(IntOrString::String(text)) => {
                 let percent = text
                     .strip_suffix('%')
@@ -1542,12 +1524,8 @@ impl Ingest<'_> {
         };
         let termination_grace_period_seconds = match spec.termination_grace_period_seconds {
             None => defaults::TERMINATION_GRACE_PERIOD_SECONDS,
-            Some(n) => u64::try_from(n).map_err(|_| {
-                self.error(
-                    &format!("{at}.terminationGracePeriodSeconds"),
-                    format!("must be greater than or equal to 0, got {n}"),
-                )
-            })?,
+            Some(n) => u64::try_from(n)
+                .map_err(|_| self.negative(&format!("{at}.terminationGracePeriodSeconds"), n))?,
         };
         let mut tolerations = Vec::new();
         for (index, toleration) in spec.tolerations.iter().flatten().enumerate() {

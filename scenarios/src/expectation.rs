@@ -9,8 +9,8 @@ use std::rc::Rc;
 
 use components::api::{
     ConditionStatus, Deployment, DeploymentConditionType, Job, JobConditionType, LABEL_ZONE,
-    Labels, Node, Pod, PodDisruptionBudget, PodPhase, ReplicaSet, StatefulSet, TAINT_NOT_READY,
-    TAINT_UNREACHABLE, TaintEffect,
+    Labels, Node, Pod, PodDisruptionBudget, PodPhase, ReplicaSet, Resource, StatefulSet,
+    TAINT_NOT_READY, TAINT_UNREACHABLE, TaintEffect,
 };
 use components::controllers::deployment::REVISION_ANNOTATION;
 use sim_core::{SimDuration, SimTime};
@@ -470,6 +470,15 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// The failing verdict on an object that does not exist (`kind` in lower case, as
+    /// kubectl names it).
+    fn missing(kind: &str, namespace: &str, name: &str) -> Verdict {
+        Verdict {
+            passed: false,
+            message: format!("expected {kind} {namespace}/{name}; it does not exist"),
+        }
+    }
+
     fn of(failures: Vec<String>, found: String) -> Verdict {
         if failures.is_empty() {
             Verdict {
@@ -494,6 +503,29 @@ fn compare(failures: &mut Vec<String>, what: &str, want: Option<Count>, actual: 
     }
 }
 
+/// The object named `namespace/name` among `objects`.
+fn find_named<'a, T: Resource>(objects: &'a [Rc<T>], namespace: &str, name: &str) -> Option<&'a T> {
+    objects
+        .iter()
+        .find(|object| {
+            let meta = object.metadata();
+            &*meta.namespace == namespace && &*meta.name == name
+        })
+        .map(|object| &**object)
+}
+
+/// Compares each row `(field, wanted, actual)` as `compare` does: the failures, and what was
+/// found written `field actual, field actual, ...`.
+fn compare_rows(rows: &[(&str, Option<Count>, u32)]) -> (Vec<String>, String) {
+    let mut failures = Vec::new();
+    let mut found = Vec::with_capacity(rows.len());
+    for &(what, want, actual) in rows {
+        compare(&mut failures, what, want, actual);
+        found.push(format!("{what} {actual}"));
+    }
+    (failures, found.join(", "))
+}
+
 impl Check {
     pub fn evaluate(&self, observation: &Observation) -> Verdict {
         match self {
@@ -506,32 +538,20 @@ impl Check {
                 available,
                 rollout,
             } => {
-                let found = observation.deployments.iter().find(|d| {
-                    &*d.metadata.namespace == namespace.as_str()
-                        && &*d.metadata.name == name.as_str()
-                });
-                let Some(deployment) = found else {
-                    return Verdict {
-                        passed: false,
-                        message: format!(
-                            "expected deployment {namespace}/{name}; it does not exist"
-                        ),
-                    };
+                let Some(deployment) = find_named(&observation.deployments, namespace, name) else {
+                    return Verdict::missing("deployment", namespace, name);
                 };
-                let (d, u, r, a) = (
-                    deployment.spec.replicas,
-                    deployment.status.updated_replicas,
-                    deployment.status.ready_replicas,
-                    deployment.status.available_replicas,
-                );
-                let mut failures = Vec::new();
-                compare(&mut failures, "desired", *desired, d);
-                compare(&mut failures, "updated", *updated, u);
-                compare(&mut failures, "ready", *ready, r);
-                compare(&mut failures, "available", *available, a);
-                let mut found = format!(
-                    "{namespace}/{name}: desired {d}, updated {u}, ready {r}, available {a}"
-                );
+                let (mut failures, counts) = compare_rows(&[
+                    ("desired", *desired, deployment.spec.replicas),
+                    ("updated", *updated, deployment.status.updated_replicas),
+                    ("ready", *ready, deployment.status.ready_replicas),
+                    (
+                        "available",
+                        *available,
+                        deployment.status.available_replicas,
+                    ),
+                ]);
+                let mut found = format!("{namespace}/{name}: {counts}");
                 let rollout_found =
                     rollout.evaluate(deployment, &observation.replica_sets, &mut failures);
                 if !rollout_found.is_empty() {
@@ -551,28 +571,17 @@ impl Check {
                 failed_reason,
                 completion_time,
             } => {
-                let found = observation.jobs.iter().find(|j| {
-                    &*j.metadata.namespace == namespace.as_str()
-                        && &*j.metadata.name == name.as_str()
-                });
-                let Some(job) = found else {
-                    return Verdict {
-                        passed: false,
-                        message: format!("expected job {namespace}/{name}; it does not exist"),
-                    };
+                let Some(job) = find_named(&observation.jobs, namespace, name) else {
+                    return Verdict::missing("job", namespace, name);
                 };
                 let status = &job.status;
-                let mut failures = Vec::new();
-                compare(&mut failures, "active", *active, status.active);
-                compare(&mut failures, "ready", *ready, status.ready);
-                compare(&mut failures, "succeeded", *succeeded, status.succeeded);
-                compare(&mut failures, "failed", *failed, status.failed);
-                compare(
-                    &mut failures,
-                    "terminating",
-                    *terminating,
-                    status.terminating,
-                );
+                let (mut failures, counts) = compare_rows(&[
+                    ("active", *active, status.active),
+                    ("ready", *ready, status.ready),
+                    ("succeeded", *succeeded, status.succeeded),
+                    ("failed", *failed, status.failed),
+                    ("terminating", *terminating, status.terminating),
+                ]);
                 let is_complete = status.has(JobConditionType::Complete);
                 if complete.is_some_and(|want| want != is_complete) {
                     failures.push(
@@ -604,14 +613,7 @@ impl Check {
                 {
                     failures.push(format!("completionTime {}s", want.since_start().as_secs()));
                 }
-                let mut found = format!(
-                    "{namespace}/{name}: active {}, ready {}, succeeded {}, failed {}, terminating {}",
-                    status.active,
-                    status.ready,
-                    status.succeeded,
-                    status.failed,
-                    status.terminating
-                );
+                let mut found = format!("{namespace}/{name}: {counts}");
                 for condition in &status.conditions {
                     if condition.status == ConditionStatus::True {
                         found.push_str(&format!(", {}", condition.type_.name()));
@@ -632,35 +634,25 @@ impl Check {
                 desired_replicas,
                 current_cpu_utilization_percentage,
             } => {
-                let found = observation.hpas.iter().find(|h| {
-                    &*h.metadata.namespace == namespace.as_str()
-                        && &*h.metadata.name == name.as_str()
-                });
-                let Some(hpa) = found else {
-                    return Verdict {
-                        passed: false,
-                        message: format!(
-                            "expected horizontalpodautoscaler {namespace}/{name}; it does not exist"
-                        ),
-                    };
+                let Some(hpa) = find_named(&observation.hpas, namespace, name) else {
+                    return Verdict::missing("horizontalpodautoscaler", namespace, name);
                 };
                 let status = &hpa.status;
                 let utilization = status
                     .current_cpu
                     .map(|cpu| cpu.average_utilization_percent);
-                let mut failures = Vec::new();
-                compare(
-                    &mut failures,
-                    "currentReplicas",
-                    *current_replicas,
-                    status.current_replicas,
-                );
-                compare(
-                    &mut failures,
-                    "desiredReplicas",
-                    *desired_replicas,
-                    status.desired_replicas,
-                );
+                let (mut failures, counts) = compare_rows(&[
+                    (
+                        "currentReplicas",
+                        *current_replicas,
+                        status.current_replicas,
+                    ),
+                    (
+                        "desiredReplicas",
+                        *desired_replicas,
+                        status.desired_replicas,
+                    ),
+                ]);
                 if let Some(expected) = current_cpu_utilization_percentage {
                     match utilization {
                         Some(value) => compare(
@@ -676,9 +668,7 @@ impl Check {
                 Verdict::of(
                     failures,
                     format!(
-                        "{namespace}/{name}: currentReplicas {}, desiredReplicas {}, currentCPUUtilizationPercentage {}",
-                        status.current_replicas,
-                        status.desired_replicas,
+                        "{namespace}/{name}: {counts}, currentCPUUtilizationPercentage {}",
                         utilization.map_or("none".to_string(), |u| format!("{u}%"))
                     ),
                 )
@@ -688,167 +678,74 @@ impl Check {
                 name,
                 counts,
             } => {
-                let found = observation.budgets.iter().find(|b| {
-                    &*b.metadata.namespace == namespace.as_str()
-                        && &*b.metadata.name == name.as_str()
-                });
-                let Some(budget) = found else {
-                    return Verdict {
-                        passed: false,
-                        message: format!(
-                            "expected poddisruptionbudget {namespace}/{name}; it does not exist"
-                        ),
-                    };
+                let Some(budget) = find_named(&observation.budgets, namespace, name) else {
+                    return Verdict::missing("poddisruptionbudget", namespace, name);
                 };
                 let status = &budget.status;
                 let disrupted = u32::try_from(status.disrupted_pods.len()).unwrap_or(u32::MAX);
-                let mut failures = Vec::new();
-                compare(
-                    &mut failures,
-                    "currentHealthy",
-                    counts.current_healthy,
-                    status.current_healthy,
-                );
-                compare(
-                    &mut failures,
-                    "desiredHealthy",
-                    counts.desired_healthy,
-                    status.desired_healthy,
-                );
-                compare(
-                    &mut failures,
-                    "disruptionsAllowed",
-                    counts.disruptions_allowed,
-                    status.disruptions_allowed,
-                );
-                compare(
-                    &mut failures,
-                    "expectedPods",
-                    counts.expected_pods,
-                    status.expected_pods,
-                );
-                compare(
-                    &mut failures,
-                    "disruptedPods",
-                    counts.disrupted_pods,
-                    disrupted,
-                );
-                Verdict::of(
-                    failures,
-                    format!(
-                        "{namespace}/{name}: currentHealthy {}, desiredHealthy {}, disruptionsAllowed {}, expectedPods {}, disruptedPods {disrupted}",
+                let (failures, found) = compare_rows(&[
+                    (
+                        "currentHealthy",
+                        counts.current_healthy,
                         status.current_healthy,
-                        status.desired_healthy,
-                        status.disruptions_allowed,
-                        status.expected_pods,
                     ),
-                )
+                    (
+                        "desiredHealthy",
+                        counts.desired_healthy,
+                        status.desired_healthy,
+                    ),
+                    (
+                        "disruptionsAllowed",
+                        counts.disruptions_allowed,
+                        status.disruptions_allowed,
+                    ),
+                    ("expectedPods", counts.expected_pods, status.expected_pods),
+                    ("disruptedPods", counts.disrupted_pods, disrupted),
+                ]);
+                Verdict::of(failures, format!("{namespace}/{name}: {found}"))
             }
             Check::DaemonSet {
                 namespace,
                 name,
                 counts,
             } => {
-                let found = observation.daemon_sets.iter().find(|ds| {
-                    &*ds.metadata.namespace == namespace.as_str()
-                        && &*ds.metadata.name == name.as_str()
-                });
-                let Some(ds) = found else {
-                    return Verdict {
-                        passed: false,
-                        message: format!(
-                            "expected daemonset {namespace}/{name}; it does not exist"
-                        ),
-                    };
+                let Some(ds) = find_named(&observation.daemon_sets, namespace, name) else {
+                    return Verdict::missing("daemonset", namespace, name);
                 };
                 let status = &ds.status;
-                let mut failures = Vec::new();
-                compare(
-                    &mut failures,
-                    "desired",
-                    counts.desired,
-                    status.desired_number_scheduled,
-                );
-                compare(
-                    &mut failures,
-                    "current",
-                    counts.current,
-                    status.current_number_scheduled,
-                );
-                compare(&mut failures, "ready", counts.ready, status.number_ready);
-                compare(
-                    &mut failures,
-                    "available",
-                    counts.available,
-                    status.number_available,
-                );
-                compare(
-                    &mut failures,
-                    "updated",
-                    counts.updated,
-                    status.updated_number_scheduled,
-                );
-                compare(
-                    &mut failures,
-                    "misscheduled",
-                    counts.misscheduled,
-                    status.number_misscheduled,
-                );
-                Verdict::of(
-                    failures,
-                    format!(
-                        "{namespace}/{name}: desired {}, current {}, ready {}, available {}, updated {}, misscheduled {}",
-                        status.desired_number_scheduled,
-                        status.current_number_scheduled,
-                        status.number_ready,
-                        status.number_available,
-                        status.updated_number_scheduled,
+                let (failures, found) = compare_rows(&[
+                    ("desired", counts.desired, status.desired_number_scheduled),
+                    ("current", counts.current, status.current_number_scheduled),
+                    ("ready", counts.ready, status.number_ready),
+                    ("available", counts.available, status.number_available),
+                    ("updated", counts.updated, status.updated_number_scheduled),
+                    (
+                        "misscheduled",
+                        counts.misscheduled,
                         status.number_misscheduled,
                     ),
-                )
+                ]);
+                Verdict::of(failures, format!("{namespace}/{name}: {found}"))
             }
             Check::StatefulSet {
                 namespace,
                 name,
                 counts,
             } => {
-                let found = observation.stateful_sets.iter().find(|set| {
-                    &*set.metadata.namespace == namespace.as_str()
-                        && &*set.metadata.name == name.as_str()
-                });
-                let Some(set) = found else {
-                    return Verdict {
-                        passed: false,
-                        message: format!(
-                            "expected statefulset {namespace}/{name}; it does not exist"
-                        ),
-                    };
+                let Some(set) = find_named(&observation.stateful_sets, namespace, name) else {
+                    return Verdict::missing("statefulset", namespace, name);
                 };
                 let status = &set.status;
                 let rolled_out = !status.update_revision.is_empty()
                     && status.current_revision == status.update_revision;
-                let mut failures = Vec::new();
-                compare(&mut failures, "desired", counts.desired, set.spec.replicas);
-                compare(&mut failures, "replicas", counts.replicas, status.replicas);
-                compare(&mut failures, "ready", counts.ready, status.ready_replicas);
-                compare(
-                    &mut failures,
-                    "current",
-                    counts.current,
-                    status.current_replicas,
-                );
-                compare(
-                    &mut failures,
-                    "updated",
-                    counts.updated,
-                    status.updated_replicas,
-                );
-                compare(
-                    &mut failures,
-                    "available",
-                    counts.available,
-                    status.available_replicas,
-                );
+                let (mut failures, found) = compare_rows(&[
+                    ("desired", counts.desired, set.spec.replicas),
+                    ("replicas", counts.replicas, status.replicas),
+                    ("ready", counts.ready, status.ready_replicas),
+                    ("current", counts.current, status.current_replicas),
+                    ("updated", counts.updated, status.updated_replicas),
+                    ("available", counts.available, status.available_replicas),
+                ]);
                 if let Some(want) = counts.rolled_out
                     && want != rolled_out
                 {
@@ -856,15 +753,7 @@ impl Check {
                 }
                 Verdict::of(
                     failures,
-                    format!(
-                        "{namespace}/{name}: desired {}, replicas {}, ready {}, current {}, updated {}, available {}, rolledOut {rolled_out}",
-                        set.spec.replicas,
-                        status.replicas,
-                        status.ready_replicas,
-                        status.current_replicas,
-                        status.updated_replicas,
-                        status.available_replicas,
-                    ),
+                    format!("{namespace}/{name}: {found}, rolledOut {rolled_out}"),
                 )
             }
             Check::Pods {
@@ -953,14 +842,12 @@ impl Check {
                         ConditionStatus::Unknown => u += 1,
                     }
                 }
-                let mut failures = Vec::new();
-                compare(&mut failures, "ready", *ready, r);
-                compare(&mut failures, "not ready", *not_ready, n);
-                compare(&mut failures, "unknown", *unknown, u);
-                Verdict::of(
-                    failures,
-                    format!("nodes ready {r}, not ready {n}, unknown {u}"),
-                )
+                let (failures, found) = compare_rows(&[
+                    ("ready", *ready, r),
+                    ("not ready", *not_ready, n),
+                    ("unknown", *unknown, u),
+                ]);
+                Verdict::of(failures, format!("nodes {found}"))
             }
             Check::Zone {
                 name,

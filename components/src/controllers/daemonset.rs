@@ -31,7 +31,7 @@
 //! network-unavailable toleration upstream adds to host-network pods.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use sim_core::{Context, FxIndexMap, SimDuration, SimTime};
@@ -39,7 +39,8 @@ use sim_core::{Context, FxIndexMap, SimDuration, SimTime};
 use super::deployment::pod_template_hash;
 use super::index::NsName;
 use super::node_lifecycle::TAINT_MEMORY_PRESSURE;
-use super::replicaset::{Expectations, SLOW_START_INITIAL_BATCH_SIZE};
+use super::pod_control::SlowStart;
+use super::replicaset::Expectations;
 use super::{ControllerManager, Pending, WorkKey, ns_name};
 use crate::api::{
     ApiResponse, ApiVerb, DEFAULT_DAEMON_SET_UNIQUE_LABEL_KEY, DaemonSet, DaemonSetStatus,
@@ -597,10 +598,7 @@ impl FailedPodBackoff {
 #[derive(Debug)]
 struct DaemonSlowStart {
     template: Rc<Pod>,
-    nodes: VecDeque<Str>,
-    batch: usize,
-    in_flight: usize,
-    failed: bool,
+    nodes: SlowStart<Str>,
 }
 
 #[derive(Debug, Default)]
@@ -1059,10 +1057,7 @@ impl ControllerManager {
                 key.clone(),
                 DaemonSlowStart {
                     template: template.clone(),
-                    batch: creates.len().min(SLOW_START_INITIAL_BATCH_SIZE as usize),
-                    nodes: creates.into(),
-                    in_flight: 0,
-                    failed: false,
+                    nodes: SlowStart::new(creates),
                 },
             );
             self.send_daemon_create_batch(key, cx);
@@ -1093,10 +1088,7 @@ impl ControllerManager {
             .slow_starts
             .get_mut(key)
             .expect("a slow start in progress");
-        assert_eq!(state.in_flight, 0, "a batch is already in flight");
-        assert!(state.batch > 0 && state.batch <= state.nodes.len());
-        state.in_flight = state.batch;
-        let nodes: Vec<Str> = state.nodes.drain(..state.batch).collect();
+        let nodes = state.nodes.next_batch();
         let template = state.template.clone();
         for node in nodes {
             let pod = Object::from(daemon_pod_for_node(&template, &node));
@@ -1118,17 +1110,10 @@ impl ControllerManager {
         let Some(state) = self.daemonset_state.slow_starts.get_mut(key) else {
             return;
         };
-        assert!(
-            state.in_flight > 0,
-            "creation reply without a batch in flight"
-        );
-        state.in_flight -= 1;
+        let batch_done = state.nodes.on_reply(response.result.is_ok());
         if let Err(error) = &response.result {
-            state.failed = true;
             // The informer will never show this pod.
-            if let Some(expectations) = self.daemonset_state.expectations.get_mut(key) {
-                expectations.add = expectations.add.saturating_sub(1);
-            }
+            self.daemonset_state.creation_observed(key);
             let (code, message) = (error.reason.code(), error.message.clone());
             cx.record("detail", || {
                 format!(
@@ -1137,27 +1122,25 @@ impl ControllerManager {
                 )
             });
         }
-        let state = self
-            .daemonset_state
-            .slow_starts
-            .get_mut(key)
-            .expect("present");
-        if state.in_flight > 0 {
+        if !batch_done {
             return;
         }
         let present = self.informers.daemonsets.get(&key.0, &key.1).is_some();
-        if state.failed || state.nodes.is_empty() || !present {
+        if self.daemonset_state.slow_starts[key]
+            .nodes
+            .finished(present)
+        {
             let state = self
                 .daemonset_state
                 .slow_starts
                 .swap_remove(key)
                 .expect("present");
-            let skipped = state.nodes.len() as u32;
+            let skipped = state.nodes.unsent() as u32;
             if let Some(expectations) = self.daemonset_state.expectations.get_mut(key) {
                 expectations.add = expectations.add.saturating_sub(skipped);
             }
             let work = WorkKey::DaemonSet(key.clone());
-            if state.failed {
+            if state.nodes.failed() {
                 self.retry(work, cx);
             } else {
                 self.queue.forget(&work);
@@ -1165,7 +1148,6 @@ impl ControllerManager {
             }
             return;
         }
-        state.batch = (2 * state.batch).min(state.nodes.len());
         self.send_daemon_create_batch(key, cx);
     }
 

@@ -25,6 +25,7 @@ use std::rc::Rc;
 use sim_core::{Context, FxIndexMap, FxIndexSet, SimDuration, SimTime};
 
 use super::index::NsName;
+use super::pod_control::SlowStart;
 use super::replicaset::EXPECTATIONS_TIMEOUT;
 use super::{ControllerManager, Pending, WorkKey, ns_name};
 use crate::api::{
@@ -378,17 +379,6 @@ pub fn pod_from_job(job: &Job, index: Option<u32>) -> Pod {
 // ---------------------------------------------------------------------------------------
 // Controller state
 
-/// Creations sent in slow-start batches (1, 2, 4, ...), each batch after the last came
-/// back; the rest of a round is dropped after a failed create.
-#[derive(Clone, Debug, Default)]
-struct Creation {
-    /// Indexes still to create (`None` entries for NonIndexed Jobs).
-    queued: VecDeque<Option<u32>>,
-    batch: u32,
-    in_flight: u32,
-    failed: bool,
-}
-
 /// What the controller remembers of one Job.
 #[derive(Debug, Default)]
 struct Tracked {
@@ -399,7 +389,9 @@ struct Tracked {
     expected_adds: u32,
     expected_dels: BTreeSet<u64>,
     expectations_at: SimTime,
-    creation: Option<Creation>,
+    /// Creations in slow-start batches: the completion index of each pod (`None` for
+    /// NonIndexed Jobs).
+    creation: Option<SlowStart<Option<u32>>>,
 }
 
 impl Tracked {
@@ -855,27 +847,19 @@ impl ControllerManager {
         let tracked = self.job_state.jobs.get_mut(key).expect("tracked");
         tracked.expected_adds = count;
         tracked.expectations_at = cx.now();
-        tracked.creation = Some(Creation {
-            queued,
-            batch: 1,
-            in_flight: 0,
-            failed: false,
-        });
+        tracked.creation = Some(SlowStart::new(queued));
         self.send_job_batch(key, job, cx);
     }
 
     fn send_job_batch(&mut self, key: &NsName, job: &Job, cx: &mut Context<'_, Msg>) {
-        let creation = self
+        let indexes = self
             .job_state
             .jobs
             .get_mut(key)
             .and_then(|tracked| tracked.creation.as_mut())
-            .expect("a creation in progress");
-        assert_eq!(creation.in_flight, 0, "a batch is already in flight");
-        let batch = creation.batch.min(creation.queued.len() as u32);
-        assert!(batch > 0, "an empty batch");
-        let indexes: Vec<Option<u32>> = creation.queued.drain(..batch as usize).collect();
-        creation.in_flight = batch;
+            .expect("a creation in progress")
+            .next_batch();
+        let batch = indexes.len() as u32;
         for index in indexes {
             let pod = Object::from(pod_from_job(job, index));
             let id = self.api.send(cx, ApiVerb::Create(pod));
@@ -898,10 +882,8 @@ impl ControllerManager {
         let Some(creation) = tracked.creation.as_mut() else {
             return;
         };
-        assert!(creation.in_flight > 0, "creation reply without a batch");
-        creation.in_flight -= 1;
+        let batch_done = creation.on_reply(response.result.is_ok());
         if let Err(error) = &response.result {
-            creation.failed = true;
             tracked.expected_adds = tracked.expected_adds.saturating_sub(1);
             let (code, message) = (error.reason.code(), error.message.clone());
             let name = job_name(key);
@@ -909,14 +891,14 @@ impl ControllerManager {
                 format!("job {name}: pod create failed: {code} {message}")
             });
         }
-        let creation = tracked.creation.as_mut().expect("checked");
-        if creation.in_flight > 0 {
+        if !batch_done {
             return;
         }
+        let creation = tracked.creation.as_ref().expect("checked");
         let job = self.informers.jobs.get(&key.0, &key.1).cloned();
-        if creation.failed || creation.queued.is_empty() || job.is_none() {
-            let skipped = creation.queued.len() as u32;
-            let failed = creation.failed;
+        if creation.finished(job.is_some()) {
+            let skipped = creation.unsent() as u32;
+            let failed = creation.failed();
             tracked.expected_adds = tracked.expected_adds.saturating_sub(skipped);
             tracked.creation = None;
             let key = WorkKey::Job(key.clone());
@@ -927,7 +909,6 @@ impl ControllerManager {
             }
             return;
         }
-        creation.batch *= 2;
         self.send_job_batch(key, &job.expect("checked"), cx);
     }
 

@@ -37,6 +37,7 @@ pub mod hpa;
 pub mod index;
 pub mod job;
 pub mod node_lifecycle;
+pub mod pod_control;
 pub mod replicaset;
 pub mod statefulset;
 

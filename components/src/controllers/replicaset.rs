@@ -9,6 +9,7 @@ use std::rc::Rc;
 use sim_core::{Context, FxIndexMap, SimDuration, SimTime};
 
 use super::index::{NsName, OwnerCounts};
+use super::pod_control::SlowStart;
 use super::{ControllerManager, Pending, WorkKey, ns_name};
 use crate::api::{
     ApiResponse, ApiVerb, Kind, Object, ObjectMeta, OwnerReference, Pod, PodPhase, PodStatus,
@@ -58,23 +59,11 @@ impl Expectations {
     }
 }
 
-/// A slow-start creation in progress: the current batch is in flight.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SlowStart {
-    /// Creations of this round not yet sent, including the batch in flight.
-    pub remaining: u32,
-    pub batch: u32,
-    pub in_flight: u32,
-    pub succeeded: u32,
-    pub failed: bool,
-    /// All creations planned this round.
-    pub total: u32,
-}
-
 #[derive(Debug, Default)]
 pub struct ReplicaSetState {
     expectations: FxIndexMap<NsName, Expectations>,
-    slow_starts: FxIndexMap<NsName, SlowStart>,
+    /// Creations in progress (every pod of a ReplicaSet is alike: nothing per item).
+    slow_starts: FxIndexMap<NsName, SlowStart<()>>,
 }
 
 impl ReplicaSetState {
@@ -455,18 +444,9 @@ impl ControllerManager {
                     timestamp: now,
                 },
             );
-            let batch = count.min(SLOW_START_INITIAL_BATCH_SIZE);
-            self.replicaset_state.slow_starts.insert(
-                key.clone(),
-                SlowStart {
-                    remaining: count,
-                    batch,
-                    in_flight: 0,
-                    succeeded: 0,
-                    failed: false,
-                    total: count,
-                },
-            );
+            self.replicaset_state
+                .slow_starts
+                .insert(key.clone(), SlowStart::new((0..count).map(|_| ())));
             let have = active_count;
             cx.record("step", || {
                 format!(
@@ -572,22 +552,19 @@ impl ControllerManager {
     }
 
     fn send_create_batch(&mut self, key: &NsName, rs: &ReplicaSet, cx: &mut Context<'_, Msg>) {
-        let state = self
+        let batch = self
             .replicaset_state
             .slow_starts
             .get_mut(key)
-            .expect("a slow start in progress");
-        assert_eq!(state.in_flight, 0, "a batch is already in flight");
-        assert!(state.batch > 0 && state.batch <= state.remaining);
-        state.in_flight = state.batch;
-        let batch = state.batch;
+            .expect("a slow start in progress")
+            .next_batch();
         let pod = Object::from(pod_from_template(rs));
-        for _ in 0..batch {
+        for () in &batch {
             let id = self.api.send(cx, ApiVerb::Create(pod.clone()));
             self.pending
                 .insert(id, Pending::CreatePod { rs: key.clone() });
         }
-        self.stats.pods_created += u64::from(batch);
+        self.stats.pods_created += batch.len() as u64;
     }
 
     /// A create of the slow start came back; when the batch is done, send the next one
@@ -601,39 +578,32 @@ impl ControllerManager {
         let Some(state) = self.replicaset_state.slow_starts.get_mut(key) else {
             return;
         };
-        assert!(
-            state.in_flight > 0,
-            "creation reply without a batch in flight"
-        );
-        state.in_flight -= 1;
-        match &response.result {
-            Ok(_) => state.succeeded += 1,
-            Err(error) => {
-                state.failed = true;
-                let (code, message) = (error.reason.code(), error.message.clone());
-                cx.record("detail", || {
-                    format!(
-                        "replicaset {}: pod create failed: {code} {message}",
-                        rs_name(key)
-                    )
-                });
-            }
+        let batch_done = state.on_reply(response.result.is_ok());
+        if let Err(error) = &response.result {
+            // The informer will never show this pod.
+            self.replicaset_state.creation_observed(key);
+            let (code, message) = (error.reason.code(), error.message.clone());
+            cx.record("detail", || {
+                format!(
+                    "replicaset {}: pod create failed: {code} {message}",
+                    rs_name(key)
+                )
+            });
         }
-        if state.in_flight > 0 {
+        if !batch_done {
             return;
         }
-        state.remaining -= state.batch;
         let rs = self.informers.replicasets.get(&key.0, &key.1).cloned();
-        let failed = state.failed;
-        if failed || state.remaining == 0 || rs.is_none() {
+        let state = &self.replicaset_state.slow_starts[key];
+        if state.finished(rs.is_some()) {
             let state = self
                 .replicaset_state
                 .slow_starts
                 .swap_remove(key)
                 .expect("present");
-            let skipped = state.total - state.succeeded;
+            let failed = state.failed();
             if let Some(expectations) = self.replicaset_state.expectations.get_mut(key) {
-                expectations.add = expectations.add.saturating_sub(skipped);
+                expectations.add = expectations.add.saturating_sub(state.unsent() as u32);
             }
             let key = WorkKey::ReplicaSet(key.clone());
             if failed {
@@ -644,7 +614,6 @@ impl ControllerManager {
             }
             return;
         }
-        state.batch = (2 * state.batch).min(state.remaining);
         let rs = rs.expect("checked above");
         self.send_create_batch(key, &rs, cx);
     }

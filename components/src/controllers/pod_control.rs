@@ -1,0 +1,127 @@
+//! Pod creation in slow-start batches, shared by the ReplicaSet, DaemonSet and Job
+//! controllers: upstream's `slowStartBatch` (pkg/controller/replicaset/replica_set.go,
+//! called from the daemon and job controllers too) sends 1 create, then 2, 4, …, each
+//! batch once the last came back, and stops the round at the first failed create.
+
+use std::collections::VecDeque;
+
+use super::replicaset::SLOW_START_INITIAL_BATCH_SIZE;
+
+/// One round of creations: what each pod is made for (a node, a completion index, or
+/// nothing when every pod is alike), sent batch by batch.
+#[derive(Clone, Debug)]
+pub struct SlowStart<T> {
+    /// Creations not yet sent.
+    queued: VecDeque<T>,
+    /// The size of the next batch (capped by what is queued when it is sent).
+    batch: usize,
+    in_flight: usize,
+    failed: bool,
+}
+
+impl<T> SlowStart<T> {
+    pub fn new(items: impl IntoIterator<Item = T>) -> Self {
+        SlowStart {
+            queued: items.into_iter().collect(),
+            batch: SLOW_START_INITIAL_BATCH_SIZE as usize,
+            in_flight: 0,
+            failed: false,
+        }
+    }
+
+    /// The next batch to send; the replies to it are awaited.
+    pub fn next_batch(&mut self) -> Vec<T> {
+        assert_eq!(self.in_flight, 0, "a batch is already in flight");
+        let size = self.batch.min(self.queued.len());
+        assert!(size > 0, "an empty batch");
+        self.in_flight = size;
+        self.queued.drain(..size).collect()
+    }
+
+    /// A create of the batch in flight came back; true when it was the batch's last
+    /// (the next batch, if any, is then twice as large).
+    pub fn on_reply(&mut self, created: bool) -> bool {
+        assert!(
+            self.in_flight > 0,
+            "creation reply without a batch in flight"
+        );
+        self.in_flight -= 1;
+        self.failed |= !created;
+        if self.in_flight > 0 {
+            return false;
+        }
+        self.batch *= 2;
+        true
+    }
+
+    /// Whether the round is over once a batch is done: a create failed, nothing is
+    /// left, or the owner is gone.
+    pub fn finished(&self, owner_present: bool) -> bool {
+        self.failed || self.queued.is_empty() || !owner_present
+    }
+
+    /// Whether a create of this round failed.
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    /// Creations of this round that will not be sent if it ends now.
+    pub fn unsent(&self) -> usize {
+        self.queued.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::replicaset::slow_start_batches;
+    use super::*;
+
+    /// Runs a round where every create succeeds; the batch sizes it sent.
+    fn batches(count: u32) -> Vec<u32> {
+        let mut round = SlowStart::new(0..count);
+        let mut sizes = Vec::new();
+        while !round.finished(true) {
+            let batch = round.next_batch();
+            sizes.push(batch.len() as u32);
+            let done: Vec<bool> = batch.iter().map(|_| round.on_reply(true)).collect();
+            assert_eq!(done.iter().filter(|d| **d).count(), 1);
+            assert!(done[done.len() - 1], "the last reply ends the batch");
+        }
+        sizes
+    }
+
+    #[test]
+    fn batches_double_as_slow_start_batch_does() {
+        for count in 1..=40 {
+            assert_eq!(
+                batches(count),
+                slow_start_batches(count, SLOW_START_INITIAL_BATCH_SIZE)
+            );
+        }
+    }
+
+    #[test]
+    fn a_failed_create_ends_the_round_after_its_batch() {
+        let mut round = SlowStart::new(["a", "b", "c", "d"]);
+        assert_eq!(round.next_batch(), ["a"]);
+        assert!(round.on_reply(true));
+        assert!(!round.finished(true));
+        assert_eq!(round.next_batch(), ["b", "c"]);
+        assert!(!round.on_reply(false));
+        assert!(round.on_reply(true));
+        assert!(round.failed());
+        assert!(round.finished(true));
+        assert_eq!(round.unsent(), 1);
+    }
+
+    #[test]
+    fn a_gone_owner_ends_the_round() {
+        let mut round = SlowStart::new([(); 3]);
+        round.next_batch();
+        assert!(round.on_reply(true));
+        assert!(!round.finished(true));
+        assert!(round.finished(false));
+        assert_eq!(round.unsent(), 2);
+        assert!(!round.failed());
+    }
+}

@@ -328,6 +328,16 @@ impl Parser<'_> {
             .transpose()
     }
 
+    /// The count under `key` of the expectation at `parent`.
+    fn count_at(
+        &self,
+        value: &Option<Scalar>,
+        parent: &str,
+        key: &str,
+    ) -> Result<Option<Count>, ScenarioError> {
+        self.count(value, &join_key(parent, key))
+    }
+
     fn quantity(
         &self,
         value: &Scalar,
@@ -1196,13 +1206,13 @@ impl Parser<'_> {
             let check = Check::Deployment {
                 namespace: namespace_of(Kind::Deployment, d.namespace.as_deref()),
                 name: d.name.clone(),
-                desired: self.count(&d.desired, &join_key(&p, "desired"))?,
-                updated: self.count(&d.updated, &join_key(&p, "updated"))?,
-                ready: self.count(&d.ready, &join_key(&p, "ready"))?,
-                available: self.count(&d.available, &join_key(&p, "available"))?,
+                desired: self.count_at(&d.desired, &p, "desired")?,
+                updated: self.count_at(&d.updated, &p, "updated")?,
+                ready: self.count_at(&d.ready, &p, "ready")?,
+                available: self.count_at(&d.available, &p, "available")?,
                 rollout: RolloutCheck {
-                    revision: self.count(&d.revision, &join_key(&p, "revision"))?,
-                    replica_sets: self.count(&d.replica_sets, &join_key(&p, "replicaSets"))?,
+                    revision: self.count_at(&d.revision, &p, "revision")?,
+                    replica_sets: self.count_at(&d.replica_sets, &p, "replicaSets")?,
                     progressing: self
                         .condition_check(d.progressing.as_ref(), &join_key(&p, "progressing"))?,
                     available_condition: self.condition_check(
@@ -1227,12 +1237,12 @@ impl Parser<'_> {
         } else if let Some(set) = &entry.daemon_set {
             let p = join_key(path, "daemonSet");
             let counts = DaemonSetCounts {
-                desired: self.count(&set.desired, &join_key(&p, "desired"))?,
-                current: self.count(&set.current, &join_key(&p, "current"))?,
-                ready: self.count(&set.ready, &join_key(&p, "ready"))?,
-                available: self.count(&set.available, &join_key(&p, "available"))?,
-                updated: self.count(&set.updated, &join_key(&p, "updated"))?,
-                misscheduled: self.count(&set.misscheduled, &join_key(&p, "misscheduled"))?,
+                desired: self.count_at(&set.desired, &p, "desired")?,
+                current: self.count_at(&set.current, &p, "current")?,
+                ready: self.count_at(&set.ready, &p, "ready")?,
+                available: self.count_at(&set.available, &p, "available")?,
+                updated: self.count_at(&set.updated, &p, "updated")?,
+                misscheduled: self.count_at(&set.misscheduled, &p, "misscheduled")?,
             };
             if counts == DaemonSetCounts::default() {
                 return Err(self.error(
@@ -1248,12 +1258,12 @@ impl Parser<'_> {
         } else if let Some(set) = &entry.stateful_set {
             let p = join_key(path, "statefulSet");
             let counts = StatefulSetCounts {
-                desired: self.count(&set.desired, &join_key(&p, "desired"))?,
-                replicas: self.count(&set.replicas, &join_key(&p, "replicas"))?,
-                ready: self.count(&set.ready, &join_key(&p, "ready"))?,
-                current: self.count(&set.current, &join_key(&p, "current"))?,
-                updated: self.count(&set.updated, &join_key(&p, "updated"))?,
-                available: self.count(&set.available, &join_key(&p, "available"))?,
+                desired: self.count_at(&set.desired, &p, "desired")?,
+                replicas: self.count_at(&set.replicas, &p, "replicas")?,
+                ready: self.count_at(&set.ready, &p, "ready")?,
+                current: self.count_at(&set.current, &p, "current")?,
+                updated: self.count_at(&set.updated, &p, "updated")?,
+                available: self.count_at(&set.available, &p, "available")?,
                 rolled_out: set.rolled_out,
             };
             if counts == StatefulSetCounts::default() {
@@ -1323,19 +1333,18 @@ impl Parser<'_> {
                         })
                         .transpose()?,
                 },
-                count: self.count(&pods.count, &join_key(&p, "count"))?,
-                nodes: self.count(&pods.nodes, &join_key(&p, "nodes"))?,
-                zones: self.count(&pods.zones, &join_key(&p, "zones"))?,
+                count: self.count_at(&pods.count, &p, "count")?,
+                nodes: self.count_at(&pods.nodes, &p, "nodes")?,
+                zones: self.count_at(&pods.zones, &p, "zones")?,
             }
         } else if let Some(hpa) = &entry.hpa {
             let p = join_key(path, "hpa");
-            let current_replicas =
-                self.count(&hpa.current_replicas, &join_key(&p, "currentReplicas"))?;
-            let desired_replicas =
-                self.count(&hpa.desired_replicas, &join_key(&p, "desiredReplicas"))?;
-            let current_cpu_utilization_percentage = self.count(
+            let current_replicas = self.count_at(&hpa.current_replicas, &p, "currentReplicas")?;
+            let desired_replicas = self.count_at(&hpa.desired_replicas, &p, "desiredReplicas")?;
+            let current_cpu_utilization_percentage = self.count_at(
                 &hpa.current_cpu_utilization_percentage,
-                &join_key(&p, "currentCPUUtilizationPercentage"),
+                &p,
+                "currentCPUUtilizationPercentage",
             )?;
             if current_replicas.is_none()
                 && desired_replicas.is_none()
@@ -1356,17 +1365,15 @@ impl Parser<'_> {
         } else if let Some(budget) = &entry.pod_disruption_budget {
             let p = join_key(path, "podDisruptionBudget");
             let counts = PodDisruptionBudgetCounts {
-                current_healthy: self
-                    .count(&budget.current_healthy, &join_key(&p, "currentHealthy"))?,
-                desired_healthy: self
-                    .count(&budget.desired_healthy, &join_key(&p, "desiredHealthy"))?,
-                disruptions_allowed: self.count(
+                current_healthy: self.count_at(&budget.current_healthy, &p, "currentHealthy")?,
+                desired_healthy: self.count_at(&budget.desired_healthy, &p, "desiredHealthy")?,
+                disruptions_allowed: self.count_at(
                     &budget.disruptions_allowed,
-                    &join_key(&p, "disruptionsAllowed"),
+                    &p,
+                    "disruptionsAllowed",
                 )?,
-                expected_pods: self.count(&budget.expected_pods, &join_key(&p, "expectedPods"))?,
-                disrupted_pods: self
-                    .count(&budget.disrupted_pods, &join_key(&p, "disruptedPods"))?,
+                expected_pods: self.count_at(&budget.expected_pods, &p, "expectedPods")?,
+                disrupted_pods: self.count_at(&budget.disrupted_pods, &p, "disruptedPods")?,
             };
             if counts == PodDisruptionBudgetCounts::default() {
                 return Err(self.error(
@@ -1389,11 +1396,11 @@ impl Parser<'_> {
             let check = Check::Job {
                 namespace: namespace_of(Kind::Job, job.namespace.as_deref()),
                 name: job.name.clone(),
-                active: self.count(&job.active, &join_key(&p, "active"))?,
-                ready: self.count(&job.ready, &join_key(&p, "ready"))?,
-                succeeded: self.count(&job.succeeded, &join_key(&p, "succeeded"))?,
-                failed: self.count(&job.failed, &join_key(&p, "failed"))?,
-                terminating: self.count(&job.terminating, &join_key(&p, "terminating"))?,
+                active: self.count_at(&job.active, &p, "active")?,
+                ready: self.count_at(&job.ready, &p, "ready")?,
+                succeeded: self.count_at(&job.succeeded, &p, "succeeded")?,
+                failed: self.count_at(&job.failed, &p, "failed")?,
+                terminating: self.count_at(&job.terminating, &p, "terminating")?,
                 complete: job.complete,
                 failed_reason: job.failed_condition.clone(),
                 completion_time,
@@ -1424,9 +1431,9 @@ impl Parser<'_> {
                 return Err(self.error(&p, "name at least one of ready, notReady, unknown"));
             }
             Check::Nodes {
-                ready: self.count(&nodes.ready, &join_key(&p, "ready"))?,
-                not_ready: self.count(&nodes.not_ready, &join_key(&p, "notReady"))?,
-                unknown: self.count(&nodes.unknown, &join_key(&p, "unknown"))?,
+                ready: self.count_at(&nodes.ready, &p, "ready")?,
+                not_ready: self.count_at(&nodes.not_ready, &p, "notReady")?,
+                unknown: self.count_at(&nodes.unknown, &p, "unknown")?,
             }
         } else if let Some(zone) = &entry.zone {
             let p = join_key(path, "zone");
@@ -1446,7 +1453,7 @@ impl Parser<'_> {
                 .as_ref()
                 .map(|d| self.duration(d, &join_key(&p, "taintInterval")))
                 .transpose()?;
-            let tainted = self.count(&zone.tainted, &join_key(&p, "tainted"))?;
+            let tainted = self.count_at(&zone.tainted, &p, "tainted")?;
             if zone.state.is_none() && tainted.is_none() && taint_interval.is_none() {
                 return Err(self.error(&p, "name at least one of state, tainted, taintInterval"));
             }

@@ -39,16 +39,15 @@ use sim_core::{Context, FxIndexMap, SimDuration, SimTime};
 use super::deployment::pod_template_hash;
 use super::index::NsName;
 use super::node_lifecycle::TAINT_MEMORY_PRESSURE;
-use super::pod_control::SlowStart;
+use super::pod_control::{SlowStart, record_pod_write_failed};
 use super::replicaset::Expectations;
 use super::{ControllerManager, Pending, WorkKey, ns_name};
 use crate::api::{
     ApiResponse, ApiVerb, DEFAULT_DAEMON_SET_UNIQUE_LABEL_KEY, DaemonSet, DaemonSetStatus,
     DaemonSetUpdateStrategy, IntOrPercent, Kind, LABEL_POD_TEMPLATE_GENERATION, Node, NodeAffinity,
     NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm, Object, ObjectMeta,
-    OwnerReference, Pod, PodPhase, PodSpec, PodStatus, Resource, StatusReason, Str,
-    TAINT_NOT_READY, TAINT_UNREACHABLE, TAINT_UNSCHEDULABLE, TaintEffect, Toleration,
-    TolerationOperator, s,
+    OwnerReference, Pod, PodPhase, PodSpec, PodStatus, StatusReason, Str, TAINT_NOT_READY,
+    TAINT_UNREACHABLE, TAINT_UNSCHEDULABLE, TaintEffect, Toleration, TolerationOperator, s,
 };
 use crate::client::Delta;
 use crate::msg::Msg;
@@ -1063,22 +1062,11 @@ impl ControllerManager {
             self.send_daemon_create_batch(key, cx);
         }
         for pod in deletes {
-            let id = self.api.send(
-                cx,
-                ApiVerb::Delete {
-                    key: pod.key(),
-                    grace_period_seconds: None,
-                    uid_precondition: pod.metadata.uid,
-                    propagation_policy: None,
-                },
-            );
-            self.pending.insert(
-                id,
-                Pending::DeleteDaemonPod {
-                    ds: key.clone(),
-                    pod_uid: pod.metadata.uid,
-                },
-            );
+            let pending = Pending::DeleteDaemonPod {
+                ds: key.clone(),
+                pod_uid: pod.metadata.uid,
+            };
+            self.delete_pod(&pod, pending, cx);
         }
     }
 
@@ -1114,13 +1102,7 @@ impl ControllerManager {
         if let Err(error) = &response.result {
             // The informer will never show this pod.
             self.daemonset_state.creation_observed(key);
-            let (code, message) = (error.reason.code(), error.message.clone());
-            cx.record("detail", || {
-                format!(
-                    "daemonset {}: pod create failed: {code} {message}",
-                    ds_name(key)
-                )
-            });
+            record_pod_write_failed(cx, "daemonset", key, "create", error);
         }
         if !batch_done {
             return;
@@ -1163,13 +1145,7 @@ impl ControllerManager {
             Err(error) => {
                 self.daemonset_state.deletion_observed(key, pod_uid);
                 if error.reason != StatusReason::NotFound {
-                    let (code, message) = (error.reason.code(), error.message.clone());
-                    cx.record("detail", || {
-                        format!(
-                            "daemonset {}: pod delete failed: {code} {message}",
-                            ds_name(key)
-                        )
-                    });
+                    record_pod_write_failed(cx, "daemonset", key, "delete", error);
                     self.retry(WorkKey::DaemonSet(key.clone()), cx);
                 }
             }

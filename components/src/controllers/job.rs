@@ -25,7 +25,7 @@ use std::rc::Rc;
 use sim_core::{Context, FxIndexMap, FxIndexSet, SimDuration, SimTime};
 
 use super::index::NsName;
-use super::pod_control::SlowStart;
+use super::pod_control::{SlowStart, record_pod_write_failed};
 use super::replicaset::EXPECTATIONS_TIMEOUT;
 use super::{ControllerManager, Pending, WorkKey, ns_name};
 use crate::api::{
@@ -885,11 +885,7 @@ impl ControllerManager {
         let batch_done = creation.on_reply(response.result.is_ok());
         if let Err(error) = &response.result {
             tracked.expected_adds = tracked.expected_adds.saturating_sub(1);
-            let (code, message) = (error.reason.code(), error.message.clone());
-            let name = job_name(key);
-            cx.record("detail", || {
-                format!("job {name}: pod create failed: {code} {message}")
-            });
+            record_pod_write_failed(cx, "job", key, "create", error);
         }
         if !batch_done {
             return;
@@ -922,26 +918,16 @@ impl ControllerManager {
     ) -> (u32, u32) {
         let tracked = self.job_state.jobs.get_mut(key).expect("tracked");
         tracked.expectations_at = cx.now();
-        let mut ready = 0;
+        tracked
+            .expected_dels
+            .extend(pods.iter().map(|pod| pod.metadata.uid));
+        let ready = pods.iter().map(|pod| u32::from(pod.is_ready())).sum();
         for pod in pods {
-            tracked.expected_dels.insert(pod.metadata.uid);
-            ready += u32::from(pod.is_ready());
-            let id = self.api.send(
-                cx,
-                ApiVerb::Delete {
-                    key: crate::api::Resource::key(&**pod),
-                    grace_period_seconds: None,
-                    uid_precondition: pod.metadata.uid,
-                    propagation_policy: None,
-                },
-            );
-            self.pending.insert(
-                id,
-                Pending::DeleteJobPod {
-                    job: key.clone(),
-                    pod_uid: pod.metadata.uid,
-                },
-            );
+            let pending = Pending::DeleteJobPod {
+                job: key.clone(),
+                pod_uid: pod.metadata.uid,
+            };
+            self.delete_pod(pod, pending, cx);
         }
         self.stats.pods_deleted += pods.len() as u64;
         (pods.len() as u32, ready)
@@ -959,11 +945,7 @@ impl ControllerManager {
                 tracked.expected_dels.remove(&pod_uid);
             }
             if error.reason != StatusReason::NotFound {
-                let (code, message) = (error.reason.code(), error.message.clone());
-                let name = job_name(key);
-                cx.record("detail", || {
-                    format!("job {name}: pod delete failed: {code} {message}")
-                });
+                record_pod_write_failed(cx, "job", key, "delete", error);
                 self.retry(WorkKey::Job(key.clone()), cx);
             }
         }

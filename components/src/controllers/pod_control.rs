@@ -5,7 +5,49 @@
 
 use std::collections::VecDeque;
 
+use sim_core::Context;
+
+use super::index::NsName;
 use super::replicaset::SLOW_START_INITIAL_BATCH_SIZE;
+use super::{ControllerManager, Pending};
+use crate::api::{ApiError, ApiVerb, Pod, Resource};
+use crate::msg::Msg;
+
+impl ControllerManager {
+    /// Deletes one of a controller's pods with its uid as the precondition and the
+    /// pod's own grace period (the pod control's `DeletePod`); `pending` is what the
+    /// reply is for.
+    pub(super) fn delete_pod(&mut self, pod: &Pod, pending: Pending, cx: &mut Context<'_, Msg>) {
+        let id = self.api.send(
+            cx,
+            ApiVerb::Delete {
+                key: pod.key(),
+                grace_period_seconds: None,
+                uid_precondition: pod.metadata.uid,
+                propagation_policy: None,
+            },
+        );
+        self.pending.insert(id, pending);
+    }
+}
+
+/// Records a pod create or delete the API server refused, naming the controller's
+/// object (`owner` is its kind as the records spell it: "replicaset", "job", …).
+pub fn record_pod_write_failed(
+    cx: &mut Context<'_, Msg>,
+    owner: &'static str,
+    key: &NsName,
+    verb: &'static str,
+    error: &ApiError,
+) {
+    let (code, message) = (error.reason.code(), &error.message);
+    cx.record("detail", || {
+        format!(
+            "{owner} {}/{}: pod {verb} failed: {code} {message}",
+            key.0, key.1
+        )
+    });
+}
 
 /// One round of creations: what each pod is made for (a node, a completion index, or
 /// nothing when every pod is alike), sent batch by batch.

@@ -9,11 +9,11 @@ use std::rc::Rc;
 use sim_core::{Context, FxIndexMap, SimDuration, SimTime};
 
 use super::index::{NsName, OwnerCounts};
-use super::pod_control::SlowStart;
+use super::pod_control::{SlowStart, record_pod_write_failed};
 use super::{ControllerManager, Pending, WorkKey, ns_name};
 use crate::api::{
     ApiResponse, ApiVerb, Kind, Object, ObjectMeta, OwnerReference, Pod, PodPhase, PodStatus,
-    ReplicaSet, ReplicaSetStatus, Resource, StatusReason, s,
+    ReplicaSet, ReplicaSetStatus, StatusReason, s,
 };
 use crate::client::Delta;
 use crate::msg::Msg;
@@ -486,22 +486,11 @@ impl ControllerManager {
                 )
             });
             for pod in victims {
-                let id = self.api.send(
-                    cx,
-                    ApiVerb::Delete {
-                        key: pod.key(),
-                        grace_period_seconds: None,
-                        uid_precondition: pod.metadata.uid,
-                        propagation_policy: None,
-                    },
-                );
-                self.pending.insert(
-                    id,
-                    Pending::DeletePod {
-                        rs: key.clone(),
-                        pod_uid: pod.metadata.uid,
-                    },
-                );
+                let pending = Pending::DeletePod {
+                    rs: key.clone(),
+                    pod_uid: pod.metadata.uid,
+                };
+                self.delete_pod(&pod, pending, cx);
             }
         }
     }
@@ -582,13 +571,7 @@ impl ControllerManager {
         if let Err(error) = &response.result {
             // The informer will never show this pod.
             self.replicaset_state.creation_observed(key);
-            let (code, message) = (error.reason.code(), error.message.clone());
-            cx.record("detail", || {
-                format!(
-                    "replicaset {}: pod create failed: {code} {message}",
-                    rs_name(key)
-                )
-            });
+            record_pod_write_failed(cx, "replicaset", key, "create", error);
         }
         if !batch_done {
             return;
@@ -631,13 +614,7 @@ impl ControllerManager {
                 // The informer will not see this deletion: stop expecting it.
                 self.replicaset_state.deletion_observed(key, pod_uid);
                 if error.reason != StatusReason::NotFound {
-                    let (code, message) = (error.reason.code(), error.message.clone());
-                    cx.record("detail", || {
-                        format!(
-                            "replicaset {}: pod delete failed: {code} {message}",
-                            rs_name(key)
-                        )
-                    });
+                    record_pod_write_failed(cx, "replicaset", key, "delete", error);
                     self.retry(WorkKey::ReplicaSet(key.clone()), cx);
                 }
             }

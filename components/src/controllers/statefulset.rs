@@ -31,6 +31,7 @@ use sim_core::{Context, FxIndexMap, SimDuration, SimTime};
 
 use super::deployment::pod_template_hash;
 use super::index::NsName;
+use super::pod_control::record_pod_write_failed;
 use super::{ControllerManager, Pending, WorkKey, ns_name};
 use crate::api::{
     ApiOk, ApiResponse, ApiVerb, Kind, LABEL_CONTROLLER_REVISION_HASH, LABEL_POD_INDEX,
@@ -736,13 +737,7 @@ impl ControllerManager {
                 state.batch = 0;
             }
             if error.reason != StatusReason::NotFound {
-                let (code, message) = (error.reason.code(), error.message.clone());
-                cx.record("detail", || {
-                    format!(
-                        "statefulset {}: pod delete failed: {code} {message}",
-                        set_name(key)
-                    )
-                });
+                record_pod_write_failed(cx, "statefulset", key, "delete", error);
             }
             self.retry(WorkKey::StatefulSet(key.clone()), cx);
         }

@@ -4,48 +4,29 @@
 use std::rc::Rc;
 
 use components::api::{
-    ConditionStatus, Deployment, LABEL_POD_TEMPLATE_HASH, Lease, Node, Pod, ReplicaSet,
-    ResourceList, TAINT_UNREACHABLE, TaintEffect,
+    ConditionStatus, Deployment, LABEL_POD_TEMPLATE_HASH, Node, Pod, ReplicaSet,
 };
-use components::cluster::{Cluster, ClusterConfig};
+use components::cluster::Cluster;
 use components::controllers::ControllerManager;
 use components::controllers::deployment::{REVISION_ANNOTATION, pod_template_hash};
-use components::fixtures;
-use components::kubectl::Action;
 use components::scheduler::Scheduler;
-use sim_core::{Fault, RunLimits, SimDuration, SimTime};
+use sim_core::{Fault, SimDuration};
 
-fn at(secs: u64) -> SimTime {
-    SimTime::ZERO + SimDuration::from_secs(secs)
-}
+mod common;
 
-fn run_until(cluster: &mut Cluster, secs: u64) {
-    cluster.run(RunLimits {
-        until: at(secs),
-        events_max: 50_000_000,
-    });
-}
+use common::{
+    at, deletion_asked_at, lease_renewed, live_pods_off, node, pods_on, run_until, small_requests,
+    three_nodes_with_web, unreachable_no_execute,
+};
 
 fn three_node_cluster(seed: u64) -> (Cluster, Deployment) {
-    let mut config = ClusterConfig::default();
-    config
-        .node_pools
-        .push(fixtures::node_pool("node", 3, Some("zone-a")));
-    let requests = ResourceList {
-        cpu_millicores: Some(100),
-        memory_bytes: Some(128 << 20),
-        ..ResourceList::default()
-    };
-    let deployment = fixtures::deployment("default", "web", 3, "nginx:1.14.2", requests);
-    let mut cluster = Cluster::build(&config, seed, true);
-    cluster.schedule_action(at(1), Action::Apply(vec![deployment.clone().into()]));
-    (cluster, deployment)
+    three_nodes_with_web(seed, 3, small_requests())
 }
 
 #[test]
 fn a_deployment_gets_its_replica_set_and_three_bound_pods() {
     let (mut cluster, deployment) = three_node_cluster(7);
-    run_until(&mut cluster, 30);
+    run_until(&mut cluster, at(30));
 
     let replica_sets: Vec<Rc<ReplicaSet>> = cluster.objects::<ReplicaSet>().cloned().collect();
     assert_eq!(replica_sets.len(), 1, "one ReplicaSet: {replica_sets:#?}");
@@ -131,7 +112,7 @@ fn a_deployment_gets_its_replica_set_and_three_bound_pods() {
 fn the_same_seed_gives_the_same_run() {
     let hash = |seed| {
         let (mut cluster, _) = three_node_cluster(seed);
-        run_until(&mut cluster, 20);
+        run_until(&mut cluster, at(20));
         cluster.sim.trace_hash()
     };
     assert_eq!(hash(3), hash(3));
@@ -139,39 +120,16 @@ fn the_same_seed_gives_the_same_run() {
 
 #[test]
 fn pods_of_a_dead_node_are_evicted_after_grace_plus_toleration() {
-    let mut config = ClusterConfig::default();
-    config
-        .node_pools
-        .push(fixtures::node_pool("node", 3, Some("zone-a")));
-    let requests = ResourceList {
-        cpu_millicores: Some(100),
-        memory_bytes: Some(128 << 20),
-        ..ResourceList::default()
-    };
-    let deployment = fixtures::deployment("default", "web", 6, "nginx:1.14.2", requests);
-    let mut cluster = Cluster::build(&config, 11, true);
-    cluster.schedule_action(at(1), Action::Apply(vec![deployment.into()]));
+    let (mut cluster, _) = three_nodes_with_web(11, 6, small_requests());
     let host = cluster.node("node-1").expect("node-1").host;
     cluster.schedule_fault(at(33), Fault::CrashHost(host));
-    run_until(&mut cluster, 420);
+    run_until(&mut cluster, at(420));
 
-    let lease = cluster
-        .objects::<Lease>()
-        .find(|lease| &*lease.metadata.name == "node-1")
-        .expect("node-1's lease");
-    let renewed = lease.spec.renew_time.expect("renewed before the crash");
-    let node = cluster
-        .objects::<Node>()
-        .find(|node| &*node.metadata.name == "node-1")
-        .expect("node-1");
+    let renewed = lease_renewed(&cluster, "node-1");
+    let node = node(&cluster, "node-1");
     assert_eq!(node.status.ready.status, ConditionStatus::Unknown);
     assert_eq!(&*node.status.ready.reason, "NodeStatusUnknown");
-    let no_execute = node
-        .spec
-        .taints
-        .iter()
-        .find(|t| &*t.key == TAINT_UNREACHABLE && t.effect == TaintEffect::NoExecute)
-        .expect("the unreachable NoExecute taint");
+    let no_execute = unreachable_no_execute(&node).expect("the unreachable NoExecute taint");
     let tainted = no_execute.time_added.expect("timeAdded");
     // Ready=Unknown within one monitor period after the 50 s grace; the taint at the
     // next monitor pass, which observes Unknown, plus the tainter's 100 ms period.
@@ -184,19 +142,10 @@ fn pods_of_a_dead_node_are_evicted_after_grace_plus_toleration() {
         "{tainted} vs {renewed}"
     );
 
-    let on_dead_node: Vec<Rc<Pod>> = cluster
-        .objects::<Pod>()
-        .filter(|pod| pod.spec.node_name.as_deref() == Some("node-1"))
-        .cloned()
-        .collect();
+    let on_dead_node = pods_on(&cluster, "node-1");
     assert!(!on_dead_node.is_empty());
     for pod in &on_dead_node {
-        let deadline = pod.metadata.deletion_timestamp.expect("evicted");
-        let grace = pod
-            .metadata
-            .deletion_grace_period_seconds
-            .expect("graceful");
-        let deleted_at = SimTime::from_nanos(deadline.as_nanos() - grace * 1_000_000_000);
+        let deleted_at = deletion_asked_at(pod).expect("evicted");
         // The default 300 s toleration, counted from when the taint-eviction controller
         // saw the taint (the API server's few milliseconds after it was added).
         let earliest = tainted + SimDuration::from_secs(300);
@@ -209,15 +158,6 @@ fn pods_of_a_dead_node_are_evicted_after_grace_plus_toleration() {
         assert_eq!(pod.status.ready, ConditionStatus::False);
     }
     // The ReplicaSet replaced them on the living nodes.
-    let live = cluster
-        .objects::<Pod>()
-        .filter(|pod| !pod.metadata.is_terminating())
-        .filter(|pod| {
-            pod.spec
-                .node_name
-                .as_deref()
-                .is_some_and(|node| node != "node-1")
-        })
-        .count();
+    let live = live_pods_off(&cluster, "node-1", |_| true);
     assert_eq!(live, 6);
 }

@@ -6,47 +6,20 @@
 //! tolerating that for the admission default of 300 s, is deleted 300 s after the
 //! taint-eviction controller saw the taint; the ReplicaSet replaces it elsewhere.
 
-use std::rc::Rc;
-
-use components::api::{
-    ConditionStatus, Lease, Node, Pod, PodPhase, ResourceList, TAINT_UNREACHABLE, TaintEffect,
-};
-use components::cluster::{Cluster, ClusterConfig};
-use components::fixtures;
-use components::kubectl::Action;
-use sim_core::{Fault, RunLimits, RunOutcome, SimDuration, SimTime};
+use components::api::{ConditionStatus, Pod, PodPhase};
+use sim_core::{Fault, SimDuration, SimTime};
 
 const MONITOR_PERIOD: SimDuration = SimDuration::from_secs(5);
 const GRACE: SimDuration = SimDuration::from_secs(50);
 const TOLERATION: SimDuration = SimDuration::from_secs(300);
 const SECOND: SimDuration = SimDuration::from_secs(1);
 
-fn run_until(cluster: &mut Cluster, until: SimTime) {
-    let outcome = cluster.run(RunLimits {
-        until,
-        events_max: 50_000_000,
-    });
-    assert!(
-        matches!(outcome, RunOutcome::TimeReached | RunOutcome::QueueEmpty),
-        "run stopped early: {outcome:?}"
-    );
-}
+mod common;
 
-fn node(cluster: &Cluster, name: &str) -> Rc<Node> {
-    cluster
-        .objects::<Node>()
-        .find(|node| &*node.metadata.name == name)
-        .cloned()
-        .unwrap_or_else(|| panic!("node {name}"))
-}
-
-fn pods_on(cluster: &Cluster, name: &str) -> Vec<Rc<Pod>> {
-    cluster
-        .objects::<Pod>()
-        .filter(|pod| pod.spec.node_name.as_deref() == Some(name))
-        .cloned()
-        .collect()
-}
+use common::{
+    deletion_asked_at, lease_renewed, live_pods_off, node, pods_on, run_until, small_requests,
+    three_nodes_with_web, unreachable_no_execute,
+};
 
 /// The first monitor pass strictly after `after` (passes run at multiples of the
 /// period: the controller manager starts at time zero).
@@ -56,21 +29,7 @@ fn first_pass_after(after: SimTime) -> SimTime {
 }
 
 fn node_death(seed: u64, kill_at: SimTime) {
-    let mut config = ClusterConfig::default();
-    config
-        .node_pools
-        .push(fixtures::node_pool("node", 3, Some("zone-a")));
-    let requests = ResourceList {
-        cpu_millicores: Some(100),
-        memory_bytes: Some(128 << 20),
-        ..ResourceList::default()
-    };
-    let deployment = fixtures::deployment("default", "web", 6, "nginx:1.14.2", requests);
-    let mut cluster = Cluster::build(&config, seed, true);
-    cluster.schedule_action(
-        SimTime::ZERO + SECOND,
-        Action::Apply(vec![deployment.into()]),
-    );
+    let (mut cluster, _) = three_nodes_with_web(seed, 6, small_requests());
     let host = cluster.node("node-1").expect("node-1").host;
     cluster.schedule_fault(kill_at, Fault::CrashHost(host));
 
@@ -78,11 +37,7 @@ fn node_death(seed: u64, kill_at: SimTime) {
     run_until(&mut cluster, kill_at + SimDuration::from_secs(20));
     let doomed = pods_on(&cluster, "node-1");
     assert!(!doomed.is_empty(), "seed {seed}: node-1 runs pods");
-    let renewed = cluster
-        .objects::<Lease>()
-        .find(|lease| &*lease.metadata.name == "node-1")
-        .and_then(|lease| lease.spec.renew_time)
-        .expect("node-1's lease was renewed");
+    let renewed = lease_renewed(&cluster, "node-1");
     assert!(
         renewed <= kill_at && renewed + SimDuration::from_secs(10) >= kill_at,
         "seed {seed}: renewed at {renewed}, killed at {kill_at}"
@@ -108,11 +63,7 @@ fn node_death(seed: u64, kill_at: SimTime) {
     let tainted_at = unknown_at + MONITOR_PERIOD + SimDuration::from_millis(100);
     run_until(&mut cluster, tainted_at + SECOND);
     let dead = node(&cluster, "node-1");
-    let taint = dead
-        .spec
-        .taints
-        .iter()
-        .find(|t| &*t.key == TAINT_UNREACHABLE && t.effect == TaintEffect::NoExecute)
+    let taint = unreachable_no_execute(&dead)
         .unwrap_or_else(|| panic!("seed {seed}: unreachable:NoExecute by {tainted_at}"));
     assert_eq!(taint.time_added, Some(tainted_at), "seed {seed}");
 
@@ -134,15 +85,8 @@ fn node_death(seed: u64, kill_at: SimTime) {
             .objects::<Pod>()
             .find(|p| p.metadata.uid == pod.metadata.uid)
             .unwrap_or_else(|| panic!("pod {} still stored", pod.metadata.name));
-        let deadline = evicted
-            .metadata
-            .deletion_timestamp
+        let deleted_at = deletion_asked_at(evicted)
             .unwrap_or_else(|| panic!("seed {seed}: pod {} evicted", pod.metadata.name));
-        let grace = evicted
-            .metadata
-            .deletion_grace_period_seconds
-            .expect("a graceful deletion");
-        let deleted_at = SimTime::from_nanos(deadline.as_nanos() - grace * 1_000_000_000);
         assert!(
             deleted_at >= tainted_at + TOLERATION && deleted_at < tainted_at + TOLERATION + SECOND,
             "seed {seed}: pod {} deleted at {deleted_at}, taint added at {tainted_at}",
@@ -168,17 +112,9 @@ fn node_death(seed: u64, kill_at: SimTime) {
         &mut cluster,
         tainted_at + TOLERATION + SimDuration::from_secs(60),
     );
-    let replacements = cluster
-        .objects::<Pod>()
-        .filter(|pod| !pod.metadata.is_terminating())
-        .filter(|pod| pod.status.phase == PodPhase::Running)
-        .filter(|pod| {
-            pod.spec
-                .node_name
-                .as_deref()
-                .is_some_and(|node| node != "node-1")
-        })
-        .count();
+    let replacements = live_pods_off(&cluster, "node-1", |pod| {
+        pod.status.phase == PodPhase::Running
+    });
     assert_eq!(replacements, 6, "seed {seed}");
 }
 

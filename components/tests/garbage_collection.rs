@@ -8,36 +8,22 @@ use components::api::{
     Deployment, FINALIZER_FOREGROUND_DELETION, Kind, Pod, PodPhase, PropagationPolicy, ReplicaSet,
     ResourceList, s,
 };
-use components::cluster::{Cluster, ClusterConfig};
-use components::fixtures;
+use components::cluster::Cluster;
 use components::kubectl::Action;
-use sim_core::{RunLimits, SimDuration, SimTime};
+use sim_core::{RunLimits, SimDuration};
 
-fn at(secs: u64) -> SimTime {
-    SimTime::ZERO + SimDuration::from_secs(secs)
-}
+mod common;
 
-fn run_until(cluster: &mut Cluster, secs: u64) {
-    cluster.run(RunLimits {
-        until: at(secs),
-        events_max: 50_000_000,
-    });
-}
+use common::{at, run_until, three_nodes_with_web};
 
 /// Three nodes and a 3-replica Deployment `web`, running by 30 s, deleted at 30 s with
 /// `cascade`.
 fn deleted_at_30s(cascade: PropagationPolicy) -> Cluster {
-    let mut config = ClusterConfig::default();
-    config
-        .node_pools
-        .push(fixtures::node_pool("node", 3, Some("zone-a")));
     let requests = ResourceList {
         cpu_millicores: Some(100),
         ..ResourceList::default()
     };
-    let deployment = fixtures::deployment("default", "web", 3, "nginx:1.14.2", requests);
-    let mut cluster = Cluster::build(&config, 11, true);
-    cluster.schedule_action(at(1), Action::Apply(vec![deployment.into()]));
+    let (mut cluster, _) = three_nodes_with_web(11, 3, requests);
     cluster.schedule_action(
         at(30),
         Action::Delete {
@@ -47,7 +33,7 @@ fn deleted_at_30s(cascade: PropagationPolicy) -> Cluster {
             cascade,
         },
     );
-    run_until(&mut cluster, 29);
+    run_until(&mut cluster, at(29));
     let running = cluster
         .objects::<Pod>()
         .filter(|p| p.status.phase == PodPhase::Running)
@@ -67,9 +53,9 @@ fn replica_sets(cluster: &Cluster) -> Vec<Rc<ReplicaSet>> {
 #[test]
 fn background_deletion_removes_the_deployment_at_once_then_its_replica_set_and_pods() {
     let mut cluster = deleted_at_30s(PropagationPolicy::Background);
-    run_until(&mut cluster, 31);
+    run_until(&mut cluster, at(31));
     assert!(deployments(&cluster).is_empty(), "the owner goes at once");
-    run_until(&mut cluster, 90);
+    run_until(&mut cluster, at(90));
     assert!(
         replica_sets(&cluster).is_empty(),
         "{:#?}",
@@ -135,7 +121,7 @@ fn foreground_deletion_keeps_the_deployment_until_its_pods_are_gone() {
 #[test]
 fn orphan_deletion_leaves_the_replica_set_and_pods_running_without_the_owner() {
     let mut cluster = deleted_at_30s(PropagationPolicy::Orphan);
-    run_until(&mut cluster, 90);
+    run_until(&mut cluster, at(90));
     assert!(deployments(&cluster).is_empty(), "the owner is gone");
     let sets = replica_sets(&cluster);
     assert_eq!(sets.len(), 1);

@@ -1624,37 +1624,23 @@ mod tests {
             verdict.message,
             "zone \"zone-a\" FullDisruption, 3 NoExecute-tainted nodes (taints added at 170.100s, 180.100s, 190.100s)"
         );
-        // Wrong state, count or spacing each fail.
-        assert!(
-            !check("zone-a", "Normal", 3, None)
-                .evaluate(&observation)
-                .passed
-        );
-        assert!(
-            !check("zone-a", "FullDisruption", 4, None)
-                .evaluate(&observation)
-                .passed
-        );
-        assert!(
-            !check("zone-a", "FullDisruption", 3, Some(5_000))
-                .evaluate(&observation)
-                .passed
-        );
-        assert!(
-            !check("zone-a", "FullDisruption", 3, Some(100_000))
-                .evaluate(&observation)
-                .passed
-        );
-        // One taint cannot show a spacing; an unknown zone fails.
-        assert!(
-            !check("zone-b", "Normal", 1, Some(10_000))
-                .evaluate(&observation)
-                .passed
-        );
-        assert!(
-            !check("zone-c", "Normal", 0, None)
-                .evaluate(&observation)
-                .passed
-        );
+        // Wrong state, count or spacing each fail; one taint cannot show a spacing; an
+        // unknown zone fails.
+        let failing = [
+            ("zone-a", "Normal", 3, None),
+            ("zone-a", "FullDisruption", 4, None),
+            ("zone-a", "FullDisruption", 3, Some(5_000)),
+            ("zone-a", "FullDisruption", 3, Some(100_000)),
+            ("zone-b", "Normal", 1, Some(10_000)),
+            ("zone-c", "Normal", 0, None),
+        ];
+        for (name, state, tainted, interval_ms) in failing {
+            let verdict = check(name, state, tainted, interval_ms).evaluate(&observation);
+            assert!(
+                !verdict.passed,
+                "{name} {state} {tainted}: {}",
+                verdict.message
+            );
+        }
     }
 }

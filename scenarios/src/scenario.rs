@@ -1654,24 +1654,21 @@ cluster:
                 && error.contains("set-image needs a non-empty container"),
             "{error}"
         );
-        let error = error_of(&format!(
-            "{MINIMAL}timeline:\n  - {{at: 10s, rollout-undo: {{name: web, toRevision: 0}}}}\n"
-        ));
-        assert!(
-            error.contains("toRevision is a revision number from 1"),
-            "{error}"
-        );
-        let error = error_of(&format!(
-            "{MINIMAL}timeline:\n  - {{at: 10s, rollout-pause: a/b/c}}\n"
-        ));
-        assert!(
-            error.contains("expected a Deployment as NAME or NAMESPACE/NAME"),
-            "{error}"
-        );
-        let error = error_of(&format!(
-            "{MINIMAL}timeline:\n  - {{at: 10s, rollout-undo: {{name: web, revision: 1}}}}\n"
-        ));
-        assert!(error.contains("revision"), "{error}");
+        let cases = [
+            (
+                "rollout-undo: {name: web, toRevision: 0}",
+                "toRevision is a revision number from 1",
+            ),
+            (
+                "rollout-pause: a/b/c",
+                "expected a Deployment as NAME or NAMESPACE/NAME",
+            ),
+            ("rollout-undo: {name: web, revision: 1}", "revision"),
+        ];
+        for (action, expected) in cases {
+            let error = error_of(&format!("{MINIMAL}timeline:\n  - {{at: 10s, {action}}}\n"));
+            assert!(error.contains(expected), "{action}: {error}");
+        }
     }
 
     #[test]

@@ -13,10 +13,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sim_core::{Actor, ActorId, Context, Event};
 
-use crate::api::{EndpointSlice, LABEL_SERVICE_NAME, Str};
+use crate::api::{EndpointSlice, Str};
 use crate::client::{ApiClient, Delta, Informer};
 use crate::metrics::MetricsMsg;
 use crate::msg::Msg;
+use crate::proxy::service_of;
 
 /// Namespace and Service name.
 pub type ServiceKey = (Str, Str);
@@ -88,20 +89,12 @@ impl LoadGenerator {
         }
     }
 
-    fn service_of(slice: &EndpointSlice) -> Option<ServiceKey> {
-        slice
-            .metadata
-            .labels
-            .get(LABEL_SERVICE_NAME)
-            .map(|service| (slice.metadata.namespace.clone(), service.clone()))
-    }
-
     /// Whether the deltas touched a loaded Service.
     fn on_slice_deltas(&mut self, deltas: Vec<Delta<EndpointSlice>>) -> bool {
         let mut touched = false;
         for delta in deltas {
             let slice = delta.object();
-            let Some(service) = Self::service_of(slice) else {
+            let Some(service) = service_of(slice) else {
                 continue;
             };
             touched |= self.demands.contains_key(&service);

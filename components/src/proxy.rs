@@ -507,7 +507,7 @@ impl KubeProxy {
 }
 
 /// The Service an EndpointSlice belongs to, from its `kubernetes.io/service-name` label.
-fn service_of(slice: &EndpointSlice) -> Option<ServiceKey> {
+pub(crate) fn service_of(slice: &EndpointSlice) -> Option<ServiceKey> {
     slice
         .metadata
         .labels

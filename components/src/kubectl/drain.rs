@@ -210,31 +210,35 @@ pub fn pods_for_deletion(pods: &[&Pod], options: &DrainOptions) -> PodsForDeleti
             &pod.metadata.name,
         ));
     }
-    if !daemon_set_pods.is_empty() {
-        let list = daemon_set_pods.join(", ");
-        if options.ignore_daemonsets {
-            result
-                .warnings
-                .push(format!("ignoring DaemonSet-managed Pods: {list}"));
-        } else {
-            result.errors.push(format!(
-                "cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): {list}"
-            ));
-        }
-    }
-    if !unreplicated.is_empty() {
-        let list = unreplicated.join(", ");
-        if options.force {
-            result
-                .warnings
-                .push(format!("deleting Pods that declare no controller: {list}"));
-        } else {
-            result.errors.push(format!(
-                "cannot delete Pods that declare no controller (use --force to override): {list}"
-            ));
-        }
-    }
+    result.warn_or_refuse(
+        &daemon_set_pods,
+        options.ignore_daemonsets,
+        "ignoring DaemonSet-managed Pods",
+        "cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore)",
+    );
+    result.warn_or_refuse(
+        &unreplicated,
+        options.force,
+        "deleting Pods that declare no controller",
+        "cannot delete Pods that declare no controller (use --force to override)",
+    );
     result
+}
+
+impl PodsForDeletion {
+    /// Pods a default filter objects to: a warning when the user's flag allows them,
+    /// otherwise an error that stops the drain; nothing when there are none.
+    fn warn_or_refuse(&mut self, pods: &[String], allowed: bool, warning: &str, error: &str) {
+        if pods.is_empty() {
+            return;
+        }
+        let list = pods.join(", ");
+        if allowed {
+            self.warnings.push(format!("{warning}: {list}"));
+        } else {
+            self.errors.push(format!("{error}: {list}"));
+        }
+    }
 }
 
 /// A duration as Go prints one (`5m0s`, `1h0m0s`, `30s`), as kubectl's messages do.

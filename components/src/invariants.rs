@@ -223,20 +223,11 @@ impl NoEarlyTaintEviction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{Toleration, TolerationOperator, s};
+    use crate::api::s;
+    use crate::controllers::node_lifecycle::tests::toleration;
 
     fn at(secs: u64) -> SimTime {
         SimTime::ZERO + SimDuration::from_secs(secs)
-    }
-
-    fn toleration(key: &str, seconds: Option<u64>) -> Toleration {
-        Toleration {
-            key: s(key),
-            operator: TolerationOperator::Exists,
-            value: s(""),
-            effect: Some(TaintEffect::NoExecute),
-            toleration_seconds: seconds,
-        }
     }
 
     #[test]

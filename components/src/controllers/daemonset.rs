@@ -1157,19 +1157,10 @@ impl ControllerManager {
 mod tests {
     use super::*;
     use crate::api::{Affinity, ConditionStatus, LabelSelector, Labels, PodTemplateSpec, Taint};
-    use crate::scheduler::plugins::tests::{node_with, pod_with};
+    use crate::scheduler::plugins::tests::{node_with, pod_with, taint};
 
     fn at(secs: u64) -> SimTime {
         SimTime::ZERO + SimDuration::from_secs(secs)
-    }
-
-    fn taint(key: &str, effect: TaintEffect) -> Taint {
-        Taint {
-            key: s(key),
-            value: s(""),
-            effect,
-            time_added: None,
-        }
     }
 
     fn node(name: &str, labels: &[(&str, &str)], taints: Vec<Taint>) -> Node {

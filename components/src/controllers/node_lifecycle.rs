@@ -1408,7 +1408,7 @@ impl ControllerManager {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::api::TolerationOperator;
     use crate::scheduler::plugins::tests::node_with;
@@ -1520,7 +1520,8 @@ mod tests {
         assert_eq!(zone.pop(), None);
     }
 
-    fn toleration(key: &str, seconds: Option<u64>) -> Toleration {
+    /// An `Exists` toleration of the NoExecute taint `key`, for `seconds` if given.
+    pub(crate) fn toleration(key: &str, seconds: Option<u64>) -> Toleration {
         Toleration {
             key: s(key),
             operator: TolerationOperator::Exists,

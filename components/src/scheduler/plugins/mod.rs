@@ -676,7 +676,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn taint(key: &str, effect: TaintEffect) -> Taint {
+    pub(crate) fn taint(key: &str, effect: TaintEffect) -> Taint {
         Taint {
             key: s(key),
             value: s(""),

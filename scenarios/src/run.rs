@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use components::api::{Deployment, Job, Node, Pod, ReplicaSet};
+use components::api::Resource;
 use components::cluster::{Cluster, ClusterState};
 use components::proxy::KubeProxy;
 use sim_core::{
@@ -328,6 +328,11 @@ fn resolve_cut(cluster: &Cluster, cut: &CutSpec) -> Cut {
     }
 }
 
+/// Every stored object of one kind (the kind the caller's field holds).
+fn all_of<T: Resource>(cluster: &Cluster) -> Vec<Rc<T>> {
+    cluster.objects::<T>().cloned().collect()
+}
+
 /// Reads what `expectations` need from the cluster: etcd's objects (the truth, not an
 /// API server's cache) and kube-proxy's programmed rules.
 fn observe<'a>(
@@ -337,27 +342,15 @@ fn observe<'a>(
 ) -> Observation {
     let mut observation = Observation {
         time,
-        pods: cluster.objects::<Pod>().cloned().collect(),
-        nodes: cluster.objects::<Node>().cloned().collect(),
-        deployments: cluster.objects::<Deployment>().cloned().collect(),
-        stateful_sets: cluster
-            .objects::<components::api::StatefulSet>()
-            .cloned()
-            .collect(),
-        daemon_sets: cluster
-            .objects::<components::api::DaemonSet>()
-            .cloned()
-            .collect(),
-        replica_sets: cluster.objects::<ReplicaSet>().cloned().collect(),
-        jobs: cluster.objects::<Job>().cloned().collect(),
-        budgets: cluster
-            .objects::<components::api::PodDisruptionBudget>()
-            .cloned()
-            .collect(),
-        hpas: cluster
-            .objects::<components::api::HorizontalPodAutoscaler>()
-            .cloned()
-            .collect(),
+        pods: all_of(cluster),
+        nodes: all_of(cluster),
+        deployments: all_of(cluster),
+        stateful_sets: all_of(cluster),
+        daemon_sets: all_of(cluster),
+        replica_sets: all_of(cluster),
+        jobs: all_of(cluster),
+        budgets: all_of(cluster),
+        hpas: all_of(cluster),
         nodes_up: cluster
             .nodes
             .iter()

@@ -4,7 +4,11 @@ use components::api::{Deployment, LabelSelector, Labels, s};
 use components::cluster::{Cluster, ClusterConfig};
 use components::fixtures;
 use components::kubectl::Action;
-use sim_core::{SimDuration, SimTime};
+use sim_core::SimDuration;
+
+mod common;
+
+use common::at;
 
 fn deployment(name: &str, replicas: u32) -> Deployment {
     fixtures::deployment(
@@ -14,10 +18,6 @@ fn deployment(name: &str, replicas: u32) -> Deployment {
         "nginx:1.14.2",
         Default::default(),
     )
-}
-
-fn at(secs: u64) -> SimTime {
-    SimTime::ZERO + SimDuration::from_secs(secs)
 }
 
 #[test]

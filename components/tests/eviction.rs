@@ -10,11 +10,11 @@ use components::api::{
 use components::cluster::{Cluster, ClusterConfig};
 use components::fixtures;
 use components::kubectl::{Action, DrainOptions};
-use sim_core::{RunLimits, SimDuration, SimTime};
+use sim_core::SimDuration;
 
-fn at(secs: u64) -> SimTime {
-    SimTime::ZERO + SimDuration::from_secs(secs)
-}
+mod common;
+
+use common::{at, run_until};
 
 fn budget(min_available: u32) -> PodDisruptionBudget {
     PodDisruptionBudget {
@@ -53,10 +53,7 @@ fn a_refused_eviction_is_retried_every_5s_and_succeeds_once_the_budget_allows_it
     cluster.schedule_action(at(20), Action::Drain(drain));
     // The user relaxes the budget: 2 healthy pods, 1 needed → 1 disruption allowed.
     cluster.schedule_action(at(32), Action::Apply(vec![budget(1).into()]));
-    cluster.run(RunLimits {
-        until: at(90),
-        events_max: 10_000_000,
-    });
+    run_until(&mut cluster, at(90));
 
     let refused = step_times(
         &cluster,
@@ -140,10 +137,7 @@ fn a_percentage_budget_counts_the_deployments_scale() {
         at(1),
         Action::Apply(vec![web.into(), bare.into(), budget.into()]),
     );
-    cluster.run(RunLimits {
-        until: at(30),
-        events_max: 10_000_000,
-    });
+    run_until(&mut cluster, at(30));
     let status = &cluster
         .objects::<PodDisruptionBudget>()
         .next()

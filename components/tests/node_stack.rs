@@ -18,6 +18,10 @@ use components::registry::ImageProfile;
 use components::runtime::ContainerRuntime;
 use sim_core::{Cut, Fault, SimDuration, SimTime};
 
+mod common;
+
+use common::at;
+
 const NODE: &str = "pool-1";
 
 fn config(images: Vec<ImageProfile>) -> ClusterConfig {
@@ -68,10 +72,6 @@ fn bound_pod(name: &str, image: &str, restart_policy: RestartPolicy, grace_secon
         },
         status: PodStatus::default(),
     }
-}
-
-fn at(secs: u64) -> SimTime {
-    SimTime::ZERO + SimDuration::from_secs(secs)
 }
 
 fn stored_pod(cluster: &Cluster, name: &str) -> Option<Rc<Pod>> {

@@ -13,11 +13,11 @@ use components::cluster::{Cluster, ClusterConfig};
 use components::fixtures;
 use components::kubectl::Action;
 use components::scheduler::Scheduler;
-use sim_core::{SimDuration, SimTime};
+use sim_core::SimDuration;
 
-fn at(secs: u64) -> SimTime {
-    SimTime::ZERO + SimDuration::from_secs(secs)
-}
+mod common;
+
+use common::at;
 
 fn class(name: &str, value: i32) -> Object {
     Object::from(PriorityClass {

@@ -39,7 +39,7 @@ use sim_core::{Context, FxIndexMap, SimDuration, SimTime};
 use super::deployment::pod_template_hash;
 use super::index::NsName;
 use super::node_lifecycle::TAINT_MEMORY_PRESSURE;
-use super::pod_control::{SlowStart, record_pod_write_failed};
+use super::pod_control::{PodControl, SlowStart, record_pod_write_failed};
 use super::replicaset::Expectations;
 use super::{ControllerManager, Pending, WorkKey, ns_name};
 use crate::api::{
@@ -602,34 +602,13 @@ struct DaemonSlowStart {
 
 #[derive(Debug, Default)]
 pub struct DaemonSetState {
-    expectations: FxIndexMap<NsName, Expectations>,
-    slow_starts: FxIndexMap<NsName, DaemonSlowStart>,
+    pods: PodControl<DaemonSlowStart>,
     failed_pods_backoff: FailedPodBackoff,
 }
 
 impl DaemonSetState {
     pub fn clear(&mut self) {
         *self = DaemonSetState::default();
-    }
-
-    fn satisfied(&self, key: &NsName, now: SimTime) -> bool {
-        !self.slow_starts.contains_key(key)
-            && self
-                .expectations
-                .get(key)
-                .is_none_or(|expectations| expectations.satisfied(now))
-    }
-
-    fn creation_observed(&mut self, key: &NsName) {
-        if let Some(expectations) = self.expectations.get_mut(key) {
-            expectations.add = expectations.add.saturating_sub(1);
-        }
-    }
-
-    fn deletion_observed(&mut self, key: &NsName, uid: u64) {
-        if let Some(expectations) = self.expectations.get_mut(key) {
-            expectations.del.remove(&uid);
-        }
     }
 }
 
@@ -657,7 +636,7 @@ impl ControllerManager {
     ) {
         let key = self.observe_written(&delta);
         if matches!(delta, Delta::Deleted(_)) {
-            self.daemonset_state.expectations.swap_remove(&key);
+            self.daemonset_state.pods.expectations.swap_remove(&key);
         }
         self.enqueue(WorkKey::DaemonSet(key), cx);
     }
@@ -676,9 +655,10 @@ impl ControllerManager {
                 };
                 if pod.metadata.is_terminating() {
                     self.daemonset_state
+                        .pods
                         .deletion_observed(&key, pod.metadata.uid);
                 } else {
-                    self.daemonset_state.creation_observed(&key);
+                    self.daemonset_state.pods.creations_observed(&key, 1);
                 }
                 self.enqueue(WorkKey::DaemonSet(key), cx);
             }
@@ -688,6 +668,7 @@ impl ControllerManager {
                 };
                 if new.metadata.is_terminating() && !old.metadata.is_terminating() {
                     self.daemonset_state
+                        .pods
                         .deletion_observed(&key, new.metadata.uid);
                 }
                 // Bound, Ready, available or finished: each moves a count or a decision.
@@ -718,6 +699,7 @@ impl ControllerManager {
                     return;
                 };
                 self.daemonset_state
+                    .pods
                     .deletion_observed(&key, pod.metadata.uid);
                 self.enqueue(WorkKey::DaemonSet(key), cx);
             }
@@ -763,8 +745,8 @@ impl ControllerManager {
     /// rolling update, then the status.
     pub(super) fn sync_daemon_set(&mut self, key: &NsName, cx: &mut Context<'_, Msg>) {
         let Some(ds) = self.informers.daemonsets.get(&key.0, &key.1).cloned() else {
-            self.daemonset_state.expectations.swap_remove(key);
-            self.daemonset_state.slow_starts.swap_remove(key);
+            self.daemonset_state.pods.expectations.swap_remove(key);
+            self.daemonset_state.pods.slow_starts.swap_remove(key);
             return;
         };
         if ds.spec.selector.is_empty() || ds.metadata.is_terminating() {
@@ -801,7 +783,7 @@ impl ControllerManager {
             })
             .collect();
         fits.sort_by(|a, b| a.0.cmp(&b.0));
-        let satisfied = self.daemonset_state.satisfied(key, now);
+        let satisfied = self.daemonset_state.pods.satisfied(key, now);
         if satisfied {
             let (creates, deletes) = self.manage_daemon_pods(key, &ds, &fits, &by_node, &hash, cx);
             let rolling = creates.is_empty()
@@ -1043,7 +1025,7 @@ impl ControllerManager {
     ) {
         creates.truncate(BURST_REPLICAS);
         deletes.truncate(BURST_REPLICAS);
-        self.daemonset_state.expectations.insert(
+        self.daemonset_state.pods.expectations.insert(
             key.clone(),
             Expectations {
                 add: creates.len() as u32,
@@ -1052,7 +1034,7 @@ impl ControllerManager {
             },
         );
         if !creates.is_empty() {
-            self.daemonset_state.slow_starts.insert(
+            self.daemonset_state.pods.slow_starts.insert(
                 key.clone(),
                 DaemonSlowStart {
                     template: template.clone(),
@@ -1073,6 +1055,7 @@ impl ControllerManager {
     fn send_daemon_create_batch(&mut self, key: &NsName, cx: &mut Context<'_, Msg>) {
         let state = self
             .daemonset_state
+            .pods
             .slow_starts
             .get_mut(key)
             .expect("a slow start in progress");
@@ -1095,32 +1078,31 @@ impl ControllerManager {
         response: &ApiResponse,
         cx: &mut Context<'_, Msg>,
     ) {
-        let Some(state) = self.daemonset_state.slow_starts.get_mut(key) else {
+        let Some(state) = self.daemonset_state.pods.slow_starts.get_mut(key) else {
             return;
         };
         let batch_done = state.nodes.on_reply(response.result.is_ok());
         if let Err(error) = &response.result {
             // The informer will never show this pod.
-            self.daemonset_state.creation_observed(key);
+            self.daemonset_state.pods.creations_observed(key, 1);
             record_pod_write_failed(cx, "daemonset", key, "create", error);
         }
         if !batch_done {
             return;
         }
         let present = self.informers.daemonsets.get(&key.0, &key.1).is_some();
-        if self.daemonset_state.slow_starts[key]
+        if self.daemonset_state.pods.slow_starts[key]
             .nodes
             .finished(present)
         {
             let state = self
                 .daemonset_state
+                .pods
                 .slow_starts
                 .swap_remove(key)
                 .expect("present");
             let skipped = state.nodes.unsent() as u32;
-            if let Some(expectations) = self.daemonset_state.expectations.get_mut(key) {
-                expectations.add = expectations.add.saturating_sub(skipped);
-            }
+            self.daemonset_state.pods.creations_observed(key, skipped);
             let work = WorkKey::DaemonSet(key.clone());
             if state.nodes.failed() {
                 self.retry(work, cx);
@@ -1143,7 +1125,7 @@ impl ControllerManager {
         match &response.result {
             Ok(_) => self.stats.pods_deleted += 1,
             Err(error) => {
-                self.daemonset_state.deletion_observed(key, pod_uid);
+                self.daemonset_state.pods.deletion_observed(key, pod_uid);
                 if error.reason != StatusReason::NotFound {
                     record_pod_write_failed(cx, "daemonset", key, "delete", error);
                     self.retry(WorkKey::DaemonSet(key.clone()), cx);

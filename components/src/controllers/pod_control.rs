@@ -5,13 +5,61 @@
 
 use std::collections::VecDeque;
 
-use sim_core::Context;
+use sim_core::{Context, FxIndexMap, SimTime};
 
 use super::index::NsName;
-use super::replicaset::SLOW_START_INITIAL_BATCH_SIZE;
+use super::replicaset::{Expectations, SLOW_START_INITIAL_BATCH_SIZE};
 use super::{ControllerManager, Pending};
 use crate::api::{ApiError, ApiVerb, Pod, Resource};
 use crate::msg::Msg;
+
+/// What a controller that owns pods directly (ReplicaSet, DaemonSet) keeps per owner:
+/// its expectations (upstream `ControllerExpectations`) and its creation round in
+/// progress (`S`: a slow start and whatever each creation needs).
+#[derive(Debug)]
+pub struct PodControl<S> {
+    pub(super) expectations: FxIndexMap<NsName, Expectations>,
+    pub(super) slow_starts: FxIndexMap<NsName, S>,
+}
+
+impl<S> Default for PodControl<S> {
+    fn default() -> Self {
+        PodControl {
+            expectations: FxIndexMap::default(),
+            slow_starts: FxIndexMap::default(),
+        }
+    }
+}
+
+impl<S> PodControl<S> {
+    pub fn clear(&mut self) {
+        self.expectations.clear();
+        self.slow_starts.clear();
+    }
+
+    /// Whether the owner may sync: no creation round in flight, and its expectations
+    /// met or expired.
+    pub(super) fn satisfied(&self, key: &NsName, now: SimTime) -> bool {
+        !self.slow_starts.contains_key(key)
+            && self
+                .expectations
+                .get(key)
+                .is_none_or(|expectations| expectations.satisfied(now))
+    }
+
+    /// `count` expected creations will not show up (seen, refused or never sent).
+    pub(super) fn creations_observed(&mut self, key: &NsName, count: u32) {
+        if let Some(expectations) = self.expectations.get_mut(key) {
+            expectations.add = expectations.add.saturating_sub(count);
+        }
+    }
+
+    pub(super) fn deletion_observed(&mut self, key: &NsName, uid: u64) {
+        if let Some(expectations) = self.expectations.get_mut(key) {
+            expectations.del.remove(&uid);
+        }
+    }
+}
 
 impl ControllerManager {
     /// Deletes one of a controller's pods with its uid as the precondition and the

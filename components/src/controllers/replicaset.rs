@@ -9,7 +9,7 @@ use std::rc::Rc;
 use sim_core::{Context, FxIndexMap, SimDuration, SimTime};
 
 use super::index::{NsName, OwnerCounts};
-use super::pod_control::{SlowStart, record_pod_write_failed};
+use super::pod_control::{PodControl, SlowStart, record_pod_write_failed};
 use super::{ControllerManager, Pending, WorkKey, ns_name};
 use crate::api::{
     ApiResponse, ApiVerb, Kind, Object, ObjectMeta, OwnerReference, Pod, PodPhase, PodStatus,
@@ -59,39 +59,9 @@ impl Expectations {
     }
 }
 
-#[derive(Debug, Default)]
-pub struct ReplicaSetState {
-    expectations: FxIndexMap<NsName, Expectations>,
-    /// Creations in progress (every pod of a ReplicaSet is alike: nothing per item).
-    slow_starts: FxIndexMap<NsName, SlowStart<()>>,
-}
-
-impl ReplicaSetState {
-    pub fn clear(&mut self) {
-        self.expectations.clear();
-        self.slow_starts.clear();
-    }
-
-    fn satisfied(&self, key: &NsName, now: SimTime) -> bool {
-        !self.slow_starts.contains_key(key)
-            && self
-                .expectations
-                .get(key)
-                .is_none_or(|expectations| expectations.satisfied(now))
-    }
-
-    fn creation_observed(&mut self, key: &NsName) {
-        if let Some(expectations) = self.expectations.get_mut(key) {
-            expectations.add = expectations.add.saturating_sub(1);
-        }
-    }
-
-    fn deletion_observed(&mut self, key: &NsName, uid: u64) {
-        if let Some(expectations) = self.expectations.get_mut(key) {
-            expectations.del.remove(&uid);
-        }
-    }
-}
+/// The ReplicaSet controller's expectations and creation rounds (every pod of a
+/// ReplicaSet is alike: nothing per creation).
+pub type ReplicaSetState = PodControl<SlowStart<()>>;
 
 /// A new pod for `rs`, stamped from its template (`GetPodFromTemplate`).
 pub fn pod_from_template(rs: &ReplicaSet) -> Pod {
@@ -325,7 +295,7 @@ impl ControllerManager {
                     self.replicaset_state
                         .deletion_observed(&key, pod.metadata.uid);
                 } else {
-                    self.replicaset_state.creation_observed(&key);
+                    self.replicaset_state.creations_observed(&key, 1);
                 }
                 self.enqueue(WorkKey::ReplicaSet(key), cx);
             }
@@ -570,7 +540,7 @@ impl ControllerManager {
         let batch_done = state.on_reply(response.result.is_ok());
         if let Err(error) = &response.result {
             // The informer will never show this pod.
-            self.replicaset_state.creation_observed(key);
+            self.replicaset_state.creations_observed(key, 1);
             record_pod_write_failed(cx, "replicaset", key, "create", error);
         }
         if !batch_done {
@@ -585,9 +555,8 @@ impl ControllerManager {
                 .swap_remove(key)
                 .expect("present");
             let failed = state.failed();
-            if let Some(expectations) = self.replicaset_state.expectations.get_mut(key) {
-                expectations.add = expectations.add.saturating_sub(state.unsent() as u32);
-            }
+            self.replicaset_state
+                .creations_observed(key, state.unsent() as u32);
             let key = WorkKey::ReplicaSet(key.clone());
             if failed {
                 self.retry(key, cx);

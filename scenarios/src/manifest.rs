@@ -244,9 +244,7 @@ impl Ingest<'_> {
         let api_version = self.type_field("apiVersion")?;
         let expected_api_version = match kind.as_str() {
             "Namespace" | "Node" | "Pod" | "Service" => "v1",
-            "Deployment" | "ReplicaSet" => "apps/v1",
-            "StatefulSet" => "apps/v1",
-            "DaemonSet" => "apps/v1",
+            "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => "apps/v1",
             "PriorityClass" => "scheduling.k8s.io/v1",
             "PodDisruptionBudget" => "policy/v1",
             "HorizontalPodAutoscaler" => "autoscaling/v2",
@@ -274,58 +272,21 @@ impl Ingest<'_> {
             ));
         }
         Ok(match kind.as_str() {
-            "Namespace" => {
-                let namespace: core::Namespace = self.doc.decode(true)?;
-                self.namespace(&namespace)?
-            }
-            "Pod" => {
-                let pod: core::Pod = self.doc.decode(true)?;
-                self.pod(&pod)?
-            }
-            "Deployment" => {
-                let deployment: apps::Deployment = self.doc.decode(true)?;
-                self.deployment(&deployment)?
-            }
-            "ReplicaSet" => {
-                let replica_set: apps::ReplicaSet = self.doc.decode(true)?;
-                self.replica_set(&replica_set)?
-            }
-            "Service" => {
-                let service: core::Service = self.doc.decode(true)?;
-                self.service(&service)?
-            }
-            "Node" => {
-                let node: core::Node = self.doc.decode(true)?;
-                self.node(&node)?
-            }
-            "PriorityClass" => {
-                let class: scheduling::PriorityClass = self.doc.decode(true)?;
-                self.priority_class(&class)?
-            }
+            "Namespace" => self.namespace(&self.doc.decode(true)?)?,
+            "Pod" => self.pod(&self.doc.decode(true)?)?,
+            "Deployment" => self.deployment(&self.doc.decode(true)?)?,
+            "ReplicaSet" => self.replica_set(&self.doc.decode(true)?)?,
+            "Service" => self.service(&self.doc.decode(true)?)?,
+            "Node" => self.node(&self.doc.decode(true)?)?,
+            "PriorityClass" => self.priority_class(&self.doc.decode(true)?)?,
             "HorizontalPodAutoscaler" if also_served => {
-                let hpa: autoscaling_v1::HorizontalPodAutoscaler = self.doc.decode(true)?;
-                self.horizontal_pod_autoscaler(&hpa_v1_to_v2(hpa))?
+                self.horizontal_pod_autoscaler(&hpa_v1_to_v2(self.doc.decode(true)?))?
             }
-            "HorizontalPodAutoscaler" => {
-                let hpa: autoscaling::HorizontalPodAutoscaler = self.doc.decode(true)?;
-                self.horizontal_pod_autoscaler(&hpa)?
-            }
-            "PodDisruptionBudget" => {
-                let budget: policy::PodDisruptionBudget = self.doc.decode(true)?;
-                self.pod_disruption_budget(&budget)?
-            }
-            "StatefulSet" => {
-                let set: apps::StatefulSet = self.doc.decode(true)?;
-                self.stateful_set(&set)?
-            }
-            "Job" => {
-                let job: batch::Job = self.doc.decode(true)?;
-                self.job(&job)?
-            }
-            "DaemonSet" => {
-                let daemon_set: apps::DaemonSet = self.doc.decode(true)?;
-                self.daemon_set(&daemon_set)?
-            }
+            "HorizontalPodAutoscaler" => self.horizontal_pod_autoscaler(&self.doc.decode(true)?)?,
+            "PodDisruptionBudget" => self.pod_disruption_budget(&self.doc.decode(true)?)?,
+            "StatefulSet" => self.stateful_set(&self.doc.decode(true)?)?,
+            "Job" => self.job(&self.doc.decode(true)?)?,
+            "DaemonSet" => self.daemon_set(&self.doc.decode(true)?)?,
             _ => unreachable!("dispatch covers every supported kind"),
         })
     }

@@ -683,13 +683,11 @@ impl ControllerManager {
                             .daemonsets
                             .get(&key.0, &key.1)
                             .map_or(0, |ds| ds.spec.min_ready_seconds);
-                        if min_ready_seconds > 0 {
-                            self.enqueue_after(
-                                WorkKey::DaemonSet(key.clone()),
-                                SimDuration::from_secs(min_ready_seconds + 1),
-                                cx,
-                            );
-                        }
+                        self.enqueue_when_available(
+                            WorkKey::DaemonSet(key.clone()),
+                            min_ready_seconds,
+                            cx,
+                        );
                     }
                     self.enqueue(WorkKey::DaemonSet(key), cx);
                 }

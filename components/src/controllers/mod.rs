@@ -534,6 +534,20 @@ impl ControllerManager {
         self.arm(cx);
     }
 
+    /// A pod of `key`'s object just turned Ready: with a `min_ready_seconds` set, sync
+    /// again once the pod counts as available (upstream queues `minReadySeconds + 1 s`
+    /// later, pkg/controller/replicaset/replica_set.go `updatePod`).
+    fn enqueue_when_available(
+        &mut self,
+        key: WorkKey,
+        min_ready_seconds: u64,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        if min_ready_seconds > 0 {
+            self.enqueue_after(key, SimDuration::from_secs(min_ready_seconds + 1), cx);
+        }
+    }
+
     fn retry(&mut self, key: WorkKey, cx: &mut Context<'_, Msg>) {
         self.queue.add_rate_limited(key, cx.now());
         self.arm(cx);

@@ -322,13 +322,11 @@ impl ControllerManager {
                             .replicasets
                             .get(&key.0, &key.1)
                             .map_or(0, |rs| rs.spec.min_ready_seconds);
-                        if min_ready_seconds > 0 {
-                            self.enqueue_after(
-                                WorkKey::ReplicaSet(key.clone()),
-                                SimDuration::from_secs(min_ready_seconds + 1),
-                                cx,
-                            );
-                        }
+                        self.enqueue_when_available(
+                            WorkKey::ReplicaSet(key.clone()),
+                            min_ready_seconds,
+                            cx,
+                        );
                     }
                     self.enqueue(WorkKey::ReplicaSet(key), cx);
                 }

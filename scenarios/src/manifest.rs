@@ -417,7 +417,7 @@ impl Ingest<'_> {
         let spec = self.required_spec(&deployment.spec)?;
         let replicas = self.replicas(spec.replicas, "spec.replicas")?;
         let selector = self.selector(&spec.selector, "spec.selector")?;
-        let template = self.template(&spec.template, "spec.template", &selector)?;
+        let template = self.template(&spec.template, "spec.template", &selector, true)?;
         let strategy = self.strategy(spec.strategy.as_ref())?;
         let min_ready_seconds =
             self.non_negative(spec.min_ready_seconds, 0, "spec.minReadySeconds")?;
@@ -461,7 +461,7 @@ impl Ingest<'_> {
         let Some(template) = &spec.template else {
             return Err(self.error("spec", "missing field `template`"));
         };
-        let template = self.template(template, "spec.template", &selector)?;
+        let template = self.template(template, "spec.template", &selector, true)?;
         let min_ready_seconds =
             self.non_negative(spec.min_ready_seconds, 0, "spec.minReadySeconds")?;
         Ok(api::ReplicaSet {
@@ -722,20 +722,8 @@ impl Ingest<'_> {
             (Some(selector), false) => self.label_selector(selector, "spec.selector")?,
             (None, false) => LabelSelector::default(),
         };
-        let default_meta = meta::ObjectMeta::default();
-        let template_meta = spec.template.metadata.as_ref().unwrap_or(&default_meta);
-        let template_labels = labels(template_meta.labels.as_ref());
-        if !selector.is_empty() && !selector.matches(&template_labels) {
-            return Err(self.error(
-                "spec.template.metadata.labels",
-                "`selector` does not match template `labels`",
-            ));
-        }
-        let Some(pod_spec) = &spec.template.spec else {
-            return Err(self.error("spec.template", "missing field `spec`"));
-        };
-        let pod_spec = self.pod_spec(pod_spec, "spec.template.spec", false)?;
-        if pod_spec.restart_policy == RestartPolicy::Always {
+        let template = self.template(&spec.template, "spec.template", &selector, false)?;
+        if template.spec.restart_policy == RestartPolicy::Always {
             // Upstream defaults an absent restartPolicy to Always, then refuses it.
             return Err(self.error(
                 "spec.template.spec.restartPolicy",
@@ -808,11 +796,7 @@ impl Ingest<'_> {
                 suspend: spec.suspend.unwrap_or(false),
                 manual_selector,
                 selector,
-                template: Rc::new(PodTemplateSpec {
-                    labels: template_labels,
-                    annotations: labels(template_meta.annotations.as_ref()),
-                    spec: pod_spec,
-                }),
+                template: Rc::new(template),
             },
             status: api::JobStatus::default(),
         }
@@ -1051,7 +1035,7 @@ impl Ingest<'_> {
         let spec = self.required_spec(&set.spec)?;
         let replicas = self.replicas(spec.replicas, "spec.replicas")?;
         let selector = self.selector(&spec.selector, "spec.selector")?;
-        let template = self.template(&spec.template, "spec.template", &selector)?;
+        let template = self.template(&spec.template, "spec.template", &selector, true)?;
         let pod_management_policy = match spec.pod_management_policy.as_deref() {
             None | Some("OrderedReady") => PodManagementPolicy::OrderedReady,
             Some("Parallel") => PodManagementPolicy::Parallel,
@@ -1151,7 +1135,7 @@ impl Ingest<'_> {
         let metadata = self.object_meta(&daemon_set.metadata, true)?;
         let spec = self.required_spec(&daemon_set.spec)?;
         let selector = self.selector(&spec.selector, "spec.selector")?;
-        let template = self.template(&spec.template, "spec.template", &selector)?;
+        let template = self.template(&spec.template, "spec.template", &selector, true)?;
         let default_strategy = apps::DaemonSetUpdateStrategy::default();
         let strategy = spec.update_strategy.as_ref().unwrap_or(&default_strategy);
         let update_strategy = match strategy.type_.as_deref() {
@@ -1301,16 +1285,20 @@ impl Ingest<'_> {
         Ok(out)
     }
 
+    /// A workload's pod template, whose labels `selector` must match (an empty selector,
+    /// a Job's that the API server generates, is not checked); with `always_restart`
+    /// (every workload but a Job) its restartPolicy may only be Always.
     fn template(
         &mut self,
         template: &core::PodTemplateSpec,
         at: &str,
         selector: &LabelSelector,
+        always_restart: bool,
     ) -> Result<PodTemplateSpec, ScenarioError> {
         let default_meta = meta::ObjectMeta::default();
         let metadata = template.metadata.as_ref().unwrap_or(&default_meta);
         let template_labels = labels(metadata.labels.as_ref());
-        if !selector.matches(&template_labels) {
+        if !selector.is_empty() && !selector.matches(&template_labels) {
             return Err(self.error(
                 &format!("{at}.metadata.labels"),
                 "`selector` does not match template `labels`",
@@ -1319,7 +1307,7 @@ impl Ingest<'_> {
         let Some(spec) = &template.spec else {
             return Err(self.error(at, "missing field `spec`"));
         };
-        let spec = self.pod_spec(spec, &format!("{at}.spec"), true)?;
+        let spec = self.pod_spec(spec, &format!("{at}.spec"), always_restart)?;
         Ok(PodTemplateSpec {
             labels: template_labels,
             annotations: labels(metadata.annotations.as_ref()),
@@ -1436,7 +1424,7 @@ impl Ingest<'_> {
         &mut self,
         spec: &core::PodSpec,
         at: &str,
-        in_template: bool,
+        always_restart: bool,
     ) -> Result<PodSpec, ScenarioError> {
         if spec.containers.is_empty() {
             return Err(self.error(
@@ -1469,10 +1457,10 @@ impl Ingest<'_> {
         }
         let restart_policy = match spec.restart_policy.as_deref() {
             None | Some("Always") => RestartPolicy::Always,
-            Some("OnFailure") if !in_template => RestartPolicy::OnFailure,
-            Some("Never") if !in_template => RestartPolicy::Never,
+            Some("OnFailure") if !always_restart => RestartPolicy::OnFailure,
+            Some("Never") if !always_restart => RestartPolicy::Never,
             Some(other) => {
-                let supported = if in_template {
+                let supported = if always_restart {
                     "\"Always\""
                 } else {
                     "\"Always\", \"OnFailure\", \"Never\""

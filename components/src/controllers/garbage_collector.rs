@@ -482,7 +482,20 @@ impl ControllerManager {
     pub(super) fn gc_on_delta<T: Resource>(&mut self, delta: &Delta<T>, cx: &mut Context<'_, Msg>) {
         let (old, new) = match delta {
             Delta::Added(o) => (None, Some(o.metadata())),
-            Delta::Updated { old, new } => (Some(old.metadata()), Some(new.metadata())),
+            Delta::Updated { old, new } => {
+                let (old, new) = (old.metadata(), new.metadata());
+                // Most updates (a lease renewed, a status written) leave the graph as the
+                // old version left it: same object, same owners, neither being deleted.
+                // Returning here spares a lookup in a graph of every object per delta.
+                if old.uid == new.uid
+                    && old.deletion_timestamp.is_none()
+                    && new.deletion_timestamp.is_none()
+                    && old.owner_references == new.owner_references
+                {
+                    return;
+                }
+                (Some(old), Some(new))
+            }
             Delta::Deleted(o) => (Some(o.metadata()), None),
         };
         let enqueued = self.gc.graph.observe(T::KIND, old, new);

@@ -3,8 +3,8 @@
 //! etcd's change history and the controllers' own logs, so a check costs a comparison
 //! or two when nothing relevant happened (they run in `scale-1k`).
 //!
-//! - [`NeverBoundTwice`]: once a pod has a `spec.nodeName`, no write changes it (the API
-//!   server refuses a second Binding with 409 Conflict).
+//! - A pod is never bound twice ([`rebinding`]): once a pod has a `spec.nodeName`, no
+//!   write changes it (the API server refuses a second Binding with 409 Conflict).
 //! - [`NoEarlyTaintEviction`]: the taint-eviction controller deletes a pod no earlier
 //!   than a NoExecute taint on its node allows: at once only for a taint the pod does
 //!   not tolerate, else `timeAdded + tolerationSeconds` of the toleration used.
@@ -23,23 +23,33 @@ use crate::msg::Msg;
 /// rather than one per invariant, as it runs millions of times in `scale-1k`); a
 /// violation's message starts with the invariant's name.
 pub fn install(sim: &mut Simulation<Msg>, etcd: ActorId, controller_manager: ActorId) {
-    let mut bound = NeverBoundTwice::default();
+    let mut follower = Follower::default();
     let mut early = NoEarlyTaintEviction::default();
     sim.add_invariant(
         "cluster invariants",
         Box::new(move |sim| {
             let store = etcd_of(sim, etcd);
-            bound
-                .check(store)
-                .map_err(|why| format!("a pod is never bound twice: {why}"))?;
+            // Both checkers read the same new changes: one walk over them per write.
+            if let Some(after) = follower.advance(store) {
+                // A gap (compaction, a restored store) leaves nothing to compare against.
+                for (previous, object) in store.changes_since(after).into_iter().flatten() {
+                    match (previous, object) {
+                        (Some(Object::Pod(previous)), Some(Object::Pod(next))) => {
+                            if let Some(why) = rebinding(previous, next) {
+                                return Err(format!("a pod is never bound twice: {why}"));
+                            }
+                        }
+                        (_, Some(Object::Node(node))) => early.observe(node, sim.now()),
+                        _ => {}
+                    }
+                }
+            }
             let manager = sim
                 .actor::<ControllerManager>(controller_manager)
                 .expect("the controller manager actor");
-            early
-                .check(store, manager.taint_evictions(), sim.now())
-                .map_err(|why| {
-                    format!("no pod is evicted earlier than its toleration allows: {why}")
-                })
+            early.check(manager.taint_evictions()).map_err(|why| {
+                format!("no pod is evicted earlier than its toleration allows: {why}")
+            })
         }),
     );
 }
@@ -68,12 +78,6 @@ impl Follower {
     }
 }
 
-/// "A pod is never bound twice."
-#[derive(Debug, Default)]
-pub struct NeverBoundTwice {
-    follower: Follower,
-}
-
 /// The violation, if a pod write moved a bound pod: its `nodeName` was set before and
 /// differs after.
 pub fn rebinding(previous: &Pod, next: &Pod) -> Option<String> {
@@ -93,27 +97,9 @@ pub fn rebinding(previous: &Pod, next: &Pod) -> Option<String> {
     ))
 }
 
-impl NeverBoundTwice {
-    pub fn check(&mut self, etcd: &Etcd) -> Result<(), String> {
-        let Some(after) = self.follower.advance(etcd) else {
-            return Ok(());
-        };
-        // A gap (compaction, a restored store) leaves nothing to compare against.
-        for (previous, object) in etcd.changes_since(after).into_iter().flatten() {
-            if let (Some(Object::Pod(previous)), Some(Object::Pod(next))) = (previous, object)
-                && let Some(violation) = rebinding(previous, next)
-            {
-                return Err(violation);
-            }
-        }
-        Ok(())
-    }
-}
-
 /// "No pod is evicted earlier than its toleration allows."
 #[derive(Debug, Default)]
 pub struct NoEarlyTaintEviction {
-    follower: Follower,
     /// Every NoExecute taint seen on each node: (key, value, when it was added). A
     /// taint without `timeAdded` counts from when the checker first saw it.
     taints: FxIndexMap<Str, Vec<(Str, Str, SimTime)>>,
@@ -146,19 +132,9 @@ pub fn earliest_eviction(
 }
 
 impl NoEarlyTaintEviction {
-    pub fn check(
-        &mut self,
-        etcd: &Etcd,
-        evictions: &[TaintEvictionRecord],
-        now: SimTime,
-    ) -> Result<(), String> {
-        if let Some(after) = self.follower.advance(etcd) {
-            for (_, object) in etcd.changes_since(after).into_iter().flatten() {
-                if let Some(Object::Node(node)) = object {
-                    self.observe(node, now);
-                }
-            }
-        }
+    /// Checks the controller's eviction records added since the last call, against the
+    /// taints [`observe`](Self::observe) has seen.
+    pub fn check(&mut self, evictions: &[TaintEvictionRecord]) -> Result<(), String> {
         if self.checked_count == evictions.len() {
             return Ok(());
         }
@@ -173,7 +149,8 @@ impl NoEarlyTaintEviction {
         Ok(())
     }
 
-    fn observe(&mut self, node: &Rc<Node>, now: SimTime) {
+    /// Notes the NoExecute taints of a node as written to etcd.
+    pub fn observe(&mut self, node: &Rc<Node>, now: SimTime) {
         let mut no_execute = node
             .spec
             .taints

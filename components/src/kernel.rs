@@ -591,15 +591,18 @@ impl Kernel {
         };
         sandbox.cpu.settle(now);
         let demand = self.demand_by_ip.get(&sandbox.ip).copied().unwrap_or(0);
-        let serving: Vec<u64> = sandbox
-            .members
-            .iter()
-            .copied()
-            .filter(|id| self.processes[id].state == ProcessState::Serving)
-            .collect();
+        // Without traffic to this pod every share is 0: nothing to spread.
         let mut shares = BTreeMap::new();
-        for (process_id, share) in serving.iter().zip(load_shares(demand, serving.len())) {
-            shares.insert(*process_id, share);
+        if demand > 0 {
+            let serving: Vec<u64> = sandbox
+                .members
+                .iter()
+                .copied()
+                .filter(|id| self.processes[id].state == ProcessState::Serving)
+                .collect();
+            for (process_id, share) in serving.iter().zip(load_shares(demand, serving.len())) {
+                shares.insert(*process_id, share);
+            }
         }
         for process_id in &sandbox.members {
             let process = self

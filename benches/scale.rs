@@ -1,8 +1,11 @@
 //! `scale-1k`: 1,000 nodes, 30,000 pods in 1,000 Deployments, one simulated hour of
 //! leases, node status and watches. Target: ≤ 3.6 s of wall time (1,000× real time).
-//! Also 100 and 300 nodes (30 pods per node), to show how time grows with size.
+//! Also 100 and 300 nodes (30 pods per node), to show how time grows with size, and
+//! `scale-1k-rollout`: the same hour with every Deployment's image changed at 300 s, a
+//! rolling update of all 1,000 at once (issue 5's target: ≥ 500× real time, ≤ 7.2 s).
 //!
-//! Run: `cargo bench --bench scale`. Memory: `cargo run --release --example scale`.
+//! Run: `cargo bench --bench scale`. Memory and the rollout's simulated duration:
+//! `cargo run --release --example scale [-- 1000 1000 30 3600 --rollout 300]`.
 
 use components::cluster::Cluster;
 use components::fixtures;
@@ -13,13 +16,24 @@ use sim_core::{RunLimits, SimDuration, SimTime};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn run(nodes: u32, deployments: u32) -> u64 {
+/// One simulated hour; with `rollout_at`, every Deployment's image changes then.
+fn run(nodes: u32, deployments: u32, rollout_at: Option<u64>) -> u64 {
     let (config, objects) = fixtures::scale(nodes, deployments, 30);
     let mut cluster = Cluster::build(&config, 1, false);
     cluster.schedule_action(
         SimTime::ZERO + SimDuration::from_secs(1),
         Action::Apply(objects),
     );
+    if let Some(at) = rollout_at {
+        cluster.schedule_action(
+            SimTime::ZERO + SimDuration::from_secs(at),
+            Action::Apply(fixtures::scale_deployments(
+                deployments,
+                30,
+                fixtures::SCALE_ROLLOUT_IMAGE,
+            )),
+        );
+    }
     cluster.run(RunLimits {
         until: SimTime::ZERO + SimDuration::from_secs(3600),
         events_max: u64::MAX,
@@ -30,14 +44,15 @@ fn run(nodes: u32, deployments: u32) -> u64 {
 fn scale(c: &mut Criterion) {
     let mut group = c.benchmark_group("scale");
     group.sample_size(10);
-    for (label, nodes, deployments) in [
-        ("scale-100", 100, 100),
-        ("scale-300", 300, 300),
-        ("scale-1k", 1000, 1000),
+    for (label, nodes, deployments, rollout_at) in [
+        ("scale-100", 100, 100, None),
+        ("scale-300", 300, 300, None),
+        ("scale-1k", 1000, 1000, None),
+        ("scale-1k-rollout", 1000, 1000, Some(300)),
     ] {
-        let events = run(nodes, deployments);
+        let events = run(nodes, deployments, rollout_at);
         println!("{label}: {events} events per simulated hour");
-        group.bench_function(label, |b| b.iter(|| run(nodes, deployments)));
+        group.bench_function(label, |b| b.iter(|| run(nodes, deployments, rollout_at)));
     }
     group.finish();
 }

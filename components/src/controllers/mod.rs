@@ -569,7 +569,9 @@ impl ControllerManager {
 
     /// Sets the sync timer when keys are ready, and the delayed-key timer.
     fn arm(&mut self, cx: &mut Context<'_, Msg>) {
-        if !self.informers.synced() {
+        // `started` implies every informer has synced (only `reset` clears either), so
+        // the twelve flags are read only until the controllers start.
+        if !self.started && !self.informers.synced() {
             return;
         }
         if !self.sync_armed && self.queue.ready_len() > 0 {

@@ -70,6 +70,13 @@ struct ActorSlot<M> {
     host: HostId,
     actor: Box<dyn Actor<M>>,
     rng: SimRng,
+    /// Crashed alone ([`Fault::CrashActor`]) while its host stays up.
+    crashed: bool,
+    /// Bumped at each crash and restart of this actor alone. A delivery carries the sum
+    /// of its host's incarnation and this: both only grow, so the sum matches the
+    /// current one exactly when neither the host nor the actor has crashed or restarted
+    /// since it was sent.
+    restarts: u32,
 }
 
 /// A machine: actors on it crash and restart together.
@@ -213,6 +220,8 @@ impl<M: Message> Simulation<M> {
             host,
             actor,
             rng,
+            crashed: false,
+            restarts: 0,
         });
         let host_state = &mut self.hosts[host.index()];
         host_state.actors.push(id);
@@ -237,6 +246,11 @@ impl<M: Message> Simulation<M> {
     }
     pub fn actor_host(&self, id: ActorId) -> HostId {
         self.actors[id.index()].host
+    }
+    /// Whether the actor runs: its host is up and it has not crashed alone.
+    pub fn actor_up(&self, id: ActorId) -> bool {
+        let slot = &self.actors[id.index()];
+        self.hosts[slot.host.index()].up && !slot.crashed
     }
     pub fn find_actor(&self, name: &str) -> Option<ActorId> {
         self.actors
@@ -286,7 +300,7 @@ impl<M: Message> Simulation<M> {
     /// Delivers `msg` to `to` as a timer at `at`: how a scenario's timeline drives actors.
     pub fn schedule_timer(&mut self, at: SimTime, to: ActorId, msg: M) {
         assert!(at >= self.now, "timer scheduled in the past");
-        let incarnation = self.hosts[self.actors[to.index()].host.index()].incarnation;
+        let incarnation = self.incarnation(to);
         self.push(
             at,
             Payload::Deliver {
@@ -416,15 +430,22 @@ impl<M: Message> Simulation<M> {
     }
 
     fn is_current(&self, actor: ActorId, incarnation: u32) -> bool {
-        let host = &self.hosts[self.actors[actor.index()].host.index()];
-        host.up && host.incarnation == incarnation
+        let slot = &self.actors[actor.index()];
+        let host = &self.hosts[slot.host.index()];
+        host.up && !slot.crashed && host.incarnation + slot.restarts == incarnation
+    }
+
+    /// The incarnation a delivery to `actor` sent now carries (see `ActorSlot::restarts`).
+    fn incarnation(&self, actor: ActorId) -> u32 {
+        let slot = &self.actors[actor.index()];
+        self.hosts[slot.host.index()].incarnation + slot.restarts
     }
 
     fn dispatch(&mut self, to: ActorId, event: Event<M>, seq: u64) {
         let slot = &mut self.actors[to.index()];
         let host = &self.hosts[slot.host.index()];
         let from_host = slot.host;
-        let incarnation = host.incarnation;
+        let incarnation = host.incarnation + slot.restarts;
         let mut cx = Context {
             now: self.now,
             seq,
@@ -460,7 +481,7 @@ impl<M: Message> Simulation<M> {
                         self.network
                             .route(departs, (to, from_host), (receiver, receiver_host))
                     {
-                        let incarnation = self.hosts[receiver_host.index()].incarnation;
+                        let incarnation = self.incarnation(receiver);
                         self.push(
                             at,
                             Payload::Deliver {
@@ -489,7 +510,11 @@ impl<M: Message> Simulation<M> {
                 state.up = false;
                 state.incarnation += 1;
                 for &actor in &state.actors {
-                    self.actors[actor.index()].actor.on_crash();
+                    let slot = &mut self.actors[actor.index()];
+                    // One that crashed alone has lost its memory already.
+                    if !slot.crashed {
+                        slot.actor.on_crash();
+                    }
                 }
             }
             Fault::RestartHost(host) | Fault::PowerOnHost(host) => {
@@ -502,11 +527,32 @@ impl<M: Message> Simulation<M> {
                 }
                 state.up = true;
                 state.incarnation += 1;
-                let incarnation = state.incarnation;
                 let actors = state.actors.clone();
                 for to in actors {
+                    // The boot starts every service, those that had crashed alone too.
+                    self.actors[to.index()].crashed = false;
+                    let incarnation = self.incarnation(to);
                     self.push(self.now, Payload::Start { to, incarnation });
                 }
+            }
+            Fault::CrashActor(actor) => {
+                if !self.actor_up(actor) {
+                    return;
+                }
+                let slot = &mut self.actors[actor.index()];
+                slot.crashed = true;
+                slot.restarts += 1;
+                slot.actor.on_crash();
+            }
+            Fault::RestartActor(to) => {
+                let slot = &mut self.actors[to.index()];
+                if !slot.crashed || !self.hosts[slot.host.index()].up {
+                    return;
+                }
+                slot.crashed = false;
+                slot.restarts += 1;
+                let incarnation = self.incarnation(to);
+                self.push(self.now, Payload::Start { to, incarnation });
             }
             Fault::Partition(cut) => self.network.partition(cut),
             Fault::Heal(cut) => self.network.heal(cut.as_ref()),

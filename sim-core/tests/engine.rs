@@ -292,3 +292,121 @@ fn invariant_failure_stops_the_run_at_the_first_violation() {
     assert_eq!(violation.time, SimTime::ZERO + SimDuration::from_secs(3));
     assert_eq!(violation.message, "3 notes");
 }
+
+/// Sends a note to `to` every second, numbered from 1.
+struct Ticker {
+    to: ActorId,
+    sent: u32,
+}
+
+impl Actor<Msg> for Ticker {
+    fn on_event(&mut self, event: Event<Msg>, cx: &mut Context<'_, Msg>) {
+        if !matches!(event, Event::Start | Event::Timer(_)) {
+            return;
+        }
+        if matches!(event, Event::Timer(_)) {
+            self.sent += 1;
+            cx.send(self.to, Msg::Note(self.sent));
+        }
+        cx.timer(SimDuration::from_secs(1), Msg::Ping(0));
+    }
+    fn on_crash(&mut self) {}
+}
+
+#[test]
+fn one_actor_crashes_and_restarts_while_its_host_and_neighbours_run() {
+    let mut sim = Simulation::new(1);
+    let host = sim.add_host("node");
+    let at = |millis| SimTime::ZERO + SimDuration::from_millis(millis);
+    // The probe's 10 s timer is pending when it crashes; a neighbour on the same host
+    // keeps its own 6 s timer.
+    let crashing = Probe {
+        timers_on_start: vec![(SimDuration::from_secs(10), 1)],
+        ..Probe::default()
+    };
+    let id = sim.add_actor(host, "crashing", Box::new(crashing));
+    let neighbour = Probe {
+        timers_on_start: vec![(SimDuration::from_secs(6), 7)],
+        ..Probe::default()
+    };
+    let neighbour = sim.add_actor(host, "neighbour", Box::new(neighbour));
+    let ticker = sim.add_actor(host, "ticker", Box::new(Ticker { to: id, sent: 0 }));
+    sim.schedule_fault(at(3_500), Fault::CrashActor(id));
+    // A second crash of a crashed actor does nothing (its memory is not lost twice).
+    sim.schedule_fault(at(4_000), Fault::CrashActor(id));
+    sim.schedule_fault(at(5_500), Fault::RestartActor(id));
+    // Restarting a running actor does nothing.
+    sim.schedule_fault(at(5_600), Fault::RestartActor(id));
+    sim.run(RunLimits {
+        until: at(5_000),
+        events_max: u64::MAX,
+    });
+    assert!(!sim.actor_up(id));
+    assert!(sim.actor_up(neighbour) && sim.host(host).up);
+    sim.run_for(SimDuration::from_millis(12_500));
+
+    let p = probe(&sim, id);
+    assert_eq!(p.starts, 2, "started at 0 s and at its restart");
+    let seen: Vec<_> = p.seen.iter().map(|(t, s)| format!("{t} {s}")).collect();
+    // Notes 4 and 5 arrive while it is down and are lost; its 10 s timer from the first
+    // start never fires; the one set at the restart fires at 15.5 s.
+    assert_eq!(
+        seen,
+        [
+            "1.000s note 1",
+            "2.000s note 2",
+            "3.000s note 3",
+            "6.000s note 6",
+            "7.000s note 7",
+            "8.000s note 8",
+            "9.000s note 9",
+            "10.000s note 10",
+            "11.000s note 11",
+            "12.000s note 12",
+            "13.000s note 13",
+            "14.000s note 14",
+            "15.000s note 15",
+            "15.500s note 1",
+            "16.000s note 16",
+            "17.000s note 17",
+        ]
+    );
+    assert_eq!(p.volatile_count, 13, "memory was lost once, at 3.5 s");
+    let n = probe(&sim, neighbour);
+    assert_eq!(
+        (n.starts, n.seen.len()),
+        (1, 1),
+        "the neighbour never noticed"
+    );
+    assert_eq!(sim.actor::<Ticker>(ticker).unwrap().sent, 17);
+    assert_eq!(
+        sim.deliveries_dropped(),
+        3,
+        "notes 4 and 5 and the 10 s timer"
+    );
+}
+
+#[test]
+fn a_host_restart_starts_an_actor_that_had_crashed_alone() {
+    let mut sim = Simulation::new(1);
+    let host = sim.add_host("node");
+    let at = |secs| SimTime::ZERO + SimDuration::from_secs(secs);
+    let actor = Probe {
+        timers_on_start: vec![(SimDuration::from_secs(1), 1)],
+        ..Probe::default()
+    };
+    let id = sim.add_actor(host, "probe", Box::new(actor));
+    let other = sim.add_actor(host, "other", Box::new(Probe::default()));
+    sim.schedule_fault(at(5), Fault::CrashActor(id));
+    sim.schedule_fault(at(10), Fault::CrashHost(host));
+    // The host is down: the actor cannot start alone.
+    sim.schedule_fault(at(12), Fault::RestartActor(id));
+    sim.schedule_fault(at(20), Fault::RestartHost(host));
+    sim.run_for(SimDuration::from_secs(30));
+    let p = probe(&sim, id);
+    assert_eq!(p.starts, 2);
+    let seen: Vec<_> = p.seen.iter().map(|(t, s)| format!("{t} {s}")).collect();
+    assert_eq!(seen, ["1.000s note 1", "21.000s note 1"]);
+    assert_eq!(probe(&sim, other).starts, 2);
+    assert!(sim.actor_up(id));
+}

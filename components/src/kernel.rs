@@ -11,15 +11,28 @@
 //! - SIGTERM: the process exits `sigterm_exit_after` later with 143 (128 + 15);
 //! - SIGKILL: at once, with 137 (128 + 9);
 //! - the OOM killer, 137: a process whose working set exceeds its container's memory
-//!   limit is killed when it reaches it (at the end of its startup); when the node's
-//!   memory is overcommitted, the process using the most memory is killed.
+//!   limit is killed when it gets there: at the end of its startup if it starts above
+//!   it, at the solved instant if it leaks into it (`memoryGrowth`). When the node's
+//!   memory is exhausted, the process with the highest badness is killed: its working
+//!   set plus `oom_score_adj` thousandths of the node's memory (mm/oom_kill.c), with the
+//!   adjustment the kubelet gives each QoS class (`kubelet::qos`);
+//! - a crash: once per process, `crash.after` its start, with the behaviour's
+//!   probability, drawn from the kernel's seeded stream.
 //!
-//! CPU is accounted but not yet enforced (CFS throttling is a later issue): a process
-//! uses its behaviour's millicores, plus, once serving, its share of the Service traffic
-//! addressed to its sandbox's IP (the load generator's `Traffic`, split evenly over the
-//! sandbox's serving processes), capped at its container's CPU limit. Each pod cgroup
-//! keeps a cumulative CPU counter (cpuacct's usage, in core-nanoseconds), which the
-//! kubelet's cAdvisor reads (`ReadCgroups`) for the resource metrics pipeline.
+//! Memory: each process's working set is a curve (its size at start, growing at a
+//! constant rate up to an optional cap); the node's working set is their sum. The
+//! instants it crosses a line (a cgroup limit, the node's capacity, the kubelet's
+//! eviction threshold) are solved, one deadline each, never ticked. The kubelet's
+//! eviction manager registers its `memory.available` threshold ([`MemoryMsg`], as a
+//! memcg threshold notification) and reads the working sets only while it matters.
+//!
+//! CPU: a process uses its behaviour's millicores, plus, once serving, its share of the
+//! Service traffic addressed to its sandbox's IP (the load generator's `Traffic`, split
+//! evenly over the sandbox's serving processes), capped at its container's CPU limit
+//! (the CFS quota). A startup demanding more than the quota is throttled: it takes
+//! `demand / limit` times as long. Each pod cgroup keeps a cumulative CPU counter
+//! (cpuacct's usage, in core-nanoseconds), which the kubelet's cAdvisor reads
+//! (`ReadCgroups`) for the resource metrics pipeline.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -44,6 +57,37 @@ pub struct ProcessBehaviour {
     /// `default_sigterm_exit_after`. A value longer than the pod's grace period models a
     /// process that ignores SIGTERM: SIGKILL ends it.
     pub sigterm_exit_after: Option<SimDuration>,
+    /// A leak: the working set grows from `memory_bytes` at this rate from the start.
+    pub memory_growth: Option<MemoryGrowth>,
+    /// The process may crash once, `after` its start.
+    pub crash: Option<CrashChance>,
+    /// From exec until the process stops answering (a deadlock): from then on probes
+    /// get no answer (they fail by their timeout) and it takes no traffic. `None`
+    /// answers for as long as it runs.
+    pub unhealthy_after: Option<SimDuration>,
+    /// How long the image's postStart hook handler (an exec command or HTTP endpoint)
+    /// takes.
+    pub post_start_hook: SimDuration,
+    /// How long the image's preStop hook handler takes.
+    pub pre_stop_hook: SimDuration,
+}
+
+/// Working-set growth: `bytes` more every `per`, up to `max_bytes` in all (unbounded
+/// without it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryGrowth {
+    pub bytes: u64,
+    pub per: SimDuration,
+    pub max_bytes: Option<u64>,
+}
+
+/// A crash drawn once per process from the kernel's seeded stream: at `after` the
+/// process exits with `exit_code` with probability `parts_per_million` / 10⁶.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CrashChance {
+    pub parts_per_million: u64,
+    pub after: SimDuration,
+    pub exit_code: i32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +104,11 @@ impl Default for ProcessBehaviour {
             cpu_millicores: 10,
             exit: None,
             sigterm_exit_after: None,
+            memory_growth: None,
+            crash: None,
+            unhealthy_after: None,
+            post_start_hook: SimDuration::ZERO,
+            pre_stop_hook: SimDuration::ZERO,
         }
     }
 }
@@ -104,11 +153,19 @@ impl Signal {
     }
 }
 
-/// Resource limits of a container's cgroup.
+/// A container's cgroup settings and its process's `oom_score_adj`, as the CRI's
+/// `LinuxContainerResources` carries them (the kubelet computes them from the pod spec:
+/// `pkg/kubelet/kuberuntime/kuberuntime_container_linux.go`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CgroupLimits {
+    /// `memory.max`: above it the cgroup's OOM killer ends the process.
     pub memory_bytes_limit: Option<u64>,
+    /// CFS quota as a share of the 100 ms period (`cpu.max`): demand above it is throttled.
     pub cpu_millicores_limit: Option<u64>,
+    /// The CPU request (`cpu.weight` / `cpu.shares`).
+    pub cpu_millicores_request: Option<u64>,
+    /// `/proc/<pid>/oom_score_adj`, −1000 ..= 1000 (`pkg/kubelet/qos/policy.go`).
+    pub oom_score_adj: i32,
 }
 
 /// A call from the container runtime.
@@ -164,8 +221,12 @@ pub enum KernelEvent {
     Started {
         process_id: u64,
     },
-    /// The process reached the end of its startup.
+    /// The process reached the end of its startup: it answers probes and serves.
     Ready {
+        process_id: u64,
+    },
+    /// The process stopped answering (its behaviour's `unhealthy_after`).
+    Unresponsive {
         process_id: u64,
     },
     Exited {
@@ -173,6 +234,39 @@ pub enum KernelEvent {
         exit_code: i32,
         cause: ExitCause,
     },
+}
+
+/// The kubelet's reads of the node's memory: the eviction manager's threshold on
+/// `memory.available` (a memcg threshold notification on the root cgroup) and its read of
+/// the working sets when it synchronizes.
+#[derive(Clone, Debug)]
+pub enum MemoryMsg {
+    /// kubelet → kernel: report when `memory.available` (capacity − working set) goes
+    /// below `threshold_bytes` and when it comes back. Answered at once with the side it
+    /// is on now.
+    NotifyAvailableBelow { threshold_bytes: u64 },
+    /// kernel → kubelet: `memory.available` crossed the threshold.
+    AvailableBelow { below: bool },
+    /// kubelet → kernel: read the node's and every container's working set.
+    Read { read_id: u64 },
+    /// kernel → kubelet.
+    Stats { read_id: u64, stats: MemoryStats },
+}
+
+/// One read of the node's memory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemoryStats {
+    pub capacity_bytes: u64,
+    pub working_set_bytes: u64,
+    /// (pod uid, process id, working set) of every running process, by process id.
+    pub processes: Vec<(u64, u64, u64)>,
+}
+
+impl MemoryStats {
+    /// `memory.available`, as the eviction manager computes it (capacity − working set).
+    pub fn available_bytes(&self) -> u64 {
+        self.capacity_bytes.saturating_sub(self.working_set_bytes)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -189,6 +283,58 @@ enum ProcessState {
     Starting,
     /// Through its startup: serving.
     Serving,
+    /// Hung: it answers nothing (probes time out) and serves nothing.
+    Unresponsive,
+}
+
+/// A process's working set over time: `start_bytes` at `since`, then growing as its
+/// behaviour says. Crossing instants are solved from it, never ticked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct MemoryCurve {
+    start_bytes: u64,
+    since: SimTime,
+    growth: Option<MemoryGrowth>,
+}
+
+impl MemoryCurve {
+    fn bytes_at(&self, now: SimTime) -> u64 {
+        let Some(growth) = self.growth else {
+            return self.start_bytes;
+        };
+        let elapsed = u128::from(now.saturating_since(self.since).as_nanos());
+        let per = u128::from(growth.per.as_nanos().max(1));
+        let total = u128::from(self.start_bytes) + u128::from(growth.bytes) * elapsed / per;
+        let total = growth.max_bytes.map_or(total, |max| {
+            total.min(u128::from(max.max(self.start_bytes)))
+        });
+        u64::try_from(total).unwrap_or(u64::MAX)
+    }
+
+    /// The first instant at which the working set is above `bytes`, if it ever is.
+    fn first_above(&self, bytes: u64) -> Option<SimTime> {
+        if self.start_bytes > bytes {
+            return Some(self.since);
+        }
+        let growth = self.growth.filter(|g| g.bytes > 0)?;
+        if growth.max_bytes.is_some_and(|max| max <= bytes) {
+            return None;
+        }
+        // start + ⌊rate × e / per⌋ > bytes  ⇔  rate × e ≥ (bytes − start + 1) × per.
+        let needed = u128::from(bytes - self.start_bytes + 1);
+        let per = u128::from(growth.per.as_nanos().max(1));
+        let elapsed = (needed * per).div_ceil(u128::from(growth.bytes));
+        let at = u128::from(self.since.as_nanos()) + elapsed;
+        u64::try_from(at).ok().map(SimTime::from_nanos)
+    }
+
+    /// Whether the working set can still change after `now`.
+    fn grows_after(&self, now: SimTime) -> bool {
+        self.growth.is_some_and(|g| {
+            g.bytes > 0
+                && g.max_bytes
+                    .is_none_or(|max| self.bytes_at(now) < max.max(self.start_bytes))
+        })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -199,8 +345,23 @@ struct Process {
     state: ProcessState,
     /// SIGTERM has been delivered.
     terminating: bool,
-    memory_bytes_charged: u64,
+    /// Its working set once spawned (`None` while spawning: nothing charged yet).
+    memory: Option<MemoryCurve>,
     cpu_millicores_charged: u64,
+}
+
+impl Process {
+    /// The working set charged to the node at `now`: the curve, capped by the cgroup's
+    /// limit (the process is OOM-killed when it gets there).
+    fn memory_bytes_at(&self, now: SimTime) -> u64 {
+        let Some(curve) = self.memory else {
+            return 0;
+        };
+        let bytes = curve.bytes_at(now);
+        self.limits
+            .memory_bytes_limit
+            .map_or(bytes, |limit| bytes.min(limit))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -209,6 +370,15 @@ enum Due {
     StartupDone(u64),
     Exit(u64),
     SigtermExit(u64),
+    /// The process stops answering.
+    Unresponsive(u64),
+    /// The process's working set reaches its cgroup's limit.
+    MemoryLimit(u64),
+    /// The process's crash draw.
+    Crash(u64),
+    /// The node's working set crosses the OOM line or the kubelet's threshold (planned
+    /// with this generation; a later plan supersedes it).
+    NodeMemory(u64),
 }
 
 /// A pod cgroup's cumulative CPU counter: the rate it grows at now (the sum of its
@@ -245,16 +415,6 @@ struct Sandbox {
     cpu: CpuAccount,
 }
 
-/// Memory a process occupies once running: its working set, capped by its cgroup limit
-/// (above the limit it is OOM-killed when it gets there).
-fn memory_bytes_charged(behaviour: &ProcessBehaviour, limits: CgroupLimits) -> u64 {
-    limits
-        .memory_bytes_limit
-        .map_or(behaviour.memory_bytes, |limit| {
-            behaviour.memory_bytes.min(limit)
-        })
-}
-
 /// CPU a process uses: its behaviour's demand plus its share of the traffic, capped by
 /// its CFS quota.
 fn cpu_millicores_charged(
@@ -268,6 +428,23 @@ fn cpu_millicores_charged(
         .map_or(demand, |limit| demand.min(limit))
 }
 
+/// How long the startup takes under the CFS quota: the startup is CPU work done at the
+/// behaviour's demand; a quota below the demand gives the process `limit / demand` of
+/// the CPU time it wants in every 100 ms period (`cpu.cfs_period_us`, kernel default),
+/// so the same work takes `demand / limit` times as long (rounded up to the nanosecond).
+fn throttled_startup(behaviour: &ProcessBehaviour, limits: CgroupLimits) -> SimDuration {
+    let demand = behaviour.cpu_millicores;
+    match limits.cpu_millicores_limit {
+        Some(limit) if limit > 0 && demand > limit => {
+            let nanos = u128::from(behaviour.startup.as_nanos()) * u128::from(demand);
+            SimDuration::from_nanos(
+                u64::try_from(nanos.div_ceil(u128::from(limit))).unwrap_or(u64::MAX),
+            )
+        }
+        _ => behaviour.startup,
+    }
+}
+
 /// A sandbox's traffic demand split over its serving processes: the quotient each, one
 /// millicore more for the first `demand % n`.
 fn load_shares(demand_millicores: u64, serving_count: usize) -> impl Iterator<Item = u64> {
@@ -276,19 +453,64 @@ fn load_shares(demand_millicores: u64, serving_count: usize) -> impl Iterator<It
     (0..serving_count as u64).map(move |index| share + u64::from(index < remainder))
 }
 
-/// Whether the process outgrows its cgroup's memory limit.
+/// Whether the process starts out above its cgroup's memory limit (it is OOM-killed at
+/// the end of its startup, when its working set is all there).
 fn exceeds_memory_limit(behaviour: &ProcessBehaviour, limits: CgroupLimits) -> bool {
     limits
         .memory_bytes_limit
         .is_some_and(|limit| behaviour.memory_bytes > limit)
 }
 
-/// The node OOM killer's victim: the process using the most memory (the kernel's badness
-/// score without `oom_score_adj`), the newest one on ties.
-fn oom_victim<'a>(processes: impl Iterator<Item = (u64, u64)> + 'a) -> Option<u64> {
+/// `OOM_SCORE_ADJ_MIN`: a process with it is never chosen (include/uapi/linux/oom.h).
+pub const OOM_SCORE_ADJ_MIN: i32 = -1000;
+
+/// The node OOM killer's badness of a process (`oom_badness`, mm/oom_kill.c): its
+/// memory plus `oom_score_adj` thousandths of the node's memory, in bytes rather than
+/// pages; `None` for an unkillable process.
+fn oom_badness(memory_bytes: u64, oom_score_adj: i32, total_bytes: u64) -> Option<i128> {
+    if oom_score_adj <= OOM_SCORE_ADJ_MIN {
+        return None;
+    }
+    let adj = i128::from(oom_score_adj) * i128::from(total_bytes) / 1000;
+    Some(i128::from(memory_bytes) + adj)
+}
+
+/// The node OOM killer's victim among (process id, memory, oom_score_adj): the highest
+/// badness; on ties the one scanned last (the kernel walks the task list oldest first and
+/// keeps a later task that scores as high), so the newest.
+fn oom_victim(processes: impl Iterator<Item = (u64, u64, i32)>, total_bytes: u64) -> Option<u64> {
     processes
-        .max_by_key(|&(process_id, memory_bytes)| (memory_bytes, process_id))
-        .map(|(process_id, _)| process_id)
+        .filter_map(|(process_id, memory_bytes, adj)| {
+            oom_badness(memory_bytes, adj, total_bytes).map(|score| (score, process_id))
+        })
+        .max()
+        .map(|(_, process_id)| process_id)
+}
+
+/// The first instant in (`now`, ∞) at which `total` (a non-decreasing function of time)
+/// is above `target`, to the nanosecond; `None` if it stays at or below it for the next
+/// ten years of simulated time.
+fn first_instant_above(
+    now: SimTime,
+    target: u64,
+    total: impl Fn(SimTime) -> u64,
+) -> Option<SimTime> {
+    const HORIZON: SimDuration = SimDuration::from_secs(10 * 365 * 24 * 3600);
+    let end = checked_deadline(now, HORIZON)?;
+    if total(end) <= target {
+        return None;
+    }
+    let (mut below, mut above) = (now.as_nanos(), end.as_nanos());
+    // Invariant: total(below) ≤ target < total(above), or below is `now` itself.
+    while above - below > 1 {
+        let middle = below + (above - below) / 2;
+        if total(SimTime::from_nanos(middle)) > target {
+            above = middle;
+        } else {
+            below = middle;
+        }
+    }
+    Some(SimTime::from_nanos(above))
 }
 
 /// `now + after`, or `None` when that lies beyond the end of simulated time (a process
@@ -297,6 +519,15 @@ fn checked_deadline(now: SimTime, after: SimDuration) -> Option<SimTime> {
     now.as_nanos()
         .checked_add(after.as_nanos())
         .map(SimTime::from_nanos)
+}
+
+/// The kubelet's memcg threshold on `memory.available`.
+#[derive(Clone, Copy, Debug)]
+struct MemoryWatch {
+    kubelet: ActorId,
+    threshold_bytes: u64,
+    /// The side last reported.
+    below: bool,
 }
 
 pub struct Kernel {
@@ -311,7 +542,15 @@ pub struct Kernel {
     sandbox_by_ip: BTreeMap<Str, u64>,
     /// The traffic demand arriving for each pod IP (the load generator's last table).
     demand_by_ip: BTreeMap<Str, u64>,
-    memory_bytes_used: u64,
+    /// Memory held by running processes whose working set does not grow.
+    memory_bytes_static: u64,
+    /// Running processes whose working set grows (summed at each read).
+    growing: BTreeSet<u64>,
+    /// Generation of the node memory plan; a `Due::NodeMemory` of another is stale.
+    memory_plan_generation: u64,
+    memory_watch: Option<MemoryWatch>,
+    /// The instant of the event being handled.
+    now: SimTime,
     cpu_millicores_used: u64,
     deadlines: Deadlines<Due>,
 }
@@ -327,18 +566,32 @@ impl Kernel {
             processes: BTreeMap::new(),
             sandbox_by_ip: BTreeMap::new(),
             demand_by_ip: BTreeMap::new(),
-            memory_bytes_used: 0,
+            memory_bytes_static: 0,
+            growing: BTreeSet::new(),
+            memory_plan_generation: 0,
+            memory_watch: None,
+            now: SimTime::ZERO,
             cpu_millicores_used: 0,
             deadlines: Deadlines::new(),
         }
     }
 
-    /// Memory held by running processes.
+    /// Memory held by running processes, as of the last event the kernel handled.
     pub fn memory_bytes_used(&self) -> u64 {
-        self.memory_bytes_used
+        self.memory_bytes_used_at(self.now)
     }
 
-    /// CPU demanded by running processes (may exceed capacity: throttling is not modelled).
+    /// The node's working set at `now`.
+    fn memory_bytes_used_at(&self, now: SimTime) -> u64 {
+        self.memory_bytes_static
+            + self
+                .growing
+                .iter()
+                .map(|id| self.processes[id].memory_bytes_at(now))
+                .sum::<u64>()
+    }
+
+    /// CPU demanded by running processes, each capped at its CFS quota.
     pub fn cpu_millicores_used(&self) -> u64 {
         self.cpu_millicores_used
     }
@@ -356,6 +609,10 @@ impl Kernel {
         let Some(at) = checked_deadline(cx.now(), after) else {
             return;
         };
+        self.at_instant(at, due, cx);
+    }
+
+    fn at_instant(&mut self, at: SimTime, due: Due, cx: &mut Context<'_, Msg>) {
         if let Some(rearm) = self.deadlines.schedule(cx.now(), at, due) {
             cx.timer(
                 rearm.after,
@@ -456,7 +713,7 @@ impl Kernel {
                         limits,
                         state: ProcessState::Spawning,
                         terminating: false,
-                        memory_bytes_charged: 0,
+                        memory: None,
                         cpu_millicores_charged: 0,
                     },
                 );
@@ -493,35 +750,7 @@ impl Kernel {
 
     fn on_due(&mut self, due: Due, cx: &mut Context<'_, Msg>) {
         match due {
-            Due::Spawned(process_id) => {
-                let Some(process) = self.processes.get_mut(&process_id) else {
-                    return;
-                };
-                assert_eq!(process.state, ProcessState::Spawning);
-                process.state = ProcessState::Starting;
-                process.memory_bytes_charged =
-                    memory_bytes_charged(&process.behaviour, process.limits);
-                self.memory_bytes_used += process.memory_bytes_charged;
-                let sandbox_id = process.sandbox_id;
-                self.recharge(sandbox_id, cx.now());
-                let process = &self.processes[&process_id];
-                let startup = process.behaviour.startup;
-                let exit = process.behaviour.exit;
-                let (sandbox_id, memory) = (process.sandbox_id, process.memory_bytes_charged);
-                let node = self.node_name.clone();
-                cx.record("step", || {
-                    format!(
-                        "kernel {node}: process {process_id} started in sandbox {sandbox_id}'s namespaces and cgroup ({} charged); serving after {startup}",
-                        format_bytes(memory)
-                    )
-                });
-                self.tell(KernelEvent::Started { process_id }, cx);
-                self.at(startup, Due::StartupDone(process_id), cx);
-                if let Some(exit) = exit {
-                    self.at(exit.after, Due::Exit(process_id), cx);
-                }
-                self.check_node_memory(cx);
-            }
+            Due::Spawned(process_id) => self.on_spawned(process_id, cx),
             Due::StartupDone(process_id) => {
                 let Some(process) = self.processes.get_mut(&process_id) else {
                     return;
@@ -538,10 +767,27 @@ impl Kernel {
                     self.exit(process_id, EXIT_CODE_SIGKILL, ExitCause::OomKilled, cx);
                     return;
                 }
+                if process.state == ProcessState::Unresponsive {
+                    // Hung before it got through its startup: it never serves.
+                    return;
+                }
                 process.state = ProcessState::Serving;
                 let sandbox_id = process.sandbox_id;
                 self.recharge(sandbox_id, cx.now());
                 self.tell(KernelEvent::Ready { process_id }, cx);
+            }
+            Due::Unresponsive(process_id) => {
+                let Some(process) = self.processes.get_mut(&process_id) else {
+                    return;
+                };
+                process.state = ProcessState::Unresponsive;
+                let sandbox_id = process.sandbox_id;
+                self.recharge(sandbox_id, cx.now());
+                let node = self.node_name.clone();
+                cx.record("step", || {
+                    format!("kernel {node}: process {process_id} stopped answering (hung)")
+                });
+                self.tell(KernelEvent::Unresponsive { process_id }, cx);
             }
             Due::Exit(process_id) => {
                 if let Some(process) = self.processes.get(&process_id) {
@@ -554,31 +800,253 @@ impl Kernel {
                     self.exit(process_id, EXIT_CODE_SIGTERM, ExitCause::Exited, cx);
                 }
             }
+            Due::MemoryLimit(process_id) => {
+                let Some(process) = self.processes.get(&process_id) else {
+                    return;
+                };
+                let limit = process.limits.memory_bytes_limit.unwrap_or(u64::MAX);
+                let curve = process.memory.expect("a running process has a working set");
+                if curve.bytes_at(cx.now()) <= limit {
+                    // A process spawned again under the same id cannot happen (ids are
+                    // never reused), so this is simply not yet due.
+                    return;
+                }
+                let node = self.node_name.clone();
+                cx.record("step", || {
+                    format!(
+                        "kernel {node}: process {process_id}'s working set reached its cgroup's memory limit {}: OOM-killed",
+                        format_bytes(limit)
+                    )
+                });
+                self.exit(process_id, EXIT_CODE_SIGKILL, ExitCause::OomKilled, cx);
+            }
+            Due::Crash(process_id) => {
+                let Some(crash) = self
+                    .processes
+                    .get(&process_id)
+                    .and_then(|process| process.behaviour.crash)
+                else {
+                    return;
+                };
+                if cx.rng().chance(crash.parts_per_million, 1_000_000) {
+                    let (node, code) = (self.node_name.clone(), crash.exit_code);
+                    cx.record("step", || {
+                        format!("kernel {node}: process {process_id} crashed (exit code {code})")
+                    });
+                    self.exit(process_id, code, ExitCause::Exited, cx);
+                }
+            }
+            Due::NodeMemory(generation) => {
+                if generation == self.memory_plan_generation {
+                    self.memory_changed(cx);
+                }
+            }
         }
     }
 
+    fn on_spawned(&mut self, process_id: u64, cx: &mut Context<'_, Msg>) {
+        let now = cx.now();
+        let Some(process) = self.processes.get_mut(&process_id) else {
+            return;
+        };
+        assert_eq!(process.state, ProcessState::Spawning);
+        process.state = ProcessState::Starting;
+        let curve = MemoryCurve {
+            start_bytes: process.behaviour.memory_bytes,
+            since: now,
+            growth: process.behaviour.memory_growth,
+        };
+        process.memory = Some(curve);
+        let grows = curve.grows_after(now);
+        let limit = process.limits.memory_bytes_limit;
+        let startup = throttled_startup(&process.behaviour, process.limits);
+        let (exit, crash) = (process.behaviour.exit, process.behaviour.crash);
+        let unhealthy_after = process.behaviour.unhealthy_after;
+        let (sandbox_id, memory) = (process.sandbox_id, process.memory_bytes_at(now));
+        if grows {
+            self.growing.insert(process_id);
+        } else {
+            self.memory_bytes_static += memory;
+        }
+        self.recharge(sandbox_id, now);
+        let node = self.node_name.clone();
+        let throttled = startup != self.processes[&process_id].behaviour.startup;
+        cx.record("step", || {
+            let throttle = if throttled {
+                " (slowed by its CPU limit's CFS quota)"
+            } else {
+                ""
+            };
+            format!(
+                "kernel {node}: process {process_id} started in sandbox {sandbox_id}'s namespaces and cgroup ({} charged); serving after {startup}{throttle}",
+                format_bytes(memory)
+            )
+        });
+        self.tell(KernelEvent::Started { process_id }, cx);
+        self.at(startup, Due::StartupDone(process_id), cx);
+        if let Some(exit) = exit {
+            self.at(exit.after, Due::Exit(process_id), cx);
+        }
+        if let Some(crash) = crash {
+            self.at(crash.after, Due::Crash(process_id), cx);
+        }
+        if let Some(after) = unhealthy_after {
+            self.at(after, Due::Unresponsive(process_id), cx);
+        }
+        // A process that starts above its limit is killed at the end of its startup; one
+        // that grows into it, at the instant it gets there.
+        if let Some(limit) = limit
+            && grows
+            && curve.start_bytes <= limit
+            && let Some(at) = curve.first_above(limit)
+        {
+            self.at_instant(at, Due::MemoryLimit(process_id), cx);
+        }
+        self.memory_changed(cx);
+    }
+
+    /// The node's working set changed (a process started or ended, or a planned crossing
+    /// came due): run the OOM killer if memory is exhausted, tell the kubelet if
+    /// `memory.available` crossed its threshold, and plan the next crossing.
+    fn memory_changed(&mut self, cx: &mut Context<'_, Msg>) {
+        self.check_node_memory(cx);
+        self.notify_memory_watch(cx);
+        self.plan_memory_crossing(cx);
+    }
+
     /// The node OOM killer: while running processes hold more memory than the node has,
-    /// kill the largest.
+    /// kill the one with the highest badness (working set plus `oom_score_adj`).
     fn check_node_memory(&mut self, cx: &mut Context<'_, Msg>) {
         let Some(capacity) = self.capacity.memory_bytes else {
             return;
         };
-        while self.memory_bytes_used > capacity {
-            let victim = oom_victim(
-                self.processes
-                    .iter()
-                    .map(|(&id, p)| (id, p.memory_bytes_charged)),
-            )
-            .expect("memory is used, so some process holds it");
-            let (used, node) = (self.memory_bytes_used, self.node_name.clone());
+        let now = cx.now();
+        while self.memory_bytes_used_at(now) > capacity {
+            let candidates = self.processes.iter().filter(|(_, p)| p.memory.is_some());
+            let Some(victim) = oom_victim(
+                candidates.map(|(&id, p)| (id, p.memory_bytes_at(now), p.limits.oom_score_adj)),
+                capacity,
+            ) else {
+                let node = self.node_name.clone();
+                cx.record("step", || {
+                    format!("kernel {node}: out of memory and no killable process")
+                });
+                return;
+            };
+            let used = self.memory_bytes_used_at(now);
+            let (node, adj) = (
+                self.node_name.clone(),
+                self.processes[&victim].limits.oom_score_adj,
+            );
+            let victim_bytes = self.processes[&victim].memory_bytes_at(now);
             cx.record("step", || {
                 format!(
-                    "kernel {node}: out of memory ({} used of {}): OOM-killed process {victim}",
+                    "kernel {node}: out of memory ({} used of {}): OOM-killed process {victim} ({}, oom_score_adj {adj})",
                     format_bytes(used),
-                    format_bytes(capacity)
+                    format_bytes(capacity),
+                    format_bytes(victim_bytes)
                 )
             });
-            self.exit(victim, EXIT_CODE_SIGKILL, ExitCause::OomKilled, cx);
+            self.exit_quietly(victim, EXIT_CODE_SIGKILL, ExitCause::OomKilled, cx);
+        }
+    }
+
+    /// Tells the kubelet when `memory.available` has crossed its threshold.
+    fn notify_memory_watch(&mut self, cx: &mut Context<'_, Msg>) {
+        let (Some(watch), Some(capacity)) = (self.memory_watch, self.capacity.memory_bytes) else {
+            return;
+        };
+        let available = capacity.saturating_sub(self.memory_bytes_used_at(cx.now()));
+        let below = available < watch.threshold_bytes;
+        if below != watch.below {
+            self.memory_watch = Some(MemoryWatch { below, ..watch });
+            cx.send(
+                watch.kubelet,
+                Msg::Memory(Box::new(MemoryMsg::AvailableBelow { below })),
+            );
+        }
+    }
+
+    /// Plans the next instant the growing working sets take the node over the OOM line
+    /// or below the kubelet's threshold (one deadline; a new plan supersedes it).
+    fn plan_memory_crossing(&mut self, cx: &mut Context<'_, Msg>) {
+        self.memory_plan_generation += 1;
+        let now = cx.now();
+        // A working set that has reached its growth's cap is static from now on.
+        let capped: Vec<u64> = self
+            .growing
+            .iter()
+            .copied()
+            .filter(|id| {
+                !self.processes[id]
+                    .memory
+                    .is_some_and(|c| c.grows_after(now))
+            })
+            .collect();
+        for id in capped {
+            self.growing.remove(&id);
+            self.memory_bytes_static += self.processes[&id].memory_bytes_at(now);
+        }
+        let (Some(capacity), false) = (self.capacity.memory_bytes, self.growing.is_empty()) else {
+            return;
+        };
+        let mut targets = vec![capacity];
+        if let Some(watch) = self.memory_watch
+            && !watch.below
+        {
+            targets.push(capacity.saturating_sub(watch.threshold_bytes));
+        }
+        let next = targets
+            .into_iter()
+            .filter_map(|target| {
+                first_instant_above(now, target, |at| self.memory_bytes_used_at(at))
+            })
+            .min();
+        if let Some(at) = next {
+            self.at_instant(at, Due::NodeMemory(self.memory_plan_generation), cx);
+        }
+    }
+
+    fn on_memory_msg(&mut self, from: ActorId, msg: MemoryMsg, cx: &mut Context<'_, Msg>) {
+        match msg {
+            MemoryMsg::NotifyAvailableBelow { threshold_bytes } => {
+                // Reported as above: the check that follows tells the truth at once.
+                self.memory_watch = Some(MemoryWatch {
+                    kubelet: from,
+                    threshold_bytes,
+                    below: false,
+                });
+                self.notify_memory_watch(cx);
+                self.plan_memory_crossing(cx);
+            }
+            MemoryMsg::Read { read_id } => {
+                let now = cx.now();
+                let processes = self
+                    .processes
+                    .iter()
+                    .filter(|(_, p)| p.memory.is_some())
+                    .map(|(&id, p)| {
+                        (
+                            self.sandboxes[&p.sandbox_id].pod_uid,
+                            id,
+                            p.memory_bytes_at(now),
+                        )
+                    })
+                    .collect();
+                let stats = MemoryStats {
+                    capacity_bytes: self.capacity.memory_bytes.unwrap_or(0),
+                    working_set_bytes: self.memory_bytes_used_at(now),
+                    processes,
+                };
+                cx.send(
+                    from,
+                    Msg::Memory(Box::new(MemoryMsg::Stats { read_id, stats })),
+                );
+            }
+            other @ (MemoryMsg::AvailableBelow { .. } | MemoryMsg::Stats { .. }) => panic!(
+                "kernel/{} got a message it sends: {other:?}",
+                self.node_name
+            ),
         }
     }
 
@@ -653,6 +1121,7 @@ impl Kernel {
         by_pod.into_iter().collect()
     }
 
+    /// A process ends; the node's memory is looked at again.
     fn exit(
         &mut self,
         process_id: u64,
@@ -660,18 +1129,34 @@ impl Kernel {
         cause: ExitCause,
         cx: &mut Context<'_, Msg>,
     ) {
+        self.exit_quietly(process_id, exit_code, cause, cx);
+        self.notify_memory_watch(cx);
+        self.plan_memory_crossing(cx);
+    }
+
+    /// A process ends, without looking at the node's memory (the OOM killer's loop does).
+    fn exit_quietly(
+        &mut self,
+        process_id: u64,
+        exit_code: i32,
+        cause: ExitCause,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        let now = cx.now();
         let process = self
             .processes
             .remove(&process_id)
             .expect("exit of a process that exists");
-        self.memory_bytes_used -= process.memory_bytes_charged;
+        if process.memory.is_some() && !self.growing.remove(&process_id) {
+            self.memory_bytes_static -= process.memory_bytes_at(now);
+        }
         self.cpu_millicores_used -= process.cpu_millicores_charged;
         if let Some(sandbox) = self.sandboxes.get_mut(&process.sandbox_id) {
             sandbox.members.remove(&process_id);
-            sandbox.cpu.settle(cx.now());
+            sandbox.cpu.settle(now);
             sandbox.cpu.rate_millicores -= process.cpu_millicores_charged;
         }
-        self.recharge(process.sandbox_id, cx.now());
+        self.recharge(process.sandbox_id, now);
         cx.record("detail", || {
             format!("process {process_id} exited with code {exit_code} ({cause:?})")
         });
@@ -688,6 +1173,7 @@ impl Kernel {
 
 impl Actor<Msg> for Kernel {
     fn on_event(&mut self, event: Event<Msg>, cx: &mut Context<'_, Msg>) {
+        self.now = cx.now();
         match event {
             Event::Start => {
                 assert!(self.processes.is_empty(), "a booting kernel runs nothing");
@@ -696,6 +1182,10 @@ impl Actor<Msg> for Kernel {
                 from,
                 msg: Msg::Kernel(call),
             } => self.on_call(from, *call, cx),
+            Event::Message {
+                from,
+                msg: Msg::Memory(msg),
+            } => self.on_memory_msg(from, *msg, cx),
             Event::Message {
                 from,
                 msg: Msg::Metrics(msg),
@@ -747,14 +1237,41 @@ impl Actor<Msg> for Kernel {
 
     fn on_crash(&mut self) {
         // Every process, namespace and cgroup is gone with the machine, and the traffic
-        // in flight to it.
+        // in flight to it, and the kubelet's threshold with its memcg.
         self.sandboxes.clear();
         self.processes.clear();
         self.sandbox_by_ip.clear();
         self.demand_by_ip.clear();
-        self.memory_bytes_used = 0;
+        self.memory_bytes_static = 0;
+        self.growing.clear();
+        self.memory_watch = None;
+        self.memory_plan_generation += 1;
         self.cpu_millicores_used = 0;
         self.deadlines.clear();
+    }
+}
+
+impl Fingerprint for MemoryMsg {
+    fn fingerprint(&self, hasher: &mut TraceHasher) {
+        match self {
+            MemoryMsg::NotifyAvailableBelow { threshold_bytes } => {
+                hasher.write_u64(1);
+                hasher.write_u64(*threshold_bytes);
+            }
+            MemoryMsg::AvailableBelow { below } => {
+                hasher.write_u64(2);
+                hasher.write_u64(u64::from(*below));
+            }
+            MemoryMsg::Read { read_id } => {
+                hasher.write_u64(3);
+                hasher.write_u64(*read_id);
+            }
+            MemoryMsg::Stats { read_id, stats } => {
+                hasher.write_u64(4);
+                hasher.write_u64(*read_id);
+                hasher.write_u64(stats.working_set_bytes);
+            }
+        }
     }
 }
 
@@ -806,6 +1323,10 @@ impl Fingerprint for KernelEvent {
                 hasher.write_u64(4);
                 hasher.write_u64(*process_id);
             }
+            KernelEvent::Unresponsive { process_id } => {
+                hasher.write_u64(6);
+                hasher.write_u64(*process_id);
+            }
             KernelEvent::Exited {
                 process_id,
                 exit_code,
@@ -844,20 +1365,34 @@ mod tests {
     fn limits_cap_what_a_process_is_charged() {
         let b = behaviour(100 << 20, 500);
         let none = CgroupLimits::default();
-        assert_eq!(memory_bytes_charged(&b, none), 100 << 20);
         assert_eq!(cpu_millicores_charged(&b, none, 0), 500);
         let tight = CgroupLimits {
             memory_bytes_limit: Some(64 << 20),
             cpu_millicores_limit: Some(250),
+            ..CgroupLimits::default()
         };
-        assert_eq!(memory_bytes_charged(&b, tight), 64 << 20);
+        let process = |limits| Process {
+            sandbox_id: 1,
+            behaviour: b.clone(),
+            limits,
+            state: ProcessState::Starting,
+            terminating: false,
+            memory: Some(MemoryCurve {
+                start_bytes: b.memory_bytes,
+                since: SimTime::ZERO,
+                growth: None,
+            }),
+            cpu_millicores_charged: 0,
+        };
+        assert_eq!(process(none).memory_bytes_at(SimTime::ZERO), 100 << 20);
+        assert_eq!(process(tight).memory_bytes_at(SimTime::ZERO), 64 << 20);
         assert_eq!(cpu_millicores_charged(&b, tight, 0), 250);
         assert!(exceeds_memory_limit(&b, tight));
         assert!(!exceeds_memory_limit(&b, none));
         // Exactly at the limit is not over it.
         let exact = CgroupLimits {
             memory_bytes_limit: Some(100 << 20),
-            cpu_millicores_limit: None,
+            ..CgroupLimits::default()
         };
         assert!(!exceeds_memory_limit(&b, exact));
     }
@@ -870,8 +1405,8 @@ mod tests {
             500
         );
         let limited = CgroupLimits {
-            memory_bytes_limit: None,
             cpu_millicores_limit: Some(300),
+            ..CgroupLimits::default()
         };
         assert_eq!(cpu_millicores_charged(&b, limited, 490), 300);
         assert_eq!(
@@ -895,11 +1430,128 @@ mod tests {
         assert_eq!(account.usage_core_nanos(t(20)), 20_000_000_000);
     }
 
+    const MI: u64 = 1 << 20;
+    const GI: u64 = 1 << 30;
+
     #[test]
-    fn the_oom_killer_picks_the_largest_then_the_newest() {
-        assert_eq!(oom_victim([(1, 10), (2, 30), (3, 20)].into_iter()), Some(2));
-        assert_eq!(oom_victim([(1, 30), (2, 30)].into_iter()), Some(2));
-        assert_eq!(oom_victim(std::iter::empty()), None);
+    fn the_oom_killer_picks_the_highest_badness_then_the_newest() {
+        // Without adjustments: the largest, the newest on ties.
+        assert_eq!(
+            oom_victim([(1, 10, 0), (2, 30, 0), (3, 20, 0)].into_iter(), GI),
+            Some(2)
+        );
+        assert_eq!(
+            oom_victim([(1, 30, 0), (2, 30, 0)].into_iter(), GI),
+            Some(2)
+        );
+        assert_eq!(oom_victim(std::iter::empty(), GI), None);
+        // On a 4 GiB node a Guaranteed process (−997) using 3 GiB scores far below a
+        // BestEffort one (1000) using 100 MiB: 3 GiB − 0.997 × 4 GiB < 0 < 100 MiB + 4 GiB.
+        let node = 4 * GI;
+        assert_eq!(
+            oom_victim([(1, 3 * GI, -997), (2, 100 * MI, 1000)].into_iter(), node),
+            Some(2)
+        );
+        // A Burstable process requesting half the node (adj 500) using 2.5 GiB beats one
+        // requesting 10 % (adj 900) using 100 MiB: 2.5 GiB + 2 GiB > 0.1 GiB + 3.6 GiB.
+        assert_eq!(
+            oom_victim([(1, 2560 * MI, 500), (2, 100 * MI, 900)].into_iter(), node),
+            Some(1)
+        );
+        // OOM_SCORE_ADJ_MIN is never chosen, whatever it holds.
+        assert_eq!(
+            oom_victim([(1, 3 * GI, -1000), (2, MI, -997)].into_iter(), node),
+            Some(2)
+        );
+        assert_eq!(oom_victim([(1, 3 * GI, -1000)].into_iter(), node), None);
+    }
+
+    fn growing(start_bytes: u64, bytes: u64, per: SimDuration, max: Option<u64>) -> MemoryCurve {
+        MemoryCurve {
+            start_bytes,
+            since: SimTime::ZERO + SimDuration::from_secs(10),
+            growth: Some(MemoryGrowth {
+                bytes,
+                per,
+                max_bytes: max,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_leak_crosses_its_limit_at_the_solved_instant() {
+        let t = |nanos: u64| {
+            SimTime::ZERO + SimDuration::from_secs(10) + SimDuration::from_nanos(nanos)
+        };
+        // 64 MiB growing 10 MiB/s passes 256 MiB after 19.2 s (and one byte more).
+        let curve = growing(64 * MI, 10 * MI, SimDuration::from_secs(1), None);
+        let at = curve.first_above(256 * MI).expect("it gets there");
+        assert_eq!(curve.bytes_at(at), 256 * MI + 1);
+        assert_eq!(
+            curve.bytes_at(SimTime::from_nanos(at.as_nanos() - 1)),
+            256 * MI
+        );
+        assert_eq!(at, t(19_200_000_000 + 96));
+        // A cap at or below the line: never; above it: the same instant.
+        let capped = growing(64 * MI, 10 * MI, SimDuration::from_secs(1), Some(256 * MI));
+        assert_eq!(capped.first_above(256 * MI), None);
+        assert_eq!(capped.bytes_at(t(100_000_000_000)), 256 * MI);
+        assert!(!capped.grows_after(t(100_000_000_000)));
+        assert!(capped.grows_after(t(0)));
+        let higher = growing(64 * MI, 10 * MI, SimDuration::from_secs(1), Some(GI));
+        assert_eq!(higher.first_above(256 * MI), Some(at));
+        // Per minute: 60 MiB/min is 1 MiB/s.
+        let slow = growing(0, 60 * MI, SimDuration::from_mins(1), None);
+        assert_eq!(slow.bytes_at(t(1_000_000_000)), MI);
+        // Already above: at once.
+        assert_eq!(
+            growing(300 * MI, 1, SimDuration::from_secs(1), None).first_above(256 * MI),
+            Some(t(0))
+        );
+    }
+
+    #[test]
+    fn the_node_crossing_is_found_to_the_nanosecond() {
+        let a = growing(0, 10 * MI, SimDuration::from_secs(1), Some(100 * MI));
+        let b = growing(0, 5 * MI, SimDuration::from_secs(1), None);
+        let total = |at: SimTime| a.bytes_at(at) + b.bytes_at(at);
+        let start = SimTime::ZERO + SimDuration::from_secs(10);
+        // a is capped after 10 s at 100 MiB; b passes the remaining 100 MiB at 20 s.
+        let at = first_instant_above(start, 200 * MI, total).expect("crosses");
+        assert!(total(at) > 200 * MI);
+        assert!(total(SimTime::from_nanos(at.as_nanos() - 1)) <= 200 * MI);
+        assert_eq!(at.saturating_since(start).as_secs(), 20);
+        let flat = |_: SimTime| 10;
+        assert_eq!(first_instant_above(start, 10, flat), None);
+    }
+
+    #[test]
+    fn cfs_quota_stretches_the_startup() {
+        let b = ProcessBehaviour {
+            startup: SimDuration::from_secs(2),
+            cpu_millicores: 1000,
+            ..ProcessBehaviour::default()
+        };
+        let limited = |m| CgroupLimits {
+            cpu_millicores_limit: Some(m),
+            ..CgroupLimits::default()
+        };
+        assert_eq!(
+            throttled_startup(&b, CgroupLimits::default()),
+            SimDuration::from_secs(2)
+        );
+        assert_eq!(
+            throttled_startup(&b, limited(2000)),
+            SimDuration::from_secs(2)
+        );
+        assert_eq!(
+            throttled_startup(&b, limited(250)),
+            SimDuration::from_secs(8)
+        );
+        assert_eq!(
+            throttled_startup(&b, limited(300)).as_nanos(),
+            6_666_666_667
+        );
     }
 
     #[test]

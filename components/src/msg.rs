@@ -37,6 +37,8 @@ pub enum Msg {
     Kernel(Box<kernel::KernelCall>),
     /// kernel → container runtime
     KernelEvent(Box<kernel::KernelEvent>),
+    /// kubelet ↔ kernel: the eviction manager's memory threshold and reads
+    Memory(Box<kernel::MemoryMsg>),
     /// container runtime ↔ image registry
     Registry(Box<registry::RegistryMsg>),
     /// the scenario's timeline → kubectl
@@ -143,6 +145,7 @@ impl Message for Msg {
             Msg::CriReply(_) => "CriResponse",
             Msg::Kernel(_) => "KernelCall",
             Msg::KernelEvent(_) => "KernelEvent",
+            Msg::Memory(_) => "Memory",
             Msg::Registry(_) => "Registry",
             Msg::Action(_) => "Action",
             Msg::Metrics(_) => "Metrics",
@@ -174,6 +177,7 @@ impl Message for Msg {
             Msg::CriReply(m) => m.fingerprint(hasher),
             Msg::Kernel(m) => m.fingerprint(hasher),
             Msg::KernelEvent(m) => m.fingerprint(hasher),
+            Msg::Memory(m) => m.fingerprint(hasher),
             Msg::Registry(m) => m.fingerprint(hasher),
             Msg::Action(m) => m.fingerprint(hasher),
             Msg::Metrics(m) => m.fingerprint(hasher),

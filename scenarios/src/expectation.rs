@@ -8,9 +8,9 @@ use std::fmt;
 use std::rc::Rc;
 
 use components::api::{
-    ConditionStatus, Deployment, DeploymentConditionType, Job, JobConditionType, LABEL_ZONE,
-    Labels, Node, Pod, PodDisruptionBudget, PodPhase, ReplicaSet, Resource, StatefulSet,
-    TAINT_NOT_READY, TAINT_UNREACHABLE, TaintEffect,
+    ConditionStatus, ContainerState, ContainerStatus, Deployment, DeploymentConditionType, Job,
+    JobConditionType, LABEL_ZONE, Labels, Node, Pod, PodDisruptionBudget, PodPhase, QosClass,
+    ReplicaSet, Resource, StatefulSet, TAINT_NOT_READY, TAINT_UNREACHABLE, TaintEffect,
 };
 use components::controllers::deployment::REVISION_ANNOTATION;
 use sim_core::{SimDuration, SimTime};
@@ -86,6 +86,57 @@ impl fmt::Display for Count {
     }
 }
 
+/// A comparison against a quantity of bytes: `652Mi`, `>= 600Mi`, `< 1Gi`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BytesCmp {
+    pub op: CmpOp,
+    pub bytes: u64,
+}
+
+impl BytesCmp {
+    pub fn parse(text: &str) -> Result<BytesCmp, String> {
+        let trimmed = text.trim();
+        let (op, rest) = [
+            (">=", CmpOp::Ge),
+            ("<=", CmpOp::Le),
+            ("==", CmpOp::Eq),
+            ("!=", CmpOp::Ne),
+            (">", CmpOp::Gt),
+            ("<", CmpOp::Lt),
+        ]
+        .iter()
+        .find_map(|(prefix, op)| trimmed.strip_prefix(prefix).map(|rest| (*op, rest)))
+        .unwrap_or((CmpOp::Eq, trimmed));
+        let bytes = components::api::quantity::parse_bytes(rest.trim()).map_err(|e| e.to_string())?;
+        Ok(BytesCmp { op, bytes })
+    }
+
+    pub fn holds(self, actual: u64) -> bool {
+        match self.op {
+            CmpOp::Eq => actual == self.bytes,
+            CmpOp::Ne => actual != self.bytes,
+            CmpOp::Lt => actual < self.bytes,
+            CmpOp::Le => actual <= self.bytes,
+            CmpOp::Gt => actual > self.bytes,
+            CmpOp::Ge => actual >= self.bytes,
+        }
+    }
+}
+
+impl fmt::Display for BytesCmp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let op = match self.op {
+            CmpOp::Eq => "",
+            CmpOp::Ne => "!= ",
+            CmpOp::Lt => "< ",
+            CmpOp::Le => "<= ",
+            CmpOp::Gt => "> ",
+            CmpOp::Ge => ">= ",
+        };
+        write!(f, "{op}{}", components::api::quantity::format_bytes(self.bytes))
+    }
+}
+
 /// Which pods a pods check counts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PodFilter {
@@ -107,6 +158,14 @@ pub struct PodFilter {
     pub ready: Option<ConditionStatus>,
     /// Only pods with a container running this image.
     pub image: Option<String>,
+    /// Only pods whose `status.reason` is this (`Evicted`).
+    pub reason: Option<String>,
+    /// Only pods of this QoS class.
+    pub qos_class: Option<QosClass>,
+    /// Only pods whose Ready condition is True since this second.
+    pub ready_at: Option<SimTime>,
+    /// Only pods with a container waiting for this reason.
+    pub waiting_reason: Option<String>,
 }
 
 impl PodFilter {
@@ -163,6 +222,23 @@ impl PodFilter {
                 .as_deref()
                 .is_none_or(|name| &*pod.metadata.name == name)
             && self.ready.is_none_or(|ready| pod.status.ready == ready)
+            && self
+                .reason
+                .as_deref()
+                .is_none_or(|reason| pod.status.reason.as_deref() == Some(reason))
+            && self
+                .qos_class
+                .is_none_or(|class| pod.status.qos_class == Some(class))
+            && self.ready_at.is_none_or(|at| {
+                pod.status.ready == ConditionStatus::True
+                    && pod.status.ready_since.map(|since| since.since_start().as_secs())
+                        == Some(at.since_start().as_secs())
+            })
+            && self.waiting_reason.as_deref().is_none_or(|want| {
+                pod.status.container_statuses.iter().any(
+                    |status| matches!(&status.state, ContainerState::Waiting { reason } if &**reason == want),
+                )
+            })
     }
 
     /// `3 Running pods (not terminating) with app=web on node-2`.
@@ -196,8 +272,20 @@ impl PodFilter {
         if let Some(name) = &self.name {
             text.push_str(&format!(" named {name}"));
         }
+        if let Some(reason) = &self.reason {
+            text.push_str(&format!(" with reason {reason}"));
+        }
+        if let Some(class) = self.qos_class {
+            text.push_str(&format!(" of QoS class {}", class.name()));
+        }
         if let Some(ready) = self.ready {
             text.push_str(&format!(" with Ready={}", ready.name()));
+        }
+        if let Some(at) = self.ready_at {
+            text.push_str(&format!(" Ready since {}s", at.since_start().as_secs()));
+        }
+        if let Some(reason) = &self.waiting_reason {
+            text.push_str(&format!(" waiting ({reason})"));
         }
         if let Some(namespace) = &self.namespace {
             text.push_str(&format!(" in {namespace}"));
@@ -344,10 +432,11 @@ pub enum Check {
         not_ready: Option<Count>,
         unknown: Option<Count>,
     },
-    /// One node's Ready condition and taints.
+    /// One node's Ready and MemoryPressure conditions and taints.
     Node {
         name: String,
         ready: Option<ConditionStatus>,
+        memory_pressure: Option<ConditionStatus>,
         taints: Vec<String>,
         untainted: Vec<String>,
     },
@@ -388,6 +477,15 @@ pub enum Check {
         node: Option<String>,
         count: Count,
     },
+    /// One container of a pod (regular or init), by its status.
+    Container {
+        namespace: String,
+        pod: String,
+        name: String,
+        check: ContainerExpectation,
+    },
+    /// The memory a node's kernel has charged: its processes, sandbox infra included.
+    NodeMemory { node: String, in_use: BytesCmp },
     /// A zone as the node lifecycle controller sees it: its disruption state, how many
     /// of its nodes carry the controller's NoExecute taint, and how far apart (to the
     /// second) those taints were added, in order.
@@ -397,6 +495,104 @@ pub enum Check {
         tainted: Option<Count>,
         taint_interval: Option<SimDuration>,
     },
+}
+
+/// What a container check asks of one container's status; `None` asks nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContainerExpectation {
+    /// `Waiting`, `Running` or `Terminated`.
+    pub state: Option<String>,
+    /// The waiting or terminated reason.
+    pub reason: Option<String>,
+    pub exit_code: Option<i32>,
+    pub restart_count: Option<Count>,
+    pub ready: Option<bool>,
+    /// The running state's start, to the second.
+    pub started_at: Option<SimTime>,
+    /// The terminated state's end, to the second.
+    pub finished_at: Option<SimTime>,
+    /// The pod's STATUS as kubectl prints it.
+    pub pod_status: Option<String>,
+}
+
+impl ContainerExpectation {
+    /// The failures of `status` (of a container of `pod`), and what was found.
+    fn compare(&self, pod: &Pod, status: &ContainerStatus) -> (Vec<String>, String) {
+        let (state, reason, exit_code, started_at, finished_at) = match &status.state {
+            ContainerState::Waiting { reason } => ("Waiting", reason.to_string(), None, None, None),
+            ContainerState::Running { started_at } => {
+                ("Running", String::new(), None, Some(*started_at), None)
+            }
+            ContainerState::Terminated {
+                exit_code,
+                reason,
+                finished_at,
+            } => (
+                "Terminated",
+                reason.to_string(),
+                Some(*exit_code),
+                None,
+                Some(*finished_at),
+            ),
+        };
+        let secs = |t: Option<SimTime>| t.map(|t| t.since_start().as_secs());
+        let pod_status = components::kubelet::status::kubectl_status(pod);
+        let mut failures = Vec::new();
+        if let Some(want) = &self.state
+            && want != state
+        {
+            failures.push(format!("state {want}"));
+        }
+        if let Some(want) = &self.reason
+            && *want != reason
+        {
+            failures.push(format!("reason {want}"));
+        }
+        if let Some(want) = self.exit_code
+            && Some(want) != exit_code
+        {
+            failures.push(format!("exitCode {want}"));
+        }
+        compare(&mut failures, "restartCount", self.restart_count, status.restart_count);
+        if let Some(want) = self.ready
+            && want != status.ready
+        {
+            failures.push(format!("ready {want}"));
+        }
+        if let Some(want) = self.started_at
+            && secs(started_at) != secs(Some(want))
+        {
+            failures.push(format!("startedAt {}s", want.since_start().as_secs()));
+        }
+        if let Some(want) = self.finished_at
+            && secs(finished_at) != secs(Some(want))
+        {
+            failures.push(format!("finishedAt {}s", want.since_start().as_secs()));
+        }
+        if let Some(want) = &self.pod_status
+            && *want != pod_status
+        {
+            failures.push(format!("podStatus {want}"));
+        }
+        let mut found = format!("{state}");
+        if !reason.is_empty() {
+            found.push_str(&format!(" ({reason})"));
+        }
+        if let Some(code) = exit_code {
+            found.push_str(&format!(", exitCode {code}"));
+        }
+        if let Some(at) = secs(started_at) {
+            found.push_str(&format!(", startedAt {at}s"));
+        }
+        if let Some(at) = secs(finished_at) {
+            found.push_str(&format!(", finishedAt {at}s"));
+        }
+        found.push_str(&format!(
+            ", restartCount {}, ready {}, pod {pod_status}",
+            status.restart_count, status.ready
+        ));
+        (failures, found)
+    }
 }
 
 /// A StatefulSet's counts and whether its update is rolled out.
@@ -460,6 +656,8 @@ pub struct Observation {
     pub proxy_endpoints: BTreeMap<(String, String, String), u32>,
     /// Each zone's disruption state in the node lifecycle controller, by zone name.
     pub zone_states: BTreeMap<String, String>,
+    /// Memory each node's kernel has charged, for the nodes a `nodeMemory` check names.
+    pub node_memory_bytes: BTreeMap<String, u64>,
 }
 
 /// The verdict on one expectation.
@@ -626,6 +824,32 @@ impl Check {
                     found.push_str(&format!(", completionTime {secs}s"));
                 }
                 Verdict::of(failures, found)
+            }
+            Check::Container {
+                namespace,
+                pod,
+                name,
+                check,
+            } => {
+                let Some(found_pod) = find_named(&observation.pods, namespace, pod) else {
+                    return Verdict::missing("pod", namespace, pod);
+                };
+                let status = found_pod
+                    .status
+                    .init_container_statuses
+                    .iter()
+                    .chain(&found_pod.status.container_statuses)
+                    .find(|c| &*c.name == name);
+                let Some(status) = status else {
+                    return Verdict {
+                        passed: false,
+                        message: format!(
+                            "expected a status of container {name} in pod {namespace}/{pod}; it has none"
+                        ),
+                    };
+                };
+                let (failures, found) = check.compare(found_pod, status);
+                Verdict::of(failures, format!("{namespace}/{pod} container {name}: {found}"))
             }
             Check::Hpa {
                 namespace,
@@ -849,6 +1073,26 @@ impl Check {
                 ]);
                 Verdict::of(failures, format!("nodes {found}"))
             }
+            Check::NodeMemory { node, in_use } => match observation.node_memory_bytes.get(node) {
+                None => Verdict {
+                    passed: false,
+                    message: format!("expected node {node}'s memory; its host is down"),
+                },
+                Some(&bytes) => {
+                    let failures = if in_use.holds(bytes) {
+                        Vec::new()
+                    } else {
+                        vec![format!("{in_use} in use on {node}")]
+                    };
+                    Verdict::of(
+                        failures,
+                        format!(
+                            "{} in use on {node}",
+                            components::api::quantity::format_bytes(bytes)
+                        ),
+                    )
+                }
+            },
             Check::Zone {
                 name,
                 state,
@@ -864,6 +1108,7 @@ impl Check {
             Check::Node {
                 name,
                 ready,
+                memory_pressure,
                 taints,
                 untainted,
             } => {
@@ -883,6 +1128,11 @@ impl Check {
                     && node.status.ready.status != *want
                 {
                     failures.push(format!("Ready={}", want.name()));
+                }
+                if let Some(want) = memory_pressure
+                    && node.status.memory_pressure != *want
+                {
+                    failures.push(format!("MemoryPressure={}", want.name()));
                 }
                 for key in taints.iter().filter(|key| !has(key)) {
                     failures.push(format!("taint {key}"));
@@ -904,8 +1154,16 @@ impl Check {
                 Verdict::of(
                     failures,
                     format!(
-                        "{name}: Ready={}, {taint_text}",
-                        node.status.ready.status.name()
+                        "{name}: Ready={}, {}{taint_text}",
+                        node.status.ready.status.name(),
+                        if memory_pressure.is_some() {
+                            format!(
+                                "MemoryPressure={}, ",
+                                node.status.memory_pressure.name()
+                            )
+                        } else {
+                            String::new()
+                        }
                     ),
                 )
             }
@@ -1487,6 +1745,7 @@ mod tests {
         let node = Check::Node {
             name: "node-2".to_string(),
             ready: Some(ConditionStatus::Unknown),
+            memory_pressure: None,
             taints: vec!["node.kubernetes.io/unreachable".to_string()],
             untainted: vec![],
         };
@@ -1494,6 +1753,7 @@ mod tests {
         let wrong = Check::Node {
             name: "node-1".to_string(),
             ready: Some(ConditionStatus::Unknown),
+            memory_pressure: None,
             taints: vec![],
             untainted: vec![],
         };

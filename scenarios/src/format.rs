@@ -123,6 +123,14 @@ pub struct NodePoolEntry {
     pub extended_resources: BTreeMap<String, Scalar>,
     /// When the pool's nodes join the cluster (absent: present from the start).
     pub join_at: Option<Scalar>,
+    /// The CRI runtime: `containerd` (default) or `cri-o`.
+    pub runtime: Option<String>,
+    /// The OCI runtime handlers configured (`runc`, `crun`, `kata`, `runsc`); absent:
+    /// only the runtime's default handler.
+    pub runtime_handlers: Option<Vec<String>>,
+    /// The handler of pods without a RuntimeClass (absent: the runtime's default,
+    /// containerd `runc`, CRI-O `crun`, if configured; else the first listed).
+    pub default_runtime_handler: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,10 +153,35 @@ pub struct ImageEntry {
     pub startup: Option<Scalar>,
     pub memory: Option<Scalar>,
     pub cpu: Option<Scalar>,
+    /// A leak: the working set grows by this much per second, minute or hour
+    /// (`10Mi/s`, `60Mi/m`, `1Gi/h`) from the process's start...
+    pub memory_growth: Option<Scalar>,
+    /// ...up to this size (unbounded without it).
+    pub memory_max: Option<Scalar>,
+    /// The process may crash once: `{probability: 0.1, after: 30s, code: 1}`.
+    pub crash: Option<CrashEntry>,
     /// How long the process takes to exit after SIGTERM.
     pub shutdown: Option<Scalar>,
     /// The process exits on its own after a while, with this code.
     pub exit: Option<ExitEntry>,
+    /// How long the image's postStart hook handler (exec or httpGet) takes.
+    pub post_start: Option<Scalar>,
+    /// How long the image's preStop hook handler (exec or httpGet) takes.
+    pub pre_stop: Option<Scalar>,
+    /// From exec until the process stops answering (hangs): probes time out from then
+    /// on and it takes no traffic.
+    pub unhealthy_after: Option<Scalar>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CrashEntry {
+    /// `0.1` or `10%`.
+    pub probability: Scalar,
+    /// How long after its start the process crashes, if it does.
+    pub after: Scalar,
+    /// The exit code of the crash, 1 when absent.
+    pub code: Option<i32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -241,6 +274,17 @@ pub struct TimelineEntry {
     pub drain: Option<DrainEntry>,
     /// Clients now send a Service this total CPU demand (the load generator).
     pub load: Option<LoadEntry>,
+    /// The image registry answers 503 for a while: `{for: 2m}`.
+    #[serde(rename = "registry-outage")]
+    pub registry_outage: Option<RegistryOutageEntry>,
+}
+
+/// `registry-outage: {for: 2m}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RegistryOutageEntry {
+    #[serde(rename = "for")]
+    pub duration: Scalar,
 }
 
 /// `{service: web, namespace: default, cpu: 3000m}`: the total CPU demand of the
@@ -336,6 +380,41 @@ pub struct ExpectationEntry {
     pub pod_disruption_budget: Option<PodDisruptionBudgetCheck>,
     pub zone: Option<ZoneCheck>,
     pub hpa: Option<HpaCheck>,
+    pub container: Option<ContainerCheck>,
+    pub node_memory: Option<NodeMemoryCheck>,
+}
+
+/// The memory a node's kernel has charged (every process of every pod, sandbox infra
+/// included): `{node: kata-1, inUse: 652Mi}` or a comparison, `">= 600Mi"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodeMemoryCheck {
+    pub node: String,
+    pub in_use: Scalar,
+}
+
+/// One container of one pod (a regular or an init container), as its status shows it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ContainerCheck {
+    pub pod: String,
+    pub namespace: Option<String>,
+    /// The container's name.
+    pub name: String,
+    /// `Waiting`, `Running` or `Terminated`.
+    pub state: Option<String>,
+    /// The waiting or terminated reason (`CrashLoopBackOff`, `OOMKilled`, `Completed`).
+    pub reason: Option<String>,
+    /// The terminated state's exit code.
+    pub exit_code: Option<i32>,
+    pub restart_count: Option<Scalar>,
+    pub ready: Option<bool>,
+    /// The running state's `startedAt`, from the start of the run, to the second.
+    pub started_at: Option<Scalar>,
+    /// The terminated state's `finishedAt`, from the start of the run, to the second.
+    pub finished_at: Option<Scalar>,
+    /// The pod's STATUS column as `kubectl get pods` prints it (`Init:1/2`).
+    pub pod_status: Option<String>,
 }
 
 /// A HorizontalPodAutoscaler's status as the HPA controller last wrote it.
@@ -486,6 +565,15 @@ pub struct PodsCheck {
     pub ready: Option<String>,
     /// Only pods with a container running this image.
     pub image: Option<String>,
+    /// Only pods whose `status.reason` is this (`Evicted`).
+    pub reason: Option<String>,
+    /// Only pods of this QoS class (`status.qosClass`): `Guaranteed`, `Burstable`,
+    /// `BestEffort`.
+    pub qos_class: Option<String>,
+    /// Only pods whose Ready condition turned True at this second of the run (`34s`).
+    pub ready_at: Option<Scalar>,
+    /// Only pods with a container waiting for this reason (`ImagePullBackOff`).
+    pub waiting_reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -522,6 +610,8 @@ pub struct NodeCheck {
     /// Taint keys the node must not carry.
     #[serde(default)]
     pub untainted: Vec<String>,
+    /// The MemoryPressure condition: `True`, `False` or `Unknown`.
+    pub memory_pressure: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

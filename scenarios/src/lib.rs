@@ -12,6 +12,7 @@
 //! - [`yaml`]: YAML documents with positions, and a path-tracking serde deserializer.
 //! - [`format`](mod@format): the scenario file's structure (serde, `deny_unknown_fields`).
 //! - [`duration`]: `300s`, `5m`, `1h30m`, `250ms`.
+//! - [`behaviour`]: an image's memory growth rate (`10Mi/s`) and crash probability.
 //! - [`manifest`]: manifests → `components::api` objects, with upstream defaulting.
 //! - [`scenario`]: the checked scenario: cluster config, workloads, timeline, expectations.
 //! - [`scheduler_config`]: `KubeSchedulerConfiguration` files, defaulted and validated.
@@ -20,6 +21,7 @@
 //! - [`library`]: the built-in scenarios (`scenarios/library/*.yaml`).
 //! - [`error`]: `ScenarioError` and positions.
 
+pub mod behaviour;
 pub mod duration;
 pub mod error;
 pub mod expectation;

@@ -20,16 +20,18 @@ use components::api::{
 use components::cluster::{
     ClusterConfig, HOST_CLIENT, HOST_CONTROL_PLANE, HOST_REGISTRY, NodePool,
 };
-use components::kernel::{ProcessBehaviour, ProcessExit};
+use components::kernel::{CrashChance, MemoryGrowth, ProcessBehaviour, ProcessExit};
 use components::kubectl::{Action, DrainOptions};
 use components::registry::ImageProfile;
+use components::runtime::{CriRuntime, OciRuntime, RuntimeConfig, RuntimeHandler};
 use sim_core::{Link, SimDuration, SimTime};
 
+use crate::behaviour::{parse_growth, parse_probability_ppm};
 use crate::duration::{format_duration, parse_duration};
 use crate::error::ScenarioError;
 use crate::expectation::{
-    Check, ConditionCheck, Count, DaemonSetCounts, Expectation, PodDisruptionBudgetCounts,
-    PodFilter, RolloutCheck, StatefulSetCounts,
+    BytesCmp, Check, ConditionCheck, ContainerExpectation, Count, DaemonSetCounts, Expectation,
+    PodDisruptionBudgetCounts, PodFilter, RolloutCheck, StatefulSetCounts,
 };
 
 /// The zone states a `zone` expectation may name (the node lifecycle controller's).
@@ -130,6 +132,8 @@ pub enum Step {
         node: String,
         pool: String,
     },
+    /// The image registry answers every pull with 503 for this long.
+    RegistryOutage(SimDuration),
 }
 
 impl Step {
@@ -204,6 +208,10 @@ impl Step {
             }
             Step::KillNode(node) => format!("node {node} dies: its host crashes"),
             Step::RestartNode(node) => format!("node {node} boots again"),
+            Step::RegistryOutage(duration) => format!(
+                "registry outage: every image pull fails with 503 Service Unavailable for {}",
+                format_duration(*duration)
+            ),
             Step::NodeJoins { node, pool } => format!(
                 "node {node} joins the cluster: a new machine of pool {pool} powers on and its kubelet starts"
             ),
@@ -336,6 +344,34 @@ impl Parser<'_> {
         key: &str,
     ) -> Result<Option<Count>, ScenarioError> {
         self.count(value, &join_key(parent, key))
+    }
+
+    /// An image's `memoryGrowth` and `memoryMax`.
+    fn memory_growth(
+        &self,
+        image: &crate::format::ImageEntry,
+        path: &str,
+    ) -> Result<Option<MemoryGrowth>, ScenarioError> {
+        let max_bytes = match &image.memory_max {
+            Some(max) => Some(self.quantity(max, &join_key(path, "memoryMax"), parse_bytes)?),
+            None => None,
+        };
+        let Some(rate) = &image.memory_growth else {
+            if max_bytes.is_some() {
+                return Err(self.error(
+                    &join_key(path, "memoryMax"),
+                    "memoryMax bounds a memoryGrowth, and there is none",
+                ));
+            }
+            return Ok(None);
+        };
+        let (bytes, per) = parse_growth(&rate.0)
+            .map_err(|why| self.error(&join_key(path, "memoryGrowth"), why))?;
+        Ok(Some(MemoryGrowth {
+            bytes,
+            per,
+            max_bytes,
+        }))
     }
 
     fn quantity(
@@ -539,9 +575,29 @@ impl Parser<'_> {
                 behaviour.cpu_millicores =
                     self.quantity(cpu, &join_key(&path, "cpu"), parse_cpu_millicores)?;
             }
+            behaviour.memory_growth = self.memory_growth(image, &path)?;
+            if let Some(crash) = &image.crash {
+                let crash_path = join_key(&path, "crash");
+                behaviour.crash = Some(CrashChance {
+                    parts_per_million: parse_probability_ppm(&crash.probability.0)
+                        .map_err(|why| self.error(&join_key(&crash_path, "probability"), why))?,
+                    after: self.duration(&crash.after, &join_key(&crash_path, "after"))?,
+                    exit_code: crash.code.unwrap_or(1),
+                });
+            }
             if let Some(shutdown) = &image.shutdown {
                 behaviour.sigterm_exit_after =
                     Some(self.duration(shutdown, &join_key(&path, "shutdown"))?);
+            }
+            if let Some(hook) = &image.post_start {
+                behaviour.post_start_hook = self.duration(hook, &join_key(&path, "postStart"))?;
+            }
+            if let Some(hook) = &image.pre_stop {
+                behaviour.pre_stop_hook = self.duration(hook, &join_key(&path, "preStop"))?;
+            }
+            if let Some(after) = &image.unhealthy_after {
+                behaviour.unhealthy_after =
+                    Some(self.duration(after, &join_key(&path, "unhealthyAfter"))?);
             }
             if let Some(exit) = &image.exit {
                 behaviour.exit = Some(ProcessExit {
@@ -755,7 +811,9 @@ impl Parser<'_> {
             }
             None => None,
         };
+        let runtime = self.node_pool_runtime(raw, path)?;
         Ok(NodePool {
+            runtime,
             join_at,
             name: raw.name.clone(),
             count: raw.count,
@@ -765,6 +823,72 @@ impl Parser<'_> {
             labels: Labels::from_pairs(&raw.labels),
             taints,
         })
+    }
+
+    /// A pool's `runtime`, `runtimeHandlers` and `defaultRuntimeHandler`: `None` when
+    /// none is given (the cluster's runtime, containerd with runc).
+    fn node_pool_runtime(
+        &self,
+        raw: &NodePoolEntry,
+        path: &str,
+    ) -> Result<Option<RuntimeConfig>, ScenarioError> {
+        if raw.runtime.is_none()
+            && raw.runtime_handlers.is_none()
+            && raw.default_runtime_handler.is_none()
+        {
+            return Ok(None);
+        }
+        let cri = match raw.runtime.as_deref() {
+            None => CriRuntime::Containerd,
+            Some(name) => CriRuntime::parse(name).ok_or_else(|| {
+                self.error(
+                    &join_key(path, "runtime"),
+                    format!("unsupported runtime {name:?}: supported values: \"containerd\", \"cri-o\""),
+                )
+            })?,
+        };
+        let mut config = RuntimeConfig::for_cri(cri);
+        if let Some(names) = &raw.runtime_handlers {
+            let handlers_path = join_key(path, "runtimeHandlers");
+            if names.is_empty() {
+                return Err(self.error(&handlers_path, "at least one handler is needed"));
+            }
+            let mut handlers: Vec<RuntimeHandler> = Vec::new();
+            for (index, name) in names.iter().enumerate() {
+                let at = join_index(&handlers_path, index);
+                let Some(oci) = OciRuntime::for_handler(name) else {
+                    return Err(self.error(
+                        &at,
+                        format!("unknown handler {name:?}: kubesim models runc, crun, kata (kata-qemu, kata-clh, kata-fc) and runsc (gvisor)"),
+                    ));
+                };
+                if handlers.iter().any(|h| &*h.name == name) {
+                    return Err(self.error(&at, format!("handler {name} is listed twice")));
+                }
+                handlers.push(RuntimeHandler {
+                    name: s(name),
+                    oci,
+                });
+            }
+            let preferred = cri.default_handler().name();
+            config.default_handler = if handlers.iter().any(|h| &*h.name == preferred) {
+                s(preferred)
+            } else {
+                handlers[0].name.clone()
+            };
+            config.handlers = handlers;
+        }
+        if let Some(name) = &raw.default_runtime_handler {
+            if !config.handlers.iter().any(|h| &*h.name == name) {
+                let names: Vec<&str> = config.handlers.iter().map(|h| &*h.name).collect();
+                return Err(self.error(
+                    &join_key(path, "defaultRuntimeHandler"),
+                    format!("{name} is not among the pool's handlers ({})", names.join(", ")),
+                ));
+            }
+            config.default_handler = s(name);
+        }
+        Ok(Some(config))
     }
 
     // -----------------------------------------------------------------------------------
@@ -903,6 +1027,7 @@ impl Parser<'_> {
             entry.uncordon.is_some(),
             entry.drain.is_some(),
             entry.load.is_some(),
+            entry.registry_outage.is_some(),
         ]
         .iter()
         .filter(|g| **g)
@@ -910,7 +1035,7 @@ impl Parser<'_> {
         if given != 1 {
             return Err(self.error(
                 path,
-                format!("a timeline entry has `at` and exactly one of apply, delete, scale, set-image, rollout-undo, rollout-pause, rollout-resume, cordon, uncordon, drain, load, kill-node, restart-node, partition, heal (found {given})"),
+                format!("a timeline entry has `at` and exactly one of apply, delete, scale, set-image, rollout-undo, rollout-pause, rollout-resume, cordon, uncordon, drain, load, registry-outage, kill-node, restart-node, partition, heal (found {given})"),
             ));
         }
         let step = if let Some(apply) = &entry.apply {
@@ -1072,6 +1197,10 @@ impl Parser<'_> {
                 service: load.service.clone(),
                 cpu_millicores,
             }
+        } else if let Some(outage) = &entry.registry_outage {
+            let duration =
+                self.positive(&outage.duration, &join_key(path, "registry-outage.for"))?;
+            Step::RegistryOutage(duration)
         } else if let Some(node) = &entry.kill_node {
             let node_path = join_key(path, "kill-node");
             Step::KillNode(self.joined_node(node, &node_path, at, "kill")?)
@@ -1191,6 +1320,8 @@ impl Parser<'_> {
             entry.pod_disruption_budget.is_some(),
             entry.zone.is_some(),
             entry.hpa.is_some(),
+            entry.container.is_some(),
+            entry.node_memory.is_some(),
         ]
         .iter()
         .filter(|g| **g)
@@ -1198,7 +1329,7 @@ impl Parser<'_> {
         if given != 1 {
             return Err(self.error(
                 path,
-                format!("an expectation has a name, an optional `at`, and exactly one of deployment, pods, nodes, node, endpoints, statefulSet, zone, daemonSet, hpa (found {given})"),
+                format!("an expectation has a name, an optional `at`, and exactly one of deployment, pods, nodes, node, endpoints, statefulSet, zone, daemonSet, hpa, container, nodeMemory (found {given})"),
             ));
         }
         let check = if let Some(d) = &entry.deployment {
@@ -1323,7 +1454,22 @@ impl Parser<'_> {
                     nominated_node,
                     node_labels: Labels::from_pairs(&pods.node_labels),
                     image: pods.image.clone(),
+                    reason: pods.reason.clone(),
+                    qos_class: pods
+                        .qos_class
+                        .as_deref()
+                        .map(|class| {
+                            parse_qos_class(class)
+                                .map_err(|why| self.error(&join_key(&p, "qosClass"), why))
+                        })
+                        .transpose()?,
                     name: pods.name.clone(),
+                    ready_at: pods
+                        .ready_at
+                        .as_ref()
+                        .map(|at| self.time(at, &join_key(&p, "readyAt"), end))
+                        .transpose()?,
+                    waiting_reason: pods.waiting_reason.clone(),
                     ready: pods
                         .ready
                         .as_deref()
@@ -1386,6 +1532,46 @@ impl Parser<'_> {
                 name: budget.name.clone(),
                 counts,
             }
+        } else if let Some(container) = &entry.container {
+            let p = join_key(path, "container");
+            let state = match container.state.as_deref() {
+                None => None,
+                Some(state @ ("Waiting" | "Running" | "Terminated")) => Some(state.to_string()),
+                Some(other) => {
+                    return Err(self.error(
+                        &join_key(&p, "state"),
+                        format!("unsupported value {other:?}: supported values: \"Waiting\", \"Running\", \"Terminated\""),
+                    ));
+                }
+            };
+            let instant = |this: &Self, value: &Option<Scalar>, field: &str| {
+                value
+                    .as_ref()
+                    .map(|at| this.time(at, &join_key(&p, field), end))
+                    .transpose()
+            };
+            let check = ContainerExpectation {
+                state,
+                reason: container.reason.clone(),
+                exit_code: container.exit_code,
+                restart_count: self.count_at(&container.restart_count, &p, "restartCount")?,
+                ready: container.ready,
+                started_at: instant(self, &container.started_at, "startedAt")?,
+                finished_at: instant(self, &container.finished_at, "finishedAt")?,
+                pod_status: container.pod_status.clone(),
+            };
+            if check == ContainerExpectation::default() {
+                return Err(self.error(
+                    &p,
+                    "name at least one of state, reason, exitCode, restartCount, ready, startedAt, finishedAt, podStatus",
+                ));
+            }
+            Check::Container {
+                namespace: namespace_of(Kind::Pod, container.namespace.as_deref()),
+                pod: container.pod.clone(),
+                name: container.name.clone(),
+                check,
+            }
         } else if let Some(job) = &entry.job {
             let p = join_key(path, "job");
             let completion_time = job
@@ -1435,6 +1621,12 @@ impl Parser<'_> {
                 not_ready: self.count_at(&nodes.not_ready, &p, "notReady")?,
                 unknown: self.count_at(&nodes.unknown, &p, "unknown")?,
             }
+        } else if let Some(memory) = &entry.node_memory {
+            let p = join_key(path, "nodeMemory");
+            let node = self.node(&memory.node, &join_key(&p, "node"))?;
+            let in_use = BytesCmp::parse(&memory.in_use.0)
+                .map_err(|why| self.error(&join_key(&p, "inUse"), why))?;
+            Check::NodeMemory { node, in_use }
         } else if let Some(zone) = &entry.zone {
             let p = join_key(path, "zone");
             if let Some(state) = &zone.state
@@ -1474,12 +1666,28 @@ impl Parser<'_> {
                         .map_err(|why| self.error(&join_key(&p, "ready"), why))
                 })
                 .transpose()?;
-            if ready.is_none() && node.taints.is_empty() && node.untainted.is_empty() {
-                return Err(self.error(&p, "name at least one of ready, taints, untainted"));
+            let memory_pressure = node
+                .memory_pressure
+                .as_deref()
+                .map(|status| {
+                    parse_condition_status(status)
+                        .map_err(|why| self.error(&join_key(&p, "memoryPressure"), why))
+                })
+                .transpose()?;
+            if ready.is_none()
+                && memory_pressure.is_none()
+                && node.taints.is_empty()
+                && node.untainted.is_empty()
+            {
+                return Err(self.error(
+                    &p,
+                    "name at least one of ready, memoryPressure, taints, untainted",
+                ));
             }
             Check::Node {
                 name,
                 ready,
+                memory_pressure,
                 taints: node.taints.clone(),
                 untainted: node.untainted.clone(),
             }
@@ -1537,6 +1745,18 @@ fn parse_condition_status(text: &str) -> Result<ConditionStatus, String> {
             "unsupported value {other:?}: supported values: \"True\", \"False\", \"Unknown\""
         )),
     }
+}
+
+fn parse_qos_class(text: &str) -> Result<components::api::QosClass, String> {
+    use components::api::QosClass;
+    [QosClass::Guaranteed, QosClass::Burstable, QosClass::BestEffort]
+        .into_iter()
+        .find(|class| class.name() == text)
+        .ok_or_else(|| {
+            format!(
+                "unsupported value {text:?}: supported values: \"Guaranteed\", \"Burstable\", \"BestEffort\""
+            )
+        })
 }
 
 fn parse_phase(text: &str) -> Result<PodPhase, String> {

@@ -6,6 +6,8 @@ pub mod batch;
 pub mod meta;
 pub mod net;
 pub mod objects;
+pub mod probe;
+pub mod qos;
 pub mod quantity;
 pub mod wire;
 
@@ -14,4 +16,6 @@ pub use autoscaling::*;
 pub use batch::*;
 pub use meta::*;
 pub use objects::*;
+pub use probe::*;
+pub use qos::{QosClass, pod_qos_class};
 pub use wire::*;

@@ -9,6 +9,7 @@ use super::apps::DaemonSet;
 use super::autoscaling::HorizontalPodAutoscaler;
 use super::batch::Job;
 use super::meta::{Kind, LabelSelector, Labels, ObjectKey, ObjectMeta, Str};
+use super::probe::Probe;
 
 // ---------------------------------------------------------------------------------------
 // Resources
@@ -77,6 +78,33 @@ pub struct Container {
     pub ports: Vec<ContainerPort>,
     /// `Always` on an init container makes it a sidecar.
     pub restart_policy: Option<ContainerRestartPolicy>,
+    /// `lifecycle`: the postStart and preStop hooks.
+    pub lifecycle: Option<Rc<Lifecycle>>,
+    /// Probes the kubelet's prober runs (`kubelet::prober`), stored defaulted.
+    pub liveness_probe: Option<Rc<Probe>>,
+    pub readiness_probe: Option<Rc<Probe>>,
+    pub startup_probe: Option<Rc<Probe>>,
+}
+
+/// `container.lifecycle` (core/v1 `Lifecycle`): actions the kubelet runs right after a
+/// container starts and right before it is stopped.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Lifecycle {
+    pub post_start: Option<LifecycleHandler>,
+    pub pre_stop: Option<LifecycleHandler>,
+}
+
+/// One hook's action (core/v1 `LifecycleHandler`; exactly one of its fields is set).
+/// How long an `exec` or `httpGet` handler takes is the container's business: kubesim
+/// reads it from the image's behaviour.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum LifecycleHandler {
+    /// `exec.command`, run in the container (CRI `ExecSync`).
+    Exec { command: Rc<[Str]> },
+    /// `httpGet`: a GET of `path` on the pod's `port` (a number or a port name).
+    HttpGet { path: Str, port: Str },
+    /// `sleep.seconds`: the kubelet itself waits this long.
+    Sleep { seconds: u64 },
 }
 
 impl Default for Container {
@@ -90,6 +118,10 @@ impl Default for Container {
             extended_requests: Rc::from(Vec::new()),
             ports: Vec::new(),
             restart_policy: None,
+            lifecycle: None,
+            liveness_probe: None,
+            readiness_probe: None,
+            startup_probe: None,
         }
     }
 }
@@ -187,6 +219,9 @@ pub struct PodSpec {
     pub topology_spread_constraints: Rc<[TopologySpreadConstraint]>,
     /// `spec.overhead`, set from the pod's RuntimeClass: added to the pod's requests.
     pub overhead: ResourceList,
+    /// `spec.runtimeClassName`: the RuntimeClass whose handler runs the pod (`None`:
+    /// the node runtime's default handler).
+    pub runtime_class_name: Option<Str>,
     /// `spec.hostname` and `spec.subdomain`: a StatefulSet's pod is `<pod>.<service>`.
     pub hostname: Option<Str>,
     pub subdomain: Option<Str>,
@@ -211,6 +246,7 @@ impl Default for PodSpec {
             affinity: None,
             topology_spread_constraints: Rc::from(Vec::new()),
             overhead: ResourceList::default(),
+            runtime_class_name: None,
             hostname: None,
             subdomain: None,
         }
@@ -428,8 +464,19 @@ pub struct PodStatus {
     pub pod_ip: Option<Str>,
     pub start_time: Option<SimTime>,
     pub container_statuses: Vec<ContainerStatus>,
+    /// `status.initContainerStatuses`, in spec order (sidecars included).
+    pub init_container_statuses: Vec<ContainerStatus>,
+    /// The Initialized condition: every init container has completed and every sidecar
+    /// has started (True as well for a pod without init containers, once the kubelet
+    /// reports).
+    pub initialized: ConditionStatus,
     /// Reason for the phase (e.g. "Evicted"), when there is one.
     pub reason: Option<Str>,
+    /// `status.message`: a human-readable detail of the reason (the eviction manager's
+    /// "The node was low on resource: memory. ...").
+    pub message: Option<Str>,
+    /// `status.qosClass`, set by the API server when the pod is created.
+    pub qos_class: Option<super::qos::QosClass>,
     /// `status.nominatedNodeName`: the node the scheduler preempted pods on for this
     /// pending pod, where it expects the pod to go once the victims are gone. Written by
     /// the scheduler only.
@@ -790,6 +837,33 @@ pub fn system_priority_classes() -> [PriorityClass; 2] {
 }
 
 // ---------------------------------------------------------------------------------------
+// RuntimeClass (node.k8s.io/v1)
+
+/// A cluster-scoped name for a container runtime configuration. Pods name it in
+/// `spec.runtimeClassName`; the RuntimeClass admission plugin copies `overhead` into
+/// the pod's `spec.overhead` and merges `scheduling` into its node selector and
+/// tolerations; the kubelet passes `handler` to the runtime's `RunPodSandbox`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuntimeClass {
+    pub metadata: ObjectMeta,
+    /// The CRI handler (`runc`, `crun`, `kata`, `runsc`): a DNS label, immutable.
+    pub handler: Str,
+    /// `overhead.podFixed`: resources the sandbox itself uses, per pod.
+    pub overhead: Option<ResourceList>,
+    pub scheduling: Option<RuntimeClassScheduling>,
+}
+
+/// `scheduling` of a RuntimeClass: where pods of the class may run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeClassScheduling {
+    /// Labels the nodes that support the class carry; merged into the pod's
+    /// `nodeSelector` (a conflicting value refuses the pod).
+    pub node_selector: Labels,
+    /// Appended to the pod's tolerations (those it already has stay).
+    pub tolerations: Rc<[Toleration]>,
+}
+
+// ---------------------------------------------------------------------------------------
 // PodDisruptionBudget (policy/v1)
 
 /// How many of the selected pods must stay up through voluntary disruptions (evictions,
@@ -970,6 +1044,7 @@ pub enum Object {
     EndpointSlice(Rc<EndpointSlice>),
     Lease(Rc<Lease>),
     PriorityClass(Rc<PriorityClass>),
+    RuntimeClass(Rc<RuntimeClass>),
     PodDisruptionBudget(Rc<PodDisruptionBudget>),
     HorizontalPodAutoscaler(Rc<HorizontalPodAutoscaler>),
     Job(Rc<Job>),
@@ -989,6 +1064,7 @@ macro_rules! each_object {
             Object::EndpointSlice($inner) => $body,
             Object::Lease($inner) => $body,
             Object::PriorityClass($inner) => $body,
+            Object::RuntimeClass($inner) => $body,
             Object::PodDisruptionBudget($inner) => $body,
             Object::HorizontalPodAutoscaler($inner) => $body,
             Object::Job($inner) => $body,
@@ -1010,6 +1086,7 @@ impl Object {
             Object::EndpointSlice(_) => Kind::EndpointSlice,
             Object::Lease(_) => Kind::Lease,
             Object::PriorityClass(_) => Kind::PriorityClass,
+            Object::RuntimeClass(_) => Kind::RuntimeClass,
             Object::PodDisruptionBudget(_) => Kind::PodDisruptionBudget,
             Object::HorizontalPodAutoscaler(_) => Kind::HorizontalPodAutoscaler,
             Object::Job(_) => Kind::Job,
@@ -1079,6 +1156,7 @@ resource!(Service);
 resource!(EndpointSlice);
 resource!(Lease);
 resource!(PriorityClass);
+resource!(RuntimeClass);
 resource!(PodDisruptionBudget);
 resource!(HorizontalPodAutoscaler);
 resource!(StatefulSet);

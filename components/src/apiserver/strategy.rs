@@ -47,6 +47,8 @@ pub fn prepare_for_create(
                 } else {
                     ConditionStatus::Unknown
                 },
+                // As upstream's pod strategy does on create (`PrepareForCreate`).
+                qos_class: Some(crate::api::pod_qos_class(&pod.spec)),
                 ..PodStatus::default()
             };
             add_default_tolerations(&mut pod.spec.tolerations, default_toleration_seconds);
@@ -80,6 +82,7 @@ pub fn prepare_for_create(
             replica_set.status = Default::default();
         }
         Object::PriorityClass(class) => validate_priority_class(class)?,
+        Object::RuntimeClass(class) => super::runtime_class::validate_runtime_class(class)?,
         Object::StatefulSet(set) => {
             let set = Rc::make_mut(set);
             validate_stateful_set(set)?;
@@ -563,6 +566,11 @@ pub fn prepare_for_update(current: &Object, mut update: Object) -> Result<Object
                 ));
             }
             // PriorityClass has no spec: upstream's strategy never bumps its generation.
+            false
+        }
+        (Object::RuntimeClass(new), Object::RuntimeClass(old)) => {
+            super::runtime_class::validate_runtime_class_update(new, old)?;
+            // No spec either: the generation stays.
             false
         }
         (Object::PodDisruptionBudget(new), Object::PodDisruptionBudget(old)) => {

@@ -24,6 +24,10 @@
 //!   its pods and the runtime's sandboxes and containers, and adopts what still runs.
 
 pub mod backoff;
+pub mod eviction;
+pub mod prober;
+pub mod qos;
+pub mod runtime_state;
 pub mod status;
 pub mod worker;
 
@@ -50,8 +54,8 @@ use crate::timers::{Deadlines, InformerDeadline};
 
 use backoff::Backoff;
 use worker::{
-    Action, ContainerStage, Lifecycle, PodWorker, PullDecision, PullFailure, SandboxStage,
-    Terminated, pull_decision, should_restart, termination_grace,
+    Action, ContainerStage, HookWait, Lifecycle, PodWorker, PullDecision, PullFailure, Role,
+    SandboxStage, Terminated, pull_decision, termination_grace,
 };
 
 /// Settings, named as in `KubeletConfiguration`.
@@ -65,6 +69,8 @@ pub struct KubeletConfig {
     pub node_status_update_frequency: SimDuration,
     /// `nodeStatusReportFrequency`, upstream default 5 min.
     pub node_status_report_frequency: SimDuration,
+    /// Node-pressure eviction (`evictionHard`, `evictionPressureTransitionPeriod`).
+    pub eviction: eviction::EvictionConfig,
     /// CrashLoopBackOff: first delay 10 s, doubling, capped at 300 s (`MaxContainerBackOff`).
     pub crash_loop_backoff_initial: SimDuration,
     pub crash_loop_backoff_max: SimDuration,
@@ -81,6 +87,10 @@ pub struct KubeletConfig {
     /// How long the kubelet waits for the API server before giving a request up as lost
     /// (kube-apiserver's `--request-timeout` is 60 s: by then it has answered).
     pub api_request_timeout: SimDuration,
+    /// `kubeAPIQPS` and `kubeAPIBurst`, upstream defaults 50 and 100 (since 1.27): the
+    /// rate limit of every request but the heartbeat client's (lease, node status).
+    pub kube_api_qps: u32,
+    pub kube_api_burst: u32,
     pub kubelet_version: Str,
 }
 
@@ -103,6 +113,7 @@ impl Default for KubeletConfig {
             node_lease_renew_interval: SimDuration::from_secs(10),
             node_status_update_frequency: SimDuration::from_secs(10),
             node_status_report_frequency: SimDuration::from_mins(5),
+            eviction: eviction::EvictionConfig::default(),
             crash_loop_backoff_initial: SimDuration::from_secs(10),
             crash_loop_backoff_max: SimDuration::from_secs(300),
             crash_loop_backoff_reset: SimDuration::from_secs(600),
@@ -111,6 +122,8 @@ impl Default for KubeletConfig {
             pleg_relist_period: SimDuration::from_secs(1),
             pod_worker_backoff_period: SimDuration::from_secs(10),
             api_request_timeout: SimDuration::from_secs(60),
+            kube_api_qps: 50,
+            kube_api_burst: 100,
             kubelet_version: Str::from("v1.34.0"),
         }
     }
@@ -148,6 +161,13 @@ pub enum Tick {
     PlegRelist,
     /// A pod's back-off ended (see `timers::Deadlines`).
     Wake { generation: u64 },
+    /// The eviction manager's next synchronize or cleanup poll (see `eviction`).
+    Eviction { generation: u64 },
+    /// `updateRuntimeUp`'s status check, armed only while the runtime is unreachable
+    /// (see `runtime_state`).
+    RuntimeStatus,
+    /// The prober's next decisive instant (see `prober`).
+    Probe { generation: u64 },
 }
 
 /// What an API request in flight was for.
@@ -234,6 +254,15 @@ enum Call {
         uid: u64,
         index: usize,
     },
+    /// A postStart or preStop hook run through the runtime (`ExecSync`).
+    Hook {
+        uid: u64,
+        index: usize,
+    },
+    /// The status check of an unreachable runtime (`runtime_state`).
+    RuntimeStatus,
+    /// The relist after the runtime came back (`runtime_state`).
+    Relist,
     /// Cleaning up runtime objects no pod owns.
     Orphan,
 }
@@ -293,6 +322,9 @@ pub struct Kubelet {
     next_call_id: CallId,
     started_at: SimTime,
     pods: Informer<Pod>,
+    /// Every RuntimeClass, for the handler a pod's sandbox runs with (upstream's
+    /// runtimeclass manager). Listed with the pods, so both are current together.
+    runtime_classes: Informer<crate::api::RuntimeClass>,
     calls: BTreeMap<CallId, Call>,
     runtime_version: Option<Str>,
     /// Images on the node and their sizes, for the node status.
@@ -310,12 +342,19 @@ pub struct Kubelet {
     wakeups: Deadlines<u64>,
     pleg_pending: Vec<ContainerEvent>,
     pleg_armed: bool,
+    /// Whether the runtime answers; its status check and PLEG stamps (`runtime_state`).
+    runtime_health: runtime_state::RuntimeHealth,
+    runtime_poll_armed: bool,
     /// The node's kernel, whose cgroups cAdvisor reads for /metrics/resource (set when
     /// the cluster runs metrics-server).
     kernel: Option<ActorId>,
     /// cgroup reads in flight: read id → (metrics-server, its scrape id).
     scrapes: BTreeMap<u64, (ActorId, u64)>,
     next_read_id: u64,
+    /// Node-pressure eviction (see `eviction`).
+    eviction: eviction::EvictionManager,
+    /// Liveness, readiness and startup probes (see `prober`).
+    prober: prober::Prober,
 }
 
 impl Kubelet {
@@ -335,14 +374,17 @@ impl Kubelet {
             config.image_pull_backoff_initial,
             config.image_pull_backoff_max,
         );
+        let api =
+            ApiClient::new(apiserver).with_rate_limit(config.kube_api_qps, config.kube_api_burst);
         Kubelet {
             config,
             setup,
             runtime,
-            api: ApiClient::new(apiserver),
+            api,
             next_call_id: 1,
             started_at: SimTime::ZERO,
             pods,
+            runtime_classes: Informer::all(),
             pods_deadline: InformerDeadline::default(),
             connection: Connection::Healthy,
             requests: BTreeMap::new(),
@@ -370,9 +412,13 @@ impl Kubelet {
             wakeups: Deadlines::new(),
             pleg_pending: Vec::new(),
             pleg_armed: false,
+            runtime_health: runtime_state::RuntimeHealth::Up,
+            runtime_poll_armed: false,
             kernel: None,
             scrapes: BTreeMap::new(),
             next_read_id: 0,
+            eviction: eviction::EvictionManager::default(),
+            prober: prober::Prober::new(),
         }
     }
 
@@ -483,18 +529,26 @@ impl Kubelet {
         purpose: Purpose,
         cx: &mut Context<'_, Msg>,
     ) -> (RequestId, Pending) {
-        let id = self.api.send(cx, verb);
+        // The heartbeat client (lease, node status) has no rate limit (QPS -1); the
+        // rest share kubeAPIQPS / kubeAPIBurst, and wait for their token before leaving.
+        let id = if purpose.is_heartbeat() {
+            self.api.send_unthrottled(cx, verb)
+        } else {
+            self.api.send(cx, verb)
+        };
         let timeout = if purpose.is_heartbeat() {
             self.config.heartbeat_request_timeout()
         } else {
             self.config.api_request_timeout
         };
-        let deadline = cx.now() + timeout;
+        let deadline = cx.now() + self.api.last_wait() + timeout;
         (id, Pending { purpose, deadline })
     }
 
-    /// (Re)starts the pod informer with a full list.
+    /// (Re)starts the pod informer with a full list (the RuntimeClass informer first,
+    /// so a pod's class is known when the pod is).
     fn list_pods(&mut self, cx: &mut Context<'_, Msg>) {
+        self.runtime_classes.start(&mut self.api, cx);
         self.pods.start(&mut self.api, cx);
         self.pods_deadline
             .started(cx.now(), self.config.api_request_timeout);
@@ -540,6 +594,7 @@ impl Kubelet {
         self.next_lease_renewal = cx.now() + self.config.node_lease_renew_interval;
         self.next_status_update = cx.now() + self.config.node_status_update_frequency;
         self.arm_heartbeat(cx);
+        self.start_eviction_manager(cx);
     }
 
     /// One timer serves the lease renewal, the node status update and the deadlines of
@@ -562,6 +617,10 @@ impl Kubelet {
         }
         if now >= self.next_status_update {
             self.next_status_update = now + self.config.node_status_update_frequency;
+            if !self.runtime_health.is_up() {
+                // The runtime errors age with time: computed at every update.
+                self.node_status_inputs_changed = true;
+            }
             self.on_node_status_tick(cx);
         }
         self.arm_heartbeat(cx);
@@ -597,14 +656,29 @@ impl Kubelet {
 
     fn current_node_status(&self, cx: &mut Context<'_, Msg>) -> crate::api::NodeStatus {
         let runtime_version = self.runtime_version.clone().unwrap_or_else(|| s(""));
-        status::node_status(
+        let previous = self.node.as_ref().map(|n| &n.status);
+        let mut status = status::node_status(
             &self.setup,
             &self.config.kubelet_version,
             &runtime_version,
             &self.images,
-            self.node.as_ref().map(|n| &n.status),
+            previous,
             cx.host_clock(),
-        )
+        );
+        // The eviction manager's view (`MemoryPressureCondition`).
+        status.memory_pressure =
+            crate::api::ConditionStatus::from_bool(self.eviction.memory_pressure());
+        // The runtime's health decides the Ready condition (`ReadyCondition`).
+        let errors = self.runtime_health.errors(cx.now());
+        if !errors.is_empty() {
+            status.ready = runtime_state::ready_condition(
+                status.ready,
+                &errors,
+                previous.map(|p| &p.ready),
+                cx.host_clock(),
+            );
+        }
+        status
     }
 
     fn register(&mut self, cx: &mut Context<'_, Msg>) {
@@ -862,6 +936,13 @@ impl Kubelet {
             return;
         }
         let response = &response;
+        if self
+            .runtime_classes
+            .on_response(response, &mut self.api, cx)
+            .is_some()
+        {
+            return;
+        }
         if let Some(deltas) = self.pods.on_response(response, &mut self.api, cx) {
             self.pods_deadline.on_response(
                 &response.result,
@@ -1053,12 +1134,7 @@ impl Kubelet {
     fn admit(&mut self, pod: Rc<Pod>, cx: &mut Context<'_, Msg>) -> PodWorker {
         let mut worker = PodWorker::new(pod.clone());
         for record in &mut worker.containers {
-            let Some(api) = pod
-                .status
-                .container_statuses
-                .iter()
-                .find(|c| c.name == record.name)
-            else {
+            let Some(api) = status::shown_status(&pod.status, record) else {
                 continue;
             };
             record.restart_count = api.restart_count;
@@ -1091,6 +1167,7 @@ impl Kubelet {
             cx.record("step", || {
                 format!("pod {name}: assigned to node {node}; kubelet starts it")
             });
+            self.add_probes(&worker, cx);
         }
         worker
     }
@@ -1158,9 +1235,8 @@ impl Kubelet {
             // rebooted) ended in an unknown way: upstream reports it terminated with
             // reason ContainerStatusUnknown and exit code 137.
             for record in &mut worker.containers {
-                let was_running = pod.status.container_statuses.iter().any(|c| {
-                    c.name == record.name && matches!(c.state, ApiContainerState::Running { .. })
-                });
+                let was_running = status::shown_status(&pod.status, record)
+                    .is_some_and(|c| matches!(c.state, ApiContainerState::Running { .. }));
                 if record.stage == ContainerStage::Waiting && was_running {
                     record.last_termination = Some(Terminated {
                         exit_code: EXIT_CODE_STATUS_UNKNOWN,
@@ -1180,6 +1256,7 @@ impl Kubelet {
                 .map(|(i, _)| i)
                 .collect();
             self.workers.insert(uid, worker);
+            self.probe_adopted(uid, cx);
             for index in exited {
                 self.decide_after_exit(uid, index, cx);
             }
@@ -1218,6 +1295,9 @@ impl Kubelet {
     /// A sync of the pod (it changed, a container exited, a back-off ended): plans and
     /// issues the next steps, then syncs its status.
     fn sync_pod(&mut self, uid: u64, cx: &mut Context<'_, Msg>) {
+        if self.workers.get(&uid).is_some_and(|w| w.is_terminating()) {
+            self.probe_pod_terminating(uid, cx);
+        }
         self.advance_pod(uid, cx);
         self.sync_status(uid, cx);
     }
@@ -1239,16 +1319,34 @@ impl Kubelet {
 
     /// Plans and issues the next steps for a pod.
     fn advance_pod(&mut self, uid: u64, cx: &mut Context<'_, Msg>) {
+        if !self.runtime_health.is_up() {
+            // Nothing to ask an unreachable runtime: the pod is synced again once it
+            // answers (upstream's sync loop skips pods while runtimeErrors is not nil).
+            return;
+        }
+        // A local step (a kill begun, a hook ended) changes what the plan says at the
+        // same instant: plan again, at most a few times per container.
         let Some(worker) = self.workers.get(&uid) else {
             return;
         };
-        let actions = worker::plan(worker, cx.now());
-        for action in actions {
-            if !self.workers.contains_key(&uid) {
+        let rounds_max = 3 * worker.containers.len() + 2;
+        for _ in 0..rounds_max {
+            let Some(worker) = self.workers.get(&uid) else {
+                return;
+            };
+            let actions = worker::plan(worker, cx.now());
+            let again = actions.iter().any(|a| a.is_local());
+            for action in actions {
+                if !self.workers.contains_key(&uid) {
+                    return;
+                }
+                self.apply(uid, action, cx);
+            }
+            if !again {
                 return;
             }
-            self.apply(uid, action, cx);
         }
+        panic!("kubelet: pod {uid}'s plan did not settle in {rounds_max} rounds");
     }
 
     fn apply(&mut self, uid: u64, action: Action, cx: &mut Context<'_, Msg>) {
@@ -1257,12 +1355,31 @@ impl Kubelet {
         let name = worker.display(cx.recording());
         match action {
             Action::RunSandbox => {
+                let runtime_handler = match crate::runtime::oci::lookup_runtime_handler(
+                    worker.pod.spec.runtime_class_name.as_deref(),
+                    |class| self.runtime_classes.get("", class).map(|c| &**c),
+                ) {
+                    Ok(handler) => handler,
+                    Err(why) => {
+                        // As a failed RunPodSandbox: retried at the pod worker's back-off.
+                        let retry_after = self.config.pod_worker_backoff_period;
+                        worker.sandbox = SandboxStage::Failed {
+                            until: cx.now() + retry_after,
+                        };
+                        cx.record("step", || {
+                            format!("pod {name}: failed to create the pod sandbox: {why}; retrying in {retry_after}")
+                        });
+                        self.wake_at(uid, cx.now() + retry_after, cx);
+                        return;
+                    }
+                };
                 let config = PodSandboxConfig {
                     pod_uid: uid,
                     namespace: worker.pod.metadata.namespace.clone(),
                     name: worker.pod.metadata.name.clone(),
                     attempt: worker.sandbox_attempt,
                     pod_cidr: node_cidr,
+                    runtime_handler,
                 };
                 worker.sandbox_attempt += 1;
                 let call = self.cri(
@@ -1281,7 +1398,7 @@ impl Kubelet {
                     // Out of back-off: the restart counts as the next step of it.
                     let finished_at = last.finished_at;
                     self.crash_backoff
-                        .next((uid, record.name.clone()), finished_at, cx.now());
+                        .next((uid, record.name.clone()), finished_at, cx.host_clock());
                 }
                 let image = record.image.clone();
                 let call = self.cri(
@@ -1292,27 +1409,55 @@ impl Kubelet {
                 self.workers.get_mut(&uid).expect("present").containers[index].stage =
                     ContainerStage::CheckingImage { call };
             }
-            Action::StopContainer(index) => {
-                let Lifecycle::Terminating { grace, .. } = worker.lifecycle else {
-                    panic!("stopping a container of a pod that is not terminating");
+            Action::BeginKill {
+                index,
+                grace_seconds,
+            } => {
+                let handler = worker.pre_stop_hook(index, grace_seconds).cloned();
+                let container = worker.containers[index].name.clone();
+                let wait = match &handler {
+                    None => None,
+                    Some(handler) => {
+                        cx.record("step", || {
+                            format!(
+                                "pod {name}: running container {container}'s preStop hook ({}; grace period {grace_seconds}s)",
+                                hook_text(handler)
+                            )
+                        });
+                        Some(self.run_hook(uid, index, handler, crate::runtime::Hook::PreStop, cx))
+                    }
                 };
+                let worker = self.workers.get_mut(&uid).expect("present");
+                worker.begin_kill(index, grace_seconds, wait, cx.now());
+            }
+            Action::EndPreStop(index) => {
+                let container = worker.containers[index].name.clone();
+                cx.record("detail", || {
+                    format!("pod {name}: container {container}'s preStop hook ran out of its grace period")
+                });
+                worker.end_pre_stop(index, cx.now());
+            }
+            Action::EndPostStart(index) => worker.end_post_start(index),
+            Action::StopContainer(index) => {
                 let record = &worker.containers[index];
-                let ContainerStage::Running {
+                let ContainerStage::Killing {
                     container_id,
                     started_at,
                     ready,
+                    kill,
                 } = record.stage
                 else {
-                    panic!("stopping a container that is not running");
+                    panic!("stopping a container that is not being killed");
                 };
+                let timeout = kill.stop_timeout(cx.now());
                 let container = record.name.clone();
                 cx.record("step", || {
-                    format!("pod {name}: stopping container {container} (SIGTERM, SIGKILL after {grace})")
+                    format!("pod {name}: stopping container {container} (SIGTERM, SIGKILL after {timeout})")
                 });
                 let call = self.cri(
                     CriRequest::StopContainer {
                         container_id,
-                        timeout: grace,
+                        timeout,
                     },
                     Call::StopContainer { uid, index },
                     cx,
@@ -1359,6 +1504,10 @@ impl Kubelet {
                 // manager does before it deletes.
                 self.sync_status(uid, cx);
                 self.maybe_delete(uid, cx);
+            }
+            Action::Forget if self.rest_evicted(uid) => {
+                // Evicted, stopped, and still in the API: it stays Failed until deleted.
+                self.sync_status(uid, cx);
             }
             Action::Forget => {
                 cx.record("detail", || {
@@ -1415,6 +1564,7 @@ impl Kubelet {
         self.status_dirty.remove(&uid);
         self.delete_in_flight.remove(&uid);
         self.deleting.remove(&uid);
+        self.prober.remove_pod(uid);
     }
 
     /// Posts the pod's status if it differs from what the API holds.
@@ -1488,8 +1638,13 @@ impl Kubelet {
                 let Some(call) = self.calls.remove(&id) else {
                     return;
                 };
+                if runtime_state::is_unavailable(&result) {
+                    let why = format!("{} failed", runtime_state::call_name(&call));
+                    self.runtime_lost(&why, cx);
+                }
                 self.on_cri_response(id, call, result, cx);
             }
+            CriReply::Disconnected => self.runtime_lost("its socket closed", cx),
         }
     }
 
@@ -1526,6 +1681,27 @@ impl Kubelet {
                 self.maybe_adopt(cx);
             }
             (Call::Orphan, _) => {}
+            (Call::RuntimeStatus, result) => {
+                let up = match result {
+                    Ok(CriResponse::Version {
+                        runtime_name,
+                        runtime_version,
+                    }) => Some((runtime_name, runtime_version)),
+                    _ => None,
+                };
+                self.on_runtime_status(up, cx);
+            }
+            (Call::Relist, Ok(CriResponse::Containers(list))) => self.on_relist(list, cx),
+            // The runtime is unreachable (`runtime_lost` has begun polling it): the
+            // start asks again, and the relist is made again, once it answers.
+            (
+                Call::Version
+                | Call::ListImages
+                | Call::ListSandboxes
+                | Call::ListContainers
+                | Call::Relist,
+                Err(_),
+            ) => {}
             (
                 Call::RunSandbox { uid }
                 | Call::StopSandbox { uid }
@@ -1534,11 +1710,15 @@ impl Kubelet {
                 | Call::PullImage { uid, .. }
                 | Call::CreateContainer { uid, .. }
                 | Call::StartContainer { uid, .. }
-                | Call::StopContainer { uid, .. },
+                | Call::StopContainer { uid, .. }
+                | Call::Hook { uid, .. },
                 result,
             ) => {
                 if !self.workers.contains_key(&uid) {
                     self.clean_up_after_forgotten(call, result, cx);
+                    return;
+                }
+                if runtime_state::is_unavailable(&result) && self.undo_unavailable_call(uid, id, call) {
                     return;
                 }
                 self.on_pod_call(uid, id, call, result, cx);
@@ -1775,13 +1955,38 @@ impl Kubelet {
                             ready: false,
                         };
                         let restarts = record.restart_count;
+                        let kind = match record.role {
+                            Role::Init => "init container",
+                            Role::Sidecar => "sidecar container",
+                            Role::App => "container",
+                        };
                         cx.record("step", || {
                             if restarts == 0 {
-                                format!("pod {name}: started container {container}")
+                                format!("pod {name}: started {kind} {container}")
                             } else {
-                                format!("pod {name}: restarted container {container} (restart {restarts})")
+                                format!("pod {name}: restarted {kind} {container} (restart {restarts})")
                             }
                         });
+                        if let Some(handler) = worker.post_start_hook(index).cloned() {
+                            // The next container waits for the hook (upstream
+                            // `startContainer` runs it before it returns).
+                            cx.record("detail", || {
+                                format!(
+                                    "pod {name}: running container {container}'s postStart hook ({})",
+                                    hook_text(&handler)
+                                )
+                            });
+                            let hook = crate::runtime::Hook::PostStart;
+                            let wait = self.run_hook(uid, index, &handler, hook, cx);
+                            self.workers.get_mut(&uid).expect("present").containers[index].stage =
+                                ContainerStage::PostStart {
+                                    container_id,
+                                    started_at,
+                                    ready: false,
+                                    wait,
+                                };
+                        }
+                        self.probe_container_started(uid, index, container_id, cx);
                     }
                     Ok(other) => panic!("StartContainer answered {other:?}"),
                     Err(e) => {
@@ -1819,8 +2024,67 @@ impl Kubelet {
                 }
                 record.stage = ContainerStage::Terminated;
                 self.container_owner.remove(&container_id);
+                self.probe_kill_done(uid, index, cx);
+            }
+            (Call::Hook { index, .. }, result) => {
+                // Whatever the handler answered (a failed preStop hook changes nothing
+                // upstream; a failed postStart hook would kill the container, which
+                // kubesim's handlers never do), the hook is over.
+                if let Err(e) = &result {
+                    let container = worker.containers[index].name.clone();
+                    cx.record("detail", || {
+                        format!("pod {name}: container {container}'s hook failed: {}", e.message)
+                    });
+                }
+                match worker.containers[index].stage {
+                    ContainerStage::PostStart {
+                        wait: HookWait::Call(call),
+                        ..
+                    } if call == id => worker.end_post_start(index),
+                    ContainerStage::Killing {
+                        kill:
+                            worker::Kill {
+                                step: worker::KillStep::PreStop(HookWait::Call(call)),
+                                ..
+                            },
+                        ..
+                    } if call == id => worker.end_pre_stop(index, now),
+                    _ => {}
+                }
             }
             (call, result) => panic!("kubelet: unexpected CRI answer {result:?} to {call:?}"),
+        }
+    }
+
+    /// Starts a lifecycle hook of container `index`: a `sleep` is the kubelet's own
+    /// timer; `exec` and `httpGet` are answered for the container by the runtime, which
+    /// knows from the image how long the handler takes (upstream sends an httpGet over
+    /// the pod network; kubesim routes it through the runtime's `ExecSync` like an exec).
+    fn run_hook(
+        &mut self,
+        uid: u64,
+        index: usize,
+        handler: &crate::api::LifecycleHandler,
+        hook: crate::runtime::Hook,
+        cx: &mut Context<'_, Msg>,
+    ) -> HookWait {
+        use crate::api::LifecycleHandler;
+        let worker = self.workers.get(&uid).expect("caller checked");
+        let container_id = worker.containers[index]
+            .stage
+            .container_id()
+            .expect("a hook runs in a running container");
+        match handler {
+            LifecycleHandler::Sleep { seconds } => {
+                HookWait::Until(cx.now() + SimDuration::from_secs(*seconds))
+            }
+            LifecycleHandler::Exec { .. } | LifecycleHandler::HttpGet { .. } => {
+                HookWait::Call(self.cri(
+                    CriRequest::ExecSync { container_id, hook },
+                    Call::Hook { uid, index },
+                    cx,
+                ))
+            }
         }
     }
 
@@ -1829,7 +2093,7 @@ impl Kubelet {
         let SandboxStage::Ready { sandbox_id } = worker.sandbox else {
             panic!("creating a container without a ready sandbox");
         };
-        let spec = &worker.pod.spec.containers[index];
+        let spec = worker.spec(index);
         let record = &worker.containers[index];
         let config = ContainerConfig {
             name: record.name.clone(),
@@ -1842,6 +2106,12 @@ impl Kubelet {
             limits: CgroupLimits {
                 memory_bytes_limit: spec.resources.limits.memory_bytes,
                 cpu_millicores_limit: spec.resources.limits.cpu_millicores,
+                cpu_millicores_request: spec.resources.requests.cpu_millicores,
+                oom_score_adj: qos::container_oom_score_adj(
+                    &worker.pod,
+                    spec,
+                    self.setup.capacity.memory_bytes.unwrap_or(0),
+                ),
             },
         };
         let call = self.cri(
@@ -1882,25 +2152,40 @@ impl Kubelet {
     fn decide_after_exit(&mut self, uid: u64, index: usize, cx: &mut Context<'_, Msg>) {
         let now = cx.now();
         let worker = self.workers.get_mut(&uid).expect("caller checked");
-        let policy = worker.pod.spec.restart_policy;
-        let terminating = worker.is_terminating();
         let name = worker.display(cx.recording());
-        let record = &mut worker.containers[index];
-        let last = record
+        let last = worker.containers[index]
             .last_termination
             .clone()
             .expect("an exited container has a termination");
-        let container = record.name.clone();
-        if terminating || !should_restart(policy, last.exit_code) {
-            record.stage = ContainerStage::Terminated;
+        if !worker.should_restart(index, last.exit_code) {
+            worker.containers[index].stage = ContainerStage::Terminated;
+            if !worker.is_terminating()
+                && worker.containers[index].role != Role::Sidecar
+                && worker.must_kill()
+            {
+                let failed_init = worker.containers[index].role == Role::Init;
+                cx.record("step", || {
+                    if failed_init {
+                        format!("pod {name}: init container failed with restartPolicy Never; the pod fails")
+                    } else {
+                        format!("pod {name}: no regular container will run again; stopping what is left")
+                    }
+                });
+            }
+            worker.settle();
             return;
         }
+        let record = &mut worker.containers[index];
+        let container = record.name.clone();
         let key = (uid, container.clone());
+        // The back-off is counted on the node's clock, which stamped `finished_at`.
+        let host_now = cx.host_clock();
         match self
             .crash_backoff
-            .in_backoff_until(&key, last.finished_at, now)
+            .in_backoff_until(&key, last.finished_at, host_now)
         {
-            Some(until) => {
+            Some(until_host) => {
+                let until = now + until_host.saturating_since(host_now);
                 record.stage = ContainerStage::BackOff { until };
                 let delay = self.crash_backoff.get(&key);
                 cx.record("step", || {
@@ -1908,7 +2193,7 @@ impl Kubelet {
                 });
             }
             None => {
-                self.crash_backoff.next(key, last.finished_at, now);
+                self.crash_backoff.next(key, last.finished_at, host_now);
                 record.stage = ContainerStage::Waiting;
             }
         }
@@ -1919,30 +2204,13 @@ impl Kubelet {
 
     fn on_container_event(&mut self, event: ContainerEvent, cx: &mut Context<'_, Msg>) {
         match event.kind {
+            // The process's health, for the prober: a container is ready when its probes
+            // say so (or, without a readiness probe, as soon as it has started).
             ContainerEventKind::Ready => {
-                let Some(&(uid, index)) = self.container_owner.get(&event.container_id) else {
-                    return;
-                };
-                let worker = self
-                    .workers
-                    .get_mut(&uid)
-                    .expect("owned containers have workers");
-                let name = worker.display(cx.recording());
-                let record = &mut worker.containers[index];
-                if let ContainerStage::Running {
-                    container_id,
-                    ready,
-                    ..
-                } = &mut record.stage
-                    && *container_id == event.container_id
-                {
-                    *ready = true;
-                    let container = record.name.clone();
-                    cx.record("detail", || {
-                        format!("pod {name}: container {container} is ready")
-                    });
-                    self.sync_status(uid, cx);
-                }
+                self.probe_container_health(event.container_id, prober::Health::Serving, cx);
+            }
+            ContainerEventKind::Unresponsive => {
+                self.probe_container_health(event.container_id, prober::Health::Unresponsive, cx);
             }
             ContainerEventKind::Exited(_) => {
                 self.pleg_pending.push(event);
@@ -1973,7 +2241,10 @@ impl Kubelet {
                 .expect("owned containers have workers");
             let name = worker.display(cx.recording());
             let record = &mut worker.containers[index];
-            let ContainerStage::Running { container_id, .. } = record.stage else {
+            let (ContainerStage::Running { container_id, .. }
+            | ContainerStage::PostStart { container_id, .. }
+            | ContainerStage::Killing { container_id, .. }) = record.stage
+            else {
                 // Being stopped: the StopContainer answer handles it.
                 continue;
             };
@@ -1991,6 +2262,7 @@ impl Kubelet {
                 )
             });
             self.decide_after_exit(uid, index, cx);
+            self.probe_container_stopped(uid, index, cx);
             self.sync_pod(uid, cx);
         }
     }
@@ -2127,6 +2399,16 @@ impl Kubelet {
 /// Exit code upstream reports for a container that vanished (`ContainerStatusUnknown`).
 const EXIT_CODE_STATUS_UNKNOWN: i32 = 137;
 
+/// A hook's action as a record names it.
+fn hook_text(handler: &crate::api::LifecycleHandler) -> String {
+    use crate::api::LifecycleHandler;
+    match handler {
+        LifecycleHandler::Exec { command } => format!("exec {}", command.join(" ")),
+        LifecycleHandler::HttpGet { path, port } => format!("httpGet {path} on port {port}"),
+        LifecycleHandler::Sleep { seconds } => format!("sleep {seconds}s"),
+    }
+}
+
 /// `1.669s`: seconds with milliseconds, for records.
 fn seconds(duration: SimDuration) -> String {
     let millis = duration.as_millis();
@@ -2153,6 +2435,13 @@ impl Actor<Msg> for Kubelet {
                 msg: Msg::Watch(event),
                 ..
             } => {
+                if self
+                    .runtime_classes
+                    .on_watch(&event, &mut self.api, cx)
+                    .is_some()
+                {
+                    return;
+                }
                 if let Some(deltas) = self.pods.on_watch(&event, &mut self.api, cx) {
                     if matches!(*event, WatchEvent::Closed { .. }) {
                         self.pods_deadline
@@ -2169,7 +2458,12 @@ impl Actor<Msg> for Kubelet {
                 from,
                 msg: Msg::Metrics(msg),
             } => self.on_metrics(from, *msg, cx),
+            Event::Message {
+                msg: Msg::Memory(msg),
+                ..
+            } => self.on_memory_msg(*msg, cx),
             Event::Timer(Msg::Tick(AnyTick::Kubelet(tick))) => match tick {
+                Tick::Eviction { generation } => self.on_eviction_tick(generation, cx),
                 Tick::Heartbeat => self.heartbeat(cx),
                 Tick::RetryLease => {
                     if self.lease_request.is_none() {
@@ -2177,6 +2471,8 @@ impl Actor<Msg> for Kubelet {
                     }
                 }
                 Tick::PlegRelist => self.pleg_relist(cx),
+                Tick::RuntimeStatus => self.poll_runtime(cx),
+                Tick::Probe { generation } => self.on_probe_tick(generation, cx),
                 Tick::Wake { generation } => {
                     for uid in self.wakeups.fire(generation, cx.now()) {
                         self.sync_pod(uid, cx);
@@ -2204,6 +2500,7 @@ impl Actor<Msg> for Kubelet {
     fn on_crash(&mut self) {
         // Only the configuration and the never-reused request and call counters remain.
         self.pods.reset();
+        self.runtime_classes.reset();
         self.pods_deadline.clear();
         self.connection = Connection::Healthy;
         self.requests.clear();
@@ -2227,9 +2524,15 @@ impl Actor<Msg> for Kubelet {
         self.crash_backoff.clear();
         self.pull_backoff.clear();
         self.wakeups.clear();
+        self.prober.clear();
         self.pleg_pending.clear();
         self.scrapes.clear();
         self.pleg_armed = false;
+        self.runtime_health = runtime_state::RuntimeHealth::Up;
+        self.runtime_poll_armed = false;
+        // A new process starts with a full token bucket.
+        self.api.refill_rate_limit();
+        self.eviction = eviction::EvictionManager::default();
     }
 }
 
@@ -2237,10 +2540,19 @@ impl Fingerprint for Tick {
     fn fingerprint(&self, hasher: &mut TraceHasher) {
         match self {
             Tick::Heartbeat => hasher.write_u64(1),
+            Tick::Eviction { generation } => {
+                hasher.write_u64(6);
+                hasher.write_u64(*generation);
+            }
             Tick::PlegRelist => hasher.write_u64(3),
             Tick::RetryLease => hasher.write_u64(5),
+            Tick::RuntimeStatus => hasher.write_u64(6),
             Tick::Wake { generation } => {
                 hasher.write_u64(4);
+                hasher.write_u64(*generation);
+            }
+            Tick::Probe { generation } => {
+                hasher.write_u64(11);
                 hasher.write_u64(*generation);
             }
         }

@@ -7,12 +7,12 @@ use std::rc::Rc;
 use sim_core::SimTime;
 
 use crate::api::{
-    ConditionStatus, ContainerState, ContainerStatus, NodeCondition, NodeStatus, PodPhase,
+    ConditionStatus, ContainerState, ContainerStatus, NodeCondition, NodeStatus, Pod, PodPhase,
     PodStatus, RestartPolicy, Str, s,
 };
 
 use super::NodeSetup;
-use super::worker::{ContainerRecord, ContainerStage, PodWorker, Terminated};
+use super::worker::{ContainerRecord, ContainerStage, PodWorker, Role, Terminated};
 
 /// Upstream `nodeStatusMaxImages`: the node status lists at most this many images,
 /// largest first.
@@ -92,7 +92,7 @@ pub fn container_view(record: &ContainerRecord) -> (StateView<'_>, bool) {
     let last_or_creating = || match &record.last_termination {
         Some(last) => StateView::Terminated(last),
         None => StateView::Waiting {
-            reason: "ContainerCreating",
+            reason: record.waiting_reason,
         },
     };
     match &record.stage {
@@ -123,6 +123,12 @@ pub fn container_view(record: &ContainerRecord) -> (StateView<'_>, bool) {
         ContainerStage::Running {
             started_at, ready, ..
         }
+        | ContainerStage::PostStart {
+            started_at, ready, ..
+        }
+        | ContainerStage::Killing {
+            started_at, ready, ..
+        }
         | ContainerStage::Stopping {
             started_at, ready, ..
         } => (
@@ -132,6 +138,15 @@ pub fn container_view(record: &ContainerRecord) -> (StateView<'_>, bool) {
             *ready,
         ),
     }
+}
+
+/// How many of the worker's records are init containers (they come first).
+fn init_count(worker: &PodWorker) -> usize {
+    worker
+        .containers
+        .iter()
+        .take_while(|c| c.role != Role::App)
+        .count()
 }
 
 /// A container's status as the API shows it.
@@ -146,36 +161,80 @@ pub fn container_status(record: &ContainerRecord) -> ContainerStatus {
     }
 }
 
-/// The container counts upstream's `getPhase` works from.
+/// The container counts upstream's `getPhase` works from (pkg/kubelet/kubelet_pods.go).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PhaseCounts {
+    /// Regular containers not started yet.
     pub waiting: u32,
+    /// Running regular containers and sidecars.
     pub running: u32,
     pub stopped: u32,
     pub succeeded: u32,
+    /// Regular init containers that have not completed (nor failed).
+    pub pending_init: u32,
+    /// Sidecars that have not started yet.
+    pub pending_sidecars: u32,
+    /// Regular init containers whose last run failed.
+    pub failed_init: u32,
+    /// A regular container has run in this pod before (upstream `podHasInitialized`).
+    pub initialized_before: bool,
 }
 
 impl PhaseCounts {
     /// Counts one container as `getPhase` does: a waiting container that ran before
-    /// counts as stopped.
+    /// counts as stopped; an init container counts towards initialization; a sidecar
+    /// that has stopped counts for nothing.
     pub fn add(&mut self, state: StateView<'_>, record: &ContainerRecord) {
-        match state {
-            StateView::Running { .. } => self.running += 1,
-            StateView::Terminated(last) => {
+        let ran_before = record.last_termination.as_ref();
+        match (record.role, state) {
+            (Role::Init, StateView::Running { .. }) => self.pending_init += 1,
+            (Role::Init, StateView::Terminated(last)) => {
+                if last.exit_code != 0 {
+                    self.failed_init += 1;
+                }
+            }
+            (Role::Init, StateView::Waiting { .. }) => match ran_before {
+                Some(last) if last.exit_code != 0 => self.failed_init += 1,
+                Some(_) => {}
+                None => self.pending_init += 1,
+            },
+            (Role::Sidecar, StateView::Running { .. }) => {
+                if !matches!(record.stage, ContainerStage::Running { .. }) {
+                    // Not started yet: its postStart hook still runs.
+                    self.pending_sidecars += 1;
+                }
+                self.running += 1;
+            }
+            (Role::Sidecar, StateView::Terminated(_)) => {}
+            (Role::Sidecar, StateView::Waiting { .. }) => {
+                if ran_before.is_none() {
+                    self.pending_sidecars += 1;
+                }
+            }
+            (Role::App, StateView::Running { .. }) => self.running += 1,
+            (Role::App, StateView::Terminated(last)) => {
                 self.stopped += 1;
                 if last.exit_code == 0 {
                     self.succeeded += 1;
                 }
             }
-            StateView::Waiting { .. } if record.last_termination.is_some() => self.stopped += 1,
-            StateView::Waiting { .. } => self.waiting += 1,
+            (Role::App, StateView::Waiting { .. }) if ran_before.is_some() => self.stopped += 1,
+            (Role::App, StateView::Waiting { .. }) => self.waiting += 1,
         }
     }
 }
 
-/// Upstream `getPhase` (no init containers): `pod_is_terminal` once the kubelet has
-/// stopped every container of a pod it is terminating.
+/// Upstream `getPhase`: `pod_is_terminal` once the kubelet has stopped every container of
+/// a pod it is terminating.
 pub fn pod_phase(policy: RestartPolicy, counts: PhaseCounts, pod_is_terminal: bool) -> PodPhase {
+    if counts.failed_init > 0 && policy == RestartPolicy::Never {
+        // An init container failed and will not run again.
+        return PodPhase::Failed;
+    }
+    if counts.pending_init > 0 || (counts.pending_sidecars > 0 && !counts.initialized_before) {
+        // Initializing.
+        return PodPhase::Pending;
+    }
     if counts.waiting > 0 {
         // One or more containers has not been started.
         return PodPhase::Pending;
@@ -204,23 +263,44 @@ pub fn pod_phase(policy: RestartPolicy, counts: PhaseCounts, pod_is_terminal: bo
     }
 }
 
-/// The pod's phase and Ready condition from its containers' states and readiness.
+/// The Initialized condition (upstream `GeneratePodInitializedCondition`): every regular
+/// init container has completed and every sidecar has started, or a regular container
+/// has run already (a sidecar restarting later does not undo it).
+pub fn initialized(worker: &PodWorker) -> ConditionStatus {
+    let done = worker.containers.iter().all(|c| match c.role {
+        Role::Init => c.completed(),
+        Role::Sidecar => matches!(c.stage, ContainerStage::Running { .. }),
+        Role::App => true,
+    });
+    ConditionStatus::from_bool(done || worker.has_initialized_before())
+}
+
+/// The pod's phase and Ready condition from its containers' states and readiness (the
+/// regular containers' and the sidecars').
 fn phase_and_ready<'a>(
     worker: &PodWorker,
     containers: impl Iterator<Item = (StateView<'a>, bool, &'a ContainerRecord)>,
 ) -> (PodPhase, ConditionStatus) {
-    let mut counts = PhaseCounts::default();
+    let mut counts = PhaseCounts {
+        initialized_before: worker.has_initialized_before(),
+        ..PhaseCounts::default()
+    };
     let mut all_ready = !worker.containers.is_empty();
     for (state, ready, record) in containers {
         counts.add(state, record);
-        all_ready &= ready;
+        if record.role != Role::Init {
+            all_ready &= ready;
+        }
     }
     let old = &worker.pod.status;
     let phase = if matches!(old.phase, PodPhase::Succeeded | PodPhase::Failed) {
         // A terminal phase never changes.
         old.phase
+    } else if worker.evicted.is_some() {
+        // The eviction manager's status function: Failed as soon as it kills the pod.
+        PodPhase::Failed
     } else {
-        let pod_is_terminal = worker.is_terminating()
+        let pod_is_terminal = (worker.is_terminating() || worker.must_kill())
             && worker
                 .containers
                 .iter()
@@ -231,29 +311,109 @@ fn phase_and_ready<'a>(
     (phase, ready)
 }
 
+/// The status the API shows for `record`'s container, if any.
+pub fn shown_status<'a>(status: &'a PodStatus, record: &ContainerRecord) -> Option<&'a ContainerStatus> {
+    let list = match record.role {
+        Role::Init | Role::Sidecar => &status.init_container_statuses,
+        Role::App => &status.container_statuses,
+    };
+    list.iter().find(|c| c.name == record.name)
+}
+
+/// The STATUS column of `kubectl get pods` for `pod` (kubectl's `printPod`): the phase
+/// or reason, `Init:N/M` while init container N of M is pending, `Init:<reason>` when
+/// one waits with a reason or failed, the waiting or terminated reason of a regular
+/// container, `Terminating` for a pod being deleted. kubesim's statuses have no
+/// `started` field: a sidecar counts as started while it runs.
+pub fn kubectl_status(pod: &Pod) -> String {
+    let status = &pod.status;
+    let mut reason = status
+        .reason
+        .as_deref()
+        .unwrap_or(status.phase.name())
+        .to_string();
+    let mut initializing = false;
+    for (index, container) in status.init_container_statuses.iter().enumerate() {
+        let sidecar = pod
+            .spec
+            .init_containers
+            .iter()
+            .any(|c| c.name == container.name && c.is_sidecar());
+        match &container.state {
+            ContainerState::Terminated { exit_code: 0, .. } => continue,
+            ContainerState::Running { .. } if sidecar => continue,
+            ContainerState::Terminated {
+                exit_code,
+                reason: why,
+                ..
+            } => {
+                reason = if why.is_empty() {
+                    format!("Init:ExitCode:{exit_code}")
+                } else {
+                    format!("Init:{why}")
+                };
+            }
+            ContainerState::Waiting { reason: why } if !why.is_empty() && &**why != "PodInitializing" => {
+                reason = format!("Init:{why}");
+            }
+            _ => reason = format!("Init:{index}/{}", pod.spec.init_containers.len()),
+        }
+        initializing = true;
+        break;
+    }
+    if !initializing || status.initialized == ConditionStatus::True {
+        let mut has_running = false;
+        for container in status.container_statuses.iter().rev() {
+            match &container.state {
+                ContainerState::Waiting { reason: why } if !why.is_empty() => {
+                    reason = why.to_string()
+                }
+                ContainerState::Terminated { reason: why, .. } if !why.is_empty() => {
+                    reason = why.to_string()
+                }
+                ContainerState::Terminated { exit_code, .. } => {
+                    reason = format!("ExitCode:{exit_code}")
+                }
+                ContainerState::Running { .. } if container.ready => has_running = true,
+                _ => {}
+            }
+        }
+        if reason == "Completed" && has_running {
+            reason = if status.ready == ConditionStatus::True {
+                "Running".to_string()
+            } else {
+                "NotReady".to_string()
+            };
+        }
+    }
+    if pod.metadata.is_terminating()
+        && !matches!(status.phase, PodPhase::Succeeded | PodPhase::Failed)
+    {
+        reason = "Terminating".to_string();
+    }
+    reason
+}
+
 /// The pod's status as the kubelet would post it now. Fields the kubelet does not own
 /// (PodScheduled, a reason set by others) are kept from the pod as last seen.
 pub fn pod_status(worker: &PodWorker, host_ip: &Str, now: SimTime) -> PodStatus {
     let old = &worker.pod.status;
-    let container_statuses: Vec<ContainerStatus> = worker
-        .containers
-        .iter()
-        .enumerate()
-        .map(|(index, record)| {
-            let (state, ready) = container_view(record);
-            let shown = old
-                .container_statuses
-                .get(index)
-                .filter(|shown| shown.name == record.name);
-            ContainerStatus {
-                name: record.name.clone(),
-                state: state.to_state(shown.map(|c| &c.state)),
-                ready,
-                restart_count: record.restart_count,
-                image: record.image.clone(),
-            }
-        })
-        .collect();
+    let status_of = |record: &ContainerRecord| {
+        let (state, ready) = container_view(record);
+        let shown = shown_status(old, record);
+        ContainerStatus {
+            name: record.name.clone(),
+            state: state.to_state(shown.map(|c| &c.state)),
+            ready,
+            restart_count: record.restart_count,
+            image: record.image.clone(),
+        }
+    };
+    let init_count = init_count(worker);
+    let init_container_statuses: Vec<ContainerStatus> =
+        worker.containers[..init_count].iter().map(status_of).collect();
+    let container_statuses: Vec<ContainerStatus> =
+        worker.containers[init_count..].iter().map(status_of).collect();
     let (phase, ready) = phase_and_ready(
         worker,
         worker.containers.iter().map(|record| {
@@ -277,7 +437,14 @@ pub fn pod_status(worker: &PodWorker, host_ip: &Str, now: SimTime) -> PodStatus 
         pod_ip: worker.pod_ip.clone().or_else(|| old.pod_ip.clone()),
         start_time: old.start_time.or(Some(now)),
         container_statuses,
-        reason: old.reason.clone(),
+        init_container_statuses,
+        initialized: initialized(worker),
+        reason: match &worker.evicted {
+            Some(_) => Some(s(super::eviction::REASON_EVICTED)),
+            None => old.reason.clone(),
+        },
+        message: worker.evicted.clone().or_else(|| old.message.clone()),
+        qos_class: old.qos_class,
         nominated_node_name: old.nominated_node_name.clone(),
     }
 }
@@ -295,7 +462,13 @@ pub fn pod_status_changed(worker: &PodWorker, host_ip: &Str) -> bool {
             .pod_ip
             .as_ref()
             .is_some_and(|ip| !old.pod_ip.as_ref().is_some_and(|shown| same_str(shown, ip)))
-        || old.container_statuses.len() != worker.containers.len()
+        || old.container_statuses.len() + old.init_container_statuses.len()
+            != worker.containers.len()
+        || old.initialized != initialized(worker)
+        || worker
+            .evicted
+            .as_ref()
+            .is_some_and(|message| old.message.as_ref() != Some(message))
     {
         return true;
     }
@@ -305,7 +478,7 @@ pub fn pod_status_changed(worker: &PodWorker, host_ip: &Str) -> bool {
         worker
             .containers
             .iter()
-            .zip(&old.container_statuses)
+            .zip(old.init_container_statuses.iter().chain(&old.container_statuses))
             .map(|(record, shown)| {
                 let (state, ready) = container_view(record);
                 same = same
@@ -383,6 +556,7 @@ mod tests {
             running,
             stopped,
             succeeded,
+            ..PhaseCounts::default()
         }
     }
 

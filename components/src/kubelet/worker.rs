@@ -1,19 +1,35 @@
 //! Pod workers: one state machine per pod the kubelet runs, and the pure decisions that
 //! drive them (what to do next, whether to restart, whether to pull).
 //!
-//! A worker has a sandbox stage, one record per container (in spec order) with its own
-//! stage, and a lifecycle (active, or terminating). [`plan`] looks at a worker and says
-//! which CRI calls to begin; the kubelet issues them and advances the stages as the
-//! answers come back. Containers are started one after the other, as upstream's `SyncPod`
-//! does (the next container's image is not looked at before the previous one has been
-//! started), while stopping is done for all containers at once.
+//! A worker has a sandbox stage, one record per container (the init containers in spec
+//! order, then the regular containers) with its own stage, and a lifecycle (active, or
+//! terminating). [`plan`] looks at a worker and says what to begin; the kubelet issues
+//! the CRI calls and advances the stages as the answers come back.
+//!
+//! Starting follows upstream's `computePodActions` and `computeInitContainerActions`
+//! (pkg/kubelet/kuberuntime/kuberuntime_manager.go, kuberuntime_container.go): init
+//! containers run one at a time, in order, each to a successful exit; a sidecar (an init
+//! container with `restartPolicy: Always`) lets the next one start once it has started,
+//! and keeps running (restarted whenever it exits); the regular containers start only
+//! once the pod is initialized. A failed init container is restarted (with back-off)
+//! unless the pod's restartPolicy is Never, which fails the pod. Containers are started
+//! one after the other, as `SyncPod` does (the next container's image is not looked at
+//! before the previous one has been started, postStart hook included).
+//!
+//! Stopping follows `killContainer` and kuberuntime_termination_order.go: every running
+//! container is killed at once; each runs its preStop hook first (at most its grace
+//! period, whose whole seconds it uses up), a sidecar then waits for the regular
+//! containers and the sidecars after it to exit (at most what is left), and
+//! `StopContainer` gets what remains, at least 2 s. The same kill ends a pod whose
+//! regular containers will never run again (its sidecars) or whose init container failed
+//! for good.
 
 use std::fmt;
 use std::rc::Rc;
 
 use sim_core::{SimDuration, SimTime};
 
-use crate::api::{ImagePullPolicy, Pod, RequestId, RestartPolicy, Str};
+use crate::api::{Container, ImagePullPolicy, LifecycleHandler, Pod, RequestId, RestartPolicy, Str};
 use crate::runtime::CallId;
 
 /// How a container instance ended.
@@ -42,6 +58,75 @@ impl PullFailure {
     }
 }
 
+/// What part a container plays in its pod.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A regular init container: runs to a successful exit before the next one starts.
+    Init,
+    /// A restartable init container (`restartPolicy: Always`, KEP-753).
+    Sidecar,
+    /// A regular container of `spec.containers`.
+    App,
+}
+
+/// What a lifecycle hook in progress is waiting for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookWait {
+    /// An `exec` or `httpGet` handler: the runtime's answer to this call.
+    Call(CallId),
+    /// A `sleep` handler: the kubelet's own timer, up at this instant.
+    Until(SimTime),
+}
+
+/// Where a container's kill stands before `StopContainer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KillStep {
+    /// Its preStop hook runs.
+    PreStop(HookWait),
+    /// A sidecar waits for the containers that must exit before it (for a container that
+    /// waits for nothing, this step lasts no time).
+    AwaitingTurn,
+}
+
+/// A kill in progress (upstream `killContainer`): the grace period is counted in whole
+/// seconds, as upstream counts it, and each step uses up the whole seconds it took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kill {
+    pub step: KillStep,
+    /// When the current step began.
+    pub since: SimTime,
+    /// What is left of the grace period when the step began.
+    pub grace_seconds: u64,
+}
+
+impl Kill {
+    /// The instant the current step runs out of grace.
+    pub fn deadline(&self) -> SimTime {
+        self.since + SimDuration::from_secs(self.grace_seconds)
+    }
+
+    /// The preStop hook is over at `now` (done, or abandoned at the deadline): the whole
+    /// seconds it took come off the grace period, and the container awaits its turn
+    /// (`gracePeriod - executePreStopHook(..)`).
+    pub fn after_pre_stop(&self, now: SimTime) -> Kill {
+        Kill {
+            step: KillStep::AwaitingTurn,
+            since: now,
+            grace_seconds: self
+                .grace_seconds
+                .saturating_sub(now.saturating_since(self.since).as_secs()),
+        }
+    }
+
+    /// The timeout `StopContainer` gets at `now`: what is left after the wait for its
+    /// turn (whole seconds), at least [`MINIMUM_GRACE_PERIOD`].
+    pub fn stop_timeout(&self, now: SimTime) -> SimDuration {
+        let waited_seconds = now.saturating_since(self.since).as_secs();
+        let left = SimDuration::from_secs(self.grace_seconds.saturating_sub(waited_seconds));
+        Ord::max(left, MINIMUM_GRACE_PERIOD)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ContainerStage {
     /// To be (re)started: the start pipeline begins at the next plan.
@@ -62,10 +147,24 @@ pub enum ContainerStage {
     Creating { call: CallId },
     /// `StartContainer` in flight.
     Starting { container_id: u64, call: CallId },
+    /// Started; its postStart hook runs, and the next container waits for it.
+    PostStart {
+        container_id: u64,
+        started_at: SimTime,
+        ready: bool,
+        wait: HookWait,
+    },
     Running {
         container_id: u64,
         started_at: SimTime,
         ready: bool,
+    },
+    /// Being killed: preStop hook, then (a sidecar) its turn, then `StopContainer`.
+    Killing {
+        container_id: u64,
+        started_at: SimTime,
+        ready: bool,
+        kill: Kill,
     },
     /// `StopContainer` in flight (graceful termination).
     Stopping {
@@ -76,7 +175,8 @@ pub enum ContainerStage {
     },
     /// Exited; restarted at `until` (CrashLoopBackOff).
     BackOff { until: SimTime },
-    /// Done: it will not run again (restart policy, or the pod is terminating).
+    /// Done: it will not run again (restart policy, a completed init container, or the
+    /// pod is terminating).
     Terminated,
 }
 
@@ -96,15 +196,30 @@ impl ContainerStage {
     pub fn is_running(&self) -> bool {
         matches!(
             self,
-            ContainerStage::Running { .. } | ContainerStage::Stopping { .. }
+            ContainerStage::Running { .. }
+                | ContainerStage::PostStart { .. }
+                | ContainerStage::Killing { .. }
+                | ContainerStage::Stopping { .. }
         )
     }
 
     pub fn container_id(&self) -> Option<u64> {
         match self {
             ContainerStage::Starting { container_id, .. }
+            | ContainerStage::PostStart { container_id, .. }
             | ContainerStage::Running { container_id, .. }
+            | ContainerStage::Killing { container_id, .. }
             | ContainerStage::Stopping { container_id, .. } => Some(*container_id),
+            _ => None,
+        }
+    }
+
+    /// The instant a container waiting to be (re)started may be, if it waits for one.
+    fn restart_due(&self) -> Option<SimTime> {
+        match *self {
+            ContainerStage::PullBackOff { until, .. }
+            | ContainerStage::BackOff { until }
+            | ContainerStage::NeverPull { until } => Some(until),
             _ => None,
         }
     }
@@ -128,6 +243,9 @@ pub struct ContainerRecord {
     pub name: Str,
     pub image: Str,
     pub pull_policy: ImagePullPolicy,
+    pub role: Role,
+    /// Its index in `spec.initContainers` (Init, Sidecar) or `spec.containers` (App).
+    pub spec_index: usize,
     pub stage: ContainerStage,
     pub restart_count: u32,
     /// Whether an instance of this container has been created before (so that the next
@@ -135,6 +253,34 @@ pub struct ContainerRecord {
     pub created_before: bool,
     /// How the previous instance ended.
     pub last_termination: Option<Terminated>,
+    /// The waiting reason shown before the container first runs: `PodInitializing` in a
+    /// pod with init containers, else `ContainerCreating` (upstream
+    /// `convertToAPIContainerStatuses`).
+    pub waiting_reason: &'static str,
+}
+
+impl ContainerRecord {
+    /// A regular init container that exited successfully: it never runs again.
+    pub fn completed(&self) -> bool {
+        self.role == Role::Init
+            && self.stage == ContainerStage::Terminated
+            && self.last_termination.as_ref().is_some_and(|t| t.exit_code == 0)
+    }
+
+    /// A regular init container that failed and will not be restarted (restartPolicy
+    /// Never).
+    fn failed_for_good(&self) -> bool {
+        self.role == Role::Init
+            && self.stage == ContainerStage::Terminated
+            && self.last_termination.as_ref().is_some_and(|t| t.exit_code != 0)
+    }
+
+    /// A sidecar counts as started, for the next init container, once it runs (its
+    /// postStart hook done). A startupProbe, where the pod has one, gates this too
+    /// upstream.
+    fn sidecar_started(&self) -> bool {
+        matches!(self.stage, ContainerStage::Running { .. })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -186,29 +332,52 @@ pub struct PodWorker {
     pub sandbox: SandboxStage,
     pub sandbox_attempt: u32,
     pub pod_ip: Option<Str>,
+    /// The init containers in spec order, then the regular containers.
     pub containers: Vec<ContainerRecord>,
     pub lifecycle: Lifecycle,
     /// The status update in flight for this pod (the kubelet's status manager writes one
     /// at a time per pod).
     pub status_write: Option<RequestId>,
+    /// The eviction manager evicted the pod, with this message: its status is Failed
+    /// with reason `Evicted` (see `kubelet::eviction`).
+    pub evicted: Option<Str>,
 }
 
 impl PodWorker {
     pub fn new(pod: Rc<Pod>) -> PodWorker {
-        let containers = pod
+        let has_init = !pod.spec.init_containers.is_empty();
+        let waiting_reason = if has_init {
+            "PodInitializing"
+        } else {
+            "ContainerCreating"
+        };
+        let record = |c: &Container, role: Role, spec_index: usize| ContainerRecord {
+            name: c.name.clone(),
+            image: c.image.clone(),
+            pull_policy: c.image_pull_policy,
+            role,
+            spec_index,
+            stage: ContainerStage::Waiting,
+            restart_count: 0,
+            created_before: false,
+            last_termination: None,
+            waiting_reason,
+        };
+        let init = pod.spec.init_containers.iter().enumerate().map(|(i, c)| {
+            let role = if c.is_sidecar() {
+                Role::Sidecar
+            } else {
+                Role::Init
+            };
+            record(c, role, i)
+        });
+        let app = pod
             .spec
             .containers
             .iter()
-            .map(|c| ContainerRecord {
-                name: c.name.clone(),
-                image: c.image.clone(),
-                pull_policy: c.image_pull_policy,
-                stage: ContainerStage::Waiting,
-                restart_count: 0,
-                created_before: false,
-                last_termination: None,
-            })
-            .collect();
+            .enumerate()
+            .map(|(i, c)| record(c, Role::App, i));
+        let containers = init.chain(app).collect();
         PodWorker {
             pod,
             sandbox: SandboxStage::None,
@@ -217,11 +386,21 @@ impl PodWorker {
             containers,
             lifecycle: Lifecycle::Active,
             status_write: None,
+            evicted: None,
         }
     }
 
     pub fn uid(&self) -> u64 {
         self.pod.metadata.uid
+    }
+
+    /// The spec of container `index` (an index into `containers`).
+    pub fn spec(&self, index: usize) -> &Container {
+        let record = &self.containers[index];
+        match record.role {
+            Role::Init | Role::Sidecar => &self.pod.spec.init_containers[record.spec_index],
+            Role::App => &self.pod.spec.containers[record.spec_index],
+        }
     }
 
     /// `namespace/name`, for records: taken only when records are on (`recording`), as
@@ -246,10 +425,17 @@ impl PodWorker {
             SandboxStage::Creating { .. }
                 | SandboxStage::Stopping { .. }
                 | SandboxStage::Removing { .. }
-        ) || self
-            .containers
-            .iter()
-            .any(|c| c.stage.is_starting() || matches!(c.stage, ContainerStage::Stopping { .. }))
+        ) || self.containers.iter().any(|c| {
+            c.stage.is_starting()
+                || matches!(
+                    c.stage,
+                    ContainerStage::Stopping { .. }
+                        | ContainerStage::PostStart {
+                            wait: HookWait::Call(_),
+                            ..
+                        }
+                )
+        })
     }
 
     /// Every container is done for good: the pod has reached a terminal phase.
@@ -257,6 +443,58 @@ impl PodWorker {
         self.containers
             .iter()
             .all(|c| c.stage == ContainerStage::Terminated)
+    }
+
+    /// A regular container has run (or runs) in this pod: its init containers have all
+    /// run at some point (upstream's `podHasInitialized` workaround).
+    pub fn has_initialized_before(&self) -> bool {
+        self.containers
+            .iter()
+            .any(|c| c.role == Role::App && (c.created_before || c.stage.is_running()))
+    }
+
+    /// Upstream's `KillPod` outside a deletion: an init container failed under
+    /// restartPolicy Never, or every regular container is done for good (what still
+    /// runs, the sidecars, is stopped).
+    pub fn must_kill(&self) -> bool {
+        let mut apps = self.containers.iter().filter(|c| c.role == Role::App);
+        self.containers.iter().any(ContainerRecord::failed_for_good)
+            || apps.all(|c| c.stage == ContainerStage::Terminated)
+    }
+
+    /// Whether container `index`, which just exited with `exit_code`, is started again:
+    /// never in a terminating or finished pod; a regular init container after a failure
+    /// unless the pod's restartPolicy is Never (Always counts as OnFailure for it); a
+    /// sidecar always; a regular container per the restartPolicy.
+    pub fn should_restart(&self, index: usize, exit_code: i32) -> bool {
+        if self.is_terminating() {
+            return false;
+        }
+        let policy = self.pod.spec.restart_policy;
+        match self.containers[index].role {
+            Role::Init => exit_code != 0 && policy != RestartPolicy::Never,
+            Role::Sidecar => !self.must_kill(),
+            Role::App => should_restart(policy, exit_code),
+        }
+    }
+
+    /// After an exit decided for good: once the pod must be killed, what waits to be
+    /// (re)started never will be.
+    pub fn settle(&mut self) {
+        if !self.must_kill() {
+            return;
+        }
+        for container in &mut self.containers {
+            if matches!(
+                container.stage,
+                ContainerStage::Waiting
+                    | ContainerStage::PullBackOff { .. }
+                    | ContainerStage::NeverPull { .. }
+                    | ContainerStage::BackOff { .. }
+            ) {
+                container.stage = ContainerStage::Terminated;
+            }
+        }
     }
 
     /// Starts termination: containers that are not running and not in the middle of a
@@ -287,6 +525,106 @@ impl PodWorker {
             }
         }
     }
+
+    /// Container `index` has its turn to be stopped: it is not a sidecar, or every
+    /// regular container and every later sidecar has exited (upstream
+    /// `newTerminationOrdering`: sidecars stop after the regular containers, in reverse
+    /// order).
+    pub fn turn_to_stop(&self, index: usize) -> bool {
+        if self.containers[index].role != Role::Sidecar {
+            return true;
+        }
+        self.containers.iter().enumerate().all(|(other, c)| {
+            let must_go_first = c.role == Role::App || (c.role == Role::Sidecar && other > index);
+            !must_go_first || !(c.stage.is_running() || c.stage.is_starting())
+        })
+    }
+
+    /// How a kill of container `index` begins at `now` with `grace_seconds`: with its
+    /// preStop hook (`Some(handler)`) when it has one and there is grace left, else
+    /// awaiting its turn.
+    pub fn pre_stop_hook(&self, index: usize, grace_seconds: u64) -> Option<&LifecycleHandler> {
+        let lifecycle = self.spec(index).lifecycle.as_ref()?;
+        lifecycle.pre_stop.as_ref().filter(|_| grace_seconds > 0)
+    }
+
+    /// The container's postStart hook, if it has one.
+    pub fn post_start_hook(&self, index: usize) -> Option<&LifecycleHandler> {
+        self.spec(index).lifecycle.as_ref()?.post_start.as_ref()
+    }
+
+    /// Begins killing running container `index` at `now`: its preStop hook, when
+    /// `pre_stop` says what the hook waits for, else straight to awaiting its turn.
+    pub fn begin_kill(
+        &mut self,
+        index: usize,
+        grace_seconds: u64,
+        pre_stop: Option<HookWait>,
+        now: SimTime,
+    ) {
+        let stage = &mut self.containers[index].stage;
+        let (ContainerStage::Running {
+            container_id,
+            started_at,
+            ready,
+        }
+        | ContainerStage::PostStart {
+            container_id,
+            started_at,
+            ready,
+            ..
+        }) = *stage
+        else {
+            panic!("killing a container that does not run: {stage:?}");
+        };
+        let step = pre_stop.map_or(KillStep::AwaitingTurn, KillStep::PreStop);
+        *stage = ContainerStage::Killing {
+            container_id,
+            started_at,
+            ready,
+            kill: Kill {
+                step,
+                since: now,
+                grace_seconds,
+            },
+        };
+    }
+
+    /// Container `index`'s preStop hook is over at `now` (done, or out of grace).
+    pub fn end_pre_stop(&mut self, index: usize, now: SimTime) {
+        let stage = &mut self.containers[index].stage;
+        let ContainerStage::Killing {
+            kill:
+                kill @ Kill {
+                    step: KillStep::PreStop(_),
+                    ..
+                },
+            ..
+        } = stage
+        else {
+            panic!("ending a preStop hook that does not run: {stage:?}");
+        };
+        *kill = kill.after_pre_stop(now);
+    }
+
+    /// Container `index`'s postStart hook is done: it runs, and the next one may start.
+    pub fn end_post_start(&mut self, index: usize) {
+        let stage = &mut self.containers[index].stage;
+        let ContainerStage::PostStart {
+            container_id,
+            started_at,
+            ready,
+            ..
+        } = *stage
+        else {
+            panic!("ending a postStart hook that does not run: {stage:?}");
+        };
+        *stage = ContainerStage::Running {
+            container_id,
+            started_at,
+            ready,
+        };
+    }
 }
 
 /// A step the kubelet should take for a pod.
@@ -295,6 +633,14 @@ pub enum Action {
     RunSandbox,
     /// Begin container `index`'s start pipeline (image check, pull, create, start).
     StartPipeline(usize),
+    /// Begin killing running container `index` with this much grace (its preStop hook,
+    /// its turn, then `StopContainer`).
+    BeginKill { index: usize, grace_seconds: u64 },
+    /// Container `index`'s preStop hook is done or out of time.
+    EndPreStop(usize),
+    /// Container `index`'s `sleep` postStart hook is done.
+    EndPostStart(usize),
+    /// `StopContainer` for container `index` (SIGTERM, SIGKILL after the timeout).
     StopContainer(usize),
     StopSandbox,
     RemoveSandbox,
@@ -302,8 +648,18 @@ pub enum Action {
     DeletePod,
     /// The pod is torn down and gone from the API: forget it.
     Forget,
-    /// Nothing to do before this instant (a back-off ends).
+    /// Nothing to do before this instant (a back-off ends, a hook runs out of time).
     WakeAt(SimTime),
+}
+
+impl Action {
+    /// An action that only moves the worker's own stages: the plan is made again after it.
+    pub fn is_local(self) -> bool {
+        matches!(
+            self,
+            Action::BeginKill { .. } | Action::EndPreStop(_) | Action::EndPostStart(_)
+        )
+    }
 }
 
 /// What the kubelet should do next for `worker`; empty while CRI calls are in flight.
@@ -311,10 +667,16 @@ pub fn plan(worker: &PodWorker, now: SimTime) -> Vec<Action> {
     match worker.lifecycle {
         Lifecycle::Active => plan_active(worker, now),
         Lifecycle::Terminating {
-            delete_from_api, ..
-        } => plan_termination(worker, delete_from_api),
+            grace,
+            delete_from_api,
+        } => plan_termination(worker, grace.as_secs(), delete_from_api, now),
         Lifecycle::Deleting => Vec::new(),
     }
+}
+
+/// The earliest of `wake` and `at`.
+fn earliest(wake: &mut Option<SimTime>, at: SimTime) {
+    *wake = Some(wake.map_or(at, |w| w.min(at)));
 }
 
 fn plan_active(worker: &PodWorker, now: SimTime) -> Vec<Action> {
@@ -335,23 +697,23 @@ fn plan_active(worker: &PodWorker, now: SimTime) -> Vec<Action> {
     }
     let mut actions = Vec::new();
     let mut wake: Option<SimTime> = None;
+    if worker.must_kill() {
+        let grace_seconds = termination_grace(&worker.pod).as_secs();
+        plan_kills(worker, grace_seconds, now, &mut actions, &mut wake);
+    } else if plan_init(worker, now, &mut actions, &mut wake) {
+        plan_regular(worker, now, &mut actions, &mut wake);
+    }
     for (index, container) in worker.containers.iter().enumerate() {
-        match container.stage {
-            ContainerStage::Waiting => {
-                actions.push(Action::StartPipeline(index));
-                break;
+        if let ContainerStage::PostStart {
+            wait: HookWait::Until(until),
+            ..
+        } = container.stage
+        {
+            if until <= now {
+                actions.push(Action::EndPostStart(index));
+            } else {
+                earliest(&mut wake, until);
             }
-            ref stage if stage.is_starting() => break,
-            ContainerStage::PullBackOff { until, .. }
-            | ContainerStage::BackOff { until }
-            | ContainerStage::NeverPull { until } => {
-                if until <= now {
-                    actions.push(Action::StartPipeline(index));
-                    break;
-                }
-                wake = Some(wake.map_or(until, |w| w.min(until)));
-            }
-            _ => {}
         }
     }
     if let Some(at) = wake {
@@ -360,18 +722,160 @@ fn plan_active(worker: &PodWorker, now: SimTime) -> Vec<Action> {
     actions
 }
 
-fn plan_termination(worker: &PodWorker, delete_from_api: bool) -> Vec<Action> {
-    let mut actions = Vec::new();
+/// The init containers' part of a sync (upstream `computeInitContainerActions`): true
+/// once the pod is initialized and its regular containers may start.
+fn plan_init(
+    worker: &PodWorker,
+    now: SimTime,
+    actions: &mut Vec<Action>,
+    wake: &mut Option<SimTime>,
+) -> bool {
+    let initialized_before = worker.has_initialized_before();
+    let init_count = worker
+        .containers
+        .iter()
+        .take_while(|c| c.role != Role::App)
+        .count();
+    for index in 0..init_count {
+        let container = &worker.containers[index];
+        if initialized_before && container.role == Role::Init {
+            // After initialization, only sidecars are kept running.
+            continue;
+        }
+        // A sidecar that exits after the next init container has started is restarted
+        // on the side; before that, the next one waits for it to run again.
+        let later_started = initialized_before
+            || worker.containers[index + 1..]
+                .iter()
+                .any(|c| c.created_before || c.stage.is_starting());
+        let blocks = !(container.role == Role::Sidecar && later_started);
+        match &container.stage {
+            ContainerStage::Terminated => {
+                if !container.completed() {
+                    // Failed for good: `must_kill` has taken over.
+                    return false;
+                }
+            }
+            ContainerStage::Waiting => {
+                actions.push(Action::StartPipeline(index));
+                return false;
+            }
+            stage if stage.is_starting() => return false,
+            ContainerStage::PostStart { .. } => return false,
+            ContainerStage::Running { .. } => {
+                if container.role == Role::Init || !container.sidecar_started() {
+                    return false;
+                }
+            }
+            stage => {
+                if let Some(until) = stage.restart_due() {
+                    if until <= now {
+                        actions.push(Action::StartPipeline(index));
+                        return false;
+                    }
+                    earliest(wake, until);
+                    if blocks {
+                        return false;
+                    }
+                } else {
+                    // Killing or Stopping: only while the pod is being killed.
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
+/// The regular containers' part of a sync: each that is due starts, one pipeline at a
+/// time; one in back-off does not hold up the others.
+fn plan_regular(
+    worker: &PodWorker,
+    now: SimTime,
+    actions: &mut Vec<Action>,
+    wake: &mut Option<SimTime>,
+) {
+    for (index, container) in worker.containers.iter().enumerate() {
+        if container.role != Role::App {
+            continue;
+        }
+        match container.stage {
+            ContainerStage::Waiting => {
+                actions.push(Action::StartPipeline(index));
+                return;
+            }
+            ref stage if stage.is_starting() => return,
+            ContainerStage::PostStart { .. } => return,
+            ref stage => {
+                if let Some(until) = stage.restart_due() {
+                    if until <= now {
+                        actions.push(Action::StartPipeline(index));
+                        return;
+                    }
+                    earliest(wake, until);
+                }
+            }
+        }
+    }
+}
+
+/// The kills of a pod's running containers; true while any container still runs or
+/// has a CRI call in flight.
+fn plan_kills(
+    worker: &PodWorker,
+    grace_seconds: u64,
+    now: SimTime,
+    actions: &mut Vec<Action>,
+    wake: &mut Option<SimTime>,
+) -> bool {
     let mut busy = false;
     for (index, container) in worker.containers.iter().enumerate() {
         match container.stage {
-            ContainerStage::Running { .. } => actions.push(Action::StopContainer(index)),
+            ContainerStage::Running { .. } | ContainerStage::PostStart { .. } => {
+                actions.push(Action::BeginKill {
+                    index,
+                    grace_seconds,
+                });
+                busy = true;
+            }
+            ContainerStage::Killing { kill, .. } => {
+                busy = true;
+                let deadline = match kill.step {
+                    KillStep::PreStop(HookWait::Until(until)) => until.min(kill.deadline()),
+                    KillStep::PreStop(HookWait::Call(_)) => kill.deadline(),
+                    KillStep::AwaitingTurn if worker.turn_to_stop(index) => now,
+                    KillStep::AwaitingTurn => kill.deadline(),
+                };
+                if deadline <= now {
+                    actions.push(match kill.step {
+                        KillStep::PreStop(_) => Action::EndPreStop(index),
+                        KillStep::AwaitingTurn => Action::StopContainer(index),
+                    });
+                } else {
+                    earliest(wake, deadline);
+                }
+            }
             ref stage if stage.is_starting() => busy = true,
             ContainerStage::Stopping { .. } => busy = true,
             _ => {}
         }
     }
-    if busy || !actions.is_empty() {
+    busy
+}
+
+fn plan_termination(
+    worker: &PodWorker,
+    grace_seconds: u64,
+    delete_from_api: bool,
+    now: SimTime,
+) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let mut wake = None;
+    let busy = plan_kills(worker, grace_seconds, now, &mut actions, &mut wake);
+    if busy {
+        if let Some(at) = wake {
+            actions.push(Action::WakeAt(at));
+        }
         return actions;
     }
     match worker.sandbox {
@@ -390,7 +894,7 @@ fn plan_termination(worker: &PodWorker, delete_from_api: bool) -> Vec<Action> {
     }
 }
 
-/// Whether a container that exited with `exit_code` is restarted (upstream
+/// Whether a regular container that exited with `exit_code` is restarted (upstream
 /// `ShouldContainerBeRestarted` for a dead container).
 pub fn should_restart(policy: RestartPolicy, exit_code: i32) -> bool {
     match policy {
@@ -572,6 +1076,21 @@ pub(crate) mod tests {
         assert_eq!(w.containers[2].stage, ContainerStage::Terminated);
         assert_eq!(
             plan(&w, t(5)),
+            vec![
+                Action::BeginKill {
+                    index: 0,
+                    grace_seconds: 30
+                },
+                Action::BeginKill {
+                    index: 1,
+                    grace_seconds: 30
+                }
+            ]
+        );
+        w.begin_kill(0, 30, None, t(5));
+        w.begin_kill(1, 30, None, t(5));
+        assert_eq!(
+            plan(&w, t(5)),
             vec![Action::StopContainer(0), Action::StopContainer(1)]
         );
         w.containers[0].stage = ContainerStage::Terminated;
@@ -609,5 +1128,282 @@ pub(crate) mod tests {
         w.containers[0].stage = ContainerStage::Creating { call: 4 };
         w.begin_termination(SimDuration::from_secs(30), true);
         assert_eq!(plan(&w, t(0)), vec![]);
+    }
+
+    /// A pod with init containers `init` (a name ending in `-sidecar` is a sidecar), app
+    /// containers `apps`, and a preStop hook on each container named in `pre_stop`.
+    pub(crate) fn pod_with_init(
+        init: &[&str],
+        apps: &[&str],
+        restart_policy: RestartPolicy,
+        pre_stop: &[(&str, LifecycleHandler)],
+    ) -> Rc<Pod> {
+        use crate::api::{ContainerRestartPolicy, Lifecycle};
+        let container = |name: &str| Container {
+            name: s(name),
+            image: s("img"),
+            restart_policy: name
+                .ends_with("-sidecar")
+                .then_some(ContainerRestartPolicy::Always),
+            lifecycle: pre_stop
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, handler)| {
+                    Rc::new(Lifecycle {
+                        post_start: None,
+                        pre_stop: Some(handler.clone()),
+                    })
+                }),
+            ..Container::default()
+        };
+        let mut p = (*pod(&[], restart_policy)).clone();
+        p.spec.init_containers = init.iter().map(|n| container(n)).collect();
+        p.spec.containers = apps.iter().map(|n| container(n)).collect();
+        Rc::new(p)
+    }
+
+    fn exited(code: i32) -> Terminated {
+        Terminated {
+            exit_code: code,
+            reason: s(if code == 0 { "Completed" } else { "Error" }),
+            finished_at: t(3),
+        }
+    }
+
+    /// Container `index` exited with `code` at 3 s and the kubelet decided for good.
+    fn exit_for_good(w: &mut PodWorker, index: usize, code: i32) {
+        w.containers[index].last_termination = Some(exited(code));
+        w.containers[index].created_before = true;
+        w.containers[index].stage = ContainerStage::Terminated;
+        w.settle();
+    }
+
+    #[test]
+    fn init_containers_run_one_at_a_time_before_the_regular_ones() {
+        let mut w = PodWorker::new(pod_with_init(
+            &["migrate", "seed"],
+            &["app"],
+            RestartPolicy::Always,
+            &[],
+        ));
+        assert_eq!(
+            w.containers.iter().map(|c| c.role).collect::<Vec<_>>(),
+            vec![Role::Init, Role::Init, Role::App]
+        );
+        assert_eq!(w.containers[0].waiting_reason, "PodInitializing");
+        w.sandbox = SandboxStage::Ready { sandbox_id: 3 };
+        assert_eq!(plan(&w, t(0)), vec![Action::StartPipeline(0)]);
+        w.containers[0].stage = running(4);
+        assert_eq!(plan(&w, t(1)), vec![], "seed waits for migrate to finish");
+        assert!(w.should_restart(0, 1), "a failed init container is retried");
+        assert!(!w.should_restart(0, 0), "a completed one never runs again");
+        exit_for_good(&mut w, 0, 0);
+        assert!(w.containers[0].completed());
+        assert_eq!(plan(&w, t(3)), vec![Action::StartPipeline(1)]);
+        w.containers[1].stage = ContainerStage::BackOff { until: t(20) };
+        assert_eq!(
+            plan(&w, t(5)),
+            vec![Action::WakeAt(t(20))],
+            "a failed init container in back-off holds up the regular containers"
+        );
+        assert_eq!(plan(&w, t(20)), vec![Action::StartPipeline(1)]);
+        exit_for_good(&mut w, 1, 0);
+        assert_eq!(plan(&w, t(21)), vec![Action::StartPipeline(2)]);
+    }
+
+    #[test]
+    fn a_failed_init_container_fails_the_pod_under_restart_policy_never() {
+        let mut w = PodWorker::new(pod_with_init(
+            &["log-sidecar", "migrate"],
+            &["app"],
+            RestartPolicy::Never,
+            &[],
+        ));
+        w.sandbox = SandboxStage::Ready { sandbox_id: 3 };
+        w.containers[0].stage = running(4);
+        w.containers[0].created_before = true;
+        assert!(!w.should_restart(1, 1));
+        exit_for_good(&mut w, 1, 1);
+        assert!(w.must_kill());
+        assert_eq!(
+            w.containers[2].stage,
+            ContainerStage::Terminated,
+            "the regular container never starts"
+        );
+        // The sidecar is stopped with the pod's grace period.
+        assert_eq!(
+            plan(&w, t(4)),
+            vec![Action::BeginKill {
+                index: 0,
+                grace_seconds: 30
+            }]
+        );
+        assert!(!w.should_restart(0, 143), "a sidecar of a dead pod stays down");
+    }
+
+    #[test]
+    fn a_sidecar_lets_the_next_init_container_start_once_it_runs_and_keeps_running() {
+        let mut w = PodWorker::new(pod_with_init(
+            &["proxy-sidecar", "migrate"],
+            &["app"],
+            RestartPolicy::Always,
+            &[],
+        ));
+        assert_eq!(w.containers[0].role, Role::Sidecar);
+        w.sandbox = SandboxStage::Ready { sandbox_id: 3 };
+        assert_eq!(plan(&w, t(0)), vec![Action::StartPipeline(0)]);
+        w.containers[0].stage = ContainerStage::PostStart {
+            container_id: 4,
+            started_at: t(1),
+            ready: false,
+            wait: HookWait::Until(t(3)),
+        };
+        assert_eq!(
+            plan(&w, t(1)),
+            vec![Action::WakeAt(t(3))],
+            "not started before its postStart hook is done"
+        );
+        assert_eq!(plan(&w, t(3)), vec![Action::EndPostStart(0)]);
+        w.end_post_start(0);
+        w.containers[0].created_before = true;
+        assert_eq!(plan(&w, t(3)), vec![Action::StartPipeline(1)]);
+        w.containers[1].stage = running(5);
+        w.containers[1].created_before = true;
+        // The sidecar exits while migrate runs: it is restarted on the side.
+        assert!(w.should_restart(0, 0), "a sidecar is restarted whatever its exit");
+        w.containers[0].stage = ContainerStage::BackOff { until: t(15) };
+        assert_eq!(plan(&w, t(5)), vec![Action::WakeAt(t(15))]);
+        exit_for_good(&mut w, 1, 0);
+        assert_eq!(
+            plan(&w, t(6)),
+            vec![Action::StartPipeline(2), Action::WakeAt(t(15))],
+            "a sidecar in back-off does not hold up the regular containers once past it"
+        );
+        w.containers[2].stage = running(6);
+        w.containers[2].created_before = true;
+        assert_eq!(plan(&w, t(15)), vec![Action::StartPipeline(0)]);
+    }
+
+    #[test]
+    fn a_pod_whose_regular_containers_are_done_stops_its_sidecars() {
+        let mut w = PodWorker::new(pod_with_init(
+            &["proxy-sidecar"],
+            &["job"],
+            RestartPolicy::Never,
+            &[],
+        ));
+        w.sandbox = SandboxStage::Ready { sandbox_id: 3 };
+        w.containers[0].stage = running(4);
+        w.containers[0].created_before = true;
+        w.containers[1].stage = running(5);
+        w.containers[1].created_before = true;
+        assert!(!w.must_kill());
+        exit_for_good(&mut w, 1, 0);
+        assert!(w.must_kill());
+        assert_eq!(
+            plan(&w, t(4)),
+            vec![Action::BeginKill {
+                index: 0,
+                grace_seconds: 30
+            }]
+        );
+        w.begin_kill(0, 30, None, t(4));
+        assert_eq!(plan(&w, t(4)), vec![Action::StopContainer(0)]);
+    }
+
+    #[test]
+    fn a_pre_stop_hook_uses_up_whole_seconds_of_the_grace_period() {
+        let kill = Kill {
+            step: KillStep::PreStop(HookWait::Call(7)),
+            since: t(10),
+            grace_seconds: 30,
+        };
+        assert_eq!(kill.deadline(), t(40));
+        let done = SimTime::ZERO + SimDuration::from_millis(15_900);
+        let after = kill.after_pre_stop(done);
+        assert_eq!(after.step, KillStep::AwaitingTurn);
+        assert_eq!(after.grace_seconds, 25, "5.9 s counts as 5 (truncated)");
+        assert_eq!(after.stop_timeout(done), SimDuration::from_secs(25));
+        // A hook that overran the grace period leaves the 2 s minimum for SIGTERM.
+        let overrun = kill.after_pre_stop(t(40));
+        assert_eq!(overrun.grace_seconds, 0);
+        assert_eq!(overrun.stop_timeout(t(40)), MINIMUM_GRACE_PERIOD);
+    }
+
+    #[test]
+    fn termination_runs_pre_stop_hooks_then_stops_sidecars_after_the_regular_containers() {
+        let sleep = LifecycleHandler::Sleep { seconds: 5 };
+        let mut w = PodWorker::new(pod_with_init(
+            &["a-sidecar", "b-sidecar"],
+            &["app"],
+            RestartPolicy::Always,
+            &[("app", sleep)],
+        ));
+        w.sandbox = SandboxStage::Ready { sandbox_id: 3 };
+        for (index, id) in [(0, 4), (1, 5), (2, 6)] {
+            w.containers[index].stage = running(id);
+            w.containers[index].created_before = true;
+        }
+        w.begin_termination(SimDuration::from_secs(30), true);
+        let kills: Vec<Action> = (0..3)
+            .map(|index| Action::BeginKill {
+                index,
+                grace_seconds: 30,
+            })
+            .collect();
+        assert_eq!(plan(&w, t(10)), kills, "every container is killed at once");
+        assert!(w.pre_stop_hook(2, 30).is_some());
+        assert!(w.pre_stop_hook(2, 0).is_none(), "no hook without grace");
+        w.begin_kill(0, 30, None, t(10));
+        w.begin_kill(1, 30, None, t(10));
+        w.begin_kill(2, 30, Some(HookWait::Until(t(15))), t(10));
+        assert!(!w.turn_to_stop(1), "sidecars wait for the regular container");
+        assert_eq!(plan(&w, t(10)), vec![Action::WakeAt(t(15))]);
+        assert_eq!(
+            plan(&w, t(15)),
+            vec![Action::EndPreStop(2), Action::WakeAt(t(40))],
+            "the sidecars wait at most until their grace runs out"
+        );
+        w.end_pre_stop(2, t(15));
+        assert_eq!(plan(&w, t(15)), vec![Action::StopContainer(2), Action::WakeAt(t(40))]);
+        w.containers[2].stage = ContainerStage::Terminated;
+        assert!(w.turn_to_stop(1));
+        assert!(!w.turn_to_stop(0), "the first sidecar waits for the second");
+        assert_eq!(plan(&w, t(18)), vec![Action::StopContainer(1), Action::WakeAt(t(40))]);
+        // The second sidecar's stop gets what is left of 30 s after 8 s of waiting.
+        let ContainerStage::Killing { kill, .. } = w.containers[1].stage else {
+            panic!("killing");
+        };
+        assert_eq!(kill.stop_timeout(t(18)), SimDuration::from_secs(22));
+        w.containers[1].stage = ContainerStage::Terminated;
+        assert_eq!(plan(&w, t(19)), vec![Action::StopContainer(0)]);
+    }
+
+    #[test]
+    fn a_sidecar_stops_at_its_grace_deadline_even_if_the_app_still_runs() {
+        let mut w = PodWorker::new(pod_with_init(
+            &["log-sidecar"],
+            &["app"],
+            RestartPolicy::Always,
+            &[],
+        ));
+        w.sandbox = SandboxStage::Ready { sandbox_id: 3 };
+        w.containers[0].stage = running(4);
+        w.containers[1].stage = running(5);
+        w.begin_termination(SimDuration::from_secs(30), true);
+        w.begin_kill(0, 30, None, t(10));
+        w.begin_kill(1, 30, None, t(10));
+        w.containers[1].stage = ContainerStage::Stopping {
+            container_id: 5,
+            started_at: t(1),
+            ready: true,
+            call: 9,
+        };
+        assert_eq!(plan(&w, t(39)), vec![Action::WakeAt(t(40))]);
+        assert_eq!(plan(&w, t(40)), vec![Action::StopContainer(0)]);
+        let ContainerStage::Killing { kill, .. } = w.containers[0].stage else {
+            panic!("killing");
+        };
+        assert_eq!(kill.stop_timeout(t(40)), MINIMUM_GRACE_PERIOD);
     }
 }

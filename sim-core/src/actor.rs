@@ -73,6 +73,10 @@ pub(crate) enum Effect<M> {
         after: SimDuration,
         msg: M,
     },
+    /// The actor's process exits on its own and is started again after `restart_after`.
+    Exit {
+        restart_after: SimDuration,
+    },
 }
 
 /// The actor's window onto the simulation for the duration of one event.
@@ -128,6 +132,17 @@ impl<M> Context<'_, M> {
     #[inline]
     pub fn timer(&mut self, after: SimDuration, msg: M) {
         self.effects.push(Effect::Timer { after, msg });
+    }
+
+    /// The actor's process exits on its own, as a fatal error ends a real one
+    /// (`klog.Fatalf`, `os.Exit(1)`): once this event is handled, the messages and timers
+    /// it asked for are sent, then it crashes as under [`crate::Fault::CrashActor`] (its
+    /// `on_crash` runs; whatever was addressed to the old process is dropped), and its
+    /// supervisor (systemd, or the kubelet for a static pod) starts it again after
+    /// `restart_after`, unless something else crashed or restarted it or its host
+    /// meanwhile.
+    pub fn exit(&mut self, restart_after: SimDuration) {
+        self.effects.push(Effect::Exit { restart_after });
     }
 
     /// This actor's own random stream.

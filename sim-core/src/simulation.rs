@@ -63,6 +63,12 @@ enum Payload<M> {
         is_timer: bool,
     },
     Fault(Fault),
+    /// The supervisor starts an actor that exited on its own ([`Context::exit`]); dropped
+    /// if the actor's incarnation moved on since (restarted or crashed again, or its host).
+    Revive {
+        to: ActorId,
+        incarnation: u32,
+    },
 }
 
 struct ActorSlot<M> {
@@ -364,6 +370,33 @@ impl<M: Message> Simulation<M> {
                     digest: 0,
                 }
             }
+            Payload::Revive { to, incarnation } => {
+                let slot = &self.actors[to.index()];
+                let kind = if slot.crashed
+                    && self.hosts[slot.host.index()].up
+                    && self.incarnation(to) == incarnation
+                {
+                    let slot = &mut self.actors[to.index()];
+                    slot.crashed = false;
+                    slot.restarts += 1;
+                    self.dispatch(to, Event::Start, seq);
+                    EventKind::Start
+                } else {
+                    self.deliveries_dropped += 1;
+                    EventKind::Dropped
+                };
+                digest.write_u64(kind.code());
+                digest.write_u64(u64::from(to.0));
+                LoggedEvent {
+                    time,
+                    seq,
+                    kind,
+                    actor: Some(to),
+                    from: None,
+                    label: "Restart",
+                    digest: 0,
+                }
+            }
             Payload::Start { to, incarnation } => {
                 let kind = if self.is_current(to, incarnation) {
                     self.dispatch(to, Event::Start, seq);
@@ -458,8 +491,10 @@ impl<M: Message> Simulation<M> {
         slot.actor.on_event(event, &mut cx);
 
         let mut effects = std::mem::take(&mut self.effects);
+        let mut exit = None;
         for effect in effects.drain(..) {
             match effect {
+                Effect::Exit { restart_after } => exit = Some(restart_after),
                 Effect::Timer { after, msg } => self.push(
                     self.now + after,
                     Payload::Deliver {
@@ -498,6 +533,17 @@ impl<M: Message> Simulation<M> {
         }
         // Keep the buffer's capacity for the next event.
         self.effects = effects;
+        if let Some(restart_after) = exit {
+            let slot = &mut self.actors[to.index()];
+            slot.crashed = true;
+            slot.restarts += 1;
+            slot.actor.on_crash();
+            let incarnation = self.incarnation(to);
+            self.push(
+                self.now + restart_after,
+                Payload::Revive { to, incarnation },
+            );
+        }
     }
 
     fn apply_fault(&mut self, fault: Fault) {

@@ -410,3 +410,74 @@ fn a_host_restart_starts_an_actor_that_had_crashed_alone() {
     assert_eq!(probe(&sim, other).starts, 2);
     assert!(sim.actor_up(id));
 }
+
+/// Exits on its own at its first `Ping`, asking to be started again 2 s later.
+#[derive(Default)]
+struct Quitter {
+    starts: u32,
+    seen: Vec<(SimTime, String)>,
+}
+
+impl Actor<Msg> for Quitter {
+    fn on_event(&mut self, event: Event<Msg>, cx: &mut Context<'_, Msg>) {
+        match event {
+            Event::Start => {
+                self.starts += 1;
+                // Set at every start: the first process's fires at 3 s only if it lived.
+                cx.timer(SimDuration::from_secs(3), Msg::Note(self.starts));
+            }
+            Event::Timer(Msg::Note(n))
+            | Event::Message {
+                msg: Msg::Note(n), ..
+            } => {
+                self.seen.push((cx.now(), format!("note {n}")));
+            }
+            Event::Timer(Msg::Ping(n))
+            | Event::Message {
+                msg: Msg::Ping(n), ..
+            } => {
+                self.seen.push((cx.now(), format!("ping {n}")));
+                cx.exit(SimDuration::from_secs(2));
+            }
+        }
+    }
+    fn on_crash(&mut self) {
+        self.seen.push((SimTime::ZERO, "crash".to_string()));
+    }
+}
+
+#[test]
+fn an_actor_that_exits_is_started_again_and_its_old_timers_are_dropped() {
+    let mut sim = Simulation::new(1);
+    let host = sim.add_host("h");
+    let id = sim.add_actor(host, "quitter", Box::new(Quitter::default()));
+    let at = |millis| SimTime::ZERO + SimDuration::from_millis(millis);
+    sim.schedule_timer(at(1_000), id, Msg::Ping(1));
+    sim.run_for(SimDuration::from_millis(2_500));
+    assert!(!sim.actor_up(id), "down between its exit and its restart");
+    sim.run_for(SimDuration::from_secs(10));
+    assert!(sim.actor_up(id));
+    let q = sim.actor::<Quitter>(id).unwrap();
+    assert_eq!(q.starts, 2);
+    let seen: Vec<_> = q.seen.iter().map(|(t, s)| format!("{t} {s}")).collect();
+    // The first process's 3 s timer is dropped; the second one's fires 3 s after its
+    // start at 3 s.
+    assert_eq!(seen, ["1.000s ping 1", "0.000s crash", "6.000s note 2"]);
+}
+
+#[test]
+fn an_exited_actor_restarted_by_a_fault_first_is_not_started_twice() {
+    let mut sim = Simulation::new(1);
+    let host = sim.add_host("h");
+    let id = sim.add_actor(host, "quitter", Box::new(Quitter::default()));
+    let at = |millis| SimTime::ZERO + SimDuration::from_millis(millis);
+    sim.schedule_timer(at(1_000), id, Msg::Ping(1));
+    sim.schedule_fault(at(2_000), Fault::RestartActor(id));
+    sim.run_for(SimDuration::from_secs(10));
+    assert_eq!(sim.actor::<Quitter>(id).unwrap().starts, 2);
+    assert_eq!(
+        sim.deliveries_dropped(),
+        2,
+        "the old timer and the supervisor's start"
+    );
+}

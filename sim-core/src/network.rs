@@ -135,6 +135,7 @@ impl Network {
     }
 
     /// Decides when (or whether) a message sent at `departs` arrives.
+    #[inline]
     pub fn route(
         &mut self,
         departs: SimTime,

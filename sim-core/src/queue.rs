@@ -36,6 +36,7 @@ impl<P> Default for EventQueue<P> {
 
 impl<P> EventQueue<P> {
     /// Adds an event; returns its sequence number.
+    #[inline]
     pub fn push(&mut self, time: SimTime, payload: P) -> u64 {
         let seq = self.next_seq;
         assert!(
@@ -72,6 +73,7 @@ impl<P> EventQueue<P> {
     }
 
     /// Removes the earliest event: `(time, seq, payload)`.
+    #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, u64, P)> {
         let Reverse(order) = self.heap.pop()?;
         let time = SimTime::from_nanos((order >> 64) as u64);

@@ -474,6 +474,7 @@ impl<M: Message> Simulation<M> {
         self.hosts[slot.host.index()].incarnation + slot.restarts
     }
 
+    #[inline]
     fn dispatch(&mut self, to: ActorId, event: Event<M>, seq: u64) {
         let slot = &mut self.actors[to.index()];
         let host = &self.hosts[slot.host.index()];

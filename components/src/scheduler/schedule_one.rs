@@ -363,7 +363,13 @@ impl preemption::DryRunFilter for NodeFilter<'_> {
 
 /// `prioritizeNodes`: every score plugin of the profile over the feasible nodes (PreScore,
 /// Score, NormalizeScore), then the weighted sums into `scratch.totals`.
-fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &mut Scratch) {
+fn prioritize_nodes(
+    profile: &Profile,
+    pod: &PodInfo,
+    cache: &Cache,
+    scratch: &mut Scratch,
+    keep_columns: bool,
+) {
     let nodes = cache.nodes();
     let view = cache.view();
     let Scratch {
@@ -375,8 +381,8 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
         ..
     } = scratch;
     let n = feasible.len();
-    // Every cell of a plugin that runs is written below and a skipped plugin's column is
-    // never read, so the buffer only grows: no clearing of thousands of cells per cycle.
+    // Every cell of a kept column (below) is written and no other cell is read, so the
+    // buffer only grows: no clearing of thousands of cells per cycle.
     if scores.len() < profile.scores.len() * n {
         scores.resize(profile.scores.len() * n, 0);
     }
@@ -424,14 +430,25 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
     // ImageLocality has no PreScore upstream: it scores every node, 0 where none of the
     // pod's images is; when no node holds any of them every score stays 0.
     let no_image_anywhere = !images.iter().any(|(_, spread)| *spread > 0);
+    // The plugins that run, each with its column. A plugin without NormalizeScore adds
+    // `score × weight` to a node's total at once; the others keep their column for
+    // NormalizeScore, and so does every plugin when the cycle explains itself.
+    let columns: Vec<(usize, Plugin, i64, bool)> = profile
+        .scores
+        .iter()
+        .enumerate()
+        .filter(|(column, _)| !skipped[*column])
+        .map(|(column, &(plugin, weight))| {
+            let kept = keep_columns || normalizes(plugin);
+            (column, plugin, weight, kept)
+        })
+        .collect();
     // Score, node by node (each node's data is read once for all plugins).
     for (row, &index) in feasible.iter().enumerate() {
         let node = &nodes[index];
-        for (column, &(plugin, _)) in profile.scores.iter().enumerate() {
-            if skipped[column] {
-                continue;
-            }
-            scores[column * n + row] = match plugin {
+        let mut total = 0;
+        for &(column, plugin, weight, kept) in &columns {
+            let value = match plugin {
                 Plugin::TaintToleration => taint_toleration_score(pod, node),
                 Plugin::NodeAffinity => node_affinity::score(pod, node, &profile.node_affinity),
                 Plugin::NodeResourcesFit => {
@@ -450,11 +467,19 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
                 }
                 Plugin::NodeUnschedulable | Plugin::NodeName | Plugin::NodePorts => 0,
             };
+            if kept {
+                scores[column * n + row] = value;
+            }
+            if !normalizes(plugin) {
+                assert_score_range(plugin, value);
+                total += value * weight;
+            }
         }
+        totals[row] = total;
     }
-    // NormalizeScore, then the weighted sums.
-    for (column, &(plugin, weight)) in profile.scores.iter().enumerate() {
-        if skipped[column] {
+    // NormalizeScore, then the weighted sums of the normalized columns.
+    for &(column, plugin, weight, _) in &columns {
+        if !normalizes(plugin) {
             continue;
         }
         let column = &mut scores[column * n..(column + 1) * n];
@@ -467,17 +492,32 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
             Plugin::InterPodAffinity => {
                 inter_pod_affinity::normalize(affinity.as_ref().expect("not skipped"), column)
             }
-            _ => {}
+            _ => unreachable!("{} has no NormalizeScore", plugin.name()),
         }
         for (total, &value) in totals.iter_mut().zip(column.iter()) {
-            assert!(
-                (0..=100).contains(&value),
-                "{} scored {value}",
-                plugin.name()
-            );
+            assert_score_range(plugin, value);
             *total += value * weight;
         }
     }
+}
+
+/// Whether the plugin has a NormalizeScore step (its raw scores need the whole column).
+fn normalizes(plugin: Plugin) -> bool {
+    matches!(
+        plugin,
+        Plugin::TaintToleration
+            | Plugin::NodeAffinity
+            | Plugin::PodTopologySpread
+            | Plugin::InterPodAffinity
+    )
+}
+
+fn assert_score_range(plugin: Plugin, value: i64) {
+    assert!(
+        (0..=100).contains(&value),
+        "{} scored {value}",
+        plugin.name()
+    );
 }
 
 /// `selectHost`: the highest total; among equal totals, reservoir sampling (the k-th tie
@@ -578,7 +618,7 @@ pub fn schedule_pod_with_nominated(
             }
         }
         feasible_count => {
-            prioritize_nodes(profile, pod, cache, scratch);
+            prioritize_nodes(profile, pod, cache, scratch, decision.is_some());
             let chosen = select_host(&scratch.totals, rng);
             if let Some(decision) = &mut decision {
                 explain_scores(profile, nodes, scratch, decision);

@@ -407,12 +407,67 @@ impl CpuAccount {
     }
 }
 
+/// The CFS bandwidth period (`cpu.cfs_period_us`, kernel default 100 ms).
+pub const CFS_PERIOD: SimDuration = SimDuration::from_millis(100);
+
+/// A cgroup's CFS throttling counters (`cpu.stat`), summed over a pod's containers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuThrottling {
+    /// `nr_throttled`: periods in which a container ran out of its quota.
+    pub nr_throttled: u64,
+    /// `throttled_time` (`throttled_usec` in v2), in nanoseconds.
+    pub throttled_nanos: u64,
+}
+
+/// A pod cgroup's throttling, integrated like [`CpuAccount`]: while a container's demand
+/// D exceeds its quota L, every period counts as throttled and the container waits for
+/// the period's end for (D − L) / D of it.
+#[derive(Clone, Copy, Debug, Default)]
+struct ThrottleAccount {
+    since: SimTime,
+    /// Containers throttled now.
+    throttled_count: u64,
+    /// Σ (D − L) / D over them, in parts per million.
+    waiting_ppm: u64,
+    throttled_period_nanos: u128,
+    throttled_wait_ppm_nanos: u128,
+}
+
+impl ThrottleAccount {
+    fn settle(&mut self, now: SimTime) {
+        let elapsed = u128::from(now.saturating_since(self.since).as_nanos());
+        self.throttled_period_nanos += elapsed * u128::from(self.throttled_count);
+        self.throttled_wait_ppm_nanos += elapsed * u128::from(self.waiting_ppm);
+        self.since = now;
+    }
+
+    fn counters(&self, now: SimTime) -> CpuThrottling {
+        let mut settled = *self;
+        settled.settle(now);
+        let period = u128::from(CFS_PERIOD.as_nanos());
+        CpuThrottling {
+            nr_throttled: u64::try_from(settled.throttled_period_nanos / period)
+                .unwrap_or(u64::MAX),
+            throttled_nanos: u64::try_from(settled.throttled_wait_ppm_nanos / 1_000_000)
+                .unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// The share of each period a container whose demand exceeds its quota spends
+/// throttled, in parts per million; `None` when it is not throttled.
+fn throttled_wait_ppm(demand_millicores: u64, limit_millicores: Option<u64>) -> Option<u64> {
+    let limit = limit_millicores?;
+    (demand_millicores > limit).then(|| (demand_millicores - limit) * 1_000_000 / demand_millicores)
+}
+
 #[derive(Clone, Debug)]
 struct Sandbox {
     pod_uid: u64,
     ip: Str,
     members: BTreeSet<u64>,
     cpu: CpuAccount,
+    throttle: ThrottleAccount,
 }
 
 /// CPU a process uses: its behaviour's demand plus its share of the traffic, capped by
@@ -460,6 +515,9 @@ fn exceeds_memory_limit(behaviour: &ProcessBehaviour, limits: CgroupLimits) -> b
         .memory_bytes_limit
         .is_some_and(|limit| behaviour.memory_bytes > limit)
 }
+
+/// The page size (x86-64): memory cgroups charge whole pages.
+pub const PAGE_SIZE_BYTES: u64 = 4096;
 
 /// `OOM_SCORE_ADJ_MIN`: a process with it is never chosen (include/uapi/linux/oom.h).
 pub const OOM_SCORE_ADJ_MIN: i32 = -1000;
@@ -657,6 +715,10 @@ impl Kernel {
                         cpu: CpuAccount {
                             since: cx.now(),
                             ..CpuAccount::default()
+                        },
+                        throttle: ThrottleAccount {
+                            since: cx.now(),
+                            ..ThrottleAccount::default()
                         },
                     },
                 );
@@ -1020,8 +1082,9 @@ impl Kernel {
                 self.plan_memory_crossing(cx);
             }
             MemoryMsg::Read { read_id } => {
+                // The memory cgroups count whole pages.
                 let now = cx.now();
-                let processes = self
+                let processes: Vec<(u64, u64, u64)> = self
                     .processes
                     .iter()
                     .filter(|(_, p)| p.memory.is_some())
@@ -1029,13 +1092,13 @@ impl Kernel {
                         (
                             self.sandboxes[&p.sandbox_id].pod_uid,
                             id,
-                            p.memory_bytes_at(now),
+                            p.memory_bytes_at(now).next_multiple_of(PAGE_SIZE_BYTES),
                         )
                     })
                     .collect();
                 let stats = MemoryStats {
                     capacity_bytes: self.capacity.memory_bytes.unwrap_or(0),
-                    working_set_bytes: self.memory_bytes_used_at(now),
+                    working_set_bytes: processes.iter().map(|(_, _, bytes)| bytes).sum(),
                     processes,
                 };
                 cx.send(
@@ -1058,6 +1121,9 @@ impl Kernel {
             return;
         };
         sandbox.cpu.settle(now);
+        sandbox.throttle.settle(now);
+        sandbox.throttle.throttled_count = 0;
+        sandbox.throttle.waiting_ppm = 0;
         let demand = self.demand_by_ip.get(&sandbox.ip).copied().unwrap_or(0);
         // Without traffic to this pod every share is 0: nothing to spread.
         let mut shares = BTreeMap::new();
@@ -1082,6 +1148,11 @@ impl Kernel {
             }
             let share = shares.get(process_id).copied().unwrap_or(0);
             let charged = cpu_millicores_charged(&process.behaviour, process.limits, share);
+            let wanted = process.behaviour.cpu_millicores + share;
+            if let Some(ppm) = throttled_wait_ppm(wanted, process.limits.cpu_millicores_limit) {
+                sandbox.throttle.throttled_count += 1;
+                sandbox.throttle.waiting_ppm += ppm;
+            }
             self.cpu_millicores_used =
                 self.cpu_millicores_used - process.cpu_millicores_charged + charged;
             sandbox.cpu.rate_millicores =
@@ -1121,6 +1192,21 @@ impl Kernel {
         by_pod.into_iter().collect()
     }
 
+    /// The pod cgroups' CFS throttling counters, summed per pod (pods never throttled
+    /// are left out).
+    pub fn cgroup_throttling(&self, now: SimTime) -> Vec<(u64, CpuThrottling)> {
+        let mut by_pod: BTreeMap<u64, CpuThrottling> = BTreeMap::new();
+        for sandbox in self.sandboxes.values() {
+            let counters = sandbox.throttle.counters(now);
+            if counters != CpuThrottling::default() {
+                let sum = by_pod.entry(sandbox.pod_uid).or_default();
+                sum.nr_throttled += counters.nr_throttled;
+                sum.throttled_nanos += counters.throttled_nanos;
+            }
+        }
+        by_pod.into_iter().collect()
+    }
+
     /// A process ends; the node's memory is looked at again.
     fn exit(
         &mut self,
@@ -1155,6 +1241,7 @@ impl Kernel {
             sandbox.members.remove(&process_id);
             sandbox.cpu.settle(now);
             sandbox.cpu.rate_millicores -= process.cpu_millicores_charged;
+            sandbox.throttle.settle(now);
         }
         self.recharge(process.sandbox_id, now);
         cx.record("detail", || {
@@ -1200,11 +1287,13 @@ impl Actor<Msg> for Kernel {
                 }
                 MetricsMsg::ReadCgroups { read_id } => {
                     let usage_by_pod_uid = self.cgroup_usage(cx.now());
+                    let throttling_by_pod_uid = self.cgroup_throttling(cx.now());
                     cx.send(
                         from,
                         Msg::Metrics(Box::new(MetricsMsg::CgroupStats {
                             read_id,
                             usage_by_pod_uid,
+                            throttling_by_pod_uid,
                         })),
                     );
                 }
@@ -1523,6 +1612,31 @@ mod tests {
         assert_eq!(at.saturating_since(start).as_secs(), 20);
         let flat = |_: SimTime| 10;
         assert_eq!(first_instant_above(start, 10, flat), None);
+    }
+
+    #[test]
+    fn throttling_counters_integrate_per_period() {
+        // 1000m demanded under a 250m quota: throttled in every period, waiting 3/4 of it.
+        assert_eq!(throttled_wait_ppm(1000, Some(250)), Some(750_000));
+        assert_eq!(throttled_wait_ppm(250, Some(250)), None);
+        assert_eq!(throttled_wait_ppm(1000, None), None);
+        let mut account = ThrottleAccount {
+            throttled_count: 1,
+            waiting_ppm: 750_000,
+            ..ThrottleAccount::default()
+        };
+        let t = |millis| SimTime::ZERO + SimDuration::from_millis(millis);
+        assert_eq!(
+            account.counters(t(10_050)),
+            CpuThrottling {
+                nr_throttled: 100,
+                throttled_nanos: 7_537_500_000
+            }
+        );
+        account.settle(t(10_000));
+        account.throttled_count = 0;
+        account.waiting_ppm = 0;
+        assert_eq!(account.counters(t(60_000)).nr_throttled, 100);
     }
 
     #[test]

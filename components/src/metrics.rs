@@ -62,10 +62,12 @@ pub enum MetricsMsg {
     Traffic { demand_by_ip: Vec<(Str, u64)> },
     /// kubelet (cAdvisor) → kernel.
     ReadCgroups { read_id: u64 },
-    /// kernel → kubelet: cumulative CPU per pod cgroup, by pod uid.
+    /// kernel → kubelet: cumulative CPU per pod cgroup, by pod uid, and the CFS
+    /// throttling counters of each (`cpu.stat`).
     CgroupStats {
         read_id: u64,
         usage_by_pod_uid: Vec<(u64, u64)>,
+        throttling_by_pod_uid: Vec<(u64, crate::kernel::CpuThrottling)>,
     },
     /// metrics-server → kubelet: GET /metrics/resource.
     Scrape { scrape_id: u64 },
@@ -113,6 +115,7 @@ impl Fingerprint for MetricsMsg {
             MetricsMsg::CgroupStats {
                 read_id,
                 usage_by_pod_uid,
+                ..
             } => {
                 hasher.write_u64(3);
                 hasher.write_u64(*read_id);

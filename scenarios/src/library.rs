@@ -43,6 +43,13 @@ pub const BUILT_INS: &[BuiltIn] = &[
     built_in!("bad-rollout-rollback"),
     built_in!("zone-outage"),
     built_in!("hpa-scale-up"),
+    built_in!("runtime-comparison"),
+    built_in!("registry-outage"),
+    built_in!("crash-loop"),
+    built_in!("kubelet-restart"),
+    built_in!("liveness-restart"),
+    built_in!("oom-kill"),
+    built_in!("memory-leak-node-pressure"),
 ];
 
 pub fn built_in(name: &str) -> Option<&'static BuiltIn> {

@@ -25,6 +25,7 @@
 
 pub mod backoff;
 pub mod eviction;
+pub mod image_gc;
 pub mod prober;
 pub mod qos;
 pub mod runtime_state;
@@ -71,6 +72,8 @@ pub struct KubeletConfig {
     pub node_status_report_frequency: SimDuration,
     /// Node-pressure eviction (`evictionHard`, `evictionPressureTransitionPeriod`).
     pub eviction: eviction::EvictionConfig,
+    /// Image garbage collection (`imageGCHighThresholdPercent`, ...; see `image_gc`).
+    pub image_gc: image_gc::ImageGcPolicy,
     /// CrashLoopBackOff: first delay 10 s, doubling, capped at 300 s (`MaxContainerBackOff`).
     pub crash_loop_backoff_initial: SimDuration,
     pub crash_loop_backoff_max: SimDuration,
@@ -114,6 +117,7 @@ impl Default for KubeletConfig {
             node_status_update_frequency: SimDuration::from_secs(10),
             node_status_report_frequency: SimDuration::from_mins(5),
             eviction: eviction::EvictionConfig::default(),
+            image_gc: image_gc::ImageGcPolicy::default(),
             crash_loop_backoff_initial: SimDuration::from_secs(10),
             crash_loop_backoff_max: SimDuration::from_secs(300),
             crash_loop_backoff_reset: SimDuration::from_secs(600),
@@ -265,6 +269,8 @@ enum Call {
     Relist,
     /// Cleaning up runtime objects no pod owns.
     Orphan,
+    /// Removing an image the image GC chose (`image_gc`).
+    RemoveImage,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -353,6 +359,8 @@ pub struct Kubelet {
     next_read_id: u64,
     /// Node-pressure eviction (see `eviction`).
     eviction: eviction::EvictionManager,
+    /// Image records and the next GC pass (see `image_gc`).
+    image_gc: image_gc::ImageGcManager,
     /// Liveness, readiness and startup probes (see `prober`).
     prober: prober::Prober,
 }
@@ -418,6 +426,7 @@ impl Kubelet {
             scrapes: BTreeMap::new(),
             next_read_id: 0,
             eviction: eviction::EvictionManager::default(),
+            image_gc: image_gc::ImageGcManager::default(),
             prober: prober::Prober::new(),
         }
     }
@@ -456,6 +465,7 @@ impl Kubelet {
             MetricsMsg::CgroupStats {
                 read_id,
                 usage_by_pod_uid,
+                ..
             } => {
                 let Some((server, scrape_id)) = self.scrapes.remove(&read_id) else {
                     return;
@@ -595,6 +605,7 @@ impl Kubelet {
         self.next_status_update = cx.now() + self.config.node_status_update_frequency;
         self.arm_heartbeat(cx);
         self.start_eviction_manager(cx);
+        self.image_gc.start(cx.now(), &self.config.image_gc);
     }
 
     /// One timer serves the lease renewal, the node status update and the deadlines of
@@ -614,6 +625,9 @@ impl Kubelet {
         if now >= self.next_lease_renewal {
             self.next_lease_renewal = now + self.config.node_lease_renew_interval;
             self.renew_lease(cx);
+        }
+        if self.image_gc.due(now, &self.config.image_gc) {
+            self.garbage_collect_images(cx);
         }
         if now >= self.next_status_update {
             self.next_status_update = now + self.config.node_status_update_frequency;
@@ -1164,8 +1178,15 @@ impl Kubelet {
             worker.sandbox = SandboxStage::Removed;
         } else {
             let (name, node) = (worker.display(cx.recording()), self.setup.name.clone());
+            // A pod that ran before this kubelet started is taken over (adopted), not
+            // started.
+            let ran = pod.status.phase == PodPhase::Running;
             cx.record("step", || {
-                format!("pod {name}: assigned to node {node}; kubelet starts it")
+                if ran {
+                    format!("pod {name}: on node {node}; the restarted kubelet takes it over")
+                } else {
+                    format!("pod {name}: assigned to node {node}; kubelet starts it")
+                }
             });
             self.add_probes(&worker, cx);
         }
@@ -1397,8 +1418,11 @@ impl Kubelet {
                 {
                     // Out of back-off: the restart counts as the next step of it.
                     let finished_at = last.finished_at;
-                    self.crash_backoff
-                        .next((uid, record.name.clone()), finished_at, cx.host_clock());
+                    self.crash_backoff.next(
+                        (uid, record.name.clone()),
+                        finished_at,
+                        cx.host_clock(),
+                    );
                 }
                 let image = record.image.clone();
                 let call = self.cri(
@@ -1669,9 +1693,12 @@ impl Kubelet {
             }
             (Call::ListImages, Ok(CriResponse::Images(list))) => {
                 for info in list {
+                    self.image_gc
+                        .detected(info.image.clone(), info.size_bytes, cx.now());
                     self.note_image(info.image, info.size_bytes);
                 }
             }
+            (Call::RemoveImage, result) => self.on_image_removed(id, result.is_ok(), cx),
             (Call::ListSandboxes, Ok(CriResponse::Sandboxes(list))) => {
                 self.adoption.sandboxes = Some(list);
                 self.maybe_adopt(cx);
@@ -1718,7 +1745,9 @@ impl Kubelet {
                     self.clean_up_after_forgotten(call, result, cx);
                     return;
                 }
-                if runtime_state::is_unavailable(&result) && self.undo_unavailable_call(uid, id, call) {
+                if runtime_state::is_unavailable(&result)
+                    && self.undo_unavailable_call(uid, id, call)
+                {
                     return;
                 }
                 self.on_pod_call(uid, id, call, result, cx);
@@ -1862,6 +1891,8 @@ impl Kubelet {
                                 seconds(took)
                             )
                         });
+                        self.image_gc
+                            .detected(info.image.clone(), info.size_bytes, now);
                         self.note_image(info.image, info.size_bytes);
                         if terminating {
                             self.workers.get_mut(&uid).expect("present").containers[index].stage =
@@ -1964,7 +1995,9 @@ impl Kubelet {
                             if restarts == 0 {
                                 format!("pod {name}: started {kind} {container}")
                             } else {
-                                format!("pod {name}: restarted {kind} {container} (restart {restarts})")
+                                format!(
+                                    "pod {name}: restarted {kind} {container} (restart {restarts})"
+                                )
                             }
                         });
                         if let Some(handler) = worker.post_start_hook(index).cloned() {
@@ -2033,7 +2066,10 @@ impl Kubelet {
                 if let Err(e) = &result {
                     let container = worker.containers[index].name.clone();
                     cx.record("detail", || {
-                        format!("pod {name}: container {container}'s hook failed: {}", e.message)
+                        format!(
+                            "pod {name}: container {container}'s hook failed: {}",
+                            e.message
+                        )
                     });
                 }
                 match worker.containers[index].stage {
@@ -2533,6 +2569,7 @@ impl Actor<Msg> for Kubelet {
         // A new process starts with a full token bucket.
         self.api.refill_rate_limit();
         self.eviction = eviction::EvictionManager::default();
+        self.image_gc.clear();
     }
 }
 
@@ -2546,7 +2583,7 @@ impl Fingerprint for Tick {
             }
             Tick::PlegRelist => hasher.write_u64(3),
             Tick::RetryLease => hasher.write_u64(5),
-            Tick::RuntimeStatus => hasher.write_u64(6),
+            Tick::RuntimeStatus => hasher.write_u64(7),
             Tick::Wake { generation } => {
                 hasher.write_u64(4);
                 hasher.write_u64(*generation);

@@ -2,7 +2,9 @@
 //! leases, node status and watches. Target: ≤ 3.6 s of wall time (1,000× real time).
 //! Also 100 and 300 nodes (30 pods per node), to show how time grows with size, and
 //! `scale-1k-rollout`: the same hour with every Deployment's image changed at 300 s, a
-//! rolling update of all 1,000 at once (issue 5's target: ≥ 500× real time, ≤ 7.2 s).
+//! rolling update of all 1,000 at once (issue 5's target: ≥ 500× real time, ≤ 7.2 s),
+//! and `scale-1k-probes`: the hour with a readiness and a liveness probe on every pod
+//! (issue 6's target: ≥ 500× real time, ≤ 1.5 GiB).
 //!
 //! Run: `cargo bench --bench scale`. Memory and the rollout's simulated duration:
 //! `cargo run --release --example scale [-- 1000 1000 30 3600 --rollout 300]`.
@@ -17,8 +19,14 @@ use sim_core::{RunLimits, SimDuration, SimTime};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// One simulated hour; with `rollout_at`, every Deployment's image changes then.
-fn run(nodes: u32, deployments: u32, rollout_at: Option<u64>) -> u64 {
-    let (config, objects) = fixtures::scale(nodes, deployments, 30);
+fn run(nodes: u32, deployments: u32, rollout_at: Option<u64>, probes: bool) -> u64 {
+    let workload = fixtures::Scale {
+        nodes,
+        deployments,
+        replicas: 30,
+        probes,
+    };
+    let (config, objects) = workload.build();
     let mut cluster = Cluster::build(&config, 1, false);
     cluster.schedule_action(
         SimTime::ZERO + SimDuration::from_secs(1),
@@ -27,11 +35,7 @@ fn run(nodes: u32, deployments: u32, rollout_at: Option<u64>) -> u64 {
     if let Some(at) = rollout_at {
         cluster.schedule_action(
             SimTime::ZERO + SimDuration::from_secs(at),
-            Action::Apply(fixtures::scale_deployments(
-                deployments,
-                30,
-                fixtures::SCALE_ROLLOUT_IMAGE,
-            )),
+            Action::Apply(workload.deployments_running(fixtures::SCALE_ROLLOUT_IMAGE)),
         );
     }
     cluster.run(RunLimits {
@@ -44,15 +48,18 @@ fn run(nodes: u32, deployments: u32, rollout_at: Option<u64>) -> u64 {
 fn scale(c: &mut Criterion) {
     let mut group = c.benchmark_group("scale");
     group.sample_size(10);
-    for (label, nodes, deployments, rollout_at) in [
-        ("scale-100", 100, 100, None),
-        ("scale-300", 300, 300, None),
-        ("scale-1k", 1000, 1000, None),
-        ("scale-1k-rollout", 1000, 1000, Some(300)),
+    for (label, nodes, deployments, rollout_at, probes) in [
+        ("scale-100", 100, 100, None, false),
+        ("scale-300", 300, 300, None, false),
+        ("scale-1k", 1000, 1000, None, false),
+        ("scale-1k-rollout", 1000, 1000, Some(300), false),
+        ("scale-1k-probes", 1000, 1000, None, true),
     ] {
-        let events = run(nodes, deployments, rollout_at);
+        let events = run(nodes, deployments, rollout_at, probes);
         println!("{label}: {events} events per simulated hour");
-        group.bench_function(label, |b| b.iter(|| run(nodes, deployments, rollout_at)));
+        group.bench_function(label, |b| {
+            b.iter(|| run(nodes, deployments, rollout_at, probes))
+        });
     }
     group.finish();
 }

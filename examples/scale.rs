@@ -6,6 +6,12 @@
 //!
 //! `--rollout SECONDS` also changes every Deployment's image at that simulated second (a
 //! rolling update of all of them at once) and reports when the last one completed.
+//!
+//! `--apiservers N` runs N kube-apiserver replicas behind the load balancer (one per
+//! control-plane host) instead of one.
+//!
+//! `--probes` gives every pod a readiness and a liveness httpGet probe (upstream
+//! defaults: every 10 s).
 
 use components::api::Deployment;
 use components::cluster::Cluster;
@@ -23,6 +29,8 @@ fn main() {
     let mut words: Vec<String> = std::env::args().skip(1).collect();
     let tally = words.iter().any(|a| a == "--tally");
     words.retain(|a| a != "--tally");
+    let probes = words.iter().any(|a| a == "--probes");
+    words.retain(|a| a != "--probes");
     let rollout_at = words.iter().position(|a| a == "--rollout").map(|i| {
         let seconds = words
             .get(i + 1)
@@ -30,6 +38,14 @@ fn main() {
             .expect("--rollout SECONDS");
         words.drain(i..i + 2);
         seconds
+    });
+    let apiservers = words.iter().position(|a| a == "--apiservers").map(|i| {
+        let count = words
+            .get(i + 1)
+            .and_then(|s| s.parse::<u32>().ok())
+            .expect("--apiservers COUNT");
+        words.drain(i..i + 2);
+        count
     });
     let args: Vec<u64> = words
         .iter()
@@ -42,7 +58,16 @@ fn main() {
     let (nodes, deployments, replicas, sim_seconds) =
         (arg(0, 1000), arg(1, 1000), arg(2, 30), arg(3, 3600));
     let started = std::time::Instant::now();
-    let (config, objects) = fixtures::scale(nodes as u32, deployments as u32, replicas as u32);
+    let workload = fixtures::Scale {
+        nodes: nodes as u32,
+        deployments: deployments as u32,
+        replicas: replicas as u32,
+        probes,
+    };
+    let (mut config, objects) = workload.build();
+    if let Some(count) = apiservers {
+        config.control_plane.apiservers = count;
+    }
     let mut cluster = Cluster::build(&config, 1, false);
     cluster.schedule_action(
         SimTime::ZERO + SimDuration::from_secs(1),
@@ -74,11 +99,7 @@ fn main() {
         let at = SimTime::ZERO + SimDuration::from_secs(at);
         cluster.schedule_action(
             at,
-            Action::Apply(fixtures::scale_deployments(
-                deployments as u32,
-                replicas as u32,
-                fixtures::SCALE_ROLLOUT_IMAGE,
-            )),
+            Action::Apply(workload.deployments_running(fixtures::SCALE_ROLLOUT_IMAGE)),
         );
         // Step one simulated second at a time from the update until every Deployment
         // has completed its rollout to the new image.

@@ -5,8 +5,8 @@ use std::rc::Rc;
 
 use crate::api::{
     Container, ContainerPort, Deployment, DeploymentSpec, DeploymentStrategy, ImagePullPolicy,
-    IntOrPercent, LabelSelector, Labels, Object, ObjectMeta, PodSpec, PodTemplateSpec, Protocol,
-    ResourceList, ResourceRequirements, s,
+    IntOrPercent, LabelSelector, Labels, Object, ObjectMeta, PodSpec, PodTemplateSpec, Probe,
+    Protocol, ResourceList, ResourceRequirements, s,
 };
 use crate::cluster::{ClusterConfig, NodePool};
 use crate::kubelet::NodeSetup;
@@ -82,6 +82,7 @@ pub fn node_pool(name: &str, count: u32, zone: Option<&str>) -> NodePool {
         labels: Labels::new(),
         taints: Vec::new(),
         join_at: None,
+        runtime: None,
     }
 }
 
@@ -92,6 +93,58 @@ pub const SCALE_ROLLOUT_IMAGE: &str = "nginx:1.16.1";
 /// The `scale` workload: `nodes` nodes in three zones and `deployments` Deployments of
 /// `replicas` nginx pods each (100m CPU, 128Mi requested).
 pub fn scale(nodes: u32, deployments: u32, replicas: u32) -> (ClusterConfig, Vec<Object>) {
+    Scale {
+        nodes,
+        deployments,
+        replicas,
+        probes: false,
+    }
+    .build()
+}
+
+/// The `scale` workload with its options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scale {
+    pub nodes: u32,
+    pub deployments: u32,
+    pub replicas: u32,
+    /// Every pod's container gets a readiness (`httpGet /ready`) and a liveness
+    /// (`httpGet /healthz`) probe on port 80, with upstream's defaults.
+    pub probes: bool,
+}
+
+impl Scale {
+    pub fn build(&self) -> (ClusterConfig, Vec<Object>) {
+        (
+            scale_cluster(self.nodes),
+            self.deployments_running(SCALE_IMAGE),
+        )
+    }
+
+    /// The Deployments, running `image` (see [`scale_deployments`]).
+    pub fn deployments_running(&self, image: &str) -> Vec<Object> {
+        let mut objects = scale_deployments(self.deployments, self.replicas, image);
+        if self.probes {
+            for object in &mut objects {
+                let Object::Deployment(deployment) = object else {
+                    continue;
+                };
+                let deployment = Rc::make_mut(deployment);
+                let template = Rc::make_mut(&mut deployment.spec.template);
+                let mut containers = template.spec.containers.to_vec();
+                for container in &mut containers {
+                    container.readiness_probe = Some(Rc::new(Probe::http_get("/ready", 80)));
+                    container.liveness_probe = Some(Rc::new(Probe::http_get("/healthz", 80)));
+                }
+                template.spec.containers = containers.into();
+            }
+        }
+        objects
+    }
+}
+
+/// The `scale` workload's nodes: `nodes` in three zones.
+fn scale_cluster(nodes: u32) -> ClusterConfig {
     let zones = ["zone-a", "zone-b", "zone-c"];
     let mut config = ClusterConfig::default();
     for (index, zone) in zones.iter().enumerate() {
@@ -102,10 +155,7 @@ pub fn scale(nodes: u32, deployments: u32, replicas: u32) -> (ClusterConfig, Vec
                 .push(node_pool(&format!("node-{zone}"), count, Some(zone)));
         }
     }
-    (
-        config,
-        scale_deployments(deployments, replicas, SCALE_IMAGE),
-    )
+    config
 }
 
 /// The `scale` workload's Deployments, running `image`: applying them again with

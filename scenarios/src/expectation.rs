@@ -107,7 +107,8 @@ impl BytesCmp {
         .iter()
         .find_map(|(prefix, op)| trimmed.strip_prefix(prefix).map(|rest| (*op, rest)))
         .unwrap_or((CmpOp::Eq, trimmed));
-        let bytes = components::api::quantity::parse_bytes(rest.trim()).map_err(|e| e.to_string())?;
+        let bytes =
+            components::api::quantity::parse_bytes(rest.trim()).map_err(|e| e.to_string())?;
         Ok(BytesCmp { op, bytes })
     }
 
@@ -133,7 +134,11 @@ impl fmt::Display for BytesCmp {
             CmpOp::Gt => "> ",
             CmpOp::Ge => ">= ",
         };
-        write!(f, "{op}{}", components::api::quantity::format_bytes(self.bytes))
+        write!(
+            f,
+            "{op}{}",
+            components::api::quantity::format_bytes(self.bytes)
+        )
     }
 }
 
@@ -166,6 +171,9 @@ pub struct PodFilter {
     pub ready_at: Option<SimTime>,
     /// Only pods with a container waiting for this reason.
     pub waiting_reason: Option<String>,
+    /// Only Ready pods Ready this long after their creation: from the first (inclusive)
+    /// to the second (exclusive).
+    pub startup_latency: Option<(SimDuration, Option<SimDuration>)>,
 }
 
 impl PodFilter {
@@ -234,6 +242,13 @@ impl PodFilter {
                     && pod.status.ready_since.map(|since| since.since_start().as_secs())
                         == Some(at.since_start().as_secs())
             })
+            && self.startup_latency.is_none_or(|(min, max)| {
+                pod.status.ready == ConditionStatus::True
+                    && pod.status.ready_since.is_some_and(|since| {
+                        let latency = since.saturating_since(pod.metadata.creation_timestamp);
+                        latency >= min && max.is_none_or(|max| latency < max)
+                    })
+            })
             && self.waiting_reason.as_deref().is_none_or(|want| {
                 pod.status.container_statuses.iter().any(
                     |status| matches!(&status.state, ContainerState::Waiting { reason } if &**reason == want),
@@ -286,6 +301,12 @@ impl PodFilter {
         }
         if let Some(reason) = &self.waiting_reason {
             text.push_str(&format!(" waiting ({reason})"));
+        }
+        if let Some((min, max)) = self.startup_latency {
+            match max {
+                Some(max) => text.push_str(&format!(" Ready {min} to {max} after creation")),
+                None => text.push_str(&format!(" Ready {min} or more after creation")),
+            }
         }
         if let Some(namespace) = &self.namespace {
             text.push_str(&format!(" in {namespace}"));
@@ -480,7 +501,7 @@ pub enum Check {
     /// One container of a pod (regular or init), by its status.
     Container {
         namespace: String,
-        pod: String,
+        pod: PodRef,
         name: String,
         check: ContainerExpectation,
     },
@@ -495,6 +516,22 @@ pub enum Check {
         tainted: Option<Count>,
         taint_interval: Option<SimDuration>,
     },
+}
+
+/// Which pod a container check reads: by name, or the one live pod with these labels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PodRef {
+    Name(String),
+    Labels(Labels),
+}
+
+impl std::fmt::Display for PodRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PodRef::Name(name) => f.write_str(name),
+            PodRef::Labels(labels) => write!(f, "{labels}"),
+        }
+    }
 }
 
 /// What a container check asks of one container's status; `None` asks nothing.
@@ -553,7 +590,12 @@ impl ContainerExpectation {
         {
             failures.push(format!("exitCode {want}"));
         }
-        compare(&mut failures, "restartCount", self.restart_count, status.restart_count);
+        compare(
+            &mut failures,
+            "restartCount",
+            self.restart_count,
+            status.restart_count,
+        );
         if let Some(want) = self.ready
             && want != status.ready
         {
@@ -831,8 +873,31 @@ impl Check {
                 name,
                 check,
             } => {
-                let Some(found_pod) = find_named(&observation.pods, namespace, pod) else {
-                    return Verdict::missing("pod", namespace, pod);
+                let found_pod = match pod {
+                    PodRef::Name(name) => find_named(&observation.pods, namespace, name),
+                    PodRef::Labels(labels) => {
+                        let mut live = observation.pods.iter().filter(|p| {
+                            &*p.metadata.namespace == namespace.as_str()
+                                && p.metadata.deletion_timestamp.is_none()
+                                && p.metadata.labels.contains_all(labels)
+                        });
+                        match (live.next(), live.next()) {
+                            (Some(one), None) => Some(&**one),
+                            (first, _) => {
+                                let count = usize::from(first.is_some()) + 1 + live.count();
+                                let count = if first.is_none() { 0 } else { count };
+                                return Verdict {
+                                    passed: false,
+                                    message: format!(
+                                        "expected one live pod with {labels} in {namespace}; found {count}"
+                                    ),
+                                };
+                            }
+                        }
+                    }
+                };
+                let Some(found_pod) = found_pod else {
+                    return Verdict::missing("pod", namespace, &pod.to_string());
                 };
                 let status = found_pod
                     .status
@@ -849,7 +914,11 @@ impl Check {
                     };
                 };
                 let (failures, found) = check.compare(found_pod, status);
-                Verdict::of(failures, format!("{namespace}/{pod} container {name}: {found}"))
+                let pod = &found_pod.metadata.name;
+                Verdict::of(
+                    failures,
+                    format!("{namespace}/{pod} container {name}: {found}"),
+                )
             }
             Check::Hpa {
                 namespace,
@@ -1157,10 +1226,7 @@ impl Check {
                         "{name}: Ready={}, {}{taint_text}",
                         node.status.ready.status.name(),
                         if memory_pressure.is_some() {
-                            format!(
-                                "MemoryPressure={}, ",
-                                node.status.memory_pressure.name()
-                            )
+                            format!("MemoryPressure={}, ", node.status.memory_pressure.name())
                         } else {
                             String::new()
                         }

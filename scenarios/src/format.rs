@@ -95,6 +95,8 @@ pub struct ClusterSection {
     #[serde(default)]
     pub images: Vec<ImageEntry>,
     pub network: Option<NetworkSection>,
+    /// How many replicas of each control-plane component run (`controlPlane`).
+    pub control_plane: Option<ControlPlaneSection>,
     pub kube_apiserver: Option<ApiServerSection>,
     pub kube_controller_manager: Option<ControllerManagerSection>,
     pub kube_scheduler: Option<SchedulerSection>,
@@ -198,6 +200,15 @@ pub struct NetworkSection {
     pub jitter: Option<Scalar>,
 }
 
+/// `cluster.controlPlane`: the replicas of the control plane, one per host
+/// `control-plane-1..N` when there is more than one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ControlPlaneSection {
+    /// kube-apiserver replicas behind the load balancer (default 1).
+    pub apiservers: Option<u32>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ApiServerSection {
@@ -277,6 +288,37 @@ pub struct TimelineEntry {
     /// The image registry answers 503 for a while: `{for: 2m}`.
     #[serde(rename = "registry-outage")]
     pub registry_outage: Option<RegistryOutageEntry>,
+    /// The node's kubelet restarts alone (`systemctl restart kubelet`): `node-1`, or
+    /// `{node: node-1, for: 90s}` to keep it down that long first.
+    #[serde(rename = "restart-kubelet")]
+    pub restart_kubelet: Option<serde_json::Value>,
+    /// The node's container runtime daemon crashes and comes back: `node-1`, or
+    /// `{node: node-1, for: 1m}` (default 5 s, systemd's `RestartSec` for containerd).
+    #[serde(rename = "crash-runtime")]
+    pub crash_runtime: Option<serde_json::Value>,
+    /// A kube-apiserver replica restarts (`SIGTERM`, then its process starts again):
+    /// `control-plane-1`, or `{host: control-plane-1, for: 30s}` to keep it down that
+    /// long first.
+    #[serde(rename = "restart-apiserver")]
+    pub restart_apiserver: Option<serde_json::Value>,
+}
+
+/// `{node: node-1, for: 90s}`: one node component down for a while.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodeOutageEntry {
+    pub node: String,
+    #[serde(rename = "for")]
+    pub duration: Option<Scalar>,
+}
+
+/// `{host: control-plane-1, for: 30s}`: a kube-apiserver replica down for a while.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ApiServerOutageEntry {
+    pub host: String,
+    #[serde(rename = "for")]
+    pub duration: Option<Scalar>,
 }
 
 /// `registry-outage: {for: 2m}`.
@@ -397,7 +439,10 @@ pub struct NodeMemoryCheck {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ContainerCheck {
-    pub pod: String,
+    /// The pod's name; or, instead, `labels` that pick out one live pod (a
+    /// Deployment's, whose name is generated).
+    pub pod: Option<String>,
+    pub labels: Option<BTreeMap<String, String>>,
     pub namespace: Option<String>,
     /// The container's name.
     pub name: String,
@@ -574,6 +619,18 @@ pub struct PodsCheck {
     pub ready_at: Option<Scalar>,
     /// Only pods with a container waiting for this reason (`ImagePullBackOff`).
     pub waiting_reason: Option<String>,
+    /// Only Ready pods whose Ready condition turned True this long after the pod was
+    /// created: `{min: 100ms, max: 300ms}` (min inclusive, max exclusive; either may be
+    /// left out).
+    pub startup_latency: Option<DurationRange>,
+}
+
+/// `{min: 1s, max: 2s}`: from `min` (inclusive) to `max` (exclusive).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DurationRange {
+    pub min: Option<Scalar>,
+    pub max: Option<Scalar>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -46,6 +46,7 @@ pub const BUILT_INS: &[BuiltIn] = &[
     built_in!("runtime-comparison"),
     built_in!("registry-outage"),
     built_in!("crash-loop"),
+    built_in!("graceful-shutdown"),
     built_in!("kubelet-restart"),
     built_in!("liveness-restart"),
     built_in!("oom-kill"),

@@ -40,21 +40,23 @@ use components::api::{
     DAEMON_SET_DEFAULT_MAX_SURGE, DAEMON_SET_DEFAULT_MAX_UNAVAILABLE,
     DAEMON_SET_DEFAULT_REVISION_HISTORY_LIMIT, DaemonSetSpec, DaemonSetStatus,
     DaemonSetUpdateStrategy, DeploymentSpec, DeploymentStatus, DeploymentStrategy, ImagePullPolicy,
-    IntOrPercent, Kind, LabelSelector, Labels, NodeAffinity, NodeCondition, NodeInclusionPolicy,
-    NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm, Object, ObjectMeta,
-    PodAffinity, PodAffinityTerm, PodDisruptionBudgetSpec, PodDisruptionBudgetStatus,
-    PodManagementPolicy, PodSpec, PodStatus, PodTemplateSpec, PreemptionPolicy,
-    PreferredSchedulingTerm, Protocol, ReplicaSetSpec, ReplicaSetStatus, ResourceList,
-    ResourceRequirements, RestartPolicy, SelectorOperator, SelectorRequirement, ServicePort,
-    ServiceSpec, ServiceType, StatefulSetSpec, StatefulSetStatus, StatefulSetUpdateStrategy, Str,
-    Taint, TaintEffect, TargetPort, Toleration, TolerationOperator, TopologySpreadConstraint,
-    UnhealthyPodEvictionPolicy, UnsatisfiableConstraintAction, WeightedPodAffinityTerm, s,
+    IntOrPercent, Kind, LabelSelector, Labels, Lifecycle, LifecycleHandler, NodeAffinity,
+    NodeCondition, NodeInclusionPolicy, NodeSelectorOperator, NodeSelectorRequirement,
+    NodeSelectorTerm, Object, ObjectMeta, PodAffinity, PodAffinityTerm, PodDisruptionBudgetSpec,
+    PodDisruptionBudgetStatus, PodManagementPolicy, PodSpec, PodStatus, PodTemplateSpec,
+    PreemptionPolicy, PreferredSchedulingTerm, Protocol, ReplicaSetSpec, ReplicaSetStatus,
+    ResourceList, ResourceRequirements, RestartPolicy, SelectorOperator, SelectorRequirement,
+    ServicePort, ServiceSpec, ServiceType, StatefulSetSpec, StatefulSetStatus,
+    StatefulSetUpdateStrategy, Str, Taint, TaintEffect, TargetPort, Toleration, TolerationOperator,
+    TopologySpreadConstraint, UnhealthyPodEvictionPolicy, UnsatisfiableConstraintAction,
+    WeightedPodAffinityTerm, s,
 };
 use k8s_openapi::api::apps::v1 as apps;
 use k8s_openapi::api::autoscaling::v1 as autoscaling_v1;
 use k8s_openapi::api::autoscaling::v2 as autoscaling;
 use k8s_openapi::api::batch::v1 as batch;
 use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::node::v1 as node;
 use k8s_openapi::api::policy::v1 as policy;
 use k8s_openapi::api::scheduling::v1 as scheduling;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -91,7 +93,7 @@ pub mod defaults {
 }
 
 /// The kinds this version of kubesim ingests.
-pub const SUPPORTED_KINDS: &str = "Namespace, Node, Pod, Deployment, ReplicaSet, Service, PriorityClass, PodDisruptionBudget, StatefulSet, Job, DaemonSet, HorizontalPodAutoscaler";
+pub const SUPPORTED_KINDS: &str = "Namespace, Node, Pod, Deployment, ReplicaSet, Service, PriorityClass, PodDisruptionBudget, StatefulSet, Job, DaemonSet, HorizontalPodAutoscaler, RuntimeClass";
 
 /// autoscaling/v1 → v2, as the API server converts it: `targetCPUUtilizationPercentage`
 /// becomes a cpu Resource metric with that Utilization target (absent: no metric, so
@@ -246,6 +248,7 @@ impl Ingest<'_> {
             "Namespace" | "Node" | "Pod" | "Service" => "v1",
             "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => "apps/v1",
             "PriorityClass" => "scheduling.k8s.io/v1",
+            "RuntimeClass" => "node.k8s.io/v1",
             "PodDisruptionBudget" => "policy/v1",
             "HorizontalPodAutoscaler" => "autoscaling/v2",
             "Job" => "batch/v1",
@@ -279,6 +282,7 @@ impl Ingest<'_> {
             "Service" => self.service(&self.doc.decode(true)?)?,
             "Node" => self.node(&self.doc.decode(true)?)?,
             "PriorityClass" => self.priority_class(&self.doc.decode(true)?)?,
+            "RuntimeClass" => self.runtime_class(&self.doc.decode(true)?)?,
             "HorizontalPodAutoscaler" if also_served => {
                 self.horizontal_pod_autoscaler(&hpa_v1_to_v2(self.doc.decode(true)?))?
             }
@@ -698,6 +702,57 @@ impl Ingest<'_> {
                 "metadata.name"
             };
             return Err(self.error(field, message.to_string()));
+        }
+        Ok(class.into())
+    }
+
+    /// A node.k8s.io/v1 RuntimeClass: `handler`, `overhead.podFixed` (cpu, memory,
+    /// ephemeral-storage) and `scheduling` (nodeSelector, tolerations), validated as the
+    /// API server does.
+    fn runtime_class(&mut self, class: &node::RuntimeClass) -> Result<Object, ScenarioError> {
+        let metadata = self.object_meta(&class.metadata, false)?;
+        let overhead = match class.overhead.as_ref() {
+            None => None,
+            Some(overhead) => {
+                let (fixed, extended) = self.resource_list(
+                    overhead.pod_fixed.as_ref(),
+                    "overhead.podFixed",
+                    PodsResource::Allowed,
+                )?;
+                if fixed.pods.is_some() || !extended.is_empty() {
+                    // Only cpu, memory and ephemeral-storage add to a pod's requests.
+                    self.notes.push("overhead.podFixed".to_string());
+                }
+                Some(ResourceList {
+                    pods: None,
+                    ..fixed
+                })
+            }
+        };
+        let scheduling = match class.scheduling.as_ref() {
+            None => None,
+            Some(scheduling) => {
+                let mut tolerations = Vec::new();
+                for (index, toleration) in scheduling.tolerations.iter().flatten().enumerate() {
+                    tolerations.push(
+                        self.toleration(toleration, &join_index("scheduling.tolerations", index))?,
+                    );
+                }
+                Some(api::RuntimeClassScheduling {
+                    node_selector: labels(scheduling.node_selector.as_ref()),
+                    tolerations: Rc::from(tolerations),
+                })
+            }
+        };
+        let class = api::RuntimeClass {
+            metadata,
+            handler: s(&class.handler),
+            overhead,
+            scheduling,
+        };
+        if let Err(invalid) = components::apiserver::validate_runtime_class(&class) {
+            let message = invalid.0.split_once(": ").map_or(&*invalid.0, |(_, m)| m);
+            return Err(self.error("handler", message.to_string()));
         }
         Ok(class.into())
     }
@@ -1476,6 +1531,12 @@ impl Ingest<'_> {
             Some(n) => u64::try_from(n)
                 .map_err(|_| self.negative(&format!("{at}.terminationGracePeriodSeconds"), n))?,
         };
+        self.check_sleep_hooks(
+            &containers,
+            &init_containers,
+            termination_grace_period_seconds,
+            at,
+        )?;
         let mut tolerations = Vec::new();
         for (index, toleration) in spec.tolerations.iter().flatten().enumerate() {
             tolerations.push(
@@ -1542,10 +1603,14 @@ impl Ingest<'_> {
             &format!("{at}.hostNetwork"),
             spec.host_network == Some(true),
         );
-        self.note(
-            &format!("{at}.runtimeClassName"),
-            spec.runtime_class_name.is_some(),
-        );
+        let runtime_class_name = match spec.runtime_class_name.as_deref() {
+            None | Some("") => None,
+            Some(name) => {
+                check_dns_subdomain(name)
+                    .map_err(|why| self.error(&format!("{at}.runtimeClassName"), why))?;
+                Some(s(name))
+            }
+        };
         Ok(PodSpec {
             node_name: spec.node_name.as_deref().filter(|n| !n.is_empty()).map(s),
             containers: Rc::from(containers),
@@ -1569,9 +1634,51 @@ impl Ingest<'_> {
                 pods: None,
                 ..overhead
             },
+            runtime_class_name,
             hostname: spec.hostname.as_deref().filter(|h| !h.is_empty()).map(s),
             subdomain: spec.subdomain.as_deref().filter(|d| !d.is_empty()).map(s),
         })
+    }
+
+    /// Upstream `validateSleepAction`: a hook's sleep is at most the pod's
+    /// terminationGracePeriodSeconds.
+    fn check_sleep_hooks(
+        &self,
+        containers: &[Container],
+        init_containers: &[Container],
+        grace_seconds: u64,
+        at: &str,
+    ) -> Result<(), ScenarioError> {
+        let lists = [
+            ("containers", containers),
+            ("initContainers", init_containers),
+        ];
+        for (list, items) in lists {
+            for (index, container) in items.iter().enumerate() {
+                let Some(lifecycle) = &container.lifecycle else {
+                    continue;
+                };
+                let hooks = [
+                    ("postStart", &lifecycle.post_start),
+                    ("preStop", &lifecycle.pre_stop),
+                ];
+                for (hook, handler) in hooks {
+                    if let Some(LifecycleHandler::Sleep { seconds }) = handler
+                        && *seconds > grace_seconds
+                    {
+                        let field = format!(
+                            "{}.lifecycle.{hook}.sleep.seconds",
+                            join_index(&format!("{at}.{list}"), index)
+                        );
+                        return Err(self.error(
+                            &field,
+                            format!("Invalid value: {seconds}: must be non-negative and less than terminationGracePeriodSeconds ({grace_seconds})"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn preemption_policy(
@@ -2074,19 +2181,37 @@ impl Ingest<'_> {
                 ));
             }
         };
-        self.note(
-            &format!("{at}.livenessProbe"),
-            container.liveness_probe.is_some(),
-        );
-        self.note(
-            &format!("{at}.readinessProbe"),
-            container.readiness_probe.is_some(),
-        );
-        self.note(
-            &format!("{at}.startupProbe"),
-            container.startup_probe.is_some(),
-        );
-        self.note(&format!("{at}.lifecycle"), container.lifecycle.is_some());
+        let sidecar = restart_policy == Some(ContainerRestartPolicy::Always);
+        let liveness_probe = self.probe(
+            container.liveness_probe.as_ref(),
+            ProbeKind::Liveness,
+            at,
+            is_init && !sidecar,
+        )?;
+        let readiness_probe = self.probe(
+            container.readiness_probe.as_ref(),
+            ProbeKind::Readiness,
+            at,
+            is_init && !sidecar,
+        )?;
+        let startup_probe = self.probe(
+            container.startup_probe.as_ref(),
+            ProbeKind::Startup,
+            at,
+            is_init && !sidecar,
+        )?;
+        let lifecycle = match &container.lifecycle {
+            None => None,
+            Some(_) if is_init && !sidecar => {
+                return Err(self.error(
+                    &format!("{at}.lifecycle"),
+                    "Forbidden: may not be set for init containers without restartPolicy=Always",
+                ));
+            }
+            Some(lifecycle) => Some(Rc::new(
+                self.lifecycle(lifecycle, &format!("{at}.lifecycle"))?,
+            )),
+        };
         Ok(Container {
             name: s(&container.name),
             image: s(image),
@@ -2095,7 +2220,234 @@ impl Ingest<'_> {
             extended_requests: Rc::from(extended_requests),
             ports,
             restart_policy,
+            liveness_probe,
+            readiness_probe,
+            startup_probe,
+            lifecycle,
         })
+    }
+
+    /// A container's `lifecycle`, validated as upstream's `validateLifecycle` does: each
+    /// hook has exactly one handler, an exec command, a valid httpGet port, a sleep of
+    /// at least 0 s (its bound by the grace period is checked with the pod). A
+    /// `stopSignal` (alpha, off by default) is noted; a `tcpSocket` handler (deprecated,
+    /// which the kubelet does not run) is noted and left out.
+    fn lifecycle(
+        &mut self,
+        lifecycle: &core::Lifecycle,
+        at: &str,
+    ) -> Result<Lifecycle, ScenarioError> {
+        self.note(&format!("{at}.stopSignal"), lifecycle.stop_signal.is_some());
+        Ok(Lifecycle {
+            post_start: self
+                .lifecycle_handler(lifecycle.post_start.as_ref(), &format!("{at}.postStart"))?,
+            pre_stop: self
+                .lifecycle_handler(lifecycle.pre_stop.as_ref(), &format!("{at}.preStop"))?,
+        })
+    }
+
+    fn lifecycle_handler(
+        &mut self,
+        handler: Option<&core::LifecycleHandler>,
+        at: &str,
+    ) -> Result<Option<LifecycleHandler>, ScenarioError> {
+        let Some(handler) = handler else {
+            return Ok(None);
+        };
+        let count = [
+            handler.exec.is_some(),
+            handler.http_get.is_some(),
+            handler.sleep.is_some(),
+            handler.tcp_socket.is_some(),
+        ]
+        .iter()
+        .filter(|set| **set)
+        .count();
+        if count == 0 {
+            return Err(self.error(at, "Required value: must specify a handler type"));
+        }
+        if count > 1 {
+            return Err(self.error(at, "Forbidden: may not specify more than 1 handler type"));
+        }
+        if let Some(exec) = &handler.exec {
+            let command: Vec<Str> = exec.command.iter().flatten().map(|c| s(c)).collect();
+            if command.is_empty() {
+                return Err(self.error(&format!("{at}.exec.command"), "Required value"));
+            }
+            return Ok(Some(LifecycleHandler::Exec {
+                command: Rc::from(command),
+            }));
+        }
+        if let Some(http) = &handler.http_get {
+            let port = match self.probe_port(&http.port, &format!("{at}.httpGet.port"))? {
+                TargetPort::Number(n) => s(&n.to_string()),
+                TargetPort::Name(name) => name,
+            };
+            let path = match http.path.as_deref() {
+                None | Some("") => s("/"),
+                Some(path) => s(path),
+            };
+            return Ok(Some(LifecycleHandler::HttpGet { path, port }));
+        }
+        if let Some(sleep) = &handler.sleep {
+            let seconds = u64::try_from(sleep.seconds).map_err(|_| {
+                self.error(
+                    &format!("{at}.sleep.seconds"),
+                    format!("Invalid value: {}: must be non-negative", sleep.seconds),
+                )
+            })?;
+            return Ok(Some(LifecycleHandler::Sleep { seconds }));
+        }
+        self.note(&format!("{at}.tcpSocket"), true);
+        Ok(None)
+    }
+
+    /// A container's probe, defaulted (`SetDefaults_Probe`, `SetDefaults_HTTPGetAction`)
+    /// and validated as upstream's `validateProbe` and `validateContainerCommon` do
+    /// (`pkg/apis/core/validation/validation.go`): one handler, non-negative numbers,
+    /// successThreshold 1 for liveness and startup, terminationGracePeriodSeconds
+    /// positive and not on a readiness probe, none on a regular init container.
+    fn probe(
+        &mut self,
+        probe: Option<&core::Probe>,
+        kind: ProbeKind,
+        container_at: &str,
+        regular_init: bool,
+    ) -> Result<Option<Rc<api::Probe>>, ScenarioError> {
+        let Some(probe) = probe else {
+            return Ok(None);
+        };
+        let at = format!("{container_at}.{}", kind.field());
+        if regular_init {
+            return Err(self.error(&at, "Forbidden: may not be set for init containers"));
+        }
+        let mut handlers = Vec::new();
+        if let Some(exec) = &probe.exec {
+            let command: Vec<Str> = exec.command.iter().flatten().map(|c| s(c)).collect();
+            if command.is_empty() {
+                return Err(self.error(&format!("{at}.exec.command"), "Required value"));
+            }
+            handlers.push(api::ProbeHandler::Exec { command });
+        }
+        if let Some(http) = &probe.http_get {
+            let path = match http.path.as_deref() {
+                None | Some("") => s(api::PROBE_DEFAULT_HTTP_PATH),
+                Some(path) => s(path),
+            };
+            let port = self.probe_port(&http.port, &format!("{at}.httpGet.port"))?;
+            let scheme = match http.scheme.as_deref() {
+                None | Some("HTTP") => api::UriScheme::Http,
+                Some("HTTPS") => api::UriScheme::Https,
+                Some(other) => {
+                    return Err(self.error(
+                        &format!("{at}.httpGet.scheme"),
+                        format!(
+                            "Unsupported value: {other:?}: supported values: \"HTTP\", \"HTTPS\""
+                        ),
+                    ));
+                }
+            };
+            handlers.push(api::ProbeHandler::HttpGet { path, port, scheme });
+        }
+        if let Some(tcp) = &probe.tcp_socket {
+            let port = self.probe_port(&tcp.port, &format!("{at}.tcpSocket.port"))?;
+            handlers.push(api::ProbeHandler::TcpSocket { port });
+        }
+        if let Some(grpc) = &probe.grpc {
+            let port = self.port_number(grpc.port, &format!("{at}.grpc.port"))?;
+            handlers.push(api::ProbeHandler::Grpc {
+                port,
+                service: grpc.service.as_deref().map(s),
+            });
+        }
+        let handler = match handlers.len() {
+            0 => return Err(self.error(&at, "Required value: must specify a handler type")),
+            1 => handlers.pop().expect("one handler"),
+            _ => {
+                return Err(self.error(&at, "Forbidden: may not specify more than 1 handler type"));
+            }
+        };
+        // SetDefaults_Probe: a zero (or absent) timeout, period and thresholds take the
+        // defaults; a negative one is rejected afterwards.
+        let field = |value: Option<i32>, default: u32, name: &str| -> Result<u32, ScenarioError> {
+            match value {
+                None | Some(0) => Ok(default),
+                Some(n) => u32::try_from(n).map_err(|_| {
+                    self.error(
+                        &format!("{at}.{name}"),
+                        format!("Invalid value: {n}: must be greater than or equal to 0"),
+                    )
+                }),
+            }
+        };
+        let initial_delay_seconds = field(probe.initial_delay_seconds, 0, "initialDelaySeconds")?;
+        let timeout_seconds = field(
+            probe.timeout_seconds,
+            api::PROBE_DEFAULT_TIMEOUT_SECONDS,
+            "timeoutSeconds",
+        )?;
+        let period_seconds = field(
+            probe.period_seconds,
+            api::PROBE_DEFAULT_PERIOD_SECONDS,
+            "periodSeconds",
+        )?;
+        let success_threshold = field(
+            probe.success_threshold,
+            api::PROBE_DEFAULT_SUCCESS_THRESHOLD,
+            "successThreshold",
+        )?;
+        let failure_threshold = field(
+            probe.failure_threshold,
+            api::PROBE_DEFAULT_FAILURE_THRESHOLD,
+            "failureThreshold",
+        )?;
+        if kind != ProbeKind::Readiness && success_threshold != 1 {
+            return Err(self.error(
+                &format!("{at}.successThreshold"),
+                format!("Invalid value: {success_threshold}: must be 1"),
+            ));
+        }
+        let termination_grace_period_seconds = match probe.termination_grace_period_seconds {
+            None => None,
+            Some(_) if kind == ProbeKind::Readiness => {
+                return Err(self.error(
+                    &format!("{at}.terminationGracePeriodSeconds"),
+                    "Invalid value: must not be set for readinessProbes",
+                ));
+            }
+            Some(n) if n <= 0 => {
+                return Err(self.error(
+                    &format!("{at}.terminationGracePeriodSeconds"),
+                    format!("Invalid value: {n}: must be greater than 0"),
+                ));
+            }
+            Some(n) => Some(n.unsigned_abs()),
+        };
+        Ok(Some(Rc::new(api::Probe {
+            handler,
+            initial_delay_seconds,
+            timeout_seconds,
+            period_seconds,
+            success_threshold,
+            failure_threshold,
+            termination_grace_period_seconds,
+        })))
+    }
+
+    /// A probe's port: a number in 1..=65535 or a port name (upstream
+    /// `ValidatePortNumOrName`).
+    fn probe_port(&self, port: &IntOrString, at: &str) -> Result<TargetPort, ScenarioError> {
+        match port {
+            IntOrString::Int(n) => Ok(TargetPort::Number(self.port_number(*n, at)?)),
+            IntOrString::String(name) => match name.parse::<i32>() {
+                Ok(n) => Ok(TargetPort::Number(self.port_number(n, at)?)),
+                Err(_) if check_port_name(name) => Ok(TargetPort::Name(s(name))),
+                Err(_) => Err(self.error(
+                    at,
+                    format!("Invalid value: {name:?}: must be a port number or an IANA_SVC_NAME (at most 15 lowercase letters, digits and '-')"),
+                )),
+            },
+        }
     }
 
     /// A container's requests and limits, and its extended-resource requests.
@@ -2407,6 +2759,39 @@ pub(crate) fn is_dns_label(name: &str, length_max: usize) -> bool {
 
 /// RFC 1123 DNS label, as namespace, Service and container names must be: at most 63
 /// characters, lower-case alphanumerics and `-`.
+/// Which of a container's probes is being ingested (for field paths and the rules that
+/// differ).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ProbeKind {
+    Liveness,
+    Readiness,
+    Startup,
+}
+
+impl ProbeKind {
+    fn field(self) -> &'static str {
+        match self {
+            ProbeKind::Liveness => "livenessProbe",
+            ProbeKind::Readiness => "readinessProbe",
+            ProbeKind::Startup => "startupProbe",
+        }
+    }
+}
+
+/// An IANA service name as a port name: 1 to 15 lowercase letters, digits and '-', at
+/// least one letter, no leading, trailing or doubled '-' (upstream `IsValidPortName`).
+fn check_port_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name.bytes().any(|b| b.is_ascii_lowercase())
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+}
+
 fn check_dns_label(name: &str) -> Result<(), String> {
     if is_dns_label(name, 63) {
         Ok(())
@@ -2437,6 +2822,7 @@ pub fn supported_kind(kind: &str) -> Option<Kind> {
         "Node" => Some(Kind::Node),
         "StatefulSet" => Some(Kind::StatefulSet),
         "PriorityClass" => Some(Kind::PriorityClass),
+        "RuntimeClass" => Some(Kind::RuntimeClass),
         "PodDisruptionBudget" => Some(Kind::PodDisruptionBudget),
         "HorizontalPodAutoscaler" => Some(Kind::HorizontalPodAutoscaler),
         "Job" => Some(Kind::Job),
@@ -2713,16 +3099,121 @@ spec:
     }
 
     #[test]
-    fn unmodelled_fields_are_noted() {
+    fn probes_are_modelled_with_upstream_defaults() {
+        // SetDefaults_Probe: period 10, timeout 1, success 1, failure 3; httpGet path
+        // "/" and scheme HTTP (SetDefaults_HTTPGetAction).
         let manifests = ingest_text(&DEPLOYMENT.replace(
             "        ports:",
-            "        readinessProbe: {tcpSocket: {port: 80}}\n        ports:",
+            "        readinessProbe: {tcpSocket: {port: 80}}\n        livenessProbe: {httpGet: {port: http}, failureThreshold: 5, terminationGracePeriodSeconds: 10}\n        startupProbe: {exec: {command: [cat, /tmp/up]}, periodSeconds: 2, timeoutSeconds: 0}\n        ports:",
         ))
         .unwrap();
+        assert!(manifests[0].notes.is_empty(), "{:?}", manifests[0].notes);
+        let Object::Deployment(d) = &manifests[0].object else {
+            panic!("not a deployment")
+        };
+        let container = &d.spec.template.spec.containers[0];
+        let readiness = container.readiness_probe.as_deref().expect("readiness");
         assert_eq!(
-            manifests[0].notes,
-            vec!["deployment/default/web: not modelled yet, so without effect: spec.template.spec.containers[0].readinessProbe".to_string()]
+            *readiness,
+            api::Probe::new(api::ProbeHandler::TcpSocket {
+                port: TargetPort::Number(80)
+            })
         );
+        assert_eq!(
+            (readiness.period_seconds, readiness.timeout_seconds),
+            (10, 1)
+        );
+        assert_eq!(
+            (readiness.success_threshold, readiness.failure_threshold),
+            (1, 3)
+        );
+        let liveness = container.liveness_probe.as_deref().expect("liveness");
+        assert_eq!(
+            liveness.handler,
+            api::ProbeHandler::HttpGet {
+                path: s("/"),
+                port: TargetPort::Name(s("http")),
+                scheme: api::UriScheme::Http,
+            }
+        );
+        assert_eq!(liveness.failure_threshold, 5);
+        assert_eq!(liveness.termination_grace_period_seconds, Some(10));
+        let startup = container.startup_probe.as_deref().expect("startup");
+        assert_eq!((startup.period_seconds, startup.timeout_seconds), (2, 1));
+    }
+
+    #[test]
+    fn probe_fields_are_validated() {
+        let probe = "        livenessProbe: {httpGet: {port: 80}}\n        ports:";
+        let base = DEPLOYMENT.replace("        ports:", probe);
+        let at = "spec.template.spec.containers[0]";
+        assert_edits_fail(
+            &base,
+            &[
+                (
+                    "{httpGet: {port: 80}}",
+                    "{periodSeconds: 5}",
+                    &format!("{at}.livenessProbe: Required value: must specify a handler type"),
+                ),
+                (
+                    "{httpGet: {port: 80}}",
+                    "{httpGet: {port: 80}, tcpSocket: {port: 80}}",
+                    "livenessProbe: Forbidden: may not specify more than 1 handler type",
+                ),
+                (
+                    "{httpGet: {port: 80}}",
+                    "{httpGet: {port: 80}, successThreshold: 2}",
+                    "livenessProbe.successThreshold: Invalid value: 2: must be 1",
+                ),
+                (
+                    "{httpGet: {port: 80}}",
+                    "{httpGet: {port: 80}, failureThreshold: -1}",
+                    "livenessProbe.failureThreshold: Invalid value: -1: must be greater than or equal to 0",
+                ),
+                (
+                    "{httpGet: {port: 80}}",
+                    "{httpGet: {port: 80}, terminationGracePeriodSeconds: 0}",
+                    "livenessProbe.terminationGracePeriodSeconds: Invalid value: 0: must be greater than 0",
+                ),
+                (
+                    "{httpGet: {port: 80}}",
+                    "{httpGet: {port: 70000}}",
+                    "livenessProbe.httpGet.port: must be between 1 and 65535",
+                ),
+                (
+                    "{httpGet: {port: 80}}",
+                    "{httpGet: {port: 80, scheme: FTP}}",
+                    "livenessProbe.httpGet.scheme: Unsupported value: \"FTP\"",
+                ),
+                (
+                    "{httpGet: {port: 80}}",
+                    "{exec: {command: []}}",
+                    "livenessProbe.exec.command: Required value",
+                ),
+                (
+                    "livenessProbe: {httpGet: {port: 80}}",
+                    "readinessProbe: {httpGet: {port: 80}, terminationGracePeriodSeconds: 5}",
+                    "readinessProbe.terminationGracePeriodSeconds: Invalid value: must not be set for readinessProbes",
+                ),
+            ],
+        );
+        // A regular init container may have no probe; a sidecar may.
+        let init = DEPLOYMENT.replace(
+            "      containers:",
+            "      initContainers:\n      - name: setup\n        image: busybox\n        readinessProbe: {tcpSocket: {port: 80}}\n      containers:",
+        );
+        let error = error_of(&init);
+        assert!(
+            error.contains(
+                "initContainers[0].readinessProbe: Forbidden: may not be set for init containers"
+            ),
+            "{error}"
+        );
+        let sidecar = init.replace(
+            "image: busybox\n",
+            "image: busybox\n        restartPolicy: Always\n",
+        );
+        ingest_text(&sidecar).unwrap();
     }
 
     fn pod_of(text: &str) -> Rc<api::Pod> {

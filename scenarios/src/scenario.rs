@@ -31,14 +31,14 @@ use crate::duration::{format_duration, parse_duration};
 use crate::error::ScenarioError;
 use crate::expectation::{
     BytesCmp, Check, ConditionCheck, ContainerExpectation, Count, DaemonSetCounts, Expectation,
-    PodDisruptionBudgetCounts, PodFilter, RolloutCheck, StatefulSetCounts,
+    PodDisruptionBudgetCounts, PodFilter, PodRef, RolloutCheck, StatefulSetCounts,
 };
 
 /// The zone states a `zone` expectation may name (the node lifecycle controller's).
 const ZONE_STATES: [&str; 3] = ["Normal", "PartialDisruption", "FullDisruption"];
 use crate::format::{
-    ClusterSection, ConditionEntry, CutEntry, ExpectationEntry, NodePoolEntry, Scalar,
-    ScenarioFile, TimelineEntry,
+    ApiServerOutageEntry, ClusterSection, ConditionEntry, CutEntry, ExpectationEntry,
+    NodeOutageEntry, NodePoolEntry, Scalar, ScenarioFile, TimelineEntry,
 };
 use crate::manifest::{self, parse_taint_effect, supported_kind};
 use crate::scheduler_config::{self, SchedulerConfiguration};
@@ -51,8 +51,14 @@ pub const DEFAULT_EVENTS_MAX: u64 = 20_000_000;
 /// When workload groups that no timeline entry applies are applied: once the control
 /// plane is up (it creates its system namespaces in its first milliseconds).
 pub const DEFAULT_APPLY_AT: SimDuration = SimDuration::from_secs(1);
+/// How long a crashed runtime stays down when the timeline does not say: containerd's
+/// and CRI-O's systemd units restart them after `RestartSec=5`.
+pub const CRASHED_RUNTIME_DOWN_FOR: SimDuration = SimDuration::from_secs(5);
 /// kubelet `maxPods`, upstream default 110.
 pub const DEFAULT_MAX_PODS: u64 = 110;
+/// The most kube-apiserver replicas a scenario may ask for (a bound, not upstream's: real
+/// HA control planes run 2 to 5).
+pub const APISERVERS_MAX: u32 = 7;
 
 /// The text a scenario was read from, and every file it included: enough to parse it
 /// again anywhere (the event log carries it, so replay needs nothing else).
@@ -134,6 +140,25 @@ pub enum Step {
     },
     /// The image registry answers every pull with 503 for this long.
     RegistryOutage(SimDuration),
+    /// The node's kubelet process dies and starts again `down_for` later; the node, its
+    /// runtime and its containers keep running.
+    RestartKubelet {
+        node: String,
+        down_for: SimDuration,
+    },
+    /// The node's container runtime daemon dies and starts again `down_for` later; the
+    /// containers keep running under their shims.
+    CrashRuntime {
+        node: String,
+        down_for: SimDuration,
+    },
+    /// kube-apiserver replica `index` (on control-plane host `host`) gets `SIGTERM`: it
+    /// closes its watch streams and exits; it starts again `down_for` later.
+    RestartApiserver {
+        host: String,
+        index: usize,
+        down_for: SimDuration,
+    },
 }
 
 impl Step {
@@ -211,6 +236,26 @@ impl Step {
             Step::RegistryOutage(duration) => format!(
                 "registry outage: every image pull fails with 503 Service Unavailable for {}",
                 format_duration(*duration)
+            ),
+            Step::RestartKubelet { node, down_for } if *down_for == SimDuration::ZERO => {
+                format!("the kubelet on node {node} restarts (systemctl restart kubelet)")
+            }
+            Step::RestartKubelet { node, down_for } => format!(
+                "the kubelet on node {node} stops; it starts again {} later",
+                format_duration(*down_for)
+            ),
+            Step::RestartApiserver { host, down_for, .. } if *down_for == SimDuration::ZERO => {
+                format!(
+                    "kube-apiserver on {host} restarts: it closes its watch streams and starts again"
+                )
+            }
+            Step::RestartApiserver { host, down_for, .. } => format!(
+                "kube-apiserver on {host} stops: it closes its watch streams; it starts again {} later",
+                format_duration(*down_for)
+            ),
+            Step::CrashRuntime { node, down_for } => format!(
+                "the container runtime on node {node} crashes; it starts again {} later",
+                format_duration(*down_for)
             ),
             Step::NodeJoins { node, pool } => format!(
                 "node {node} joins the cluster: a new machine of pool {pool} powers on and its kubelet starts"
@@ -290,6 +335,8 @@ pub fn parse(file: &str, text: &str, includes: &Includes) -> Result<Scenario, Sc
         notes: Vec::new(),
         node_names: Vec::new(),
         joins: BTreeMap::new(),
+        control_plane_hosts: vec![HOST_CONTROL_PLANE.to_string()],
+        apiserver_count: 1,
     }
     .scenario(raw)
 }
@@ -303,6 +350,9 @@ struct Parser<'a> {
     node_names: Vec<String>,
     /// Nodes of pools with `joinAt`, and when they join.
     joins: BTreeMap<String, SimTime>,
+    /// The control-plane hosts, and how many of them (the first) run a kube-apiserver.
+    control_plane_hosts: Vec<String>,
+    apiserver_count: usize,
 }
 
 impl Parser<'_> {
@@ -625,6 +675,21 @@ impl Parser<'_> {
             }
             config.network = Some(link);
         }
+        if let Some(control_plane) = &raw.control_plane
+            && let Some(count) = control_plane.apiservers
+        {
+            if !(1..=APISERVERS_MAX).contains(&count) {
+                return Err(self.error(
+                    "cluster.controlPlane.apiservers",
+                    format!("must be between 1 and {APISERVERS_MAX}"),
+                ));
+            }
+            config.control_plane.apiservers = count;
+        }
+        self.control_plane_hosts = (0..config.control_plane.host_count())
+            .map(|index| config.control_plane.host_name(index))
+            .collect();
+        self.apiserver_count = config.control_plane.apiservers as usize;
         if let Some(apiserver) = &raw.kube_apiserver {
             if let Some(seconds) = apiserver.default_not_ready_toleration_seconds {
                 config.apiserver.default_not_ready_toleration_seconds = seconds;
@@ -843,7 +908,9 @@ impl Parser<'_> {
             Some(name) => CriRuntime::parse(name).ok_or_else(|| {
                 self.error(
                     &join_key(path, "runtime"),
-                    format!("unsupported runtime {name:?}: supported values: \"containerd\", \"cri-o\""),
+                    format!(
+                        "unsupported runtime {name:?}: supported values: \"containerd\", \"cri-o\""
+                    ),
                 )
             })?,
         };
@@ -865,10 +932,7 @@ impl Parser<'_> {
                 if handlers.iter().any(|h| &*h.name == name) {
                     return Err(self.error(&at, format!("handler {name} is listed twice")));
                 }
-                handlers.push(RuntimeHandler {
-                    name: s(name),
-                    oci,
-                });
+                handlers.push(RuntimeHandler { name: s(name), oci });
             }
             let preferred = cri.default_handler().name();
             config.default_handler = if handlers.iter().any(|h| &*h.name == preferred) {
@@ -883,7 +947,10 @@ impl Parser<'_> {
                 let names: Vec<&str> = config.handlers.iter().map(|h| &*h.name).collect();
                 return Err(self.error(
                     &join_key(path, "defaultRuntimeHandler"),
-                    format!("{name} is not among the pool's handlers ({})", names.join(", ")),
+                    format!(
+                        "{name} is not among the pool's handlers ({})",
+                        names.join(", ")
+                    ),
                 ));
             }
             config.default_handler = s(name);
@@ -1028,6 +1095,9 @@ impl Parser<'_> {
             entry.drain.is_some(),
             entry.load.is_some(),
             entry.registry_outage.is_some(),
+            entry.restart_kubelet.is_some(),
+            entry.crash_runtime.is_some(),
+            entry.restart_apiserver.is_some(),
         ]
         .iter()
         .filter(|g| **g)
@@ -1035,7 +1105,7 @@ impl Parser<'_> {
         if given != 1 {
             return Err(self.error(
                 path,
-                format!("a timeline entry has `at` and exactly one of apply, delete, scale, set-image, rollout-undo, rollout-pause, rollout-resume, cordon, uncordon, drain, load, registry-outage, kill-node, restart-node, partition, heal (found {given})"),
+                format!("a timeline entry has `at` and exactly one of apply, delete, scale, set-image, rollout-undo, rollout-pause, rollout-resume, cordon, uncordon, drain, load, registry-outage, kill-node, restart-node, restart-kubelet, crash-runtime, restart-apiserver, partition, heal (found {given})"),
             ));
         }
         let step = if let Some(apply) = &entry.apply {
@@ -1201,6 +1271,57 @@ impl Parser<'_> {
             let duration =
                 self.positive(&outage.duration, &join_key(path, "registry-outage.for"))?;
             Step::RegistryOutage(duration)
+        } else if let Some(target) = &entry.restart_kubelet {
+            let p = join_key(path, "restart-kubelet");
+            let (node, down_for) =
+                self.node_outage(target, &p, at, "restart its kubelet", SimDuration::ZERO)?;
+            Step::RestartKubelet { node, down_for }
+        } else if let Some(target) = &entry.crash_runtime {
+            let p = join_key(path, "crash-runtime");
+            let (node, down_for) = self.node_outage(
+                target,
+                &p,
+                at,
+                "crash its runtime",
+                CRASHED_RUNTIME_DOWN_FOR,
+            )?;
+            Step::CrashRuntime { node, down_for }
+        } else if let Some(target) = &entry.restart_apiserver {
+            let p = join_key(path, "restart-apiserver");
+            let (host, down_for) = match target {
+                serde_json::Value::String(host) => (host.clone(), SimDuration::ZERO),
+                serde_json::Value::Object(_) => {
+                    let entry: ApiServerOutageEntry = self.sub_document(&p, target).decode(true)?;
+                    let down_for = match &entry.duration {
+                        Some(raw) => self.duration(raw, &join_key(&p, "for"))?,
+                        None => SimDuration::ZERO,
+                    };
+                    (entry.host, down_for)
+                }
+                _ => {
+                    return Err(self.error(
+                        &p,
+                        "name the control-plane host (`control-plane-1`) or give `{host: control-plane-1, for: 30s}`",
+                    ));
+                }
+            };
+            let Some(index) = self.control_plane_hosts[..self.apiserver_count]
+                .iter()
+                .position(|h| *h == host)
+            else {
+                return Err(self.error(
+                    &p,
+                    format!(
+                        "no kube-apiserver runs on {host:?} (they run on {})",
+                        self.control_plane_hosts[..self.apiserver_count].join(", ")
+                    ),
+                ));
+            };
+            Step::RestartApiserver {
+                host,
+                index,
+                down_for,
+            }
         } else if let Some(node) = &entry.kill_node {
             let node_path = join_key(path, "kill-node");
             Step::KillNode(self.joined_node(node, &node_path, at, "kill")?)
@@ -1226,6 +1347,36 @@ impl Parser<'_> {
             }
         };
         Ok(TimedStep { at, step })
+    }
+
+    /// `node-1` or `{node: node-1, for: 90s}`: the node (it must have joined by `at`)
+    /// and how long its component stays down (`default` when `for` is absent).
+    fn node_outage(
+        &self,
+        value: &serde_json::Value,
+        path: &str,
+        at: SimTime,
+        what: &str,
+        default: SimDuration,
+    ) -> Result<(String, SimDuration), ScenarioError> {
+        match value {
+            serde_json::Value::String(node) => {
+                Ok((self.joined_node(node, path, at, what)?, default))
+            }
+            serde_json::Value::Object(_) => {
+                let entry: NodeOutageEntry = self.sub_document(path, value).decode(true)?;
+                let node = self.joined_node(&entry.node, &join_key(path, "node"), at, what)?;
+                let down_for = match &entry.duration {
+                    Some(raw) => self.duration(raw, &join_key(path, "for"))?,
+                    None => default,
+                };
+                Ok((node, down_for))
+            }
+            _ => Err(self.error(
+                path,
+                "name the node (`node-1`) or give `{node: node-1, for: 1m}`",
+            )),
+        }
     }
 
     /// A deployment condition check: a status, a reason, or both.
@@ -1275,7 +1426,7 @@ impl Parser<'_> {
 
     fn cut(&self, cut: &CutEntry, path: &str) -> Result<CutSpec, ScenarioError> {
         let host = |name: &str, at: &str| -> Result<String, ScenarioError> {
-            if name == HOST_CONTROL_PLANE {
+            if self.control_plane_hosts.iter().any(|h| h == name) {
                 Ok(name.to_string())
             } else {
                 self.node(name, at)
@@ -1470,6 +1621,27 @@ impl Parser<'_> {
                         .map(|at| self.time(at, &join_key(&p, "readyAt"), end))
                         .transpose()?,
                     waiting_reason: pods.waiting_reason.clone(),
+                    startup_latency: match &pods.startup_latency {
+                        None => None,
+                        Some(range) => {
+                            let rp = join_key(&p, "startupLatency");
+                            let min = range
+                                .min
+                                .as_ref()
+                                .map(|v| self.duration(v, &join_key(&rp, "min")))
+                                .transpose()?
+                                .unwrap_or(SimDuration::ZERO);
+                            let max = range
+                                .max
+                                .as_ref()
+                                .map(|v| self.duration(v, &join_key(&rp, "max")))
+                                .transpose()?;
+                            if max.is_some_and(|max| max <= min) {
+                                return Err(self.error(&rp, "max must be greater than min"));
+                            }
+                            Some((min, max))
+                        }
+                    },
                     ready: pods
                         .ready
                         .as_deref()
@@ -1566,9 +1738,14 @@ impl Parser<'_> {
                     "name at least one of state, reason, exitCode, restartCount, ready, startedAt, finishedAt, podStatus",
                 ));
             }
+            let pod = match (&container.pod, &container.labels) {
+                (Some(name), None) => PodRef::Name(name.clone()),
+                (None, Some(labels)) => PodRef::Labels(Labels::from_pairs(labels)),
+                _ => return Err(self.error(&p, "name exactly one of pod and labels")),
+            };
             Check::Container {
                 namespace: namespace_of(Kind::Pod, container.namespace.as_deref()),
-                pod: container.pod.clone(),
+                pod,
                 name: container.name.clone(),
                 check,
             }
@@ -2040,7 +2217,12 @@ timeline:
             "{message}"
         );
         // A node cannot crash or restart before it has joined.
-        for step in ["kill-node", "restart-node"] {
+        for step in [
+            "kill-node",
+            "restart-node",
+            "restart-kubelet",
+            "crash-runtime",
+        ] {
             let text = JOINING.replace(
                 "{at: 3m, kill-node: late-1}",
                 &format!("{{at: 90s, {step}: late-1}}"),
@@ -2053,6 +2235,40 @@ timeline:
                 "{message}"
             );
         }
+    }
+
+    #[test]
+    fn node_component_outages_take_a_node_and_an_optional_duration() {
+        let text = format!(
+            "{MINIMAL}timeline:\n  - {{at: 10s, restart-kubelet: node-1}}\n  - {{at: 20s, restart-kubelet: {{node: node-2, for: 90s}}}}\n  - {{at: 30s, crash-runtime: node-1}}\n  - {{at: 40s, crash-runtime: {{node: node-2, for: 1m}}}}\n"
+        );
+        let scenario = parse_text(&text).expect("valid");
+        let steps: Vec<String> = scenario
+            .timeline
+            .iter()
+            .map(|timed| timed.step.describe())
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "the kubelet on node node-1 restarts (systemctl restart kubelet)",
+                "the kubelet on node node-2 stops; it starts again 1m30s later",
+                "the container runtime on node node-1 crashes; it starts again 5s later",
+                "the container runtime on node node-2 crashes; it starts again 1m later",
+            ]
+        );
+        let unknown = format!("{MINIMAL}timeline:\n  - {{at: 10s, crash-runtime: node-9}}\n");
+        assert!(error_of(&unknown).contains("timeline[0].crash-runtime"));
+        let extra = format!(
+            "{MINIMAL}timeline:\n  - {{at: 10s, restart-kubelet: {{node: node-1, after: 5s}}}}\n"
+        );
+        assert!(error_of(&extra).contains("after"), "{}", error_of(&extra));
+        let bad = format!("{MINIMAL}timeline:\n  - {{at: 10s, restart-kubelet: [node-1]}}\n");
+        assert!(
+            error_of(&bad).contains("name the node"),
+            "{}",
+            error_of(&bad)
+        );
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct PodSandboxConfig {
     /// The node's pod CIDR (the kubelet hands it over as `UpdateRuntimeConfig` does); the
     /// sandbox's IP comes from it.
     pub pod_cidr: Str,
+    /// `RunPodSandboxRequest.runtime_handler`: the pod's RuntimeClass's handler, `""` for
+    /// the runtime's default.
+    pub runtime_handler: Str,
 }
 
 /// `ContainerConfig`: one container of a pod.
@@ -52,6 +55,10 @@ pub enum CriRequest {
         image: Str,
     },
     ListImages,
+    /// Deletes an image from the store (the kubelet's image GC).
+    RemoveImage {
+        image: Str,
+    },
     CreateContainer {
         sandbox_id: u64,
         config: ContainerConfig,
@@ -69,6 +76,20 @@ pub enum CriRequest {
         container_id: u64,
     },
     ListContainers,
+    /// `ExecSync` of a lifecycle hook's handler in a running container; answered when the
+    /// handler returns. `hook` stands for the command: the image's behaviour says how
+    /// long its postStart or preStop handler takes.
+    ExecSync {
+        container_id: u64,
+        hook: Hook,
+    },
+}
+
+/// Which lifecycle hook an `ExecSync` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    PostStart,
+    PreStop,
 }
 
 impl CriRequest {
@@ -82,11 +103,13 @@ impl CriRequest {
             CriRequest::PullImage { .. } => "PullImage",
             CriRequest::ImageStatus { .. } => "ImageStatus",
             CriRequest::ListImages => "ListImages",
+            CriRequest::RemoveImage { .. } => "RemoveImage",
             CriRequest::CreateContainer { .. } => "CreateContainer",
             CriRequest::StartContainer { .. } => "StartContainer",
             CriRequest::StopContainer { .. } => "StopContainer",
             CriRequest::RemoveContainer { .. } => "RemoveContainer",
             CriRequest::ListContainers => "ListContainers",
+            CriRequest::ExecSync { .. } => "ExecSync",
         }
     }
 
@@ -105,6 +128,8 @@ impl CriRequest {
             CriRequest::StopContainer { .. } => 11,
             CriRequest::RemoveContainer { .. } => 12,
             CriRequest::ListContainers => 13,
+            CriRequest::ExecSync { .. } => 14,
+            CriRequest::RemoveImage { .. } => 15,
         }
     }
 }
@@ -189,6 +214,10 @@ pub enum CriResponse {
         started_at: SimTime,
     },
     ContainerStopped(ContainerExit),
+    /// `ExecSync`: the command's exit code.
+    Exec {
+        exit_code: i32,
+    },
     Sandboxes(Vec<SandboxInfo>),
     Containers(Vec<ContainerInfo>),
     /// Stop/remove calls that return nothing.
@@ -203,6 +232,9 @@ pub enum CriErrorCode {
     ResourceExhausted,
     DeadlineExceeded,
     Unknown,
+    /// The runtime's socket refused the call or closed while it was in flight: the
+    /// daemon is down (gRPC's code for a transport failure).
+    Unavailable,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -213,9 +245,13 @@ pub struct CriError {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ContainerEventKind {
-    /// The process got through its startup (stands in for a readiness probe's success
-    /// until probes exist).
+    /// The process got through its startup: from now on it answers probes. Neither this
+    /// nor `Unresponsive` is a CRI event: together they stand for what the process would
+    /// answer the kubelet's prober (`kubelet::prober`), pushed at each change so that the
+    /// prober needs no message per probe.
     Ready,
+    /// The process stopped answering (hung): probes time out.
+    Unresponsive,
     Exited(ContainerExit),
 }
 
@@ -235,6 +271,10 @@ pub enum CriReply {
         result: Result<CriResponse, CriError>,
     },
     Event(ContainerEvent),
+    /// The runtime's daemon died and its socket closed. It stands for the failure the
+    /// kubelet's next PLEG relist or status check (at most 1 s later) would meet, so that
+    /// a healthy node needs no message for either.
+    Disconnected,
 }
 
 impl Fingerprint for CriCall {
@@ -245,12 +285,13 @@ impl Fingerprint for CriCall {
             CriRequest::RunPodSandbox(config) => {
                 hasher.write_u64(config.pod_uid);
                 hasher.write_u64(u64::from(config.attempt));
+                hasher.write_str(&config.runtime_handler);
             }
             CriRequest::StopPodSandbox { sandbox_id }
             | CriRequest::RemovePodSandbox { sandbox_id } => hasher.write_u64(*sandbox_id),
-            CriRequest::PullImage { image } | CriRequest::ImageStatus { image } => {
-                hasher.write_str(image)
-            }
+            CriRequest::PullImage { image }
+            | CriRequest::ImageStatus { image }
+            | CriRequest::RemoveImage { image } => hasher.write_str(image),
             CriRequest::CreateContainer { sandbox_id, config } => {
                 hasher.write_u64(*sandbox_id);
                 hasher.write_str(&config.name);
@@ -258,6 +299,10 @@ impl Fingerprint for CriCall {
             }
             CriRequest::StartContainer { container_id }
             | CriRequest::RemoveContainer { container_id } => hasher.write_u64(*container_id),
+            CriRequest::ExecSync { container_id, hook } => {
+                hasher.write_u64(*container_id);
+                hasher.write_u64(*hook as u64);
+            }
             CriRequest::StopContainer {
                 container_id,
                 timeout,
@@ -302,12 +347,14 @@ impl Fingerprint for CriReply {
                 hasher.write_u64(event.container_id);
                 match &event.kind {
                     ContainerEventKind::Ready => hasher.write_u64(1),
+                    ContainerEventKind::Unresponsive => hasher.write_u64(3),
                     ContainerEventKind::Exited(exit) => {
                         hasher.write_u64(2);
                         hasher.write_u64(exit.exit_code as u64);
                     }
                 }
             }
+            CriReply::Disconnected => hasher.write_u64(3),
         }
     }
 }

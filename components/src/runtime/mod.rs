@@ -2,9 +2,15 @@
 //! images from the registry into the node's image cache, and asks the kernel for the
 //! sandbox and container processes.
 //!
-//! - Sandbox: a network namespace and pod cgroup from the kernel, and an IP from the
-//!   node's pod CIDR ([`ipam`]). `StopPodSandbox` kills what still runs in it and frees
-//!   the IP.
+//! - Handler: each sandbox runs with one of the node's configured OCI runtimes (runc,
+//!   crun, Kata, gVisor; [`oci`]), the one its pod's RuntimeClass names or the node's
+//!   default. An unknown handler fails `RunPodSandbox` as containerd and CRI-O word it.
+//! - Sandbox: a network namespace and pod cgroup from the kernel, an IP from the node's
+//!   pod CIDR ([`ipam`]), then the handler's infra process (the pause container, Kata's
+//!   VM, gVisor's Sentry) spawned in it: the sandbox is ready when that process is
+//!   through its start (the handler's sandbox start latency), and the process holds the
+//!   handler's sandbox memory, so the kernel charges the node for it. `StopPodSandbox`
+//!   kills what still runs in it and frees the IP.
 //! - Image: pulled from the registry, one pull at a time by default (`serializeImagePulls`);
 //!   concurrent requests for the same image share one pull. The store is on disk: it
 //!   survives a crash of the node, as do the sizes and behaviours the registry reported.
@@ -16,7 +22,9 @@
 //! pulled images.
 
 pub mod cri;
+pub mod daemon;
 pub mod ipam;
+pub mod oci;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -24,28 +32,34 @@ use sim_core::{Actor, ActorId, Context, Event, SimDuration, TraceHasher};
 
 use crate::api::quantity::format_bytes;
 use crate::api::{Str, s};
-use crate::kernel::{ExitCause, KernelCall, KernelEvent, ProcessBehaviour, Signal};
+use crate::kernel::{CgroupLimits, ExitCause, KernelCall, KernelEvent, ProcessBehaviour, Signal};
 use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
 use crate::registry::RegistryMsg;
 use crate::timers::Deadlines;
 
 pub use cri::{
     CallId, ContainerConfig, ContainerEvent, ContainerEventKind, ContainerExit, ContainerInfo,
-    ContainerState, CriCall, CriError, CriErrorCode, CriReply, CriRequest, CriResponse, ImageInfo,
-    PodSandboxConfig, SandboxInfo,
+    ContainerState, CriCall, CriError, CriErrorCode, CriReply, CriRequest, CriResponse, Hook,
+    ImageInfo, PodSandboxConfig, SandboxInfo,
 };
 use ipam::{Ipam, Ipv4Cidr, format_ipv4};
+pub use oci::{CriRuntime, OciProfile, OciRuntime, RuntimeHandler, select_handler};
 
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
+    pub cri: CriRuntime,
     /// `containerd` or `cri-o`.
     pub name: String,
-    /// Reported by the CRI `Version` call (an assumption: a containerd 2.1 release).
+    /// Reported by the CRI `Version` call (see `CriRuntime::version`).
     pub version: String,
-    /// CRI-side cost of creating a pod sandbox (an assumption).
+    /// CRI-side cost of creating a pod sandbox (see `CriRuntime::sandbox_create_latency`).
     pub sandbox_create_latency: SimDuration,
-    /// CRI-side cost of creating a container (an assumption).
+    /// CRI-side cost of creating a container (see `CriRuntime::container_create_latency`).
     pub container_create_latency: SimDuration,
+    /// The OCI runtimes configured on the node, by handler name.
+    pub handlers: Vec<RuntimeHandler>,
+    /// The handler of pods that name none (containerd: runc, CRI-O: crun).
+    pub default_handler: Str,
     /// kubelet `serializeImagePulls`, upstream default true.
     pub serialize_image_pulls: bool,
     /// containerd's `image_pull_progress_timeout`, default 5 min: a pull that has not
@@ -54,16 +68,27 @@ pub struct RuntimeConfig {
     pub image_pull_progress_timeout: SimDuration,
 }
 
-impl Default for RuntimeConfig {
-    fn default() -> Self {
+impl RuntimeConfig {
+    /// `cri`'s defaults, with only its default handler configured.
+    pub fn for_cri(cri: CriRuntime) -> RuntimeConfig {
+        let default = RuntimeHandler::new(cri.default_handler());
         RuntimeConfig {
-            name: "containerd".to_string(),
-            version: "2.1.4".to_string(),
-            sandbox_create_latency: SimDuration::from_millis(100),
-            container_create_latency: SimDuration::from_millis(20),
+            cri,
+            name: cri.name().to_string(),
+            version: cri.version().to_string(),
+            sandbox_create_latency: cri.sandbox_create_latency(),
+            container_create_latency: cri.container_create_latency(),
+            default_handler: default.name.clone(),
+            handlers: vec![default],
             serialize_image_pulls: true,
             image_pull_progress_timeout: SimDuration::from_mins(5),
         }
+    }
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig::for_cri(CriRuntime::Containerd)
     }
 }
 
@@ -71,6 +96,11 @@ impl Default for RuntimeConfig {
 pub enum Tick {
     /// The deadline timer (see `timers::Deadlines`).
     Deadline { generation: u64 },
+    // --- The daemon's crash and recovery ([`daemon`]), sent by the scenario's timeline.
+    /// The daemon dies; its containers run on.
+    CrashDaemon,
+    /// The daemon starts again.
+    RecoverDaemon,
 }
 
 /// An image in the store, with what the registry said about it.
@@ -82,7 +112,8 @@ struct StoredImage {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum SandboxStage {
-    /// Waiting for the kernel's namespace and cgroup; answers `call` then.
+    /// Waiting for the kernel's namespace and cgroup, then for the infra process to be
+    /// through its start; answers `call` then.
     Creating {
         call: CallId,
     },
@@ -100,6 +131,10 @@ struct Sandbox {
     cidr: Ipv4Cidr,
     ip: Option<u32>,
     stage: SandboxStage,
+    handler: RuntimeHandler,
+    /// The kernel process of the pause container, VM or Sentry (its id is the sandbox
+    /// id + 1).
+    infra_process_id: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -181,6 +216,8 @@ pub struct ContainerRuntime {
     pulls_queued: VecDeque<Pull>,
     ipam: Ipam,
     deadlines: Deadlines<Due>,
+    /// Whether the daemon runs ([`daemon`]): while it is down it answers nothing.
+    daemon: daemon::Daemon,
 }
 
 impl ContainerRuntime {
@@ -204,6 +241,7 @@ impl ContainerRuntime {
             pulls_queued: VecDeque::new(),
             ipam: Ipam::default(),
             deadlines: Deadlines::new(),
+            daemon: daemon::Daemon::Running,
         }
     }
 
@@ -256,6 +294,10 @@ impl ContainerRuntime {
         result: Result<CriResponse, CriError>,
         cx: &mut Context<'_, Msg>,
     ) {
+        if self.daemon == daemon::Daemon::Down {
+            // A dead daemon says nothing (calls in flight failed when it died).
+            return;
+        }
         cx.send_after(
             delay,
             self.kubelet(),
@@ -264,6 +306,10 @@ impl ContainerRuntime {
     }
 
     fn push_event(&self, event: ContainerEvent, cx: &mut Context<'_, Msg>) {
+        if self.daemon == daemon::Daemon::Down {
+            // The shim keeps the exit; the kubelet's relist finds it after the recovery.
+            return;
+        }
         cx.send(
             self.kubelet(),
             Msg::CriReply(Box::new(CriReply::Event(event))),
@@ -294,6 +340,14 @@ impl ContainerRuntime {
         );
         self.kubelet = Some(from);
         let id = call.id;
+        if self.daemon == daemon::Daemon::Down {
+            let refused = CriReply::Response {
+                id,
+                result: Err(self.refused()),
+            };
+            cx.send(from, Msg::CriReply(Box::new(refused)));
+            return;
+        }
         match call.request {
             CriRequest::Version => self.answer(
                 id,
@@ -343,6 +397,19 @@ impl ContainerRuntime {
                     .collect();
                 self.answer(id, Ok(CriResponse::Images(list)), cx);
             }
+            CriRequest::RemoveImage { image } => {
+                // Removing an image that is not there succeeds (CRI: idempotent).
+                if let Some(stored) = self.images.remove(&image) {
+                    let size_bytes = stored.size_bytes;
+                    cx.record("step", || {
+                        format!(
+                            "removed image {image} ({}) from the store",
+                            format_bytes(size_bytes)
+                        )
+                    });
+                }
+                self.answer(id, Ok(CriResponse::Done), cx);
+            }
             CriRequest::CreateContainer { sandbox_id, config } => {
                 self.create_container(id, sandbox_id, config, cx)
             }
@@ -353,6 +420,9 @@ impl ContainerRuntime {
                 container_id,
                 timeout,
             } => self.stop_container(id, container_id, timeout, cx),
+            CriRequest::ExecSync { container_id, hook } => {
+                self.exec_sync(id, container_id, hook, cx)
+            }
             CriRequest::RemoveContainer { container_id } => {
                 if let Some(container) = self.containers.remove(&container_id)
                     && !matches!(
@@ -408,6 +478,22 @@ impl ContainerRuntime {
     }
 
     fn run_pod_sandbox(&mut self, id: CallId, config: PodSandboxConfig, cx: &mut Context<'_, Msg>) {
+        let handler = match select_handler(
+            self.config.cri,
+            &self.config.handlers,
+            &self.config.default_handler,
+            &config.runtime_handler,
+        ) {
+            Ok(handler) => handler.clone(),
+            Err(message) => {
+                let (namespace, name) = (config.namespace.clone(), config.name.clone());
+                cx.record("detail", || {
+                    format!("RunPodSandbox {namespace}/{name} refused: {message}")
+                });
+                self.answer(id, Err(error(CriErrorCode::Unknown, message)), cx);
+                return;
+            }
+        };
         let Some(cidr) = Ipv4Cidr::parse(&config.pod_cidr) else {
             let message = format!("invalid pod CIDR {:?}", config.pod_cidr);
             self.answer(
@@ -426,10 +512,17 @@ impl ContainerRuntime {
             return;
         };
         let sandbox_id = self.next_id();
+        let infra_process_id = self.next_id();
+        assert_eq!(
+            infra_process_id,
+            sandbox_id + 1,
+            "infra_sandbox finds a sandbox from its infra's id"
+        );
         let (namespace, name) = (config.namespace.clone(), config.name.clone());
+        let handler_name = handler.name.clone();
         cx.record("step", || {
             format!(
-                "RunPodSandbox {namespace}/{name}: sandbox {sandbox_id}, IP {}",
+                "RunPodSandbox {namespace}/{name}: sandbox {sandbox_id} with handler {handler_name}, IP {}",
                 format_ipv4(ip)
             )
         });
@@ -440,6 +533,8 @@ impl ContainerRuntime {
                 cidr,
                 ip: Some(ip),
                 stage: SandboxStage::Creating { call: id },
+                handler,
+                infra_process_id,
             },
         );
         let pod_uid = self.sandboxes[&sandbox_id].config.pod_uid;
@@ -637,7 +732,33 @@ impl ContainerRuntime {
             behaviour: container.behaviour.clone(),
             limits: container.config.limits,
         };
-        self.kernel_call(spawn, cx);
+        // The OCI runtime's create + start come before the process runs.
+        let oci_start = self
+            .sandboxes
+            .get(&container.sandbox_id)
+            .map_or(SimDuration::ZERO, |sandbox| {
+                sandbox.handler.oci.profile().container_start
+            });
+        cx.send_after(oci_start, self.kernel, Msg::Kernel(Box::new(spawn)));
+    }
+
+    /// A lifecycle hook's handler, run in the container: answered once it has taken what
+    /// the image's behaviour says, or at once when the container does not run.
+    fn exec_sync(&mut self, id: CallId, container_id: u64, hook: Hook, cx: &mut Context<'_, Msg>) {
+        let Some(container) = self
+            .containers
+            .get(&container_id)
+            .filter(|c| matches!(c.stage, ContainerStage::Running { .. }))
+        else {
+            let message = format!("container {container_id} is not running");
+            self.answer(id, Err(error(CriErrorCode::NotFound, message)), cx);
+            return;
+        };
+        let takes = match hook {
+            Hook::PostStart => container.behaviour.post_start_hook,
+            Hook::PreStop => container.behaviour.pre_stop_hook,
+        };
+        self.answer_after(takes, id, Ok(CriResponse::Exec { exit_code: 0 }), cx);
     }
 
     fn stop_container(
@@ -698,22 +819,23 @@ impl ContainerRuntime {
     fn on_kernel(&mut self, event: KernelEvent, cx: &mut Context<'_, Msg>) {
         match event {
             KernelEvent::SandboxCreated { sandbox_id } => {
-                let Some(sandbox) = self.sandboxes.get_mut(&sandbox_id) else {
+                let Some(sandbox) = self.sandboxes.get(&sandbox_id) else {
                     return;
                 };
-                let SandboxStage::Creating { call } = sandbox.stage else {
+                if !matches!(sandbox.stage, SandboxStage::Creating { .. }) {
                     return;
+                }
+                // The namespaces exist: the handler starts the sandbox's infra in them.
+                let spawn = KernelCall::Spawn {
+                    process_id: sandbox.infra_process_id,
+                    sandbox_id,
+                    behaviour: infra_behaviour(sandbox.handler.oci.profile()),
+                    limits: CgroupLimits {
+                        oom_score_adj: POD_INFRA_OOM_SCORE_ADJ,
+                        ..CgroupLimits::default()
+                    },
                 };
-                sandbox.stage = SandboxStage::Ready;
-                let ip = s(&format_ipv4(
-                    sandbox.ip.expect("a creating sandbox has an IP"),
-                ));
-                self.answer_after(
-                    self.config.sandbox_create_latency,
-                    call,
-                    Ok(CriResponse::SandboxReady { sandbox_id, ip }),
-                    cx,
-                );
+                self.kernel_call(spawn, cx);
             }
             KernelEvent::SandboxRemoved { sandbox_id } => {
                 let Some(sandbox) = self.sandboxes.get_mut(&sandbox_id) else {
@@ -729,6 +851,7 @@ impl ContainerRuntime {
             }
             KernelEvent::Started { process_id } => {
                 let Some(container) = self.containers.get_mut(&process_id) else {
+                    // An infra process: its sandbox is ready once it is through its start.
                     return;
                 };
                 let ContainerStage::Starting { call } = container.stage else {
@@ -742,6 +865,10 @@ impl ContainerRuntime {
                 self.answer(call, Ok(CriResponse::ContainerStarted { started_at }), cx);
             }
             KernelEvent::Ready { process_id } => {
+                if let Some(sandbox_id) = self.infra_sandbox(process_id) {
+                    self.on_infra_ready(sandbox_id, cx);
+                    return;
+                }
                 let Some(container) = self.containers.get_mut(&process_id) else {
                     return;
                 };
@@ -755,11 +882,114 @@ impl ContainerRuntime {
                     self.push_event(event, cx);
                 }
             }
+            KernelEvent::Unresponsive { process_id } => {
+                let Some(container) = self.containers.get_mut(&process_id) else {
+                    return;
+                };
+                if let ContainerStage::Running { ready, .. } = &mut container.stage {
+                    *ready = false;
+                    let event = ContainerEvent {
+                        container_id: process_id,
+                        sandbox_id: container.sandbox_id,
+                        kind: ContainerEventKind::Unresponsive,
+                    };
+                    self.push_event(event, cx);
+                }
+            }
             KernelEvent::Exited {
                 process_id,
                 exit_code,
                 cause,
-            } => self.on_exit(process_id, exit_code, cause, cx),
+            } => match self.infra_sandbox(process_id) {
+                Some(sandbox_id) => self.on_infra_exit(sandbox_id, exit_code, cause, cx),
+                None => self.on_exit(process_id, exit_code, cause, cx),
+            },
+        }
+    }
+
+    /// The sandbox whose infra process this is, if it is one.
+    fn infra_sandbox(&self, process_id: u64) -> Option<u64> {
+        let sandbox_id = process_id.checked_sub(1)?;
+        self.sandboxes
+            .get(&sandbox_id)
+            .is_some_and(|sandbox| sandbox.infra_process_id == process_id)
+            .then_some(sandbox_id)
+    }
+
+    /// The infra is through its start: the sandbox is ready, answered after the CRI
+    /// runtime's own part of `RunPodSandbox`.
+    fn on_infra_ready(&mut self, sandbox_id: u64, cx: &mut Context<'_, Msg>) {
+        let sandbox = self.sandboxes.get_mut(&sandbox_id).expect("caller checked");
+        let SandboxStage::Creating { call } = sandbox.stage else {
+            return;
+        };
+        sandbox.stage = SandboxStage::Ready;
+        let ip = s(&format_ipv4(
+            sandbox.ip.expect("a creating sandbox has an IP"),
+        ));
+        self.answer_after(
+            self.config.sandbox_create_latency,
+            call,
+            Ok(CriResponse::SandboxReady { sandbox_id, ip }),
+            cx,
+        );
+    }
+
+    /// The infra process died. While the sandbox is being created that fails the
+    /// `RunPodSandbox`; a ready sandbox is not ready any more, and what runs in it dies
+    /// with it (a VM or a Sentry takes its containers along). A sandbox being stopped
+    /// expects it.
+    fn on_infra_exit(
+        &mut self,
+        sandbox_id: u64,
+        exit_code: i32,
+        cause: ExitCause,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        let sandbox = self.sandboxes.get_mut(&sandbox_id).expect("caller checked");
+        let (namespace, name) = (
+            sandbox.config.namespace.clone(),
+            sandbox.config.name.clone(),
+        );
+        let handler = sandbox.handler.name.clone();
+        match sandbox.stage {
+            SandboxStage::Creating { call } => {
+                sandbox.stage = SandboxStage::NotReady;
+                let message = format!(
+                    "sandbox {sandbox_id}'s {handler} infra exited with code {exit_code} while starting"
+                );
+                self.answer(call, Err(error(CriErrorCode::Unknown, message)), cx);
+            }
+            SandboxStage::Ready => {
+                sandbox.stage = SandboxStage::NotReady;
+                cx.record("step", || {
+                    format!(
+                        "sandbox {sandbox_id} of {namespace}/{name}: its {handler} infra died ({cause:?}, exit code {exit_code}); the sandbox is not ready and its containers die with it"
+                    )
+                });
+                let live: Vec<u64> = self
+                    .containers
+                    .iter()
+                    .filter(|(_, c)| {
+                        c.sandbox_id == sandbox_id
+                            && matches!(
+                                c.stage,
+                                ContainerStage::Starting { .. } | ContainerStage::Running { .. }
+                            )
+                    })
+                    .map(|(&id, _)| id)
+                    .collect();
+                for process_id in live {
+                    self.kernel_call(
+                        KernelCall::Signal {
+                            process_id,
+                            signal: Signal::Kill,
+                        },
+                        cx,
+                    );
+                }
+            }
+            SandboxStage::Stopping { .. } | SandboxStage::NotReady => {}
         }
     }
 
@@ -807,14 +1037,28 @@ impl ContainerRuntime {
     }
 
     fn on_registry(&mut self, message: RegistryMsg, cx: &mut Context<'_, Msg>) {
-        let RegistryMsg::Pulled {
-            pull_id,
-            image,
-            size_bytes,
-            behaviour,
-        } = message
-        else {
-            panic!("the runtime got a pull request: {message:?}");
+        let (pull_id, image, size_bytes, behaviour) = match message {
+            RegistryMsg::Pulled {
+                pull_id,
+                image,
+                size_bytes,
+                behaviour,
+            } => (pull_id, image, size_bytes, behaviour),
+            RegistryMsg::Failed {
+                pull_id,
+                image,
+                cause,
+            } => {
+                if self.pulls_active.contains_key(&pull_id) {
+                    cx.record("detail", || format!("pull of {image} failed: {cause}"));
+                    let message = format!("failed to pull and unpack image {image:?}: {cause}");
+                    self.finish_pull(pull_id, Err(error(CriErrorCode::Unknown, message)), cx);
+                }
+                return;
+            }
+            RegistryMsg::Pull { .. } | RegistryMsg::Outage { .. } => {
+                panic!("the runtime got a registry request: {message:?}")
+            }
         };
         if !self.pulls_active.contains_key(&pull_id) {
             // Timed out already.
@@ -873,6 +1117,22 @@ impl ContainerRuntime {
     }
 }
 
+/// `oom_score_adj` of a sandbox's infra (upstream `qos.PodInfraOOMAdj`,
+/// pkg/kubelet/qos/policy.go: -998): the node OOM killer takes it last.
+pub const POD_INFRA_OOM_SCORE_ADJ: i32 = -998;
+
+/// The infra process of a sandbox: it starts in the handler's sandbox start time, holds
+/// the handler's sandbox memory and uses no CPU to speak of (an assumption: an idle
+/// pause process, VM or Sentry).
+fn infra_behaviour(profile: OciProfile) -> ProcessBehaviour {
+    ProcessBehaviour {
+        startup: profile.sandbox_start,
+        memory_bytes: profile.sandbox_memory_bytes,
+        cpu_millicores: 0,
+        ..ProcessBehaviour::default()
+    }
+}
+
 /// The calls a sandbox stage owes an answer to.
 fn calls_of(stage: &SandboxStage) -> Vec<CallId> {
     match stage {
@@ -903,6 +1163,10 @@ impl Actor<Msg> for ContainerRuntime {
                 msg: Msg::Registry(message),
                 ..
             } => self.on_registry(*message, cx),
+            Event::Timer(Msg::Tick(AnyTick::Runtime(Tick::CrashDaemon))) => self.crash_daemon(cx),
+            Event::Timer(Msg::Tick(AnyTick::Runtime(Tick::RecoverDaemon))) => {
+                self.recover_daemon(cx)
+            }
             Event::Timer(Msg::Tick(AnyTick::Runtime(Tick::Deadline { generation }))) => {
                 for due in self.deadlines.fire(generation, cx.now()) {
                     self.on_due(due, cx);
@@ -932,6 +1196,8 @@ impl Actor<Msg> for ContainerRuntime {
         self.pulls_queued.clear();
         self.ipam.clear();
         self.deadlines.clear();
+        // The daemon boots with the node.
+        self.daemon = daemon::Daemon::Running;
     }
 }
 
@@ -939,6 +1205,8 @@ impl Fingerprint for Tick {
     fn fingerprint(&self, hasher: &mut TraceHasher) {
         match self {
             Tick::Deadline { generation } => hasher.write_u64(*generation),
+            Tick::CrashDaemon => hasher.write_u64(u64::MAX - 1),
+            Tick::RecoverDaemon => hasher.write_u64(u64::MAX - 2),
         }
     }
 }

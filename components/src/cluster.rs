@@ -41,6 +41,9 @@ pub struct NodePool {
     /// then their hosts are powered off; at `join_at` they boot, and each kubelet
     /// registers its Node then, as a node added to a real cluster does.
     pub join_at: Option<SimDuration>,
+    /// The pool's container runtime: CRI implementation and OCI handlers (`None`: the
+    /// cluster's `runtime`).
+    pub runtime: Option<RuntimeConfig>,
 }
 
 impl NodePool {
@@ -50,10 +53,69 @@ impl NodePool {
     }
 }
 
+/// How many replicas of each control-plane component run. With more than one of
+/// anything, the control plane spans hosts `control-plane-1..N`; with one of each it is
+/// the single host `control-plane`, as before.
+#[derive(Clone, Debug)]
+pub struct ControlPlaneConfig {
+    /// kube-apiserver replicas, one per control-plane host (`kube-apiserver/<host>`),
+    /// behind a load balancer (`apiserver::balancer`). The scheduler and the controller
+    /// manager talk to the replica on their own host, as kubeadm configures them; every
+    /// other client (kubelets, kube-proxies, kubectl) goes through the balancer.
+    pub apiservers: u32,
+    /// kube-scheduler replicas, replica `i` on control-plane host `i`
+    /// (`kube-scheduler-<i>`, or `kube-scheduler` alone); they elect a leader through the
+    /// `kube-system/kube-scheduler` Lease (`--leader-elect`, on by default).
+    pub schedulers: u32,
+    /// kube-controller-manager replicas, placed and named the same way, electing through
+    /// `kube-system/kube-controller-manager`.
+    pub controller_managers: u32,
+}
+
+impl Default for ControlPlaneConfig {
+    fn default() -> Self {
+        ControlPlaneConfig {
+            apiservers: 1,
+            schedulers: 1,
+            controller_managers: 1,
+        }
+    }
+}
+
+impl ControlPlaneConfig {
+    /// How many control-plane hosts the cluster has.
+    pub fn host_count(&self) -> u32 {
+        [self.apiservers, self.schedulers, self.controller_managers]
+            .into_iter()
+            .fold(1, Ord::max)
+    }
+
+    /// The name of control-plane host `index` (from 0).
+    pub fn host_name(&self, index: u32) -> String {
+        if self.host_count() == 1 {
+            HOST_CONTROL_PLANE.to_string()
+        } else {
+            format!("{HOST_CONTROL_PLANE}-{}", index + 1)
+        }
+    }
+}
+
+/// `base` when it is the only one, else `base-<index + 1>`: the actor name of replica
+/// `index` of a control-plane component.
+pub fn replica_name(base: &str, index: u32, count: u32) -> String {
+    if count == 1 {
+        base.to_string()
+    } else {
+        format!("{base}-{}", index + 1)
+    }
+}
+
 /// Everything needed to build a cluster; every component setting defaults to upstream's.
 #[derive(Clone, Debug, Default)]
 pub struct ClusterConfig {
     pub node_pools: Vec<NodePool>,
+    /// Replica counts of the control plane.
+    pub control_plane: ControlPlaneConfig,
     /// Default path between any two hosts.
     pub network: Option<Link>,
     pub etcd: EtcdConfig,
@@ -87,11 +149,28 @@ pub struct NodeHandle {
 
 pub struct Cluster {
     pub sim: Simulation<Msg>,
+    /// The first control-plane host (the only one unless `control_plane` asks for more).
     pub control_plane: HostId,
+    /// Every control-plane host, `control-plane-1..N` (or the one `control-plane`).
+    pub control_planes: Vec<HostId>,
+    /// The first etcd member (the only one unless `etcd.members` asks for more).
     pub etcd: ActorId,
+    /// Every etcd member, `etcd-1..N` (or the one `etcd`), in member order.
+    pub etcd_members: Vec<ActorId>,
+    /// etcdctl on the client host, when `etcd.etcdctl` deploys it.
+    pub etcdctl: Option<ActorId>,
+    /// The first kube-apiserver replica: the one on `control_plane`.
     pub apiserver: ActorId,
+    /// Every kube-apiserver replica, one per control-plane host, in host order.
+    pub apiservers: Vec<ActorId>,
+    /// The first kube-scheduler replica.
     pub scheduler: ActorId,
+    /// The first kube-controller-manager replica.
     pub controller_manager: ActorId,
+    /// Every kube-scheduler replica, the one on control-plane host `i` at index `i`.
+    pub schedulers: Vec<ActorId>,
+    /// Every kube-controller-manager replica, in host order.
+    pub controller_managers: Vec<ActorId>,
     pub registry: ActorId,
     pub kubectl: ActorId,
     pub nodes: Vec<NodeHandle>,
@@ -116,31 +195,89 @@ impl Cluster {
         if let Some(link) = config.network {
             sim.network_mut().set_default_link(link);
         }
-        let control_plane = sim.add_host(HOST_CONTROL_PLANE);
-        let etcd = sim.add_actor(
-            control_plane,
-            "etcd",
-            Box::new(Etcd::new(config.etcd.clone())),
-        );
+        let control_plane = sim.add_host(config.control_plane.host_name(0));
+        let etcd_members = add_etcd_members(&mut sim, &config.etcd, control_plane);
+        let etcd = etcd_members[0];
+        let replicated = config.control_plane.apiservers > 1;
+        let apiserver_name = |host: &str| {
+            if replicated {
+                format!("kube-apiserver/{host}")
+            } else {
+                "kube-apiserver".to_string()
+            }
+        };
         let apiserver = sim.add_actor(
             control_plane,
-            "kube-apiserver",
+            apiserver_name(&config.control_plane.host_name(0)),
             Box::new(ApiServer::new(config.apiserver.clone(), etcd)),
         );
-        let scheduler = sim.add_actor(
-            control_plane,
-            "kube-scheduler",
-            Box::new(Scheduler::new(config.scheduler.clone(), apiserver)),
+        let planes = &config.control_plane;
+        assert!(
+            planes.schedulers >= 1 && planes.controller_managers >= 1,
+            "a cluster needs a scheduler and a controller manager: {planes:?}"
         );
-        let controller_manager = sim.add_actor(
-            control_plane,
-            "kube-controller-manager",
-            Box::new(ControllerManager::new(
-                config.controller_manager.clone(),
-                apiserver,
-            )),
-        );
-        crate::invariants::install(&mut sim, etcd, controller_manager);
+        let add_scheduler = |sim: &mut Simulation<Msg>, host: HostId, index, apiserver| {
+            let scheduler = Scheduler::new(config.scheduler.clone(), apiserver)
+                .on_host(&planes.host_name(index));
+            let name = replica_name("kube-scheduler", index, planes.schedulers);
+            sim.add_actor(host, name, Box::new(scheduler))
+        };
+        let add_manager = |sim: &mut Simulation<Msg>, host: HostId, index, apiserver| {
+            let manager = ControllerManager::new(config.controller_manager.clone(), apiserver)
+                .on_host(&planes.host_name(index));
+            let name = replica_name("kube-controller-manager", index, planes.controller_managers);
+            sim.add_actor(host, name, Box::new(manager))
+        };
+        let scheduler = add_scheduler(&mut sim, control_plane, 0, apiserver);
+        let controller_manager = add_manager(&mut sim, control_plane, 0, apiserver);
+        crate::invariants::install(&mut sim, &etcd_members, controller_manager);
+        crate::etcd::install_invariants(&mut sim, &etcd_members);
+        let mut control_planes = vec![control_plane];
+        let mut apiservers = vec![apiserver];
+        for index in 1..config.control_plane.host_count() {
+            let name = config.control_plane.host_name(index);
+            let host = sim.add_host(name.clone());
+            control_planes.push(host);
+            if index < config.control_plane.apiservers {
+                apiservers.push(sim.add_actor(
+                    host,
+                    apiserver_name(&name),
+                    Box::new(ApiServer::new(config.apiserver.clone(), etcd)),
+                ));
+            }
+        }
+        // The other replicas of the scheduler and the controller manager, each on its
+        // host and talking to that host's API server (the first one's on a host without).
+        let mut schedulers = vec![scheduler];
+        let mut controller_managers = vec![controller_manager];
+        for index in 1..planes.host_count() {
+            let host = control_planes[index as usize];
+            let local = apiservers.get(index as usize).copied().unwrap_or(apiserver);
+            if index < planes.schedulers {
+                schedulers.push(add_scheduler(&mut sim, host, index, local));
+            }
+            if index < planes.controller_managers {
+                controller_managers.push(add_manager(&mut sim, host, index, local));
+            }
+        }
+        crate::invariants::install_leader_election(&mut sim, &schedulers, &controller_managers);
+        if replicated {
+            let peers: std::rc::Rc<[ActorId]> = apiservers.clone().into();
+            for &replica in &apiservers {
+                sim.actor_mut::<ApiServer>(replica)
+                    .expect("an API server replica")
+                    .set_peers(peers.clone());
+            }
+        }
+        crate::apiserver::install_stream_checker(&mut sim, etcd, &apiservers);
+        // Clients outside the control plane connect through the load balancer, which
+        // pins each connection to a replica in turn.
+        let mut balancer = crate::apiserver::balancer::RoundRobin::default();
+        let mut connect = || {
+            balancer
+                .pick(&apiservers, None)
+                .expect("at least one API server")
+        };
         let registry_host = sim.add_host(HOST_REGISTRY);
         let registry = sim.add_actor(
             registry_host,
@@ -148,7 +285,7 @@ impl Cluster {
             Box::new(Registry::new(config.registry.clone())),
         );
         let client = sim.add_host(HOST_CLIENT);
-        let kubectl = sim.add_actor(client, "kubectl", Box::new(Kubectl::new(apiserver)));
+        let kubectl = sim.add_actor(client, "kubectl", Box::new(Kubectl::new(connect())));
 
         let mut nodes = Vec::new();
         let mut node_index: u32 = 0;
@@ -159,9 +296,10 @@ impl Cluster {
                 let node = add_node(
                     &mut sim,
                     config,
+                    pool.runtime.as_ref().unwrap_or(&config.runtime),
                     setup,
                     pool.join_at.is_none(),
-                    apiserver,
+                    (connect(), connect()),
                     registry,
                 );
                 if let Some(join_at) = pool.join_at {
@@ -179,26 +317,41 @@ impl Cluster {
                 "metrics-server",
                 Box::new(MetricsServer::new(metrics.clone(), kubelets)),
             );
-            sim.actor_mut::<ControllerManager>(controller_manager)
-                .expect("the controller manager")
-                .set_metrics_server(id);
+            for &manager in &controller_managers {
+                sim.actor_mut::<ControllerManager>(manager)
+                    .expect("the controller manager")
+                    .set_metrics_server(id);
+            }
             id
+        });
+        let etcdctl = config.etcd.etcdctl.then(|| {
+            sim.add_actor(
+                client,
+                "etcdctl",
+                Box::new(crate::etcd::Etcdctl::new(etcd_members.clone())),
+            )
         });
         let load_generator = config.load_generator.then(|| {
             let kernels = nodes.iter().map(|n| (n.name.clone(), n.kernel)).collect();
             sim.add_actor(
                 client,
                 "load-generator",
-                Box::new(LoadGenerator::new(apiserver, kernels)),
+                Box::new(LoadGenerator::new(connect(), kernels)),
             )
         });
         Cluster {
             sim,
             control_plane,
+            control_planes,
             etcd,
+            etcd_members,
+            etcdctl,
             apiserver,
+            apiservers,
             scheduler,
             controller_manager,
+            schedulers,
+            controller_managers,
             registry,
             kubectl,
             nodes,
@@ -246,6 +399,33 @@ impl Cluster {
         );
     }
 
+    /// From `at` on, the registry answers every pull with 503 for `duration`.
+    pub fn schedule_registry_outage(&mut self, at: SimTime, duration: SimDuration) {
+        self.sim.schedule_timer(
+            at,
+            self.registry,
+            Msg::Registry(Box::new(crate::registry::RegistryMsg::Outage { duration })),
+        );
+    }
+
+    /// At `at`, kube-apiserver replica `index` gets `SIGTERM`: it closes its watch streams
+    /// (their clients reconnect through the load balancer when there is another replica)
+    /// and its process exits; it starts again `down_for` later, reloads its watch cache
+    /// from etcd and serves.
+    pub fn schedule_apiserver_restart(&mut self, at: SimTime, index: usize, down_for: SimDuration) {
+        let replica = self.apiservers[index];
+        self.sim.schedule_timer(
+            at,
+            replica,
+            Msg::Tick(crate::msg::Tick::Apiserver(
+                crate::apiserver::Tick::Shutdown,
+            )),
+        );
+        self.sim.schedule_fault(at, Fault::CrashActor(replica));
+        self.sim
+            .schedule_fault(at + down_for, Fault::RestartActor(replica));
+    }
+
     pub fn schedule_fault(&mut self, at: SimTime, fault: Fault) {
         self.sim.schedule_fault(at, fault);
     }
@@ -254,18 +434,44 @@ impl Cluster {
         self.sim.run(limits)
     }
 
-    /// The controller manager, for observers outside the simulation (zone states).
+    /// The controller manager that leads (the first replica when none does), for
+    /// observers outside the simulation (zone states).
     pub fn controller_manager(&self) -> &ControllerManager {
-        self.sim
-            .actor::<ControllerManager>(self.controller_manager)
-            .expect("the controller manager actor is a ControllerManager")
+        let replica = |id| {
+            self.sim
+                .actor::<ControllerManager>(id)
+                .expect("a controller manager actor is a ControllerManager")
+        };
+        self.controller_managers
+            .iter()
+            .map(|&id| replica(id))
+            .find(|manager| manager.leading())
+            .unwrap_or_else(|| replica(self.controller_manager))
     }
 
-    /// etcd, the cluster's truth, for observers outside the simulation.
-    pub fn etcd(&self) -> &Etcd {
+    /// A kube-scheduler replica, for observers outside the simulation.
+    pub fn scheduler_replica(&self, id: ActorId) -> &Scheduler {
         self.sim
-            .actor::<Etcd>(self.etcd)
-            .expect("the etcd actor is an Etcd")
+            .actor::<Scheduler>(id)
+            .expect("a scheduler actor is a Scheduler")
+    }
+
+    /// etcd, the cluster's truth, for observers outside the simulation: the store of the
+    /// member that has applied the most (the leader, unless it lags).
+    pub fn etcd(&self) -> &Etcd {
+        crate::etcd::freshest(&self.sim, &self.etcd_members)
+    }
+
+    /// One etcd member by name (`etcd-2`, or `etcd` alone).
+    pub fn etcd_member(&self, name: &str) -> Option<&Etcd> {
+        self.etcd_members
+            .iter()
+            .map(|&id| {
+                self.sim
+                    .actor::<Etcd>(id)
+                    .expect("an etcd member actor is an Etcd")
+            })
+            .find(|member| member.name() == name)
     }
 
     /// Every stored object of type `T`.
@@ -315,6 +521,38 @@ impl Cluster {
     }
 }
 
+/// Adds the etcd members: one on the control-plane host (kubeadm's stacked etcd; its
+/// requests stay on the local socket), or each of several on its own host `etcd-<n>`.
+/// Each learns every member's actor once all exist.
+fn add_etcd_members(
+    sim: &mut Simulation<Msg>,
+    config: &EtcdConfig,
+    control_plane: HostId,
+) -> Vec<ActorId> {
+    assert!(
+        config.members >= 1 && config.members % 2 == 1,
+        "etcd runs 1, 3 or 5 members, not {}",
+        config.members
+    );
+    let members: Vec<ActorId> = (0..config.members)
+        .map(|index| {
+            let name = config.member_name(index);
+            let host = if config.members == 1 {
+                control_plane
+            } else {
+                sim.add_host(name.clone())
+            };
+            sim.add_actor(host, name, Box::new(Etcd::new(config.clone())))
+        })
+        .collect();
+    for (index, &member) in members.iter().enumerate() {
+        sim.actor_mut::<Etcd>(member)
+            .expect("an etcd member")
+            .set_members(index, members.clone());
+    }
+    members
+}
+
 /// Derives a node's identity: labels, pod CIDR (`10.244.<i>.0/24`, as kube-controller-
 /// manager's node IPAM hands them out from the default cluster CIDR) and internal IP.
 fn node_setup(pool: &NodePool, name: &str, node_index: u32) -> NodeSetup {
@@ -343,9 +581,11 @@ fn node_setup(pool: &NodePool, name: &str, node_index: u32) -> NodeSetup {
 fn add_node(
     sim: &mut Simulation<Msg>,
     config: &ClusterConfig,
+    runtime_config: &RuntimeConfig,
     setup: NodeSetup,
     powered_on: bool,
-    apiserver: ActorId,
+    // The replicas the kubelet's and kube-proxy's connections are pinned to.
+    (kubelet_apiserver, proxy_apiserver): (ActorId, ActorId),
     registry: ActorId,
 ) -> NodeHandle {
     let name = setup.name.clone();
@@ -365,9 +605,9 @@ fn add_node(
     );
     let runtime = sim.add_actor(
         host,
-        format!("{}/{name}", config.runtime.name),
+        format!("{}/{name}", runtime_config.name),
         Box::new(ContainerRuntime::new(
-            config.runtime.clone(),
+            runtime_config.clone(),
             name.clone(),
             kernel,
             registry,
@@ -377,7 +617,8 @@ fn add_node(
         host,
         format!("kubelet/{name}"),
         Box::new(
-            Kubelet::new(config.kubelet.clone(), setup, apiserver, runtime).with_kernel(kernel),
+            Kubelet::new(config.kubelet.clone(), setup, kubelet_apiserver, runtime)
+                .with_kernel(kernel),
         ),
     );
     let proxy = sim.add_actor(
@@ -386,7 +627,7 @@ fn add_node(
         Box::new(KubeProxy::new(
             config.proxy.clone(),
             name.clone(),
-            apiserver,
+            proxy_apiserver,
         )),
     );
     NodeHandle {

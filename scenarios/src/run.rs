@@ -292,6 +292,28 @@ fn schedule_timeline(cluster: &mut Cluster, scenario: &Scenario) {
             // `Cluster::build` powers the node on at its pool's `joinAt`: the step is
             // only there to be narrated.
             Step::NodeJoins { .. } => {}
+            Step::RegistryOutage(duration) => cluster.schedule_registry_outage(timed.at, *duration),
+            Step::RestartKubelet { node, down_for } => {
+                let kubelet = node_handle(cluster, node).kubelet;
+                cluster.schedule_fault(timed.at, Fault::CrashActor(kubelet));
+                cluster.schedule_fault(timed.at + *down_for, Fault::RestartActor(kubelet));
+            }
+            Step::RestartApiserver {
+                index, down_for, ..
+            } => cluster.schedule_apiserver_restart(timed.at, *index, *down_for),
+            Step::CrashRuntime { node, down_for } => {
+                use components::msg::{Msg, Tick};
+                use components::runtime::Tick as RuntimeTick;
+                let runtime = node_handle(cluster, node).runtime;
+                let tick = |tick| Msg::Tick(Tick::Runtime(tick));
+                let recover_at = timed.at + *down_for;
+                cluster
+                    .sim
+                    .schedule_timer(timed.at, runtime, tick(RuntimeTick::CrashDaemon));
+                cluster
+                    .sim
+                    .schedule_timer(recover_at, runtime, tick(RuntimeTick::RecoverDaemon));
+            }
             Step::Load {
                 namespace,
                 service,
@@ -307,15 +329,21 @@ fn schedule_timeline(cluster: &mut Cluster, scenario: &Scenario) {
 }
 
 fn node_host(cluster: &Cluster, node: &str) -> HostId {
+    node_handle(cluster, node).host
+}
+
+fn node_handle<'a>(cluster: &'a Cluster, node: &str) -> &'a components::cluster::NodeHandle {
     cluster
         .node(node)
         .unwrap_or_else(|| panic!("scenario checked that node {node} exists"))
-        .host
 }
 
 fn host_of(cluster: &Cluster, name: &str) -> HostId {
-    if name == components::cluster::HOST_CONTROL_PLANE {
-        cluster.control_plane
+    if name.starts_with(components::cluster::HOST_CONTROL_PLANE) {
+        cluster
+            .sim
+            .find_host(name)
+            .unwrap_or_else(|| panic!("scenario checked that host {name} exists"))
     } else {
         node_host(cluster, name)
     }
@@ -365,6 +393,17 @@ fn observe<'a>(
         ..Observation::default()
     };
     for expectation in expectations {
+        if let Check::NodeMemory { node, .. } = &expectation.check
+            && let Some(handle) = cluster.node(node)
+            && cluster.sim.host(handle.host).up
+            && let Some(kernel) = cluster
+                .sim
+                .actor::<components::kernel::Kernel>(handle.kernel)
+        {
+            observation
+                .node_memory_bytes
+                .insert(node.clone(), kernel.memory_bytes_used());
+        }
         if let Check::Endpoints {
             namespace,
             service,

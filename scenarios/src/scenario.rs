@@ -2013,6 +2013,50 @@ cluster:
     }
 
     #[test]
+    fn pool_runtimes_and_registry_outages_parse_and_their_errors_are_located() {
+        let text = "name: t
+duration: 5m
+cluster:
+  nodePools:
+    - {name: node, count: 1, cpu: 4, memory: 8Gi}
+    - {name: vm, count: 1, cpu: 4, memory: 8Gi, runtime: cri-o, runtimeHandlers: [runc, kata]}
+    - {name: sandbox, count: 1, cpu: 4, memory: 8Gi, runtimeHandlers: [runc, runsc], defaultRuntimeHandler: runsc}
+timeline:
+  - {at: 20s, registry-outage: {for: 2m}}
+";
+        let scenario = parse_text(text).unwrap();
+        let pools = &scenario.cluster.node_pools;
+        assert!(pools[0].runtime.is_none(), "the cluster's containerd with runc");
+        let vm = pools[1].runtime.as_ref().unwrap();
+        assert_eq!(vm.cri, CriRuntime::CriO);
+        assert_eq!(vm.name, "cri-o");
+        // CRI-O's default crun is not configured here: the first listed is the default.
+        assert_eq!(&*vm.default_handler, "runc");
+        assert_eq!(vm.handlers[1].oci, OciRuntime::Kata);
+        let sandbox = pools[2].runtime.as_ref().unwrap();
+        assert_eq!(sandbox.cri, CriRuntime::Containerd);
+        assert_eq!(&*sandbox.default_handler, "runsc");
+        assert!(matches!(
+            scenario.timeline[0].step,
+            Step::RegistryOutage(d) if d == SimDuration::from_secs(120)
+        ));
+
+        for (from, to, field, why) in [
+            ("runtime: cri-o", "runtime: docker", "nodePools[1].runtime", "unsupported runtime"),
+            ("[runc, kata]", "[runc, youki]", "nodePools[1].runtimeHandlers[1]", "unknown handler"),
+            ("[runc, kata]", "[kata, kata]", "nodePools[1].runtimeHandlers[1]", "listed twice"),
+            ("defaultRuntimeHandler: runsc", "defaultRuntimeHandler: kata", "nodePools[2].defaultRuntimeHandler", "not among"),
+            ("{for: 2m}", "{for: 0s}", "timeline[0].registry-outage.for", "longer than 0s"),
+        ] {
+            let message = error_of(&text.replace(from, to));
+            assert!(
+                message.contains(field) && message.contains(why),
+                "{from} -> {to}: {message}"
+            );
+        }
+    }
+
+    #[test]
     fn rollout_actions_parse_into_kubectl_actions() {
         let text = format!(
             "{MINIMAL}timeline:

@@ -256,10 +256,17 @@ pub enum WatchEvent {
         type_: WatchEventType,
         object: Object,
     },
-    /// The stream ended (410 Gone, server shutdown): the client must relist.
+    /// The stream ended: 410 Gone (the client must relist), or its connection closed
+    /// (the server shut down or restarted: the client watches again from its last
+    /// resourceVersion, over a new connection).
     Closed {
         watch_id: RequestId,
         reason: StatusReason,
+        /// Where the client's next connection lands, when it changes: a client behind
+        /// the API servers' load balancer reconnects through it to another replica. The
+        /// balancer's choice is made when the stream breaks (see
+        /// `apiserver::balancer`), so the reconnect costs no extra message.
+        reconnect_to: Option<sim_core::ActorId>,
     },
 }
 

@@ -246,6 +246,7 @@ impl ApiServer {
                 let budget_key = charged.key();
                 let compare = Compare::ModRevision(charged.metadata.resource_version);
                 let id = self.etcd_id();
+                self.track_deadline(Some(client), id, cx.now());
                 self.pending.insert(
                     id,
                     PendingWrite {

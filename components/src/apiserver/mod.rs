@@ -5,16 +5,28 @@
 //! resourceVersion (its etcd mod revision), so a stale update fails with 409 Conflict.
 //! Watch streams are filtered on the server side: a kubelet watching
 //! `spec.nodeName=<node>` is sent only its own pods.
+//!
+//! Several replicas may run, each with its own watch cache, behind a load balancer
+//! ([`balancer`]). A replica that shuts down or restarts breaks its watch streams; their
+//! clients watch again from their last resourceVersion, on another replica or on this one
+//! once it serves again (whose fresh cache cannot go back that far: 410, and a relist).
+//! A request etcd does not answer within `--request-timeout` gets 504. What each replica
+//! served is counted per verb and second ([`requests`]), and [`stream_check`] checks
+//! every watch stream against etcd's history.
 
+pub mod balancer;
 mod deletion;
 mod eviction;
+pub mod requests;
+mod runtime_class;
 mod strategy;
+pub mod stream_check;
 mod watch_cache;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
-use sim_core::{Actor, ActorId, Context, Event, FxIndexMap, SimDuration, TraceHasher};
+use sim_core::{Actor, ActorId, Context, Event, FxIndexMap, SimDuration, SimTime, TraceHasher};
 
 use crate::api::net::{format_ipv4, parse_ipv4};
 use crate::api::{
@@ -22,24 +34,42 @@ use crate::api::{
     NAMESPACE_NODE_LEASE, NAMESPACE_SYSTEM, Namespace, Object, ObjectKey, ObjectMeta, RequestId,
     StatusReason, WatchEvent, s,
 };
-use crate::etcd::{Compare, EtcdEventType, EtcdRequest, EtcdResponse, EtcdWatchEvent, TxnOp};
+use crate::etcd::{
+    Compare, EtcdError, EtcdEventType, EtcdRequest, EtcdResponse, EtcdWatchEvent, TxnOp,
+};
 use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
 
+pub use runtime_class::{admit_runtime_class, validate_runtime_class};
 pub use strategy::{
     GENERATE_NAME_ALPHABET, GENERATE_NAME_SUFFIX_LEN, Invalid, add_default_tolerations,
     admit_pod_priority, default_priority_class, preemption_policy_name, validate_daemon_set,
     validate_horizontal_pod_autoscaler, validate_pod_disruption_budget, validate_priority_class,
     validate_stateful_set,
 };
-use watch_cache::{CachedChange, WatchCache, Watcher};
+pub use stream_check::install as install_stream_checker;
+pub use watch_cache::Watcher;
+use watch_cache::{CachedChange, WatchCache};
 
 /// Settings, named as the kube-apiserver flags they stand for where upstream has one.
+///
+/// The cost model is arithmetic on each answer's departure (no extra events): a request
+/// costs `request_latency`, a list `list_cost_per_object` more per object returned, and a
+/// (re)start `watch_cache_init_cost_per_object` per object loaded into the watch cache
+/// before the replica serves. These figures are assumptions, not measurements: upstream
+/// publishes SLOs (the scalability SIG's p99 of 1 s for single-object calls and 30 s for
+/// cluster-wide lists at 5,000 nodes), not per-object costs; 2 µs per object puts a list
+/// of 30,000 pods at 60 ms before the network, well inside them.
 #[derive(Clone, Debug)]
 pub struct ApiServerConfig {
     /// Handling cost of one request before and after etcd (an assumption).
     pub request_latency: SimDuration,
     /// Extra cost per object returned by a list (an assumption: serialization).
     pub list_cost_per_object: SimDuration,
+    /// Cost per object of filling the watch cache at start (an assumption: decoding).
+    pub watch_cache_init_cost_per_object: SimDuration,
+    /// `--request-timeout`, upstream default 1m0s: a request etcd has not answered by
+    /// then gets 504 Timeout.
+    pub request_timeout: SimDuration,
     /// `--etcd-compaction-interval`, upstream default 5 min.
     pub etcd_compaction_interval: SimDuration,
     /// How far back the watch cache can replay events (upstream sizes it dynamically to
@@ -56,6 +86,8 @@ impl Default for ApiServerConfig {
         ApiServerConfig {
             request_latency: SimDuration::from_micros(500),
             list_cost_per_object: SimDuration::from_micros(2),
+            watch_cache_init_cost_per_object: SimDuration::from_micros(5),
+            request_timeout: SimDuration::from_secs(60),
             etcd_compaction_interval: SimDuration::from_mins(5),
             watch_cache_window: SimDuration::from_secs(75),
             default_not_ready_toleration_seconds: 300,
@@ -68,7 +100,18 @@ impl Default for ApiServerConfig {
 pub enum Tick {
     /// Time to compact etcd (`--etcd-compaction-interval`).
     Compact,
+    /// The watch cache has decoded what etcd returned: start serving.
+    CacheFilled,
+    /// The replica is told to stop (`SIGTERM`: a restart of its static pod): it closes
+    /// every watch stream, and its clients reconnect through the load balancer.
+    Shutdown,
 }
+
+/// The message of a request that timed out (k8s.io/apiserver's timeout filter and
+/// finisher answer `apierrors.NewTimeoutError` with this text: status 504, reason
+/// Timeout).
+pub const REQUEST_TIMEOUT_MESSAGE: &str =
+    "Timeout: request did not complete within requested timeout - context deadline exceeded";
 
 /// Namespaces the API server keeps in existence, as its system namespaces controller does.
 const SYSTEM_NAMESPACES: [&str; 4] = [
@@ -89,6 +132,10 @@ enum Phase {
     /// Loading every kind from etcd; requests wait.
     Starting {
         ranges_pending: usize,
+        /// Objects loaded so far (their decoding is the start's cost).
+        objects_loaded: u64,
+        /// The ranges not answered yet, by id.
+        ranges: Vec<(u64, Kind)>,
         queued: VecDeque<(ActorId, ApiRequest)>,
     },
     Serving,
@@ -131,6 +178,29 @@ pub struct ApiServer {
     compaction_target: u64,
     /// Service cluster IPs in use, by their offset in the service CIDR.
     cluster_ips: BTreeMap<u32, ObjectKey>,
+    /// Every replica behind the load balancer, this one included (empty: the only one).
+    peers: Rc<[ActorId]>,
+    /// The balancer's choice for the connections this replica breaks.
+    balancer: balancer::RoundRobin,
+    /// Watch streams open when the process died, as (client, watch id). Their clients
+    /// learn that the connection broke when the replica serves again (the restarted
+    /// process resets what it does not know), and watch again from there. Kept across
+    /// a crash: it stands for the clients' half of the connections, not the server's.
+    orphaned_streams: Vec<(ActorId, RequestId)>,
+    /// What this replica answered (kept across a crash, as a scraped metric is).
+    requests: requests::RequestStats,
+    /// How many times the process crashed (for observers: a restart resets its state).
+    incarnation: u64,
+    /// Requests not answered yet: verb index and arrival, for `requests`.
+    in_flight: FxIndexMap<(ActorId, RequestId), (usize, SimTime)>,
+    /// Pending etcd transactions in the order their deadlines come (checked at each
+    /// event: a busy replica hears from someone several times a second).
+    deadlines: VecDeque<(SimTime, u64)>,
+    /// Writes whose precondition names a resourceVersion this replica's cache has not
+    /// seen yet (another replica wrote it): they wait for the cache to catch up.
+    waiting_for_cache: Vec<(u64, ActorId, ApiRequest)>,
+    /// The ids of the cache's etcd watches, one per kind (`first..end`).
+    etcd_watch_ids: std::ops::Range<u64>,
 }
 
 /// The service CIDR, 10.96.0.0/12 (kubeadm's default); .1 is the `kubernetes` Service.
@@ -152,12 +222,23 @@ fn not_found(key: &ObjectKey) -> ApiError {
 fn forbidden(kind: Kind, name: &str, why: String) -> ApiError {
     let resource = match kind {
         Kind::PriorityClass => "priorityclasses.scheduling.k8s.io",
+        Kind::RuntimeClass => "runtimeclasses.node.k8s.io",
         other => other.resource(),
     };
     error(
         StatusReason::Forbidden,
         format!("{resource} \"{name}\" is forbidden: {why}"),
     )
+}
+
+/// How a request etcd failed is answered. etcd's errors are not storage errors the
+/// registry translates (k8s.io/apiserver/pkg/storage/errors.go knows only not-found,
+/// exists, conflict, invalid), so the handler's `ErrorToAPIStatus`
+/// (endpoints/handlers/responsewriters/status.go) makes them a 500 carrying etcd's text:
+/// `Error from server: etcdserver: request timed out`. (Upstream's reason is `Unknown`;
+/// kubesim's closest is InternalError, also 500.)
+pub fn etcd_failure(failure: EtcdError) -> ApiError {
+    error(StatusReason::InternalError, failure.message().to_string())
 }
 
 fn conflict(key: &ObjectKey) -> ApiError {
@@ -211,7 +292,57 @@ impl ApiServer {
             next_etcd_id: 1,
             compaction_target: 0,
             cluster_ips: BTreeMap::new(),
+            peers: Rc::from(Vec::new()),
+            balancer: balancer::RoundRobin::default(),
+            orphaned_streams: Vec::new(),
+            requests: requests::RequestStats::default(),
+            incarnation: 0,
+            in_flight: FxIndexMap::default(),
+            deadlines: VecDeque::new(),
+            waiting_for_cache: Vec::new(),
+            etcd_watch_ids: 0..0,
         }
+    }
+
+    /// Every replica behind the load balancer, this one included (set at build time).
+    pub fn set_peers(&mut self, peers: Rc<[ActorId]>) {
+        self.peers = peers;
+    }
+
+    /// What this replica answered, per verb and second.
+    pub fn request_stats(&self) -> &requests::RequestStats {
+        &self.requests
+    }
+
+    /// Bumped at each crash of the process.
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
+    /// Whether the replica serves (its watch cache is loaded).
+    pub fn is_serving(&self) -> bool {
+        matches!(self.phase, Phase::Serving)
+    }
+
+    /// The open watch streams, for the stream checker.
+    pub fn watchers(&self) -> impl Iterator<Item = &Watcher> {
+        self.cache.all_watchers()
+    }
+
+    /// The watchers that may care about a change of `object` (before: `previous`), for
+    /// the stream checker.
+    pub fn watchers_of<'a>(
+        &'a self,
+        object: &'a Object,
+        previous: Option<&'a Object>,
+    ) -> impl Iterator<Item = &'a Watcher> {
+        self.cache.watchers_of(object, previous)
+    }
+
+    /// Counts watchers registered since the start, for the stream checker to notice new
+    /// streams without walking them all.
+    pub fn watch_streams_opened(&self) -> u64 {
+        self.cache.watchers_added()
     }
 
     /// The latest etcd revision the watch cache has seen.
@@ -226,19 +357,92 @@ impl ApiServer {
     fn start(&mut self, cx: &mut Context<'_, Msg>) {
         self.phase = Phase::Starting {
             ranges_pending: Kind::ALL.len(),
+            objects_loaded: 0,
+            ranges: Vec::new(),
             queued: VecDeque::new(),
         };
         for kind in Kind::ALL {
-            let id = self.etcd_id();
-            cx.send(
-                self.etcd,
-                Msg::Etcd(Box::new(EtcdRequest::Range { id, kind })),
-            );
+            self.send_range(kind, SimDuration::ZERO, cx);
         }
         cx.timer(
             self.config.etcd_compaction_interval,
             Msg::Tick(AnyTick::Apiserver(Tick::Compact)),
         );
+    }
+
+    /// Asks etcd for every object of `kind`, after `delay` (a retry's back-off).
+    fn send_range(&mut self, kind: Kind, delay: SimDuration, cx: &mut Context<'_, Msg>) {
+        let id = self.etcd_id();
+        if let Phase::Starting { ranges, .. } = &mut self.phase {
+            ranges.push((id, kind));
+        }
+        cx.send_after(
+            delay,
+            self.etcd,
+            Msg::Etcd(Box::new(EtcdRequest::Range { id, kind })),
+        );
+    }
+
+    /// etcd refused or could not answer request `id`: a client's write fails with etcd's
+    /// message; a range of the cache's start is tried again; anything else was the
+    /// cache's own watch, which has ended, so the cache starts over.
+    fn on_etcd_error(&mut self, id: u64, failure: EtcdError, cx: &mut Context<'_, Msg>) {
+        if let Some(pending) = self.pending.swap_remove(&id) {
+            if let Some((to, request)) = pending.client {
+                self.reply(
+                    to,
+                    request,
+                    Err(etcd_failure(failure)),
+                    self.config.request_latency,
+                    cx,
+                );
+            }
+            return;
+        }
+        if let Phase::Starting { ranges, .. } = &mut self.phase
+            && let Some(index) = ranges.iter().position(|(range, _)| *range == id)
+        {
+            let (_, kind) = ranges.swap_remove(index);
+            cx.record("detail", || {
+                format!(
+                    "kube-apiserver: listing {} from etcd failed ({}); retrying",
+                    kind.resource(),
+                    failure.message()
+                )
+            });
+            self.send_range(kind, crate::client::RELIST_BACKOFF, cx);
+            return;
+        }
+        if self.etcd_watch_ids.contains(&id) {
+            self.restart_cache(failure.message(), cx);
+        }
+        // Anything else answered a request that timed out already.
+    }
+
+    /// The cache's etcd watch ended (etcd restored from a snapshot, compacted past it):
+    /// the cache is rebuilt from a fresh list, as upstream's cacher relists. Writes in
+    /// flight fail; every watch stream breaks, and its client watches again once the
+    /// cache serves.
+    fn restart_cache(&mut self, why: &str, cx: &mut Context<'_, Msg>) {
+        cx.record("step", || {
+            format!("kube-apiserver: its etcd watch ended ({why}); rebuilding the watch cache")
+        });
+        for (_, pending) in std::mem::take(&mut self.pending) {
+            if let Some((to, request)) = pending.client {
+                let failure = error(StatusReason::InternalError, why.to_string());
+                self.reply(to, request, Err(failure), self.config.request_latency, cx);
+            }
+        }
+        let mut fresh = ApiServer::new(self.config.clone(), self.etcd);
+        fresh.peers = self.peers.clone();
+        fresh.requests = std::mem::take(&mut self.requests);
+        fresh.incarnation = self.incarnation + 1;
+        fresh.next_etcd_id = self.next_etcd_id;
+        fresh.orphaned_streams = std::mem::take(&mut self.orphaned_streams);
+        fresh.orphaned_streams.extend(self.cache.take_watchers());
+        fresh.in_flight = std::mem::take(&mut self.in_flight);
+        *self = fresh;
+        self.start(cx);
     }
 
     fn etcd_id(&mut self) -> u64 {
@@ -250,7 +454,9 @@ impl ApiServer {
     fn on_etcd_reply(&mut self, response: EtcdResponse, cx: &mut Context<'_, Msg>) {
         match response {
             EtcdResponse::Range {
-                items, revision, ..
+                id,
+                items,
+                revision,
             } => {
                 for item in &items {
                     if let Object::Service(service) = item
@@ -263,13 +469,36 @@ impl ApiServer {
                         self.cluster_ips.insert(offset, item.key());
                     }
                 }
+                let loaded = items.len() as u64;
                 self.cache.load(items, revision);
-                let Phase::Starting { ranges_pending, .. } = &mut self.phase else {
+                let Phase::Starting {
+                    ranges_pending,
+                    objects_loaded,
+                    ranges,
+                    ..
+                } = &mut self.phase
+                else {
                     panic!("etcd range reply while serving")
                 };
                 *ranges_pending -= 1;
+                *objects_loaded += loaded;
+                ranges.retain(|(range, _)| *range != id);
                 if *ranges_pending == 0 {
-                    self.finish_start(cx);
+                    let cost = self
+                        .config
+                        .watch_cache_init_cost_per_object
+                        .saturating_mul(*objects_loaded);
+                    if cost == SimDuration::ZERO {
+                        self.finish_start(cx);
+                    } else {
+                        let objects = *objects_loaded;
+                        cx.record("detail", || {
+                            format!(
+                                "kube-apiserver decodes {objects} objects into its watch cache ({cost})"
+                            )
+                        });
+                        cx.timer(cost, Msg::Tick(AnyTick::Apiserver(Tick::CacheFilled)));
+                    }
                 }
             }
             EtcdResponse::Txn {
@@ -284,14 +513,21 @@ impl ApiServer {
                 }
                 self.on_txn_reply(id, succeeded, value, cx)
             }
-            EtcdResponse::WatchCompacted { .. } => {
-                panic!("the API server watches etcd from its own current revision")
+            EtcdResponse::WatchCompacted {
+                compact_revision, ..
+            } => {
+                let why = format!(
+                    "etcdserver: mvcc: required revision has been compacted ({compact_revision})"
+                );
+                self.restart_cache(&why, cx);
             }
+            EtcdResponse::Error { id, error } => self.on_etcd_error(id, error, cx),
         }
     }
 
     fn finish_start(&mut self, cx: &mut Context<'_, Msg>) {
         let start_revision = self.cache.revision() + 1;
+        self.etcd_watch_ids = self.next_etcd_id..self.next_etcd_id + Kind::ALL.len() as u64;
         for kind in Kind::ALL {
             let watch_id = self.etcd_id();
             cx.send(
@@ -330,13 +566,160 @@ impl ApiServer {
         for (from, request) in queued {
             self.on_request(from, request, cx);
         }
+        // The previous process's streams: their clients learn now that the connection
+        // broke, and watch again (here, or on another replica).
+        let orphans = std::mem::take(&mut self.orphaned_streams);
+        if !orphans.is_empty() {
+            let count = orphans.len();
+            cx.record("step", || {
+                format!("kube-apiserver serves again: {count} watch streams of its previous run are reset; their clients watch again")
+            });
+        }
+        for (client, watch_id) in orphans {
+            self.close_stream(client, watch_id, cx);
+        }
+    }
+
+    /// Ends one watch stream because its connection broke; a client behind the load
+    /// balancer reconnects to the replica the balancer picks (not this one, which is
+    /// failing its health check while it stops or starts).
+    fn close_stream(&mut self, client: ActorId, watch_id: RequestId, cx: &mut Context<'_, Msg>) {
+        let reconnect_to = if self.peers.len() > 1 {
+            self.balancer.pick(&self.peers, Some(cx.me()))
+        } else {
+            None
+        };
+        cx.send(
+            client,
+            Msg::Watch(Box::new(WatchEvent::Closed {
+                watch_id,
+                // A broken connection, not a Status: any reason but Gone makes the
+                // client watch again from its resourceVersion.
+                reason: StatusReason::ServiceUnavailable,
+                reconnect_to,
+            })),
+        );
+    }
+
+    /// `SIGTERM`: the replica stops serving. With other replicas behind the balancer,
+    /// its watch streams close now and their clients move; alone, its clients have
+    /// nowhere to go, and learn when it serves again.
+    fn shut_down(&mut self, cx: &mut Context<'_, Msg>) {
+        let streams = self.cache.take_watchers();
+        let count = streams.len();
+        if self.peers.len() > 1 {
+            cx.record("step", || {
+                format!("kube-apiserver shuts down: it closes {count} watch streams; their clients reconnect through the load balancer")
+            });
+            for (client, watch_id) in streams {
+                self.close_stream(client, watch_id, cx);
+            }
+        } else {
+            cx.record("step", || {
+                format!("kube-apiserver shuts down with {count} watch streams open")
+            });
+            self.orphaned_streams.extend(streams);
+        }
+    }
+
+    /// Times out every request whose deadline has passed.
+    fn expire_requests(&mut self, cx: &mut Context<'_, Msg>) {
+        let now = cx.now();
+        while let Some(&(deadline, etcd_id)) = self.deadlines.front() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop_front();
+            let Some(pending) = self.pending.swap_remove(&etcd_id) else {
+                continue;
+            };
+            if let Some((to, id)) = pending.client {
+                let what = describe(&pending.verb);
+                cx.record("detail", || {
+                    format!("{what}: etcd did not answer within --request-timeout")
+                });
+                self.reply(
+                    to,
+                    id,
+                    Err(error(
+                        StatusReason::Timeout,
+                        REQUEST_TIMEOUT_MESSAGE.to_string(),
+                    )),
+                    SimDuration::ZERO,
+                    cx,
+                );
+            }
+        }
+        if self.waiting_for_cache.is_empty() {
+            return;
+        }
+        let timeout = self.config.request_timeout;
+        let (expired, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting_for_cache)
+            .into_iter()
+            .partition(|(_, from, request)| {
+                self.in_flight
+                    .get(&(*from, request.id))
+                    .is_none_or(|(_, arrived)| *arrived + timeout <= now)
+            });
+        self.waiting_for_cache = waiting;
+        for (_, from, request) in expired {
+            self.reply(
+                from,
+                request.id,
+                Err(error(
+                    StatusReason::Timeout,
+                    REQUEST_TIMEOUT_MESSAGE.to_string(),
+                )),
+                SimDuration::ZERO,
+                cx,
+            );
+        }
+    }
+
+    /// Writes that waited for this replica's cache to reach their resourceVersion, now
+    /// that it has.
+    fn release_waiting(&mut self, cx: &mut Context<'_, Msg>) {
+        let revision = self.cache.revision();
+        if self
+            .waiting_for_cache
+            .iter()
+            .all(|(needed, _, _)| *needed > revision)
+        {
+            return;
+        }
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting_for_cache)
+            .into_iter()
+            .partition(|(needed, _, _)| *needed <= revision);
+        self.waiting_for_cache = waiting;
+        for (_, from, request) in ready {
+            self.serve(from, request, cx);
+        }
     }
 
     fn on_request(&mut self, from: ActorId, request: ApiRequest, cx: &mut Context<'_, Msg>) {
+        self.in_flight.insert(
+            (from, request.id),
+            (requests::verb_index(&request.verb), cx.now()),
+        );
         if let Phase::Starting { queued, .. } = &mut self.phase {
             queued.push_back((from, request));
             return;
         }
+        // A precondition newer than this replica's cache: another replica wrote it, and
+        // its watch event is on its way here. Upstream's GuaranteedUpdate would re-read
+        // etcd after a failed first try against the cache; waiting for the cache gives the
+        // same answer without the read.
+        if let ApiVerb::Update(object) | ApiVerb::UpdateStatus(object) = &request.verb {
+            let needed = object.meta().resource_version;
+            if needed > self.cache.revision() {
+                self.waiting_for_cache.push((needed, from, request));
+                return;
+            }
+        }
+        self.serve(from, request, cx);
+    }
+
+    fn serve(&mut self, from: ActorId, request: ApiRequest, cx: &mut Context<'_, Msg>) {
         let ApiRequest { id, verb } = request;
         // Writes that tell the story are narrated once admitted (with generated names
         // filled in); everything else is a detail. Lease renewals are too many to list.
@@ -388,6 +771,9 @@ impl ApiServer {
                     kind,
                     namespace,
                     fields,
+                    start_revision: 0,
+                    sent_revision: 0,
+                    sent_count: 0,
                 },
                 resource_version,
                 cx,
@@ -420,6 +806,15 @@ impl ApiServer {
             return;
         }
         self.reply(from, id, Ok(ApiOk::WatchStarted), SimDuration::ZERO, cx);
+        let mut watcher = watcher;
+        // Changes after the start go out as they come; a client ahead of this replica's
+        // cache (it saw them on another) is not sent again what it has.
+        watcher.start_revision = if resource_version == 0 {
+            self.cache.revision()
+        } else {
+            resource_version
+        };
+        watcher.sent_revision = watcher.start_revision;
         if resource_version == 0 {
             // "Any" version: a synthetic Added for everything that matches now.
             for object in self
@@ -440,6 +835,8 @@ impl ApiServer {
                 if change.object.kind() == watcher.kind
                     && let Some(type_) = watcher.event_for(change)
                 {
+                    watcher.sent_revision = change.revision;
+                    watcher.sent_count += 1;
                     cx.send(
                         from,
                         Msg::Watch(Box::new(WatchEvent::Change {
@@ -455,13 +852,17 @@ impl ApiServer {
     }
 
     fn reply(
-        &self,
+        &mut self,
         to: ActorId,
         id: RequestId,
         result: Result<ApiOk, ApiError>,
         after: SimDuration,
         cx: &mut Context<'_, Msg>,
     ) {
+        if let Some((verb, arrived)) = self.in_flight.swap_remove(&(to, id)) {
+            self.requests
+                .observe(verb, arrived, cx.now() + after, result.is_err());
+        }
         if let Err(e) = &result {
             let (code, message) = (e.reason.code(), e.message.clone());
             cx.record("detail", || {
@@ -567,6 +968,7 @@ impl ApiServer {
                     }
                     (_, verb) => verb,
                 };
+                self.track_deadline(client, id, cx.now());
                 self.pending.insert(
                     id,
                     PendingWrite {
@@ -588,6 +990,21 @@ impl ApiServer {
                 );
             }
         }
+    }
+
+    /// A client's transaction `etcd_id` joins the deadline queue, due
+    /// `--request-timeout` after the request arrived (the server's own writes have no
+    /// client to answer, and no deadline).
+    fn track_deadline(&mut self, client: Option<(ActorId, RequestId)>, etcd_id: u64, now: SimTime) {
+        let Some(key) = client else {
+            return;
+        };
+        let arrived = self
+            .in_flight
+            .get(&key)
+            .map_or(now, |(_, arrived)| *arrived);
+        self.deadlines
+            .push_back((arrived + self.config.request_timeout, etcd_id));
     }
 
     fn toleration_defaults(&self) -> (u64, u64) {
@@ -774,13 +1191,34 @@ impl ApiServer {
         }
     }
 
-    /// The admission plugins that consult other objects, on a create: Priority
+    /// The admission plugins that consult other objects, on a create: RuntimeClass
+    /// (`runtime_class`) applies a pod's RuntimeClass; Priority
     /// (plugin/pkg/admission/priority/admission.go) resolves a pod's priority from its
     /// PriorityClass, and refuses a second `globalDefault` class.
     fn admit(&self, object: &mut Object, generated_name: bool) -> Result<(), ApiError> {
         match object {
             Object::Pod(pod) => {
                 let cache = &self.cache;
+                if pod.spec.runtime_class_name.is_some()
+                    || pod.spec.overhead != crate::api::ResourceList::default()
+                {
+                    let mut spec = pod.spec.clone();
+                    let class = spec
+                        .runtime_class_name
+                        .as_deref()
+                        .and_then(|name| cache.runtime_class(name));
+                    runtime_class::admit_runtime_class(&mut spec, class).map_err(|why| {
+                        let name = if generated_name {
+                            &pod.metadata.generate_name
+                        } else {
+                            &pod.metadata.name
+                        };
+                        forbidden(Kind::Pod, name, why)
+                    })?;
+                    if spec != pod.spec {
+                        Rc::make_mut(pod).spec = spec;
+                    }
+                }
                 let default = strategy::default_priority_class(cache.priority_classes());
                 let needs_change = pod.spec.priority_class_name.is_some() || default.is_some();
                 if !needs_change && pod.spec.priority == 0 {
@@ -845,10 +1283,14 @@ impl ApiServer {
         value: Option<Object>,
         cx: &mut Context<'_, Msg>,
     ) {
-        let pending = self
-            .pending
-            .swap_remove(&id)
-            .expect("etcd answered a transaction the API server did not send");
+        let Some(pending) = self.pending.swap_remove(&id) else {
+            // Answered with 504 already: the client gave up on it.
+            assert!(
+                id < self.next_etcd_id,
+                "etcd answered a transaction never sent"
+            );
+            return;
+        };
         if let ApiVerb::Evict { .. } = pending.verb {
             self.on_budget_charged(pending, succeeded, value, cx);
             return;
@@ -924,23 +1366,25 @@ impl ApiServer {
             previous: event.previous,
         };
         self.cache.apply(change, self.config.watch_cache_window);
-        let change = self.cache.latest().expect("just applied");
-        for watcher in self.cache.watchers_for(change) {
-            if let Some(type_) = watcher.event_for(change) {
-                cx.send(
-                    watcher.client,
-                    Msg::Watch(Box::new(WatchEvent::Change {
-                        watch_id: watcher.watch_id,
-                        type_,
-                        object: change.object.clone(),
-                    })),
-                );
-            }
+        self.cache.deliver_latest(|watcher, type_, object| {
+            cx.send(
+                watcher.client,
+                Msg::Watch(Box::new(WatchEvent::Change {
+                    watch_id: watcher.watch_id,
+                    type_,
+                    object: object.clone(),
+                })),
+            );
+        });
+        if !self.waiting_for_cache.is_empty() {
+            self.release_waiting(cx);
         }
     }
 
     fn on_tick(&mut self, tick: Tick, cx: &mut Context<'_, Msg>) {
         match tick {
+            Tick::CacheFilled => self.finish_start(cx),
+            Tick::Shutdown => self.shut_down(cx),
             Tick::Compact => {
                 if self.compaction_target > 0 {
                     cx.send(
@@ -979,6 +1423,14 @@ fn parse_service_ip_offset(ip: &str) -> Option<u32> {
 
 impl Actor<Msg> for ApiServer {
     fn on_event(&mut self, event: Event<Msg>, cx: &mut Context<'_, Msg>) {
+        if self
+            .deadlines
+            .front()
+            .is_some_and(|(deadline, _)| *deadline <= cx.now())
+            || !self.waiting_for_cache.is_empty()
+        {
+            self.expire_requests(cx);
+        }
         match event {
             Event::Start => self.start(cx),
             Event::Message { from, msg } => match msg {
@@ -993,7 +1445,13 @@ impl Actor<Msg> for ApiServer {
     }
 
     fn on_crash(&mut self) {
-        *self = ApiServer::new(self.config.clone(), self.etcd);
+        let mut next = ApiServer::new(self.config.clone(), self.etcd);
+        next.peers = self.peers.clone();
+        next.requests = std::mem::take(&mut self.requests);
+        next.incarnation = self.incarnation + 1;
+        next.orphaned_streams = std::mem::take(&mut self.orphaned_streams);
+        next.orphaned_streams.extend(self.cache.take_watchers());
+        *self = next;
     }
 }
 
@@ -1001,6 +1459,8 @@ impl Fingerprint for Tick {
     fn fingerprint(&self, hasher: &mut TraceHasher) {
         match self {
             Tick::Compact => hasher.write_u64(1),
+            Tick::CacheFilled => hasher.write_u64(2),
+            Tick::Shutdown => hasher.write_u64(3),
         }
     }
 }

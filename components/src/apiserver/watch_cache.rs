@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, VecDeque};
 use sim_core::{ActorId, FxIndexMap, FxIndexSet, SimDuration, SimTime};
 
 use crate::api::{
-    FieldSelector, Kind, NameLookup, NamespacedName, Object, ObjectKey, PriorityClass, Str,
-    WatchEventType,
+    FieldSelector, Kind, NameLookup, NamespacedName, Object, ObjectKey, PriorityClass,
+    RuntimeClass, Str, WatchEventType,
 };
 
 /// One change as the cache keeps it.
@@ -21,6 +21,7 @@ pub struct CachedChange {
     pub previous: Option<Object>,
 }
 
+/// One open watch stream, with the ledger of what it was sent (for the stream checker).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Watcher {
     pub client: ActorId,
@@ -28,10 +29,18 @@ pub struct Watcher {
     pub kind: Kind,
     pub namespace: Option<Str>,
     pub fields: FieldSelector,
+    /// The stream carries the changes after this revision (the watch's resourceVersion,
+    /// or the cache's revision for a watch from "any" version).
+    pub start_revision: u64,
+    /// The revision of the last change sent (the start before any).
+    pub sent_revision: u64,
+    /// How many changes were sent (not counting a watch-from-any's initial state).
+    pub sent_count: u64,
 }
 
 impl Watcher {
-    fn sees(&self, object: &Object) -> bool {
+    /// Whether `object` passes the stream's namespace and field filter.
+    pub fn sees(&self, object: &Object) -> bool {
         self.namespace
             .as_ref()
             .is_none_or(|ns| object.meta().namespace == *ns)
@@ -66,6 +75,8 @@ pub struct WatchCache {
     watchers: BTreeMap<Kind, Vec<Watcher>>,
     /// Pod watchers selecting `spec.nodeName`, by node: a kubelet each.
     node_watchers: BTreeMap<Str, Vec<Watcher>>,
+    /// Watchers registered so far.
+    watchers_added: u64,
 }
 
 fn pod_node(object: &Object) -> Option<&Str> {
@@ -90,6 +101,15 @@ impl WatchCache {
         match self.objects[Kind::PriorityClass as usize].get(&NameLookup("", name)) {
             Some(Object::PriorityClass(class)) => Some(class),
             Some(other) => panic!("a {} stored among the PriorityClasses", other.kind()),
+            None => None,
+        }
+    }
+
+    /// The RuntimeClass named `name` (the RuntimeClass admission plugin's lookup).
+    pub fn runtime_class(&self, name: &str) -> Option<&RuntimeClass> {
+        match self.objects[Kind::RuntimeClass as usize].get(&NameLookup("", name)) {
+            Some(Object::RuntimeClass(class)) => Some(class),
+            Some(other) => panic!("a {} stored among the RuntimeClasses", other.kind()),
             None => None,
         }
     }
@@ -196,11 +216,6 @@ impl WatchCache {
         self.history.push_back(change);
     }
 
-    /// The change applied last.
-    pub fn latest(&self) -> Option<&CachedChange> {
-        self.history.back()
-    }
-
     /// The oldest resourceVersion a watch may start from and still get every change.
     pub fn oldest_watchable_revision(&self) -> u64 {
         self.history
@@ -229,17 +244,79 @@ impl WatchCache {
                 && w.fields == watcher.fields)
         });
         list.push(watcher);
+        self.watchers_added += 1;
     }
 
-    /// Every watcher that may care about `change`, without scanning unrelated kubelets.
-    pub fn watchers_for<'a>(
-        &'a self,
-        change: &'a CachedChange,
-    ) -> impl Iterator<Item = &'a Watcher> {
+    /// Watchers registered since the cache was created.
+    pub fn watchers_added(&self) -> u64 {
+        self.watchers_added
+    }
+
+    /// Removes every watcher, returning each stream as (client, watch id): the replica
+    /// stops and its connections break.
+    pub fn take_watchers(&mut self) -> Vec<(ActorId, u64)> {
+        let general = std::mem::take(&mut self.watchers).into_values().flatten();
+        let by_node = std::mem::take(&mut self.node_watchers)
+            .into_values()
+            .flatten();
+        general
+            .chain(by_node)
+            .map(|w| (w.client, w.watch_id))
+            .collect()
+    }
+
+    /// Every open stream.
+    pub fn all_watchers(&self) -> impl Iterator<Item = &Watcher> {
+        self.watchers
+            .values()
+            .chain(self.node_watchers.values())
+            .flatten()
+    }
+
+    /// Sends the change applied last to every watcher it concerns, in registration order,
+    /// through `send(watcher, event type, object)`, and notes it in their ledgers.
+    pub fn deliver_latest(&mut self, mut send: impl FnMut(&Watcher, WatchEventType, &Object)) {
+        let Some(change) = self.history.back() else {
+            return;
+        };
         let kind = change.object.kind();
-        let general = self.watchers.get(&kind).into_iter().flatten();
+        let mut offer = |watcher: &mut Watcher| {
+            if change.revision <= watcher.start_revision {
+                return;
+            }
+            if let Some(type_) = watcher.event_for(change) {
+                watcher.sent_revision = change.revision;
+                watcher.sent_count += 1;
+                send(watcher, type_, &change.object);
+            }
+        };
+        if let Some(list) = self.watchers.get_mut(&kind) {
+            list.iter_mut().for_each(&mut offer);
+        }
         let new_node = pod_node(&change.object);
-        let old_node = change.previous.as_ref().and_then(pod_node);
+        let old_node = change
+            .previous
+            .as_ref()
+            .and_then(pod_node)
+            .filter(|old| Some(*old) != new_node);
+        for node in new_node.into_iter().chain(old_node) {
+            if let Some(list) = self.node_watchers.get_mut(node) {
+                list.iter_mut().for_each(&mut offer);
+            }
+        }
+    }
+
+    /// Every watcher that may care about a change of `object` (before: `previous`),
+    /// without scanning unrelated kubelets.
+    pub fn watchers_of<'a>(
+        &'a self,
+        object: &'a Object,
+        previous: Option<&'a Object>,
+    ) -> impl Iterator<Item = &'a Watcher> {
+        let kind = object.kind();
+        let general = self.watchers.get(&kind).into_iter().flatten();
+        let new_node = pod_node(object);
+        let old_node = previous.and_then(pod_node);
         let by_node = new_node
             .into_iter()
             .chain(old_node.filter(|old| Some(*old) != new_node))

@@ -2,6 +2,9 @@
 //! keep a local cache of the objects it watches (list, then watch from that version,
 //! relist when the stream breaks) — client-go's reflector and store, in virtual time.
 
+pub mod leader_election;
+pub mod rate_limit;
+
 use std::rc::Rc;
 
 use sim_core::{ActorId, Context, FxIndexMap, SimDuration};
@@ -12,11 +15,15 @@ use crate::api::{
 };
 use crate::msg::Msg;
 
-/// Sends requests to the API server and numbers them.
+/// Sends requests to the API server and numbers them; with a rate limit, requests beyond
+/// it wait for their token as client-go's do ([`rate_limit`]).
 #[derive(Clone, Debug)]
 pub struct ApiClient {
     apiserver: ActorId,
     next_id: RequestId,
+    limiter: Option<rate_limit::TokenBucket>,
+    /// How long the last request sent waited for its token.
+    last_wait: SimDuration,
 }
 
 impl ApiClient {
@@ -24,25 +31,72 @@ impl ApiClient {
         ApiClient {
             apiserver,
             next_id: 1,
+            limiter: None,
+            last_wait: SimDuration::ZERO,
         }
+    }
+
+    /// Requests wait for a token of a `qps`/`burst` bucket (client-go's `rest.Config` QPS
+    /// and Burst, whose defaults are 5 and 10 when a component sets neither).
+    pub fn with_rate_limit(mut self, qps: u32, burst: u32) -> ApiClient {
+        self.limiter = Some(rate_limit::TokenBucket::new(qps, burst));
+        self
     }
 
     pub fn apiserver(&self) -> ActorId {
         self.apiserver
     }
 
-    /// Sends `verb` now; returns the id its response will carry.
+    /// The connection broke and the next one lands on `apiserver` (another replica
+    /// behind the load balancer): every request from now on goes there.
+    pub fn reconnect(&mut self, apiserver: ActorId) {
+        self.apiserver = apiserver;
+    }
+
+    /// A restarted process starts with a full bucket.
+    pub fn refill_rate_limit(&mut self) {
+        if let Some(bucket) = &self.limiter {
+            self.limiter = Some(rate_limit::TokenBucket::new(bucket.qps(), bucket.burst()));
+        }
+    }
+
+    /// How long the last request sent waited for its rate-limit token (zero without a
+    /// limit or under it): its deadline runs from when it leaves.
+    pub fn last_wait(&self) -> SimDuration {
+        self.last_wait
+    }
+
+    /// Sends `verb` now (or once the rate limit lets it); returns the id its response
+    /// will carry.
     pub fn send(&mut self, cx: &mut Context<'_, Msg>, verb: ApiVerb) -> RequestId {
         self.send_after(cx, SimDuration::ZERO, verb)
     }
 
-    /// Sends `verb` after `delay` (a retry back-off, client-side work).
+    /// Sends `verb` after `delay` (a retry back-off, client-side work), or later if the
+    /// rate limit makes it wait longer. The token is reserved now, so requests leave in
+    /// the order they were made.
     pub fn send_after(
         &mut self,
         cx: &mut Context<'_, Msg>,
         delay: SimDuration,
         verb: ApiVerb,
     ) -> RequestId {
+        let wait = self
+            .limiter
+            .as_mut()
+            .map_or(SimDuration::ZERO, |bucket| bucket.reserve(cx.now()));
+        self.last_wait = wait;
+        self.post(cx, Ord::max(delay, wait), verb)
+    }
+
+    /// Sends `verb` now, outside the rate limit: a client whose QPS is -1 (the kubelet's
+    /// heartbeat client for its Lease and node status, `cmd/kubelet/app/server.go`).
+    pub fn send_unthrottled(&mut self, cx: &mut Context<'_, Msg>, verb: ApiVerb) -> RequestId {
+        self.last_wait = SimDuration::ZERO;
+        self.post(cx, SimDuration::ZERO, verb)
+    }
+
+    fn post(&mut self, cx: &mut Context<'_, Msg>, delay: SimDuration, verb: ApiVerb) -> RequestId {
         let id = self.next_id;
         self.next_id += 1;
         cx.send_after(
@@ -223,7 +277,14 @@ impl<T: Resource> Informer<T> {
             return None;
         }
         match event {
-            WatchEvent::Closed { reason, .. } => {
+            WatchEvent::Closed {
+                reason,
+                reconnect_to,
+                ..
+            } => {
+                if let Some(apiserver) = reconnect_to {
+                    api.reconnect(*apiserver);
+                }
                 if *reason == StatusReason::Gone {
                     self.list(api, cx, SimDuration::ZERO);
                 } else {

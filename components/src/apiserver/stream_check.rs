@@ -1,0 +1,289 @@
+//! The watch-stream invariant: every watch stream an API server replica keeps open has
+//! been sent exactly the changes its filter selects, in etcd's order — strictly
+//! increasing resourceVersions, none missing, none twice. (A stream that cannot start
+//! where it asked is refused with 410 and never opens.)
+//!
+//! The truth is etcd's change history, not the replica's cache: each replica keeps, per
+//! stream, a ledger of the last revision sent and how many changes were sent; the
+//! checker follows etcd's history as far as the replica's cache has come and counts what
+//! each stream should have been sent, using the stream's own filter. It runs after every
+//! event, incrementally: a new change costs a look at the streams that may care about it
+//! (the replica's index by kind and node), a new stream one walk of the history since
+//! its start.
+
+use sim_core::{ActorId, FxIndexMap, Simulation};
+
+use super::{ApiServer, Watcher};
+use crate::api::Object;
+use crate::etcd::Etcd;
+use crate::msg::Msg;
+
+/// What one stream should have been sent so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Expected {
+    last_revision: u64,
+    count: u64,
+}
+
+/// The checker's view of one replica.
+#[derive(Debug, Default)]
+struct ReplicaCheck {
+    /// The replica's incarnation this state belongs to.
+    incarnation: u64,
+    /// The cache revision the streams have been checked up to.
+    checked_revision: u64,
+    /// `watch_streams_opened` at the last look.
+    streams_seen: u64,
+    expected: FxIndexMap<(ActorId, u64), Expected>,
+}
+
+/// Whether a change from `previous` to `current` (`None`: deleted) is sent on `watcher`:
+/// the object matched its filter before or matches it after.
+fn concerns(watcher: &Watcher, previous: Option<&Object>, current: Option<&Object>) -> bool {
+    let matches = |object: Option<&Object>| {
+        object.is_some_and(|o| o.kind() == watcher.kind && watcher.sees(o))
+    };
+    matches(previous) || matches(current)
+}
+
+fn describe(sim: &Simulation<Msg>, watcher: &Watcher) -> String {
+    format!(
+        "watch {} of {} ({}, from revision {})",
+        watcher.watch_id,
+        sim.actor_name(watcher.client),
+        watcher.kind.resource(),
+        watcher.start_revision
+    )
+}
+
+fn compare(
+    sim: &Simulation<Msg>,
+    replica: ActorId,
+    watcher: &Watcher,
+    expected: Expected,
+) -> Result<(), String> {
+    if watcher.sent_revision == expected.last_revision && watcher.sent_count == expected.count {
+        return Ok(());
+    }
+    Err(format!(
+        "{} on {}: sent {} changes up to revision {}, but etcd's history holds {} for it up to revision {}",
+        describe(sim, watcher),
+        sim.actor_name(replica),
+        watcher.sent_count,
+        watcher.sent_revision,
+        expected.count,
+        expected.last_revision
+    ))
+}
+
+impl ReplicaCheck {
+    fn check(
+        &mut self,
+        sim: &Simulation<Msg>,
+        etcd: &Etcd,
+        replica: ActorId,
+        server: &ApiServer,
+    ) -> Result<(), String> {
+        if server.incarnation() != self.incarnation || !server.is_serving() {
+            *self = ReplicaCheck {
+                incarnation: server.incarnation(),
+                checked_revision: server.cache_revision(),
+                ..ReplicaCheck::default()
+            };
+            return Ok(());
+        }
+        let revision = server.cache_revision();
+        if revision > self.checked_revision {
+            let from = self.checked_revision;
+            let Some(changes) = etcd.changes_since(from) else {
+                // History compacted or rewritten under us: start over from here.
+                self.expected.clear();
+                self.checked_revision = revision;
+                self.streams_seen = 0;
+                return Ok(());
+            };
+            let changes: Vec<_> = changes.take((revision - from) as usize).collect();
+            for (offset, &(previous, current)) in changes.iter().enumerate() {
+                let changed_at = from + 1 + offset as u64;
+                let object = current.or(previous).expect("a change has a value");
+                for watcher in server.watchers_of(object, previous) {
+                    let Some(expected) = self.expected.get_mut(&(watcher.client, watcher.watch_id))
+                    else {
+                        continue;
+                    };
+                    if changed_at > watcher.start_revision && concerns(watcher, previous, current) {
+                        expected.last_revision = changed_at;
+                        expected.count += 1;
+                    }
+                }
+            }
+            self.checked_revision = revision;
+            for &(previous, current) in &changes {
+                let object = current.or(previous).expect("a change has a value");
+                for watcher in server.watchers_of(object, previous) {
+                    if let Some(&expected) = self.expected.get(&(watcher.client, watcher.watch_id))
+                    {
+                        compare(sim, replica, watcher, expected)?;
+                    }
+                }
+            }
+        }
+        if server.watch_streams_opened() != self.streams_seen {
+            self.streams_seen = server.watch_streams_opened();
+            let mut current = FxIndexMap::default();
+            for watcher in server.watchers() {
+                let key = (watcher.client, watcher.watch_id);
+                let expected = match self.expected.get(&key) {
+                    Some(&expected) => expected,
+                    None => {
+                        let expected = expected_since_start(etcd, watcher, revision)?;
+                        compare(sim, replica, watcher, expected)?;
+                        expected
+                    }
+                };
+                current.insert(key, expected);
+            }
+            self.expected = current;
+        }
+        Ok(())
+    }
+}
+
+/// What a stream that opened at `watcher.start_revision` should have been sent by the
+/// time the cache reached `revision`.
+fn expected_since_start(etcd: &Etcd, watcher: &Watcher, revision: u64) -> Result<Expected, String> {
+    let mut expected = Expected {
+        last_revision: watcher.start_revision,
+        count: 0,
+    };
+    if watcher.start_revision >= revision {
+        return Ok(expected);
+    }
+    let Some(changes) = etcd.changes_since(watcher.start_revision) else {
+        return Err(format!(
+            "watch {} starts at revision {}, which etcd's history no longer holds: it should have been refused with 410",
+            watcher.watch_id, watcher.start_revision
+        ));
+    };
+    let span = (revision - watcher.start_revision) as usize;
+    for (offset, (previous, current)) in changes.take(span).enumerate() {
+        if concerns(watcher, previous, current) {
+            expected.last_revision = watcher.start_revision + 1 + offset as u64;
+            expected.count += 1;
+        }
+    }
+    Ok(expected)
+}
+
+/// Installs the watch-stream invariant over `apiservers`, against `etcd`'s history.
+pub fn install(sim: &mut Simulation<Msg>, etcd: ActorId, apiservers: &[ActorId]) {
+    let mut replicas: Vec<(ActorId, ReplicaCheck)> = apiservers
+        .iter()
+        .map(|&id| (id, ReplicaCheck::default()))
+        .collect();
+    sim.add_invariant(
+        "watch streams deliver every change in order, once",
+        Box::new(move |sim| {
+            let Some(store) = sim.actor::<Etcd>(etcd) else {
+                return Ok(());
+            };
+            for (id, check) in &mut replicas {
+                let server = sim.actor::<ApiServer>(*id).expect("an API server replica");
+                check.check(sim, store, *id, server)?;
+            }
+            Ok(())
+        }),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{FieldSelector, Kind, ObjectMeta, Pod, PodSpec, s};
+
+    fn watcher(kind: Kind, fields: FieldSelector) -> Watcher {
+        Watcher {
+            client: ActorId(1),
+            watch_id: 7,
+            kind,
+            namespace: None,
+            fields,
+            start_revision: 0,
+            sent_revision: 0,
+            sent_count: 0,
+        }
+    }
+
+    fn pod_on(node: Option<&str>) -> Object {
+        Object::from(Pod {
+            metadata: ObjectMeta::named("default", "web"),
+            spec: PodSpec {
+                node_name: node.map(s),
+                ..Default::default()
+            },
+            status: Default::default(),
+        })
+    }
+
+    #[test]
+    fn a_stream_is_sent_what_matched_before_or_after() {
+        let kubelet = watcher(Kind::Pod, FieldSelector::NodeName(s("node-1")));
+        let pending = pod_on(None);
+        let bound = pod_on(Some("node-1"));
+        let moved = pod_on(Some("node-2"));
+        // Bound to its node: an Added for the kubelet.
+        assert!(concerns(&kubelet, Some(&pending), Some(&bound)));
+        // Deleted while on its node: a Deleted.
+        assert!(concerns(&kubelet, Some(&bound), None));
+        // Leaves the filter: a Deleted too.
+        assert!(concerns(&kubelet, Some(&bound), Some(&moved)));
+        // Never on its node: nothing.
+        assert!(!concerns(&kubelet, Some(&pending), Some(&moved)));
+        // Another kind's stream is never concerned.
+        let nodes = watcher(Kind::Node, FieldSelector::Everything);
+        assert!(!concerns(&nodes, Some(&pending), Some(&bound)));
+    }
+
+    #[test]
+    fn a_ledger_that_misses_or_repeats_a_change_is_reported() {
+        let sim: Simulation<Msg> = {
+            let mut sim = Simulation::new(1);
+            let host = sim.add_host("h");
+            sim.add_actor(
+                host,
+                "kube-apiserver",
+                Box::new(ApiServer::new(Default::default(), ActorId(9))),
+            );
+            sim.add_actor(
+                host,
+                "kubelet/node-1",
+                Box::new(ApiServer::new(Default::default(), ActorId(9))),
+            );
+            sim
+        };
+        let mut stream = watcher(Kind::Pod, FieldSelector::Everything);
+        stream.sent_revision = 5;
+        stream.sent_count = 2;
+        let exact = Expected {
+            last_revision: 5,
+            count: 2,
+        };
+        assert_eq!(compare(&sim, ActorId(0), &stream, exact), Ok(()));
+        // A gap: etcd holds three changes for it, two were sent.
+        let gap = Expected {
+            last_revision: 5,
+            count: 3,
+        };
+        let message = compare(&sim, ActorId(0), &stream, gap).unwrap_err();
+        assert_eq!(
+            message,
+            "watch 7 of kubelet/node-1 (pods, from revision 0) on kube-apiserver: sent 2 changes up to revision 5, but etcd's history holds 3 for it up to revision 5"
+        );
+        // A duplicate or a change from the future.
+        let behind = Expected {
+            last_revision: 4,
+            count: 1,
+        };
+        assert!(compare(&sim, ActorId(0), &stream, behind).is_err());
+    }
+}

@@ -237,6 +237,9 @@ pub struct SchedulerSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KubeletSection {
+    /// `evictionHard`: only `memory.available` is modelled.
+    pub eviction_hard: Option<BTreeMap<String, Scalar>>,
+    pub eviction_pressure_transition_period: Option<Scalar>,
     pub node_lease_duration_seconds: Option<u64>,
     pub node_status_update_frequency: Option<Scalar>,
     pub node_status_report_frequency: Option<Scalar>,
@@ -424,6 +427,20 @@ pub struct ExpectationEntry {
     pub hpa: Option<HpaCheck>,
     pub container: Option<ContainerCheck>,
     pub node_memory: Option<NodeMemoryCheck>,
+    pub requests: Option<RequestsCheck>,
+}
+
+/// The API requests every kube-apiserver replica answered in a window, for one verb:
+/// `{verb: list, from: 2m, to: 3m, count: ">= 20", errors: 0}` (the window ends at the
+/// expectation's time when `to` is absent, and starts at 0 without `from`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RequestsCheck {
+    pub verb: String,
+    pub from: Option<Scalar>,
+    pub to: Option<Scalar>,
+    pub count: Option<Scalar>,
+    pub errors: Option<Scalar>,
 }
 
 /// The memory a node's kernel has charged (every process of every pod, sandbox infra

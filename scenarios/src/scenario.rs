@@ -734,6 +734,21 @@ impl Parser<'_> {
         }
         if let Some(kubelet) = &raw.kubelet {
             let base = "cluster.kubelet";
+            for (signal, value) in kubelet.eviction_hard.iter().flatten() {
+                let at = join_key(&join_key(base, "evictionHard"), signal);
+                if signal != "memory.available" {
+                    return Err(self.error(
+                        &at,
+                        format!("kubesim models only the memory.available signal, not {signal}"),
+                    ));
+                }
+                config.kubelet.eviction.memory_available_hard_bytes =
+                    self.quantity(value, &at, parse_bytes)?;
+            }
+            if let Some(v) = &kubelet.eviction_pressure_transition_period {
+                config.kubelet.eviction.eviction_pressure_transition_period =
+                    self.duration(v, &join_key(base, "evictionPressureTransitionPeriod"))?;
+            }
             if let Some(seconds) = kubelet.node_lease_duration_seconds {
                 if seconds == 0 {
                     return Err(self.error(
@@ -1473,6 +1488,7 @@ impl Parser<'_> {
             entry.hpa.is_some(),
             entry.container.is_some(),
             entry.node_memory.is_some(),
+            entry.requests.is_some(),
         ]
         .iter()
         .filter(|g| **g)
@@ -1480,7 +1496,7 @@ impl Parser<'_> {
         if given != 1 {
             return Err(self.error(
                 path,
-                format!("an expectation has a name, an optional `at`, and exactly one of deployment, pods, nodes, node, endpoints, statefulSet, zone, daemonSet, hpa, container, nodeMemory (found {given})"),
+                format!("an expectation has a name, an optional `at`, and exactly one of deployment, pods, nodes, node, endpoints, statefulSet, zone, daemonSet, hpa, container, nodeMemory, requests (found {given})"),
             ));
         }
         let check = if let Some(d) = &entry.deployment {
@@ -1798,6 +1814,45 @@ impl Parser<'_> {
                 not_ready: self.count_at(&nodes.not_ready, &p, "notReady")?,
                 unknown: self.count_at(&nodes.unknown, &p, "unknown")?,
             }
+        } else if let Some(requests) = &entry.requests {
+            let p = join_key(path, "requests");
+            let verbs = &components::apiserver::requests::VERBS;
+            let Some(verb) = verbs.iter().position(|v| *v == requests.verb) else {
+                return Err(self.error(
+                    &join_key(&p, "verb"),
+                    format!(
+                        "unknown verb {:?} (use one of {})",
+                        requests.verb,
+                        verbs.join(", ")
+                    ),
+                ));
+            };
+            let from = requests
+                .from
+                .as_ref()
+                .map(|v| self.time(v, &join_key(&p, "from"), end))
+                .transpose()?
+                .unwrap_or(SimTime::ZERO);
+            let to = requests
+                .to
+                .as_ref()
+                .map(|v| self.time(v, &join_key(&p, "to"), end))
+                .transpose()?;
+            if to.is_some_and(|to| to <= from) {
+                return Err(self.error(&join_key(&p, "to"), "must be later than `from`"));
+            }
+            let count = self.count_at(&requests.count, &p, "count")?;
+            let errors = self.count_at(&requests.errors, &p, "errors")?;
+            if count.is_none() && errors.is_none() {
+                return Err(self.error(&p, "name count, errors or both"));
+            }
+            Check::Requests {
+                verb,
+                from,
+                to,
+                count,
+                errors,
+            }
         } else if let Some(memory) = &entry.node_memory {
             let p = join_key(path, "nodeMemory");
             let node = self.node(&memory.node, &join_key(&p, "node"))?;
@@ -2026,7 +2081,10 @@ timeline:
 ";
         let scenario = parse_text(text).unwrap();
         let pools = &scenario.cluster.node_pools;
-        assert!(pools[0].runtime.is_none(), "the cluster's containerd with runc");
+        assert!(
+            pools[0].runtime.is_none(),
+            "the cluster's containerd with runc"
+        );
         let vm = pools[1].runtime.as_ref().unwrap();
         assert_eq!(vm.cri, CriRuntime::CriO);
         assert_eq!(vm.name, "cri-o");
@@ -2042,11 +2100,36 @@ timeline:
         ));
 
         for (from, to, field, why) in [
-            ("runtime: cri-o", "runtime: docker", "nodePools[1].runtime", "unsupported runtime"),
-            ("[runc, kata]", "[runc, youki]", "nodePools[1].runtimeHandlers[1]", "unknown handler"),
-            ("[runc, kata]", "[kata, kata]", "nodePools[1].runtimeHandlers[1]", "listed twice"),
-            ("defaultRuntimeHandler: runsc", "defaultRuntimeHandler: kata", "nodePools[2].defaultRuntimeHandler", "not among"),
-            ("{for: 2m}", "{for: 0s}", "timeline[0].registry-outage.for", "longer than 0s"),
+            (
+                "runtime: cri-o",
+                "runtime: docker",
+                "nodePools[1].runtime",
+                "unsupported runtime",
+            ),
+            (
+                "[runc, kata]",
+                "[runc, youki]",
+                "nodePools[1].runtimeHandlers[1]",
+                "unknown handler",
+            ),
+            (
+                "[runc, kata]",
+                "[kata, kata]",
+                "nodePools[1].runtimeHandlers[1]",
+                "listed twice",
+            ),
+            (
+                "defaultRuntimeHandler: runsc",
+                "defaultRuntimeHandler: kata",
+                "nodePools[2].defaultRuntimeHandler",
+                "not among",
+            ),
+            (
+                "{for: 2m}",
+                "{for: 0s}",
+                "timeline[0].registry-outage.for",
+                "longer than 0s",
+            ),
         ] {
             let message = error_of(&text.replace(from, to));
             assert!(
@@ -2321,6 +2404,63 @@ timeline:
         assert_eq!(
             error_of(&text),
             "scenario.yaml:5:46: cluster.nodePools[0].memory: invalid quantity \"12 apples\": unknown suffix (use m, k, M, G, Ki, Mi, Gi, ... or e<n>)"
+        );
+    }
+
+    #[test]
+    fn image_leaks_crashes_and_eviction_settings_parse_and_their_errors_are_located() {
+        let text = format!(
+            "{MINIMAL}  images:\n    - {{name: leaky, memory: 64Mi, memoryGrowth: 10Mi/s, memoryMax: 1Gi, crash: {{probability: 10%, after: 30s}}}}\n  kubelet: {{evictionHard: {{memory.available: 200Mi}}, evictionPressureTransitionPeriod: 1m}}\n"
+        );
+        let scenario = parse_text(&text).unwrap();
+        let behaviour = &scenario.cluster.registry.images[0].behaviour;
+        assert_eq!(
+            behaviour.memory_growth,
+            Some(MemoryGrowth {
+                bytes: 10 << 20,
+                per: SimDuration::from_secs(1),
+                max_bytes: Some(1 << 30),
+            })
+        );
+        assert_eq!(
+            behaviour.crash,
+            Some(CrashChance {
+                parts_per_million: 100_000,
+                after: SimDuration::from_secs(30),
+                exit_code: 1,
+            })
+        );
+        let eviction = &scenario.cluster.kubelet.eviction;
+        assert_eq!(eviction.memory_available_hard_bytes, 200 << 20);
+        assert_eq!(
+            eviction.eviction_pressure_transition_period,
+            SimDuration::from_mins(1)
+        );
+        for (bad, error) in [
+            (
+                "memoryGrowth: 10Mi",
+                "cluster.images[0].memoryGrowth: invalid memory growth \"10Mi\": expected a quantity per unit, like 10Mi/s or 60Mi/m",
+            ),
+            (
+                "memoryMax: 1Gi",
+                "cluster.images[0].memoryMax: memoryMax bounds a memoryGrowth, and there is none",
+            ),
+            (
+                "crash: {probability: 2, after: 1s}",
+                "cluster.images[0].crash.probability: invalid probability \"2\": a probability is at most 1 (100%)",
+            ),
+        ] {
+            let text = format!("{MINIMAL}  images:\n    - {{name: x, {bad}}}\n");
+            let found = error_of(&text);
+            assert!(found.ends_with(error), "{found}");
+        }
+        let text = format!("{MINIMAL}  kubelet: {{evictionHard: {{nodefs.available: 10%}}}}\n");
+        assert!(
+            error_of(&text).ends_with(
+                "cluster.kubelet.evictionHard.nodefs.available: kubesim models only the memory.available signal, not nodefs.available"
+            ),
+            "{}",
+            error_of(&text)
         );
     }
 

@@ -14,21 +14,24 @@ use std::rc::Rc;
 use sim_core::{ActorId, FxIndexMap, SimDuration, SimTime, Simulation};
 
 use crate::api::{Node, Object, Pod, Str, TaintEffect};
+use crate::client::leader_election::LeaderElector;
 use crate::controllers::ControllerManager;
 use crate::controllers::node_lifecycle::TaintEvictionRecord;
 use crate::etcd::Etcd;
 use crate::msg::Msg;
+use crate::scheduler::Scheduler;
 
 /// Installs every cluster invariant on `sim`: one check after each event (one call
 /// rather than one per invariant, as it runs millions of times in `scale-1k`); a
 /// violation's message starts with the invariant's name.
-pub fn install(sim: &mut Simulation<Msg>, etcd: ActorId, controller_manager: ActorId) {
+pub fn install(sim: &mut Simulation<Msg>, etcd: &[ActorId], controller_manager: ActorId) {
+    let etcd = etcd.to_vec();
     let mut follower = Follower::default();
     let mut early = NoEarlyTaintEviction::default();
     sim.add_invariant(
         "cluster invariants",
         Box::new(move |sim| {
-            let store = etcd_of(sim, etcd);
+            let store = crate::etcd::freshest(sim, &etcd);
             // Both checkers read the same new changes: one walk over them per write.
             if let Some(after) = follower.advance(store) {
                 // A gap (compaction, a restored store) leaves nothing to compare against.
@@ -52,10 +55,6 @@ pub fn install(sim: &mut Simulation<Msg>, etcd: ActorId, controller_manager: Act
             })
         }),
     );
-}
-
-fn etcd_of(sim: &Simulation<Msg>, etcd: ActorId) -> &Etcd {
-    sim.actor::<Etcd>(etcd).expect("the etcd actor")
 }
 
 /// Follows etcd's revisions: the changes since the last look, once each. A store that
@@ -195,6 +194,64 @@ impl NoEarlyTaintEviction {
             )),
         }
     }
+}
+
+/// Installs "at most one leader": at no instant do two running replicas of the scheduler,
+/// or of the controller manager, both lead, each by its own view (between
+/// `OnStartedLeading` and `OnStoppedLeading`, the only time a replica acts). Nothing is
+/// installed for a component with one replica or without `--leader-elect` (then every
+/// replica acts, by configuration).
+pub fn install_leader_election(
+    sim: &mut Simulation<Msg>,
+    schedulers: &[ActorId],
+    controller_managers: &[ActorId],
+) {
+    fn scheduler(sim: &Simulation<Msg>, id: ActorId) -> Option<&LeaderElector> {
+        sim.actor::<Scheduler>(id)
+            .expect("a scheduler replica")
+            .election()
+    }
+    fn manager(sim: &Simulation<Msg>, id: ActorId) -> Option<&LeaderElector> {
+        sim.actor::<ControllerManager>(id)
+            .expect("a controller manager replica")
+            .election()
+    }
+    type Elector = fn(&Simulation<Msg>, ActorId) -> Option<&LeaderElector>;
+    let mut groups: Vec<(&'static str, Vec<ActorId>, Elector)> = Vec::new();
+    for (component, replicas, elector) in [
+        ("kube-scheduler", schedulers, scheduler as Elector),
+        (
+            "kube-controller-manager",
+            controller_managers,
+            manager as Elector,
+        ),
+    ] {
+        let elected = replicas.iter().all(|&id| elector(sim, id).is_some());
+        if replicas.len() > 1 && elected {
+            groups.push((component, replicas.to_vec(), elector));
+        }
+    }
+    if groups.is_empty() {
+        return;
+    }
+    sim.add_invariant(
+        "at most one leader",
+        Box::new(move |sim| {
+            for (component, replicas, elector) in &groups {
+                let mut leading = replicas.iter().filter_map(|&id| {
+                    let election = elector(sim, id).expect("an elector");
+                    (sim.actor_up(id) && election.is_leading())
+                        .then(|| format!("{} ({})", sim.actor_name(id), election.identity()))
+                });
+                if let (Some(first), Some(second)) = (leading.next(), leading.next()) {
+                    return Err(format!(
+                        "at most one {component} leads: {first} and {second} both do"
+                    ));
+                }
+            }
+            Ok(())
+        }),
+    );
 }
 
 #[cfg(test)]

@@ -29,6 +29,10 @@ pub enum Msg {
     EtcdReply(Box<etcd::EtcdResponse>),
     /// etcd → watching API server
     EtcdWatch(Box<etcd::EtcdWatchEvent>),
+    /// etcd member ↔ etcd member: Raft
+    Raft(Box<etcd::RaftEnvelope>),
+    /// the timeline → etcdctl, and members' answers to it
+    Etcdctl(Box<etcd::EtcdctlMsg>),
     /// kubelet → container runtime, over the CRI socket
     Cri(Box<runtime::CriCall>),
     /// container runtime → kubelet
@@ -141,6 +145,8 @@ impl Message for Msg {
             Msg::Etcd(_) => "EtcdRequest",
             Msg::EtcdReply(_) => "EtcdResponse",
             Msg::EtcdWatch(_) => "EtcdWatchEvent",
+            Msg::Raft(_) => "Raft",
+            Msg::Etcdctl(_) => "Etcdctl",
             Msg::Cri(_) => "CriRequest",
             Msg::CriReply(_) => "CriResponse",
             Msg::Kernel(_) => "KernelCall",
@@ -173,6 +179,8 @@ impl Message for Msg {
             Msg::Etcd(m) => m.fingerprint(hasher),
             Msg::EtcdReply(m) => m.fingerprint(hasher),
             Msg::EtcdWatch(m) => m.fingerprint(hasher),
+            Msg::Raft(m) => m.fingerprint(hasher),
+            Msg::Etcdctl(m) => m.fingerprint(hasher),
             Msg::Cri(m) => m.fingerprint(hasher),
             Msg::CriReply(m) => m.fingerprint(hasher),
             Msg::Kernel(m) => m.fingerprint(hasher),

@@ -44,12 +44,12 @@ pub const INVARIANT_NAME: &str = "deployment-rollout";
 
 /// Adds the rollout invariants to the cluster's simulation.
 pub fn install(cluster: &mut Cluster) {
-    let etcd = cluster.etcd;
+    let members = cluster.etcd_members.clone();
     let mut checker = RolloutChecker::default();
     cluster.sim.add_invariant(
         INVARIANT_NAME,
         Box::new(move |sim| {
-            let etcd = sim.actor::<Etcd>(etcd).expect("the etcd actor is an Etcd");
+            let etcd: &Etcd = crate::etcd::freshest(sim, &members);
             checker.check(etcd, sim.now())
         }),
     );

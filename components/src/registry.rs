@@ -6,10 +6,16 @@
 //! size and the [`ProcessBehaviour`] its containers have. Pulls in progress live in the
 //! registry's memory: if its host goes down they never finish, and the runtime's pull
 //! times out.
+//!
+//! Outage: for a while the registry answers every request with `503 Service
+//! Unavailable` (the scenario's `registry-outage`). Transfers in progress when it starts
+//! break off; pulls asked for during it fail at once; after it, pulls succeed again.
+//! The runtime reports the failure to the kubelet, which shows ErrImagePull and then
+//! ImagePullBackOff on the pod.
 
 use std::collections::BTreeMap;
 
-use sim_core::{Actor, ActorId, Context, Event, SimDuration, TraceHasher};
+use sim_core::{Actor, ActorId, Context, Event, SimDuration, SimTime, TraceHasher};
 
 use crate::api::Str;
 use crate::api::quantity::format_bytes;
@@ -35,6 +41,9 @@ pub struct RegistryConfig {
     pub bandwidth_bytes_per_sec: u64,
     /// Manifest and auth round trips before the layers flow (an assumption).
     pub pull_setup_latency: SimDuration,
+    /// The registry host references without one resolve to (Docker Hub's, as
+    /// containerd and CRI-O resolve `nginx:1.25` to `docker.io/library/nginx:1.25`).
+    pub default_host: String,
 }
 
 impl Default for RegistryConfig {
@@ -44,6 +53,7 @@ impl Default for RegistryConfig {
             default_image_size_bytes: 50 << 20,
             bandwidth_bytes_per_sec: 50_000_000,
             pull_setup_latency: SimDuration::from_millis(200),
+            default_host: "registry-1.docker.io".to_string(),
         }
     }
 }
@@ -65,13 +75,70 @@ pub enum RegistryMsg {
         size_bytes: u64,
         behaviour: ProcessBehaviour,
     },
+    /// registry → runtime: the pull failed; `cause` is what the client library reports.
+    Failed {
+        pull_id: u64,
+        image: Str,
+        cause: String,
+    },
+    /// the scenario's timeline → registry: answer 503 to everything for `duration`.
+    Outage { duration: SimDuration },
 }
 
 #[derive(Clone, Debug)]
 pub enum Tick {
     /// A transfer in progress finished.
     Transferred { serial: u64 },
+    /// The outage that was to last until `until` is over (ignored if a later outage
+    /// extended it).
+    OutageOver { until: SimTime },
 }
+
+/// Whether the registry serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Availability {
+    Up,
+    /// Answering 503 until then.
+    Down {
+        until: SimTime,
+    },
+}
+
+/// Where a client sends the manifest request for `image`, as containerd's resolver
+/// builds it: the host is the reference's first component when that looks like a host
+/// (has a `.` or a `:`, or is `localhost`), else `default_host`; a single-component
+/// Docker Hub name gets `library/`; no tag means `latest`; a digest is looked up as is.
+pub fn manifest_url(image: &str, default_host: &str) -> String {
+    let (name, reference) = match image.split_once('@') {
+        Some((name, digest)) => (name, digest),
+        None => match image.rsplit_once(':') {
+            Some((name, tag)) if !tag.contains('/') => (name, tag),
+            _ => (image, "latest"),
+        },
+    };
+    let (host, path) = match name.split_once('/') {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
+            (first, rest.to_string())
+        }
+        _ if !name.contains('/') => (default_host, format!("library/{name}")),
+        _ => (default_host, name.to_string()),
+    };
+    format!("https://{host}/v2/{path}/manifests/{reference}")
+}
+
+/// Why a pull asked for during an outage fails: the manifest request's status.
+pub fn outage_cause(image: &str, default_host: &str) -> String {
+    format!(
+        "failed to resolve reference {image:?}: unexpected status from HEAD request to {}: 503 Service Unavailable",
+        manifest_url(image, default_host)
+    )
+}
+
+/// Why a transfer under way when the outage begins fails.
+pub const BROKEN_TRANSFER_CAUSE: &str =
+    "failed to copy: httpReadSeeker: failed open: unexpected status code 503 Service Unavailable";
 
 /// How long a pull takes: setup, then the bytes at the bandwidth (integer nanoseconds,
 /// rounded up). A zero bandwidth is a configuration error.
@@ -107,6 +174,8 @@ pub struct Registry {
     transfers: BTreeMap<u64, Transfer>,
     next_serial: u64,
     pulls_served_count: u64,
+    pulls_failed_count: u64,
+    availability: Availability,
 }
 
 impl Registry {
@@ -123,12 +192,75 @@ impl Registry {
             transfers: BTreeMap::new(),
             next_serial: 0,
             pulls_served_count: 0,
+            pulls_failed_count: 0,
+            availability: Availability::Up,
         }
     }
 
     /// Pulls answered since the start of the run.
     pub fn pulls_served_count(&self) -> u64 {
         self.pulls_served_count
+    }
+
+    /// Pulls that failed because of an outage.
+    pub fn pulls_failed_count(&self) -> u64 {
+        self.pulls_failed_count
+    }
+
+    pub fn availability(&self) -> Availability {
+        self.availability
+    }
+
+    fn fail(
+        &mut self,
+        client: ActorId,
+        pull_id: u64,
+        image: Str,
+        cause: String,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        self.pulls_failed_count += 1;
+        cx.send(
+            client,
+            Msg::Registry(Box::new(RegistryMsg::Failed {
+                pull_id,
+                image,
+                cause,
+            })),
+        );
+    }
+
+    /// The registry starts answering 503 for `duration`: transfers under way break off.
+    fn begin_outage(&mut self, duration: SimDuration, cx: &mut Context<'_, Msg>) {
+        let until = cx.now() + duration;
+        let until = match self.availability {
+            Availability::Down { until: already } => Ord::max(already, until),
+            Availability::Up => until,
+        };
+        self.availability = Availability::Down { until };
+        let broken = std::mem::take(&mut self.transfers);
+        let broken_count = broken.len();
+        cx.record("step", || {
+            format!(
+                "registry: outage until {until}: every request gets 503 Service Unavailable; {broken_count} transfers under way break off"
+            )
+        });
+        for transfer in broken.into_values() {
+            let RegistryMsg::Pulled { pull_id, image, .. } = transfer.reply else {
+                panic!("a transfer carries its Pulled answer");
+            };
+            self.fail(
+                transfer.client,
+                pull_id,
+                image,
+                BROKEN_TRANSFER_CAUSE.to_string(),
+                cx,
+            );
+        }
+        cx.timer(
+            until.saturating_since(cx.now()),
+            Msg::Tick(AnyTick::Registry(Tick::OutageOver { until })),
+        );
     }
 
     /// Size and behaviour of `image`: as configured, or the defaults.
@@ -153,6 +285,14 @@ impl Registry {
         layers_cached: bool,
         cx: &mut Context<'_, Msg>,
     ) {
+        if let Availability::Down { .. } = self.availability {
+            let cause = outage_cause(&image, &self.config.default_host);
+            cx.record("detail", || {
+                format!("registry: refused {image} (503, outage)")
+            });
+            self.fail(client, pull_id, image, cause, cx);
+            return;
+        }
         let (size_bytes, behaviour) = self.profile(&image);
         let behaviour = behaviour.clone();
         let took = pull_duration(
@@ -201,17 +341,31 @@ impl Actor<Msg> for Registry {
                     image,
                     layers_cached,
                 } => self.on_pull(from, pull_id, image, layers_cached, cx),
-                RegistryMsg::Pulled { .. } => {
+                RegistryMsg::Pulled { .. }
+                | RegistryMsg::Failed { .. }
+                | RegistryMsg::Outage { .. } => {
                     panic!("the registry got a pull answer: {message:?}")
                 }
             },
+            // The scenario's timeline delivers an outage as a timer of the registry's.
+            Event::Timer(Msg::Registry(message)) => match *message {
+                RegistryMsg::Outage { duration } => self.begin_outage(duration, cx),
+                other => panic!("registry got an unexpected timeline message: {other:?}"),
+            },
             Event::Timer(Msg::Tick(AnyTick::Registry(Tick::Transferred { serial }))) => {
-                let transfer = self
-                    .transfers
-                    .remove(&serial)
-                    .expect("each transfer finishes once");
-                self.pulls_served_count += 1;
-                cx.send(transfer.client, Msg::Registry(Box::new(transfer.reply)));
+                // A transfer broken off by an outage has been answered already.
+                if let Some(transfer) = self.transfers.remove(&serial) {
+                    self.pulls_served_count += 1;
+                    cx.send(transfer.client, Msg::Registry(Box::new(transfer.reply)));
+                }
+            }
+            Event::Timer(Msg::Tick(AnyTick::Registry(Tick::OutageOver { until }))) => {
+                if self.availability == (Availability::Down { until }) {
+                    self.availability = Availability::Up;
+                    cx.record("step", || {
+                        "registry: outage over, serving pulls again".to_string()
+                    });
+                }
             }
             Event::Message { msg, .. } | Event::Timer(msg) => {
                 panic!("registry got an unexpected message: {msg:?}")
@@ -220,8 +374,10 @@ impl Actor<Msg> for Registry {
     }
 
     fn on_crash(&mut self) {
-        // Transfers in progress die with their connections.
+        // Transfers in progress die with their connections; an outage is the service's
+        // state, not the host's, and a crash ends it too.
         self.transfers.clear();
+        self.availability = Availability::Up;
     }
 }
 
@@ -249,6 +405,15 @@ impl Fingerprint for RegistryMsg {
                 hasher.write_str(image);
                 hasher.write_u64(*size_bytes);
             }
+            RegistryMsg::Failed { pull_id, image, .. } => {
+                hasher.write_u64(3);
+                hasher.write_u64(*pull_id);
+                hasher.write_str(image);
+            }
+            RegistryMsg::Outage { duration } => {
+                hasher.write_u64(4);
+                hasher.write_u64(duration.as_nanos());
+            }
         }
     }
 }
@@ -257,6 +422,10 @@ impl Fingerprint for Tick {
     fn fingerprint(&self, hasher: &mut TraceHasher) {
         match self {
             Tick::Transferred { serial } => hasher.write_u64(*serial),
+            Tick::OutageOver { until } => {
+                hasher.write_u64(1 << 63);
+                hasher.write_u64(until.as_nanos());
+            }
         }
     }
 }
@@ -285,6 +454,43 @@ mod tests {
         );
         // Cached layers: only the manifest round trips.
         assert_eq!(pull_duration(setup, 70 << 20, 50_000_000, true), setup);
+    }
+
+    #[test]
+    fn manifest_urls_resolve_as_containerd_does() {
+        let hub = "registry-1.docker.io";
+        assert_eq!(
+            manifest_url("nginx:1.25", hub),
+            "https://registry-1.docker.io/v2/library/nginx/manifests/1.25"
+        );
+        assert_eq!(
+            manifest_url("nginx", hub),
+            "https://registry-1.docker.io/v2/library/nginx/manifests/latest"
+        );
+        assert_eq!(
+            manifest_url("bitnami/redis:7", hub),
+            "https://registry-1.docker.io/v2/bitnami/redis/manifests/7"
+        );
+        assert_eq!(
+            manifest_url("registry.k8s.io/pause:3.10", hub),
+            "https://registry.k8s.io/v2/pause/manifests/3.10"
+        );
+        assert_eq!(
+            manifest_url("localhost:5000/app", hub),
+            "https://localhost:5000/v2/app/manifests/latest"
+        );
+        assert_eq!(
+            manifest_url("ghcr.io/org/app@sha256:abc", hub),
+            "https://ghcr.io/v2/org/app/manifests/sha256:abc"
+        );
+    }
+
+    #[test]
+    fn an_outage_refusal_names_the_manifest_request() {
+        assert_eq!(
+            outage_cause("nginx:1.25", "registry-1.docker.io"),
+            "failed to resolve reference \"nginx:1.25\": unexpected status from HEAD request to https://registry-1.docker.io/v2/library/nginx/manifests/1.25: 503 Service Unavailable"
+        );
     }
 
     #[test]

@@ -40,6 +40,7 @@ fn config(images: Vec<ImageProfile>) -> ClusterConfig {
             labels: Labels::new(),
             taints: Vec::new(),
             join_at: None,
+            runtime: None,
         }],
         ..ClusterConfig::default()
     };
@@ -129,7 +130,11 @@ fn a_bound_pod_is_pulled_started_and_becomes_ready() {
         node[0].status.images
     );
 
-    let lease: Vec<_> = cluster.objects::<Lease>().collect();
+    // The node's Lease (the others are the scheduler's and controller manager's).
+    let lease: Vec<_> = cluster
+        .objects::<Lease>()
+        .filter(|lease| lease.metadata.namespace.as_ref() == "kube-node-lease")
+        .collect();
     assert_eq!(lease.len(), 1);
     assert_eq!(lease[0].spec.holder_identity.as_deref(), Some(NODE));
     assert_eq!(lease[0].spec.lease_duration_seconds, 40);

@@ -507,6 +507,26 @@ pub enum Check {
     },
     /// The memory a node's kernel has charged: its processes, sandbox infra included.
     NodeMemory { node: String, in_use: BytesCmp },
+    /// The etcd cluster: its leader among the members that are up (`Some(None)`: none)
+    /// and that leader's term (without a leader, the highest term of a member that is
+    /// up), the alarm (`Some(None)`: none raised), and one member's (default: the
+    /// freshest member's) applied revision.
+    Etcd {
+        leader: Option<Option<String>>,
+        term: Option<Count>,
+        alarm: Option<Option<String>>,
+        member: Option<String>,
+        revision: Option<Count>,
+    },
+    /// The requests of one verb (an index of `apiserver::requests::VERBS`) every
+    /// kube-apiserver replica answered in `[from, to)` (`to`: the observation's time).
+    Requests {
+        verb: usize,
+        from: SimTime,
+        to: Option<SimTime>,
+        count: Option<Count>,
+        errors: Option<Count>,
+    },
     /// A zone as the node lifecycle controller sees it: its disruption state, how many
     /// of its nodes carry the controller's NoExecute taint, and how far apart (to the
     /// second) those taints were added, in order.
@@ -698,8 +718,87 @@ pub struct Observation {
     pub proxy_endpoints: BTreeMap<(String, String, String), u32>,
     /// Each zone's disruption state in the node lifecycle controller, by zone name.
     pub zone_states: BTreeMap<String, String>,
+    /// Every etcd member's state, in member order.
+    pub etcd: Vec<EtcdMemberState>,
     /// Memory each node's kernel has charged, for the nodes a `nodeMemory` check names.
     pub node_memory_bytes: BTreeMap<String, u64>,
+    /// What every kube-apiserver replica answered, per verb and second (filled when a
+    /// `requests` check asks).
+    pub requests: components::apiserver::requests::RequestStats,
+}
+
+/// One etcd member, as an `etcd` check reads it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EtcdMemberState {
+    pub name: String,
+    pub up: bool,
+    pub leader: bool,
+    pub term: u64,
+    pub revision: u64,
+    pub alarm: Option<String>,
+    /// The member observers read the cluster's state from (`Cluster::etcd`).
+    pub freshest: bool,
+}
+
+/// The verdict on an `etcd` check.
+fn etcd_verdict(
+    members: &[EtcdMemberState],
+    leader: &Option<Option<String>>,
+    term: Option<Count>,
+    alarm: &Option<Option<String>>,
+    member: &Option<String>,
+    revision: Option<Count>,
+) -> Verdict {
+    let up: Vec<&EtcdMemberState> = members.iter().filter(|m| m.up).collect();
+    // The leader of the highest term, if several members still think they lead.
+    let current = up
+        .iter()
+        .filter(|m| m.leader)
+        .max_by_key(|m| m.term)
+        .map(|m| (m.name.clone(), m.term));
+    let found_term = current
+        .as_ref()
+        .map(|(_, term)| *term)
+        .unwrap_or_else(|| up.iter().map(|m| m.term).max().unwrap_or(0));
+    let freshest = members.iter().find(|m| m.freshest);
+    let found_alarm = freshest.and_then(|m| m.alarm.clone());
+    let read = match member {
+        Some(name) => members.iter().find(|m| &m.name == name),
+        None => freshest,
+    };
+    let mut failures = Vec::new();
+    if let Some(want) = leader
+        && *want != current.as_ref().map(|(name, _)| name.clone())
+    {
+        failures.push(format!("leader {}", want.as_deref().unwrap_or("none")));
+    }
+    if let Some(want) = term
+        && !want.holds(u32::try_from(found_term).unwrap_or(u32::MAX))
+    {
+        failures.push(format!("term {want}"));
+    }
+    if let Some(want) = alarm
+        && *want != found_alarm
+    {
+        failures.push(format!("alarm {}", want.as_deref().unwrap_or("none")));
+    }
+    let found_revision = read.map_or(0, |m| m.revision);
+    if let Some(want) = revision
+        && !want.holds(u32::try_from(found_revision).unwrap_or(u32::MAX))
+    {
+        failures.push(format!(
+            "revision {want} on {}",
+            read.map_or("the freshest member", |m| m.name.as_str())
+        ));
+    }
+    let found = format!(
+        "leader {} in term {found_term}, alarm {}, revision {found_revision}{}; members up: {}",
+        current.as_ref().map_or("none", |(name, _)| name.as_str()),
+        found_alarm.as_deref().unwrap_or("none"),
+        read.map(|m| format!(" on {}", m.name)).unwrap_or_default(),
+        up.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    Verdict::of(failures, found)
 }
 
 /// The verdict on one expectation.
@@ -1142,6 +1241,13 @@ impl Check {
                 ]);
                 Verdict::of(failures, format!("nodes {found}"))
             }
+            Check::Etcd {
+                leader,
+                term,
+                alarm,
+                member,
+                revision,
+            } => etcd_verdict(&observation.etcd, leader, *term, alarm, member, *revision),
             Check::NodeMemory { node, in_use } => match observation.node_memory_bytes.get(node) {
                 None => Verdict {
                     passed: false,
@@ -1162,6 +1268,30 @@ impl Check {
                     )
                 }
             },
+            Check::Requests {
+                verb,
+                from,
+                to,
+                count,
+                errors,
+            } => {
+                let to = to.unwrap_or(observation.time);
+                let served = observation.requests.between(*verb, *from, to);
+                let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+                let (failures, found) = compare_rows(&[
+                    ("requests", *count, clamp(served.count)),
+                    ("errors", *errors, clamp(served.errors)),
+                ]);
+                Verdict::of(
+                    failures,
+                    format!(
+                        "{} {found} between {from} and {to} (latency mean {}, max {})",
+                        components::apiserver::requests::VERBS[*verb],
+                        served.latency_mean(),
+                        served.latency_max
+                    ),
+                )
+            }
             Check::Zone {
                 name,
                 state,

@@ -207,6 +207,10 @@ pub struct NetworkSection {
 pub struct ControlPlaneSection {
     /// kube-apiserver replicas behind the load balancer (default 1).
     pub apiservers: Option<u32>,
+    /// etcd members: 1 (default, on the control-plane host), 3 or 5 (hosts `etcd-<n>`).
+    pub etcd_members: Option<u32>,
+    /// etcd's `--quota-backend-bytes` (default 2Gi).
+    pub quota_backend_bytes: Option<Scalar>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -291,6 +295,30 @@ pub struct TimelineEntry {
     /// The image registry answers 503 for a while: `{for: 2m}`.
     #[serde(rename = "registry-outage")]
     pub registry_outage: Option<RegistryOutageEntry>,
+    /// An etcd member's process dies (`etcd-2`).
+    #[serde(rename = "kill-etcd-member")]
+    pub kill_etcd_member: Option<String>,
+    /// A killed or wiped etcd member starts again.
+    #[serde(rename = "restart-etcd-member")]
+    pub restart_etcd_member: Option<String>,
+    /// An etcd member dies and its disk is lost: it comes back empty.
+    #[serde(rename = "wipe-etcd-member")]
+    pub wipe_etcd_member: Option<String>,
+    /// `etcdctl snapshot save NAME`.
+    #[serde(rename = "etcd-snapshot")]
+    pub etcd_snapshot: Option<String>,
+    /// `etcdutl snapshot restore NAME` on every member.
+    #[serde(rename = "etcd-restore")]
+    pub etcd_restore: Option<String>,
+    /// `etcdctl defrag --cluster`: the value is `all`.
+    #[serde(rename = "etcd-defrag")]
+    pub etcd_defrag: Option<String>,
+    /// `etcdctl alarm disarm`: the value is `NOSPACE`.
+    #[serde(rename = "etcd-alarm-disarm")]
+    pub etcd_alarm_disarm: Option<String>,
+    /// `etcdctl compact` to the current revision: the value is `latest`.
+    #[serde(rename = "etcd-compact")]
+    pub etcd_compact: Option<String>,
     /// The node's kubelet restarts alone (`systemctl restart kubelet`): `node-1`, or
     /// `{node: node-1, for: 90s}` to keep it down that long first.
     #[serde(rename = "restart-kubelet")]
@@ -427,6 +455,7 @@ pub struct ExpectationEntry {
     pub hpa: Option<HpaCheck>,
     pub container: Option<ContainerCheck>,
     pub node_memory: Option<NodeMemoryCheck>,
+    pub etcd: Option<EtcdCheck>,
     pub requests: Option<RequestsCheck>,
 }
 
@@ -441,6 +470,22 @@ pub struct RequestsCheck {
     pub to: Option<Scalar>,
     pub count: Option<Scalar>,
     pub errors: Option<Scalar>,
+}
+
+/// The etcd cluster: who leads in which term, the alarm, and a member's revision.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EtcdCheck {
+    /// The leader among the members that are up (`etcd-2`), or `none`.
+    pub leader: Option<String>,
+    /// The leader's term (with `leader: none`, the highest term of a member that is up).
+    pub term: Option<Scalar>,
+    /// `NOSPACE`, or `none`.
+    pub alarm: Option<String>,
+    /// The member `revision` reads (default: the freshest member).
+    pub member: Option<String>,
+    /// That member's applied revision.
+    pub revision: Option<Scalar>,
 }
 
 /// The memory a node's kernel has charged (every process of every pod, sandbox infra

@@ -51,6 +51,7 @@ pub const BUILT_INS: &[BuiltIn] = &[
     built_in!("liveness-restart"),
     built_in!("oom-kill"),
     built_in!("memory-leak-node-pressure"),
+    built_in!("apiserver-restart"),
 ];
 
 pub fn built_in(name: &str) -> Option<&'static BuiltIn> {

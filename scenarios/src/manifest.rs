@@ -3754,6 +3754,67 @@ status:
     }
 
     #[test]
+    fn runtime_classes_and_runtime_class_names_convert_and_are_validated() {
+        let text = "apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata:
+  name: kata
+handler: kata
+overhead:
+  podFixed:
+    memory: 120Mi
+    cpu: 250m
+scheduling:
+  nodeSelector:
+    katacontainers.io/kata-runtime: \"true\"
+  tolerations:
+  - {key: kata, operator: Exists, effect: NoSchedule}
+";
+        let Object::RuntimeClass(class) = one(text) else {
+            panic!("not a RuntimeClass")
+        };
+        assert_eq!(&*class.handler, "kata");
+        assert_eq!(&*class.metadata.namespace, "");
+        let overhead = class.overhead.expect("overhead");
+        assert_eq!(overhead.cpu_millicores, Some(250));
+        assert_eq!(overhead.memory_bytes, Some(120 << 20));
+        let scheduling = class.scheduling.as_ref().expect("scheduling");
+        assert_eq!(
+            scheduling
+                .node_selector
+                .get("katacontainers.io/kata-runtime")
+                .map(|v| &**v),
+            Some("true")
+        );
+        assert_eq!(&*scheduling.tolerations[0].key, "kata");
+        let error = error_of(&text.replace("handler: kata", "handler: Kata_QEMU"));
+        assert!(
+            error.starts_with("m.yaml:")
+                && error.contains("w[0].handler")
+                && error.contains("RFC 1123 label"),
+            "{error}"
+        );
+
+        let pod = "apiVersion: v1
+kind: Pod
+metadata: {name: sandboxed}
+spec:
+  runtimeClassName: gvisor
+  containers: [{name: c, image: nginx:1.25}]
+";
+        let Object::Pod(pod_object) = one(pod) else {
+            panic!("a pod")
+        };
+        assert_eq!(
+            pod_object.spec.runtime_class_name.as_deref(),
+            Some("gvisor")
+        );
+        assert!(ingest_text(pod).unwrap()[0].notes.is_empty());
+        let error = error_of(&pod.replace("runtimeClassName: gvisor", "runtimeClassName: GVisor!"));
+        assert!(error.contains("w[0].spec.runtimeClassName"), "{error}");
+    }
+
+    #[test]
     fn priority_classes_convert_and_are_validated() {
         let text = "apiVersion: scheduling.k8s.io/v1
 kind: PriorityClass

@@ -81,6 +81,8 @@ pub struct RunReport {
     pub state: ClusterState,
     /// Every actor's name, by id.
     pub actor_names: Vec<String>,
+    /// What the kube-apiserver replicas answered, per verb and second, all together.
+    pub requests: components::apiserver::requests::RequestStats,
 }
 
 impl RunReport {
@@ -228,6 +230,18 @@ pub fn run(
         outcome,
         expectations,
         state: cluster.state(),
+        requests: {
+            let mut all = components::apiserver::requests::RequestStats::default();
+            for &replica in &cluster.apiservers {
+                if let Some(server) = cluster
+                    .sim
+                    .actor::<components::apiserver::ApiServer>(replica)
+                {
+                    all.merge(server.request_stats());
+                }
+            }
+            all
+        },
         actor_names: names,
     }
 }
@@ -273,6 +287,42 @@ fn schedule_timeline(cluster: &mut Cluster, scenario: &Scenario) {
     for timed in &scenario.timeline {
         match &timed.step {
             Step::Kubectl(action) => cluster.schedule_action(timed.at, action.clone()),
+            Step::EtcdMember { index, fault, .. } => {
+                use crate::scenario::EtcdMemberFault;
+                use components::etcd::{EtcdRequest, Maintenance};
+                let member = cluster.etcd_members[*index];
+                match fault {
+                    EtcdMemberFault::Kill => {
+                        cluster.schedule_fault(timed.at, Fault::CrashActor(member));
+                    }
+                    EtcdMemberFault::Restart => {
+                        cluster.schedule_fault(timed.at, Fault::RestartActor(member));
+                    }
+                    EtcdMemberFault::Wipe => {
+                        // The disk goes first, then the process: both at this instant.
+                        cluster.sim.schedule_timer(
+                            timed.at,
+                            member,
+                            components::msg::Msg::Etcd(Box::new(EtcdRequest::Maintenance(
+                                Maintenance::DiskLost,
+                            ))),
+                        );
+                        cluster.schedule_fault(timed.at, Fault::CrashActor(member));
+                    }
+                }
+            }
+            Step::Etcdctl(command) => {
+                let etcdctl = cluster
+                    .etcdctl
+                    .expect("a scenario with etcdctl actions deploys etcdctl");
+                cluster.sim.schedule_timer(
+                    timed.at,
+                    etcdctl,
+                    components::msg::Msg::Etcdctl(Box::new(components::etcd::EtcdctlMsg::Command(
+                        command.clone(),
+                    ))),
+                );
+            }
             Step::KillNode(node) => {
                 let host = node_host(cluster, node);
                 cluster.schedule_fault(timed.at, Fault::CrashHost(host));
@@ -339,7 +389,7 @@ fn node_handle<'a>(cluster: &'a Cluster, node: &str) -> &'a components::cluster:
 }
 
 fn host_of(cluster: &Cluster, name: &str) -> HostId {
-    if name.starts_with(components::cluster::HOST_CONTROL_PLANE) {
+    if name.starts_with(components::cluster::HOST_CONTROL_PLANE) || name.starts_with("etcd-") {
         cluster
             .sim
             .find_host(name)
@@ -359,6 +409,30 @@ fn resolve_cut(cluster: &Cluster, cut: &CutSpec) -> Cut {
 /// Every stored object of one kind (the kind the caller's field holds).
 fn all_of<T: Resource>(cluster: &Cluster) -> Vec<Rc<T>> {
     cluster.objects::<T>().cloned().collect()
+}
+
+/// Every etcd member's state, for `etcd` checks.
+fn etcd_members(cluster: &Cluster) -> Vec<crate::expectation::EtcdMemberState> {
+    let freshest = cluster.etcd().name();
+    cluster
+        .etcd_members
+        .iter()
+        .map(|&id| {
+            let member = cluster
+                .sim
+                .actor::<components::etcd::Etcd>(id)
+                .expect("an etcd member");
+            crate::expectation::EtcdMemberState {
+                name: member.name(),
+                up: cluster.sim.actor_up(id),
+                leader: member.is_leader(),
+                term: member.raft().term(),
+                revision: member.revision(),
+                alarm: member.alarm().map(str::to_string),
+                freshest: member.name() == freshest,
+            }
+        })
+        .collect()
 }
 
 /// Reads what `expectations` need from the cluster: etcd's objects (the truth, not an
@@ -390,9 +464,22 @@ fn observe<'a>(
             .zone_states()
             .map(|(zone, state)| (zone.to_string(), state.name().to_string()))
             .collect(),
+        etcd: etcd_members(cluster),
         ..Observation::default()
     };
+    let mut requests_merged = false;
     for expectation in expectations {
+        if matches!(expectation.check, Check::Requests { .. }) && !requests_merged {
+            requests_merged = true;
+            for &replica in &cluster.apiservers {
+                if let Some(server) = cluster
+                    .sim
+                    .actor::<components::apiserver::ApiServer>(replica)
+                {
+                    observation.requests.merge(server.request_stats());
+                }
+            }
+        }
         if let Check::NodeMemory { node, .. } = &expectation.check
             && let Some(handle) = cluster.node(node)
             && cluster.sim.host(handle.host).up

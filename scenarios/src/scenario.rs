@@ -21,6 +21,7 @@ use components::cluster::{
     ClusterConfig, HOST_CLIENT, HOST_CONTROL_PLANE, HOST_REGISTRY, NodePool,
 };
 use components::kernel::{CrashChance, MemoryGrowth, ProcessBehaviour, ProcessExit};
+use components::etcd::EtcdctlCommand;
 use components::kubectl::{Action, DrainOptions};
 use components::registry::ImageProfile;
 use components::runtime::{CriRuntime, OciRuntime, RuntimeConfig, RuntimeHandler};
@@ -113,11 +114,30 @@ impl CutSpec {
     }
 }
 
+/// What happens to an etcd member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EtcdMemberFault {
+    /// Its process dies; WAL and data stay on disk.
+    Kill,
+    /// It starts again (from what its disk holds).
+    Restart,
+    /// It dies and its disk is lost.
+    Wipe,
+}
+
 /// One thing the timeline does.
 #[derive(Clone, Debug)]
 pub enum Step {
     /// A user action carried out by kubectl through the API server.
     Kubectl(Action),
+    /// Something happens to one etcd member's process or machine.
+    EtcdMember {
+        member: String,
+        index: usize,
+        fault: EtcdMemberFault,
+    },
+    /// The operator runs etcdctl (or etcdutl) against the etcd cluster.
+    Etcdctl(components::etcd::EtcdctlCommand),
     /// The node's host crashes: every actor on it stops and loses its memory.
     KillNode(String),
     /// The node's host boots again.
@@ -233,6 +253,14 @@ impl Step {
             }
             Step::KillNode(node) => format!("node {node} dies: its host crashes"),
             Step::RestartNode(node) => format!("node {node} boots again"),
+            Step::EtcdMember { member, fault, .. } => match fault {
+                EtcdMemberFault::Kill => format!("etcd member {member} dies: its process stops"),
+                EtcdMemberFault::Restart => format!("etcd member {member} starts again"),
+                EtcdMemberFault::Wipe => format!(
+                    "etcd member {member} dies and its disk is lost: it will come back empty"
+                ),
+            },
+            Step::Etcdctl(command) => command.describe(),
             Step::RegistryOutage(duration) => format!(
                 "registry outage: every image pull fails with 503 Service Unavailable for {}",
                 format_duration(*duration)
@@ -337,6 +365,7 @@ pub fn parse(file: &str, text: &str, includes: &Includes) -> Result<Scenario, Sc
         joins: BTreeMap::new(),
         control_plane_hosts: vec![HOST_CONTROL_PLANE.to_string()],
         apiserver_count: 1,
+        etcd_members: vec!["etcd".to_string()],
     }
     .scenario(raw)
 }
@@ -353,6 +382,8 @@ struct Parser<'a> {
     /// The control-plane hosts, and how many of them (the first) run a kube-apiserver.
     control_plane_hosts: Vec<String>,
     apiserver_count: usize,
+    /// The etcd members' names (`etcd`, or `etcd-1..N`: also their hosts).
+    etcd_members: Vec<String>,
 }
 
 impl Parser<'_> {
@@ -433,6 +464,26 @@ impl Parser<'_> {
         parse(&value.0).map_err(|error| self.error(path, error.to_string()))
     }
 
+    /// A snapshot's name: a file name without a path.
+    fn snapshot_name(&self, name: &str, path: &str) -> Result<String, ScenarioError> {
+        if name.trim().is_empty() || name.contains('/') {
+            return Err(self.error(
+                path,
+                format!("a snapshot is named by a plain name such as `before-upgrade`, not {name:?}"),
+            ));
+        }
+        Ok(name.to_string())
+    }
+
+    /// An action whose one value is fixed (`etcd-defrag: all`).
+    fn fixed_value(&self, value: &str, expected: &str, path: &str) -> Result<(), ScenarioError> {
+        if value == expected {
+            Ok(())
+        } else {
+            Err(self.error(path, format!("the only value is `{expected}`, not {value:?}")))
+        }
+    }
+
     fn node(&self, name: &str, path: &str) -> Result<String, ScenarioError> {
         if self.node_names.iter().any(|n| n == name) {
             Ok(name.to_string())
@@ -506,6 +557,9 @@ impl Parser<'_> {
         cluster.load_generator = timeline
             .iter()
             .any(|timed| matches!(timed.step, Step::Load { .. }));
+        cluster.etcd.etcdctl = timeline
+            .iter()
+            .any(|timed| matches!(timed.step, Step::Etcdctl(_)));
         // Groups nobody applies are applied once the control plane is up, in file order.
         let default_apply_at = SimTime::ZERO + DEFAULT_APPLY_AT.min(duration);
         let unapplied: Vec<TimedStep> = workloads
@@ -686,6 +740,31 @@ impl Parser<'_> {
             }
             config.control_plane.apiservers = count;
         }
+        if let Some(control_plane) = &raw.control_plane {
+            if let Some(members) = control_plane.etcd_members {
+                if ![1, 3, 5].contains(&members) {
+                    return Err(self.error(
+                        "cluster.controlPlane.etcdMembers",
+                        format!("etcd runs 1, 3 or 5 members, not {members}"),
+                    ));
+                }
+                config.etcd.members = members as usize;
+            }
+            if let Some(quota) = &control_plane.quota_backend_bytes {
+                let bytes =
+                    self.quantity(quota, "cluster.controlPlane.quotaBackendBytes", parse_bytes)?;
+                if bytes == 0 {
+                    return Err(self.error(
+                        "cluster.controlPlane.quotaBackendBytes",
+                        "the quota must be larger than 0",
+                    ));
+                }
+                config.etcd.quota_backend_bytes = bytes;
+            }
+        }
+        self.etcd_members = (0..config.etcd.members)
+            .map(|index| config.etcd.member_name(index))
+            .collect();
         self.control_plane_hosts = (0..config.control_plane.host_count())
             .map(|index| config.control_plane.host_name(index))
             .collect();
@@ -1110,6 +1189,14 @@ impl Parser<'_> {
             entry.drain.is_some(),
             entry.load.is_some(),
             entry.registry_outage.is_some(),
+            entry.kill_etcd_member.is_some(),
+            entry.restart_etcd_member.is_some(),
+            entry.wipe_etcd_member.is_some(),
+            entry.etcd_snapshot.is_some(),
+            entry.etcd_restore.is_some(),
+            entry.etcd_defrag.is_some(),
+            entry.etcd_alarm_disarm.is_some(),
+            entry.etcd_compact.is_some(),
             entry.restart_kubelet.is_some(),
             entry.crash_runtime.is_some(),
             entry.restart_apiserver.is_some(),
@@ -1120,7 +1207,7 @@ impl Parser<'_> {
         if given != 1 {
             return Err(self.error(
                 path,
-                format!("a timeline entry has `at` and exactly one of apply, delete, scale, set-image, rollout-undo, rollout-pause, rollout-resume, cordon, uncordon, drain, load, registry-outage, kill-node, restart-node, restart-kubelet, crash-runtime, restart-apiserver, partition, heal (found {given})"),
+                format!("a timeline entry has `at` and exactly one of apply, delete, scale, set-image, rollout-undo, rollout-pause, rollout-resume, cordon, uncordon, drain, load, registry-outage, kill-node, restart-node, restart-kubelet, crash-runtime, restart-apiserver, kill-etcd-member, restart-etcd-member, wipe-etcd-member, etcd-snapshot, etcd-restore, etcd-defrag, etcd-alarm-disarm, etcd-compact, partition, heal (found {given})"),
             ));
         }
         let step = if let Some(apply) = &entry.apply {
@@ -1337,6 +1424,45 @@ impl Parser<'_> {
                 index,
                 down_for,
             }
+        } else if let Some((field, member, fault)) = [
+            ("kill-etcd-member", &entry.kill_etcd_member, EtcdMemberFault::Kill),
+            ("restart-etcd-member", &entry.restart_etcd_member, EtcdMemberFault::Restart),
+            ("wipe-etcd-member", &entry.wipe_etcd_member, EtcdMemberFault::Wipe),
+        ]
+        .into_iter()
+        .find_map(|(field, member, fault)| member.as_ref().map(|m| (field, m, fault)))
+        {
+            let Some(index) = self.etcd_members.iter().position(|m| m == member) else {
+                return Err(self.error(
+                    &join_key(path, field),
+                    format!(
+                        "unknown etcd member {member:?} (the members are {})",
+                        self.etcd_members.join(", ")
+                    ),
+                ));
+            };
+            Step::EtcdMember {
+                member: member.clone(),
+                index,
+                fault,
+            }
+        } else if let Some(name) = &entry.etcd_snapshot {
+            Step::Etcdctl(EtcdctlCommand::SnapshotSave(
+                self.snapshot_name(name, &join_key(path, "etcd-snapshot"))?,
+            ))
+        } else if let Some(name) = &entry.etcd_restore {
+            Step::Etcdctl(EtcdctlCommand::SnapshotRestore(
+                self.snapshot_name(name, &join_key(path, "etcd-restore"))?,
+            ))
+        } else if let Some(value) = &entry.etcd_defrag {
+            self.fixed_value(value, "all", &join_key(path, "etcd-defrag"))?;
+            Step::Etcdctl(EtcdctlCommand::Defrag)
+        } else if let Some(value) = &entry.etcd_alarm_disarm {
+            self.fixed_value(value, "NOSPACE", &join_key(path, "etcd-alarm-disarm"))?;
+            Step::Etcdctl(EtcdctlCommand::AlarmDisarm)
+        } else if let Some(value) = &entry.etcd_compact {
+            self.fixed_value(value, "latest", &join_key(path, "etcd-compact"))?;
+            Step::Etcdctl(EtcdctlCommand::Compact)
         } else if let Some(node) = &entry.kill_node {
             let node_path = join_key(path, "kill-node");
             Step::KillNode(self.joined_node(node, &node_path, at, "kill")?)
@@ -1441,7 +1567,8 @@ impl Parser<'_> {
 
     fn cut(&self, cut: &CutEntry, path: &str) -> Result<CutSpec, ScenarioError> {
         let host = |name: &str, at: &str| -> Result<String, ScenarioError> {
-            if self.control_plane_hosts.iter().any(|h| h == name) {
+            let etcd_host = self.etcd_members.len() > 1 && self.etcd_members.iter().any(|m| m == name);
+            if self.control_plane_hosts.iter().any(|h| h == name) || etcd_host {
                 Ok(name.to_string())
             } else {
                 self.node(name, at)
@@ -1489,6 +1616,7 @@ impl Parser<'_> {
             entry.container.is_some(),
             entry.node_memory.is_some(),
             entry.requests.is_some(),
+            entry.etcd.is_some(),
         ]
         .iter()
         .filter(|g| **g)
@@ -1496,7 +1624,7 @@ impl Parser<'_> {
         if given != 1 {
             return Err(self.error(
                 path,
-                format!("an expectation has a name, an optional `at`, and exactly one of deployment, pods, nodes, node, endpoints, statefulSet, zone, daemonSet, hpa, container, nodeMemory, requests (found {given})"),
+                format!("an expectation has a name, an optional `at`, and exactly one of deployment, pods, nodes, node, endpoints, statefulSet, zone, daemonSet, hpa, container, nodeMemory, requests, etcd (found {given})"),
             ));
         }
         let check = if let Some(d) = &entry.deployment {
@@ -1852,6 +1980,52 @@ impl Parser<'_> {
                 to,
                 count,
                 errors,
+            }
+        } else if let Some(etcd) = &entry.etcd {
+            let p = join_key(path, "etcd");
+            let known = |name: &str, field: &str| -> Result<String, ScenarioError> {
+                if self.etcd_members.iter().any(|m| m == name) {
+                    Ok(name.to_string())
+                } else {
+                    Err(self.error(
+                        &join_key(&p, field),
+                        format!(
+                            "unknown etcd member {name:?} (the members are {})",
+                            self.etcd_members.join(", ")
+                        ),
+                    ))
+                }
+            };
+            let leader = match etcd.leader.as_deref() {
+                None => None,
+                Some("none") => Some(None),
+                Some(name) => Some(Some(known(name, "leader")?)),
+            };
+            let alarm = match etcd.alarm.as_deref() {
+                None => None,
+                Some("none") => Some(None),
+                Some("NOSPACE") => Some(Some("NOSPACE".to_string())),
+                Some(other) => {
+                    return Err(self.error(
+                        &join_key(&p, "alarm"),
+                        format!("an etcd alarm is NOSPACE or none, not {other:?}"),
+                    ));
+                }
+            };
+            let member = etcd
+                .member
+                .as_deref()
+                .map(|name| known(name, "member"))
+                .transpose()?;
+            if member.is_some() && etcd.revision.is_none() {
+                return Err(self.error(&join_key(&p, "member"), "`member` selects whose `revision` is checked: give `revision` too"));
+            }
+            Check::Etcd {
+                leader,
+                term: self.count(&etcd.term, &join_key(&p, "term"))?,
+                alarm,
+                member,
+                revision: self.count(&etcd.revision, &join_key(&p, "revision"))?,
             }
         } else if let Some(memory) = &entry.node_memory {
             let p = join_key(path, "nodeMemory");

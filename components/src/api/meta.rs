@@ -29,10 +29,11 @@ pub enum Kind {
     Job,
     StatefulSet,
     DaemonSet,
+    RuntimeClass,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -47,6 +48,7 @@ impl Kind {
         Kind::Job,
         Kind::StatefulSet,
         Kind::DaemonSet,
+        Kind::RuntimeClass,
     ];
 
     pub fn name(self) -> &'static str {
@@ -65,6 +67,7 @@ impl Kind {
             Kind::Job => "Job",
             Kind::StatefulSet => "StatefulSet",
             Kind::DaemonSet => "DaemonSet",
+            Kind::RuntimeClass => "RuntimeClass",
         }
     }
 
@@ -85,11 +88,15 @@ impl Kind {
             Kind::Job => "jobs",
             Kind::StatefulSet => "statefulsets",
             Kind::DaemonSet => "daemonsets",
+            Kind::RuntimeClass => "runtimeclasses",
         }
     }
 
     pub fn namespaced(self) -> bool {
-        !matches!(self, Kind::Namespace | Kind::Node | Kind::PriorityClass)
+        !matches!(
+            self,
+            Kind::Namespace | Kind::Node | Kind::PriorityClass | Kind::RuntimeClass
+        )
     }
 
     pub fn code(self) -> u64 {

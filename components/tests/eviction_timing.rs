@@ -7,6 +7,7 @@
 //! taint-eviction controller saw the taint; the ReplicaSet replaces it elsewhere.
 
 use components::api::{ConditionStatus, Pod, PodPhase};
+use components::controllers::node_lifecycle::tainter_run_at;
 use sim_core::{Fault, SimDuration, SimTime};
 
 const MONITOR_PERIOD: SimDuration = SimDuration::from_secs(5);
@@ -21,11 +22,12 @@ use common::{
     three_nodes_with_web, unreachable_no_execute,
 };
 
-/// The first monitor pass strictly after `after` (passes run at multiples of the
-/// period: the controller manager starts at time zero).
-fn first_pass_after(after: SimTime) -> SimTime {
+/// The first monitor pass strictly after `after`: passes run every period from the
+/// instant the controller manager started leading (its controllers start then).
+fn first_pass_after(after: SimTime, leading_since: SimTime) -> SimTime {
     let period = MONITOR_PERIOD.as_nanos();
-    SimTime::from_nanos((after.as_nanos() / period + 1) * period)
+    let since = after.saturating_since(leading_since).as_nanos();
+    leading_since + SimDuration::from_nanos((since / period + 1) * period)
 }
 
 fn node_death(seed: u64, kill_at: SimTime) {
@@ -44,7 +46,12 @@ fn node_death(seed: u64, kill_at: SimTime) {
     );
 
     // Ready=Unknown exactly at the first monitor pass past the grace period.
-    let unknown_at = first_pass_after(renewed + GRACE);
+    let leading_since = cluster
+        .controller_manager()
+        .election()
+        .and_then(|election| election.leading_since())
+        .expect("the controller manager leads");
+    let unknown_at = first_pass_after(renewed + GRACE, leading_since);
     run_until(&mut cluster, SimTime::from_nanos(unknown_at.as_nanos() - 1));
     assert_eq!(
         node(&cluster, "node-1").status.ready.status,
@@ -59,8 +66,9 @@ fn node_death(seed: u64, kill_at: SimTime) {
         "seed {seed}: Ready=Unknown at the first pass after {renewed} + 50 s"
     );
 
-    // The next pass observes Unknown; the tainter's next 100 ms tick adds the taint.
-    let tainted_at = unknown_at + MONITOR_PERIOD + SimDuration::from_millis(100);
+    // The next pass observes Unknown; the tainter's next tick on its 100 ms grid adds
+    // the taint.
+    let tainted_at = tainter_run_at(unknown_at + MONITOR_PERIOD + SimDuration::from_nanos(1));
     run_until(&mut cluster, tainted_at + SECOND);
     let dead = node(&cluster, "node-1");
     let taint = unreachable_no_execute(&dead)

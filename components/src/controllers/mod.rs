@@ -27,6 +27,13 @@
 //! applies them. Dirty keys of every controller share one work queue, drained by one
 //! rearmable timer at `sync_cost` of CPU per sync. Nothing is synced before every
 //! informer has listed (upstream's `WaitForCacheSync`).
+//!
+//! With `--leader-elect` (upstream's default) a replica first runs for the
+//! `kube-system/kube-controller-manager` Lease ([`crate::client::leader_election`]) and
+//! starts its informers and controllers only once it leads, so a standby costs one Lease
+//! read per retry and nothing else; a replica that loses the Lease exits and is started
+//! again (`cmd/kube-controller-manager/app/controllermanager.go`: "leaderelection
+//! lost").
 
 pub mod daemonset;
 pub mod deployment;
@@ -59,6 +66,7 @@ use crate::api::{
     ApiOk, ApiResponse, ApiVerb, Deployment, EndpointSlice, Job, Kind, Lease, NAMESPACE_NODE_LEASE,
     Node, Pod, PodDisruptionBudget, ReplicaSet, RequestId, Service, Str, WatchEvent, s,
 };
+use crate::client::leader_election::{LeaderElectionConfig, LeaderElector, Outcome, draw_uuid};
 use crate::client::{ApiClient, Delta, Informer};
 use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
 
@@ -94,6 +102,9 @@ pub struct ControllerManagerConfig {
     pub horizontal_pod_autoscaler_cpu_initialization_period: SimDuration,
     /// `--horizontal-pod-autoscaler-initial-readiness-delay`, upstream default 30 s.
     pub horizontal_pod_autoscaler_initial_readiness_delay: SimDuration,
+    /// `--leader-elect` and friends: leaderElect true, leaseDuration 15 s, renewDeadline
+    /// 10 s, retryPeriod 2 s, the Lease `kube-system/kube-controller-manager`.
+    pub leader_election: LeaderElectionConfig,
 }
 
 impl ControllerManagerConfig {
@@ -124,6 +135,7 @@ impl Default for ControllerManagerConfig {
             horizontal_pod_autoscaler_tolerance_per_mille: 100,
             horizontal_pod_autoscaler_cpu_initialization_period: SimDuration::from_secs(300),
             horizontal_pod_autoscaler_initial_readiness_delay: SimDuration::from_secs(30),
+            leader_election: LeaderElectionConfig::for_component("kube-controller-manager"),
         }
     }
 }
@@ -142,6 +154,8 @@ pub enum Tick {
     Tainter(SimTime),
     /// A pod's toleration of a NoExecute taint runs out.
     Eviction(SimTime),
+    /// The leader elector's timer (host clock instant; a superseded one is skipped).
+    LeaderElection(SimTime),
 }
 
 impl Fingerprint for Tick {
@@ -159,6 +173,10 @@ impl Fingerprint for Tick {
             }
             Tick::Eviction(at) => {
                 hasher.write_u64(5);
+                hasher.write_u64(at.as_nanos());
+            }
+            Tick::LeaderElection(at) => {
+                hasher.write_u64(6);
                 hasher.write_u64(at.as_nanos());
             }
         }
@@ -470,6 +488,8 @@ pub struct ControllerManager {
     /// Every informer has listed once since the last start.
     started: bool,
     gc: GarbageCollector,
+    /// `None` without `--leader-elect`: the controllers start at once.
+    election: Option<LeaderElector>,
     stats: ControllerStats,
 }
 
@@ -506,7 +526,40 @@ impl ControllerManager {
             writes: WriteTracker::default(),
             started: false,
             gc: GarbageCollector::default(),
+            election: None,
             stats: ControllerStats::default(),
+        }
+        .on_host(crate::cluster::HOST_CONTROL_PLANE)
+    }
+
+    /// The replica runs on `host` (its leader election identity's first half).
+    pub fn on_host(mut self, host: &str) -> ControllerManager {
+        let election = &self.config.leader_election;
+        self.election = election
+            .leader_elect
+            .then(|| LeaderElector::new(election.clone(), host));
+        self
+    }
+
+    /// Whether this replica runs the controllers: it leads, or runs without leader
+    /// election.
+    pub fn leading(&self) -> bool {
+        self.election.as_ref().is_none_or(LeaderElector::is_leading)
+    }
+
+    /// The leader elector, `None` without `--leader-elect`.
+    pub fn election(&self) -> Option<&LeaderElector> {
+        self.election.as_ref()
+    }
+
+    fn drive_election(&mut self, outcome: Outcome, cx: &mut Context<'_, Msg>) {
+        let election = self.election.as_mut().expect("an elector");
+        let started = election.drive(outcome, &mut self.api, cx, |at| {
+            Msg::Tick(AnyTick::Controllers(Tick::LeaderElection(at)))
+        });
+        if started {
+            // OnStartedLeading: the informers and controllers start.
+            self.start_controllers(cx);
         }
     }
 
@@ -612,6 +665,13 @@ impl ControllerManager {
     }
 
     fn on_reply(&mut self, response: ApiResponse, cx: &mut Context<'_, Msg>) {
+        if let Some(election) = &mut self.election {
+            let now = cx.host_clock();
+            if let Some(outcome) = election.on_response(&response, now, cx.rng()) {
+                self.drive_election(outcome, cx);
+                return;
+            }
+        }
         macro_rules! offer {
             ($informer:ident, $handler:ident) => {
                 if let Some(deltas) =
@@ -874,10 +934,27 @@ impl ControllerManager {
         self.writes.clear();
         self.gc.clear();
         self.started = false;
+        if let Some(election) = &mut self.election {
+            election.reset();
+        }
     }
 
+    /// The process starts: it runs for the Lease, or without leader election starts
+    /// the controllers at once.
     fn start(&mut self, cx: &mut Context<'_, Msg>) {
         self.reset();
+        match &mut self.election {
+            Some(election) => {
+                let uuid = draw_uuid(cx.rng());
+                let outcome = election.start(cx.host_clock(), uuid);
+                self.drive_election(outcome, cx);
+            }
+            None => self.start_controllers(cx),
+        }
+    }
+
+    /// The informers start; the controllers run once they have synced.
+    fn start_controllers(&mut self, cx: &mut Context<'_, Msg>) {
         let Informers {
             deployments,
             replicasets,
@@ -956,6 +1033,16 @@ impl Actor<Msg> for ControllerManager {
                 }
                 Tick::Tainter(at) => self.on_tainter_tick(at, cx),
                 Tick::Eviction(at) => self.on_eviction_tick(at, cx),
+                Tick::LeaderElection(at) => {
+                    let now = cx.host_clock();
+                    let outcome = self
+                        .election
+                        .as_mut()
+                        .and_then(|election| election.on_timer(at, now, cx.rng()));
+                    if let Some(outcome) = outcome {
+                        self.drive_election(outcome, cx);
+                    }
+                }
             },
             Event::Message { msg, .. } | Event::Timer(msg) => {
                 panic!("kube-controller-manager got an unexpected message: {msg:?}")

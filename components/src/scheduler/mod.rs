@@ -16,6 +16,12 @@
 //! on, every decision is recorded as a "detail" with each node's plugin scores and each
 //! rejected node's reason.
 //!
+//! With `--leader-elect` (upstream's default) the informers start and sync first, then
+//! the replica runs for the `kube-system/kube-scheduler` Lease
+//! ([`crate::client::leader_election`]); its event handlers fill the queue all along,
+//! but no cycle runs until it leads. A replica that loses the Lease exits and is
+//! started again (`cmd/kube-scheduler/app/server.go`: "Leaderelection lost").
+//!
 //! When no node fits, [`preemption`] (DefaultPreemption) looks for a node where deleting
 //! lower-priority pods makes room: the victims are deleted through the API server (their
 //! kubelets stop them gracefully), the pod is nominated to the node
@@ -48,6 +54,9 @@ use crate::api::{
     ApiResponse, ApiVerb, ConditionStatus, LabelSelector, Namespace, Node, Object, ObjectMeta, Pod,
     PodDisruptionBudget, PodPhase, ReplicaSet, RequestId, Resource, Service, Str, WatchEvent, s,
 };
+use crate::client::leader_election::{
+    LeaderElectionConfig, LeaderElector, Outcome, Phase, draw_uuid,
+};
 use crate::client::{ApiClient, Delta, Informer};
 use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
 
@@ -72,6 +81,9 @@ pub struct SchedulerConfig {
     /// `DefaultPreemptionArgs` (upstream sets them per profile; kubesim's profiles share
     /// one set): minCandidateNodesPercentage 10, minCandidateNodesAbsolute 100.
     pub default_preemption: PreemptionArgs,
+    /// `leaderElection`: leaderElect true, leaseDuration 15 s, renewDeadline 10 s,
+    /// retryPeriod 2 s, the Lease `kube-system/kube-scheduler`.
+    pub leader_election: LeaderElectionConfig,
 }
 
 impl Default for SchedulerConfig {
@@ -84,6 +96,7 @@ impl Default for SchedulerConfig {
             pod_max_in_unschedulable_pods_duration: SimDuration::from_mins(5),
             scheduling_cycle_cost: SimDuration::from_millis(2),
             default_preemption: PreemptionArgs::default(),
+            leader_election: LeaderElectionConfig::for_component("kube-scheduler"),
         }
     }
 }
@@ -106,6 +119,8 @@ pub enum Tick {
     /// Move pods whose back-off ended, or that sat too long in the unschedulable pool.
     /// Carries the instant it was armed for; a superseded timer is skipped.
     Flush(SimTime),
+    /// The leader elector's timer (host clock instant; a superseded one is skipped).
+    LeaderElection(SimTime),
 }
 
 impl Fingerprint for Tick {
@@ -114,6 +129,10 @@ impl Fingerprint for Tick {
             Tick::Cycle => hasher.write_u64(1),
             Tick::Flush(at) => {
                 hasher.write_u64(2);
+                hasher.write_u64(at.as_nanos());
+            }
+            Tick::LeaderElection(at) => {
+                hasher.write_u64(3);
                 hasher.write_u64(at.as_nanos());
             }
         }
@@ -202,6 +221,8 @@ pub struct Scheduler {
     scratch: Scratch,
     /// Pending pods nominated to nodes by preemption (upstream's PodNominator).
     nominator: Nominator,
+    /// `None` without `--leader-elect`: the replica schedules once synced.
+    election: Option<LeaderElector>,
     stats: SchedulerStats,
 }
 
@@ -267,8 +288,29 @@ impl Scheduler {
             pending: BTreeMap::new(),
             scratch: Scratch::default(),
             nominator: Nominator::default(),
+            election: None,
             stats: SchedulerStats::default(),
         }
+        .on_host(crate::cluster::HOST_CONTROL_PLANE)
+    }
+
+    /// The replica runs on `host` (its leader election identity's first half).
+    pub fn on_host(mut self, host: &str) -> Scheduler {
+        let election = &self.config.leader_election;
+        self.election = election
+            .leader_elect
+            .then(|| LeaderElector::new(election.clone(), host));
+        self
+    }
+
+    /// Whether this replica schedules: it leads, or runs without leader election.
+    pub fn leading(&self) -> bool {
+        self.election.as_ref().is_none_or(LeaderElector::is_leading)
+    }
+
+    /// The leader elector, `None` without `--leader-elect`.
+    pub fn election(&self) -> Option<&LeaderElector> {
+        self.election.as_ref()
     }
 
     pub fn stats(&self) -> SchedulerStats {
@@ -365,16 +407,26 @@ impl Scheduler {
     }
 
     fn on_reply(&mut self, response: ApiResponse, cx: &mut Context<'_, Msg>) {
+        if let Some(election) = &mut self.election {
+            let now = cx.host_clock();
+            if let Some(outcome) = election.on_response(&response, now, cx.rng()) {
+                self.drive_election(outcome, cx);
+                return;
+            }
+        }
         if let Some(deltas) = self.pods.on_response(&response, &mut self.api, cx) {
             for delta in deltas {
                 self.on_pod_delta(delta, cx);
             }
+            // An empty list may be the one that completes the sync.
+            self.arm(cx);
             return;
         }
         if let Some(deltas) = self.nodes.on_response(&response, &mut self.api, cx) {
             for delta in deltas {
                 self.on_node_delta(delta, cx);
             }
+            self.arm(cx);
             return;
         }
         if let Some(deltas) = self.namespaces.on_response(&response, &mut self.api, cx) {
@@ -560,6 +612,10 @@ impl Scheduler {
     /// back-off or unschedulable-pool deadline.
     fn arm(&mut self, cx: &mut Context<'_, Msg>) {
         if !self.synced() {
+            return;
+        }
+        if !self.leading() {
+            self.start_election(cx);
             return;
         }
         if !self.cycle_armed && self.queue.active_len() > 0 {
@@ -851,6 +907,31 @@ impl Scheduler {
         );
     }
 
+    /// Once the informers have synced, the replica runs for the Lease (upstream runs the
+    /// elector after `WaitForCacheSync`).
+    fn start_election(&mut self, cx: &mut Context<'_, Msg>) {
+        let Some(election) = &mut self.election else {
+            return;
+        };
+        if election.phase() != Phase::Stopped {
+            return;
+        }
+        let uuid = draw_uuid(cx.rng());
+        let outcome = election.start(cx.host_clock(), uuid);
+        self.drive_election(outcome, cx);
+    }
+
+    fn drive_election(&mut self, outcome: Outcome, cx: &mut Context<'_, Msg>) {
+        let election = self.election.as_mut().expect("an elector");
+        let started = election.drive(outcome, &mut self.api, cx, |at| {
+            Msg::Tick(AnyTick::Scheduler(Tick::LeaderElection(at)))
+        });
+        if started {
+            // OnStartedLeading: sched.Run, over the queue the handlers filled.
+            self.arm(cx);
+        }
+    }
+
     fn reset(&mut self, now: SimTime) {
         self.pods.reset();
         self.nodes.reset();
@@ -866,6 +947,9 @@ impl Scheduler {
         self.flush_armed_at = None;
         self.pending.clear();
         self.nominator.clear();
+        if let Some(election) = &mut self.election {
+            election.reset();
+        }
     }
 }
 
@@ -913,6 +997,16 @@ impl Actor<Msg> for Scheduler {
                     self.budgets.on_watch(&event, &mut self.api, cx);
                 }
             }
+            Event::Timer(Msg::Tick(AnyTick::Scheduler(Tick::LeaderElection(at)))) => {
+                let now = cx.host_clock();
+                let outcome = self
+                    .election
+                    .as_mut()
+                    .and_then(|election| election.on_timer(at, now, cx.rng()));
+                if let Some(outcome) = outcome {
+                    self.drive_election(outcome, cx);
+                }
+            }
             Event::Timer(Msg::Tick(AnyTick::Scheduler(tick))) => {
                 match tick {
                     Tick::Cycle => {
@@ -926,6 +1020,7 @@ impl Actor<Msg> for Scheduler {
                         self.flush_armed_at = None;
                         self.queue.flush(cx.now());
                     }
+                    Tick::LeaderElection(_) => unreachable!("matched above"),
                 }
                 self.arm(cx);
             }

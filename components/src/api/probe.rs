@@ -97,3 +97,23 @@ impl Probe {
         SimDuration::from_secs(u64::from(self.initial_delay_seconds))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_probe_has_upstream_defaults() {
+        // pkg/apis/core/v1/defaults.go SetDefaults_Probe and SetDefaults_HTTPGetAction.
+        let probe = Probe::http_get("/healthz", 8080);
+        assert_eq!(probe.initial_delay(), SimDuration::ZERO);
+        assert_eq!(probe.period(), SimDuration::from_secs(10));
+        assert_eq!(probe.timeout(), SimDuration::from_secs(1));
+        assert_eq!((probe.success_threshold, probe.failure_threshold), (1, 3));
+        assert_eq!(probe.termination_grace_period_seconds, None);
+        let ProbeHandler::HttpGet { scheme, .. } = probe.handler else {
+            panic!("an httpGet probe");
+        };
+        assert_eq!(scheme, UriScheme::Http);
+    }
+}

@@ -363,13 +363,7 @@ impl preemption::DryRunFilter for NodeFilter<'_> {
 
 /// `prioritizeNodes`: every score plugin of the profile over the feasible nodes (PreScore,
 /// Score, NormalizeScore), then the weighted sums into `scratch.totals`.
-fn prioritize_nodes(
-    profile: &Profile,
-    pod: &PodInfo,
-    cache: &Cache,
-    scratch: &mut Scratch,
-    keep_columns: bool,
-) {
+fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &mut Scratch) {
     let nodes = cache.nodes();
     let view = cache.view();
     let Scratch {
@@ -381,8 +375,8 @@ fn prioritize_nodes(
         ..
     } = scratch;
     let n = feasible.len();
-    // Every cell of a kept column (below) is written and no other cell is read, so the
-    // buffer only grows: no clearing of thousands of cells per cycle.
+    // Every cell of a plugin that runs is written below and a skipped plugin's column is
+    // never read, so the buffer only grows: no clearing of thousands of cells per cycle.
     if scores.len() < profile.scores.len() * n {
         scores.resize(profile.scores.len() * n, 0);
     }
@@ -430,56 +424,48 @@ fn prioritize_nodes(
     // ImageLocality has no PreScore upstream: it scores every node, 0 where none of the
     // pod's images is; when no node holds any of them every score stays 0.
     let no_image_anywhere = !images.iter().any(|(_, spread)| *spread > 0);
-    // The plugins that run, each with its column. A plugin without NormalizeScore adds
-    // `score × weight` to a node's total at once; the others keep their column for
-    // NormalizeScore, and so does every plugin when the cycle explains itself.
-    let columns: Vec<(usize, Plugin, i64, bool)> = profile
-        .scores
-        .iter()
-        .enumerate()
-        .filter(|(column, _)| !skipped[*column])
-        .map(|(column, &(plugin, weight))| {
-            let kept = keep_columns || normalizes(plugin);
-            (column, plugin, weight, kept)
-        })
-        .collect();
-    // Score, node by node (each node's data is read once for all plugins).
-    for (row, &index) in feasible.iter().enumerate() {
-        let node = &nodes[index];
-        let mut total = 0;
-        for &(column, plugin, weight, kept) in &columns {
-            let value = match plugin {
-                Plugin::TaintToleration => taint_toleration_score(pod, node),
-                Plugin::NodeAffinity => node_affinity::score(pod, node, &profile.node_affinity),
-                Plugin::NodeResourcesFit => {
-                    resources::node_resources_fit_score(pod, node, &profile.fit)
-                }
-                Plugin::NodeResourcesBalancedAllocation => {
-                    resources::balanced_allocation_score(pod, node, &profile.balanced_allocation)
-                }
-                Plugin::ImageLocality if no_image_anywhere => 0,
-                Plugin::ImageLocality => image_locality::score(&images, node, nodes.len()),
-                Plugin::PodTopologySpread => {
-                    topology_spread::score(spread.as_ref().expect("not skipped"), index)
-                }
-                Plugin::InterPodAffinity => {
-                    inter_pod_affinity::score(affinity.as_ref().expect("not skipped"), pod, node)
-                }
-                Plugin::NodeUnschedulable | Plugin::NodeName | Plugin::NodePorts => 0,
-            };
-            if kept {
-                scores[column * n + row] = value;
-            }
-            if !normalizes(plugin) {
-                assert_score_range(plugin, value);
-                total += value * weight;
-            }
+    // Score, plugin by plugin: one tight loop over the feasible nodes per plugin (the
+    // plugin is chosen once, not once per node), each filling the plugin's column.
+    for (column, &(plugin, _)) in profile.scores.iter().enumerate() {
+        if skipped[column] {
+            continue;
         }
-        totals[row] = total;
+        let cells = &mut scores[column * n..(column + 1) * n];
+        match plugin {
+            Plugin::TaintToleration => fill(cells, feasible, nodes, |_, node| {
+                taint_toleration_score(pod, node)
+            }),
+            Plugin::NodeAffinity => fill(cells, feasible, nodes, |_, node| {
+                node_affinity::score(pod, node, &profile.node_affinity)
+            }),
+            Plugin::NodeResourcesFit => fill(cells, feasible, nodes, |_, node| {
+                resources::node_resources_fit_score(pod, node, &profile.fit)
+            }),
+            Plugin::NodeResourcesBalancedAllocation => fill(cells, feasible, nodes, |_, node| {
+                resources::balanced_allocation_score(pod, node, &profile.balanced_allocation)
+            }),
+            Plugin::ImageLocality if no_image_anywhere => cells.fill(0),
+            Plugin::ImageLocality => fill(cells, feasible, nodes, |_, node| {
+                image_locality::score(&images, node, nodes.len())
+            }),
+            Plugin::PodTopologySpread => {
+                let state = spread.as_ref().expect("not skipped");
+                fill(cells, feasible, nodes, |index, _| {
+                    topology_spread::score(state, index)
+                })
+            }
+            Plugin::InterPodAffinity => {
+                let state = affinity.as_ref().expect("not skipped");
+                fill(cells, feasible, nodes, |_, node| {
+                    inter_pod_affinity::score(state, pod, node)
+                })
+            }
+            Plugin::NodeUnschedulable | Plugin::NodeName | Plugin::NodePorts => cells.fill(0),
+        }
     }
-    // NormalizeScore, then the weighted sums of the normalized columns.
-    for &(column, plugin, weight, _) in &columns {
-        if !normalizes(plugin) {
+    // NormalizeScore, then the weighted sums.
+    for (column, &(plugin, weight)) in profile.scores.iter().enumerate() {
+        if skipped[column] {
             continue;
         }
         let column = &mut scores[column * n..(column + 1) * n];
@@ -492,32 +478,30 @@ fn prioritize_nodes(
             Plugin::InterPodAffinity => {
                 inter_pod_affinity::normalize(affinity.as_ref().expect("not skipped"), column)
             }
-            _ => unreachable!("{} has no NormalizeScore", plugin.name()),
+            _ => {}
         }
         for (total, &value) in totals.iter_mut().zip(column.iter()) {
-            assert_score_range(plugin, value);
+            assert!(
+                (0..=100).contains(&value),
+                "{} scored {value}",
+                plugin.name()
+            );
             *total += value * weight;
         }
     }
 }
 
-/// Whether the plugin has a NormalizeScore step (its raw scores need the whole column).
-fn normalizes(plugin: Plugin) -> bool {
-    matches!(
-        plugin,
-        Plugin::TaintToleration
-            | Plugin::NodeAffinity
-            | Plugin::PodTopologySpread
-            | Plugin::InterPodAffinity
-    )
-}
-
-fn assert_score_range(plugin: Plugin, value: i64) {
-    assert!(
-        (0..=100).contains(&value),
-        "{} scored {value}",
-        plugin.name()
-    );
+/// One score plugin's column: `cells[i]` is its score of the node at `feasible[i]`.
+#[inline]
+fn fill(
+    cells: &mut [i64],
+    feasible: &[usize],
+    nodes: &[NodeInfo],
+    score: impl Fn(usize, &NodeInfo) -> i64,
+) {
+    for (cell, &index) in cells.iter_mut().zip(feasible) {
+        *cell = score(index, &nodes[index]);
+    }
 }
 
 /// `selectHost`: the highest total; among equal totals, reservoir sampling (the k-th tie
@@ -618,7 +602,7 @@ pub fn schedule_pod_with_nominated(
             }
         }
         feasible_count => {
-            prioritize_nodes(profile, pod, cache, scratch, decision.is_some());
+            prioritize_nodes(profile, pod, cache, scratch);
             let chosen = select_host(&scratch.totals, rng);
             if let Some(decision) = &mut decision {
                 explain_scores(profile, nodes, scratch, decision);

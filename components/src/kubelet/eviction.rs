@@ -27,16 +27,37 @@ use std::cmp::Ordering;
 use sim_core::{Context, SimDuration, SimTime};
 
 use crate::api::quantity::format_bytes;
-use crate::api::{Pod, PodPhase, Str, s};
+use crate::api::{Pod, PodPhase, QosClass, Str, Taint, TaintEffect, s};
+use crate::controllers::node_lifecycle::TAINT_MEMORY_PRESSURE;
 use crate::kernel::{MemoryMsg, MemoryStats};
 use crate::msg::Msg;
 
-use super::qos::is_critical_pod;
-use super::worker::{Lifecycle, MINIMUM_GRACE_PERIOD, SandboxStage};
+use super::qos::{is_critical_pod, qos_class};
+use super::worker::{ContainerStage, Lifecycle, MINIMUM_GRACE_PERIOD, PodWorker, SandboxStage};
 use super::{Kubelet, Tick};
 
 /// `status.reason` of an evicted pod (upstream `eviction.Reason`).
 pub const REASON_EVICTED: &str = "Evicted";
+
+/// The message of a pod refused under MemoryPressure (upstream `nodeConditionMessageFmt`
+/// with the node's conditions).
+pub const MESSAGE_MEMORY_PRESSURE_ADMISSION: &str = "The node had condition: [MemoryPressure]. ";
+
+/// Upstream eviction manager's `Admit` under MemoryPressure (the only pressure condition
+/// kubesim has): critical pods and pods that are not BestEffort are admitted, and so is a
+/// BestEffort pod that tolerates the `node.kubernetes.io/memory-pressure:NoSchedule`
+/// taint; any other BestEffort pod is refused.
+pub fn refused_under_memory_pressure(pod: &Pod) -> bool {
+    let taint = Taint {
+        key: s(TAINT_MEMORY_PRESSURE),
+        value: s(""),
+        effect: TaintEffect::NoSchedule,
+        time_added: None,
+    };
+    !is_critical_pod(pod)
+        && qos_class(pod) == QosClass::BestEffort
+        && !pod.spec.tolerations.iter().any(|t| t.tolerates(&taint))
+}
 
 /// The eviction manager's settings, named as in `KubeletConfiguration`.
 #[derive(Clone, Debug)]
@@ -311,6 +332,31 @@ impl Kubelet {
         cx.send(kernel, Msg::Memory(Box::new(MemoryMsg::Read { read_id })));
     }
 
+    /// Admission of a new pod while the node has MemoryPressure: a refused pod never
+    /// starts and is reported Failed with reason `Evicted`. Returns whether it was refused.
+    pub(super) fn rejected_under_pressure(
+        &self,
+        worker: &mut PodWorker,
+        cx: &mut Context<'_, Msg>,
+    ) -> bool {
+        if !self.eviction.memory_pressure
+            || worker.pod.status.phase != PodPhase::Pending
+            || !refused_under_memory_pressure(&worker.pod)
+        {
+            return false;
+        }
+        for record in &mut worker.containers {
+            record.stage = ContainerStage::Terminated;
+        }
+        worker.sandbox = SandboxStage::Removed;
+        worker.evicted = Some(s(MESSAGE_MEMORY_PRESSURE_ADMISSION));
+        let (name, node) = (worker.display(cx.recording()), self.setup.name.clone());
+        cx.record("step", || {
+            format!("pod {name}: refused by the kubelet on node {node}: the node has MemoryPressure and the pod is BestEffort")
+        });
+        true
+    }
+
     /// An evicted pod whose teardown is done rests, Failed, while the API still holds it
     /// (upstream's pod worker keeps a terminated pod until it is deleted): its worker
     /// goes back to active with nothing to run. Returns whether it does.
@@ -534,6 +580,54 @@ mod tests {
             ]),
             vec![7, 8]
         );
+    }
+
+    #[test]
+    fn admission_under_memory_pressure_refuses_only_best_effort_pods() {
+        use crate::api::{
+            Container, ObjectMeta, PodSpec, ResourceList, ResourceRequirements, Toleration,
+            TolerationOperator,
+        };
+        let pod = |memory_request: Option<u64>, tolerations: Vec<Toleration>, priority: i32| Pod {
+            metadata: ObjectMeta::named("default", "p"),
+            spec: PodSpec {
+                containers: vec![Container {
+                    name: s("c"),
+                    resources: ResourceRequirements {
+                        requests: ResourceList {
+                            memory_bytes: memory_request,
+                            ..ResourceList::default()
+                        },
+                        ..ResourceRequirements::default()
+                    },
+                    ..Container::default()
+                }]
+                .into(),
+                tolerations: tolerations.into(),
+                priority,
+                ..PodSpec::default()
+            },
+            status: Default::default(),
+        };
+        assert!(refused_under_memory_pressure(&pod(None, vec![], 0)));
+        assert!(!refused_under_memory_pressure(&pod(Some(MI), vec![], 0)));
+        assert!(!refused_under_memory_pressure(&pod(
+            None,
+            vec![],
+            2_000_000_000
+        )));
+        let tolerates = Toleration {
+            key: s(TAINT_MEMORY_PRESSURE),
+            operator: TolerationOperator::Exists,
+            value: s(""),
+            effect: Some(TaintEffect::NoSchedule),
+            toleration_seconds: None,
+        };
+        assert!(!refused_under_memory_pressure(&pod(
+            None,
+            vec![tolerates],
+            0
+        )));
     }
 
     #[test]

@@ -1176,6 +1176,9 @@ impl Kubelet {
                 record.stage = ContainerStage::Terminated;
             }
             worker.sandbox = SandboxStage::Removed;
+        } else if self.rejected_under_pressure(&mut worker, cx) {
+            // The eviction manager's admission: a BestEffort pod is refused under
+            // MemoryPressure (see `eviction`).
         } else {
             let (name, node) = (worker.display(cx.recording()), self.setup.name.clone());
             // A pod that ran before this kubelet started is taken over (adopted), not

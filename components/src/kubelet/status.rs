@@ -312,7 +312,10 @@ fn phase_and_ready<'a>(
 }
 
 /// The status the API shows for `record`'s container, if any.
-pub fn shown_status<'a>(status: &'a PodStatus, record: &ContainerRecord) -> Option<&'a ContainerStatus> {
+pub fn shown_status<'a>(
+    status: &'a PodStatus,
+    record: &ContainerRecord,
+) -> Option<&'a ContainerStatus> {
     let list = match record.role {
         Role::Init | Role::Sidecar => &status.init_container_statuses,
         Role::App => &status.container_statuses,
@@ -353,7 +356,9 @@ pub fn kubectl_status(pod: &Pod) -> String {
                     format!("Init:{why}")
                 };
             }
-            ContainerState::Waiting { reason: why } if !why.is_empty() && &**why != "PodInitializing" => {
+            ContainerState::Waiting { reason: why }
+                if !why.is_empty() && &**why != "PodInitializing" =>
+            {
                 reason = format!("Init:{why}");
             }
             _ => reason = format!("Init:{index}/{}", pod.spec.init_containers.len()),
@@ -410,10 +415,14 @@ pub fn pod_status(worker: &PodWorker, host_ip: &Str, now: SimTime) -> PodStatus 
         }
     };
     let init_count = init_count(worker);
-    let init_container_statuses: Vec<ContainerStatus> =
-        worker.containers[..init_count].iter().map(status_of).collect();
-    let container_statuses: Vec<ContainerStatus> =
-        worker.containers[init_count..].iter().map(status_of).collect();
+    let init_container_statuses: Vec<ContainerStatus> = worker.containers[..init_count]
+        .iter()
+        .map(status_of)
+        .collect();
+    let container_statuses: Vec<ContainerStatus> = worker.containers[init_count..]
+        .iter()
+        .map(status_of)
+        .collect();
     let (phase, ready) = phase_and_ready(
         worker,
         worker.containers.iter().map(|record| {
@@ -478,7 +487,11 @@ pub fn pod_status_changed(worker: &PodWorker, host_ip: &Str) -> bool {
         worker
             .containers
             .iter()
-            .zip(old.init_container_statuses.iter().chain(&old.container_statuses))
+            .zip(
+                old.init_container_statuses
+                    .iter()
+                    .chain(&old.container_statuses),
+            )
             .map(|(record, shown)| {
                 let (state, ready) = container_view(record);
                 same = same
@@ -542,7 +555,7 @@ pub fn node_status_changed(old: &NodeStatus, new: &NodeStatus) -> bool {
 mod tests {
     use super::*;
     use crate::api::{Labels, ResourceList};
-    use crate::kubelet::worker::tests::pod;
+    use crate::kubelet::worker::tests::{pod, pod_with_init};
     use crate::kubelet::worker::{ContainerStage, SandboxStage, Terminated};
     use sim_core::SimDuration;
 
@@ -830,5 +843,126 @@ mod tests {
         let status = node_status(&setup(), &s("v"), &s("r"), &images, None, t(0));
         assert_eq!(status.images.len(), NODE_STATUS_MAX_IMAGES);
         assert_eq!(status.images[0].1, 59);
+    }
+
+    /// Stores `worker`'s status as the API would hold it and returns kubectl's view.
+    fn store(w: &mut PodWorker, now: SimTime) -> String {
+        let mut stored = (*w.pod).clone();
+        stored.status = pod_status(w, &s("10.0.0.10"), now);
+        w.pod = stored.into();
+        kubectl_status(&w.pod)
+    }
+
+    fn run(id: u64, at: u64) -> ContainerStage {
+        ContainerStage::Running {
+            container_id: id,
+            started_at: t(at),
+            ready: true,
+        }
+    }
+
+    #[test]
+    fn init_progress_shows_as_kubectl_does() {
+        let mut w = PodWorker::new(pod_with_init(
+            &["migrate", "proxy-sidecar"],
+            &["app"],
+            RestartPolicy::Always,
+            &[],
+        ));
+        assert_eq!(store(&mut w, t(1)), "Init:0/2");
+        let status = &w.pod.status;
+        assert_eq!(status.phase, PodPhase::Pending);
+        assert_eq!(status.initialized, ConditionStatus::False);
+        assert_eq!(status.init_container_statuses.len(), 2);
+        assert_eq!(
+            status.container_statuses[0].state,
+            ContainerState::Waiting {
+                reason: s("PodInitializing")
+            }
+        );
+        w.containers[0].stage = run(1, 2);
+        assert_eq!(store(&mut w, t(2)), "Init:0/2");
+        // migrate fails and backs off.
+        w.containers[0].last_termination = Some(exited(1));
+        w.containers[0].restart_count = 1;
+        w.containers[0].stage = ContainerStage::BackOff { until: t(20) };
+        assert_eq!(store(&mut w, t(5)), "Init:CrashLoopBackOff");
+        assert_eq!(w.pod.status.phase, PodPhase::Pending);
+        w.containers[0].last_termination = Some(exited(0));
+        w.containers[0].stage = ContainerStage::Terminated;
+        assert_eq!(store(&mut w, t(21)), "Init:1/2");
+        w.containers[1].stage = run(2, 22);
+        assert_eq!(w.containers[1].role, Role::Sidecar);
+        assert_eq!(store(&mut w, t(22)), "PodInitializing");
+        assert_eq!(w.pod.status.initialized, ConditionStatus::True);
+        w.containers[2].stage = run(3, 23);
+        w.containers[2].created_before = true;
+        assert_eq!(store(&mut w, t(23)), "Running");
+        assert_eq!(w.pod.status.phase, PodPhase::Running);
+        assert_eq!(w.pod.status.ready, ConditionStatus::True);
+        // The sidecar restarting later keeps the pod initialized and Running, not Ready;
+        // kubectl shows the sidecar's back-off (a running regular container does not
+        // override an Init: reason).
+        w.containers[1].last_termination = Some(exited(1));
+        w.containers[1].stage = ContainerStage::BackOff { until: t(40) };
+        assert_eq!(store(&mut w, t(30)), "Init:CrashLoopBackOff");
+        assert_eq!(w.pod.status.initialized, ConditionStatus::True);
+        assert_eq!(w.pod.status.phase, PodPhase::Running);
+        assert_eq!(w.pod.status.ready, ConditionStatus::False);
+    }
+
+    #[test]
+    fn a_failed_init_container_under_never_fails_the_pod() {
+        let mut counts = PhaseCounts {
+            failed_init: 1,
+            waiting: 1,
+            ..PhaseCounts::default()
+        };
+        assert_eq!(
+            pod_phase(RestartPolicy::Never, counts, false),
+            PodPhase::Failed
+        );
+        assert_eq!(
+            pod_phase(RestartPolicy::OnFailure, counts, false),
+            PodPhase::Pending
+        );
+        counts.failed_init = 0;
+        counts.pending_sidecars = 1;
+        assert_eq!(
+            pod_phase(RestartPolicy::Always, counts, false),
+            PodPhase::Pending
+        );
+        counts.waiting = 0;
+        counts.running = 1;
+        counts.initialized_before = true;
+        assert_eq!(
+            pod_phase(RestartPolicy::Always, counts, false),
+            PodPhase::Running,
+            "a restarting sidecar does not send an initialized pod back to Pending"
+        );
+    }
+
+    #[test]
+    fn a_job_with_a_sidecar_succeeds_whatever_the_sidecar_exited_with() {
+        let mut w = PodWorker::new(pod_with_init(
+            &["proxy-sidecar"],
+            &["job"],
+            RestartPolicy::Never,
+            &[],
+        ));
+        w.containers[0].stage = run(1, 1);
+        w.containers[0].created_before = true;
+        w.containers[1].last_termination = Some(exited(0));
+        w.containers[1].created_before = true;
+        w.containers[1].stage = ContainerStage::Terminated;
+        assert_eq!(
+            pod_status(&w, &s("h"), t(5)).phase,
+            PodPhase::Running,
+            "the sidecar still runs"
+        );
+        w.containers[0].last_termination = Some(exited(143));
+        w.containers[0].stage = ContainerStage::Terminated;
+        assert_eq!(store(&mut w, t(6)), "Completed");
+        assert_eq!(w.pod.status.phase, PodPhase::Succeeded);
     }
 }

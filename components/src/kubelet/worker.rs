@@ -29,7 +29,9 @@ use std::rc::Rc;
 
 use sim_core::{SimDuration, SimTime};
 
-use crate::api::{Container, ImagePullPolicy, LifecycleHandler, Pod, RequestId, RestartPolicy, Str};
+use crate::api::{
+    Container, ImagePullPolicy, LifecycleHandler, Pod, RequestId, RestartPolicy, Str,
+};
 use crate::runtime::CallId;
 
 /// How a container instance ended.
@@ -264,7 +266,10 @@ impl ContainerRecord {
     pub fn completed(&self) -> bool {
         self.role == Role::Init
             && self.stage == ContainerStage::Terminated
-            && self.last_termination.as_ref().is_some_and(|t| t.exit_code == 0)
+            && self
+                .last_termination
+                .as_ref()
+                .is_some_and(|t| t.exit_code == 0)
     }
 
     /// A regular init container that failed and will not be restarted (restartPolicy
@@ -272,7 +277,10 @@ impl ContainerRecord {
     fn failed_for_good(&self) -> bool {
         self.role == Role::Init
             && self.stage == ContainerStage::Terminated
-            && self.last_termination.as_ref().is_some_and(|t| t.exit_code != 0)
+            && self
+                .last_termination
+                .as_ref()
+                .is_some_and(|t| t.exit_code != 0)
     }
 
     /// A sidecar counts as started, for the next init container, once it runs (its
@@ -635,7 +643,10 @@ pub enum Action {
     StartPipeline(usize),
     /// Begin killing running container `index` with this much grace (its preStop hook,
     /// its turn, then `StopContainer`).
-    BeginKill { index: usize, grace_seconds: u64 },
+    BeginKill {
+        index: usize,
+        grace_seconds: u64,
+    },
     /// Container `index`'s preStop hook is done or out of time.
     EndPreStop(usize),
     /// Container `index`'s `sleep` postStart hook is done.
@@ -697,10 +708,19 @@ fn plan_active(worker: &PodWorker, now: SimTime) -> Vec<Action> {
     }
     let mut actions = Vec::new();
     let mut wake: Option<SimTime> = None;
-    if worker.must_kill() {
-        let grace_seconds = termination_grace(&worker.pod).as_secs();
-        plan_kills(worker, grace_seconds, now, &mut actions, &mut wake);
-    } else if plan_init(worker, now, &mut actions, &mut wake) {
+    let must_kill = worker.must_kill();
+    // Kills in progress go on (a single container's kill too); once the pod must be
+    // killed, every running container's kill begins.
+    let grace_seconds = termination_grace(&worker.pod).as_secs();
+    plan_kills(
+        worker,
+        grace_seconds,
+        must_kill,
+        now,
+        &mut actions,
+        &mut wake,
+    );
+    if !must_kill && plan_init(worker, now, &mut actions, &mut wake) {
         plan_regular(worker, now, &mut actions, &mut wake);
     }
     for (index, container) in worker.containers.iter().enumerate() {
@@ -819,11 +839,13 @@ fn plan_regular(
     }
 }
 
-/// The kills of a pod's running containers; true while any container still runs or
-/// has a CRI call in flight.
+/// The kills of a pod's containers: those in progress go on, and with `begin_all` every
+/// running container's kill begins with `grace_seconds`. True while any container still
+/// runs or has a CRI call in flight.
 fn plan_kills(
     worker: &PodWorker,
     grace_seconds: u64,
+    begin_all: bool,
     now: SimTime,
     actions: &mut Vec<Action>,
     wake: &mut Option<SimTime>,
@@ -831,6 +853,9 @@ fn plan_kills(
     let mut busy = false;
     for (index, container) in worker.containers.iter().enumerate() {
         match container.stage {
+            ContainerStage::Running { .. } | ContainerStage::PostStart { .. } if !begin_all => {
+                busy = true
+            }
             ContainerStage::Running { .. } | ContainerStage::PostStart { .. } => {
                 actions.push(Action::BeginKill {
                     index,
@@ -843,7 +868,9 @@ fn plan_kills(
                 let deadline = match kill.step {
                     KillStep::PreStop(HookWait::Until(until)) => until.min(kill.deadline()),
                     KillStep::PreStop(HookWait::Call(_)) => kill.deadline(),
-                    KillStep::AwaitingTurn if worker.turn_to_stop(index) => now,
+                    // Only a pod's kill orders its containers (a single container's
+                    // kill has no ordering upstream).
+                    KillStep::AwaitingTurn if !begin_all || worker.turn_to_stop(index) => now,
                     KillStep::AwaitingTurn => kill.deadline(),
                 };
                 if deadline <= now {
@@ -871,7 +898,7 @@ fn plan_termination(
 ) -> Vec<Action> {
     let mut actions = Vec::new();
     let mut wake = None;
-    let busy = plan_kills(worker, grace_seconds, now, &mut actions, &mut wake);
+    let busy = plan_kills(worker, grace_seconds, true, now, &mut actions, &mut wake);
     if busy {
         if let Some(at) = wake {
             actions.push(Action::WakeAt(at));
@@ -1238,7 +1265,10 @@ pub(crate) mod tests {
                 grace_seconds: 30
             }]
         );
-        assert!(!w.should_restart(0, 143), "a sidecar of a dead pod stays down");
+        assert!(
+            !w.should_restart(0, 143),
+            "a sidecar of a dead pod stays down"
+        );
     }
 
     #[test]
@@ -1270,7 +1300,10 @@ pub(crate) mod tests {
         w.containers[1].stage = running(5);
         w.containers[1].created_before = true;
         // The sidecar exits while migrate runs: it is restarted on the side.
-        assert!(w.should_restart(0, 0), "a sidecar is restarted whatever its exit");
+        assert!(
+            w.should_restart(0, 0),
+            "a sidecar is restarted whatever its exit"
+        );
         w.containers[0].stage = ContainerStage::BackOff { until: t(15) };
         assert_eq!(plan(&w, t(5)), vec![Action::WakeAt(t(15))]);
         exit_for_good(&mut w, 1, 0);
@@ -1357,7 +1390,10 @@ pub(crate) mod tests {
         w.begin_kill(0, 30, None, t(10));
         w.begin_kill(1, 30, None, t(10));
         w.begin_kill(2, 30, Some(HookWait::Until(t(15))), t(10));
-        assert!(!w.turn_to_stop(1), "sidecars wait for the regular container");
+        assert!(
+            !w.turn_to_stop(1),
+            "sidecars wait for the regular container"
+        );
         assert_eq!(plan(&w, t(10)), vec![Action::WakeAt(t(15))]);
         assert_eq!(
             plan(&w, t(15)),
@@ -1365,11 +1401,17 @@ pub(crate) mod tests {
             "the sidecars wait at most until their grace runs out"
         );
         w.end_pre_stop(2, t(15));
-        assert_eq!(plan(&w, t(15)), vec![Action::StopContainer(2), Action::WakeAt(t(40))]);
+        assert_eq!(
+            plan(&w, t(15)),
+            vec![Action::StopContainer(2), Action::WakeAt(t(40))]
+        );
         w.containers[2].stage = ContainerStage::Terminated;
         assert!(w.turn_to_stop(1));
         assert!(!w.turn_to_stop(0), "the first sidecar waits for the second");
-        assert_eq!(plan(&w, t(18)), vec![Action::StopContainer(1), Action::WakeAt(t(40))]);
+        assert_eq!(
+            plan(&w, t(18)),
+            vec![Action::StopContainer(1), Action::WakeAt(t(40))]
+        );
         // The second sidecar's stop gets what is left of 30 s after 8 s of waiting.
         let ContainerStage::Killing { kill, .. } = w.containers[1].stage else {
             panic!("killing");

@@ -527,6 +527,14 @@ pub enum Check {
         count: Option<Count>,
         errors: Option<Count>,
     },
+    /// Leader election of `kube-scheduler` or `kube-controller-manager`: the host of the
+    /// replica that leads now by its own view (`Some(None)`: none leads), and the
+    /// Lease's `leaseTransitions`.
+    Leader {
+        component: String,
+        holder: Option<Option<String>>,
+        transitions: Option<Count>,
+    },
     /// A zone as the node lifecycle controller sees it: its disruption state, how many
     /// of its nodes carry the controller's NoExecute taint, and how far apart (to the
     /// second) those taints were added, in order.
@@ -725,6 +733,19 @@ pub struct Observation {
     /// What every kube-apiserver replica answered, per verb and second (filled when a
     /// `requests` check asks).
     pub requests: components::apiserver::requests::RequestStats,
+    /// Each electing component's leader election, by component name.
+    pub leaders: BTreeMap<String, LeaderState>,
+}
+
+/// A replicated component's leader election, as a `leader` check reads it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LeaderState {
+    /// The hosts of the replicas that lead now, each by its own view.
+    pub leading_hosts: Vec<String>,
+    /// The Lease's `leaseTransitions` in etcd (`None`: no Lease yet).
+    pub transitions: Option<u32>,
+    /// The Lease's `holderIdentity`.
+    pub holder_identity: Option<String>,
 }
 
 /// One etcd member, as an `etcd` check reads it.
@@ -736,6 +757,8 @@ pub struct EtcdMemberState {
     pub term: u64,
     pub revision: u64,
     pub alarm: Option<String>,
+    /// The backend database's size (what `--quota-backend-bytes` limits).
+    pub db_size_bytes: u64,
     /// The member observers read the cluster's state from (`Cluster::etcd`).
     pub freshest: bool,
 }
@@ -792,11 +815,15 @@ fn etcd_verdict(
         ));
     }
     let found = format!(
-        "leader {} in term {found_term}, alarm {}, revision {found_revision}{}; members up: {}",
+        "leader {} in term {found_term}, alarm {}, revision {found_revision}{}, database {}; members up: {}",
         current.as_ref().map_or("none", |(name, _)| name.as_str()),
         found_alarm.as_deref().unwrap_or("none"),
         read.map(|m| format!(" on {}", m.name)).unwrap_or_default(),
-        up.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
+        components::api::quantity::format_bytes(read.map_or(0, |m| m.db_size_bytes)),
+        up.iter()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     Verdict::of(failures, found)
 }
@@ -1240,6 +1267,41 @@ impl Check {
                     ("unknown", *unknown, u),
                 ]);
                 Verdict::of(failures, format!("nodes {found}"))
+            }
+            Check::Leader {
+                component,
+                holder,
+                transitions,
+            } => {
+                let state = observation
+                    .leaders
+                    .get(component)
+                    .cloned()
+                    .unwrap_or_default();
+                let mut failures = Vec::new();
+                let leading = match state.leading_hosts.as_slice() {
+                    [] => "none".to_string(),
+                    hosts => hosts.join(" and "),
+                };
+                if let Some(holder) = holder {
+                    let wanted = holder.as_deref().unwrap_or("none");
+                    if leading != wanted {
+                        failures.push(format!("{component} led from {wanted}"));
+                    }
+                }
+                let found_transitions = state.transitions.unwrap_or(0);
+                if let Some(count) = transitions
+                    && !count.holds(found_transitions)
+                {
+                    failures.push(format!("leaseTransitions {count}"));
+                }
+                Verdict::of(
+                    failures,
+                    format!(
+                        "{component} led from {leading}, Lease held by {} with leaseTransitions {found_transitions}",
+                        state.holder_identity.as_deref().unwrap_or("nobody")
+                    ),
+                )
             }
             Check::Etcd {
                 leader,

@@ -211,6 +211,10 @@ pub struct ControlPlaneSection {
     pub etcd_members: Option<u32>,
     /// etcd's `--quota-backend-bytes` (default 2Gi).
     pub quota_backend_bytes: Option<Scalar>,
+    /// kube-scheduler replicas (default 1), electing a leader through a Lease.
+    pub schedulers: Option<u32>,
+    /// kube-controller-manager replicas (default 1), electing a leader through a Lease.
+    pub controller_managers: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -295,6 +299,12 @@ pub struct TimelineEntry {
     /// The image registry answers 503 for a while: `{for: 2m}`.
     #[serde(rename = "registry-outage")]
     pub registry_outage: Option<RegistryOutageEntry>,
+    /// A control-plane component replica's process dies (`kube-scheduler-1`).
+    #[serde(rename = "kill-component")]
+    pub kill_component: Option<String>,
+    /// A killed control-plane component replica starts again.
+    #[serde(rename = "start-component")]
+    pub start_component: Option<String>,
     /// An etcd member's process dies (`etcd-2`).
     #[serde(rename = "kill-etcd-member")]
     pub kill_etcd_member: Option<String>,
@@ -457,6 +467,19 @@ pub struct ExpectationEntry {
     pub node_memory: Option<NodeMemoryCheck>,
     pub etcd: Option<EtcdCheck>,
     pub requests: Option<RequestsCheck>,
+    pub leader: Option<LeaderCheck>,
+}
+
+/// Leader election of a replicated component: the host of the replica that leads now
+/// (by its own view), or `none`, and the Lease's `leaseTransitions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LeaderCheck {
+    /// `kube-scheduler` or `kube-controller-manager`.
+    pub component: String,
+    /// A control-plane host (`control-plane-2`), or `none`.
+    pub holder: Option<String>,
+    pub transitions: Option<Scalar>,
 }
 
 /// The API requests every kube-apiserver replica answered in a window, for one verb:

@@ -52,6 +52,7 @@ pub const BUILT_INS: &[BuiltIn] = &[
     built_in!("oom-kill"),
     built_in!("memory-leak-node-pressure"),
     built_in!("apiserver-restart"),
+    built_in!("scheduler-failover"),
 ];
 
 pub fn built_in(name: &str) -> Option<&'static BuiltIn> {

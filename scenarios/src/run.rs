@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use components::api::Resource;
+use components::client::leader_election::LeaderElector;
 use components::cluster::{Cluster, ClusterState};
 use components::proxy::KubeProxy;
 use sim_core::{
@@ -287,6 +288,18 @@ fn schedule_timeline(cluster: &mut Cluster, scenario: &Scenario) {
     for timed in &scenario.timeline {
         match &timed.step {
             Step::Kubectl(action) => cluster.schedule_action(timed.at, action.clone()),
+            Step::Component { name, kill } => {
+                let actor = cluster
+                    .sim
+                    .find_actor(name)
+                    .expect("a checked component name");
+                let fault = if *kill {
+                    Fault::CrashActor(actor)
+                } else {
+                    Fault::RestartActor(actor)
+                };
+                cluster.schedule_fault(timed.at, fault);
+            }
             Step::EtcdMember { index, fault, .. } => {
                 use crate::scenario::EtcdMemberFault;
                 use components::etcd::{EtcdRequest, Maintenance};
@@ -429,10 +442,47 @@ fn etcd_members(cluster: &Cluster) -> Vec<crate::expectation::EtcdMemberState> {
                 term: member.raft().term(),
                 revision: member.revision(),
                 alarm: member.alarm().map(str::to_string),
+                db_size_bytes: member.store().db_size_bytes(),
                 freshest: member.name() == freshest,
             }
         })
         .collect()
+}
+
+/// The leader election of `component` (`kube-scheduler` or `kube-controller-manager`):
+/// which replicas lead by their own view, and its Lease in etcd.
+fn leader_state(cluster: &Cluster, component: &str) -> crate::expectation::LeaderState {
+    let (replicas, elector): (&[ActorId], fn(&Cluster, ActorId) -> Option<&LeaderElector>) =
+        match component {
+            "kube-scheduler" => (&cluster.schedulers, |cluster, id| {
+                cluster.scheduler_replica(id).election()
+            }),
+            _ => (&cluster.controller_managers, |cluster, id| {
+                cluster
+                    .sim
+                    .actor::<components::controllers::ControllerManager>(id)
+                    .expect("a controller manager replica")
+                    .election()
+            }),
+        };
+    let leading_hosts = replicas
+        .iter()
+        .filter(|&&id| {
+            cluster.sim.actor_up(id) && elector(cluster, id).is_some_and(LeaderElector::is_leading)
+        })
+        .map(|&id| cluster.sim.host(cluster.sim.actor_host(id)).name.clone())
+        .collect();
+    let lease = cluster.objects::<components::api::Lease>().find(|lease| {
+        lease.metadata.namespace.as_ref() == components::api::NAMESPACE_SYSTEM
+            && lease.metadata.name.as_ref() == component
+    });
+    crate::expectation::LeaderState {
+        leading_hosts,
+        transitions: lease.map(|lease| lease.spec.lease_transitions),
+        holder_identity: lease
+            .and_then(|lease| lease.spec.holder_identity.as_ref())
+            .map(|holder| holder.to_string()),
+    }
 }
 
 /// Reads what `expectations` need from the cluster: etcd's objects (the truth, not an
@@ -479,6 +529,11 @@ fn observe<'a>(
                     observation.requests.merge(server.request_stats());
                 }
             }
+        }
+        if let Check::Leader { component, .. } = &expectation.check {
+            observation
+                .leaders
+                .insert(component.clone(), leader_state(cluster, component));
         }
         if let Check::NodeMemory { node, .. } = &expectation.check
             && let Some(handle) = cluster.node(node)

@@ -18,10 +18,10 @@ use components::api::{
     ConditionStatus, Kind, Labels, Object, PodPhase, PropagationPolicy, ResourceList, Taint, s,
 };
 use components::cluster::{
-    ClusterConfig, HOST_CLIENT, HOST_CONTROL_PLANE, HOST_REGISTRY, NodePool,
+    ClusterConfig, HOST_CLIENT, HOST_CONTROL_PLANE, HOST_REGISTRY, NodePool, replica_name,
 };
-use components::kernel::{CrashChance, MemoryGrowth, ProcessBehaviour, ProcessExit};
 use components::etcd::EtcdctlCommand;
+use components::kernel::{CrashChance, MemoryGrowth, ProcessBehaviour, ProcessExit};
 use components::kubectl::{Action, DrainOptions};
 use components::registry::ImageProfile;
 use components::runtime::{CriRuntime, OciRuntime, RuntimeConfig, RuntimeHandler};
@@ -60,6 +60,11 @@ pub const DEFAULT_MAX_PODS: u64 = 110;
 /// The most kube-apiserver replicas a scenario may ask for (a bound, not upstream's: real
 /// HA control planes run 2 to 5).
 pub const APISERVERS_MAX: u32 = 7;
+/// The most kube-scheduler or kube-controller-manager replicas a scenario may ask for (a
+/// bound, as for the API servers).
+pub const CONTROL_PLANE_REPLICAS_MAX: u32 = 7;
+/// The components that elect a leader, as a `leader` expectation names them.
+pub const LEADER_COMPONENTS: [&str; 2] = ["kube-scheduler", "kube-controller-manager"];
 
 /// The text a scenario was read from, and every file it included: enough to parse it
 /// again anywhere (the event log carries it, so replay needs nothing else).
@@ -172,6 +177,12 @@ pub enum Step {
         node: String,
         down_for: SimDuration,
     },
+    /// A kube-scheduler or kube-controller-manager replica's process dies (`kill`) or
+    /// starts again; its host stays up.
+    Component {
+        name: String,
+        kill: bool,
+    },
     /// kube-apiserver replica `index` (on control-plane host `host`) gets `SIGTERM`: it
     /// closes its watch streams and exits; it starts again `down_for` later.
     RestartApiserver {
@@ -252,6 +263,10 @@ impl Step {
                 line
             }
             Step::KillNode(node) => format!("node {node} dies: its host crashes"),
+            Step::Component { name, kill: true } => {
+                format!("{name} dies: its process stops (its host stays up)")
+            }
+            Step::Component { name, kill: false } => format!("{name} starts again"),
             Step::RestartNode(node) => format!("node {node} boots again"),
             Step::EtcdMember { member, fault, .. } => match fault {
                 EtcdMemberFault::Kill => format!("etcd member {member} dies: its process stops"),
@@ -366,6 +381,7 @@ pub fn parse(file: &str, text: &str, includes: &Includes) -> Result<Scenario, Sc
         control_plane_hosts: vec![HOST_CONTROL_PLANE.to_string()],
         apiserver_count: 1,
         etcd_members: vec!["etcd".to_string()],
+        component_names: Vec::new(),
     }
     .scenario(raw)
 }
@@ -384,6 +400,8 @@ struct Parser<'a> {
     apiserver_count: usize,
     /// The etcd members' names (`etcd`, or `etcd-1..N`: also their hosts).
     etcd_members: Vec<String>,
+    /// The replicas of kube-scheduler and kube-controller-manager, by actor name.
+    component_names: Vec<String>,
 }
 
 impl Parser<'_> {
@@ -469,7 +487,9 @@ impl Parser<'_> {
         if name.trim().is_empty() || name.contains('/') {
             return Err(self.error(
                 path,
-                format!("a snapshot is named by a plain name such as `before-upgrade`, not {name:?}"),
+                format!(
+                    "a snapshot is named by a plain name such as `before-upgrade`, not {name:?}"
+                ),
             ));
         }
         Ok(name.to_string())
@@ -480,7 +500,10 @@ impl Parser<'_> {
         if value == expected {
             Ok(())
         } else {
-            Err(self.error(path, format!("the only value is `{expected}`, not {value:?}")))
+            Err(self.error(
+                path,
+                format!("the only value is `{expected}`, not {value:?}"),
+            ))
         }
     }
 
@@ -741,6 +764,28 @@ impl Parser<'_> {
             config.control_plane.apiservers = count;
         }
         if let Some(control_plane) = &raw.control_plane {
+            for (field, count, replicas) in [
+                (
+                    "schedulers",
+                    control_plane.schedulers,
+                    &mut config.control_plane.schedulers,
+                ),
+                (
+                    "controllerManagers",
+                    control_plane.controller_managers,
+                    &mut config.control_plane.controller_managers,
+                ),
+            ] {
+                if let Some(count) = count {
+                    if !(1..=CONTROL_PLANE_REPLICAS_MAX).contains(&count) {
+                        return Err(self.error(
+                            &format!("cluster.controlPlane.{field}"),
+                            format!("must be between 1 and {CONTROL_PLANE_REPLICAS_MAX}"),
+                        ));
+                    }
+                    *replicas = count;
+                }
+            }
             if let Some(members) = control_plane.etcd_members {
                 if ![1, 3, 5].contains(&members) {
                     return Err(self.error(
@@ -769,6 +814,14 @@ impl Parser<'_> {
             .map(|index| config.control_plane.host_name(index))
             .collect();
         self.apiserver_count = config.control_plane.apiservers as usize;
+        let planes = &config.control_plane;
+        self.component_names =
+            (0..planes.schedulers)
+                .map(|i| replica_name("kube-scheduler", i, planes.schedulers))
+                .chain((0..planes.controller_managers).map(|i| {
+                    replica_name("kube-controller-manager", i, planes.controller_managers)
+                }))
+                .collect();
         if let Some(apiserver) = &raw.kube_apiserver {
             if let Some(seconds) = apiserver.default_not_ready_toleration_seconds {
                 config.apiserver.default_not_ready_toleration_seconds = seconds;
@@ -1200,6 +1253,8 @@ impl Parser<'_> {
             entry.restart_kubelet.is_some(),
             entry.crash_runtime.is_some(),
             entry.restart_apiserver.is_some(),
+            entry.kill_component.is_some(),
+            entry.start_component.is_some(),
         ]
         .iter()
         .filter(|g| **g)
@@ -1207,7 +1262,7 @@ impl Parser<'_> {
         if given != 1 {
             return Err(self.error(
                 path,
-                format!("a timeline entry has `at` and exactly one of apply, delete, scale, set-image, rollout-undo, rollout-pause, rollout-resume, cordon, uncordon, drain, load, registry-outage, kill-node, restart-node, restart-kubelet, crash-runtime, restart-apiserver, kill-etcd-member, restart-etcd-member, wipe-etcd-member, etcd-snapshot, etcd-restore, etcd-defrag, etcd-alarm-disarm, etcd-compact, partition, heal (found {given})"),
+                format!("a timeline entry has `at` and exactly one of apply, delete, scale, set-image, rollout-undo, rollout-pause, rollout-resume, cordon, uncordon, drain, load, registry-outage, kill-node, restart-node, restart-kubelet, crash-runtime, restart-apiserver, kill-component, start-component, kill-etcd-member, restart-etcd-member, wipe-etcd-member, etcd-snapshot, etcd-restore, etcd-defrag, etcd-alarm-disarm, etcd-compact, partition, heal (found {given})"),
             ));
         }
         let step = if let Some(apply) = &entry.apply {
@@ -1388,6 +1443,26 @@ impl Parser<'_> {
                 CRASHED_RUNTIME_DOWN_FOR,
             )?;
             Step::CrashRuntime { node, down_for }
+        } else if let Some((field, name, kill)) = [
+            ("kill-component", &entry.kill_component, true),
+            ("start-component", &entry.start_component, false),
+        ]
+        .into_iter()
+        .find_map(|(field, name, kill)| name.as_ref().map(|n| (field, n, kill)))
+        {
+            if !self.component_names.contains(name) {
+                return Err(self.error(
+                    &join_key(path, field),
+                    format!(
+                        "unknown component {name:?} (the replicas are {})",
+                        self.component_names.join(", ")
+                    ),
+                ));
+            }
+            Step::Component {
+                name: name.clone(),
+                kill,
+            }
         } else if let Some(target) = &entry.restart_apiserver {
             let p = join_key(path, "restart-apiserver");
             let (host, down_for) = match target {
@@ -1425,9 +1500,21 @@ impl Parser<'_> {
                 down_for,
             }
         } else if let Some((field, member, fault)) = [
-            ("kill-etcd-member", &entry.kill_etcd_member, EtcdMemberFault::Kill),
-            ("restart-etcd-member", &entry.restart_etcd_member, EtcdMemberFault::Restart),
-            ("wipe-etcd-member", &entry.wipe_etcd_member, EtcdMemberFault::Wipe),
+            (
+                "kill-etcd-member",
+                &entry.kill_etcd_member,
+                EtcdMemberFault::Kill,
+            ),
+            (
+                "restart-etcd-member",
+                &entry.restart_etcd_member,
+                EtcdMemberFault::Restart,
+            ),
+            (
+                "wipe-etcd-member",
+                &entry.wipe_etcd_member,
+                EtcdMemberFault::Wipe,
+            ),
         ]
         .into_iter()
         .find_map(|(field, member, fault)| member.as_ref().map(|m| (field, m, fault)))
@@ -1567,7 +1654,8 @@ impl Parser<'_> {
 
     fn cut(&self, cut: &CutEntry, path: &str) -> Result<CutSpec, ScenarioError> {
         let host = |name: &str, at: &str| -> Result<String, ScenarioError> {
-            let etcd_host = self.etcd_members.len() > 1 && self.etcd_members.iter().any(|m| m == name);
+            let etcd_host =
+                self.etcd_members.len() > 1 && self.etcd_members.iter().any(|m| m == name);
             if self.control_plane_hosts.iter().any(|h| h == name) || etcd_host {
                 Ok(name.to_string())
             } else {
@@ -1617,6 +1705,7 @@ impl Parser<'_> {
             entry.node_memory.is_some(),
             entry.requests.is_some(),
             entry.etcd.is_some(),
+            entry.leader.is_some(),
         ]
         .iter()
         .filter(|g| **g)
@@ -1624,7 +1713,7 @@ impl Parser<'_> {
         if given != 1 {
             return Err(self.error(
                 path,
-                format!("an expectation has a name, an optional `at`, and exactly one of deployment, pods, nodes, node, endpoints, statefulSet, zone, daemonSet, hpa, container, nodeMemory, requests, etcd (found {given})"),
+                format!("an expectation has a name, an optional `at`, and exactly one of deployment, pods, nodes, node, endpoints, statefulSet, zone, daemonSet, hpa, container, nodeMemory, requests, etcd, leader (found {given})"),
             ));
         }
         let check = if let Some(d) = &entry.deployment {
@@ -1981,6 +2070,43 @@ impl Parser<'_> {
                 count,
                 errors,
             }
+        } else if let Some(leader) = &entry.leader {
+            let p = join_key(path, "leader");
+            if !LEADER_COMPONENTS.contains(&leader.component.as_str()) {
+                return Err(self.error(
+                    &join_key(&p, "component"),
+                    format!(
+                        "leader election runs in {} (not {:?})",
+                        LEADER_COMPONENTS.join(" and "),
+                        leader.component
+                    ),
+                ));
+            }
+            let holder = match leader.holder.as_deref() {
+                None => None,
+                Some("none") => Some(None),
+                Some(host) if self.control_plane_hosts.iter().any(|h| h == host) => {
+                    Some(Some(host.to_string()))
+                }
+                Some(host) => {
+                    return Err(self.error(
+                        &join_key(&p, "holder"),
+                        format!(
+                            "unknown control-plane host {host:?} (the hosts are {}), or none",
+                            self.control_plane_hosts.join(", ")
+                        ),
+                    ));
+                }
+            };
+            let transitions = self.count(&leader.transitions, &join_key(&p, "transitions"))?;
+            if holder.is_none() && transitions.is_none() {
+                return Err(self.error(&p, "name at least one of holder, transitions"));
+            }
+            Check::Leader {
+                component: leader.component.clone(),
+                holder,
+                transitions,
+            }
         } else if let Some(etcd) = &entry.etcd {
             let p = join_key(path, "etcd");
             let known = |name: &str, field: &str| -> Result<String, ScenarioError> {
@@ -2018,7 +2144,10 @@ impl Parser<'_> {
                 .map(|name| known(name, "member"))
                 .transpose()?;
             if member.is_some() && etcd.revision.is_none() {
-                return Err(self.error(&join_key(&p, "member"), "`member` selects whose `revision` is checked: give `revision` too"));
+                return Err(self.error(
+                    &join_key(&p, "member"),
+                    "`member` selects whose `revision` is checked: give `revision` too",
+                ));
             }
             Check::Etcd {
                 leader,
@@ -2813,6 +2942,44 @@ expectations:
         assert!(
             error_of(&text)
                 .contains("expectations[1].deployment.available: invalid count \"lots\"")
+        );
+    }
+
+    #[test]
+    fn container_expectations_parse_and_name_a_bad_state() {
+        let text = format!(
+            "{MINIMAL}expectations:
+  - {{name: c, at: 20s, container: {{pod: crasher, name: app, state: Running, restartCount: 2, startedAt: 16s, podStatus: Running}}}}
+"
+        );
+        let scenario = parse_text(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            scenario.expectations[0].check,
+            Check::Container {
+                namespace: "default".to_string(),
+                pod: "crasher".to_string(),
+                name: "app".to_string(),
+                check: ContainerExpectation {
+                    state: Some("Running".to_string()),
+                    restart_count: Some(Count::exactly(2)),
+                    started_at: Some(SimTime::ZERO + SimDuration::from_secs(16)),
+                    pod_status: Some("Running".to_string()),
+                    ..ContainerExpectation::default()
+                },
+            }
+        );
+        let bad = format!(
+            "{MINIMAL}expectations:\n  - {{name: c, container: {{pod: p, name: a, state: Crashed}}}}\n"
+        );
+        assert_eq!(
+            error_of(&bad),
+            "scenario.yaml:7:52: expectations[0].container.state: unsupported value \"Crashed\": supported values: \"Waiting\", \"Running\", \"Terminated\""
+        );
+        let empty = format!("{MINIMAL}expectations:\n  - {{name: c, container: {{pod: p, name: a}}}}\n");
+        assert!(
+            error_of(&empty).contains("name at least one of state, reason"),
+            "{}",
+            error_of(&empty)
         );
     }
 

@@ -45,12 +45,15 @@ use std::collections::BTreeMap;
 
 use sim_core::{Context, SimDuration, SimTime};
 
-use crate::api::{Probe, RestartPolicy};
+use crate::api::{Probe, RestartPolicy, s};
+use crate::kernel::EXIT_CODE_SIGKILL;
 use crate::msg::Msg;
 use crate::runtime::CriRequest;
 use crate::timers::{Deadlines, Rearm};
 
-use super::worker::{ContainerStage, Lifecycle, MINIMUM_GRACE_PERIOD, PodWorker, Role};
+use super::worker::{
+    ContainerStage, Lifecycle, MINIMUM_GRACE_PERIOD, PodWorker, Role, Terminated,
+};
 use super::{Call, Kubelet, Tick};
 
 /// Upstream `probeType`. The order is the order in which results published at the same
@@ -1080,13 +1083,24 @@ impl Kubelet {
         let Some(worker) = self.workers.get_mut(&uid) else {
             return;
         };
-        let record = &worker.containers[index];
+        let record = &mut worker.containers[index];
         if worker.lifecycle != Lifecycle::Active || record.stage != ContainerStage::Terminated {
             return;
         }
-        let Some(last) = record.last_termination.clone() else {
-            return;
-        };
+        if record.last_termination.as_ref().map(|t| t.finished_at) == previous_finished_at {
+            // The runtime did not answer with an exit (the container was gone already):
+            // it counts as killed.
+            record.last_termination = Some(Terminated {
+                exit_code: EXIT_CODE_SIGKILL,
+                reason: s("Error"),
+                finished_at: cx.host_clock(),
+            });
+        }
+        let record = &worker.containers[index];
+        let last = record
+            .last_termination
+            .clone()
+            .expect("set above when the runtime gave none");
         if !worker.should_restart(index, last.exit_code) {
             worker.containers[index].stage = ContainerStage::Waiting;
             self.decide_after_exit(uid, index, cx);

@@ -53,6 +53,7 @@ pub const BUILT_INS: &[BuiltIn] = &[
     built_in!("memory-leak-node-pressure"),
     built_in!("apiserver-restart"),
     built_in!("scheduler-failover"),
+    built_in!("controller-manager-down"),
 ];
 
 pub fn built_in(name: &str) -> Option<&'static BuiltIn> {

@@ -4377,4 +4377,94 @@ spec:
             ],
         );
     }
+
+    const HOOKS_POD: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: hooks
+spec:
+  terminationGracePeriodSeconds: 20
+  initContainers:
+  - name: proxy
+    image: proxy:1
+    restartPolicy: Always
+    lifecycle:
+      postStart:
+        httpGet: {port: 8080}
+  containers:
+  - name: web
+    image: web:1
+    lifecycle:
+      postStart:
+        exec: {command: [/bin/sh, -c, warm-up]}
+      preStop:
+        sleep: {seconds: 15}
+";
+
+    #[test]
+    fn lifecycle_hooks_are_ingested_with_their_handlers() {
+        let pod = pod_of(HOOKS_POD);
+        let web = pod.spec.containers[0].lifecycle.as_deref().expect("hooks");
+        assert_eq!(
+            web.post_start,
+            Some(LifecycleHandler::Exec {
+                command: Rc::from(vec![s("/bin/sh"), s("-c"), s("warm-up")])
+            })
+        );
+        assert_eq!(web.pre_stop, Some(LifecycleHandler::Sleep { seconds: 15 }));
+        let proxy = pod.spec.init_containers[0].lifecycle.as_deref().expect("hooks");
+        assert_eq!(
+            proxy.post_start,
+            Some(LifecycleHandler::HttpGet {
+                path: s("/"),
+                port: s("8080")
+            }),
+            "the path defaults to /"
+        );
+        assert!(ingest_text(HOOKS_POD).unwrap()[0].notes.is_empty());
+    }
+
+    #[test]
+    fn lifecycle_hooks_are_validated_as_the_api_server_does() {
+        assert_edits_fail(
+            HOOKS_POD,
+            &[
+                (
+                    "sleep: {seconds: 15}",
+                    "sleep: {seconds: 25}",
+                    "spec.containers[0].lifecycle.preStop.sleep.seconds: Invalid value: 25: must be non-negative and less than terminationGracePeriodSeconds (20)",
+                ),
+                (
+                    "sleep: {seconds: 15}",
+                    "sleep: {seconds: -1}",
+                    "spec.containers[0].lifecycle.preStop.sleep.seconds: Invalid value: -1: must be non-negative",
+                ),
+                (
+                    "sleep: {seconds: 15}",
+                    "{}",
+                    "spec.containers[0].lifecycle.preStop: Required value: must specify a handler type",
+                ),
+                (
+                    "sleep: {seconds: 15}",
+                    "sleep: {seconds: 1}\n        exec: {command: [x]}",
+                    "spec.containers[0].lifecycle.preStop: Forbidden: may not specify more than 1 handler type",
+                ),
+                (
+                    "exec: {command: [/bin/sh, -c, warm-up]}",
+                    "exec: {command: []}",
+                    "spec.containers[0].lifecycle.postStart.exec.command: Required value",
+                ),
+                (
+                    "httpGet: {port: 8080}",
+                    "httpGet: {port: 70000}",
+                    "spec.initContainers[0].lifecycle.postStart.httpGet.port",
+                ),
+                (
+                    "    restartPolicy: Always\n",
+                    "",
+                    "spec.initContainers[0].lifecycle: Forbidden: may not be set for init containers without restartPolicy=Always",
+                ),
+            ],
+        );
+    }
 }

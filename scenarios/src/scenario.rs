@@ -2371,6 +2371,66 @@ cluster:
     }
 
     #[test]
+    fn apiserver_replicas_restarts_and_request_checks_parse_and_their_errors_are_located() {
+        let text = "name: t
+duration: 5m
+cluster:
+  controlPlane: {apiservers: 2}
+  nodePools:
+    - {name: node, count: 2, cpu: 4, memory: 8Gi}
+timeline:
+  - {at: 1m, restart-apiserver: control-plane-2}
+  - {at: 2m, restart-apiserver: {host: control-plane-1, for: 20s}}
+  - {at: 3m, partition: {isolate: control-plane-2}}
+expectations:
+  - {name: storm, at: 4m, requests: {verb: list, from: 1m, count: \">= 3\", errors: 0}}
+";
+        let scenario = parse_text(text).expect("parses");
+        assert_eq!(scenario.cluster.control_plane.apiservers, 2);
+        let restarts: Vec<(usize, SimDuration)> = scenario
+            .timeline
+            .iter()
+            .filter_map(|t| match &t.step {
+                Step::RestartApiserver {
+                    index, down_for, ..
+                } => Some((*index, *down_for)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            restarts,
+            [(1, SimDuration::ZERO), (0, SimDuration::from_secs(20))]
+        );
+        match &scenario.expectations[0].check {
+            Check::Requests {
+                verb, from, to, ..
+            } => {
+                assert_eq!(components::apiserver::requests::VERBS[*verb], "list");
+                assert_eq!(*from, SimTime::ZERO + SimDuration::from_secs(60));
+                assert_eq!(*to, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        let cases = [
+            (
+                text.replace("apiservers: 2", "apiservers: 0"),
+                "scenario.yaml:4:30: cluster.controlPlane.apiservers: must be between 1 and 7",
+            ),
+            (
+                text.replace("restart-apiserver: control-plane-2", "restart-apiserver: control-plane-3"),
+                "scenario.yaml:8:5: timeline[0].restart-apiserver: no kube-apiserver runs on \"control-plane-3\" (they run on control-plane-1, control-plane-2)",
+            ),
+            (
+                text.replace("verb: list", "verb: patch"),
+                "scenario.yaml:12:46: expectations[0].requests.verb: unknown verb \"patch\" (use one of create, update, update-status, delete, get, list, watch, bind, evict)",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(error_of(&text), expected);
+        }
+    }
+
+    #[test]
     fn pool_runtimes_and_registry_outages_parse_and_their_errors_are_located() {
         let text = "name: t
 duration: 5m
@@ -2957,7 +3017,7 @@ expectations:
             scenario.expectations[0].check,
             Check::Container {
                 namespace: "default".to_string(),
-                pod: "crasher".to_string(),
+                pod: crate::expectation::PodRef::Name("crasher".to_string()),
                 name: "app".to_string(),
                 check: ContainerExpectation {
                     state: Some("Running".to_string()),
@@ -2973,7 +3033,7 @@ expectations:
         );
         assert_eq!(
             error_of(&bad),
-            "scenario.yaml:7:52: expectations[0].container.state: unsupported value \"Crashed\": supported values: \"Waiting\", \"Running\", \"Terminated\""
+            "scenario.yaml:7:51: expectations[0].container.state: unsupported value \"Crashed\": supported values: \"Waiting\", \"Running\", \"Terminated\""
         );
         let empty = format!("{MINIMAL}expectations:\n  - {{name: c, container: {{pod: p, name: a}}}}\n");
         assert!(

@@ -27,6 +27,13 @@
 //! period; Go's ticker would drop ticks instead). Every handler (exec, httpGet,
 //! tcpSocket, grpc) answers alike.
 //!
+//! Not modelled: the preStop hook of a container killed for a failed probe (the kill is
+//! a `StopContainer` with the grace period); a tick that falls while a probe of a hung
+//! process is still waiting for its timeout is dropped (Go's ticker would deliver it late);
+//! the extra readiness probe of an adopted container (after a kubelet restart its probes
+//! begin on their grids); liveness and startup workers stop at once when the pod is being
+//! deleted rather than at their next tick.
+//!
 //! ## Elided ticks
 //!
 //! A probe every 10 s on 30,000 pods is 10.8 million probes an hour, and almost none of

@@ -318,3 +318,131 @@ fn the_kubelet_paces_its_requests_at_kube_api_qps_after_its_burst() {
         "{unpaced:?}"
     );
 }
+
+#[test]
+fn a_kubelet_restart_keeps_restart_counts_from_the_runtime() {
+    use components::kernel::{ProcessBehaviour, ProcessExit};
+    use components::registry::ImageProfile;
+    // A container that fails 5 s after each start: CrashLoopBackOff, restart count
+    // growing. The kubelet restarts while it is in back-off.
+    let mut config = ClusterConfig::default();
+    config.node_pools.push(fixtures::node_pool("node", 1, None));
+    config.registry.images.push(ImageProfile {
+        name: "crasher:1".to_string(),
+        size_bytes: 10 << 20,
+        behaviour: ProcessBehaviour {
+            exit: Some(ProcessExit {
+                after: SimDuration::from_secs(5),
+                exit_code: 1,
+            }),
+            ..ProcessBehaviour::default()
+        },
+    });
+    let mut cluster = Cluster::build(&config, 11, true);
+    let pod = Pod {
+        metadata: ObjectMeta::named("default", "crasher"),
+        spec: PodSpec {
+            node_name: Some(s("node-1")),
+            containers: Rc::from(vec![Container {
+                name: s("app"),
+                image: s("crasher:1"),
+                image_pull_policy: ImagePullPolicy::IfNotPresent,
+                ..Container::default()
+            }]),
+            ..PodSpec::default()
+        },
+        status: Default::default(),
+    };
+    cluster.schedule_action(at(1), Action::Apply(vec![pod.into()]));
+    let restarts = |cluster: &Cluster| {
+        cluster
+            .objects::<Pod>()
+            .find(|p| &*p.metadata.name == "crasher")
+            .map(|p| p.status.container_statuses[0].restart_count)
+            .expect("the pod")
+    };
+    run_until(&mut cluster, at(100));
+    let before = restarts(&cluster);
+    assert!(before >= 3, "{before} restarts in 100 s");
+    let kubelet = cluster.nodes[0].kubelet;
+    cluster.schedule_fault(at(101), Fault::CrashActor(kubelet));
+    cluster.schedule_fault(at(102), Fault::RestartActor(kubelet));
+    run_until(&mut cluster, at(104));
+    // The count comes from the runtime's record of the last attempt, not from 0. The
+    // container was in back-off, and the back-off lived in the old process's memory: the
+    // new kubelet restarts it at once, as upstream's does.
+    assert_eq!(restarts(&cluster), before + 1);
+    let restarted_at_once = cluster.steps().any(|r| {
+        r.time >= at(102)
+            && r.time < at(104)
+            && r.detail
+                .contains(&format!("restarted container app (restart {})", before + 1))
+    });
+    assert!(restarted_at_once);
+}
+
+#[test]
+fn a_container_that_exits_while_the_runtime_is_down_is_restarted_after_the_relist() {
+    use components::kernel::{ProcessBehaviour, ProcessExit};
+    use components::registry::ImageProfile;
+    // Exits 60 s after its start, with code 2; the runtime is down from 40 s to 100 s.
+    let mut config = ClusterConfig::default();
+    config.node_pools.push(fixtures::node_pool("node", 1, None));
+    config.registry.images.push(ImageProfile {
+        name: "job:1".to_string(),
+        size_bytes: 10 << 20,
+        behaviour: ProcessBehaviour {
+            exit: Some(ProcessExit {
+                after: SimDuration::from_secs(60),
+                exit_code: 2,
+            }),
+            ..ProcessBehaviour::default()
+        },
+    });
+    let mut cluster = Cluster::build(&config, 12, true);
+    let pod = Pod {
+        metadata: ObjectMeta::named("default", "worker"),
+        spec: PodSpec {
+            node_name: Some(s("node-1")),
+            containers: Rc::from(vec![Container {
+                name: s("app"),
+                image: s("job:1"),
+                image_pull_policy: ImagePullPolicy::IfNotPresent,
+                ..Container::default()
+            }]),
+            ..PodSpec::default()
+        },
+        status: Default::default(),
+    };
+    cluster.schedule_action(at(1), Action::Apply(vec![pod.into()]));
+    crash_runtime(&mut cluster, at(40), at(100));
+    let status = |cluster: &Cluster| {
+        let pod = cluster
+            .objects::<Pod>()
+            .find(|p| &*p.metadata.name == "worker")
+            .cloned()
+            .expect("the pod");
+        pod.status.container_statuses[0].clone()
+    };
+    run_until(&mut cluster, at(95));
+    // The exit (at about 62 s) reached nobody: the daemon was down.
+    let during = status(&cluster);
+    assert_eq!(during.restart_count, 0);
+    assert!(
+        matches!(
+            during.state,
+            components::api::ContainerState::Running { .. }
+        ),
+        "{during:?}"
+    );
+    run_until(&mut cluster, at(120));
+    // Found by the relist after the recovery, and restarted (restart policy Always).
+    let after = status(&cluster);
+    assert_eq!(after.restart_count, 1, "{after:?}");
+    let exit_seen = cluster
+        .steps()
+        .find(|r| r.detail.contains("container app exited with code 2"))
+        .map(|r| r.time)
+        .expect("the exit was seen");
+    assert!(exit_seen >= at(100) && exit_seen < at(107), "{exit_seen}");
+}

@@ -516,6 +516,17 @@ fn exceeds_memory_limit(behaviour: &ProcessBehaviour, limits: CgroupLimits) -> b
         .is_some_and(|limit| behaviour.memory_bytes > limit)
 }
 
+/// A byte count for records: exact when it is a whole number of a binary unit, else in
+/// MiB to a tenth (integer arithmetic).
+fn approx_bytes(bytes: u64) -> String {
+    let exact = format_bytes(bytes);
+    if !exact.chars().all(|c| c.is_ascii_digit()) || bytes < 1 << 20 {
+        return exact;
+    }
+    let tenths = (u128::from(bytes) * 10).div_ceil(1 << 20);
+    format!("{}.{}Mi", tenths / 10, tenths % 10)
+}
+
 /// The page size (x86-64): memory cgroups charge whole pages.
 pub const PAGE_SIZE_BYTES: u64 = 4096;
 
@@ -1004,9 +1015,9 @@ impl Kernel {
             cx.record("step", || {
                 format!(
                     "kernel {node}: out of memory ({} used of {}): OOM-killed process {victim} ({}, oom_score_adj {adj})",
-                    format_bytes(used),
+                    approx_bytes(used),
                     format_bytes(capacity),
-                    format_bytes(victim_bytes)
+                    approx_bytes(victim_bytes)
                 )
             });
             self.exit_quietly(victim, EXIT_CODE_SIGKILL, ExitCause::OomKilled, cx);
@@ -1666,6 +1677,14 @@ mod tests {
             throttled_startup(&b, limited(300)).as_nanos(),
             6_666_666_667
         );
+    }
+
+    #[test]
+    fn records_show_odd_byte_counts_in_tenths_of_a_mebibyte() {
+        assert_eq!(approx_bytes(GI), "1Gi");
+        assert_eq!(approx_bytes(GI + 1), "1024.1Mi");
+        assert_eq!(approx_bytes(400 * MI + 1), "400.1Mi");
+        assert_eq!(approx_bytes(1000), "1000");
     }
 
     #[test]

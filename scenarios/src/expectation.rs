@@ -644,7 +644,7 @@ impl ContainerExpectation {
         {
             failures.push(format!("podStatus {want}"));
         }
-        let mut found = format!("{state}");
+        let mut found = state.to_string();
         if !reason.is_empty() {
             found.push_str(&format!(" ({reason})"));
         }

@@ -213,3 +213,51 @@ pub fn json(scenario: &Scenario, report: &RunReport, wall_time_s: f64) -> String
     }
     object.to_string()
 }
+
+/// The API requests the kube-apiservers answered, in windows of `window` (whole seconds):
+/// one row per window with each verb's count, the errors, and the mean and worst latency
+/// of lists and watches. A relist storm shows as a burst of lists with their latency.
+pub fn requests_table(
+    stats: &components::apiserver::requests::RequestStats,
+    window: sim_core::SimDuration,
+) -> String {
+    use components::apiserver::requests::VERBS;
+    use sim_core::{SimDuration, SimTime};
+    let window_secs = window.as_secs().max(1);
+    let mut out = String::from("\nAPI requests answered (all kube-apiserver replicas):\n");
+    out.push_str(&format!("{:>8}", "from"));
+    for verb in VERBS {
+        out.push_str(&format!(" {verb:>13}"));
+    }
+    out.push_str(&format!(
+        " {:>7} {:>10} {:>10} {:>10}\n",
+        "errors", "list mean", "list max", "watch max"
+    ));
+    let seconds = stats.seconds() as u64;
+    let mut start = 0;
+    while start < seconds {
+        let from = SimTime::ZERO + SimDuration::from_secs(start);
+        let to = SimTime::ZERO + SimDuration::from_secs(start + window_secs);
+        let cells: Vec<_> = (0..VERBS.len())
+            .map(|verb| stats.between(verb, from, to))
+            .collect();
+        out.push_str(&format!("{:>7}s", start));
+        for cell in &cells {
+            out.push_str(&format!(" {:>13}", cell.count));
+        }
+        let errors: u64 = cells.iter().map(|c| c.errors).sum();
+        let list = cells[VERBS.iter().position(|v| *v == "list").expect("list")];
+        let watch = cells[VERBS.iter().position(|v| *v == "watch").expect("watch")];
+        // Milliseconds with three decimals, for people (not behaviour: floats are fine).
+        let ms = |d: SimDuration| format!("{:.3}ms", d.as_nanos() as f64 / 1e6);
+        out.push_str(&format!(
+            " {:>7} {:>10} {:>10} {:>10}\n",
+            errors,
+            ms(list.latency_mean()),
+            ms(list.latency_max),
+            ms(watch.latency_max)
+        ));
+        start += window_secs;
+    }
+    out
+}

@@ -31,6 +31,10 @@ pub struct RunArgs {
     /// Narrate detail records too, not only the textbook steps.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Also print the API requests the kube-apiservers answered, per verb, in windows
+    /// of this much simulated time (e.g. 10s): counts, errors and list/watch latency.
+    #[arg(long, value_name = "WINDOW")]
+    pub requests: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -47,6 +51,15 @@ pub fn execute(args: &RunArgs) -> anyhow::Result<ExitCode> {
         .map(parse_duration)
         .transpose()
         .map_err(|why| anyhow!("--until: {why}"))?;
+    let requests_window = args
+        .requests
+        .as_deref()
+        .map(parse_duration)
+        .transpose()
+        .map_err(|why| anyhow!("--requests: {why}"))?;
+    if requests_window.is_some_and(|w| w < sim_core::SimDuration::from_secs(1)) {
+        return Err(anyhow!("--requests: the window is at least 1s"));
+    }
     let seed = args.seed.unwrap_or(scenario.seed);
     let narrate = args.format == Format::Text;
     let options = RunOptions {
@@ -95,6 +108,9 @@ pub fn execute(args: &RunArgs) -> anyhow::Result<ExitCode> {
             );
         }
         Format::Json => println!("{}", output::json(&scenario, &report, wall_time_s)),
+    }
+    if let Some(window) = requests_window {
+        print!("{}", output::requests_table(&report.requests, window));
     }
     Ok(if report.passed() {
         ExitCode::SUCCESS

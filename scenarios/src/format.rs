@@ -368,6 +368,9 @@ pub struct ApiServerOutageEntry {
 pub struct RegistryOutageEntry {
     #[serde(rename = "for")]
     pub duration: Scalar,
+    /// Only this registry host (`registry.example.com`; Docker Hub's is
+    /// `registry-1.docker.io`); absent: every host.
+    pub host: Option<String>,
 }
 
 /// `{service: web, namespace: default, cpu: 3000m}`: the total CPU demand of the

@@ -306,6 +306,14 @@ fn schedule_timeline(cluster: &mut Cluster, scenario: &Scenario) {
                 let member = cluster.etcd_members[*index];
                 match fault {
                     EtcdMemberFault::Kill => {
+                        // The process dies: its connections are reset first.
+                        cluster.sim.schedule_timer(
+                            timed.at,
+                            member,
+                            components::msg::Msg::Etcd(Box::new(EtcdRequest::Maintenance(
+                                Maintenance::ProcessExit,
+                            ))),
+                        );
                         cluster.schedule_fault(timed.at, Fault::CrashActor(member));
                     }
                     EtcdMemberFault::Restart => {
@@ -355,7 +363,11 @@ fn schedule_timeline(cluster: &mut Cluster, scenario: &Scenario) {
             // `Cluster::build` powers the node on at its pool's `joinAt`: the step is
             // only there to be narrated.
             Step::NodeJoins { .. } => {}
-            Step::RegistryOutage(duration) => cluster.schedule_registry_outage(timed.at, *duration),
+            Step::RegistryOutage { duration, host } => cluster.schedule_registry_outage(
+                timed.at,
+                *duration,
+                host.as_deref().map(components::api::s),
+            ),
             Step::RestartKubelet { node, down_for } => {
                 let kubelet = node_handle(cluster, node).kubelet;
                 cluster.schedule_fault(timed.at, Fault::CrashActor(kubelet));

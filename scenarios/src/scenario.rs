@@ -163,8 +163,12 @@ pub enum Step {
         node: String,
         pool: String,
     },
-    /// The image registry answers every pull with 503 for this long.
-    RegistryOutage(SimDuration),
+    /// The image registry answers every pull (from one host, or from all) with 503 for
+    /// this long.
+    RegistryOutage {
+        duration: SimDuration,
+        host: Option<String>,
+    },
     /// The node's kubelet process dies and starts again `down_for` later; the node, its
     /// runtime and its containers keep running.
     RestartKubelet {
@@ -276,8 +280,11 @@ impl Step {
                 ),
             },
             Step::Etcdctl(command) => command.describe(),
-            Step::RegistryOutage(duration) => format!(
-                "registry outage: every image pull fails with 503 Service Unavailable for {}",
+            Step::RegistryOutage { duration, host } => format!(
+                "registry outage: every image pull{} fails with 503 Service Unavailable for {}",
+                host.as_ref()
+                    .map(|host| format!(" from {host}"))
+                    .unwrap_or_default(),
                 format_duration(*duration)
             ),
             Step::RestartKubelet { node, down_for } if *down_for == SimDuration::ZERO => {
@@ -1427,7 +1434,18 @@ impl Parser<'_> {
         } else if let Some(outage) = &entry.registry_outage {
             let duration =
                 self.positive(&outage.duration, &join_key(path, "registry-outage.for"))?;
-            Step::RegistryOutage(duration)
+            if let Some(host) = &outage.host
+                && (host.is_empty() || host.contains('/'))
+            {
+                return Err(self.error(
+                    &join_key(path, "registry-outage.host"),
+                    format!("{host:?} is not a registry host (e.g. registry.example.com)"),
+                ));
+            }
+            Step::RegistryOutage {
+                duration,
+                host: outage.host.clone(),
+            }
         } else if let Some(target) = &entry.restart_kubelet {
             let p = join_key(path, "restart-kubelet");
             let (node, down_for) =
@@ -2371,6 +2389,62 @@ cluster:
     }
 
     #[test]
+    fn etcd_members_faults_etcdctl_and_checks_parse_and_their_errors_are_located() {
+        let text = "name: t
+duration: 5m
+cluster:
+  controlPlane: {etcdMembers: 3, quotaBackendBytes: 1Mi}
+  nodePools:
+    - {name: node, count: 2, cpu: 4, memory: 8Gi}
+timeline:
+  - {at: 1m, kill-etcd-member: etcd-2}
+  - {at: 2m, restart-etcd-member: etcd-2}
+  - {at: 2m, wipe-etcd-member: etcd-3}
+  - {at: 3m, etcd-snapshot: before}
+  - {at: 4m, etcd-restore: before}
+  - {at: 4m, etcd-defrag: all}
+  - {at: 4m, partition: {isolate: etcd-1}}
+expectations:
+  - name: e
+    etcd: {leader: none, term: '>= 2', alarm: NOSPACE, member: etcd-3, revision: '< 10'}
+";
+        let scenario = parse_text(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(scenario.cluster.etcd.members, 3);
+        assert_eq!(scenario.cluster.etcd.quota_backend_bytes, 1 << 20);
+        assert!(
+            scenario.cluster.etcd.etcdctl,
+            "etcdctl actions deploy etcdctl"
+        );
+        assert!(matches!(
+            scenario.timeline[0].step,
+            Step::EtcdMember {
+                index: 1,
+                fault: EtcdMemberFault::Kill,
+                ..
+            }
+        ));
+        assert!(matches!(
+            &scenario.timeline[3].step,
+            Step::Etcdctl(EtcdctlCommand::SnapshotSave(name)) if name == "before"
+        ));
+        assert!(matches!(
+            &scenario.expectations[0].check,
+            Check::Etcd { leader: Some(None), alarm: Some(Some(_)), member: Some(m), .. } if m == "etcd-3"
+        ));
+        let bad_member = text.replace("kill-etcd-member: etcd-2", "kill-etcd-member: etcd-7");
+        assert_eq!(
+            error_of(&bad_member),
+            "scenario.yaml:8:32: timeline[0].kill-etcd-member: unknown etcd member \"etcd-7\" (the members are etcd-1, etcd-2, etcd-3)"
+        );
+        let even = text.replace("etcdMembers: 3", "etcdMembers: 2");
+        assert!(error_of(&even).contains("etcd runs 1, 3 or 5 members, not 2"));
+        let defrag = text.replace("etcd-defrag: all", "etcd-defrag: etcd-1");
+        assert!(error_of(&defrag).contains("the only value is `all`"));
+        let alarm = text.replace("alarm: NOSPACE", "alarm: CORRUPT");
+        assert!(error_of(&alarm).contains("an etcd alarm is NOSPACE or none"));
+    }
+
+    #[test]
     fn apiserver_replicas_restarts_and_request_checks_parse_and_their_errors_are_located() {
         let text = "name: t
 duration: 5m
@@ -2402,9 +2476,7 @@ expectations:
             [(1, SimDuration::ZERO), (0, SimDuration::from_secs(20))]
         );
         match &scenario.expectations[0].check {
-            Check::Requests {
-                verb, from, to, ..
-            } => {
+            Check::Requests { verb, from, to, .. } => {
                 assert_eq!(components::apiserver::requests::VERBS[*verb], "list");
                 assert_eq!(*from, SimTime::ZERO + SimDuration::from_secs(60));
                 assert_eq!(*to, None);
@@ -2417,12 +2489,15 @@ expectations:
                 "scenario.yaml:4:30: cluster.controlPlane.apiservers: must be between 1 and 7",
             ),
             (
-                text.replace("restart-apiserver: control-plane-2", "restart-apiserver: control-plane-3"),
-                "scenario.yaml:8:5: timeline[0].restart-apiserver: no kube-apiserver runs on \"control-plane-3\" (they run on control-plane-1, control-plane-2)",
+                text.replace(
+                    "restart-apiserver: control-plane-2",
+                    "restart-apiserver: control-plane-3",
+                ),
+                "scenario.yaml:8:33: timeline[0].restart-apiserver: no kube-apiserver runs on \"control-plane-3\" (they run on control-plane-1, control-plane-2)",
             ),
             (
                 text.replace("verb: list", "verb: patch"),
-                "scenario.yaml:12:46: expectations[0].requests.verb: unknown verb \"patch\" (use one of create, update, update-status, delete, get, list, watch, bind, evict)",
+                "scenario.yaml:12:44: expectations[0].requests.verb: unknown verb \"patch\" (use one of create, update, update-status, delete, get, list, watch, bind, evict)",
             ),
         ];
         for (text, expected) in cases {
@@ -2459,7 +2534,7 @@ timeline:
         assert_eq!(&*sandbox.default_handler, "runsc");
         assert!(matches!(
             scenario.timeline[0].step,
-            Step::RegistryOutage(d) if d == SimDuration::from_secs(120)
+            Step::RegistryOutage { duration, host: None } if duration == SimDuration::from_secs(120)
         ));
 
         for (from, to, field, why) in [
@@ -2556,6 +2631,33 @@ timeline:
             let error = error_of(&format!("{MINIMAL}timeline:\n  - {{at: 10s, {action}}}\n"));
             assert!(error.contains(expected), "{action}: {error}");
         }
+    }
+
+    #[test]
+    fn unhealthy_after_and_container_checks_by_labels_parse() {
+        let text = format!(
+            "{MINIMAL}  images:\n    - {{name: web:1, unhealthyAfter: 60s}}\nexpectations:\n  - name: restarted\n    container: {{labels: {{app: web}}, name: web, restartCount: 1}}\n"
+        );
+        let scenario = parse_text(&text).unwrap();
+        let behaviour = &scenario.cluster.registry.images[0].behaviour;
+        assert_eq!(behaviour.unhealthy_after, Some(SimDuration::from_secs(60)));
+        let Check::Container { pod, .. } = &scenario.expectations[0].check else {
+            panic!("a container check");
+        };
+        assert_eq!(*pod, PodRef::Labels(Labels::from_pairs([("app", "web")])));
+        let both = text.replace("{labels: {app: web},", "{pod: web-0, labels: {app: web},");
+        let error = error_of(&both);
+        assert!(
+            error.starts_with("scenario.yaml:10:")
+                && error.contains("name exactly one of pod and labels"),
+            "{error}"
+        );
+        let bad = text.replace("unhealthyAfter: 60s", "unhealthyAfter: soon");
+        assert!(
+            error_of(&bad).contains("unhealthyAfter"),
+            "{}",
+            error_of(&bad)
+        );
     }
 
     #[test]
@@ -3035,7 +3137,8 @@ expectations:
             error_of(&bad),
             "scenario.yaml:7:51: expectations[0].container.state: unsupported value \"Crashed\": supported values: \"Waiting\", \"Running\", \"Terminated\""
         );
-        let empty = format!("{MINIMAL}expectations:\n  - {{name: c, container: {{pod: p, name: a}}}}\n");
+        let empty =
+            format!("{MINIMAL}expectations:\n  - {{name: c, container: {{pod: p, name: a}}}}\n");
         assert!(
             error_of(&empty).contains("name at least one of state, reason"),
             "{}",

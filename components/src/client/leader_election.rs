@@ -212,6 +212,9 @@ pub struct LeaderElector {
     /// next update's precondition.
     lease: Option<Rc<Lease>>,
     in_flight: Option<InFlight>,
+    /// Requests given up on (timed out or cancelled) whose answers may still arrive: they
+    /// are the elector's to swallow, not the component's (a few at most).
+    abandoned: Vec<RequestId>,
     /// When the next try (a candidate's) or the next renewal round starts.
     next_try_at: Option<SimTime>,
     /// The last error of the running renewal round, for the narration of a loss.
@@ -241,6 +244,7 @@ impl LeaderElector {
             observed_raw: None,
             lease: None,
             in_flight: None,
+            abandoned: Vec::new(),
             next_try_at: None,
             last_error: String::new(),
             reported_leader: None,
@@ -293,6 +297,7 @@ impl LeaderElector {
         self.observed_raw = None;
         self.lease = None;
         self.in_flight = None;
+        self.abandoned.clear();
         self.next_try_at = None;
         self.last_error.clear();
         self.reported_leader = None;
@@ -340,6 +345,17 @@ impl LeaderElector {
         [round_deadline, next].into_iter().flatten().min()
     }
 
+    /// Gives up on the request in flight; its answer, if one comes, is swallowed.
+    fn abandon(&mut self) {
+        const ABANDONED_MAX: usize = 16;
+        if let Some(InFlight { id: Some(id), .. }) = self.in_flight.take() {
+            if self.abandoned.len() == ABANDONED_MAX {
+                self.abandoned.remove(0);
+            }
+            self.abandoned.push(id);
+        }
+    }
+
     /// Offers a response: `None` if it answers no request of the elector's.
     pub fn on_response(
         &mut self,
@@ -347,6 +363,10 @@ impl LeaderElector {
         now: SimTime,
         rng: &mut SimRng,
     ) -> Option<Outcome> {
+        if let Some(index) = self.abandoned.iter().position(|&id| id == response.id) {
+            self.abandoned.swap_remove(index);
+            return Some(Outcome::default());
+        }
         let in_flight = self.in_flight?;
         if in_flight.id != Some(response.id) {
             return None;
@@ -411,7 +431,7 @@ impl LeaderElector {
             && now >= started + self.config.renew_deadline
         {
             // The round's context ends: a request in flight is cancelled with it.
-            self.in_flight = None;
+            self.abandon();
             self.next_try_at = None;
             self.phase = Phase::Lost;
             let last_error = if self.last_error.is_empty() {
@@ -425,7 +445,7 @@ impl LeaderElector {
         }
         if let Some(in_flight) = self.in_flight {
             if now >= in_flight.timeout_at {
-                self.in_flight = None;
+                self.abandon();
                 let why = format!(
                     "request timed out after {} (the leader election client's timeout)",
                     self.config.request_timeout()
@@ -1072,6 +1092,24 @@ mod tests {
         assert_eq!(d.elector.next_wake(), Some(at(12)), "the round's deadline");
         d.wake(at(12));
         assert_eq!(d.elector.phase(), Phase::Lost);
+    }
+
+    #[test]
+    fn a_late_answer_to_a_request_given_up_on_is_swallowed() {
+        let mut d = Driver::new();
+        d.start(at(0));
+        // The get times out after 5 s; the retry's get is request 2.
+        d.wake(at(5));
+        assert!(
+            d.elector
+                .on_response(&err(7, StatusReason::NotFound), at(5), &mut d.rng)
+                .is_none()
+        );
+        let late = d
+            .elector
+            .on_response(&err(1, StatusReason::Timeout), at(6), &mut d.rng)
+            .expect("the elector's own request");
+        assert!(late.request.is_none() && late.events.is_empty());
     }
 
     #[test]

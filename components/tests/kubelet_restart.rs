@@ -242,6 +242,11 @@ fn bound_pods(count: u32) -> Vec<components::api::Object> {
 /// The kubelet's API requests, by the instant they reached the API server, in a run
 /// where 250 pods land on its node at once.
 fn kubelet_requests(qps: u32, burst: u32) -> Vec<SimTime> {
+    kubelet_requests_with(qps, burst, None)
+}
+
+/// The same, with the kubelet down over `outage` (seconds).
+fn kubelet_requests_with(qps: u32, burst: u32, outage: Option<(u64, u64)>) -> Vec<SimTime> {
     let mut config = ClusterConfig::default();
     let mut pool = fixtures::node_pool("node", 1, None);
     pool.capacity.pods = Some(300);
@@ -261,7 +266,15 @@ fn kubelet_requests(qps: u32, burst: u32) -> Vec<SimTime> {
         }
     }));
     cluster.schedule_action(at(30), Action::Apply(bound_pods(250)));
-    run_until(&mut cluster, at(90));
+    let end = match outage {
+        Some((down, up)) => {
+            cluster.schedule_fault(at(down), Fault::CrashActor(kubelet));
+            cluster.schedule_fault(at(up), Fault::RestartActor(kubelet));
+            up + 30
+        }
+        None => 90,
+    };
+    run_until(&mut cluster, at(end));
     let running = cluster
         .objects::<Pod>()
         .filter(|p| p.status.phase == PodPhase::Running)
@@ -445,4 +458,31 @@ fn a_container_that_exits_while_the_runtime_is_down_is_restarted_after_the_relis
         .map(|r| r.time)
         .expect("the exit was seen");
     assert!(exit_seen >= at(100) && exit_seen < at(107), "{exit_seen}");
+}
+
+#[test]
+fn after_a_long_outage_the_restarted_kubelet_paces_its_status_writes() {
+    // Down from 100 s to 200 s: the node went Unknown and the node lifecycle controller
+    // marked its 250 pods not Ready. The new kubelet adopts them and writes each status
+    // back (Ready again): 100 at once, then 50 a second.
+    let times = kubelet_requests_with(50, 100, Some((100, 200)));
+    let per_second: Vec<usize> = (199..208)
+        .map(|s| {
+            times
+                .iter()
+                .filter(|t| t.as_nanos() / 1_000_000_000 == s)
+                .count()
+        })
+        .collect();
+    assert_eq!(per_second[0], 0, "{per_second:?}");
+    assert!((100..=153).contains(&per_second[1]), "{per_second:?}");
+    assert!((50..=53).contains(&per_second[2]), "{per_second:?}");
+    assert!((50..=53).contains(&per_second[3]), "{per_second:?}");
+    // Unlimited, the same writes all go in the first second.
+    let unlimited = kubelet_requests_with(1_000_000, 1_000_000, Some((100, 200)));
+    let first = unlimited
+        .iter()
+        .filter(|t| t.as_nanos() / 1_000_000_000 == 200)
+        .count();
+    assert!(first > 240, "{first}");
 }

@@ -269,7 +269,7 @@ impl Cluster {
                     .set_peers(peers.clone());
             }
         }
-        crate::apiserver::install_stream_checker(&mut sim, etcd, &apiservers);
+        crate::apiserver::install_stream_checker(&mut sim, &etcd_members, &apiservers);
         // Clients outside the control plane connect through the load balancer, which
         // pins each connection to a replica in turn.
         let mut balancer = crate::apiserver::balancer::RoundRobin::default();
@@ -399,12 +399,21 @@ impl Cluster {
         );
     }
 
-    /// From `at` on, the registry answers every pull with 503 for `duration`.
-    pub fn schedule_registry_outage(&mut self, at: SimTime, duration: SimDuration) {
+    /// From `at` on, the registry answers every pull from `host` (`None`: from any
+    /// host) with 503 for `duration`.
+    pub fn schedule_registry_outage(
+        &mut self,
+        at: SimTime,
+        duration: SimDuration,
+        host: Option<Str>,
+    ) {
         self.sim.schedule_timer(
             at,
             self.registry,
-            Msg::Registry(Box::new(crate::registry::RegistryMsg::Outage { duration })),
+            Msg::Registry(Box::new(crate::registry::RegistryMsg::Outage {
+                duration,
+                host,
+            })),
         );
     }
 

@@ -8,8 +8,11 @@
 //! times out.
 //!
 //! Outage: for a while the registry answers every request with `503 Service
-//! Unavailable` (the scenario's `registry-outage`). Transfers in progress when it starts
-//! break off; pulls asked for during it fail at once; after it, pulls succeed again.
+//! Unavailable` (the scenario's `registry-outage`), for every registry host or for one
+//! (the host an image reference resolves to: `registry.example.com/shop/web:1` and
+//! `nginx:1.25`'s `registry-1.docker.io` are different hosts, served by this one actor
+//! with one bandwidth). Transfers in progress from a host that goes down break off;
+//! pulls asked for during its outage fail at once; after it, pulls succeed again.
 //! The runtime reports the failure to the kubelet, which shows ErrImagePull and then
 //! ImagePullBackOff on the pod.
 
@@ -81,34 +84,38 @@ pub enum RegistryMsg {
         image: Str,
         cause: String,
     },
-    /// the scenario's timeline → registry: answer 503 to everything for `duration`.
-    Outage { duration: SimDuration },
+    /// the scenario's timeline → registry: answer 503 for `duration` to every pull from
+    /// `host` (`None`: from every host).
+    Outage {
+        duration: SimDuration,
+        host: Option<Str>,
+    },
 }
 
 #[derive(Clone, Debug)]
 pub enum Tick {
     /// A transfer in progress finished.
     Transferred { serial: u64 },
-    /// The outage that was to last until `until` is over (ignored if a later outage
-    /// extended it).
+    /// An outage that was to last until `until` is over (ignored if a later outage of
+    /// the same host extended it).
     OutageOver { until: SimTime },
 }
 
-/// Whether the registry serves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Availability {
-    Up,
-    /// Answering 503 until then.
-    Down {
-        until: SimTime,
-    },
+/// The outages in force: by host (`None`: every host), until when.
+pub type Outages = BTreeMap<Option<Str>, SimTime>;
+
+/// Whether a pull from `host` is refused at `now`.
+pub fn refuses(outages: &Outages, host: &str, now: SimTime) -> bool {
+    outages
+        .iter()
+        .any(|(down, until)| now < *until && down.as_deref().is_none_or(|down| down == host))
 }
 
-/// Where a client sends the manifest request for `image`, as containerd's resolver
-/// builds it: the host is the reference's first component when that looks like a host
-/// (has a `.` or a `:`, or is `localhost`), else `default_host`; a single-component
-/// Docker Hub name gets `library/`; no tag means `latest`; a digest is looked up as is.
-pub fn manifest_url(image: &str, default_host: &str) -> String {
+/// An image reference's registry host, repository path and tag or digest, as
+/// containerd's resolver reads it: the host is the first component when that looks like
+/// a host (has a `.` or a `:`, or is `localhost`), else `default_host`; a
+/// single-component Docker Hub name gets `library/`; no tag means `latest`.
+pub fn parse_reference<'a>(image: &'a str, default_host: &'a str) -> (&'a str, String, &'a str) {
     let (name, reference) = match image.split_once('@') {
         Some((name, digest)) => (name, digest),
         None => match image.rsplit_once(':') {
@@ -125,6 +132,13 @@ pub fn manifest_url(image: &str, default_host: &str) -> String {
         _ if !name.contains('/') => (default_host, format!("library/{name}")),
         _ => (default_host, name.to_string()),
     };
+    (host, path, reference)
+}
+
+/// Where a client sends the manifest request for `image` (see `parse_reference`; a
+/// digest is looked up as is).
+pub fn manifest_url(image: &str, default_host: &str) -> String {
+    let (host, path, reference) = parse_reference(image, default_host);
     format!("https://{host}/v2/{path}/manifests/{reference}")
 }
 
@@ -175,7 +189,7 @@ pub struct Registry {
     next_serial: u64,
     pulls_served_count: u64,
     pulls_failed_count: u64,
-    availability: Availability,
+    outages: Outages,
 }
 
 impl Registry {
@@ -193,7 +207,7 @@ impl Registry {
             next_serial: 0,
             pulls_served_count: 0,
             pulls_failed_count: 0,
-            availability: Availability::Up,
+            outages: Outages::new(),
         }
     }
 
@@ -207,8 +221,13 @@ impl Registry {
         self.pulls_failed_count
     }
 
-    pub fn availability(&self) -> Availability {
-        self.availability
+    /// Whether a pull of `image` is refused at `now`.
+    pub fn refuses(&self, image: &str, now: SimTime) -> bool {
+        refuses(&self.outages, self.host_of(image), now)
+    }
+
+    fn host_of<'a>(&'a self, image: &'a str) -> &'a str {
+        parse_reference(image, &self.config.default_host).0
     }
 
     fn fail(
@@ -230,22 +249,39 @@ impl Registry {
         );
     }
 
-    /// The registry starts answering 503 for `duration`: transfers under way break off.
-    fn begin_outage(&mut self, duration: SimDuration, cx: &mut Context<'_, Msg>) {
-        let until = cx.now() + duration;
-        let until = match self.availability {
-            Availability::Down { until: already } => Ord::max(already, until),
-            Availability::Up => until,
-        };
-        self.availability = Availability::Down { until };
-        let broken = std::mem::take(&mut self.transfers);
+    /// `host` (or every host) starts answering 503 for `duration`: its transfers under
+    /// way break off.
+    fn begin_outage(
+        &mut self,
+        duration: SimDuration,
+        host: Option<Str>,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        let now = cx.now();
+        let until = now + duration;
+        let until = self
+            .outages
+            .get(&host)
+            .map_or(until, |&already| Ord::max(already, until));
+        self.outages.insert(host.clone(), until);
+        let mut broken = Vec::new();
+        let serials: Vec<u64> = self.transfers.keys().copied().collect();
+        for serial in serials {
+            let RegistryMsg::Pulled { image, .. } = &self.transfers[&serial].reply else {
+                panic!("a transfer carries its Pulled answer");
+            };
+            if self.refuses(image, now) {
+                broken.push(self.transfers.remove(&serial).expect("listed"));
+            }
+        }
         let broken_count = broken.len();
         cx.record("step", || {
+            let which = host.as_deref().unwrap_or("every host");
             format!(
-                "registry: outage until {until}: every request gets 503 Service Unavailable; {broken_count} transfers under way break off"
+                "registry: outage of {which} until {until}: every pull gets 503 Service Unavailable; {broken_count} transfers under way break off"
             )
         });
-        for transfer in broken.into_values() {
+        for transfer in broken {
             let RegistryMsg::Pulled { pull_id, image, .. } = transfer.reply else {
                 panic!("a transfer carries its Pulled answer");
             };
@@ -285,7 +321,7 @@ impl Registry {
         layers_cached: bool,
         cx: &mut Context<'_, Msg>,
     ) {
-        if let Availability::Down { .. } = self.availability {
+        if self.refuses(&image, cx.now()) {
             let cause = outage_cause(&image, &self.config.default_host);
             cx.record("detail", || {
                 format!("registry: refused {image} (503, outage)")
@@ -349,7 +385,7 @@ impl Actor<Msg> for Registry {
             },
             // The scenario's timeline delivers an outage as a timer of the registry's.
             Event::Timer(Msg::Registry(message)) => match *message {
-                RegistryMsg::Outage { duration } => self.begin_outage(duration, cx),
+                RegistryMsg::Outage { duration, host } => self.begin_outage(duration, host, cx),
                 other => panic!("registry got an unexpected timeline message: {other:?}"),
             },
             Event::Timer(Msg::Tick(AnyTick::Registry(Tick::Transferred { serial }))) => {
@@ -360,10 +396,18 @@ impl Actor<Msg> for Registry {
                 }
             }
             Event::Timer(Msg::Tick(AnyTick::Registry(Tick::OutageOver { until }))) => {
-                if self.availability == (Availability::Down { until }) {
-                    self.availability = Availability::Up;
+                let now = cx.now();
+                let over: Vec<Option<Str>> = self
+                    .outages
+                    .iter()
+                    .filter(|(_, end)| **end == until && until <= now)
+                    .map(|(host, _)| host.clone())
+                    .collect();
+                for host in over {
+                    self.outages.remove(&host);
                     cx.record("step", || {
-                        "registry: outage over, serving pulls again".to_string()
+                        let which = host.as_deref().unwrap_or("every host");
+                        format!("registry: outage of {which} over, serving pulls again")
                     });
                 }
             }
@@ -377,7 +421,7 @@ impl Actor<Msg> for Registry {
         // Transfers in progress die with their connections; an outage is the service's
         // state, not the host's, and a crash ends it too.
         self.transfers.clear();
-        self.availability = Availability::Up;
+        self.outages.clear();
     }
 }
 
@@ -410,9 +454,10 @@ impl Fingerprint for RegistryMsg {
                 hasher.write_u64(*pull_id);
                 hasher.write_str(image);
             }
-            RegistryMsg::Outage { duration } => {
+            RegistryMsg::Outage { duration, host } => {
                 hasher.write_u64(4);
                 hasher.write_u64(duration.as_nanos());
+                hasher.write_str(host.as_deref().unwrap_or(""));
             }
         }
     }
@@ -482,6 +527,26 @@ mod tests {
         assert_eq!(
             manifest_url("ghcr.io/org/app@sha256:abc", hub),
             "https://ghcr.io/v2/org/app/manifests/sha256:abc"
+        );
+    }
+
+    #[test]
+    fn an_outage_refuses_its_host_until_it_ends() {
+        let t = |secs| SimTime::ZERO + SimDuration::from_secs(secs);
+        let mut outages = Outages::new();
+        assert!(!refuses(&outages, "registry-1.docker.io", t(0)));
+        outages.insert(Some(crate::api::s("registry.example.com")), t(120));
+        assert!(refuses(&outages, "registry.example.com", t(119)));
+        assert!(!refuses(&outages, "registry.example.com", t(120)));
+        assert!(!refuses(&outages, "registry-1.docker.io", t(60)));
+        outages.insert(None, t(30));
+        assert!(refuses(&outages, "registry-1.docker.io", t(29)));
+        assert!(!refuses(&outages, "registry-1.docker.io", t(30)));
+        let hub = "registry-1.docker.io";
+        assert_eq!(parse_reference("nginx", hub).0, hub);
+        assert_eq!(
+            parse_reference("registry.example.com/shop/web:1", hub).0,
+            "registry.example.com"
         );
     }
 

@@ -290,7 +290,7 @@ fn a_registry_outage_fails_pulls_at_once_and_recovery_lets_them_through() {
         11,
         true,
     );
-    cluster.schedule_registry_outage(at(1), SimDuration::from_secs(15));
+    cluster.schedule_registry_outage(at(1), SimDuration::from_secs(15), None);
     cluster.schedule_action(
         at(2),
         Action::Apply(vec![pod("web", "plain-1", "app:1", None).into()]),

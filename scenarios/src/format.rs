@@ -512,6 +512,8 @@ pub struct EtcdCheck {
     pub member: Option<String>,
     /// That member's applied revision.
     pub revision: Option<Scalar>,
+    /// How many revisions that member is behind the freshest member.
+    pub behind: Option<Scalar>,
 }
 
 /// The memory a node's kernel has charged (every process of every pod, sandbox infra

@@ -2161,10 +2161,10 @@ impl Parser<'_> {
                 .as_deref()
                 .map(|name| known(name, "member"))
                 .transpose()?;
-            if member.is_some() && etcd.revision.is_none() {
+            if member.is_some() && etcd.revision.is_none() && etcd.behind.is_none() {
                 return Err(self.error(
                     &join_key(&p, "member"),
-                    "`member` selects whose `revision` is checked: give `revision` too",
+                    "`member` selects whose `revision` or `behind` is checked: give one of them",
                 ));
             }
             Check::Etcd {
@@ -2173,6 +2173,7 @@ impl Parser<'_> {
                 alarm,
                 member,
                 revision: self.count(&etcd.revision, &join_key(&p, "revision"))?,
+                behind: self.count(&etcd.behind, &join_key(&p, "behind"))?,
             }
         } else if let Some(memory) = &entry.node_memory {
             let p = join_key(path, "nodeMemory");
@@ -2406,7 +2407,7 @@ timeline:
   - {at: 4m, partition: {isolate: etcd-1}}
 expectations:
   - name: e
-    etcd: {leader: none, term: '>= 2', alarm: NOSPACE, member: etcd-3, revision: '< 10'}
+    etcd: {leader: none, term: '>= 2', alarm: NOSPACE, member: etcd-3, revision: '< 10', behind: 0}
 ";
         let scenario = parse_text(text).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(scenario.cluster.etcd.members, 3);
@@ -2567,6 +2568,12 @@ timeline:
                 "{for: 0s}",
                 "timeline[0].registry-outage.for",
                 "longer than 0s",
+            ),
+            (
+                "{for: 2m}",
+                "{for: 2m, host: \"a/b\"}",
+                "timeline[0].registry-outage.host",
+                "not a registry host",
             ),
         ] {
             let message = error_of(&text.replace(from, to));

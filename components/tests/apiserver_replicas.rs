@@ -144,3 +144,41 @@ fn a_lone_replica_restart_makes_its_clients_relist() {
     );
     assert_eq!(running_web_pods(&cluster), 3);
 }
+
+#[test]
+fn a_write_etcd_never_answers_gets_504_after_the_request_timeout() {
+    let mut config = ClusterConfig::default();
+    config
+        .node_pools
+        .push(fixtures::node_pool("node", 2, Some("zone-a")));
+    let mut cluster = Cluster::build(&config, 4, true);
+    // etcd's process dies: nothing it was sent is ever answered.
+    cluster.schedule_fault(at(30), sim_core::Fault::CrashActor(cluster.etcd));
+    let deployment = fixtures::deployment("default", "web", 2, "nginx:1.14.2", small_requests());
+    cluster.schedule_action(at(31), Action::Apply(vec![deployment.into()]));
+    run_until(&mut cluster, at(110));
+    let timeouts: Vec<&str> = cluster
+        .sim
+        .records()
+        .iter()
+        .map(|r| r.detail.as_str())
+        .filter(|d| {
+            d.ends_with("failed: 504 Timeout: request did not complete within requested timeout - context deadline exceeded")
+        })
+        .collect();
+    assert!(!timeouts.is_empty(), "no request timed out");
+    let created = stats(&cluster, 0).between(verb("create"), at(31), at(110));
+    assert!(created.errors >= 1, "{created:?}");
+    // Answered once --request-timeout (60 s) had passed, and not much later: a busy
+    // replica hears from a kubelet every few seconds.
+    assert!(
+        created.latency_max >= SimDuration::from_secs(60),
+        "{created:?}"
+    );
+    assert!(
+        created.latency_max <= SimDuration::from_secs(71),
+        "{created:?}"
+    );
+    // The kubelets' watches stayed open, silent: the replica still holds them.
+    assert!(replica(&cluster, 0).watcher_count() >= 2);
+}

@@ -2025,6 +2025,22 @@ mod tests {
     }
 
     #[test]
+    fn etcd_errors_are_500s_carrying_etcds_text() {
+        let timed_out = etcd_failure(EtcdError::RequestTimedOut);
+        assert_eq!(timed_out.reason.code(), 500);
+        assert_eq!(timed_out.message, "etcdserver: request timed out");
+        let full = etcd_failure(EtcdError::NoSpace);
+        assert_eq!(
+            (full.reason, full.message.as_str()),
+            (
+                StatusReason::InternalError,
+                "etcdserver: mvcc: database space exceeded"
+            )
+        );
+        assert_eq!(StatusReason::Timeout.code(), 504);
+    }
+
+    #[test]
     fn service_ips_round_trip() {
         let ip = format_ipv4(SERVICE_CIDR_BASE + 300);
         assert_eq!(ip, "10.96.1.44");

@@ -701,10 +701,14 @@ impl ControllerManager {
         offer!(daemonsets, on_daemon_set_delta);
         offer!(hpas, on_hpa_delta);
         let Some(pending) = self.pending.remove(&response.id) else {
-            panic!(
-                "kube-controller-manager got a response to no request: {}",
-                response.id
-            );
+            // The answer to a request sent before the controllers restarted (the replica
+            // lost its Lease and started over): the new run never asked. It can come late
+            // since the API server answers 504 after --request-timeout.
+            let id = response.id;
+            cx.record("detail", || {
+                format!("kube-controller-manager drops the answer to request {id}, sent before it restarted")
+            });
+            return;
         };
         match pending {
             Pending::CreatePod { rs } => self.on_pod_created(&rs, &response, cx),

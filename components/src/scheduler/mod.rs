@@ -485,10 +485,15 @@ impl Scheduler {
                     });
                 }
             }
-            None => panic!(
-                "kube-scheduler got a response to no request: {}",
-                response.id
-            ),
+            None => {
+                // The answer to a request sent before the scheduler restarted (it lost its
+                // Lease and started over): the new run never asked. It can come late since
+                // the API server answers 504 after --request-timeout.
+                let id = response.id;
+                cx.record("detail", || {
+                    format!("kube-scheduler drops the answer to request {id}, sent before it restarted")
+                });
+            }
         }
     }
 

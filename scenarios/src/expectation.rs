@@ -517,6 +517,8 @@ pub enum Check {
         alarm: Option<Option<String>>,
         member: Option<String>,
         revision: Option<Count>,
+        /// How many revisions that member is behind the freshest one.
+        behind: Option<Count>,
     },
     /// The requests of one verb (an index of `apiserver::requests::VERBS`) every
     /// kube-apiserver replica answered in `[from, to)` (`to`: the observation's time).
@@ -771,6 +773,7 @@ fn etcd_verdict(
     alarm: &Option<Option<String>>,
     member: &Option<String>,
     revision: Option<Count>,
+    behind: Option<Count>,
 ) -> Verdict {
     let up: Vec<&EtcdMemberState> = members.iter().filter(|m| m.up).collect();
     // The leader of the highest term, if several members still think they lead.
@@ -814,8 +817,18 @@ fn etcd_verdict(
             read.map_or("the freshest member", |m| m.name.as_str())
         ));
     }
+    let newest = freshest.map_or(0, |m| m.revision);
+    let found_behind = newest.saturating_sub(found_revision);
+    if let Some(want) = behind
+        && !want.holds(u32::try_from(found_behind).unwrap_or(u32::MAX))
+    {
+        failures.push(format!(
+            "{} behind {want}",
+            read.map_or("the freshest member", |m| m.name.as_str())
+        ));
+    }
     let found = format!(
-        "leader {} in term {found_term}, alarm {}, revision {found_revision}{}, database {}; members up: {}",
+        "leader {} in term {found_term}, alarm {}, revision {found_revision}{} ({found_behind} behind the freshest), database {}; members up: {}",
         current.as_ref().map_or("none", |(name, _)| name.as_str()),
         found_alarm.as_deref().unwrap_or("none"),
         read.map(|m| format!(" on {}", m.name)).unwrap_or_default(),
@@ -1309,7 +1322,16 @@ impl Check {
                 alarm,
                 member,
                 revision,
-            } => etcd_verdict(&observation.etcd, leader, *term, alarm, member, *revision),
+                behind,
+            } => etcd_verdict(
+                &observation.etcd,
+                leader,
+                *term,
+                alarm,
+                member,
+                *revision,
+                *behind,
+            ),
             Check::NodeMemory { node, in_use } => match observation.node_memory_bytes.get(node) {
                 None => Verdict {
                     passed: false,
@@ -2019,6 +2041,49 @@ mod tests {
             wrong.evaluate(&observation()).message,
             "expected Ready=Unknown; got node-1: Ready=True, no taints"
         );
+        let pressure = Check::Node {
+            name: "node-1".to_string(),
+            ready: None,
+            memory_pressure: Some(ConditionStatus::True),
+            taints: vec![],
+            untainted: vec![],
+        };
+        assert_eq!(
+            pressure.evaluate(&observation()).message,
+            "expected MemoryPressure=True; got node-1: Ready=True, MemoryPressure=False, no taints"
+        );
+        let calm = Check::Node {
+            name: "node-1".to_string(),
+            ready: None,
+            memory_pressure: Some(ConditionStatus::False),
+            taints: vec![],
+            untainted: vec![],
+        };
+        assert!(calm.evaluate(&observation()).passed);
+    }
+
+    #[test]
+    fn pods_filter_by_status_reason_and_qos_class() {
+        let check_count = |reason: Option<&str>, qos_class: Option<QosClass>, count| Check::Pods {
+            filter: PodFilter {
+                reason: reason.map(str::to_string),
+                qos_class,
+                ..PodFilter::default()
+            },
+            count: Some(Count::exactly(count)),
+            nodes: None,
+            zones: None,
+        };
+        let check = |reason, qos_class| check_count(reason, qos_class, 0);
+        let verdict = check(Some("Evicted"), None).evaluate(&observation());
+        assert!(verdict.passed, "{}", verdict.message);
+        assert_eq!(verdict.message, "0 pods with reason Evicted");
+        // The fixture's pods carry no qosClass: none is BestEffort.
+        let verdict = check(None, Some(QosClass::BestEffort)).evaluate(&observation());
+        assert!(verdict.passed, "{}", verdict.message);
+        assert_eq!(verdict.message, "0 pods of QoS class BestEffort");
+        let some = check_count(Some("Evicted"), None, 1);
+        assert!(!some.evaluate(&observation()).passed);
     }
 
     #[test]

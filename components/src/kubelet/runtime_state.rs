@@ -249,7 +249,7 @@ impl Kubelet {
     /// The answer to a status check while the runtime was unreachable.
     pub(super) fn on_runtime_status(
         &mut self,
-        ok: Option<(crate::api::Str, crate::api::Str)>,
+        ok: Option<(Str, Str)>,
         cx: &mut Context<'_, Msg>,
     ) {
         let Some((name, version)) = ok else {

@@ -14,6 +14,9 @@
 //!   resourceVersion of the cached pod; a 409 is retried with the newer version.
 //! - Termination: a deletionTimestamp stops the containers (SIGTERM, SIGKILL after the
 //!   grace period), then the sandbox, then the pod is deleted with grace 0.
+//! - Node pressure ([`eviction`]): MemoryPressure when `memory.available` falls below
+//!   100Mi, one pod evicted per pass (Failed, `Evicted`), BestEffort pods refused while
+//!   it lasts; each container's `oom_score_adj` comes from its pod's QoS class ([`qos`]).
 //! - Connection: every request has a deadline (the heartbeat client's 10 s for the lease
 //!   and the node, `api_request_timeout` for the rest), checked at the heartbeat; a lost
 //!   request is sent again by the loop that sent it, and makes the connection suspect. A
@@ -1973,6 +1976,7 @@ impl Kubelet {
                 }
             }
             (Call::StartContainer { index, .. }, result) => {
+                let has_startup_probe = worker.spec(index).startup_probe.is_some();
                 let record = &mut worker.containers[index];
                 let ContainerStage::Starting { container_id, call } = record.stage else {
                     return;
@@ -1988,6 +1992,7 @@ impl Kubelet {
                             started_at,
                             ready: false,
                         };
+                        record.awaiting_startup_probe = has_startup_probe;
                         let restarts = record.restart_count;
                         let kind = match record.role {
                             Role::Init => "init container",

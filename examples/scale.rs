@@ -10,6 +10,9 @@
 //! `--apiservers N` runs N kube-apiserver replicas behind the load balancer (one per
 //! control-plane host) instead of one.
 //!
+//! `--etcd N` runs an etcd cluster of N members (1, 3 or 5), each on its own host,
+//! instead of the one member on the control-plane host.
+//!
 //! `--probes` gives every pod a readiness and a liveness httpGet probe (upstream
 //! defaults: every 10 s).
 
@@ -47,6 +50,14 @@ fn main() {
         words.drain(i..i + 2);
         count
     });
+    let etcd_members = words.iter().position(|a| a == "--etcd").map(|i| {
+        let count = words
+            .get(i + 1)
+            .and_then(|s| s.parse::<usize>().ok())
+            .expect("--etcd MEMBERS");
+        words.drain(i..i + 2);
+        count
+    });
     let args: Vec<u64> = words
         .iter()
         .map(|a| {
@@ -67,6 +78,9 @@ fn main() {
     let (mut config, objects) = workload.build();
     if let Some(count) = apiservers {
         config.control_plane.apiservers = count;
+    }
+    if let Some(members) = etcd_members {
+        config.etcd.members = members;
     }
     let mut cluster = Cluster::build(&config, 1, false);
     cluster.schedule_action(

@@ -464,7 +464,8 @@ fn etcd_members(cluster: &Cluster) -> Vec<crate::expectation::EtcdMemberState> {
 /// The leader election of `component` (`kube-scheduler` or `kube-controller-manager`):
 /// which replicas lead by their own view, and its Lease in etcd.
 fn leader_state(cluster: &Cluster, component: &str) -> crate::expectation::LeaderState {
-    let (replicas, elector): (&[ActorId], fn(&Cluster, ActorId) -> Option<&LeaderElector>) =
+    type Elector = fn(&Cluster, ActorId) -> Option<&LeaderElector>;
+    let (replicas, elector): (&[ActorId], Elector) =
         match component {
             "kube-scheduler" => (&cluster.schedulers, |cluster, id| {
                 cluster.scheduler_replica(id).election()

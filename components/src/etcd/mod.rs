@@ -73,7 +73,8 @@ pub struct EtcdConfig {
     /// `--quota-backend-bytes`, upstream default 2 GiB.
     pub quota_backend_bytes: u64,
     /// `--snapshot-count`: applied entries between two snapshots, after which the log is
-    /// compacted. Upstream default 100,000 (v3.2–v3.5; v3.6 lowered it to 10,000).
+    /// compacted. Upstream default 10,000 in v3.6 (`DefaultSnapshotCount` in
+    /// server/etcdserver/server.go was 100,000 in v3.2–v3.5).
     pub snapshot_count: u64,
     /// Entries kept behind a snapshot for slow followers (etcd's
     /// `SnapshotCatchUpEntries`, 5,000).
@@ -92,7 +93,7 @@ impl Default for EtcdConfig {
             election_timeout: SimDuration::from_millis(1000),
             pre_vote: true,
             quota_backend_bytes: DEFAULT_QUOTA_BACKEND_BYTES,
-            snapshot_count: 100_000,
+            snapshot_count: 10_000,
             snapshot_catch_up_entries: 5_000,
             etcdctl: false,
         }
@@ -176,7 +177,10 @@ pub enum Maintenance {
     Defragment,
     /// `etcdctl alarm disarm`.
     AlarmDisarm,
-    /// The member's disk is lost (its host crashes at the same instant).
+    /// The member's process is about to die (the timeline kills it at this instant): the
+    /// kernel resets its connections, so its clients' requests and watch streams end.
+    ProcessExit,
+    /// The member's disk is lost (its process dies at the same instant).
     DiskLost,
 }
 
@@ -600,14 +604,8 @@ impl Etcd {
                         "{name}: restored from snapshot {snapshot:?}: revision {before} -> {after}; a new cluster starts with an empty log"
                     )
                 });
-                // The process stops: its clients' watch streams end.
-                for watcher in std::mem::take(&mut self.watchers) {
-                    let response = EtcdResponse::Error {
-                        id: watcher.watch_id,
-                        error: EtcdError::Stopped,
-                    };
-                    cx.send(watcher.client, Msg::EtcdReply(Box::new(response)));
-                }
+                // The process stops: its clients' requests and watch streams end.
+                self.end_connections(cx);
                 self.forget_memory();
                 self.store = (*store).clone();
                 // Every member restores the same snapshot: nobody rejoins.
@@ -627,14 +625,39 @@ impl Etcd {
                 cx.record("step", || format!("{name}: alarm disarm requested"));
                 self.raft.propose(Proposal::NoSpaceAlarm { raise: false });
             }
+            Maintenance::ProcessExit => self.end_connections(cx),
             Maintenance::DiskLost => {
                 cx.record("step", || {
                     format!("{name}: its disk is lost: WAL and backend are gone")
                 });
+                self.end_connections(cx);
                 self.store = Store::default();
                 self.raft.wipe();
                 self.snapshot_applied = 0;
             }
+        }
+    }
+
+    /// The process goes away: every client's open request and watch stream ends with
+    /// `etcdserver: server stopped` (a reset connection, as clients see it).
+    fn end_connections(&mut self, cx: &mut Context<'_, Msg>) {
+        for watcher in std::mem::take(&mut self.watchers) {
+            let response = EtcdResponse::Error {
+                id: watcher.watch_id,
+                error: EtcdError::Stopped,
+            };
+            cx.send(watcher.client, Msg::EtcdReply(Box::new(response)));
+        }
+        let waiters: Vec<Waiter> = self.waiters.drain(..).map(|(_, waiter)| waiter).collect();
+        for Waiter { client, kind } in waiters {
+            if client == cx.me() {
+                continue;
+            }
+            let response = EtcdResponse::Error {
+                id: kind.id(),
+                error: EtcdError::Stopped,
+            };
+            cx.send(client, Msg::EtcdReply(Box::new(response)));
         }
     }
 
@@ -720,6 +743,7 @@ impl Etcd {
                     let Some(Waiter { client, kind }) = self.waiters.swap_remove(&waiter) else {
                         continue;
                     };
+                    self.raft.cancel_waiting(waiter);
                     let name = self.name();
                     let leader = self.raft.leader().map(|l| self.member_name(l));
                     cx.record("step", || {
@@ -796,7 +820,7 @@ impl Etcd {
         // Requests still waiting after this event wait for Raft: each gets its timeout.
         let now = cx.now();
         let due = now + self.config.request_timeout();
-        for waiter in std::mem::take(&mut self.new_waiters) {
+        for waiter in self.new_waiters.drain(..) {
             if self.waiters.contains_key(&waiter)
                 && let Some(rearm) = self.deadlines.schedule(now, due, waiter)
             {
@@ -815,7 +839,10 @@ impl Etcd {
                 if self.single() {
                     return;
                 }
-                cx.record("step", || {
+                // A member without a quorum pre-votes at every timeout: the real
+                // campaigns are the story, the pre-votes a detail.
+                let kind = if pre_vote { "detail" } else { "step" };
+                cx.record(kind, || {
                     if pre_vote {
                         format!("{name}: election timeout: pre-vote for term {term}")
                     } else {
@@ -1038,6 +1065,13 @@ impl Etcd {
     /// and drops the log behind it, keeping `SnapshotCatchUpEntries` for slow followers.
     fn compact_log(&mut self) {
         let applied = self.raft.log.applied;
+        if self.single() {
+            // Nobody will ever ask a lone member for entries: its log is kept no longer
+            // than it takes to apply them (upstream keeps them until the next snapshot,
+            // which nothing can observe).
+            self.raft.log.compact_to(applied);
+            return;
+        }
         if applied - self.snapshot_applied.min(applied) < self.config.snapshot_count {
             return;
         }
@@ -1219,6 +1253,7 @@ impl Fingerprint for EtcdRequest {
                     Maintenance::Defragment => hasher.write_u64(3),
                     Maintenance::AlarmDisarm => hasher.write_u64(4),
                     Maintenance::DiskLost => hasher.write_u64(5),
+                    Maintenance::ProcessExit => hasher.write_u64(6),
                 }
             }
         }

@@ -322,10 +322,11 @@ impl Log {
         if self.applied >= self.committed {
             return Vec::new();
         }
-        let entries = self.entries_from(self.applied + 1, usize::MAX);
+        assert!(self.applied >= self.snapshot_index, "applied entries were compacted");
+        let start = (self.applied + 1 - self.first_index()) as usize;
         let count = (self.committed - self.applied) as usize;
         self.applied = self.committed;
-        entries.into_iter().take(count).collect()
+        self.entries.range(start..start + count).cloned().collect()
     }
     pub fn snapshot_index(&self) -> u64 {
         self.snapshot_index
@@ -683,6 +684,21 @@ impl Raft {
                 Waiting::Read(requester) => self.read_index(requester),
             }
         }
+    }
+
+    /// The client of this member's waiter `waiter` gave up: a proposal or read still held
+    /// here for want of a leader is dropped, as etcd's `Propose` returns when its
+    /// context expires before raft took the proposal (node.go `stepWithWaitOption`).
+    pub fn cancel_waiting(&mut self, waiter: u64) {
+        let id = self.id;
+        self.waiting.retain(|waiting| match waiting {
+            Waiting::Proposal(Proposal::Txn {
+                origin: Some(origin),
+                ..
+            }) => !(origin.member == id && origin.waiter == waiter),
+            Waiting::Read(ReadRequester::Local(context)) => *context != waiter,
+            _ => true,
+        });
     }
 
     /// A client's write (or an alarm, a compaction): appended at a leader, forwarded by a
@@ -1697,6 +1713,47 @@ mod tests {
         assert!(member.log.snapshot_index() > 0, "it got a snapshot");
         assert_eq!(member.log.committed, net.members[leader].log.committed);
         assert_eq!(member.voted_for(), Some(leader));
+    }
+
+    #[test]
+    fn a_proposal_held_without_a_leader_is_dropped_when_its_client_gives_up() {
+        use crate::api::{Namespace, Object, ObjectMeta};
+        let mut rng = SimRng::for_stream(1, "cancel");
+        let mut raft = Raft::new(0, 3, RaftConfig::default());
+        raft.start(&mut rng);
+        let object = Object::from(Namespace {
+            metadata: ObjectMeta::named("", "a"),
+        });
+        let txn = |waiter| Proposal::Txn {
+            origin: Some(super::super::Origin { member: 0, waiter }),
+            key: object.key(),
+            compare: super::super::Compare::Any,
+            op: super::super::TxnOp::Put(object.clone()),
+        };
+        raft.propose(txn(1));
+        raft.propose(txn(2));
+        raft.read_index(ReadRequester::Local(3));
+        assert_eq!(raft.waiting_count(), 3, "no leader: everything waits");
+        raft.cancel_waiting(1);
+        raft.cancel_waiting(3);
+        assert_eq!(raft.waiting_count(), 1);
+        // A leader becomes known: only the proposal still wanted is forwarded.
+        raft.step(
+            2,
+            RaftMessage::Heartbeat {
+                term: 1,
+                commit: 0,
+                context: 0,
+            },
+            &mut rng,
+        );
+        let forwarded: Vec<_> = raft
+            .take_messages()
+            .into_iter()
+            .filter(|(_, m)| matches!(m, RaftMessage::Propose { .. }))
+            .collect();
+        assert_eq!(forwarded.len(), 1);
+        assert_eq!(raft.waiting_count(), 0);
     }
 
     #[test]

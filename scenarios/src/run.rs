@@ -465,19 +465,18 @@ fn etcd_members(cluster: &Cluster) -> Vec<crate::expectation::EtcdMemberState> {
 /// which replicas lead by their own view, and its Lease in etcd.
 fn leader_state(cluster: &Cluster, component: &str) -> crate::expectation::LeaderState {
     type Elector = fn(&Cluster, ActorId) -> Option<&LeaderElector>;
-    let (replicas, elector): (&[ActorId], Elector) =
-        match component {
-            "kube-scheduler" => (&cluster.schedulers, |cluster, id| {
-                cluster.scheduler_replica(id).election()
-            }),
-            _ => (&cluster.controller_managers, |cluster, id| {
-                cluster
-                    .sim
-                    .actor::<components::controllers::ControllerManager>(id)
-                    .expect("a controller manager replica")
-                    .election()
-            }),
-        };
+    let (replicas, elector): (&[ActorId], Elector) = match component {
+        "kube-scheduler" => (&cluster.schedulers, |cluster, id| {
+            cluster.scheduler_replica(id).election()
+        }),
+        _ => (&cluster.controller_managers, |cluster, id| {
+            cluster
+                .sim
+                .actor::<components::controllers::ControllerManager>(id)
+                .expect("a controller manager replica")
+                .election()
+        }),
+    };
     let leading_hosts = replicas
         .iter()
         .filter(|&&id| {

@@ -165,8 +165,9 @@ fn a_bound_pod_is_pulled_started_and_becomes_ready() {
         .sim
         .actor::<Kernel>(cluster.nodes[0].kernel)
         .expect("kernel");
-    assert_eq!(kernel.process_count(), 1);
-    assert_eq!(kernel.memory_bytes_used(), 32 << 20);
+    // The container and its sandbox's infra (runc's pause container and shim: 12 MiB).
+    assert_eq!(kernel.process_count(), 2);
+    assert_eq!(kernel.memory_bytes_used(), (32 + 12) << 20);
     let runtime = cluster
         .sim
         .actor::<ContainerRuntime>(cluster.nodes[0].runtime)
@@ -179,7 +180,9 @@ fn a_bound_pod_is_pulled_started_and_becomes_ready() {
         "RunPodSandbox default/web: sandbox",
         "pulling nginx:1.14.2 from the registry",
         "pod default/web: pulled image nginx:1.14.2 (70Mi)",
-        "process 3 started in sandbox",
+        // The sandbox's pause container is process 2 (12 MiB), the container process 4.
+        "process 2 started in sandbox 1's namespaces and cgroup (12Mi charged)",
+        "process 4 started in sandbox",
         "pod default/web: started container app",
         "pod default/web: status Running (Ready=True)",
     ] {

@@ -243,3 +243,38 @@ fn a_failing_init_container_crash_loops_under_restart_policy_always() {
     assert_eq!(kubectl_status(&pod), "Init:CrashLoopBackOff");
     assert!(pod.status.init_container_statuses[0].restart_count >= 2);
 }
+
+#[test]
+fn a_sidecar_s_startup_probe_holds_up_the_next_init_container() {
+    let mut cluster = cluster();
+    let mut pod = pod("web", "migrate:1", RestartPolicy::Always);
+    // proxy (index 1 of the init containers) first, with a startup probe every 5 s
+    // starting 10 s in: migrate waits for its first success.
+    let mut init: Vec<Container> = pod.spec.init_containers.to_vec();
+    init.swap(0, 1);
+    let mut probe = components::api::Probe::http_get("/healthz", 8080);
+    probe.initial_delay_seconds = 10;
+    probe.period_seconds = 5;
+    init[0].startup_probe = Some(Rc::new(probe));
+    pod.spec.init_containers = Rc::from(init);
+    cluster.schedule_action(at(1), Action::Apply(vec![pod.into()]));
+    run_until(&mut cluster, at(40));
+    let steps: Vec<(sim_core::SimTime, String)> = cluster
+        .steps()
+        .map(|r| (r.time, r.detail.clone()))
+        .collect();
+    let when = |needle: &str| {
+        steps
+            .iter()
+            .find(|(_, d)| d.contains(needle))
+            .map(|(t, _)| *t)
+            .unwrap_or_else(|| panic!("{needle:?} in {steps:#?}"))
+    };
+    let started = when("container proxy startup probe succeeded");
+    let migrate = when("started init container migrate");
+    assert!(
+        started >= at(11) && migrate >= started && migrate < started + SimDuration::from_secs(1),
+        "migrate at {migrate}, proxy started at {started}"
+    );
+    assert_eq!(kubectl_status(&stored(&cluster, "web")), "Running");
+}

@@ -4412,7 +4412,10 @@ spec:
             })
         );
         assert_eq!(web.pre_stop, Some(LifecycleHandler::Sleep { seconds: 15 }));
-        let proxy = pod.spec.init_containers[0].lifecycle.as_deref().expect("hooks");
+        let proxy = pod.spec.init_containers[0]
+            .lifecycle
+            .as_deref()
+            .expect("hooks");
         assert_eq!(
             proxy.post_start,
             Some(LifecycleHandler::HttpGet {

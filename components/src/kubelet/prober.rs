@@ -58,9 +58,7 @@ use crate::msg::Msg;
 use crate::runtime::CriRequest;
 use crate::timers::{Deadlines, Rearm};
 
-use super::worker::{
-    ContainerStage, Lifecycle, MINIMUM_GRACE_PERIOD, PodWorker, Role, Terminated,
-};
+use super::worker::{ContainerStage, Lifecycle, MINIMUM_GRACE_PERIOD, PodWorker, Role, Terminated};
 use super::{Call, Kubelet, Tick};
 
 /// Upstream `probeType`. The order is the order in which results published at the same
@@ -958,9 +956,17 @@ impl Kubelet {
                 (ProbeType::Liveness | ProbeType::Startup, ProbeResult::Failure) => {
                     self.kill_for_probe(uid, index, flip.probe_type, run_count, cx);
                 }
-                (ProbeType::Startup, _) => cx.record("step", || {
-                    format!("pod {name}: container {container} startup probe succeeded: started")
-                }),
+                (ProbeType::Startup, _) => {
+                    cx.record("step", || {
+                        format!("pod {name}: container {container} startup probe succeeded: started")
+                    });
+                    let record = &mut self.workers.get_mut(&uid).expect("present").containers[index];
+                    record.awaiting_startup_probe = false;
+                    if record.role == Role::Sidecar {
+                        // The next init container may start now.
+                        self.sync_pod(uid, cx);
+                    }
+                }
                 (_, ProbeResult::Success) => cx.record("step", || {
                     format!("pod {name}: container {container} {kind} probe succeeded {run_count} time(s): ready")
                 }),

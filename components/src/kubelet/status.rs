@@ -199,8 +199,8 @@ impl PhaseCounts {
                 None => self.pending_init += 1,
             },
             (Role::Sidecar, StateView::Running { .. }) => {
-                if !matches!(record.stage, ContainerStage::Running { .. }) {
-                    // Not started yet: its postStart hook still runs.
+                if !record.sidecar_started() {
+                    // Not started yet: its postStart hook or startup probe is pending.
                     self.pending_sidecars += 1;
                 }
                 self.running += 1;
@@ -269,7 +269,7 @@ pub fn pod_phase(policy: RestartPolicy, counts: PhaseCounts, pod_is_terminal: bo
 pub fn initialized(worker: &PodWorker) -> ConditionStatus {
     let done = worker.containers.iter().all(|c| match c.role {
         Role::Init => c.completed(),
-        Role::Sidecar => matches!(c.stage, ContainerStage::Running { .. }),
+        Role::Sidecar => c.sidecar_started(),
         Role::App => true,
     });
     ConditionStatus::from_bool(done || worker.has_initialized_before())

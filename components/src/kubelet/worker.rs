@@ -259,6 +259,9 @@ pub struct ContainerRecord {
     /// pod with init containers, else `ContainerCreating` (upstream
     /// `convertToAPIContainerStatuses`).
     pub waiting_reason: &'static str,
+    /// The running instance has a startup probe that has not succeeded yet: it has not
+    /// started (for a sidecar, the next init container waits).
+    pub awaiting_startup_probe: bool,
 }
 
 impl ContainerRecord {
@@ -283,11 +286,11 @@ impl ContainerRecord {
                 .is_some_and(|t| t.exit_code != 0)
     }
 
-    /// A sidecar counts as started, for the next init container, once it runs (its
-    /// postStart hook done). A startupProbe, where the pod has one, gates this too
-    /// upstream.
-    fn sidecar_started(&self) -> bool {
-        matches!(self.stage, ContainerStage::Running { .. })
+    /// A sidecar counts as started, for the next init container, once it runs with its
+    /// postStart hook done and its startup probe, if it has one, succeeded
+    /// (`computeInitContainerActions`).
+    pub fn sidecar_started(&self) -> bool {
+        matches!(self.stage, ContainerStage::Running { .. }) && !self.awaiting_startup_probe
     }
 }
 
@@ -370,6 +373,7 @@ impl PodWorker {
             created_before: false,
             last_termination: None,
             waiting_reason,
+            awaiting_startup_probe: false,
         };
         let init = pod.spec.init_containers.iter().enumerate().map(|(i, c)| {
             let role = if c.is_sidecar() {
@@ -1315,6 +1319,23 @@ pub(crate) mod tests {
         w.containers[2].stage = running(6);
         w.containers[2].created_before = true;
         assert_eq!(plan(&w, t(15)), vec![Action::StartPipeline(0)]);
+    }
+
+    #[test]
+    fn a_sidecar_with_a_startup_probe_holds_up_the_next_init_container_until_it_succeeds() {
+        let mut w = PodWorker::new(pod_with_init(
+            &["proxy-sidecar", "migrate"],
+            &["app"],
+            RestartPolicy::Always,
+            &[],
+        ));
+        w.sandbox = SandboxStage::Ready { sandbox_id: 3 };
+        w.containers[0].stage = running(4);
+        w.containers[0].awaiting_startup_probe = true;
+        assert!(!w.containers[0].sidecar_started());
+        assert_eq!(plan(&w, t(2)), vec![]);
+        w.containers[0].awaiting_startup_probe = false;
+        assert_eq!(plan(&w, t(12)), vec![Action::StartPipeline(1)]);
     }
 
     #[test]

@@ -331,9 +331,9 @@ mod tests {
     fn ties_on_last_use_go_by_first_detection() {
         let policy = ImageGcPolicy::default();
         let records = BTreeMap::from([
-            (s("b"), record(50, 10, 300)),
-            (s("a"), record(50, 20, 300)),
-            (s("c"), record(800, 0, 0)),
+            (s("b"), record(100, 10, 300)),
+            (s("a"), record(100, 20, 300)),
+            (s("c"), record(700, 0, 0)),
         ]);
         let in_use = BTreeSet::from([s("c")]);
         let GcDecision::Remove { images, .. } =

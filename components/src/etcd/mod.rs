@@ -1133,6 +1133,9 @@ impl RaftChecker {
     fn observe(&mut self, index: MemberIndex, member: &Etcd) -> Result<(), String> {
         let raft = &member.raft;
         let epoch = member.epoch;
+        if raft.is_leader() {
+            self.check_leader(index, epoch, raft)?;
+        }
         let committed = raft.log.committed;
         let known = self.committed.get(&epoch).copied().unwrap_or((0, 0));
         if committed > known.0
@@ -1140,9 +1143,11 @@ impl RaftChecker {
         {
             self.committed.insert(epoch, (committed, term));
         }
-        if !raft.is_leader() {
-            return Ok(());
-        }
+        Ok(())
+    }
+
+    /// A leader: alone in its term, and holding every entry committed before it.
+    fn check_leader(&mut self, index: MemberIndex, epoch: u64, raft: &Raft) -> Result<(), String> {
         let term = raft.term();
         match self.leaders.get(&(epoch, term)) {
             Some(&other) if other != index => {
@@ -1157,7 +1162,6 @@ impl RaftChecker {
                 self.leaders.insert((epoch, term), index);
             }
         }
-        // A new leader: it must hold every committed entry.
         let (committed, committed_term) = self.committed.get(&epoch).copied().unwrap_or((0, 0));
         if raft.log.last_index() < committed {
             return Err(format!(
@@ -1397,5 +1401,87 @@ impl Fingerprint for Tick {
                 hasher.write_u64(*generation);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim_core::SimRng;
+
+    /// A member whose Raft is a lone leader after `starts` boots with `entries` proposals:
+    /// enough to show the checker any (term, log) a member of a cluster could have.
+    fn leading(index: MemberIndex, starts: u32, entries: usize) -> Etcd {
+        let config = EtcdConfig {
+            members: 3,
+            ..EtcdConfig::default()
+        };
+        let mut member = Etcd::new(config);
+        member.index = index;
+        let mut rng = SimRng::for_stream(1, "checker");
+        let mut raft = Raft::new(0, 1, RaftConfig::default());
+        for _ in 0..starts {
+            raft.crash();
+            raft.start(&mut rng);
+        }
+        for _ in 0..entries {
+            raft.propose(Proposal::Empty);
+        }
+        raft.flush();
+        member.raft = raft;
+        member
+    }
+
+    #[test]
+    fn the_checker_refuses_two_leaders_in_one_term() {
+        let mut checker = RaftChecker::default();
+        assert_eq!(checker.observe(0, &leading(0, 1, 0)), Ok(()));
+        assert_eq!(
+            checker.observe(0, &leading(0, 1, 0)),
+            Ok(()),
+            "the same leader"
+        );
+        let error = checker.observe(1, &leading(1, 1, 0)).unwrap_err();
+        assert!(
+            error.contains("etcd-1 and etcd-2 both lead term 1"),
+            "{error}"
+        );
+        // Another term, or the same term after a restore (a new epoch), is fine.
+        assert_eq!(checker.observe(1, &leading(1, 2, 0)), Ok(()));
+        let mut restored = leading(2, 1, 0);
+        restored.epoch = 1;
+        assert_eq!(checker.observe(2, &restored), Ok(()));
+    }
+
+    #[test]
+    fn the_checker_refuses_a_leader_missing_a_committed_entry() {
+        let mut checker = RaftChecker::default();
+        // Term 1's leader committed 5 entries (its empty entry and 4 proposals).
+        assert_eq!(checker.observe(0, &leading(0, 1, 4)), Ok(()));
+        // Term 2's leader has only 2 entries.
+        let error = checker.observe(1, &leading(1, 2, 0)).unwrap_err();
+        assert!(error.contains("log ending at 2 though entry 5"), "{error}");
+        // Term 3's has 8, but its entry 5 is not the one committed in term 1.
+        let error = checker.observe(1, &leading(1, 3, 4)).unwrap_err();
+        assert!(error.contains("entry 5 of term 3"), "{error}");
+        // The term-1 leader elected again, with its whole log, is fine.
+        let mut again = leading(2, 1, 4);
+        let mut rng = SimRng::for_stream(1, "again");
+        for _ in 0..3 {
+            again.raft.crash();
+            again.raft.start(&mut rng);
+        }
+        assert_eq!(again.raft.term(), 4, "a term nobody led yet");
+        assert_eq!(checker.observe(2, &again), Ok(()));
+    }
+
+    #[test]
+    fn the_request_timeout_is_etcds_req_timeout() {
+        // 5 s + 2 × the 1 s election timeout.
+        assert_eq!(
+            EtcdConfig::default().request_timeout(),
+            SimDuration::from_secs(7)
+        );
+        assert_eq!(EtcdConfig::default().raft().election_ticks, 10);
     }
 }

@@ -322,7 +322,10 @@ impl Log {
         if self.applied >= self.committed {
             return Vec::new();
         }
-        assert!(self.applied >= self.snapshot_index, "applied entries were compacted");
+        assert!(
+            self.applied >= self.snapshot_index,
+            "applied entries were compacted"
+        );
         let start = (self.applied + 1 - self.first_index()) as usize;
         let count = (self.committed - self.applied) as usize;
         self.applied = self.committed;

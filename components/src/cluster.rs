@@ -230,7 +230,6 @@ impl Cluster {
         };
         let scheduler = add_scheduler(&mut sim, control_plane, 0, apiserver);
         let controller_manager = add_manager(&mut sim, control_plane, 0, apiserver);
-        crate::invariants::install(&mut sim, &etcd_members, controller_manager);
         crate::etcd::install_invariants(&mut sim, &etcd_members);
         let mut control_planes = vec![control_plane];
         let mut apiservers = vec![apiserver];
@@ -260,6 +259,7 @@ impl Cluster {
                 controller_managers.push(add_manager(&mut sim, host, index, local));
             }
         }
+        crate::invariants::install(&mut sim, &etcd_members, &controller_managers);
         crate::invariants::install_leader_election(&mut sim, &schedulers, &controller_managers);
         if replicated {
             let peers: std::rc::Rc<[ActorId]> = apiservers.clone().into();

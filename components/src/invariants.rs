@@ -24,10 +24,15 @@ use crate::scheduler::Scheduler;
 /// Installs every cluster invariant on `sim`: one check after each event (one call
 /// rather than one per invariant, as it runs millions of times in `scale-1k`); a
 /// violation's message starts with the invariant's name.
-pub fn install(sim: &mut Simulation<Msg>, etcd: &[ActorId], controller_manager: ActorId) {
+pub fn install(sim: &mut Simulation<Msg>, etcd: &[ActorId], controller_managers: &[ActorId]) {
     let etcd = etcd.to_vec();
     let mut follower = Follower::default();
-    let mut early = NoEarlyTaintEviction::default();
+    // One checker per controller manager replica: each keeps its own eviction log (only
+    // the leader's grows), and each checker remembers how much of its log it has read.
+    let mut early: Vec<(ActorId, NoEarlyTaintEviction)> = controller_managers
+        .iter()
+        .map(|&id| (id, NoEarlyTaintEviction::default()))
+        .collect();
     sim.add_invariant(
         "cluster invariants",
         Box::new(move |sim| {
@@ -42,17 +47,24 @@ pub fn install(sim: &mut Simulation<Msg>, etcd: &[ActorId], controller_manager: 
                                 return Err(format!("a pod is never bound twice: {why}"));
                             }
                         }
-                        (_, Some(Object::Node(node))) => early.observe(node, sim.now()),
+                        (_, Some(Object::Node(node))) => {
+                            for (_, checker) in &mut early {
+                                checker.observe(node, sim.now());
+                            }
+                        }
                         _ => {}
                     }
                 }
             }
-            let manager = sim
-                .actor::<ControllerManager>(controller_manager)
-                .expect("the controller manager actor");
-            early.check(manager.taint_evictions()).map_err(|why| {
-                format!("no pod is evicted earlier than its toleration allows: {why}")
-            })
+            for (id, checker) in &mut early {
+                let manager = sim
+                    .actor::<ControllerManager>(*id)
+                    .expect("a controller manager actor");
+                checker.check(manager.taint_evictions()).map_err(|why| {
+                    format!("no pod is evicted earlier than its toleration allows: {why}")
+                })?;
+            }
+            Ok(())
         }),
     );
 }

@@ -126,6 +126,39 @@ fn losing_one_member_of_three_changes_nothing_visible() {
 }
 
 #[test]
+fn losing_two_of_three_stalls_writes_until_the_quorum_returns() {
+    let mut cluster = three_members(3);
+    run_until(&mut cluster, at(20));
+    let (second, third) = (cluster.etcd_members[1], cluster.etcd_members[2]);
+    cluster.schedule_fault(at(21), Fault::CrashActor(second));
+    cluster.schedule_fault(at(21), Fault::CrashActor(third));
+    cluster.schedule_action(
+        at(25),
+        Action::Scale {
+            kind: components::api::Kind::Deployment,
+            namespace: components::api::s("default"),
+            name: components::api::s("web"),
+            replicas: 5,
+        },
+    );
+    run_until(&mut cluster, at(60));
+    assert!(leaders(&cluster).is_empty(), "no leader without a quorum");
+    let stored: Vec<_> = cluster.objects::<Deployment>().collect();
+    assert_eq!(stored[0].spec.replicas, 3, "the scale did not commit");
+    assert_eq!(running_web_pods(&cluster), 3, "running pods keep running");
+    let timed_out = cluster
+        .sim
+        .records()
+        .iter()
+        .any(|r| r.detail.contains("etcdserver: request timed out"));
+    assert!(timed_out, "requests time out without a quorum");
+    cluster.schedule_fault(at(61), Fault::RestartActor(second));
+    cluster.schedule_fault(at(61), Fault::RestartActor(third));
+    run_until(&mut cluster, at(75));
+    assert_eq!(leaders(&cluster).len(), 1, "a leader again");
+}
+
+#[test]
 fn a_wiped_member_comes_back_empty_and_resyncs() {
     let mut cluster = three_members(4);
     run_until(&mut cluster, at(20));

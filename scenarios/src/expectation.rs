@@ -507,7 +507,8 @@ pub enum Check {
     },
     /// The memory a node's kernel has charged: its processes, sandbox infra included.
     NodeMemory { node: String, in_use: BytesCmp },
-    /// The etcd cluster: its leader among the members that are up (`Some(None)`: none)
+    /// The etcd cluster: its leader among the members that are up (`Some(None)`: none;
+    /// `Some(Some("any"))`: one, whichever)
     /// and that leader's term (without a leader, the highest term of a member that is
     /// up), the alarm (`Some(None)`: none raised), and one member's (default: the
     /// freshest member's) applied revision.
@@ -793,8 +794,12 @@ fn etcd_verdict(
         None => freshest,
     };
     let mut failures = Vec::new();
+    let leader_holds = |want: &Option<String>| match want.as_deref() {
+        Some("any") => current.is_some(),
+        want => want == current.as_ref().map(|(name, _)| name.as_str()),
+    };
     if let Some(want) = leader
-        && *want != current.as_ref().map(|(name, _)| name.clone())
+        && !leader_holds(want)
     {
         failures.push(format!("leader {}", want.as_deref().unwrap_or("none")));
     }

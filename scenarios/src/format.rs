@@ -230,6 +230,17 @@ pub struct ControllerManagerSection {
     pub node_monitor_period: Option<Scalar>,
     pub node_monitor_grace_period: Option<Scalar>,
     pub node_startup_grace_period: Option<Scalar>,
+    pub leader_election: Option<LeaderElectionSection>,
+}
+
+/// A component's `leaderElection` (component-base `LeaderElectionConfiguration`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LeaderElectionSection {
+    pub leader_elect: Option<bool>,
+    pub lease_duration: Option<Scalar>,
+    pub renew_deadline: Option<Scalar>,
+    pub retry_period: Option<Scalar>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -240,6 +251,8 @@ pub struct SchedulerSection {
     pub config: Option<serde_json::Value>,
     pub pod_initial_backoff_seconds: Option<u64>,
     pub pod_max_backoff_seconds: Option<u64>,
+    /// Overrides the config's `leaderElection`.
+    pub leader_election: Option<LeaderElectionSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -502,7 +515,8 @@ pub struct RequestsCheck {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EtcdCheck {
-    /// The leader among the members that are up (`etcd-2`), or `none`.
+    /// The leader among the members that are up (`etcd-2`), `any` (one, whichever), or
+    /// `none`.
     pub leader: Option<String>,
     /// The leader's term (with `leader: none`, the highest term of a member that is up).
     pub term: Option<Scalar>,

@@ -55,6 +55,7 @@ pub const BUILT_INS: &[BuiltIn] = &[
     built_in!("scheduler-failover"),
     built_in!("controller-manager-down"),
     built_in!("etcd-member-loss"),
+    built_in!("etcd-quorum-loss"),
     built_in!("etcd-data-loss"),
     built_in!("etcd-nospace"),
 ];

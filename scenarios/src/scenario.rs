@@ -416,6 +416,29 @@ impl Parser<'_> {
         ScenarioError::invalid(self.doc.at(path), message)
     }
 
+    /// A component's `leaderElection` over upstream's defaults, checked as client-go's
+    /// `NewLeaderElector` checks it.
+    fn leader_election(
+        &self,
+        section: &crate::format::LeaderElectionSection,
+        path: &str,
+        config: &mut components::client::leader_election::LeaderElectionConfig,
+    ) -> Result<(), ScenarioError> {
+        if let Some(on) = section.leader_elect {
+            config.leader_elect = on;
+        }
+        for (field, value, setting) in [
+            ("leaseDuration", &section.lease_duration, &mut config.lease_duration),
+            ("renewDeadline", &section.renew_deadline, &mut config.renew_deadline),
+            ("retryPeriod", &section.retry_period, &mut config.retry_period),
+        ] {
+            if let Some(value) = value {
+                *setting = self.positive(value, &join_key(path, field))?;
+            }
+        }
+        config.validate().map_err(|why| self.error(path, why))
+    }
+
     fn duration(&self, value: &Scalar, path: &str) -> Result<SimDuration, ScenarioError> {
         parse_duration(&value.0).map_err(|why| self.error(path, why))
     }
@@ -851,6 +874,13 @@ impl Parser<'_> {
                 config.controller_manager.node_startup_grace_period =
                     self.positive(v, &join_key(base, "nodeStartupGracePeriod"))?;
             }
+            if let Some(section) = &kcm.leader_election {
+                self.leader_election(
+                    section,
+                    &join_key(base, "leaderElection"),
+                    &mut config.controller_manager.leader_election,
+                )?;
+            }
         }
         if let Some(scheduler) = &raw.kube_scheduler {
             if let Some(value) = &scheduler.config {
@@ -860,6 +890,13 @@ impl Parser<'_> {
             }
             if let Some(seconds) = scheduler.pod_initial_backoff_seconds {
                 config.scheduler.pod_initial_backoff = SimDuration::from_secs(seconds);
+            }
+            if let Some(section) = &scheduler.leader_election {
+                self.leader_election(
+                    section,
+                    "cluster.kubeScheduler.leaderElection",
+                    &mut config.scheduler.leader_election,
+                )?;
             }
             if let Some(seconds) = scheduler.pod_max_backoff_seconds {
                 config.scheduler.pod_max_backoff = SimDuration::from_secs(seconds);
@@ -2143,6 +2180,7 @@ impl Parser<'_> {
             let leader = match etcd.leader.as_deref() {
                 None => None,
                 Some("none") => Some(None),
+                Some("any") => Some(Some("any".to_string())),
                 Some(name) => Some(Some(known(name, "leader")?)),
             };
             let alarm = match etcd.alarm.as_deref() {
@@ -2953,6 +2991,56 @@ timeline:
             error.starts_with("scenario.yaml:5:30: cluster.nodePools[0].cpus: unknown field `cpus`, expected one of"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn leader_election_replicas_actions_and_checks_parse_and_their_errors_are_located() {
+        let text = "name: t
+duration: 2m
+cluster:
+  controlPlane: {schedulers: 2, controllerManagers: 3}
+  kubeScheduler:
+    leaderElection: {leaseDuration: 30s, renewDeadline: 20s, retryPeriod: 4s}
+  kubeControllerManager:
+    leaderElection: {leaderElect: false}
+  nodePools:
+    - {name: node, count: 2, cpu: 4, memory: 8Gi}
+timeline:
+  - {at: 10s, kill-component: kube-scheduler-1}
+  - {at: 20s, start-component: kube-controller-manager-3}
+expectations:
+  - name: the standby leads
+    leader: {component: kube-scheduler, holder: control-plane-2, transitions: 1}
+";
+        let scenario = parse_text(text).unwrap();
+        let planes = &scenario.cluster.control_plane;
+        assert_eq!((planes.schedulers, planes.controller_managers), (2, 3));
+        let election = &scenario.cluster.scheduler.leader_election;
+        assert_eq!(election.lease_duration, SimDuration::from_secs(30));
+        assert_eq!(election.retry_period, SimDuration::from_secs(4));
+        assert!(!scenario.cluster.controller_manager.leader_election.leader_elect);
+        assert!(matches!(
+            &scenario.timeline[0].step,
+            Step::Component { name, kill: true } if name == "kube-scheduler-1"
+        ));
+        assert!(matches!(
+            &scenario.expectations[0].check,
+            Check::Leader { holder: Some(Some(host)), .. } if host == "control-plane-2"
+        ));
+
+        let bad = text.replace("renewDeadline: 20s", "renewDeadline: 4s");
+        assert_eq!(
+            error_of(&bad),
+            "scenario.yaml:6:20: cluster.kubeScheduler.leaderElection: renewDeadline must be greater than retryPeriod*JitterFactor"
+        );
+        let bad = text.replace("kill-component: kube-scheduler-1", "kill-component: kube-scheduler");
+        assert!(
+            error_of(&bad).contains("timeline[0].kill-component: unknown component \"kube-scheduler\" (the replicas are kube-scheduler-1, kube-scheduler-2, kube-controller-manager-1, kube-controller-manager-2, kube-controller-manager-3)"),
+            "{}",
+            error_of(&bad)
+        );
+        let bad = text.replace("holder: control-plane-2", "holder: control-plane-9");
+        assert!(error_of(&bad).contains("leader.holder: unknown control-plane host"));
     }
 
     #[test]

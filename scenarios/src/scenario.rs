@@ -428,9 +428,21 @@ impl Parser<'_> {
             config.leader_elect = on;
         }
         for (field, value, setting) in [
-            ("leaseDuration", &section.lease_duration, &mut config.lease_duration),
-            ("renewDeadline", &section.renew_deadline, &mut config.renew_deadline),
-            ("retryPeriod", &section.retry_period, &mut config.retry_period),
+            (
+                "leaseDuration",
+                &section.lease_duration,
+                &mut config.lease_duration,
+            ),
+            (
+                "renewDeadline",
+                &section.renew_deadline,
+                &mut config.renew_deadline,
+            ),
+            (
+                "retryPeriod",
+                &section.retry_period,
+                &mut config.retry_period,
+            ),
         ] {
             if let Some(value) = value {
                 *setting = self.positive(value, &join_key(path, field))?;
@@ -3018,7 +3030,13 @@ expectations:
         let election = &scenario.cluster.scheduler.leader_election;
         assert_eq!(election.lease_duration, SimDuration::from_secs(30));
         assert_eq!(election.retry_period, SimDuration::from_secs(4));
-        assert!(!scenario.cluster.controller_manager.leader_election.leader_elect);
+        assert!(
+            !scenario
+                .cluster
+                .controller_manager
+                .leader_election
+                .leader_elect
+        );
         assert!(matches!(
             &scenario.timeline[0].step,
             Step::Component { name, kill: true } if name == "kube-scheduler-1"
@@ -3031,9 +3049,12 @@ expectations:
         let bad = text.replace("renewDeadline: 20s", "renewDeadline: 4s");
         assert_eq!(
             error_of(&bad),
-            "scenario.yaml:6:20: cluster.kubeScheduler.leaderElection: renewDeadline must be greater than retryPeriod*JitterFactor"
+            "scenario.yaml:6:21: cluster.kubeScheduler.leaderElection: renewDeadline must be greater than retryPeriod*JitterFactor"
         );
-        let bad = text.replace("kill-component: kube-scheduler-1", "kill-component: kube-scheduler");
+        let bad = text.replace(
+            "kill-component: kube-scheduler-1",
+            "kill-component: kube-scheduler",
+        );
         assert!(
             error_of(&bad).contains("timeline[0].kill-component: unknown component \"kube-scheduler\" (the replicas are kube-scheduler-1, kube-scheduler-2, kube-controller-manager-1, kube-controller-manager-2, kube-controller-manager-3)"),
             "{}",

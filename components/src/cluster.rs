@@ -269,6 +269,15 @@ impl Cluster {
                     .set_peers(peers.clone());
             }
         }
+        if etcd_members.len() > 1 {
+            // `--etcd-servers` lists every member; each replica starts on the first.
+            let endpoints: std::rc::Rc<[ActorId]> = etcd_members.clone().into();
+            for &replica in &apiservers {
+                sim.actor_mut::<ApiServer>(replica)
+                    .expect("an API server replica")
+                    .set_etcd_endpoints(endpoints.clone());
+            }
+        }
         crate::apiserver::install_stream_checker(&mut sim, &etcd_members, &apiservers);
         // Clients outside the control plane connect through the load balancer, which
         // pins each connection to a replica in turn.

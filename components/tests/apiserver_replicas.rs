@@ -182,3 +182,34 @@ fn a_write_etcd_never_answers_gets_504_after_the_request_timeout() {
     // The kubelets' watches stayed open, silent: the replica still holds them.
     assert!(replica(&cluster, 0).watcher_count() >= 2);
 }
+
+#[test]
+fn the_api_server_moves_to_another_etcd_member_when_its_own_dies() {
+    let mut config = ClusterConfig::default();
+    config.etcd.members = 3;
+    config
+        .node_pools
+        .push(fixtures::node_pool("node", 2, Some("zone-a")));
+    let mut cluster = Cluster::build(&config, 6, true);
+    let first = cluster.etcd_members[0];
+    assert_eq!(replica(&cluster, 0).etcd_endpoint(), first);
+    // The member the API server talks to is killed: its connections are reset first.
+    cluster.sim.schedule_timer(
+        at(30),
+        first,
+        components::msg::Msg::Etcd(Box::new(components::etcd::EtcdRequest::Maintenance(
+            components::etcd::Maintenance::ProcessExit,
+        ))),
+    );
+    cluster.schedule_fault(at(30), sim_core::Fault::CrashActor(first));
+    let deployment = fixtures::deployment("default", "web", 2, "nginx:1.14.2", small_requests());
+    cluster.schedule_action(at(40), Action::Apply(vec![deployment.into()]));
+    run_until(&mut cluster, at(90));
+    assert_eq!(
+        replica(&cluster, 0).etcd_endpoint(),
+        cluster.etcd_members[1]
+    );
+    assert!(replica(&cluster, 0).is_serving());
+    // The write after the switch went through the surviving members.
+    assert_eq!(running_web_pods(&cluster), 2);
+}

@@ -136,6 +136,9 @@ enum Phase {
         objects_loaded: u64,
         /// The ranges not answered yet, by id.
         ranges: Vec<(u64, Kind)>,
+        /// When the ranges were sent: after `--request-timeout` without their answers the
+        /// etcd client tries another member.
+        since: SimTime,
         queued: VecDeque<(ActorId, ApiRequest)>,
     },
     Serving,
@@ -201,6 +204,9 @@ pub struct ApiServer {
     waiting_for_cache: Vec<(u64, ActorId, ApiRequest)>,
     /// The ids of the cache's etcd watches, one per kind (`first..end`).
     etcd_watch_ids: std::ops::Range<u64>,
+    /// Every etcd member the client may use (`--etcd-servers`); `etcd` is the one it
+    /// talks to now. Empty: only `etcd`.
+    etcd_endpoints: Rc<[ActorId]>,
 }
 
 /// The service CIDR, 10.96.0.0/12 (kubeadm's default); .1 is the `kubernetes` Service.
@@ -301,6 +307,79 @@ impl ApiServer {
             deadlines: VecDeque::new(),
             waiting_for_cache: Vec::new(),
             etcd_watch_ids: 0..0,
+            etcd_endpoints: Rc::from(Vec::new()),
+        }
+    }
+
+    /// The etcd members listed in `--etcd-servers` (set at build time).
+    pub fn set_etcd_endpoints(&mut self, endpoints: Rc<[ActorId]>) {
+        self.etcd_endpoints = endpoints;
+    }
+
+    /// The etcd member the replica talks to now.
+    pub fn etcd_endpoint(&self) -> ActorId {
+        self.etcd
+    }
+
+    /// The member in use does not answer: the etcd client moves to the next endpoint
+    /// (clientv3's balancer tries the endpoints in turn). False with only one.
+    fn fail_over(&mut self, cx: &mut Context<'_, Msg>) -> bool {
+        let endpoints = self.etcd_endpoints.clone();
+        if endpoints.len() < 2 {
+            return false;
+        }
+        let index = endpoints.iter().position(|e| *e == self.etcd).unwrap_or(0);
+        let next_index = (index + 1) % endpoints.len();
+        self.etcd = endpoints[next_index];
+        cx.record("step", || {
+            format!(
+                "kube-apiserver: etcd endpoint {} does not answer within --request-timeout; switching to endpoint {}",
+                index + 1,
+                next_index + 1
+            )
+        });
+        true
+    }
+
+    /// Still starting after `--request-timeout`: queued requests time out, and the ranges
+    /// not answered yet go to another etcd member.
+    fn start_stalled(&mut self, cx: &mut Context<'_, Msg>) {
+        let now = cx.now();
+        let timeout = self.config.request_timeout;
+        let Phase::Starting { queued, .. } = &mut self.phase else {
+            return;
+        };
+        let in_flight = &self.in_flight;
+        let (expired, kept): (VecDeque<_>, VecDeque<_>) = std::mem::take(queued)
+            .into_iter()
+            .partition(|(from, request)| {
+                in_flight
+                    .get(&(*from, request.id))
+                    .is_none_or(|(_, arrived)| *arrived + timeout <= now)
+            });
+        *queued = kept;
+        for (from, request) in expired {
+            self.reply(
+                from,
+                request.id,
+                Err(error(
+                    StatusReason::Timeout,
+                    REQUEST_TIMEOUT_MESSAGE.to_string(),
+                )),
+                SimDuration::ZERO,
+                cx,
+            );
+        }
+        let switched = self.fail_over(cx);
+        let Phase::Starting { ranges, since, .. } = &mut self.phase else {
+            unreachable!("checked above")
+        };
+        *since = now;
+        if switched {
+            let kinds: Vec<Kind> = std::mem::take(ranges).into_iter().map(|(_, k)| k).collect();
+            for kind in kinds {
+                self.send_range(kind, SimDuration::ZERO, cx);
+            }
         }
     }
 
@@ -359,6 +438,7 @@ impl ApiServer {
             ranges_pending: Kind::ALL.len(),
             objects_loaded: 0,
             ranges: Vec::new(),
+            since: cx.now(),
             queued: VecDeque::new(),
         };
         for kind in Kind::ALL {
@@ -414,6 +494,11 @@ impl ApiServer {
             return;
         }
         if self.etcd_watch_ids.contains(&id) {
+            // The member stopped (killed, restored): its connections were reset, so the
+            // client reconnects, to the next endpoint when there is one.
+            if failure == EtcdError::Stopped {
+                self.fail_over(cx);
+            }
             self.restart_cache(failure.message(), cx);
         }
         // Anything else answered a request that timed out already.
@@ -435,6 +520,7 @@ impl ApiServer {
         }
         let mut fresh = ApiServer::new(self.config.clone(), self.etcd);
         fresh.peers = self.peers.clone();
+        fresh.etcd_endpoints = self.etcd_endpoints.clone();
         fresh.requests = std::mem::take(&mut self.requests);
         fresh.incarnation = self.incarnation + 1;
         fresh.next_etcd_id = self.next_etcd_id;
@@ -625,6 +711,7 @@ impl ApiServer {
     /// Times out every request whose deadline has passed.
     fn expire_requests(&mut self, cx: &mut Context<'_, Msg>) {
         let now = cx.now();
+        let mut etcd_silent = false;
         while let Some(&(deadline, etcd_id)) = self.deadlines.front() {
             if deadline > now {
                 break;
@@ -633,6 +720,7 @@ impl ApiServer {
             let Some(pending) = self.pending.swap_remove(&etcd_id) else {
                 continue;
             };
+            etcd_silent = true;
             if let Some((to, id)) = pending.client {
                 let what = describe(&pending.verb);
                 cx.record("detail", || {
@@ -649,6 +737,13 @@ impl ApiServer {
                     cx,
                 );
             }
+        }
+        // A member that answers nothing for --request-timeout is unreachable: with other
+        // endpoints the client moves, and the cache's watch, on that member too, is
+        // rebuilt from the new one.
+        if etcd_silent && self.fail_over(cx) {
+            self.restart_cache("etcd member unreachable", cx);
+            return;
         }
         if self.waiting_for_cache.is_empty() {
             return;
@@ -1431,6 +1526,11 @@ impl Actor<Msg> for ApiServer {
         {
             self.expire_requests(cx);
         }
+        if let Phase::Starting { since, .. } = &self.phase
+            && *since + self.config.request_timeout <= cx.now()
+        {
+            self.start_stalled(cx);
+        }
         match event {
             Event::Start => self.start(cx),
             Event::Message { from, msg } => match msg {
@@ -1447,6 +1547,7 @@ impl Actor<Msg> for ApiServer {
     fn on_crash(&mut self) {
         let mut next = ApiServer::new(self.config.clone(), self.etcd);
         next.peers = self.peers.clone();
+        next.etcd_endpoints = self.etcd_endpoints.clone();
         next.requests = std::mem::take(&mut self.requests);
         next.incarnation = self.incarnation + 1;
         next.orphaned_streams = std::mem::take(&mut self.orphaned_streams);

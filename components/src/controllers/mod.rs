@@ -953,7 +953,12 @@ impl ControllerManager {
                 let outcome = election.start(cx.host_clock(), uuid);
                 self.drive_election(outcome, cx);
             }
-            None => self.start_controllers(cx),
+            None => {
+                cx.record("detail", || {
+                    "kube-controller-manager: --leader-elect=false: runs its controllers without a Lease, whatever other replicas do".to_string()
+                });
+                self.start_controllers(cx);
+            }
         }
     }
 

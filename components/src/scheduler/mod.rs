@@ -491,7 +491,9 @@ impl Scheduler {
                 // the API server answers 504 after --request-timeout.
                 let id = response.id;
                 cx.record("detail", || {
-                    format!("kube-scheduler drops the answer to request {id}, sent before it restarted")
+                    format!(
+                        "kube-scheduler drops the answer to request {id}, sent before it restarted"
+                    )
                 });
             }
         }
@@ -963,6 +965,11 @@ impl Actor<Msg> for Scheduler {
         match event {
             Event::Start => {
                 self.reset(cx.now());
+                if self.election.is_none() {
+                    cx.record("detail", || {
+                        "kube-scheduler: --leader-elect=false: schedules without a Lease, whatever other replicas do".to_string()
+                    });
+                }
                 self.pods.start(&mut self.api, cx);
                 self.nodes.start(&mut self.api, cx);
                 self.namespaces.start(&mut self.api, cx);

@@ -247,11 +247,7 @@ impl Kubelet {
     }
 
     /// The answer to a status check while the runtime was unreachable.
-    pub(super) fn on_runtime_status(
-        &mut self,
-        ok: Option<(Str, Str)>,
-        cx: &mut Context<'_, Msg>,
-    ) {
+    pub(super) fn on_runtime_status(&mut self, ok: Option<(Str, Str)>, cx: &mut Context<'_, Msg>) {
         let Some((name, version)) = ok else {
             if !self.runtime_health.is_up() {
                 self.arm_runtime_poll(cx);

@@ -11,7 +11,7 @@ use sim_core::{ActorId, Fault};
 
 mod common;
 
-use common::{at, run_until, small_requests};
+use common::{at, run_until, scale_deployment, small_requests};
 
 fn three_members(seed: u64) -> Cluster {
     let mut config = ClusterConfig::default();
@@ -104,15 +104,7 @@ fn losing_one_member_of_three_changes_nothing_visible() {
     run_until(&mut cluster, at(20));
     let follower = a_follower(&cluster);
     cluster.schedule_fault(at(21), Fault::CrashActor(follower));
-    cluster.schedule_action(
-        at(25),
-        Action::Scale {
-            kind: components::api::Kind::Deployment,
-            namespace: components::api::s("default"),
-            name: components::api::s("web"),
-            replicas: 5,
-        },
-    );
+    scale_deployment(&mut cluster, at(25), "web", 5);
     run_until(&mut cluster, at(60));
     assert_eq!(available(&cluster), 5, "writes still commit with 2 of 3");
     // It comes back and catches up.
@@ -132,15 +124,7 @@ fn losing_two_of_three_stalls_writes_until_the_quorum_returns() {
     let (second, third) = (cluster.etcd_members[1], cluster.etcd_members[2]);
     cluster.schedule_fault(at(21), Fault::CrashActor(second));
     cluster.schedule_fault(at(21), Fault::CrashActor(third));
-    cluster.schedule_action(
-        at(25),
-        Action::Scale {
-            kind: components::api::Kind::Deployment,
-            namespace: components::api::s("default"),
-            name: components::api::s("web"),
-            replicas: 5,
-        },
-    );
+    scale_deployment(&mut cluster, at(25), "web", 5);
     run_until(&mut cluster, at(60));
     assert!(leaders(&cluster).is_empty(), "no leader without a quorum");
     let stored: Vec<_> = cluster.objects::<Deployment>().collect();

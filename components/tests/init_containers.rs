@@ -5,11 +5,10 @@
 use std::rc::Rc;
 
 use components::api::{
-    ConditionStatus, Container, ContainerRestartPolicy, ContainerState, ImagePullPolicy, Labels,
-    Lifecycle, LifecycleHandler, ObjectMeta, Pod, PodPhase, PodSpec, PodStatus, ResourceList,
-    RestartPolicy, s,
+    ConditionStatus, Container, ContainerRestartPolicy, ContainerState, ImagePullPolicy, Lifecycle,
+    LifecycleHandler, ObjectMeta, Pod, PodPhase, PodSpec, PodStatus, RestartPolicy, s,
 };
-use components::cluster::{Cluster, ClusterConfig, NodePool};
+use components::cluster::Cluster;
 use components::kernel::{ProcessBehaviour, ProcessExit};
 use components::kubectl::Action;
 use components::kubelet::status::kubectl_status;
@@ -18,7 +17,7 @@ use sim_core::SimDuration;
 
 mod common;
 
-use common::{at, run_until};
+use common::{at, one_node_config, run_until};
 
 fn image(name: &str, behaviour: ProcessBehaviour) -> ImageProfile {
     ImageProfile {
@@ -49,31 +48,12 @@ fn server() -> ProcessBehaviour {
 }
 
 fn cluster() -> Cluster {
-    let mut config = ClusterConfig {
-        node_pools: vec![NodePool {
-            name: "pool".to_string(),
-            count: 1,
-            capacity: ResourceList {
-                cpu_millicores: Some(4000),
-                memory_bytes: Some(16 << 30),
-                ephemeral_storage_bytes: None,
-                pods: Some(110),
-            },
-            extended_resources: Vec::new(),
-            zone: None,
-            labels: Labels::new(),
-            taints: Vec::new(),
-            join_at: None,
-            runtime: None,
-        }],
-        ..ClusterConfig::default()
-    };
-    config.registry.images = vec![
+    let config = one_node_config(vec![
         image("migrate:1", task(4, 0)),
         image("broken-migrate:1", task(1, 1)),
         image("proxy:1", server()),
         image("web:1", ProcessBehaviour::default()),
-    ];
+    ]);
     Cluster::build(&config, 7, true)
 }
 

@@ -5,10 +5,9 @@
 use std::rc::Rc;
 
 use components::api::{
-    Container, ContainerState, ImagePullPolicy, Labels, ObjectMeta, Pod, PodPhase, PodSpec,
-    PodStatus, ResourceList, ResourceRequirements, RestartPolicy, s,
+    Container, ContainerState, Pod, PodPhase, ResourceList, ResourceRequirements, RestartPolicy,
 };
-use components::cluster::{Cluster, ClusterConfig, NodePool};
+use components::cluster::{Cluster, ClusterConfig};
 use components::kernel::{CrashChance, Kernel, ProcessBehaviour};
 use components::kubectl::Action;
 use components::registry::ImageProfile;
@@ -16,61 +15,32 @@ use sim_core::SimDuration;
 
 mod common;
 
-use common::at;
+use common::{app_container, at, one_node_config};
 
 const NODE: &str = "pool-1";
 
 fn config(images: Vec<(&str, ProcessBehaviour)>) -> ClusterConfig {
-    let mut config = ClusterConfig {
-        node_pools: vec![NodePool {
-            name: "pool".to_string(),
-            count: 1,
-            capacity: ResourceList {
-                cpu_millicores: Some(4000),
-                memory_bytes: Some(16 << 30),
-                ephemeral_storage_bytes: None,
-                pods: Some(110),
-            },
-            extended_resources: Vec::new(),
-            zone: None,
-            labels: Labels::new(),
-            taints: Vec::new(),
-            join_at: None,
-            runtime: None,
-        }],
-        ..ClusterConfig::default()
-    };
-    config.registry.images = images
-        .into_iter()
-        .map(|(name, behaviour)| ImageProfile {
-            name: name.to_string(),
-            size_bytes: 1 << 20,
-            behaviour,
-        })
-        .collect();
-    config
+    one_node_config(
+        images
+            .into_iter()
+            .map(|(name, behaviour)| ImageProfile {
+                name: name.to_string(),
+                size_bytes: 1 << 20,
+                behaviour,
+            })
+            .collect(),
+    )
 }
 
 fn bound_pod(name: &str, image: &str, limits: ResourceList) -> Pod {
-    Pod {
-        metadata: ObjectMeta::named("default", name),
-        spec: PodSpec {
-            node_name: Some(s(NODE)),
-            containers: Rc::from(vec![Container {
-                name: s("app"),
-                image: s(image),
-                image_pull_policy: ImagePullPolicy::IfNotPresent,
-                resources: ResourceRequirements {
-                    requests: limits,
-                    limits,
-                },
-                ..Container::default()
-            }]),
-            restart_policy: RestartPolicy::Never,
-            ..PodSpec::default()
+    let container = Container {
+        resources: ResourceRequirements {
+            requests: limits,
+            limits,
         },
-        status: PodStatus::default(),
-    }
+        ..app_container(image)
+    };
+    common::bound_pod(name, NODE, container, RestartPolicy::Never)
 }
 
 fn stored_pod(cluster: &Cluster, name: &str) -> Rc<Pod> {

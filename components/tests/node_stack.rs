@@ -4,13 +4,13 @@
 use std::rc::Rc;
 
 use components::api::{
-    ConditionStatus, Container, ContainerPort, ContainerState, Deployment, DeploymentSpec,
-    DeploymentStrategy, Endpoint, EndpointConditions, EndpointPort, EndpointSlice, ImagePullPolicy,
-    IntOrPercent, Kind, LABEL_SERVICE_NAME, LabelSelector, Labels, Lease, Node, ObjectMeta, Pod,
-    PodPhase, PodSpec, PodStatus, PodTemplateSpec, Protocol, ResourceList, RestartPolicy, Service,
-    ServicePort, ServiceSpec, ServiceType, TargetPort, s,
+    ConditionStatus, ContainerPort, ContainerState, Deployment, DeploymentSpec, DeploymentStrategy,
+    Endpoint, EndpointConditions, EndpointPort, EndpointSlice, ImagePullPolicy, IntOrPercent, Kind,
+    LABEL_SERVICE_NAME, LabelSelector, Labels, Lease, Node, ObjectMeta, Pod, PodPhase,
+    PodTemplateSpec, Protocol, RestartPolicy, Service, ServicePort, ServiceSpec, ServiceType,
+    TargetPort, s,
 };
-use components::cluster::{Cluster, ClusterConfig, NodePool};
+use components::cluster::Cluster;
 use components::kernel::{Kernel, ProcessBehaviour, ProcessExit};
 use components::kubectl::Action;
 use components::proxy::{KubeProxy, Probability};
@@ -20,33 +20,9 @@ use sim_core::{Cut, Fault, SimDuration, SimTime};
 
 mod common;
 
-use common::at;
+use common::{app_container, at, one_node_config};
 
 const NODE: &str = "pool-1";
-
-fn config(images: Vec<ImageProfile>) -> ClusterConfig {
-    let mut config = ClusterConfig {
-        node_pools: vec![NodePool {
-            name: "pool".to_string(),
-            count: 1,
-            capacity: ResourceList {
-                cpu_millicores: Some(4000),
-                memory_bytes: Some(16 << 30),
-                ephemeral_storage_bytes: None,
-                pods: Some(110),
-            },
-            extended_resources: Vec::new(),
-            zone: None,
-            labels: Labels::new(),
-            taints: Vec::new(),
-            join_at: None,
-            runtime: None,
-        }],
-        ..ClusterConfig::default()
-    };
-    config.registry.images = images;
-    config
-}
 
 fn image(name: &str, size_bytes: u64, behaviour: ProcessBehaviour) -> ImageProfile {
     ImageProfile {
@@ -57,22 +33,9 @@ fn image(name: &str, size_bytes: u64, behaviour: ProcessBehaviour) -> ImageProfi
 }
 
 fn bound_pod(name: &str, image: &str, restart_policy: RestartPolicy, grace_seconds: u64) -> Pod {
-    Pod {
-        metadata: ObjectMeta::named("default", name),
-        spec: PodSpec {
-            node_name: Some(s(NODE)),
-            containers: Rc::from(vec![Container {
-                name: s("app"),
-                image: s(image),
-                image_pull_policy: ImagePullPolicy::IfNotPresent,
-                ..Container::default()
-            }]),
-            restart_policy,
-            termination_grace_period_seconds: grace_seconds,
-            ..PodSpec::default()
-        },
-        status: PodStatus::default(),
-    }
+    let mut pod = common::bound_pod(name, NODE, app_container(image), restart_policy);
+    pod.spec.termination_grace_period_seconds = grace_seconds;
+    pod
 }
 
 fn stored_pod(cluster: &Cluster, name: &str) -> Option<Rc<Pod>> {
@@ -96,7 +59,7 @@ fn a_bound_pod_is_pulled_started_and_becomes_ready() {
         ..ProcessBehaviour::default()
     };
     let mut cluster = Cluster::build(
-        &config(vec![image("nginx:1.14.2", 70 << 20, nginx)]),
+        &one_node_config(vec![image("nginx:1.14.2", 70 << 20, nginx)]),
         7,
         true,
     );
@@ -204,7 +167,7 @@ fn a_crashing_container_is_restarted_with_crash_loop_back_off() {
         ..ProcessBehaviour::default()
     };
     let mut cluster = Cluster::build(
-        &config(vec![image("crasher:1", 10 << 20, crasher)]),
+        &one_node_config(vec![image("crasher:1", 10 << 20, crasher)]),
         7,
         true,
     );
@@ -267,7 +230,7 @@ fn a_crashing_container_is_restarted_with_crash_loop_back_off() {
 
 #[test]
 fn pull_policy_never_with_a_missing_image_waits_with_err_image_never_pull() {
-    let mut cluster = Cluster::build(&config(vec![]), 7, true);
+    let mut cluster = Cluster::build(&one_node_config(vec![]), 7, true);
     let mut pod = bound_pod("never", "absent:1", RestartPolicy::Always, 30);
     let mut containers = pod.spec.containers.to_vec();
     containers[0].image_pull_policy = ImagePullPolicy::Never;
@@ -291,7 +254,7 @@ fn pull_policy_never_with_a_missing_image_waits_with_err_image_never_pull() {
 
 #[test]
 fn a_registry_outage_ends_in_image_pull_back_off_then_recovers() {
-    let mut cluster = Cluster::build(&config(vec![]), 7, true);
+    let mut cluster = Cluster::build(&one_node_config(vec![]), 7, true);
     let registry = cluster
         .sim
         .find_host("registry")
@@ -347,7 +310,11 @@ fn a_job_like_pod_succeeds_and_keeps_nothing_running() {
         }),
         ..ProcessBehaviour::default()
     };
-    let mut cluster = Cluster::build(&config(vec![image("task:1", 1 << 20, task)]), 7, true);
+    let mut cluster = Cluster::build(
+        &one_node_config(vec![image("task:1", 1 << 20, task)]),
+        7,
+        true,
+    );
     cluster.schedule_action(
         at(1),
         Action::Apply(vec![
@@ -374,7 +341,7 @@ fn a_job_like_pod_succeeds_and_keeps_nothing_running() {
 
 #[test]
 fn deletion_stops_the_container_gracefully_then_removes_the_pod() {
-    let mut cluster = Cluster::build(&config(vec![]), 7, true);
+    let mut cluster = Cluster::build(&one_node_config(vec![]), 7, true);
     cluster.schedule_action(
         at(1),
         Action::Apply(vec![
@@ -426,7 +393,7 @@ fn a_process_that_ignores_sigterm_is_killed_after_the_grace_period() {
         ..ProcessBehaviour::default()
     };
     let mut cluster = Cluster::build(
-        &config(vec![image("stubborn:1", 1 << 20, stubborn)]),
+        &one_node_config(vec![image("stubborn:1", 1 << 20, stubborn)]),
         7,
         true,
     );
@@ -464,7 +431,7 @@ fn a_process_that_ignores_sigterm_is_killed_after_the_grace_period() {
 
 #[test]
 fn a_node_that_crashes_and_comes_back_re_registers_and_restarts_its_pods() {
-    let mut cluster = Cluster::build(&config(vec![]), 7, true);
+    let mut cluster = Cluster::build(&one_node_config(vec![]), 7, true);
     cluster.schedule_action(
         at(1),
         Action::Apply(vec![
@@ -548,7 +515,7 @@ fn service_with_slice(endpoints: Vec<(&str, bool, bool, bool)>) -> (Service, End
 
 #[test]
 fn kube_proxy_programs_ready_endpoints_after_its_sync_delay() {
-    let mut cluster = Cluster::build(&config(vec![]), 7, true);
+    let mut cluster = Cluster::build(&one_node_config(vec![]), 7, true);
     let (service, slice) = service_with_slice(vec![
         ("10.244.0.5", true, true, false),
         ("10.244.0.6", true, true, false),
@@ -605,7 +572,7 @@ fn the_same_seed_replays_the_node_stack_exactly() {
             ..ProcessBehaviour::default()
         };
         let mut cluster = Cluster::build(
-            &config(vec![image("crasher:1", 5 << 20, crasher)]),
+            &one_node_config(vec![image("crasher:1", 5 << 20, crasher)]),
             11,
             false,
         );
@@ -688,7 +655,7 @@ fn web_deployment_and_service(replicas: u32) -> (Deployment, Service) {
 /// EndpointSlice → kube-proxy on every node; then a scale-down drains the rules.
 #[test]
 fn a_deployment_behind_a_service_reaches_every_node_s_rules() {
-    let mut cluster_config = config(vec![]);
+    let mut cluster_config = one_node_config(vec![]);
     cluster_config.node_pools[0].count = 2;
     let mut cluster = Cluster::build(&cluster_config, 5, true);
     let (deployment, service) = web_deployment_and_service(3);
@@ -763,7 +730,7 @@ fn a_deployment_behind_a_service_reaches_every_node_s_rules() {
 /// and its pod watch had silently lost the node lifecycle controller's Ready=False.
 #[test]
 fn a_node_isolated_until_unknown_is_ready_again_after_the_partition_heals() {
-    let mut cluster_config = config(vec![]);
+    let mut cluster_config = one_node_config(vec![]);
     cluster_config.node_pools[0].count = 2;
     let mut cluster = Cluster::build(&cluster_config, 5, true);
     let (deployment, service) = web_deployment_and_service(4);
@@ -881,7 +848,7 @@ fn a_node_isolated_until_unknown_is_ready_again_after_the_partition_heals() {
 /// once the partition heals.
 #[test]
 fn a_node_that_boots_during_a_partition_joins_once_it_heals() {
-    let mut cluster = Cluster::build(&config(vec![]), 7, true);
+    let mut cluster = Cluster::build(&one_node_config(vec![]), 7, true);
     let host = cluster.nodes[0].host;
     cluster.schedule_fault(SimTime::ZERO, Fault::Partition(Cut::Isolate(host)));
     let (service, slice) = service_with_slice(vec![("10.244.0.5", true, true, false)]);

@@ -4,11 +4,8 @@
 
 use std::rc::Rc;
 
-use components::api::{
-    Container, ImagePullPolicy, Labels, ObjectMeta, Pod, PodSpec, PodStatus, Probe, ProbeHandler,
-    ResourceList, RestartPolicy, Str, s,
-};
-use components::cluster::{Cluster, ClusterConfig, NodePool};
+use components::api::{Container, Pod, Probe, ProbeHandler, RestartPolicy, Str};
+use components::cluster::{Cluster, ClusterConfig};
 use components::kernel::ProcessBehaviour;
 use components::kubectl::Action;
 use components::registry::ImageProfile;
@@ -16,39 +13,19 @@ use sim_core::SimDuration;
 
 mod common;
 
-use common::{at, run_until};
+use common::{app_container, at, bound_pod, one_node_config, run_until};
 
 const NODE: &str = "pool-1";
 
 fn config(startup: SimDuration) -> ClusterConfig {
-    let mut config = ClusterConfig {
-        node_pools: vec![NodePool {
-            name: "pool".to_string(),
-            count: 1,
-            capacity: ResourceList {
-                cpu_millicores: Some(4000),
-                memory_bytes: Some(16 << 30),
-                ephemeral_storage_bytes: None,
-                pods: Some(110),
-            },
-            extended_resources: Vec::new(),
-            zone: None,
-            labels: Labels::new(),
-            taints: Vec::new(),
-            join_at: None,
-            runtime: None,
-        }],
-        ..ClusterConfig::default()
-    };
-    config.registry.images = vec![ImageProfile {
+    one_node_config(vec![ImageProfile {
         name: "slow:1".to_string(),
         size_bytes: 1 << 20,
         behaviour: ProcessBehaviour {
             startup,
             ..ProcessBehaviour::default()
         },
-    }];
-    config
+    }])
 }
 
 fn exec_probe(period_seconds: u32, failure_threshold: u32) -> Rc<Probe> {
@@ -61,24 +38,14 @@ fn exec_probe(period_seconds: u32, failure_threshold: u32) -> Rc<Probe> {
 }
 
 fn pod(startup_probe: Rc<Probe>, liveness_probe: Option<Rc<Probe>>) -> Pod {
-    Pod {
-        metadata: ObjectMeta::named("default", "slow"),
-        spec: PodSpec {
-            node_name: Some(s(NODE)),
-            containers: Rc::from(vec![Container {
-                name: s("app"),
-                image: s("slow:1"),
-                image_pull_policy: ImagePullPolicy::IfNotPresent,
-                startup_probe: Some(startup_probe),
-                liveness_probe,
-                ..Container::default()
-            }]),
-            restart_policy: RestartPolicy::Always,
-            termination_grace_period_seconds: 30,
-            ..PodSpec::default()
-        },
-        status: PodStatus::default(),
-    }
+    let container = Container {
+        startup_probe: Some(startup_probe),
+        liveness_probe,
+        ..app_container("slow:1")
+    };
+    let mut pod = bound_pod("slow", NODE, container, RestartPolicy::Always);
+    pod.spec.termination_grace_period_seconds = 30;
+    pod
 }
 
 /// (restartCount, ready) of the pod's container.

@@ -7,8 +7,8 @@ mod common;
 use std::rc::Rc;
 
 use components::api::{
-    Container, ImagePullPolicy, Labels, ObjectMeta, Pod, PodPhase, PodSpec, PodStatus,
-    PropagationPolicy, ResourceList, RestartPolicy, RuntimeClass, s,
+    Labels, ObjectMeta, Pod, PodPhase, PropagationPolicy, ResourceList, RestartPolicy,
+    RuntimeClass, s,
 };
 use components::cluster::{Cluster, ClusterConfig, NodePool};
 use components::kernel::{Kernel, ProcessBehaviour};
@@ -19,7 +19,7 @@ use components::runtime::{
 };
 use sim_core::SimDuration;
 
-use common::{at, run_until};
+use common::{app_container, at, bound_pod, run_until};
 
 const MIB: u64 = 1 << 20;
 
@@ -67,23 +67,10 @@ fn config(pools: Vec<NodePool>, images: Vec<ImageProfile>) -> ClusterConfig {
 }
 
 fn pod(name: &str, node: &str, image: &str, class: Option<&str>) -> Pod {
-    Pod {
-        metadata: ObjectMeta::named("default", name),
-        spec: PodSpec {
-            node_name: Some(s(node)),
-            containers: Rc::from(vec![Container {
-                name: s("app"),
-                image: s(image),
-                image_pull_policy: ImagePullPolicy::IfNotPresent,
-                ..Container::default()
-            }]),
-            restart_policy: RestartPolicy::Always,
-            termination_grace_period_seconds: 1,
-            runtime_class_name: class.map(s),
-            ..PodSpec::default()
-        },
-        status: PodStatus::default(),
-    }
+    let mut pod = bound_pod(name, node, app_container(image), RestartPolicy::Always);
+    pod.spec.termination_grace_period_seconds = 1;
+    pod.spec.runtime_class_name = class.map(s);
+    pod
 }
 
 fn class(name: &str, handler: &str, overhead: Option<ResourceList>) -> RuntimeClass {

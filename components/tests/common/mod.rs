@@ -6,11 +6,13 @@
 use std::rc::Rc;
 
 use components::api::{
-    Deployment, Lease, Node, Pod, ResourceList, TAINT_UNREACHABLE, Taint, TaintEffect,
+    Container, Deployment, ImagePullPolicy, Kind, Labels, Lease, Node, ObjectMeta, Pod, PodSpec,
+    PodStatus, ResourceList, RestartPolicy, TAINT_UNREACHABLE, Taint, TaintEffect, s,
 };
-use components::cluster::{Cluster, ClusterConfig};
+use components::cluster::{Cluster, ClusterConfig, NodePool};
 use components::fixtures;
 use components::kubectl::Action;
+use components::registry::ImageProfile;
 use sim_core::{RunLimits, RunOutcome, SimDuration, SimTime};
 
 /// `secs` seconds after the start of the run.
@@ -45,6 +47,73 @@ pub fn three_nodes_with_web(
     let mut cluster = Cluster::build(&config, seed, true);
     cluster.schedule_action(at(1), Action::Apply(vec![deployment.clone().into()]));
     (cluster, deployment)
+}
+
+/// One node `pool-1` (4 CPUs, 16Gi of memory, 110 pods) and a registry serving `images`.
+pub fn one_node_config(images: Vec<ImageProfile>) -> ClusterConfig {
+    let mut config = ClusterConfig {
+        node_pools: vec![NodePool {
+            name: "pool".to_string(),
+            count: 1,
+            capacity: ResourceList {
+                cpu_millicores: Some(4000),
+                memory_bytes: Some(16 << 30),
+                ephemeral_storage_bytes: None,
+                pods: Some(110),
+            },
+            extended_resources: Vec::new(),
+            zone: None,
+            labels: Labels::new(),
+            taints: Vec::new(),
+            join_at: None,
+            runtime: None,
+        }],
+        ..ClusterConfig::default()
+    };
+    config.registry.images = images;
+    config
+}
+
+/// A container `app` running `image`, pulled only if the node does not have it.
+pub fn app_container(image: &str) -> Container {
+    Container {
+        name: s("app"),
+        image: s(image),
+        image_pull_policy: ImagePullPolicy::IfNotPresent,
+        ..Container::default()
+    }
+}
+
+/// A pod `default/name` already bound to `node`, running `container` under `restart_policy`.
+pub fn bound_pod(
+    name: &str,
+    node: &str,
+    container: Container,
+    restart_policy: RestartPolicy,
+) -> Pod {
+    Pod {
+        metadata: ObjectMeta::named("default", name),
+        spec: PodSpec {
+            node_name: Some(s(node)),
+            containers: Rc::from(vec![container]),
+            restart_policy,
+            ..PodSpec::default()
+        },
+        status: PodStatus::default(),
+    }
+}
+
+/// Schedules, at `when`, a `kubectl scale` of Deployment `default/name` to `replicas`.
+pub fn scale_deployment(cluster: &mut Cluster, when: SimTime, name: &str, replicas: u32) {
+    cluster.schedule_action(
+        when,
+        Action::Scale {
+            kind: Kind::Deployment,
+            namespace: s("default"),
+            name: s(name),
+            replicas,
+        },
+    );
 }
 
 /// 100m of CPU and 128Mi of memory.

@@ -228,6 +228,18 @@ pub struct LeaderElector {
 }
 
 impl LeaderElector {
+    /// The elector of a replica on `host`, `None` when `config` turns leader election off.
+    pub fn for_replica(config: &LeaderElectionConfig, host: &str) -> Option<LeaderElector> {
+        config
+            .leader_elect
+            .then(|| LeaderElector::new(config.clone(), host))
+    }
+
+    /// Whether a replica with this elector acts: it leads, or runs without one.
+    pub fn acts(election: Option<&LeaderElector>) -> bool {
+        election.is_none_or(LeaderElector::is_leading)
+    }
+
     pub fn new(config: LeaderElectionConfig, host: &str) -> LeaderElector {
         if let Err(why) = config.validate() {
             panic!(

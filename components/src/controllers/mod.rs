@@ -534,17 +534,14 @@ impl ControllerManager {
 
     /// The replica runs on `host` (its leader election identity's first half).
     pub fn on_host(mut self, host: &str) -> ControllerManager {
-        let election = &self.config.leader_election;
-        self.election = election
-            .leader_elect
-            .then(|| LeaderElector::new(election.clone(), host));
+        self.election = LeaderElector::for_replica(&self.config.leader_election, host);
         self
     }
 
     /// Whether this replica runs the controllers: it leads, or runs without leader
     /// election.
     pub fn leading(&self) -> bool {
-        self.election.as_ref().is_none_or(LeaderElector::is_leading)
+        LeaderElector::acts(self.election.as_ref())
     }
 
     /// The leader elector, `None` without `--leader-elect`.

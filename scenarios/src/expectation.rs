@@ -26,6 +26,48 @@ pub enum CmpOp {
     Ge,
 }
 
+impl CmpOp {
+    /// The operator `text` starts with (`Eq` without one) and what follows it.
+    fn split(text: &str) -> (CmpOp, &str) {
+        let trimmed = text.trim();
+        [
+            (">=", CmpOp::Ge),
+            ("<=", CmpOp::Le),
+            ("==", CmpOp::Eq),
+            ("!=", CmpOp::Ne),
+            (">", CmpOp::Gt),
+            ("<", CmpOp::Lt),
+        ]
+        .iter()
+        .find_map(|(prefix, op)| trimmed.strip_prefix(prefix).map(|rest| (*op, rest)))
+        .unwrap_or((CmpOp::Eq, trimmed))
+    }
+
+    /// Whether `actual` compares to `expected` as this operator says.
+    fn holds<T: PartialOrd>(self, actual: T, expected: T) -> bool {
+        match self {
+            CmpOp::Eq => actual == expected,
+            CmpOp::Ne => actual != expected,
+            CmpOp::Lt => actual < expected,
+            CmpOp::Le => actual <= expected,
+            CmpOp::Gt => actual > expected,
+            CmpOp::Ge => actual >= expected,
+        }
+    }
+
+    /// How the operator is written before a value (nothing for `Eq`).
+    fn prefix(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "",
+            CmpOp::Ne => "!= ",
+            CmpOp::Lt => "< ",
+            CmpOp::Le => "<= ",
+            CmpOp::Gt => "> ",
+            CmpOp::Ge => ">= ",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Count {
     pub op: CmpOp,
@@ -42,18 +84,7 @@ impl Count {
 
     /// `3`, `== 3`, `>= 3`, `> 2`, `<= 1`, `< 2`, `!= 0`.
     pub fn parse(text: &str) -> Result<Count, String> {
-        let trimmed = text.trim();
-        let (op, rest) = [
-            (">=", CmpOp::Ge),
-            ("<=", CmpOp::Le),
-            ("==", CmpOp::Eq),
-            ("!=", CmpOp::Ne),
-            (">", CmpOp::Gt),
-            ("<", CmpOp::Lt),
-        ]
-        .iter()
-        .find_map(|(prefix, op)| trimmed.strip_prefix(prefix).map(|rest| (*op, rest)))
-        .unwrap_or((CmpOp::Eq, trimmed));
+        let (op, rest) = CmpOp::split(text);
         let value = rest.trim().parse::<u32>().map_err(|_| {
             format!("invalid count {text:?}: use a number or a comparison such as \">= 3\"")
         })?;
@@ -61,27 +92,13 @@ impl Count {
     }
 
     pub fn holds(self, actual: u32) -> bool {
-        match self.op {
-            CmpOp::Eq => actual == self.value,
-            CmpOp::Ne => actual != self.value,
-            CmpOp::Lt => actual < self.value,
-            CmpOp::Le => actual <= self.value,
-            CmpOp::Gt => actual > self.value,
-            CmpOp::Ge => actual >= self.value,
-        }
+        self.op.holds(actual, self.value)
     }
 }
 
 impl fmt::Display for Count {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let op = match self.op {
-            CmpOp::Eq => "",
-            CmpOp::Ne => "!= ",
-            CmpOp::Lt => "< ",
-            CmpOp::Le => "<= ",
-            CmpOp::Gt => "> ",
-            CmpOp::Ge => ">= ",
-        };
+        let op = self.op.prefix();
         write!(f, "{op}{}", self.value)
     }
 }
@@ -95,45 +112,20 @@ pub struct BytesCmp {
 
 impl BytesCmp {
     pub fn parse(text: &str) -> Result<BytesCmp, String> {
-        let trimmed = text.trim();
-        let (op, rest) = [
-            (">=", CmpOp::Ge),
-            ("<=", CmpOp::Le),
-            ("==", CmpOp::Eq),
-            ("!=", CmpOp::Ne),
-            (">", CmpOp::Gt),
-            ("<", CmpOp::Lt),
-        ]
-        .iter()
-        .find_map(|(prefix, op)| trimmed.strip_prefix(prefix).map(|rest| (*op, rest)))
-        .unwrap_or((CmpOp::Eq, trimmed));
+        let (op, rest) = CmpOp::split(text);
         let bytes =
             components::api::quantity::parse_bytes(rest.trim()).map_err(|e| e.to_string())?;
         Ok(BytesCmp { op, bytes })
     }
 
     pub fn holds(self, actual: u64) -> bool {
-        match self.op {
-            CmpOp::Eq => actual == self.bytes,
-            CmpOp::Ne => actual != self.bytes,
-            CmpOp::Lt => actual < self.bytes,
-            CmpOp::Le => actual <= self.bytes,
-            CmpOp::Gt => actual > self.bytes,
-            CmpOp::Ge => actual >= self.bytes,
-        }
+        self.op.holds(actual, self.bytes)
     }
 }
 
 impl fmt::Display for BytesCmp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let op = match self.op {
-            CmpOp::Eq => "",
-            CmpOp::Ne => "!= ",
-            CmpOp::Lt => "< ",
-            CmpOp::Le => "<= ",
-            CmpOp::Gt => "> ",
-            CmpOp::Ge => ">= ",
-        };
+        let op = self.op.prefix();
         write!(
             f,
             "{op}{}",

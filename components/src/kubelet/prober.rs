@@ -1018,18 +1018,7 @@ impl Kubelet {
             return;
         }
         let record = &worker.containers[index];
-        let (ContainerStage::Running {
-            container_id,
-            started_at,
-            ready,
-        }
-        | ContainerStage::PostStart {
-            container_id,
-            started_at,
-            ready,
-            ..
-        }) = record.stage
-        else {
+        let Some((container_id, started_at, ready)) = record.stage.live() else {
             return;
         };
         let spec = worker.spec(index);

@@ -205,6 +205,25 @@ impl ContainerStage {
         )
     }
 
+    /// The container id, start and readiness of a container that runs and is not being
+    /// stopped (its postStart hook may still run).
+    pub fn live(&self) -> Option<(u64, SimTime, bool)> {
+        match *self {
+            ContainerStage::Running {
+                container_id,
+                started_at,
+                ready,
+            }
+            | ContainerStage::PostStart {
+                container_id,
+                started_at,
+                ready,
+                ..
+            } => Some((container_id, started_at, ready)),
+            _ => None,
+        }
+    }
+
     pub fn container_id(&self) -> Option<u64> {
         match self {
             ContainerStage::Starting { container_id, .. }
@@ -575,18 +594,7 @@ impl PodWorker {
         now: SimTime,
     ) {
         let stage = &mut self.containers[index].stage;
-        let (ContainerStage::Running {
-            container_id,
-            started_at,
-            ready,
-        }
-        | ContainerStage::PostStart {
-            container_id,
-            started_at,
-            ready,
-            ..
-        }) = *stage
-        else {
+        let Some((container_id, started_at, ready)) = stage.live() else {
             panic!("killing a container that does not run: {stage:?}");
         };
         let step = pre_stop.map_or(KillStep::AwaitingTurn, KillStep::PreStop);
@@ -1193,6 +1201,13 @@ pub(crate) mod tests {
         Rc::new(p)
     }
 
+    /// A worker for `pod_with_init(init, apps, restart_policy, &[])` whose sandbox is ready.
+    fn in_sandbox(init: &[&str], apps: &[&str], restart_policy: RestartPolicy) -> PodWorker {
+        let mut w = PodWorker::new(pod_with_init(init, apps, restart_policy, &[]));
+        w.sandbox = SandboxStage::Ready { sandbox_id: 3 };
+        w
+    }
+
     fn exited(code: i32) -> Terminated {
         Terminated {
             exit_code: code,
@@ -1244,13 +1259,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_failed_init_container_fails_the_pod_under_restart_policy_never() {
-        let mut w = PodWorker::new(pod_with_init(
-            &["log-sidecar", "migrate"],
-            &["app"],
-            RestartPolicy::Never,
-            &[],
-        ));
-        w.sandbox = SandboxStage::Ready { sandbox_id: 3 };
+        let mut w = in_sandbox(&["log-sidecar", "migrate"], &["app"], RestartPolicy::Never);
         w.containers[0].stage = running(4);
         w.containers[0].created_before = true;
         assert!(!w.should_restart(1, 1));
@@ -1277,14 +1286,12 @@ pub(crate) mod tests {
 
     #[test]
     fn a_sidecar_lets_the_next_init_container_start_once_it_runs_and_keeps_running() {
-        let mut w = PodWorker::new(pod_with_init(
+        let mut w = in_sandbox(
             &["proxy-sidecar", "migrate"],
             &["app"],
             RestartPolicy::Always,
-            &[],
-        ));
+        );
         assert_eq!(w.containers[0].role, Role::Sidecar);
-        w.sandbox = SandboxStage::Ready { sandbox_id: 3 };
         assert_eq!(plan(&w, t(0)), vec![Action::StartPipeline(0)]);
         w.containers[0].stage = ContainerStage::PostStart {
             container_id: 4,
@@ -1323,13 +1330,11 @@ pub(crate) mod tests {
 
     #[test]
     fn a_sidecar_with_a_startup_probe_holds_up_the_next_init_container_until_it_succeeds() {
-        let mut w = PodWorker::new(pod_with_init(
+        let mut w = in_sandbox(
             &["proxy-sidecar", "migrate"],
             &["app"],
             RestartPolicy::Always,
-            &[],
-        ));
-        w.sandbox = SandboxStage::Ready { sandbox_id: 3 };
+        );
         w.containers[0].stage = running(4);
         w.containers[0].awaiting_startup_probe = true;
         assert!(!w.containers[0].sidecar_started());
@@ -1340,13 +1345,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_pod_whose_regular_containers_are_done_stops_its_sidecars() {
-        let mut w = PodWorker::new(pod_with_init(
-            &["proxy-sidecar"],
-            &["job"],
-            RestartPolicy::Never,
-            &[],
-        ));
-        w.sandbox = SandboxStage::Ready { sandbox_id: 3 };
+        let mut w = in_sandbox(&["proxy-sidecar"], &["job"], RestartPolicy::Never);
         w.containers[0].stage = running(4);
         w.containers[0].created_before = true;
         w.containers[1].stage = running(5);
@@ -1444,13 +1443,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_sidecar_stops_at_its_grace_deadline_even_if_the_app_still_runs() {
-        let mut w = PodWorker::new(pod_with_init(
-            &["log-sidecar"],
-            &["app"],
-            RestartPolicy::Always,
-            &[],
-        ));
-        w.sandbox = SandboxStage::Ready { sandbox_id: 3 };
+        let mut w = in_sandbox(&["log-sidecar"], &["app"], RestartPolicy::Always);
         w.containers[0].stage = running(4);
         w.containers[1].stage = running(5);
         w.begin_termination(SimDuration::from_secs(30), true);

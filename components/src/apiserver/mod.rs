@@ -359,16 +359,7 @@ impl ApiServer {
             });
         *queued = kept;
         for (from, request) in expired {
-            self.reply(
-                from,
-                request.id,
-                Err(error(
-                    StatusReason::Timeout,
-                    REQUEST_TIMEOUT_MESSAGE.to_string(),
-                )),
-                SimDuration::ZERO,
-                cx,
-            );
+            self.reply_timeout(from, request.id, cx);
         }
         let switched = self.fail_over(cx);
         let Phase::Starting { ranges, since, .. } = &mut self.phase else {
@@ -726,16 +717,7 @@ impl ApiServer {
                 cx.record("detail", || {
                     format!("{what}: etcd did not answer within --request-timeout")
                 });
-                self.reply(
-                    to,
-                    id,
-                    Err(error(
-                        StatusReason::Timeout,
-                        REQUEST_TIMEOUT_MESSAGE.to_string(),
-                    )),
-                    SimDuration::ZERO,
-                    cx,
-                );
+                self.reply_timeout(to, id, cx);
             }
         }
         // A member that answers nothing for --request-timeout is unreachable: with other
@@ -758,16 +740,7 @@ impl ApiServer {
             });
         self.waiting_for_cache = waiting;
         for (_, from, request) in expired {
-            self.reply(
-                from,
-                request.id,
-                Err(error(
-                    StatusReason::Timeout,
-                    REQUEST_TIMEOUT_MESSAGE.to_string(),
-                )),
-                SimDuration::ZERO,
-                cx,
-            );
+            self.reply_timeout(from, request.id, cx);
         }
     }
 
@@ -944,6 +917,20 @@ impl ApiServer {
             }
         }
         self.cache.add_watcher(watcher);
+    }
+
+    /// Answers request `id` of `to` at once with the `--request-timeout` error.
+    fn reply_timeout(&mut self, to: ActorId, id: RequestId, cx: &mut Context<'_, Msg>) {
+        self.reply(
+            to,
+            id,
+            Err(error(
+                StatusReason::Timeout,
+                REQUEST_TIMEOUT_MESSAGE.to_string(),
+            )),
+            SimDuration::ZERO,
+            cx,
+        );
     }
 
     fn reply(

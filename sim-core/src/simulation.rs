@@ -114,6 +114,28 @@ pub struct Simulation<M: Message> {
     event_sink: Option<EventSink>,
 }
 
+/// Hashes and logs the outcome `kind` of a (re)start of actor `to` (a start, or a drop).
+fn start_event(
+    digest: &mut TraceHasher,
+    time: SimTime,
+    seq: u64,
+    kind: EventKind,
+    to: ActorId,
+    label: &'static str,
+) -> LoggedEvent {
+    digest.write_u64(kind.code());
+    digest.write_u64(u64::from(to.0));
+    LoggedEvent {
+        time,
+        seq,
+        kind,
+        actor: Some(to),
+        from: None,
+        label,
+        digest: 0,
+    }
+}
+
 impl<M: Message> Simulation<M> {
     pub fn new(master_seed: u64) -> Simulation<M> {
         Simulation {
@@ -385,17 +407,7 @@ impl<M: Message> Simulation<M> {
                     self.deliveries_dropped += 1;
                     EventKind::Dropped
                 };
-                digest.write_u64(kind.code());
-                digest.write_u64(u64::from(to.0));
-                LoggedEvent {
-                    time,
-                    seq,
-                    kind,
-                    actor: Some(to),
-                    from: None,
-                    label: "Restart",
-                    digest: 0,
-                }
+                start_event(&mut digest, time, seq, kind, to, "Restart")
             }
             Payload::Start { to, incarnation } => {
                 let kind = if self.is_current(to, incarnation) {
@@ -405,17 +417,7 @@ impl<M: Message> Simulation<M> {
                     self.deliveries_dropped += 1;
                     EventKind::Dropped
                 };
-                digest.write_u64(kind.code());
-                digest.write_u64(u64::from(to.0));
-                LoggedEvent {
-                    time,
-                    seq,
-                    kind,
-                    actor: Some(to),
-                    from: None,
-                    label: "Start",
-                    digest: 0,
-                }
+                start_event(&mut digest, time, seq, kind, to, "Start")
             }
             Payload::Deliver {
                 to,

@@ -79,10 +79,7 @@ fn a_killed_leader_is_replaced_after_lease_duration_from_the_standbys_last_obser
 
 #[test]
 fn a_partitioned_leader_stops_within_renew_deadline_before_the_standby_takes_over() {
-    // Seed 8 is left out: its start-up trips the namespaces informer's resourceVersion
-    // assertion on kube-scheduler-2 (a watch from the list's version replays an older
-    // event), an API server watch issue unrelated to the election.
-    for seed in 1..=7 {
+    for seed in 1..=8 {
         // Replica 1 (on control-plane-2) leads; control-plane-1 runs etcd, the API server
         // and the standby.
         let mut cluster = led_by(seed, 1);

@@ -884,11 +884,14 @@ impl ApiServer {
         };
         watcher.sent_revision = watcher.start_revision;
         if resource_version == 0 {
-            // "Any" version: a synthetic Added for everything that matches now.
-            for object in self
-                .cache
-                .list(watcher.kind, watcher.namespace.as_ref(), &watcher.fields)
-            {
+            // "Any" version: a synthetic Added for everything that matches now, oldest
+            // resourceVersion first, so the stream's versions only grow (a list comes out
+            // in key order).
+            let mut objects =
+                self.cache
+                    .list(watcher.kind, watcher.namespace.as_ref(), &watcher.fields);
+            objects.sort_by_key(|object| object.meta().resource_version);
+            for object in objects {
                 cx.send(
                     from,
                     Msg::Watch(Box::new(WatchEvent::Change {

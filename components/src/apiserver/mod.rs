@@ -1284,6 +1284,13 @@ impl ApiServer {
         match object {
             Object::Pod(pod) => {
                 let cache = &self.cache;
+                // Upstream admits before the name is generated, so a refusal names the
+                // prefix.
+                let admitted_name = if generated_name {
+                    pod.metadata.generate_name.clone()
+                } else {
+                    pod.metadata.name.clone()
+                };
                 if pod.spec.runtime_class_name.is_some()
                     || pod.spec.overhead != crate::api::ResourceList::default()
                 {
@@ -1292,14 +1299,8 @@ impl ApiServer {
                         .runtime_class_name
                         .as_deref()
                         .and_then(|name| cache.runtime_class(name));
-                    runtime_class::admit_runtime_class(&mut spec, class).map_err(|why| {
-                        let name = if generated_name {
-                            &pod.metadata.generate_name
-                        } else {
-                            &pod.metadata.name
-                        };
-                        forbidden(Kind::Pod, name, why)
-                    })?;
+                    runtime_class::admit_runtime_class(&mut spec, class)
+                        .map_err(|why| forbidden(Kind::Pod, &admitted_name, why))?;
                     if spec != pod.spec {
                         Rc::make_mut(pod).spec = spec;
                     }
@@ -1312,16 +1313,7 @@ impl ApiServer {
                 }
                 let mut spec = pod.spec.clone();
                 strategy::admit_pod_priority(&mut spec, |name| cache.priority_class(name), default)
-                    .map_err(|why| {
-                        // Upstream admits before the name is generated, so a refusal
-                        // names the prefix.
-                        let name = if generated_name {
-                            &pod.metadata.generate_name
-                        } else {
-                            &pod.metadata.name
-                        };
-                        forbidden(Kind::Pod, name, why)
-                    })?;
+                    .map_err(|why| forbidden(Kind::Pod, &admitted_name, why))?;
                 if spec != pod.spec {
                     Rc::make_mut(pod).spec = spec;
                 }

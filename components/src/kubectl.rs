@@ -10,8 +10,9 @@ use std::rc::Rc;
 use sim_core::{Actor, ActorId, Context, Event, TraceHasher};
 
 use crate::api::{
-    ApiOk, ApiResponse, ApiVerb, Deployment, FieldSelector, Kind, LABEL_POD_TEMPLATE_HASH, Object,
-    ObjectKey, PropagationPolicy, ReplicaSet, RequestId, StatusReason, Str,
+    ApiOk, ApiResponse, ApiVerb, Deployment, FieldSelector, Kind, LABEL_POD_TEMPLATE_HASH,
+    ListResourceVersion, Object, ObjectKey, PropagationPolicy, ReplicaSet, RequestId, StatusReason,
+    Str,
 };
 use crate::client::ApiClient;
 use crate::controllers::deployment::{REVISION_ANNOTATION, templates_equal_ignoring_hash};
@@ -66,6 +67,9 @@ pub enum Action {
     RolloutPause { namespace: Str, name: Str },
     /// `kubectl rollout resume deployment/NAME`.
     RolloutResume { namespace: Str, name: Str },
+    /// `kubectl get KIND [-n NAMESPACE | -A]`: a list without a resourceVersion, so a
+    /// consistent read (it needs etcd's quorum).
+    Get { kind: Kind, namespace: Option<Str> },
 }
 
 /// A change kubectl makes to a live Deployment: get, change, update, and again from the
@@ -147,6 +151,10 @@ enum Step {
         key: ObjectKey,
         edit: DeploymentEdit,
         retries: u32,
+    },
+    /// `kubectl get`: the list, for its printout.
+    List {
+        command: String,
     },
 }
 
@@ -263,6 +271,23 @@ impl Kubectl {
                     format!("kubectl rollout resume deployment/{name} -n {namespace}")
                 });
                 self.get_for_edit(&namespace, &name, DeploymentEdit::Paused(false), 0, cx);
+            }
+            Action::Get { kind, namespace } => {
+                let command = match &namespace {
+                    Some(namespace) => format!("kubectl get {} -n {namespace}", kind.resource()),
+                    None => format!("kubectl get {} -A", kind.resource()),
+                };
+                cx.record("step", || command.clone());
+                self.send(
+                    ApiVerb::List {
+                        kind,
+                        namespace,
+                        fields: FieldSelector::Everything,
+                        resource_version: ListResourceVersion::MostRecent,
+                    },
+                    Step::List { command },
+                    cx,
+                );
             }
         }
     }
@@ -427,6 +452,8 @@ impl Kubectl {
                             kind: Kind::ReplicaSet,
                             namespace: Some(namespace),
                             fields: FieldSelector::Everything,
+                            // kubectl sends no resourceVersion: a consistent read.
+                            resource_version: ListResourceVersion::MostRecent,
                         },
                         Step::ListForUndo {
                             deployment: live,
@@ -470,6 +497,19 @@ impl Kubectl {
                 if e.reason == StatusReason::Conflict && retries < CONFLICT_RETRIES_MAX =>
             {
                 self.get_for_edit(&key.namespace, &key.name, edit, retries + 1, cx);
+            }
+            (Step::List { command }, Ok(ApiOk::List { items, .. })) => {
+                let count = items.len();
+                cx.record("step", || format!("{command}: {count} items"));
+            }
+            (Step::List { command }, Err(e)) => {
+                cx.record("step", || {
+                    format!(
+                        "{command}: Error from server ({}): {}",
+                        e.reason.name(),
+                        e.message
+                    )
+                });
             }
             (step, Err(e)) => {
                 let what = format!("{step:?}");
@@ -638,6 +678,11 @@ impl Actor<Msg> for Kubectl {
 impl Fingerprint for Action {
     fn fingerprint(&self, hasher: &mut TraceHasher) {
         match self {
+            Action::Get { kind, namespace } => {
+                hasher.write_u64(23);
+                hasher.write_u64(kind.code());
+                hasher.write_str(namespace.as_deref().unwrap_or(""));
+            }
             Action::Cordon { node } => {
                 hasher.write_u64(20);
                 hasher.write_str(node);

@@ -4,7 +4,9 @@
 
 use sim_core::{Message, TraceHasher};
 
-use crate::api::{ApiOk, ApiRequest, ApiResponse, ApiVerb, Object, WatchEvent};
+use crate::api::{
+    ApiOk, ApiRequest, ApiResponse, ApiVerb, ListResourceVersion, Object, WatchEvent,
+};
 use crate::{
     apiserver, controllers, etcd, kernel, kubectl, kubelet, metrics, proxy, registry, runtime,
     scheduler,
@@ -96,7 +98,16 @@ impl Fingerprint for ApiRequest {
                 hasher.write_str(node);
             }
             ApiVerb::Evict { pod, .. } => hasher.write_str(&pod.name),
-            ApiVerb::List { .. } => {}
+            ApiVerb::List {
+                resource_version, ..
+            } => match resource_version {
+                ListResourceVersion::MostRecent => hasher.write_u64(1),
+                ListResourceVersion::Any => hasher.write_u64(2),
+                ListResourceVersion::NotOlderThan(revision) => {
+                    hasher.write_u64(3);
+                    hasher.write_u64(*revision);
+                }
+            },
             ApiVerb::Watch {
                 resource_version, ..
             } => hasher.write_u64(*resource_version),

@@ -301,6 +301,8 @@ pub struct TimelineEntry {
     /// `kubectl rollout resume deployment/NAME`: `NAME` or `NAMESPACE/NAME`.
     #[serde(rename = "rollout-resume")]
     pub rollout_resume: Option<String>,
+    /// `kubectl get KIND [-n NAMESPACE | -A]`: a list without a resourceVersion.
+    pub get: Option<GetEntry>,
     /// `kubectl cordon NODE`.
     pub cordon: Option<String>,
     /// `kubectl uncordon NODE`.
@@ -441,6 +443,18 @@ pub struct ObjectRef {
     pub namespace: Option<String>,
     /// `kubectl delete --cascade`: `background` (the default), `foreground` or `orphan`.
     pub cascade: Option<String>,
+}
+
+/// `kubectl get KIND [-n NAMESPACE | -A]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GetEntry {
+    /// A kind kubesim supports (`Pod`, `Deployment`, ...).
+    pub kind: String,
+    /// `-n`; default `default` for a namespaced kind.
+    pub namespace: Option<String>,
+    /// `-A`: every namespace.
+    pub all_namespaces: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

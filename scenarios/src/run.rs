@@ -279,6 +279,7 @@ fn fault_free(scenario: &Scenario) -> bool {
                         | Action::RolloutUndo { .. }
                         | Action::RolloutPause { .. }
                         | Action::RolloutResume { .. }
+                        | Action::Get { .. }
                 )
         )
     })

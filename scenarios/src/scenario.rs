@@ -245,6 +245,10 @@ impl Step {
             Step::Kubectl(Action::RolloutResume { namespace, name }) => {
                 format!("kubectl rollout resume deployment/{name} -n {namespace}")
             }
+            Step::Kubectl(Action::Get { kind, namespace }) => match namespace {
+                Some(namespace) => format!("kubectl get {} -n {namespace}", kind.resource()),
+                None => format!("kubectl get {} -A", kind.resource()),
+            },
             Step::Kubectl(Action::Cordon { node }) => format!("kubectl cordon {node}"),
             Step::Kubectl(Action::Uncordon { node }) => format!("kubectl uncordon {node}"),
             Step::Kubectl(Action::Drain(options)) => {
@@ -1293,6 +1297,7 @@ impl Parser<'_> {
             entry.rollout_undo.is_some(),
             entry.rollout_pause.is_some(),
             entry.rollout_resume.is_some(),
+            entry.get.is_some(),
             entry.cordon.is_some(),
             entry.uncordon.is_some(),
             entry.drain.is_some(),
@@ -1318,7 +1323,7 @@ impl Parser<'_> {
         if given != 1 {
             return Err(self.error(
                 path,
-                format!("a timeline entry has `at` and exactly one of apply, delete, scale, set-image, rollout-undo, rollout-pause, rollout-resume, cordon, uncordon, drain, load, registry-outage, kill-node, restart-node, restart-kubelet, crash-runtime, restart-apiserver, kill-component, start-component, kill-etcd-member, restart-etcd-member, wipe-etcd-member, etcd-snapshot, etcd-restore, etcd-defrag, etcd-alarm-disarm, etcd-compact, partition, heal (found {given})"),
+                format!("a timeline entry has `at` and exactly one of apply, delete, scale, set-image, rollout-undo, rollout-pause, rollout-resume, get, cordon, uncordon, drain, load, registry-outage, kill-node, restart-node, restart-kubelet, crash-runtime, restart-apiserver, kill-component, start-component, kill-etcd-member, restart-etcd-member, wipe-etcd-member, etcd-snapshot, etcd-restore, etcd-defrag, etcd-alarm-disarm, etcd-compact, partition, heal (found {given})"),
             ));
         }
         let step = if let Some(apply) = &entry.apply {
@@ -1443,6 +1448,20 @@ impl Parser<'_> {
             let (namespace, name) =
                 self.deployment_ref(target, &join_key(path, "rollout-resume"))?;
             Step::Kubectl(Action::RolloutResume { namespace, name })
+        } else if let Some(get) = &entry.get {
+            let Some(kind) = supported_kind(&get.kind) else {
+                return Err(self.error(
+                    &join_key(&join_key(path, "get"), "kind"),
+                    format!(
+                        "unsupported kind {} (kubesim supports {})",
+                        get.kind,
+                        manifest::SUPPORTED_KINDS
+                    ),
+                ));
+            };
+            let namespace = (kind.namespaced() && get.all_namespaces != Some(true))
+                .then(|| s(&namespace_of(kind, get.namespace.as_deref())));
+            Step::Kubectl(Action::Get { kind, namespace })
         } else if let Some(node) = &entry.cordon {
             let node = self.joined_node(node, &join_key(path, "cordon"), at, "be cordoned")?;
             Step::Kubectl(Action::Cordon { node: s(&node) })

@@ -93,6 +93,8 @@ pub enum ApiVerb {
         kind: Kind,
         namespace: Option<Str>,
         fields: FieldSelector,
+        /// The `resourceVersion` parameter: which state the list may show.
+        resource_version: ListResourceVersion,
     },
     /// Streams changes after `resource_version` as `WatchEvent`s tagged with this request's id.
     Watch {
@@ -216,10 +218,55 @@ impl StatusReason {
     }
 }
 
+/// A list's `resourceVersion` parameter (with `resourceVersionMatch` unset), as the API
+/// concepts page ("Semantics for get and list") defines it. Upstream's cache delegator
+/// (k8s.io/apiserver/pkg/storage/cacher/delegator.go, `GetList`) serves all three from the
+/// watch cache when ConsistentListFromCache is on (the default since v1.31).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListResourceVersion {
+    /// `""`: the most recent state, a consistent read. The API server first asks etcd for
+    /// its current revision (a quorum read: it fails without a quorum), then answers from
+    /// its watch cache once that has caught up to it. kubectl's lists, and an informer's
+    /// relist after its last resourceVersion became unavailable.
+    MostRecent,
+    /// `"0"`: any state the server has, from the watch cache at once. An informer's first
+    /// list.
+    Any,
+    /// `"N"`: a state not older than N, from the watch cache once it has N (a bounded
+    /// wait). An informer's relist after its watch ended with 410 Gone.
+    NotOlderThan(u64),
+}
+
+impl ListResourceVersion {
+    /// The parameter as a client sends it.
+    pub fn parameter(self) -> String {
+        match self {
+            ListResourceVersion::MostRecent => String::new(),
+            ListResourceVersion::Any => "0".to_string(),
+            ListResourceVersion::NotOlderThan(revision) => revision.to_string(),
+        }
+    }
+}
+
+/// The message of a 504 a list gets when the watch cache did not reach the
+/// resourceVersion it needs within the wait (k8s.io/apiserver/pkg/storage/errors.go,
+/// `NewTooLargeResourceVersionError`, whose status carries the cause
+/// `ResourceVersionTooLarge`; client-go's reflector relists with `""` on it).
+pub const TOO_LARGE_RESOURCE_VERSION_PREFIX: &str = "Timeout: Too large resource version: ";
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
     pub reason: StatusReason,
     pub message: String,
+}
+
+impl ApiError {
+    /// A 504 whose cause is `ResourceVersionTooLarge` (upstream's
+    /// `storage.IsTooLargeResourceVersion`; kubesim carries the cause in the message).
+    pub fn is_too_large_resource_version(&self) -> bool {
+        self.reason == StatusReason::Timeout
+            && self.message.starts_with(TOO_LARGE_RESOURCE_VERSION_PREFIX)
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -30,9 +30,10 @@ use sim_core::{Actor, ActorId, Context, Event, FxIndexMap, SimDuration, SimTime,
 
 use crate::api::net::{format_ipv4, parse_ipv4};
 use crate::api::{
-    ApiError, ApiOk, ApiRequest, ApiResponse, ApiVerb, ConditionStatus, Kind, NAMESPACE_DEFAULT,
-    NAMESPACE_NODE_LEASE, NAMESPACE_SYSTEM, Namespace, Object, ObjectKey, ObjectMeta, RequestId,
-    StatusReason, WatchEvent, s,
+    ApiError, ApiOk, ApiRequest, ApiResponse, ApiVerb, ConditionStatus, FieldSelector, Kind,
+    ListResourceVersion, NAMESPACE_DEFAULT, NAMESPACE_NODE_LEASE, NAMESPACE_SYSTEM, Namespace,
+    Object, ObjectKey, ObjectMeta, RequestId, StatusReason, Str, TOO_LARGE_RESOURCE_VERSION_PREFIX,
+    WatchEvent, s,
 };
 use crate::etcd::{
     Compare, EtcdError, EtcdEventType, EtcdRequest, EtcdResponse, EtcdWatchEvent, TxnOp,
@@ -75,6 +76,11 @@ pub struct ApiServerConfig {
     /// How far back the watch cache can replay events (upstream sizes it dynamically to
     /// hold about 75 s of history).
     pub watch_cache_window: SimDuration,
+    /// How long a list waits for the watch cache to reach the resourceVersion it needs
+    /// (upstream's `blockTimeout`, 3 s, in storage/cacher/watch_cache.go): then a list
+    /// from `"N"` gets 504 "Too large resource version", and a consistent list is served
+    /// by etcd itself (the cache delegator's fallback).
+    pub watch_cache_block_timeout: SimDuration,
     /// `--default-not-ready-toleration-seconds`, upstream default 300.
     pub default_not_ready_toleration_seconds: u64,
     /// `--default-unreachable-toleration-seconds`, upstream default 300.
@@ -90,6 +96,7 @@ impl Default for ApiServerConfig {
             request_timeout: SimDuration::from_secs(60),
             etcd_compaction_interval: SimDuration::from_mins(5),
             watch_cache_window: SimDuration::from_secs(75),
+            watch_cache_block_timeout: SimDuration::from_secs(3),
             default_not_ready_toleration_seconds: 300,
             default_unreachable_toleration_seconds: 300,
         }
@@ -105,6 +112,9 @@ pub enum Tick {
     /// The replica is told to stop (`SIGTERM`: a restart of its static pod): it closes
     /// every watch stream, and its clients reconnect through the load balancer.
     Shutdown,
+    /// The oldest list waiting for the watch cache may have waited its
+    /// `watch_cache_block_timeout`.
+    ListWait,
 }
 
 /// The message of a request that timed out (k8s.io/apiserver's timeout filter and
@@ -141,6 +151,15 @@ enum Phase {
         since: SimTime,
         queued: VecDeque<(ActorId, ApiRequest)>,
     },
+    /// The cache is loaded and the post-start hooks write what the server keeps in
+    /// existence (the system namespaces, the built-in PriorityClasses): `/readyz` fails
+    /// until they are written, so requests wait for them (upstream, the load balancer's
+    /// health check and the clients' retries keep them away until then).
+    Bootstrapping {
+        /// The bootstrap writes etcd has not answered yet, by transaction id.
+        writes: Vec<u64>,
+        queued: VecDeque<(ActorId, ApiRequest)>,
+    },
     Serving,
 }
 
@@ -155,6 +174,42 @@ struct PendingWrite {
     generated_name: bool,
     /// A delete that removes the key (rather than marking a pod terminating).
     removes: bool,
+}
+
+/// A list that cannot be answered from the watch cache as it is now.
+#[derive(Debug)]
+struct ListRequest {
+    client: ActorId,
+    id: RequestId,
+    kind: Kind,
+    namespace: Option<Str>,
+    fields: FieldSelector,
+    /// `resourceVersion` `""`: a consistent read (else `"N"`).
+    consistent: bool,
+}
+
+/// What a consistent list's etcd read is for.
+#[derive(Debug)]
+enum ReadStage {
+    /// etcd's current revision (a linearizable range with limit 1, upstream's
+    /// `storage.GetCurrentResourceVersionFromStorage`).
+    CurrentRevision,
+    /// The whole list: the watch cache did not catch up in time.
+    Delegated,
+}
+
+#[derive(Debug)]
+struct PendingRead {
+    list: ListRequest,
+    stage: ReadStage,
+}
+
+/// A list waiting for the watch cache to reach `needed`, until `deadline`.
+#[derive(Debug)]
+struct ListWaiter {
+    needed: u64,
+    deadline: SimTime,
+    list: ListRequest,
 }
 
 /// A write ready for etcd, or an answer that needs no write.
@@ -176,6 +231,11 @@ pub struct ApiServer {
     cache: WatchCache,
     /// Writes waiting for etcd, by transaction id.
     pending: FxIndexMap<u64, PendingWrite>,
+    /// Consistent lists waiting for etcd, by range id.
+    reads: FxIndexMap<u64, PendingRead>,
+    /// Lists waiting for the watch cache to reach a revision, in deadline order (every
+    /// wait is equally long).
+    lists_waiting: VecDeque<ListWaiter>,
     next_etcd_id: u64,
     /// Revision to compact to at the next compaction tick (the previous tick's revision).
     compaction_target: u64,
@@ -295,6 +355,8 @@ impl ApiServer {
             phase: Phase::Serving,
             cache: WatchCache::default(),
             pending: FxIndexMap::default(),
+            reads: FxIndexMap::default(),
+            lists_waiting: VecDeque::new(),
             next_etcd_id: 1,
             compaction_target: 0,
             cluster_ips: BTreeMap::new(),
@@ -450,7 +512,7 @@ impl ApiServer {
         cx.send_after(
             delay,
             self.etcd,
-            Msg::Etcd(Box::new(EtcdRequest::Range { id, kind })),
+            Msg::Etcd(Box::new(EtcdRequest::Range { id, kind, limit: 0 })),
         );
     }
 
@@ -458,15 +520,22 @@ impl ApiServer {
     /// message; a range of the cache's start is tried again; anything else was the
     /// cache's own watch, which has ended, so the cache starts over.
     fn on_etcd_error(&mut self, id: u64, failure: EtcdError, cx: &mut Context<'_, Msg>) {
+        if let Some(read) = self.reads.swap_remove(&id) {
+            let ListRequest { client, id, .. } = read.list;
+            let result = Err(etcd_failure(failure));
+            self.reply(client, id, result, self.config.request_latency, cx);
+            return;
+        }
         if let Some(pending) = self.pending.swap_remove(&id) {
-            if let Some((to, request)) = pending.client {
-                self.reply(
+            match pending.client {
+                Some((to, request)) => self.reply(
                     to,
                     request,
                     Err(etcd_failure(failure)),
                     self.config.request_latency,
                     cx,
-                );
+                ),
+                None => self.bootstrap_write_done(id, cx),
             }
             return;
         }
@@ -503,11 +572,26 @@ impl ApiServer {
         cx.record("step", || {
             format!("kube-apiserver: its etcd watch ended ({why}); rebuilding the watch cache")
         });
-        for (_, pending) in std::mem::take(&mut self.pending) {
-            if let Some((to, request)) = pending.client {
-                let failure = error(StatusReason::InternalError, why.to_string());
-                self.reply(to, request, Err(failure), self.config.request_latency, cx);
-            }
+        let mut waiting: Vec<(ActorId, RequestId)> = Vec::new();
+        waiting.extend(self.pending.drain(..).filter_map(|(_, p)| p.client));
+        waiting.extend(
+            self.reads
+                .drain(..)
+                .map(|(_, r)| (r.list.client, r.list.id)),
+        );
+        waiting.extend(
+            self.lists_waiting
+                .drain(..)
+                .map(|w| (w.list.client, w.list.id)),
+        );
+        waiting.extend(
+            self.waiting_for_cache
+                .drain(..)
+                .map(|(_, from, r)| (from, r.id)),
+        );
+        for (to, request) in waiting {
+            let failure = error(StatusReason::InternalError, why.to_string());
+            self.reply(to, request, Err(failure), self.config.request_latency, cx);
         }
         let mut fresh = ApiServer::new(self.config.clone(), self.etcd);
         fresh.peers = self.peers.clone();
@@ -535,6 +619,10 @@ impl ApiServer {
                 items,
                 revision,
             } => {
+                if let Some(read) = self.reads.swap_remove(&id) {
+                    self.on_read(read, items, revision, cx);
+                    return;
+                }
                 for item in &items {
                     if let Object::Service(service) = item
                         && let Some(offset) = service
@@ -622,8 +710,9 @@ impl ApiServer {
         };
         let revision = self.cache.revision();
         cx.record("detail", || {
-            format!("watch cache loaded at revision {revision}; serving")
+            format!("watch cache loaded at revision {revision}; running the post-start hooks")
         });
+        let first_bootstrap_id = self.next_etcd_id;
         for name in SYSTEM_NAMESPACES {
             let key = ObjectKey::new(Kind::Namespace, &s(""), &s(name));
             if self.cache.get(&key).is_none() {
@@ -640,8 +729,24 @@ impl ApiServer {
                 self.begin_write(None, ApiVerb::Create(Object::from(class)), 0, cx);
             }
         }
-        for (from, request) in queued {
-            self.on_request(from, request, cx);
+        let writes: Vec<u64> = self
+            .pending
+            .keys()
+            .copied()
+            .filter(|id| *id >= first_bootstrap_id)
+            .collect();
+        // A bootstrap write etcd leaves unanswered ends the wait after --request-timeout.
+        let deadline = cx.now() + self.config.request_timeout;
+        self.deadlines
+            .extend(writes.iter().map(|id| (deadline, *id)));
+        if writes.is_empty() {
+            self.become_ready(queued, cx);
+        } else {
+            let count = writes.len();
+            cx.record("detail", || {
+                format!("kube-apiserver: /readyz waits for {count} bootstrap writes (system namespaces, priority classes)")
+            });
+            self.phase = Phase::Bootstrapping { writes, queued };
         }
         // The previous process's streams: their clients learn now that the connection
         // broke, and watch again (here, or on another replica).
@@ -655,6 +760,35 @@ impl ApiServer {
         for (client, watch_id) in orphans {
             self.close_stream(client, watch_id, cx);
         }
+    }
+
+    /// The post-start hooks are done: the replica is ready and serves what waited.
+    fn become_ready(&mut self, queued: VecDeque<(ActorId, ApiRequest)>, cx: &mut Context<'_, Msg>) {
+        self.phase = Phase::Serving;
+        let count = queued.len();
+        cx.record("detail", || {
+            format!("kube-apiserver is ready (/readyz ok); serving {count} queued requests")
+        });
+        for (from, request) in queued {
+            self.on_request(from, request, cx);
+        }
+    }
+
+    /// A write of the server's own (no client) has been answered, or given up.
+    fn bootstrap_write_done(&mut self, etcd_id: u64, cx: &mut Context<'_, Msg>) {
+        let Phase::Bootstrapping { writes, .. } = &mut self.phase else {
+            return;
+        };
+        writes.retain(|id| *id != etcd_id);
+        if !writes.is_empty() {
+            return;
+        }
+        let Phase::Bootstrapping { queued, .. } =
+            std::mem::replace(&mut self.phase, Phase::Serving)
+        else {
+            unreachable!("matched above")
+        };
+        self.become_ready(queued, cx);
     }
 
     /// Ends one watch stream because its connection broke; a client behind the load
@@ -708,16 +842,26 @@ impl ApiServer {
                 break;
             }
             self.deadlines.pop_front();
+            if let Some(read) = self.reads.swap_remove(&etcd_id) {
+                etcd_silent = true;
+                let what = describe_list(&read.list);
+                cx.record("detail", || {
+                    format!("{what}: etcd did not answer within --request-timeout")
+                });
+                self.reply_timeout(read.list.client, read.list.id, cx);
+                continue;
+            }
             let Some(pending) = self.pending.swap_remove(&etcd_id) else {
                 continue;
             };
             etcd_silent = true;
-            if let Some((to, id)) = pending.client {
-                let what = describe(&pending.verb);
-                cx.record("detail", || {
-                    format!("{what}: etcd did not answer within --request-timeout")
-                });
-                self.reply_timeout(to, id, cx);
+            let what = describe(&pending.verb);
+            cx.record("detail", || {
+                format!("{what}: etcd did not answer within --request-timeout")
+            });
+            match pending.client {
+                Some((to, id)) => self.reply_timeout(to, id, cx),
+                None => self.bootstrap_write_done(etcd_id, cx),
             }
         }
         // A member that answers nothing for --request-timeout is unreachable: with other
@@ -769,7 +913,9 @@ impl ApiServer {
             (from, request.id),
             (requests::verb_index(&request.verb), cx.now()),
         );
-        if let Phase::Starting { queued, .. } = &mut self.phase {
+        if let Phase::Starting { queued, .. } | Phase::Bootstrapping { queued, .. } =
+            &mut self.phase
+        {
             queued.push_back((from, request));
             return;
         }
@@ -806,24 +952,26 @@ impl ApiServer {
                 kind,
                 namespace,
                 fields,
+                resource_version,
             } => {
-                let items = self.cache.list(kind, namespace.as_ref(), &fields);
-                let cost = self.config.request_latency
-                    + self
-                        .config
-                        .list_cost_per_object
-                        .saturating_mul(items.len() as u64);
-                let resource_version = self.cache.revision();
-                self.reply(
-                    from,
+                let mut list = ListRequest {
+                    client: from,
                     id,
-                    Ok(ApiOk::List {
-                        items,
-                        resource_version,
-                    }),
-                    cost,
-                    cx,
-                );
+                    kind,
+                    namespace,
+                    fields,
+                    consistent: false,
+                };
+                match resource_version {
+                    ListResourceVersion::Any => self.serve_list(list, cx),
+                    ListResourceVersion::NotOlderThan(needed) => {
+                        self.list_when_fresh(list, needed, cx)
+                    }
+                    ListResourceVersion::MostRecent => {
+                        list.consistent = true;
+                        self.read_current_revision(list, cx);
+                    }
+                }
             }
             ApiVerb::Watch {
                 kind,
@@ -848,6 +996,156 @@ impl ApiServer {
             ),
             verb @ ApiVerb::Evict { .. } => self.evict((from, id), verb, 0, None, cx),
             verb => self.begin_write(Some((from, id)), verb, 0, cx),
+        }
+    }
+
+    /// Answers a list from the watch cache as it is now.
+    fn serve_list(&mut self, list: ListRequest, cx: &mut Context<'_, Msg>) {
+        let items = self
+            .cache
+            .list(list.kind, list.namespace.as_ref(), &list.fields);
+        let resource_version = self.cache.revision();
+        self.reply_list(list, items, resource_version, cx);
+    }
+
+    /// Answers a list with `items` at `resource_version`, after its cost: the base
+    /// latency plus the per-object cost of serializing them.
+    fn reply_list(
+        &mut self,
+        list: ListRequest,
+        items: Vec<Object>,
+        resource_version: u64,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        let cost = self.config.request_latency
+            + self
+                .config
+                .list_cost_per_object
+                .saturating_mul(items.len() as u64);
+        let result = Ok(ApiOk::List {
+            items,
+            resource_version,
+        });
+        self.reply(list.client, list.id, result, cost, cx);
+    }
+
+    /// A list that needs the cache at `needed` or later: served now if it is there,
+    /// else once it is, or given up after `watch_cache_block_timeout`.
+    fn list_when_fresh(&mut self, list: ListRequest, needed: u64, cx: &mut Context<'_, Msg>) {
+        if needed <= self.cache.revision() {
+            self.serve_list(list, cx);
+            return;
+        }
+        let (what, current) = (describe_list(&list), self.cache.revision());
+        cx.record("detail", || {
+            format!("{what}: waiting for the watch cache (revision {current}) to reach {needed}")
+        });
+        let wait = self.config.watch_cache_block_timeout;
+        self.lists_waiting.push_back(ListWaiter {
+            needed,
+            deadline: cx.now() + wait,
+            list,
+        });
+        cx.timer(wait, Msg::Tick(AnyTick::Apiserver(Tick::ListWait)));
+    }
+
+    /// A consistent list first learns etcd's current revision through a quorum read
+    /// (which fails, as every etcd request does, without a quorum).
+    fn read_current_revision(&mut self, list: ListRequest, cx: &mut Context<'_, Msg>) {
+        let id = self.etcd_id();
+        let kind = list.kind;
+        self.track_deadline(Some((list.client, list.id)), id, cx.now());
+        self.reads.insert(
+            id,
+            PendingRead {
+                list,
+                stage: ReadStage::CurrentRevision,
+            },
+        );
+        cx.send(
+            self.etcd,
+            Msg::Etcd(Box::new(EtcdRequest::Range { id, kind, limit: 1 })),
+        );
+    }
+
+    /// etcd answered a consistent list's read.
+    fn on_read(
+        &mut self,
+        read: PendingRead,
+        items: Vec<Object>,
+        revision: u64,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        let PendingRead { list, stage } = read;
+        match stage {
+            ReadStage::CurrentRevision => self.list_when_fresh(list, revision, cx),
+            ReadStage::Delegated => {
+                // etcd returns the whole kind; the registry applies the selectors.
+                let items = items
+                    .into_iter()
+                    .filter(|o| {
+                        list.namespace
+                            .as_ref()
+                            .is_none_or(|ns| o.meta().namespace == *ns)
+                            && list.fields.matches(o)
+                    })
+                    .collect();
+                self.reply_list(list, items, revision, cx);
+            }
+        }
+    }
+
+    /// Serves the waiting lists the cache has caught up for.
+    fn release_lists(&mut self, cx: &mut Context<'_, Msg>) {
+        let revision = self.cache.revision();
+        if self.lists_waiting.iter().all(|w| w.needed > revision) {
+            return;
+        }
+        let (ready, waiting): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.lists_waiting)
+            .into_iter()
+            .partition(|w| w.needed <= revision);
+        self.lists_waiting = waiting;
+        for waiter in ready {
+            self.serve_list(waiter.list, cx);
+        }
+    }
+
+    /// Lists that waited `watch_cache_block_timeout` for the cache in vain: a consistent
+    /// one is served by etcd instead, one from `"N"` gets 504 "Too large resource
+    /// version" (and its informer relists consistently).
+    fn expire_lists(&mut self, cx: &mut Context<'_, Msg>) {
+        let now = cx.now();
+        while self
+            .lists_waiting
+            .front()
+            .is_some_and(|w| w.deadline <= now)
+        {
+            let ListWaiter { needed, list, .. } = self.lists_waiting.pop_front().expect("front");
+            let (what, current) = (describe_list(&list), self.cache.revision());
+            if list.consistent {
+                cx.record("detail", || {
+                    format!("{what}: the watch cache did not reach revision {needed} (at {current}); listing from etcd")
+                });
+                let id = self.etcd_id();
+                let kind = list.kind;
+                self.track_deadline(Some((list.client, list.id)), id, now);
+                self.reads.insert(
+                    id,
+                    PendingRead {
+                        list,
+                        stage: ReadStage::Delegated,
+                    },
+                );
+                cx.send(
+                    self.etcd,
+                    Msg::Etcd(Box::new(EtcdRequest::Range { id, kind, limit: 0 })),
+                );
+            } else {
+                let message =
+                    format!("{TOO_LARGE_RESOURCE_VERSION_PREFIX}{needed}, current: {current}");
+                let result = Err(error(StatusReason::Timeout, message));
+                self.reply(list.client, list.id, result, SimDuration::ZERO, cx);
+            }
         }
     }
 
@@ -1368,6 +1666,11 @@ impl ApiServer {
             );
             return;
         };
+        if pending.client.is_none() {
+            // A bootstrap write: created, or created already by another replica.
+            self.bootstrap_write_done(id, cx);
+            return;
+        }
         if let ApiVerb::Evict { .. } = pending.verb {
             self.on_budget_charged(pending, succeeded, value, cx);
             return;
@@ -1456,12 +1759,16 @@ impl ApiServer {
         if !self.waiting_for_cache.is_empty() {
             self.release_waiting(cx);
         }
+        if !self.lists_waiting.is_empty() {
+            self.release_lists(cx);
+        }
     }
 
     fn on_tick(&mut self, tick: Tick, cx: &mut Context<'_, Msg>) {
         match tick {
             Tick::CacheFilled => self.finish_start(cx),
             Tick::Shutdown => self.shut_down(cx),
+            Tick::ListWait => self.expire_lists(cx),
             Tick::Compact => {
                 if self.compaction_target > 0 {
                     cx.send(
@@ -1490,6 +1797,12 @@ fn verb_key(verb: &ApiVerb) -> ObjectKey {
             ObjectKey::new(*kind, &s(""), &s(""))
         }
     }
+}
+
+/// `list pods (resourceVersion "")`, for records.
+fn describe_list(list: &ListRequest) -> String {
+    let version = if list.consistent { "\"\"" } else { "\"N\"" };
+    format!("list {} (resourceVersion {version})", list.kind.resource())
 }
 
 fn parse_service_ip_offset(ip: &str) -> Option<u32> {
@@ -1544,6 +1857,7 @@ impl Fingerprint for Tick {
             Tick::Compact => hasher.write_u64(1),
             Tick::CacheFilled => hasher.write_u64(2),
             Tick::Shutdown => hasher.write_u64(3),
+            Tick::ListWait => hasher.write_u64(4),
         }
     }
 }
@@ -1991,6 +2305,7 @@ mod tests {
                 kind: Kind::PodDisruptionBudget,
                 namespace: Some(s(NAMESPACE_DEFAULT)),
                 fields: FieldSelector::Everything,
+                resource_version: ListResourceVersion::MostRecent,
             },
             ApiVerb::Delete {
                 key: key.clone(),

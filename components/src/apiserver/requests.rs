@@ -161,6 +161,7 @@ mod tests {
             kind: Kind::Pod,
             namespace: None,
             fields: FieldSelector::Everything,
+            resource_version: crate::api::ListResourceVersion::Any,
         };
         assert_eq!(VERBS[verb_index(&list)], "list");
     }

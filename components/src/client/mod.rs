@@ -7,11 +7,11 @@ pub mod rate_limit;
 
 use std::rc::Rc;
 
-use sim_core::{ActorId, Context, FxIndexMap, SimDuration};
+use sim_core::{ActorId, Context, FxIndexMap, SimDuration, SimTime};
 
 use crate::api::{
-    ApiOk, ApiRequest, ApiResponse, ApiVerb, FieldSelector, NameLookup, NamespacedName, RequestId,
-    Resource, StatusReason, Str, WatchEvent, WatchEventType,
+    ApiOk, ApiRequest, ApiResponse, ApiVerb, FieldSelector, ListResourceVersion, NameLookup,
+    NamespacedName, RequestId, Resource, StatusReason, Str, WatchEvent, WatchEventType,
 };
 use crate::msg::Msg;
 
@@ -24,6 +24,10 @@ pub struct ApiClient {
     limiter: Option<rate_limit::TokenBucket>,
     /// How long the last request sent waited for its token.
     last_wait: SimDuration,
+    /// A rate-limited client's requests that wait (for a token or a retry back-off),
+    /// held in the process until they leave: the owner sets the timer [`ApiClient::arm`]
+    /// asks for and calls [`ApiClient::release`] when it fires.
+    held: rate_limit::Held<ApiRequest>,
 }
 
 impl ApiClient {
@@ -33,6 +37,7 @@ impl ApiClient {
             next_id: 1,
             limiter: None,
             last_wait: SimDuration::ZERO,
+            held: rate_limit::Held::default(),
         }
     }
 
@@ -53,11 +58,31 @@ impl ApiClient {
         self.apiserver = apiserver;
     }
 
-    /// A restarted process starts with a full bucket.
-    pub fn refill_rate_limit(&mut self) {
+    /// The process crashed: the requests it held are never sent, and the restarted
+    /// process starts with a full bucket.
+    pub fn on_crash(&mut self) {
+        self.held.clear();
         if let Some(bucket) = &self.limiter {
             self.limiter = Some(rate_limit::TokenBucket::new(bucket.qps(), bucket.burst()));
         }
+    }
+
+    /// The instant the owner must set its release timer for, if a held request is not
+    /// covered by the timer already set.
+    pub fn arm(&mut self) -> Option<SimTime> {
+        self.held.arm()
+    }
+
+    /// The release timer set for `at` fired: sends the held requests that are due.
+    pub fn release(&mut self, at: SimTime, cx: &mut Context<'_, Msg>) {
+        for request in self.held.release(at, cx.now()) {
+            cx.send(self.apiserver, Msg::Api(Box::new(request)));
+        }
+    }
+
+    /// Requests held until they may leave.
+    pub fn held_count(&self) -> usize {
+        self.held.len()
     }
 
     /// How long the last request sent waited for its rate-limit token (zero without a
@@ -99,11 +124,13 @@ impl ApiClient {
     fn post(&mut self, cx: &mut Context<'_, Msg>, delay: SimDuration, verb: ApiVerb) -> RequestId {
         let id = self.next_id;
         self.next_id += 1;
-        cx.send_after(
-            delay,
-            self.apiserver,
-            Msg::Api(Box::new(ApiRequest { id, verb })),
-        );
+        let request = ApiRequest { id, verb };
+        if self.limiter.is_some() && delay > SimDuration::ZERO {
+            // Held in the process: a crash before it leaves means it never does.
+            self.held.hold(cx.now() + delay, request);
+        } else {
+            cx.send_after(delay, self.apiserver, Msg::Api(Box::new(request)));
+        }
         id
     }
 }
@@ -145,6 +172,10 @@ pub struct Informer<T: Resource> {
     /// entry into the gap) but not sorted: sort where order matters.
     cache: FxIndexMap<NamespacedName, Rc<T>>,
     resource_version: u64,
+    /// The last list's resourceVersion cannot be served (the list got 410 Gone, or 504
+    /// "Too large resource version"): the next list is a consistent one (client-go's
+    /// `isLastSyncResourceVersionUnavailable`).
+    resource_version_unavailable: bool,
     state: InformerState,
     synced: bool,
 }
@@ -156,6 +187,7 @@ impl<T: Resource> Informer<T> {
             fields,
             cache: FxIndexMap::default(),
             resource_version: 0,
+            resource_version_unavailable: false,
             state: InformerState::Stopped,
             synced: false,
         }
@@ -175,6 +207,7 @@ impl<T: Resource> Informer<T> {
     pub fn reset(&mut self) {
         self.cache.clear();
         self.resource_version = 0;
+        self.resource_version_unavailable = false;
         self.state = InformerState::Stopped;
         self.synced = false;
     }
@@ -204,6 +237,21 @@ impl<T: Resource> Informer<T> {
         self.cache.is_empty()
     }
 
+    /// The resourceVersion the next list asks for (client-go's reflector,
+    /// `relistResourceVersion`): `"0"` before the first list succeeded (any state the API
+    /// server's cache has), `""` once the last one is known to be unavailable (a
+    /// consistent read), and otherwise the last one seen (a state not older than it: the
+    /// relist after a watch ended with 410 Gone).
+    pub fn relist_resource_version(&self) -> ListResourceVersion {
+        if self.resource_version_unavailable {
+            ListResourceVersion::MostRecent
+        } else if self.resource_version == 0 {
+            ListResourceVersion::Any
+        } else {
+            ListResourceVersion::NotOlderThan(self.resource_version)
+        }
+    }
+
     fn list(&mut self, api: &mut ApiClient, cx: &mut Context<'_, Msg>, delay: SimDuration) {
         let id = api.send_after(
             cx,
@@ -212,6 +260,7 @@ impl<T: Resource> Informer<T> {
                 kind: T::KIND,
                 namespace: self.namespace.clone(),
                 fields: self.fields.clone(),
+                resource_version: self.relist_resource_version(),
             },
         );
         self.state = InformerState::Listing(id);
@@ -255,9 +304,17 @@ impl<T: Resource> Informer<T> {
             }) => {
                 let deltas = self.replace(items.iter().filter_map(T::from_object).cloned());
                 self.resource_version = *resource_version;
+                self.resource_version_unavailable = false;
                 self.synced = true;
                 self.watch(api, cx);
                 Some(deltas)
+            }
+            // The version asked for is compacted away or ahead of the server: list
+            // again at once, consistently (client-go's reflector `list`).
+            Err(e) if e.reason == StatusReason::Gone || e.is_too_large_resource_version() => {
+                self.resource_version_unavailable = true;
+                self.list(api, cx, SimDuration::ZERO);
+                Some(Vec::new())
             }
             _ => {
                 self.list(api, cx, RELIST_BACKOFF);
@@ -352,5 +409,51 @@ impl<T: Resource> Informer<T> {
         }
         self.cache = fresh;
         deltas
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Pod;
+
+    /// client-go's reflector (`relistResourceVersion`): "0" before the first list, the
+    /// last resourceVersion after a watch's 410, "" once that one is unavailable.
+    #[test]
+    fn the_relist_resource_version_follows_the_reflector() {
+        let mut informer: Informer<Pod> = Informer::all();
+        assert_eq!(informer.relist_resource_version(), ListResourceVersion::Any);
+        informer.resource_version = 42;
+        assert_eq!(
+            informer.relist_resource_version(),
+            ListResourceVersion::NotOlderThan(42)
+        );
+        informer.resource_version_unavailable = true;
+        assert_eq!(
+            informer.relist_resource_version(),
+            ListResourceVersion::MostRecent
+        );
+        informer.reset();
+        assert_eq!(informer.relist_resource_version(), ListResourceVersion::Any);
+    }
+
+    #[test]
+    fn only_a_timeout_with_the_too_large_cause_makes_the_version_unavailable() {
+        let too_large = crate::api::ApiError {
+            reason: StatusReason::Timeout,
+            message: format!(
+                "{}12, current: 9",
+                crate::api::TOO_LARGE_RESOURCE_VERSION_PREFIX
+            ),
+        };
+        assert!(too_large.is_too_large_resource_version());
+        let plain = crate::api::ApiError {
+            reason: StatusReason::Timeout,
+            message: "Timeout: request did not complete within requested timeout".to_string(),
+        };
+        assert!(!plain.is_too_large_resource_version());
+        assert_eq!(ListResourceVersion::MostRecent.parameter(), "");
+        assert_eq!(ListResourceVersion::Any.parameter(), "0");
+        assert_eq!(ListResourceVersion::NotOlderThan(7).parameter(), "7");
     }
 }

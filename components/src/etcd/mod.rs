@@ -151,8 +151,14 @@ pub enum EtcdRequest {
         compare: Compare,
         op: TxnOp,
     },
-    /// Every current value of one kind, and the store's revision (linearizable).
-    Range { id: u64, kind: Kind },
+    /// The current values of one kind, and the store's revision (linearizable).
+    Range {
+        id: u64,
+        kind: Kind,
+        /// At most this many values (etcd's `RangeRequest.limit`; 0: no limit). The API
+        /// server asks for 1 when it only wants the current revision.
+        limit: u64,
+    },
     /// Streams every change to `kind` from `start_revision` (inclusive) on.
     Watch {
         watch_id: u64,
@@ -290,7 +296,7 @@ struct Waiter {
 #[derive(Clone, Copy, Debug)]
 enum WaiterKind {
     Txn { id: u64 },
-    Range { id: u64, kind: Kind },
+    Range { id: u64, kind: Kind, limit: u64 },
 }
 
 impl WaiterKind {
@@ -463,8 +469,8 @@ impl Etcd {
                 compare,
                 op,
             } => self.propose_txn(from, id, key, compare, op, cx),
-            EtcdRequest::Range { id, kind } => {
-                let waiter = self.add_waiter(from, WaiterKind::Range { id, kind });
+            EtcdRequest::Range { id, kind, limit } => {
+                let waiter = self.add_waiter(from, WaiterKind::Range { id, kind, limit });
                 self.raft.read_index(ReadRequester::Local(waiter));
             }
             EtcdRequest::Watch {
@@ -1049,10 +1055,15 @@ impl Etcd {
         let Some(Waiter { client, kind }) = self.waiters.swap_remove(&waiter) else {
             return;
         };
-        let WaiterKind::Range { id, kind } = kind else {
+        let WaiterKind::Range { id, kind, limit } = kind else {
             panic!("a read index for a write's waiter");
         };
-        let items = self.store.objects(kind).cloned().collect();
+        let limit = if limit == 0 {
+            usize::MAX
+        } else {
+            limit as usize
+        };
+        let items = self.store.objects(kind).take(limit).cloned().collect();
         let response = EtcdResponse::Range {
             id,
             items,
@@ -1224,10 +1235,11 @@ impl Fingerprint for EtcdRequest {
                 hasher.write_u64(*id);
                 hasher.write_str(&key.name);
             }
-            EtcdRequest::Range { id, kind } => {
+            EtcdRequest::Range { id, kind, limit } => {
                 hasher.write_u64(2);
                 hasher.write_u64(*id);
                 hasher.write_u64(kind.code());
+                hasher.write_u64(*limit);
             }
             EtcdRequest::Watch {
                 watch_id,

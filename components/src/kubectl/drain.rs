@@ -21,8 +21,8 @@ use sim_core::{Context, SimDuration, SimTime, TraceHasher};
 
 use super::{Action, Kubectl, Step, Tick};
 use crate::api::{
-    ApiError, ApiOk, ApiVerb, FieldSelector, Kind, Object, ObjectKey, Pod, PodPhase, StatusReason,
-    Str, s,
+    ApiError, ApiOk, ApiVerb, FieldSelector, Kind, ListResourceVersion, Object, ObjectKey, Pod,
+    PodPhase, StatusReason, Str, s,
 };
 use crate::msg::{Fingerprint, Msg};
 
@@ -455,6 +455,8 @@ impl Kubectl {
             kind: Kind::Pod,
             namespace: None,
             fields: FieldSelector::NodeName(node),
+            // kubectl sends no resourceVersion: a consistent read.
+            resource_version: ListResourceVersion::MostRecent,
         };
         self.send(verb, Step::Node(NodeStep::ListPods { drain }), cx);
     }

@@ -530,6 +530,13 @@ pub enum Check {
         holder: Option<Option<String>>,
         transitions: Option<Count>,
     },
+    /// What the container runtimes run: running containers and ready sandboxes, on one
+    /// node or added up over the nodes that are up.
+    Runtime {
+        node: Option<String>,
+        containers: Option<Count>,
+        sandboxes: Option<Count>,
+    },
     /// A zone as the node lifecycle controller sees it: its disruption state, how many
     /// of its nodes carry the controller's NoExecute taint, and how far apart (to the
     /// second) those taints were added, in order.
@@ -730,6 +737,9 @@ pub struct Observation {
     pub requests: components::apiserver::requests::RequestStats,
     /// Each electing component's leader election, by component name.
     pub leaders: BTreeMap<String, LeaderState>,
+    /// Each node's running containers and ready sandboxes (`crictl ps`, `crictl pods`),
+    /// for the nodes that are up, when a `runtime` check asks.
+    pub runtime_counts: BTreeMap<String, (u32, u32)>,
 }
 
 /// A replicated component's leader election, as a `leader` check reads it.
@@ -1277,6 +1287,41 @@ impl Check {
                     ("unknown", *unknown, u),
                 ]);
                 Verdict::of(failures, format!("nodes {found}"))
+            }
+            Check::Runtime {
+                node,
+                containers,
+                sandboxes,
+            } => {
+                let counted: Vec<(&String, &(u32, u32))> = observation
+                    .runtime_counts
+                    .iter()
+                    .filter(|(name, _)| node.as_ref().is_none_or(|n| n == *name))
+                    .collect();
+                let running: u32 = counted.iter().map(|(_, (c, _))| c).sum();
+                let ready: u32 = counted.iter().map(|(_, (_, s))| s).sum();
+                let place = match node {
+                    Some(node) => format!("on {node}"),
+                    None => "on the nodes that are up".to_string(),
+                };
+                let mut failures = Vec::new();
+                if let Some(count) = containers
+                    && !count.holds(running)
+                {
+                    failures.push(format!("{count} running containers {place}"));
+                }
+                if let Some(count) = sandboxes
+                    && !count.holds(ready)
+                {
+                    failures.push(format!("{count} ready sandboxes {place}"));
+                }
+                if node.is_some() && counted.is_empty() {
+                    failures.push(format!("a runtime {place} (its host is down)"));
+                }
+                Verdict::of(
+                    failures,
+                    format!("{running} running containers and {ready} ready sandboxes {place}"),
+                )
             }
             Check::Leader {
                 component,

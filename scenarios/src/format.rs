@@ -482,6 +482,7 @@ pub struct CutEntry {
 pub struct ExpectationEntry {
     pub name: String,
     pub at: Option<Scalar>,
+    pub runtime: Option<RuntimeCheck>,
     pub deployment: Option<DeploymentCheck>,
     pub pods: Option<PodsCheck>,
     pub nodes: Option<NodesCheck>,
@@ -495,9 +496,22 @@ pub struct ExpectationEntry {
     pub hpa: Option<HpaCheck>,
     pub container: Option<ContainerCheck>,
     pub node_memory: Option<NodeMemoryCheck>,
+    pub node_disk: Option<NodeDiskCheck>,
     pub etcd: Option<EtcdCheck>,
     pub requests: Option<RequestsCheck>,
     pub leader: Option<LeaderCheck>,
+}
+
+/// What the nodes' container runtimes run, as `crictl ps` and `crictl pods` list it on
+/// each node that is up (added up), or on one `node`: `{containers: 7, sandboxes: 7}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RuntimeCheck {
+    pub node: Option<String>,
+    /// Running containers.
+    pub containers: Option<Scalar>,
+    /// Ready pod sandboxes.
+    pub sandboxes: Option<Scalar>,
 }
 
 /// Leader election of a replicated component: the host of the replica that leads now

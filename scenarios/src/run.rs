@@ -543,6 +543,26 @@ fn observe<'a>(
                 }
             }
         }
+        if matches!(expectation.check, Check::Runtime { .. })
+            && observation.runtime_counts.is_empty()
+        {
+            for node in &observation.nodes_up {
+                if let Some(handle) = cluster.node(node)
+                    && let Some(runtime) = cluster
+                        .sim
+                        .actor::<components::runtime::ContainerRuntime>(handle.runtime)
+                {
+                    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+                    observation.runtime_counts.insert(
+                        node.clone(),
+                        (
+                            count(runtime.running_container_count()),
+                            count(runtime.ready_sandbox_count()),
+                        ),
+                    );
+                }
+            }
+        }
         if let Check::Leader { component, .. } = &expectation.check {
             observation
                 .leaders

@@ -1789,9 +1789,11 @@ impl Parser<'_> {
             entry.hpa.is_some(),
             entry.container.is_some(),
             entry.node_memory.is_some(),
+            entry.node_disk.is_some(),
             entry.requests.is_some(),
             entry.etcd.is_some(),
             entry.leader.is_some(),
+            entry.runtime.is_some(),
         ]
         .iter()
         .filter(|g| **g)
@@ -2192,6 +2194,22 @@ impl Parser<'_> {
                 component: leader.component.clone(),
                 holder,
                 transitions,
+            }
+        } else if let Some(runtime) = &entry.runtime {
+            let p = join_key(path, "runtime");
+            let node = match &runtime.node {
+                Some(name) => Some(self.node(name, &join_key(&p, "node"))?),
+                None => None,
+            };
+            let containers = self.count_at(&runtime.containers, &p, "containers")?;
+            let sandboxes = self.count_at(&runtime.sandboxes, &p, "sandboxes")?;
+            if containers.is_none() && sandboxes.is_none() {
+                return Err(self.error(&p, "name at least one of containers, sandboxes"));
+            }
+            Check::Runtime {
+                node,
+                containers,
+                sandboxes,
             }
         } else if let Some(etcd) = &entry.etcd {
             let p = join_key(path, "etcd");

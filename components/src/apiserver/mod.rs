@@ -123,6 +123,10 @@ pub enum Tick {
 pub const REQUEST_TIMEOUT_MESSAGE: &str =
     "Timeout: request did not complete within requested timeout - context deadline exceeded";
 
+/// What a client whose request was in flight when the API server's process exited
+/// learns (the kernel resets the connection; client-go retries).
+const CONNECTION_RESET_MESSAGE: &str = "read: connection reset by peer";
+
 /// Namespaces the API server keeps in existence, as its system namespaces controller does.
 const SYSTEM_NAMESPACES: [&str; 4] = [
     NAMESPACE_DEFAULT,
@@ -250,6 +254,10 @@ pub struct ApiServer {
     /// process resets what it does not know), and watch again from there. Kept across
     /// a crash: it stands for the clients' half of the connections, not the server's.
     orphaned_streams: Vec<(ActorId, RequestId)>,
+    /// Requests not answered when the process was told to stop (a restart): their
+    /// connections were reset, and their clients learn it, as for the streams, when the
+    /// replica serves again (then they retry). Kept across the crash that follows.
+    orphaned_requests: Vec<(ActorId, RequestId)>,
     /// What this replica answered (kept across a crash, as a scraped metric is).
     requests: requests::RequestStats,
     /// How many times the process crashed (for observers: a restart resets its state).
@@ -363,6 +371,7 @@ impl ApiServer {
             peers: Rc::from(Vec::new()),
             balancer: balancer::RoundRobin::default(),
             orphaned_streams: Vec::new(),
+            orphaned_requests: Vec::new(),
             requests: requests::RequestStats::default(),
             incarnation: 0,
             in_flight: FxIndexMap::default(),
@@ -601,6 +610,7 @@ impl ApiServer {
         fresh.next_etcd_id = self.next_etcd_id;
         fresh.orphaned_streams = std::mem::take(&mut self.orphaned_streams);
         fresh.orphaned_streams.extend(self.cache.take_watchers());
+        fresh.orphaned_requests = std::mem::take(&mut self.orphaned_requests);
         fresh.in_flight = std::mem::take(&mut self.in_flight);
         *self = fresh;
         self.start(cx);
@@ -760,6 +770,18 @@ impl ApiServer {
         for (client, watch_id) in orphans {
             self.close_stream(client, watch_id, cx);
         }
+        for (client, id) in std::mem::take(&mut self.orphaned_requests) {
+            cx.send(
+                client,
+                Msg::ApiReply(Box::new(ApiResponse {
+                    id,
+                    result: Err(error(
+                        StatusReason::ServiceUnavailable,
+                        CONNECTION_RESET_MESSAGE.to_string(),
+                    )),
+                })),
+            );
+        }
     }
 
     /// The post-start hooks are done: the replica is ready and serves what waited.
@@ -816,6 +838,10 @@ impl ApiServer {
     /// its watch streams close now and their clients move; alone, its clients have
     /// nowhere to go, and learn when it serves again.
     fn shut_down(&mut self, cx: &mut Context<'_, Msg>) {
+        // The process exits with these unanswered (queued while it started, or waiting
+        // for etcd): their connections are reset.
+        self.orphaned_requests
+            .extend(std::mem::take(&mut self.in_flight).into_keys());
         let streams = self.cache.take_watchers();
         let count = streams.len();
         if self.peers.len() > 1 {
@@ -1847,6 +1873,7 @@ impl Actor<Msg> for ApiServer {
         next.incarnation = self.incarnation + 1;
         next.orphaned_streams = std::mem::take(&mut self.orphaned_streams);
         next.orphaned_streams.extend(self.cache.take_watchers());
+        next.orphaned_requests = std::mem::take(&mut self.orphaned_requests);
         *self = next;
     }
 }

@@ -1291,6 +1291,25 @@ impl Kubelet {
         for sandbox in sandboxes {
             if !adopted_sandboxes.contains(&sandbox.sandbox_id) {
                 let id = sandbox.sandbox_id;
+                // A sandbox of a pod the API no longer has (an etcd restore forgot it, or
+                // it was deleted while the kubelet was down): its containers are killed,
+                // as upstream's HandlePodCleanups kills pods outside the desired set.
+                // Older attempts of a pod that still exists are housekeeping.
+                let forgotten = !self.workers.contains_key(&sandbox.pod_uid);
+                let (node, namespace, name) = (
+                    self.setup.name.clone(),
+                    sandbox.namespace.clone(),
+                    sandbox.name.clone(),
+                );
+                cx.record(if forgotten { "step" } else { "detail" }, || {
+                    if forgotten {
+                        format!(
+                            "kubelet on node {node}: pod {namespace}/{name} runs here but the API does not have it: stopping its sandbox and containers"
+                        )
+                    } else {
+                        format!("kubelet on node {node}: removing an older sandbox of pod {namespace}/{name}")
+                    }
+                });
                 self.cri(
                     CriRequest::StopPodSandbox { sandbox_id: id },
                     Call::Orphan,

@@ -496,7 +496,6 @@ pub struct ExpectationEntry {
     pub hpa: Option<HpaCheck>,
     pub container: Option<ContainerCheck>,
     pub node_memory: Option<NodeMemoryCheck>,
-    pub node_disk: Option<NodeDiskCheck>,
     pub etcd: Option<EtcdCheck>,
     pub requests: Option<RequestsCheck>,
     pub leader: Option<LeaderCheck>,

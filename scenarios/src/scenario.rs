@@ -1789,7 +1789,6 @@ impl Parser<'_> {
             entry.hpa.is_some(),
             entry.container.is_some(),
             entry.node_memory.is_some(),
-            entry.node_disk.is_some(),
             entry.requests.is_some(),
             entry.etcd.is_some(),
             entry.leader.is_some(),

@@ -2155,11 +2155,11 @@ mod tests {
         let seen: Vec<&str> = watcher.seen.iter().map(String::as_str).collect();
         assert_eq!(
             seen,
-            // The informer's list comes before the built-in classes are stored, so
-            // they arrive as watch events, in the order the server created them.
+            // The informer's list waits for the server's bootstrap writes (/readyz), so
+            // the built-in classes come with it, in key order.
             [
-                "added system-node-critical",
                 "added system-cluster-critical",
+                "added system-node-critical",
                 "added batch",
                 "deleted batch"
             ]

@@ -68,6 +68,10 @@ pub struct ProcessBehaviour {
     /// How long the image's postStart hook handler (an exec command or HTTP endpoint)
     /// takes.
     pub post_start_hook: SimDuration,
+    /// What the postStart handler returns: 0 succeeds; anything else is a failed hook
+    /// (an exec's exit code, an httpGet's error), and the kubelet kills the container
+    /// (FailedPostStartHook).
+    pub post_start_hook_exit_code: i32,
     /// How long the image's preStop hook handler takes.
     pub pre_stop_hook: SimDuration,
 }
@@ -108,6 +112,7 @@ impl Default for ProcessBehaviour {
             crash: None,
             unhealthy_after: None,
             post_start_hook: SimDuration::ZERO,
+            post_start_hook_exit_code: 0,
             pre_stop_hook: SimDuration::ZERO,
         }
     }

@@ -7,12 +7,18 @@
 //! registry's memory: if its host goes down they never finish, and the runtime's pull
 //! times out.
 //!
-//! Outage: for a while the registry answers every request with `503 Service
-//! Unavailable` (the scenario's `registry-outage`), for every registry host or for one
-//! (the host an image reference resolves to: `registry.example.com/shop/web:1` and
-//! `nginx:1.25`'s `registry-1.docker.io` are different hosts, served by this one actor
-//! with one bandwidth). Transfers in progress from a host that goes down break off;
-//! pulls asked for during its outage fail at once; after it, pulls succeed again.
+//! Registry hosts: an image is served by the host its reference resolves to
+//! ([`parse_reference`]: `registry.example.com/shop/web:1` by `registry.example.com`,
+//! `nginx:1.25` by Docker Hub's `registry-1.docker.io`, `registry.k8s.io/pause:3.10` by
+//! `registry.k8s.io`). Each host has its own bandwidth and setup latency
+//! ([`RegistryHost`]; a host the scenario did not describe serves as the default one,
+//! the top-level fields of [`RegistryConfig`]) and its own outages. One actor stands for
+//! every host: hosts share nothing but the actor, and a pull never waits for another.
+//!
+//! Outage: for a while a host answers every request with `503 Service Unavailable` (the
+//! scenario's `registry-outage`), or every host does. Transfers in progress from a host
+//! that goes down break off; pulls asked for during its outage fail at once; after it,
+//! pulls succeed again, and the other hosts serve throughout.
 //! The runtime reports the failure to the kubelet, which shows ErrImagePull and then
 //! ImagePullBackOff on the pod.
 
@@ -34,9 +40,23 @@ pub struct ImageProfile {
     pub behaviour: ProcessBehaviour,
 }
 
+/// A registry host with its own serving speed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistryHost {
+    /// As image references name it (`quay.io`, `registry.example.com:5000`); `docker.io`
+    /// stands for Docker Hub's `registry-1.docker.io`.
+    pub host: String,
+    /// Per-pull bandwidth in bytes per second.
+    pub bandwidth_bytes_per_sec: u64,
+    /// Manifest and auth round trips before the layers flow.
+    pub pull_setup_latency: SimDuration,
+}
+
 #[derive(Clone, Debug)]
 pub struct RegistryConfig {
     pub images: Vec<ImageProfile>,
+    /// Hosts that serve at their own speed; any other host serves at the defaults below.
+    pub hosts: Vec<RegistryHost>,
     /// Size of an image the scenario did not describe (an assumption: a typical slim
     /// application image).
     pub default_image_size_bytes: u64,
@@ -53,6 +73,7 @@ impl Default for RegistryConfig {
     fn default() -> Self {
         RegistryConfig {
             images: Vec::new(),
+            hosts: Vec::new(),
             default_image_size_bytes: 50 << 20,
             bandwidth_bytes_per_sec: 50_000_000,
             pull_setup_latency: SimDuration::from_millis(200),
@@ -111,11 +132,33 @@ pub fn refuses(outages: &Outages, host: &str, now: SimTime) -> bool {
         .any(|(down, until)| now < *until && down.as_deref().is_none_or(|down| down == host))
 }
 
+/// Docker Hub's registry host, which `docker.io` (and `index.docker.io`) references
+/// resolve to (containerd's docker resolver).
+pub const DOCKER_HUB_HOST: &str = "registry-1.docker.io";
+
+/// The host a registry name stands for: Docker Hub's names are its API host.
+pub fn canonical_host(host: &str) -> &str {
+    match host {
+        "docker.io" | "index.docker.io" => DOCKER_HUB_HOST,
+        other => other,
+    }
+}
+
 /// An image reference's registry host, repository path and tag or digest, as
 /// containerd's resolver reads it: the host is the first component when that looks like
 /// a host (has a `.` or a `:`, or is `localhost`), else `default_host`; a
 /// single-component Docker Hub name gets `library/`; no tag means `latest`.
 pub fn parse_reference<'a>(image: &'a str, default_host: &'a str) -> (&'a str, String, &'a str) {
+    let (host, path, reference) = split_reference(image, default_host);
+    let path = if host == DOCKER_HUB_HOST && !path.contains('/') {
+        format!("library/{path}")
+    } else {
+        path
+    };
+    (host, path, reference)
+}
+
+fn split_reference<'a>(image: &'a str, default_host: &'a str) -> (&'a str, String, &'a str) {
     let (name, reference) = match image.split_once('@') {
         Some((name, digest)) => (name, digest),
         None => match image.rsplit_once(':') {
@@ -127,7 +170,7 @@ pub fn parse_reference<'a>(image: &'a str, default_host: &'a str) -> (&'a str, S
         Some((first, rest))
             if first.contains('.') || first.contains(':') || first == "localhost" =>
         {
-            (first, rest.to_string())
+            (canonical_host(first), rest.to_string())
         }
         _ if !name.contains('/') => (default_host, format!("library/{name}")),
         _ => (default_host, name.to_string()),
@@ -184,6 +227,8 @@ pub struct Registry {
     config: RegistryConfig,
     /// Index into `config.images` by name.
     catalog: BTreeMap<String, usize>,
+    /// Index into `config.hosts` by (canonical) host.
+    host_index: BTreeMap<String, usize>,
     default_behaviour: ProcessBehaviour,
     transfers: BTreeMap<u64, Transfer>,
     next_serial: u64,
@@ -199,9 +244,20 @@ impl Registry {
             let previous = catalog.insert(image.name.clone(), index);
             assert!(previous.is_none(), "image {} listed twice", image.name);
         }
+        let mut host_index = BTreeMap::new();
+        for (index, host) in config.hosts.iter().enumerate() {
+            assert!(
+                host.bandwidth_bytes_per_sec > 0,
+                "registry host {} with no bandwidth",
+                host.host
+            );
+            let previous = host_index.insert(canonical_host(&host.host).to_string(), index);
+            assert!(previous.is_none(), "registry host {} listed twice", host.host);
+        }
         Registry {
             config,
             catalog,
+            host_index,
             default_behaviour: ProcessBehaviour::default(),
             transfers: BTreeMap::new(),
             next_serial: 0,
@@ -228,6 +284,23 @@ impl Registry {
 
     fn host_of<'a>(&'a self, image: &'a str) -> &'a str {
         parse_reference(image, &self.config.default_host).0
+    }
+
+    /// The bandwidth (bytes per second) and setup latency `host` serves at.
+    pub fn serving(&self, host: &str) -> (u64, SimDuration) {
+        match self.host_index.get(canonical_host(host)) {
+            Some(&index) => {
+                let served_by = &self.config.hosts[index];
+                (
+                    served_by.bandwidth_bytes_per_sec,
+                    served_by.pull_setup_latency,
+                )
+            }
+            None => (
+                self.config.bandwidth_bytes_per_sec,
+                self.config.pull_setup_latency,
+            ),
+        }
     }
 
     fn fail(
@@ -331,15 +404,12 @@ impl Registry {
         }
         let (size_bytes, behaviour) = self.profile(&image);
         let behaviour = behaviour.clone();
-        let took = pull_duration(
-            self.config.pull_setup_latency,
-            size_bytes,
-            self.config.bandwidth_bytes_per_sec,
-            layers_cached,
-        );
+        let host = self.host_of(&image);
+        let (bandwidth_bytes_per_sec, setup) = self.serving(host);
+        let took = pull_duration(setup, size_bytes, bandwidth_bytes_per_sec, layers_cached);
         cx.record("detail", || {
             format!(
-                "registry: serving {image} ({}) in {took}",
+                "registry {host}: serving {image} ({}) in {took}",
                 format_bytes(size_bytes)
             )
         });
@@ -555,6 +625,56 @@ mod tests {
         assert_eq!(
             outage_cause("nginx:1.25", "registry-1.docker.io"),
             "failed to resolve reference \"nginx:1.25\": unexpected status from HEAD request to https://registry-1.docker.io/v2/library/nginx/manifests/1.25: 503 Service Unavailable"
+        );
+    }
+
+    #[test]
+    fn each_registry_host_serves_at_its_own_speed() {
+        let config = RegistryConfig {
+            hosts: vec![
+                RegistryHost {
+                    host: "quay.io".to_string(),
+                    bandwidth_bytes_per_sec: 10_000_000,
+                    pull_setup_latency: SimDuration::from_secs(1),
+                },
+                RegistryHost {
+                    host: "docker.io".to_string(),
+                    bandwidth_bytes_per_sec: 100_000_000,
+                    pull_setup_latency: SimDuration::from_millis(300),
+                },
+            ],
+            ..RegistryConfig::default()
+        };
+        let registry = Registry::new(config);
+        let hub = registry.host_of("nginx:1.25");
+        assert_eq!(hub, DOCKER_HUB_HOST);
+        assert_eq!(
+            registry.serving(hub),
+            (100_000_000, SimDuration::from_millis(300)),
+            "docker.io names Docker Hub's host"
+        );
+        assert_eq!(
+            registry.serving(registry.host_of("quay.io/prometheus/node-exporter:v1.8.0")),
+            (10_000_000, SimDuration::from_secs(1))
+        );
+        // A host the scenario did not describe serves at the defaults.
+        assert_eq!(
+            registry.serving(registry.host_of("registry.k8s.io/pause:3.10")),
+            (50_000_000, SimDuration::from_millis(200))
+        );
+        // 50 MB from quay.io: 1 s of round trips, then 5 s of transfer.
+        let (bandwidth, setup) = registry.serving("quay.io");
+        assert_eq!(
+            pull_duration(setup, 50_000_000, bandwidth, false),
+            SimDuration::from_secs(6)
+        );
+        assert_eq!(
+            manifest_url("docker.io/library/nginx:1.25", "registry-1.docker.io"),
+            "https://registry-1.docker.io/v2/library/nginx/manifests/1.25"
+        );
+        assert_eq!(
+            manifest_url("docker.io/nginx", "registry-1.docker.io"),
+            "https://registry-1.docker.io/v2/library/nginx/manifests/latest"
         );
     }
 

@@ -475,7 +475,10 @@ fn after_a_long_outage_the_restarted_kubelet_paces_its_status_writes() {
         })
         .collect();
     assert_eq!(per_second[0], 0, "{per_second:?}");
-    assert!((100..=153).contains(&per_second[1]), "{per_second:?}");
+    // 100 + 50 paced, and the new process's heartbeat client (register, get the node,
+    // post its status, get and renew the lease), which is not limited and does not queue
+    // behind the paced requests.
+    assert!((100..=158).contains(&per_second[1]), "{per_second:?}");
     assert!((50..=53).contains(&per_second[2]), "{per_second:?}");
     assert!((50..=53).contains(&per_second[3]), "{per_second:?}");
     // Unlimited, the same writes all go in the first second.
@@ -485,4 +488,24 @@ fn after_a_long_outage_the_restarted_kubelet_paces_its_status_writes() {
         .filter(|t| t.as_nanos() / 1_000_000_000 == 200)
         .count();
     assert!(first > 240, "{first}");
+}
+
+/// Regression (issue 6): requests queued behind the rate limiter were still sent after
+/// the kubelet crashed, as the engine carried them off at their departure instant.
+#[test]
+fn a_crashed_kubelet_sends_nothing_it_had_queued_behind_its_rate_limit() {
+    // 250 pods at 30s: at 50 QPS the backlog lasts until about 33s. The kubelet crashes
+    // at 31s with more than a hundred requests still waiting for their token.
+    let times = kubelet_requests_with(50, 100, Some((31, 60)));
+    let after_crash = times
+        .iter()
+        .filter(|t| **t > at(31) + SimDuration::from_millis(50) && **t < at(60))
+        .count();
+    assert_eq!(after_crash, 0, "requests sent by a dead kubelet");
+    // The backlog was there: before the crash it was being paced out.
+    let paced = times
+        .iter()
+        .filter(|t| **t >= at(30) && **t <= at(31))
+        .count();
+    assert!((100..=153).contains(&paced), "{paced}");
 }

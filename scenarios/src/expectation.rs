@@ -8,9 +8,10 @@ use std::fmt;
 use std::rc::Rc;
 
 use components::api::{
-    ConditionStatus, ContainerState, ContainerStatus, Deployment, DeploymentConditionType, Job,
-    JobConditionType, LABEL_ZONE, Labels, Node, Pod, PodDisruptionBudget, PodPhase, QosClass,
-    ReplicaSet, Resource, StatefulSet, TAINT_NOT_READY, TAINT_UNREACHABLE, TaintEffect,
+    ConditionStatus, ContainerState, ContainerStateTerminated, ContainerStatus, Deployment,
+    DeploymentConditionType, Job, JobConditionType, LABEL_ZONE, Labels, Node, Pod,
+    PodDisruptionBudget, PodPhase, QosClass, ReplicaSet, Resource, StatefulSet, TAINT_NOT_READY,
+    TAINT_UNREACHABLE, TaintEffect,
 };
 use components::controllers::deployment::REVISION_ANNOTATION;
 use sim_core::{SimDuration, SimTime};
@@ -580,6 +581,50 @@ pub struct ContainerExpectation {
     pub finished_at: Option<SimTime>,
     /// The pod's STATUS as kubectl prints it.
     pub pod_status: Option<String>,
+    pub started: Option<bool>,
+    /// `lastState.terminated`.
+    pub last_state: Option<LastStateExpectation>,
+}
+
+/// What a container check asks of `lastState.terminated`; `None` asks nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LastStateExpectation {
+    pub reason: Option<String>,
+    pub exit_code: Option<i32>,
+    /// To the second.
+    pub started_at: Option<SimTime>,
+    pub finished_at: Option<SimTime>,
+}
+
+impl LastStateExpectation {
+    /// The failures of `shown` (a container's `lastState.terminated`).
+    fn compare(&self, shown: Option<&ContainerStateTerminated>, failures: &mut Vec<String>) {
+        let Some(shown) = shown else {
+            failures.push("a lastState".to_string());
+            return;
+        };
+        let secs = |t: SimTime| t.since_start().as_secs();
+        if let Some(want) = &self.reason
+            && **want != *shown.reason
+        {
+            failures.push(format!("lastState reason {want}"));
+        }
+        if let Some(want) = self.exit_code
+            && want != shown.exit_code
+        {
+            failures.push(format!("lastState exitCode {want}"));
+        }
+        if let Some(want) = self.started_at
+            && Some(secs(want)) != shown.started_at.map(secs)
+        {
+            failures.push(format!("lastState startedAt {}s", secs(want)));
+        }
+        if let Some(want) = self.finished_at
+            && secs(want) != secs(shown.finished_at)
+        {
+            failures.push(format!("lastState finishedAt {}s", secs(want)));
+        }
+    }
 }
 
 impl ContainerExpectation {
@@ -646,6 +691,14 @@ impl ContainerExpectation {
         {
             failures.push(format!("podStatus {want}"));
         }
+        if let Some(want) = self.started
+            && want != status.started
+        {
+            failures.push(format!("started {want}"));
+        }
+        if let Some(want) = &self.last_state {
+            want.compare(status.last_state.as_ref(), &mut failures);
+        }
         let mut found = state.to_string();
         if !reason.is_empty() {
             found.push_str(&format!(" ({reason})"));
@@ -660,9 +713,22 @@ impl ContainerExpectation {
             found.push_str(&format!(", finishedAt {at}s"));
         }
         found.push_str(&format!(
-            ", restartCount {}, ready {}, pod {pod_status}",
-            status.restart_count, status.ready
+            ", restartCount {}, ready {}, started {}, pod {pod_status}",
+            status.restart_count, status.ready, status.started
         ));
+        if let Some(last) = &status.last_state {
+            found.push_str(&format!(
+                ", lastState ({}, exitCode {}",
+                last.reason, last.exit_code
+            ));
+            if let Some(at) = last.started_at {
+                found.push_str(&format!(", startedAt {}s", secs(Some(at)).unwrap_or(0)));
+            }
+            found.push_str(&format!(
+                ", finishedAt {}s)",
+                last.finished_at.since_start().as_secs()
+            ));
+        }
         (failures, found)
     }
 }

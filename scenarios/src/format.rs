@@ -94,6 +94,9 @@ pub struct ClusterSection {
     pub node_pools: Vec<NodePoolEntry>,
     #[serde(default)]
     pub images: Vec<ImageEntry>,
+    /// Registry hosts that serve at their own speed (the others at the defaults).
+    #[serde(default)]
+    pub registries: Vec<RegistryEntry>,
     pub network: Option<NetworkSection>,
     /// How many replicas of each control-plane component run (`controlPlane`).
     pub control_plane: Option<ControlPlaneSection>,
@@ -144,6 +147,18 @@ pub struct TaintEntry {
     pub effect: String,
 }
 
+/// A registry host: `{host: quay.io, bandwidth: 10Mi, latency: 1s}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RegistryEntry {
+    /// As image references name it (`docker.io` is Docker Hub).
+    pub host: String,
+    /// Bytes per second each pull gets (a quantity, `/s` optional: `10Mi`, `25M/s`).
+    pub bandwidth: Option<Scalar>,
+    /// Manifest and auth round trips before the layers flow.
+    pub latency: Option<Scalar>,
+}
+
 /// How the registry serves an image and how its containers behave.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -168,6 +183,9 @@ pub struct ImageEntry {
     pub exit: Option<ExitEntry>,
     /// How long the image's postStart hook handler (exec or httpGet) takes.
     pub post_start: Option<Scalar>,
+    /// What the postStart handler returns (0, the default, succeeds; anything else
+    /// fails the hook, and the kubelet kills the container: FailedPostStartHook).
+    pub post_start_exit_code: Option<i32>,
     /// How long the image's preStop hook handler (exec or httpGet) takes.
     pub pre_stop: Option<Scalar>,
     /// From exec until the process stops answering (hangs): probes time out from then
@@ -591,6 +609,21 @@ pub struct ContainerCheck {
     pub finished_at: Option<Scalar>,
     /// The pod's STATUS column as `kubectl get pods` prints it (`Init:1/2`).
     pub pod_status: Option<String>,
+    /// `started`: it runs and its startup probe, if any, has succeeded.
+    pub started: Option<bool>,
+    /// `lastState.terminated`: how the previous instance ended.
+    pub last_state: Option<LastStateCheck>,
+}
+
+/// What a container check asks of `lastState.terminated`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LastStateCheck {
+    pub reason: Option<String>,
+    pub exit_code: Option<i32>,
+    /// From the start of the run, to the second.
+    pub started_at: Option<Scalar>,
+    pub finished_at: Option<Scalar>,
 }
 
 /// A HorizontalPodAutoscaler's status as the HPA controller last wrote it.

@@ -58,6 +58,7 @@ pub const BUILT_INS: &[BuiltIn] = &[
     built_in!("etcd-quorum-loss"),
     built_in!("etcd-data-loss"),
     built_in!("etcd-nospace"),
+    built_in!("container-lifecycle"),
 ];
 
 pub fn built_in(name: &str) -> Option<&'static BuiltIn> {

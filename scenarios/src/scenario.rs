@@ -32,7 +32,8 @@ use crate::duration::{format_duration, parse_duration};
 use crate::error::ScenarioError;
 use crate::expectation::{
     BytesCmp, Check, ConditionCheck, ContainerExpectation, Count, DaemonSetCounts, Expectation,
-    PodDisruptionBudgetCounts, PodFilter, PodRef, RolloutCheck, StatefulSetCounts,
+    LastStateExpectation, PodDisruptionBudgetCounts, PodFilter, PodRef, RolloutCheck,
+    StatefulSetCounts,
 };
 
 /// The zone states a `zone` expectation may name (the node lifecycle controller's).
@@ -765,6 +766,9 @@ impl Parser<'_> {
             if let Some(hook) = &image.post_start {
                 behaviour.post_start_hook = self.duration(hook, &join_key(&path, "postStart"))?;
             }
+            if let Some(code) = image.post_start_exit_code {
+                behaviour.post_start_hook_exit_code = code;
+            }
             if let Some(hook) = &image.pre_stop {
                 behaviour.pre_stop_hook = self.duration(hook, &join_key(&path, "preStop"))?;
             }
@@ -786,6 +790,53 @@ impl Parser<'_> {
                 name: image.name.clone(),
                 size_bytes,
                 behaviour,
+            });
+        }
+        for (index, entry) in raw.registries.iter().enumerate() {
+            let path = format!("cluster.registries[{index}]");
+            let host = components::registry::canonical_host(entry.host.trim());
+            if host.is_empty() || host.contains('/') {
+                return Err(self.error(
+                    &join_key(&path, "host"),
+                    format!("{:?} is not a registry host (e.g. quay.io)", entry.host),
+                ));
+            }
+            if config
+                .registry
+                .hosts
+                .iter()
+                .any(|h| components::registry::canonical_host(&h.host) == host)
+            {
+                return Err(self.error(
+                    &join_key(&path, "host"),
+                    format!("registry host {host} is described twice"),
+                ));
+            }
+            let bandwidth_bytes_per_sec = match &entry.bandwidth {
+                Some(bandwidth) => {
+                    let text = bandwidth.0.trim();
+                    let text = text.strip_suffix("/s").unwrap_or(text);
+                    let bytes = parse_bytes(text).map_err(|error| {
+                        self.error(&join_key(&path, "bandwidth"), error.to_string())
+                    })?;
+                    if bytes == 0 {
+                        return Err(self.error(
+                            &join_key(&path, "bandwidth"),
+                            "a registry host's bandwidth must be positive",
+                        ));
+                    }
+                    bytes
+                }
+                None => config.registry.bandwidth_bytes_per_sec,
+            };
+            let pull_setup_latency = match &entry.latency {
+                Some(latency) => self.duration(latency, &join_key(&path, "latency"))?,
+                None => config.registry.pull_setup_latency,
+            };
+            config.registry.hosts.push(components::registry::RegistryHost {
+                host: host.to_string(),
+                bandwidth_bytes_per_sec,
+                pull_setup_latency,
             });
         }
         if let Some(network) = &raw.network {
@@ -2051,11 +2102,30 @@ impl Parser<'_> {
                 started_at: instant(self, &container.started_at, "startedAt")?,
                 finished_at: instant(self, &container.finished_at, "finishedAt")?,
                 pod_status: container.pod_status.clone(),
+                started: container.started,
+                last_state: match &container.last_state {
+                    None => None,
+                    Some(last) => {
+                        let lp = join_key(&p, "lastState");
+                        let at = |value: &Option<Scalar>, field: &str| {
+                            value
+                                .as_ref()
+                                .map(|at| self.time(at, &join_key(&lp, field), end))
+                                .transpose()
+                        };
+                        Some(LastStateExpectation {
+                            reason: last.reason.clone(),
+                            exit_code: last.exit_code,
+                            started_at: at(&last.started_at, "startedAt")?,
+                            finished_at: at(&last.finished_at, "finishedAt")?,
+                        })
+                    }
+                },
             };
             if check == ContainerExpectation::default() {
                 return Err(self.error(
                     &p,
-                    "name at least one of state, reason, exitCode, restartCount, ready, startedAt, finishedAt, podStatus",
+                    "name at least one of state, reason, exitCode, restartCount, ready, startedAt, finishedAt, podStatus, started, lastState",
                 ));
             }
             let pod = match (&container.pod, &container.labels) {

@@ -420,6 +420,22 @@ pub struct ContainerStatus {
     pub ready: bool,
     pub restart_count: u32,
     pub image: Str,
+    /// `started`: the container runs and its startup probe, if it has one, has
+    /// succeeded (upstream a `*bool` the kubelet always sets; false here when unset).
+    pub started: bool,
+    /// `lastState.terminated`: how the container's previous instance ended (the one
+    /// before the instance `state` describes), if one did.
+    pub last_state: Option<ContainerStateTerminated>,
+}
+
+/// `ContainerStateTerminated`, as `lastState.terminated` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ContainerStateTerminated {
+    pub exit_code: i32,
+    pub reason: Str,
+    /// Unset for an instance that never ran (reason `StartError`).
+    pub started_at: Option<SimTime>,
+    pub finished_at: SimTime,
 }
 
 /// A condition's status, as Kubernetes spells it.

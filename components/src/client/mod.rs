@@ -7,7 +7,7 @@ pub mod rate_limit;
 
 use std::rc::Rc;
 
-use sim_core::{ActorId, Context, FxIndexMap, SimDuration};
+use sim_core::{ActorId, Context, FxIndexMap, SimDuration, SimTime};
 
 use crate::api::{
     ApiOk, ApiRequest, ApiResponse, ApiVerb, FieldSelector, ListResourceVersion, NameLookup,
@@ -24,6 +24,10 @@ pub struct ApiClient {
     limiter: Option<rate_limit::TokenBucket>,
     /// How long the last request sent waited for its token.
     last_wait: SimDuration,
+    /// A rate-limited client's requests that wait (for a token or a retry back-off),
+    /// held in the process until they leave: the owner sets the timer [`ApiClient::arm`]
+    /// asks for and calls [`ApiClient::release`] when it fires.
+    held: rate_limit::Held<ApiRequest>,
 }
 
 impl ApiClient {
@@ -33,6 +37,7 @@ impl ApiClient {
             next_id: 1,
             limiter: None,
             last_wait: SimDuration::ZERO,
+            held: rate_limit::Held::default(),
         }
     }
 
@@ -53,11 +58,31 @@ impl ApiClient {
         self.apiserver = apiserver;
     }
 
-    /// A restarted process starts with a full bucket.
-    pub fn refill_rate_limit(&mut self) {
+    /// The process crashed: the requests it held are never sent, and the restarted
+    /// process starts with a full bucket.
+    pub fn on_crash(&mut self) {
+        self.held.clear();
         if let Some(bucket) = &self.limiter {
             self.limiter = Some(rate_limit::TokenBucket::new(bucket.qps(), bucket.burst()));
         }
+    }
+
+    /// The instant the owner must set its release timer for, if a held request is not
+    /// covered by the timer already set.
+    pub fn arm(&mut self) -> Option<SimTime> {
+        self.held.arm()
+    }
+
+    /// The release timer set for `at` fired: sends the held requests that are due.
+    pub fn release(&mut self, at: SimTime, cx: &mut Context<'_, Msg>) {
+        for request in self.held.release(at, cx.now()) {
+            cx.send(self.apiserver, Msg::Api(Box::new(request)));
+        }
+    }
+
+    /// Requests held until they may leave.
+    pub fn held_count(&self) -> usize {
+        self.held.len()
     }
 
     /// How long the last request sent waited for its rate-limit token (zero without a
@@ -99,11 +124,13 @@ impl ApiClient {
     fn post(&mut self, cx: &mut Context<'_, Msg>, delay: SimDuration, verb: ApiVerb) -> RequestId {
         let id = self.next_id;
         self.next_id += 1;
-        cx.send_after(
-            delay,
-            self.apiserver,
-            Msg::Api(Box::new(ApiRequest { id, verb })),
-        );
+        let request = ApiRequest { id, verb };
+        if self.limiter.is_some() && delay > SimDuration::ZERO {
+            // Held in the process: a crash before it leaves means it never does.
+            self.held.hold(cx.now() + delay, request);
+        } else {
+            cx.send_after(delay, self.apiserver, Msg::Api(Box::new(request)));
+        }
         id
     }
 }

@@ -7,9 +7,14 @@
 //! next token to come (the count goes below zero) and blocks until then, so waiting
 //! requests leave in the order they were made, `1/qps` apart.
 //!
-//! In kubesim the wait is the request's departure delay (`Context::send_after`): the
-//! bucket is plain arithmetic on the instants requests are made, and costs no event, no
-//! timer and no allocation whether or not a request has to wait.
+//! The bucket is plain arithmetic on the instants requests are made, and costs no event
+//! and no allocation while requests get their token at once. A request that must wait is
+//! held in the client's process ([`Held`]) until its instant, and only then sent: a
+//! process that crashes meanwhile sends nothing (`Context::send_after` would let the
+//! engine carry the message off after the crash). The owner keeps one timer for the
+//! earliest held request.
+
+use std::collections::BTreeMap;
 
 use sim_core::{SimDuration, SimTime};
 
@@ -76,9 +81,101 @@ impl TokenBucket {
     }
 }
 
+/// Requests held in the client's process until they may leave, by departure instant
+/// (then in the order they were made). Lost with the process.
+#[derive(Clone, Debug)]
+pub struct Held<T> {
+    queue: BTreeMap<(SimTime, u64), T>,
+    next_seq: u64,
+    /// The instant the owner's release timer is set for, if one is.
+    armed: Option<SimTime>,
+}
+
+impl<T> Default for Held<T> {
+    fn default() -> Self {
+        Held {
+            queue: BTreeMap::new(),
+            next_seq: 0,
+            armed: None,
+        }
+    }
+}
+
+impl<T> Held<T> {
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Holds `request` until `departs`.
+    pub fn hold(&mut self, departs: SimTime, request: T) {
+        self.queue.insert((departs, self.next_seq), request);
+        self.next_seq += 1;
+    }
+
+    /// The instant a release timer must be set for, if the earliest held request is not
+    /// covered by the timer already set; the caller sets it.
+    pub fn arm(&mut self) -> Option<SimTime> {
+        let (&(first, _), _) = self.queue.first_key_value()?;
+        if self.armed.is_some_and(|armed| armed <= first) {
+            return None;
+        }
+        self.armed = Some(first);
+        Some(first)
+    }
+
+    /// The release timer set for `at` fired at `now`: the requests due, in order. A timer
+    /// superseded by an earlier one releases nothing.
+    pub fn release(&mut self, at: SimTime, now: SimTime) -> Vec<T> {
+        assert!(at <= now, "a release timer fired early");
+        if self.armed != Some(at) {
+            return Vec::new();
+        }
+        self.armed = None;
+        let later = self.queue.split_off(&(now, u64::MAX));
+        let due = std::mem::replace(&mut self.queue, later);
+        due.into_values().collect()
+    }
+
+    /// The process is gone: nothing it held is sent, and its timer died with it.
+    pub fn clear(&mut self) {
+        self.queue.clear();
+        self.armed = None;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn held_requests_leave_in_order_at_their_instant_and_die_with_the_process() {
+        let mut held = Held::default();
+        held.hold(ms(40), "c");
+        held.hold(ms(20), "a");
+        held.hold(ms(20), "b");
+        assert_eq!(held.arm(), Some(ms(20)));
+        assert_eq!(held.arm(), None, "the timer set covers the earliest");
+        assert_eq!(held.release(ms(20), ms(20)), vec!["a", "b"]);
+        assert_eq!(held.arm(), Some(ms(40)));
+        held.hold(ms(30), "d");
+        assert_eq!(held.arm(), Some(ms(30)), "an earlier one re-arms");
+        assert_eq!(
+            held.release(ms(40), ms(40)),
+            Vec::<&str>::new(),
+            "superseded"
+        );
+        assert_eq!(held.release(ms(30), ms(30)), vec!["d"]);
+        assert_eq!(held.arm(), Some(ms(40)));
+        // The kubelet crashes with "c" queued: it is never sent.
+        held.clear();
+        assert!(held.is_empty());
+        assert_eq!(held.arm(), None);
+        assert_eq!(held.release(ms(40), ms(40)), Vec::<&str>::new());
+    }
 
     fn ms(millis: u64) -> SimTime {
         SimTime::ZERO + SimDuration::from_millis(millis)

@@ -1162,6 +1162,8 @@ mod tests {
                     ready: false,
                     restart_count: restarts,
                     image: s("pi"),
+                    started: false,
+                    last_state: None,
                 }],
                 ..PodStatus::default()
             },

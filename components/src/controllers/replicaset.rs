@@ -687,6 +687,8 @@ mod tests {
             ready: spec.ready_since.is_some(),
             restart_count: spec.restarts,
             image: s("nginx"),
+            started: spec.ready_since.is_some(),
+            last_state: None,
         }];
         RankedPod {
             pod: Rc::new(pod),

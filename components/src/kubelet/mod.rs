@@ -175,6 +175,9 @@ pub enum Tick {
     RuntimeStatus,
     /// The prober's next decisive instant (see `prober`).
     Probe { generation: u64 },
+    /// API requests held by the rate limiter (or a retry back-off) may leave (see
+    /// `client::rate_limit::Held`).
+    ApiRelease { at: SimTime },
 }
 
 /// What an API request in flight was for.
@@ -1160,6 +1163,7 @@ impl Kubelet {
                     api.state,
                     ApiContainerState::Running { .. } | ApiContainerState::Terminated { .. }
                 );
+            let last_state = api.last_state.as_ref().map(Terminated::from_api);
             if let ApiContainerState::Terminated {
                 exit_code,
                 reason,
@@ -1169,8 +1173,12 @@ impl Kubelet {
                 record.last_termination = Some(Terminated {
                     exit_code: *exit_code,
                     reason: reason.clone(),
+                    started_at: None,
                     finished_at: *finished_at,
                 });
+                record.previous_termination = last_state;
+            } else {
+                record.last_termination = last_state;
             }
         }
         if matches!(pod.status.phase, PodPhase::Succeeded | PodPhase::Failed) {
@@ -1251,8 +1259,8 @@ impl Kubelet {
                                 .insert(found.container_id, (uid, index));
                             adopted_containers += 1;
                         }
-                        ContainerState::Exited { exit, .. } => {
-                            record.last_termination = Some(terminated(exit));
+                        ContainerState::Exited { exit, started_at } => {
+                            record.last_termination = Some(terminated(exit, *started_at));
                         }
                         ContainerState::Created => {}
                     }
@@ -1265,9 +1273,15 @@ impl Kubelet {
                 let was_running = status::shown_status(&pod.status, record)
                     .is_some_and(|c| matches!(c.state, ApiContainerState::Running { .. }));
                 if record.stage == ContainerStage::Waiting && was_running {
-                    record.last_termination = Some(Terminated {
+                    let started_at =
+                        status::shown_status(&pod.status, record).and_then(|c| match c.state {
+                            ApiContainerState::Running { started_at } => Some(started_at),
+                            _ => None,
+                        });
+                    record.ended(Terminated {
                         exit_code: EXIT_CODE_STATUS_UNKNOWN,
                         reason: s("ContainerStatusUnknown"),
+                        started_at,
                         finished_at: cx.host_clock(),
                     });
                 }
@@ -1996,6 +2010,7 @@ impl Kubelet {
             }
             (Call::StartContainer { index, .. }, result) => {
                 let has_startup_probe = worker.spec(index).startup_probe.is_some();
+                let has_post_start = worker.post_start_hook(index).is_some();
                 let record = &mut worker.containers[index];
                 let ContainerStage::Starting { container_id, call } = record.stage else {
                     return;
@@ -2012,19 +2027,23 @@ impl Kubelet {
                             ready: false,
                         };
                         record.awaiting_startup_probe = has_startup_probe;
+                        if !has_post_start {
+                            record.start_failure = None;
+                        }
                         let restarts = record.restart_count;
                         let kind = match record.role {
                             Role::Init => "init container",
                             Role::Sidecar => "sidecar container",
                             Role::App => "container",
                         };
+                        let last = record.last_termination.as_ref();
                         cx.record("step", || {
-                            if restarts == 0 {
-                                format!("pod {name}: started {kind} {container}")
-                            } else {
-                                format!(
-                                    "pod {name}: restarted {kind} {container} (restart {restarts})"
-                                )
+                            match last.filter(|_| restarts > 0) {
+                                None => format!("pod {name}: started {kind} {container}"),
+                                Some(last) => format!(
+                                    "pod {name}: restarted {kind} {container} (restart {restarts}); last state: {}",
+                                    last_state_text(last)
+                                ),
                             }
                         });
                         if let Some(handler) = worker.post_start_hook(index).cloned() {
@@ -2066,7 +2085,10 @@ impl Kubelet {
             (Call::StopContainer { index, .. }, result) => {
                 let record = &mut worker.containers[index];
                 let ContainerStage::Stopping {
-                    container_id, call, ..
+                    container_id,
+                    started_at,
+                    call,
+                    ..
                 } = record.stage
                 else {
                     return;
@@ -2074,8 +2096,9 @@ impl Kubelet {
                 if call != id {
                     return;
                 }
+                let stopped_with_exit = matches!(&result, Ok(CriResponse::ContainerStopped(_)));
                 if let Ok(CriResponse::ContainerStopped(exit)) = &result {
-                    record.last_termination = Some(terminated(exit));
+                    record.ended(terminated(exit, Some(started_at)));
                     let (container, code, reason) =
                         (record.name.clone(), exit.exit_code, exit.reason.clone());
                     cx.record("detail", || {
@@ -2084,12 +2107,19 @@ impl Kubelet {
                 }
                 record.stage = ContainerStage::Terminated;
                 self.container_owner.remove(&container_id);
-                self.probe_kill_done(uid, index, cx);
+                if std::mem::take(&mut record.failed_post_start) {
+                    self.post_start_kill_done(uid, index, stopped_with_exit, cx);
+                } else {
+                    self.probe_kill_done(uid, index, cx);
+                }
             }
             (Call::Hook { index, .. }, result) => {
-                // Whatever the handler answered (a failed preStop hook changes nothing
-                // upstream; a failed postStart hook would kill the container, which
-                // kubesim's handlers never do), the hook is over.
+                // A failed preStop hook changes nothing upstream: the kill goes on. A
+                // failed postStart hook kills the container (below).
+                let answer = match &result {
+                    Ok(CriResponse::Exec { exit_code }) => Ok(*exit_code),
+                    _ => Err(()),
+                };
                 if let Err(e) = &result {
                     let container = worker.containers[index].name.clone();
                     cx.record("detail", || {
@@ -2100,6 +2130,12 @@ impl Kubelet {
                     });
                 }
                 match worker.containers[index].stage {
+                    ContainerStage::PostStart {
+                        wait: HookWait::Call(call),
+                        ..
+                    } if call == id && worker::post_start_failed(answer) => {
+                        self.fail_post_start(uid, index, answer, cx);
+                    }
                     ContainerStage::PostStart {
                         wait: HookWait::Call(call),
                         ..
@@ -2117,6 +2153,42 @@ impl Kubelet {
             }
             (call, result) => panic!("kubelet: unexpected CRI answer {result:?} to {call:?}"),
         }
+    }
+
+    /// Container `index`'s postStart hook failed (upstream `startContainer`): a
+    /// `FailedPostStartHook` warning, and the container is killed as any kill goes (its
+    /// preStop hook, then SIGTERM, within the pod's grace period); once it has stopped,
+    /// its exit decides the restart as a crash's would (restart policy, back-off).
+    fn fail_post_start(
+        &mut self,
+        uid: u64,
+        index: usize,
+        answer: Result<i32, ()>,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        let worker = self.workers.get_mut(&uid).expect("caller checked");
+        let name = worker.display(cx.recording());
+        let grace_seconds = worker::kill_grace_seconds(&worker.pod);
+        let record = &mut worker.containers[index];
+        record.failed_post_start = true;
+        let container = record.name.clone();
+        cx.record("step", || {
+            let why = match answer {
+                Ok(code) => format!("exited with {code}"),
+                Err(()) => "could not run".to_string(),
+            };
+            format!(
+                "pod {name}: Warning FailedPostStartHook: container {container}'s postStart hook {why}; killing it (grace period {grace_seconds}s)"
+            )
+        });
+        self.apply(
+            uid,
+            Action::BeginKill {
+                index,
+                grace_seconds,
+            },
+            cx,
+        );
     }
 
     /// Starts a lifecycle hook of container `index`: a `sleep` is the kubelet's own
@@ -2203,13 +2275,45 @@ impl Kubelet {
             .get_mut(&uid)
             .expect("caller checked")
             .containers[index];
-        record.last_termination = Some(Terminated {
+        record.ended(Terminated {
             exit_code: 128,
             reason: s(reason),
+            started_at: None,
             finished_at: cx.host_clock(),
         });
         record.stage = ContainerStage::Waiting;
         self.decide_after_exit(uid, index, cx);
+    }
+
+    /// A container killed for its failed postStart hook has stopped: in a pod that goes
+    /// on, its exit (137 if the runtime had none to give) decides its restart.
+    fn post_start_kill_done(
+        &mut self,
+        uid: u64,
+        index: usize,
+        stopped_with_exit: bool,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        self.probe_container_stopped(uid, index, cx);
+        let worker = self.workers.get_mut(&uid).expect("caller checked");
+        if worker.lifecycle != Lifecycle::Active {
+            return;
+        }
+        let record = &mut worker.containers[index];
+        if !stopped_with_exit {
+            record.ended(Terminated {
+                exit_code: crate::kernel::EXIT_CODE_SIGKILL,
+                reason: s("Error"),
+                started_at: None,
+                finished_at: cx.host_clock(),
+            });
+        }
+        record.stage = ContainerStage::Waiting;
+        record.start_failure = Some("PostStartHookError");
+        self.decide_after_exit(uid, index, cx);
+        // The failed sync is over: the next one reports the container waiting with the
+        // reason (and its exit as lastState) before it starts it again.
+        self.sync_status(uid, cx);
     }
 
     fn decide_after_exit(&mut self, uid: u64, index: usize, cx: &mut Context<'_, Msg>) {
@@ -2250,6 +2354,9 @@ impl Kubelet {
             Some(until_host) => {
                 let until = now + until_host.saturating_since(host_now);
                 record.stage = ContainerStage::BackOff { until };
+                // The sync's start failed with the back-off: its reason is shown until
+                // the container starts again (upstream `reasonCache`).
+                record.start_failure = Some("CrashLoopBackOff");
                 let delay = self.crash_backoff.get(&key);
                 cx.record("step", || {
                     format!("pod {name}: back-off {delay} restarting failed container {container} (CrashLoopBackOff)")
@@ -2304,9 +2411,21 @@ impl Kubelet {
                 .expect("owned containers have workers");
             let name = worker.display(cx.recording());
             let record = &mut worker.containers[index];
-            let (ContainerStage::Running { container_id, .. }
-            | ContainerStage::PostStart { container_id, .. }
-            | ContainerStage::Killing { container_id, .. }) = record.stage
+            let (ContainerStage::Running {
+                container_id,
+                started_at,
+                ..
+            }
+            | ContainerStage::PostStart {
+                container_id,
+                started_at,
+                ..
+            }
+            | ContainerStage::Killing {
+                container_id,
+                started_at,
+                ..
+            }) = record.stage
             else {
                 // Being stopped: the StopContainer answer handles it.
                 continue;
@@ -2316,8 +2435,10 @@ impl Kubelet {
             }
             self.container_owner.remove(&container_id);
             let container = record.name.clone();
-            record.last_termination = Some(terminated(&exit));
+            record.ended(terminated(&exit, Some(started_at)));
             record.stage = ContainerStage::Waiting;
+            record.failed_post_start = false;
+            self.probe_kill_overtaken(uid, index);
             cx.record("step", || {
                 format!(
                     "pod {name}: container {container} exited with code {} ({})",
@@ -2478,8 +2599,25 @@ fn seconds(duration: SimDuration) -> String {
     format!("{}.{:03}s", millis / 1000, millis % 1000)
 }
 
-fn terminated(exit: &ContainerExit) -> Terminated {
+/// A container's `lastState`, as a record names it: `Terminated (Error, exit code 1)
+/// after 5.000s`.
+fn last_state_text(last: &Terminated) -> String {
+    let ran = match last.started_at {
+        Some(started_at) => format!(
+            " after {}",
+            seconds(last.finished_at.saturating_since(started_at))
+        ),
+        None => String::new(),
+    };
+    format!(
+        "Terminated ({}, exit code {}){ran}",
+        last.reason, last.exit_code
+    )
+}
+
+fn terminated(exit: &ContainerExit, started_at: Option<SimTime>) -> Terminated {
     Terminated {
+        started_at,
         exit_code: exit.exit_code,
         reason: exit.reason.clone(),
         finished_at: exit.finished_at,
@@ -2498,14 +2636,13 @@ impl Actor<Msg> for Kubelet {
                 msg: Msg::Watch(event),
                 ..
             } => {
+                // An event of the RuntimeClass informer's is not the pods'.
                 if self
                     .runtime_classes
                     .on_watch(&event, &mut self.api, cx)
-                    .is_some()
+                    .is_none()
+                    && let Some(deltas) = self.pods.on_watch(&event, &mut self.api, cx)
                 {
-                    return;
-                }
-                if let Some(deltas) = self.pods.on_watch(&event, &mut self.api, cx) {
                     if matches!(*event, WatchEvent::Closed { .. }) {
                         self.pods_deadline
                             .on_closed(cx.now(), self.config.api_request_timeout);
@@ -2536,6 +2673,7 @@ impl Actor<Msg> for Kubelet {
                 Tick::PlegRelist => self.pleg_relist(cx),
                 Tick::RuntimeStatus => self.poll_runtime(cx),
                 Tick::Probe { generation } => self.on_probe_tick(generation, cx),
+                Tick::ApiRelease { at } => self.api.release(at, cx),
                 Tick::Wake { generation } => {
                     for uid in self.wakeups.fire(generation, cx.now()) {
                         self.sync_pod(uid, cx);
@@ -2557,6 +2695,10 @@ impl Actor<Msg> for Kubelet {
                     self.setup.name
                 )
             }
+        }
+        // Whatever sent a request that must wait, one timer lets it leave.
+        if let Some(at) = self.api.arm() {
+            self.timer(at.saturating_since(cx.now()), Tick::ApiRelease { at }, cx);
         }
     }
 
@@ -2593,8 +2735,9 @@ impl Actor<Msg> for Kubelet {
         self.pleg_armed = false;
         self.runtime_health = runtime_state::RuntimeHealth::Up;
         self.runtime_poll_armed = false;
-        // A new process starts with a full token bucket.
-        self.api.refill_rate_limit();
+        // Requests held for their token die with the process; a new process starts with
+        // a full token bucket.
+        self.api.on_crash();
         self.eviction = eviction::EvictionManager::default();
         self.image_gc.clear();
     }
@@ -2618,6 +2761,10 @@ impl Fingerprint for Tick {
             Tick::Probe { generation } => {
                 hasher.write_u64(11);
                 hasher.write_u64(*generation);
+            }
+            Tick::ApiRelease { at } => {
+                hasher.write_u64(13);
+                hasher.write_u64(at.as_nanos());
             }
         }
     }

@@ -12,8 +12,9 @@
 //! once `successThreshold` successes or `failureThreshold` failures are in a row, sets
 //! the result. Results start as Failure (readiness), Success (liveness) or Unknown
 //! (startup) for every new container. A liveness or startup Failure kills the container
-//! (grace: the probe's `terminationGracePeriodSeconds`, else the pod's), which restarts
-//! per the restart policy. A container is ready when it runs, has started and its
+//! as any kill does (its preStop hook, then SIGTERM; grace: the probe's
+//! `terminationGracePeriodSeconds`, else the pod's), which restarts per the restart
+//! policy. A container is ready when it runs, has started and its
 //! readiness result is Success; without a readiness probe, as soon as it has started.
 //! When the kubelet reports a started container that is not ready, it asks its readiness
 //! worker for an immediate extra probe (`UpdatePodStatus`): kubesim does so at the first
@@ -27,8 +28,7 @@
 //! period; Go's ticker would drop ticks instead). Every handler (exec, httpGet,
 //! tcpSocket, grpc) answers alike.
 //!
-//! Not modelled: the preStop hook of a container killed for a failed probe (the kill is
-//! a `StopContainer` with the grace period); a tick that falls while a probe of a hung
+//! Not modelled: a tick that falls while a probe of a hung
 //! process is still waiting for its timeout is dropped (Go's ticker would deliver it late);
 //! the extra readiness probe of an adopted container (after a kubelet restart its probes
 //! begin on their grids); liveness and startup workers stop at once when the pod is being
@@ -55,11 +55,10 @@ use sim_core::{Context, SimDuration, SimTime};
 use crate::api::{Probe, RestartPolicy, s};
 use crate::kernel::EXIT_CODE_SIGKILL;
 use crate::msg::Msg;
-use crate::runtime::CriRequest;
 use crate::timers::{Deadlines, Rearm};
 
-use super::worker::{ContainerStage, Lifecycle, MINIMUM_GRACE_PERIOD, PodWorker, Role, Terminated};
-use super::{Call, Kubelet, Tick};
+use super::worker::{ContainerStage, Lifecycle, PodWorker, Role, Terminated};
+use super::{Kubelet, Tick};
 
 /// Upstream `probeType`. The order is the order in which results published at the same
 /// instant are applied.
@@ -597,6 +596,26 @@ impl ContainerProbes {
     }
 }
 
+/// The grace period of a kill for a failed probe of container `index`, in seconds
+/// (upstream `setTerminationGracePeriod`, pkg/kubelet/kuberuntime/kuberuntime_container.go):
+/// the pod's deletion grace period if it is being deleted, else the failed probe's own
+/// `terminationGracePeriodSeconds` if set, else the pod's. Not floored here: a zero
+/// skips the preStop hook, and `StopContainer` gets at least 2 s whatever is left.
+pub fn probe_kill_grace_seconds(worker: &PodWorker, index: usize, probe_type: ProbeType) -> u64 {
+    let spec = worker.spec(index);
+    let probe = match probe_type {
+        ProbeType::Liveness => spec.liveness_probe.as_deref(),
+        ProbeType::Startup => spec.startup_probe.as_deref(),
+        ProbeType::Readiness => None,
+    };
+    worker
+        .pod
+        .metadata
+        .deletion_grace_period_seconds
+        .or(probe.and_then(|p| p.termination_grace_period_seconds))
+        .unwrap_or(worker.pod.spec.termination_grace_period_seconds)
+}
+
 /// The most results one call of [`ContainerProbes::advance`] may publish.
 const ADVANCE_ROUNDS_MAX: usize = 100_000;
 
@@ -1000,9 +1019,13 @@ impl Kubelet {
     }
 
     /// A liveness or startup failure (upstream `computePodActions`: "failed liveness
-    /// probe, will be restarted"): the container is stopped with the probe's
-    /// `terminationGracePeriodSeconds`, else the pod's (at least 2 s), and restarted per
-    /// the restart policy once it has stopped. Its preStop hook is not run.
+    /// probe, will be restarted"): the container is killed as `killContainer` kills any
+    /// container (pkg/kubelet/kuberuntime/kuberuntime_container.go): its preStop hook
+    /// first, when it has one and the grace period is not zero, then `StopContainer`
+    /// with what is left (at least 2 s). The grace period is upstream's
+    /// `setTerminationGracePeriod`: the deletion's, else the failed probe's
+    /// `terminationGracePeriodSeconds`, else the pod's. It is restarted per the restart
+    /// policy once it has stopped ([`Kubelet::probe_kill_done`]).
     fn kill_for_probe(
         &mut self,
         uid: u64,
@@ -1018,24 +1041,10 @@ impl Kubelet {
             return;
         }
         let record = &worker.containers[index];
-        let Some((container_id, started_at, ready)) = record.stage.live() else {
+        if record.stage.live().is_none() {
             return;
-        };
-        let spec = worker.spec(index);
-        let probe = match probe_type {
-            ProbeType::Liveness => spec.liveness_probe.as_deref(),
-            ProbeType::Startup => spec.startup_probe.as_deref(),
-            ProbeType::Readiness => None,
-        };
-        // Upstream `setTerminationGracePeriod`: the deletion's, else the probe's, else
-        // the pod's.
-        let grace_seconds = worker
-            .pod
-            .metadata
-            .deletion_grace_period_seconds
-            .or(probe.and_then(|p| p.termination_grace_period_seconds))
-            .unwrap_or(worker.pod.spec.termination_grace_period_seconds);
-        let grace = Ord::max(SimDuration::from_secs(grace_seconds), MINIMUM_GRACE_PERIOD);
+        }
+        let grace_seconds = probe_kill_grace_seconds(worker, index, probe_type);
         let restarts =
             worker.pod.spec.restart_policy != RestartPolicy::Never || record.role == Role::Sidecar;
         let name = worker.display(cx.recording());
@@ -1044,32 +1053,33 @@ impl Kubelet {
         let kind = probe_type.name();
         cx.record("step", || {
             let then = if restarts {
-                "restarting it"
+                "killing it to restart it"
             } else {
-                "not restarted (restartPolicy Never)"
+                "killing it; not restarted (restartPolicy Never)"
             };
             format!(
-                "pod {name}: container {container} {kind} probe failed {run_count} times: {then} (SIGTERM, SIGKILL after {grace})"
+                "pod {name}: container {container} {kind} probe failed {run_count} times: {then} (grace period {grace_seconds}s)"
             )
         });
-        let call = self.cri(
-            CriRequest::StopContainer {
-                container_id,
-                timeout: grace,
-            },
-            Call::StopContainer { uid, index },
-            cx,
-        );
         self.prober
             .killing
             .insert((uid, index), previous_finished_at);
-        self.workers.get_mut(&uid).expect("present").containers[index].stage =
-            ContainerStage::Stopping {
-                container_id,
-                started_at,
-                ready,
-                call,
-            };
+        // The preStop hook (if any), then `StopContainer`, as for any other kill.
+        self.apply(
+            uid,
+            super::worker::Action::BeginKill {
+                index,
+                grace_seconds,
+            },
+            cx,
+        );
+        self.advance_pod(uid, cx);
+    }
+
+    /// Container `index` exited on its own while a probe's kill ran its preStop hook: the
+    /// exit decides its restart, as any exit does.
+    pub(super) fn probe_kill_overtaken(&mut self, uid: u64, index: usize) {
+        self.prober.killing.remove(&(uid, index));
     }
 
     /// A `StopContainer` answered: if it was a probe's kill of a container of a pod that
@@ -1092,9 +1102,10 @@ impl Kubelet {
         if record.last_termination.as_ref().map(|t| t.finished_at) == previous_finished_at {
             // The runtime did not answer with an exit (the container was gone already):
             // it counts as killed.
-            record.last_termination = Some(Terminated {
+            record.ended(Terminated {
                 exit_code: EXIT_CODE_SIGKILL,
                 reason: s("Error"),
+                started_at: None,
                 finished_at: cx.host_clock(),
             });
         }
@@ -1125,6 +1136,9 @@ impl Kubelet {
         match until {
             Some(until) => {
                 record.stage = ContainerStage::BackOff { until };
+                // The sync's start failed with the back-off: its reason is shown until
+                // the container starts again (upstream `reasonCache`).
+                record.start_failure = Some("CrashLoopBackOff");
                 let delay = self.crash_backoff.get(&key);
                 cx.record("step", || {
                     format!("pod {name}: back-off {delay} restarting failed container {container} (CrashLoopBackOff)")
@@ -1481,6 +1495,40 @@ mod tests {
             flips.is_empty(),
             "readiness already Failure, liveness stopped: {flips:?}"
         );
+    }
+
+    #[test]
+    fn a_probe_kill_takes_the_probes_grace_period_else_the_pods() {
+        // Upstream `setTerminationGracePeriod` (kuberuntime_container.go).
+        use crate::kubelet::worker::tests::pod;
+        let mut p = (*pod(&[("app", "img")], RestartPolicy::Always)).clone();
+        let mut spec = p.spec.containers[0].clone();
+        let mut liveness = Probe::new(ProbeHandler::HttpGet {
+            path: Str::from("/healthz"),
+            port: TargetPort::Number(8080),
+            scheme: UriScheme::Http,
+        });
+        liveness.termination_grace_period_seconds = Some(4);
+        spec.liveness_probe = Some(std::rc::Rc::new(liveness));
+        spec.startup_probe = Some(std::rc::Rc::new(Probe::new(ProbeHandler::HttpGet {
+            path: Str::from("/started"),
+            port: TargetPort::Number(8080),
+            scheme: UriScheme::Http,
+        })));
+        p.spec.containers = vec![spec].into();
+        p.spec.termination_grace_period_seconds = 45;
+        let w = PodWorker::new(std::rc::Rc::new(p.clone()));
+        assert_eq!(probe_kill_grace_seconds(&w, 0, ProbeType::Liveness), 4);
+        assert_eq!(
+            probe_kill_grace_seconds(&w, 0, ProbeType::Startup),
+            45,
+            "a probe without its own takes the pod's"
+        );
+        // A pod being deleted: the deletion's grace wins, zero included (the preStop hook
+        // is then skipped, and StopContainer still gets 2 s).
+        p.metadata.deletion_grace_period_seconds = Some(0);
+        let w = PodWorker::new(std::rc::Rc::new(p));
+        assert_eq!(probe_kill_grace_seconds(&w, 0, ProbeType::Liveness), 0);
     }
 
     #[test]

@@ -89,9 +89,14 @@ impl StateView<'_> {
 
 /// A container's state and readiness as the API shows them.
 pub fn container_view(record: &ContainerRecord) -> (StateView<'_>, bool) {
-    let last_or_creating = || match &record.last_termination {
-        Some(last) => StateView::Terminated(last),
-        None => StateView::Waiting {
+    let last_or_creating = || match (&record.last_termination, record.start_failure) {
+        // A container whose last start failed waits to be started again with that
+        // reason (upstream `convertToAPIContainerStatuses` and its `reasonCache`).
+        (_, Some(reason)) if record.stage != ContainerStage::Terminated => {
+            StateView::Waiting { reason }
+        }
+        (Some(last), _) => StateView::Terminated(last),
+        (None, _) => StateView::Waiting {
             reason: record.waiting_reason,
         },
     };
@@ -140,6 +145,32 @@ pub fn container_view(record: &ContainerRecord) -> (StateView<'_>, bool) {
     }
 }
 
+/// The container's `lastState.terminated` (upstream `convertToAPIContainerStatuses`
+/// takes it from the instance before the one `state` describes): while `state` shows
+/// how the last instance ended, the one before; otherwise (running again, or waiting
+/// to) the last one.
+pub fn last_state_view<'a>(
+    record: &'a ContainerRecord,
+    state: StateView<'_>,
+) -> Option<&'a Terminated> {
+    match state {
+        StateView::Terminated(_) => record.previous_termination.as_ref(),
+        StateView::Waiting { .. } | StateView::Running { .. } => record.last_termination.as_ref(),
+    }
+}
+
+/// Whether the API's `lastState` says the same as `last`.
+fn last_state_matches(
+    last: Option<&Terminated>,
+    shown: Option<&crate::api::ContainerStateTerminated>,
+) -> bool {
+    match (last, shown) {
+        (None, None) => true,
+        (Some(last), Some(shown)) => last.matches(shown),
+        _ => false,
+    }
+}
+
 /// How many of the worker's records are init containers (they come first).
 fn init_count(worker: &PodWorker) -> usize {
     worker
@@ -158,6 +189,8 @@ pub fn container_status(record: &ContainerRecord) -> ContainerStatus {
         ready,
         restart_count: record.restart_count,
         image: record.image.clone(),
+        started: record.started(),
+        last_state: last_state_view(record, state).map(Terminated::to_api),
     }
 }
 
@@ -326,8 +359,8 @@ pub fn shown_status<'a>(
 /// The STATUS column of `kubectl get pods` for `pod` (kubectl's `printPod`): the phase
 /// or reason, `Init:N/M` while init container N of M is pending, `Init:<reason>` when
 /// one waits with a reason or failed, the waiting or terminated reason of a regular
-/// container, `Terminating` for a pod being deleted. kubesim's statuses have no
-/// `started` field: a sidecar counts as started while it runs.
+/// container, `Terminating` for a pod being deleted. A sidecar counts as done once it
+/// has `started` (its startup probe, if any, succeeded).
 pub fn kubectl_status(pod: &Pod) -> String {
     let status = &pod.status;
     let mut reason = status
@@ -344,7 +377,7 @@ pub fn kubectl_status(pod: &Pod) -> String {
             .any(|c| c.name == container.name && c.is_sidecar());
         match &container.state {
             ContainerState::Terminated { exit_code: 0, .. } => continue,
-            ContainerState::Running { .. } if sidecar => continue,
+            _ if sidecar && container.started => continue,
             ContainerState::Terminated {
                 exit_code,
                 reason: why,
@@ -406,12 +439,20 @@ pub fn pod_status(worker: &PodWorker, host_ip: &Str, now: SimTime) -> PodStatus 
     let status_of = |record: &ContainerRecord| {
         let (state, ready) = container_view(record);
         let shown = shown_status(old, record);
+        let last = last_state_view(record, state);
+        // What the API shows already is shared rather than built again.
+        let last_state = match (last, shown.and_then(|c| c.last_state.as_ref())) {
+            (Some(last), Some(shown)) if last.matches(shown) => Some(shown.clone()),
+            (last, _) => last.map(Terminated::to_api),
+        };
         ContainerStatus {
             name: record.name.clone(),
             state: state.to_state(shown.map(|c| &c.state)),
             ready,
             restart_count: record.restart_count,
             image: record.image.clone(),
+            started: record.started(),
+            last_state,
         }
     };
     let init_count = init_count(worker);
@@ -497,6 +538,11 @@ pub fn pod_status_changed(worker: &PodWorker, host_ip: &Str) -> bool {
                 same = same
                     && state.matches(&shown.state)
                     && ready == shown.ready
+                    && record.started() == shown.started
+                    && last_state_matches(
+                        last_state_view(record, state),
+                        shown.last_state.as_ref(),
+                    )
                     && record.restart_count == shown.restart_count
                     && same_str(&record.name, &shown.name)
                     && same_str(&record.image, &shown.image);
@@ -600,6 +646,7 @@ mod tests {
         Terminated {
             exit_code: code,
             reason: s(if code == 0 { "Completed" } else { "Error" }),
+            started_at: Some(t(2)),
             finished_at: t(4),
         }
     }
@@ -729,6 +776,79 @@ mod tests {
             w.pod.status
         );
         changed
+    }
+
+    #[test]
+    fn last_state_is_the_instance_before_the_one_state_describes() {
+        // Upstream `convertToAPIContainerStatuses`: `lastState` is the previous
+        // container's termination; `started` is set once it runs and its startup probe
+        // (if any) has succeeded.
+        let ip = s("10.0.0.10");
+        let mut w = PodWorker::new(pod(&[("app", "crasher")], RestartPolicy::OnFailure));
+        let c = container_status(&w.containers[0]);
+        assert_eq!((c.started, c.last_state), (false, None), "never ran");
+        w.containers[0].stage = ContainerStage::Running {
+            container_id: 4,
+            started_at: t(2),
+            ready: false,
+        };
+        w.containers[0].awaiting_startup_probe = true;
+        assert!(!container_status(&w.containers[0]).started);
+        w.containers[0].awaiting_startup_probe = false;
+        assert!(container_status(&w.containers[0]).started);
+        assert!(check_changed_and_store(&mut w, &ip, t(2)));
+        // It exits with 1: state shows the exit, nothing before it.
+        w.containers[0].ended(exited(1));
+        w.containers[0].stage = ContainerStage::Waiting;
+        let c = container_status(&w.containers[0]);
+        assert!(matches!(
+            c.state,
+            ContainerState::Terminated { exit_code: 1, .. }
+        ));
+        assert_eq!((c.started, c.last_state), (false, None));
+        // In back-off: state is Waiting, lastState the exit.
+        w.containers[0].stage = ContainerStage::BackOff { until: t(14) };
+        let last = container_status(&w.containers[0])
+            .last_state
+            .expect("lastState");
+        assert_eq!(
+            (
+                last.exit_code,
+                &*last.reason,
+                last.started_at,
+                last.finished_at
+            ),
+            (1, "Error", Some(t(2)), t(4))
+        );
+        assert!(check_changed_and_store(&mut w, &ip, t(5)));
+        // Running again: still the same lastState, and nothing to write for it.
+        w.containers[0].restart_count = 1;
+        w.containers[0].stage = ContainerStage::Running {
+            container_id: 5,
+            started_at: t(14),
+            ready: true,
+        };
+        assert!(check_changed_and_store(&mut w, &ip, t(14)));
+        assert_eq!(
+            w.pod.status.container_statuses[0]
+                .last_state
+                .as_ref()
+                .map(|l| l.exit_code),
+            Some(1)
+        );
+        // It succeeds, for good (OnFailure): state shows exit 0, lastState the exit 1.
+        w.containers[0].ended(exited(0));
+        w.containers[0].stage = ContainerStage::Terminated;
+        let c = container_status(&w.containers[0]);
+        assert!(matches!(
+            c.state,
+            ContainerState::Terminated { exit_code: 0, .. }
+        ));
+        assert_eq!(c.last_state.map(|l| l.exit_code), Some(1));
+        // The cheap comparison sees a lastState change alone.
+        assert!(check_changed_and_store(&mut w, &ip, t(20)));
+        w.containers[0].previous_termination = Some(exited(2));
+        assert!(pod_status_changed(&w, &ip));
     }
 
     #[test]

@@ -30,7 +30,8 @@ use std::rc::Rc;
 use sim_core::{SimDuration, SimTime};
 
 use crate::api::{
-    Container, ImagePullPolicy, LifecycleHandler, Pod, RequestId, RestartPolicy, Str,
+    Container, ContainerStateTerminated, ImagePullPolicy, LifecycleHandler, Pod, RequestId,
+    RestartPolicy, Str,
 };
 use crate::runtime::CallId;
 
@@ -39,7 +40,39 @@ use crate::runtime::CallId;
 pub struct Terminated {
     pub exit_code: i32,
     pub reason: Str,
+    /// When the instance had started (unset when it never ran: `StartError`).
+    pub started_at: Option<SimTime>,
     pub finished_at: SimTime,
+}
+
+impl Terminated {
+    /// As `lastState.terminated` shows it.
+    pub fn to_api(&self) -> ContainerStateTerminated {
+        ContainerStateTerminated {
+            exit_code: self.exit_code,
+            reason: self.reason.clone(),
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+        }
+    }
+
+    /// Whether the API's `shown` says the same.
+    pub fn matches(&self, shown: &ContainerStateTerminated) -> bool {
+        self.exit_code == shown.exit_code
+            && self.finished_at == shown.finished_at
+            && self.started_at == shown.started_at
+            && (std::rc::Rc::ptr_eq(&self.reason, &shown.reason) || self.reason == shown.reason)
+    }
+
+    /// From what the API shows (a kubelet restarting reads it back).
+    pub fn from_api(shown: &ContainerStateTerminated) -> Terminated {
+        Terminated {
+            exit_code: shown.exit_code,
+            reason: shown.reason.clone(),
+            started_at: shown.started_at,
+            finished_at: shown.finished_at,
+        }
+    }
 }
 
 /// Why a container waits for its image.
@@ -274,6 +307,9 @@ pub struct ContainerRecord {
     pub created_before: bool,
     /// How the previous instance ended.
     pub last_termination: Option<Terminated>,
+    /// How the instance before that one ended: `lastState` while `last_termination` is
+    /// what `state` shows (the container does not run again yet, or ever).
+    pub previous_termination: Option<Terminated>,
     /// The waiting reason shown before the container first runs: `PodInitializing` in a
     /// pod with init containers, else `ContainerCreating` (upstream
     /// `convertToAPIContainerStatuses`).
@@ -281,9 +317,28 @@ pub struct ContainerRecord {
     /// The running instance has a startup probe that has not succeeded yet: it has not
     /// started (for a sidecar, the next init container waits).
     pub awaiting_startup_probe: bool,
+    /// The running instance is being killed because its postStart hook failed
+    /// (FailedPostStartHook): once stopped, its exit decides the restart as a crash's
+    /// would.
+    pub failed_post_start: bool,
+    /// Why the last start failed, shown as the waiting reason until the container runs
+    /// again (upstream's `reasonCache`: `PostStartHookError`).
+    pub start_failure: Option<&'static str>,
 }
 
 impl ContainerRecord {
+    /// The current instance ended as `how`: the one before moves to
+    /// `previous_termination`.
+    pub fn ended(&mut self, how: Terminated) {
+        self.previous_termination = self.last_termination.replace(how);
+    }
+
+    /// Upstream's `started` (`convertToAPIContainerStatuses` asks the startup results
+    /// manager): the instance runs and its startup probe, if any, has succeeded.
+    pub fn started(&self) -> bool {
+        self.stage.is_running() && !self.awaiting_startup_probe
+    }
+
     /// A regular init container that exited successfully: it never runs again.
     pub fn completed(&self) -> bool {
         self.role == Role::Init
@@ -391,8 +446,11 @@ impl PodWorker {
             restart_count: 0,
             created_before: false,
             last_termination: None,
+            previous_termination: None,
             waiting_reason,
             awaiting_startup_probe: false,
+            failed_post_start: false,
+            start_failure: None,
         };
         let init = pod.spec.init_containers.iter().enumerate().map(|(i, c)| {
             let role = if c.is_sidecar() {
@@ -629,6 +687,7 @@ impl PodWorker {
 
     /// Container `index`'s postStart hook is done: it runs, and the next one may start.
     pub fn end_post_start(&mut self, index: usize) {
+        self.containers[index].start_failure = None;
         let stage = &mut self.containers[index].stage;
         let ContainerStage::PostStart {
             container_id,
@@ -965,6 +1024,22 @@ pub fn pull_decision(policy: ImagePullPolicy, present: bool) -> PullDecision {
     }
 }
 
+/// Whether a postStart handler's answer fails the hook (upstream `startContainer`,
+/// pkg/kubelet/kuberuntime/kuberuntime_container.go: any error of the handler runner,
+/// an exec exiting non-zero among them, is `FailedPostStartHook`).
+pub fn post_start_failed(answer: Result<i32, ()>) -> bool {
+    !matches!(answer, Ok(0))
+}
+
+/// The grace period of a kill outside a deletion (a failed postStart hook, a failed
+/// probe without its own), in seconds, as upstream's `setTerminationGracePeriod` gives
+/// it: the deletion's, else the pod's. Not floored: zero skips the preStop hook.
+pub fn kill_grace_seconds(pod: &Pod) -> u64 {
+    pod.metadata
+        .deletion_grace_period_seconds
+        .unwrap_or(pod.spec.termination_grace_period_seconds)
+}
+
 /// Upstream `minimumGracePeriodInSeconds`: containers always get at least 2 s between
 /// SIGTERM and SIGKILL.
 pub const MINIMUM_GRACE_PERIOD: SimDuration = SimDuration::from_secs(2);
@@ -1212,6 +1287,7 @@ pub(crate) mod tests {
         Terminated {
             exit_code: code,
             reason: s(if code == 0 { "Completed" } else { "Error" }),
+            started_at: Some(t(1)),
             finished_at: t(3),
         }
     }
@@ -1439,6 +1515,62 @@ pub(crate) mod tests {
         assert_eq!(kill.stop_timeout(t(18)), SimDuration::from_secs(22));
         w.containers[1].stage = ContainerStage::Terminated;
         assert_eq!(plan(&w, t(19)), vec![Action::StopContainer(0)]);
+    }
+
+    #[test]
+    fn a_failed_post_start_hook_is_any_nonzero_answer_or_an_error() {
+        assert!(!post_start_failed(Ok(0)));
+        assert!(post_start_failed(Ok(1)));
+        assert!(post_start_failed(Ok(-1)));
+        assert!(post_start_failed(Err(())));
+    }
+
+    #[test]
+    fn a_kill_outside_a_deletion_takes_the_pods_grace_period_unfloored() {
+        let mut p = (*pod(&[("app", "x")], RestartPolicy::Always)).clone();
+        assert_eq!(kill_grace_seconds(&p), 30);
+        p.spec.termination_grace_period_seconds = 0;
+        assert_eq!(kill_grace_seconds(&p), 0, "zero skips the preStop hook");
+        p.metadata.deletion_grace_period_seconds = Some(7);
+        assert_eq!(kill_grace_seconds(&p), 7);
+    }
+
+    #[test]
+    fn a_single_kill_in_a_running_pod_runs_the_pre_stop_hook_then_stops_with_what_is_left() {
+        // A liveness failure or a failed postStart hook (upstream `killContainer`): the
+        // container's preStop hook first, then StopContainer with the grace left, and
+        // the pod's other containers go on.
+        let sleep = LifecycleHandler::Sleep { seconds: 3 };
+        let mut w = PodWorker::new(pod_with_init(
+            &[],
+            &["app", "other"],
+            RestartPolicy::Always,
+            &[("app", sleep)],
+        ));
+        w.sandbox = SandboxStage::Ready { sandbox_id: 3 };
+        w.containers[0].stage = ContainerStage::PostStart {
+            container_id: 4,
+            started_at: t(1),
+            ready: false,
+            wait: HookWait::Call(8),
+        };
+        w.containers[1].stage = running(5);
+        assert!(w.pre_stop_hook(0, 4).is_some());
+        w.begin_kill(0, 4, Some(HookWait::Until(t(13))), t(10));
+        assert!(!w.must_kill());
+        assert_eq!(plan(&w, t(10)), vec![Action::WakeAt(t(13))]);
+        assert_eq!(plan(&w, t(13)), vec![Action::EndPreStop(0)]);
+        w.end_pre_stop(0, t(13));
+        assert_eq!(plan(&w, t(13)), vec![Action::StopContainer(0)]);
+        let ContainerStage::Killing { kill, .. } = w.containers[0].stage else {
+            panic!("killing");
+        };
+        assert_eq!(
+            kill.stop_timeout(t(13)),
+            MINIMUM_GRACE_PERIOD,
+            "4 s of grace, 3 used by the hook: SIGTERM gets the 2 s floor"
+        );
+        assert_eq!(w.containers[1].stage, running(5), "the other one runs on");
     }
 
     #[test]

@@ -754,11 +754,14 @@ impl ContainerRuntime {
             self.answer(id, Err(error(CriErrorCode::NotFound, message)), cx);
             return;
         };
-        let takes = match hook {
-            Hook::PostStart => container.behaviour.post_start_hook,
-            Hook::PreStop => container.behaviour.pre_stop_hook,
+        let (takes, exit_code) = match hook {
+            Hook::PostStart => (
+                container.behaviour.post_start_hook,
+                container.behaviour.post_start_hook_exit_code,
+            ),
+            Hook::PreStop => (container.behaviour.pre_stop_hook, 0),
         };
-        self.answer_after(takes, id, Ok(CriResponse::Exec { exit_code: 0 }), cx);
+        self.answer_after(takes, id, Ok(CriResponse::Exec { exit_code }), cx);
     }
 
     fn stop_container(

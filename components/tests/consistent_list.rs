@@ -213,3 +213,34 @@ fn a_list_from_a_version_the_cache_lacks_gets_504_after_the_cache_wait() {
         "{waited}"
     );
 }
+
+/// The request cost model: a list costs the base request latency plus a per-object cost
+/// (500 µs and 2 µs by default), measured where the API server answers.
+#[test]
+fn a_list_costs_the_base_latency_plus_a_cost_per_object() {
+    let mut config = ClusterConfig::default();
+    config
+        .node_pools
+        .push(fixtures::node_pool("node", 2, Some("zone-a")));
+    let deployment = fixtures::deployment("default", "web", 30, "nginx:1.14.2", small_requests());
+    let mut cluster = Cluster::build(&config, 3, true);
+    cluster.schedule_action(at(1), Action::Apply(vec![deployment.into()]));
+    let probe = probe(&mut cluster, &[(10, ListResourceVersion::Any)]);
+    run_until(&mut cluster, at(12));
+    let (pods, _) = answers(&cluster, probe)[0].result.clone().expect("listed");
+    assert_eq!(pods, 30);
+    let server = cluster
+        .sim
+        .actor::<ApiServer>(cluster.apiserver)
+        .expect("apiserver");
+    let list = components::apiserver::requests::VERBS
+        .iter()
+        .position(|verb| *verb == "list")
+        .expect("list is a verb");
+    let answered = server.request_stats().between(list, at(10), at(11));
+    assert_eq!(answered.count, 1);
+    assert_eq!(
+        answered.latency_max,
+        SimDuration::from_micros(500) + SimDuration::from_micros(2 * 30)
+    );
+}

@@ -173,3 +173,43 @@ fn a_wiped_member_comes_back_empty_and_resyncs() {
         "resynced"
     );
 }
+
+/// Without a quorum nothing commits, so the watch cache hears nothing, but its streams
+/// stay open: every stream of the nodes' kubelets and kube-proxies is the same stream,
+/// with nothing more sent, from just after the loss until just before the quorum
+/// returns (no relist, no reconnect).
+#[test]
+fn without_a_quorum_existing_watches_stay_open_and_silent() {
+    let mut cluster = three_members(5);
+    run_until(&mut cluster, at(20));
+    let (second, third) = (cluster.etcd_members[1], cluster.etcd_members[2]);
+    cluster.schedule_fault(at(21), Fault::CrashActor(second));
+    cluster.schedule_fault(at(21), Fault::CrashActor(third));
+    let node_clients: Vec<ActorId> = cluster
+        .nodes
+        .iter()
+        .flat_map(|node| [node.kubelet, node.proxy])
+        .collect();
+    let streams = |cluster: &Cluster| -> Vec<(ActorId, u64, u64)> {
+        let server = cluster
+            .sim
+            .actor::<components::apiserver::ApiServer>(cluster.apiserver)
+            .expect("apiserver");
+        let mut streams: Vec<(ActorId, u64, u64)> = server
+            .watchers()
+            .filter(|w| node_clients.contains(&w.client))
+            .map(|w| (w.client, w.watch_id, w.sent_count))
+            .collect();
+        streams.sort();
+        streams
+    };
+    run_until(&mut cluster, at(23));
+    let after_the_loss = streams(&cluster);
+    assert!(
+        after_the_loss.len() >= 2 * cluster.nodes.len(),
+        "{after_the_loss:?}"
+    );
+    run_until(&mut cluster, at(80));
+    assert!(leaders(&cluster).is_empty(), "still no quorum");
+    assert_eq!(streams(&cluster), after_the_loss);
+}

@@ -15,6 +15,7 @@ use crate::api::{
 use crate::apiserver::{ApiServer, ApiServerConfig};
 use crate::controllers::{ControllerManager, ControllerManagerConfig};
 use crate::etcd::{Etcd, EtcdConfig};
+use crate::filesystem::{FilesystemSpec, NodeFilesystems};
 use crate::kernel::{Kernel, KernelConfig};
 use crate::kubectl::{Action, Kubectl};
 use crate::kubelet::{Kubelet, KubeletConfig, NodeSetup};
@@ -44,9 +45,21 @@ pub struct NodePool {
     /// The pool's container runtime: CRI implementation and OCI handlers (`None`: the
     /// cluster's `runtime`).
     pub runtime: Option<RuntimeConfig>,
+    /// The nodes' filesystems (`None`: a nodefs of the `ephemeral-storage` capacity made
+    /// with mke2fs's defaults, empty, holding the images too; see `filesystem`).
+    pub filesystems: Option<NodeFilesystems>,
 }
 
 impl NodePool {
+    /// The filesystems the nodes' kernels account for; none without ephemeral storage.
+    pub fn node_filesystems(&self) -> Option<NodeFilesystems> {
+        let capacity_bytes = self.capacity.ephemeral_storage_bytes.filter(|&b| b > 0)?;
+        Some(self.filesystems.unwrap_or(NodeFilesystems {
+            nodefs: FilesystemSpec::new(capacity_bytes),
+            imagefs: None,
+        }))
+    }
+
     /// Node names: `<pool>-1`, `<pool>-2`, ...
     pub fn node_name(&self, index: u32) -> String {
         format!("{}-{}", self.name, index + 1)
@@ -305,7 +318,7 @@ impl Cluster {
                 let node = add_node(
                     &mut sim,
                     config,
-                    pool.runtime.as_ref().unwrap_or(&config.runtime),
+                    pool,
                     setup,
                     pool.join_at.is_none(),
                     (connect(), connect()),
@@ -599,13 +612,14 @@ fn node_setup(pool: &NodePool, name: &str, node_index: u32) -> NodeSetup {
 fn add_node(
     sim: &mut Simulation<Msg>,
     config: &ClusterConfig,
-    runtime_config: &RuntimeConfig,
+    pool: &NodePool,
     setup: NodeSetup,
     powered_on: bool,
     // The replicas the kubelet's and kube-proxy's connections are pinned to.
     (kubelet_apiserver, proxy_apiserver): (ActorId, ActorId),
     registry: ActorId,
 ) -> NodeHandle {
+    let runtime_config = pool.runtime.as_ref().unwrap_or(&config.runtime);
     let name = setup.name.clone();
     let host = if powered_on {
         sim.add_host(name.to_string())
@@ -615,11 +629,13 @@ fn add_node(
     let kernel = sim.add_actor(
         host,
         format!("kernel/{name}"),
-        Box::new(Kernel::new(
-            config.kernel.clone(),
-            name.clone(),
-            setup.capacity,
-        )),
+        Box::new({
+            let kernel = Kernel::new(config.kernel.clone(), name.clone(), setup.capacity);
+            match pool.node_filesystems() {
+                Some(layout) => kernel.with_filesystems(layout),
+                None => kernel,
+            }
+        }),
     );
     let runtime = sim.add_actor(
         host,

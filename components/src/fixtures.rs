@@ -83,6 +83,7 @@ pub fn node_pool(name: &str, count: u32, zone: Option<&str>) -> NodePool {
         taints: Vec::new(),
         join_at: None,
         runtime: None,
+        filesystems: None,
     }
 }
 

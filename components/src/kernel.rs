@@ -40,6 +40,9 @@ use sim_core::{Actor, ActorId, Context, Event, SimDuration, SimTime, TraceHasher
 
 use crate::api::quantity::format_bytes;
 use crate::api::{ResourceList, Str};
+use crate::filesystem::{
+    Disk, DiskGrowth, DiskStats, DiskThreshold, NodeFilesystems, first_instant_above,
+};
 use crate::metrics::MetricsMsg;
 use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
 use crate::timers::Deadlines;
@@ -74,6 +77,9 @@ pub struct ProcessBehaviour {
     pub post_start_hook_exit_code: i32,
     /// How long the image's preStop hook handler takes.
     pub pre_stop_hook: SimDuration,
+    /// Writes to the container's writable layer (files the process appends to, such as
+    /// its own log files), from its start until it exits (see `filesystem`).
+    pub disk_growth: Option<DiskGrowth>,
 }
 
 /// Working-set growth: `bytes` more every `per`, up to `max_bytes` in all (unbounded
@@ -114,6 +120,7 @@ impl Default for ProcessBehaviour {
             post_start_hook: SimDuration::ZERO,
             post_start_hook_exit_code: 0,
             pre_stop_hook: SimDuration::ZERO,
+            disk_growth: None,
         }
     }
 }
@@ -193,12 +200,22 @@ pub enum KernelCall {
     Spawn {
         process_id: u64,
         sandbox_id: u64,
-        behaviour: ProcessBehaviour,
+        behaviour: Box<ProcessBehaviour>,
         limits: CgroupLimits,
     },
     Signal {
         process_id: u64,
         signal: Signal,
+    },
+    /// The runtime unpacked an image into its store (on the imagefs): its files now
+    /// take space. Storing it again replaces its size.
+    StoreImage {
+        image: Str,
+        size_bytes: u64,
+    },
+    /// The runtime removed an image's files.
+    DeleteImage {
+        image: Str,
     },
 }
 
@@ -272,6 +289,23 @@ impl MemoryStats {
     pub fn available_bytes(&self) -> u64 {
         self.capacity_bytes.saturating_sub(self.working_set_bytes)
     }
+}
+
+/// The kubelet's reads of the node's filesystems (see `filesystem`): the eviction
+/// manager's hard thresholds on the filesystem signals, which the kernel watches as it
+/// watches `memory.available`, and the reads of the eviction manager and the image GC.
+#[derive(Clone, Debug)]
+pub enum DiskMsg {
+    /// kubelet → kernel: report which of `thresholds` are met, now and whenever that
+    /// changes.
+    NotifyThresholds { thresholds: Vec<DiskThreshold> },
+    /// kernel → kubelet: which thresholds are met (bit `i` for threshold `i`), when that
+    /// changes.
+    ThresholdsMet { met: u64 },
+    /// kubelet → kernel: read the filesystems and every container's use of them.
+    Read { read_id: u64 },
+    /// kernel → kubelet.
+    Stats { read_id: u64, stats: DiskStats },
 }
 
 #[derive(Clone, Debug)]
@@ -384,6 +418,9 @@ enum Due {
     /// The node's working set crosses the OOM line or the kubelet's threshold (planned
     /// with this generation; a later plan supersedes it).
     NodeMemory(u64),
+    /// The writable layers being written meet one of the kubelet's disk thresholds
+    /// (planned with this generation).
+    NodeDisk(u64),
 }
 
 /// A pod cgroup's cumulative CPU counter: the rate it grows at now (the sum of its
@@ -523,7 +560,7 @@ fn exceeds_memory_limit(behaviour: &ProcessBehaviour, limits: CgroupLimits) -> b
 
 /// A byte count for records: exact when it is a whole number of a binary unit, else in
 /// MiB to a tenth (integer arithmetic).
-fn approx_bytes(bytes: u64) -> String {
+pub(crate) fn approx_bytes(bytes: u64) -> String {
     let exact = format_bytes(bytes);
     if !exact.chars().all(|c| c.is_ascii_digit()) || bytes < 1 << 20 {
         return exact;
@@ -561,38 +598,21 @@ fn oom_victim(processes: impl Iterator<Item = (u64, u64, i32)>, total_bytes: u64
         .map(|(_, process_id)| process_id)
 }
 
-/// The first instant in (`now`, ∞) at which `total` (a non-decreasing function of time)
-/// is above `target`, to the nanosecond; `None` if it stays at or below it for the next
-/// ten years of simulated time.
-fn first_instant_above(
-    now: SimTime,
-    target: u64,
-    total: impl Fn(SimTime) -> u64,
-) -> Option<SimTime> {
-    const HORIZON: SimDuration = SimDuration::from_secs(10 * 365 * 24 * 3600);
-    let end = checked_deadline(now, HORIZON)?;
-    if total(end) <= target {
-        return None;
-    }
-    let (mut below, mut above) = (now.as_nanos(), end.as_nanos());
-    // Invariant: total(below) ≤ target < total(above), or below is `now` itself.
-    while above - below > 1 {
-        let middle = below + (above - below) / 2;
-        if total(SimTime::from_nanos(middle)) > target {
-            above = middle;
-        } else {
-            below = middle;
-        }
-    }
-    Some(SimTime::from_nanos(above))
-}
-
 /// `now + after`, or `None` when that lies beyond the end of simulated time (a process
 /// that, in effect, never gets there).
 fn checked_deadline(now: SimTime, after: SimDuration) -> Option<SimTime> {
     now.as_nanos()
         .checked_add(after.as_nanos())
         .map(SimTime::from_nanos)
+}
+
+/// The kubelet's thresholds on the filesystem signals.
+#[derive(Clone, Debug)]
+struct DiskWatch {
+    kubelet: ActorId,
+    thresholds: Vec<DiskThreshold>,
+    /// What was last reported: the thresholds met, one bit each.
+    met: u64,
 }
 
 /// The kubelet's memcg threshold on `memory.available`.
@@ -623,6 +643,11 @@ pub struct Kernel {
     /// Generation of the node memory plan; a `Due::NodeMemory` of another is stale.
     memory_plan_generation: u64,
     memory_watch: Option<MemoryWatch>,
+    /// The node's filesystems, when the node has them (`ephemeral-storage`).
+    disk: Option<Disk>,
+    disk_watch: Option<DiskWatch>,
+    /// Generation of the disk crossing plan; a `Due::NodeDisk` of another is stale.
+    disk_plan_generation: u64,
     /// The instant of the event being handled.
     now: SimTime,
     cpu_millicores_used: u64,
@@ -644,10 +669,35 @@ impl Kernel {
             growing: BTreeSet::new(),
             memory_plan_generation: 0,
             memory_watch: None,
+            disk: None,
+            disk_watch: None,
+            disk_plan_generation: 0,
             now: SimTime::ZERO,
             cpu_millicores_used: 0,
             deadlines: Deadlines::new(),
         }
+    }
+
+    /// A node with disks: the filesystems are accounted for (see `filesystem`).
+    pub fn with_filesystems(mut self, layout: NodeFilesystems) -> Kernel {
+        self.disk = Some(Disk::new(layout));
+        self
+    }
+
+    /// The node's filesystems at `now` (the writable layers keep growing between the
+    /// kernel's events).
+    pub fn disk_stats_at(&self, now: SimTime) -> Option<DiskStats> {
+        self.disk
+            .as_ref()
+            .map(|disk| disk.stats_at(now.max(self.now)))
+    }
+
+    /// The images whose files are on the node's disks.
+    pub fn disk_images(&self) -> Vec<Str> {
+        self.disk
+            .as_ref()
+            .map(|disk| disk.images().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Memory held by running processes, as of the last event the kernel handled.
@@ -762,6 +812,11 @@ impl Kernel {
                 {
                     self.sandbox_by_ip.remove(&sandbox.ip);
                 }
+                if let Some(disk) = &mut self.disk
+                    && disk.remove_sandbox(sandbox_id, cx.now()) > 0
+                {
+                    self.disk_changed(cx);
+                }
                 self.tell(KernelEvent::SandboxRemoved { sandbox_id }, cx);
             }
             KernelCall::Spawn {
@@ -787,7 +842,7 @@ impl Kernel {
                     process_id,
                     Process {
                         sandbox_id,
-                        behaviour,
+                        behaviour: *behaviour,
                         limits,
                         state: ProcessState::Spawning,
                         terminating: false,
@@ -805,6 +860,74 @@ impl Kernel {
             KernelCall::Signal { process_id, signal } => {
                 self.signal(process_id, signal, cx);
             }
+            KernelCall::StoreImage { image, size_bytes } => {
+                if let Some(disk) = &mut self.disk {
+                    disk.store_image(image, size_bytes);
+                    self.disk_changed(cx);
+                }
+            }
+            KernelCall::DeleteImage { image } => {
+                if let Some(disk) = &mut self.disk
+                    && disk.delete_image(&image)
+                {
+                    self.disk_changed(cx);
+                }
+            }
+        }
+    }
+
+    /// The files on the node changed, or a planned crossing came due: tell the kubelet
+    /// when its thresholds go from none met to some met or back, and plan the next
+    /// crossing.
+    fn disk_changed(&mut self, cx: &mut Context<'_, Msg>) {
+        let Some(disk) = &mut self.disk else {
+            return;
+        };
+        let now = cx.now();
+        disk.settle(now);
+        self.disk_plan_generation += 1;
+        let Some(watch) = &mut self.disk_watch else {
+            return;
+        };
+        let met = disk.met_mask(&watch.thresholds, now);
+        if met != watch.met {
+            watch.met = met;
+            cx.send(
+                watch.kubelet,
+                Msg::Disk(Box::new(DiskMsg::ThresholdsMet { met })),
+            );
+        }
+        if let Some(at) = disk.next_crossing(&watch.thresholds, now) {
+            self.at_instant(at, Due::NodeDisk(self.disk_plan_generation), cx);
+        }
+    }
+
+    fn on_disk_msg(&mut self, from: ActorId, msg: DiskMsg, cx: &mut Context<'_, Msg>) {
+        match msg {
+            DiskMsg::NotifyThresholds { thresholds } => {
+                if self.disk.is_none() {
+                    return;
+                }
+                // Reported as none met: the check that follows tells the truth at once.
+                self.disk_watch = Some(DiskWatch {
+                    kubelet: from,
+                    thresholds,
+                    met: 0,
+                });
+                self.disk_changed(cx);
+            }
+            DiskMsg::Read { read_id } => {
+                let stats = self
+                    .disk
+                    .as_ref()
+                    .map(|disk| disk.stats_at(cx.now()))
+                    .unwrap_or_default();
+                cx.send(from, Msg::Disk(Box::new(DiskMsg::Stats { read_id, stats })));
+            }
+            other @ (DiskMsg::ThresholdsMet { .. } | DiskMsg::Stats { .. }) => panic!(
+                "kernel/{} got a message it sends: {other:?}",
+                self.node_name
+            ),
         }
     }
 
@@ -919,6 +1042,11 @@ impl Kernel {
                     self.memory_changed(cx);
                 }
             }
+            Due::NodeDisk(generation) => {
+                if generation == self.disk_plan_generation {
+                    self.disk_changed(cx);
+                }
+            }
         }
     }
 
@@ -945,6 +1073,14 @@ impl Kernel {
             self.growing.insert(process_id);
         } else {
             self.memory_bytes_static += memory;
+        }
+        let disk_growth = process.behaviour.disk_growth;
+        if let Some(disk) = &mut self.disk {
+            let pod_uid = self.sandboxes[&sandbox_id].pod_uid;
+            disk.start_layer(process_id, sandbox_id, pod_uid, disk_growth, now);
+            if disk_growth.is_some() {
+                self.disk_changed(cx);
+            }
         }
         self.recharge(sandbox_id, now);
         let node = self.node_name.clone();
@@ -1252,6 +1388,12 @@ impl Kernel {
         if process.memory.is_some() && !self.growing.remove(&process_id) {
             self.memory_bytes_static -= process.memory_bytes_at(now);
         }
+        if let Some(disk) = &mut self.disk
+            && disk.stop_layer(process_id, now)
+        {
+            // The writes stop: the planned crossing may never come.
+            self.disk_changed(cx);
+        }
         self.cpu_millicores_used -= process.cpu_millicores_charged;
         if let Some(sandbox) = self.sandboxes.get_mut(&process.sandbox_id) {
             sandbox.members.remove(&process_id);
@@ -1289,6 +1431,10 @@ impl Actor<Msg> for Kernel {
                 from,
                 msg: Msg::Memory(msg),
             } => self.on_memory_msg(from, *msg, cx),
+            Event::Message {
+                from,
+                msg: Msg::Disk(msg),
+            } => self.on_disk_msg(from, *msg, cx),
             Event::Message {
                 from,
                 msg: Msg::Metrics(msg),
@@ -1351,6 +1497,12 @@ impl Actor<Msg> for Kernel {
         self.growing.clear();
         self.memory_watch = None;
         self.memory_plan_generation += 1;
+        // The images are on disk; the containers' layers go with the runtime's records.
+        if let Some(disk) = &mut self.disk {
+            disk.forget_containers();
+        }
+        self.disk_watch = None;
+        self.disk_plan_generation += 1;
         self.cpu_millicores_used = 0;
         self.deadlines.clear();
     }
@@ -1380,6 +1532,32 @@ impl Fingerprint for MemoryMsg {
     }
 }
 
+impl Fingerprint for DiskMsg {
+    fn fingerprint(&self, hasher: &mut TraceHasher) {
+        match self {
+            DiskMsg::NotifyThresholds { thresholds } => {
+                hasher.write_u64(1);
+                for threshold in thresholds {
+                    threshold.fingerprint(hasher);
+                }
+            }
+            DiskMsg::ThresholdsMet { met } => {
+                hasher.write_u64(2);
+                hasher.write_u64(*met);
+            }
+            DiskMsg::Read { read_id } => {
+                hasher.write_u64(3);
+                hasher.write_u64(*read_id);
+            }
+            DiskMsg::Stats { read_id, stats } => {
+                hasher.write_u64(4);
+                hasher.write_u64(*read_id);
+                stats.fingerprint(hasher);
+            }
+        }
+    }
+}
+
 impl Fingerprint for KernelCall {
     fn fingerprint(&self, hasher: &mut TraceHasher) {
         match self {
@@ -1404,6 +1582,15 @@ impl Fingerprint for KernelCall {
                 hasher.write_u64(4);
                 hasher.write_u64(*process_id);
                 hasher.write_u64(*signal as u64);
+            }
+            KernelCall::StoreImage { image, size_bytes } => {
+                hasher.write_u64(5);
+                hasher.write_str(image);
+                hasher.write_u64(*size_bytes);
+            }
+            KernelCall::DeleteImage { image } => {
+                hasher.write_u64(6);
+                hasher.write_str(image);
             }
         }
     }

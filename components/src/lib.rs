@@ -17,6 +17,8 @@
 //! - [`runtime`]: containerd / CRI-O serving CRI; image pulls; sandboxes and containers.
 //! - [`registry`]: the image registry.
 //! - [`kernel`]: processes, cgroups, per-node CPU and memory.
+//! - [`filesystem`]: the node's nodefs and imagefs as the kernel accounts for them, and
+//!   the eviction signals read from them.
 //! - [`proxy`]: kube-proxy programming per-node rules from Services and EndpointSlices.
 //! - [`kubectl`]: carries out a scenario's user actions.
 //! - [`load`]: the load generator: a Service's CPU demand spread over its ready endpoints.
@@ -34,6 +36,7 @@ pub mod client;
 pub mod cluster;
 pub mod controllers;
 pub mod etcd;
+pub mod filesystem;
 pub mod fixtures;
 pub mod invariants;
 pub mod kernel;

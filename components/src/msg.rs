@@ -45,6 +45,8 @@ pub enum Msg {
     KernelEvent(Box<kernel::KernelEvent>),
     /// kubelet ↔ kernel: the eviction manager's memory threshold and reads
     Memory(Box<kernel::MemoryMsg>),
+    /// kubelet ↔ kernel: the eviction manager's filesystem thresholds and reads
+    Disk(Box<kernel::DiskMsg>),
     /// container runtime ↔ image registry
     Registry(Box<registry::RegistryMsg>),
     /// the scenario's timeline → kubectl
@@ -163,6 +165,7 @@ impl Message for Msg {
             Msg::Kernel(_) => "KernelCall",
             Msg::KernelEvent(_) => "KernelEvent",
             Msg::Memory(_) => "Memory",
+            Msg::Disk(_) => "Disk",
             Msg::Registry(_) => "Registry",
             Msg::Action(_) => "Action",
             Msg::Metrics(_) => "Metrics",
@@ -197,6 +200,7 @@ impl Message for Msg {
             Msg::Kernel(m) => m.fingerprint(hasher),
             Msg::KernelEvent(m) => m.fingerprint(hasher),
             Msg::Memory(m) => m.fingerprint(hasher),
+            Msg::Disk(m) => m.fingerprint(hasher),
             Msg::Registry(m) => m.fingerprint(hasher),
             Msg::Action(m) => m.fingerprint(hasher),
             Msg::Metrics(m) => m.fingerprint(hasher),

@@ -8,7 +8,12 @@ use sim_core::SimDuration;
 /// `<quantity>/<unit>` with unit `s`, `m` (or `min`) or `h`: the bytes and the span they
 /// are added over.
 pub fn parse_growth(text: &str) -> Result<(u64, SimDuration), String> {
-    let bad = |why: &str| format!("invalid memory growth {text:?}: {why}");
+    parse_rate(text, "memory growth")
+}
+
+/// [`parse_growth`] for a rate named `what` in its errors (`disk growth`).
+pub fn parse_rate(text: &str, what: &str) -> Result<(u64, SimDuration), String> {
+    let bad = |why: &str| format!("invalid {what} {text:?}: {why}");
     let Some((amount, unit)) = text.trim().split_once('/') else {
         return Err(bad("expected a quantity per unit, like 10Mi/s or 60Mi/m"));
     };

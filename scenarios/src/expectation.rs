@@ -158,6 +158,8 @@ pub struct PodFilter {
     pub image: Option<String>,
     /// Only pods whose `status.reason` is this (`Evicted`).
     pub reason: Option<String>,
+    /// Only pods whose `status.message` begins with this.
+    pub message_prefix: Option<String>,
     /// Only pods of this QoS class.
     pub qos_class: Option<QosClass>,
     /// Only pods whose Ready condition is True since this second.
@@ -227,6 +229,12 @@ impl PodFilter {
                 .reason
                 .as_deref()
                 .is_none_or(|reason| pod.status.reason.as_deref() == Some(reason))
+            && self.message_prefix.as_deref().is_none_or(|prefix| {
+                pod.status
+                    .message
+                    .as_deref()
+                    .is_some_and(|message| message.starts_with(prefix))
+            })
             && self
                 .qos_class
                 .is_none_or(|class| pod.status.qos_class == Some(class))
@@ -282,6 +290,9 @@ impl PodFilter {
         }
         if let Some(reason) = &self.reason {
             text.push_str(&format!(" with reason {reason}"));
+        }
+        if let Some(prefix) = &self.message_prefix {
+            text.push_str(&format!(" whose message begins {prefix:?}"));
         }
         if let Some(class) = self.qos_class {
             text.push_str(&format!(" of QoS class {}", class.name()));
@@ -446,11 +457,12 @@ pub enum Check {
         not_ready: Option<Count>,
         unknown: Option<Count>,
     },
-    /// One node's Ready and MemoryPressure conditions and taints.
+    /// One node's Ready, MemoryPressure and DiskPressure conditions and taints.
     Node {
         name: String,
         ready: Option<ConditionStatus>,
         memory_pressure: Option<ConditionStatus>,
+        disk_pressure: Option<ConditionStatus>,
         taints: Vec<String>,
         untainted: Vec<String>,
     },
@@ -500,6 +512,14 @@ pub enum Check {
     },
     /// The memory a node's kernel has charged: its processes, sandbox infra included.
     NodeMemory { node: String, in_use: BytesCmp },
+    /// A node's disks, as its kernel accounts for them: the nodefs's available bytes and
+    /// the images stored (`images`) or not (`no_images`).
+    NodeDisk {
+        node: String,
+        available: Option<BytesCmp>,
+        images: Vec<String>,
+        no_images: Vec<String>,
+    },
     /// The etcd cluster: its leader among the members that are up (`Some(None)`: none;
     /// `Some(Some("any"))`: one, whichever)
     /// and that leader's term (without a leader, the highest term of a member that is
@@ -798,6 +818,9 @@ pub struct Observation {
     pub etcd: Vec<EtcdMemberState>,
     /// Memory each node's kernel has charged, for the nodes a `nodeMemory` check names.
     pub node_memory_bytes: BTreeMap<String, u64>,
+    /// Each node's nodefs available bytes and stored images, for the nodes a `nodeDisk`
+    /// check names (absent: the host is down or has no filesystems).
+    pub node_disk: BTreeMap<String, (u64, Vec<String>)>,
     /// What every kube-apiserver replica answered, per verb and second (filled when a
     /// `requests` check asks).
     pub requests: components::apiserver::requests::RequestStats,
@@ -1460,6 +1483,41 @@ impl Check {
                     )
                 }
             },
+            Check::NodeDisk {
+                node,
+                available,
+                images,
+                no_images,
+            } => match observation.node_disk.get(node) {
+                None => Verdict {
+                    passed: false,
+                    message: format!(
+                        "expected node {node}'s disks; its host is down or it has no filesystems"
+                    ),
+                },
+                Some((bytes, stored)) => {
+                    let mut failures = Vec::new();
+                    if let Some(cmp) = available
+                        && !cmp.holds(*bytes)
+                    {
+                        failures.push(format!("{cmp} available on {node}"));
+                    }
+                    for image in images.iter().filter(|i| !stored.contains(i)) {
+                        failures.push(format!("image {image} stored"));
+                    }
+                    for image in no_images.iter().filter(|i| stored.contains(i)) {
+                        failures.push(format!("image {image} not stored"));
+                    }
+                    Verdict::of(
+                        failures,
+                        format!(
+                            "{} available on {node}'s nodefs, images [{}]",
+                            components::api::quantity::format_bytes(*bytes),
+                            stored.join(", ")
+                        ),
+                    )
+                }
+            },
             Check::Requests {
                 verb,
                 from,
@@ -1500,6 +1558,7 @@ impl Check {
                 name,
                 ready,
                 memory_pressure,
+                disk_pressure,
                 taints,
                 untainted,
             } => {
@@ -1525,6 +1584,11 @@ impl Check {
                 {
                     failures.push(format!("MemoryPressure={}", want.name()));
                 }
+                if let Some(want) = disk_pressure
+                    && node.status.disk_pressure != *want
+                {
+                    failures.push(format!("DiskPressure={}", want.name()));
+                }
                 for key in taints.iter().filter(|key| !has(key)) {
                     failures.push(format!("taint {key}"));
                 }
@@ -1545,10 +1609,15 @@ impl Check {
                 Verdict::of(
                     failures,
                     format!(
-                        "{name}: Ready={}, {}{taint_text}",
+                        "{name}: Ready={}, {}{}{taint_text}",
                         node.status.ready.status.name(),
                         if memory_pressure.is_some() {
                             format!("MemoryPressure={}, ", node.status.memory_pressure.name())
+                        } else {
+                            String::new()
+                        },
+                        if disk_pressure.is_some() {
+                            format!("DiskPressure={}, ", node.status.disk_pressure.name())
                         } else {
                             String::new()
                         }
@@ -1770,6 +1839,7 @@ mod tests {
                     last_transition_time: SimTime::ZERO,
                 },
                 memory_pressure: ConditionStatus::False,
+                disk_pressure: ConditionStatus::False,
                 internal_ip: s("10.0.0.1"),
                 images: Vec::new(),
                 extended_allocatable: Vec::new(),
@@ -2123,6 +2193,36 @@ mod tests {
     }
 
     #[test]
+    fn node_disk_checks_read_what_is_available_and_the_images_stored() {
+        let mut observed = observation();
+        observed
+            .node_disk
+            .insert("node-1".to_string(), (1 << 30, vec!["app:1".to_string()]));
+        let check = |available: &str, images: &[&str], no_images: &[&str]| Check::NodeDisk {
+            node: "node-1".to_string(),
+            available: Some(BytesCmp::parse(available).unwrap()),
+            images: images.iter().map(|i| i.to_string()).collect(),
+            no_images: no_images.iter().map(|i| i.to_string()).collect(),
+        };
+        assert!(
+            check("> 1023Mi", &["app:1"], &["old:1"])
+                .evaluate(&observed)
+                .passed
+        );
+        assert_eq!(
+            check("< 1Gi", &[], &["app:1"]).evaluate(&observed).message,
+            "expected < 1Gi available on node-1, image app:1 not stored; got 1Gi available on node-1's nodefs, images [app:1]"
+        );
+        let elsewhere = Check::NodeDisk {
+            node: "node-2".to_string(),
+            available: None,
+            images: vec!["app:1".to_string()],
+            no_images: Vec::new(),
+        };
+        assert!(!elsewhere.evaluate(&observed).passed);
+    }
+
+    #[test]
     fn node_checks_read_conditions_and_taints() {
         let nodes = Check::Nodes {
             ready: Some(Count::exactly(1)),
@@ -2134,6 +2234,7 @@ mod tests {
             name: "node-2".to_string(),
             ready: Some(ConditionStatus::Unknown),
             memory_pressure: None,
+            disk_pressure: None,
             taints: vec!["node.kubernetes.io/unreachable".to_string()],
             untainted: vec![],
         };
@@ -2142,6 +2243,7 @@ mod tests {
             name: "node-1".to_string(),
             ready: Some(ConditionStatus::Unknown),
             memory_pressure: None,
+            disk_pressure: None,
             taints: vec![],
             untainted: vec![],
         };
@@ -2153,6 +2255,7 @@ mod tests {
             name: "node-1".to_string(),
             ready: None,
             memory_pressure: Some(ConditionStatus::True),
+            disk_pressure: None,
             taints: vec![],
             untainted: vec![],
         };
@@ -2164,6 +2267,7 @@ mod tests {
             name: "node-1".to_string(),
             ready: None,
             memory_pressure: Some(ConditionStatus::False),
+            disk_pressure: None,
             taints: vec![],
             untainted: vec![],
         };

@@ -116,8 +116,16 @@ pub struct NodePoolEntry {
     pub memory: Scalar,
     /// kubelet `maxPods`, upstream default 110.
     pub pods: Option<Scalar>,
+    /// The nodefs's size (the node's `ephemeral-storage` capacity); without it the
+    /// nodes have no filesystems modelled.
     #[serde(rename = "ephemeral-storage")]
     pub ephemeral_storage: Option<Scalar>,
+    /// The nodefs's inodes and what the OS holds on it: `{inodes: 1Mi, used: 6Gi,
+    /// usedInodes: 200000}` (its size is `ephemeral-storage`).
+    pub nodefs: Option<FilesystemEntry>,
+    /// A dedicated image filesystem: `{capacity: 50Gi}` (absent: images and writable
+    /// layers are on the nodefs).
+    pub imagefs: Option<FilesystemEntry>,
     pub zone: Option<String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -136,6 +144,17 @@ pub struct NodePoolEntry {
     /// The handler of pods without a RuntimeClass (absent: the runtime's default,
     /// containerd `runc`, CRI-O `crun`, if configured; else the first listed).
     pub default_runtime_handler: Option<String>,
+}
+
+/// A node filesystem: its size and inodes (default: one per 16Ki, mke2fs's default) and
+/// what the operating system holds on it from the start (default nothing).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FilesystemEntry {
+    pub capacity: Option<Scalar>,
+    pub inodes: Option<Scalar>,
+    pub used: Option<Scalar>,
+    pub used_inodes: Option<Scalar>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,6 +194,11 @@ pub struct ImageEntry {
     pub memory_growth: Option<Scalar>,
     /// ...up to this size (unbounded without it).
     pub memory_max: Option<Scalar>,
+    /// The container writes to its writable layer (its own log files, say) this much
+    /// per second, minute or hour (`5Mi/s`) while it runs...
+    pub disk_growth: Option<Scalar>,
+    /// ...up to this much in all (unbounded without it).
+    pub disk_max: Option<Scalar>,
     /// The process may crash once: `{probability: 0.1, after: 30s, code: 1}`.
     pub crash: Option<CrashEntry>,
     /// How long the process takes to exit after SIGTERM.
@@ -276,7 +300,9 @@ pub struct SchedulerSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KubeletSection {
-    /// `evictionHard`: only `memory.available` is modelled.
+    /// `evictionHard`: `memory.available` (a quantity) and the filesystem signals
+    /// `nodefs.available`, `nodefs.inodesFree`, `imagefs.available`, `imagefs.inodesFree`
+    /// (a percentage or a quantity). Given, it replaces upstream's defaults entirely.
     pub eviction_hard: Option<BTreeMap<String, Scalar>>,
     pub eviction_pressure_transition_period: Option<Scalar>,
     pub node_lease_duration_seconds: Option<u64>,
@@ -514,6 +540,7 @@ pub struct ExpectationEntry {
     pub hpa: Option<HpaCheck>,
     pub container: Option<ContainerCheck>,
     pub node_memory: Option<NodeMemoryCheck>,
+    pub node_disk: Option<NodeDiskCheck>,
     pub etcd: Option<EtcdCheck>,
     pub requests: Option<RequestsCheck>,
     pub leader: Option<LeaderCheck>,
@@ -582,6 +609,19 @@ pub struct EtcdCheck {
 pub struct NodeMemoryCheck {
     pub node: String,
     pub in_use: Scalar,
+}
+
+/// A node's disks as its kernel accounts for them: what is available on the nodefs
+/// (`"< 1536Mi"`) and which images are (`images`) or are not (`noImages`) on the disk.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodeDiskCheck {
+    pub node: String,
+    pub available: Option<Scalar>,
+    #[serde(default)]
+    pub images: Vec<String>,
+    #[serde(default)]
+    pub no_images: Vec<String>,
 }
 
 /// One container of one pod (a regular or an init container), as its status shows it.
@@ -776,6 +816,8 @@ pub struct PodsCheck {
     pub image: Option<String>,
     /// Only pods whose `status.reason` is this (`Evicted`).
     pub reason: Option<String>,
+    /// Only pods whose `status.message` begins with this.
+    pub message_prefix: Option<String>,
     /// Only pods of this QoS class (`status.qosClass`): `Guaranteed`, `Burstable`,
     /// `BestEffort`.
     pub qos_class: Option<String>,
@@ -833,6 +875,8 @@ pub struct NodeCheck {
     pub untainted: Vec<String>,
     /// The MemoryPressure condition: `True`, `False` or `Unknown`.
     pub memory_pressure: Option<String>,
+    /// The DiskPressure condition: `True`, `False` or `Unknown`.
+    pub disk_pressure: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -59,6 +59,7 @@ pub const BUILT_INS: &[BuiltIn] = &[
     built_in!("etcd-data-loss"),
     built_in!("etcd-nospace"),
     built_in!("container-lifecycle"),
+    built_in!("disk-pressure"),
 ];
 
 pub fn built_in(name: &str) -> Option<&'static BuiltIn> {

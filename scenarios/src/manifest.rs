@@ -667,6 +667,7 @@ impl Ingest<'_> {
                 allocatable,
                 ready,
                 memory_pressure: ConditionStatus::Unknown,
+                disk_pressure: ConditionStatus::Unknown,
                 internal_ip: s(internal_ip),
                 images,
                 extended_allocatable,

@@ -579,6 +579,19 @@ fn observe<'a>(
                 .node_memory_bytes
                 .insert(node.clone(), kernel.memory_bytes_used());
         }
+        if let Check::NodeDisk { node, .. } = &expectation.check
+            && let Some(handle) = cluster.node(node)
+            && cluster.sim.host(handle.host).up
+            && let Some(kernel) = cluster
+                .sim
+                .actor::<components::kernel::Kernel>(handle.kernel)
+            && let Some(stats) = kernel.disk_stats_at(cluster.sim.now())
+        {
+            let images = kernel.disk_images().iter().map(|i| i.to_string()).collect();
+            observation
+                .node_disk
+                .insert(node.clone(), (stats.nodefs.available_bytes, images));
+        }
         if let Check::Endpoints {
             namespace,
             service,

@@ -21,13 +21,16 @@ use components::cluster::{
     ClusterConfig, HOST_CLIENT, HOST_CONTROL_PLANE, HOST_REGISTRY, NodePool, replica_name,
 };
 use components::etcd::EtcdctlCommand;
+use components::filesystem::{
+    DiskGrowth, DiskSignal, DiskThreshold, FilesystemSpec, NodeFilesystems, ThresholdValue,
+};
 use components::kernel::{CrashChance, MemoryGrowth, ProcessBehaviour, ProcessExit};
 use components::kubectl::{Action, DrainOptions};
 use components::registry::ImageProfile;
 use components::runtime::{CriRuntime, OciRuntime, RuntimeConfig, RuntimeHandler};
 use sim_core::{Link, SimDuration, SimTime};
 
-use crate::behaviour::{parse_growth, parse_probability_ppm};
+use crate::behaviour::{parse_growth, parse_probability_ppm, parse_rate};
 use crate::duration::{format_duration, parse_duration};
 use crate::error::ScenarioError;
 use crate::expectation::{
@@ -520,6 +523,107 @@ impl Parser<'_> {
         }))
     }
 
+    /// An image's `diskGrowth` and `diskMax`.
+    fn disk_growth(
+        &self,
+        image: &crate::format::ImageEntry,
+        path: &str,
+    ) -> Result<Option<DiskGrowth>, ScenarioError> {
+        let max_bytes = match &image.disk_max {
+            Some(max) => Some(self.quantity(max, &join_key(path, "diskMax"), parse_bytes)?),
+            None => None,
+        };
+        let Some(rate) = &image.disk_growth else {
+            if max_bytes.is_some() {
+                return Err(self.error(
+                    &join_key(path, "diskMax"),
+                    "diskMax bounds a diskGrowth, and there is none",
+                ));
+            }
+            return Ok(None);
+        };
+        let (bytes, per) = parse_rate(&rate.0, "disk growth")
+            .map_err(|why| self.error(&join_key(path, "diskGrowth"), why))?;
+        Ok(Some(DiskGrowth {
+            bytes,
+            per,
+            max_bytes,
+        }))
+    }
+
+    /// A node pool's `nodefs` and `imagefs` over its `ephemeral-storage`.
+    fn node_filesystems(
+        &self,
+        raw: &NodePoolEntry,
+        ephemeral_storage_bytes: Option<u64>,
+        path: &str,
+    ) -> Result<Option<NodeFilesystems>, ScenarioError> {
+        if raw.nodefs.is_none() && raw.imagefs.is_none() {
+            return Ok(None);
+        }
+        let Some(nodefs_bytes) = ephemeral_storage_bytes.filter(|&b| b > 0) else {
+            let key = if raw.nodefs.is_some() {
+                "nodefs"
+            } else {
+                "imagefs"
+            };
+            return Err(self.error(
+                &join_key(path, key),
+                "the node's filesystems need its ephemeral-storage (the nodefs's size)",
+            ));
+        };
+        let spec = |entry: &crate::format::FilesystemEntry,
+                    capacity_bytes: u64,
+                    at: &str|
+         -> Result<FilesystemSpec, ScenarioError> {
+            let mut spec = FilesystemSpec::new(capacity_bytes);
+            if let Some(v) = &entry.inodes {
+                spec.inodes = self.quantity(v, &join_key(at, "inodes"), parse_count)?;
+            }
+            if let Some(v) = &entry.used {
+                spec.used_bytes = self.quantity(v, &join_key(at, "used"), parse_bytes)?;
+            }
+            if let Some(v) = &entry.used_inodes {
+                spec.used_inodes = self.quantity(v, &join_key(at, "usedInodes"), parse_count)?;
+            }
+            if spec.used_bytes > spec.capacity_bytes {
+                return Err(self.error(&join_key(at, "used"), "more than the filesystem holds"));
+            }
+            if spec.used_inodes > spec.inodes {
+                return Err(self.error(
+                    &join_key(at, "usedInodes"),
+                    "more than the filesystem's inodes",
+                ));
+            }
+            Ok(spec)
+        };
+        let nodefs = match &raw.nodefs {
+            Some(entry) => {
+                let at = join_key(path, "nodefs");
+                if entry.capacity.is_some() {
+                    return Err(self.error(
+                        &join_key(&at, "capacity"),
+                        "the nodefs's size is the node's ephemeral-storage",
+                    ));
+                }
+                spec(entry, nodefs_bytes, &at)?
+            }
+            None => FilesystemSpec::new(nodefs_bytes),
+        };
+        let imagefs = match &raw.imagefs {
+            Some(entry) => {
+                let at = join_key(path, "imagefs");
+                let Some(capacity) = &entry.capacity else {
+                    return Err(self.error(&at, "a dedicated imagefs needs its capacity"));
+                };
+                let bytes = self.quantity(capacity, &join_key(&at, "capacity"), parse_bytes)?;
+                Some(spec(entry, bytes, &at)?)
+            }
+            None => None,
+        };
+        Ok(Some(NodeFilesystems { nodefs, imagefs }))
+    }
+
     fn quantity(
         &self,
         value: &Scalar,
@@ -750,6 +854,7 @@ impl Parser<'_> {
                     self.quantity(cpu, &join_key(&path, "cpu"), parse_cpu_millicores)?;
             }
             behaviour.memory_growth = self.memory_growth(image, &path)?;
+            behaviour.disk_growth = self.disk_growth(image, &path)?;
             if let Some(crash) = &image.crash {
                 let crash_path = join_key(&path, "crash");
                 behaviour.crash = Some(CrashChance {
@@ -977,17 +1082,47 @@ impl Parser<'_> {
         }
         if let Some(kubelet) = &raw.kubelet {
             let base = "cluster.kubelet";
+            if kubelet.eviction_hard.is_some() {
+                // Upstream: a given evictionHard replaces the defaults; a signal left out
+                // has no threshold (memory.available then none either: 0 is never met).
+                config.kubelet.eviction.memory_available_hard_bytes = 0;
+                config.kubelet.eviction.disk_hard.clear();
+            }
             for (signal, value) in kubelet.eviction_hard.iter().flatten() {
                 let at = join_key(&join_key(base, "evictionHard"), signal);
-                if signal != "memory.available" {
+                if signal == "memory.available" {
+                    config.kubelet.eviction.memory_available_hard_bytes =
+                        self.quantity(value, &at, parse_bytes)?;
+                    continue;
+                }
+                let Some(disk_signal) = DiskSignal::parse(signal) else {
                     return Err(self.error(
                         &at,
-                        format!("kubesim models only the memory.available signal, not {signal}"),
+                        format!(
+                            "kubesim models memory.available, nodefs.available, nodefs.inodesFree, imagefs.available and imagefs.inodesFree, not {signal}"
+                        ),
                     ));
-                }
-                config.kubelet.eviction.memory_available_hard_bytes =
-                    self.quantity(value, &at, parse_bytes)?;
+                };
+                let value = if value.0.trim().ends_with('%') {
+                    ThresholdValue::percentage(&value.0).ok_or_else(|| {
+                        self.error(&at, format!("invalid percentage {:?}", value.0))
+                    })?
+                } else if disk_signal.counts_inodes() {
+                    ThresholdValue::Quantity(self.quantity(value, &at, parse_count)?)
+                } else {
+                    ThresholdValue::Quantity(self.quantity(value, &at, parse_bytes)?)
+                };
+                config.kubelet.eviction.disk_hard.push(DiskThreshold {
+                    signal: disk_signal,
+                    value,
+                });
             }
+            // The manager looks at the signals in a fixed order, not the file's.
+            config
+                .kubelet
+                .eviction
+                .disk_hard
+                .sort_by_key(|threshold| threshold.signal);
             if let Some(v) = &kubelet.eviction_pressure_transition_period {
                 config.kubelet.eviction.eviction_pressure_transition_period =
                     self.duration(v, &join_key(base, "evictionPressureTransitionPeriod"))?;
@@ -1135,8 +1270,10 @@ impl Parser<'_> {
             None => None,
         };
         let runtime = self.node_pool_runtime(raw, path)?;
+        let filesystems = self.node_filesystems(raw, capacity.ephemeral_storage_bytes, path)?;
         Ok(NodePool {
             runtime,
+            filesystems,
             join_at,
             name: raw.name.clone(),
             count: raw.count,
@@ -1840,6 +1977,7 @@ impl Parser<'_> {
             entry.hpa.is_some(),
             entry.container.is_some(),
             entry.node_memory.is_some(),
+            entry.node_disk.is_some(),
             entry.requests.is_some(),
             entry.etcd.is_some(),
             entry.leader.is_some(),
@@ -1851,7 +1989,7 @@ impl Parser<'_> {
         if given != 1 {
             return Err(self.error(
                 path,
-                format!("an expectation has a name, an optional `at`, and exactly one of deployment, pods, nodes, node, endpoints, statefulSet, zone, daemonSet, hpa, container, nodeMemory, requests, etcd, leader (found {given})"),
+                format!("an expectation has a name, an optional `at`, and exactly one of deployment, pods, nodes, node, endpoints, statefulSet, zone, daemonSet, hpa, container, nodeMemory, nodeDisk, requests, etcd, leader (found {given})"),
             ));
         }
         let check = if let Some(d) = &entry.deployment {
@@ -1977,6 +2115,7 @@ impl Parser<'_> {
                     node_labels: Labels::from_pairs(&pods.node_labels),
                     image: pods.image.clone(),
                     reason: pods.reason.clone(),
+                    message_prefix: pods.message_prefix.clone(),
                     qos_class: pods
                         .qos_class
                         .as_deref()
@@ -2337,6 +2476,25 @@ impl Parser<'_> {
             let in_use = BytesCmp::parse(&memory.in_use.0)
                 .map_err(|why| self.error(&join_key(&p, "inUse"), why))?;
             Check::NodeMemory { node, in_use }
+        } else if let Some(disk) = &entry.node_disk {
+            let p = join_key(path, "nodeDisk");
+            let node = self.node(&disk.node, &join_key(&p, "node"))?;
+            let available = disk
+                .available
+                .as_ref()
+                .map(|v| {
+                    BytesCmp::parse(&v.0).map_err(|why| self.error(&join_key(&p, "available"), why))
+                })
+                .transpose()?;
+            if available.is_none() && disk.images.is_empty() && disk.no_images.is_empty() {
+                return Err(self.error(&p, "name at least one of available, images, noImages"));
+            }
+            Check::NodeDisk {
+                node,
+                available,
+                images: disk.images.clone(),
+                no_images: disk.no_images.clone(),
+            }
         } else if let Some(zone) = &entry.zone {
             let p = join_key(path, "zone");
             if let Some(state) = &zone.state
@@ -2384,20 +2542,30 @@ impl Parser<'_> {
                         .map_err(|why| self.error(&join_key(&p, "memoryPressure"), why))
                 })
                 .transpose()?;
+            let disk_pressure = node
+                .disk_pressure
+                .as_deref()
+                .map(|status| {
+                    parse_condition_status(status)
+                        .map_err(|why| self.error(&join_key(&p, "diskPressure"), why))
+                })
+                .transpose()?;
             if ready.is_none()
                 && memory_pressure.is_none()
+                && disk_pressure.is_none()
                 && node.taints.is_empty()
                 && node.untainted.is_empty()
             {
                 return Err(self.error(
                     &p,
-                    "name at least one of ready, memoryPressure, taints, untainted",
+                    "name at least one of ready, memoryPressure, diskPressure, taints, untainted",
                 ));
             }
             Check::Node {
                 name,
                 ready,
                 memory_pressure,
+                disk_pressure,
                 taints: node.taints.clone(),
                 untainted: node.untainted.clone(),
             }
@@ -3082,10 +3250,117 @@ timeline:
             let found = error_of(&text);
             assert!(found.ends_with(error), "{found}");
         }
-        let text = format!("{MINIMAL}  kubelet: {{evictionHard: {{nodefs.available: 10%}}}}\n");
+        let text = format!("{MINIMAL}  kubelet: {{evictionHard: {{pid.available: 10%}}}}\n");
         assert!(
             error_of(&text).ends_with(
-                "cluster.kubelet.evictionHard.nodefs.available: kubesim models only the memory.available signal, not nodefs.available"
+                "cluster.kubelet.evictionHard.pid.available: kubesim models memory.available, nodefs.available, nodefs.inodesFree, imagefs.available and imagefs.inodesFree, not pid.available"
+            ),
+            "{}",
+            error_of(&text)
+        );
+    }
+
+    #[test]
+    fn disk_writes_filesystems_and_disk_thresholds_parse_and_their_errors_are_located() {
+        let text = format!(
+            "{MINIMAL}  images:\n    - {{name: logger, diskGrowth: 4Mi/s, diskMax: 2Gi}}\n  kubelet: {{evictionHard: {{imagefs.inodesFree: 1000, nodefs.available: 7.5%, imagefs.available: 2Gi}}}}\n"
+        )
+        .replace(
+            "memory: 8Gi}",
+            "memory: 8Gi, ephemeral-storage: 10Gi, nodefs: {used: 6Gi, usedInodes: 1000}, imagefs: {capacity: 20Gi, inodes: 4096}}",
+        );
+        let scenario = parse_text(&text).unwrap();
+        assert_eq!(
+            scenario.cluster.registry.images[0].behaviour.disk_growth,
+            Some(DiskGrowth {
+                bytes: 4 << 20,
+                per: SimDuration::from_secs(1),
+                max_bytes: Some(2 << 30),
+            })
+        );
+        let pool = &scenario.cluster.node_pools[0];
+        let layout = pool
+            .node_filesystems()
+            .expect("a node with ephemeral storage");
+        assert_eq!(
+            layout.nodefs,
+            FilesystemSpec {
+                capacity_bytes: 10 << 30,
+                inodes: (10 << 30) / 16384,
+                used_bytes: 6 << 30,
+                used_inodes: 1000,
+            }
+        );
+        assert_eq!(
+            layout.imagefs,
+            Some(FilesystemSpec {
+                capacity_bytes: 20 << 30,
+                inodes: 4096,
+                used_bytes: 0,
+                used_inodes: 0,
+            })
+        );
+        // A given evictionHard replaces the defaults: no memory.available threshold now,
+        // and the signals in the manager's order.
+        let eviction = &scenario.cluster.kubelet.eviction;
+        assert_eq!(eviction.memory_available_hard_bytes, 0);
+        assert_eq!(
+            eviction.disk_hard,
+            [
+                DiskThreshold {
+                    signal: DiskSignal::NodeFsAvailable,
+                    value: ThresholdValue::Percentage(7.5 / 100.0),
+                },
+                DiskThreshold {
+                    signal: DiskSignal::ImageFsAvailable,
+                    value: ThresholdValue::Quantity(2 << 30),
+                },
+                DiskThreshold {
+                    signal: DiskSignal::ImageFsInodesFree,
+                    value: ThresholdValue::Quantity(1000),
+                },
+            ]
+        );
+        for (bad, error) in [
+            (
+                "diskGrowth: 4Mi",
+                "cluster.images[0].diskGrowth: invalid disk growth \"4Mi\": expected a quantity per unit, like 10Mi/s or 60Mi/m",
+            ),
+            (
+                "diskMax: 1Gi",
+                "cluster.images[0].diskMax: diskMax bounds a diskGrowth, and there is none",
+            ),
+        ] {
+            let text = format!("{MINIMAL}  images:\n    - {{name: x, {bad}}}\n");
+            let found = error_of(&text);
+            assert!(found.ends_with(error), "{found}");
+        }
+        for (pool, error) in [
+            (
+                "nodefs: {used: 1Gi}}",
+                "cluster.nodePools[0].nodefs: the node's filesystems need its ephemeral-storage (the nodefs's size)",
+            ),
+            (
+                "ephemeral-storage: 1Gi, nodefs: {used: 2Gi}}",
+                "cluster.nodePools[0].nodefs.used: more than the filesystem holds",
+            ),
+            (
+                "ephemeral-storage: 1Gi, nodefs: {capacity: 2Gi}}",
+                "cluster.nodePools[0].nodefs.capacity: the nodefs's size is the node's ephemeral-storage",
+            ),
+            (
+                "ephemeral-storage: 1Gi, imagefs: {inodes: 10}}",
+                "cluster.nodePools[0].imagefs: a dedicated imagefs needs its capacity",
+            ),
+        ] {
+            let text = MINIMAL.replace("memory: 8Gi}", &format!("memory: 8Gi, {pool}"));
+            let found = error_of(&text);
+            assert!(found.ends_with(error), "{found}");
+        }
+        let text = format!("{MINIMAL}  kubelet: {{evictionHard: {{nodefs.available: 110%}}}}\n");
+        assert!(
+            error_of(&text).ends_with(
+                "cluster.kubelet.evictionHard.nodefs.available: invalid percentage \"110%\""
             ),
             "{}",
             error_of(&text)

@@ -551,6 +551,9 @@ pub struct NodeStatus {
     pub allocatable: ResourceList,
     pub ready: NodeCondition,
     pub memory_pressure: ConditionStatus,
+    /// The eviction manager's DiskPressure condition (a filesystem signal's threshold
+    /// met).
+    pub disk_pressure: ConditionStatus,
     pub internal_ip: Str,
     /// Images present on the node with their sizes in bytes (for ImageLocality).
     pub images: Vec<(Str, u64)>,

@@ -37,6 +37,8 @@ pub const REASON_NODE_STATUS_UNKNOWN: &str = "NodeStatusUnknown";
 pub const MESSAGE_NODE_STATUS_UNKNOWN: &str = "Kubelet stopped posting node status.";
 /// `v1.TaintNodeMemoryPressure`.
 pub const TAINT_MEMORY_PRESSURE: &str = "node.kubernetes.io/memory-pressure";
+/// The NoSchedule taint of a node with DiskPressure (upstream `TaintNodeDiskPressure`).
+pub const TAINT_DISK_PRESSURE: &str = "node.kubernetes.io/disk-pressure";
 /// `scheduler.NodeEvictionPeriod` (pkg/controller/nodelifecycle/scheduler): how often the
 /// NoExecute tainter drains the zone queues, upstream 100 ms. kubesim runs it on a grid
 /// of this period from time zero.
@@ -415,6 +417,7 @@ pub fn mark_unknown(node: &Node, now: SimTime) -> Node {
         ready.last_transition_time = now;
     }
     updated.status.memory_pressure = ConditionStatus::Unknown;
+    updated.status.disk_pressure = ConditionStatus::Unknown;
     updated
 }
 
@@ -423,7 +426,11 @@ fn controller_taint(taint: &Taint) -> bool {
     match taint.effect {
         TaintEffect::NoSchedule => matches!(
             &*taint.key,
-            TAINT_NOT_READY | TAINT_UNREACHABLE | TAINT_MEMORY_PRESSURE | TAINT_UNSCHEDULABLE
+            TAINT_NOT_READY
+                | TAINT_UNREACHABLE
+                | TAINT_MEMORY_PRESSURE
+                | TAINT_DISK_PRESSURE
+                | TAINT_UNSCHEDULABLE
         ),
         TaintEffect::NoExecute => matches!(&*taint.key, TAINT_NOT_READY | TAINT_UNREACHABLE),
         TaintEffect::PreferNoSchedule => false,
@@ -463,6 +470,9 @@ pub fn desired_taints(node: &Node, no_execute: &NoExecute) -> Vec<Taint> {
     }
     if node.status.memory_pressure == ConditionStatus::True {
         wanted.push(taint(TAINT_MEMORY_PRESSURE, TaintEffect::NoSchedule, None));
+    }
+    if node.status.disk_pressure == ConditionStatus::True {
+        wanted.push(taint(TAINT_DISK_PRESSURE, TaintEffect::NoSchedule, None));
     }
     if node.spec.unschedulable {
         wanted.push(taint(TAINT_UNSCHEDULABLE, TaintEffect::NoSchedule, None));

@@ -1,36 +1,44 @@
 //! Node-pressure eviction: the kubelet's eviction manager (upstream `pkg/kubelet/eviction`,
-//! v1.34) for the `memory.available` signal.
+//! v1.34) for `memory.available` and the filesystem signals (`nodefs.available`,
+//! `nodefs.inodesFree`, `imagefs.available`, `imagefs.inodesFree`; see `filesystem`).
 //!
 //! Upstream synchronizes every `evictionMonitoringPeriod` (10 s): it reads the node's
-//! stats, compares each signal with the hard thresholds, keeps a pressure condition for
-//! `evictionPressureTransitionPeriod` (5 min) after its threshold was last met, and, while
-//! a threshold is met, evicts one pod ranked first by `rankMemoryPressure`; after an
-//! eviction it waits (polling every second, at most 30 s) for the pod's resources to be
+//! stats, compares each signal with the hard thresholds, keeps a pressure condition
+//! (MemoryPressure, DiskPressure) for `evictionPressureTransitionPeriod` (5 min) after
+//! one of its thresholds was last met, first evicts every pod above its ephemeral-storage
+//! limit (`localStorageEviction`), and, while a threshold is met, tries node-level reclaim
+//! for a filesystem signal (unused images) and evicts one pod ranked first for the
+//! signal (`rankMemoryPressure`, `rankDiskPressureFunc`) if that was not enough; after an
+//! eviction it waits (polling every second, at most 30 s) for the pods' resources to be
 //! reclaimed and synchronizes again at once.
 //!
 //! kubesim keeps those instants but skips the synchronizations that could change
-//! nothing: with the signal above its threshold and no condition held, a synchronize does
-//! nothing. The kernel tells the kubelet when `memory.available` crosses the threshold
-//! (`MemoryMsg::NotifyAvailableBelow`, as a memcg threshold notification); from then on
-//! the manager synchronizes on its 10 s beat, reading the working sets from the kernel
-//! (`MemoryMsg::Read`), until the condition has cleared. A node that never nears the
-//! threshold costs one message at start.
+//! nothing: with every signal on the safe side of its threshold, no condition held and
+//! no pod with an ephemeral-storage limit, a synchronize does nothing. The kernel tells
+//! the kubelet when `memory.available` crosses its threshold (`MemoryMsg`, a memcg
+//! threshold notification) and when some filesystem threshold becomes met or none is
+//! (`DiskMsg`); from then on the manager synchronizes on its 10 s beat, reading the
+//! kernel's stats, until the conditions have cleared. A node that never nears a
+//! threshold costs a message or two at start.
 //!
-//! Only memory is modelled: kubesim keeps no filesystem or inode usage, so the
-//! `nodefs.available<10%`, `nodefs.inodesFree<5%` and `imagefs.available<15%` thresholds
-//! have no signal to compare (they are absent, not pretended). The kubelet's admission of
-//! new BestEffort pods under MemoryPressure is not modelled either (the lifecycle
-//! controller's `node.kubernetes.io/memory-pressure` taint keeps the scheduler away).
+//! Node-level reclaim deletes unused images (`DeleteUnusedImages`); upstream also removes
+//! dead containers first (`DeleteAllUnusedContainers`), which kubesim has none of to
+//! remove: its runtime removes a pod's exited containers with the pod's sandbox, and
+//! keeps every exited attempt of a running pod's container until then (container GC is
+//! not modelled).
 
 use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sim_core::{Context, SimDuration, SimTime};
 
 use crate::api::quantity::format_bytes;
-use crate::api::{Pod, PodPhase, QosClass, Str, Taint, TaintEffect, s};
+use crate::api::{Pod, PodPhase, QosClass, ResourceList, Str, Taint, TaintEffect, s};
 use crate::controllers::node_lifecycle::TAINT_MEMORY_PRESSURE;
-use crate::kernel::{MemoryMsg, MemoryStats};
+use crate::filesystem::{DiskSignal, DiskStats, DiskThreshold, default_disk_thresholds};
+use crate::kernel::{DiskMsg, MemoryMsg, MemoryStats};
 use crate::msg::Msg;
+use crate::runtime::CallId;
 
 use super::qos::{is_critical_pod, qos_class};
 use super::worker::{ContainerStage, Lifecycle, MINIMUM_GRACE_PERIOD, PodWorker, SandboxStage};
@@ -43,20 +51,39 @@ pub const REASON_EVICTED: &str = "Evicted";
 /// with the node's conditions).
 pub const MESSAGE_MEMORY_PRESSURE_ADMISSION: &str = "The node had condition: [MemoryPressure]. ";
 
-/// Upstream eviction manager's `Admit` under MemoryPressure (the only pressure condition
-/// kubesim has): critical pods and pods that are not BestEffort are admitted, and so is a
-/// BestEffort pod that tolerates the `node.kubernetes.io/memory-pressure:NoSchedule`
-/// taint; any other BestEffort pod is refused.
-pub fn refused_under_memory_pressure(pod: &Pod) -> bool {
-    let taint = Taint {
-        key: s(TAINT_MEMORY_PRESSURE),
-        value: s(""),
-        effect: TaintEffect::NoSchedule,
-        time_added: None,
-    };
-    !is_critical_pod(pod)
-        && qos_class(pod) == QosClass::BestEffort
-        && !pod.spec.tolerations.iter().any(|t| t.tolerates(&taint))
+/// Upstream eviction manager's `Admit`: with no pressure condition every pod is admitted,
+/// and so is a critical pod under any. Under MemoryPressure alone a pod that is not
+/// BestEffort is admitted, and so is a BestEffort pod that tolerates the
+/// `node.kubernetes.io/memory-pressure:NoSchedule` taint. Any other pod is refused: every
+/// pod under DiskPressure. Returns the refusal's message.
+pub fn admission_refusal(pod: &Pod, memory_pressure: bool, disk_pressure: bool) -> Option<String> {
+    if !memory_pressure && !disk_pressure || is_critical_pod(pod) {
+        return None;
+    }
+    if !disk_pressure {
+        let taint = Taint {
+            key: s(TAINT_MEMORY_PRESSURE),
+            value: s(""),
+            effect: TaintEffect::NoSchedule,
+            time_added: None,
+        };
+        if qos_class(pod) != QosClass::BestEffort
+            || pod.spec.tolerations.iter().any(|t| t.tolerates(&taint))
+        {
+            return None;
+        }
+    }
+    let conditions: Vec<&str> = [
+        (memory_pressure, "MemoryPressure"),
+        (disk_pressure, "DiskPressure"),
+    ]
+    .into_iter()
+    .filter_map(|(held, name)| held.then_some(name))
+    .collect();
+    Some(format!(
+        "The node had condition: [{}]. ",
+        conditions.join(" ")
+    ))
 }
 
 /// The eviction manager's settings, named as in `KubeletConfiguration`.
@@ -64,6 +91,10 @@ pub fn refused_under_memory_pressure(pod: &Pod) -> bool {
 pub struct EvictionConfig {
     /// `evictionHard: memory.available`, upstream default 100Mi.
     pub memory_available_hard_bytes: u64,
+    /// `evictionHard` on the filesystem signals, upstream default nodefs.available<10%,
+    /// nodefs.inodesFree<5%, imagefs.available<15% (`filesystem::default_disk_thresholds`).
+    /// In the order the manager looks at them.
+    pub disk_hard: Vec<DiskThreshold>,
     /// The manager's period (`evictionMonitoringPeriod`), upstream 10 s.
     pub eviction_monitoring_period: SimDuration,
     /// `evictionPressureTransitionPeriod`, upstream default 5 min.
@@ -78,6 +109,7 @@ impl Default for EvictionConfig {
     fn default() -> Self {
         EvictionConfig {
             memory_available_hard_bytes: 100 << 20,
+            disk_hard: default_disk_thresholds(),
             eviction_monitoring_period: SimDuration::from_secs(10),
             eviction_pressure_transition_period: SimDuration::from_mins(5),
             pod_cleanup_timeout: SimDuration::from_secs(30),
@@ -89,16 +121,22 @@ impl Default for EvictionConfig {
 /// What the manager is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
-    /// The signal is above its threshold and no condition is held: nothing to do until
-    /// the kernel reports otherwise.
+    /// Every signal is on the safe side of its threshold, no condition is held and no
+    /// pod has an ephemeral-storage limit: nothing to do until the kernel reports
+    /// otherwise.
     Idle,
     /// Synchronizing on the beat; the next at the timer.
     Monitoring,
-    /// The stats read of a synchronize is in flight.
-    Reading { read_id: u64 },
-    /// Waiting for pod `uid`'s resources to be reclaimed after its eviction, until
-    /// `deadline`.
-    WaitingForCleanup { uid: u64, deadline: SimTime },
+    /// The stats reads of a synchronize are in flight; `after_reclaim`: they re-read
+    /// the node after node-level reclaim for that signal.
+    Reading {
+        read_id: u64,
+        after_reclaim: Option<DiskSignal>,
+    },
+    /// Node-level reclaim for `signal`: the image removals are in flight.
+    Reclaiming { signal: DiskSignal },
+    /// Waiting for the evicted pods' resources to be reclaimed, until `deadline`.
+    WaitingForCleanup { deadline: SimTime },
 }
 
 #[derive(Clone, Debug)]
@@ -106,14 +144,25 @@ pub struct EvictionManager {
     stage: Stage,
     /// The kernel's last word: `memory.available` is below the threshold.
     signal_below: bool,
-    /// When a synchronize last saw the threshold met.
-    threshold_last_observed: Option<SimTime>,
-    /// The MemoryPressure condition the node status reports.
+    /// The kernel's last word: some filesystem threshold is met.
+    disk_met: bool,
+    /// When a synchronize last saw a memory / filesystem threshold met.
+    memory_last_observed: Option<SimTime>,
+    disk_last_observed: Option<SimTime>,
+    /// The conditions the node status reports.
     memory_pressure: bool,
+    disk_pressure: bool,
     /// The next instant of the 10 s beat (kept while idle, so the phase survives).
     next_sync: SimTime,
     timer_generation: u64,
     next_read_id: u64,
+    /// The answers of the reads in flight.
+    memory_read: Option<MemoryStats>,
+    disk_read: Option<DiskStats>,
+    /// The pods evicted by the last synchronize, whose cleanup it waits for.
+    evicted: Vec<u64>,
+    /// The image removals of a node-level reclaim still unanswered.
+    reclaim_calls: BTreeSet<CallId>,
 }
 
 impl Default for EvictionManager {
@@ -121,11 +170,18 @@ impl Default for EvictionManager {
         EvictionManager {
             stage: Stage::Idle,
             signal_below: false,
-            threshold_last_observed: None,
+            disk_met: false,
+            memory_last_observed: None,
+            disk_last_observed: None,
             memory_pressure: false,
+            disk_pressure: false,
             next_sync: SimTime::ZERO,
             timer_generation: 0,
             next_read_id: 0,
+            memory_read: None,
+            disk_read: None,
+            evicted: Vec::new(),
+            reclaim_calls: BTreeSet::new(),
         }
     }
 }
@@ -133,6 +189,16 @@ impl Default for EvictionManager {
 impl EvictionManager {
     pub fn memory_pressure(&self) -> bool {
         self.memory_pressure
+    }
+
+    pub fn disk_pressure(&self) -> bool {
+        self.disk_pressure
+    }
+
+    /// A fresh read id (the eviction manager's reads and the image GC's share them).
+    pub fn next_read_id(&mut self) -> u64 {
+        self.next_read_id += 1;
+        self.next_read_id
     }
 }
 
@@ -162,18 +228,19 @@ pub fn pressure_held(
 pub struct Candidate {
     pub uid: u64,
     pub priority: i32,
-    /// The pod's working set; `None` when the stats have none for it.
+    /// The pod's use of the resource (working set, disk bytes or inodes); `None` when
+    /// the stats have none for it.
     pub usage_bytes: Option<u64>,
-    /// Upstream `podRequest(pod, memory)`: the containers' requests summed, or the
+    /// Upstream `podRequest` of the resource: the containers' requests summed, or the
     /// largest init container's if that is more.
     pub request_bytes: u64,
 }
 
-/// Upstream `rankMemoryPressure` (`orderedBy(exceedMemoryRequests, priority, memory)`):
-/// pods using more than they request first (pods without stats before all), then lower
-/// priority first, then the larger use above request first. Ties keep the older pod (the
-/// lower uid) first, where upstream's unstable sort leaves the order open.
-pub fn rank_memory_pressure(candidates: &mut [Candidate]) {
+/// Upstream's ranking shape `orderedBy(exceed<R>Requests, priority, <R>)`: pods using
+/// more than they request first (pods without stats before all), then lower priority
+/// first, then the larger use above request first. Ties keep the older pod (the lower
+/// uid) first, where upstream's unstable sort leaves the order open.
+fn rank_by_use_over_request(candidates: &mut [Candidate]) {
     fn exceeds(c: &Candidate) -> Option<bool> {
         c.usage_bytes.map(|usage| usage > c.request_bytes)
     }
@@ -194,22 +261,111 @@ pub fn rank_memory_pressure(candidates: &mut [Candidate]) {
     });
 }
 
-/// Upstream `podRequest(pod, memory)`.
-pub fn pod_memory_request(pod: &Pod) -> u64 {
+/// Upstream `rankMemoryPressure` (`orderedBy(exceedMemoryRequests, priority, memory)`),
+/// over working sets and memory requests.
+pub fn rank_memory_pressure(candidates: &mut [Candidate]) {
+    rank_by_use_over_request(candidates);
+}
+
+/// Upstream `rankDiskPressureFunc` (`orderedBy(exceedDiskRequests, priority, disk)`),
+/// over the pods' disk usage for the signal (`DiskStats::pod_usage`) and their
+/// ephemeral-storage requests. For an inode signal upstream compares inodes with the
+/// ephemeral-storage request in bytes, and so does this.
+pub fn rank_disk_pressure(candidates: &mut [Candidate]) {
+    rank_by_use_over_request(candidates);
+}
+
+/// Upstream `podRequest(pod, resource)` for the resource `of` picks.
+fn pod_request(pod: &Pod, of: impl Fn(&ResourceList) -> Option<u64>) -> u64 {
     let containers: u64 = pod
         .spec
         .containers
         .iter()
-        .map(|c| c.resources.requests.memory_bytes.unwrap_or(0))
+        .map(|c| of(&c.resources.requests).unwrap_or(0))
         .sum();
     let init = pod
         .spec
         .init_containers
         .iter()
-        .map(|c| c.resources.requests.memory_bytes.unwrap_or(0))
+        .map(|c| of(&c.resources.requests).unwrap_or(0))
         .max()
         .unwrap_or(0);
     containers.max(init)
+}
+
+/// Upstream `podRequest(pod, memory)`.
+pub fn pod_memory_request(pod: &Pod) -> u64 {
+    pod_request(pod, |r| r.memory_bytes)
+}
+
+/// Upstream `podRequest(pod, ephemeral-storage)`.
+pub fn pod_ephemeral_storage_request(pod: &Pod) -> u64 {
+    pod_request(pod, |r| r.ephemeral_storage_bytes)
+}
+
+/// Upstream `PodLimits(pod)[ephemeral-storage]`: the containers' limits summed, or the
+/// largest init container's if that is more; `None` when no container has one.
+pub fn pod_ephemeral_storage_limit(pod: &Pod) -> Option<u64> {
+    let limits = |containers: &[crate::api::Container]| -> Vec<u64> {
+        containers
+            .iter()
+            .filter_map(|c| c.resources.limits.ephemeral_storage_bytes)
+            .collect()
+    };
+    let (containers, init) = (
+        limits(&pod.spec.containers),
+        limits(&pod.spec.init_containers),
+    );
+    if containers.is_empty() && init.is_empty() {
+        return None;
+    }
+    let sum: u64 = containers.iter().sum();
+    Some(sum.max(init.into_iter().max().unwrap_or(0)))
+}
+
+/// One container's files, for the local-storage checks: its name, its writable layer
+/// and its logs in bytes, and its ephemeral-storage limit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerStorage {
+    pub name: Str,
+    pub rootfs_bytes: u64,
+    pub logs_bytes: u64,
+    pub limit_bytes: Option<u64>,
+}
+
+/// Upstream `localStorageEviction` for one pod (the emptyDir check has nothing to look
+/// at: kubesim pods have no volumes): the pod's use (every container's layer and logs)
+/// above the pod's ephemeral-storage limit (`podEphemeralStorageLimitEviction`), else a
+/// container's logs (and layer, without a dedicated imagefs) above its own limit
+/// (`containerEphemeralStorageLimitEviction`). Returns the eviction message.
+pub fn local_storage_violation(
+    pod_limit_bytes: Option<u64>,
+    containers: &[ContainerStorage],
+    dedicated_imagefs: bool,
+) -> Option<String> {
+    if let Some(limit) = pod_limit_bytes {
+        let used: u64 = containers
+            .iter()
+            .map(|c| c.rootfs_bytes + c.logs_bytes)
+            .sum();
+        if used > limit {
+            return Some(format!(
+                "Pod ephemeral local storage usage exceeds the total limit of containers {}. ",
+                binary_si(limit)
+            ));
+        }
+    }
+    containers.iter().find_map(|c| {
+        let limit = c.limit_bytes.filter(|&limit| limit > 0)?;
+        let used = c.logs_bytes + if dedicated_imagefs { 0 } else { c.rootfs_bytes };
+        (used > limit).then(|| {
+            format!(
+                "Container {} exceeded its local ephemeral storage limit {:?}. ",
+                c.name,
+                binary_si(limit)
+            )
+        })
+    })
 }
 
 /// A quantity as `resource.Quantity` prints a byte count in BinarySI: the largest binary
@@ -218,22 +374,45 @@ pub fn binary_si(bytes: u64) -> String {
     format_bytes(bytes)
 }
 
-/// Upstream `evictionMessage` for memory: the node's signal and each container using more
-/// than it requests (`containers`: name, working set, request as written).
+/// A count as `resource.Quantity` prints it in DecimalSI (inodes): the largest decimal
+/// suffix that divides it exactly (`12k`, `3M`), else the plain number.
+pub fn decimal_si(count: u64) -> String {
+    const SUFFIXES: [(u64, &str); 6] = [
+        (1_000_000_000_000_000_000, "E"),
+        (1_000_000_000_000_000, "P"),
+        (1_000_000_000_000, "T"),
+        (1_000_000_000, "G"),
+        (1_000_000, "M"),
+        (1_000, "k"),
+    ];
+    if count == 0 {
+        return "0".to_string();
+    }
+    SUFFIXES
+        .iter()
+        .find(|(unit, _)| count.is_multiple_of(*unit))
+        .map_or_else(
+            || count.to_string(),
+            |(unit, suffix)| format!("{}{suffix}", count / unit),
+        )
+}
+
+/// Upstream `evictionMessage`: the node's signal, its threshold and what is available,
+/// and each container using more than it requests (`containers`: name, use, request;
+/// listed for memory and ephemeral-storage, whose per-container use upstream reads).
 pub fn eviction_message(
-    threshold_bytes: u64,
-    available_bytes: u64,
+    resource: &str,
+    threshold: &str,
+    available: &str,
     containers: &[(Str, u64, u64)],
 ) -> String {
     let mut message = format!(
-        "The node was low on resource: memory. Threshold quantity: {}, available: {}. ",
-        binary_si(threshold_bytes),
-        binary_si(available_bytes)
+        "The node was low on resource: {resource}. Threshold quantity: {threshold}, available: {available}. "
     );
     for (name, usage, request) in containers {
         if usage > request {
             message.push_str(&format!(
-                "Container {name} was using {}, request is {}, has larger consumption of memory. ",
+                "Container {name} was using {}, request is {}, has larger consumption of {resource}. ",
                 binary_si(*usage),
                 binary_si(*request)
             ));
@@ -242,8 +421,32 @@ pub fn eviction_message(
     message
 }
 
+/// What a synchronize reclaims: memory, or a filesystem signal's resource.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Reclaim {
+    Memory,
+    Disk(DiskThreshold),
+}
+
+/// Upstream `buildSignalToNodeReclaimFuncs`: on a shared disk every filesystem signal
+/// first deletes unused containers and images; with a dedicated imagefs only the imagefs
+/// signals do (nodefs holds nothing the runtime could delete).
+pub fn reclaims_images(signal: DiskSignal, dedicated_imagefs: bool) -> bool {
+    !dedicated_imagefs || signal.on_imagefs()
+}
+
 impl Kubelet {
-    /// At start: the threshold goes to the kernel, the beat starts now.
+    /// Whether the node has filesystems the kernel accounts for (its `ephemeral-storage`).
+    pub(super) fn has_filesystems(&self) -> bool {
+        self.kernel.is_some()
+            && self
+                .setup
+                .capacity
+                .ephemeral_storage_bytes
+                .is_some_and(|bytes| bytes > 0)
+    }
+
+    /// At start: the thresholds go to the kernel, the beat starts now.
     pub(super) fn start_eviction_manager(&mut self, cx: &mut Context<'_, Msg>) {
         self.eviction = EvictionManager {
             next_sync: cx.now(),
@@ -258,6 +461,22 @@ impl Kubelet {
                 threshold_bytes: self.config.eviction.memory_available_hard_bytes,
             })),
         );
+        if self.has_filesystems() {
+            cx.send(
+                kernel,
+                Msg::Disk(Box::new(DiskMsg::NotifyThresholds {
+                    thresholds: self.watched_disk_thresholds(),
+                })),
+            );
+        }
+    }
+
+    /// The filesystem thresholds the kernel watches for this kubelet: the eviction
+    /// manager's `evictionHard`, then the image GC's trigger (its high threshold).
+    fn watched_disk_thresholds(&self) -> Vec<DiskThreshold> {
+        let mut thresholds = self.config.eviction.disk_hard.clone();
+        thresholds.push(super::image_gc::gc_trigger(&self.config.image_gc));
+        thresholds
     }
 
     fn arm_eviction(&mut self, at: SimTime, cx: &mut Context<'_, Msg>) {
@@ -270,32 +489,80 @@ impl Kubelet {
         );
     }
 
+    /// The manager, idle, has a reason to synchronize: it does at the next beat.
+    fn wake_eviction_manager(&mut self, cx: &mut Context<'_, Msg>) {
+        if self.eviction.stage == Stage::Idle {
+            let period = self.config.eviction.eviction_monitoring_period;
+            let at = next_beat(self.eviction.next_sync, period, cx.now());
+            self.eviction.stage = Stage::Monitoring;
+            self.arm_eviction(at, cx);
+        }
+    }
+
     pub(super) fn on_memory_msg(&mut self, msg: MemoryMsg, cx: &mut Context<'_, Msg>) {
         match msg {
             MemoryMsg::AvailableBelow { below } => {
                 self.eviction.signal_below = below;
-                let (node, period) = (
-                    self.setup.name.clone(),
-                    self.config.eviction.eviction_monitoring_period,
-                );
+                let node = self.setup.name.clone();
                 cx.record("detail", || {
                     let side = if below { "below" } else { "back above" };
                     format!(
                         "kubelet on node {node}: memory.available is {side} the eviction threshold"
                     )
                 });
-                if below && self.eviction.stage == Stage::Idle {
-                    let at = next_beat(self.eviction.next_sync, period, cx.now());
-                    self.eviction.stage = Stage::Monitoring;
-                    self.arm_eviction(at, cx);
+                if below {
+                    self.wake_eviction_manager(cx);
                 }
             }
             MemoryMsg::Stats { read_id, stats } => {
-                if self.eviction.stage == (Stage::Reading { read_id }) {
-                    self.synchronize(&stats, cx);
+                if matches!(self.eviction.stage, Stage::Reading { read_id: id, .. } if id == read_id)
+                {
+                    self.eviction.memory_read = Some(stats);
+                    self.maybe_synchronize(cx);
                 }
             }
             other @ (MemoryMsg::NotifyAvailableBelow { .. } | MemoryMsg::Read { .. }) => panic!(
+                "kubelet/{} got a message it sends: {other:?}",
+                self.setup.name
+            ),
+        }
+    }
+
+    pub(super) fn on_disk_msg(&mut self, msg: DiskMsg, cx: &mut Context<'_, Msg>) {
+        match msg {
+            DiskMsg::ThresholdsMet { met } => {
+                // Bits 0..n: `evictionHard`; bit n: the image GC's trigger.
+                let n = self.config.eviction.disk_hard.len();
+                let eviction = met & ((1u64 << n) - 1) != 0;
+                self.image_gc_trigger_met(met & (1u64 << n) != 0);
+                if eviction != self.eviction.disk_met {
+                    self.eviction.disk_met = eviction;
+                    let node = self.setup.name.clone();
+                    cx.record("detail", || {
+                        let side = if eviction {
+                            "now meet"
+                        } else {
+                            "no longer meet"
+                        };
+                        format!(
+                            "kubelet on node {node}: the filesystems {side} an eviction threshold"
+                        )
+                    });
+                    if eviction {
+                        self.wake_eviction_manager(cx);
+                    }
+                }
+            }
+            DiskMsg::Stats { read_id, stats } => {
+                if self.image_gc_read(read_id) {
+                    self.garbage_collect_images_with(&stats, cx);
+                } else if matches!(self.eviction.stage, Stage::Reading { read_id: id, .. } if id == read_id)
+                {
+                    self.eviction.disk_read = Some(stats);
+                    self.maybe_synchronize(cx);
+                }
+            }
+            other @ (DiskMsg::NotifyThresholds { .. } | DiskMsg::Read { .. }) => panic!(
                 "kubelet/{} got a message it sends: {other:?}",
                 self.setup.name
             ),
@@ -307,11 +574,16 @@ impl Kubelet {
             return;
         }
         match self.eviction.stage {
-            Stage::Idle | Stage::Reading { .. } => {}
-            Stage::Monitoring => self.read_memory(cx),
-            Stage::WaitingForCleanup { uid, deadline } => {
-                if self.pod_cleaned_up(uid) || cx.now() >= deadline {
-                    self.read_memory(cx);
+            Stage::Idle | Stage::Reading { .. } | Stage::Reclaiming { .. } => {}
+            Stage::Monitoring => self.read_stats(None, cx),
+            Stage::WaitingForCleanup { deadline } => {
+                let cleaned = self
+                    .eviction
+                    .evicted
+                    .iter()
+                    .all(|&uid| self.pod_cleaned_up(uid));
+                if cleaned || cx.now() >= deadline {
+                    self.read_stats(None, cx);
                 } else {
                     let poll = self.config.eviction.pod_cleanup_poll_frequency;
                     self.arm_eviction(cx.now() + poll, cx);
@@ -320,40 +592,84 @@ impl Kubelet {
         }
     }
 
-    /// A synchronize begins: the beat moves on, the stats are read.
-    fn read_memory(&mut self, cx: &mut Context<'_, Msg>) {
+    /// A synchronize begins (or, after node-level reclaim, continues): the stats are
+    /// read; a new synchronize moves the beat on.
+    fn read_stats(&mut self, after_reclaim: Option<DiskSignal>, cx: &mut Context<'_, Msg>) {
         let Some(kernel) = self.kernel else {
             return;
         };
-        self.eviction.next_sync = cx.now() + self.config.eviction.eviction_monitoring_period;
-        self.eviction.next_read_id += 1;
-        let read_id = self.eviction.next_read_id;
-        self.eviction.stage = Stage::Reading { read_id };
+        if after_reclaim.is_none() {
+            self.eviction.next_sync = cx.now() + self.config.eviction.eviction_monitoring_period;
+        }
+        let read_id = self.eviction.next_read_id();
+        self.eviction.stage = Stage::Reading {
+            read_id,
+            after_reclaim,
+        };
+        self.eviction.memory_read = None;
+        self.eviction.disk_read = None;
         cx.send(kernel, Msg::Memory(Box::new(MemoryMsg::Read { read_id })));
+        if self.has_filesystems() {
+            cx.send(kernel, Msg::Disk(Box::new(DiskMsg::Read { read_id })));
+        }
     }
 
-    /// Admission of a new pod while the node has MemoryPressure: a refused pod never
-    /// starts and is reported Failed with reason `Evicted`. Returns whether it was refused.
+    /// Synchronizes once every read of the stage has been answered.
+    fn maybe_synchronize(&mut self, cx: &mut Context<'_, Msg>) {
+        let Stage::Reading { after_reclaim, .. } = self.eviction.stage else {
+            return;
+        };
+        let disk_ready = self.eviction.disk_read.is_some() || !self.has_filesystems();
+        if self.eviction.memory_read.is_none() || !disk_ready {
+            return;
+        }
+        let memory = self.eviction.memory_read.take().expect("checked");
+        let disk = self.eviction.disk_read.take();
+        match after_reclaim {
+            None => self.synchronize(&memory, disk.as_ref(), cx),
+            Some(signal) => self.after_reclaim(signal, &memory, disk.as_ref(), cx),
+        }
+    }
+
+    /// Admission of a new pod while the node has a pressure condition (upstream
+    /// `Admit`): a refused pod never starts and is reported Failed with reason `Evicted`.
+    /// A pod with an ephemeral-storage limit keeps the manager on its beat. Returns
+    /// whether the pod was refused.
     pub(super) fn rejected_under_pressure(
-        &self,
+        &mut self,
         worker: &mut PodWorker,
         cx: &mut Context<'_, Msg>,
     ) -> bool {
-        if !self.eviction.memory_pressure
-            || worker.pod.status.phase != PodPhase::Pending
-            || !refused_under_memory_pressure(&worker.pod)
-        {
+        let refusal = match worker.pod.status.phase {
+            PodPhase::Pending => admission_refusal(
+                &worker.pod,
+                self.eviction.memory_pressure,
+                self.eviction.disk_pressure,
+            ),
+            _ => None,
+        };
+        let Some(message) = refusal else {
+            // A pod that runs (or is adopted) with a limit to watch.
+            if self.has_filesystems() && pod_ephemeral_storage_limit(&worker.pod).is_some() {
+                self.wake_eviction_manager(cx);
+            }
             return false;
-        }
+        };
         for record in &mut worker.containers {
             record.stage = ContainerStage::Terminated;
         }
         worker.sandbox = SandboxStage::Removed;
-        worker.evicted = Some(s(MESSAGE_MEMORY_PRESSURE_ADMISSION));
         let (name, node) = (worker.display(cx.recording()), self.setup.name.clone());
+        let (memory, disk) = (self.eviction.memory_pressure, self.eviction.disk_pressure);
         cx.record("step", || {
-            format!("pod {name}: refused by the kubelet on node {node}: the node has MemoryPressure and the pod is BestEffort")
+            let why = match (memory, disk) {
+                (true, false) => "the node has MemoryPressure and the pod is BestEffort",
+                (false, true) => "the node has DiskPressure",
+                _ => "the node has MemoryPressure and DiskPressure",
+            };
+            format!("pod {name}: refused by the kubelet on node {node}: {why}")
         });
+        worker.evicted = Some(s(&message));
         true
     }
 
@@ -388,26 +704,52 @@ impl Kubelet {
         })
     }
 
-    /// Upstream `synchronize` for `memory.available`.
-    fn synchronize(&mut self, stats: &MemoryStats, cx: &mut Context<'_, Msg>) {
+    /// The pods the manager may evict.
+    fn eviction_candidates(&self) -> impl Iterator<Item = &PodWorker> {
+        self.workers.values().filter(|w| {
+            w.lifecycle == Lifecycle::Active
+                && w.evicted.is_none()
+                && !matches!(w.pod.status.phase, PodPhase::Succeeded | PodPhase::Failed)
+                && !w.all_terminated()
+                && !is_critical_pod(&w.pod)
+        })
+    }
+
+    /// Whether some pod the manager watches has an ephemeral-storage limit.
+    fn any_ephemeral_storage_limit(&self) -> bool {
+        self.has_filesystems()
+            && self
+                .eviction_candidates()
+                .any(|w| pod_ephemeral_storage_limit(&w.pod).is_some())
+    }
+
+    /// Upstream `synchronize`.
+    fn synchronize(
+        &mut self,
+        memory: &MemoryStats,
+        disk: Option<&DiskStats>,
+        cx: &mut Context<'_, Msg>,
+    ) {
         let now = cx.now();
         let config = self.config.eviction.clone();
-        let available = stats.available_bytes();
-        let threshold_met = available < config.memory_available_hard_bytes;
-        if threshold_met {
-            self.eviction.threshold_last_observed = Some(now);
+        let available = memory.available_bytes();
+        let memory_met = available < config.memory_available_hard_bytes;
+        let disk_met = disk.map_or_else(Vec::new, |d| d.thresholds_met(&config.disk_hard));
+        if memory_met {
+            self.eviction.memory_last_observed = Some(now);
         }
-        let pressure = pressure_held(
-            self.eviction.threshold_last_observed,
-            now,
-            config.eviction_pressure_transition_period,
-        );
-        if pressure != self.eviction.memory_pressure {
-            self.eviction.memory_pressure = pressure;
+        if !disk_met.is_empty() {
+            self.eviction.disk_last_observed = Some(now);
+        }
+        let transition = config.eviction_pressure_transition_period;
+        let memory_pressure = pressure_held(self.eviction.memory_last_observed, now, transition);
+        let disk_pressure = pressure_held(self.eviction.disk_last_observed, now, transition);
+        let node = self.setup.name.clone();
+        if memory_pressure != self.eviction.memory_pressure {
+            self.eviction.memory_pressure = memory_pressure;
             self.node_status_inputs_changed = true;
-            let node = self.setup.name.clone();
             cx.record("step", || {
-                if pressure {
+                if memory_pressure {
                     format!(
                         "kubelet on node {node}: memory.available {} is below the eviction threshold {}: node has MemoryPressure",
                         binary_si(available),
@@ -415,111 +757,387 @@ impl Kubelet {
                     )
                 } else {
                     format!(
-                        "kubelet on node {node}: no memory pressure for {}: MemoryPressure cleared",
-                        config.eviction_pressure_transition_period
+                        "kubelet on node {node}: no memory pressure for {transition}: MemoryPressure cleared"
                     )
                 }
             });
         }
-        let evicted = if threshold_met {
-            self.evict_one(stats, available, cx)
+        if disk_pressure != self.eviction.disk_pressure {
+            self.eviction.disk_pressure = disk_pressure;
+            self.node_status_inputs_changed = true;
+            let stats = disk.expect("disk pressure needs filesystems");
+            let first = disk_met.first().copied();
+            cx.record("step", || match first {
+                Some(threshold) => format!(
+                    "kubelet on node {node}: {}: node has DiskPressure",
+                    describe_met(&threshold, stats)
+                ),
+                None => format!(
+                    "kubelet on node {node}: no disk pressure for {transition}: DiskPressure cleared"
+                ),
+            });
+        }
+        // Pods above their ephemeral-storage limits go first, whatever the node's state.
+        let evicted = match disk {
+            Some(stats) => self.local_storage_eviction(stats, cx),
+            None => Vec::new(),
+        };
+        if !evicted.is_empty() {
+            self.wait_for_cleanup(evicted, cx);
+            return;
+        }
+        // Upstream `byEvictionPriority`: memory first, then the filesystem signals.
+        let reclaim = if memory_met {
+            Some(Reclaim::Memory)
         } else {
-            None
+            disk_met.first().copied().map(Reclaim::Disk)
         };
-        self.eviction.stage = match evicted {
-            Some(uid) => {
-                self.arm_eviction(now + config.pod_cleanup_poll_frequency, cx);
-                Stage::WaitingForCleanup {
-                    uid,
-                    deadline: now + config.pod_cleanup_timeout,
+        match reclaim {
+            None => self.end_synchronize(cx),
+            Some(Reclaim::Memory) => {
+                let evicted = self.evict_one(Reclaim::Memory, memory, disk, cx);
+                self.after_eviction(evicted, cx);
+            }
+            Some(Reclaim::Disk(threshold)) => {
+                let stats = disk.expect("a filesystem threshold met has stats");
+                if reclaims_images(threshold.signal, stats.dedicated_imagefs())
+                    && self.reclaim_images(threshold, stats, cx)
+                {
+                    self.eviction.stage = Stage::Reclaiming {
+                        signal: threshold.signal,
+                    };
+                    return;
                 }
+                let evicted = self.evict_one(Reclaim::Disk(threshold), memory, disk, cx);
+                self.after_eviction(evicted, cx);
             }
-            None if pressure || self.eviction.signal_below => {
-                self.arm_eviction(self.eviction.next_sync, cx);
-                Stage::Monitoring
-            }
-            None => Stage::Idle,
-        };
+        }
     }
 
-    /// Ranks the pods this kubelet runs and evicts the first it may; returns its uid.
+    /// Upstream `reclaimNodeLevelResources`, second half: the node read again after the
+    /// unused images were deleted. If no threshold is met any more, nothing is evicted.
+    fn after_reclaim(
+        &mut self,
+        signal: DiskSignal,
+        memory: &MemoryStats,
+        disk: Option<&DiskStats>,
+        cx: &mut Context<'_, Msg>,
+    ) {
+        let config = self.config.eviction.clone();
+        let memory_met = memory.available_bytes() < config.memory_available_hard_bytes;
+        let disk_met = disk.map_or_else(Vec::new, |d| d.thresholds_met(&config.disk_hard));
+        let node = self.setup.name.clone();
+        if !memory_met && disk_met.is_empty() {
+            let stats = disk.expect("a reclaim read has filesystems");
+            let observed = stats.observe(signal);
+            cx.record("step", || {
+                format!(
+                    "kubelet on node {node}: deleting unused images brought {} back to {}: no pod evicted",
+                    signal.name(),
+                    describe_amount(signal, observed.available)
+                )
+            });
+            self.end_synchronize(cx);
+            return;
+        }
+        // Still met: rank by the signal that asked for the reclaim, with its threshold.
+        let threshold = config
+            .disk_hard
+            .iter()
+            .copied()
+            .find(|t| t.signal == signal)
+            .expect("the reclaim's signal has a threshold");
+        let evicted = self.evict_one(Reclaim::Disk(threshold), memory, disk, cx);
+        self.after_eviction(evicted, cx);
+    }
+
+    fn after_eviction(&mut self, evicted: Option<u64>, cx: &mut Context<'_, Msg>) {
+        match evicted {
+            Some(uid) => self.wait_for_cleanup(vec![uid], cx),
+            None => self.end_synchronize(cx),
+        }
+    }
+
+    fn wait_for_cleanup(&mut self, evicted: Vec<u64>, cx: &mut Context<'_, Msg>) {
+        let config = &self.config.eviction;
+        let (poll, timeout) = (
+            config.pod_cleanup_poll_frequency,
+            config.pod_cleanup_timeout,
+        );
+        self.eviction.evicted = evicted;
+        self.eviction.stage = Stage::WaitingForCleanup {
+            deadline: cx.now() + timeout,
+        };
+        self.arm_eviction(cx.now() + poll, cx);
+    }
+
+    /// No eviction this time: on to the next beat, or idle when nothing can change.
+    fn end_synchronize(&mut self, cx: &mut Context<'_, Msg>) {
+        let manager = &self.eviction;
+        let keep_beating = manager.memory_pressure
+            || manager.disk_pressure
+            || manager.signal_below
+            || manager.disk_met
+            || self.any_ephemeral_storage_limit();
+        if keep_beating {
+            self.eviction.stage = Stage::Monitoring;
+            self.arm_eviction(self.eviction.next_sync, cx);
+        } else {
+            self.eviction.stage = Stage::Idle;
+        }
+    }
+
+    /// Node-level reclaim (`DeleteUnusedImages`): every image no container uses and
+    /// first detected at least `imageMinimumGCAge` ago is removed. Returns whether any
+    /// removal is in flight.
+    fn reclaim_images(
+        &mut self,
+        threshold: DiskThreshold,
+        stats: &DiskStats,
+        cx: &mut Context<'_, Msg>,
+    ) -> bool {
+        let images = self.unused_images(cx.now());
+        if images.is_empty() {
+            return false;
+        }
+        let node = self.setup.name.clone();
+        let freed: u64 = images.iter().map(|(_, size)| size).sum();
+        let observed = stats.observe(threshold.signal);
+        let listed: Vec<Str> = images.iter().map(|(image, _)| image.clone()).collect();
+        cx.record("step", || {
+            let count = match listed.len() {
+                1 => "the unused image".to_string(),
+                n => format!("{n} unused images"),
+            };
+            format!(
+                "kubelet on node {node}: {} ({} available) is below the eviction threshold: deleting {count} ({}) before evicting pods: {}",
+                threshold.signal.name(),
+                describe_amount(threshold.signal, observed.available),
+                format_bytes(freed),
+                listed.join(", ")
+            )
+        });
+        for (image, _) in images {
+            let call = self.remove_image(image, cx);
+            self.eviction.reclaim_calls.insert(call);
+        }
+        true
+    }
+
+    /// An image removal was answered: the last one of a node-level reclaim re-reads
+    /// the node.
+    pub(super) fn on_reclaim_call_done(&mut self, call: CallId, cx: &mut Context<'_, Msg>) {
+        if !self.eviction.reclaim_calls.remove(&call) {
+            return;
+        }
+        if let Stage::Reclaiming { signal } = self.eviction.stage
+            && self.eviction.reclaim_calls.is_empty()
+        {
+            self.read_stats(Some(signal), cx);
+        }
+    }
+
+    /// Upstream `localStorageEviction`: every pod above its ephemeral-storage limit (or a
+    /// container above its own) is evicted, at once and whatever the node's state.
+    fn local_storage_eviction(&mut self, stats: &DiskStats, cx: &mut Context<'_, Msg>) -> Vec<u64> {
+        let mut by_pod: BTreeMap<u64, BTreeMap<usize, (u64, u64)>> = BTreeMap::new();
+        for c in &stats.containers {
+            if let Some(&(owner, index)) = self.container_owner.get(&c.container_id)
+                && owner == c.pod_uid
+            {
+                let entry = by_pod.entry(owner).or_default().entry(index).or_default();
+                entry.0 += c.rootfs_bytes;
+                entry.1 += c.logs_bytes;
+            }
+        }
+        let violations: Vec<(u64, String)> = self
+            .eviction_candidates()
+            .filter_map(|w| {
+                let pod_limit = pod_ephemeral_storage_limit(&w.pod);
+                let files = by_pod.get(&w.uid())?;
+                let any_limit = pod_limit.is_some()
+                    || files
+                        .keys()
+                        .any(|&i| w.spec(i).resources.limits.ephemeral_storage_bytes.is_some());
+                if !any_limit {
+                    return None;
+                }
+                let containers: Vec<ContainerStorage> = files
+                    .iter()
+                    .map(|(&index, &(rootfs_bytes, logs_bytes))| ContainerStorage {
+                        name: w.containers[index].name.clone(),
+                        rootfs_bytes,
+                        logs_bytes,
+                        limit_bytes: w.spec(index).resources.limits.ephemeral_storage_bytes,
+                    })
+                    .collect();
+                local_storage_violation(pod_limit, &containers, stats.dedicated_imagefs())
+                    .map(|message| (w.uid(), message))
+            })
+            .collect();
+        let mut evicted = Vec::new();
+        for (uid, message) in violations {
+            self.evict(uid, message, cx);
+            evicted.push(uid);
+        }
+        evicted
+    }
+
+    /// Ranks the pods this kubelet runs for `reclaim` and evicts the first it may;
+    /// returns its uid.
     fn evict_one(
         &mut self,
-        stats: &MemoryStats,
-        available: u64,
+        reclaim: Reclaim,
+        memory: &MemoryStats,
+        disk: Option<&DiskStats>,
         cx: &mut Context<'_, Msg>,
     ) -> Option<u64> {
-        let mut usage_by_uid: std::collections::BTreeMap<u64, u64> = Default::default();
-        for &(pod_uid, _, bytes) in &stats.processes {
-            *usage_by_uid.entry(pod_uid).or_default() += bytes;
+        let mut memory_by_uid: BTreeMap<u64, u64> = BTreeMap::new();
+        if reclaim == Reclaim::Memory {
+            for &(pod_uid, _, bytes) in &memory.processes {
+                *memory_by_uid.entry(pod_uid).or_default() += bytes;
+            }
         }
         let mut candidates: Vec<Candidate> = self
-            .workers
-            .values()
-            .filter(|w| {
-                w.lifecycle == Lifecycle::Active
-                    && w.evicted.is_none()
-                    && !matches!(w.pod.status.phase, PodPhase::Succeeded | PodPhase::Failed)
-                    && !w.all_terminated()
-                    && !is_critical_pod(&w.pod)
-            })
-            .map(|w| Candidate {
-                uid: w.uid(),
-                priority: w.pod.spec.priority,
-                usage_bytes: usage_by_uid.get(&w.uid()).copied(),
-                request_bytes: pod_memory_request(&w.pod),
+            .eviction_candidates()
+            .map(|w| match reclaim {
+                Reclaim::Memory => Candidate {
+                    uid: w.uid(),
+                    priority: w.pod.spec.priority,
+                    usage_bytes: memory_by_uid.get(&w.uid()).copied(),
+                    request_bytes: pod_memory_request(&w.pod),
+                },
+                Reclaim::Disk(threshold) => Candidate {
+                    uid: w.uid(),
+                    priority: w.pod.spec.priority,
+                    usage_bytes: disk.and_then(|d| d.pod_usage(w.uid(), threshold.signal)),
+                    request_bytes: pod_ephemeral_storage_request(&w.pod),
+                },
             })
             .collect();
         if candidates.is_empty() {
             let node = self.setup.name.clone();
             cx.record("detail", || {
-                format!("kubelet on node {node}: under memory pressure, but no pod to evict")
+                format!("kubelet on node {node}: under node pressure, but no pod to evict")
             });
             return None;
         }
-        rank_memory_pressure(&mut candidates);
+        match reclaim {
+            Reclaim::Memory => rank_memory_pressure(&mut candidates),
+            Reclaim::Disk(_) => rank_disk_pressure(&mut candidates),
+        }
         let uid = candidates[0].uid;
-        // The message names each container using more than it requests.
-        let mut usage_by_container: std::collections::BTreeMap<usize, u64> = Default::default();
-        for &(pod_uid, process_id, bytes) in &stats.processes {
-            if pod_uid == uid
-                && let Some(&(owner, index)) = self.container_owner.get(&process_id)
+        let message = self.eviction_message_for(uid, reclaim, memory, disk);
+        self.evict(uid, message, cx);
+        Some(uid)
+    }
+
+    /// The message of pod `uid`'s eviction for `reclaim`, naming each container that
+    /// uses more than it requests.
+    fn eviction_message_for(
+        &self,
+        uid: u64,
+        reclaim: Reclaim,
+        memory: &MemoryStats,
+        disk: Option<&DiskStats>,
+    ) -> String {
+        let worker = &self.workers[&uid];
+        let mut usage_by_container: BTreeMap<usize, u64> = BTreeMap::new();
+        let mut count = |process_id: u64, bytes: u64| {
+            if let Some(&(owner, index)) = self.container_owner.get(&process_id)
                 && owner == uid
             {
                 *usage_by_container.entry(index).or_default() += bytes;
             }
-        }
-        let worker = self
-            .workers
-            .get_mut(&uid)
-            .expect("a candidate has a worker");
+        };
+        let (resource, threshold, available) = match reclaim {
+            Reclaim::Memory => {
+                for &(pod_uid, process_id, bytes) in &memory.processes {
+                    if pod_uid == uid {
+                        count(process_id, bytes);
+                    }
+                }
+                (
+                    "memory",
+                    binary_si(self.config.eviction.memory_available_hard_bytes),
+                    binary_si(memory.available_bytes()),
+                )
+            }
+            Reclaim::Disk(threshold) => {
+                let stats = disk.expect("a disk eviction has stats");
+                if !threshold.signal.counts_inodes() {
+                    for c in stats.containers.iter().filter(|c| c.pod_uid == uid) {
+                        count(c.container_id, c.rootfs_bytes + c.logs_bytes);
+                    }
+                }
+                let observed = stats.observe(threshold.signal);
+                let quantity = threshold.value.quantity(observed.capacity);
+                // Upstream prints the observed bytes in BinarySI, the inodes in DecimalSI.
+                let available = if threshold.signal.counts_inodes() {
+                    decimal_si(observed.available)
+                } else {
+                    binary_si(observed.available)
+                };
+                (threshold.signal.resource(), binary_si(quantity), available)
+            }
+        };
         let containers: Vec<(Str, u64, u64)> = usage_by_container
             .iter()
             .map(|(&index, &usage)| {
-                let record = &worker.containers[index];
-                let request = worker
-                    .spec(index)
-                    .resources
-                    .requests
-                    .memory_bytes
-                    .unwrap_or(0);
-                (record.name.clone(), usage, request)
+                let requests = &worker.spec(index).resources.requests;
+                let request = match reclaim {
+                    Reclaim::Memory => requests.memory_bytes,
+                    Reclaim::Disk(_) => requests.ephemeral_storage_bytes,
+                };
+                (
+                    worker.containers[index].name.clone(),
+                    usage,
+                    request.unwrap_or(0),
+                )
             })
             .collect();
-        let message = eviction_message(
-            self.config.eviction.memory_available_hard_bytes,
-            available,
-            &containers,
-        );
+        eviction_message(resource, &threshold, &available, &containers)
+    }
+
+    /// Evicts pod `uid` with `message`: a hard threshold (and a local-storage limit)
+    /// gives no grace: the pod worker's floor of 1 s, raised to the runtime's minimum
+    /// of 2 s between SIGTERM and SIGKILL.
+    fn evict(&mut self, uid: u64, message: String, cx: &mut Context<'_, Msg>) {
+        let worker = self
+            .workers
+            .get_mut(&uid)
+            .expect("an evicted pod has a worker");
         let name = worker.display(cx.recording());
         let shown = message.clone();
         cx.record("step", || format!("pod {name}: evicted: {shown}"));
         worker.evicted = Some(s(&message));
-        // A hard threshold gives no grace: the pod worker's floor of 1 s, raised to the
-        // runtime's minimum of 2 s between SIGTERM and SIGKILL.
         worker.begin_termination(MINIMUM_GRACE_PERIOD, false);
         self.sync_pod(uid, cx);
-        Some(uid)
+    }
+}
+
+/// `imagefs.available 1400Mi is below the eviction threshold 15% (1536Mi)`.
+fn describe_met(threshold: &DiskThreshold, stats: &DiskStats) -> String {
+    let observed = stats.observe(threshold.signal);
+    format!(
+        "{} {} is below the eviction threshold {} ({})",
+        threshold.signal.name(),
+        describe_amount(threshold.signal, observed.available),
+        threshold.value.describe(),
+        describe_amount(
+            threshold.signal,
+            threshold.value.quantity(observed.capacity)
+        )
+    )
+}
+
+/// For the narration: inodes as a count, bytes exact when round, else in MiB to a
+/// tenth.
+fn describe_amount(signal: DiskSignal, amount: u64) -> String {
+    if signal.counts_inodes() {
+        format!("{amount} inodes")
+    } else {
+        crate::kernel::approx_bytes(amount)
     }
 }
 
@@ -582,24 +1200,19 @@ mod tests {
         );
     }
 
-    #[test]
-    fn admission_under_memory_pressure_refuses_only_best_effort_pods() {
-        use crate::api::{
-            Container, ObjectMeta, PodSpec, ResourceList, ResourceRequirements, Toleration,
-            TolerationOperator,
-        };
-        let pod = |memory_request: Option<u64>, tolerations: Vec<Toleration>, priority: i32| Pod {
+    fn pod_with(
+        requests: ResourceList,
+        limits: ResourceList,
+        tolerations: Vec<crate::api::Toleration>,
+        priority: i32,
+    ) -> Pod {
+        use crate::api::{Container, ObjectMeta, PodSpec, ResourceRequirements};
+        Pod {
             metadata: ObjectMeta::named("default", "p"),
             spec: PodSpec {
                 containers: vec![Container {
                     name: s("c"),
-                    resources: ResourceRequirements {
-                        requests: ResourceList {
-                            memory_bytes: memory_request,
-                            ..ResourceList::default()
-                        },
-                        ..ResourceRequirements::default()
-                    },
+                    resources: ResourceRequirements { requests, limits },
                     ..Container::default()
                 }]
                 .into(),
@@ -608,26 +1221,184 @@ mod tests {
                 ..PodSpec::default()
             },
             status: Default::default(),
+        }
+    }
+
+    #[test]
+    fn admission_refuses_best_effort_pods_under_memory_pressure_and_every_pod_under_disk_pressure()
+    {
+        use crate::api::{Toleration, TolerationOperator};
+        let memory = |bytes| ResourceList {
+            memory_bytes: Some(bytes),
+            ..ResourceList::default()
         };
-        assert!(refused_under_memory_pressure(&pod(None, vec![], 0)));
-        assert!(!refused_under_memory_pressure(&pod(Some(MI), vec![], 0)));
-        assert!(!refused_under_memory_pressure(&pod(
-            None,
-            vec![],
-            2_000_000_000
-        )));
-        let tolerates = Toleration {
-            key: s(TAINT_MEMORY_PRESSURE),
-            operator: TolerationOperator::Exists,
-            value: s(""),
-            effect: Some(TaintEffect::NoSchedule),
-            toleration_seconds: None,
+        let none = ResourceList::default();
+        let best_effort = pod_with(none, none, vec![], 0);
+        let burstable = pod_with(memory(MI), none, vec![], 0);
+        let critical = pod_with(none, none, vec![], 2_000_000_000);
+        let tolerates = pod_with(
+            none,
+            none,
+            vec![Toleration {
+                key: s(TAINT_MEMORY_PRESSURE),
+                operator: TolerationOperator::Exists,
+                value: s(""),
+                effect: Some(TaintEffect::NoSchedule),
+                toleration_seconds: None,
+            }],
+            0,
+        );
+        // No condition: everyone.
+        assert_eq!(admission_refusal(&best_effort, false, false), None);
+        // MemoryPressure alone: only BestEffort pods that do not tolerate its taint.
+        assert_eq!(
+            admission_refusal(&best_effort, true, false).as_deref(),
+            Some(MESSAGE_MEMORY_PRESSURE_ADMISSION)
+        );
+        assert_eq!(admission_refusal(&burstable, true, false), None);
+        assert_eq!(admission_refusal(&critical, true, false), None);
+        assert_eq!(admission_refusal(&tolerates, true, false), None);
+        // DiskPressure: every pod but a critical one, tolerations or not.
+        assert_eq!(
+            admission_refusal(&burstable, false, true).as_deref(),
+            Some("The node had condition: [DiskPressure]. ")
+        );
+        assert_eq!(
+            admission_refusal(&tolerates, true, true).as_deref(),
+            Some("The node had condition: [MemoryPressure DiskPressure]. ")
+        );
+        assert_eq!(admission_refusal(&critical, true, true), None);
+    }
+
+    #[test]
+    fn disk_pressure_ranking_follows_upstream() {
+        use crate::filesystem::{ContainerFsStats, FsStats};
+        let layer = |pod_uid, container_id, rootfs_bytes| ContainerFsStats {
+            pod_uid,
+            container_id,
+            rootfs_bytes,
+            ..ContainerFsStats::default()
         };
-        assert!(!refused_under_memory_pressure(&pod(
-            None,
-            vec![tolerates],
-            0
-        )));
+        let stats = DiskStats {
+            nodefs: FsStats::default(),
+            imagefs: None,
+            containers: vec![
+                layer(1, 10, 2048 * MI),
+                layer(2, 20, 200 * MI),
+                layer(3, 30, 300 * MI),
+                layer(4, 40, 50 * MI),
+                layer(4, 41, 10 * MI),
+            ],
+        };
+        // (uid, priority, ephemeral-storage request): the log spammer, a small writer, a
+        // pod within its 1Gi request, an important pod over its (zero) request.
+        let pods = [
+            (1, 0, 0),
+            (2, 0, 0),
+            (3, 0, 1024 * MI),
+            (4, 1000, 0),
+            (5, 0, 0),
+        ];
+        let mut candidates: Vec<Candidate> = pods
+            .iter()
+            .map(|&(uid, priority, request)| Candidate {
+                uid,
+                priority,
+                usage_bytes: stats.pod_usage(uid, DiskSignal::NodeFsAvailable),
+                request_bytes: request,
+            })
+            .collect();
+        assert_eq!(candidates[3].usage_bytes, Some(60 * MI));
+        rank_disk_pressure(&mut candidates);
+        let order: Vec<u64> = candidates.iter().map(|c| c.uid).collect();
+        // A pod without stats (5: not started) first; then those over their requests,
+        // lower priority first, the larger use first; the pod within its request last.
+        assert_eq!(order, [5, 1, 2, 4, 3]);
+        // The inode signals compare inodes with the request in bytes (upstream does):
+        // a 1-byte request is exceeded by any pod with a file.
+        let inodes = stats.pod_usage(1, DiskSignal::NodeFsInodesFree);
+        assert_eq!(inodes, Some(0));
+    }
+
+    #[test]
+    fn local_storage_limits_evict_whatever_the_node_state() {
+        let container = |name: &str, rootfs_mi: u64, limit_mi: Option<u64>| ContainerStorage {
+            name: s(name),
+            rootfs_bytes: rootfs_mi * MI,
+            logs_bytes: 0,
+            limit_bytes: limit_mi.map(|l| l * MI),
+        };
+        // The pod's total above the sum of its containers' limits.
+        assert_eq!(
+            local_storage_violation(Some(100 * MI), &[container("app", 101, Some(100))], false)
+                .as_deref(),
+            Some("Pod ephemeral local storage usage exceeds the total limit of containers 100Mi. ")
+        );
+        assert_eq!(
+            local_storage_violation(Some(100 * MI), &[container("app", 100, Some(100))], false),
+            None
+        );
+        // A container above its own limit, the pod within the sum (another container has
+        // room to spare).
+        assert_eq!(
+            local_storage_violation(
+                Some(300 * MI),
+                &[
+                    container("app", 150, Some(100)),
+                    container("side", 0, Some(200))
+                ],
+                false
+            )
+            .as_deref(),
+            Some("Container app exceeded its local ephemeral storage limit \"100Mi\". ")
+        );
+        // With a dedicated imagefs a container's limit counts only its logs.
+        assert_eq!(
+            local_storage_violation(
+                Some(300 * MI),
+                &[
+                    container("app", 150, Some(100)),
+                    container("side", 0, Some(200))
+                ],
+                true
+            ),
+            None
+        );
+        assert_eq!(
+            pod_ephemeral_storage_limit(&pod_with(
+                ResourceList::default(),
+                ResourceList {
+                    ephemeral_storage_bytes: Some(MI),
+                    ..ResourceList::default()
+                },
+                vec![],
+                0
+            )),
+            Some(MI)
+        );
+        assert_eq!(
+            pod_ephemeral_storage_limit(&pod_with(
+                ResourceList::default(),
+                ResourceList::default(),
+                vec![],
+                0
+            )),
+            None
+        );
+    }
+
+    #[test]
+    fn node_level_reclaim_follows_the_filesystem_layout() {
+        for signal in DiskSignal::ALL {
+            assert!(
+                reclaims_images(signal, false),
+                "{signal:?} on a shared disk"
+            );
+        }
+        assert!(!reclaims_images(DiskSignal::NodeFsAvailable, true));
+        assert!(!reclaims_images(DiskSignal::NodeFsInodesFree, true));
+        assert!(reclaims_images(DiskSignal::ImageFsAvailable, true));
+        assert!(reclaims_images(DiskSignal::ImageFsInodesFree, true));
     }
 
     #[test]
@@ -651,8 +1422,9 @@ mod tests {
     #[test]
     fn the_message_names_the_signal_and_the_greedy_containers() {
         let message = eviction_message(
-            100 * MI,
-            80 * MI,
+            "memory",
+            &binary_si(100 * MI),
+            &binary_si(80 * MI),
             &[(s("leak"), 300 * MI, 0), (s("ok"), 10 * MI, 64 * MI)],
         );
         assert_eq!(
@@ -660,8 +1432,23 @@ mod tests {
             "The node was low on resource: memory. Threshold quantity: 100Mi, available: 80Mi. \
              Container leak was using 300Mi, request is 0, has larger consumption of memory. "
         );
+        let message = eviction_message(
+            "ephemeral-storage",
+            "1073741840",
+            &binary_si(1000 * MI),
+            &[(s("logger"), 2 * 1024 * MI, 0)],
+        );
+        assert_eq!(
+            message,
+            "The node was low on resource: ephemeral-storage. Threshold quantity: 1073741840, available: 1000Mi. \
+             Container logger was using 2Gi, request is 0, has larger consumption of ephemeral-storage. "
+        );
         assert_eq!(binary_si(81920 << 10), "80Mi");
         assert_eq!(binary_si(1536), "1536");
         assert_eq!(binary_si(3 << 10), "3Ki");
+        assert_eq!(decimal_si(12_000), "12k");
+        assert_eq!(decimal_si(3_000_000), "3M");
+        assert_eq!(decimal_si(12_345), "12345");
+        assert_eq!(decimal_si(0), "0");
     }
 }

@@ -15,8 +15,11 @@
 //! - Termination: a deletionTimestamp stops the containers (SIGTERM, SIGKILL after the
 //!   grace period), then the sandbox, then the pod is deleted with grace 0.
 //! - Node pressure ([`eviction`]): MemoryPressure when `memory.available` falls below
-//!   100Mi, one pod evicted per pass (Failed, `Evicted`), BestEffort pods refused while
-//!   it lasts; each container's `oom_score_adj` comes from its pod's QoS class ([`qos`]).
+//!   100Mi, DiskPressure when a filesystem signal passes its threshold (unused images
+//!   deleted first), one pod evicted per pass (Failed, `Evicted`), pods above their
+//!   ephemeral-storage limits evicted at once, new pods refused while it lasts (only
+//!   BestEffort ones under MemoryPressure alone); each container's `oom_score_adj` comes
+//!   from its pod's QoS class ([`qos`]).
 //! - Connection: every request has a deadline (the heartbeat client's 10 s for the lease
 //!   and the node, `api_request_timeout` for the rest), checked at the heartbeat; a lost
 //!   request is sent again by the loop that sent it, and makes the connection suspect. A
@@ -688,6 +691,8 @@ impl Kubelet {
         // The eviction manager's view (`MemoryPressureCondition`).
         status.memory_pressure =
             crate::api::ConditionStatus::from_bool(self.eviction.memory_pressure());
+        status.disk_pressure =
+            crate::api::ConditionStatus::from_bool(self.eviction.disk_pressure());
         // The runtime's health decides the Ready condition (`ReadyCondition`).
         let errors = self.runtime_health.errors(cx.now());
         if !errors.is_empty() {
@@ -1189,7 +1194,7 @@ impl Kubelet {
             worker.sandbox = SandboxStage::Removed;
         } else if self.rejected_under_pressure(&mut worker, cx) {
             // The eviction manager's admission: a BestEffort pod is refused under
-            // MemoryPressure (see `eviction`).
+            // MemoryPressure, every pod under DiskPressure (see `eviction`).
         } else {
             let (name, node) = (worker.display(cx.recording()), self.setup.name.clone());
             // A pod that ran before this kubelet started is taken over (adopted), not
@@ -2662,6 +2667,10 @@ impl Actor<Msg> for Kubelet {
                 msg: Msg::Memory(msg),
                 ..
             } => self.on_memory_msg(*msg, cx),
+            Event::Message {
+                msg: Msg::Disk(msg),
+                ..
+            } => self.on_disk_msg(*msg, cx),
             Event::Timer(Msg::Tick(AnyTick::Kubelet(tick))) => match tick {
                 Tick::Eviction { generation } => self.on_eviction_tick(generation, cx),
                 Tick::Heartbeat => self.heartbeat(cx),

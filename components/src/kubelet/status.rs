@@ -581,6 +581,7 @@ pub fn node_status(
             last_transition_time,
         },
         memory_pressure: ConditionStatus::False,
+        disk_pressure: ConditionStatus::False,
         internal_ip: setup.internal_ip.clone(),
         images: listed,
         extended_allocatable: setup.extended_resources.clone(),

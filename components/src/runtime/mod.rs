@@ -400,6 +400,12 @@ impl ContainerRuntime {
             CriRequest::RemoveImage { image } => {
                 // Removing an image that is not there succeeds (CRI: idempotent).
                 if let Some(stored) = self.images.remove(&image) {
+                    self.kernel_call(
+                        KernelCall::DeleteImage {
+                            image: image.clone(),
+                        },
+                        cx,
+                    );
                     let size_bytes = stored.size_bytes;
                     cx.record("step", || {
                         format!(
@@ -729,7 +735,7 @@ impl ContainerRuntime {
         let spawn = KernelCall::Spawn {
             process_id: container_id,
             sandbox_id: container.sandbox_id,
-            behaviour: container.behaviour.clone(),
+            behaviour: Box::new(container.behaviour.clone()),
             limits: container.config.limits,
         };
         // The OCI runtime's create + start come before the process runs.
@@ -832,7 +838,7 @@ impl ContainerRuntime {
                 let spawn = KernelCall::Spawn {
                     process_id: sandbox.infra_process_id,
                     sandbox_id,
-                    behaviour: infra_behaviour(sandbox.handler.oci.profile()),
+                    behaviour: Box::new(infra_behaviour(sandbox.handler.oci.profile())),
                     limits: CgroupLimits {
                         oom_score_adj: POD_INFRA_OOM_SCORE_ADJ,
                         ..CgroupLimits::default()
@@ -1076,6 +1082,14 @@ impl ContainerRuntime {
                 size_bytes,
                 behaviour,
             },
+        );
+        // The unpacked layers take space on the image filesystem.
+        self.kernel_call(
+            KernelCall::StoreImage {
+                image: image.clone(),
+                size_bytes,
+            },
+            cx,
         );
         self.finish_pull(pull_id, Ok(ImageInfo { image, size_bytes }), cx);
     }

@@ -67,6 +67,7 @@ pub fn one_node_config(images: Vec<ImageProfile>) -> ClusterConfig {
             taints: Vec::new(),
             join_at: None,
             runtime: None,
+            filesystems: None,
         }],
         ..ClusterConfig::default()
     };

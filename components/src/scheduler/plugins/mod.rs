@@ -538,6 +538,7 @@ pub(crate) mod tests {
                     last_transition_time: SimTime::ZERO,
                 },
                 memory_pressure: ConditionStatus::False,
+                disk_pressure: ConditionStatus::False,
                 internal_ip: s("10.0.0.1"),
                 images: Vec::new(),
                 extended_allocatable: Vec::new(),

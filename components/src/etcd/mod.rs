@@ -907,7 +907,11 @@ impl Etcd {
 
     /// Applies committed entries in order and answers this member's waiters.
     fn apply(&mut self, cx: &mut Context<'_, Msg>) {
-        let entries = self.raft.log.take_committed();
+        let entries = if self.single() {
+            self.raft.log.drain_committed()
+        } else {
+            self.raft.log.take_committed()
+        };
         if entries.is_empty() {
             return;
         }
@@ -985,7 +989,7 @@ impl Etcd {
             }
             return;
         }
-        let outcome = self.store.apply_txn(&key, compare, &op);
+        let outcome = self.store.apply_txn(&key, compare, op);
         let revision = self.store.revision();
         let written = matches!(outcome, TxnOutcome::Written);
         let (succeeded, value) = match outcome {

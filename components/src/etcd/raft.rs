@@ -331,6 +331,29 @@ impl Log {
         self.applied = self.committed;
         self.entries.range(start..start + count).cloned().collect()
     }
+    /// As [`Log::take_committed`], and forgets the log up to the last of them (as
+    /// [`Log::compact_to`] would): a lone member, which nobody will ask for entries, gets
+    /// its proposals back unshared, so applying them copies no object.
+    pub fn drain_committed(&mut self) -> Vec<Entry> {
+        if self.applied >= self.committed {
+            return Vec::new();
+        }
+        assert!(
+            self.applied >= self.snapshot_index,
+            "applied entries were compacted"
+        );
+        let committed = self.committed;
+        let term = self
+            .term_at(committed)
+            .expect("committed entries are in the log");
+        let skip = (self.applied - self.snapshot_index) as usize;
+        let end = (committed - self.snapshot_index) as usize;
+        let entries = self.entries.drain(..end).skip(skip).collect();
+        self.applied = committed;
+        self.snapshot_index = committed;
+        self.snapshot_term = term;
+        entries
+    }
     pub fn snapshot_index(&self) -> u64 {
         self.snapshot_index
     }

@@ -205,12 +205,7 @@ impl Store {
         if revision + 1 < oldest_kept && revision < self.revision {
             return None;
         }
-        // Checkers call this after nearly every write, for the last few changes: walk back
-        // from the newest rather than binary-searching the whole history.
-        let mut start = history.len();
-        while start > 0 && history[start - 1].revision > revision {
-            start -= 1;
-        }
+        let start = history.partition_point(|c| c.revision <= revision);
         Some(history.range(start..).map(|c| {
             let after = match c.type_ {
                 EtcdEventType::Put => Some(&c.object),
@@ -228,12 +223,7 @@ impl Store {
     }
 
     /// Applies `if compare then op` on one key.
-    pub(crate) fn apply_txn(
-        &mut self,
-        key: &ObjectKey,
-        compare: Compare,
-        op: &TxnOp,
-    ) -> TxnOutcome {
+    pub(crate) fn apply_txn(&mut self, key: &ObjectKey, compare: Compare, op: TxnOp) -> TxnOutcome {
         let current = self.keys.get(key);
         let holds = match compare {
             Compare::Any => true,
@@ -259,7 +249,8 @@ impl Store {
                     *key,
                     "etcd put under a key that is not the object's"
                 );
-                let mut object = object.clone();
+                // Unshared when a lone member applies it: the stamp then copies nothing.
+                let mut object = object;
                 object.meta_mut().resource_version = revision;
                 self.in_use_bytes += estimated_bytes(&object);
                 self.keys.insert(
@@ -330,7 +321,7 @@ mod tests {
 
     fn put(store: &mut Store, name: &str) {
         let object = namespace(name);
-        let outcome = store.apply_txn(&object.key(), Compare::Any, &TxnOp::Put(object));
+        let outcome = store.apply_txn(&object.key(), Compare::Any, TxnOp::Put(object));
         assert!(matches!(outcome, TxnOutcome::Written));
     }
 
@@ -342,20 +333,20 @@ mod tests {
         assert_eq!(store.revision(), 2);
         let key = namespace("a").key();
         assert!(matches!(
-            store.apply_txn(&key, Compare::ModRevision(1), &TxnOp::Delete),
+            store.apply_txn(&key, Compare::ModRevision(1), TxnOp::Delete),
             TxnOutcome::Failed { current: Some(_) }
         ));
         assert!(matches!(
-            store.apply_txn(&key, Compare::Absent, &TxnOp::Put(namespace("a"))),
+            store.apply_txn(&key, Compare::Absent, TxnOp::Put(namespace("a"))),
             TxnOutcome::Failed { .. }
         ));
         assert!(matches!(
-            store.apply_txn(&key, Compare::ModRevision(2), &TxnOp::Delete),
+            store.apply_txn(&key, Compare::ModRevision(2), TxnOp::Delete),
             TxnOutcome::Written
         ));
         let missing = namespace("b").key();
         assert!(matches!(
-            store.apply_txn(&missing, Compare::Any, &TxnOp::Delete),
+            store.apply_txn(&missing, Compare::Any, TxnOp::Delete),
             TxnOutcome::Nothing
         ));
         assert_eq!(store.revision(), 3);

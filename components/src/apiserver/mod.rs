@@ -1016,6 +1016,7 @@ impl ApiServer {
                     start_revision: 0,
                     sent_revision: 0,
                     sent_count: 0,
+                    serial: 0,
                 },
                 resource_version,
                 cx,

@@ -11,7 +11,7 @@
 //! (the replica's index by kind and node), a new stream one walk of the history since
 //! its start.
 
-use sim_core::{ActorId, FxIndexMap, Simulation};
+use sim_core::{ActorId, FxIndexMap, FxIndexSet, Simulation};
 
 use super::{ApiServer, Watcher};
 use crate::api::Object;
@@ -32,9 +32,12 @@ struct ReplicaCheck {
     incarnation: u64,
     /// The cache revision the streams have been checked up to.
     checked_revision: u64,
-    /// `watch_streams_opened` at the last look.
+    /// `watch_streams_opened` at the last look: streams with a higher serial are new.
     streams_seen: u64,
+    /// Open streams' expectations, and closed ones' until the next sweep.
     expected: FxIndexMap<(ActorId, u64), Expected>,
+    /// `expected`'s size that triggers a sweep of closed streams.
+    sweep_at: usize,
 }
 
 /// Whether a change from `previous` to `current` (`None`: deleted) is sent on `watcher`:
@@ -136,21 +139,21 @@ impl ReplicaCheck {
             }
         }
         if streams_opened != self.streams_seen {
-            self.streams_seen = streams_opened;
-            let mut current = FxIndexMap::default();
-            for watcher in server.watchers() {
-                let key = (watcher.client, watcher.watch_id);
-                let expected = match self.expected.get(&key) {
-                    Some(&expected) => expected,
-                    None => {
-                        let expected = expected_since_start(etcd, watcher, revision)?;
-                        compare(sim, replica, watcher, expected)?;
-                        expected
-                    }
-                };
-                current.insert(key, expected);
+            // Each new stream is checked from its start once; a scan of serials finds
+            // them without a lookup per open stream.
+            for watcher in server.watchers().filter(|w| w.serial > self.streams_seen) {
+                let expected = expected_since_start(etcd, watcher, revision)?;
+                compare(sim, replica, watcher, expected)?;
+                self.expected
+                    .insert((watcher.client, watcher.watch_id), expected);
             }
-            self.expected = current;
+            self.streams_seen = streams_opened;
+            if self.expected.len() > self.sweep_at {
+                let open: FxIndexSet<(ActorId, u64)> =
+                    server.watchers().map(|w| (w.client, w.watch_id)).collect();
+                self.expected.retain(|key, _| open.contains(key));
+                self.sweep_at = 2 * self.expected.len() + 64;
+            }
         }
         Ok(())
     }
@@ -217,6 +220,7 @@ mod tests {
             start_revision: 0,
             sent_revision: 0,
             sent_count: 0,
+            serial: 1,
         }
     }
 

@@ -36,6 +36,9 @@ pub struct Watcher {
     pub sent_revision: u64,
     /// How many changes were sent (not counting a watch-from-any's initial state).
     pub sent_count: u64,
+    /// The stream's place in the cache's registration order, from 1 (set on
+    /// registration), so observers find the streams opened since they last looked.
+    pub serial: u64,
 }
 
 impl Watcher {
@@ -225,12 +228,15 @@ impl WatchCache {
 
     /// Changes after `revision`, for a watch starting there.
     pub fn changes_since(&self, revision: u64) -> impl Iterator<Item = &CachedChange> {
-        self.history.iter().filter(move |c| c.revision > revision)
+        let start = self.history.partition_point(|c| c.revision <= revision);
+        self.history.range(start..)
     }
 
     /// Registers a watcher, replacing an earlier one of the same client with the same
     /// filter (the client's old stream is gone once it opens a new one).
-    pub fn add_watcher(&mut self, watcher: Watcher) {
+    pub fn add_watcher(&mut self, mut watcher: Watcher) {
+        self.watchers_added += 1;
+        watcher.serial = self.watchers_added;
         let list = match (&watcher.kind, &watcher.fields) {
             (Kind::Pod, FieldSelector::NodeName(node)) => {
                 self.node_watchers.entry(node.clone()).or_default()
@@ -244,7 +250,6 @@ impl WatchCache {
                 && w.fields == watcher.fields)
         });
         list.push(watcher);
-        self.watchers_added += 1;
     }
 
     /// Watchers registered since the cache was created.

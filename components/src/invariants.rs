@@ -25,6 +25,7 @@ use crate::scheduler::Scheduler;
 /// rather than one per invariant, as it runs millions of times in `scale-1k`); a
 /// violation's message starts with the invariant's name.
 pub fn install(sim: &mut Simulation<Msg>, etcd: &[ActorId], controller_managers: &[ActorId]) {
+    let watched: Vec<ActorId> = etcd.iter().chain(controller_managers).copied().collect();
     let etcd = etcd.to_vec();
     let mut follower = Follower::default();
     // One checker per controller manager replica: each keeps its own eviction log (only
@@ -33,8 +34,9 @@ pub fn install(sim: &mut Simulation<Msg>, etcd: &[ActorId], controller_managers:
         .iter()
         .map(|&id| (id, NoEarlyTaintEviction::default()))
         .collect();
-    sim.add_invariant(
+    sim.add_invariant_over(
         "cluster invariants",
+        &watched,
         Box::new(move |sim| {
             let store = crate::etcd::freshest(sim, &etcd);
             // Both checkers read the same new changes: one walk over them per write.
@@ -246,8 +248,13 @@ pub fn install_leader_election(
     if groups.is_empty() {
         return;
     }
-    sim.add_invariant(
+    let replicas: Vec<ActorId> = groups
+        .iter()
+        .flat_map(|(_, replicas, _)| replicas.iter().copied())
+        .collect();
+    sim.add_invariant_over(
         "at most one leader",
+        &replicas,
         Box::new(move |sim| {
             for (component, replicas, elector) in &groups {
                 let mut leading = replicas.iter().filter_map(|&id| {

@@ -46,8 +46,10 @@ pub const INVARIANT_NAME: &str = "deployment-rollout";
 pub fn install(cluster: &mut Cluster) {
     let members = cluster.etcd_members.clone();
     let mut checker = RolloutChecker::default();
-    cluster.sim.add_invariant(
+    let watched = members.clone();
+    cluster.sim.add_invariant_over(
         INVARIANT_NAME,
+        &watched,
         Box::new(move |sim| {
             let etcd: &Etcd = crate::etcd::freshest(sim, &members);
             checker.check(etcd, sim.now())

@@ -83,6 +83,9 @@ struct ActorSlot<M> {
     /// current one exactly when neither the host nor the actor has crashed or restarted
     /// since it was sent.
     restarts: u32,
+    /// Bit `i` set: invariant `i` reads this actor's state, so it runs after this
+    /// actor's events (see [`Simulation::add_invariant_over`]).
+    invariant_mask: u64,
 }
 
 /// A machine: actors on it crash and restart together.
@@ -111,6 +114,8 @@ pub struct Simulation<M: Message> {
     events_processed: u64,
     deliveries_dropped: u64,
     invariants: Vec<(String, InvariantCheck<M>)>,
+    /// The invariants that run after every event, as a bit per invariant.
+    invariants_every_event: u64,
     event_sink: Option<EventSink>,
 }
 
@@ -151,6 +156,7 @@ impl<M: Message> Simulation<M> {
             events_processed: 0,
             deliveries_dropped: 0,
             invariants: Vec::new(),
+            invariants_every_event: 0,
             event_sink: None,
         }
     }
@@ -181,8 +187,33 @@ impl<M: Message> Simulation<M> {
     pub fn set_event_sink(&mut self, sink: EventSink) {
         self.event_sink = Some(sink);
     }
+    /// An invariant checked after every event (and after faults).
     pub fn add_invariant(&mut self, name: impl Into<String>, check: InvariantCheck<M>) {
+        let bit = self.next_invariant_bit();
+        self.invariants_every_event |= bit;
         self.invariants.push((name.into(), check));
+    }
+
+    /// An invariant over the state of `actors` alone: checked after their events and
+    /// after faults, the only moments its verdict can change (it must not depend on the
+    /// clock by itself). Most events of a big run concern other actors.
+    pub fn add_invariant_over(
+        &mut self,
+        name: impl Into<String>,
+        actors: &[ActorId],
+        check: InvariantCheck<M>,
+    ) {
+        let bit = self.next_invariant_bit();
+        for actor in actors {
+            self.actors[actor.index()].invariant_mask |= bit;
+        }
+        self.invariants.push((name.into(), check));
+    }
+
+    fn next_invariant_bit(&self) -> u64 {
+        let index = self.invariants.len();
+        assert!(index < 64, "at most 64 invariants");
+        1 << index
     }
 
     /// The stable hash over every event processed so far.
@@ -250,6 +281,7 @@ impl<M: Message> Simulation<M> {
             rng,
             crashed: false,
             restarts: 0,
+            invariant_mask: 0,
         });
         let host_state = &mut self.hosts[host.index()];
         host_state.actors.push(id);
@@ -361,15 +393,16 @@ impl<M: Message> Simulation<M> {
                     time: self.now,
                 };
             }
-            let (time, seq) = self.step();
-            if let Some(violation) = self.check_invariants(time, seq) {
+            let (time, seq, target) = self.step();
+            if let Some(violation) = self.check_invariants(time, seq, target) {
                 return RunOutcome::InvariantViolated(violation);
             }
         }
     }
 
-    /// Processes the next event; returns its time and sequence number.
-    fn step(&mut self) -> (SimTime, u64) {
+    /// Processes the next event; returns its time, sequence number and the actor it
+    /// was for (`None`: a fault).
+    fn step(&mut self) -> (SimTime, u64, Option<ActorId>) {
         let (time, seq, payload) = self.queue.pop().expect("step on an empty queue");
         assert!(time >= self.now, "time went backwards");
         self.now = time;
@@ -461,7 +494,7 @@ impl<M: Message> Simulation<M> {
                 ..logged
             });
         }
-        (time, seq)
+        (time, seq, logged.actor)
     }
 
     fn is_current(&self, actor: ActorId, incarnation: u32) -> bool {
@@ -609,13 +642,23 @@ impl<M: Message> Simulation<M> {
         }
     }
 
-    fn check_invariants(&mut self, time: SimTime, seq: u64) -> Option<Violation> {
-        if self.invariants.is_empty() {
+    fn check_invariants(
+        &mut self,
+        time: SimTime,
+        seq: u64,
+        target: Option<ActorId>,
+    ) -> Option<Violation> {
+        let due = self.invariants_every_event
+            | target.map_or(u64::MAX, |actor| self.actors[actor.index()].invariant_mask);
+        if due == 0 || self.invariants.is_empty() {
             return None;
         }
         let mut invariants = std::mem::take(&mut self.invariants);
         let mut violation = None;
-        for (name, check) in invariants.iter_mut() {
+        for (index, (name, check)) in invariants.iter_mut().enumerate() {
+            if due & (1 << index) == 0 {
+                continue;
+            }
             if let Err(message) = check(self) {
                 violation = Some(Violation {
                     invariant: name.clone(),

@@ -293,6 +293,65 @@ fn invariant_failure_stops_the_run_at_the_first_violation() {
     assert_eq!(violation.message, "3 notes");
 }
 
+#[test]
+fn an_invariant_over_some_actors_runs_only_after_their_events() {
+    let mut sim = Simulation::new(1);
+    let host = sim.add_host("h");
+    let seconds = |n: u32| {
+        (1..=n)
+            .map(|k| (SimDuration::from_secs(u64::from(k)), k))
+            .collect()
+    };
+    let watched = sim.add_actor(
+        host,
+        "watched",
+        Box::new(Probe {
+            timers_on_start: seconds(2),
+            ..Probe::default()
+        }),
+    );
+    let other = sim.add_actor(
+        host,
+        "other",
+        Box::new(Probe {
+            timers_on_start: seconds(5),
+            ..Probe::default()
+        }),
+    );
+    let runs = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let counted = runs.clone();
+    sim.add_invariant_over(
+        "counts its runs",
+        &[watched],
+        Box::new(move |_| {
+            counted.set(counted.get() + 1);
+            Ok(())
+        }),
+    );
+    let all_runs = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let counted_all = all_runs.clone();
+    sim.add_invariant(
+        "runs after everything",
+        Box::new(move |_| {
+            counted_all.set(counted_all.get() + 1);
+            Ok(())
+        }),
+    );
+    sim.run_for(SimDuration::from_secs(3));
+    assert_eq!(sim.actor::<Probe>(other).unwrap().seen.len(), 3);
+    // The watched actor's start and its two timers; nothing of the other's.
+    assert_eq!(runs.get(), 3);
+    // Both starts, two timers and three timers.
+    assert_eq!(all_runs.get(), 7);
+    // A fault may change anyone's state: every invariant runs after it.
+    sim.schedule_fault(
+        SimTime::ZERO + SimDuration::from_secs(4),
+        sim_core::Fault::CrashHost(host),
+    );
+    sim.run_for(SimDuration::from_secs(2));
+    assert_eq!(runs.get(), 4);
+}
+
 /// Sends a note to `to` every second, numbered from 1.
 struct Ticker {
     to: ActorId,

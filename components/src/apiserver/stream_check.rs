@@ -193,8 +193,10 @@ pub fn install(sim: &mut Simulation<Msg>, members: &[ActorId], apiservers: &[Act
         .iter()
         .map(|&id| (id, ReplicaCheck::default()))
         .collect();
-    sim.add_invariant(
+    let watched: Vec<ActorId> = members.iter().chain(apiservers).copied().collect();
+    sim.add_invariant_over(
         "watch streams deliver every change in order, once",
+        &watched,
         Box::new(move |sim| {
             for (id, check) in &mut replicas {
                 let server = sim.actor::<ApiServer>(*id).expect("an API server replica");

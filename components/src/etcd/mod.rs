@@ -1125,8 +1125,10 @@ pub fn install_invariants(sim: &mut Simulation<Msg>, members: &[ActorId]) {
     }
     let members = members.to_vec();
     let mut checker = RaftChecker::default();
-    sim.add_invariant(
+    let watched = members.clone();
+    sim.add_invariant_over(
         "etcd",
+        &watched,
         Box::new(move |sim| {
             for (index, &id) in members.iter().enumerate() {
                 if !sim.actor_up(id) {

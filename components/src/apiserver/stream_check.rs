@@ -112,30 +112,25 @@ impl ReplicaCheck {
                 self.streams_seen = 0;
                 return Ok(());
             };
-            let changes: Vec<_> = changes.take((revision - from) as usize).collect();
-            for (offset, &(previous, current)) in changes.iter().enumerate() {
-                let changed_at = from + 1 + offset as u64;
+            let mut changes = changes.take((revision - from) as usize);
+            if revision - from == 1 {
+                // The usual case, one write: count and compare in one pass.
+                let (previous, current) = changes.next().expect("the change the cache saw");
                 let object = current.or(previous).expect("a change has a value");
+                self.checked_revision = revision;
                 for watcher in server.watchers_of(object, previous) {
                     let Some(expected) = self.expected.get_mut(&(watcher.client, watcher.watch_id))
                     else {
                         continue;
                     };
-                    if changed_at > watcher.start_revision && concerns(watcher, previous, current) {
-                        expected.last_revision = changed_at;
+                    if revision > watcher.start_revision && concerns(watcher, previous, current) {
+                        expected.last_revision = revision;
                         expected.count += 1;
                     }
+                    compare(sim, replica, watcher, *expected)?;
                 }
-            }
-            self.checked_revision = revision;
-            for &(previous, current) in &changes {
-                let object = current.or(previous).expect("a change has a value");
-                for watcher in server.watchers_of(object, previous) {
-                    if let Some(&expected) = self.expected.get(&(watcher.client, watcher.watch_id))
-                    {
-                        compare(sim, replica, watcher, expected)?;
-                    }
-                }
+            } else {
+                self.check_changes(sim, replica, server, changes.collect(), from, revision)?;
             }
         }
         if streams_opened != self.streams_seen {
@@ -153,6 +148,43 @@ impl ReplicaCheck {
                     server.watchers().map(|w| (w.client, w.watch_id)).collect();
                 self.expected.retain(|key, _| open.contains(key));
                 self.sweep_at = 2 * self.expected.len() + 64;
+            }
+        }
+        Ok(())
+    }
+
+    /// Several changes at once (the cache took a batch): counts them all, then compares
+    /// every stream they concern.
+    fn check_changes(
+        &mut self,
+        sim: &Simulation<Msg>,
+        replica: ActorId,
+        server: &ApiServer,
+        changes: Vec<(Option<&Object>, Option<&Object>)>,
+        from: u64,
+        revision: u64,
+    ) -> Result<(), String> {
+        for (offset, &(previous, current)) in changes.iter().enumerate() {
+            let changed_at = from + 1 + offset as u64;
+            let object = current.or(previous).expect("a change has a value");
+            for watcher in server.watchers_of(object, previous) {
+                let Some(expected) = self.expected.get_mut(&(watcher.client, watcher.watch_id))
+                else {
+                    continue;
+                };
+                if changed_at > watcher.start_revision && concerns(watcher, previous, current) {
+                    expected.last_revision = changed_at;
+                    expected.count += 1;
+                }
+            }
+        }
+        self.checked_revision = revision;
+        for &(previous, current) in &changes {
+            let object = current.or(previous).expect("a change has a value");
+            for watcher in server.watchers_of(object, previous) {
+                if let Some(&expected) = self.expected.get(&(watcher.client, watcher.watch_id)) {
+                    compare(sim, replica, watcher, expected)?;
+                }
             }
         }
         Ok(())

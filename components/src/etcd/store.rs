@@ -205,7 +205,15 @@ impl Store {
         if revision + 1 < oldest_kept && revision < self.revision {
             return None;
         }
-        let start = history.partition_point(|c| c.revision <= revision);
+        // Every revision is one change, so the history's revisions are consecutive and
+        // the start is found by subtraction (checkers call this after every write).
+        let start = (revision + 1).saturating_sub(oldest_kept) as usize;
+        assert!(
+            history
+                .get(start)
+                .is_none_or(|c| c.revision == revision + 1),
+            "etcd history skips a revision"
+        );
         Some(history.range(start..).map(|c| {
             let after = match c.type_ {
                 EtcdEventType::Put => Some(&c.object),

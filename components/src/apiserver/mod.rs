@@ -633,6 +633,17 @@ impl ApiServer {
                     self.on_read(read, items, revision, cx);
                     return;
                 }
+                let starting_range = matches!(
+                    &self.phase,
+                    Phase::Starting { ranges, .. } if ranges.iter().any(|(range, _)| *range == id)
+                );
+                if !starting_range {
+                    // A late answer to a range given up already: a consistent list
+                    // answered with 504 at --request-timeout, or a start's range sent
+                    // again to another member (or before a restart of the cache).
+                    assert!(id < self.next_etcd_id, "etcd answered a range never sent");
+                    return;
+                }
                 for item in &items {
                     if let Object::Service(service) = item
                         && let Some(offset) = service

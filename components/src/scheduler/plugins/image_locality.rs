@@ -6,7 +6,7 @@
 //! `size × nodesWithImage / totalNodes` (float, truncated); the sum clamped to
 //! `[23Mi, 1000Mi × containers]` and mapped linearly to 0..=100.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use sim_core::FxIndexMap;
@@ -92,12 +92,33 @@ fn image_size_on(node: &NodeInfo, image: &Str) -> Option<u64> {
     size
 }
 
+/// The score of the last node a one-image pod was scored on in this cycle, by the
+/// image's size there: the nodes holding the same size score the same, so most nodes
+/// skip the divisions.
+pub type SizeMemo = Cell<Option<(Option<u64>, i64)>>;
+
 /// ImageLocality score of one node. `images` are the pod's from [`pod_images`], with the
-/// number of nodes of the snapshot holding each; `total_nodes` is the snapshot's size.
-pub fn score(images: &[(Str, u32)], node: &NodeInfo, total_nodes: usize) -> i64 {
+/// number of nodes of the snapshot holding each; `total_nodes` is the snapshot's size;
+/// `memo` lives for one cycle.
+pub fn score(images: &[(Str, u32)], node: &NodeInfo, total_nodes: usize, memo: &SizeMemo) -> i64 {
     if images.is_empty() || node.node.status.images.is_empty() {
         return 0;
     }
+    if let [(image, _)] = images {
+        let size = image_size_on(node, image);
+        if let Some((seen, score)) = memo.get()
+            && seen == size
+        {
+            return score;
+        }
+        let score = score_sizes(images, node, total_nodes);
+        memo.set(Some((size, score)));
+        return score;
+    }
+    score_sizes(images, node, total_nodes)
+}
+
+fn score_sizes(images: &[(Str, u32)], node: &NodeInfo, total_nodes: usize) -> i64 {
     let mut sum: i64 = 0;
     for (image, spread) in images {
         if let Some(size) = image_size_on(node, image) {
@@ -164,17 +185,22 @@ mod tests {
             Rc::new(node_with("b", 1000, 1 << 30, 110)),
             NodeTotals::default(),
         );
-        assert_eq!(score(&images, &holder, 2), 10);
-        assert_eq!(score(&images, &empty, 2), 0);
+        assert_eq!(score(&images, &holder, 2, &SizeMemo::default()), 10);
+        assert_eq!(score(&images, &empty, 2, &SizeMemo::default()), 0);
         // Below 23Mi scores 0; above 1000Mi per container scores 100.
         let mut tiny = node_with("c", 1000, 1 << 30, 110);
         tiny.status.images = vec![(s("app:v1"), 20 * MB as u64)];
         let tiny = NodeInfo::new(Rc::new(tiny), NodeTotals::default());
-        assert_eq!(score(&images, &tiny, 1), 0);
+        assert_eq!(score(&images, &tiny, 1, &SizeMemo::default()), 0);
         let mut huge = node_with("d", 1000, 1 << 30, 110);
         huge.status.images = vec![(s("app:v1"), 2000 * MB as u64)];
         let huge = NodeInfo::new(Rc::new(huge), NodeTotals::default());
-        assert_eq!(score(&images, &huge, 1), 100);
+        assert_eq!(score(&images, &huge, 1, &SizeMemo::default()), 100);
+        // One memo over a cycle's nodes gives each node its own score.
+        let cycle = SizeMemo::default();
+        for (node, expected) in [(&holder, 10), (&empty, 0), (&holder, 10), (&tiny, 0)] {
+            assert_eq!(score(&images, node, 2, &cycle), expected);
+        }
         // Two containers double the threshold: 2000Mi on every node → sum 2000Mi of
         // max 2000Mi → 100; one of the two images only → (1000−23)/(2000−23) → 49.
         let two = pod_with(
@@ -193,7 +219,10 @@ mod tests {
         let mut half = node_with("e", 1000, 1 << 30, 110);
         half.status.images = vec![(s("app:v1"), 1000 * MB as u64)];
         let half = NodeInfo::new(Rc::new(half), NodeTotals::default());
-        assert_eq!(score(&pod_images(&two, &counts), &half, 1), 49);
+        assert_eq!(
+            score(&pod_images(&two, &counts), &half, 1, &SizeMemo::default()),
+            49
+        );
     }
 
     #[test]
@@ -216,10 +245,13 @@ mod tests {
         let holder = NodeInfo::new(Rc::new(holder), NodeTotals::default());
         // Interned: two pods asking for the same image get the cache's one name.
         assert!(Rc::ptr_eq(&wants("a:v1")[0].0, &wants("a:v1")[0].0));
-        assert_eq!(score(&wants("a:v1"), &holder, 2), 0);
-        let held = score(&wants("b:v1"), &holder, 2);
+        assert_eq!(score(&wants("a:v1"), &holder, 2, &SizeMemo::default()), 0);
+        let held = score(&wants("b:v1"), &holder, 2, &SizeMemo::default());
         assert!(held > 0);
-        assert_eq!(score(&wants("b:v1"), &holder, 2), held);
-        assert_eq!(score(&wants("a:v1"), &holder, 2), 0);
+        assert_eq!(
+            score(&wants("b:v1"), &holder, 2, &SizeMemo::default()),
+            held
+        );
+        assert_eq!(score(&wants("a:v1"), &holder, 2, &SizeMemo::default()), 0);
     }
 }

@@ -1297,13 +1297,21 @@ pub fn normalize(state: &SpreadScoreState<'_>, feasible: &[usize], scores: &mut 
             max = max.max(*score);
         }
     }
+    // Raw scores repeat from node to node: the last division is reused.
+    let mut last: Option<(i64, i64)> = None;
     for (score, &node) in scores.iter_mut().zip(feasible) {
         *score = if state.ignores(node) {
             0
         } else if max == 0 {
             MAX_NODE_SCORE
+        } else if let Some((raw, normalized)) = last
+            && raw == *score
+        {
+            normalized
         } else {
-            MAX_NODE_SCORE * (max + min - *score) / max
+            let normalized = MAX_NODE_SCORE * (max + min - *score) / max;
+            last = Some((*score, normalized));
+            normalized
         };
     }
 }

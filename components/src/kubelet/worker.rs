@@ -382,6 +382,12 @@ pub enum SandboxStage {
     Ready {
         sandbox_id: u64,
     },
+    /// The sandbox's infra process (the pause container, VM or Sentry) died: its
+    /// containers are killed, and a new sandbox replaces it or the pod ends
+    /// ([`sandbox_change`]).
+    NotReady {
+        sandbox_id: u64,
+    },
     /// `StopPodSandbox` in flight.
     Stopping {
         sandbox_id: u64,
@@ -426,6 +432,9 @@ pub struct PodWorker {
     /// The eviction manager evicted the pod, with this message: its status is Failed
     /// with reason `Evicted` (see `kubelet::eviction`).
     pub evicted: Option<Str>,
+    /// A new sandbox replaced a dead one: its init containers run again from the first
+    /// before the regular containers start (upstream purges the old init containers).
+    pub reinitializing: bool,
 }
 
 impl PodWorker {
@@ -476,6 +485,7 @@ impl PodWorker {
             lifecycle: Lifecycle::Active,
             status_write: None,
             evicted: None,
+            reinitializing: false,
         }
     }
 
@@ -706,6 +716,110 @@ impl PodWorker {
     }
 }
 
+/// What a pod whose sandbox died becomes once its containers are stopped (upstream
+/// `computePodActions` when `podSandboxChanged`, pkg/kubelet/kuberuntime/
+/// kuberuntime_manager.go).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SandboxChange {
+    /// A new sandbox (attempt + 1), and the containers to start in it.
+    Recreate,
+    /// No new sandbox: the pod ends with what it has. restartPolicy Never once a
+    /// container has been created, or nothing left to start (OnFailure with every
+    /// regular container succeeded, initialization done).
+    KillPod,
+}
+
+/// Upstream's rule for a pod whose sandbox changed: under restartPolicy Never, a new
+/// sandbox only if no container was ever created in the old one; otherwise a new one
+/// unless no regular container is left to start (under OnFailure those that succeeded
+/// are not started again) and initialization is done.
+pub fn sandbox_change(worker: &PodWorker) -> SandboxChange {
+    let policy = worker.pod.spec.restart_policy;
+    if policy == RestartPolicy::Never && worker.containers.iter().any(|c| c.created_before) {
+        return SandboxChange::KillPod;
+    }
+    let succeeded = |c: &ContainerRecord| {
+        c.stage == ContainerStage::Terminated
+            && c.last_termination.as_ref().is_some_and(|t| t.exit_code == 0)
+    };
+    let to_start = worker
+        .containers
+        .iter()
+        .filter(|c| c.role == Role::App)
+        .filter(|c| !(policy == RestartPolicy::OnFailure && succeeded(c)))
+        .count();
+    let initialized = worker
+        .containers
+        .iter()
+        .all(|c| c.role != Role::Init || c.completed());
+    if to_start == 0 && initialized {
+        SandboxChange::KillPod
+    } else {
+        SandboxChange::Recreate
+    }
+}
+
+impl PodWorker {
+    /// The sandbox `sandbox_id` is not ready any more (its infra died); whether it was
+    /// this pod's ready sandbox.
+    pub fn sandbox_died(&mut self, sandbox_id: u64) -> bool {
+        if self.sandbox != (SandboxStage::Ready { sandbox_id }) {
+            return false;
+        }
+        self.sandbox = SandboxStage::NotReady { sandbox_id };
+        true
+    }
+
+    /// Its containers stopped, the dead sandbox gives way to a new one: the init
+    /// containers run again from the first, the regular containers to start wait for
+    /// the new sandbox (one in back-off keeps it), those that succeeded under OnFailure
+    /// stay done. Returns the dead sandbox's id.
+    pub fn replace_sandbox(&mut self) -> u64 {
+        let SandboxStage::NotReady { sandbox_id } = self.sandbox else {
+            panic!("replacing a sandbox that has not died: {:?}", self.sandbox);
+        };
+        let policy = self.pod.spec.restart_policy;
+        let has_init = self.containers.iter().any(|c| c.role != Role::App);
+        for container in &mut self.containers {
+            assert!(
+                !container.stage.is_running() && !container.stage.is_starting(),
+                "replacing the sandbox of a running container"
+            );
+            let succeeded = container
+                .last_termination
+                .as_ref()
+                .is_some_and(|t| t.exit_code == 0);
+            let keep = match container.role {
+                // A back-off in force is kept (upstream's start checks doBackOff).
+                _ if matches!(container.stage, ContainerStage::BackOff { .. }) => true,
+                Role::Init | Role::Sidecar => false,
+                Role::App => {
+                    container.stage == ContainerStage::Terminated
+                        && policy == RestartPolicy::OnFailure
+                        && succeeded
+                }
+            };
+            if !keep {
+                container.stage = ContainerStage::Waiting;
+            }
+        }
+        self.sandbox = SandboxStage::None;
+        self.pod_ip = None;
+        self.reinitializing = has_init;
+        sandbox_id
+    }
+
+    /// The pod ends with its sandbox (`SandboxChange::KillPod`): what waits to start
+    /// never will.
+    pub fn abandon_waiting(&mut self) {
+        for container in &mut self.containers {
+            if !container.stage.is_running() && !container.stage.is_starting() {
+                container.stage = ContainerStage::Terminated;
+            }
+        }
+    }
+}
+
 /// A step the kubelet should take for a pod.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -722,6 +836,11 @@ pub enum Action {
     EndPreStop(usize),
     /// Container `index`'s `sleep` postStart hook is done.
     EndPostStart(usize),
+    /// The dead sandbox's containers have stopped: a new sandbox replaces it.
+    ReplaceSandbox,
+    /// The dead sandbox's containers have stopped and no new one comes: what waits to
+    /// start never will.
+    AbandonWaiting,
     /// `StopContainer` for container `index` (SIGTERM, SIGKILL after the timeout).
     StopContainer(usize),
     StopSandbox,
@@ -739,7 +858,10 @@ impl Action {
     pub fn is_local(self) -> bool {
         matches!(
             self,
-            Action::BeginKill { .. } | Action::EndPreStop(_) | Action::EndPostStart(_)
+            Action::BeginKill { .. }
+                | Action::EndPreStop(_)
+                | Action::EndPostStart(_)
+                | Action::AbandonWaiting
         )
     }
 }
@@ -767,6 +889,7 @@ fn plan_active(worker: &PodWorker, now: SimTime) -> Vec<Action> {
         SandboxStage::Failed { until } if until <= now => return vec![Action::RunSandbox],
         SandboxStage::Failed { until } => return vec![Action::WakeAt(until)],
         SandboxStage::Ready { .. } => {}
+        SandboxStage::NotReady { .. } => return plan_sandbox_changed(worker, now),
         SandboxStage::Creating { .. }
         | SandboxStage::Stopping { .. }
         | SandboxStage::Stopped { .. }
@@ -813,6 +936,26 @@ fn plan_active(worker: &PodWorker, now: SimTime) -> Vec<Action> {
     actions
 }
 
+/// A pod whose sandbox died (upstream `SyncPod` with `KillPod` and `CreateSandbox`):
+/// every running container is killed with the pod's grace period; once none runs, a
+/// new sandbox replaces the dead one, or the pod ends and its sandbox is stopped.
+fn plan_sandbox_changed(worker: &PodWorker, now: SimTime) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let mut wake = None;
+    let grace_seconds = kill_grace_seconds(&worker.pod);
+    if plan_kills(worker, grace_seconds, true, now, &mut actions, &mut wake) {
+        if let Some(at) = wake {
+            actions.push(Action::WakeAt(at));
+        }
+        return actions;
+    }
+    match sandbox_change(worker) {
+        SandboxChange::Recreate => vec![Action::ReplaceSandbox],
+        SandboxChange::KillPod if worker.all_terminated() => vec![Action::StopSandbox],
+        SandboxChange::KillPod => vec![Action::AbandonWaiting],
+    }
+}
+
 /// The init containers' part of a sync (upstream `computeInitContainerActions`): true
 /// once the pod is initialized and its regular containers may start.
 fn plan_init(
@@ -821,7 +964,7 @@ fn plan_init(
     actions: &mut Vec<Action>,
     wake: &mut Option<SimTime>,
 ) -> bool {
-    let initialized_before = worker.has_initialized_before();
+    let initialized_before = worker.has_initialized_before() && !worker.reinitializing;
     let init_count = worker
         .containers
         .iter()
@@ -977,7 +1120,7 @@ fn plan_termination(
         return actions;
     }
     match worker.sandbox {
-        SandboxStage::Ready { .. } => vec![Action::StopSandbox],
+        SandboxStage::Ready { .. } | SandboxStage::NotReady { .. } => vec![Action::StopSandbox],
         SandboxStage::Stopped { .. } => vec![Action::RemoveSandbox],
         SandboxStage::Creating { .. }
         | SandboxStage::Stopping { .. }
@@ -1571,6 +1714,83 @@ pub(crate) mod tests {
             "4 s of grace, 3 used by the hook: SIGTERM gets the 2 s floor"
         );
         assert_eq!(w.containers[1].stage, running(5), "the other one runs on");
+    }
+
+    #[test]
+    fn a_dead_sandbox_is_replaced_once_its_containers_are_stopped() {
+        // Upstream computePodActions with podSandboxChanged: KillPod, then CreateSandbox
+        // with attempt + 1 and every container started again, init containers first.
+        let mut w = in_sandbox(&["migrate"], &["app", "log"], RestartPolicy::Always);
+        exit_for_good(&mut w, 0, 0);
+        w.containers[1].stage = running(5);
+        w.containers[1].created_before = true;
+        w.containers[2].stage = ContainerStage::BackOff { until: t(40) };
+        w.containers[2].created_before = true;
+        assert!(!w.sandbox_died(9), "another sandbox");
+        assert!(w.sandbox_died(3));
+        assert_eq!(
+            plan(&w, t(10)),
+            vec![Action::BeginKill {
+                index: 1,
+                grace_seconds: 30
+            }],
+            "what still runs is killed; nothing starts in the dead sandbox"
+        );
+        w.begin_kill(1, 30, None, t(10));
+        assert_eq!(plan(&w, t(10)), vec![Action::StopContainer(1)]);
+        w.containers[1].stage = ContainerStage::Terminated;
+        assert_eq!(sandbox_change(&w), SandboxChange::Recreate);
+        assert_eq!(plan(&w, t(11)), vec![Action::ReplaceSandbox]);
+        assert_eq!(w.replace_sandbox(), 3);
+        assert!(w.reinitializing);
+        assert_eq!(w.containers[0].stage, ContainerStage::Waiting, "init again");
+        assert_eq!(w.containers[1].stage, ContainerStage::Waiting);
+        assert_eq!(
+            w.containers[2].stage,
+            ContainerStage::BackOff { until: t(40) },
+            "a back-off in force is kept"
+        );
+        assert_eq!(plan(&w, t(11)), vec![Action::RunSandbox]);
+        w.sandbox = SandboxStage::Ready { sandbox_id: 7 };
+        assert_eq!(
+            plan(&w, t(12)),
+            vec![Action::StartPipeline(0)],
+            "the init container runs again before the regular ones"
+        );
+    }
+
+    #[test]
+    fn a_dead_sandbox_ends_a_pod_that_would_not_restart() {
+        // restartPolicy Never, a container created: no new sandbox, the pod ends.
+        let mut w = in_sandbox(&[], &["job", "side"], RestartPolicy::Never);
+        w.containers[0].stage = running(4);
+        w.containers[0].created_before = true;
+        assert!(w.sandbox_died(3));
+        w.containers[0].stage = ContainerStage::Terminated;
+        assert_eq!(sandbox_change(&w), SandboxChange::KillPod);
+        assert_eq!(plan(&w, t(5)), vec![Action::AbandonWaiting]);
+        w.abandon_waiting();
+        assert_eq!(plan(&w, t(5)), vec![Action::StopSandbox]);
+        // Never, but nothing was ever created: the sandbox is made again.
+        let mut fresh = in_sandbox(&[], &["job"], RestartPolicy::Never);
+        assert!(fresh.sandbox_died(3));
+        assert_eq!(sandbox_change(&fresh), SandboxChange::Recreate);
+        // OnFailure with every regular container succeeded: nothing to start.
+        let mut done = in_sandbox(&[], &["job"], RestartPolicy::OnFailure);
+        exit_for_good(&mut done, 0, 0);
+        assert!(done.sandbox_died(3));
+        assert_eq!(sandbox_change(&done), SandboxChange::KillPod);
+        // OnFailure with one failed: a new sandbox for it, the succeeded one stays done.
+        let mut some = in_sandbox(&[], &["ok", "failed"], RestartPolicy::OnFailure);
+        exit_for_good(&mut some, 0, 0);
+        some.containers[1].last_termination = Some(exited(137));
+        some.containers[1].created_before = true;
+        some.containers[1].stage = ContainerStage::Terminated;
+        assert!(some.sandbox_died(3));
+        assert_eq!(sandbox_change(&some), SandboxChange::Recreate);
+        some.replace_sandbox();
+        assert_eq!(some.containers[0].stage, ContainerStage::Terminated);
+        assert_eq!(some.containers[1].stage, ContainerStage::Waiting);
     }
 
     #[test]

@@ -253,6 +253,10 @@ pub enum ContainerEventKind {
     /// The process stopped answering (hung): probes time out.
     Unresponsive,
     Exited(ContainerExit),
+    /// The sandbox's infra process died: the sandbox is not ready (what the generic
+    /// PLEG's relist finds as the sandbox's change of state). `container_id` is the
+    /// infra process's.
+    SandboxNotReady,
 }
 
 /// Pushed by the runtime when a container's state changes on its own.
@@ -351,6 +355,10 @@ impl Fingerprint for CriReply {
                     ContainerEventKind::Exited(exit) => {
                         hasher.write_u64(2);
                         hasher.write_u64(exit.exit_code as u64);
+                    }
+                    ContainerEventKind::SandboxNotReady => {
+                        hasher.write_u64(4);
+                        hasher.write_u64(event.sandbox_id);
                     }
                 }
             }

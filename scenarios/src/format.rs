@@ -396,6 +396,10 @@ pub struct TimelineEntry {
     /// `{node: node-1, for: 1m}` (default 5 s, systemd's `RestartSec` for containerd).
     #[serde(rename = "crash-runtime")]
     pub crash_runtime: Option<serde_json::Value>,
+    /// The infra process (pause container) of a pod's sandbox is killed:
+    /// `{node: node-1, pod: db, namespace: default}`.
+    #[serde(rename = "kill-pod-sandbox")]
+    pub kill_pod_sandbox: Option<KillPodSandboxEntry>,
     /// A kube-apiserver replica restarts (`SIGTERM`, then its process starts again):
     /// `control-plane-1`, or `{host: control-plane-1, for: 30s}` to keep it down that
     /// long first.
@@ -419,6 +423,15 @@ pub struct ApiServerOutageEntry {
     pub host: String,
     #[serde(rename = "for")]
     pub duration: Option<Scalar>,
+}
+
+/// `kill-pod-sandbox: {node: node-1, pod: db}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KillPodSandboxEntry {
+    pub node: String,
+    pub pod: String,
+    pub namespace: Option<String>,
 }
 
 /// `registry-outage: {for: 2m}`.

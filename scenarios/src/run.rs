@@ -377,6 +377,22 @@ fn schedule_timeline(cluster: &mut Cluster, scenario: &Scenario) {
             Step::RestartApiserver {
                 index, down_for, ..
             } => cluster.schedule_apiserver_restart(timed.at, *index, *down_for),
+            Step::KillPodSandbox {
+                node,
+                namespace,
+                pod,
+            } => {
+                use components::msg::{Msg, Tick};
+                use components::runtime::Tick as RuntimeTick;
+                let runtime = node_handle(cluster, node).runtime;
+                let tick = RuntimeTick::KillSandboxInfra {
+                    namespace: components::api::s(namespace),
+                    name: components::api::s(pod),
+                };
+                cluster
+                    .sim
+                    .schedule_timer(timed.at, runtime, Msg::Tick(Tick::Runtime(tick)));
+            }
             Step::CrashRuntime { node, down_for } => {
                 use components::msg::{Msg, Tick};
                 use components::runtime::Tick as RuntimeTick;

@@ -185,6 +185,12 @@ pub enum Step {
         node: String,
         down_for: SimDuration,
     },
+    /// The infra process (pause container) of a pod's sandbox on `node` is killed.
+    KillPodSandbox {
+        node: String,
+        namespace: String,
+        pod: String,
+    },
     /// A kube-scheduler or kube-controller-manager replica's process dies (`kill`) or
     /// starts again; its host stays up.
     Component {
@@ -314,6 +320,13 @@ impl Step {
             Step::CrashRuntime { node, down_for } => format!(
                 "the container runtime on node {node} crashes; it starts again {} later",
                 format_duration(*down_for)
+            ),
+            Step::KillPodSandbox {
+                node,
+                namespace,
+                pod,
+            } => format!(
+                "the pause process of pod {namespace}/{pod}'s sandbox on node {node} is killed (SIGKILL)"
             ),
             Step::NodeJoins { node, pool } => format!(
                 "node {node} joins the cluster: a new machine of pool {pool} powers on and its kubelet starts"
@@ -1501,6 +1514,7 @@ impl Parser<'_> {
             entry.etcd_compact.is_some(),
             entry.restart_kubelet.is_some(),
             entry.crash_runtime.is_some(),
+            entry.kill_pod_sandbox.is_some(),
             entry.restart_apiserver.is_some(),
             entry.kill_component.is_some(),
             entry.start_component.is_some(),
@@ -1511,7 +1525,7 @@ impl Parser<'_> {
         if given != 1 {
             return Err(self.error(
                 path,
-                format!("a timeline entry has `at` and exactly one of apply, delete, scale, set-image, rollout-undo, rollout-pause, rollout-resume, get, cordon, uncordon, drain, load, registry-outage, kill-node, restart-node, restart-kubelet, crash-runtime, restart-apiserver, kill-component, start-component, kill-etcd-member, restart-etcd-member, wipe-etcd-member, etcd-snapshot, etcd-restore, etcd-defrag, etcd-alarm-disarm, etcd-compact, partition, heal (found {given})"),
+                format!("a timeline entry has `at` and exactly one of apply, delete, scale, set-image, rollout-undo, rollout-pause, rollout-resume, get, cordon, uncordon, drain, load, registry-outage, kill-node, restart-node, restart-kubelet, crash-runtime, kill-pod-sandbox, restart-apiserver, kill-component, start-component, kill-etcd-member, restart-etcd-member, wipe-etcd-member, etcd-snapshot, etcd-restore, etcd-defrag, etcd-alarm-disarm, etcd-compact, partition, heal (found {given})"),
             ));
         }
         let step = if let Some(apply) = &entry.apply {
@@ -1717,6 +1731,19 @@ impl Parser<'_> {
                 CRASHED_RUNTIME_DOWN_FOR,
             )?;
             Step::CrashRuntime { node, down_for }
+        } else if let Some(target) = &entry.kill_pod_sandbox {
+            let p = join_key(path, "kill-pod-sandbox");
+            let node = self.joined_node(
+                &target.node,
+                &join_key(&p, "node"),
+                at,
+                "kill a pod's sandbox on it",
+            )?;
+            Step::KillPodSandbox {
+                node,
+                namespace: namespace_of(Kind::Pod, target.namespace.as_deref()),
+                pod: target.pod.clone(),
+            }
         } else if let Some((field, name, kill)) = [
             ("kill-component", &entry.kill_component, true),
             ("start-component", &entry.start_component, false),

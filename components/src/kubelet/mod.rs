@@ -1538,9 +1538,35 @@ impl Kubelet {
                         call,
                     };
             }
+            Action::ReplaceSandbox => {
+                let sandbox_id = worker.replace_sandbox();
+                cx.record("step", || {
+                    format!("pod {name}: SandboxChanged: Pod sandbox changed, it will be killed and re-created (sandbox {sandbox_id} is gone)")
+                });
+                // The dead sandbox is stopped and removed on the side (upstream's
+                // KillPod stops it; the container GC removes it later).
+                self.cri(
+                    CriRequest::StopPodSandbox { sandbox_id },
+                    Call::Orphan,
+                    cx,
+                );
+                self.cri(
+                    CriRequest::RemovePodSandbox { sandbox_id },
+                    Call::Orphan,
+                    cx,
+                );
+            }
+            Action::AbandonWaiting => {
+                cx.record("step", || {
+                    format!("pod {name}: its sandbox died and restartPolicy Never starts nothing again; the pod ends")
+                });
+                worker.abandon_waiting();
+            }
             Action::StopSandbox => {
-                let SandboxStage::Ready { sandbox_id } = worker.sandbox else {
-                    panic!("stopping a sandbox that is not ready");
+                let (SandboxStage::Ready { sandbox_id } | SandboxStage::NotReady { sandbox_id }) =
+                    worker.sandbox
+                else {
+                    panic!("stopping a sandbox that is not there");
                 };
                 let call = self.cri(
                     CriRequest::StopPodSandbox { sandbox_id },
@@ -2229,10 +2255,14 @@ impl Kubelet {
     }
 
     fn create_container(&mut self, uid: u64, index: usize, cx: &mut Context<'_, Msg>) {
-        let worker = self.workers.get(&uid).expect("caller checked");
+        let worker = self.workers.get_mut(&uid).expect("caller checked");
         let SandboxStage::Ready { sandbox_id } = worker.sandbox else {
-            panic!("creating a container without a ready sandbox");
+            // The sandbox died while the image was looked at or pulled: the container
+            // waits for the new one.
+            worker.containers[index].stage = ContainerStage::Waiting;
+            return;
         };
+        let worker = &*worker;
         let spec = worker.spec(index);
         let record = &worker.containers[index];
         let config = ContainerConfig {
@@ -2387,7 +2417,7 @@ impl Kubelet {
             ContainerEventKind::Unresponsive => {
                 self.probe_container_health(event.container_id, prober::Health::Unresponsive, cx);
             }
-            ContainerEventKind::Exited(_) => {
+            ContainerEventKind::Exited(_) | ContainerEventKind::SandboxNotReady => {
                 self.pleg_pending.push(event);
                 if !self.pleg_armed {
                     self.pleg_armed = true;
@@ -2404,6 +2434,10 @@ impl Kubelet {
     fn pleg_relist(&mut self, cx: &mut Context<'_, Msg>) {
         self.pleg_armed = false;
         for event in std::mem::take(&mut self.pleg_pending) {
+            if event.kind == ContainerEventKind::SandboxNotReady {
+                self.on_sandbox_not_ready(event.sandbox_id, cx);
+                continue;
+            }
             let ContainerEventKind::Exited(exit) = event.kind else {
                 continue;
             };
@@ -2454,6 +2488,27 @@ impl Kubelet {
             self.probe_container_stopped(uid, index, cx);
             self.sync_pod(uid, cx);
         }
+    }
+
+    /// The relist found sandbox `sandbox_id` not ready (its infra died): the pod's
+    /// sync kills what still runs in it and replaces it (see `worker::sandbox_change`).
+    /// A sandbox death is rare: the pod is found by a look at this node's workers.
+    fn on_sandbox_not_ready(&mut self, sandbox_id: u64, cx: &mut Context<'_, Msg>) {
+        let Some((&uid, worker)) = self
+            .workers
+            .iter_mut()
+            .find(|(_, w)| w.sandbox == (SandboxStage::Ready { sandbox_id }))
+        else {
+            return;
+        };
+        if !worker.sandbox_died(sandbox_id) {
+            return;
+        }
+        let name = worker.display(cx.recording());
+        cx.record("step", || {
+            format!("pod {name}: sandbox {sandbox_id} is not ready (its infra process died); its containers are killed")
+        });
+        self.sync_pod(uid, cx);
     }
 
     // ------------------------------------------------------------------------------

@@ -101,6 +101,9 @@ pub enum Tick {
     CrashDaemon,
     /// The daemon starts again.
     RecoverDaemon,
+    /// The scenario's timeline: the infra process of the pod's ready sandbox is killed
+    /// (`kill -9` of its pause process).
+    KillSandboxInfra { namespace: Str, name: Str },
 }
 
 /// An image in the store, with what the registry said about it.
@@ -579,23 +582,23 @@ impl ContainerRuntime {
 
     fn remove_pod_sandbox(&mut self, id: CallId, sandbox_id: u64, cx: &mut Context<'_, Msg>) {
         if let Some(sandbox) = self.sandboxes.remove(&sandbox_id) {
-            match &sandbox.stage {
-                SandboxStage::NotReady => {}
-                stage => {
-                    // Forced removal: tear down whatever still runs.
-                    self.kernel_call(KernelCall::RemoveSandbox { sandbox_id }, cx);
-                    if let Some(ip) = sandbox.ip {
-                        self.ipam.release(sandbox.cidr, ip);
-                    }
-                    if let SandboxStage::Creating { call } = stage {
-                        let message =
-                            format!("sandbox {sandbox_id} was removed while being created");
-                        self.answer(*call, Err(error(CriErrorCode::Unknown, message)), cx);
-                    }
-                    if let SandboxStage::Stopping { calls } = stage {
-                        for &call in calls {
-                            self.answer(call, Ok(CriResponse::Done), cx);
-                        }
+            // A stopped sandbox holds nothing more; one whose infra died still has its
+            // namespaces, cgroup and IP, and any other is removed by force: whatever
+            // still runs is torn down.
+            let stage = &sandbox.stage;
+            let torn_down = *stage == SandboxStage::NotReady && sandbox.ip.is_none();
+            if !torn_down {
+                self.kernel_call(KernelCall::RemoveSandbox { sandbox_id }, cx);
+                if let Some(ip) = sandbox.ip {
+                    self.ipam.release(sandbox.cidr, ip);
+                }
+                if let SandboxStage::Creating { call } = stage {
+                    let message = format!("sandbox {sandbox_id} was removed while being created");
+                    self.answer(*call, Err(error(CriErrorCode::Unknown, message)), cx);
+                }
+                if let SandboxStage::Stopping { calls } = stage {
+                    for &call in calls {
+                        self.answer(call, Ok(CriResponse::Done), cx);
                     }
                 }
             }
@@ -944,6 +947,34 @@ impl ContainerRuntime {
         );
     }
 
+    /// Kills the infra process of `namespace/name`'s ready sandbox (SIGKILL through the
+    /// kernel): its exit makes the sandbox not ready ([`ContainerRuntime::on_infra_exit`]).
+    fn kill_sandbox_infra(&mut self, namespace: &str, name: &str, cx: &mut Context<'_, Msg>) {
+        let found = self.sandboxes.iter().find(|(_, s)| {
+            s.stage == SandboxStage::Ready
+                && &*s.config.namespace == namespace
+                && &*s.config.name == name
+        });
+        let Some((&sandbox_id, sandbox)) = found else {
+            cx.record("step", || {
+                format!("kill the sandbox infra of {namespace}/{name}: no ready sandbox on this node")
+            });
+            return;
+        };
+        let process_id = sandbox.infra_process_id;
+        let handler = sandbox.handler.name.clone();
+        cx.record("step", || {
+            format!("sandbox {sandbox_id} of {namespace}/{name}: its {handler} infra process is killed (SIGKILL)")
+        });
+        self.kernel_call(
+            KernelCall::Signal {
+                process_id,
+                signal: Signal::Kill,
+            },
+            cx,
+        );
+    }
+
     /// The infra process died. While the sandbox is being created that fails the
     /// `RunPodSandbox`; a ready sandbox is not ready any more, and what runs in it dies
     /// with it (a VM or a Sentry takes its containers along). A sandbox being stopped
@@ -971,11 +1002,20 @@ impl ContainerRuntime {
             }
             SandboxStage::Ready => {
                 sandbox.stage = SandboxStage::NotReady;
+                let infra_process_id = sandbox.infra_process_id;
                 cx.record("step", || {
                     format!(
                         "sandbox {sandbox_id} of {namespace}/{name}: its {handler} infra died ({cause:?}, exit code {exit_code}); the sandbox is not ready and its containers die with it"
                     )
                 });
+                self.push_event(
+                    ContainerEvent {
+                        container_id: infra_process_id,
+                        sandbox_id,
+                        kind: ContainerEventKind::SandboxNotReady,
+                    },
+                    cx,
+                );
                 let live: Vec<u64> = self
                     .containers
                     .iter()
@@ -1181,6 +1221,9 @@ impl Actor<Msg> for ContainerRuntime {
                 ..
             } => self.on_registry(*message, cx),
             Event::Timer(Msg::Tick(AnyTick::Runtime(Tick::CrashDaemon))) => self.crash_daemon(cx),
+            Event::Timer(Msg::Tick(AnyTick::Runtime(Tick::KillSandboxInfra { namespace, name }))) => {
+                self.kill_sandbox_infra(&namespace, &name, cx)
+            }
             Event::Timer(Msg::Tick(AnyTick::Runtime(Tick::RecoverDaemon))) => {
                 self.recover_daemon(cx)
             }
@@ -1224,6 +1267,11 @@ impl Fingerprint for Tick {
             Tick::Deadline { generation } => hasher.write_u64(*generation),
             Tick::CrashDaemon => hasher.write_u64(u64::MAX - 1),
             Tick::RecoverDaemon => hasher.write_u64(u64::MAX - 2),
+            Tick::KillSandboxInfra { namespace, name } => {
+                hasher.write_u64(u64::MAX - 3);
+                hasher.write_str(namespace);
+                hasher.write_str(name);
+            }
         }
     }
 }

@@ -304,6 +304,8 @@ pub struct KubeletSection {
     /// `nodefs.available`, `nodefs.inodesFree`, `imagefs.available`, `imagefs.inodesFree`
     /// (a percentage or a quantity). Given, it replaces upstream's defaults entirely.
     pub eviction_hard: Option<BTreeMap<String, Scalar>>,
+    /// `evictionMinimumReclaim` on the same signals (upstream default none).
+    pub eviction_minimum_reclaim: Option<BTreeMap<String, Scalar>>,
     pub eviction_pressure_transition_period: Option<Scalar>,
     pub node_lease_duration_seconds: Option<u64>,
     pub node_status_update_frequency: Option<Scalar>,

@@ -564,6 +564,48 @@ impl Parser<'_> {
         }))
     }
 
+    /// An `evictionHard` or `evictionMinimumReclaim` key: `memory.available` (`None`, with
+    /// its bytes) or a filesystem signal (its value is read by `disk_threshold_value`).
+    fn eviction_value(
+        &self,
+        signal: &str,
+        value: &Scalar,
+        at: &str,
+    ) -> Result<(Option<DiskSignal>, u64), ScenarioError> {
+        if signal == "memory.available" {
+            return Ok((None, self.quantity(value, at, parse_bytes)?));
+        }
+        match DiskSignal::parse(signal) {
+            Some(disk_signal) => Ok((Some(disk_signal), 0)),
+            None => Err(self.error(
+                at,
+                format!(
+                    "kubesim models memory.available, nodefs.available, nodefs.inodesFree, imagefs.available and imagefs.inodesFree, not {signal}"
+                ),
+            )),
+        }
+    }
+
+    /// A filesystem signal's value: a percentage (`10%`), bytes, or an inode count.
+    fn disk_threshold_value(
+        &self,
+        signal: DiskSignal,
+        value: &Scalar,
+        at: &str,
+    ) -> Result<ThresholdValue, ScenarioError> {
+        if value.0.trim().ends_with('%') {
+            ThresholdValue::percentage(&value.0)
+                .ok_or_else(|| self.error(at, format!("invalid percentage {:?}", value.0)))
+        } else {
+            let parse = if signal.counts_inodes() {
+                parse_count
+            } else {
+                parse_bytes
+            };
+            Ok(ThresholdValue::Quantity(self.quantity(value, at, parse)?))
+        }
+    }
+
     /// A node pool's `nodefs` and `imagefs` over its `ephemeral-storage`.
     fn node_filesystems(
         &self,
@@ -1103,32 +1145,31 @@ impl Parser<'_> {
             }
             for (signal, value) in kubelet.eviction_hard.iter().flatten() {
                 let at = join_key(&join_key(base, "evictionHard"), signal);
-                if signal == "memory.available" {
-                    config.kubelet.eviction.memory_available_hard_bytes =
-                        self.quantity(value, &at, parse_bytes)?;
-                    continue;
+                match self.eviction_value(signal, value, &at)? {
+                    (None, bytes) => config.kubelet.eviction.memory_available_hard_bytes = bytes,
+                    (Some(signal), _) => {
+                        let value = self.disk_threshold_value(signal, value, &at)?;
+                        config
+                            .kubelet
+                            .eviction
+                            .disk_hard
+                            .push(DiskThreshold { signal, value });
+                    }
                 }
-                let Some(disk_signal) = DiskSignal::parse(signal) else {
-                    return Err(self.error(
-                        &at,
-                        format!(
-                            "kubesim models memory.available, nodefs.available, nodefs.inodesFree, imagefs.available and imagefs.inodesFree, not {signal}"
-                        ),
-                    ));
-                };
-                let value = if value.0.trim().ends_with('%') {
-                    ThresholdValue::percentage(&value.0).ok_or_else(|| {
-                        self.error(&at, format!("invalid percentage {:?}", value.0))
-                    })?
-                } else if disk_signal.counts_inodes() {
-                    ThresholdValue::Quantity(self.quantity(value, &at, parse_count)?)
-                } else {
-                    ThresholdValue::Quantity(self.quantity(value, &at, parse_bytes)?)
-                };
-                config.kubelet.eviction.disk_hard.push(DiskThreshold {
-                    signal: disk_signal,
-                    value,
-                });
+            }
+            for (signal, value) in kubelet.eviction_minimum_reclaim.iter().flatten() {
+                let at = join_key(&join_key(base, "evictionMinimumReclaim"), signal);
+                match self.eviction_value(signal, value, &at)? {
+                    (None, bytes) => config.kubelet.eviction.memory_minimum_reclaim_bytes = bytes,
+                    (Some(signal), _) => {
+                        let value = self.disk_threshold_value(signal, value, &at)?;
+                        config
+                            .kubelet
+                            .eviction
+                            .disk_minimum_reclaim
+                            .insert(signal, value);
+                    }
+                }
             }
             // The manager looks at the signals in a fixed order, not the file's.
             config
@@ -3290,7 +3331,7 @@ timeline:
     #[test]
     fn disk_writes_filesystems_and_disk_thresholds_parse_and_their_errors_are_located() {
         let text = format!(
-            "{MINIMAL}  images:\n    - {{name: logger, diskGrowth: 4Mi/s, diskMax: 2Gi}}\n  kubelet: {{evictionHard: {{imagefs.inodesFree: 1000, nodefs.available: 7.5%, imagefs.available: 2Gi}}}}\n"
+            "{MINIMAL}  images:\n    - {{name: logger, diskGrowth: 4Mi/s, diskMax: 2Gi}}\n  kubelet: {{evictionHard: {{imagefs.inodesFree: 1000, nodefs.available: 7.5%, imagefs.available: 2Gi}}, evictionMinimumReclaim: {{nodefs.available: 500Mi, memory.available: 64Mi}}}}\n"
         )
         .replace(
             "memory: 8Gi}",
@@ -3330,6 +3371,13 @@ timeline:
         // A given evictionHard replaces the defaults: no memory.available threshold now,
         // and the signals in the manager's order.
         let eviction = &scenario.cluster.kubelet.eviction;
+        assert_eq!(eviction.memory_minimum_reclaim_bytes, 64 << 20);
+        assert_eq!(
+            eviction
+                .disk_minimum_reclaim
+                .get(&DiskSignal::NodeFsAvailable),
+            Some(&ThresholdValue::Quantity(500 << 20))
+        );
         assert_eq!(eviction.memory_available_hard_bytes, 0);
         assert_eq!(
             eviction.disk_hard,

@@ -35,7 +35,9 @@ use sim_core::{Context, SimDuration, SimTime};
 use crate::api::quantity::format_bytes;
 use crate::api::{Pod, PodPhase, QosClass, ResourceList, Str, Taint, TaintEffect, s};
 use crate::controllers::node_lifecycle::TAINT_MEMORY_PRESSURE;
-use crate::filesystem::{DiskSignal, DiskStats, DiskThreshold, default_disk_thresholds};
+use crate::filesystem::{
+    DiskSignal, DiskStats, DiskThreshold, ThresholdValue, default_disk_thresholds, threshold_met,
+};
 use crate::kernel::{DiskMsg, MemoryMsg, MemoryStats};
 use crate::msg::Msg;
 use crate::runtime::CallId;
@@ -95,6 +97,11 @@ pub struct EvictionConfig {
     /// nodefs.inodesFree<5%, imagefs.available<15% (`filesystem::default_disk_thresholds`).
     /// In the order the manager looks at them.
     pub disk_hard: Vec<DiskThreshold>,
+    /// `evictionMinimumReclaim`, upstream default none (0) for every signal: a threshold
+    /// met at the last synchronize stays met until this much more than its quantity is
+    /// available, and node-level reclaim is enough only past it.
+    pub memory_minimum_reclaim_bytes: u64,
+    pub disk_minimum_reclaim: BTreeMap<DiskSignal, ThresholdValue>,
     /// The manager's period (`evictionMonitoringPeriod`), upstream 10 s.
     pub eviction_monitoring_period: SimDuration,
     /// `evictionPressureTransitionPeriod`, upstream default 5 min.
@@ -110,6 +117,8 @@ impl Default for EvictionConfig {
         EvictionConfig {
             memory_available_hard_bytes: 100 << 20,
             disk_hard: default_disk_thresholds(),
+            memory_minimum_reclaim_bytes: 0,
+            disk_minimum_reclaim: BTreeMap::new(),
             eviction_monitoring_period: SimDuration::from_secs(10),
             eviction_pressure_transition_period: SimDuration::from_mins(5),
             pod_cleanup_timeout: SimDuration::from_secs(30),
@@ -149,6 +158,10 @@ pub struct EvictionManager {
     /// When a synchronize last saw a memory / filesystem threshold met.
     memory_last_observed: Option<SimTime>,
     disk_last_observed: Option<SimTime>,
+    /// The thresholds the last synchronize found met (upstream `thresholdsMet`), held
+    /// until their minimum reclaim is available.
+    memory_met_last: bool,
+    disk_met_last: Vec<DiskSignal>,
     /// The conditions the node status reports.
     memory_pressure: bool,
     disk_pressure: bool,
@@ -173,6 +186,8 @@ impl Default for EvictionManager {
             disk_met: false,
             memory_last_observed: None,
             disk_last_observed: None,
+            memory_met_last: false,
+            disk_met_last: Vec::new(),
             memory_pressure: false,
             disk_pressure: false,
             next_sync: SimTime::ZERO,
@@ -419,6 +434,30 @@ pub fn eviction_message(
         }
     }
     message
+}
+
+/// Upstream `thresholdsMet` over `thresholds` on `stats`, with `enforce_min_reclaim`: a
+/// threshold counts as met while less than its quantity plus its minimum reclaim is
+/// available.
+pub fn disk_thresholds_met(
+    thresholds: &[DiskThreshold],
+    minimum_reclaim: &BTreeMap<DiskSignal, ThresholdValue>,
+    stats: &DiskStats,
+    enforce_min_reclaim: impl Fn(DiskSignal) -> bool,
+) -> Vec<DiskThreshold> {
+    thresholds
+        .iter()
+        .copied()
+        .filter(|t| {
+            let observed = stats.observe(t.signal);
+            let extra = minimum_reclaim
+                .get(&t.signal)
+                .filter(|_| enforce_min_reclaim(t.signal))
+                .map_or(0, |value| value.quantity(observed.capacity));
+            let quantity = t.value.quantity(observed.capacity).saturating_add(extra);
+            threshold_met(ThresholdValue::Quantity(quantity), observed)
+        })
+        .collect()
 }
 
 /// What a synchronize reclaims: memory, or a filesystem signal's resource.
@@ -733,8 +772,25 @@ impl Kubelet {
         let now = cx.now();
         let config = self.config.eviction.clone();
         let available = memory.available_bytes();
-        let memory_met = available < config.memory_available_hard_bytes;
-        let disk_met = disk.map_or_else(Vec::new, |d| d.thresholds_met(&config.disk_hard));
+        // Met now, or met at the last synchronize and not yet reclaimed past the minimum
+        // (upstream merges `thresholdsMet(.., false)` with `thresholdsMet(last, .., true)`).
+        let memory_met = available < config.memory_available_hard_bytes
+            || self.eviction.memory_met_last
+                && available
+                    < config
+                        .memory_available_hard_bytes
+                        .saturating_add(config.memory_minimum_reclaim_bytes);
+        let last = std::mem::take(&mut self.eviction.disk_met_last);
+        let disk_met = disk.map_or_else(Vec::new, |d| {
+            disk_thresholds_met(
+                &config.disk_hard,
+                &config.disk_minimum_reclaim,
+                d,
+                |signal| last.contains(&signal),
+            )
+        });
+        self.eviction.memory_met_last = memory_met;
+        self.eviction.disk_met_last = disk_met.iter().map(|t| t.signal).collect();
         if memory_met {
             self.eviction.memory_last_observed = Some(now);
         }
@@ -824,8 +880,14 @@ impl Kubelet {
         cx: &mut Context<'_, Msg>,
     ) {
         let config = self.config.eviction.clone();
-        let memory_met = memory.available_bytes() < config.memory_available_hard_bytes;
-        let disk_met = disk.map_or_else(Vec::new, |d| d.thresholds_met(&config.disk_hard));
+        // Every threshold, each past its minimum reclaim (`thresholdsMet(.., true)`).
+        let memory_met = memory.available_bytes()
+            < config
+                .memory_available_hard_bytes
+                .saturating_add(config.memory_minimum_reclaim_bytes);
+        let disk_met = disk.map_or_else(Vec::new, |d| {
+            disk_thresholds_met(&config.disk_hard, &config.disk_minimum_reclaim, d, |_| true)
+        });
         let node = self.setup.name.clone();
         if !memory_met && disk_met.is_empty() {
             let stats = disk.expect("a reclaim read has filesystems");
@@ -876,6 +938,8 @@ impl Kubelet {
         let manager = &self.eviction;
         let keep_beating = manager.memory_pressure
             || manager.disk_pressure
+            || manager.memory_met_last
+            || !manager.disk_met_last.is_empty()
             || manager.signal_below
             || manager.disk_met
             || self.any_ephemeral_storage_limit();
@@ -1384,6 +1448,42 @@ mod tests {
                 0
             )),
             None
+        );
+    }
+
+    #[test]
+    fn a_threshold_met_last_time_holds_until_its_minimum_reclaim_is_available() {
+        use crate::filesystem::FsStats;
+        let stats = |available_bytes| DiskStats {
+            nodefs: FsStats {
+                capacity_bytes: 1000 * MI,
+                available_bytes,
+                inodes: 1000,
+                inodes_free: 1000,
+            },
+            imagefs: None,
+            containers: Vec::new(),
+        };
+        let hard = [DiskThreshold {
+            signal: DiskSignal::NodeFsAvailable,
+            value: ThresholdValue::Quantity(100 * MI),
+        }];
+        let reclaim = BTreeMap::from([(
+            DiskSignal::NodeFsAvailable,
+            ThresholdValue::Quantity(50 * MI),
+        )]);
+        let met = |available, enforce: bool| {
+            !disk_thresholds_met(&hard, &reclaim, &stats(available), |_| enforce).is_empty()
+        };
+        assert!(met(99 * MI, false));
+        assert!(!met(120 * MI, false));
+        // Met last time: held until 150Mi are available.
+        assert!(met(120 * MI, true));
+        assert!(met(150 * MI - 1, true));
+        assert!(!met(150 * MI, true));
+        // Without a minimum reclaim enforcing changes nothing.
+        assert!(
+            disk_thresholds_met(&hard, &BTreeMap::new(), &stats(120 * MI), |_| true).is_empty()
         );
     }
 

@@ -40,6 +40,22 @@ struct ReplicaCheck {
     sweep_at: usize,
 }
 
+impl Expected {
+    /// Counts the change at revision `changed_at` if `watcher`'s stream carries it.
+    fn count_change(
+        &mut self,
+        watcher: &Watcher,
+        changed_at: u64,
+        previous: Option<&Object>,
+        current: Option<&Object>,
+    ) {
+        if changed_at > watcher.start_revision && concerns(watcher, previous, current) {
+            self.last_revision = changed_at;
+            self.count += 1;
+        }
+    }
+}
+
 /// Whether a change from `previous` to `current` (`None`: deleted) is sent on `watcher`:
 /// the object matched its filter before or matches it after.
 fn concerns(watcher: &Watcher, previous: Option<&Object>, current: Option<&Object>) -> bool {
@@ -123,10 +139,7 @@ impl ReplicaCheck {
                     else {
                         continue;
                     };
-                    if revision > watcher.start_revision && concerns(watcher, previous, current) {
-                        expected.last_revision = revision;
-                        expected.count += 1;
-                    }
+                    expected.count_change(watcher, revision, previous, current);
                     compare(sim, replica, watcher, *expected)?;
                 }
             } else {
@@ -172,10 +185,7 @@ impl ReplicaCheck {
                 else {
                     continue;
                 };
-                if changed_at > watcher.start_revision && concerns(watcher, previous, current) {
-                    expected.last_revision = changed_at;
-                    expected.count += 1;
-                }
+                expected.count_change(watcher, changed_at, previous, current);
             }
         }
         self.checked_revision = revision;
@@ -209,10 +219,8 @@ fn expected_since_start(etcd: &Etcd, watcher: &Watcher, revision: u64) -> Result
     };
     let span = (revision - watcher.start_revision) as usize;
     for (offset, (previous, current)) in changes.take(span).enumerate() {
-        if concerns(watcher, previous, current) {
-            expected.last_revision = watcher.start_revision + 1 + offset as u64;
-            expected.count += 1;
-        }
+        let changed_at = watcher.start_revision + 1 + offset as u64;
+        expected.count_change(watcher, changed_at, previous, current);
     }
     Ok(expected)
 }

@@ -317,40 +317,40 @@ impl Log {
         self.committed = index;
         self.applied = index;
     }
-    /// The committed entries not yet applied, marking them applied.
-    pub fn take_committed(&mut self) -> Vec<Entry> {
+    /// Where the committed entries not yet applied sit in `entries` (`None`: there are
+    /// none), marking them applied.
+    fn mark_committed_applied(&mut self) -> Option<std::ops::Range<usize>> {
         if self.applied >= self.committed {
-            return Vec::new();
+            return None;
         }
         assert!(
             self.applied >= self.snapshot_index,
             "applied entries were compacted"
         );
-        let start = (self.applied + 1 - self.first_index()) as usize;
-        let count = (self.committed - self.applied) as usize;
+        let start = (self.applied - self.snapshot_index) as usize;
+        let end = (self.committed - self.snapshot_index) as usize;
         self.applied = self.committed;
-        self.entries.range(start..start + count).cloned().collect()
+        Some(start..end)
+    }
+    /// The committed entries not yet applied, marking them applied.
+    pub fn take_committed(&mut self) -> Vec<Entry> {
+        self.mark_committed_applied()
+            .map_or_else(Vec::new, |range| {
+                self.entries.range(range).cloned().collect()
+            })
     }
     /// As [`Log::take_committed`], and forgets the log up to the last of them (as
     /// [`Log::compact_to`] would): a lone member, which nobody will ask for entries, gets
     /// its proposals back unshared, so applying them copies no object.
     pub fn drain_committed(&mut self) -> Vec<Entry> {
-        if self.applied >= self.committed {
+        let Some(range) = self.mark_committed_applied() else {
             return Vec::new();
-        }
-        assert!(
-            self.applied >= self.snapshot_index,
-            "applied entries were compacted"
-        );
-        let committed = self.committed;
+        };
         let term = self
-            .term_at(committed)
+            .term_at(self.committed)
             .expect("committed entries are in the log");
-        let skip = (self.applied - self.snapshot_index) as usize;
-        let end = (committed - self.snapshot_index) as usize;
-        let entries = self.entries.drain(..end).skip(skip).collect();
-        self.applied = committed;
-        self.snapshot_index = committed;
+        let entries = self.entries.drain(..range.end).skip(range.start).collect();
+        self.snapshot_index = self.committed;
         self.snapshot_term = term;
         entries
     }

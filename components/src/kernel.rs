@@ -26,6 +26,13 @@
 //! eviction manager registers its `memory.available` threshold ([`MemoryMsg`], as a
 //! memcg threshold notification) and reads the working sets only while it matters.
 //!
+//! Disks: a node with `ephemeral-storage` has a [`Disk`] (see `filesystem`): the images
+//! the runtime stores (`StoreImage`, `DeleteImage`) and each container's writable layer,
+//! written at its behaviour's `disk_growth` from its start until its exit and freed with
+//! its sandbox. The kubelet registers its filesystem thresholds (`DiskMsg`); the kernel
+//! solves the instant the layers' writes meet one and tells the kubelet which are met
+//! whenever that changes.
+//!
 //! CPU: a process uses its behaviour's millicores, plus, once serving, its share of the
 //! Service traffic addressed to its sandbox's IP (the load generator's `Traffic`, split
 //! evenly over the sandbox's serving processes), capped at its container's CPU limit

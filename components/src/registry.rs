@@ -252,7 +252,11 @@ impl Registry {
                 host.host
             );
             let previous = host_index.insert(canonical_host(&host.host).to_string(), index);
-            assert!(previous.is_none(), "registry host {} listed twice", host.host);
+            assert!(
+                previous.is_none(),
+                "registry host {} listed twice",
+                host.host
+            );
         }
         Registry {
             config,

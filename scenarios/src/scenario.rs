@@ -993,11 +993,14 @@ impl Parser<'_> {
                 Some(latency) => self.duration(latency, &join_key(&path, "latency"))?,
                 None => config.registry.pull_setup_latency,
             };
-            config.registry.hosts.push(components::registry::RegistryHost {
-                host: host.to_string(),
-                bandwidth_bytes_per_sec,
-                pull_setup_latency,
-            });
+            config
+                .registry
+                .hosts
+                .push(components::registry::RegistryHost {
+                    host: host.to_string(),
+                    bandwidth_bytes_per_sec,
+                    pull_setup_latency,
+                });
         }
         if let Some(network) = &raw.network {
             let mut link = Link::DATACENTER;

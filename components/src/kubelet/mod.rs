@@ -1545,11 +1545,7 @@ impl Kubelet {
                 });
                 // The dead sandbox is stopped and removed on the side (upstream's
                 // KillPod stops it; the container GC removes it later).
-                self.cri(
-                    CriRequest::StopPodSandbox { sandbox_id },
-                    Call::Orphan,
-                    cx,
-                );
+                self.cri(CriRequest::StopPodSandbox { sandbox_id }, Call::Orphan, cx);
                 self.cri(
                     CriRequest::RemovePodSandbox { sandbox_id },
                     Call::Orphan,

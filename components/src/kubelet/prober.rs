@@ -24,13 +24,19 @@
 //! What a probe answers is a function of the process's health, which the runtime pushes
 //! at each change (its `Ready` and `Unresponsive` container events): not answering yet
 //! (`Starting`: refused, a failure at once), serving (a success at once), or hung
-//! (`Unresponsive`: a failure once `timeoutSeconds` have passed, capped just below the
-//! period; Go's ticker would drop ticks instead). Every handler (exec, httpGet,
-//! tcpSocket, grpc) answers alike.
+//! (`Unresponsive`: a failure once `timeoutSeconds` have passed). Every handler (exec,
+//! httpGet, tcpSocket, grpc) answers alike.
 //!
-//! Not modelled: a tick that falls while a probe of a hung
-//! process is still waiting for its timeout is dropped (Go's ticker would deliver it late);
-//! the extra readiness probe of an adopted container (after a kubelet restart its probes
+//! A worker probes serially on its ticker (upstream `worker.run`: `doProbe`, then wait
+//! for the ticker's channel). A probe that outlasts the period (a hung process with
+//! `timeoutSeconds` ≥ `periodSeconds`) lets ticks fall while it runs: Go's ticker
+//! channel keeps one of them (buffered; later ones are dropped), so the next probe starts
+//! as soon as this one times out, and the grid goes on after the next one that is not
+//! late. Probes of a hung process then run back to back, one per `timeoutSeconds`.
+//!
+//! Not modelled: a manual readiness probe asked for while a probe of a hung process runs
+//! is made at once (upstream's trigger channel would hold it until then); the extra
+//! readiness probe of an adopted container (after a kubelet restart its probes
 //! begin on their grids); liveness and startup workers stop at once when the pod is being
 //! deleted rather than at their next tick.
 //!
@@ -143,16 +149,20 @@ pub struct ProbeTiming {
 impl ProbeTiming {
     pub fn of(probe: &Probe) -> ProbeTiming {
         let period = probe.period().max(SimDuration::from_secs(1));
-        let timeout = probe
-            .timeout()
-            .min(SimDuration::from_nanos(period.as_nanos() - 1));
         ProbeTiming {
             period,
-            timeout,
+            timeout: probe.timeout().max(SimDuration::from_nanos(1)),
             initial_delay: probe.initial_delay(),
             success_threshold: probe.success_threshold.max(1),
             failure_threshold: probe.failure_threshold.max(1),
         }
+    }
+
+    /// Whether probes that take the whole timeout outlast the period: the ticks that
+    /// fall meanwhile are dropped but one, delivered as the probe ends, and such probes
+    /// run back to back.
+    fn back_to_back(&self) -> bool {
+        self.timeout >= self.period
     }
 
     fn threshold(&self, outcome: Outcome) -> u32 {
@@ -223,7 +233,11 @@ pub struct Flip {
 pub struct ProbeWorker {
     pub probe_type: ProbeType,
     pub timing: ProbeTiming,
-    /// The first grid tick not yet accounted; the grid is `next_tick + k × period`.
+    /// Where the ticker's grid starts: its ticks are `grid_origin + k × period`.
+    grid_origin: SimTime,
+    /// The next probe's start not yet accounted: a grid tick, or (after a probe that
+    /// outlasted the period) the instant that probe ended, when the tick that fell
+    /// meanwhile is delivered late.
     next_tick: SimTime,
     /// An extra probe asked for by the kubelet (readiness only).
     manual: Option<SimTime>,
@@ -243,6 +257,7 @@ impl ProbeWorker {
         ProbeWorker {
             probe_type,
             timing,
+            grid_origin: first_tick,
             next_tick: first_tick,
             manual: None,
             last_outcome: Outcome::Success,
@@ -251,6 +266,27 @@ impl ProbeWorker {
             state: WorkerState::Probing,
             in_flight: None,
         }
+    }
+
+    /// Whether `at` is a tick of the ticker's grid.
+    fn on_grid(&self, at: SimTime) -> bool {
+        at >= self.grid_origin
+            && (at.as_nanos() - self.grid_origin.as_nanos())
+                .is_multiple_of(self.timing.period.as_nanos())
+    }
+
+    /// The first grid tick at or after `at`.
+    fn grid_at_or_after(&self, at: SimTime) -> SimTime {
+        let origin = self.grid_origin.as_nanos();
+        let period = self.timing.period.as_nanos();
+        let since = at.as_nanos().saturating_sub(origin);
+        SimTime::from_nanos(origin + since.div_ceil(period) * period)
+    }
+
+    /// Whether a probe answered after `delay` runs back to back with the next: it takes
+    /// the whole timeout, and that is a period or more.
+    fn back_to_back(&self, delay: SimDuration) -> bool {
+        delay > SimDuration::ZERO && self.timing.back_to_back()
     }
 
     /// What a probe now would answer, ignoring the initial delay; `None` when the tick
@@ -303,30 +339,55 @@ impl ProbeWorker {
         }
     }
 
-    /// Accounts the grid ticks up to `until` (inclusive) in one step, stopping after a
-    /// decisive one.
+    /// Accounts the probes that start up to `until` (inclusive) in one step, stopping
+    /// after a decisive one: the grid's ticks, or, while probes run back to back, one per
+    /// timeout from the next start.
     fn run_grid(&mut self, situation: Situation, until: SimTime) {
-        if self.next_tick > until {
+        if self.next_tick > until || self.in_flight.is_some() {
+            // A decisive probe runs: the next one starts once it has been answered.
             return;
         }
-        let period = self.timing.period.as_nanos();
-        let count = (until.as_nanos() - self.next_tick.as_nanos()) / period + 1;
-        let after_range = SimTime::from_nanos(self.next_tick.as_nanos() + count * period);
         let Some((instance, outcome, delay)) = self.answer(situation) else {
-            self.next_tick = after_range;
+            // Every tick is skipped at once, a late one too.
+            self.next_tick = self.grid_at_or_after(SimTime::from_nanos(until.as_nanos() + 1));
             return;
         };
         let eligible_from = self.eligible_from(instance);
+        let back_to_back = self.back_to_back(delay);
+        if !back_to_back && !self.on_grid(self.next_tick) {
+            // The tick delivered late as a long probe ended: one probe, then the grid.
+            let at = self.next_tick;
+            self.next_tick = self.grid_at_or_after(SimTime::from_nanos(at.as_nanos() + 1));
+            self.probe_once(situation, at);
+            if self.in_flight.is_none() {
+                self.run_grid(situation, until);
+            }
+            return;
+        }
+        if back_to_back && self.next_tick < eligible_from {
+            // Skipped ticks take no time: the first probe is at the first eligible tick.
+            self.next_tick = self.grid_at_or_after(eligible_from);
+            if self.next_tick > until {
+                return;
+            }
+        }
+        let step = if back_to_back {
+            self.timing.timeout.as_nanos()
+        } else {
+            self.timing.period.as_nanos()
+        };
+        let count = (until.as_nanos() - self.next_tick.as_nanos()) / step + 1;
+        let after_range = SimTime::from_nanos(self.next_tick.as_nanos() + count * step);
         let skipped = if self.next_tick >= eligible_from {
             0
         } else {
-            (eligible_from.as_nanos() - self.next_tick.as_nanos()).div_ceil(period)
+            (eligible_from.as_nanos() - self.next_tick.as_nanos()).div_ceil(step)
         };
         if skipped >= count {
             self.next_tick = after_range;
             return;
         }
-        let first = self.next_tick.as_nanos() + skipped * period;
+        let first = self.next_tick.as_nanos() + skipped * step;
         let eligible_count = count - skipped;
         let base = if self.last_outcome == outcome {
             self.run_count
@@ -336,7 +397,7 @@ impl ProbeWorker {
         if self.result != outcome.result() {
             let needed = u64::from(self.timing.threshold(outcome).saturating_sub(base).max(1));
             if needed <= eligible_count {
-                let tick = SimTime::from_nanos(first + (needed - 1) * period);
+                let tick = SimTime::from_nanos(first + (needed - 1) * step);
                 self.last_outcome = outcome;
                 self.run_count = base.saturating_add(needed as u32);
                 self.in_flight = Some(InFlight {
@@ -344,7 +405,8 @@ impl ProbeWorker {
                     outcome,
                     container_id: instance.container_id,
                 });
-                self.next_tick = SimTime::from_nanos(tick.as_nanos() + period);
+                // The next start: the next grid tick, or, back to back, this probe's end.
+                self.next_tick = SimTime::from_nanos(tick.as_nanos() + step);
                 return;
             }
         }
@@ -393,7 +455,24 @@ impl ProbeWorker {
         if worker.result == outcome.result() {
             return None;
         }
-        let period = worker.timing.period.as_nanos();
+        let back_to_back = worker.back_to_back(delay);
+        if !back_to_back && !worker.on_grid(worker.next_tick) {
+            // The late tick's probe first.
+            let at = worker.next_tick;
+            worker.next_tick = worker.grid_at_or_after(SimTime::from_nanos(at.as_nanos() + 1));
+            worker.probe_once(situation, at);
+            if let Some(in_flight) = worker.in_flight {
+                return Some(in_flight.at);
+            }
+        }
+        if back_to_back && worker.next_tick < worker.eligible_from(instance) {
+            worker.next_tick = worker.grid_at_or_after(worker.eligible_from(instance));
+        }
+        let period = if back_to_back {
+            worker.timing.timeout.as_nanos()
+        } else {
+            worker.timing.period.as_nanos()
+        };
         let eligible_from = worker.eligible_from(instance).max(worker.next_tick);
         let first = worker.next_tick.as_nanos()
             + (eligible_from.as_nanos() - worker.next_tick.as_nanos()).div_ceil(period) * period;
@@ -1254,6 +1333,10 @@ mod tests {
     ) -> Vec<Flip> {
         let mut flips = Vec::new();
         let mut next_change = 0;
+        // Go's ticker, tick by tick: while a probe runs (until `busy_until`), a tick that
+        // falls is kept (`pending`, one at most) and delivered when the probe ends.
+        let mut busy_until: [Option<SimTime>; 3] = [None; 3];
+        let mut pending = [false; 3];
         loop {
             let mut candidates: Vec<SimTime> = Vec::new();
             if let Some((at, _)) = changes.get(next_change) {
@@ -1264,6 +1347,7 @@ mod tests {
                 candidates.extend(worker.manual);
                 candidates.extend(worker.in_flight.map(|f| f.at));
             }
+            candidates.extend(busy_until.iter().flatten());
             let Some(now) = candidates.into_iter().min() else {
                 break;
             };
@@ -1274,11 +1358,52 @@ mod tests {
                 apply(&mut probes, now, changes[next_change].1);
                 next_change += 1;
             }
+            // A probe answered now is published before the next one starts (the worker
+            // records the result, then reads the tick kept meanwhile).
+            for index in 0..3 {
+                let instance = probes.instance;
+                let Some(worker) = probes.workers[index].as_mut() else {
+                    continue;
+                };
+                if worker.in_flight.is_some_and(|f| f.at == now)
+                    && let Some(flip) = worker.publish(instance)
+                {
+                    flips.push(flip);
+                    if flip.probe_type == ProbeType::Startup && flip.result == ProbeResult::Success
+                    {
+                        probes.trigger_readiness(now);
+                    }
+                }
+            }
             let situation = probes.situation();
-            for worker in probes.workers.iter_mut().flatten() {
+            for (index, worker) in probes.workers.iter_mut().enumerate() {
+                let Some(worker) = worker.as_mut() else {
+                    continue;
+                };
+                let mut start = false;
+                if busy_until[index] == Some(now) {
+                    busy_until[index] = None;
+                    start = std::mem::take(&mut pending[index]);
+                }
                 if worker.next_tick == now {
-                    worker.probe_once(situation, now);
                     worker.next_tick = now + worker.timing.period;
+                    if busy_until[index].is_some() {
+                        pending[index] = true;
+                    } else {
+                        start = true;
+                    }
+                }
+                if !start {
+                    continue;
+                }
+                let runs = worker
+                    .answer(situation)
+                    .filter(|(instance, _, _)| now >= worker.eligible_from(*instance));
+                worker.probe_once(situation, now);
+                if let Some((_, _, delay)) = runs
+                    && delay > SimDuration::ZERO
+                {
+                    busy_until[index] = Some(now + delay);
                 }
             }
             for worker in probes.workers.iter_mut().flatten() {
@@ -1532,9 +1657,47 @@ mod tests {
     }
 
     #[test]
-    fn timeout_is_capped_below_the_period() {
-        let t = timing(2, 5, 0, 1, 1);
-        assert_eq!(t.timeout, SimDuration::from_nanos(2_000_000_000 - 1));
+    fn probes_that_outlast_the_period_run_back_to_back() {
+        // Regression (issue 6): a tick that fell while a probe of a hung process waited
+        // for its timeout was dropped. Upstream's worker probes serially on a Go ticker,
+        // whose channel keeps one tick for a slow receiver: the next probe starts as the
+        // timed-out one ends. Period 2 s, timeout 5 s, 3 failures, ticks from 0: hung
+        // from 1 s, probes start at 2, 7 and 12 s, and the third times out at 17 s (on
+        // the grid, dropping the late ticks, it would be 2, 4, 6 → 11 s; with the
+        // timeout capped below the period, 2, 4, 6 → 8 s).
+        let slow = timing(2, 5, 0, 1, 3);
+        assert_eq!(slow.timeout, SimDuration::from_secs(5), "not capped");
+        let mut probes = liveness_only(slow, secs(0));
+        probes.start(instance(1, secs(0), Health::Serving));
+        probes.advance(secs(1), false);
+        probes.set_health(1, Health::Unresponsive);
+        assert_eq!(probes.next_decisive(), Some(secs(17)));
+        let flips = probes.advance(secs(17), true);
+        assert_eq!(flips.len(), 1);
+        assert_eq!(flips[0].result, ProbeResult::Failure);
+        assert_eq!(flips[0].at, secs(17));
+        // Serving again while the next probe (started at 17 s, the late tick) runs: it
+        // answers at once, and the grid goes on at 18 s.
+        let mut probes = liveness_only(slow, secs(0));
+        probes.start(instance(1, secs(0), Health::Serving));
+        probes.advance(secs(1), false);
+        probes.set_health(1, Health::Unresponsive);
+        probes.advance(secs(8), false);
+        probes.set_health(1, Health::Serving);
+        assert_eq!(probes.next_decisive(), None, "liveness is still Success");
+        let worker = probes.worker(ProbeType::Liveness).expect("liveness");
+        assert_eq!(
+            worker.next_tick,
+            secs(12),
+            "the late tick of the probe at 7 s"
+        );
+        // A timeout shorter than the period keeps the grid: 2, 4, 6 → answered at 7 s.
+        let quick = timing(2, 1, 0, 1, 3);
+        let mut probes = liveness_only(quick, secs(0));
+        probes.start(instance(1, secs(0), Health::Serving));
+        probes.advance(secs(1), false);
+        probes.set_health(1, Health::Unresponsive);
+        assert_eq!(probes.next_decisive(), Some(secs(7)));
     }
 
     fn random_timing(rng: &mut SimRng, thresholds_of_one: bool) -> ProbeTiming {

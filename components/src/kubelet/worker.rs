@@ -740,7 +740,9 @@ pub fn sandbox_change(worker: &PodWorker) -> SandboxChange {
     }
     let succeeded = |c: &ContainerRecord| {
         c.stage == ContainerStage::Terminated
-            && c.last_termination.as_ref().is_some_and(|t| t.exit_code == 0)
+            && c.last_termination
+                .as_ref()
+                .is_some_and(|t| t.exit_code == 0)
     };
     let to_start = worker
         .containers

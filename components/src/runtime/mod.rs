@@ -957,7 +957,9 @@ impl ContainerRuntime {
         });
         let Some((&sandbox_id, sandbox)) = found else {
             cx.record("step", || {
-                format!("kill the sandbox infra of {namespace}/{name}: no ready sandbox on this node")
+                format!(
+                    "kill the sandbox infra of {namespace}/{name}: no ready sandbox on this node"
+                )
             });
             return;
         };
@@ -1221,9 +1223,10 @@ impl Actor<Msg> for ContainerRuntime {
                 ..
             } => self.on_registry(*message, cx),
             Event::Timer(Msg::Tick(AnyTick::Runtime(Tick::CrashDaemon))) => self.crash_daemon(cx),
-            Event::Timer(Msg::Tick(AnyTick::Runtime(Tick::KillSandboxInfra { namespace, name }))) => {
-                self.kill_sandbox_infra(&namespace, &name, cx)
-            }
+            Event::Timer(Msg::Tick(AnyTick::Runtime(Tick::KillSandboxInfra {
+                namespace,
+                name,
+            }))) => self.kill_sandbox_infra(&namespace, &name, cx),
             Event::Timer(Msg::Tick(AnyTick::Runtime(Tick::RecoverDaemon))) => {
                 self.recover_daemon(cx)
             }

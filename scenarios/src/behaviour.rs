@@ -1,17 +1,12 @@
 //! Values of an image's process behaviour that are neither plain durations nor plain
-//! quantities: a memory growth rate (`10Mi/s`, `60Mi/m`, `1Gi/h`) and a probability
+//! quantities: a growth rate (`10Mi/s`, `60Mi/m`, `1Gi/h`) and a probability
 //! (`0.1`, `10%`), both parsed exactly into integers.
 
 use components::api::quantity::parse_bytes;
 use sim_core::SimDuration;
 
 /// `<quantity>/<unit>` with unit `s`, `m` (or `min`) or `h`: the bytes and the span they
-/// are added over.
-pub fn parse_growth(text: &str) -> Result<(u64, SimDuration), String> {
-    parse_rate(text, "memory growth")
-}
-
-/// [`parse_growth`] for a rate named `what` in its errors (`disk growth`).
+/// are added over; `what` names the rate in errors (`memory growth`, `disk growth`).
 pub fn parse_rate(text: &str, what: &str) -> Result<(u64, SimDuration), String> {
     let bad = |why: &str| format!("invalid {what} {text:?}: {why}");
     let Some((amount, unit)) = text.trim().split_once('/') else {
@@ -78,24 +73,28 @@ pub fn parse_probability_ppm(text: &str) -> Result<u64, String> {
 mod tests {
     use super::*;
 
+    fn parse_growth_rate(text: &str) -> Result<(u64, SimDuration), String> {
+        parse_rate(text, "memory growth")
+    }
+
     #[test]
     fn growth_rates() {
         assert_eq!(
-            parse_growth("10Mi/s"),
+            parse_growth_rate("10Mi/s"),
             Ok((10 << 20, SimDuration::from_secs(1)))
         );
         assert_eq!(
-            parse_growth("60Mi/m"),
+            parse_growth_rate("60Mi/m"),
             Ok((60 << 20, SimDuration::from_mins(1)))
         );
         assert_eq!(
-            parse_growth("1Gi / h"),
+            parse_growth_rate("1Gi / h"),
             Ok((1 << 30, SimDuration::from_secs(3600)))
         );
-        assert!(parse_growth("10Mi").is_err());
-        assert!(parse_growth("10Mi/d").is_err());
-        assert!(parse_growth("0/s").is_err());
-        assert!(parse_growth("lots/s").is_err());
+        assert!(parse_growth_rate("10Mi").is_err());
+        assert!(parse_growth_rate("10Mi/d").is_err());
+        assert!(parse_growth_rate("0/s").is_err());
+        assert!(parse_growth_rate("lots/s").is_err());
     }
 
     #[test]

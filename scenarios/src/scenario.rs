@@ -30,7 +30,7 @@ use components::registry::ImageProfile;
 use components::runtime::{CriRuntime, OciRuntime, RuntimeConfig, RuntimeHandler};
 use sim_core::{Link, SimDuration, SimTime};
 
-use crate::behaviour::{parse_growth, parse_probability_ppm, parse_rate};
+use crate::behaviour::{parse_probability_ppm, parse_rate};
 use crate::duration::{format_duration, parse_duration};
 use crate::error::ScenarioError;
 use crate::expectation::{
@@ -514,22 +514,9 @@ impl Parser<'_> {
         image: &crate::format::ImageEntry,
         path: &str,
     ) -> Result<Option<MemoryGrowth>, ScenarioError> {
-        let max_bytes = match &image.memory_max {
-            Some(max) => Some(self.quantity(max, &join_key(path, "memoryMax"), parse_bytes)?),
-            None => None,
-        };
-        let Some(rate) = &image.memory_growth else {
-            if max_bytes.is_some() {
-                return Err(self.error(
-                    &join_key(path, "memoryMax"),
-                    "memoryMax bounds a memoryGrowth, and there is none",
-                ));
-            }
-            return Ok(None);
-        };
-        let (bytes, per) = parse_growth(&rate.0)
-            .map_err(|why| self.error(&join_key(path, "memoryGrowth"), why))?;
-        Ok(Some(MemoryGrowth {
+        let fields = (&image.memory_growth, "memoryGrowth", "memory growth");
+        let growth = self.bounded_rate(fields, (&image.memory_max, "memoryMax"), path)?;
+        Ok(growth.map(|(bytes, per, max_bytes)| MemoryGrowth {
             bytes,
             per,
             max_bytes,
@@ -542,26 +529,39 @@ impl Parser<'_> {
         image: &crate::format::ImageEntry,
         path: &str,
     ) -> Result<Option<DiskGrowth>, ScenarioError> {
-        let max_bytes = match &image.disk_max {
-            Some(max) => Some(self.quantity(max, &join_key(path, "diskMax"), parse_bytes)?),
-            None => None,
-        };
-        let Some(rate) = &image.disk_growth else {
-            if max_bytes.is_some() {
-                return Err(self.error(
-                    &join_key(path, "diskMax"),
-                    "diskMax bounds a diskGrowth, and there is none",
-                ));
-            }
-            return Ok(None);
-        };
-        let (bytes, per) = parse_rate(&rate.0, "disk growth")
-            .map_err(|why| self.error(&join_key(path, "diskGrowth"), why))?;
-        Ok(Some(DiskGrowth {
+        let fields = (&image.disk_growth, "diskGrowth", "disk growth");
+        let growth = self.bounded_rate(fields, (&image.disk_max, "diskMax"), path)?;
+        Ok(growth.map(|(bytes, per, max_bytes)| DiskGrowth {
             bytes,
             per,
             max_bytes,
         }))
+    }
+
+    /// A growth rate field (`10Mi/s`: its value, key and name in errors) and the field
+    /// bounding it (value and key): (bytes, per, bound). A bound without a rate is an error.
+    fn bounded_rate(
+        &self,
+        (rate, rate_key, what): (&Option<Scalar>, &str, &str),
+        (max, max_key): (&Option<Scalar>, &str),
+        path: &str,
+    ) -> Result<Option<(u64, SimDuration, Option<u64>)>, ScenarioError> {
+        let max_bytes = match max {
+            Some(max) => Some(self.quantity(max, &join_key(path, max_key), parse_bytes)?),
+            None => None,
+        };
+        let Some(rate) = rate else {
+            if max_bytes.is_some() {
+                return Err(self.error(
+                    &join_key(path, max_key),
+                    format!("{max_key} bounds a {rate_key}, and there is none"),
+                ));
+            }
+            return Ok(None);
+        };
+        let (bytes, per) =
+            parse_rate(&rate.0, what).map_err(|why| self.error(&join_key(path, rate_key), why))?;
+        Ok(Some((bytes, per, max_bytes)))
     }
 
     /// An `evictionHard` or `evictionMinimumReclaim` key: `memory.available` (`None`, with

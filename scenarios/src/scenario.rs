@@ -2902,6 +2902,25 @@ expectations:
     }
 
     #[test]
+    fn growth_rates_and_their_bounds_parse_and_their_errors_are_located() {
+        let with_image = |image: &str| {
+            format!("{MINIMAL}  images:\n    - {{name: app, size: 10Mi, startup: 1s, {image}}}\n")
+        };
+        let scenario = parse_text(&with_image(
+            "memoryGrowth: 16Mi/s, memoryMax: 1Gi, diskGrowth: 1Mi/m",
+        ))
+        .unwrap();
+        assert!(format!("{scenario:?}").contains("max_bytes: Some(1073741824)"));
+        let unbounded = error_of(&with_image("memoryMax: 1Gi"));
+        assert!(unbounded.contains("memoryMax bounds a memoryGrowth, and there is none"));
+        let unbounded = error_of(&with_image("diskMax: 1Gi"));
+        assert!(unbounded.contains("diskMax bounds a diskGrowth, and there is none"));
+        let bad = error_of(&with_image("diskGrowth: 1Mi"));
+        assert!(bad.contains("invalid disk growth \"1Mi\""), "{bad}");
+        assert!(bad.contains("diskGrowth"), "{bad}");
+    }
+
+    #[test]
     fn pool_runtimes_and_registry_outages_parse_and_their_errors_are_located() {
         let text = "name: t
 duration: 5m

@@ -7,8 +7,7 @@ mod common;
 use std::rc::Rc;
 
 use components::api::{
-    Labels, ObjectMeta, Pod, PodPhase, PropagationPolicy, ResourceList, RestartPolicy,
-    RuntimeClass, s,
+    ObjectMeta, Pod, PodPhase, PropagationPolicy, ResourceList, RestartPolicy, RuntimeClass, s,
 };
 use components::cluster::{Cluster, ClusterConfig, NodePool};
 use components::kernel::{Kernel, ProcessBehaviour};
@@ -19,30 +18,17 @@ use components::runtime::{
 };
 use sim_core::SimDuration;
 
-use common::{app_container, at, bound_pod, run_until};
+use common::{app_container, at, bound_pod, one_node_pool, run_until};
 
 const MIB: u64 = 1 << 20;
 
 fn pool(name: &str, handlers: &[OciRuntime], ephemeral_storage_bytes: Option<u64>) -> NodePool {
     let mut runtime = RuntimeConfig::for_cri(CriRuntime::Containerd);
     runtime.handlers = handlers.iter().copied().map(RuntimeHandler::new).collect();
-    NodePool {
-        name: name.to_string(),
-        count: 1,
-        capacity: ResourceList {
-            cpu_millicores: Some(4000),
-            memory_bytes: Some(16 << 30),
-            ephemeral_storage_bytes,
-            pods: Some(110),
-        },
-        extended_resources: Vec::new(),
-        zone: None,
-        labels: Labels::new(),
-        taints: Vec::new(),
-        join_at: None,
-        runtime: Some(runtime),
-        filesystems: None,
-    }
+    let mut pool = one_node_pool(name);
+    pool.capacity.ephemeral_storage_bytes = ephemeral_storage_bytes;
+    pool.runtime = Some(runtime);
+    pool
 }
 
 fn image(name: &str, size_bytes: u64) -> ImageProfile {

@@ -6,8 +6,8 @@
 use std::rc::Rc;
 
 use components::api::{
-    Container, Deployment, ImagePullPolicy, Kind, Labels, Lease, Node, ObjectMeta, Pod, PodSpec,
-    PodStatus, ResourceList, RestartPolicy, TAINT_UNREACHABLE, Taint, TaintEffect, s,
+    Container, Deployment, ImagePullPolicy, Kind, Lease, Node, ObjectMeta, Pod, PodSpec, PodStatus,
+    ResourceList, RestartPolicy, TAINT_UNREACHABLE, Taint, TaintEffect, s,
 };
 use components::cluster::{Cluster, ClusterConfig, NodePool};
 use components::fixtures;
@@ -49,26 +49,20 @@ pub fn three_nodes_with_web(
     (cluster, deployment)
 }
 
-/// One node `pool-1` (4 CPUs, 16Gi of memory, 110 pods) and a registry serving `images`.
+/// A pool of one node (4 CPUs, 16Gi of memory, 110 pods, no ephemeral storage), as
+/// [`fixtures::node_pool`] lays pools out.
+pub fn one_node_pool(name: &str) -> NodePool {
+    let mut pool = fixtures::node_pool(name, 1, None);
+    pool.capacity.cpu_millicores = Some(4000);
+    pool.capacity.memory_bytes = Some(16 << 30);
+    pool.capacity.ephemeral_storage_bytes = None;
+    pool
+}
+
+/// One node `pool-1` (see [`one_node_pool`]) and a registry serving `images`.
 pub fn one_node_config(images: Vec<ImageProfile>) -> ClusterConfig {
     let mut config = ClusterConfig {
-        node_pools: vec![NodePool {
-            name: "pool".to_string(),
-            count: 1,
-            capacity: ResourceList {
-                cpu_millicores: Some(4000),
-                memory_bytes: Some(16 << 30),
-                ephemeral_storage_bytes: None,
-                pods: Some(110),
-            },
-            extended_resources: Vec::new(),
-            zone: None,
-            labels: Labels::new(),
-            taints: Vec::new(),
-            join_at: None,
-            runtime: None,
-            filesystems: None,
-        }],
+        node_pools: vec![one_node_pool("pool")],
         ..ClusterConfig::default()
     };
     config.registry.images = images;

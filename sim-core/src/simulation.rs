@@ -2,6 +2,7 @@
 //! time to actors living on hosts, with faults, invariants and a running trace hash.
 
 use std::any::Any;
+use std::collections::BTreeMap;
 
 use crate::actor::{Actor, ActorId, Context, Effect, Event, HostId, Message};
 use crate::fault::Fault;
@@ -71,10 +72,25 @@ enum Payload<M> {
     },
 }
 
+/// What the event loop reads for every event to an actor, kept small and apart from the
+/// rest of its bookkeeping ([`ActorMeta`]): a delivery's checks and dispatch touch this
+/// record alone (a slot with the RNG stream inline spans several cache lines).
 struct ActorSlot<M> {
-    name: String,
-    host: HostId,
     actor: Box<dyn Actor<M>>,
+    host: HostId,
+    /// The incarnation a delivery sent now carries: its host's incarnation plus its own
+    /// restarts (see `ActorMeta::restarts`), refreshed whenever either changes.
+    incarnation: u32,
+    /// Its host is up and it has not crashed alone, refreshed with `incarnation`.
+    running: bool,
+    /// Bit `i` set: invariant `i` reads this actor's state, so it runs after this
+    /// actor's events (see [`Simulation::add_invariant_over`]).
+    invariant_mask: u64,
+}
+
+/// The rest of an actor's bookkeeping: its name, RNG stream and crash history.
+struct ActorMeta {
+    name: String,
     rng: SimRng,
     /// Crashed alone ([`Fault::CrashActor`]) while its host stays up.
     crashed: bool,
@@ -83,9 +99,6 @@ struct ActorSlot<M> {
     /// current one exactly when neither the host nor the actor has crashed or restarted
     /// since it was sent.
     restarts: u32,
-    /// Bit `i` set: invariant `i` reads this actor's state, so it runs after this
-    /// actor's events (see [`Simulation::add_invariant_over`]).
-    invariant_mask: u64,
 }
 
 /// A machine: actors on it crash and restart together.
@@ -106,6 +119,10 @@ pub struct Simulation<M: Message> {
     now: SimTime,
     queue: EventQueue<Payload<M>>,
     actors: Vec<ActorSlot<M>>,
+    /// Parallel to `actors`.
+    actor_meta: Vec<ActorMeta>,
+    /// Actor ids by name, for `add_actor`'s duplicate check and `find_actor`.
+    actor_ids: BTreeMap<String, ActorId>,
     hosts: Vec<Host>,
     network: Network,
     effects: Vec<Effect<M>>,
@@ -148,6 +165,8 @@ impl<M: Message> Simulation<M> {
             now: SimTime::ZERO,
             queue: EventQueue::default(),
             actors: Vec::new(),
+            actor_meta: Vec::new(),
+            actor_ids: BTreeMap::new(),
             hosts: Vec::new(),
             network: Network::new(SimRng::for_stream(master_seed, "network")),
             effects: Vec::new(),
@@ -268,25 +287,28 @@ impl<M: Message> Simulation<M> {
         actor: Box<dyn Actor<M>>,
     ) -> ActorId {
         let name = name.into();
-        assert!(
-            self.actors.iter().all(|a| a.name != name),
-            "duplicate actor name {name}"
-        );
         let id = ActorId(u32::try_from(self.actors.len()).expect("too many actors"));
+        let previous = self.actor_ids.insert(name.clone(), id);
+        assert!(previous.is_none(), "duplicate actor name {name}");
         let rng = SimRng::for_stream(self.master_seed, &name);
-        self.actors.push(ActorSlot {
-            name,
-            host,
-            actor,
-            rng,
-            crashed: false,
-            restarts: 0,
-            invariant_mask: 0,
-        });
         let host_state = &mut self.hosts[host.index()];
         host_state.actors.push(id);
         let incarnation = host_state.incarnation;
-        if host_state.up {
+        let running = host_state.up;
+        self.actors.push(ActorSlot {
+            actor,
+            host,
+            incarnation,
+            running,
+            invariant_mask: 0,
+        });
+        self.actor_meta.push(ActorMeta {
+            name,
+            rng,
+            crashed: false,
+            restarts: 0,
+        });
+        if running {
             self.push(
                 self.now,
                 Payload::Start {
@@ -302,21 +324,17 @@ impl<M: Message> Simulation<M> {
         self.actors.len()
     }
     pub fn actor_name(&self, id: ActorId) -> &str {
-        &self.actors[id.index()].name
+        &self.actor_meta[id.index()].name
     }
     pub fn actor_host(&self, id: ActorId) -> HostId {
         self.actors[id.index()].host
     }
     /// Whether the actor runs: its host is up and it has not crashed alone.
     pub fn actor_up(&self, id: ActorId) -> bool {
-        let slot = &self.actors[id.index()];
-        self.hosts[slot.host.index()].up && !slot.crashed
+        self.actors[id.index()].running
     }
     pub fn find_actor(&self, name: &str) -> Option<ActorId> {
-        self.actors
-            .iter()
-            .position(|slot| slot.name == name)
-            .map(|index| ActorId(index as u32))
+        self.actor_ids.get(name).copied()
     }
     pub fn hosts(&self) -> &[Host] {
         &self.hosts
@@ -427,13 +445,14 @@ impl<M: Message> Simulation<M> {
             }
             Payload::Revive { to, incarnation } => {
                 let slot = &self.actors[to.index()];
-                let kind = if slot.crashed
+                let kind = if self.actor_meta[to.index()].crashed
                     && self.hosts[slot.host.index()].up
-                    && self.incarnation(to) == incarnation
+                    && slot.incarnation == incarnation
                 {
-                    let slot = &mut self.actors[to.index()];
-                    slot.crashed = false;
-                    slot.restarts += 1;
+                    let meta = &mut self.actor_meta[to.index()];
+                    meta.crashed = false;
+                    meta.restarts += 1;
+                    self.refresh_actor(to);
                     self.dispatch(to, Event::Start, seq);
                     EventKind::Start
                 } else {
@@ -497,16 +516,33 @@ impl<M: Message> Simulation<M> {
         (time, seq, logged.actor)
     }
 
+    #[inline]
     fn is_current(&self, actor: ActorId, incarnation: u32) -> bool {
         let slot = &self.actors[actor.index()];
-        let host = &self.hosts[slot.host.index()];
-        host.up && !slot.crashed && host.incarnation + slot.restarts == incarnation
+        slot.running && slot.incarnation == incarnation
     }
 
-    /// The incarnation a delivery to `actor` sent now carries (see `ActorSlot::restarts`).
+    /// The incarnation a delivery to `actor` sent now carries (see `ActorMeta::restarts`).
+    #[inline]
     fn incarnation(&self, actor: ActorId) -> u32 {
-        let slot = &self.actors[actor.index()];
-        self.hosts[slot.host.index()].incarnation + slot.restarts
+        self.actors[actor.index()].incarnation
+    }
+
+    /// Recomputes the actor's cached incarnation and running state after its host's or
+    /// its own crash state changed.
+    fn refresh_actor(&mut self, actor: ActorId) {
+        let meta = &self.actor_meta[actor.index()];
+        let slot = &mut self.actors[actor.index()];
+        let host = &self.hosts[slot.host.index()];
+        slot.incarnation = host.incarnation + meta.restarts;
+        slot.running = host.up && !meta.crashed;
+    }
+
+    fn refresh_host_actors(&mut self, host: HostId) {
+        for index in 0..self.hosts[host.index()].actors.len() {
+            let actor = self.hosts[host.index()].actors[index];
+            self.refresh_actor(actor);
+        }
     }
 
     #[inline]
@@ -514,13 +550,13 @@ impl<M: Message> Simulation<M> {
         let slot = &mut self.actors[to.index()];
         let host = &self.hosts[slot.host.index()];
         let from_host = slot.host;
-        let incarnation = host.incarnation + slot.restarts;
+        let incarnation = slot.incarnation;
         let mut cx = Context {
             now: self.now,
             seq,
             me: to,
             host_clock_offset_nanos: host.clock_offset_nanos,
-            rng: &mut slot.rng,
+            rng: &mut self.actor_meta[to.index()].rng,
             effects: &mut self.effects,
             recorder: &mut self.recorder,
         };
@@ -570,10 +606,11 @@ impl<M: Message> Simulation<M> {
         // Keep the buffer's capacity for the next event.
         self.effects = effects;
         if let Some(restart_after) = exit {
-            let slot = &mut self.actors[to.index()];
-            slot.crashed = true;
-            slot.restarts += 1;
-            slot.actor.on_crash();
+            let meta = &mut self.actor_meta[to.index()];
+            meta.crashed = true;
+            meta.restarts += 1;
+            self.actors[to.index()].actor.on_crash();
+            self.refresh_actor(to);
             let incarnation = self.incarnation(to);
             self.push(
                 self.now + restart_after,
@@ -592,12 +629,12 @@ impl<M: Message> Simulation<M> {
                 state.up = false;
                 state.incarnation += 1;
                 for &actor in &state.actors {
-                    let slot = &mut self.actors[actor.index()];
                     // One that crashed alone has lost its memory already.
-                    if !slot.crashed {
-                        slot.actor.on_crash();
+                    if !self.actor_meta[actor.index()].crashed {
+                        self.actors[actor.index()].actor.on_crash();
                     }
                 }
+                self.refresh_host_actors(host);
             }
             Fault::RestartHost(host) | Fault::PowerOnHost(host) => {
                 let state = &mut self.hosts[host.index()];
@@ -612,7 +649,8 @@ impl<M: Message> Simulation<M> {
                 let actors = state.actors.clone();
                 for to in actors {
                     // The boot starts every service, those that had crashed alone too.
-                    self.actors[to.index()].crashed = false;
+                    self.actor_meta[to.index()].crashed = false;
+                    self.refresh_actor(to);
                     let incarnation = self.incarnation(to);
                     self.push(self.now, Payload::Start { to, incarnation });
                 }
@@ -621,18 +659,21 @@ impl<M: Message> Simulation<M> {
                 if !self.actor_up(actor) {
                     return;
                 }
-                let slot = &mut self.actors[actor.index()];
-                slot.crashed = true;
-                slot.restarts += 1;
-                slot.actor.on_crash();
+                let meta = &mut self.actor_meta[actor.index()];
+                meta.crashed = true;
+                meta.restarts += 1;
+                self.actors[actor.index()].actor.on_crash();
+                self.refresh_actor(actor);
             }
             Fault::RestartActor(to) => {
-                let slot = &mut self.actors[to.index()];
-                if !slot.crashed || !self.hosts[slot.host.index()].up {
+                let host = self.actors[to.index()].host;
+                let meta = &mut self.actor_meta[to.index()];
+                if !meta.crashed || !self.hosts[host.index()].up {
                     return;
                 }
-                slot.crashed = false;
-                slot.restarts += 1;
+                meta.crashed = false;
+                meta.restarts += 1;
+                self.refresh_actor(to);
                 let incarnation = self.incarnation(to);
                 self.push(self.now, Payload::Start { to, incarnation });
             }

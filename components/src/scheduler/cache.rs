@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use sim_core::FxIndexMap;
 
+use super::node_memo::NodeMemo;
 use super::plugins::image_locality::normalized_image_name;
 use super::plugins::resources::{extended_add, extended_subtract};
 use super::plugins::topology_spread::SpreadIndex;
@@ -65,6 +66,10 @@ pub struct Cache {
     /// PodTopologySpread's counts, told of every pod and node change on the listed nodes
     /// (entries are created while scheduling, through a shared borrow).
     spread: RefCell<SpreadIndex>,
+    /// The last [`NodeInfo::generation`] given.
+    generation_last: u64,
+    /// Per-node results kept across cycles, trusted by the generations above.
+    node_memo: RefCell<NodeMemo>,
 }
 
 /// What is counted on a node the informer does not show.
@@ -108,6 +113,17 @@ impl Cache {
         &self.spread
     }
 
+    /// Per-node plugin results kept across cycles (see `scheduler::node_memo`).
+    pub fn node_memo(&self) -> &RefCell<NodeMemo> {
+        &self.node_memo
+    }
+
+    /// Gives node `index` a fresh generation: its object or its pods' requests changed.
+    fn touch(&mut self, index: usize) {
+        self.generation_last += 1;
+        self.nodes[index].generation = self.generation_last;
+    }
+
     pub fn assumed_count(&self) -> usize {
         self.assignments
             .values()
@@ -136,6 +152,7 @@ impl Cache {
                 info.pods = pods;
                 info.extended_requested = extended;
                 let old = std::mem::replace(&mut self.nodes[index], info);
+                self.touch(index);
                 self.spread
                     .get_mut()
                     .node_updated(index, &old.node, &self.nodes[index].node);
@@ -149,6 +166,7 @@ impl Cache {
                 self.spread.get_mut().node_added(&info.node, &info.pods.all);
                 self.index.insert(name, self.nodes.len());
                 self.nodes.push(info);
+                self.touch(self.nodes.len() - 1);
                 self.derived_dirty = true;
             }
         }
@@ -298,6 +316,7 @@ impl Cache {
         self.derived_dirty |= has_pod_affinity(&assignment.pod);
         if let Some(&index) = self.index.get(&assignment.node) {
             self.spread.get_mut().pod_changed(index, &assignment.pod, 1);
+            self.touch(index);
         }
         let (totals, extended, pods) = self.counted_mut(&assignment.node);
         totals.requested.add(&assignment.requests);
@@ -313,6 +332,7 @@ impl Cache {
             self.spread
                 .get_mut()
                 .pod_changed(index, &assignment.pod, -1);
+            self.touch(index);
         }
         let (totals, extended, pods) = self.counted_mut(&assignment.node);
         extended_subtract(extended, &assignment.extended_requests);

@@ -29,6 +29,7 @@
 //! moves it back, and its next cycle tries the nominated node first.
 
 pub mod cache;
+pub mod node_memo;
 pub mod plugins;
 pub mod preemption;
 pub mod profile;

@@ -11,12 +11,12 @@ use std::fmt;
 use sim_core::SimRng;
 
 use super::cache::Cache;
+use super::node_memo::{CycleRows, Row};
 use super::plugins::inter_pod_affinity::{self, AffinityFilterState};
 use super::plugins::topology_spread::{self, SpreadFilterState, SpreadMemo};
 use super::plugins::{
     MAX_NODE_SCORE, NodeInfo, PodInfo, Unfit, default_normalize_score, image_locality,
     node_affinity, node_name, node_ports, node_unschedulable, resources, taint_toleration_filter,
-    taint_toleration_score,
 };
 use super::preemption::{self, Nominator};
 use super::profile::{Plugin, Profile};
@@ -62,6 +62,10 @@ pub struct Scratch {
     pub skipped: Vec<bool>,
     /// Weighted sums, one per feasible node.
     pub totals: Vec<i64>,
+    /// The memoized rows of the feasible nodes, in the order of `feasible`.
+    pub rows: Vec<Row>,
+    /// PodTopologySpread's unrounded sums, one per feasible node.
+    pub spread_sums: Vec<f64>,
     /// PodTopologySpread's default selectors, kept across cycles (reset it with the cache).
     pub spread_memo: SpreadMemo,
 }
@@ -267,9 +271,11 @@ fn find_nodes_that_fit(
     nominator: &Nominator,
     start: usize,
     wanted: usize,
+    rows: &mut CycleRows<'_>,
     scratch: &mut Scratch,
 ) -> usize {
     scratch.feasible.clear();
+    scratch.rows.clear();
     scratch.unfit.clear();
     let nodes = cache.nodes();
     let count = nodes.len();
@@ -292,6 +298,7 @@ fn find_nodes_that_fit(
             .is_ok()
     {
         scratch.feasible.push(index);
+        scratch.rows.push(rows.row(index, &nodes[index]));
         return 0;
     }
     let mut processed = 0;
@@ -299,13 +306,20 @@ fn find_nodes_that_fit(
     while processed < count && scratch.feasible.len() < wanted {
         processed += 1;
         let node = &nodes[index];
+        // The node's memoized row when the filters below read it.
+        let mut row = None;
         let verdict = if !nominator.is_empty() && !nominator.pods_on(node.name()).is_empty() {
             preemption::filter_with_nominated(pod, node, state, nominator, &all_filters)
         } else if !plan.full && node.plain {
             // NodeUnschedulable, NodeName, TaintToleration, NodeAffinity and NodePorts
             // all pass here: only the resources can say no.
             if plan.fit {
-                resources::node_resources_fit(pod, node, &profile.fit.ignored)
+                let fits = row.insert(rows.row(index, node)).fits;
+                if fits {
+                    Ok(())
+                } else {
+                    resources::node_resources_fit(pod, node, &profile.fit.ignored)
+                }
             } else {
                 Ok(())
             }
@@ -313,7 +327,12 @@ fn find_nodes_that_fit(
             all_filters(state, node)
         };
         match verdict {
-            Ok(()) => scratch.feasible.push(index),
+            Ok(()) => {
+                scratch.feasible.push(index);
+                scratch
+                    .rows
+                    .push(row.unwrap_or_else(|| rows.row(index, node)));
+            }
             Err(unfit) => scratch.unfit.push((index, unfit)),
         }
         index += 1;
@@ -364,7 +383,13 @@ impl preemption::DryRunFilter for NodeFilter<'_> {
 
 /// `prioritizeNodes`: every score plugin of the profile over the feasible nodes (PreScore,
 /// Score, NormalizeScore), then the weighted sums into `scratch.totals`.
-fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &mut Scratch) {
+fn prioritize_nodes(
+    profile: &Profile,
+    pod: &PodInfo,
+    cache: &Cache,
+    images: &[(Str, u32)],
+    scratch: &mut Scratch,
+) {
     let nodes = cache.nodes();
     let view = cache.view();
     let Scratch {
@@ -372,6 +397,8 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
         scores,
         skipped,
         totals,
+        rows: feasible_rows,
+        spread_sums,
         spread_memo,
         ..
     } = scratch;
@@ -384,11 +411,9 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
     skipped.clear();
     totals.clear();
     totals.resize(n, 0);
-    let images = if profile.weight(Plugin::ImageLocality).is_some() {
-        image_locality::pod_images(&pod.pod, cache.image_node_counts())
-    } else {
-        Vec::new()
-    };
+    // TaintToleration, NodeResourcesFit, BalancedAllocation and ImageLocality read the
+    // feasible nodes' memoized rows, taken while filtering.
+    assert_eq!(feasible_rows.len(), n, "one row per feasible node");
     // PreScore: each plugin may say it has nothing to add for this pod (Skip).
     let mut spread = None;
     let mut affinity = None;
@@ -433,30 +458,19 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
         }
         let cells = &mut scores[column * n..(column + 1) * n];
         match plugin {
-            Plugin::TaintToleration => fill(cells, feasible, nodes, |_, node| {
-                taint_toleration_score(pod, node)
-            }),
+            Plugin::TaintToleration => copy_rows(cells, feasible_rows, |row| row.taint_toleration),
             Plugin::NodeAffinity => fill(cells, feasible, nodes, |_, node| {
                 node_affinity::score(pod, node, &profile.node_affinity)
             }),
-            Plugin::NodeResourcesFit => fill(cells, feasible, nodes, |_, node| {
-                resources::node_resources_fit_score(pod, node, &profile.fit)
-            }),
-            Plugin::NodeResourcesBalancedAllocation => fill(cells, feasible, nodes, |_, node| {
-                resources::balanced_allocation_score(pod, node, &profile.balanced_allocation)
-            }),
-            Plugin::ImageLocality if no_image_anywhere => cells.fill(0),
-            Plugin::ImageLocality => {
-                let memo = image_locality::SizeMemo::default();
-                fill(cells, feasible, nodes, |_, node| {
-                    image_locality::score(&images, node, nodes.len(), &memo)
-                })
+            Plugin::NodeResourcesFit => copy_rows(cells, feasible_rows, |row| row.fit),
+            Plugin::NodeResourcesBalancedAllocation => {
+                copy_rows(cells, feasible_rows, |row| row.balanced_allocation)
             }
+            Plugin::ImageLocality if no_image_anywhere => cells.fill(0),
+            Plugin::ImageLocality => copy_rows(cells, feasible_rows, |row| row.image_locality),
             Plugin::PodTopologySpread => {
                 let state = spread.as_ref().expect("not skipped");
-                fill(cells, feasible, nodes, |index, _| {
-                    topology_spread::score(state, index)
-                })
+                topology_spread::score_feasible(state, feasible, spread_sums, cells)
             }
             Plugin::InterPodAffinity => {
                 let state = affinity.as_ref().expect("not skipped");
@@ -484,19 +498,19 @@ fn prioritize_nodes(profile: &Profile, pod: &PodInfo, cache: &Cache, scratch: &m
             }
             _ => {}
         }
-        // The range check and the sum as two branch-free loops the compiler vectorizes.
-        let in_range = column
-            .iter()
-            .fold(true, |ok, value| ok & (0..=MAX_NODE_SCORE).contains(value));
-        if !in_range {
+        // The sum and the range check in one branch-free loop the compiler vectorizes:
+        // as unsigned, a negative score is above the maximum too.
+        let mut out_of_range = false;
+        for (total, &value) in totals.iter_mut().zip(column.iter()) {
+            out_of_range |= value as u64 > MAX_NODE_SCORE as u64;
+            *total += value * weight;
+        }
+        if out_of_range {
             let value = column
                 .iter()
                 .find(|value| !(0..=MAX_NODE_SCORE).contains(*value))
                 .expect("a score out of range");
             panic!("{} scored {value}", plugin.name());
-        }
-        for (total, &value) in totals.iter_mut().zip(column.iter()) {
-            *total += value * weight;
         }
     }
 }
@@ -511,6 +525,14 @@ fn fill(
 ) {
     for (cell, &index) in cells.iter_mut().zip(feasible) {
         *cell = score(index, &nodes[index]);
+    }
+}
+
+/// One memoized score column: `cells[i]` from the row of the `i`th feasible node.
+#[inline]
+fn copy_rows(cells: &mut [i64], rows: &[Row], score: impl Fn(&Row) -> i64) {
+    for (cell, row) in cells.iter_mut().zip(rows) {
+        *cell = score(row);
     }
 }
 
@@ -582,8 +604,24 @@ pub fn schedule_pod_with_nominated(
             node_count,
         )
     };
-    let processed =
-        find_nodes_that_fit(profile, pod, cache, nominator, input.start, wanted, scratch);
+    // ImageLocality's view of the pod's images: part of what the memoized rows depend on.
+    let images = if profile.weight(Plugin::ImageLocality).is_some() {
+        image_locality::pod_images(&pod.pod, cache.image_node_counts())
+    } else {
+        Vec::new()
+    };
+    let mut memo = cache.node_memo().borrow_mut();
+    let mut rows = memo.cycle(pod, profile, &images, node_count);
+    let processed = find_nodes_that_fit(
+        profile,
+        pod,
+        cache,
+        nominator,
+        input.start,
+        wanted,
+        &mut rows,
+        scratch,
+    );
     if let Some(decision) = &mut decision {
         decision.filtered = scratch
             .unfit
@@ -612,7 +650,7 @@ pub fn schedule_pod_with_nominated(
             }
         }
         feasible_count => {
-            prioritize_nodes(profile, pod, cache, scratch);
+            prioritize_nodes(profile, pod, cache, &images, scratch);
             let chosen = select_host(&scratch.totals, rng);
             if let Some(decision) = &mut decision {
                 explain_scores(profile, nodes, scratch, decision);
@@ -802,13 +840,17 @@ mod tests {
         let cache = cache_of(nodes, vec![]);
         let mut scratch = Scratch::default();
         let pod = PodInfo::new(Rc::new(pod_with(vec![], vec![])));
+        let profile = Profile::default();
+        let mut memo = cache.node_memo().borrow_mut();
+        let mut rows = memo.cycle(&pod, &profile, &[], cache.node_count());
         let processed = find_nodes_that_fit(
-            &Profile::default(),
+            &profile,
             &pod,
             &cache,
             &Nominator::default(),
             3,
             3,
+            &mut rows,
             &mut scratch,
         );
         assert_eq!(processed, 3);

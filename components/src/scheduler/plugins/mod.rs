@@ -113,6 +113,11 @@ pub struct NodeInfo {
     pub score_memo: resources::ScoreMemo,
     /// The last ImageLocality lookup here (see `image_locality::ImageMemo`).
     pub image_memo: image_locality::ImageMemo,
+    /// Given by the scheduler's cache, fresh whenever the node object or what its pods
+    /// request changes (not when a pod's status does), and never given twice by one
+    /// cache: results computed from the node at one generation hold while it lasts
+    /// (see `scheduler::node_memo`). 0 outside a cache.
+    pub generation: u64,
 }
 
 impl NodeInfo {
@@ -139,6 +144,7 @@ impl NodeInfo {
             extended_requested: Extended::new(),
             score_memo: resources::ScoreMemo::default(),
             image_memo: image_locality::ImageMemo::default(),
+            generation: 0,
             node,
             totals,
             pods: NodePods::default(),

@@ -82,6 +82,8 @@ pub fn system_default_constraints() -> Vec<TopologySpreadConstraint> {
 struct Constraint {
     max_skew: i32,
     topology_key: Str,
+    /// `topology_key` is `kubernetes.io/hostname` (asked per node in hot loops).
+    hostname: bool,
     /// `None` matches no pod (a constraint without `labelSelector`).
     selector: Option<Rc<LabelSelector>>,
     min_domains: i32,
@@ -91,7 +93,7 @@ struct Constraint {
 
 impl Constraint {
     fn is_hostname(&self) -> bool {
-        &*self.topology_key == LABEL_HOSTNAME
+        self.hostname
     }
 
     fn selects(&self, labels: &Labels) -> bool {
@@ -146,6 +148,7 @@ fn filter_constraints(
             };
             Constraint {
                 max_skew: c.max_skew,
+                hostname: &*c.topology_key == LABEL_HOSTNAME,
                 topology_key: c.topology_key.clone(),
                 selector: selector.map(Rc::new),
                 min_domains: c.min_domains.unwrap_or(1),
@@ -1156,16 +1159,41 @@ pub fn pre_score<'a>(
         })
         .collect();
     let mut ignored = 0usize;
-    for &node in feasible {
-        if ignores_some && lacks_a_key(&index, &key_ids, node) {
-            ignored += 1;
-            continue;
+    if ignores_some {
+        for &node in feasible {
+            if lacks_a_key(&index, &key_ids, node) {
+                ignored += 1;
+                continue;
+            }
+            for (constraint, (c, domains)) in
+                constraints.iter().zip(key_ids.iter().zip(&mut per_domain))
+            {
+                if !constraint.is_hostname() {
+                    domains[index.domain(c.key, node).id as usize].get_or_insert(0);
+                }
+            }
         }
+    } else {
+        // No node is ignored: each constraint's domains are those of the feasible nodes,
+        // and the walk ends once every domain holding a node has been seen (a few zones
+        // are usually all seen within the first feasible nodes).
         for (constraint, (c, domains)) in
             constraints.iter().zip(key_ids.iter().zip(&mut per_domain))
         {
-            if !constraint.is_hostname() {
-                domains[index.domain(c.key, node).id as usize].get_or_insert(0);
+            if constraint.is_hostname() {
+                continue;
+            }
+            let key = &index.keys[c.key as usize];
+            let mut unseen = key.nodes_per_domain.iter().filter(|&&n| n > 0).count();
+            for &node in feasible {
+                if unseen == 0 {
+                    break;
+                }
+                let slot = &mut domains[key.nodes[node].id as usize];
+                if slot.is_none() {
+                    *slot = Some(0);
+                    unseen -= 1;
+                }
             }
         }
     }
@@ -1270,6 +1298,63 @@ pub fn score(state: &SpreadScoreState<'_>, node: usize) -> i64 {
         };
     }
     round_non_negative(total)
+}
+
+/// Score for every feasible node at once: `scores[i]` is [`score`] of `feasible[i]`.
+/// Without ignored nodes the sums are built constraint by constraint, one tight loop over
+/// the feasible nodes each reading the constraint's own slices (the nodes' domains, the
+/// hostname counts); every node still adds its constraints in their order, starting from
+/// 0, so each sum is the same float as [`score`]'s. `sums` is scratch space.
+pub fn score_feasible(
+    state: &SpreadScoreState<'_>,
+    feasible: &[usize],
+    sums: &mut Vec<f64>,
+    scores: &mut [i64],
+) {
+    assert_eq!(feasible.len(), scores.len(), "one score per feasible node");
+    if state.ignores_some {
+        for (score, &node) in scores.iter_mut().zip(feasible) {
+            *score = self::score(state, node);
+        }
+        return;
+    }
+    let index = &*state.index;
+    sums.clear();
+    sums.resize(feasible.len(), 0.0);
+    for constraint in &state.constraints {
+        let domains = index.keys[constraint.ids.key as usize].nodes.as_slice();
+        match (constraint.hostname, constraint.ids.selector) {
+            (true, Some(selector)) => {
+                let counts = index.selectors[selector as usize].per_node.as_slice();
+                for (sum, &node) in sums.iter_mut().zip(feasible) {
+                    if !domains[node].missing {
+                        let count = i64::from(counts[node]);
+                        *sum += score_for_count(count, constraint.max_skew, constraint.weight);
+                    }
+                }
+            }
+            (true, None) => {
+                let value = score_for_count(0, constraint.max_skew, constraint.weight);
+                for (sum, &node) in sums.iter_mut().zip(feasible) {
+                    if !domains[node].missing {
+                        *sum += value;
+                    }
+                }
+            }
+            (false, _) => {
+                let values = constraint.domain_scores.as_slice();
+                for (sum, &node) in sums.iter_mut().zip(feasible) {
+                    let domain = domains[node];
+                    if !domain.missing {
+                        *sum += values[domain.id as usize];
+                    }
+                }
+            }
+        }
+    }
+    for (score, &sum) in scores.iter_mut().zip(sums.iter()) {
+        *score = round_non_negative(sum);
+    }
 }
 
 /// Go's `math.Round` (half away from zero) for the non-negative sums Score adds up, without

@@ -312,21 +312,27 @@ impl WatchCache {
     }
 
     /// Every watcher that may care about a change of `object` (before: `previous`),
-    /// without scanning unrelated kubelets.
+    /// without scanning unrelated kubelets: the kind's general watchers, then the pod
+    /// watchers of its node and of the node it left. As slices (empty where nobody
+    /// watches), so a caller that looks after every change walks them with plain loops.
     pub fn watchers_of<'a>(
         &'a self,
         object: &'a Object,
         previous: Option<&'a Object>,
-    ) -> impl Iterator<Item = &'a Watcher> {
-        let kind = object.kind();
-        let general = self.watchers.get(&kind).into_iter().flatten();
+    ) -> [&'a [Watcher]; 3] {
+        let general = self
+            .watchers
+            .get(&object.kind())
+            .map_or(&[][..], Vec::as_slice);
+        let of_node = |node: Option<&Str>| {
+            node.and_then(|node| self.node_watchers.get(node))
+                .map_or(&[][..], Vec::as_slice)
+        };
         let new_node = pod_node(object);
-        let old_node = previous.and_then(pod_node);
-        let by_node = new_node
-            .into_iter()
-            .chain(old_node.filter(|old| Some(*old) != new_node))
-            .flat_map(|node| self.node_watchers.get(node).into_iter().flatten());
-        general.chain(by_node)
+        let old_node = previous
+            .and_then(pod_node)
+            .filter(|old| Some(*old) != new_node);
+        [general, of_node(new_node), of_node(old_node)]
     }
 
     pub fn watcher_count(&self) -> usize {

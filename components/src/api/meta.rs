@@ -191,13 +191,15 @@ impl fmt::Display for ObjectKey {
 }
 
 /// Labels (or annotations, or a node selector) as a small sorted list: cheaper than a
-/// tree map for the handful of entries real objects carry.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Labels(Vec<(Str, Str)>);
+/// tree map for the handful of entries real objects carry. The list is shared: every
+/// version of an object, and every actor's copy of it, carries the same labels, so a
+/// clone costs a reference count (none for an empty list) and a change copies the list.
+#[derive(Clone, Default)]
+pub struct Labels(Option<Rc<[(Str, Str)]>>);
 
 impl Labels {
     pub fn new() -> Labels {
-        Labels(Vec::new())
+        Labels(None)
     }
 
     pub fn from_pairs<I, K, V>(pairs: I) -> Labels
@@ -206,44 +208,60 @@ impl Labels {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        let mut labels = Labels::new();
+        let mut entries: Vec<(Str, Str)> = Vec::new();
         for (key, value) in pairs {
-            labels.insert(s(key.as_ref()), s(value.as_ref()));
+            insert_sorted(&mut entries, s(key.as_ref()), s(value.as_ref()));
         }
-        labels
+        Labels::from_sorted(entries)
+    }
+
+    fn from_sorted(entries: Vec<(Str, Str)>) -> Labels {
+        if entries.is_empty() {
+            Labels(None)
+        } else {
+            Labels(Some(Rc::from(entries)))
+        }
+    }
+
+    fn entries(&self) -> &[(Str, Str)] {
+        self.0.as_deref().unwrap_or(&[])
     }
 
     pub fn get(&self, key: &str) -> Option<&Str> {
-        self.0
+        let entries = self.entries();
+        entries
             .binary_search_by(|(k, _)| k.as_ref().cmp(key))
             .ok()
-            .map(|index| &self.0[index].1)
+            .map(|index| &entries[index].1)
     }
 
     pub fn insert(&mut self, key: Str, value: Str) {
-        match self.0.binary_search_by(|(k, _)| k.as_ref().cmp(&key)) {
-            Ok(index) => self.0[index].1 = value,
-            Err(index) => self.0.insert(index, (key, value)),
-        }
+        let mut entries = self.entries().to_vec();
+        insert_sorted(&mut entries, key, value);
+        *self = Labels::from_sorted(entries);
     }
 
     pub fn remove(&mut self, key: &str) -> Option<Str> {
-        self.0
+        let index = self
+            .entries()
             .binary_search_by(|(k, _)| k.as_ref().cmp(key))
-            .ok()
-            .map(|index| self.0.remove(index).1)
+            .ok()?;
+        let mut entries = self.entries().to_vec();
+        let (_, value) = entries.remove(index);
+        *self = Labels::from_sorted(entries);
+        Some(value)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Str, &Str)> {
-        self.0.iter().map(|(k, v)| (k, v))
+        self.entries().iter().map(|(k, v)| (k, v))
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.entries().is_empty()
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.entries().len()
     }
 
     /// True when every pair of `subset` is present here (map-style selector match).
@@ -251,6 +269,39 @@ impl Labels {
         subset
             .iter()
             .all(|(k, v)| self.get(k).is_some_and(|mine| mine == v))
+    }
+}
+
+/// Puts `(key, value)` in its sorted place, replacing the value of an existing key.
+fn insert_sorted(entries: &mut Vec<(Str, Str)>, key: Str, value: Str) {
+    match entries.binary_search_by(|(k, _)| k.as_ref().cmp(&key)) {
+        Ok(index) => entries[index].1 = value,
+        Err(index) => entries.insert(index, (key, value)),
+    }
+}
+
+// Equality, hashing and debug output are the list's, as when it was a plain `Vec`.
+impl PartialEq for Labels {
+    fn eq(&self, other: &Labels) -> bool {
+        match (&self.0, &other.0) {
+            // Versions of one object share their list.
+            (Some(mine), Some(theirs)) if Rc::ptr_eq(mine, theirs) => true,
+            _ => self.entries() == other.entries(),
+        }
+    }
+}
+
+impl Eq for Labels {}
+
+impl std::hash::Hash for Labels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.entries().hash(state)
+    }
+}
+
+impl fmt::Debug for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Labels").field(&self.entries()).finish()
     }
 }
 

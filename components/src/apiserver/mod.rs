@@ -476,7 +476,7 @@ impl ApiServer {
         &'a self,
         object: &'a Object,
         previous: Option<&'a Object>,
-    ) -> impl Iterator<Item = &'a Watcher> {
+    ) -> [&'a [Watcher]; 3] {
         self.cache.watchers_of(object, previous)
     }
 
@@ -1327,7 +1327,8 @@ impl ApiServer {
         current: Option<Object>,
         cx: &mut Context<'_, Msg>,
     ) {
-        match self.plan(&verb, current.as_ref(), cx) {
+        let mut verb = verb;
+        match self.plan(&mut verb, current.as_ref(), cx) {
             Err(e) => {
                 if let Some((to, id)) = client {
                     self.reply(to, id, Err(e), self.config.request_latency, cx);
@@ -1435,13 +1436,18 @@ impl ApiServer {
         )
     }
 
+    /// Plans `verb` against `current`. A conditional update's request object is taken
+    /// for the merge, and the stored object it was checked against takes its place in
+    /// `verb` (same key, same narration; such an update is never retried from it), so a
+    /// request nobody else holds is merged in place rather than copied.
     fn plan(
         &mut self,
-        verb: &ApiVerb,
+        verb: &mut ApiVerb,
         current: Option<&Object>,
         cx: &mut Context<'_, Msg>,
     ) -> Result<Plan, ApiError> {
         let invalid = |e: strategy::Invalid| error(StatusReason::Invalid, e.0);
+        let status_only = matches!(verb, ApiVerb::UpdateStatus(_));
         match verb {
             ApiVerb::Create(object) => {
                 let mut object = object.clone();
@@ -1507,10 +1513,17 @@ impl ApiServer {
                 if requested != 0 && requested != current.meta().resource_version {
                     return Err(conflict(&key));
                 }
-                let merged = if matches!(verb, ApiVerb::Update(_)) {
-                    strategy::prepare_for_update(current, object.clone())
+                // Only an unconditional update is retried from its request (see
+                // `on_txn_reply`): it keeps it, a conditional one hands it over.
+                let request = if requested == 0 {
+                    object.clone()
                 } else {
-                    strategy::prepare_for_status_update(current, object)
+                    std::mem::replace(object, current.clone())
+                };
+                let merged = if status_only {
+                    strategy::prepare_for_status_update(current, request)
+                } else {
+                    strategy::prepare_for_update(current, request)
                 }
                 .map_err(invalid)?;
                 if let Object::PriorityClass(class) = &merged {

@@ -8,12 +8,13 @@ use sim_core::SimTime;
 
 use crate::api::{
     ANNOTATION_DEPRECATED_TEMPLATE_GENERATION, CompletionMode, ConditionStatus, DaemonSet,
-    DaemonSetUpdateStrategy, HIGHEST_USER_DEFINABLE_PRIORITY, HorizontalPodAutoscaler,
+    DaemonSetUpdateStrategy, Deployment, HIGHEST_USER_DEFINABLE_PRIORITY, HorizontalPodAutoscaler,
     IntOrPercent, Job, Kind, LABEL_JOB_CONTROLLER_UID, LABEL_JOB_NAME,
-    LABEL_LEGACY_JOB_CONTROLLER_UID, LABEL_LEGACY_JOB_NAME, Labels, Object,
-    PodDisruptionBudgetSpec, PodPhase, PodSpec, PodStatus, PreemptionPolicy, PriorityClass,
-    RestartPolicy, SYSTEM_PRIORITY_CLASS_PREFIX, SelectPolicy, StatefulSet, TAINT_NOT_READY,
-    TAINT_UNREACHABLE, TaintEffect, Toleration, TolerationOperator, s, system_priority_classes,
+    LABEL_LEGACY_JOB_CONTROLLER_UID, LABEL_LEGACY_JOB_NAME, Labels, Node, Object, Pod,
+    PodDisruptionBudget, PodDisruptionBudgetSpec, PodPhase, PodSpec, PodStatus, PreemptionPolicy,
+    PriorityClass, ReplicaSet, RestartPolicy, SYSTEM_PRIORITY_CLASS_PREFIX, SelectPolicy,
+    StatefulSet, TAINT_NOT_READY, TAINT_UNREACHABLE, TaintEffect, Toleration, TolerationOperator,
+    s, system_priority_classes,
 };
 
 /// Why a write was refused before reaching etcd.
@@ -654,33 +655,103 @@ pub fn prepare_for_update(current: &Object, mut update: Object) -> Result<Object
 }
 
 /// Takes only the status from a client's status update; everything else stays as stored.
-pub fn prepare_for_status_update(current: &Object, update: &Object) -> Result<Object, Invalid> {
-    let mut merged = current.clone();
-    match (&mut merged, update) {
-        (Object::Pod(m), Object::Pod(u)) => Rc::make_mut(m).status = u.status.clone(),
-        (Object::Node(m), Object::Node(u)) => Rc::make_mut(m).status = u.status.clone(),
-        (Object::Deployment(m), Object::Deployment(u)) => Rc::make_mut(m).status = u.status.clone(),
-        (Object::ReplicaSet(m), Object::ReplicaSet(u)) => Rc::make_mut(m).status = u.status.clone(),
-        (Object::StatefulSet(m), Object::StatefulSet(u)) => {
-            Rc::make_mut(m).status = u.status.clone()
-        }
-        (Object::DaemonSet(m), Object::DaemonSet(u)) => Rc::make_mut(m).status = u.status.clone(),
-        (Object::PodDisruptionBudget(m), Object::PodDisruptionBudget(u)) => {
-            Rc::make_mut(m).status = u.status.clone()
-        }
-        (Object::HorizontalPodAutoscaler(m), Object::HorizontalPodAutoscaler(u)) => {
-            Rc::make_mut(m).status = u.status.clone()
-        }
-        (Object::Job(m), Object::Job(u)) => Rc::make_mut(m).status = u.status.clone(),
-        _ => {
-            return Err(Invalid(format!(
-                "{} has no status subresource",
-                update.kind()
-            )));
+/// The merged object is built from the stored metadata and spec and the update's status,
+/// moved out of the update when the request was its only holder.
+pub fn prepare_for_status_update(current: &Object, update: Object) -> Result<Object, Invalid> {
+    /// `update`'s status, without copying it when nobody else holds the update.
+    fn status_of<T: HasStatus>(update: Rc<T>) -> T::Status {
+        match Rc::try_unwrap(update) {
+            Ok(update) => update.into_status(),
+            Err(shared) => shared.status().clone(),
         }
     }
-    Ok(merged)
+    let kind = update.kind();
+    Ok(match (current, update) {
+        (Object::Pod(m), Object::Pod(u)) => Object::from(Pod {
+            metadata: m.metadata.clone(),
+            spec: m.spec.clone(),
+            status: status_of(u),
+        }),
+        (Object::Node(m), Object::Node(u)) => Object::from(Node {
+            metadata: m.metadata.clone(),
+            spec: m.spec.clone(),
+            status: status_of(u),
+        }),
+        (Object::Deployment(m), Object::Deployment(u)) => Object::from(Deployment {
+            metadata: m.metadata.clone(),
+            spec: m.spec.clone(),
+            status: status_of(u),
+        }),
+        (Object::ReplicaSet(m), Object::ReplicaSet(u)) => Object::from(ReplicaSet {
+            metadata: m.metadata.clone(),
+            spec: m.spec.clone(),
+            status: status_of(u),
+        }),
+        (Object::StatefulSet(m), Object::StatefulSet(u)) => Object::from(StatefulSet {
+            metadata: m.metadata.clone(),
+            spec: m.spec.clone(),
+            status: status_of(u),
+        }),
+        (Object::DaemonSet(m), Object::DaemonSet(u)) => Object::from(DaemonSet {
+            metadata: m.metadata.clone(),
+            spec: m.spec.clone(),
+            status: status_of(u),
+        }),
+        (Object::PodDisruptionBudget(m), Object::PodDisruptionBudget(u)) => {
+            Object::from(PodDisruptionBudget {
+                metadata: m.metadata.clone(),
+                spec: m.spec.clone(),
+                status: status_of(u),
+            })
+        }
+        (Object::HorizontalPodAutoscaler(m), Object::HorizontalPodAutoscaler(u)) => {
+            Object::from(HorizontalPodAutoscaler {
+                metadata: m.metadata.clone(),
+                spec: m.spec.clone(),
+                status: status_of(u),
+            })
+        }
+        (Object::Job(m), Object::Job(u)) => Object::from(Job {
+            metadata: m.metadata.clone(),
+            spec: m.spec.clone(),
+            status: status_of(u),
+        }),
+        _ => return Err(Invalid(format!("{kind} has no status subresource"))),
+    })
 }
+
+/// An object with a status subresource: its status, borrowed or taken.
+trait HasStatus {
+    type Status: Clone;
+    fn status(&self) -> &Self::Status;
+    fn into_status(self) -> Self::Status;
+}
+
+macro_rules! has_status {
+    ($($kind:ident: $status:ty),* $(,)?) => {
+        $(impl HasStatus for $kind {
+            type Status = $status;
+            fn status(&self) -> &$status {
+                &self.status
+            }
+            fn into_status(self) -> $status {
+                self.status
+            }
+        })*
+    };
+}
+
+has_status!(
+    Pod: crate::api::PodStatus,
+    Node: crate::api::NodeStatus,
+    Deployment: crate::api::DeploymentStatus,
+    ReplicaSet: crate::api::ReplicaSetStatus,
+    StatefulSet: crate::api::StatefulSetStatus,
+    DaemonSet: crate::api::DaemonSetStatus,
+    PodDisruptionBudget: crate::api::PodDisruptionBudgetStatus,
+    HorizontalPodAutoscaler: crate::api::HorizontalPodAutoscalerStatus,
+    Job: crate::api::JobStatus,
+);
 
 /// The `DefaultTolerationSeconds` admission plugin: every pod tolerates the not-ready and
 /// unreachable NoExecute taints for a while (300 s each by default) unless it says

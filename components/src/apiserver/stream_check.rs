@@ -134,7 +134,7 @@ impl ReplicaCheck {
                 let (previous, current) = changes.next().expect("the change the cache saw");
                 let object = current.or(previous).expect("a change has a value");
                 self.checked_revision = revision;
-                for watcher in server.watchers_of(object, previous) {
+                for watcher in server.watchers_of(object, previous).into_iter().flatten() {
                     let Some(expected) = self.expected.get_mut(&(watcher.client, watcher.watch_id))
                     else {
                         continue;
@@ -180,7 +180,7 @@ impl ReplicaCheck {
         for (offset, &(previous, current)) in changes.iter().enumerate() {
             let changed_at = from + 1 + offset as u64;
             let object = current.or(previous).expect("a change has a value");
-            for watcher in server.watchers_of(object, previous) {
+            for watcher in server.watchers_of(object, previous).into_iter().flatten() {
                 let Some(expected) = self.expected.get_mut(&(watcher.client, watcher.watch_id))
                 else {
                     continue;
@@ -191,7 +191,7 @@ impl ReplicaCheck {
         self.checked_revision = revision;
         for &(previous, current) in &changes {
             let object = current.or(previous).expect("a change has a value");
-            for watcher in server.watchers_of(object, previous) {
+            for watcher in server.watchers_of(object, previous).into_iter().flatten() {
                 if let Some(&expected) = self.expected.get(&(watcher.client, watcher.watch_id)) {
                     compare(sim, replica, watcher, expected)?;
                 }

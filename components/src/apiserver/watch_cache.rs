@@ -2,7 +2,7 @@
 //! a window of recent changes to replay to watches that start slightly in the past, and
 //! the watchers to fan changes out to (filtered on the server side).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use sim_core::{ActorId, FxIndexMap, FxIndexSet, SimDuration, SimTime};
 
@@ -74,10 +74,11 @@ pub struct WatchCache {
     /// Pods by `spec.nodeName`, for kubelets' lists.
     pods_by_node: FxIndexMap<Str, FxIndexSet<NamespacedName>>,
     history: VecDeque<CachedChange>,
-    /// Watchers without a node selector, by kind.
-    watchers: BTreeMap<Kind, Vec<Watcher>>,
-    /// Pod watchers selecting `spec.nodeName`, by node: a kubelet each.
-    node_watchers: BTreeMap<Str, Vec<Watcher>>,
+    /// Watchers without a node selector, by kind (indexed by `Kind as usize`).
+    watchers: [Vec<Watcher>; Kind::ALL.len()],
+    /// Pod watchers selecting `spec.nodeName`, by node: a kubelet each. Hashed, as
+    /// every pod change looks its node up; walks that send sort by node name.
+    node_watchers: FxIndexMap<Str, Vec<Watcher>>,
     /// Watchers registered so far.
     watchers_added: u64,
 }
@@ -241,7 +242,7 @@ impl WatchCache {
             (Kind::Pod, FieldSelector::NodeName(node)) => {
                 self.node_watchers.entry(node.clone()).or_default()
             }
-            _ => self.watchers.entry(watcher.kind).or_default(),
+            _ => &mut self.watchers[watcher.kind as usize],
         };
         list.retain(|w| {
             !(w.client == watcher.client
@@ -259,21 +260,21 @@ impl WatchCache {
 
     /// Removes every watcher, returning each stream as (client, watch id): the replica
     /// stops and its connections break.
+    /// The order is the kinds' order, then the nodes' by name.
     pub fn take_watchers(&mut self) -> Vec<(ActorId, u64)> {
-        let general = std::mem::take(&mut self.watchers).into_values().flatten();
-        let by_node = std::mem::take(&mut self.node_watchers)
-            .into_values()
-            .flatten();
+        let general = std::mem::take(&mut self.watchers).into_iter().flatten();
+        let mut by_node: Vec<_> = std::mem::take(&mut self.node_watchers).into_iter().collect();
+        by_node.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         general
-            .chain(by_node)
+            .chain(by_node.into_iter().flat_map(|(_, list)| list))
             .map(|w| (w.client, w.watch_id))
             .collect()
     }
 
-    /// Every open stream.
+    /// Every open stream, in no particular order (the stream checker's use).
     pub fn all_watchers(&self) -> impl Iterator<Item = &Watcher> {
         self.watchers
-            .values()
+            .iter()
             .chain(self.node_watchers.values())
             .flatten()
     }
@@ -295,9 +296,7 @@ impl WatchCache {
                 send(watcher, type_, &change.object);
             }
         };
-        if let Some(list) = self.watchers.get_mut(&kind) {
-            list.iter_mut().for_each(&mut offer);
-        }
+        self.watchers[kind as usize].iter_mut().for_each(&mut offer);
         let new_node = pod_node(&change.object);
         let old_node = change
             .previous
@@ -312,25 +311,28 @@ impl WatchCache {
     }
 
     /// Every watcher that may care about a change of `object` (before: `previous`),
-    /// without scanning unrelated kubelets.
+    /// without scanning unrelated kubelets: the kind's general watchers, then the pod
+    /// watchers of its node and of the node it left. As slices (empty where nobody
+    /// watches), so a caller that looks after every change walks them with plain loops.
     pub fn watchers_of<'a>(
         &'a self,
         object: &'a Object,
         previous: Option<&'a Object>,
-    ) -> impl Iterator<Item = &'a Watcher> {
-        let kind = object.kind();
-        let general = self.watchers.get(&kind).into_iter().flatten();
+    ) -> [&'a [Watcher]; 3] {
+        let general = self.watchers[object.kind() as usize].as_slice();
+        let of_node = |node: Option<&Str>| {
+            node.and_then(|node| self.node_watchers.get(node))
+                .map_or(&[][..], Vec::as_slice)
+        };
         let new_node = pod_node(object);
-        let old_node = previous.and_then(pod_node);
-        let by_node = new_node
-            .into_iter()
-            .chain(old_node.filter(|old| Some(*old) != new_node))
-            .flat_map(|node| self.node_watchers.get(node).into_iter().flatten());
-        general.chain(by_node)
+        let old_node = previous
+            .and_then(pod_node)
+            .filter(|old| Some(*old) != new_node);
+        [general, of_node(new_node), of_node(old_node)]
     }
 
     pub fn watcher_count(&self) -> usize {
-        self.watchers.values().map(Vec::len).sum::<usize>()
+        self.watchers.iter().map(Vec::len).sum::<usize>()
             + self.node_watchers.values().map(Vec::len).sum::<usize>()
     }
 }

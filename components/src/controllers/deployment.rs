@@ -260,6 +260,19 @@ pub fn new_condition(
     }
 }
 
+/// Whether `status` already has a condition of `type_` with this status and reason, which
+/// `set_condition` would leave as it is: a sync that changes nothing builds no message.
+fn condition_holds(
+    status: &DeploymentStatus,
+    type_: DeploymentConditionType,
+    condition_status: ConditionStatus,
+    reason: &str,
+) -> bool {
+    status
+        .condition(type_)
+        .is_some_and(|c| c.status == condition_status && &*c.reason == reason)
+}
+
 /// `SetDeploymentCondition`: same status and reason → unchanged; same status → the
 /// transition time is kept; the condition replaces any of its type.
 pub fn set_condition(status: &mut DeploymentStatus, mut condition: DeploymentCondition) {
@@ -352,6 +365,14 @@ pub fn set_available_condition(d: &Deployment, status: &mut DeploymentStatus, no
         )
     };
     status.available = ConditionStatus::from_bool(available);
+    if condition_holds(
+        status,
+        DeploymentConditionType::Available,
+        status.available,
+        reason,
+    ) {
+        return;
+    }
     set_condition(
         status,
         new_condition(
@@ -391,6 +412,14 @@ pub fn set_progress_condition(
         None => format!("Deployment \"{}\" {what}.", d.metadata.name),
     };
     if deployment_complete(d, new) {
+        if condition_holds(
+            new,
+            DeploymentConditionType::Progressing,
+            ConditionStatus::True,
+            REASON_NEW_RS_AVAILABLE,
+        ) {
+            return;
+        }
         set_condition(
             new,
             new_condition(
@@ -418,7 +447,14 @@ pub fn set_progress_condition(
         }
         remove_condition(new, DeploymentConditionType::Progressing);
         new.conditions.push(condition);
-    } else if deployment_timed_out(d, new, now) {
+    } else if deployment_timed_out(d, new, now)
+        && !condition_holds(
+            new,
+            DeploymentConditionType::Progressing,
+            ConditionStatus::False,
+            REASON_TIMED_OUT,
+        )
+    {
         set_condition(
             new,
             new_condition(

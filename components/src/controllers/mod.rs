@@ -48,7 +48,7 @@ pub mod pod_control;
 pub mod replicaset;
 pub mod statefulset;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use sim_core::{
     Actor, ActorId, Context, Event, FxIndexMap, FxIndexSet, SimDuration, SimTime, TraceHasher,
@@ -477,7 +477,8 @@ pub struct ControllerManager {
     queue: WorkQueue,
     sync_armed: bool,
     delayed_armed_at: Option<SimTime>,
-    pending: BTreeMap<RequestId, Pending>,
+    /// Requests awaiting their answer, by id (looked up, never walked).
+    pending: FxIndexMap<RequestId, Pending>,
     replicaset_state: ReplicaSetState,
     statefulset_state: StatefulSetState,
     job_state: JobState,
@@ -516,7 +517,7 @@ impl ControllerManager {
             queue: WorkQueue::default(),
             sync_armed: false,
             delayed_armed_at: None,
-            pending: BTreeMap::new(),
+            pending: FxIndexMap::default(),
             replicaset_state: ReplicaSetState::default(),
             statefulset_state: StatefulSetState::default(),
             job_state: JobState::default(),
@@ -697,7 +698,7 @@ impl ControllerManager {
         offer!(pdbs, on_budget_delta);
         offer!(daemonsets, on_daemon_set_delta);
         offer!(hpas, on_hpa_delta);
-        let Some(pending) = self.pending.remove(&response.id) else {
+        let Some(pending) = self.pending.swap_remove(&response.id) else {
             // The answer to a request sent before the controllers restarted (the replica
             // lost its Lease and started over): the new run never asked. It can come late
             // since the API server answers 504 after --request-timeout.

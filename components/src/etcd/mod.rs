@@ -362,6 +362,9 @@ pub struct Etcd {
     reads_waiting_apply: Vec<(u64, u64)>,
     /// Waiters added by the current event, to give a timeout if they outlive it.
     new_waiters: Vec<u64>,
+    /// The committed entries being applied: empty between events, kept only for its
+    /// capacity (a lone member applies one entry per write).
+    applying: Vec<raft::Entry>,
     flush_armed: bool,
     ticking: bool,
 }
@@ -385,6 +388,7 @@ impl Etcd {
             deadlines: Deadlines::new(),
             reads_waiting_apply: Vec::new(),
             new_waiters: Vec::new(),
+            applying: Vec::new(),
             flush_armed: false,
             ticking: false,
         }
@@ -907,12 +911,14 @@ impl Etcd {
 
     /// Applies committed entries in order and answers this member's waiters.
     fn apply(&mut self, cx: &mut Context<'_, Msg>) {
-        let entries = if self.single() {
-            self.raft.log.drain_committed()
+        let mut entries = std::mem::take(&mut self.applying);
+        if self.single() {
+            self.raft.log.drain_committed_into(&mut entries);
         } else {
-            self.raft.log.take_committed()
-        };
+            entries.extend(self.raft.log.take_committed());
+        }
         if entries.is_empty() {
+            self.applying = entries;
             return;
         }
         let (write_delay, no_write_delay) = if self.single() {
@@ -920,7 +926,7 @@ impl Etcd {
         } else {
             (SimDuration::ZERO, SimDuration::ZERO)
         };
-        for entry in entries {
+        for entry in entries.drain(..) {
             match entry.proposal {
                 Proposal::Empty => {}
                 Proposal::Txn {
@@ -952,6 +958,10 @@ impl Etcd {
                     }
                 }
             }
+        }
+        self.applying = entries;
+        if self.reads_waiting_apply.is_empty() {
+            return;
         }
         let applied = self.raft.log.applied;
         let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.reads_waiting_apply)

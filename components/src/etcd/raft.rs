@@ -339,20 +339,20 @@ impl Log {
                 self.entries.range(range).cloned().collect()
             })
     }
-    /// As [`Log::take_committed`], and forgets the log up to the last of them (as
-    /// [`Log::compact_to`] would): a lone member, which nobody will ask for entries, gets
-    /// its proposals back unshared, so applying them copies no object.
-    pub fn drain_committed(&mut self) -> Vec<Entry> {
+    /// As [`Log::take_committed`] (appending them to `into`), and forgets the log up to
+    /// the last of them (as [`Log::compact_to`] would): a lone member, which nobody will
+    /// ask for entries, gets its proposals back unshared, so applying them copies no
+    /// object.
+    pub fn drain_committed_into(&mut self, into: &mut Vec<Entry>) {
         let Some(range) = self.mark_committed_applied() else {
-            return Vec::new();
+            return;
         };
         let term = self
             .term_at(self.committed)
             .expect("committed entries are in the log");
-        let entries = self.entries.drain(..range.end).skip(range.start).collect();
+        into.extend(self.entries.drain(..range.end).skip(range.start));
         self.snapshot_index = self.committed;
         self.snapshot_term = term;
-        entries
     }
     pub fn snapshot_index(&self) -> u64 {
         self.snapshot_index
@@ -969,9 +969,22 @@ impl Raft {
         let Role::Leader(state) = &self.role else {
             return false;
         };
-        let mut matches: Vec<u64> = state.progress.iter().map(|p| p.match_index).collect();
-        matches.sort_unstable_by(|a, b| b.cmp(a));
-        let candidate = matches[quorum - 1];
+        // The highest index a quorum has: the quorum-th largest match index. Counted
+        // without a sort or an allocation (a lone member does this on every write).
+        let candidate = state
+            .progress
+            .iter()
+            .map(|p| p.match_index)
+            .filter(|&index| {
+                state
+                    .progress
+                    .iter()
+                    .filter(|other| other.match_index >= index)
+                    .count()
+                    >= quorum
+            })
+            .max()
+            .expect("every member holds the smallest match index");
         if candidate > self.log.committed && self.log.term_at(candidate) == Some(self.term) {
             self.log.committed = candidate;
             return true;

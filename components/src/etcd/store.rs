@@ -67,12 +67,6 @@ impl KeyIndex {
     fn get(&self, key: &ObjectKey) -> Option<&KeyValue> {
         self.of(key.kind).get(&key.lookup())
     }
-    fn insert(&mut self, key: &ObjectKey, value: KeyValue) {
-        self.kinds[key.kind as usize].insert(key.namespaced_name(), value);
-    }
-    fn remove(&mut self, key: &ObjectKey) -> Option<KeyValue> {
-        self.kinds[key.kind as usize].swap_remove(&key.lookup())
-    }
     fn len(&self) -> usize {
         self.kinds.iter().map(FxIndexMap::len).sum()
     }
@@ -232,7 +226,10 @@ impl Store {
 
     /// Applies `if compare then op` on one key.
     pub(crate) fn apply_txn(&mut self, key: &ObjectKey, compare: Compare, op: TxnOp) -> TxnOutcome {
-        let current = self.keys.get(key);
+        // The key is hashed once: a put over an existing key replaces its value in place.
+        let values = &mut self.keys.kinds[key.kind as usize];
+        let index = values.get_index_of(&key.lookup());
+        let current = index.map(|index| &values[index]);
         let holds = match compare {
             Compare::Any => true,
             Compare::Absent => current.is_none(),
@@ -261,18 +258,24 @@ impl Store {
                 let mut object = object;
                 object.meta_mut().resource_version = revision;
                 self.in_use_bytes += estimated_bytes(&object);
-                self.keys.insert(
-                    key,
-                    KeyValue {
-                        object: object.clone(),
-                        create_revision,
-                        mod_revision: revision,
-                    },
-                );
+                let value = KeyValue {
+                    object: object.clone(),
+                    create_revision,
+                    mod_revision: revision,
+                };
+                match index {
+                    Some(index) => values[index] = value,
+                    None => {
+                        values.insert(key.namespaced_name(), value);
+                    }
+                }
                 (EtcdEventType::Put, object)
             }
             TxnOp::Delete => {
-                let removed = self.keys.remove(key).expect("checked above");
+                let index = index.expect("checked above");
+                let (_, removed) = values
+                    .swap_remove_index(index)
+                    .expect("an index just found");
                 let mut last = removed.object;
                 last.meta_mut().resource_version = revision;
                 (EtcdEventType::Delete, last)

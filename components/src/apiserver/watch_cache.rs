@@ -263,7 +263,9 @@ impl WatchCache {
     /// The order is the kinds' order, then the nodes' by name.
     pub fn take_watchers(&mut self) -> Vec<(ActorId, u64)> {
         let general = std::mem::take(&mut self.watchers).into_iter().flatten();
-        let mut by_node: Vec<_> = std::mem::take(&mut self.node_watchers).into_iter().collect();
+        let mut by_node: Vec<_> = std::mem::take(&mut self.node_watchers)
+            .into_iter()
+            .collect();
         by_node.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         general
             .chain(by_node.into_iter().flat_map(|(_, list)| list))

@@ -154,17 +154,21 @@ impl NodeMemo {
 }
 
 impl CycleRows<'_> {
-    /// The row of `node`, at index `index` of the snapshot: read when computed at the
-    /// node's generation, computed (and kept) otherwise.
+    /// Makes the row of `node`, at index `index` of the snapshot, fresh: kept when
+    /// computed at the node's generation, computed again otherwise.
     #[inline]
-    pub fn row(&mut self, index: usize, node: &NodeInfo) -> Row {
-        let row = self.slot.rows[index];
-        if row.generation == node.generation && node.generation != 0 {
-            return row;
+    pub fn refresh(&mut self, index: usize, node: &NodeInfo) -> &Row {
+        let generation = self.slot.rows[index].generation;
+        if generation != node.generation || node.generation == 0 {
+            self.slot.rows[index] = self.compute(node);
         }
-        let row = self.compute(node);
-        self.slot.rows[index] = row;
-        row
+        &self.slot.rows[index]
+    }
+
+    /// The rows by node index: fresh for the nodes [`CycleRows::refresh`] was called on
+    /// in this cycle.
+    pub fn rows(&self) -> &[Row] {
+        &self.slot.rows
     }
 
     #[cold]

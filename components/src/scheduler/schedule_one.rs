@@ -62,10 +62,8 @@ pub struct Scratch {
     pub skipped: Vec<bool>,
     /// Weighted sums, one per feasible node.
     pub totals: Vec<i64>,
-    /// The memoized rows of the feasible nodes, in the order of `feasible`.
-    pub rows: Vec<Row>,
-    /// PodTopologySpread's unrounded sums, one per feasible node.
-    pub spread_sums: Vec<f64>,
+    /// PodTopologySpread's scratch space for scoring.
+    pub spread_scores: topology_spread::ScoreScratch,
     /// PodTopologySpread's default selectors, kept across cycles (reset it with the cache).
     pub spread_memo: SpreadMemo,
 }
@@ -275,7 +273,6 @@ fn find_nodes_that_fit(
     scratch: &mut Scratch,
 ) -> usize {
     scratch.feasible.clear();
-    scratch.rows.clear();
     scratch.unfit.clear();
     let nodes = cache.nodes();
     let count = nodes.len();
@@ -298,7 +295,7 @@ fn find_nodes_that_fit(
             .is_ok()
     {
         scratch.feasible.push(index);
-        scratch.rows.push(rows.row(index, &nodes[index]));
+        rows.refresh(index, &nodes[index]);
         return 0;
     }
     let mut processed = 0;
@@ -306,16 +303,16 @@ fn find_nodes_that_fit(
     while processed < count && scratch.feasible.len() < wanted {
         processed += 1;
         let node = &nodes[index];
-        // The node's memoized row when the filters below read it.
-        let mut row = None;
+        // The node's memoized row is fresh (the filters below read it).
+        let mut refreshed = false;
         let verdict = if !nominator.is_empty() && !nominator.pods_on(node.name()).is_empty() {
             preemption::filter_with_nominated(pod, node, state, nominator, &all_filters)
         } else if !plan.full && node.plain {
             // NodeUnschedulable, NodeName, TaintToleration, NodeAffinity and NodePorts
             // all pass here: only the resources can say no.
             if plan.fit {
-                let fits = row.insert(rows.row(index, node)).fits;
-                if fits {
+                refreshed = true;
+                if rows.refresh(index, node).fits {
                     Ok(())
                 } else {
                     resources::node_resources_fit(pod, node, &profile.fit.ignored)
@@ -329,9 +326,10 @@ fn find_nodes_that_fit(
         match verdict {
             Ok(()) => {
                 scratch.feasible.push(index);
-                scratch
-                    .rows
-                    .push(row.unwrap_or_else(|| rows.row(index, node)));
+                // Scoring reads the feasible nodes' rows.
+                if !refreshed {
+                    rows.refresh(index, node);
+                }
             }
             Err(unfit) => scratch.unfit.push((index, unfit)),
         }
@@ -388,6 +386,7 @@ fn prioritize_nodes(
     pod: &PodInfo,
     cache: &Cache,
     images: &[(Str, u32)],
+    rows: &CycleRows<'_>,
     scratch: &mut Scratch,
 ) {
     let nodes = cache.nodes();
@@ -397,8 +396,7 @@ fn prioritize_nodes(
         scores,
         skipped,
         totals,
-        rows: feasible_rows,
-        spread_sums,
+        spread_scores,
         spread_memo,
         ..
     } = scratch;
@@ -412,8 +410,8 @@ fn prioritize_nodes(
     totals.clear();
     totals.resize(n, 0);
     // TaintToleration, NodeResourcesFit, BalancedAllocation and ImageLocality read the
-    // feasible nodes' memoized rows, taken while filtering.
-    assert_eq!(feasible_rows.len(), n, "one row per feasible node");
+    // feasible nodes' memoized rows, made fresh while filtering.
+    let memo_rows = rows.rows();
     // PreScore: each plugin may say it has nothing to add for this pod (Skip).
     let mut spread = None;
     let mut affinity = None;
@@ -458,19 +456,23 @@ fn prioritize_nodes(
         }
         let cells = &mut scores[column * n..(column + 1) * n];
         match plugin {
-            Plugin::TaintToleration => copy_rows(cells, feasible_rows, |row| row.taint_toleration),
+            Plugin::TaintToleration => {
+                copy_rows(cells, feasible, memo_rows, |row| row.taint_toleration)
+            }
             Plugin::NodeAffinity => fill(cells, feasible, nodes, |_, node| {
                 node_affinity::score(pod, node, &profile.node_affinity)
             }),
-            Plugin::NodeResourcesFit => copy_rows(cells, feasible_rows, |row| row.fit),
+            Plugin::NodeResourcesFit => copy_rows(cells, feasible, memo_rows, |row| row.fit),
             Plugin::NodeResourcesBalancedAllocation => {
-                copy_rows(cells, feasible_rows, |row| row.balanced_allocation)
+                copy_rows(cells, feasible, memo_rows, |row| row.balanced_allocation)
             }
             Plugin::ImageLocality if no_image_anywhere => cells.fill(0),
-            Plugin::ImageLocality => copy_rows(cells, feasible_rows, |row| row.image_locality),
+            Plugin::ImageLocality => {
+                copy_rows(cells, feasible, memo_rows, |row| row.image_locality)
+            }
             Plugin::PodTopologySpread => {
                 let state = spread.as_ref().expect("not skipped");
-                topology_spread::score_feasible(state, feasible, spread_sums, cells)
+                topology_spread::score_feasible(state, feasible, spread_scores, cells)
             }
             Plugin::InterPodAffinity => {
                 let state = affinity.as_ref().expect("not skipped");
@@ -528,11 +530,11 @@ fn fill(
     }
 }
 
-/// One memoized score column: `cells[i]` from the row of the `i`th feasible node.
+/// One memoized score column: `cells[i]` from the row of the node at `feasible[i]`.
 #[inline]
-fn copy_rows(cells: &mut [i64], rows: &[Row], score: impl Fn(&Row) -> i64) {
-    for (cell, row) in cells.iter_mut().zip(rows) {
-        *cell = score(row);
+fn copy_rows(cells: &mut [i64], feasible: &[usize], rows: &[Row], score: impl Fn(&Row) -> i64) {
+    for (cell, &index) in cells.iter_mut().zip(feasible) {
+        *cell = score(&rows[index]);
     }
 }
 
@@ -650,7 +652,7 @@ pub fn schedule_pod_with_nominated(
             }
         }
         feasible_count => {
-            prioritize_nodes(profile, pod, cache, &images, scratch);
+            prioritize_nodes(profile, pod, cache, &images, &rows, scratch);
             let chosen = select_host(&scratch.totals, rng);
             if let Some(decision) = &mut decision {
                 explain_scores(profile, nodes, scratch, decision);

@@ -1300,15 +1300,24 @@ pub fn score(state: &SpreadScoreState<'_>, node: usize) -> i64 {
     round_non_negative(total)
 }
 
+/// Scratch space of [`score_feasible`], kept across cycles.
+#[derive(Debug, Default)]
+pub struct ScoreScratch {
+    /// Unrounded sums, one per feasible node.
+    sums: Vec<f64>,
+    /// Scores by (hostname count, domain) (see `HostnamePair`).
+    by_pair: Vec<i64>,
+}
+
 /// Score for every feasible node at once: `scores[i]` is [`score`] of `feasible[i]`.
 /// Without ignored nodes the sums are built constraint by constraint, one tight loop over
 /// the feasible nodes each reading the constraint's own slices (the nodes' domains, the
 /// hostname counts); every node still adds its constraints in their order, starting from
-/// 0, so each sum is the same float as [`score`]'s. `sums` is scratch space.
+/// 0, so each sum is the same float as [`score`]'s.
 pub fn score_feasible(
     state: &SpreadScoreState<'_>,
     feasible: &[usize],
-    sums: &mut Vec<f64>,
+    scratch: &mut ScoreScratch,
     scores: &mut [i64],
 ) {
     assert_eq!(feasible.len(), scores.len(), "one score per feasible node");
@@ -1319,6 +1328,11 @@ pub fn score_feasible(
         return;
     }
     let index = &*state.index;
+    if let Some(pair) = HostnamePair::of(state) {
+        pair.score_feasible(feasible, &mut scratch.by_pair, scores);
+        return;
+    }
+    let sums = &mut scratch.sums;
     sums.clear();
     sums.resize(feasible.len(), 0.0);
     for constraint in &state.constraints {
@@ -1357,6 +1371,85 @@ pub fn score_feasible(
     }
 }
 
+/// The system defaults' shape, one hostname constraint with a selector and one other
+/// constraint, on nodes that all carry both keys: a node's score is a function of its own
+/// matching pods and its domain in the other constraint, so it is computed once per such
+/// pair in a cycle and looked up for the other nodes with that pair.
+struct HostnamePair<'a> {
+    /// The hostname constraint comes first in the pod's list (the sum adds in list order).
+    hostname_first: bool,
+    hostname: &'a ScoreConstraint,
+    other: &'a ScoreConstraint,
+    counts: &'a [u32],
+    domains: &'a [NodeDomain],
+}
+
+impl<'a> HostnamePair<'a> {
+    fn of(state: &'a SpreadScoreState<'_>) -> Option<HostnamePair<'a>> {
+        let [first, second] = state.constraints.as_slice() else {
+            return None;
+        };
+        let (hostname, other, hostname_first) = match (first.hostname, second.hostname) {
+            (true, false) => (first, second, true),
+            (false, true) => (second, first, false),
+            _ => return None,
+        };
+        let index = &*state.index;
+        let keys_everywhere = [hostname, other]
+            .iter()
+            .all(|c| index.keys[c.ids.key as usize].missing_count == 0);
+        if !keys_everywhere {
+            return None;
+        }
+        let selector = hostname.ids.selector?;
+        Some(HostnamePair {
+            hostname_first,
+            hostname,
+            other,
+            counts: &index.selectors[selector as usize].per_node,
+            domains: &index.keys[other.ids.key as usize].nodes,
+        })
+    }
+
+    /// What [`score`] computes for a node with `count` matching pods in domain `domain`
+    /// of the other constraint: the same additions in the same order.
+    fn score(&self, count: u32, domain: u32) -> i64 {
+        let by_hostname = score_for_count(
+            i64::from(count),
+            self.hostname.max_skew,
+            self.hostname.weight,
+        );
+        let by_domain = self.other.domain_scores[domain as usize];
+        let mut total = 0.0f64;
+        if self.hostname_first {
+            total += by_hostname;
+            total += by_domain;
+        } else {
+            total += by_domain;
+            total += by_hostname;
+        }
+        round_non_negative(total)
+    }
+
+    /// `table` is scratch space: the score per (count, domain), −1 until computed.
+    fn score_feasible(&self, feasible: &[usize], table: &mut Vec<i64>, scores: &mut [i64]) {
+        let stride = self.other.domain_scores.len();
+        table.clear();
+        for (score, &node) in scores.iter_mut().zip(feasible) {
+            let count = self.counts[node];
+            let domain = self.domains[node].id;
+            let slot = count as usize * stride + domain as usize;
+            if slot >= table.len() {
+                table.resize(slot + 1, -1);
+            }
+            if table[slot] < 0 {
+                table[slot] = self.score(count, domain);
+            }
+            *score = table[slot];
+        }
+    }
+}
+
 /// Go's `math.Round` (half away from zero) for the non-negative sums Score adds up, without
 /// the libm call `f64::round` becomes on baseline x86-64 (it ran once per scored node).
 /// Exact: truncation and the fractional part of a double are exact, and a sum at or above
@@ -1374,6 +1467,10 @@ fn round_non_negative(value: f64) -> i64 {
 /// when the maximum is 0). `scores[i]` belongs to the node at `feasible[i]`.
 pub fn normalize(state: &SpreadScoreState<'_>, feasible: &[usize], scores: &mut [i64]) {
     assert_eq!(feasible.len(), scores.len(), "one score per feasible node");
+    if !state.ignores_some {
+        normalize_all(scores);
+        return;
+    }
     let mut min = i64::MAX;
     let mut max = 0i64;
     for (score, &node) in scores.iter().zip(feasible) {
@@ -1397,6 +1494,32 @@ pub fn normalize(state: &SpreadScoreState<'_>, feasible: &[usize], scores: &mut 
             let normalized = MAX_NODE_SCORE * (max + min - *score) / max;
             last = Some((*score, normalized));
             normalized
+        };
+    }
+}
+
+/// [`normalize`] when no node is ignored.
+fn normalize_all(scores: &mut [i64]) {
+    let mut min = i64::MAX;
+    let mut max = 0i64;
+    for &score in scores.iter() {
+        min = min.min(score);
+        max = max.max(score);
+    }
+    if max == 0 {
+        scores.fill(MAX_NODE_SCORE);
+        return;
+    }
+    // Raw scores repeat from node to node: the last division is reused.
+    let mut last: Option<(i64, i64)> = None;
+    for score in scores.iter_mut() {
+        *score = match last {
+            Some((raw, normalized)) if raw == *score => normalized,
+            _ => {
+                let normalized = MAX_NODE_SCORE * (max + min - *score) / max;
+                last = Some((*score, normalized));
+                normalized
+            }
         };
     }
 }
@@ -2252,6 +2375,11 @@ mod tests {
                     Some(state) => {
                         let mut scores: Vec<i64> =
                             feasible.iter().map(|&i| score(&state, i)).collect();
+                        // The whole-column scorer agrees with the per-node one.
+                        let mut column = vec![0; feasible.len()];
+                        let mut scratch = ScoreScratch::default();
+                        score_feasible(&state, &feasible, &mut scratch, &mut column);
+                        assert_eq!(column, scores, "round {round}");
                         normalize(&state, &feasible, &mut scores);
                         let expected = naive_scores(&pod, &soft, require_all, nodes, &feasible);
                         assert_eq!(scores, expected, "round {round}");

@@ -665,57 +665,31 @@ pub fn prepare_for_status_update(current: &Object, update: Object) -> Result<Obj
             Err(shared) => shared.status().clone(),
         }
     }
+    // The stored metadata and spec with the update's status.
+    macro_rules! merged {
+        ($kind:ident, $stored:expr, $update:expr) => {
+            Object::from($kind {
+                metadata: $stored.metadata.clone(),
+                spec: $stored.spec.clone(),
+                status: status_of($update),
+            })
+        };
+    }
     let kind = update.kind();
     Ok(match (current, update) {
-        (Object::Pod(m), Object::Pod(u)) => Object::from(Pod {
-            metadata: m.metadata.clone(),
-            spec: m.spec.clone(),
-            status: status_of(u),
-        }),
-        (Object::Node(m), Object::Node(u)) => Object::from(Node {
-            metadata: m.metadata.clone(),
-            spec: m.spec.clone(),
-            status: status_of(u),
-        }),
-        (Object::Deployment(m), Object::Deployment(u)) => Object::from(Deployment {
-            metadata: m.metadata.clone(),
-            spec: m.spec.clone(),
-            status: status_of(u),
-        }),
-        (Object::ReplicaSet(m), Object::ReplicaSet(u)) => Object::from(ReplicaSet {
-            metadata: m.metadata.clone(),
-            spec: m.spec.clone(),
-            status: status_of(u),
-        }),
-        (Object::StatefulSet(m), Object::StatefulSet(u)) => Object::from(StatefulSet {
-            metadata: m.metadata.clone(),
-            spec: m.spec.clone(),
-            status: status_of(u),
-        }),
-        (Object::DaemonSet(m), Object::DaemonSet(u)) => Object::from(DaemonSet {
-            metadata: m.metadata.clone(),
-            spec: m.spec.clone(),
-            status: status_of(u),
-        }),
+        (Object::Pod(m), Object::Pod(u)) => merged!(Pod, m, u),
+        (Object::Node(m), Object::Node(u)) => merged!(Node, m, u),
+        (Object::Deployment(m), Object::Deployment(u)) => merged!(Deployment, m, u),
+        (Object::ReplicaSet(m), Object::ReplicaSet(u)) => merged!(ReplicaSet, m, u),
+        (Object::StatefulSet(m), Object::StatefulSet(u)) => merged!(StatefulSet, m, u),
+        (Object::DaemonSet(m), Object::DaemonSet(u)) => merged!(DaemonSet, m, u),
         (Object::PodDisruptionBudget(m), Object::PodDisruptionBudget(u)) => {
-            Object::from(PodDisruptionBudget {
-                metadata: m.metadata.clone(),
-                spec: m.spec.clone(),
-                status: status_of(u),
-            })
+            merged!(PodDisruptionBudget, m, u)
         }
         (Object::HorizontalPodAutoscaler(m), Object::HorizontalPodAutoscaler(u)) => {
-            Object::from(HorizontalPodAutoscaler {
-                metadata: m.metadata.clone(),
-                spec: m.spec.clone(),
-                status: status_of(u),
-            })
+            merged!(HorizontalPodAutoscaler, m, u)
         }
-        (Object::Job(m), Object::Job(u)) => Object::from(Job {
-            metadata: m.metadata.clone(),
-            spec: m.spec.clone(),
-            status: status_of(u),
-        }),
+        (Object::Job(m), Object::Job(u)) => merged!(Job, m, u),
         _ => return Err(Invalid(format!("{kind} has no status subresource"))),
     })
 }

@@ -267,11 +267,11 @@ fn find_nodes_that_fit(
     pod: &PodInfo,
     cache: &Cache,
     nominator: &Nominator,
-    start: usize,
-    wanted: usize,
+    walk: Walk,
     rows: &mut CycleRows<'_>,
     scratch: &mut Scratch,
 ) -> usize {
+    let Walk { start, wanted } = walk;
     scratch.feasible.clear();
     scratch.unfit.clear();
     let nodes = cache.nodes();
@@ -339,6 +339,14 @@ fn find_nodes_that_fit(
         }
     }
     processed
+}
+
+/// Where [`find_nodes_that_fit`] starts (`nextStartNodeIndex`) and how many feasible
+/// nodes it looks for.
+#[derive(Clone, Copy, Debug)]
+struct Walk {
+    start: usize,
+    wanted: usize,
 }
 
 /// The profile's filters for `pod` on any node, for PostFilter plugins that try nodes
@@ -619,8 +627,10 @@ pub fn schedule_pod_with_nominated(
         pod,
         cache,
         nominator,
-        input.start,
-        wanted,
+        Walk {
+            start: input.start,
+            wanted,
+        },
         &mut rows,
         scratch,
     );
@@ -850,8 +860,10 @@ mod tests {
             &pod,
             &cache,
             &Nominator::default(),
-            3,
-            3,
+            Walk {
+                start: 3,
+                wanted: 3,
+            },
             &mut rows,
             &mut scratch,
         );

@@ -200,8 +200,18 @@ fn constraints_for(
 /// controller; kubesim's view lists selectors without their owners, so every selector
 /// that selects the pod counts (the controller's always does).
 pub fn default_selector(pod: &Pod, workloads: &[(Str, LabelSelector)]) -> Option<LabelSelector> {
+    default_selector_among(pod, workloads, 0..workloads.len())
+}
+
+/// [`default_selector`] over the workloads at `candidates` (ascending positions in
+/// `workloads`), which must include every workload that may select the pod.
+fn default_selector_among(
+    pod: &Pod,
+    workloads: &[(Str, LabelSelector)],
+    candidates: impl Iterator<Item = usize>,
+) -> Option<LabelSelector> {
     let mut merged = LabelSelector::default();
-    for (namespace, selector) in workloads {
+    for (namespace, selector) in candidates.map(|position| &workloads[position]) {
         if *namespace != pod.metadata.namespace
             || selector.is_empty()
             || !selector.matches(&pod.metadata.labels)
@@ -266,6 +276,55 @@ pub struct SpreadMemo {
     defaults_len: usize,
     /// (address, length) of the workload selector list the defaults were computed from.
     workloads_seen: (usize, usize),
+    /// Positions in that list by the first `matchLabels` pair of the selector there: a
+    /// selector selects only pods carrying each of its pairs, so a pod is checked against
+    /// the selectors under its own pairs (and those without `matchLabels`) instead of all
+    /// of them. Built on first use after the list changed.
+    by_first_pair: Option<SelectorsByPair>,
+}
+
+#[derive(Debug, Default)]
+struct SelectorsByPair {
+    /// label key → value → positions.
+    positions: FxIndexMap<Str, FxIndexMap<Str, Vec<usize>>>,
+    /// Selectors without `matchLabels`.
+    unindexed: Vec<usize>,
+}
+
+impl SelectorsByPair {
+    fn of(workloads: &[(Str, LabelSelector)]) -> SelectorsByPair {
+        let mut by_pair = SelectorsByPair::default();
+        for (position, (_, selector)) in workloads.iter().enumerate() {
+            match selector.match_labels.iter().next() {
+                Some((key, value)) => by_pair
+                    .positions
+                    .entry(key.clone())
+                    .or_default()
+                    .entry(value.clone())
+                    .or_default()
+                    .push(position),
+                None => by_pair.unindexed.push(position),
+            }
+        }
+        by_pair
+    }
+
+    /// The positions of the selectors that may select a pod with `labels`, ascending.
+    fn candidates(&self, labels: &Labels) -> Vec<usize> {
+        let mut candidates = self.unindexed.clone();
+        for (key, value) in labels.iter() {
+            if let Some(positions) = self
+                .positions
+                .get(&**key)
+                .and_then(|values| values.get(&**value))
+            {
+                candidates.extend_from_slice(positions);
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates
+    }
 }
 
 impl Default for SpreadMemo {
@@ -275,6 +334,7 @@ impl Default for SpreadMemo {
             default_selectors: FxIndexMap::default(),
             defaults_len: 0,
             workloads_seen: (0, 0),
+            by_first_pair: None,
         }
     }
 }
@@ -289,6 +349,7 @@ impl SpreadMemo {
     pub fn workloads_changed(&mut self) {
         self.default_selectors.clear();
         self.defaults_len = 0;
+        self.by_first_pair = None;
     }
 
     fn default_selector(
@@ -310,7 +371,11 @@ impl SpreadMemo {
         {
             return found.clone();
         }
-        let computed = default_selector(pod, workloads).map(Rc::new);
+        let candidates = self
+            .by_first_pair
+            .get_or_insert_with(|| SelectorsByPair::of(workloads))
+            .candidates(labels);
+        let computed = default_selector_among(pod, workloads, candidates.into_iter()).map(Rc::new);
         self.default_selectors
             .entry(namespace.clone())
             .or_default()
@@ -1942,6 +2007,52 @@ mod tests {
         assert_eq!(default_selector(&web, &workloads), Some(replica_set));
         let lonely = pod("x", &[("app", "cache")]);
         assert_eq!(default_selector(&lonely, &workloads), None);
+    }
+
+    #[test]
+    fn the_memo_finds_the_same_default_selectors_through_its_label_index() {
+        let expression = LabelSelector {
+            match_labels: Labels::new(),
+            match_expressions: vec![SelectorRequirement {
+                key: s("tier"),
+                operator: SelectorOperator::Exists,
+                values: Vec::new(),
+            }],
+        };
+        let workloads = vec![
+            (s("default"), expression),
+            (
+                s("default"),
+                LabelSelector::from_labels(Labels::from_pairs([("app", "web")])),
+            ),
+            (
+                s("default"),
+                LabelSelector::from_labels(Labels::from_pairs([
+                    ("app", "web"),
+                    ("pod-template-hash", "abc"),
+                ])),
+            ),
+            (
+                s("default"),
+                LabelSelector::from_labels(Labels::from_pairs([("tier", "front")])),
+            ),
+            (
+                s("elsewhere"),
+                LabelSelector::from_labels(Labels::from_pairs([("app", "web")])),
+            ),
+        ];
+        let mut memo = SpreadMemo::default();
+        let pods = [
+            pod("a", &[("app", "web"), ("pod-template-hash", "abc")]),
+            pod("b", &[("app", "web"), ("tier", "front")]),
+            pod("c", &[("tier", "back")]),
+            pod("d", &[("app", "db")]),
+        ];
+        for pod in &pods {
+            let expected = default_selector(pod, &workloads);
+            let found = memo.default_selector(pod, &workloads);
+            assert_eq!(found.as_deref(), expected.as_ref(), "{}", pod.metadata.name);
+        }
     }
 
     #[test]

@@ -280,51 +280,86 @@ pub struct SpreadMemo {
     /// selector selects only pods carrying each of its pairs, so a pod is checked against
     /// the selectors under its own pairs (and those without `matchLabels`) instead of all
     /// of them. Built on first use after the list changed.
-    by_first_pair: Option<SelectorsByPair>,
+    by_first_pair: Option<SelectorsByPair<usize>>,
 }
 
-#[derive(Debug, Default)]
-struct SelectorsByPair {
-    /// label key → value → positions.
-    positions: FxIndexMap<Str, FxIndexMap<Str, Vec<usize>>>,
+/// Selectors indexed by one of their `matchLabels` pairs: a selector selects only pods
+/// carrying each of its pairs, so a pod is tested against the selectors under its own
+/// pairs and those without `matchLabels`, not against all of them. `T` names a selector
+/// (an id or a position in a list).
+#[derive(Debug)]
+struct SelectorsByPair<T> {
+    /// label key → value → the selectors indexed under that pair.
+    by_pair: FxIndexMap<Str, FxIndexMap<Str, Vec<T>>>,
     /// Selectors without `matchLabels`.
-    unindexed: Vec<usize>,
+    unindexed: Vec<T>,
 }
 
-impl SelectorsByPair {
-    fn of(workloads: &[(Str, LabelSelector)]) -> SelectorsByPair {
-        let mut by_pair = SelectorsByPair::default();
-        for (position, (_, selector)) in workloads.iter().enumerate() {
-            match selector.match_labels.iter().next() {
-                Some((key, value)) => by_pair
-                    .positions
-                    .entry(key.clone())
-                    .or_default()
-                    .entry(value.clone())
-                    .or_default()
-                    .push(position),
-                None => by_pair.unindexed.push(position),
-            }
+impl<T> Default for SelectorsByPair<T> {
+    fn default() -> Self {
+        SelectorsByPair {
+            by_pair: FxIndexMap::default(),
+            unindexed: Vec::new(),
         }
-        by_pair
+    }
+}
+
+impl<T: Copy> SelectorsByPair<T> {
+    /// The selectors indexed under `key=value`.
+    fn under(&self, key: &str, value: &str) -> &[T] {
+        self.by_pair
+            .get(key)
+            .and_then(|values| values.get(value))
+            .map_or(&[], Vec::as_slice)
     }
 
-    /// The positions of the selectors that may select a pod with `labels`, ascending.
-    fn candidates(&self, labels: &Labels) -> Vec<usize> {
-        let mut candidates = self.unindexed.clone();
-        for (key, value) in labels.iter() {
-            if let Some(positions) = self
-                .positions
-                .get(&**key)
-                .and_then(|values| values.get(&**value))
-            {
-                candidates.extend_from_slice(positions);
-            }
+    /// Indexes `selector` under `pair`, one of its `matchLabels` pairs (`None`: it has none).
+    fn insert(&mut self, pair: Option<(&Str, &Str)>, selector: T) {
+        match pair {
+            Some((key, value)) => self
+                .by_pair
+                .entry(key.clone())
+                .or_default()
+                .entry(value.clone())
+                .or_default()
+                .push(selector),
+            None => self.unindexed.push(selector),
         }
-        candidates.sort_unstable();
-        candidates.dedup();
-        candidates
     }
+
+    /// Every selector that may select a pod with `labels`: those under its pairs, then
+    /// those without `matchLabels`.
+    fn for_each_candidate(&self, labels: &Labels, mut visit: impl FnMut(T)) {
+        for (key, value) in labels.iter() {
+            self.under(key, value)
+                .iter()
+                .for_each(|&selector| visit(selector));
+        }
+        self.unindexed.iter().for_each(|&selector| visit(selector));
+    }
+
+    fn clear(&mut self) {
+        self.by_pair.clear();
+        self.unindexed.clear();
+    }
+}
+
+/// Positions in the workload selector list by each selector's first `matchLabels` pair.
+fn workloads_by_first_pair(workloads: &[(Str, LabelSelector)]) -> SelectorsByPair<usize> {
+    let mut by_pair = SelectorsByPair::default();
+    for (position, (_, selector)) in workloads.iter().enumerate() {
+        by_pair.insert(selector.match_labels.iter().next(), position);
+    }
+    by_pair
+}
+
+/// The positions of the workload selectors that may select a pod with `labels`, ascending.
+fn candidate_positions(by_pair: &SelectorsByPair<usize>, labels: &Labels) -> Vec<usize> {
+    let mut candidates = Vec::new();
+    by_pair.for_each_candidate(labels, |position| candidates.push(position));
+    candidates.sort_unstable();
+    candidates.dedup();
+    candidates
 }
 
 impl Default for SpreadMemo {
@@ -371,10 +406,10 @@ impl SpreadMemo {
         {
             return found.clone();
         }
-        let candidates = self
+        let by_first_pair = self
             .by_first_pair
-            .get_or_insert_with(|| SelectorsByPair::of(workloads))
-            .candidates(labels);
+            .get_or_insert_with(|| workloads_by_first_pair(workloads));
+        let candidates = candidate_positions(by_first_pair, labels);
         let computed = default_selector_among(pod, workloads, candidates.into_iter()).map(Rc::new);
         self.default_selectors
             .entry(namespace.clone())
@@ -492,10 +527,8 @@ pub struct SpreadIndex {
     selectors: Vec<SelectorCounts>,
     /// namespace → selector → id.
     selector_ids: FxIndexMap<Str, FxIndexMap<LabelSelector, u32>>,
-    /// label key → value → the selectors indexed under that `matchLabels` pair.
-    by_label: FxIndexMap<Str, FxIndexMap<Str, Vec<u32>>>,
-    /// Selectors without `matchLabels`.
-    unindexed: Vec<u32>,
+    /// The selectors' ids, each under one of its `matchLabels` pairs.
+    by_label: SelectorsByPair<u32>,
     /// Non-terminating pods on the listed nodes per label key and value (any namespace):
     /// a new selector with a `matchLabels` pair no pod carries counts nothing, without a
     /// scan of every pod (the usual case: a new ReplicaSet's first pod).
@@ -629,10 +662,9 @@ impl SpreadIndex {
             keys,
             selectors,
             by_label,
-            unindexed,
             ..
         } = self;
-        let mut apply = |id: u32| {
+        let apply = |id: u32| {
             let entry = &mut selectors[id as usize];
             if entry.namespace != pod.metadata.namespace || !entry.selector.matches(labels) {
                 return;
@@ -645,12 +677,7 @@ impl SpreadIndex {
                 add_at(totals, keys[*key as usize].nodes[index].id, delta);
             }
         };
-        for (key, value) in labels.iter() {
-            if let Some(ids) = by_label.get(&**key).and_then(|values| values.get(&**value)) {
-                ids.iter().for_each(|&id| apply(id));
-            }
-        }
-        unindexed.iter().for_each(|&id| apply(id));
+        by_label.for_each_candidate(labels, apply);
     }
 
     /// Pod `old` on node `index` was replaced by `new` (same uid).
@@ -671,7 +698,6 @@ impl SpreadIndex {
             self.selectors.clear();
             self.selector_ids.clear();
             self.by_label.clear();
-            self.unindexed.clear();
         }
     }
 
@@ -747,23 +773,11 @@ impl SpreadIndex {
             .or_default()
             .insert(selector.clone(), id);
         // Index under the matchLabels pair with the fewest selectors so far.
-        let by_label = &self.by_label;
-        let fewest = selector.match_labels.iter().min_by_key(|(key, value)| {
-            by_label
-                .get(&***key)
-                .and_then(|values| values.get(&***value))
-                .map_or(0, Vec::len)
-        });
-        match fewest {
-            Some((key, value)) => self
-                .by_label
-                .entry(key.clone())
-                .or_default()
-                .entry(value.clone())
-                .or_default()
-                .push(id),
-            None => self.unindexed.push(id),
-        }
+        let fewest = selector
+            .match_labels
+            .iter()
+            .min_by_key(|(key, value)| self.by_label.under(key, value).len());
+        self.by_label.insert(fewest, id);
         id
     }
 

@@ -315,14 +315,26 @@ pub fn threshold_met(value: ThresholdValue, observed: Observation) -> bool {
     observed.available < value.quantity(observed.capacity)
 }
 
-/// A container's writes to its writable layer: `bytes` more every `per`, up to
-/// `max_bytes` in all (unbounded without it).
+/// Growth at a steady rate: `bytes` more every `per`, up to `max_bytes` in all
+/// (unbounded without it). A process's working set (`kernel::MemoryGrowth`) and a
+/// container's writes to its writable layer ([`DiskGrowth`]) grow so.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DiskGrowth {
+pub struct Growth {
     pub bytes: u64,
     pub per: SimDuration,
     pub max_bytes: Option<u64>,
 }
+
+impl Growth {
+    /// What grows over `elapsed`, before any bound: ⌊bytes × elapsed / per⌋.
+    pub fn added_over(&self, elapsed: SimDuration) -> u128 {
+        let per = u128::from(self.per.as_nanos().max(1));
+        u128::from(self.bytes) * u128::from(elapsed.as_nanos()) / per
+    }
+}
+
+/// A container's writes to its writable layer (files its process appends to).
+pub type DiskGrowth = Growth;
 
 /// A container's writable layer: written from `since` at its growth until the process
 /// stops (`stopped`).
@@ -341,9 +353,7 @@ impl Layer {
             return 0;
         };
         let until = self.stopped.map_or(now, |stopped| stopped.min(now));
-        let elapsed = u128::from(until.saturating_since(self.since).as_nanos());
-        let per = u128::from(growth.per.as_nanos().max(1));
-        let written = u128::from(growth.bytes) * elapsed / per;
+        let written = growth.added_over(until.saturating_since(self.since));
         let written = growth
             .max_bytes
             .map_or(written, |max| written.min(u128::from(max)));

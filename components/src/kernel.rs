@@ -48,7 +48,7 @@ use sim_core::{Actor, ActorId, Context, Event, SimDuration, SimTime, TraceHasher
 use crate::api::quantity::format_bytes;
 use crate::api::{ResourceList, Str};
 use crate::filesystem::{
-    Disk, DiskGrowth, DiskStats, DiskThreshold, NodeFilesystems, first_instant_above,
+    Disk, DiskGrowth, DiskStats, DiskThreshold, Growth, NodeFilesystems, first_instant_above,
 };
 use crate::metrics::MetricsMsg;
 use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
@@ -89,14 +89,8 @@ pub struct ProcessBehaviour {
     pub disk_growth: Option<DiskGrowth>,
 }
 
-/// Working-set growth: `bytes` more every `per`, up to `max_bytes` in all (unbounded
-/// without it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MemoryGrowth {
-    pub bytes: u64,
-    pub per: SimDuration,
-    pub max_bytes: Option<u64>,
-}
+/// Working-set growth of a process.
+pub type MemoryGrowth = Growth;
 
 /// A crash drawn once per process from the kernel's seeded stream: at `after` the
 /// process exits with `exit_code` with probability `parts_per_million` / 10⁶.
@@ -347,9 +341,8 @@ impl MemoryCurve {
         let Some(growth) = self.growth else {
             return self.start_bytes;
         };
-        let elapsed = u128::from(now.saturating_since(self.since).as_nanos());
-        let per = u128::from(growth.per.as_nanos().max(1));
-        let total = u128::from(self.start_bytes) + u128::from(growth.bytes) * elapsed / per;
+        let total =
+            u128::from(self.start_bytes) + growth.added_over(now.saturating_since(self.since));
         let total = growth.max_bytes.map_or(total, |max| {
             total.min(u128::from(max.max(self.start_bytes)))
         });

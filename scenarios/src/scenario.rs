@@ -22,9 +22,9 @@ use components::cluster::{
 };
 use components::etcd::EtcdctlCommand;
 use components::filesystem::{
-    DiskGrowth, DiskSignal, DiskThreshold, FilesystemSpec, NodeFilesystems, ThresholdValue,
+    DiskSignal, DiskThreshold, FilesystemSpec, Growth, NodeFilesystems, ThresholdValue,
 };
-use components::kernel::{CrashChance, MemoryGrowth, ProcessBehaviour, ProcessExit};
+use components::kernel::{CrashChance, ProcessBehaviour, ProcessExit};
 use components::kubectl::{Action, DrainOptions};
 use components::registry::ImageProfile;
 use components::runtime::{CriRuntime, OciRuntime, RuntimeConfig, RuntimeHandler};
@@ -508,44 +508,15 @@ impl Parser<'_> {
         self.count(value, &join_key(parent, key))
     }
 
-    /// An image's `memoryGrowth` and `memoryMax`.
-    fn memory_growth(
-        &self,
-        image: &crate::format::ImageEntry,
-        path: &str,
-    ) -> Result<Option<MemoryGrowth>, ScenarioError> {
-        let fields = (&image.memory_growth, "memoryGrowth", "memory growth");
-        let growth = self.bounded_rate(fields, (&image.memory_max, "memoryMax"), path)?;
-        Ok(growth.map(|(bytes, per, max_bytes)| MemoryGrowth {
-            bytes,
-            per,
-            max_bytes,
-        }))
-    }
-
-    /// An image's `diskGrowth` and `diskMax`.
-    fn disk_growth(
-        &self,
-        image: &crate::format::ImageEntry,
-        path: &str,
-    ) -> Result<Option<DiskGrowth>, ScenarioError> {
-        let fields = (&image.disk_growth, "diskGrowth", "disk growth");
-        let growth = self.bounded_rate(fields, (&image.disk_max, "diskMax"), path)?;
-        Ok(growth.map(|(bytes, per, max_bytes)| DiskGrowth {
-            bytes,
-            per,
-            max_bytes,
-        }))
-    }
-
     /// A growth rate field (`10Mi/s`: its value, key and name in errors) and the field
-    /// bounding it (value and key): (bytes, per, bound). A bound without a rate is an error.
+    /// bounding it (value and key): an image's `memoryGrowth` and `memoryMax`, or its
+    /// `diskGrowth` and `diskMax`. A bound without a rate is an error.
     fn bounded_rate(
         &self,
         (rate, rate_key, what): (&Option<Scalar>, &str, &str),
         (max, max_key): (&Option<Scalar>, &str),
         path: &str,
-    ) -> Result<Option<(u64, SimDuration, Option<u64>)>, ScenarioError> {
+    ) -> Result<Option<Growth>, ScenarioError> {
         let max_bytes = match max {
             Some(max) => Some(self.quantity(max, &join_key(path, max_key), parse_bytes)?),
             None => None,
@@ -561,7 +532,11 @@ impl Parser<'_> {
         };
         let (bytes, per) =
             parse_rate(&rate.0, what).map_err(|why| self.error(&join_key(path, rate_key), why))?;
-        Ok(Some((bytes, per, max_bytes)))
+        Ok(Some(Growth {
+            bytes,
+            per,
+            max_bytes,
+        }))
     }
 
     /// An `evictionHard` or `evictionMinimumReclaim` key: `memory.available` (`None`, with
@@ -908,8 +883,16 @@ impl Parser<'_> {
                 behaviour.cpu_millicores =
                     self.quantity(cpu, &join_key(&path, "cpu"), parse_cpu_millicores)?;
             }
-            behaviour.memory_growth = self.memory_growth(image, &path)?;
-            behaviour.disk_growth = self.disk_growth(image, &path)?;
+            behaviour.memory_growth = self.bounded_rate(
+                (&image.memory_growth, "memoryGrowth", "memory growth"),
+                (&image.memory_max, "memoryMax"),
+                &path,
+            )?;
+            behaviour.disk_growth = self.bounded_rate(
+                (&image.disk_growth, "diskGrowth", "disk growth"),
+                (&image.disk_max, "diskMax"),
+                &path,
+            )?;
             if let Some(crash) = &image.crash {
                 let crash_path = join_key(&path, "crash");
                 behaviour.crash = Some(CrashChance {
@@ -2768,6 +2751,8 @@ fn check_name(name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use components::filesystem::DiskGrowth;
+    use components::kernel::MemoryGrowth;
 
     const MINIMAL: &str = "name: t
 duration: 2m

@@ -330,6 +330,20 @@ impl<T: Resource> Informer<T> {
         api: &mut ApiClient,
         cx: &mut Context<'_, Msg>,
     ) -> Option<Vec<Delta<T>>> {
+        self.on_watch_delta(event, api, cx)
+            .map(|delta| delta.into_iter().collect())
+    }
+
+    /// [`Informer::on_watch`] for callers that take the change as it comes: one event
+    /// makes at most one change, so no list is built (components that follow a watch
+    /// of every lease or pod handle one per renewal or status write). `None` if it is
+    /// not this informer's stream, `Some(None)` if it changed nothing.
+    pub fn on_watch_delta(
+        &mut self,
+        event: &WatchEvent,
+        api: &mut ApiClient,
+        cx: &mut Context<'_, Msg>,
+    ) -> Option<Option<Delta<T>>> {
         if self.state != InformerState::Watching(event.watch_id()) {
             return None;
         }
@@ -347,11 +361,11 @@ impl<T: Resource> Informer<T> {
                 } else {
                     self.watch(api, cx);
                 }
-                Some(Vec::new())
+                Some(None)
             }
             WatchEvent::Change { type_, object, .. } => {
                 let Some(object) = T::from_object(object) else {
-                    return Some(Vec::new());
+                    return Some(None);
                 };
                 let rv = object.metadata().resource_version;
                 assert!(
@@ -360,7 +374,7 @@ impl<T: Resource> Informer<T> {
                     self.resource_version
                 );
                 self.resource_version = rv;
-                Some(self.apply(*type_, object.clone()).into_iter().collect())
+                Some(self.apply(*type_, object.clone()))
             }
         }
     }
@@ -371,14 +385,24 @@ impl<T: Resource> Informer<T> {
     }
 
     fn apply(&mut self, type_: WatchEventType, object: Rc<T>) -> Option<Delta<T>> {
-        let key = Self::cache_key(&object);
-        match type_ {
-            WatchEventType::Deleted => self.cache.swap_remove(&key).map(|_| Delta::Deleted(object)),
-            WatchEventType::Added | WatchEventType::Modified => {
-                match self.cache.insert(key, object.clone()) {
-                    Some(old) => Some(Delta::Updated { old, new: object }),
-                    None => Some(Delta::Added(object)),
-                }
+        let index = {
+            let meta = object.metadata();
+            let key = NameLookup(&meta.namespace, &meta.name);
+            if type_ == WatchEventType::Deleted {
+                return self.cache.swap_remove(&key).map(|_| Delta::Deleted(object));
+            }
+            self.cache.get_index_of(&key)
+        };
+        // A known object is replaced in place (as an insert would, keeping its position)
+        // without building its key.
+        match index {
+            Some(index) => {
+                let old = std::mem::replace(&mut self.cache[index], object.clone());
+                Some(Delta::Updated { old, new: object })
+            }
+            None => {
+                self.cache.insert(Self::cache_key(&object), object.clone());
+                Some(Delta::Added(object))
             }
         }
     }

@@ -854,8 +854,12 @@ impl ControllerManager {
     fn on_watch(&mut self, event: WatchEvent, cx: &mut Context<'_, Msg>) {
         macro_rules! offer {
             ($informer:ident, $handler:ident) => {
-                if let Some(deltas) = self.informers.$informer.on_watch(&event, &mut self.api, cx) {
-                    for delta in deltas {
+                if let Some(delta) =
+                    self.informers
+                        .$informer
+                        .on_watch_delta(&event, &mut self.api, cx)
+                {
+                    if let Some(delta) = delta {
                         self.gc_on_delta(&delta, cx);
                         self.$handler(delta, cx);
                     }

@@ -988,12 +988,12 @@ impl Actor<Msg> for Scheduler {
                 ..
             } => {
                 let event: WatchEvent = *event;
-                if let Some(deltas) = self.pods.on_watch(&event, &mut self.api, cx) {
-                    for delta in deltas {
+                if let Some(delta) = self.pods.on_watch_delta(&event, &mut self.api, cx) {
+                    if let Some(delta) = delta {
                         self.on_pod_delta(delta, cx);
                     }
-                } else if let Some(deltas) = self.nodes.on_watch(&event, &mut self.api, cx) {
-                    for delta in deltas {
+                } else if let Some(delta) = self.nodes.on_watch_delta(&event, &mut self.api, cx) {
+                    if let Some(delta) = delta {
                         self.on_node_delta(delta, cx);
                     }
                 } else if let Some(deltas) = self.namespaces.on_watch(&event, &mut self.api, cx) {

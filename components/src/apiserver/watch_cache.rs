@@ -194,12 +194,24 @@ impl WatchCache {
             self.revision
         );
         self.revision = change.revision;
-        let key = change.object.key();
-        let objects = &mut self.objects[key.kind as usize];
+        let objects = &mut self.objects[change.object.kind() as usize];
+        let meta = change.object.meta();
+        let lookup = NameLookup(&meta.namespace, &meta.name);
         let old = if change.deleted {
-            objects.swap_remove(&key.lookup())
+            objects.swap_remove(&lookup)
         } else {
-            objects.insert(key.namespaced_name(), change.object.clone())
+            // A known object is replaced in place, as an insert would, without building
+            // its key (most changes are updates).
+            match objects.get_index_of(&lookup) {
+                Some(index) => Some(std::mem::replace(
+                    &mut objects[index],
+                    change.object.clone(),
+                )),
+                None => objects.insert(
+                    (meta.namespace.clone(), meta.name.clone()),
+                    change.object.clone(),
+                ),
+            }
         };
         let moved_node = old.as_ref().and_then(pod_node) != pod_node(&change.object);
         if change.deleted || moved_node {

@@ -232,6 +232,10 @@ impl Zone {
         self.waiting.contains(node) || self.processed.contains(node)
     }
 
+    fn has_members(&self) -> bool {
+        !self.waiting.is_empty() || !self.processed.is_empty()
+    }
+
     /// `UniqueQueue.RemoveFromQueue` of the head: processed, still a member.
     fn pop(&mut self) -> Option<Str> {
         let node = self.queue.pop_front()?;
@@ -831,6 +835,11 @@ impl ControllerManager {
     /// update, then the zones' disruption states. The tainter runs at its next period.
     pub(super) fn monitor_node_health(&mut self, cx: &mut Context<'_, Msg>) {
         let now = cx.now();
+        // Whether any zone queues a node, before the per-node lookups: in a healthy
+        // cluster none does, and looking each node's zone up by name is most of a pass.
+        // Only a node's own turn below adds it to a queue or takes it out, so what this
+        // says of the nodes not yet visited stays true during the pass.
+        let zones_hold_members = self.node_lifecycle.zones.values().any(Zone::has_members);
         for index in 0..self.node_lifecycle.health.len() {
             let lifecycle = &self.node_lifecycle;
             let (name, health) = lifecycle.health.get_index(index).expect("in range");
@@ -845,10 +854,11 @@ impl ControllerManager {
                 || observed != ConditionStatus::True
                 || has_controller_no_execute(&health.latest)
                 || health.no_execute != NoExecute::Keep
-                || lifecycle
-                    .zones
-                    .get(&health.zone)
-                    .is_some_and(|zone| zone.is_member(name));
+                || zones_hold_members
+                    && lifecycle
+                        .zones
+                        .get(&health.zone)
+                        .is_some_and(|zone| zone.is_member(name));
             if !acts {
                 continue;
             }

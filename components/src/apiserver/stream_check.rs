@@ -7,7 +7,7 @@
 //! stream, a ledger of the last revision sent and how many changes were sent; the
 //! checker follows etcd's history as far as the replica's cache has come and counts what
 //! each stream should have been sent, using the stream's own filter. It runs after every
-//! event, incrementally: a new change costs a look at the streams that may care about it
+//! event of a replica (nothing else moves its cache or its streams), incrementally: a new change costs a look at the streams that may care about it
 //! (the replica's index by kind and node), a new stream one walk of the history since
 //! its start.
 
@@ -233,10 +233,12 @@ pub fn install(sim: &mut Simulation<Msg>, members: &[ActorId], apiservers: &[Act
         .iter()
         .map(|&id| (id, ReplicaCheck::default()))
         .collect();
-    let watched: Vec<ActorId> = members.iter().chain(apiservers).copied().collect();
+    // Only a replica's own events move its cache or open its streams; after an etcd
+    // member's event the check would find nothing new to compare, so it runs after the
+    // replicas' events alone (etcd's history is read when a replica has moved).
     sim.add_invariant_over(
         "watch streams deliver every change in order, once",
-        &watched,
+        apiservers,
         Box::new(move |sim| {
             for (id, check) in &mut replicas {
                 let server = sim.actor::<ApiServer>(*id).expect("an API server replica");

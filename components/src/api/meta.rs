@@ -129,8 +129,15 @@ pub struct NameLookup<'a>(pub &'a str, pub &'a str);
 
 impl indexmap::Equivalent<NamespacedName> for NameLookup<'_> {
     fn equivalent(&self, key: &NamespacedName) -> bool {
-        *key.0 == *self.0 && *key.1 == *self.1
+        same_str(&key.0, self.0) && same_str(&key.1, self.1)
     }
+}
+
+/// String equality that skips the byte comparison when both sides are the same `str`:
+/// an object's names are shared `Rc`s from its creation on, so a lookup of a stored
+/// object usually borrows the very strings the store's key holds.
+fn same_str(a: &str, b: &str) -> bool {
+    std::ptr::eq(a, b) || a == b
 }
 
 /// Identifies an object: its kind, namespace (empty for cluster-scoped kinds) and name.

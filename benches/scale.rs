@@ -15,8 +15,11 @@ use components::kubectl::Action;
 use criterion::{Criterion, criterion_group, criterion_main};
 use sim_core::{RunLimits, SimDuration, SimTime};
 
+#[path = "../src/allocator.rs"]
+mod allocator;
+
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::Allocator = allocator::Allocator;
 
 /// One simulated hour; with `rollout_at`, every Deployment's image changes then.
 fn run(nodes: u32, deployments: u32, rollout_at: Option<u64>, probes: bool) -> u64 {

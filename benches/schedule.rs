@@ -18,8 +18,11 @@ use components::scheduler::schedule_one::{CycleInput, Scratch, Selection, schedu
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sim_core::SimRng;
 
+#[path = "../src/allocator.rs"]
+mod allocator;
+
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::Allocator = allocator::Allocator;
 
 const NODES: u32 = 5_000;
 const REPLICA_SETS: u32 = 1_000;

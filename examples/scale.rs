@@ -23,8 +23,11 @@ use components::fixtures;
 use components::kubectl::Action;
 use sim_core::{RunLimits, SimDuration, SimTime};
 
+#[path = "../src/allocator.rs"]
+mod allocator;
+
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::Allocator = allocator::Allocator;
 
 // The example measures the run from outside it: the wall clock is the point.
 #[allow(clippy::disallowed_types, clippy::disallowed_methods)]

@@ -8,6 +8,7 @@
 //! Exit codes: 0 success; 1 an expectation or invariant failed, the run hit its event
 //! bound, or a replay diverged; 2 bad input (arguments, scenario, manifests, trace file).
 
+mod allocator;
 mod output;
 mod replay;
 mod run;
@@ -20,9 +21,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// A simulation allocates and frees millions of small objects; mimalloc does that several
-/// times faster than the system allocator. Allocation never affects what a run does.
+/// times faster than the system allocator (see `allocator` for how it is entered).
+/// Allocation never affects what a run does.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::Allocator = allocator::Allocator;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -389,12 +389,18 @@ impl preemption::DryRunFilter for NodeFilter<'_> {
 
 /// `prioritizeNodes`: every score plugin of the profile over the feasible nodes (PreScore,
 /// Score, NormalizeScore), then the weighted sums into `scratch.totals`.
+///
+/// NodeResourcesFit, BalancedAllocation and ImageLocality need no normalization, so their
+/// weighted sum is read from each node's memoized row ([`Row::weighted_sum`]) and their
+/// columns are filled only when the cycle is `explain`ed; integer sums are the same in
+/// any order.
 fn prioritize_nodes(
     profile: &Profile,
     pod: &PodInfo,
     cache: &Cache,
     images: &[(Str, u32)],
     rows: &CycleRows<'_>,
+    explain: bool,
     scratch: &mut Scratch,
 ) {
     let nodes = cache.nodes();
@@ -415,11 +421,25 @@ fn prioritize_nodes(
         scores.resize(profile.scores.len() * n, 0);
     }
     skipped.clear();
-    totals.clear();
-    totals.resize(n, 0);
     // TaintToleration, NodeResourcesFit, BalancedAllocation and ImageLocality read the
     // feasible nodes' memoized rows, made fresh while filtering.
     let memo_rows = rows.rows();
+    totals.clear();
+    if explain {
+        totals.resize(n, 0);
+    } else {
+        totals.extend(feasible.iter().map(|&index| memo_rows[index].weighted_sum));
+    }
+    // The plugins whose weighted scores are already in `totals`.
+    let summed = |plugin| {
+        !explain
+            && matches!(
+                plugin,
+                Plugin::NodeResourcesFit
+                    | Plugin::NodeResourcesBalancedAllocation
+                    | Plugin::ImageLocality
+            )
+    };
     // PreScore: each plugin may say it has nothing to add for this pod (Skip).
     let mut spread = None;
     let mut affinity = None;
@@ -459,7 +479,7 @@ fn prioritize_nodes(
     // Score, plugin by plugin: one tight loop over the feasible nodes per plugin (the
     // plugin is chosen once, not once per node), each filling the plugin's column.
     for (column, &(plugin, _)) in profile.scores.iter().enumerate() {
-        if skipped[column] {
+        if skipped[column] || summed(plugin) {
             continue;
         }
         let cells = &mut scores[column * n..(column + 1) * n];
@@ -493,7 +513,7 @@ fn prioritize_nodes(
     }
     // NormalizeScore, then the weighted sums.
     for (column, &(plugin, weight)) in profile.scores.iter().enumerate() {
-        if skipped[column] {
+        if skipped[column] || summed(plugin) {
             continue;
         }
         let column = &mut scores[column * n..(column + 1) * n];
@@ -662,7 +682,7 @@ pub fn schedule_pod_with_nominated(
             }
         }
         feasible_count => {
-            prioritize_nodes(profile, pod, cache, &images, &rows, scratch);
+            prioritize_nodes(profile, pod, cache, &images, &rows, input.explain, scratch);
             let chosen = select_host(&scratch.totals, rng);
             if let Some(decision) = &mut decision {
                 explain_scores(profile, nodes, scratch, decision);

@@ -1386,6 +1386,8 @@ pub struct ScoreScratch {
     sums: Vec<f64>,
     /// Scores by (hostname count, domain) (see `HostnamePair`).
     by_pair: Vec<i64>,
+    /// Each feasible node's place in `by_pair`.
+    pair_slots: Vec<u32>,
 }
 
 /// Score for every feasible node at once: `scores[i]` is [`score`] of `feasible[i]`.
@@ -1447,6 +1449,28 @@ pub fn score_feasible(
     }
     for (score, &sum) in scores.iter_mut().zip(sums.iter()) {
         *score = round_non_negative(sum);
+    }
+}
+
+/// Score then NormalizeScore for every feasible node: `scores[i]` is what [`normalize`]
+/// makes of [`score`] of `feasible[i]`. For the system defaults' shape (`HostnamePair`) a
+/// node's normalized score, like its raw one, follows from its (hostname count, domain)
+/// pair: each pair present is scored and normalized once, and the nodes read the result.
+pub fn score_normalized_feasible(
+    state: &SpreadScoreState<'_>,
+    feasible: &[usize],
+    scratch: &mut ScoreScratch,
+    scores: &mut [i64],
+) {
+    assert_eq!(feasible.len(), scores.len(), "one score per feasible node");
+    match HostnamePair::of(state) {
+        Some(pair) if !state.ignores_some => {
+            pair.score_normalized_feasible(feasible, scratch, scores)
+        }
+        _ => {
+            score_feasible(state, feasible, scratch, scores);
+            normalize(state, feasible, scores);
+        }
     }
 }
 
@@ -1525,6 +1549,53 @@ impl<'a> HostnamePair<'a> {
                 table[slot] = self.score(count, domain);
             }
             *score = table[slot];
+        }
+    }
+
+    /// [`HostnamePair::score_feasible`] followed by [`normalize_all`], computed per pair:
+    /// the minimum and maximum over the nodes are those over the pairs present, and
+    /// normalizing is a function of the raw score.
+    fn score_normalized_feasible(
+        &self,
+        feasible: &[usize],
+        scratch: &mut ScoreScratch,
+        scores: &mut [i64],
+    ) {
+        let stride = self.other.domain_scores.len();
+        let ScoreScratch {
+            by_pair: table,
+            pair_slots: slots,
+            ..
+        } = scratch;
+        table.clear();
+        slots.clear();
+        let mut min = i64::MAX;
+        let mut max = 0i64;
+        for &node in feasible {
+            let count = self.counts[node];
+            let domain = self.domains[node].id;
+            let slot = count as usize * stride + domain as usize;
+            if slot >= table.len() {
+                table.resize(slot + 1, -1);
+            }
+            if table[slot] < 0 {
+                let raw = self.score(count, domain);
+                table[slot] = raw;
+                min = min.min(raw);
+                max = max.max(raw);
+            }
+            slots.push(slot as u32);
+        }
+        // As `normalize_all`; the pairs no node has stay −1 and are never read.
+        for value in table.iter_mut().filter(|value| **value >= 0) {
+            *value = if max == 0 {
+                MAX_NODE_SCORE
+            } else {
+                MAX_NODE_SCORE * (max + min - *value) / max
+            };
+        }
+        for (score, &slot) in scores.iter_mut().zip(slots.iter()) {
+            *score = table[slot as usize];
         }
     }
 }
@@ -2506,6 +2577,9 @@ mod tests {
                         score_feasible(&state, &feasible, &mut scratch, &mut column);
                         assert_eq!(column, scores, "round {round}");
                         normalize(&state, &feasible, &mut scores);
+                        // Scoring and normalizing in one go agrees too.
+                        score_normalized_feasible(&state, &feasible, &mut scratch, &mut column);
+                        assert_eq!(column, scores, "round {round}");
                         let expected = naive_scores(&pod, &soft, require_all, nodes, &feasible);
                         assert_eq!(scores, expected, "round {round}");
                     }

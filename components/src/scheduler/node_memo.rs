@@ -229,8 +229,7 @@ impl CycleRows<'_> {
         let fit = resources::node_resources_fit_score(pod, node, &signature.fit);
         let balanced_allocation =
             resources::balanced_allocation_score(pod, node, &signature.balanced);
-        let image_locality =
-            image_locality::score(self.images, node, self.node_count, &self.sizes);
+        let image_locality = image_locality::score(self.images, node, self.node_count, &self.sizes);
         let weights = signature.weights;
         let mut weighted_sum = 0;
         for (plugin, score, weight) in [
@@ -240,7 +239,11 @@ impl CycleRows<'_> {
                 balanced_allocation,
                 weights.balanced_allocation,
             ),
-            (Plugin::ImageLocality, image_locality, weights.image_locality),
+            (
+                Plugin::ImageLocality,
+                image_locality,
+                weights.image_locality,
+            ),
         ] {
             if weight != 0 {
                 assert!(

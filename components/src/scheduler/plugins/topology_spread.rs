@@ -1386,8 +1386,6 @@ pub struct ScoreScratch {
     sums: Vec<f64>,
     /// Scores by (hostname count, domain) (see `HostnamePair`).
     by_pair: Vec<i64>,
-    /// Each feasible node's place in `by_pair`.
-    pair_slots: Vec<u32>,
 }
 
 /// Score for every feasible node at once: `scores[i]` is [`score`] of `feasible[i]`.
@@ -1465,7 +1463,7 @@ pub fn score_normalized_feasible(
     assert_eq!(feasible.len(), scores.len(), "one score per feasible node");
     match HostnamePair::of(state) {
         Some(pair) if !state.ignores_some => {
-            pair.score_normalized_feasible(feasible, scratch, scores)
+            pair.score_normalized_feasible(feasible, &mut scratch.by_pair, scores)
         }
         _ => {
             score_feasible(state, feasible, scratch, scores);
@@ -1554,37 +1552,34 @@ impl<'a> HostnamePair<'a> {
 
     /// [`HostnamePair::score_feasible`] followed by [`normalize_all`], computed per pair:
     /// the minimum and maximum over the nodes are those over the pairs present, and
-    /// normalizing is a function of the raw score.
+    /// normalizing is a function of the raw score. `scores` holds each node's place in
+    /// the table until the table is normalized.
     fn score_normalized_feasible(
         &self,
         feasible: &[usize],
-        scratch: &mut ScoreScratch,
+        table: &mut Vec<i64>,
         scores: &mut [i64],
     ) {
         let stride = self.other.domain_scores.len();
-        let ScoreScratch {
-            by_pair: table,
-            pair_slots: slots,
-            ..
-        } = scratch;
+        let (counts, domains) = (self.counts, self.domains);
         table.clear();
-        slots.clear();
         let mut min = i64::MAX;
         let mut max = 0i64;
-        for &node in feasible {
-            let count = self.counts[node];
-            let domain = self.domains[node].id;
+        for (score, &node) in scores.iter_mut().zip(feasible) {
+            let count = counts[node];
+            let domain = domains[node].id;
             let slot = count as usize * stride + domain as usize;
             if slot >= table.len() {
                 table.resize(slot + 1, -1);
             }
-            if table[slot] < 0 {
+            let cell = &mut table[slot];
+            if *cell < 0 {
                 let raw = self.score(count, domain);
-                table[slot] = raw;
+                *cell = raw;
                 min = min.min(raw);
                 max = max.max(raw);
             }
-            slots.push(slot as u32);
+            *score = slot as i64;
         }
         // As `normalize_all`; the pairs no node has stay −1 and are never read.
         for value in table.iter_mut().filter(|value| **value >= 0) {
@@ -1594,8 +1589,8 @@ impl<'a> HostnamePair<'a> {
                 MAX_NODE_SCORE * (max + min - *value) / max
             };
         }
-        for (score, &slot) in scores.iter_mut().zip(slots.iter()) {
-            *score = table[slot as usize];
+        for score in scores.iter_mut() {
+            *score = table[*score as usize];
         }
     }
 }

@@ -298,11 +298,29 @@ fn find_nodes_that_fit(
         rows.refresh(index, &nodes[index]);
         return 0;
     }
-    let mut processed = 0;
-    let mut index = start;
-    while processed < count && scratch.feasible.len() < wanted {
-        processed += 1;
+    // Nothing nominated anywhere and no filter but NodeResourcesFit can reject a plain
+    // node: such a node's verdict is its memoized row's.
+    let fit_only = nominator.is_empty() && !plan.full && plan.fit;
+    let Scratch {
+        feasible, unfit, ..
+    } = scratch;
+    // Visits the node at `index`; true once enough nodes are feasible.
+    let mut visit = |index: usize| {
         let node = &nodes[index];
+        if fit_only && node.plain {
+            // NodeUnschedulable, NodeName, TaintToleration, NodeAffinity and NodePorts
+            // all pass here, and the row is fresh for scoring.
+            if rows.refresh(index, node).fits {
+                feasible.push(index);
+            } else if let Err(reason) =
+                resources::node_resources_fit(pod, node, &profile.fit.ignored)
+            {
+                unfit.push((index, reason));
+            } else {
+                feasible.push(index);
+            }
+            return feasible.len() >= wanted;
+        }
         // The node's memoized row is fresh (the filters below read it).
         let mut refreshed = false;
         let verdict = if !nominator.is_empty() && !nominator.pods_on(node.name()).is_empty() {
@@ -325,17 +343,26 @@ fn find_nodes_that_fit(
         };
         match verdict {
             Ok(()) => {
-                scratch.feasible.push(index);
+                feasible.push(index);
                 // Scoring reads the feasible nodes' rows.
                 if !refreshed {
                     rows.refresh(index, node);
                 }
             }
-            Err(unfit) => scratch.unfit.push((index, unfit)),
+            Err(reason) => unfit.push((index, reason)),
         }
-        index += 1;
-        if index == count {
-            index = 0;
+        feasible.len() >= wanted
+    };
+    // From `start` to the end, then from the first node back to `start`, until enough
+    // are feasible.
+    let mut processed = 0;
+    if wanted == 0 {
+        return processed;
+    }
+    for index in (start..count).chain(0..start) {
+        processed += 1;
+        if visit(index) {
+            break;
         }
     }
     processed

@@ -585,16 +585,14 @@ fn prioritize_nodes(
             }
             _ => {}
         }
-        // The sum and the range check in one branch-free loop the compiler vectorizes
-        // (with SSE2 alone, which has no 64-bit comparison): `value | (MAX − value)` is
-        // negative exactly when the value is below 0 or above the maximum, so the OR of
-        // them all is negative when any is out of range.
-        let mut signs = 0i64;
+        // The sum and the range check in one branch-free loop the compiler vectorizes:
+        // as unsigned, a negative score is above the maximum too.
+        let mut out_of_range = false;
         for (total, &value) in totals.iter_mut().zip(column.iter()) {
-            signs |= value | MAX_NODE_SCORE.wrapping_sub(value);
+            out_of_range |= value as u64 > MAX_NODE_SCORE as u64;
             *total += value * weight;
         }
-        if signs < 0 {
+        if out_of_range {
             let value = column
                 .iter()
                 .find(|value| !(0..=MAX_NODE_SCORE).contains(*value))

@@ -359,10 +359,12 @@ fn find_nodes_that_fit(
     if wanted == 0 {
         return processed;
     }
-    for index in (start..count).chain(0..start) {
-        processed += 1;
-        if visit(index) {
-            break;
+    'walk: for range in [start..count, 0..start] {
+        for index in range {
+            processed += 1;
+            if visit(index) {
+                break 'walk;
+            }
         }
     }
     processed

@@ -1,6 +1,8 @@
 //! What one scheduling cycle learned about each node, kept for the next pods that ask the
-//! same: NodeResourcesFit's verdict, and the raw NodeResourcesFit, BalancedAllocation,
-//! TaintToleration and ImageLocality scores.
+//! same: NodeResourcesFit's verdict, the raw NodeResourcesFit, BalancedAllocation,
+//! TaintToleration and ImageLocality scores, and the weighted sum of the three that
+//! NormalizeScore leaves as they are (so a cycle that explains nothing reads one number
+//! for them instead of three columns).
 //!
 //! Those results depend only on what the pod asks ([`Signature`]: its requests,
 //! tolerations and images, the profile's arguments, how many nodes hold each image) and
@@ -18,8 +20,8 @@ use std::rc::Rc;
 
 use super::plugins::image_locality::{self, SizeMemo};
 use super::plugins::resources::{self, BalancedAllocationArgs, FitArgs, Resources};
-use super::plugins::{Extended, NodeInfo, PodInfo, taint_toleration_score};
-use super::profile::Profile;
+use super::plugins::{Extended, MAX_NODE_SCORE, NodeInfo, PodInfo, taint_toleration_score};
+use super::profile::{Plugin, Profile};
 use crate::api::{Str, Toleration};
 
 /// kubesim's bound on the signatures kept: ReplicaSets scaled up together interleave
@@ -38,11 +40,54 @@ struct Signature {
     node_count: usize,
     fit: FitArgs,
     balanced: BalancedAllocationArgs,
+    /// The weights of [`Row::weighted_sum`]: they follow from the profile and the fields
+    /// above, and are kept to compute rows with.
+    weights: SumWeights,
+}
+
+/// The weights [`Row::weighted_sum`] gives the memoized scores that need no
+/// normalization: the profile's, or 0 where a plugin is not in the profile or adds
+/// nothing for this pod (BalancedAllocation's PreScore skips it; ImageLocality when no
+/// node holds any of the pod's images).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SumWeights {
+    pub fit: i64,
+    pub balanced_allocation: i64,
+    pub image_locality: i64,
+}
+
+impl SumWeights {
+    pub fn of(pod: &PodInfo, profile: &Profile, images: &[(Str, u32)]) -> SumWeights {
+        let weight = |plugin| profile.weight(plugin).unwrap_or(0);
+        let balanced_skips =
+            resources::balanced_allocation_skips(pod, &profile.balanced_allocation);
+        let no_image_anywhere = !images.iter().any(|(_, spread)| *spread > 0);
+        SumWeights {
+            fit: weight(Plugin::NodeResourcesFit),
+            balanced_allocation: if balanced_skips {
+                0
+            } else {
+                weight(Plugin::NodeResourcesBalancedAllocation)
+            },
+            image_locality: if no_image_anywhere {
+                0
+            } else {
+                weight(Plugin::ImageLocality)
+            },
+        }
+    }
 }
 
 impl Signature {
     /// Whether `self` is the signature of `pod` under `profile` (without building one).
-    fn is(&self, pod: &PodInfo, profile: &Profile, images: &[(Str, u32)], nodes: usize) -> bool {
+    fn is(
+        &self,
+        pod: &PodInfo,
+        profile: &Profile,
+        images: &[(Str, u32)],
+        nodes: usize,
+        weights: SumWeights,
+    ) -> bool {
         self.requests == pod.requests
             && self.non_zero_requests == pod.non_zero_requests
             && self.node_count == nodes
@@ -52,6 +97,7 @@ impl Signature {
             && self.images == images
             && self.fit == profile.fit
             && self.balanced == profile.balanced_allocation
+            && self.weights == weights
     }
 }
 
@@ -66,6 +112,9 @@ pub struct Row {
     pub fit: i64,
     pub balanced_allocation: i64,
     pub image_locality: i64,
+    /// NodeResourcesFit, BalancedAllocation and ImageLocality times their
+    /// [`SumWeights`]: their share of the node's total (scores in range, checked here).
+    pub weighted_sum: i64,
 }
 
 #[derive(Debug)]
@@ -105,10 +154,11 @@ impl NodeMemo {
         node_count: usize,
     ) -> CycleRows<'a> {
         self.cycles += 1;
+        let weights = SumWeights::of(pod, profile, images);
         let found = self
             .slots
             .iter()
-            .position(|slot| slot.signature.is(pod, profile, images, node_count));
+            .position(|slot| slot.signature.is(pod, profile, images, node_count, weights));
         let position = match found {
             Some(position) => position,
             None => {
@@ -122,6 +172,7 @@ impl NodeMemo {
                         node_count,
                         fit: profile.fit.clone(),
                         balanced: profile.balanced_allocation.clone(),
+                        weights,
                     },
                     rows: Vec::new(),
                     used_at: 0,
@@ -175,17 +226,42 @@ impl CycleRows<'_> {
     fn compute(&self, node: &NodeInfo) -> Row {
         let signature = &self.slot.signature;
         let pod = self.pod;
+        let fit = resources::node_resources_fit_score(pod, node, &signature.fit);
+        let balanced_allocation =
+            resources::balanced_allocation_score(pod, node, &signature.balanced);
+        let image_locality = image_locality::score(self.images, node, self.node_count, &self.sizes);
+        let weights = signature.weights;
+        let mut weighted_sum = 0;
+        for (plugin, score, weight) in [
+            (Plugin::NodeResourcesFit, fit, weights.fit),
+            (
+                Plugin::NodeResourcesBalancedAllocation,
+                balanced_allocation,
+                weights.balanced_allocation,
+            ),
+            (
+                Plugin::ImageLocality,
+                image_locality,
+                weights.image_locality,
+            ),
+        ] {
+            if weight != 0 {
+                assert!(
+                    (0..=MAX_NODE_SCORE).contains(&score),
+                    "{} scored {score}",
+                    plugin.name()
+                );
+                weighted_sum += score * weight;
+            }
+        }
         Row {
             generation: node.generation,
             fits: resources::node_resources_fit(pod, node, &signature.fit.ignored).is_ok(),
             taint_toleration: taint_toleration_score(pod, node),
-            fit: resources::node_resources_fit_score(pod, node, &signature.fit),
-            balanced_allocation: resources::balanced_allocation_score(
-                pod,
-                node,
-                &signature.balanced,
-            ),
-            image_locality: image_locality::score(self.images, node, self.node_count, &self.sizes),
+            fit,
+            balanced_allocation,
+            image_locality,
+            weighted_sum,
         }
     }
 }

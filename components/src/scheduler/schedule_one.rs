@@ -298,11 +298,29 @@ fn find_nodes_that_fit(
         rows.refresh(index, &nodes[index]);
         return 0;
     }
-    let mut processed = 0;
-    let mut index = start;
-    while processed < count && scratch.feasible.len() < wanted {
-        processed += 1;
+    // Nothing nominated anywhere and no filter but NodeResourcesFit can reject a plain
+    // node: such a node's verdict is its memoized row's.
+    let fit_only = nominator.is_empty() && !plan.full && plan.fit;
+    let Scratch {
+        feasible, unfit, ..
+    } = scratch;
+    // Visits the node at `index`; true once enough nodes are feasible.
+    let mut visit = |index: usize| {
         let node = &nodes[index];
+        if fit_only && node.plain {
+            // NodeUnschedulable, NodeName, TaintToleration, NodeAffinity and NodePorts
+            // all pass here, and the row is fresh for scoring.
+            if rows.refresh(index, node).fits {
+                feasible.push(index);
+            } else if let Err(reason) =
+                resources::node_resources_fit(pod, node, &profile.fit.ignored)
+            {
+                unfit.push((index, reason));
+            } else {
+                feasible.push(index);
+            }
+            return feasible.len() >= wanted;
+        }
         // The node's memoized row is fresh (the filters below read it).
         let mut refreshed = false;
         let verdict = if !nominator.is_empty() && !nominator.pods_on(node.name()).is_empty() {
@@ -325,17 +343,28 @@ fn find_nodes_that_fit(
         };
         match verdict {
             Ok(()) => {
-                scratch.feasible.push(index);
+                feasible.push(index);
                 // Scoring reads the feasible nodes' rows.
                 if !refreshed {
                     rows.refresh(index, node);
                 }
             }
-            Err(unfit) => scratch.unfit.push((index, unfit)),
+            Err(reason) => unfit.push((index, reason)),
         }
-        index += 1;
-        if index == count {
-            index = 0;
+        feasible.len() >= wanted
+    };
+    // From `start` to the end, then from the first node back to `start`, until enough
+    // are feasible.
+    let mut processed = 0;
+    if wanted == 0 {
+        return processed;
+    }
+    'walk: for range in [start..count, 0..start] {
+        for index in range {
+            processed += 1;
+            if visit(index) {
+                break 'walk;
+            }
         }
     }
     processed
@@ -389,12 +418,20 @@ impl preemption::DryRunFilter for NodeFilter<'_> {
 
 /// `prioritizeNodes`: every score plugin of the profile over the feasible nodes (PreScore,
 /// Score, NormalizeScore), then the weighted sums into `scratch.totals`.
+///
+/// A cycle that explains nothing reads each feasible node's memoized row once: its
+/// [`Row::weighted_sum`] (NodeResourcesFit, BalancedAllocation and ImageLocality, which
+/// need no normalization) starts the node's total, and TaintToleration's raw score is
+/// copied to its column in the same pass; when no feasible node has a raw
+/// TaintToleration score above 0 the normalized column is all 100 and is added as such.
+/// Integer sums are the same in any order. An explained cycle fills every column.
 fn prioritize_nodes(
     profile: &Profile,
     pod: &PodInfo,
     cache: &Cache,
     images: &[(Str, u32)],
     rows: &CycleRows<'_>,
+    explain: bool,
     scratch: &mut Scratch,
 ) {
     let nodes = cache.nodes();
@@ -415,11 +452,53 @@ fn prioritize_nodes(
         scores.resize(profile.scores.len() * n, 0);
     }
     skipped.clear();
-    totals.clear();
-    totals.resize(n, 0);
     // TaintToleration, NodeResourcesFit, BalancedAllocation and ImageLocality read the
     // feasible nodes' memoized rows, made fresh while filtering.
     let memo_rows = rows.rows();
+    totals.clear();
+    // TaintToleration's column comes with the rows' pass; `untainted`: its normalized
+    // scores are all 100 and are in the totals already.
+    let mut untainted = false;
+    if explain {
+        totals.resize(n, 0);
+    } else {
+        let taint = profile
+            .scores
+            .iter()
+            .position(|&(plugin, _)| plugin == Plugin::TaintToleration);
+        match taint {
+            Some(column) => {
+                let cells = &mut scores[column * n..(column + 1) * n];
+                let mut max = 0;
+                totals.extend(cells.iter_mut().zip(feasible.iter()).map(|(cell, &index)| {
+                    let row = &memo_rows[index];
+                    *cell = row.taint_toleration;
+                    max = max.max(row.taint_toleration);
+                    row.weighted_sum
+                }));
+                // `default_normalize_score` (reversed) with a maximum of 0.
+                if max == 0 {
+                    untainted = true;
+                    let weighted = MAX_NODE_SCORE * profile.scores[column].1;
+                    totals.iter_mut().for_each(|total| *total += weighted);
+                }
+            }
+            None => totals.extend(feasible.iter().map(|&index| memo_rows[index].weighted_sum)),
+        }
+    }
+    // The plugins whose scores the rows' pass filled in.
+    let from_rows = |plugin| {
+        !explain
+            && matches!(
+                plugin,
+                Plugin::NodeResourcesFit
+                    | Plugin::NodeResourcesBalancedAllocation
+                    | Plugin::ImageLocality
+                    | Plugin::TaintToleration
+            )
+    };
+    // The plugins whose weighted scores are in `totals` already.
+    let summed = |plugin| from_rows(plugin) && (plugin != Plugin::TaintToleration || untainted);
     // PreScore: each plugin may say it has nothing to add for this pod (Skip).
     let mut spread = None;
     let mut affinity = None;
@@ -459,7 +538,7 @@ fn prioritize_nodes(
     // Score, plugin by plugin: one tight loop over the feasible nodes per plugin (the
     // plugin is chosen once, not once per node), each filling the plugin's column.
     for (column, &(plugin, _)) in profile.scores.iter().enumerate() {
-        if skipped[column] {
+        if skipped[column] || from_rows(plugin) {
             continue;
         }
         let cells = &mut scores[column * n..(column + 1) * n];
@@ -480,7 +559,8 @@ fn prioritize_nodes(
             }
             Plugin::PodTopologySpread => {
                 let state = spread.as_ref().expect("not skipped");
-                topology_spread::score_feasible(state, feasible, spread_scores, cells)
+                // NormalizeScore included.
+                topology_spread::score_normalized_feasible(state, feasible, spread_scores, cells)
             }
             Plugin::InterPodAffinity => {
                 let state = affinity.as_ref().expect("not skipped");
@@ -493,16 +573,15 @@ fn prioritize_nodes(
     }
     // NormalizeScore, then the weighted sums.
     for (column, &(plugin, weight)) in profile.scores.iter().enumerate() {
-        if skipped[column] {
+        if skipped[column] || summed(plugin) {
             continue;
         }
         let column = &mut scores[column * n..(column + 1) * n];
         match plugin {
             Plugin::TaintToleration => default_normalize_score(true, column),
             Plugin::NodeAffinity => default_normalize_score(false, column),
-            Plugin::PodTopologySpread => {
-                topology_spread::normalize(spread.as_ref().expect("not skipped"), feasible, column)
-            }
+            // Normalized while scoring.
+            Plugin::PodTopologySpread => {}
             Plugin::InterPodAffinity => {
                 inter_pod_affinity::normalize(affinity.as_ref().expect("not skipped"), column)
             }
@@ -662,7 +741,7 @@ pub fn schedule_pod_with_nominated(
             }
         }
         feasible_count => {
-            prioritize_nodes(profile, pod, cache, &images, &rows, scratch);
+            prioritize_nodes(profile, pod, cache, &images, &rows, input.explain, scratch);
             let chosen = select_host(&scratch.totals, rng);
             if let Some(decision) = &mut decision {
                 explain_scores(profile, nodes, scratch, decision);
@@ -752,7 +831,8 @@ mod tests {
 
     use super::*;
     use crate::api::{
-        Container, Labels, Node, Pod, ResourceList, ResourceRequirements, Taint, TaintEffect, s,
+        Container, LabelSelector, Labels, Node, Pod, ResourceList, ResourceRequirements, Taint,
+        TaintEffect, s,
     };
     use crate::scheduler::plugins::Insufficient;
     use crate::scheduler::plugins::tests::{node_with, pod_with};
@@ -1058,6 +1138,86 @@ mod tests {
     }
 
     proptest! {
+        /// A cycle that explains itself fills every score column; one that does not reads
+        /// the memoized weighted sums and skips columns. Both choose the same nodes with
+        /// the same totals and the same tie-breaking draws, over nodes with and without
+        /// PreferNoSchedule taints, images and zones, and pods spread by a ReplicaSet.
+        #[test]
+        fn explaining_a_cycle_changes_no_total(
+            nodes in prop::collection::vec((1u64..4000, 1u64..8192, 0u8..3, any::<bool>(), any::<bool>()), 2..12),
+            pods in prop::collection::vec((0u64..1500, 0u64..2048, any::<bool>()), 1..40),
+            seed in any::<u64>(),
+        ) {
+            let nodes: Vec<Node> = nodes
+                .iter()
+                .enumerate()
+                .map(|(i, &(cpu, memory_mi, zone, tainted, image))| {
+                    let name = format!("n{i}");
+                    let mut node = node_with(&name, cpu, memory_mi * MI, 110);
+                    node.metadata.labels = Labels::from_pairs([
+                        ("kubernetes.io/hostname", name.as_str()),
+                        ("topology.kubernetes.io/zone", ["a", "b", "c"][zone as usize]),
+                    ]);
+                    if tainted {
+                        node.spec.taints = vec![Taint {
+                            key: s("soft"),
+                            value: s(""),
+                            effect: TaintEffect::PreferNoSchedule,
+                            time_added: None,
+                        }];
+                    }
+                    if image {
+                        node.status.images = vec![(s("app:v1"), 300 * MI)];
+                    }
+                    node
+                })
+                .collect();
+            let mut caches = [cache_of(nodes.clone(), vec![]), cache_of(nodes, vec![])];
+            for cache in &mut caches {
+                let selector = LabelSelector::from_labels(Labels::from_pairs([("app", "web")]));
+                cache.set_workload("ReplicaSet", s("default"), s("web"), Some(selector));
+                cache.refresh();
+            }
+            let profile = Profile::default();
+            let mut rngs = [
+                SimRng::for_stream(seed, "kube-scheduler"),
+                SimRng::for_stream(seed, "kube-scheduler"),
+            ];
+            let mut scratches = [Scratch::default(), Scratch::default()];
+            let mut start = 0;
+            for (uid, &(cpu, memory_mi, web)) in pods.iter().enumerate() {
+                let mut pod = pod_with(vec![requesting(cpu, memory_mi * MI)], vec![]);
+                pod.metadata.uid = uid as u64 + 1;
+                if web {
+                    pod.metadata.labels = Labels::from_pairs([("app", "web")]);
+                }
+                let pod = PodInfo::new(Rc::new(pod));
+                let mut outcomes = Vec::new();
+                for (i, explain) in [true, false].into_iter().enumerate() {
+                    let input = CycleInput { profile: &profile, percentage_of_nodes_to_score: 0, start, explain };
+                    let outcome = schedule_pod(input, &pod, &caches[i], &mut rngs[i], &mut scratches[i]);
+                    outcomes.push(outcome);
+                }
+                prop_assert_eq!(&outcomes[0].selection, &outcomes[1].selection);
+                prop_assert_eq!(outcomes[0].processed, outcomes[1].processed);
+                if let Selection::Node { feasible_count, .. } = outcomes[0].selection
+                    && feasible_count > 1
+                {
+                    prop_assert_eq!(&scratches[0].totals, &scratches[1].totals);
+                    let explained: Vec<i64> =
+                        outcomes[0].decision.as_ref().unwrap().total.iter().map(|(_, t)| *t).collect();
+                    prop_assert_eq!(&explained, &scratches[1].totals);
+                }
+                start = (start + outcomes[0].processed) % caches[0].node_count();
+                if let Selection::Node { node, .. } = outcomes[0].selection {
+                    for cache in &mut caches {
+                        cache.assume(&pod, node);
+                        cache.refresh();
+                    }
+                }
+            }
+        }
+
         /// Scheduling random pods one after another onto random nodes through the whole
         /// pipeline (each assumed before the next, as the scheduler does) never puts more
         /// on a node than it can hold.

@@ -1450,6 +1450,28 @@ pub fn score_feasible(
     }
 }
 
+/// Score then NormalizeScore for every feasible node: `scores[i]` is what [`normalize`]
+/// makes of [`score`] of `feasible[i]`. For the system defaults' shape (`HostnamePair`) a
+/// node's normalized score, like its raw one, follows from its (hostname count, domain)
+/// pair: each pair present is scored and normalized once, and the nodes read the result.
+pub fn score_normalized_feasible(
+    state: &SpreadScoreState<'_>,
+    feasible: &[usize],
+    scratch: &mut ScoreScratch,
+    scores: &mut [i64],
+) {
+    assert_eq!(feasible.len(), scores.len(), "one score per feasible node");
+    match HostnamePair::of(state) {
+        Some(pair) if !state.ignores_some => {
+            pair.score_normalized_feasible(feasible, &mut scratch.by_pair, scores)
+        }
+        _ => {
+            score_feasible(state, feasible, scratch, scores);
+            normalize(state, feasible, scores);
+        }
+    }
+}
+
 /// The system defaults' shape, one hostname constraint with a selector and one other
 /// constraint, on nodes that all carry both keys: a node's score is a function of its own
 /// matching pods and its domain in the other constraint, so it is computed once per such
@@ -1525,6 +1547,50 @@ impl<'a> HostnamePair<'a> {
                 table[slot] = self.score(count, domain);
             }
             *score = table[slot];
+        }
+    }
+
+    /// [`HostnamePair::score_feasible`] followed by [`normalize_all`], computed per pair:
+    /// the minimum and maximum over the nodes are those over the pairs present, and
+    /// normalizing is a function of the raw score. `scores` holds each node's place in
+    /// the table until the table is normalized.
+    fn score_normalized_feasible(
+        &self,
+        feasible: &[usize],
+        table: &mut Vec<i64>,
+        scores: &mut [i64],
+    ) {
+        let stride = self.other.domain_scores.len();
+        let (counts, domains) = (self.counts, self.domains);
+        table.clear();
+        let mut min = i64::MAX;
+        let mut max = 0i64;
+        for (score, &node) in scores.iter_mut().zip(feasible) {
+            let count = counts[node];
+            let domain = domains[node].id;
+            let slot = count as usize * stride + domain as usize;
+            if slot >= table.len() {
+                table.resize(slot + 1, -1);
+            }
+            let cell = &mut table[slot];
+            if *cell < 0 {
+                let raw = self.score(count, domain);
+                *cell = raw;
+                min = min.min(raw);
+                max = max.max(raw);
+            }
+            *score = slot as i64;
+        }
+        // As `normalize_all`; the pairs no node has stay −1 and are never read.
+        for value in table.iter_mut().filter(|value| **value >= 0) {
+            *value = if max == 0 {
+                MAX_NODE_SCORE
+            } else {
+                MAX_NODE_SCORE * (max + min - *value) / max
+            };
+        }
+        for score in scores.iter_mut() {
+            *score = table[*score as usize];
         }
     }
 }
@@ -2506,6 +2572,9 @@ mod tests {
                         score_feasible(&state, &feasible, &mut scratch, &mut column);
                         assert_eq!(column, scores, "round {round}");
                         normalize(&state, &feasible, &mut scores);
+                        // Scoring and normalizing in one go agrees too.
+                        score_normalized_feasible(&state, &feasible, &mut scratch, &mut column);
+                        assert_eq!(column, scores, "round {round}");
                         let expected = naive_scores(&pod, &soft, require_all, nodes, &feasible);
                         assert_eq!(scores, expected, "round {round}");
                     }

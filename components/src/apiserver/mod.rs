@@ -26,7 +26,7 @@ mod watch_cache;
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
-use sim_core::{Actor, ActorId, Context, Event, FxIndexMap, SimDuration, SimTime, TraceHasher};
+use sim_core::{Actor, ActorId, Context, Event, SimDuration, SimTime, TraceHasher};
 
 use crate::api::net::{format_ipv4, parse_ipv4};
 use crate::api::{
@@ -38,6 +38,7 @@ use crate::api::{
 use crate::etcd::{
     Compare, EtcdError, EtcdEventType, EtcdRequest, EtcdResponse, EtcdWatchEvent, TxnOp,
 };
+use crate::id_map::IdMap;
 use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
 
 pub use runtime_class::{admit_runtime_class, validate_runtime_class};
@@ -234,9 +235,9 @@ pub struct ApiServer {
     phase: Phase,
     cache: WatchCache,
     /// Writes waiting for etcd, by transaction id.
-    pending: FxIndexMap<u64, PendingWrite>,
+    pending: IdMap<u64, PendingWrite>,
     /// Consistent lists waiting for etcd, by range id.
-    reads: FxIndexMap<u64, PendingRead>,
+    reads: IdMap<u64, PendingRead>,
     /// Lists waiting for the watch cache to reach a revision, in deadline order (every
     /// wait is equally long).
     lists_waiting: VecDeque<ListWaiter>,
@@ -263,7 +264,7 @@ pub struct ApiServer {
     /// How many times the process crashed (for observers: a restart resets its state).
     incarnation: u64,
     /// Requests not answered yet: verb index and arrival, for `requests`.
-    in_flight: FxIndexMap<(ActorId, RequestId), (usize, SimTime)>,
+    in_flight: IdMap<(ActorId, RequestId), (usize, SimTime)>,
     /// Pending etcd transactions in the order their deadlines come (checked at each
     /// event: a busy replica hears from someone several times a second).
     deadlines: VecDeque<(SimTime, u64)>,
@@ -362,8 +363,8 @@ impl ApiServer {
             etcd,
             phase: Phase::Serving,
             cache: WatchCache::default(),
-            pending: FxIndexMap::default(),
-            reads: FxIndexMap::default(),
+            pending: IdMap::default(),
+            reads: IdMap::default(),
             lists_waiting: VecDeque::new(),
             next_etcd_id: 1,
             compaction_target: 0,
@@ -374,7 +375,7 @@ impl ApiServer {
             orphaned_requests: Vec::new(),
             requests: requests::RequestStats::default(),
             incarnation: 0,
-            in_flight: FxIndexMap::default(),
+            in_flight: IdMap::default(),
             deadlines: VecDeque::new(),
             waiting_for_cache: Vec::new(),
             etcd_watch_ids: 0..0,
@@ -582,12 +583,8 @@ impl ApiServer {
             format!("kube-apiserver: its etcd watch ended ({why}); rebuilding the watch cache")
         });
         let mut waiting: Vec<(ActorId, RequestId)> = Vec::new();
-        waiting.extend(self.pending.drain(..).filter_map(|(_, p)| p.client));
-        waiting.extend(
-            self.reads
-                .drain(..)
-                .map(|(_, r)| (r.list.client, r.list.id)),
-        );
+        waiting.extend(self.pending.drain().filter_map(|(_, p)| p.client));
+        waiting.extend(self.reads.drain().map(|(_, r)| (r.list.client, r.list.id)));
         waiting.extend(
             self.lists_waiting
                 .drain(..)

@@ -36,10 +36,11 @@ use std::rc::Rc;
 use std::collections::BTreeMap;
 
 use sim_core::{
-    Actor, ActorId, Context, Event, FxIndexMap, SimDuration, SimTime, Simulation, TraceHasher,
+    Actor, ActorId, Context, Event, SimDuration, SimTime, Simulation, TraceHasher,
 };
 
 use crate::api::{Kind, Object, ObjectKey};
+use crate::id_map::IdMap;
 use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
 use crate::timers::Deadlines;
 
@@ -355,7 +356,7 @@ pub struct Etcd {
     snapshot_applied: u64,
     // In memory.
     watchers: Vec<Watcher>,
-    waiters: FxIndexMap<u64, Waiter>,
+    waiters: IdMap<u64, Waiter>,
     next_waiter: u64,
     deadlines: Deadlines<u64>,
     /// Reads whose index is known, waiting for the store to apply up to it.
@@ -383,7 +384,7 @@ impl Etcd {
             epoch: 0,
             snapshot_applied: 0,
             watchers: Vec::new(),
-            waiters: FxIndexMap::default(),
+            waiters: IdMap::default(),
             next_waiter: 1,
             deadlines: Deadlines::new(),
             reads_waiting_apply: Vec::new(),
@@ -658,7 +659,7 @@ impl Etcd {
             };
             cx.send(watcher.client, Msg::EtcdReply(Box::new(response)));
         }
-        let waiters: Vec<Waiter> = self.waiters.drain(..).map(|(_, waiter)| waiter).collect();
+        let waiters: Vec<Waiter> = self.waiters.drain().map(|(_, waiter)| waiter).collect();
         for Waiter { client, kind } in waiters {
             if client == cx.me() {
                 continue;

@@ -73,16 +73,24 @@ impl Window {
         if self.front == self.positions.len() {
             // Empty: start over at this id.
             self.positions.clear();
+            self.positions.push(stored);
             self.front = 0;
             self.base = id;
-        } else if id < self.base {
+            return;
+        }
+        if id < self.base {
             self.reopen_before(id);
         }
         let slot = self.slot(id).expect("base at or below id");
-        if slot >= self.positions.len() {
-            self.positions.resize(slot + 1, 0);
+        if let Some(held) = self.positions.get_mut(slot) {
+            *held = stored;
+            return;
         }
-        self.positions[slot] = stored;
+        // Usually the next id: no gap to fill.
+        while self.positions.len() < slot {
+            self.positions.push(0);
+        }
+        self.positions.push(stored);
     }
 
     /// Makes room for an id older than the window's first (rare: ids mostly come in

@@ -28,6 +28,8 @@ pub(crate) struct KeyValue {
     pub object: Object,
     pub create_revision: u64,
     pub mod_revision: u64,
+    /// `estimated_bytes(&object)`, computed once at the put.
+    pub bytes: u64,
 }
 
 /// A change kept in history for watches that start in the past.
@@ -38,6 +40,8 @@ pub(crate) struct Change {
     pub key: ObjectKey,
     pub object: Object,
     pub previous: Option<Object>,
+    /// `estimated_bytes` of `previous` (0 without one): what compaction frees.
+    pub previous_bytes: u64,
 }
 
 impl Change {
@@ -246,6 +250,7 @@ impl Store {
         self.revision += 1;
         let revision = self.revision;
         let previous = current.map(|kv| kv.object.clone());
+        let previous_bytes = current.map_or(0, |kv| kv.bytes);
         let create_revision = current.map_or(revision, |kv| kv.create_revision);
         let (type_, object) = match op {
             TxnOp::Put(object) => {
@@ -265,11 +270,13 @@ impl Store {
                 // Unshared when a lone member applies it: the stamp then copies nothing.
                 let mut object = object;
                 object.meta_mut().resource_version = revision;
-                self.in_use_bytes += estimated_bytes(&object);
+                let bytes = estimated_bytes(&object);
+                self.in_use_bytes += bytes;
                 let value = KeyValue {
                     object: object.clone(),
                     create_revision,
                     mod_revision: revision,
+                    bytes,
                 };
                 match index {
                     Some(index) => values[index] = value,
@@ -296,6 +303,7 @@ impl Store {
             key: key.clone(),
             object,
             previous,
+            previous_bytes,
         });
         TxnOutcome::Written
     }
@@ -310,8 +318,8 @@ impl Store {
         self.compact_revision = revision;
         while self.history.front().is_some_and(|c| c.revision <= revision) {
             let change = self.history.pop_front().expect("checked");
-            if let Some(previous) = &change.previous {
-                self.in_use_bytes -= estimated_bytes(previous);
+            if change.previous.is_some() {
+                self.in_use_bytes -= change.previous_bytes;
             }
         }
         true

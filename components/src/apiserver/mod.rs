@@ -1447,7 +1447,9 @@ impl ApiServer {
         let status_only = matches!(verb, ApiVerb::UpdateStatus(_));
         match verb {
             ApiVerb::Create(object) => {
-                let mut object = object.clone();
+                // The request's object is admitted in place and becomes the one written
+                // (and the one a retry or an error names): no copy of it is made unless
+                // the client kept one.
                 let generated_name = object.meta().name.is_empty();
                 if generated_name {
                     let prefix = object.meta().generate_name.clone();
@@ -1479,17 +1481,17 @@ impl ApiServer {
                         format!("{} \"{}\" already exists", key.kind.resource(), key.name),
                     ));
                 }
-                deletion::validate_finalizers(None, &object).map_err(invalid)?;
-                self.admit(&mut object, generated_name)?;
+                deletion::validate_finalizers(None, object).map_err(invalid)?;
+                self.admit(object, generated_name)?;
                 let uid = cx.rng().next_u64();
                 strategy::prepare_for_create(
-                    &mut object,
+                    object,
                     uid,
                     cx.host_clock(),
                     self.toleration_defaults(),
                 )
                 .map_err(invalid)?;
-                if let Object::Service(service) = &mut object
+                if let Object::Service(service) = object
                     && service.spec.cluster_ip.is_none()
                 {
                     let ip = self.allocate_cluster_ip(cx);
@@ -1498,7 +1500,7 @@ impl ApiServer {
                 Ok(Plan::Txn {
                     key,
                     compare: Compare::Absent,
-                    op: TxnOp::Put(object),
+                    op: TxnOp::Put(object.clone()),
                     generated_name,
                     removes: false,
                 })

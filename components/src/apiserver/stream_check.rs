@@ -132,7 +132,22 @@ impl ReplicaCheck {
             return Ok(());
         }
         let etcd = etcd();
-        if revision > self.checked_revision {
+        if revision == self.checked_revision + 1
+            && let Some((previous, current)) = etcd.change_at(revision)
+        {
+            // The usual case, one write: count and compare in one pass.
+            let object = current.or(previous).expect("a change has a value");
+            self.checked_revision = revision;
+            for watchers in server.watchers_of(object, previous) {
+                for watcher in watchers {
+                    let Some(expected) = self.expected_mut(watcher) else {
+                        continue;
+                    };
+                    expected.count_change(watcher, revision, previous, current);
+                    compare(sim, replica, watcher, *expected)?;
+                }
+            }
+        } else if revision > self.checked_revision {
             let from = self.checked_revision;
             let Some(changes) = etcd.changes_since(from) else {
                 // History compacted or rewritten under us: start over from here.
@@ -141,24 +156,13 @@ impl ReplicaCheck {
                 self.streams_seen = 0;
                 return Ok(());
             };
-            let mut changes = changes.take((revision - from) as usize);
-            if revision - from == 1 {
-                // The usual case, one write: count and compare in one pass.
-                let (previous, current) = changes.next().expect("the change the cache saw");
-                let object = current.or(previous).expect("a change has a value");
-                self.checked_revision = revision;
-                for watchers in server.watchers_of(object, previous) {
-                    for watcher in watchers {
-                        let Some(expected) = self.expected_mut(watcher) else {
-                            continue;
-                        };
-                        expected.count_change(watcher, revision, previous, current);
-                        compare(sim, replica, watcher, *expected)?;
-                    }
-                }
-            } else {
-                self.check_changes(sim, replica, server, changes.collect(), from, revision)?;
-            }
+            // One write is found by `change_at` whenever the history holds it.
+            assert!(
+                revision - from > 1,
+                "the change the cache saw is not in etcd's history"
+            );
+            let changes = changes.take((revision - from) as usize);
+            self.check_changes(sim, replica, server, changes.collect(), from, revision)?;
         }
         if streams_opened != self.streams_seen {
             // Each new stream is checked from its start once; a scan of serials finds

@@ -35,9 +35,7 @@ use std::rc::Rc;
 
 use std::collections::BTreeMap;
 
-use sim_core::{
-    Actor, ActorId, Context, Event, SimDuration, SimTime, Simulation, TraceHasher,
-};
+use sim_core::{Actor, ActorId, Context, Event, SimDuration, SimTime, Simulation, TraceHasher};
 
 use crate::api::{Kind, Object, ObjectKey};
 use crate::id_map::IdMap;
@@ -425,6 +423,10 @@ impl Etcd {
         revision: u64,
     ) -> Option<impl Iterator<Item = (Option<&Object>, Option<&Object>)>> {
         self.store.changes_since(revision)
+    }
+    /// See [`Store::change_at`].
+    pub fn change_at(&self, revision: u64) -> Option<(Option<&Object>, Option<&Object>)> {
+        self.store.change_at(revision)
     }
     pub fn key_count(&self) -> usize {
         self.store.key_count()

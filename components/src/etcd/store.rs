@@ -221,6 +221,22 @@ impl Store {
         }))
     }
 
+    /// The change at `revision` as (value before, value after; `None` after a delete),
+    /// if history still holds it: what `changes_since(revision - 1)` yields first,
+    /// found by subtraction (checkers look at one new write after another).
+    pub fn change_at(&self, revision: u64) -> Option<(Option<&Object>, Option<&Object>)> {
+        let oldest_kept = self.history.front()?.revision;
+        let change = self
+            .history
+            .get(usize::try_from(revision.checked_sub(oldest_kept)?).ok()?)?;
+        assert_eq!(change.revision, revision, "etcd history skips a revision");
+        let after = match change.type_ {
+            EtcdEventType::Put => Some(&change.object),
+            EtcdEventType::Delete => None,
+        };
+        Some((change.previous.as_ref(), after))
+    }
+
     /// Whether a put of `cost_bytes` fits under `quota_bytes` (etcd's backendQuota
     /// `Available`: the file size plus the request's cost must stay below the quota;
     /// server/etcdserver/api/v3rpc/quota.go and storage/quota.go).
@@ -428,5 +444,13 @@ mod tests {
         assert!(store.changes_since(1).is_none(), "revision 2 was compacted");
         assert_eq!(store.changes_since(2).expect("kept").count(), 1);
         assert_eq!(store.changes_from(Kind::Namespace, 0).count(), 1);
+        assert!(store.change_at(2).is_none(), "compacted");
+        assert!(store.change_at(4).is_none(), "not written yet");
+        let (previous, after) = store.change_at(3).expect("kept");
+        assert!(previous.is_none());
+        assert_eq!(
+            after.map(|o| o.meta().name.to_string()),
+            Some("c".to_string())
+        );
     }
 }

@@ -179,6 +179,9 @@ struct PendingWrite {
     generated_name: bool,
     /// A delete that removes the key (rather than marking a pod terminating).
     removes: bool,
+    /// Where the watch cache held the object when the write was planned: the write's
+    /// own watch event updates it there, if it is still there, without a lookup.
+    cache_slot: Option<usize>,
 }
 
 /// A list that cannot be answered from the watch cache as it is now.
@@ -692,7 +695,8 @@ impl ApiServer {
                 ..
             } => {
                 if let Some(event) = own_watch_event {
-                    self.on_etcd_watch(*event, cx);
+                    let slot = self.pending.get(&id).and_then(|p| p.cache_slot);
+                    self.on_etcd_watch(*event, slot, cx);
                 }
                 self.on_txn_reply(id, succeeded, value, cx)
             }
@@ -1312,8 +1316,11 @@ impl ApiServer {
             }
             ApiVerb::Evict { .. } => unreachable!("evictions are planned in eviction.rs"),
         };
-        let current = self.cache.get(&key).cloned();
-        self.write_against(client, verb, attempts, current, cx);
+        let (cache_slot, current) = match self.cache.get_with_slot(&key) {
+            Some((slot, object)) => (Some(slot), Some(object.clone())),
+            None => (None, None),
+        };
+        self.write_against(client, verb, attempts, current, cache_slot, cx);
     }
 
     fn write_against(
@@ -1322,6 +1329,7 @@ impl ApiServer {
         verb: ApiVerb,
         attempts: u32,
         current: Option<Object>,
+        cache_slot: Option<usize>,
         cx: &mut Context<'_, Msg>,
     ) {
         let mut verb = verb;
@@ -1396,6 +1404,7 @@ impl ApiServer {
                         attempts: attempts + 1,
                         generated_name,
                         removes,
+                        cache_slot,
                     },
                 );
                 cx.send(
@@ -1751,7 +1760,8 @@ impl ApiServer {
         };
         if retry {
             let current = if pending.generated_name { None } else { value };
-            self.write_against(pending.client, pending.verb, pending.attempts, current, cx);
+            let (client, attempts) = (pending.client, pending.attempts);
+            self.write_against(client, pending.verb, attempts, current, None, cx);
             return;
         }
         let Some((to, request)) = pending.client else {
@@ -1772,7 +1782,14 @@ impl ApiServer {
         self.reply(to, request, result, self.config.request_latency, cx);
     }
 
-    fn on_etcd_watch(&mut self, event: EtcdWatchEvent, cx: &mut Context<'_, Msg>) {
+    /// Applies one change from etcd; `slot` is where the cache may hold its object (the
+    /// write's own event, see `PendingWrite::cache_slot`).
+    fn on_etcd_watch(
+        &mut self,
+        event: EtcdWatchEvent,
+        slot: Option<usize>,
+        cx: &mut Context<'_, Msg>,
+    ) {
         if event.revision <= self.cache.revision() {
             // Already loaded by the initial range.
             return;
@@ -1795,7 +1812,8 @@ impl ApiServer {
             object: event.object,
             previous: event.previous,
         };
-        self.cache.apply(change, self.config.watch_cache_window);
+        self.cache
+            .apply(change, slot, self.config.watch_cache_window);
         self.cache.deliver_latest(|watcher, type_, object| {
             cx.send(
                 watcher.client,
@@ -1881,7 +1899,7 @@ impl Actor<Msg> for ApiServer {
             Event::Message { from, msg } => match msg {
                 Msg::Api(request) => self.on_request(from, *request, cx),
                 Msg::EtcdReply(response) => self.on_etcd_reply(*response, cx),
-                Msg::EtcdWatch(event) => self.on_etcd_watch(*event, cx),
+                Msg::EtcdWatch(event) => self.on_etcd_watch(*event, None, cx),
                 other => panic!("kube-apiserver got an unexpected message: {other:?}"),
             },
             Event::Timer(Msg::Tick(AnyTick::Apiserver(tick))) => self.on_tick(tick, cx),

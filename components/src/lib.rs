@@ -38,6 +38,7 @@ pub mod controllers;
 pub mod etcd;
 pub mod filesystem;
 pub mod fixtures;
+pub mod id_map;
 pub mod invariants;
 pub mod kernel;
 pub mod kubectl;

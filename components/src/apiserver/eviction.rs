@@ -255,6 +255,7 @@ impl ApiServer {
                         attempts: attempts + 1,
                         generated_name: false,
                         removes: false,
+                        cache_slot: None,
                     },
                 );
                 cx.send(

@@ -26,7 +26,7 @@ mod watch_cache;
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
-use sim_core::{Actor, ActorId, Context, Event, FxIndexMap, SimDuration, SimTime, TraceHasher};
+use sim_core::{Actor, ActorId, Context, Event, SimDuration, SimTime, TraceHasher};
 
 use crate::api::net::{format_ipv4, parse_ipv4};
 use crate::api::{
@@ -38,6 +38,7 @@ use crate::api::{
 use crate::etcd::{
     Compare, EtcdError, EtcdEventType, EtcdRequest, EtcdResponse, EtcdWatchEvent, TxnOp,
 };
+use crate::id_map::IdMap;
 use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
 
 pub use runtime_class::{admit_runtime_class, validate_runtime_class};
@@ -178,6 +179,9 @@ struct PendingWrite {
     generated_name: bool,
     /// A delete that removes the key (rather than marking a pod terminating).
     removes: bool,
+    /// Where the watch cache held the object when the write was planned: the write's
+    /// own watch event updates it there, if it is still there, without a lookup.
+    cache_slot: Option<usize>,
 }
 
 /// A list that cannot be answered from the watch cache as it is now.
@@ -234,9 +238,9 @@ pub struct ApiServer {
     phase: Phase,
     cache: WatchCache,
     /// Writes waiting for etcd, by transaction id.
-    pending: FxIndexMap<u64, PendingWrite>,
+    pending: IdMap<u64, PendingWrite>,
     /// Consistent lists waiting for etcd, by range id.
-    reads: FxIndexMap<u64, PendingRead>,
+    reads: IdMap<u64, PendingRead>,
     /// Lists waiting for the watch cache to reach a revision, in deadline order (every
     /// wait is equally long).
     lists_waiting: VecDeque<ListWaiter>,
@@ -263,7 +267,7 @@ pub struct ApiServer {
     /// How many times the process crashed (for observers: a restart resets its state).
     incarnation: u64,
     /// Requests not answered yet: verb index and arrival, for `requests`.
-    in_flight: FxIndexMap<(ActorId, RequestId), (usize, SimTime)>,
+    in_flight: IdMap<(ActorId, RequestId), (usize, SimTime)>,
     /// Pending etcd transactions in the order their deadlines come (checked at each
     /// event: a busy replica hears from someone several times a second).
     deadlines: VecDeque<(SimTime, u64)>,
@@ -362,8 +366,8 @@ impl ApiServer {
             etcd,
             phase: Phase::Serving,
             cache: WatchCache::default(),
-            pending: FxIndexMap::default(),
-            reads: FxIndexMap::default(),
+            pending: IdMap::default(),
+            reads: IdMap::default(),
             lists_waiting: VecDeque::new(),
             next_etcd_id: 1,
             compaction_target: 0,
@@ -374,7 +378,7 @@ impl ApiServer {
             orphaned_requests: Vec::new(),
             requests: requests::RequestStats::default(),
             incarnation: 0,
-            in_flight: FxIndexMap::default(),
+            in_flight: IdMap::default(),
             deadlines: VecDeque::new(),
             waiting_for_cache: Vec::new(),
             etcd_watch_ids: 0..0,
@@ -582,12 +586,8 @@ impl ApiServer {
             format!("kube-apiserver: its etcd watch ended ({why}); rebuilding the watch cache")
         });
         let mut waiting: Vec<(ActorId, RequestId)> = Vec::new();
-        waiting.extend(self.pending.drain(..).filter_map(|(_, p)| p.client));
-        waiting.extend(
-            self.reads
-                .drain(..)
-                .map(|(_, r)| (r.list.client, r.list.id)),
-        );
+        waiting.extend(self.pending.drain().filter_map(|(_, p)| p.client));
+        waiting.extend(self.reads.drain().map(|(_, r)| (r.list.client, r.list.id)));
         waiting.extend(
             self.lists_waiting
                 .drain(..)
@@ -695,7 +695,8 @@ impl ApiServer {
                 ..
             } => {
                 if let Some(event) = own_watch_event {
-                    self.on_etcd_watch(*event, cx);
+                    let slot = self.pending.get(&id).and_then(|p| p.cache_slot);
+                    self.on_etcd_watch(*event, slot, cx);
                 }
                 self.on_txn_reply(id, succeeded, value, cx)
             }
@@ -1315,8 +1316,11 @@ impl ApiServer {
             }
             ApiVerb::Evict { .. } => unreachable!("evictions are planned in eviction.rs"),
         };
-        let current = self.cache.get(&key).cloned();
-        self.write_against(client, verb, attempts, current, cx);
+        let (cache_slot, current) = match self.cache.get_with_slot(&key) {
+            Some((slot, object)) => (Some(slot), Some(object.clone())),
+            None => (None, None),
+        };
+        self.write_against(client, verb, attempts, current, cache_slot, cx);
     }
 
     fn write_against(
@@ -1325,6 +1329,7 @@ impl ApiServer {
         verb: ApiVerb,
         attempts: u32,
         current: Option<Object>,
+        cache_slot: Option<usize>,
         cx: &mut Context<'_, Msg>,
     ) {
         let mut verb = verb;
@@ -1399,6 +1404,7 @@ impl ApiServer {
                         attempts: attempts + 1,
                         generated_name,
                         removes,
+                        cache_slot,
                     },
                 );
                 cx.send(
@@ -1450,7 +1456,9 @@ impl ApiServer {
         let status_only = matches!(verb, ApiVerb::UpdateStatus(_));
         match verb {
             ApiVerb::Create(object) => {
-                let mut object = object.clone();
+                // The request's object is admitted in place and becomes the one written
+                // (and the one a retry or an error names): no copy of it is made unless
+                // the client kept one.
                 let generated_name = object.meta().name.is_empty();
                 if generated_name {
                     let prefix = object.meta().generate_name.clone();
@@ -1482,17 +1490,17 @@ impl ApiServer {
                         format!("{} \"{}\" already exists", key.kind.resource(), key.name),
                     ));
                 }
-                deletion::validate_finalizers(None, &object).map_err(invalid)?;
-                self.admit(&mut object, generated_name)?;
+                deletion::validate_finalizers(None, object).map_err(invalid)?;
+                self.admit(object, generated_name)?;
                 let uid = cx.rng().next_u64();
                 strategy::prepare_for_create(
-                    &mut object,
+                    object,
                     uid,
                     cx.host_clock(),
                     self.toleration_defaults(),
                 )
                 .map_err(invalid)?;
-                if let Object::Service(service) = &mut object
+                if let Object::Service(service) = object
                     && service.spec.cluster_ip.is_none()
                 {
                     let ip = self.allocate_cluster_ip(cx);
@@ -1501,7 +1509,7 @@ impl ApiServer {
                 Ok(Plan::Txn {
                     key,
                     compare: Compare::Absent,
-                    op: TxnOp::Put(object),
+                    op: TxnOp::Put(object.clone()),
                     generated_name,
                     removes: false,
                 })
@@ -1752,7 +1760,8 @@ impl ApiServer {
         };
         if retry {
             let current = if pending.generated_name { None } else { value };
-            self.write_against(pending.client, pending.verb, pending.attempts, current, cx);
+            let (client, attempts) = (pending.client, pending.attempts);
+            self.write_against(client, pending.verb, attempts, current, None, cx);
             return;
         }
         let Some((to, request)) = pending.client else {
@@ -1773,7 +1782,14 @@ impl ApiServer {
         self.reply(to, request, result, self.config.request_latency, cx);
     }
 
-    fn on_etcd_watch(&mut self, event: EtcdWatchEvent, cx: &mut Context<'_, Msg>) {
+    /// Applies one change from etcd; `slot` is where the cache may hold its object (the
+    /// write's own event, see `PendingWrite::cache_slot`).
+    fn on_etcd_watch(
+        &mut self,
+        event: EtcdWatchEvent,
+        slot: Option<usize>,
+        cx: &mut Context<'_, Msg>,
+    ) {
         if event.revision <= self.cache.revision() {
             // Already loaded by the initial range.
             return;
@@ -1796,7 +1812,8 @@ impl ApiServer {
             object: event.object,
             previous: event.previous,
         };
-        self.cache.apply(change, self.config.watch_cache_window);
+        self.cache
+            .apply(change, slot, self.config.watch_cache_window);
         self.cache.deliver_latest(|watcher, type_, object| {
             cx.send(
                 watcher.client,
@@ -1882,7 +1899,7 @@ impl Actor<Msg> for ApiServer {
             Event::Message { from, msg } => match msg {
                 Msg::Api(request) => self.on_request(from, *request, cx),
                 Msg::EtcdReply(response) => self.on_etcd_reply(*response, cx),
-                Msg::EtcdWatch(event) => self.on_etcd_watch(*event, cx),
+                Msg::EtcdWatch(event) => self.on_etcd_watch(*event, None, cx),
                 other => panic!("kube-apiserver got an unexpected message: {other:?}"),
             },
             Event::Timer(Msg::Tick(AnyTick::Apiserver(tick))) => self.on_tick(tick, cx),

@@ -11,7 +11,7 @@
 //! (the replica's index by kind and node), a new stream one walk of the history since
 //! its start.
 
-use sim_core::{ActorId, FxIndexMap, FxIndexSet, Simulation};
+use sim_core::{ActorId, Simulation};
 
 use super::{ApiServer, Watcher};
 use crate::api::Object;
@@ -34,10 +34,10 @@ struct ReplicaCheck {
     checked_revision: u64,
     /// `watch_streams_opened` at the last look: streams with a higher serial are new.
     streams_seen: u64,
-    /// Open streams' expectations, and closed ones' until the next sweep.
-    expected: FxIndexMap<(ActorId, u64), Expected>,
-    /// `expected`'s size that triggers a sweep of closed streams.
-    sweep_at: usize,
+    /// Each stream's expectation, by its serial (the cache numbers the streams it
+    /// registers from 1, so the serial indexes a vector: a change's streams are found
+    /// without hashing). A closed stream's entry stays; one entry per stream opened.
+    expected: Vec<Option<Expected>>,
 }
 
 impl Expected {
@@ -96,6 +96,19 @@ fn compare(
 }
 
 impl ReplicaCheck {
+    fn expected_mut(&mut self, watcher: &Watcher) -> Option<&mut Expected> {
+        let slot = usize::try_from(watcher.serial).ok()?;
+        self.expected.get_mut(slot)?.as_mut()
+    }
+
+    fn set_expected(&mut self, watcher: &Watcher, expected: Expected) {
+        let slot = usize::try_from(watcher.serial).expect("a serial fits in memory");
+        if self.expected.len() <= slot {
+            self.expected.resize(slot + 1, None);
+        }
+        self.expected[slot] = Some(expected);
+    }
+
     /// Checks the streams `server` opened or fed since the last call; `etcd` is asked for
     /// only then (most events change neither).
     fn check<'a>(
@@ -119,7 +132,22 @@ impl ReplicaCheck {
             return Ok(());
         }
         let etcd = etcd();
-        if revision > self.checked_revision {
+        if revision == self.checked_revision + 1
+            && let Some((previous, current)) = etcd.change_at(revision)
+        {
+            // The usual case, one write: count and compare in one pass.
+            let object = current.or(previous).expect("a change has a value");
+            self.checked_revision = revision;
+            for watchers in server.watchers_of(object, previous) {
+                for watcher in watchers {
+                    let Some(expected) = self.expected_mut(watcher) else {
+                        continue;
+                    };
+                    expected.count_change(watcher, revision, previous, current);
+                    compare(sim, replica, watcher, *expected)?;
+                }
+            }
+        } else if revision > self.checked_revision {
             let from = self.checked_revision;
             let Some(changes) = etcd.changes_since(from) else {
                 // History compacted or rewritten under us: start over from here.
@@ -128,40 +156,24 @@ impl ReplicaCheck {
                 self.streams_seen = 0;
                 return Ok(());
             };
-            let mut changes = changes.take((revision - from) as usize);
-            if revision - from == 1 {
-                // The usual case, one write: count and compare in one pass.
-                let (previous, current) = changes.next().expect("the change the cache saw");
-                let object = current.or(previous).expect("a change has a value");
-                self.checked_revision = revision;
-                for watcher in server.watchers_of(object, previous).into_iter().flatten() {
-                    let Some(expected) = self.expected.get_mut(&(watcher.client, watcher.watch_id))
-                    else {
-                        continue;
-                    };
-                    expected.count_change(watcher, revision, previous, current);
-                    compare(sim, replica, watcher, *expected)?;
-                }
-            } else {
-                self.check_changes(sim, replica, server, changes.collect(), from, revision)?;
-            }
+            // One write is found by `change_at` whenever the history holds it.
+            assert!(
+                revision - from > 1,
+                "the change the cache saw is not in etcd's history"
+            );
+            let changes = changes.take((revision - from) as usize);
+            self.check_changes(sim, replica, server, changes.collect(), from, revision)?;
         }
         if streams_opened != self.streams_seen {
             // Each new stream is checked from its start once; a scan of serials finds
             // them without a lookup per open stream.
-            for watcher in server.watchers().filter(|w| w.serial > self.streams_seen) {
+            let seen = self.streams_seen;
+            for watcher in server.watchers().filter(|w| w.serial > seen) {
                 let expected = expected_since_start(etcd, watcher, revision)?;
                 compare(sim, replica, watcher, expected)?;
-                self.expected
-                    .insert((watcher.client, watcher.watch_id), expected);
+                self.set_expected(watcher, expected);
             }
             self.streams_seen = streams_opened;
-            if self.expected.len() > self.sweep_at {
-                let open: FxIndexSet<(ActorId, u64)> =
-                    server.watchers().map(|w| (w.client, w.watch_id)).collect();
-                self.expected.retain(|key, _| open.contains(key));
-                self.sweep_at = 2 * self.expected.len() + 64;
-            }
         }
         Ok(())
     }
@@ -181,8 +193,7 @@ impl ReplicaCheck {
             let changed_at = from + 1 + offset as u64;
             let object = current.or(previous).expect("a change has a value");
             for watcher in server.watchers_of(object, previous).into_iter().flatten() {
-                let Some(expected) = self.expected.get_mut(&(watcher.client, watcher.watch_id))
-                else {
+                let Some(expected) = self.expected_mut(watcher) else {
                     continue;
                 };
                 expected.count_change(watcher, changed_at, previous, current);
@@ -192,7 +203,7 @@ impl ReplicaCheck {
         for &(previous, current) in &changes {
             let object = current.or(previous).expect("a change has a value");
             for watcher in server.watchers_of(object, previous).into_iter().flatten() {
-                if let Some(&expected) = self.expected.get(&(watcher.client, watcher.watch_id)) {
+                if let Some(&expected) = self.expected_mut(watcher).as_deref() {
                     compare(sim, replica, watcher, expected)?;
                 }
             }

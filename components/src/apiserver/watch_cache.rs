@@ -99,6 +99,14 @@ impl WatchCache {
         self.objects[key.kind as usize].get(&key.lookup())
     }
 
+    /// The object under `key` and its slot among its kind's objects, for
+    /// [`WatchCache::apply`] to find it again without a lookup.
+    pub fn get_with_slot(&self, key: &ObjectKey) -> Option<(usize, &Object)> {
+        self.objects[key.kind as usize]
+            .get_full(&key.lookup())
+            .map(|(slot, _, object)| (slot, object))
+    }
+
     /// The PriorityClass named `name`, without building a key (the Priority admission
     /// plugin looks one up on every pod create).
     pub fn priority_class(&self, name: &str) -> Option<&PriorityClass> {
@@ -185,8 +193,10 @@ impl WatchCache {
         }
     }
 
-    /// Applies one change from etcd and keeps it for replay.
-    pub fn apply(&mut self, change: CachedChange, window: SimDuration) {
+    /// Applies one change from etcd and keeps it for replay. `slot` is where the object
+    /// may be (from [`WatchCache::get_with_slot`] when its write was planned): used when
+    /// the key there is still the object's.
+    pub fn apply(&mut self, change: CachedChange, slot: Option<usize>, window: SimDuration) {
         assert!(
             change.revision > self.revision,
             "watch cache saw revision {} after {}",
@@ -202,7 +212,12 @@ impl WatchCache {
         } else {
             // A known object is replaced in place, as an insert would, without building
             // its key (most changes are updates).
-            match objects.get_index_of(&lookup) {
+            let held = slot.filter(|&slot| {
+                objects
+                    .get_index(slot)
+                    .is_some_and(|(key, _)| indexmap::Equivalent::equivalent(&lookup, key))
+            });
+            match held.or_else(|| objects.get_index_of(&lookup)) {
                 Some(index) => Some(std::mem::replace(
                     &mut objects[index],
                     change.object.clone(),

@@ -35,11 +35,10 @@ use std::rc::Rc;
 
 use std::collections::BTreeMap;
 
-use sim_core::{
-    Actor, ActorId, Context, Event, FxIndexMap, SimDuration, SimTime, Simulation, TraceHasher,
-};
+use sim_core::{Actor, ActorId, Context, Event, SimDuration, SimTime, Simulation, TraceHasher};
 
 use crate::api::{Kind, Object, ObjectKey};
+use crate::id_map::IdMap;
 use crate::msg::{Fingerprint, Msg, Tick as AnyTick};
 use crate::timers::Deadlines;
 
@@ -355,7 +354,7 @@ pub struct Etcd {
     snapshot_applied: u64,
     // In memory.
     watchers: Vec<Watcher>,
-    waiters: FxIndexMap<u64, Waiter>,
+    waiters: IdMap<u64, Waiter>,
     next_waiter: u64,
     deadlines: Deadlines<u64>,
     /// Reads whose index is known, waiting for the store to apply up to it.
@@ -383,7 +382,7 @@ impl Etcd {
             epoch: 0,
             snapshot_applied: 0,
             watchers: Vec::new(),
-            waiters: FxIndexMap::default(),
+            waiters: IdMap::default(),
             next_waiter: 1,
             deadlines: Deadlines::new(),
             reads_waiting_apply: Vec::new(),
@@ -424,6 +423,10 @@ impl Etcd {
         revision: u64,
     ) -> Option<impl Iterator<Item = (Option<&Object>, Option<&Object>)>> {
         self.store.changes_since(revision)
+    }
+    /// See [`Store::change_at`].
+    pub fn change_at(&self, revision: u64) -> Option<(Option<&Object>, Option<&Object>)> {
+        self.store.change_at(revision)
     }
     pub fn key_count(&self) -> usize {
         self.store.key_count()
@@ -658,7 +661,7 @@ impl Etcd {
             };
             cx.send(watcher.client, Msg::EtcdReply(Box::new(response)));
         }
-        let waiters: Vec<Waiter> = self.waiters.drain(..).map(|(_, waiter)| waiter).collect();
+        let waiters: Vec<Waiter> = self.waiters.drain().map(|(_, waiter)| waiter).collect();
         for Waiter { client, kind } in waiters {
             if client == cx.me() {
                 continue;

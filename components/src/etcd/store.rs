@@ -28,6 +28,8 @@ pub(crate) struct KeyValue {
     pub object: Object,
     pub create_revision: u64,
     pub mod_revision: u64,
+    /// `estimated_bytes(&object)`, computed once at the put.
+    pub bytes: u64,
 }
 
 /// A change kept in history for watches that start in the past.
@@ -38,6 +40,8 @@ pub(crate) struct Change {
     pub key: ObjectKey,
     pub object: Object,
     pub previous: Option<Object>,
+    /// `estimated_bytes` of `previous` (0 without one): what compaction frees.
+    pub previous_bytes: u64,
 }
 
 impl Change {
@@ -217,6 +221,22 @@ impl Store {
         }))
     }
 
+    /// The change at `revision` as (value before, value after; `None` after a delete),
+    /// if history still holds it: what `changes_since(revision - 1)` yields first,
+    /// found by subtraction (checkers look at one new write after another).
+    pub fn change_at(&self, revision: u64) -> Option<(Option<&Object>, Option<&Object>)> {
+        let oldest_kept = self.history.front()?.revision;
+        let change = self
+            .history
+            .get(usize::try_from(revision.checked_sub(oldest_kept)?).ok()?)?;
+        assert_eq!(change.revision, revision, "etcd history skips a revision");
+        let after = match change.type_ {
+            EtcdEventType::Put => Some(&change.object),
+            EtcdEventType::Delete => None,
+        };
+        Some((change.previous.as_ref(), after))
+    }
+
     /// Whether a put of `cost_bytes` fits under `quota_bytes` (etcd's backendQuota
     /// `Available`: the file size plus the request's cost must stay below the quota;
     /// server/etcdserver/api/v3rpc/quota.go and storage/quota.go).
@@ -246,6 +266,7 @@ impl Store {
         self.revision += 1;
         let revision = self.revision;
         let previous = current.map(|kv| kv.object.clone());
+        let previous_bytes = current.map_or(0, |kv| kv.bytes);
         let create_revision = current.map_or(revision, |kv| kv.create_revision);
         let (type_, object) = match op {
             TxnOp::Put(object) => {
@@ -265,11 +286,13 @@ impl Store {
                 // Unshared when a lone member applies it: the stamp then copies nothing.
                 let mut object = object;
                 object.meta_mut().resource_version = revision;
-                self.in_use_bytes += estimated_bytes(&object);
+                let bytes = estimated_bytes(&object);
+                self.in_use_bytes += bytes;
                 let value = KeyValue {
                     object: object.clone(),
                     create_revision,
                     mod_revision: revision,
+                    bytes,
                 };
                 match index {
                     Some(index) => values[index] = value,
@@ -296,6 +319,7 @@ impl Store {
             key: key.clone(),
             object,
             previous,
+            previous_bytes,
         });
         TxnOutcome::Written
     }
@@ -310,8 +334,8 @@ impl Store {
         self.compact_revision = revision;
         while self.history.front().is_some_and(|c| c.revision <= revision) {
             let change = self.history.pop_front().expect("checked");
-            if let Some(previous) = &change.previous {
-                self.in_use_bytes -= estimated_bytes(previous);
+            if change.previous.is_some() {
+                self.in_use_bytes -= change.previous_bytes;
             }
         }
         true
@@ -420,5 +444,13 @@ mod tests {
         assert!(store.changes_since(1).is_none(), "revision 2 was compacted");
         assert_eq!(store.changes_since(2).expect("kept").count(), 1);
         assert_eq!(store.changes_from(Kind::Namespace, 0).count(), 1);
+        assert!(store.change_at(2).is_none(), "compacted");
+        assert!(store.change_at(4).is_none(), "not written yet");
+        let (previous, after) = store.change_at(3).expect("kept");
+        assert!(previous.is_none());
+        assert_eq!(
+            after.map(|o| o.meta().name.to_string()),
+            Some("c".to_string())
+        );
     }
 }

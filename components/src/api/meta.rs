@@ -133,6 +133,26 @@ impl indexmap::Equivalent<NamespacedName> for NameLookup<'_> {
     }
 }
 
+/// `map.insert((namespace, name), value)` without building the key when the entry is
+/// there already: its value is replaced in place (where an insert keeps it too). `hint`
+/// is where the entry may be, trusted once its key is checked. Returns the old value.
+pub fn replace_or_insert<V, S: std::hash::BuildHasher>(
+    map: &mut indexmap::IndexMap<NamespacedName, V, S>,
+    (namespace, name): (&Str, &Str),
+    value: V,
+    hint: Option<usize>,
+) -> Option<V> {
+    let lookup = NameLookup(namespace, name);
+    let held = hint.filter(|&index| {
+        map.get_index(index)
+            .is_some_and(|(key, _)| indexmap::Equivalent::equivalent(&lookup, key))
+    });
+    match held.or_else(|| map.get_index_of(&lookup)) {
+        Some(index) => Some(std::mem::replace(&mut map[index], value)),
+        None => map.insert((namespace.clone(), name.clone()), value),
+    }
+}
+
 /// String equality that skips the byte comparison when both sides are the same `str`:
 /// an object's names are shared `Rc`s from its creation on, so a lookup of a stored
 /// object usually borrows the very strings the store's key holds.
@@ -159,6 +179,12 @@ impl ObjectKey {
             },
             name: name.clone(),
         }
+    }
+
+    /// Whether this is `ObjectKey::new(kind, namespace, name)`, without building that key.
+    pub fn is(&self, kind: Kind, namespace: &str, name: &str) -> bool {
+        let namespace = if kind.namespaced() { namespace } else { "" };
+        self.kind == kind && same_str(&self.namespace, namespace) && same_str(&self.name, name)
     }
 
     /// The key of this object within its kind.

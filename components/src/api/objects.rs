@@ -1127,6 +1127,12 @@ impl Object {
         let meta = self.meta();
         ObjectKey::new(self.kind(), &meta.namespace, &meta.name)
     }
+
+    /// Whether `key` is this object's [`Object::key`], without building it.
+    pub fn has_key(&self, key: &ObjectKey) -> bool {
+        let meta = self.meta();
+        key.is(self.kind(), &meta.namespace, &meta.name)
+    }
 }
 
 /// A kind of object with its own Rust type.

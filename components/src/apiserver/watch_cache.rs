@@ -8,7 +8,7 @@ use sim_core::{ActorId, FxIndexMap, FxIndexSet, SimDuration, SimTime};
 
 use crate::api::{
     FieldSelector, Kind, NameLookup, NamespacedName, Object, ObjectKey, PriorityClass,
-    RuntimeClass, Str, WatchEventType,
+    RuntimeClass, Str, WatchEventType, replace_or_insert,
 };
 
 /// One change as the cache keeps it.
@@ -206,27 +206,16 @@ impl WatchCache {
         self.revision = change.revision;
         let objects = &mut self.objects[change.object.kind() as usize];
         let meta = change.object.meta();
-        let lookup = NameLookup(&meta.namespace, &meta.name);
         let old = if change.deleted {
-            objects.swap_remove(&lookup)
+            objects.swap_remove(&NameLookup(&meta.namespace, &meta.name))
         } else {
-            // A known object is replaced in place, as an insert would, without building
-            // its key (most changes are updates).
-            let held = slot.filter(|&slot| {
-                objects
-                    .get_index(slot)
-                    .is_some_and(|(key, _)| indexmap::Equivalent::equivalent(&lookup, key))
-            });
-            match held.or_else(|| objects.get_index_of(&lookup)) {
-                Some(index) => Some(std::mem::replace(
-                    &mut objects[index],
-                    change.object.clone(),
-                )),
-                None => objects.insert(
-                    (meta.namespace.clone(), meta.name.clone()),
-                    change.object.clone(),
-                ),
-            }
+            // Most changes are updates: no key is built for them.
+            replace_or_insert(
+                objects,
+                (&meta.namespace, &meta.name),
+                change.object.clone(),
+                slot,
+            )
         };
         let moved_node = old.as_ref().and_then(pod_node) != pod_node(&change.object);
         if change.deleted || moved_node {

@@ -12,6 +12,7 @@ use sim_core::{ActorId, Context, FxIndexMap, SimDuration, SimTime};
 use crate::api::{
     ApiOk, ApiRequest, ApiResponse, ApiVerb, FieldSelector, ListResourceVersion, NameLookup,
     NamespacedName, RequestId, Resource, StatusReason, Str, WatchEvent, WatchEventType,
+    replace_or_insert,
 };
 use crate::msg::Msg;
 
@@ -385,25 +386,15 @@ impl<T: Resource> Informer<T> {
     }
 
     fn apply(&mut self, type_: WatchEventType, object: Rc<T>) -> Option<Delta<T>> {
-        let index = {
-            let meta = object.metadata();
+        let meta = object.metadata();
+        if type_ == WatchEventType::Deleted {
             let key = NameLookup(&meta.namespace, &meta.name);
-            if type_ == WatchEventType::Deleted {
-                return self.cache.swap_remove(&key).map(|_| Delta::Deleted(object));
-            }
-            self.cache.get_index_of(&key)
-        };
-        // A known object is replaced in place (as an insert would, keeping its position)
-        // without building its key.
-        match index {
-            Some(index) => {
-                let old = std::mem::replace(&mut self.cache[index], object.clone());
-                Some(Delta::Updated { old, new: object })
-            }
-            None => {
-                self.cache.insert(Self::cache_key(&object), object.clone());
-                Some(Delta::Added(object))
-            }
+            return self.cache.swap_remove(&key).map(|_| Delta::Deleted(object));
+        }
+        let names = (&meta.namespace, &meta.name);
+        match replace_or_insert(&mut self.cache, names, object.clone(), None) {
+            Some(old) => Some(Delta::Updated { old, new: object }),
+            None => Some(Delta::Added(object)),
         }
     }
 

@@ -270,17 +270,8 @@ impl Store {
         let create_revision = current.map_or(revision, |kv| kv.create_revision);
         let (type_, object) = match op {
             TxnOp::Put(object) => {
-                // `object.key() == *key`, without building the key.
-                let meta = object.meta();
-                let namespace: &str = if key.kind.namespaced() {
-                    &meta.namespace
-                } else {
-                    ""
-                };
                 assert!(
-                    object.kind() == key.kind
-                        && *key.namespace == *namespace
-                        && meta.name == key.name,
+                    object.has_key(key),
                     "etcd put under a key that is not the object's"
                 );
                 // Unshared when a lone member applies it: the stamp then copies nothing.
